@@ -1,0 +1,117 @@
+//! The capabilities a connector uses, behind one trait.
+//!
+//! In a component the calls go to the host's imports. The trait exists so
+//! the same connector logic runs natively against a test double.
+
+use std::cell::RefCell;
+
+use crate::bindings::idgov::connector::{http, log, secrets, upload};
+use crate::{Entitlement, Grant, Level, Resource};
+use http::{HttpError, Request, Response};
+use upload::UploadError;
+
+/// Which credential a request carries. The host adds the header; the guest
+/// never sees the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    /// The OAuth2 token the host brokers from the component's recipe.
+    OAuth2,
+    /// A secret config field, sent as a bearer token.
+    SecretField(String),
+}
+
+/// What a connector may ask of its host.
+pub trait Host {
+    fn send(&self, req: &Request, auth: &Auth) -> Result<Response, HttpError>;
+    /// Independent requests, run concurrently by the host; results in order.
+    fn send_batch(&self, reqs: &[Request], auth: &Auth) -> Vec<Result<Response, HttpError>>;
+    fn put_resources(&self, items: &[Resource]) -> Result<(), UploadError>;
+    fn put_entitlements(&self, items: &[Entitlement]) -> Result<(), UploadError>;
+    fn put_grants(&self, items: &[Grant]) -> Result<(), UploadError>;
+    fn log(&self, level: Level, message: &str);
+}
+
+/// The real host, through the component's imports. Secret handles are
+/// fetched once per call and reused.
+#[derive(Default)]
+pub struct WasmHost {
+    oauth2: RefCell<Option<secrets::Secret>>,
+    fields: RefCell<Vec<(String, secrets::Secret)>>,
+}
+
+impl WasmHost {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with_secret<T>(
+        &self,
+        auth: &Auth,
+        f: impl FnOnce(Option<&secrets::Secret>) -> T,
+        on_error: impl FnOnce(HttpError) -> T,
+    ) -> T {
+        match auth {
+            Auth::None => f(None),
+            Auth::OAuth2 => {
+                let mut slot = self.oauth2.borrow_mut();
+                if slot.is_none() {
+                    match secrets::oauth2_token() {
+                        Ok(s) => *slot = Some(s),
+                        Err(e) => return on_error(HttpError::Credential(secret_error_text(&e))),
+                    }
+                }
+                f(slot.as_ref())
+            }
+            Auth::SecretField(name) => {
+                let mut fields = self.fields.borrow_mut();
+                if !fields.iter().any(|(n, _)| n == name) {
+                    match secrets::field(name) {
+                        Ok(s) => fields.push((name.clone(), s)),
+                        Err(e) => return on_error(HttpError::Credential(secret_error_text(&e))),
+                    }
+                }
+                let secret = fields.iter().find(|(n, _)| n == name).map(|(_, s)| s);
+                f(secret)
+            }
+        }
+    }
+}
+
+fn secret_error_text(e: &secrets::SecretError) -> String {
+    match e {
+        secrets::SecretError::Unknown(m) => format!("unknown secret {m}"),
+        secrets::SecretError::Missing(m) => format!("secret {m} is not configured"),
+        secrets::SecretError::ExchangeFailed(m) => m.clone(),
+    }
+}
+
+impl Host for WasmHost {
+    fn send(&self, req: &Request, auth: &Auth) -> Result<Response, HttpError> {
+        self.with_secret(auth, |s| http::send(req, s), Err)
+    }
+
+    fn send_batch(&self, reqs: &[Request], auth: &Auth) -> Vec<Result<Response, HttpError>> {
+        self.with_secret(
+            auth,
+            |s| http::send_batch(reqs, s),
+            |e| reqs.iter().map(|_| Err(e.clone())).collect(),
+        )
+    }
+
+    fn put_resources(&self, items: &[Resource]) -> Result<(), UploadError> {
+        upload::put_resources(items)
+    }
+
+    fn put_entitlements(&self, items: &[Entitlement]) -> Result<(), UploadError> {
+        upload::put_entitlements(items)
+    }
+
+    fn put_grants(&self, items: &[Grant]) -> Result<(), UploadError> {
+        upload::put_grants(items)
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        log::emit(level, message)
+    }
+}

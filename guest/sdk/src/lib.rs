@@ -1,0 +1,225 @@
+//! Guest SDK for `idgov:connector` components.
+//!
+//! A connector author implements [`Connector`] and calls
+//! [`register_connector!`]; this crate owns the WIT bindings, the ABI glue and
+//! the helpers every connector needs (HTTP with JSON, paging tokens, config
+//! access, typed errors).
+//!
+//! Decision: connector logic talks to the host only through the [`Host`]
+//! trait. In a component, [`WasmHost`] forwards to the imported capabilities;
+//! natively, tests and benchmarks supply their own `Host` (see
+//! [`testing::MockHost`]), so the same logic compiles and runs outside wasm.
+
+pub mod bindings {
+    //! Raw bindings for the contract in `wit/connector@0.1.0`.
+    wit_bindgen::generate!({
+        world: "connector-plugin",
+        path: "../../wit/connector@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "export_connector_plugin",
+        default_bindings_module: "connector_sdk::bindings",
+        additional_derives: [PartialEq],
+    });
+}
+
+mod config;
+mod error;
+mod host;
+pub mod http;
+pub mod paging;
+pub mod testing;
+
+pub use config::Config;
+pub use error::{ConnectorError, ResultExt};
+pub use host::{Auth, Host, WasmHost};
+
+/// The contract's shared records.
+pub use bindings::idgov::connector::types::{
+    AccountType, Email, Entitlement, EntitlementPurpose, Grant, GrantExpansion, GroupTrait,
+    Resource, ResourceId, ResourceStatus, ResourceTrait, ResourceTraitKind, ResourceType,
+    RoleTrait, StructuredName, Timestamp, UserStatus, UserTrait,
+};
+/// Metadata records.
+pub use bindings::exports::idgov::connector::connector::{
+    AccountField, AccountFieldKind, Capability, ClientAuthMethod, ConfigChoice, ConfigField,
+    ConfigKind, ConnectorMetadata, CredentialOption, CredentialRecipe, Oauth2ClientCredentials,
+    ResourceTypeCapabilities, UrlOptions, Validation,
+};
+/// Provisioning records.
+pub use bindings::exports::idgov::connector::provisioning::{
+    AccountInfo, CreateAccountOutcome, CreateAccountResult, DeleteResult, EntitlementRef,
+    GrantRef, GrantResult, RevokeResult,
+};
+/// Sync records.
+pub use bindings::exports::idgov::connector::sync::{PageOutcome, SyncOp, SyncTask};
+/// Log levels.
+pub use bindings::idgov::connector::log::Level;
+
+/// Everything a connector call gets: the host's capabilities and the
+/// resolved, non-secret configuration.
+pub struct Context<'a> {
+    pub host: &'a dyn Host,
+    pub config: &'a Config,
+}
+
+impl Context<'_> {
+    pub fn log(&self, level: Level, message: impl AsRef<str>) {
+        self.host.log(level, message.as_ref());
+    }
+}
+
+/// A connector: the logic behind one component.
+///
+/// Every method is one short, bounded call. Nothing survives between calls:
+/// sync state lives in page tokens and follow-up tasks, which the host keeps.
+pub trait Connector {
+    /// Static description; must not depend on configuration.
+    fn metadata() -> ConnectorMetadata;
+
+    /// One cheap call that tells the operator what is wrong, if anything.
+    fn validate(cx: &Context) -> Result<Validation, ConnectorError>;
+
+    /// One page of one sync task; records go through `cx.host.put_*`.
+    fn sync(cx: &Context, task: SyncTask) -> Result<PageOutcome, ConnectorError>;
+
+    fn grant(
+        _cx: &Context,
+        _entitlement: EntitlementRef,
+        _principal: ResourceId,
+    ) -> Result<GrantResult, ConnectorError> {
+        Err(ConnectorError::Unsupported("grant is not supported by this connector".into()))
+    }
+
+    fn revoke(_cx: &Context, _grant: GrantRef) -> Result<RevokeResult, ConnectorError> {
+        Err(ConnectorError::Unsupported("revoke is not supported by this connector".into()))
+    }
+
+    fn create_account(
+        _cx: &Context,
+        _info: AccountInfo,
+        _credential: CredentialOption,
+    ) -> Result<CreateAccountOutcome, ConnectorError> {
+        Err(ConnectorError::Unsupported(
+            "account creation is not supported by this connector".into(),
+        ))
+    }
+
+    fn delete_resource(_cx: &Context, _id: ResourceId) -> Result<DeleteResult, ConnectorError> {
+        Err(ConnectorError::Unsupported(
+            "resource deletion is not supported by this connector".into(),
+        ))
+    }
+}
+
+/// The entitlement ID Baton derives: `<resource-type>:<resource>:<slug>`.
+pub fn entitlement_id(resource: &ResourceId, slug: &str) -> String {
+    format!("{}:{}:{}", resource.resource_type, resource.resource, slug)
+}
+
+/// Shorthand for a [`ResourceId`].
+pub fn resource_id(resource_type: &str, id: &str) -> ResourceId {
+    ResourceId {
+        resource_type: resource_type.to_string(),
+        resource: id.to_string(),
+    }
+}
+
+#[doc(hidden)]
+pub mod __private {
+    //! Glue used by [`register_connector!`](crate::register_connector).
+    use super::*;
+
+    pub fn with_context<T>(config: Vec<(String, String)>, f: impl FnOnce(&Context) -> T) -> T {
+        let config = Config::new(config);
+        let host = WasmHost::new();
+        f(&Context {
+            host: &host,
+            config: &config,
+        })
+    }
+}
+
+/// Exports a [`Connector`] implementation as the component's entry points.
+///
+/// Only expands to anything on wasm32, so the connector crate can also build
+/// natively (as an rlib) for unit tests and benchmarks.
+#[macro_export]
+macro_rules! register_connector {
+    ($connector:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        mod __connector_export {
+            use super::*;
+            use $crate::bindings::exports::idgov::connector as contract;
+            use $crate::Connector as _;
+
+            pub struct Export;
+
+            impl contract::connector::Guest for Export {
+                fn metadata() -> $crate::ConnectorMetadata {
+                    <$connector as $crate::Connector>::metadata()
+                }
+                fn validate(
+                    config: Vec<(String, String)>,
+                ) -> Result<$crate::Validation, contract::connector::ConnectorError> {
+                    $crate::__private::with_context(config, |cx| {
+                        <$connector as $crate::Connector>::validate(cx).map_err(Into::into)
+                    })
+                }
+            }
+
+            impl contract::sync::Guest for Export {
+                fn run(
+                    config: Vec<(String, String)>,
+                    task: $crate::SyncTask,
+                ) -> Result<$crate::PageOutcome, contract::sync::ConnectorError> {
+                    $crate::__private::with_context(config, |cx| {
+                        <$connector as $crate::Connector>::sync(cx, task).map_err(Into::into)
+                    })
+                }
+            }
+
+            impl contract::provisioning::Guest for Export {
+                fn grant(
+                    config: Vec<(String, String)>,
+                    entitlement: $crate::EntitlementRef,
+                    principal: $crate::ResourceId,
+                ) -> Result<$crate::GrantResult, contract::provisioning::ConnectorError> {
+                    $crate::__private::with_context(config, |cx| {
+                        <$connector as $crate::Connector>::grant(cx, entitlement, principal)
+                            .map_err(Into::into)
+                    })
+                }
+                fn revoke(
+                    config: Vec<(String, String)>,
+                    grant: $crate::GrantRef,
+                ) -> Result<$crate::RevokeResult, contract::provisioning::ConnectorError> {
+                    $crate::__private::with_context(config, |cx| {
+                        <$connector as $crate::Connector>::revoke(cx, grant).map_err(Into::into)
+                    })
+                }
+                fn create_account(
+                    config: Vec<(String, String)>,
+                    info: $crate::AccountInfo,
+                    credential: $crate::CredentialOption,
+                ) -> Result<$crate::CreateAccountOutcome, contract::provisioning::ConnectorError>
+                {
+                    $crate::__private::with_context(config, |cx| {
+                        <$connector as $crate::Connector>::create_account(cx, info, credential)
+                            .map_err(Into::into)
+                    })
+                }
+                fn delete_resource(
+                    config: Vec<(String, String)>,
+                    id: $crate::ResourceId,
+                ) -> Result<$crate::DeleteResult, contract::provisioning::ConnectorError> {
+                    $crate::__private::with_context(config, |cx| {
+                        <$connector as $crate::Connector>::delete_resource(cx, id)
+                            .map_err(Into::into)
+                    })
+                }
+            }
+
+            $crate::export_connector_plugin!(Export);
+        }
+    };
+}

@@ -1,0 +1,31 @@
+//! Baton-compatible c1z artifacts: writer, reader, resume and inspect.
+//!
+//! A c1z (v1) is the magic `C1ZF\0` followed by one zstd frame holding a
+//! SQLite database whose tables (`v1_resource_types`, `v1_resources`,
+//! `v1_entitlements`, `v1_grants`, `v1_sync_runs`, ...) store protobuf blobs of
+//! `c1.connector.v2` messages plus side columns Baton's readers filter on.
+//! This crate is the only place in the host that knows that layout:
+//!
+//! * [`writer::C1zWriter`] — the sync sink: checkpoints, resume after a kill,
+//!   keep-two cleanup and an atomic publish of `--file`;
+//! * [`reader::C1zReader`] — validated read access (corrupt input is rejected
+//!   with an error naming the broken layer), diffs and provisioning look-ups;
+//! * [`inspect`] — the `inspect` subcommands as pure render functions;
+//! * [`pb`] / [`protojson`] — the protobuf messages and their JSON rendering.
+
+pub mod envelope;
+pub mod error;
+pub mod ids;
+pub mod inspect;
+pub mod pb;
+pub mod protojson;
+pub mod reader;
+pub mod schema;
+pub mod store;
+pub mod writer;
+
+pub use error::{C1zError, Result};
+pub use inspect::{CommonArgs, InspectCommand, OutputFormat, run_inspect};
+pub use reader::{C1zReader, GrantFilter, ObjectDiff, ReaderOptions, Rows, SyncDiff};
+pub use store::{SyncRun, SyncStats};
+pub use writer::{C1zWriter, FinishReport, SyncStart, WriterOptions, working_path};

@@ -1,0 +1,349 @@
+//! SQL shared by the writer and the reader: sync runs, stats, cleanup and
+//! blob decoding.
+//!
+//! Decision: both sides read sync runs and count rows the same way, so the
+//! rules ("a sync is complete iff `ended_at` is set", "the view is the latest
+//! finished full sync", "keep the newest N finished full syncs") live here
+//! once. Undecodable blobs are reported with the table and `external_id`, so a
+//! user can find the bad row.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{C1zError, Result, SqlContext};
+use crate::schema;
+
+/// `sync_type` of a full sync.
+pub const SYNC_TYPE_FULL: &str = "full";
+/// Sync types Baton treats as partial (never counted as a full sync).
+pub const PARTIAL_SYNC_TYPES: [&str; 3] = ["partial", "partial_upserts", "partial_deletions"];
+
+/// One row of `v1_sync_runs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncRun {
+    /// SQLite row id (creation order).
+    pub rowid: i64,
+    pub sync_id: String,
+    /// Local time, `YYYY-MM-DD HH:MM:SS[.f]`.
+    pub started_at: String,
+    /// `None` while the sync is unfinished.
+    pub ended_at: Option<String>,
+    /// The opaque checkpoint token.
+    pub sync_token: String,
+    pub sync_type: String,
+    pub parent_sync_id: String,
+    /// The JSON `stats` column, if set.
+    pub stats: Option<String>,
+}
+
+impl SyncRun {
+    /// A sync is complete iff `ended_at` is set.
+    pub fn is_finished(&self) -> bool {
+        self.ended_at.is_some()
+    }
+
+    /// True for `full` and other non-partial sync types.
+    pub fn is_full(&self) -> bool {
+        !PARTIAL_SYNC_TYPES.contains(&self.sync_type.as_str())
+    }
+}
+
+const SYNC_RUN_COLS: &str =
+    "id, sync_id, started_at, ended_at, sync_token, sync_type, parent_sync_id, stats";
+
+fn sync_run_from_row(r: &Row<'_>) -> rusqlite::Result<SyncRun> {
+    Ok(SyncRun {
+        rowid: r.get(0)?,
+        sync_id: r.get(1)?,
+        started_at: text_of(r, 2)?.unwrap_or_default(),
+        ended_at: text_of(r, 3)?,
+        sync_token: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+        sync_type: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+        parent_sync_id: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+        stats: r.get(7)?,
+    })
+}
+
+/// Reads a `datetime` column that another writer may have stored as text or
+/// as a number.
+fn text_of(r: &Row<'_>, idx: usize) -> rusqlite::Result<Option<String>> {
+    use rusqlite::types::ValueRef;
+    Ok(match r.get_ref(idx)? {
+        ValueRef::Null => None,
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+    })
+}
+
+/// All sync runs in creation order.
+pub fn list_sync_runs(conn: &Connection) -> Result<Vec<SyncRun>> {
+    let sql = format!("select {SYNC_RUN_COLS} from v1_sync_runs order by id");
+    let mut stmt = conn.prepare_cached(&sql).ctx(|| "listing sync runs".into())?;
+    let rows = stmt
+        .query_map([], sync_run_from_row)
+        .ctx(|| "listing sync runs".into())?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .ctx(|| "listing sync runs".into())
+}
+
+/// The sync run `sync_id`, if present.
+pub fn get_sync_run(conn: &Connection, sync_id: &str) -> Result<Option<SyncRun>> {
+    let sql = format!("select {SYNC_RUN_COLS} from v1_sync_runs where sync_id = ?1");
+    conn.query_row(&sql, [sync_id], sync_run_from_row)
+        .optional()
+        .ctx(|| format!("reading sync run {sync_id}"))
+}
+
+/// The latest finished sync of `sync_type`, ordered by `ended_at` then
+/// `sync_id`, both descending (Baton's order).
+pub fn latest_finished(conn: &Connection, sync_type: &str) -> Result<Option<SyncRun>> {
+    let sql = format!(
+        "select {SYNC_RUN_COLS} from v1_sync_runs where ended_at is not null and sync_type = ?1 \
+         order by ended_at desc, sync_id desc limit 1"
+    );
+    conn.query_row(&sql, [sync_type], sync_run_from_row)
+        .optional()
+        .ctx(|| "finding the latest finished sync".into())
+}
+
+/// The latest unfinished sync of `sync_type` (most recently started).
+pub fn latest_unfinished(conn: &Connection, sync_type: &str) -> Result<Option<SyncRun>> {
+    let sql = format!(
+        "select {SYNC_RUN_COLS} from v1_sync_runs where ended_at is null and sync_type = ?1 \
+         order by started_at desc, id desc limit 1"
+    );
+    conn.query_row(&sql, [sync_type], sync_run_from_row)
+        .optional()
+        .ctx(|| "finding the latest unfinished sync".into())
+}
+
+/// The sync readers show by default: the latest finished full sync, else the
+/// latest unfinished one.
+pub fn default_view(conn: &Connection) -> Result<Option<SyncRun>> {
+    if let Some(s) = latest_finished(conn, SYNC_TYPE_FULL)? {
+        return Ok(Some(s));
+    }
+    let sql = format!(
+        "select {SYNC_RUN_COLS} from v1_sync_runs where ended_at is null \
+         order by started_at desc, id desc limit 1"
+    );
+    conn.query_row(&sql, [], sync_run_from_row)
+        .optional()
+        .ctx(|| "finding the latest sync".into())
+}
+
+/// Counts of one sync. Serialized into `v1_sync_runs.stats` like Go's
+/// `json.Marshal` of `c1.reader.v2.SyncStats` (snake_case keys, zero values
+/// omitted); the per-type entitlement and grant maps are not stored, only
+/// shown by `inspect stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStats {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resource_types: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resources: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub entitlements: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub grants: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources_by_resource_type: BTreeMap<String, u64>,
+    /// Entitlements per resource type of the entitlement's resource.
+    #[serde(skip)]
+    pub entitlements_by_resource_type: BTreeMap<String, u64>,
+    /// Grants per resource type of the granted entitlement's resource.
+    #[serde(skip)]
+    pub grants_by_resource_type: BTreeMap<String, u64>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+impl SyncStats {
+    /// The JSON stored in `v1_sync_runs.stats`.
+    pub fn to_stats_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+fn count_by_type(conn: &Connection, table: &str, sync_id: &str) -> Result<BTreeMap<String, u64>> {
+    let sql = format!(
+        "select resource_type_id, count(*) from {table} where sync_id = ?1 group by resource_type_id"
+    );
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .ctx(|| format!("counting {table}"))?;
+    let rows = stmt
+        .query_map([sync_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+        .ctx(|| format!("counting {table}"))?;
+    rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()
+        .ctx(|| format!("counting {table}"))
+}
+
+/// Counts the rows of `sync_id` in every object table.
+pub fn compute_stats(conn: &Connection, sync_id: &str) -> Result<SyncStats> {
+    let resource_types: i64 = conn
+        .query_row(
+            "select count(*) from v1_resource_types where sync_id = ?1",
+            [sync_id],
+            |r| r.get(0),
+        )
+        .ctx(|| "counting resource types".into())?;
+    let resources_by_resource_type = count_by_type(conn, schema::RESOURCES, sync_id)?;
+    let entitlements_by_resource_type = count_by_type(conn, schema::ENTITLEMENTS, sync_id)?;
+    let grants_by_resource_type = count_by_type(conn, schema::GRANTS, sync_id)?;
+    Ok(SyncStats {
+        resource_types: resource_types as u64,
+        resources: resources_by_resource_type.values().sum(),
+        entitlements: entitlements_by_resource_type.values().sum(),
+        grants: grants_by_resource_type.values().sum(),
+        resources_by_resource_type,
+        entitlements_by_resource_type,
+        grants_by_resource_type,
+    })
+}
+
+/// Deletes every row of `sync_id` from all tables, the sync run included.
+pub fn delete_sync(conn: &Connection, sync_id: &str) -> Result<()> {
+    for table in schema::ALL_TABLES {
+        conn.execute(&format!("delete from {table} where sync_id = ?1"), [sync_id])
+            .ctx(|| format!("deleting sync {sync_id} from {table}"))?;
+    }
+    Ok(())
+}
+
+/// Baton's cleanup: keep the newest `keep` finished full syncs (by creation
+/// order), delete older ones, and delete partial syncs that ended before the
+/// earliest kept sync started. Returns the deleted sync ids.
+pub fn cleanup(conn: &Connection, keep: usize) -> Result<Vec<String>> {
+    let keep = keep.max(1);
+    let runs = list_sync_runs(conn)?;
+    let full: Vec<&SyncRun> = runs
+        .iter()
+        .filter(|r| r.is_finished() && r.is_full())
+        .collect();
+    if full.len() <= keep {
+        return Ok(Vec::new());
+    }
+    let mut deleted = Vec::new();
+    let cut = full.len() - keep;
+    for r in &full[..cut] {
+        delete_sync(conn, &r.sync_id)?;
+        deleted.push(r.sync_id.clone());
+    }
+    let earliest_kept = full[cut];
+    for r in runs.iter().filter(|r| r.is_finished() && !r.is_full()) {
+        if let Some(ended) = &r.ended_at
+            && datetime_before(ended, &earliest_kept.started_at)
+        {
+            delete_sync(conn, &r.sync_id)?;
+            deleted.push(r.sync_id.clone());
+        }
+    }
+    Ok(deleted)
+}
+
+fn datetime_before(a: &str, b: &str) -> bool {
+    match (crate::ids::parse_datetime(a), crate::ids::parse_datetime(b)) {
+        (Some(a), Some(b)) => a < b,
+        _ => a < b,
+    }
+}
+
+/// Decodes a `data` blob, naming table and row on failure.
+pub fn decode_blob<T: prost::Message + Default>(
+    table: &'static str,
+    message: &'static str,
+    external_id: &str,
+    data: &[u8],
+) -> Result<T> {
+    T::decode(data).map_err(|source| C1zError::UndecodableBlob {
+        table,
+        message,
+        external_id: external_id.to_string(),
+        source,
+    })
+}
+
+/// Kind of object table, with its message name for error reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectTable {
+    ResourceTypes,
+    Resources,
+    Entitlements,
+    Grants,
+}
+
+impl ObjectTable {
+    pub fn table(self) -> &'static str {
+        match self {
+            ObjectTable::ResourceTypes => schema::RESOURCE_TYPES,
+            ObjectTable::Resources => schema::RESOURCES,
+            ObjectTable::Entitlements => schema::ENTITLEMENTS,
+            ObjectTable::Grants => schema::GRANTS,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            ObjectTable::ResourceTypes => "c1.connector.v2.ResourceType",
+            ObjectTable::Resources => "c1.connector.v2.Resource",
+            ObjectTable::Entitlements => "c1.connector.v2.Entitlement",
+            ObjectTable::Grants => "c1.connector.v2.Grant",
+        }
+    }
+}
+
+/// The `data` blob of `external_id` in `sync_id`, if present.
+pub fn get_blob(
+    conn: &Connection,
+    table: ObjectTable,
+    sync_id: &str,
+    external_id: &str,
+) -> Result<Option<Vec<u8>>> {
+    let sql = format!(
+        "select data from {} where external_id = ?1 and sync_id = ?2",
+        table.table()
+    );
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .ctx(|| format!("looking up {external_id} in {}", table.table()))?;
+    stmt.query_row(params![external_id, sync_id], |r| r.get(0))
+        .optional()
+        .ctx(|| format!("looking up {external_id} in {}", table.table()))
+}
+
+/// Looks up and decodes one object of `sync_id` by `external_id`.
+pub fn get_object<T: prost::Message + Default>(
+    conn: &Connection,
+    table: ObjectTable,
+    sync_id: &str,
+    external_id: &str,
+) -> Result<Option<T>> {
+    match get_blob(conn, table, sync_id, external_id)? {
+        Some(data) => decode_blob(table.table(), table.message(), external_id, &data).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// True if `external_id` exists in `sync_id`.
+pub fn object_exists(
+    conn: &Connection,
+    table: ObjectTable,
+    sync_id: &str,
+    external_id: &str,
+) -> Result<bool> {
+    let sql = format!(
+        "select 1 from {} where external_id = ?1 and sync_id = ?2",
+        table.table()
+    );
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .ctx(|| format!("looking up {external_id} in {}", table.table()))?;
+    stmt.exists(params![external_id, sync_id])
+        .ctx(|| format!("looking up {external_id} in {}", table.table()))
+}

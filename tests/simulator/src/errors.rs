@@ -1,0 +1,218 @@
+//! PingOne's management-API error envelope (§6.1) and the status ↔ code
+//! table (§6.2), as one `ApiError` type that every handler returns.
+//!
+//! Bodies are `{"id": <uuid>, "code", "message", "details": [...]}` with the
+//! messages real clients have captured, used verbatim. The one exception is
+//! the API gateway's 403 for an unknown path, which carries only a
+//! `message` (it does not come from PingOne's services).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::util::error_id;
+
+pub const MSG_INVALID_DATA: &str =
+    "The request could not be completed. One or more validation errors were in the request.";
+pub const MSG_NOT_AUTHORIZED: &str = "The actor attempting to perform the request is not authorized.";
+pub const MSG_NO_ACCESS: &str = "The request could not be completed. You do not have access to this resource.";
+pub const MSG_GATEWAY_403: &str = "Invalid key=value pair (missing equal-sign) in Authorization header";
+
+/// One entry of `details[]`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Detail {
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub message: String,
+    #[serde(rename = "innerError", skip_serializing_if = "Option::is_none")]
+    pub inner_error: Option<Value>,
+}
+
+impl Detail {
+    pub fn new(code: &str, target: Option<&str>, message: &str) -> Detail {
+        Detail {
+            code: code.into(),
+            target: target.map(String::from),
+            message: message.into(),
+            inner_error: None,
+        }
+    }
+
+    pub fn invalid_value(target: &str, message: &str) -> Detail {
+        Detail::new("INVALID_VALUE", Some(target), message)
+    }
+
+    pub fn required(target: &str) -> Detail {
+        Detail::new("REQUIRED_VALUE", Some(target), &format!("{target} is required"))
+    }
+
+    pub fn uniqueness(target: &str, message: &str) -> Detail {
+        Detail::new("UNIQUENESS_VIOLATION", Some(target), message)
+    }
+
+    pub fn constraint(target: Option<&str>, message: &str) -> Detail {
+        Detail::new("CONSTRAINT_VIOLATION", target, message)
+    }
+
+    pub fn inner(mut self, v: Value) -> Detail {
+        self.inner_error = Some(v);
+        self
+    }
+}
+
+/// An error response: status, JSON body and extra headers.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: Value,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn with(status: StatusCode, code: &str, message: &str, details: Vec<Detail>) -> ApiError {
+        let mut body = json!({ "id": error_id(), "code": code, "message": message });
+        if !details.is_empty() {
+            body["details"] = serde_json::to_value(details).unwrap_or(Value::Null);
+        }
+        ApiError {
+            status,
+            body,
+            retry_after: None,
+        }
+    }
+
+    /// 400 INVALID_DATA with validation details.
+    pub fn invalid_data(details: Vec<Detail>) -> ApiError {
+        Self::with(StatusCode::BAD_REQUEST, "INVALID_DATA", MSG_INVALID_DATA, details)
+    }
+
+    pub fn invalid_detail(d: Detail) -> ApiError {
+        Self::invalid_data(vec![d])
+    }
+
+    /// 400 (or 415) INVALID_REQUEST: the request itself is malformed.
+    pub fn invalid_request(status: StatusCode, message: &str) -> ApiError {
+        Self::with(status, "INVALID_REQUEST", message, vec![])
+    }
+
+    pub fn unsupported_media_type(got: &str) -> ApiError {
+        Self::invalid_request(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format!("The request could not be completed. Content type '{got}' is not supported for this resource."),
+        )
+    }
+
+    pub fn not_found(message: &str) -> ApiError {
+        Self::with(StatusCode::NOT_FOUND, "NOT_FOUND", message, vec![])
+    }
+
+    /// 401 for a missing, malformed, unknown or expired bearer token.
+    pub fn invalid_token(detail: &str) -> ApiError {
+        Self::with(
+            StatusCode::UNAUTHORIZED,
+            "ACCESS_FAILED",
+            MSG_NO_ACCESS,
+            vec![Detail::new("INVALID_TOKEN", None, detail)],
+        )
+    }
+
+    /// 403 for a missing role, another environment or a missing environment.
+    pub fn forbidden(detail: &str) -> ApiError {
+        Self::with(
+            StatusCode::FORBIDDEN,
+            "ACCESS_FAILED",
+            MSG_NOT_AUTHORIZED,
+            vec![Detail::new("INSUFFICIENT_PERMISSIONS", None, detail)],
+        )
+    }
+
+    /// 409 for configured duplicate behaviours; keeps the 400's code so a
+    /// connector keyed on `code` handles both.
+    pub fn conflict(target: &str, message: &str) -> ApiError {
+        Self::with(
+            StatusCode::CONFLICT,
+            "INVALID_DATA",
+            MSG_INVALID_DATA,
+            vec![Detail::uniqueness(target, message)],
+        )
+    }
+
+    pub fn rate_limited(retry_after_secs: u64, retry_at: &str) -> ApiError {
+        let mut e = Self::with(
+            StatusCode::TOO_MANY_REQUESTS,
+            "REQUEST_LIMITED",
+            "The request could not be completed. The request was rate limited.",
+            vec![
+                Detail::new("LIMIT_EXCEEDED", None, "The rate limit for this resource has been exceeded.")
+                    .inner(json!({ "retryAfter": retry_at })),
+            ],
+        );
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
+    pub fn unexpected() -> ApiError {
+        Self::with(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNEXPECTED_ERROR",
+            "An unexpected error occurred.",
+            vec![],
+        )
+    }
+
+    pub fn unavailable(retry_after_secs: u64) -> ApiError {
+        let mut e = Self::with(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "The service is temporarily unavailable. Try again later.",
+            vec![],
+        );
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
+    pub fn server_error(status: u16) -> ApiError {
+        if status == 503 { Self::unavailable(1) } else { Self::unexpected() }
+    }
+
+    pub fn method_not_allowed() -> ApiError {
+        Self::invalid_request(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "The request could not be completed. The request method is not supported for this resource.",
+        )
+    }
+
+    /// The API gateway's answer to an unknown `/v1` path (§7 quirk 9).
+    pub fn gateway_forbidden() -> ApiError {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            body: json!({ "message": MSG_GATEWAY_403 }),
+            retry_after: None,
+        }
+    }
+
+    /// The detail codes, for assertions and logs.
+    pub fn code(&self) -> &str {
+        self.body.get("code").and_then(|c| c.as_str()).unwrap_or("")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.body).unwrap_or_default();
+        let mut resp = (self.status, body).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(s) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

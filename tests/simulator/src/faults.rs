@@ -1,0 +1,218 @@
+//! Fault injection (checklist item 25 and the fault list): latency
+//! with jitter, a per-client token-bucket rate limit answering 429 with an
+//! integer `Retry-After`, 5xx (random or in deterministic bursts),
+//! connections closed without a response, bodies cut short after a full
+//! `Content-Length`, token expiry mid-run, and the new-environment window.
+//! Short pages and the post-create consistency window are applied by the
+//! handlers, which know what they are serving.
+//!
+//! Every random choice is `unit_f64(seed, n, purpose)` where `n` counts
+//! `/v1` requests since the faults were last applied, so a sequential
+//! client meets exactly the same faults on every run.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::accounting::FaultKind;
+use crate::auth::bearer_token;
+use crate::config::Faults;
+use crate::errors::ApiError;
+use crate::util::{fmt_ts, now_ms, unit_f64};
+
+/// Response marker: the server closes the connection instead of answering.
+#[derive(Clone, Copy, Debug)]
+pub struct ResetConnection;
+
+/// Response marker: the body was cut short (for accounting).
+#[derive(Clone, Copy, Debug)]
+pub struct Truncated;
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+pub struct FaultState {
+    current: RwLock<(Faults, Instant)>,
+    base_seed: u64,
+    /// `/v1` requests since the faults were applied.
+    seq: AtomicU64,
+    /// Draws made by handlers (short pages).
+    draws: AtomicU64,
+    buckets: Mutex<HashMap<usize, Bucket>>,
+}
+
+const PURPOSE_JITTER: u64 = 1;
+const PURPOSE_ERROR: u64 = 2;
+const PURPOSE_RESET: u64 = 3;
+const PURPOSE_TRUNCATE: u64 = 4;
+const PURPOSE_SHORT: u64 = 5;
+
+impl FaultState {
+    pub fn new(faults: Faults, base_seed: u64) -> Self {
+        FaultState {
+            current: RwLock::new((faults, Instant::now())),
+            base_seed,
+            seq: AtomicU64::new(0),
+            draws: AtomicU64::new(0),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self) -> Faults {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).0.clone()
+    }
+
+    /// Replaces the faults; counters, buckets and windows restart.
+    pub fn set(&self, f: Faults) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = (f, Instant::now());
+        self.seq.store(0, Ordering::Relaxed);
+        self.draws.store(0, Ordering::Relaxed);
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn seed(&self, f: &Faults) -> u64 {
+        f.seed.unwrap_or(self.base_seed)
+    }
+
+    /// Inside the "new environment" window?
+    pub fn in_warmup(&self) -> bool {
+        let g = self.current.read().unwrap_or_else(|e| e.into_inner());
+        g.0.environment_warmup_ms > 0 && g.1.elapsed() < Duration::from_millis(g.0.environment_warmup_ms)
+    }
+
+    /// A short page size for a page of `size` (`None` = serve it whole).
+    pub fn short_page(&self, f: &Faults, size: usize) -> Option<usize> {
+        if !f.short_pages || size < 2 {
+            return None;
+        }
+        let n = self.draws.fetch_add(1, Ordering::Relaxed);
+        let u = unit_f64(self.seed(f), n, PURPOSE_SHORT);
+        Some(1 + (u * (size - 1) as f64) as usize)
+    }
+
+    /// Takes a token from `client`'s bucket, or says how long to wait.
+    fn take(&self, f: &Faults, client: usize) -> Result<(), f64> {
+        let Some(rate) = f.rate_limit_per_sec.filter(|r| *r > 0.0) else {
+            return Ok(());
+        };
+        let cap = f.rate_limit_burst.unwrap_or(rate).max(1.0);
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let b = buckets.entry(client).or_insert(Bucket { tokens: cap, last: now });
+        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(cap);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err((1.0 - b.tokens) / rate)
+        }
+    }
+}
+
+fn reset_response() -> Response {
+    let mut r = Response::new(Body::empty());
+    r.extensions_mut().insert(ResetConnection);
+    r
+}
+
+/// Announces the full length, sends half, then fails the stream so the
+/// connection is cut mid-body.
+async fn truncate(resp: Response) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return reset_response();
+    };
+    if bytes.len() < 2 {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    parts.extensions.insert(Truncated);
+    let first = bytes.slice(..bytes.len() / 2);
+    let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> =
+        vec![Ok(first), Err(std::io::Error::other("simulated truncation"))];
+    Response::from_parts(parts, Body::from_stream(futures_util::stream::iter(chunks)))
+}
+
+/// Latency only (the auth host: a slow token endpoint, nothing else).
+pub async fn delay_only(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let f = app.faults.get();
+    if f.latency_ms > 0 || f.jitter_ms > 0 {
+        let n = app.faults.seq.load(Ordering::Relaxed);
+        let jitter = (unit_f64(app.faults.seed(&f), n, PURPOSE_JITTER ^ 0x100) * f.jitter_ms as f64) as u64;
+        tokio::time::sleep(Duration::from_millis(f.latency_ms + jitter)).await;
+        app.stats.fault(FaultKind::Delayed);
+    }
+    next.run(req).await
+}
+
+/// Middleware for the API host.
+pub async fn inject(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let f = app.faults.get();
+    if f.is_quiet() {
+        return next.run(req).await;
+    }
+    let fs = &app.faults;
+    let n = fs.seq.fetch_add(1, Ordering::Relaxed);
+    let seed = fs.seed(&f);
+
+    if f.latency_ms > 0 || f.jitter_ms > 0 {
+        let jitter = (unit_f64(seed, n, PURPOSE_JITTER) * f.jitter_ms as f64) as u64;
+        tokio::time::sleep(Duration::from_millis(f.latency_ms + jitter)).await;
+        app.stats.fault(FaultKind::Delayed);
+    }
+
+    if f.expire_tokens_after_requests == Some(n) {
+        app.tokens.expire_all();
+        app.stats.fault(FaultKind::TokenExpiry);
+    }
+
+    if f.rate_limit_per_sec.is_some() {
+        // Buckets are per client; a request without a valid token shares one.
+        let client = bearer_token(req.headers())
+            .ok()
+            .and_then(|t| app.tokens.lookup(t))
+            .map(|t| t.client)
+            .unwrap_or(usize::MAX);
+        if let Err(wait) = fs.take(&f, client) {
+            app.stats.fault(FaultKind::RateLimited);
+            let secs = wait.ceil().max(1.0) as u64;
+            let at = fmt_ts(now_ms() + (wait * 1000.0).ceil() as i64);
+            return ApiError::rate_limited(secs, &at).into_response();
+        }
+    }
+
+    let burst = f.error_burst.filter(|b| b.every > 0 && n % b.every < b.length);
+    if let Some(b) = burst {
+        app.stats.fault(FaultKind::ServerError);
+        return ApiError::server_error(b.status).into_response();
+    }
+    if f.error_rate > 0.0 && unit_f64(seed, n, PURPOSE_ERROR) < f.error_rate {
+        app.stats.fault(FaultKind::ServerError);
+        return ApiError::server_error(f.error_status).into_response();
+    }
+
+    if f.reset_rate > 0.0 && unit_f64(seed, n, PURPOSE_RESET) < f.reset_rate {
+        app.stats.fault(FaultKind::Reset);
+        if f.reset_after_processing {
+            let _ = next.run(req).await;
+        }
+        return reset_response();
+    }
+
+    let resp = next.run(req).await;
+    if f.truncate_rate > 0.0 && unit_f64(seed, n, PURPOSE_TRUNCATE) < f.truncate_rate {
+        return truncate(resp).await;
+    }
+    resp
+}
