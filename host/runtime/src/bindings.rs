@@ -1,0 +1,21 @@
+//! Host bindings for contract version 0.1.0 (`wit/connector@0.1.0`).
+//!
+//! Decision: imports are async (they do network I/O on tokio) and trappable
+//! (a host function can end the call with a typed error when a guest breaks
+//! a limit); exports are async so calls run under epoch yields and
+//! `tokio::time::timeout`.
+
+wasmtime::component::bindgen!({
+    world: "connector-plugin",
+    path: "../../wit/connector@0.1.0",
+    imports: { default: async | trappable },
+    exports: { default: async },
+    with: {
+        "idgov:connector/secrets.secret": crate::capabilities::secrets::SecretHandle,
+    },
+});
+
+pub use exports::idgov::connector::connector as meta;
+pub use exports::idgov::connector::provisioning as prov;
+pub use exports::idgov::connector::sync as sync_api;
+pub use idgov::connector::{http, log, secrets, types, upload};

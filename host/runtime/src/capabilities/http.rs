@@ -1,0 +1,692 @@
+//! Outbound HTTP on a guest's behalf.
+//!
+//! Threat: the guest chooses URLs, headers and bodies. Decisions:
+//! - Every request, every retry and every hop passes the instance's
+//!   [`EgressPolicy`]; the DNS resolver re-checks resolved addresses, and the
+//!   connection goes to exactly those vetted addresses (no second lookup to
+//!   rebind). Redirects are returned to the guest, never followed.
+//! - The guest may not set `Authorization` (or other hop or credential
+//!   headers); the host adds credentials from handles. Header and body sizes
+//!   are capped both ways.
+//! - Retries live here, so every connector gets them right: 429 always
+//!   (nothing was applied; `Retry-After` honoured and shared through the
+//!   limiter), 5xx/408 and dropped connections only for idempotent requests,
+//!   so a create is never applied twice.
+//! - TLS certificates are verified against the system roots plus an optional
+//!   operator CA bundle; the usual proxy variables are honoured.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::egress::{Denial, EgressPolicy};
+use super::limiter::AdaptiveLimiter;
+use super::secrets::{ClientAuth, OAuth2Recipe, TokenBroker};
+use crate::bindings::http::{HttpError, Method, Request, Response};
+use crate::limits::Limits;
+
+/// Attempts for a 429 before the response goes back to the guest.
+const MAX_THROTTLE_ATTEMPTS: u32 = 8;
+/// Attempts for 5xx, 408 and connection failures of idempotent requests.
+const MAX_ERROR_ATTEMPTS: u32 = 4;
+/// Longest `Retry-After` the host waits out; PingOne sends 1-60 s.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Connect timeout: a TLS handshake to a healthy API takes < 1 s.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per-attempt timeout, headers and body: PingOne pages arrive in < 5 s.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Headers only the host may set: credentials, and framing/hop headers that
+/// would let a guest smuggle requests.
+const FORBIDDEN_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+    "proxy-connection",
+];
+
+/// TLS trust beyond the system roots.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// PEM bundles of extra CAs (a corporate proxy's, or a test CA).
+    pub extra_roots_pem: Vec<Vec<u8>>,
+}
+
+/// Counters for one connector instance.
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub throttled: AtomicU64,
+    pub failures: AtomicU64,
+    pub denied: AtomicU64,
+}
+
+/// How a request authenticates.
+#[derive(Clone)]
+pub enum AuthUse {
+    None,
+    Bearer(SecretString),
+    OAuth2,
+}
+
+/// The HTTP capability of one connector instance.
+pub struct HttpCapability {
+    client: reqwest::Client,
+    policy: Arc<EgressPolicy>,
+    limiter: AdaptiveLimiter,
+    limits: Limits,
+    broker: Option<Arc<TokenBroker>>,
+    pub stats: HttpStats,
+}
+
+/// Resolves names through the egress policy: only vetted addresses come back,
+/// and the connection is made to exactly those.
+struct PolicyResolver {
+    policy: Arc<EgressPolicy>,
+    proxy_hosts: Vec<String>,
+}
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_string();
+        let is_proxy = self
+            .proxy_hosts
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(&host));
+        Box::pin(async move {
+            let addrs: Vec<IpAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .map(|a| a.ip())
+                .collect();
+            // The operator's proxy is trusted configuration, not guest input.
+            let vetted = if is_proxy {
+                addrs
+            } else {
+                policy
+                    .check_resolved(&host, &addrs)
+                    .map_err(|d| Box::new(d) as Box<dyn std::error::Error + Send + Sync>)?
+            };
+            let iter = vetted.into_iter().map(|ip| SocketAddr::new(ip, 0));
+            Ok(Box::new(iter) as Box<dyn Iterator<Item = SocketAddr> + Send>)
+        })
+    }
+}
+
+/// Hosts of the proxies configured through the usual environment variables.
+fn proxy_hosts_from_env() -> Vec<String> {
+    [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .filter_map(|k| std::env::var(k).ok())
+    .filter_map(|v| url::Url::parse(&v).ok())
+    .filter_map(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()))
+    .collect()
+}
+
+impl HttpCapability {
+    pub fn new(
+        policy: EgressPolicy,
+        tls: &TlsOptions,
+        limits: &Limits,
+        broker: Option<Arc<TokenBroker>>,
+    ) -> anyhow::Result<Self> {
+        let policy = Arc::new(policy);
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("connector-host/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(PolicyResolver {
+                policy: policy.clone(),
+                proxy_hosts: proxy_hosts_from_env(),
+            }));
+        for pem in &tls.extra_roots_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| anyhow::anyhow!("reading the CA bundle: {e}"))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        Ok(Self {
+            client: builder.build()?,
+            policy,
+            limiter: AdaptiveLimiter::new(limits.max_concurrent_requests, limits.requests_per_second),
+            limits: limits.clone(),
+            broker,
+            stats: HttpStats::default(),
+        })
+    }
+
+    pub fn policy(&self) -> &EgressPolicy {
+        &self.policy
+    }
+
+    pub fn limiter(&self) -> &AdaptiveLimiter {
+        &self.limiter
+    }
+
+    /// Checks what the guest asked for before anything leaves the host.
+    pub fn vet(&self, req: &Request) -> Result<(), HttpError> {
+        if req.headers.len() > self.limits.request_headers {
+            return Err(HttpError::InvalidRequest(format!(
+                "{} headers, over the cap of {}",
+                req.headers.len(),
+                self.limits.request_headers
+            )));
+        }
+        for (name, value) in &req.headers {
+            let lower = name.to_ascii_lowercase();
+            if FORBIDDEN_HEADERS.contains(&lower.as_str()) {
+                return Err(HttpError::ForbiddenHeader(lower));
+            }
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || reqwest::header::HeaderValue::from_str(value).is_err()
+            {
+                return Err(HttpError::InvalidRequest(format!("malformed header {name:?}")));
+            }
+        }
+        if let Some(body) = &req.body
+            && body.len() > self.limits.request_body_bytes
+        {
+            return Err(HttpError::InvalidRequest(format!(
+                "body of {} bytes, over the cap of {}",
+                body.len(),
+                self.limits.request_body_bytes
+            )));
+        }
+        self.policy.check_url(&req.url).map_err(|d| {
+            self.stats.denied.fetch_add(1, Ordering::Relaxed);
+            HttpError::PolicyDenied(d.to_string())
+        })?;
+        Ok(())
+    }
+
+    /// Sends one guest request with retries and credentials.
+    pub async fn send(&self, req: &Request, auth: &AuthUse) -> Result<Response, HttpError> {
+        self.vet(req)?;
+        let mut refreshed = false;
+        let mut throttles = 0;
+        let mut errors = 0;
+        loop {
+            let (bearer, generation) = match auth {
+                AuthUse::None => (None, 0),
+                AuthUse::Bearer(s) => (Some(s.clone()), 0),
+                AuthUse::OAuth2 => {
+                    let (t, g) = self.oauth2_token().await?;
+                    (Some(t), g)
+                }
+            };
+            let attempt = {
+                let _permit = self.limiter.acquire().await;
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                self.attempt(req, bearer.as_ref()).await
+            };
+            match attempt {
+                Ok(resp) if resp.status == 429 => {
+                    self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                    throttles += 1;
+                    let wait = retry_after(&resp.headers)
+                        .unwrap_or_else(|| backoff(throttles))
+                        .min(MAX_RETRY_AFTER);
+                    self.limiter.on_throttle(wait);
+                    if throttles >= MAX_THROTTLE_ATTEMPTS {
+                        return Ok(resp);
+                    }
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(resp) if resp.status == 401 && matches!(auth, AuthUse::OAuth2) && !refreshed => {
+                    // The token may have been revoked or expired early: one
+                    // fresh exchange, one retry, then the guest sees the 401.
+                    if let Some(b) = &self.broker {
+                        b.invalidate(generation).await;
+                    }
+                    refreshed = true;
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(resp)
+                    if req.idempotent
+                        && matches!(resp.status, 408 | 500 | 502 | 503 | 504)
+                        && errors + 1 < MAX_ERROR_ATTEMPTS =>
+                {
+                    errors += 1;
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    let wait = retry_after(&resp.headers)
+                        .unwrap_or_else(|| backoff(errors))
+                        .min(MAX_RETRY_AFTER);
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(resp) => {
+                    if resp.status < 500 {
+                        self.limiter.on_success();
+                    }
+                    return Ok(resp);
+                }
+                Err(Failure::Fatal(e)) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    return Err(e);
+                }
+                Err(Failure::Transport { error, before_send }) => {
+                    errors += 1;
+                    // A request that never reached the server is safe to repeat.
+                    if (req.idempotent || before_send) && errors < MAX_ERROR_ATTEMPTS {
+                        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(backoff(errors)).await;
+                        continue;
+                    }
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Sends independent requests concurrently; results in request order.
+    pub async fn send_batch(&self, reqs: &[Request], auth: &AuthUse) -> Vec<Result<Response, HttpError>> {
+        let futures = reqs.iter().map(|r| self.send(r, auth));
+        futures_join_all(futures).await
+    }
+
+    async fn oauth2_token(&self) -> Result<(SecretString, u64), HttpError> {
+        let Some(broker) = &self.broker else {
+            return Err(HttpError::Credential(
+                "this component declares no OAuth2 credential recipe".into(),
+            ));
+        };
+        broker
+            .token(|recipe| self.exchange(recipe))
+            .await
+            .map_err(HttpError::Credential)
+    }
+
+    /// The OAuth2 client-credentials exchange (RFC 6749 §4.4).
+    async fn exchange(&self, recipe: OAuth2Recipe) -> Result<(SecretString, Duration), String> {
+        self.policy
+            .check_url(&recipe.token_url)
+            .map_err(|d| format!("token URL refused by the egress policy: {d}"))?;
+        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = &recipe.scope {
+            form.push(("scope", scope));
+        }
+        let mut headers = Vec::new();
+        match recipe.auth {
+            ClientAuth::Basic => {
+                let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let pair = format!(
+                    "{}:{}",
+                    enc(&recipe.client_id),
+                    enc(recipe.client_secret.expose_secret())
+                );
+                let value = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                );
+                headers.push(value);
+            }
+            ClientAuth::Post => {
+                form.push(("client_id", &recipe.client_id));
+                form.push(("client_secret", recipe.client_secret.expose_secret()));
+            }
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut last = String::new();
+        for attempt in 1..=MAX_ERROR_ATTEMPTS {
+            let mut rb = self
+                .client
+                .post(&recipe.token_url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("accept", "application/json")
+                .body(body.clone());
+            if let Some(h) = headers.first() {
+                rb = rb.header("authorization", h);
+            }
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let resp = match rb.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = format!("token endpoint unreachable: {}", describe_reqwest(&e));
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
+            let wait = retry_after_reqwest(resp.headers());
+            let bytes = read_capped(resp, 1 << 20).await.map_err(|e| match e {
+                Failure::Fatal(e) | Failure::Transport { error: e, .. } => {
+                    format!("token endpoint: {e:?}")
+                }
+            })?;
+            if status == 429 || status >= 500 {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                last = format!("token endpoint answered {status}");
+                tokio::time::sleep(wait.unwrap_or_else(|| backoff(attempt)).min(MAX_RETRY_AFTER)).await;
+                continue;
+            }
+            let json: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|_| format!("token endpoint answered {status} with a non-JSON body"))?;
+            if status != 200 {
+                let code = json["error"].as_str().unwrap_or("unknown_error");
+                let desc = json["error_description"].as_str().unwrap_or("");
+                return Err(format!(
+                    "token endpoint refused the client credentials ({status} {code}{}{desc})",
+                    if desc.is_empty() { "" } else { ": " }
+                ));
+            }
+            let token = json["access_token"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .ok_or("token response has no access_token")?;
+            let lifetime = json["expires_in"].as_u64().unwrap_or(3600);
+            return Ok((SecretString::from(token.to_string()), Duration::from_secs(lifetime)));
+        }
+        Err(last)
+    }
+
+    async fn attempt(&self, req: &Request, bearer: Option<&SecretString>) -> Result<Response, Failure> {
+        let method = match req.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Head => reqwest::Method::HEAD,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut rb = self.client.request(method, &req.url);
+        for (k, v) in &req.headers {
+            rb = rb.header(k, v);
+        }
+        if let Some(token) = bearer {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!(
+                "Bearer {}",
+                token.expose_secret()
+            ))
+            .map_err(|_| Failure::Fatal(HttpError::Credential("token has invalid characters".into())))?;
+            value.set_sensitive(true);
+            rb = rb.header(reqwest::header::AUTHORIZATION, value);
+        }
+        if let Some(body) = &req.body {
+            rb = rb.body(body.clone());
+        }
+        let resp = rb.send().await.map_err(|e| {
+            if is_policy_error(&e) {
+                self.stats.denied.fetch_add(1, Ordering::Relaxed);
+                return Failure::Fatal(HttpError::PolicyDenied(policy_message(&e)));
+            }
+            if e.is_timeout() {
+                return Failure::Transport {
+                    error: HttpError::Timeout,
+                    before_send: false,
+                };
+            }
+            Failure::Transport {
+                before_send: e.is_connect(),
+                error: HttpError::Connection(describe_reqwest(&e)),
+            }
+        })?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers();
+        if headers.len() > self.limits.response_headers {
+            return Err(Failure::Fatal(HttpError::Connection(format!(
+                "response has {} headers, over the cap of {}",
+                headers.len(),
+                self.limits.response_headers
+            ))));
+        }
+        let mut total = 0;
+        let mut out_headers = Vec::with_capacity(headers.len());
+        for (k, v) in headers {
+            total += k.as_str().len() + v.len();
+            if let Ok(v) = v.to_str() {
+                out_headers.push((k.as_str().to_string(), v.to_string()));
+            }
+        }
+        if total > self.limits.response_header_bytes {
+            return Err(Failure::Fatal(HttpError::Connection(format!(
+                "response headers total {total} bytes, over the cap of {}",
+                self.limits.response_header_bytes
+            ))));
+        }
+        let body = read_capped(resp, self.limits.response_body_bytes).await?;
+        Ok(Response {
+            status,
+            headers: out_headers,
+            body,
+        })
+    }
+}
+
+enum Failure {
+    /// Not retryable: the answer goes back to the guest as is.
+    Fatal(HttpError),
+    /// Transport failure; `before_send` means the server never got it.
+    Transport { error: HttpError, before_send: bool },
+}
+
+/// Reads a body, stopping at `cap` bytes. A body cut short mid-stream is a
+/// transport failure (retryable for idempotent requests).
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Failure> {
+    if let Some(len) = resp.content_length()
+        && len as usize > cap
+    {
+        return Err(Failure::Fatal(HttpError::BodyTooLarge(cap as u64)));
+    }
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > cap {
+                    return Err(Failure::Fatal(HttpError::BodyTooLarge(cap as u64)));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(Failure::Transport {
+                    error: HttpError::Connection(format!(
+                        "response body cut short: {}",
+                        describe_reqwest(&e)
+                    )),
+                    before_send: false,
+                });
+            }
+        }
+    }
+}
+
+/// Walks the error chain for a policy denial raised by the resolver.
+fn is_policy_error(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<Denial>().is_some() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+fn policy_message(e: &reqwest::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(d) = s.downcast_ref::<Denial>() {
+            return d.to_string();
+        }
+        source = s.source();
+    }
+    e.to_string()
+}
+
+/// A short cause chain without URLs' query strings (which may carry filters
+/// but never secrets; credentials travel only in headers).
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    let mut parts = vec![e.without_url_ref()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.dedup();
+    parts.join(": ")
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let mut text = self.to_string();
+        if let Some(url) = self.url() {
+            text = text.replace(&format!(" ({url})"), "");
+            text = text.replace(url.as_str(), "<url>");
+        }
+        text
+    }
+}
+
+/// Exponential backoff with jitter: 250 ms, 500 ms, 1 s, ... capped at 8 s.
+fn backoff(attempt: u32) -> Duration {
+    let base = 250u64 << attempt.saturating_sub(1).min(5);
+    let capped = base.min(8_000);
+    let jitter = rand::random::<u64>() % (capped / 4 + 1);
+    Duration::from_millis(capped - capped / 8 + jitter)
+}
+
+/// `Retry-After` as delta seconds or an HTTP date (compared with our clock;
+/// a date in the past means "now").
+pub fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
+    let v = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?
+        .1
+        .trim();
+    parse_retry_after(v)
+}
+
+fn retry_after_reqwest(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    parse_retry_after(headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim())
+}
+
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// Runs futures concurrently on the current task, results in order. The
+/// limiter bounds how many actually hold a connection.
+async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = (0..futs.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in futs.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.expect("every future completed")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let h = |v: &str| vec![("Retry-After".to_string(), v.to_string())];
+        assert_eq!(retry_after(&h("7")), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after(&h("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&h("soon")), None);
+        assert_eq!(retry_after(&[]), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(1) <= Duration::from_millis(300));
+        assert!(backoff(10) <= Duration::from_millis(9_000));
+        assert!(backoff(10) >= Duration::from_millis(7_000));
+    }
+
+    fn capability() -> HttpCapability {
+        let policy = EgressPolicy::from_urls(["https://api.example.com"]).unwrap();
+        HttpCapability::new(policy, &TlsOptions::default(), &Limits::default(), None).unwrap()
+    }
+
+    fn request(url: &str, headers: Vec<(String, String)>) -> Request {
+        Request {
+            method: Method::Get,
+            url: url.into(),
+            headers,
+            body: None,
+            idempotent: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn guest_may_not_set_authorization() {
+        let http = capability();
+        let r = request(
+            "https://api.example.com/x",
+            vec![("Authorization".into(), "Bearer stolen".into())],
+        );
+        assert!(matches!(
+            http.vet(&r),
+            Err(HttpError::ForbiddenHeader(h)) if h == "authorization"
+        ));
+    }
+
+    #[tokio::test]
+    async fn denied_urls_never_reach_the_network() {
+        let http = capability();
+        for url in [
+            "https://169.254.169.254/latest/meta-data",
+            "https://evil.example/",
+            "http://api.example.com/",
+            "https://[::ffff:127.0.0.1]/",
+        ] {
+            let got = http.send(&request(url, vec![]), &AuthUse::None).await;
+            assert!(matches!(got, Err(HttpError::PolicyDenied(_))), "{url}: {got:?}");
+        }
+        assert_eq!(http.stats.requests.load(Ordering::Relaxed), 0);
+        assert_eq!(http.stats.denied.load(Ordering::Relaxed), 4);
+    }
+}

@@ -1,0 +1,7 @@
+//! The capabilities a connector component imports, one module each.
+
+pub mod egress;
+pub mod http;
+pub mod limiter;
+pub mod secrets;
+pub mod upload;

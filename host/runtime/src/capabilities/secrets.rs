@@ -1,0 +1,255 @@
+//! Secrets: values the guest can use but never read.
+//!
+//! Threat: a connector that can read a secret can leak it (into records,
+//! logs, or a request to a host it controls). Decisions:
+//! - The guest holds `SecretHandle`s: a name and a kind, no value. The only
+//!   operation on a handle is "authenticate this request", done by the host.
+//! - The host brokers the OAuth2 client-credentials exchange declared by the
+//!   component's recipe, so neither the client secret nor the access token
+//!   enters guest memory. Tokens are cached per connector instance until
+//!   shortly before expiry, on the monotonic clock (immune to wall-clock
+//!   skew), and refreshed once on a 401.
+//! - Values live in `SecretString` (zeroised on drop, redacted in `Debug`).
+//!   Errors from the token endpoint carry PingOne's error code and
+//!   description, never request bodies or headers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Mutex;
+
+/// What a guest-held handle stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretHandle {
+    /// A secret config field, by name.
+    Field(String),
+    /// The brokered OAuth2 access token.
+    OAuth2,
+}
+
+impl SecretHandle {
+    pub fn name(&self) -> String {
+        match self {
+            SecretHandle::Field(n) => n.clone(),
+            SecretHandle::OAuth2 => "oauth2-token".to_string(),
+        }
+    }
+}
+
+/// How a client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    Basic,
+    Post,
+}
+
+/// A fully resolved OAuth2 client-credentials recipe.
+#[derive(Clone)]
+pub struct OAuth2Recipe {
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub auth: ClientAuth,
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for OAuth2Recipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth2Recipe")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+/// A cached access token.
+struct CachedToken {
+    value: SecretString,
+    refresh_at: Instant,
+    generation: u64,
+}
+
+/// The token broker of one connector instance.
+pub struct TokenBroker {
+    pub recipe: OAuth2Recipe,
+    cached: Mutex<Option<CachedToken>>,
+    generation: std::sync::atomic::AtomicU64,
+    pub exchanges: std::sync::atomic::AtomicU64,
+}
+
+impl TokenBroker {
+    pub fn new(recipe: OAuth2Recipe) -> Self {
+        Self {
+            recipe,
+            cached: Mutex::new(None),
+            generation: Default::default(),
+            exchanges: Default::default(),
+        }
+    }
+
+    /// A valid token, exchanging for a new one when none is cached or the
+    /// cached one is about to expire. Concurrent callers share one exchange.
+    pub async fn token<F, Fut>(&self, exchange: F) -> Result<(SecretString, u64), String>
+    where
+        F: FnOnce(OAuth2Recipe) -> Fut,
+        Fut: std::future::Future<Output = Result<(SecretString, Duration), String>>,
+    {
+        let mut slot = self.cached.lock().await;
+        if let Some(t) = slot.as_ref() {
+            if Instant::now() < t.refresh_at {
+                return Ok((t.value.clone(), t.generation));
+            }
+        }
+        let started = Instant::now();
+        let (value, lifetime) = exchange(self.recipe.clone()).await?;
+        self.exchanges
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let generation = self
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        *slot = Some(CachedToken {
+            value: value.clone(),
+            refresh_at: started + refresh_after(lifetime),
+            generation,
+        });
+        Ok((value, generation))
+    }
+
+    /// Drops the cached token if it is still the one that got a 401, so the
+    /// next `token` call exchanges again (others may have refreshed already).
+    pub async fn invalidate(&self, generation: u64) {
+        let mut slot = self.cached.lock().await;
+        if slot.as_ref().is_some_and(|t| t.generation == generation) {
+            *slot = None;
+        }
+    }
+}
+
+/// When to refresh a token of the given lifetime: a minute early for normal
+/// tokens (PingOne issues 1 h), a fifth early for short test tokens, so a
+/// request never leaves with a token that expires in flight.
+pub fn refresh_after(lifetime: Duration) -> Duration {
+    let margin = Duration::from_secs(60).min(lifetime / 5);
+    lifetime.saturating_sub(margin)
+}
+
+/// The secrets of one connector instance.
+#[derive(Default)]
+pub struct Secrets {
+    fields: BTreeMap<String, SecretString>,
+    /// Names of secret fields in the schema, configured or not.
+    declared: Vec<String>,
+    pub broker: Option<Arc<TokenBroker>>,
+}
+
+impl Secrets {
+    pub fn new(
+        declared: Vec<String>,
+        fields: BTreeMap<String, SecretString>,
+        broker: Option<Arc<TokenBroker>>,
+    ) -> Self {
+        Self {
+            fields,
+            declared,
+            broker,
+        }
+    }
+
+    pub fn field(&self, name: &str) -> Result<&SecretString, FieldLookup> {
+        match self.fields.get(name) {
+            Some(v) => Ok(v),
+            None if self.declared.iter().any(|d| d == name) => Err(FieldLookup::Missing),
+            None => Err(FieldLookup::Unknown),
+        }
+    }
+
+    /// Every secret value, for redaction of anything leaving the host.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.fields
+            .values()
+            .map(|s| s.expose_secret())
+            .filter(|s| !s.is_empty())
+    }
+}
+
+pub enum FieldLookup {
+    Unknown,
+    Missing,
+}
+
+/// Replaces any secret value occurring in `text` with `[redacted]`: a last
+/// line of defence for text that leaves the host (logs, errors, artifacts).
+pub fn redact(text: &str, secrets: &Secrets) -> String {
+    let mut out = text.to_string();
+    for v in secrets.values() {
+        if v.len() >= 4 && out.contains(v) {
+            out = out.replace(v, "[redacted]");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe() -> OAuth2Recipe {
+        OAuth2Recipe {
+            token_url: "https://auth.example/env/as/token".into(),
+            client_id: "id".into(),
+            client_secret: SecretString::from("s3cret-value"),
+            auth: ClientAuth::Basic,
+            scope: None,
+        }
+    }
+
+    #[test]
+    fn refresh_margin_scales_with_lifetime() {
+        assert_eq!(refresh_after(Duration::from_secs(3600)), Duration::from_secs(3540));
+        assert_eq!(refresh_after(Duration::from_secs(5)), Duration::from_secs(4));
+        assert_eq!(refresh_after(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let shown = format!("{:?}", recipe());
+        assert!(!shown.contains("s3cret-value"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn tokens_are_cached_and_invalidated_by_generation() {
+        let broker = TokenBroker::new(recipe());
+        let ex = |_r| async { Ok((SecretString::from("tok-1"), Duration::from_secs(3600))) };
+        let (t1, g1) = broker.token(ex).await.unwrap();
+        let (_, g2) = broker
+            .token(|_r| async { Err::<(SecretString, Duration), _>("not called".to_string()) })
+            .await
+            .unwrap();
+        assert_eq!(t1.expose_secret(), "tok-1");
+        assert_eq!(g1, g2);
+        broker.invalidate(g1 + 100).await; // stale generation: ignored
+        assert!(broker.token(|_r| async { Err("unused".to_string()) }).await.is_ok());
+        broker.invalidate(g1).await;
+        let (t3, g3) = broker
+            .token(|_r| async { Ok((SecretString::from("tok-2"), Duration::from_secs(3600))) })
+            .await
+            .unwrap();
+        assert_eq!(t3.expose_secret(), "tok-2");
+        assert!(g3 > g1);
+        assert_eq!(broker.exchanges.load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn redaction_replaces_values() {
+        let mut fields = BTreeMap::new();
+        fields.insert("k".to_string(), SecretString::from("hunter22"));
+        let s = Secrets::new(vec!["k".into()], fields, None);
+        assert_eq!(redact("token hunter22 here", &s), "token [redacted] here");
+        assert!(matches!(s.field("nope"), Err(FieldLookup::Unknown)));
+    }
+}

@@ -1,0 +1,521 @@
+//! The one calling style we support: load a component once, run each
+//! operation in a fresh Store under limits, map every failure to a type.
+//!
+//! Decisions:
+//! - One `Engine` per process, with epoch interruption (a 10 ms ticker
+//!   thread) for CPU deadlines and cooperative yields, and the pooling
+//!   allocator so a fresh instance per operation costs microseconds.
+//! - Components are compiled once and cached precompiled on disk, keyed by
+//!   the component's sha256 and the engine's compatibility hash; only files
+//!   this host wrote in a private directory are ever deserialised.
+//! - Before anything runs, the component's imports are checked against the
+//!   contract; anything else (wasi:http, sockets, a foreign interface) is
+//!   refused with an error that names it.
+//! - A fresh Store per operation, dropped afterwards, always after a trap.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+use crate::bindings::{ConnectorPlugin, ConnectorPluginPre, meta, prov, sync_api, types};
+use crate::error::{CallError, LoadError};
+use crate::limits::{EPOCH_TICK, Limits, MAX_WASM_STACK};
+use crate::state::{HostState, InstanceCtx, UploadBuffer};
+
+/// Interfaces a component may import: the contract, and the WASI p2
+/// interfaces Rust's std links (all denied by the empty `WasiCtx`).
+const ALLOWED_IMPORT_PREFIXES: &[&str] = &[
+    "idgov:connector/types@0.1.",
+    "idgov:connector/secrets@0.1.",
+    "idgov:connector/http@0.1.",
+    "idgov:connector/upload@0.1.",
+    "idgov:connector/log@0.1.",
+    "wasi:cli/environment@0.2.",
+    "wasi:cli/exit@0.2.",
+    "wasi:cli/stdin@0.2.",
+    "wasi:cli/stdout@0.2.",
+    "wasi:cli/stderr@0.2.",
+    "wasi:cli/terminal-input@0.2.",
+    "wasi:cli/terminal-output@0.2.",
+    "wasi:cli/terminal-stdin@0.2.",
+    "wasi:cli/terminal-stdout@0.2.",
+    "wasi:cli/terminal-stderr@0.2.",
+    "wasi:io/error@0.2.",
+    "wasi:io/poll@0.2.",
+    "wasi:io/streams@0.2.",
+    "wasi:clocks/monotonic-clock@0.2.",
+    "wasi:clocks/wall-clock@0.2.",
+    "wasi:random/random@0.2.",
+    "wasi:random/insecure@0.2.",
+    "wasi:random/insecure-seed@0.2.",
+    "wasi:filesystem/types@0.2.",
+    "wasi:filesystem/preopens@0.2.",
+];
+
+/// Options for the process-wide runtime.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Where precompiled components are cached; `None` compiles every load.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The process-wide engine, linker and component cache.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache_dir: Option<PathBuf>,
+    loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+}
+
+/// A loaded, vetted, pre-instantiated component.
+pub struct Plugin {
+    pub digest: String,
+    pre: ConnectorPluginPre<HostState>,
+    pub metadata: meta::ConnectorMetadata,
+}
+
+/// An operation on a component.
+pub enum Operation {
+    Metadata,
+    Validate,
+    Sync(sync_api::SyncTask),
+    Grant(prov::EntitlementRef, types::ResourceId),
+    Revoke(prov::GrantRef),
+    CreateAccount(prov::AccountInfo, meta::CredentialOption),
+    DeleteResource(types::ResourceId),
+}
+
+/// What an operation returned.
+#[derive(Debug)]
+pub enum Output {
+    Metadata(Box<meta::ConnectorMetadata>),
+    Validation(meta::Validation),
+    Page(sync_api::PageOutcome),
+    Granted(prov::GrantResult),
+    Revoked(prov::RevokeResult),
+    AccountCreated(prov::CreateAccountOutcome),
+    Deleted(prov::DeleteResult),
+}
+
+/// What a successful call cost and produced besides its output.
+#[derive(Debug, Default)]
+pub struct CallReport {
+    pub upload: UploadBuffer,
+    pub cpu: Duration,
+    pub wall: Duration,
+    pub memory_peak: usize,
+    pub log_lines: usize,
+}
+
+impl Runtime {
+    pub fn new(options: RuntimeOptions) -> anyhow::Result<Arc<Self>> {
+        let engine = build_engine()?;
+        // The epoch ticker: one thread per engine, exits when the engine goes.
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        ConnectorPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        if let Some(dir) = &options.cache_dir {
+            prepare_cache_dir(dir)?;
+        }
+        Ok(Arc::new(Self {
+            engine,
+            linker,
+            cache_dir: options.cache_dir,
+            loaded: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads a component from a file, checking its digest if one is given.
+    pub async fn load_file(
+        &self,
+        path: &Path,
+        expected_sha256: Option<&str>,
+    ) -> Result<Arc<Plugin>, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        if let Some(expected) = expected_sha256 {
+            let actual = sha256_hex(&bytes);
+            if !actual.eq_ignore_ascii_case(expected.trim_start_matches("sha256:")) {
+                return Err(LoadError::DigestMismatch {
+                    expected: expected.to_string(),
+                    actual,
+                });
+            }
+        }
+        self.load(&bytes).await
+    }
+
+    /// Loads component bytes: cached by digest, compiled at most once.
+    pub async fn load(&self, bytes: &[u8]) -> Result<Arc<Plugin>, LoadError> {
+        let digest = sha256_hex(bytes);
+        if let Some(p) = self.loaded.lock().unwrap().get(&digest) {
+            return Ok(p.clone());
+        }
+        let component = self.compile(bytes, &digest)?;
+        vet_imports(&self.engine, &component)?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let pre = ConnectorPluginPre::new(instance_pre)
+            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let mut plugin = Plugin {
+            digest: digest.clone(),
+            pre,
+            metadata: empty_metadata(),
+        };
+        let bare = Arc::new(InstanceCtx::bare("metadata", Limits::default()));
+        let Output::Metadata(metadata) = plugin.call(&bare, Operation::Metadata).await?.0 else {
+            unreachable!("metadata call returns metadata")
+        };
+        check_metadata(&metadata).map_err(LoadError::BadMetadata)?;
+        plugin.metadata = *metadata;
+        let plugin = Arc::new(plugin);
+        self.loaded
+            .lock()
+            .unwrap()
+            .insert(digest, plugin.clone());
+        Ok(plugin)
+    }
+
+    fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component, LoadError> {
+        let invalid = |e: wasmtime::Error| LoadError::Invalid(format!("{e:#}"));
+        let Some(dir) = &self.cache_dir else {
+            return Component::new(&self.engine, bytes).map_err(invalid);
+        };
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut hasher);
+        let key = std::hash::Hasher::finish(&hasher);
+        let path = dir.join(format!("{digest}-{key:016x}.cwasm"));
+        if path.exists() {
+            // SAFETY: the file name binds it to this component's digest and
+            // this engine; the directory is private to this user (checked in
+            // `prepare_cache_dir`) and only this code writes it, atomically.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(c) => return Ok(c),
+                Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e}", path.display()),
+            }
+        }
+        let component = Component::new(&self.engine, bytes).map_err(invalid)?;
+        if let Ok(serialized) = component.serialize() {
+            let tmp = path.with_extension("tmp");
+            if std::fs::write(&tmp, serialized).is_ok() {
+                let _ = std::fs::rename(&tmp, &path);
+            }
+        }
+        Ok(component)
+    }
+}
+
+fn build_engine() -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.max_wasm_stack(MAX_WASM_STACK);
+    config.memory_init_cow(true);
+    let mut pool = PoolingAllocationConfig::new();
+    // 1,000 concurrent instances per process: 50+ tenants x 16 concurrent
+    // calls with headroom; each slot reserves address space, not memory.
+    pool.total_component_instances(1_000)
+        .total_core_instances(4_000)
+        .total_memories(2_000)
+        .total_tables(2_000)
+        .total_stacks(1_000)
+        // Hard per-memory ceiling above any per-tenant `memory_bytes`.
+        .max_memory_size(512 << 20)
+        .max_memories_per_component(8)
+        .max_tables_per_component(8)
+        .max_core_instances_per_component(32)
+        .linear_memory_keep_resident(1 << 20);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    match Engine::new(&config) {
+        Ok(e) => Ok(e),
+        Err(e) => {
+            // Some sandboxes cap virtual address space; fall back rather than fail.
+            tracing::warn!("pooling allocator unavailable ({e}); using on-demand instances");
+            config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            Ok(Engine::new(&config)?)
+        }
+    }
+}
+
+fn prepare_cache_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(dir)?;
+        if meta.permissions().mode() & 0o022 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Refuses a component whose imports fall outside the contract.
+fn vet_imports(engine: &Engine, component: &Component) -> Result<(), LoadError> {
+    for (name, _) in component.component_type().imports(engine) {
+        if !ALLOWED_IMPORT_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            return Err(LoadError::ForbiddenImport(name.to_string()));
+        }
+    }
+    Ok(())
+}
+
+fn empty_metadata() -> meta::ConnectorMetadata {
+    meta::ConnectorMetadata {
+        display_name: String::new(),
+        description: String::new(),
+        version: String::new(),
+        resource_types: Vec::new(),
+        capabilities: Vec::new(),
+        config_schema: Vec::new(),
+        credential: None,
+        account_creation_schema: Vec::new(),
+        credential_options: Vec::new(),
+    }
+}
+
+/// Structural checks on what a component says about itself.
+fn check_metadata(m: &meta::ConnectorMetadata) -> Result<(), String> {
+    if m.display_name.is_empty() {
+        return Err("display name is empty".into());
+    }
+    if m.resource_types.is_empty() {
+        return Err("no resource types".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for t in &m.resource_types {
+        if t.id.is_empty() || t.id.contains(':') {
+            return Err(format!("resource type id {:?} is empty or contains ':'", t.id));
+        }
+        if !seen.insert(&t.id) {
+            return Err(format!("resource type {:?} is declared twice", t.id));
+        }
+    }
+    let mut fields = std::collections::HashSet::new();
+    for f in &m.config_schema {
+        let ok = !f.name.is_empty()
+            && f.name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok {
+            return Err(format!(
+                "config field {:?} must be lowercase letters, digits and '-'",
+                f.name
+            ));
+        }
+        if !fields.insert(&f.name) {
+            return Err(format!("config field {:?} is declared twice", f.name));
+        }
+    }
+    Ok(())
+}
+
+impl Plugin {
+    /// Runs one operation in a fresh Store under the instance's limits.
+    pub async fn call(
+        &self,
+        instance: &Arc<InstanceCtx>,
+        op: Operation,
+    ) -> Result<(Output, CallReport), CallError> {
+        let limits = instance.limits.clone();
+        let mut store = Store::new(self.pre.engine(), HostState::new(instance.clone()));
+        store.limiter(|s| &mut s.memory);
+        // CPU accounting: each expiry of a one-tick deadline while wasm runs
+        // is one tick of guest CPU; yield to tokio each time so one guest
+        // cannot hog a worker thread, and stop it when the budget is spent.
+        let budget_ticks = (limits.cpu_per_call.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut cx| {
+            let call = &mut cx.data_mut().call;
+            call.cpu_ticks += 1;
+            if call.cpu_ticks > budget_ticks {
+                Ok(wasmtime::UpdateDeadline::Interrupt)
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
+        let started = Instant::now();
+        let config = instance.config.clone();
+        let result = tokio::time::timeout(limits.wall_per_call, async {
+            let bindings = self.pre.instantiate_async(&mut store).await?;
+            run_operation(&bindings, &mut store, config, op).await
+        })
+        .await;
+        let wall = started.elapsed();
+        let state = store.data_mut();
+        let cpu = EPOCH_TICK * state.call.cpu_ticks as u32;
+        let metrics = &instance.metrics;
+        metrics.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics
+            .cpu_micros
+            .fetch_add(cpu.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+        metrics.note_memory(state.memory.peak as u64);
+        let outcome = match result {
+            Err(_elapsed) => Err(CallError::Timeout(limits.wall_per_call)),
+            Ok(Err(trap)) => Err(classify_trap(trap, state, &limits)),
+            Ok(Ok(Err(guest_error))) => Err(classify_guest_error(guest_error, state)),
+            Ok(Ok(Ok(output))) => Ok(output),
+        };
+        match outcome {
+            Ok(output) => Ok((
+                output,
+                CallReport {
+                    upload: std::mem::take(&mut state.call.upload),
+                    cpu,
+                    wall,
+                    memory_peak: state.memory.peak,
+                    log_lines: state.call.log_lines,
+                },
+            )),
+            Err(e) => {
+                if e.is_trap() {
+                    metrics.traps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(e)
+            }
+        }
+        // The Store is dropped here: never reused, whatever happened.
+    }
+}
+
+async fn run_operation(
+    bindings: &ConnectorPlugin,
+    store: &mut Store<HostState>,
+    config: Vec<(String, String)>,
+    op: Operation,
+) -> wasmtime::Result<Result<Output, types::ConnectorError>> {
+    let connector = bindings.idgov_connector_connector();
+    let sync = bindings.idgov_connector_sync();
+    let prov = bindings.idgov_connector_provisioning();
+    Ok(match op {
+        Operation::Metadata => Ok(Output::Metadata(Box::new(
+            connector.call_metadata(&mut *store).await?,
+        ))),
+        Operation::Validate => connector
+            .call_validate(&mut *store, &config)
+            .await?
+            .map(Output::Validation),
+        Operation::Sync(task) => sync.call_run(&mut *store, &config, &task).await?.map(Output::Page),
+        Operation::Grant(e, p) => prov
+            .call_grant(&mut *store, &config, &e, &p)
+            .await?
+            .map(Output::Granted),
+        Operation::Revoke(g) => prov
+            .call_revoke(&mut *store, &config, &g)
+            .await?
+            .map(Output::Revoked),
+        Operation::CreateAccount(info, cred) => prov
+            .call_create_account(&mut *store, &config, &info, cred)
+            .await?
+            .map(Output::AccountCreated),
+        Operation::DeleteResource(id) => prov
+            .call_delete_resource(&mut *store, &config, &id)
+            .await?
+            .map(Output::Deleted),
+    })
+}
+
+/// Maps a trap to its typed cause: a limit the host recorded first, then
+/// the trap code, then the guest's panic message from stderr.
+fn classify_trap(err: wasmtime::Error, state: &mut HostState, limits: &Limits) -> CallError {
+    if let Some(v) = state.call.violation.take()
+        && !matches!(v, CallError::InvalidRecord(_))
+    {
+        return v;
+    }
+    if state.memory.exceeded {
+        return CallError::MemoryExceeded(limits.memory_bytes);
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallError::CpuExhausted(limits.cpu_per_call),
+        Some(Trap::StackOverflow) => CallError::StackOverflow,
+        Some(Trap::UnreachableCodeReached) => {
+            let stderr = String::from_utf8_lossy(&state.call.stderr.contents()).to_string();
+            if stderr.contains("memory allocation of") {
+                return CallError::MemoryExceeded(limits.memory_bytes);
+            }
+            let message = panic_message(&stderr);
+            CallError::GuestPanic(crate::capabilities::secrets::redact(
+                &message,
+                &state.instance.secrets,
+            ))
+        }
+        Some(other) => CallError::GuestTrap(other.to_string()),
+        None => CallError::GuestTrap(format!("{err:#}")),
+    }
+}
+
+/// The panic line of a Rust guest's stderr, or a placeholder.
+fn panic_message(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    if let Some(i) = lines.iter().position(|l| l.contains("panicked at")) {
+        let mut msg = lines[i].trim().to_string();
+        if let Some(next) = lines.get(i + 1) {
+            msg.push(' ');
+            msg.push_str(next.trim());
+        }
+        return msg.chars().take(1_000).collect();
+    }
+    match lines.last() {
+        Some(l) => l.chars().take(1_000).collect(),
+        None => "unreachable code reached (no message)".into(),
+    }
+}
+
+fn classify_guest_error(e: types::ConnectorError, state: &mut HostState) -> CallError {
+    use types::ConnectorError as E;
+    // A guest that failed after the host refused it a capability or a
+    // record failed because of that refusal: report the refusal.
+    if let Some(v) = state.call.violation.take() {
+        return v;
+    }
+    if let Some(denial) = state.call.denials.first() {
+        if matches!(e, E::HostDenied(_) | E::Unavailable(_) | E::Internal(_)) {
+            return CallError::PolicyDenied(denial.clone());
+        }
+    }
+    let (kind, message, transient) = match e {
+        E::InvalidConfig(m) => ("invalid-config", m, false),
+        E::Unauthenticated(m) => ("unauthenticated", m, false),
+        E::PermissionDenied(m) => ("permission-denied", m, false),
+        E::NotFound(m) => ("not-found", m, false),
+        E::AlreadyExists(m) => ("already-exists", m, false),
+        E::InvalidArgument(m) => ("invalid-argument", m, false),
+        E::Unavailable(m) => ("unavailable", m, true),
+        E::HostDenied(m) => return CallError::PolicyDenied(m),
+        E::Unsupported(m) => ("unsupported", m, false),
+        E::Internal(m) => ("internal", m, false),
+    };
+    let message = crate::capabilities::secrets::redact(&message, &state.instance.secrets);
+    CallError::Connector {
+        kind,
+        message,
+        transient,
+    }
+}

@@ -1,0 +1,227 @@
+//! The contract's imports, implemented for the Store's data.
+//!
+//! Each function either answers the guest (a typed error it can handle,
+//! such as an egress denial) or, when the guest broke a hard limit, records
+//! the typed cause in the call state and traps, ending the call.
+
+use wasmtime::component::Resource;
+
+use crate::bindings::{http, log, secrets, types, upload};
+use crate::capabilities::http::AuthUse;
+use crate::capabilities::secrets::{FieldLookup, SecretHandle, redact};
+use crate::capabilities::upload as checks;
+use crate::error::CallError;
+use crate::state::HostState;
+
+impl types::Host for HostState {}
+
+impl secrets::Host for HostState {
+    async fn field(
+        &mut self,
+        name: String,
+    ) -> wasmtime::Result<Result<Resource<SecretHandle>, secrets::SecretError>> {
+        match self.instance.secrets.field(&name) {
+            Ok(_) => Ok(Ok(self.table().push(SecretHandle::Field(name))?)),
+            Err(FieldLookup::Missing) => Ok(Err(secrets::SecretError::Missing(name))),
+            Err(FieldLookup::Unknown) => Ok(Err(secrets::SecretError::Unknown(name))),
+        }
+    }
+
+    async fn oauth2_token(
+        &mut self,
+    ) -> wasmtime::Result<Result<Resource<SecretHandle>, secrets::SecretError>> {
+        if self.instance.secrets.broker.is_none() {
+            return Ok(Err(secrets::SecretError::Unknown(
+                "oauth2-token (the component declares no credential recipe)".into(),
+            )));
+        }
+        Ok(Ok(self.table().push(SecretHandle::OAuth2)?))
+    }
+}
+
+impl secrets::HostSecret for HostState {
+    async fn name(&mut self, handle: Resource<SecretHandle>) -> wasmtime::Result<String> {
+        Ok(self.table().get(&handle)?.name())
+    }
+
+    async fn drop(&mut self, handle: Resource<SecretHandle>) -> wasmtime::Result<()> {
+        self.table().delete(handle)?;
+        Ok(())
+    }
+}
+
+impl HostState {
+    fn auth_use(&mut self, auth: Option<Resource<SecretHandle>>) -> wasmtime::Result<AuthUse> {
+        let Some(handle) = auth else {
+            return Ok(AuthUse::None);
+        };
+        let handle = self.table().get(&handle)?.clone();
+        Ok(match handle {
+            SecretHandle::OAuth2 => AuthUse::OAuth2,
+            SecretHandle::Field(name) => match self.instance.secrets.field(&name) {
+                Ok(v) => AuthUse::Bearer(v.clone()),
+                Err(_) => AuthUse::None,
+            },
+        })
+    }
+
+    fn note_http_error(&mut self, err: &http::HttpError) {
+        match err {
+            http::HttpError::PolicyDenied(m) => self.call.denials.push(m.clone()),
+            http::HttpError::ForbiddenHeader(h) => self
+                .call
+                .denials
+                .push(format!("a connector may not set the {h:?} header")),
+            _ => {}
+        }
+    }
+}
+
+impl http::Host for HostState {
+    async fn send(
+        &mut self,
+        req: http::Request,
+        auth: Option<Resource<SecretHandle>>,
+    ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+        let auth = self.auth_use(auth)?;
+        let instance = self.instance.clone();
+        let Some(client) = instance.http.as_ref() else {
+            let e = http::HttpError::PolicyDenied("this call has no network access".into());
+            self.note_http_error(&e);
+            return Ok(Err(e));
+        };
+        let result = client.send(&req, &auth).await;
+        if let Err(e) = &result {
+            self.note_http_error(e);
+        }
+        Ok(result)
+    }
+
+    async fn send_batch(
+        &mut self,
+        reqs: Vec<http::Request>,
+        auth: Option<Resource<SecretHandle>>,
+    ) -> wasmtime::Result<Vec<Result<http::Response, http::HttpError>>> {
+        let cap = self.instance.limits.batch_requests;
+        if reqs.len() > cap {
+            return Err(self.violate(CallError::LimitExceeded(format!(
+                "send-batch of {} requests, over the cap of {cap}",
+                reqs.len()
+            ))));
+        }
+        let auth = self.auth_use(auth)?;
+        let instance = self.instance.clone();
+        let Some(client) = instance.http.as_ref() else {
+            let e = http::HttpError::PolicyDenied("this call has no network access".into());
+            self.note_http_error(&e);
+            return Ok(reqs.iter().map(|_| Err(e.clone())).collect());
+        };
+        let results = client.send_batch(&reqs, &auth).await;
+        for r in &results {
+            if let Err(e) = r {
+                self.note_http_error(e);
+            }
+        }
+        Ok(results)
+    }
+}
+
+impl HostState {
+    /// Counts records against the per-call cap; over it, the call ends.
+    fn admit(&mut self, n: usize) -> wasmtime::Result<()> {
+        let cap = self.instance.limits.upload_records_per_call;
+        let total = self.call.upload.len() + n;
+        if total > cap {
+            return Err(self.violate(CallError::LimitExceeded(format!(
+                "the call uploaded {total} records, over the cap of {cap}"
+            ))));
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, message: String) -> upload::UploadError {
+        self.call
+            .violation
+            .get_or_insert(CallError::InvalidRecord(message.clone()));
+        upload::UploadError::Invalid(message)
+    }
+}
+
+impl upload::Host for HostState {
+    async fn put_resources(
+        &mut self,
+        items: Vec<types::Resource>,
+    ) -> wasmtime::Result<Result<(), upload::UploadError>> {
+        self.admit(items.len())?;
+        let max = self.instance.limits.upload_record_bytes;
+        for r in &items {
+            if let Err(m) = checks::validate_resource(r, &self.instance.resource_types, max) {
+                return Ok(Err(self.refuse(m)));
+            }
+        }
+        self.call.upload.resources.extend(items);
+        Ok(Ok(()))
+    }
+
+    async fn put_entitlements(
+        &mut self,
+        items: Vec<types::Entitlement>,
+    ) -> wasmtime::Result<Result<(), upload::UploadError>> {
+        self.admit(items.len())?;
+        let max = self.instance.limits.upload_record_bytes;
+        for e in &items {
+            if let Err(m) = checks::validate_entitlement(e, &self.instance.resource_types, max) {
+                return Ok(Err(self.refuse(m)));
+            }
+        }
+        self.call.upload.entitlements.extend(items);
+        Ok(Ok(()))
+    }
+
+    async fn put_grants(
+        &mut self,
+        items: Vec<types::Grant>,
+    ) -> wasmtime::Result<Result<(), upload::UploadError>> {
+        self.admit(items.len())?;
+        let max = self.instance.limits.upload_record_bytes;
+        for g in &items {
+            if let Err(m) = checks::validate_grant(g, &self.instance.resource_types, max) {
+                return Ok(Err(self.refuse(m)));
+            }
+        }
+        self.call.upload.grants.extend(items);
+        Ok(Ok(()))
+    }
+}
+
+impl log::Host for HostState {
+    async fn emit(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        self.call.log_lines += 1;
+        self.call.log_bytes += message.len();
+        let limits = &self.instance.limits;
+        if self.call.log_lines > limits.log_lines_per_call
+            || self.call.log_bytes > limits.log_bytes_per_call
+        {
+            let (lines, bytes) = (limits.log_lines_per_call, limits.log_bytes_per_call);
+            return Err(self.violate(CallError::LimitExceeded(format!(
+                "log volume over {lines} lines or {bytes} bytes in one call"
+            ))));
+        }
+        self.instance
+            .metrics
+            .log_lines
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Guest text is untrusted: cap the line and redact secret values.
+        let mut text: String = message.chars().take(2_000).collect();
+        text = redact(&text, &self.instance.secrets);
+        let instance = self.instance.name.as_str();
+        match level {
+            log::Level::Trace => tracing::trace!(target: "connector", instance, "{text}"),
+            log::Level::Debug => tracing::debug!(target: "connector", instance, "{text}"),
+            log::Level::Info => tracing::info!(target: "connector", instance, "{text}"),
+            log::Level::Warn => tracing::warn!(target: "connector", instance, "{text}"),
+            log::Level::Error => tracing::error!(target: "connector", instance, "{text}"),
+        }
+        Ok(())
+    }
+}

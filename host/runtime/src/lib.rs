@@ -1,0 +1,20 @@
+//! `connector-runtime`: runs idgov:connector components under wasmtime.
+//!
+//! Read `docs/architecture.md` first. In short: [`engine`] narrows wasmtime
+//! to one calling style (fresh Store per operation, limits, typed errors);
+//! [`capabilities`] implements what a guest may import; [`config`] turns a
+//! component's schema and an operator's values into an instance.
+
+pub mod bindings;
+pub mod config;
+pub mod capabilities;
+pub mod engine;
+pub mod error;
+mod imports;
+pub mod limits;
+pub mod state;
+
+pub use engine::{CallReport, Operation, Output, Plugin, Runtime, RuntimeOptions};
+pub use error::{CallError, LoadError};
+pub use limits::Limits;
+pub use state::InstanceCtx;

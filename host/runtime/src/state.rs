@@ -1,0 +1,193 @@
+//! What one Store holds: the per-call state and the instance it serves.
+//!
+//! Decision: a fresh Store per operation, never shared between tenants or
+//! reused after a trap. The Store's data is split into the instance context
+//! (shared, read-mostly: limits, HTTP client, secrets) and the call state
+//! (this call's counters, buffered uploads, and the typed cause of a failure
+//! the host detected), so nothing of one call leaks into the next.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::types;
+use crate::capabilities::http::HttpCapability;
+use crate::capabilities::secrets::Secrets;
+use crate::error::CallError;
+use crate::limits::{Limits, MAX_RESOURCE_HANDLES};
+
+/// A configured connector: one tenant's component, config and capabilities.
+pub struct InstanceCtx {
+    /// A name for logs and metrics (the tenant id in service mode).
+    pub name: String,
+    pub limits: Limits,
+    /// Absent for calls that need no network (metadata).
+    pub http: Option<HttpCapability>,
+    pub secrets: Secrets,
+    /// Non-secret config values as the guest receives them.
+    pub config: Vec<(String, String)>,
+    /// The component's declared resource types, for upload validation.
+    pub resource_types: Vec<types::ResourceType>,
+    pub metrics: InstanceMetrics,
+}
+
+impl InstanceCtx {
+    /// An instance with no capabilities, for reading a component's metadata.
+    pub fn bare(name: &str, limits: Limits) -> Self {
+        Self {
+            name: name.to_string(),
+            limits,
+            http: None,
+            secrets: Secrets::default(),
+            config: Vec::new(),
+            resource_types: Vec::new(),
+            metrics: InstanceMetrics::default(),
+        }
+    }
+}
+
+/// Counters over the instance's lifetime.
+#[derive(Debug, Default)]
+pub struct InstanceMetrics {
+    pub calls: AtomicU64,
+    pub traps: AtomicU64,
+    pub cpu_micros: AtomicU64,
+    pub memory_high_water: AtomicU64,
+    pub log_lines: AtomicU64,
+}
+
+impl InstanceMetrics {
+    pub fn note_memory(&self, bytes: u64) {
+        self.memory_high_water.fetch_max(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Records a call uploaded, held until the call returns successfully.
+#[derive(Debug, Default)]
+pub struct UploadBuffer {
+    pub resources: Vec<types::Resource>,
+    pub entitlements: Vec<types::Entitlement>,
+    pub grants: Vec<types::Grant>,
+}
+
+impl UploadBuffer {
+    pub fn len(&self) -> usize {
+        self.resources.len() + self.entitlements.len() + self.grants.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// This call's state.
+pub struct CallState {
+    pub upload: UploadBuffer,
+    pub log_lines: usize,
+    pub log_bytes: usize,
+    /// The typed cause when the host ended or refused something.
+    pub violation: Option<CallError>,
+    /// Egress or header refusals the guest was told about.
+    pub denials: Vec<String>,
+    pub cpu_ticks: u64,
+    pub stderr: MemoryOutputPipe,
+}
+
+/// Caps guest memory growth and remembers that the cap was hit, so the
+/// resulting trap is reported as `MemoryExceeded`, not a generic trap.
+pub struct MemoryGuard {
+    pub cap: usize,
+    pub peak: usize,
+    pub exceeded: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryGuard {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            self.exceeded = true;
+            return Err(wasmtime::format_err!(
+                "guest memory would grow to {desired} bytes, over the cap of {}",
+                self.cap
+            ));
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Rust guests use one small function table; 100k entries is a bomb.
+        Ok(desired <= 100_000)
+    }
+}
+
+/// The Store's data.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub memory: MemoryGuard,
+    pub instance: Arc<InstanceCtx>,
+    pub call: CallState,
+}
+
+impl HostState {
+    pub fn new(instance: Arc<InstanceCtx>) -> Self {
+        let stderr = MemoryOutputPipe::new(instance.limits.stderr_bytes);
+        // Deny-all WASI: no preopens, no env, no args, no sockets, no name
+        // lookup; stdout discarded, stderr captured (panic messages) and capped.
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCE_HANDLES);
+        Self {
+            wasi,
+            table,
+            memory: MemoryGuard {
+                cap: instance.limits.memory_bytes,
+                peak: 0,
+                exceeded: false,
+            },
+            call: CallState {
+                upload: UploadBuffer::default(),
+                log_lines: 0,
+                log_bytes: 0,
+                violation: None,
+                denials: Vec::new(),
+                cpu_ticks: 0,
+                stderr,
+            },
+            instance,
+        }
+    }
+
+    pub fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    /// Records why the host is ending the call, then returns the trap error.
+    pub fn violate(&mut self, cause: CallError) -> wasmtime::Error {
+        let message = cause.to_string();
+        self.call.violation.get_or_insert(cause);
+        wasmtime::format_err!("{message}")
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
