@@ -219,7 +219,7 @@ macro_rules! register_connector {
                 }
             }
 
-            $crate::export_connector_plugin!(Export);
+            $crate::bindings::export_connector_plugin!(Export);
         }
     };
 }

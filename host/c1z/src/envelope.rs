@@ -152,7 +152,10 @@ pub fn decompress_to(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64
     if len == MAGIC.len() as u64 {
         return Err(C1zError::Zstd {
             path: src.to_path_buf(),
-            source: io::Error::new(io::ErrorKind::UnexpectedEof, "no zstd frame after the magic"),
+            source: io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "no zstd frame after the magic",
+            ),
         });
     }
 
@@ -378,7 +381,10 @@ mod tests {
         fs::write(&p, b"C1ZF\0this is not zstd at all").unwrap();
         let e = decompress_to(&p, &out, DecodeLimits::default()).unwrap_err();
         assert!(matches!(e, C1zError::Zstd { .. }), "{e}");
-        assert!(e.to_string().starts_with("corrupt c1z: zstd stream:"), "{e}");
+        assert!(
+            e.to_string().starts_with("corrupt c1z: zstd stream:"),
+            "{e}"
+        );
 
         let mut raw = MAGIC.to_vec();
         raw.extend(zstd::encode_all(&b"definitely not sqlite, just text"[..], 3).unwrap());

@@ -44,7 +44,9 @@ pub enum C1zError {
     Schema { path: PathBuf, detail: String },
 
     /// A `data` blob does not decode as the protobuf message its table holds.
-    #[error("corrupt c1z: undecodable {message} blob in {table} (external_id {external_id:?}): {source}")]
+    #[error(
+        "corrupt c1z: undecodable {message} blob in {table} (external_id {external_id:?}): {source}"
+    )]
     UndecodableBlob {
         table: &'static str,
         message: &'static str,

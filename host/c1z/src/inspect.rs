@@ -125,7 +125,11 @@ impl InspectCommand {
 }
 
 /// Opens the c1z at `path` and renders `cmd` into `out`.
-pub fn run_inspect<W: Write + ?Sized>(path: &Path, cmd: &InspectCommand, out: &mut W) -> Result<()> {
+pub fn run_inspect<W: Write + ?Sized>(
+    path: &Path,
+    cmd: &InspectCommand,
+    out: &mut W,
+) -> Result<()> {
     let reader = C1zReader::open(path)?;
     let c = cmd.common();
     let sync = c.sync_id.as_deref();
@@ -241,16 +245,21 @@ impl<'w, W: Write + ?Sized> Table<'w, W> {
         writeln!(self.out, "{}", line.trim_end()).map_err(C1zError::Output)
     }
 
-    fn finish(mut self, noun_singular: &str, noun_plural: &str) -> Result<()> {
-        if self.widths.is_none() {
-            self.flush_pending()?;
-        }
+    fn finish(self, noun_singular: &str, noun_plural: &str) -> Result<()> {
         let noun = if self.rows == 1 {
             noun_singular
         } else {
             noun_plural
         };
-        writeln!(self.out, "\n{} {}", self.rows, noun).map_err(C1zError::Output)
+        let line = format!("{} {}", self.rows, noun);
+        self.finish_with(&line)
+    }
+
+    fn finish_with(mut self, footer: &str) -> Result<()> {
+        if self.widths.is_none() {
+            self.flush_pending()?;
+        }
+        writeln!(self.out, "\n{footer}").map_err(C1zError::Output)
     }
 }
 
@@ -398,12 +407,11 @@ pub fn render_resources<W: Write + ?Sized>(
             let mut list = JsonList::new(out, "resources")?;
             for r in reader.resources(&sync.sync_id, resource_type) {
                 let r = r?;
-                let rt = r
-                    .id
-                    .as_ref()
-                    .and_then(|id| types.get(&id.resource_type))
-                    .map(|t| t.to_json())
-                    .unwrap_or(J::Null);
+                let rt =
+                    r.id.as_ref()
+                        .and_then(|id| types.get(&id.resource_type))
+                        .map(|t| t.to_json())
+                        .unwrap_or(J::Null);
                 let parent = match &r.parent_resource_id {
                     Some(p) => opt_json(&reader.resource_in(&sync.sync_id, p)?),
                     None => J::Null,
@@ -421,11 +429,10 @@ pub fn render_resources<W: Write + ?Sized>(
             let mut t = Table::new(out, &["Resource Type", "ID", "Display Name", "Parent"]);
             for r in reader.resources(&sync.sync_id, resource_type) {
                 let r = r?;
-                let (rt, id) = r
-                    .id
-                    .as_ref()
-                    .map(|i| (i.resource_type.clone(), i.resource.clone()))
-                    .unwrap_or_default();
+                let (rt, id) =
+                    r.id.as_ref()
+                        .map(|i| (i.resource_type.clone(), i.resource.clone()))
+                        .unwrap_or_default();
                 t.row(vec![
                     rt,
                     id,
@@ -477,7 +484,14 @@ pub fn render_entitlements<W: Write + ?Sized>(
         OutputFormat::Console => {
             let mut t = Table::new(
                 out,
-                &["ID", "Display Name", "Resource Type", "Resource", "Purpose", "Grantable To"],
+                &[
+                    "ID",
+                    "Display Name",
+                    "Resource Type",
+                    "Resource",
+                    "Purpose",
+                    "Grantable To",
+                ],
             );
             for e in reader.entitlements(&sync.sync_id, resource_type) {
                 let e = e?;
@@ -525,7 +539,11 @@ pub fn render_grants<W: Write + ?Sized>(
             let mut list = JsonList::new(out, "grants")?;
             for g in reader.grants(sid, filter) {
                 let g = g?;
-                let eid = g.entitlement.as_ref().map(|e| e.id.clone()).unwrap_or_default();
+                let eid = g
+                    .entitlement
+                    .as_ref()
+                    .map(|e| e.id.clone())
+                    .unwrap_or_default();
                 let ent = ents
                     .get(&eid, || reader.entitlement_in(sid, &eid))?
                     .or_else(|| g.entitlement.clone());
@@ -560,7 +578,14 @@ pub fn render_grants<W: Write + ?Sized>(
         OutputFormat::Console => {
             let mut t = Table::new(
                 out,
-                &["Entitlement", "Resource Type", "Resource", "Principal Type", "Principal", "Grant ID"],
+                &[
+                    "Entitlement",
+                    "Resource Type",
+                    "Resource",
+                    "Principal Type",
+                    "Principal",
+                    "Grant ID",
+                ],
             );
             for g in reader.grants(sid, filter) {
                 let g = g?;
@@ -620,7 +645,11 @@ fn sync_json(s: &SyncRun) -> J {
 
 /// `inspect syncs`: every sync run, oldest first (JSON: Baton's
 /// `SyncListOutput`, times converted to UTC).
-pub fn render_syncs<W: Write + ?Sized>(reader: &C1zReader, format: OutputFormat, out: &mut W) -> Result<()> {
+pub fn render_syncs<W: Write + ?Sized>(
+    reader: &C1zReader,
+    format: OutputFormat,
+    out: &mut W,
+) -> Result<()> {
     let syncs = reader.syncs()?;
     match format {
         OutputFormat::Json => {
@@ -631,7 +660,10 @@ pub fn render_syncs<W: Write + ?Sized>(reader: &C1zReader, format: OutputFormat,
             list.finish()
         }
         OutputFormat::Console => {
-            let mut t = Table::new(out, &["ID", "Type", "Started", "Ended", "Status", "Checkpoint"]);
+            let mut t = Table::new(
+                out,
+                &["ID", "Type", "Started", "Ended", "Status", "Checkpoint"],
+            );
             for s in &syncs {
                 let mut token = s.sync_token.clone();
                 if token.chars().count() > 60 {
@@ -642,7 +674,12 @@ pub fn render_syncs<W: Write + ?Sized>(reader: &C1zReader, format: OutputFormat,
                     s.sync_type.clone(),
                     s.started_at.clone(),
                     s.ended_at.clone().unwrap_or_default(),
-                    if s.is_finished() { "finished" } else { "unfinished" }.into(),
+                    if s.is_finished() {
+                        "finished"
+                    } else {
+                        "unfinished"
+                    }
+                    .into(),
                     token,
                 ])?;
             }
@@ -687,7 +724,8 @@ pub fn render_stats<W: Write + ?Sized>(
                 .collect();
             all.sort();
             all.dedup();
-            let n = |m: &BTreeMap<String, u64>, k: &String| m.get(k).copied().unwrap_or(0).to_string();
+            let n =
+                |m: &BTreeMap<String, u64>, k: &String| m.get(k).copied().unwrap_or(0).to_string();
             for k in all {
                 t.row(vec![
                     k.clone(),
@@ -702,11 +740,10 @@ pub fn render_stats<W: Write + ?Sized>(
                 s.entitlements.to_string(),
                 s.grants.to_string(),
             ])?;
-            let rows = t.rows - 1;
-            t.rows = rows;
-            t.finish("resource type", "resource types")?;
-            writeln!(out, "sync {} ({} resource types stored)", sync.sync_id, s.resource_types)
-                .map_err(C1zError::Output)
+            t.finish_with(&format!(
+                "sync {}: {} resource types, {} resources, {} entitlements, {} grants",
+                sync.sync_id, s.resource_types, s.resources, s.entitlements, s.grants
+            ))
         }
     }
 }
@@ -732,14 +769,16 @@ pub fn render_diff<W: Write + ?Sized>(
             };
             let older = match b {
                 Some(b) => b.to_string(),
-                None => previous_finished(reader, &newer)?
-                    .ok_or_else(|| {
-                        C1zError::NotFound(format!(
-                            "a finished full sync before {} to diff against",
-                            newer.sync_id
-                        ))
-                    })?
-                    .sync_id,
+                None => {
+                    previous_finished(reader, &newer)?
+                        .ok_or_else(|| {
+                            C1zError::NotFound(format!(
+                                "a finished full sync before {} to diff against",
+                                newer.sync_id
+                            ))
+                        })?
+                        .sync_id
+                }
             };
             (older, newer.sync_id)
         }
@@ -803,7 +842,9 @@ fn previous_finished(reader: &C1zReader, newer: &SyncRun) -> Result<Option<SyncR
         .syncs()?
         .into_iter()
         .filter(|s| {
-            s.is_finished() && s.sync_type == crate::store::SYNC_TYPE_FULL && s.sync_id != newer.sync_id
+            s.is_finished()
+                && s.sync_type == crate::store::SYNC_TYPE_FULL
+                && s.sync_id != newer.sync_id
         })
         .filter(|s| {
             (s.ended_at.as_deref(), s.sync_id.as_str())
@@ -811,7 +852,8 @@ fn previous_finished(reader: &C1zReader, newer: &SyncRun) -> Result<Option<SyncR
         })
         .collect();
     full.sort_by(|a, b| {
-        (a.ended_at.as_deref(), a.sync_id.as_str()).cmp(&(b.ended_at.as_deref(), b.sync_id.as_str()))
+        (a.ended_at.as_deref(), a.sync_id.as_str())
+            .cmp(&(b.ended_at.as_deref(), b.sync_id.as_str()))
     });
     Ok(full.pop())
 }

@@ -945,7 +945,10 @@ mod tests {
             ..Default::default()
         };
         let any = pack_any(&ut);
-        assert_eq!(any.type_url, "type.googleapis.com/c1.connector.v2.UserTrait");
+        assert_eq!(
+            any.type_url,
+            "type.googleapis.com/c1.connector.v2.UserTrait"
+        );
         assert_eq!(unpack_any::<UserTrait>(&any).unwrap(), Some(ut));
         assert_eq!(unpack_any::<GroupTrait>(&any).unwrap(), None);
         assert!(has_annotation::<UserTrait>(std::slice::from_ref(&any)));

@@ -54,8 +54,10 @@ impl Obj {
     }
     pub(crate) fn list<T: ProtoJson>(mut self, key: &str, v: &[T]) -> Self {
         if !v.is_empty() {
-            self.0
-                .insert(key.into(), J::Array(v.iter().map(|m| m.to_json()).collect()));
+            self.0.insert(
+                key.into(),
+                J::Array(v.iter().map(|m| m.to_json()).collect()),
+            );
         }
         self
     }
@@ -75,13 +77,23 @@ impl Obj {
         }
         self
     }
-    pub(crate) fn enum_(mut self, key: &str, v: i32, name: fn(i32) -> Option<&'static str>) -> Self {
+    pub(crate) fn enum_(
+        mut self,
+        key: &str,
+        v: i32,
+        name: fn(i32) -> Option<&'static str>,
+    ) -> Self {
         if v != 0 {
             self.0.insert(key.into(), enum_json(v, name));
         }
         self
     }
-    pub(crate) fn enums(mut self, key: &str, v: &[i32], name: fn(i32) -> Option<&'static str>) -> Self {
+    pub(crate) fn enums(
+        mut self,
+        key: &str,
+        v: &[i32],
+        name: fn(i32) -> Option<&'static str>,
+    ) -> Self {
         if !v.is_empty() {
             self.0.insert(
                 key.into(),
@@ -126,9 +138,9 @@ pub fn timestamp_rfc3339(ts: &pb::Timestamp) -> String {
             let base = dt.format("%Y-%m-%dT%H:%M:%S").to_string();
             let frac = if nanos == 0 {
                 String::new()
-            } else if nanos % 1_000_000 == 0 {
+            } else if nanos.is_multiple_of(1_000_000) {
                 format!(".{:03}", nanos / 1_000_000)
-            } else if nanos % 1_000 == 0 {
+            } else if nanos.is_multiple_of(1_000) {
                 format!(".{:06}", nanos / 1_000)
             } else {
                 format!(".{nanos:09}")
@@ -219,7 +231,11 @@ impl ProtoJson for pb::Entitlement {
             .str("description", &self.description)
             .list("grantableTo", &self.grantable_to)
             .annotations("annotations", &self.annotations)
-            .enum_("purpose", self.purpose, pb::entitlement::PurposeValue::name_of)
+            .enum_(
+                "purpose",
+                self.purpose,
+                pb::entitlement::PurposeValue::name_of,
+            )
             .str("slug", &self.slug)
             .build()
     }
@@ -270,7 +286,11 @@ impl ProtoJson for pb::user_trait::Email {
 impl ProtoJson for pb::user_trait::Status {
     fn to_json(&self) -> J {
         Obj::new()
-            .enum_("status", self.status, pb::user_trait::status::Status::name_of)
+            .enum_(
+                "status",
+                self.status,
+                pb::user_trait::status::Status::name_of,
+            )
             .str("details", &self.details)
             .build()
     }

@@ -129,8 +129,10 @@ impl C1zReader {
         };
         conn.query_row("pragma journal_mode = off", [], |r| r.get::<_, String>(0))
             .map_err(not_sqlite)?;
-        conn.query_row("select count(*) from sqlite_master", [], |r| r.get::<_, i64>(0))
-            .map_err(not_sqlite)?;
+        conn.query_row("select count(*) from sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(not_sqlite)?;
         schema::check_and_upgrade(&conn, path).map_err(|e| match e {
             C1zError::Sqlite { .. } => C1zError::NotSqlite {
                 path: path.to_path_buf(),
@@ -319,7 +321,12 @@ impl C1zReader {
 
     /// A resource of `sync_id`.
     pub fn resource_in(&self, sync_id: &str, id: &pb::ResourceId) -> Result<Option<pb::Resource>> {
-        store::get_object(&self.conn, ObjectTable::Resources, sync_id, &id.external_id())
+        store::get_object(
+            &self.conn,
+            ObjectTable::Resources,
+            sync_id,
+            &id.external_id(),
+        )
     }
 
     /// A resource type of `sync_id`.
@@ -348,7 +355,10 @@ impl C1zReader {
 
     /// Resource `(resource_type, id)` in the default sync (for provisioning).
     pub fn resource(&self, resource_type: &str, id: &str) -> Result<Option<pb::Resource>> {
-        self.resource_in(&self.view_sync_id()?, &pb::ResourceId::new(resource_type, id))
+        self.resource_in(
+            &self.view_sync_id()?,
+            &pb::ResourceId::new(resource_type, id),
+        )
     }
 
     /// Grant `id` in the default sync (for provisioning).
@@ -432,18 +442,27 @@ impl C1zReader {
                 let ext: String = row.get(0).ctx(ctx)?;
                 let data: Vec<u8> = row.get(1).ctx(ctx)?;
                 match table {
-                    ObjectTable::ResourceTypes => {
-                        store::decode_blob::<pb::ResourceType>(table.table(), table.message(), &ext, &data)
-                            .map(|_| ())?
-                    }
-                    ObjectTable::Resources => {
-                        store::decode_blob::<pb::Resource>(table.table(), table.message(), &ext, &data)
-                            .map(|_| ())?
-                    }
-                    ObjectTable::Entitlements => {
-                        store::decode_blob::<pb::Entitlement>(table.table(), table.message(), &ext, &data)
-                            .map(|_| ())?
-                    }
+                    ObjectTable::ResourceTypes => store::decode_blob::<pb::ResourceType>(
+                        table.table(),
+                        table.message(),
+                        &ext,
+                        &data,
+                    )
+                    .map(|_| ())?,
+                    ObjectTable::Resources => store::decode_blob::<pb::Resource>(
+                        table.table(),
+                        table.message(),
+                        &ext,
+                        &data,
+                    )
+                    .map(|_| ())?,
+                    ObjectTable::Entitlements => store::decode_blob::<pb::Entitlement>(
+                        table.table(),
+                        table.message(),
+                        &ext,
+                        &data,
+                    )
+                    .map(|_| ())?,
                     ObjectTable::Grants => {
                         store::decode_blob::<pb::Grant>(table.table(), table.message(), &ext, &data)
                             .map(|_| ())?
@@ -499,11 +518,12 @@ impl<T: prost::Message + Default> Iterator for Rows<'_, T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.buf.is_empty() && !self.done {
-            if let Err(e) = self.fill() {
-                self.done = true;
-                return Some(Err(e));
-            }
+        if self.buf.is_empty()
+            && !self.done
+            && let Err(e) = self.fill()
+        {
+            self.done = true;
+            return Some(Err(e));
         }
         let (id, ext, data) = self.buf.pop_front()?;
         self.last_id = id;

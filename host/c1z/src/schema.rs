@@ -309,7 +309,10 @@ pub fn check_and_upgrade(conn: &Connection, path: &std::path::Path) -> Result<Up
                 up.added_columns.push(format!("{}.{}", t.name, c.name));
             }
             if t.name == SYNC_RUNS
-                && up.added_columns.iter().any(|c| c == "v1_sync_runs.sync_type")
+                && up
+                    .added_columns
+                    .iter()
+                    .any(|c| c == "v1_sync_runs.sync_type")
                 && cols.iter().any(|c| c == "is_partial")
             {
                 // v0.2 files marked partial syncs with a boolean.
@@ -386,7 +389,10 @@ mod tests {
         )
         .unwrap();
         let up = check_and_upgrade(&conn, std::path::Path::new("mem")).unwrap();
-        assert!(up.added_columns.contains(&"v1_grants.needs_expansion".to_string()));
+        assert!(
+            up.added_columns
+                .contains(&"v1_grants.needs_expansion".to_string())
+        );
         assert_eq!(up.added_tables, vec!["v1_connector_sessions".to_string()]);
         let t: String = conn
             .query_row("select sync_type from v1_sync_runs", [], |r| r.get(0))
@@ -406,7 +412,10 @@ mod tests {
         .unwrap();
         let err = check_and_upgrade(&conn, std::path::Path::new("x.c1z")).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("v1_entitlements has no column resource_type_id"), "{msg}");
+        assert!(
+            msg.contains("v1_entitlements has no column resource_type_id"),
+            "{msg}"
+        );
         let conn = Connection::open_in_memory().unwrap();
         create_all(&conn).unwrap();
         conn.execute_batch("drop table v1_grants").unwrap();

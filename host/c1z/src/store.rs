@@ -81,7 +81,9 @@ fn text_of(r: &Row<'_>, idx: usize) -> rusqlite::Result<Option<String>> {
 /// All sync runs in creation order.
 pub fn list_sync_runs(conn: &Connection) -> Result<Vec<SyncRun>> {
     let sql = format!("select {SYNC_RUN_COLS} from v1_sync_runs order by id");
-    let mut stmt = conn.prepare_cached(&sql).ctx(|| "listing sync runs".into())?;
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .ctx(|| "listing sync runs".into())?;
     let rows = stmt
         .query_map([], sync_run_from_row)
         .ctx(|| "listing sync runs".into())?;
@@ -178,7 +180,9 @@ fn count_by_type(conn: &Connection, table: &str, sync_id: &str) -> Result<BTreeM
         .prepare_cached(&sql)
         .ctx(|| format!("counting {table}"))?;
     let rows = stmt
-        .query_map([sync_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+        .query_map([sync_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })
         .ctx(|| format!("counting {table}"))?;
     rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()
         .ctx(|| format!("counting {table}"))
@@ -210,8 +214,11 @@ pub fn compute_stats(conn: &Connection, sync_id: &str) -> Result<SyncStats> {
 /// Deletes every row of `sync_id` from all tables, the sync run included.
 pub fn delete_sync(conn: &Connection, sync_id: &str) -> Result<()> {
     for table in schema::ALL_TABLES {
-        conn.execute(&format!("delete from {table} where sync_id = ?1"), [sync_id])
-            .ctx(|| format!("deleting sync {sync_id} from {table}"))?;
+        conn.execute(
+            &format!("delete from {table} where sync_id = ?1"),
+            [sync_id],
+        )
+        .ctx(|| format!("deleting sync {sync_id} from {table}"))?;
     }
     Ok(())
 }

@@ -176,10 +176,17 @@ fn invalid(kind: &'static str, reason: impl Into<String>) -> C1zError {
     }
 }
 
-fn require_id<'a>(kind: &'static str, what: &str, id: Option<&'a pb::ResourceId>) -> Result<&'a pb::ResourceId> {
+fn require_id<'a>(
+    kind: &'static str,
+    what: &str,
+    id: Option<&'a pb::ResourceId>,
+) -> Result<&'a pb::ResourceId> {
     match id {
         Some(id) if !id.resource_type.is_empty() && !id.resource.is_empty() => Ok(id),
-        _ => Err(invalid(kind, format!("{what} is missing or has an empty type or id"))),
+        _ => Err(invalid(
+            kind,
+            format!("{what} is missing or has an empty type or id"),
+        )),
     }
 }
 
@@ -288,6 +295,15 @@ impl C1zWriter {
     /// The working database (`<target>.partial.db`).
     pub fn working_path(&self) -> &Path {
         &self.working
+    }
+
+    /// The working database's connection, inside the writer's open
+    /// transaction. For host-owned side tables (the sync engine's task
+    /// queue) that must commit atomically with the records at each
+    /// [`checkpoint`](Self::checkpoint); such tables must be dropped before
+    /// [`finish`](Self::finish) so the published file has Baton's schema only.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
     }
 
     /// Upserts resource types (`external_id` = `id`).
@@ -411,7 +427,7 @@ impl C1zWriter {
             )?;
         }
         let now = ids::now_text();
-        let expandable_url = <pb::GrantExpandable as prost::Name>::type_url();
+        let expandable = <pb::GrantExpandable as prost::Name>::full_name();
         let mut stmt = self
             .conn
             .prepare_cached(SQL_PUT_GRANT)
@@ -431,7 +447,7 @@ impl C1zWriter {
             let expansion: Option<&[u8]> = g
                 .annotations
                 .iter()
-                .find(|a| a.type_url == expandable_url)
+                .find(|a| a.type_url.rsplit('/').next() == Some(expandable.as_str()))
                 .map(|a| a.value.as_slice());
             self.buf.clear();
             g.encode(&mut self.buf).expect("Vec grows");
@@ -495,7 +511,12 @@ impl C1zWriter {
 
     /// The stored resource of this sync, if any.
     pub fn get_resource(&self, id: &pb::ResourceId) -> Result<Option<pb::Resource>> {
-        store::get_object(&self.conn, ObjectTable::Resources, &self.sync_id, &id.external_id())
+        store::get_object(
+            &self.conn,
+            ObjectTable::Resources,
+            &self.sync_id,
+            &id.external_id(),
+        )
     }
 
     /// True if resource `(resource_type, resource)` is stored in this sync.
@@ -546,7 +567,11 @@ impl C1zWriter {
     /// Up to `limit` resources of this sync with row id > `after_rowid`, in
     /// insertion order. Store the last row id in the checkpoint token to
     /// resume a walk over resources after a restart.
-    pub fn scan_resources(&self, after_rowid: i64, limit: usize) -> Result<Vec<(i64, pb::ResourceId)>> {
+    pub fn scan_resources(
+        &self,
+        after_rowid: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, pb::ResourceId)>> {
         self.scan_resources_of_types(after_rowid, limit, &[])
     }
 
@@ -583,17 +608,16 @@ impl C1zWriter {
             let rowid: i64 = row.get(0).ctx(|| "scanning resources".into())?;
             let rt: String = row.get(1).ctx(|| "scanning resources".into())?;
             let ext: String = row.get(2).ctx(|| "scanning resources".into())?;
-            let id = match ext.strip_prefix(rt.as_str()).and_then(|s| s.strip_prefix(':')) {
+            let id = match ext
+                .strip_prefix(rt.as_str())
+                .and_then(|s| s.strip_prefix(':'))
+            {
                 Some(rest) => pb::ResourceId::new(rt.clone(), rest),
                 None => {
                     // Not our external_id form: fall back to the blob.
-                    let r: pb::Resource = store::get_object(
-                        &self.conn,
-                        ObjectTable::Resources,
-                        &self.sync_id,
-                        &ext,
-                    )?
-                    .ok_or_else(|| C1zError::NotFound(format!("resource {ext}")))?;
+                    let r: pb::Resource =
+                        store::get_object(&self.conn, ObjectTable::Resources, &self.sync_id, &ext)?
+                            .ok_or_else(|| C1zError::NotFound(format!("resource {ext}")))?;
                     r.id.unwrap_or_default()
                 }
             };
@@ -710,7 +734,12 @@ fn refuse(target: &Path, e: C1zError) -> C1zError {
 /// Creates the working database: a copy of the target's database, or a
 /// fresh one. Built under a temporary name and renamed, so a crash never
 /// leaves a half-made working file.
-fn prepare_working(target: &Path, working: &Path, state: FileState, opts: &WriterOptions) -> Result<()> {
+fn prepare_working(
+    target: &Path,
+    working: &Path,
+    state: FileState,
+    opts: &WriterOptions,
+) -> Result<()> {
     // Leftovers of a vanished working file must not be applied to a new one.
     for suffix in ["", "-wal", "-shm", "-journal"] {
         remove_if_exists(&envelope::with_suffix(working, suffix))?;
@@ -825,8 +854,10 @@ fn open_working(working: &Path, opts: &WriterOptions) -> Result<Connection> {
 /// Folds the WAL into the main file and switches back to a rollback journal,
 /// so the database file alone is the whole database.
 fn make_self_contained(conn: &Connection) -> Result<()> {
-    conn.query_row("pragma wal_checkpoint(truncate)", [], |r| r.get::<_, i64>(0))
-        .ctx(|| "checkpointing the WAL".into())?;
+    conn.query_row("pragma wal_checkpoint(truncate)", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .ctx(|| "checkpointing the WAL".into())?;
     let mode: String = conn
         .query_row("pragma journal_mode = delete", [], |r| r.get(0))
         .ctx(|| "leaving WAL mode".into())?;

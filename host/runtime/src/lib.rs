@@ -7,12 +7,14 @@
 
 pub mod bindings;
 pub mod config;
+pub mod convert;
 pub mod capabilities;
 pub mod engine;
 pub mod error;
 mod imports;
 pub mod limits;
 pub mod state;
+pub mod sync;
 
 pub use engine::{CallReport, Operation, Output, Plugin, Runtime, RuntimeOptions};
 pub use error::{CallError, LoadError};

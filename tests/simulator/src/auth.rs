@@ -65,13 +65,22 @@ impl TokenStore {
 
     /// A token that exists (expired or not).
     pub fn lookup(&self, token: &str) -> Option<TokenInfo> {
-        self.map.read().unwrap_or_else(|e| e.into_inner()).get(token).cloned()
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            .cloned()
     }
 
     /// Expires every issued token now (they answer "expired", not "unknown").
     pub fn expire_all(&self) {
         let now = Instant::now();
-        for t in self.map.write().unwrap_or_else(|e| e.into_inner()).values_mut() {
+        for t in self
+            .map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .values_mut()
+        {
             t.expires = t.expires.min(now);
         }
     }
@@ -82,8 +91,12 @@ pub fn bearer_token(h: &HeaderMap) -> Result<&str, &'static str> {
     let v = h
         .get(header::AUTHORIZATION)
         .ok_or("The request does not carry an access token.")?;
-    let v = v.to_str().map_err(|_| "The Authorization header is malformed.")?;
-    let (scheme, rest) = v.split_once(' ').ok_or("The Authorization header is malformed.")?;
+    let v = v
+        .to_str()
+        .map_err(|_| "The Authorization header is malformed.")?;
+    let (scheme, rest) = v
+        .split_once(' ')
+        .ok_or("The Authorization header is malformed.")?;
     let tok = rest.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || tok.is_empty() || tok.contains(' ') {
         return Err("The Authorization header is malformed.");
@@ -138,23 +151,33 @@ impl FromRequestParts<AppState> for EnvCtx {
         let a = Authed::from_request_parts(parts, app).await?;
         let env = path_env(parts.uri.path()).unwrap_or_default();
         if env != app.env_id && env != app.other_env_id {
-            return Err(ApiError::forbidden("The environment does not exist or the actor has no access to it."));
+            return Err(ApiError::forbidden(
+                "The environment does not exist or the actor has no access to it.",
+            ));
         }
         if a.env != env {
-            return Err(ApiError::forbidden("The access token was issued for another environment."));
+            return Err(ApiError::forbidden(
+                "The access token was issued for another environment.",
+            ));
         }
         if env != app.env_id {
-            return Err(ApiError::forbidden("The actor holds no roles in this environment."));
+            return Err(ApiError::forbidden(
+                "The actor holds no roles in this environment.",
+            ));
         }
         let read = parts.method == Method::GET || parts.method == Method::HEAD;
         match app.config.clients[a.client].access {
             ClientAccess::Full => {}
             ClientAccess::ReadOnly if read => {}
             ClientAccess::ReadOnly => {
-                return Err(ApiError::forbidden("The actor's roles do not allow this operation."));
+                return Err(ApiError::forbidden(
+                    "The actor's roles do not allow this operation.",
+                ));
             }
             ClientAccess::None => {
-                return Err(ApiError::forbidden("The actor holds no roles that allow this operation."));
+                return Err(ApiError::forbidden(
+                    "The actor holds no roles that allow this operation.",
+                ));
             }
         }
         if app.faults.in_warmup() {
@@ -162,7 +185,9 @@ impl FromRequestParts<AppState> for EnvCtx {
             return Err(if read {
                 ApiError::not_found("The requested resource was not found.")
             } else {
-                ApiError::forbidden("The environment is not ready yet; try again after a short delay.")
+                ApiError::forbidden(
+                    "The environment is not ready yet; try again after a short delay.",
+                )
             });
         }
         Ok(EnvCtx { client: a.client })
@@ -175,8 +200,10 @@ fn oauth_error(status: StatusCode, error: &str, description: Option<&str>) -> Re
         body["error_description"] = json!(d);
     }
     let mut r = (status, serde_json::to_vec(&body).unwrap_or_default()).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if status == StatusCode::UNAUTHORIZED {
         r.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
@@ -193,12 +220,20 @@ fn form_pairs(body: &[u8]) -> HashMap<String, String> {
 }
 
 /// `POST /{envId}/as/token` (client_credentials).
-pub async fn token(State(app): State<AppState>, Path(env): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(
+    State(app): State<AppState>,
+    Path(env): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+    if !ct
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -206,24 +241,42 @@ pub async fn token(State(app): State<AppState>, Path(env): Path<String>, headers
         );
     }
     let form = form_pairs(&body);
-    let basic = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    let basic = match headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         Some(v) => {
             let Some((scheme, rest)) = v.split_once(' ') else {
-                return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", Some("Malformed Authorization header"));
+                return oauth_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    Some("Malformed Authorization header"),
+                );
             };
             if !scheme.eq_ignore_ascii_case("basic") {
-                return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", Some("Unsupported authentication method"));
+                return oauth_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    Some("Unsupported authentication method"),
+                );
             }
             let decoded = STANDARD
                 .decode(rest.trim())
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())));
+                .and_then(|s| {
+                    s.split_once(':')
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                });
             match decoded {
                 // RFC 6749 §2.3.1: both parts are form-encoded inside Basic.
                 Some((id, secret)) => Some((decode_component(&id), decode_component(&secret))),
                 None => {
-                    return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", Some("Malformed Authorization header"));
+                    return oauth_error(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_client",
+                        Some("Malformed Authorization header"),
+                    );
                 }
             }
         }
@@ -244,22 +297,39 @@ pub async fn token(State(app): State<AppState>, Path(env): Path<String>, headers
         (Some(b), None) => (AuthMethod::ClientSecretBasic, b),
         (None, Some(p)) => (AuthMethod::ClientSecretPost, p),
         (None, None) => {
-            return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", Some("Client authentication failed."));
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                Some("Client authentication failed."),
+            );
         }
     };
     let main_env = app.env_id.as_str();
-    let client = app.config.clients.iter().position(|c| {
-        c.client_id == id && c.environment_id.as_deref().unwrap_or(main_env) == env
-    });
+    let client =
+        app.config.clients.iter().position(|c| {
+            c.client_id == id && c.environment_id.as_deref().unwrap_or(main_env) == env
+        });
     let Some(ci) = client else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", Some("Client authentication failed."));
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            Some("Client authentication failed."),
+        );
     };
     let c = &app.config.clients[ci];
     if c.client_secret != secret {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", Some("Client authentication failed."));
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            Some("Client authentication failed."),
+        );
     }
     if c.auth_method != method {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", Some("Unsupported authentication method"));
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            Some("Unsupported authentication method"),
+        );
     }
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", None);
@@ -268,9 +338,16 @@ pub async fn token(State(app): State<AppState>, Path(env): Path<String>, headers
     let token = app.tokens.issue(ci, &env, Duration::from_secs(lifetime));
     app.stats.token_issued();
     let body = json!({ "access_token": token, "token_type": "Bearer", "expires_in": lifetime });
-    let mut r = (StatusCode::OK, serde_json::to_vec(&body).unwrap_or_default()).into_response();
+    let mut r = (
+        StatusCode::OK,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+        .into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     r
@@ -291,9 +368,15 @@ mod tests {
     fn bearer_parsing() {
         let mut h = HeaderMap::new();
         assert!(bearer_token(&h).is_err());
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
         assert_eq!(bearer_token(&h), Ok("abc"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer  abc "));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  abc "),
+        );
         assert_eq!(bearer_token(&h), Ok("abc"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert!(bearer_token(&h).is_err());

@@ -73,7 +73,10 @@ mod tests {
         let c = CursorCodec::new(42);
         let t = c.traversal(&["users", "", "name.family sw \"A\""]);
         let s = c.encode(1234, t);
-        assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(c.decode(&s, t), Some(1234));
         // Another traversal, another key, or one flipped character: refused.
         assert_eq!(c.decode(&s, c.traversal(&["users", "", ""])), None);

@@ -15,9 +15,12 @@ use crate::util::error_id;
 
 pub const MSG_INVALID_DATA: &str =
     "The request could not be completed. One or more validation errors were in the request.";
-pub const MSG_NOT_AUTHORIZED: &str = "The actor attempting to perform the request is not authorized.";
-pub const MSG_NO_ACCESS: &str = "The request could not be completed. You do not have access to this resource.";
-pub const MSG_GATEWAY_403: &str = "Invalid key=value pair (missing equal-sign) in Authorization header";
+pub const MSG_NOT_AUTHORIZED: &str =
+    "The actor attempting to perform the request is not authorized.";
+pub const MSG_NO_ACCESS: &str =
+    "The request could not be completed. You do not have access to this resource.";
+pub const MSG_GATEWAY_403: &str =
+    "Invalid key=value pair (missing equal-sign) in Authorization header";
 
 /// One entry of `details[]`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -45,7 +48,11 @@ impl Detail {
     }
 
     pub fn required(target: &str) -> Detail {
-        Detail::new("REQUIRED_VALUE", Some(target), &format!("{target} is required"))
+        Detail::new(
+            "REQUIRED_VALUE",
+            Some(target),
+            &format!("{target} is required"),
+        )
     }
 
     pub fn uniqueness(target: &str, message: &str) -> Detail {
@@ -85,7 +92,12 @@ impl ApiError {
 
     /// 400 INVALID_DATA with validation details.
     pub fn invalid_data(details: Vec<Detail>) -> ApiError {
-        Self::with(StatusCode::BAD_REQUEST, "INVALID_DATA", MSG_INVALID_DATA, details)
+        Self::with(
+            StatusCode::BAD_REQUEST,
+            "INVALID_DATA",
+            MSG_INVALID_DATA,
+            details,
+        )
     }
 
     pub fn invalid_detail(d: Detail) -> ApiError {
@@ -100,7 +112,9 @@ impl ApiError {
     pub fn unsupported_media_type(got: &str) -> ApiError {
         Self::invalid_request(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &format!("The request could not be completed. Content type '{got}' is not supported for this resource."),
+            &format!(
+                "The request could not be completed. Content type '{got}' is not supported for this resource."
+            ),
         )
     }
 
@@ -145,8 +159,12 @@ impl ApiError {
             "REQUEST_LIMITED",
             "The request could not be completed. The request was rate limited.",
             vec![
-                Detail::new("LIMIT_EXCEEDED", None, "The rate limit for this resource has been exceeded.")
-                    .inner(json!({ "retryAfter": retry_at })),
+                Detail::new(
+                    "LIMIT_EXCEEDED",
+                    None,
+                    "The rate limit for this resource has been exceeded.",
+                )
+                .inner(json!({ "retryAfter": retry_at })),
             ],
         );
         e.retry_after = Some(retry_after_secs);
@@ -174,7 +192,11 @@ impl ApiError {
     }
 
     pub fn server_error(status: u16) -> ApiError {
-        if status == 503 { Self::unavailable(1) } else { Self::unexpected() }
+        if status == 503 {
+            Self::unavailable(1)
+        } else {
+            Self::unexpected()
+        }
     }
 
     pub fn method_not_allowed() -> ApiError {
@@ -204,7 +226,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&self.body).unwrap_or_default();
         let mut resp = (self.status, body).into_response();
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Some(s) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }

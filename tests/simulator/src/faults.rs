@@ -69,7 +69,11 @@ impl FaultState {
     }
 
     pub fn get(&self) -> Faults {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).0.clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone()
     }
 
     /// Replaces the faults; counters, buckets and windows restart.
@@ -77,7 +81,10 @@ impl FaultState {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = (f, Instant::now());
         self.seq.store(0, Ordering::Relaxed);
         self.draws.store(0, Ordering::Relaxed);
-        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.buckets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     fn seed(&self, f: &Faults) -> u64 {
@@ -87,7 +94,8 @@ impl FaultState {
     /// Inside the "new environment" window?
     pub fn in_warmup(&self) -> bool {
         let g = self.current.read().unwrap_or_else(|e| e.into_inner());
-        g.0.environment_warmup_ms > 0 && g.1.elapsed() < Duration::from_millis(g.0.environment_warmup_ms)
+        g.0.environment_warmup_ms > 0
+            && g.1.elapsed() < Duration::from_millis(g.0.environment_warmup_ms)
     }
 
     /// A short page size for a page of `size` (`None` = serve it whole).
@@ -108,7 +116,10 @@ impl FaultState {
         let cap = f.rate_limit_burst.unwrap_or(rate).max(1.0);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let b = buckets.entry(client).or_insert(Bucket { tokens: cap, last: now });
+        let b = buckets.entry(client).or_insert(Bucket {
+            tokens: cap,
+            last: now,
+        });
         b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(cap);
         b.last = now;
         if b.tokens >= 1.0 {
@@ -136,12 +147,25 @@ async fn truncate(resp: Response) -> Response {
     if bytes.len() < 2 {
         return Response::from_parts(parts, Body::from(bytes));
     }
-    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     parts.extensions.insert(Truncated);
     let first = bytes.slice(..bytes.len() / 2);
-    let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> =
-        vec![Ok(first), Err(std::io::Error::other("simulated truncation"))];
-    Response::from_parts(parts, Body::from_stream(futures_util::stream::iter(chunks)))
+    // The pause lets hyper flush the head and the first half before the
+    // error aborts the connection (it does not flush on error).
+    let stream = futures_util::stream::unfold(Some(first), |state| async move {
+        match state {
+            Some(chunk) => Some((Ok(chunk), None)),
+            None => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Some((Err(std::io::Error::other("simulated truncation")), None))
+            }
+        }
+    });
+    use futures_util::StreamExt;
+    let stream = stream.take(2);
+    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 /// Latency only (the auth host: a slow token endpoint, nothing else).
@@ -149,7 +173,8 @@ pub async fn delay_only(State(app): State<AppState>, req: Request, next: Next) -
     let f = app.faults.get();
     if f.latency_ms > 0 || f.jitter_ms > 0 {
         let n = app.faults.seq.load(Ordering::Relaxed);
-        let jitter = (unit_f64(app.faults.seed(&f), n, PURPOSE_JITTER ^ 0x100) * f.jitter_ms as f64) as u64;
+        let jitter =
+            (unit_f64(app.faults.seed(&f), n, PURPOSE_JITTER ^ 0x100) * f.jitter_ms as f64) as u64;
         tokio::time::sleep(Duration::from_millis(f.latency_ms + jitter)).await;
         app.stats.fault(FaultKind::Delayed);
     }
@@ -192,7 +217,9 @@ pub async fn inject(State(app): State<AppState>, req: Request, next: Next) -> Re
         }
     }
 
-    let burst = f.error_burst.filter(|b| b.every > 0 && n % b.every < b.length);
+    let burst = f
+        .error_burst
+        .filter(|b| b.every > 0 && n % b.every < b.length);
     if let Some(b) = burst {
         app.stats.fault(FaultKind::ServerError);
         return ApiError::server_error(b.status).into_response();

@@ -205,7 +205,11 @@ impl Parser {
             self.next();
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, FilterError> {
@@ -214,7 +218,11 @@ impl Parser {
             self.next();
             items.push(self.primary()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::And(items)
+        })
     }
 
     fn primary(&mut self) -> Result<Expr, FilterError> {
@@ -226,7 +234,9 @@ impl Parser {
                     _ => err("Expected ')'"),
                 }
             }
-            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("not") => err("Unsupported operator 'not'"),
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("not") => {
+                err("Unsupported operator 'not'")
+            }
             Some(Tok::Word(attr)) => {
                 if self.peek() == Some(&Tok::LBracket) {
                     self.next();
@@ -263,7 +273,9 @@ impl Parser {
                         Some(Tok::Word(w)) if w.eq_ignore_ascii_case("false") => Lit::Bool(false),
                         Some(Tok::Word(w)) if w.eq_ignore_ascii_case("null") => Lit::Null,
                         Some(Tok::Word(w)) if w.parse::<f64>().is_ok() => Lit::Num(w),
-                        _ => return err(format!("Expected a value after '{attr} {}'", op.as_str())),
+                        _ => {
+                            return err(format!("Expected a value after '{attr} {}'", op.as_str()));
+                        }
                     }
                 };
                 Ok(Expr::Cmp {
@@ -332,7 +344,12 @@ pub static USERS: Schema = Schema {
 };
 
 pub static GROUPS: Schema = Schema {
-    attrs: &[("id", EQ), ("name", EQ_SW), ("population.id", EQ), ("externalId", EQ)],
+    attrs: &[
+        ("id", EQ),
+        ("name", EQ_SW),
+        ("population.id", EQ),
+        ("externalId", EQ),
+    ],
     member_of: false,
     case_insensitive: &[],
 };
@@ -389,7 +406,10 @@ pub fn parse(s: &str, schema: &Schema) -> Result<Expr, FilterError> {
     };
     let mut e = p.or()?;
     if p.pos < p.toks.len() {
-        return err(format!("Unexpected token {:?} after a complete expression", p.toks[p.pos]));
+        return err(format!(
+            "Unexpected token {:?} after a complete expression",
+            p.toks[p.pos]
+        ));
     }
     check(&mut e, schema)?;
     Ok(e)
@@ -407,11 +427,18 @@ fn check(e: &mut Expr, schema: &Schema) -> Result<(), FilterError> {
             ci,
             lower,
         } => {
-            let Some((canon, ops)) = schema.attrs.iter().find(|(a, _)| a.eq_ignore_ascii_case(attr)) else {
+            let Some((canon, ops)) = schema
+                .attrs
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(attr))
+            else {
                 return err(format!("Unsupported attribute '{attr}'"));
             };
             if !ops.contains(op) {
-                return err(format!("Unsupported operator '{}' for attribute '{canon}'", op.as_str()));
+                return err(format!(
+                    "Unsupported operator '{}' for attribute '{canon}'",
+                    op.as_str()
+                ));
             }
             match value {
                 Lit::Str(s) => *lower = s.to_lowercase(),
@@ -440,7 +467,8 @@ pub trait Target {
 
 fn starts_ci(a: &str, b_lower: &str) -> bool {
     if a.is_ascii() && b_lower.is_ascii() {
-        a.len() >= b_lower.len() && a.as_bytes()[..b_lower.len()].eq_ignore_ascii_case(b_lower.as_bytes())
+        a.len() >= b_lower.len()
+            && a.as_bytes()[..b_lower.len()].eq_ignore_ascii_case(b_lower.as_bytes())
     } else {
         a.to_lowercase().starts_with(b_lower)
     }
@@ -595,7 +623,10 @@ mod tests {
         assert!(m(r#"USERNAME EQ "ALICE.SMITH""#));
         assert!(m(r#"email ew "example.COM""#));
         assert!(m(r#"name.family sw "Sm""#));
-        assert!(!m(r#"name.family sw "sm""#), "name attributes are case-sensitive");
+        assert!(
+            !m(r#"name.family sw "sm""#),
+            "name attributes are case-sensitive"
+        );
         assert!(m(r#"name.given co "lic""#));
         assert!(m("enabled eq true"));
         assert!(m(r#"title eq 'x' or name.family eq 'Smith'"#));
@@ -603,13 +634,27 @@ mod tests {
 
     #[test]
     fn logic_parentheses_and_member_of() {
-        assert!(m(r#"((username eq "a") OR (username eq "alice.smith")) AND ((population.id eq "p1"))"#));
-        assert!(!m(r#"(username eq "alice.smith") and (population.id eq "p2")"#));
-        assert!(m(r#"memberOfGroups[id eq "g1"] and name.family eq "Smith""#));
+        assert!(m(
+            r#"((username eq "a") OR (username eq "alice.smith")) AND ((population.id eq "p1"))"#
+        ));
+        assert!(!m(
+            r#"(username eq "alice.smith") and (population.id eq "p2")"#
+        ));
+        assert!(m(
+            r#"memberOfGroups[id eq "g1"] and name.family eq "Smith""#
+        ));
         assert!(!m(r#"memberOfGroups[id eq "g2"]"#));
-        let e = parse(r#"name.family eq "x" and memberOfGroups[id eq "g9"]"#, &USERS).unwrap();
+        let e = parse(
+            r#"name.family eq "x" and memberOfGroups[id eq "g9"]"#,
+            &USERS,
+        )
+        .unwrap();
         assert_eq!(e.hint(), Some(Hint::MemberOf("g9")));
-        let e = parse(r#"memberOfGroups[id eq "g9"] and username eq "Bob""#, &USERS).unwrap();
+        let e = parse(
+            r#"memberOfGroups[id eq "g9"] and username eq "Bob""#,
+            &USERS,
+        )
+        .unwrap();
         assert_eq!(e.hint(), Some(Hint::Username("bob")));
     }
 
@@ -645,7 +690,14 @@ mod tests {
 
     #[test]
     fn schema_lists() {
-        assert!(USERS.supported_attributes().contains(&"memberOfGroups".to_string()));
-        assert_eq!(USERS.supported_operators(), ["eq", "sw", "ew", "co", "and", "or"]);
+        assert!(
+            USERS
+                .supported_attributes()
+                .contains(&"memberOfGroups".to_string())
+        );
+        assert_eq!(
+            USERS.supported_operators(),
+            ["eq", "sw", "ew", "co", "and", "or"]
+        );
     }
 }

@@ -20,32 +20,138 @@ use serde_json::{Map, Value, json};
 
 use crate::config::SimConfig;
 use crate::filter;
-use crate::model::{Address, Group, Name, Permission, Population, Pos, Profile, Role, ScopeType, Subject, User};
+use crate::model::{
+    Address, Group, Name, Permission, Population, Pos, Profile, Role, ScopeType, Subject, User,
+};
 use crate::store::Store;
 use crate::util::{uuid_from_name, uuid_from_rng};
 
 const GIVEN: &[&str] = &[
-    "Emma", "Liam", "Olivia", "Noah", "Ava", "Ethan", "Sophia", "Mason", "Isabella", "Lucas", "Mia", "Oliver",
-    "Amelia", "Elijah", "Harper", "James", "Zoë", "José", "Łukasz", "Søren", "Ingrid", "Aurélie", "François",
-    "Chloé", "Björn", "Małgorzata", "Jürgen", "Siobhán", "Thảo", "Aarav", "Priya", "Mei", "Hiroshi", "Yuki",
-    "Олег", "Мария", "Ahmed", "Fatima", "Kwame", "Amara", "Grace", "Daniel", "Nora", "Mateo", "Leila", "Ravi",
+    "Emma",
+    "Liam",
+    "Olivia",
+    "Noah",
+    "Ava",
+    "Ethan",
+    "Sophia",
+    "Mason",
+    "Isabella",
+    "Lucas",
+    "Mia",
+    "Oliver",
+    "Amelia",
+    "Elijah",
+    "Harper",
+    "James",
+    "Zoë",
+    "José",
+    "Łukasz",
+    "Søren",
+    "Ingrid",
+    "Aurélie",
+    "François",
+    "Chloé",
+    "Björn",
+    "Małgorzata",
+    "Jürgen",
+    "Siobhán",
+    "Thảo",
+    "Aarav",
+    "Priya",
+    "Mei",
+    "Hiroshi",
+    "Yuki",
+    "Олег",
+    "Мария",
+    "Ahmed",
+    "Fatima",
+    "Kwame",
+    "Amara",
+    "Grace",
+    "Daniel",
+    "Nora",
+    "Mateo",
+    "Leila",
+    "Ravi",
 ];
 
 const FAMILY: &[&str] = &[
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Martinez", "Lopez", "Wilson",
-    "Anderson", "Taylor", "Thomas", "Moore", "Jackson", "Martin", "Lee", "Thompson", "White", "Harris", "Clark",
-    "Lewis", "Young", "Allen", "King", "Wright", "Scott", "O'Brien", "Müller", "Ångström", "Żółć", "García-Márquez",
-    "Nakamura", "Иванова", "Dubois", "Van der Berg", "Kowalski", "Nguyen", "Okafor", "Østergaard", "Schäfer",
-    "Da Silva", "Sharp", "Anand", "Bergström", "Château", "Papadopoulos",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Martinez",
+    "Lopez",
+    "Wilson",
+    "Anderson",
+    "Taylor",
+    "Thomas",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Thompson",
+    "White",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "O'Brien",
+    "Müller",
+    "Ångström",
+    "Żółć",
+    "García-Márquez",
+    "Nakamura",
+    "Иванова",
+    "Dubois",
+    "Van der Berg",
+    "Kowalski",
+    "Nguyen",
+    "Okafor",
+    "Østergaard",
+    "Schäfer",
+    "Da Silva",
+    "Sharp",
+    "Anand",
+    "Bergström",
+    "Château",
+    "Papadopoulos",
 ];
 
 const TITLES: &[&str] = &[
-    "Engineer", "Senior Engineer", "Manager", "Director", "Analyst", "Designer", "Sales Representative",
-    "Support Specialist", "Accountant", "Recruiter", "Product Manager", "Intern",
+    "Engineer",
+    "Senior Engineer",
+    "Manager",
+    "Director",
+    "Analyst",
+    "Designer",
+    "Sales Representative",
+    "Support Specialist",
+    "Accountant",
+    "Recruiter",
+    "Product Manager",
+    "Intern",
 ];
 
 const DEPARTMENTS: &[&str] = &[
-    "Engineering", "Sales", "Marketing", "Finance", "HR", "Support", "Legal", "Operations", "Research", "IT",
+    "Engineering",
+    "Sales",
+    "Marketing",
+    "Finance",
+    "HR",
+    "Support",
+    "Legal",
+    "Operations",
+    "Research",
+    "IT",
 ];
 
 /// (locality, region, countryCode, timezone, locale)
@@ -63,19 +169,57 @@ const PLACES: &[(&str, &str, &str, &str, &str)] = &[
 ];
 
 const POPULATION_NAMES: &[&str] = &[
-    "Default", "Employees", "Contractors", "Partners", "Customers", "Alumni", "Interns", "Vendors", "Auditors",
+    "Default",
+    "Employees",
+    "Contractors",
+    "Partners",
+    "Customers",
+    "Alumni",
+    "Interns",
+    "Vendors",
+    "Auditors",
     "Service Accounts",
 ];
 
 const GROUP_STEMS: &[&str] = &[
-    "Engineering", "Sales", "Marketing", "Finance", "Human Resources", "Support", "Legal", "Operations",
-    "Research", "IT Admins", "Équipe Montréal", "Ventas España", "開発チーム", "Vertrieb DACH", "Platform",
-    "Security", "Data Science", "Design", "Customer Success", "Procurement", "Facilities", "Executives",
-    "On-call", "Release Managers", "Auditors", "Interns", "Contractors", "Partners EMEA", "APAC Field", "QA",
+    "Engineering",
+    "Sales",
+    "Marketing",
+    "Finance",
+    "Human Resources",
+    "Support",
+    "Legal",
+    "Operations",
+    "Research",
+    "IT Admins",
+    "Équipe Montréal",
+    "Ventas España",
+    "開発チーム",
+    "Vertrieb DACH",
+    "Platform",
+    "Security",
+    "Data Science",
+    "Design",
+    "Customer Success",
+    "Procurement",
+    "Facilities",
+    "Executives",
+    "On-call",
+    "Release Managers",
+    "Auditors",
+    "Interns",
+    "Contractors",
+    "Partners EMEA",
+    "APAC Field",
+    "QA",
 ];
 
 const CUSTOM_ROLE_NAMES: &[&str] = &[
-    "Helpdesk Tier 1", "Auditor", "Onboarding Manager", "Group Steward", "Access Reviewer",
+    "Helpdesk Tier 1",
+    "Auditor",
+    "Onboarding Manager",
+    "Group Steward",
+    "Access Reviewer",
 ];
 
 /// Built-in roles: (name, applicableTo, permissions). Ids are fixed UUIDs
@@ -84,46 +228,102 @@ const BUILT_IN_ROLES: &[(&str, &[&str], &[&str])] = &[
     (
         "Organization Admin",
         &["ORGANIZATION"],
-        &["permissions:read:organizations", "permissions:update:organizations", "permissions:create:environments"],
+        &[
+            "permissions:read:organizations",
+            "permissions:update:organizations",
+            "permissions:create:environments",
+        ],
     ),
     (
         "Environment Admin",
         &["ORGANIZATION", "ENVIRONMENT"],
-        &["permissions:read:environments", "permissions:update:environments", "permissions:read:applications", "permissions:create:applications"],
+        &[
+            "permissions:read:environments",
+            "permissions:update:environments",
+            "permissions:read:applications",
+            "permissions:create:applications",
+        ],
     ),
     (
         "Identity Data Admin",
         &["ENVIRONMENT", "POPULATION"],
-        &["permissions:read:users", "permissions:create:users", "permissions:update:users", "permissions:delete:users", "permissions:read:groups", "permissions:update:groupMemberships", "permissions:read:userRoleAssignments", "permissions:create:userRoleAssignments"],
+        &[
+            "permissions:read:users",
+            "permissions:create:users",
+            "permissions:update:users",
+            "permissions:delete:users",
+            "permissions:read:groups",
+            "permissions:update:groupMemberships",
+            "permissions:read:userRoleAssignments",
+            "permissions:create:userRoleAssignments",
+        ],
     ),
     (
         "Identity Data Read Only",
         &["ENVIRONMENT", "POPULATION"],
-        &["permissions:read:users", "permissions:read:groups", "permissions:read:groupMemberships", "permissions:read:populations"],
+        &[
+            "permissions:read:users",
+            "permissions:read:groups",
+            "permissions:read:groupMemberships",
+            "permissions:read:populations",
+        ],
     ),
     (
         "Client Application Developer",
         &["ENVIRONMENT"],
-        &["permissions:read:applications", "permissions:create:applications", "permissions:read:groups"],
+        &[
+            "permissions:read:applications",
+            "permissions:create:applications",
+            "permissions:read:groups",
+        ],
     ),
     (
         "Configuration Read Only",
         &["ORGANIZATION", "ENVIRONMENT"],
-        &["permissions:read:environments", "permissions:read:applications"],
+        &[
+            "permissions:read:environments",
+            "permissions:read:applications",
+        ],
     ),
-    ("Application Owner", &["APPLICATION"], &["permissions:read:applications", "permissions:update:applications"]),
+    (
+        "Application Owner",
+        &["APPLICATION"],
+        &[
+            "permissions:read:applications",
+            "permissions:update:applications",
+        ],
+    ),
     (
         "Custom Roles Admin",
         &["ORGANIZATION", "ENVIRONMENT"],
-        &["permissions:read:customRoles", "permissions:create:customRoles", "permissions:update:customRoles"],
+        &[
+            "permissions:read:customRoles",
+            "permissions:create:customRoles",
+            "permissions:update:customRoles",
+        ],
     ),
     (
         "Help Desk Admin",
         &["ENVIRONMENT", "POPULATION"],
-        &["permissions:read:users", "permissions:update:userPasswords", "permissions:update:userMfa"],
+        &[
+            "permissions:read:users",
+            "permissions:update:userPasswords",
+            "permissions:update:userMfa",
+        ],
     ),
-    ("DaVinci Admin", &["ENVIRONMENT"], &["permissions:read:davinciFlows", "permissions:update:davinciFlows"]),
-    ("DaVinci Admin Read Only", &["ENVIRONMENT"], &["permissions:read:davinciFlows"]),
+    (
+        "DaVinci Admin",
+        &["ENVIRONMENT"],
+        &[
+            "permissions:read:davinciFlows",
+            "permissions:update:davinciFlows",
+        ],
+    ),
+    (
+        "DaVinci Admin Read Only",
+        &["ENVIRONMENT"],
+        &["permissions:read:davinciFlows"],
+    ),
 ];
 
 /// The fixed id of a built-in role, by name.
@@ -181,11 +381,19 @@ impl Gen {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { self.rng.random_range(0..n) }
+        if n == 0 {
+            0
+        } else {
+            self.rng.random_range(0..n)
+        }
     }
 
     fn ms(&mut self, max: i64) -> i64 {
-        if max <= 0 { 0 } else { self.rng.random_range(0..max) }
+        if max <= 0 {
+            0
+        } else {
+            self.rng.random_range(0..max)
+        }
     }
 }
 
@@ -212,9 +420,15 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(cfg.seed),
     };
-    let env_id = cfg.environment_id.clone().unwrap_or_else(|| uuid_from_rng(&mut g.rng));
+    let env_id = cfg
+        .environment_id
+        .clone()
+        .unwrap_or_else(|| uuid_from_rng(&mut g.rng));
     let org_id = uuid_from_rng(&mut g.rng);
-    let other_env = cfg.other_environment_id.clone().unwrap_or_else(|| uuid_from_rng(&mut g.rng));
+    let other_env = cfg
+        .other_environment_id
+        .clone()
+        .unwrap_or_else(|| uuid_from_rng(&mut g.rng));
     let base_ms = BASE_MS + g.ms(180 * DAY_MS);
     // Runtime ids come from their own stream, derived from the seed.
     let runtime_rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x0072_756e_7469_6d65);
@@ -242,7 +456,10 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
             extra.insert("preferredLanguage".into(), json!("en"));
         }
         if i % 4 == 2 {
-            extra.insert("alternativeIdentifiers".into(), json!([name.to_lowercase().replace(' ', "-")]));
+            extra.insert(
+                "alternativeIdentifiers".into(),
+                json!([name.to_lowercase().replace(' ', "-")]),
+            );
         }
         let description = (i % 2 == 1).then(|| format!("{name} of the simulated organization"));
         st.pop_by_id.insert(id.clone(), i as Pos);
@@ -279,13 +496,20 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
             (g.pick(GIVEN).to_string(), g.pick(FAMILY).to_string())
         };
         let base_name = if no_name {
-            format!("svc-{}", ["backup", "reports", "sync", "ci", "kiosk"][i % 5])
+            format!(
+                "svc-{}",
+                ["backup", "reports", "sync", "ci", "kiosk"][i % 5]
+            )
         } else {
             username_base(&given, &family)
         };
         let n = taken.entry(base_name.clone()).or_insert(0);
         *n += 1;
-        let username = if *n == 1 { base_name } else { format!("{base_name}{n}") };
+        let username = if *n == 1 {
+            base_name
+        } else {
+            format!("{base_name}{n}")
+        };
         let mut p = Profile {
             username: username.clone(),
             ..Profile::default()
@@ -317,7 +541,8 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
             p.title = Some(g.pick(TITLES).to_string());
         }
         if g.chance(0.7) {
-            p.user_type = Some(["Employee", "Employee", "Contractor", "Partner"][g.below(4)].into());
+            p.user_type =
+                Some(["Employee", "Employee", "Contractor", "Partner"][g.below(4)].into());
         }
         if g.chance(0.5) {
             p.external_id = Some(format!("HR-{:06}", i + 1));
@@ -334,7 +559,9 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
         if g.chance(0.5) {
             let (loc, region, cc, tz, locale) = *g.pick(PLACES);
             p.address = Some(Address {
-                street_address: g.chance(0.5).then(|| format!("{} Marine Drive", 100 + g.below(9900))),
+                street_address: g
+                    .chance(0.5)
+                    .then(|| format!("{} Marine Drive", 100 + g.below(9900))),
                 locality: Some(loc.into()),
                 region: Some(region.into()),
                 postal_code: g.chance(0.7).then(|| format!("{:05}", g.below(100_000))),
@@ -354,7 +581,10 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
             custom.insert("department".to_string(), json!(*g.pick(DEPARTMENTS)));
         }
         if g.chance(0.3) {
-            custom.insert("costCenter".to_string(), json!(format!("CC-{}", 100 + g.below(50))));
+            custom.insert(
+                "costCenter".to_string(),
+                json!(format!("CC-{}", 100 + g.below(50))),
+            );
         }
         p.custom = custom;
 
@@ -371,16 +601,23 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
             );
             Box::new(m)
         });
-        let last_sign_on = g
-            .chance(0.6)
-            .then(|| (updated + g.ms(30 * DAY_MS), format!("127.0.0.{}", 1 + g.below(254))));
+        let last_sign_on = g.chance(0.6).then(|| {
+            (
+                updated + g.ms(30 * DAY_MS),
+                format!("127.0.0.{}", 1 + g.below(254)),
+            )
+        });
         let password_status = match g.below(20) {
             0 => None,
             1 => Some("MUST_CHANGE_PASSWORD"),
             2 => Some("NO_PASSWORD"),
             _ => Some("OK"),
         };
-        let lifecycle = if g.chance(0.03) { "VERIFICATION_REQUIRED" } else { "ACCOUNT_OK" };
+        let lifecycle = if g.chance(0.03) {
+            "VERIFICATION_REQUIRED"
+        } else {
+            "ACCOUNT_OK"
+        };
         let email_verified = p.email.as_ref().map(|_| g.chance(0.7));
         let mfa_enabled = g.chance(0.2);
         let lc = username.to_lowercase();
@@ -399,7 +636,11 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
             locked_at: locked.then_some(updated),
             lifecycle: lifecycle.into(),
             mfa_enabled,
-            idp_type: if federated { "OPENID_CONNECT".into() } else { "PING_ONE".into() },
+            idp_type: if federated {
+                "OPENID_CONNECT".into()
+            } else {
+                "PING_ONE".into()
+            },
             idp_id: federated.then(|| uuid_from_name("pingone-sim external idp")),
             verify_status: "NOT_INITIATED".into(),
             email_verified,
@@ -444,9 +685,14 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
                     let pid = &st.populations[k % n_pops].as_ref().expect("population").id;
                     format!("population.id eq \"{pid}\"")
                 }
-                1 => format!("name.family sw \"{}\"", ["S", "M", "B", "G", "J", "W"][k / 6 % 6]),
+                1 => format!(
+                    "name.family sw \"{}\"",
+                    ["S", "M", "B", "G", "J", "W"][k / 6 % 6]
+                ),
                 2 => "title eq \"Manager\"".to_string(),
-                3 => "(address.countryCode eq \"US\") or (address.countryCode eq \"CA\")".to_string(),
+                3 => {
+                    "(address.countryCode eq \"US\") or (address.countryCode eq \"CA\")".to_string()
+                }
                 4 => "department eq \"Sales\" and enabled eq true".to_string(),
                 _ => "email ew \"@example.org\"".to_string(),
             };
@@ -457,8 +703,12 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
         };
         let created = groups_start + j as i64 * 3_600_000 + g.ms(3_600_000);
         let description = g.chance(0.7).then(|| format!("{name} team"));
-        let external_id = g.chance(0.3).then(|| format!("ad-{}", name.to_lowercase().replace(' ', "-")));
-        let custom_data = g.chance(0.1).then(|| json!({ "costCenter": format!("{}", 40 + g.below(20)) }));
+        let external_id = g
+            .chance(0.3)
+            .then(|| format!("ad-{}", name.to_lowercase().replace(' ', "-")));
+        let custom_data = g
+            .chance(0.1)
+            .then(|| json!({ "costCenter": format!("{}", 40 + g.below(20)) }));
         let id = uuid_from_rng(&mut g.rng);
         st.group_by_id.insert(id.clone(), j as Pos);
         st.groups.push(Some(Group {
@@ -497,7 +747,11 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
             let child = st.groups[j].as_ref().expect("group");
             if ok && !child.parents.contains(&(k as Pos)) {
                 st.groups[j].as_mut().expect("group").parents.push(k as Pos);
-                st.groups[k].as_mut().expect("group").children.push(j as Pos);
+                st.groups[k]
+                    .as_mut()
+                    .expect("group")
+                    .children
+                    .push(j as Pos);
                 got += 1;
             }
         }
@@ -559,7 +813,10 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
     let env_admin = builtin_role_id("Environment Admin");
     let custom_admin = builtin_role_id("Custom Roles Admin");
     for c in 0..cfg.custom_roles {
-        let name = match (CUSTOM_ROLE_NAMES.get(c % CUSTOM_ROLE_NAMES.len()), c / CUSTOM_ROLE_NAMES.len()) {
+        let name = match (
+            CUSTOM_ROLE_NAMES.get(c % CUSTOM_ROLE_NAMES.len()),
+            c / CUSTOM_ROLE_NAMES.len(),
+        ) {
             (Some(n), 0) => n.to_string(),
             (Some(n), r) => format!("{n} {}", r + 1),
             (None, _) => format!("Custom Role {c}"),
@@ -583,8 +840,18 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
             can_be_assigned_by: vec![env_admin.clone(), custom_admin.clone()],
         });
     }
-    st.role_by_id = st.roles.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
-    let role = |name: &str| builtin_roles().iter().position(|r| r.name == name).expect("built-in role");
+    st.role_by_id = st
+        .roles
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.clone(), i))
+        .collect();
+    let role = |name: &str| {
+        builtin_roles()
+            .iter()
+            .position(|r| r.name == name)
+            .expect("built-in role")
+    };
     let (ida, idro, helpdesk, envadm, cad, cro) = (
         role("Identity Data Admin"),
         role("Identity Data Read Only"),
@@ -594,7 +861,13 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
         role("Configuration Read Only"),
     );
     let n_builtin = BUILT_IN_ROLES.len();
-    let pop_id = |st: &Store, p: Pos| st.populations[p as usize].as_ref().expect("population").id.clone();
+    let pop_id = |st: &Store, p: Pos| {
+        st.populations[p as usize]
+            .as_ref()
+            .expect("population")
+            .id
+            .clone()
+    };
 
     // User role assignments (user 0 and 1 forced: ENVIRONMENT read-only,
     // POPULATION scope).
@@ -604,7 +877,11 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
             continue;
         }
         let upop = st.users[i].as_ref().expect("user").population;
-        let n = if forced { 1 } else { 1 + usize::from(g.chance(0.3)) };
+        let n = if forced {
+            1
+        } else {
+            1 + usize::from(g.chance(0.3))
+        };
         let mut held: Vec<usize> = Vec::new();
         for a in 0..n {
             let template = if i == 0 {
@@ -621,7 +898,10 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
                 3 => (envadm, ScopeType::Environment),
                 4 => (cad, ScopeType::Environment),
                 5 => (cro, ScopeType::Environment),
-                _ if cfg.custom_roles > 0 => (n_builtin + g.below(cfg.custom_roles), ScopeType::Environment),
+                _ if cfg.custom_roles > 0 => (
+                    n_builtin + g.below(cfg.custom_roles),
+                    ScopeType::Environment,
+                ),
                 _ => (idro, ScopeType::Environment),
             };
             if held.contains(&r) {
@@ -635,7 +915,14 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
             };
             let read_only = (i == 0 && a == 0) || g.chance(0.1);
             let created = st.users[i].as_ref().expect("user").created_at + g.ms(DAY_MS);
-            st.insert_assignment(Subject::User(i as Pos), r, scope, scope_id, read_only, created);
+            st.insert_assignment(
+                Subject::User(i as Pos),
+                r,
+                scope,
+                scope_id,
+                read_only,
+                created,
+            );
         }
     }
     // Group role assignments (group 0 forced).
@@ -652,7 +939,14 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
         };
         let created = st.groups[j].as_ref().expect("group").created_at + g.ms(DAY_MS);
         let read_only = g.chance(0.1);
-        st.insert_assignment(Subject::Group(j as Pos), r, scope, scope_id, read_only, created);
+        st.insert_assignment(
+            Subject::Group(j as Pos),
+            r,
+            scope,
+            scope_id,
+            read_only,
+            created,
+        );
     }
     st.version = 0;
     st
@@ -660,11 +954,120 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
 
 /// A population's id, by name (for tests and examples).
 pub fn find_population<'a>(st: &'a Store, name: &str) -> Option<&'a str> {
-    st.live_pops().find(|(_, p)| p.name == name).map(|(_, p)| p.id.as_str())
+    st.live_pops()
+        .find(|(_, p)| p.name == name)
+        .map(|(_, p)| p.id.as_str())
 }
 
 /// Helper used by tests: the JSON value of a generated user by username.
 pub fn user_json_by_name(st: &Store, username: &str) -> Option<Value> {
     let pos = *st.user_by_name.get(&username.to_lowercase())?;
     st.user(pos).map(|u| Value::Object(st.user_core(u)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn truth(cfg: &SimConfig) -> String {
+        serde_json::to_string(&generate(cfg, "http://127.0.0.1:1").ground_truth()).unwrap()
+    }
+
+    #[test]
+    fn same_seed_same_bytes() {
+        let a = truth(&SimConfig::small(42));
+        assert_eq!(a, truth(&SimConfig::small(42)));
+        assert_ne!(a, truth(&SimConfig::small(43)));
+    }
+
+    #[test]
+    fn tiny_tenant_has_every_awkward_case() {
+        let st = generate(&SimConfig::tiny(3), "http://127.0.0.1:1");
+        let gt = st.ground_truth();
+        assert_eq!(gt.users.len(), 12);
+        assert_eq!(gt.groups.len(), 6);
+        assert_eq!(gt.populations.len(), 2);
+        assert_eq!(gt.users[1]["enabled"], false);
+        assert_eq!(gt.users[2]["account"]["status"], "LOCKED");
+        assert_eq!(gt.users[2]["account"]["canAuthenticate"], false);
+        assert!(gt.users[3].get("email").is_none());
+        assert!(gt.users[4].get("name").is_none());
+        assert_eq!(gt.users[5]["name"]["given"], "Zoë");
+        // Optional attributes are omitted, never null.
+        let text = serde_json::to_string(&gt).unwrap();
+        assert!(!text.contains(":null"), "no nulls in payloads");
+        assert!(
+            gt.users
+                .iter()
+                .all(|u| u["createdAt"].as_str().unwrap().len() == 24)
+        );
+        assert!(!gt.nestings.is_empty());
+        assert!(gt.groups.iter().any(|g| g.get("population").is_some()));
+        assert_eq!(gt.dynamic_group_members.len(), 1);
+        assert!(!gt.dynamic_group_members[0].user_ids.is_empty());
+        let scopes: Vec<&str> = gt
+            .role_assignments
+            .iter()
+            .map(|a| a.scope.scope_type.as_str())
+            .collect();
+        assert!(scopes.contains(&"ENVIRONMENT") && scopes.contains(&"POPULATION"));
+        assert!(gt.role_assignments.iter().any(|a| a.read_only));
+        assert!(
+            gt.role_assignments
+                .iter()
+                .any(|a| a.subject_type == "GROUP")
+        );
+        assert_eq!(
+            gt.populations
+                .iter()
+                .filter(|p| p["default"] == true)
+                .count(),
+            1
+        );
+        let counted: u64 = gt
+            .populations
+            .iter()
+            .map(|p| p["userCount"].as_u64().unwrap())
+            .sum();
+        assert_eq!(counted, 12);
+        assert_eq!(gt.roles.len(), BUILT_IN_ROLES.len());
+        assert_eq!(gt.custom_roles.len(), 1);
+    }
+
+    #[test]
+    fn memberships_respect_population_groups() {
+        let st = generate(&SimConfig::medium(9), "http://127.0.0.1:1");
+        let gt = st.ground_truth();
+        assert_eq!(gt.users.len(), 1000);
+        let total: usize = st
+            .live_users_iter()
+            .map(|(_, u)| u.direct_groups.len())
+            .sum();
+        assert!(total > 3500 && total <= 4000, "{total}");
+        for (_, u) in st.live_users_iter() {
+            for g in &u.direct_groups {
+                let g = st.group(*g).unwrap();
+                assert!(g.population.is_none_or(|p| p == u.population));
+                assert!(g.user_filter.is_none());
+            }
+        }
+        // No cycles: a group is never its own ancestor through a parent.
+        for (gp, g) in st.live_groups() {
+            for p in &g.parents {
+                assert!(!st.ancestors(*p).contains(&gp));
+            }
+        }
+    }
+
+    #[test]
+    fn builtin_role_ids_are_fixed() {
+        assert_eq!(
+            builtin_role_id("Identity Data Admin"),
+            builtin_role_id("Identity Data Admin")
+        );
+        let st = generate(&SimConfig::tiny(1), "http://127.0.0.1:1");
+        let st2 = generate(&SimConfig::tiny(2), "http://127.0.0.1:1");
+        assert_eq!(st.roles[0].id, st2.roles[0].id);
+        assert!(crate::util::is_uuid(&st.roles[0].id));
+    }
 }

@@ -243,8 +243,14 @@ impl Store {
             populations: self.live_pops().count(),
             users: self.live_users,
             groups: self.live_groups().count(),
-            dynamic_groups: self.live_groups().filter(|(_, g)| g.user_filter.is_some()).count(),
-            memberships: self.live_users_iter().map(|(_, u)| u.direct_groups.len()).sum(),
+            dynamic_groups: self
+                .live_groups()
+                .filter(|(_, g)| g.user_filter.is_some())
+                .count(),
+            memberships: self
+                .live_users_iter()
+                .map(|(_, u)| u.direct_groups.len())
+                .sum(),
             nestings: self.live_groups().map(|(_, g)| g.parents.len()).sum(),
             role_assignments: self.assignments.iter().flatten().count(),
             custom_roles: self.roles.iter().filter(|r| r.custom).count(),

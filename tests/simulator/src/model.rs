@@ -159,7 +159,10 @@ impl Profile {
     /// Parses and validates a body. Read-only keys and keys starting with
     /// `_` are ignored; `null` means absent. A missing username is reported
     /// (REQUIRED_VALUE) as is a missing email when `require_email`.
-    pub fn from_json(obj: &Map<String, Value>, require_email: bool) -> Result<Profile, Vec<Detail>> {
+    pub fn from_json(
+        obj: &Map<String, Value>,
+        require_email: bool,
+    ) -> Result<Profile, Vec<Detail>> {
         let mut p = Profile::default();
         let mut errs = Vec::new();
         let mut username = None;
@@ -182,9 +185,16 @@ impl Profile {
                 "timezone" => p.timezone = string_attr(k, v, 256, &mut errs),
                 "name" => p.name = name_attr(v, &mut errs),
                 "address" => p.address = address_attr(v, &mut errs),
-                "photo" => match v.as_object().and_then(|o| o.get("href")).and_then(|h| h.as_str()) {
+                "photo" => match v
+                    .as_object()
+                    .and_then(|o| o.get("href"))
+                    .and_then(|h| h.as_str())
+                {
                     Some(h) if !h.is_empty() => p.photo = Some(h.to_string()),
-                    _ => errs.push(Detail::invalid_value("photo.href", "photo must carry a non-empty href")),
+                    _ => errs.push(Detail::invalid_value(
+                        "photo.href",
+                        "photo must carry a non-empty href",
+                    )),
                 },
                 _ => {
                     p.custom.insert(k.clone(), v.clone());
@@ -198,7 +208,10 @@ impl Profile {
             }
             None => {}
         }
-        if require_email && p.email.is_none() && !errs.iter().any(|d| d.target.as_deref() == Some("email")) {
+        if require_email
+            && p.email.is_none()
+            && !errs.iter().any(|d| d.target.as_deref() == Some("email"))
+        {
             errs.push(Detail::required("email"));
         }
         p.validate(&mut errs);
@@ -214,7 +227,10 @@ impl Profile {
                     .inner(json!({ "allowedPattern": "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$" })),
             );
         }
-        for (target, v) in [("primaryPhone", &self.primary_phone), ("mobilePhone", &self.mobile_phone)] {
+        for (target, v) in [
+            ("primaryPhone", &self.primary_phone),
+            ("mobilePhone", &self.mobile_phone),
+        ] {
             if let Some(v) = v
                 && !v.chars().any(|c| c.is_ascii_digit())
             {
@@ -235,7 +251,9 @@ impl Profile {
         if let Some(n) = &self.name {
             for (target, v) in [("name.family", &n.family), ("name.formatted", &n.formatted)] {
                 if let Some(v) = v
-                    && !v.chars().all(|c| c.is_alphanumeric() || "' .-".contains(c) || is_mark(c))
+                    && !v
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || "' .-".contains(c) || is_mark(c))
                 {
                     errs.push(
                         Detail::invalid_value(target, "contains characters that are not allowed")
@@ -249,8 +267,11 @@ impl Profile {
             && !(cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase()))
         {
             errs.push(
-                Detail::invalid_value("address.countryCode", "must be a two letter ISO 3166-1 code")
-                    .inner(json!({ "allowedPattern": "[A-Z]{2}" })),
+                Detail::invalid_value(
+                    "address.countryCode",
+                    "must be a two letter ISO 3166-1 code",
+                )
+                .inner(json!({ "allowedPattern": "[A-Z]{2}" })),
             );
         }
     }
@@ -325,21 +346,33 @@ fn string_attr(target: &str, v: &Value, max: usize, errs: &mut Vec<Detail>) -> O
     let n = s.chars().count();
     if n == 0 || n > max {
         errs.push(
-            Detail::invalid_value(target, &format!("must be between 1 and {max} characters long"))
-                .inner(json!({ "rangeMinimumValue": 1, "rangeMaximumValue": max })),
+            Detail::invalid_value(
+                target,
+                &format!("must be between 1 and {max} characters long"),
+            )
+            .inner(json!({ "rangeMinimumValue": 1, "rangeMaximumValue": max })),
         );
         return None;
     }
     // Street addresses may contain line breaks; nothing else may hold control characters.
     let allow_newlines = target == "address.streetAddress";
-    if s.chars().any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\r'))) {
-        errs.push(Detail::invalid_value(target, "must not contain control characters"));
+    if s.chars()
+        .any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\r')))
+    {
+        errs.push(Detail::invalid_value(
+            target,
+            "must not contain control characters",
+        ));
         return None;
     }
     Some(s.to_string())
 }
 
-fn sub_obj<'a>(target: &str, v: &'a Value, errs: &mut Vec<Detail>) -> Option<&'a Map<String, Value>> {
+fn sub_obj<'a>(
+    target: &str,
+    v: &'a Value,
+    errs: &mut Vec<Detail>,
+) -> Option<&'a Map<String, Value>> {
     match v.as_object() {
         Some(o) => Some(o),
         None => {
@@ -365,7 +398,10 @@ fn name_attr(v: &Value, errs: &mut Vec<Detail>) -> Option<Name> {
             "honorificPrefix" => &mut n.honorific_prefix,
             "honorificSuffix" => &mut n.honorific_suffix,
             _ => {
-                errs.push(Detail::invalid_value(&target, "is not a recognised attribute"));
+                errs.push(Detail::invalid_value(
+                    &target,
+                    "is not a recognised attribute",
+                ));
                 continue;
             }
         };
@@ -389,7 +425,10 @@ fn address_attr(v: &Value, errs: &mut Vec<Detail>) -> Option<Address> {
             "postalCode" => (&mut a.postal_code, 40),
             "countryCode" => (&mut a.country_code, 2),
             _ => {
-                errs.push(Detail::invalid_value(&target, "is not a recognised attribute"));
+                errs.push(Detail::invalid_value(
+                    &target,
+                    "is not a recognised attribute",
+                ));
                 continue;
             }
         };
@@ -590,7 +629,14 @@ mod tests {
         let errs = Profile::from_json(&body, true).unwrap_err();
         let targets: Vec<_> = errs.iter().map(|d| d.target.clone().unwrap()).collect();
         assert_eq!(targets.len(), 6, "{targets:?}");
-        for t in ["username", "email", "primaryPhone", "timezone", "address.countryCode", "name.family"] {
+        for t in [
+            "username",
+            "email",
+            "primaryPhone",
+            "timezone",
+            "address.countryCode",
+            "name.family",
+        ] {
             assert!(targets.iter().any(|x| x == t), "missing {t} in {targets:?}");
         }
     }

@@ -16,7 +16,8 @@ use crate::config::{DuplicateMembership, DuplicateUsername, Faults};
 use crate::errors::{ApiError, ApiResult, Detail};
 use crate::filter;
 use crate::model::{
-    Assignment, Group, Population, Pos, Profile, ScopeType, Subject, USER_READ_ONLY_KEYS, User, merge_patch,
+    Assignment, Group, Population, Pos, Profile, ScopeType, Subject, USER_READ_ONLY_KEYS, User,
+    merge_patch,
 };
 use crate::store::{Store, sorted_insert, sorted_remove};
 use crate::util::now_ms;
@@ -39,9 +40,15 @@ fn nested_id(obj: &Map<String, Value>, key: &str, target: &str) -> ApiResult<Opt
         Some(Value::Object(o)) => match o.get("id") {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             None | Some(Value::Null) => Err(ApiError::invalid_detail(Detail::required(target))),
-            Some(_) => Err(ApiError::invalid_detail(Detail::invalid_value(target, "must be a string"))),
+            Some(_) => Err(ApiError::invalid_detail(Detail::invalid_value(
+                target,
+                "must be a string",
+            ))),
         },
-        Some(_) => Err(ApiError::invalid_detail(Detail::invalid_value(key, "must be an object"))),
+        Some(_) => Err(ApiError::invalid_detail(Detail::invalid_value(
+            key,
+            "must be an object",
+        ))),
     }
 }
 
@@ -58,20 +65,29 @@ fn optional_string(obj: &Map<String, Value>, key: &str, max: usize) -> ApiResult
 
 impl Store {
     fn username_taken(&self, lc: &str, except: Option<Pos>) -> bool {
-        self.user_by_name.get(lc).is_some_and(|p| Some(*p) != except)
+        self.user_by_name
+            .get(lc)
+            .is_some_and(|p| Some(*p) != except)
     }
 
     fn duplicate_username(&self, mode: DuplicateUsername) -> ApiError {
         let msg = "A user with this username already exists in the environment.";
         match mode {
-            DuplicateUsername::Reject400 => ApiError::invalid_detail(Detail::uniqueness("username", msg)),
+            DuplicateUsername::Reject400 => {
+                ApiError::invalid_detail(Detail::uniqueness("username", msg))
+            }
             DuplicateUsername::Conflict409 => ApiError::conflict("username", msg),
         }
     }
 
     /// `POST /users` (item 9). `import` is the user-import media type, which
     /// may also set `lifecycle.status` and a password.
-    pub fn create_user(&mut self, body: &Map<String, Value>, import: bool, f: &Faults) -> ApiResult<Pos> {
+    pub fn create_user(
+        &mut self,
+        body: &Map<String, Value>,
+        import: bool,
+        f: &Faults,
+    ) -> ApiResult<Pos> {
         let profile = Profile::from_json(body, f.require_email).map_err(ApiError::invalid_data)?;
         let pop = match nested_id(body, "population", "population.id")? {
             Some(id) => self.pop_pos(&id).ok_or_else(|| {
@@ -81,20 +97,29 @@ impl Store {
                 ))
             })?,
             None => self.default_pop().ok_or_else(|| {
-                ApiError::invalid_detail(Detail::required("population.id").inner(serde_json::json!({
-                    "reason": "the environment has no default population"
-                })))
+                ApiError::invalid_detail(Detail::required("population.id").inner(
+                    serde_json::json!({
+                        "reason": "the environment has no default population"
+                    }),
+                ))
             })?,
         };
         let lc = profile.username.to_lowercase();
         if self.username_taken(&lc, None) {
             return Err(self.duplicate_username(f.duplicate_username));
         }
-        let mfa = body.get("mfaEnabled").and_then(|v| v.as_bool()).unwrap_or(false);
+        let mfa = body
+            .get("mfaEnabled")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
         let mut lifecycle = "ACCOUNT_OK".to_string();
         let mut password_status = "NO_PASSWORD".to_string();
         if import {
-            if let Some(s) = body.get("lifecycle").and_then(|l| l.get("status")).and_then(|s| s.as_str()) {
+            if let Some(s) = body
+                .get("lifecycle")
+                .and_then(|l| l.get("status"))
+                .and_then(|s| s.as_str())
+            {
                 if s != "ACCOUNT_OK" && s != "VERIFICATION_REQUIRED" {
                     return Err(ApiError::invalid_detail(
                         Detail::invalid_value("lifecycle.status", "must be ACCOUNT_OK or VERIFICATION_REQUIRED")
@@ -163,7 +188,12 @@ impl Store {
 
     /// `PUT /users/{id}`: replace; omitted attributes are removed, read-only
     /// ones ignored (item 13).
-    pub fn replace_user(&mut self, pos: Pos, body: &Map<String, Value>, f: &Faults) -> ApiResult<()> {
+    pub fn replace_user(
+        &mut self,
+        pos: Pos,
+        body: &Map<String, Value>,
+        f: &Faults,
+    ) -> ApiResult<()> {
         let profile = Profile::from_json(body, f.require_email).map_err(ApiError::invalid_data)?;
         self.set_profile(pos, profile, f)
     }
@@ -225,7 +255,11 @@ impl Store {
     pub fn set_locked(&mut self, pos: Pos, locked: bool) {
         let user = self.users[pos as usize].as_mut().expect("live user");
         let now = now_ms();
-        user.locked_at = if locked { Some(user.locked_at.unwrap_or(now)) } else { None };
+        user.locked_at = if locked {
+            Some(user.locked_at.unwrap_or(now))
+        } else {
+            None
+        };
         user.touch(now);
         self.bump();
     }
@@ -233,7 +267,10 @@ impl Store {
     /// `PUT /users/{id}/population` (item 15).
     pub fn move_user(&mut self, pos: Pos, pop_id: &str) -> ApiResult<()> {
         let new = self.pop_pos(pop_id).ok_or_else(|| {
-            ApiError::invalid_detail(Detail::invalid_value("id", "The referenced population does not exist."))
+            ApiError::invalid_detail(Detail::invalid_value(
+                "id",
+                "The referenced population does not exist.",
+            ))
         })?;
         let old = self.user(pos).expect("live user").population;
         if old == new {
@@ -267,7 +304,9 @@ impl Store {
     fn duplicate_relation(mode: DuplicateMembership, what: &str) -> ApiResult<Added> {
         let msg = format!("The {what} already exists.");
         match mode {
-            DuplicateMembership::Reject400 => Err(ApiError::invalid_detail(Detail::uniqueness("id", &msg))),
+            DuplicateMembership::Reject400 => {
+                Err(ApiError::invalid_detail(Detail::uniqueness("id", &msg)))
+            }
             DuplicateMembership::Conflict409 => Err(ApiError::conflict("id", &msg)),
             DuplicateMembership::Idempotent201 => Ok(Added::Existing),
         }
@@ -275,7 +314,12 @@ impl Store {
 
     /// `POST /users/{id}/memberOfGroups` (item 17). The group must exist
     /// (checked by the caller).
-    pub fn add_membership(&mut self, u: Pos, g: Pos, mode: DuplicateMembership) -> ApiResult<Added> {
+    pub fn add_membership(
+        &mut self,
+        u: Pos,
+        g: Pos,
+        mode: DuplicateMembership,
+    ) -> ApiResult<Added> {
         let user = self.user(u).expect("live user");
         let group = self.group(g).expect("live group");
         if let Some(gp) = group.population
@@ -289,15 +333,33 @@ impl Store {
         if user.direct_groups.binary_search(&g).is_ok() {
             return Self::duplicate_relation(mode, "group membership");
         }
-        sorted_insert(&mut self.users[u as usize].as_mut().expect("live user").direct_groups, g);
-        sorted_insert(&mut self.groups[g as usize].as_mut().expect("live group").direct_members, u);
+        sorted_insert(
+            &mut self.users[u as usize]
+                .as_mut()
+                .expect("live user")
+                .direct_groups,
+            g,
+        );
+        sorted_insert(
+            &mut self.groups[g as usize]
+                .as_mut()
+                .expect("live group")
+                .direct_members,
+            u,
+        );
         self.bump();
         Ok(Added::Created)
     }
 
     /// `DELETE /users/{id}/memberOfGroups/{gid}` (item 19): direct only.
     pub fn remove_membership(&mut self, u: Pos, g: Pos) -> bool {
-        let removed = sorted_remove(&mut self.users[u as usize].as_mut().expect("live user").direct_groups, g);
+        let removed = sorted_remove(
+            &mut self.users[u as usize]
+                .as_mut()
+                .expect("live user")
+                .direct_groups,
+            g,
+        );
         if removed {
             if let Some(Some(gr)) = self.groups.get_mut(g as usize) {
                 sorted_remove(&mut gr.direct_members, u);
@@ -317,20 +379,28 @@ impl Store {
 
     fn parse_group_body(&self, body: &Map<String, Value>) -> ApiResult<GroupBody> {
         let name = match body.get("name") {
-            None | Some(Value::Null) => return Err(ApiError::invalid_detail(Detail::required("name"))),
+            None | Some(Value::Null) => {
+                return Err(ApiError::invalid_detail(Detail::required("name")));
+            }
             Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 256 => s.clone(),
             Some(_) => {
                 return Err(ApiError::invalid_detail(
-                    Detail::invalid_value("name", "must be a string of 1 to 256 characters")
-                        .inner(serde_json::json!({ "rangeMinimumValue": 1, "rangeMaximumValue": 256 })),
+                    Detail::invalid_value("name", "must be a string of 1 to 256 characters").inner(
+                        serde_json::json!({ "rangeMinimumValue": 1, "rangeMaximumValue": 256 }),
+                    ),
                 ));
             }
         };
         let user_filter = match body.get("userFilter") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => {
-                let expr = filter::parse(s, &filter::USERS)
-                    .map_err(|e| ApiError::invalid_detail(Detail::new("INVALID_FILTER", Some("userFilter"), &e.message)))?;
+                let expr = filter::parse(s, &filter::USERS).map_err(|e| {
+                    ApiError::invalid_detail(Detail::new(
+                        "INVALID_FILTER",
+                        Some("userFilter"),
+                        &e.message,
+                    ))
+                })?;
                 if expr.uses_member_of() {
                     return Err(ApiError::invalid_detail(Detail::new(
                         "INVALID_FILTER",
@@ -340,12 +410,22 @@ impl Store {
                 }
                 Some((s.clone(), Arc::new(expr)))
             }
-            Some(_) => return Err(ApiError::invalid_detail(Detail::invalid_value("userFilter", "must be a string"))),
+            Some(_) => {
+                return Err(ApiError::invalid_detail(Detail::invalid_value(
+                    "userFilter",
+                    "must be a string",
+                )));
+            }
         };
         let custom_data = match body.get("customData") {
             None | Some(Value::Null) => None,
             Some(v @ Value::Object(_)) => Some(v.clone()),
-            Some(_) => return Err(ApiError::invalid_detail(Detail::invalid_value("customData", "must be an object"))),
+            Some(_) => {
+                return Err(ApiError::invalid_detail(Detail::invalid_value(
+                    "customData",
+                    "must be an object",
+                )));
+            }
         };
         Ok(GroupBody {
             name,
@@ -402,7 +482,10 @@ impl Store {
     pub fn replace_group(&mut self, gp: Pos, body: &Map<String, Value>) -> ApiResult<()> {
         let b = self.parse_group_body(body)?;
         let current = self.group(gp).expect("live group");
-        let current_pop = current.population.and_then(|p| self.pop(p)).map(|p| p.id.clone());
+        let current_pop = current
+            .population
+            .and_then(|p| self.pop(p))
+            .map(|p| p.id.clone());
         if b.population.is_some() && b.population != current_pop {
             return Err(ApiError::invalid_detail(Detail::invalid_value(
                 "population.id",
@@ -459,7 +542,10 @@ impl Store {
                 "Nesting this group would create a circular reference.",
             )));
         }
-        let (c, p) = (self.group(child).expect("live group"), self.group(parent).expect("live group"));
+        let (c, p) = (
+            self.group(child).expect("live group"),
+            self.group(parent).expect("live group"),
+        );
         if let Some(pp) = p.population
             && c.population != Some(pp)
         {
@@ -471,8 +557,16 @@ impl Store {
         if c.parents.contains(&parent) {
             return Self::duplicate_relation(mode, "group nesting");
         }
-        self.groups[child as usize].as_mut().expect("live group").parents.push(parent);
-        self.groups[parent as usize].as_mut().expect("live group").children.push(child);
+        self.groups[child as usize]
+            .as_mut()
+            .expect("live group")
+            .parents
+            .push(parent);
+        self.groups[parent as usize]
+            .as_mut()
+            .expect("live group")
+            .children
+            .push(child);
         self.bump();
         Ok(Added::Created)
     }
@@ -491,9 +585,15 @@ impl Store {
         true
     }
 
-    fn parse_population_body(&self, body: &Map<String, Value>, except: Option<Pos>) -> ApiResult<PopulationBody> {
+    fn parse_population_body(
+        &self,
+        body: &Map<String, Value>,
+        except: Option<Pos>,
+    ) -> ApiResult<PopulationBody> {
         let name = match body.get("name") {
-            None | Some(Value::Null) => return Err(ApiError::invalid_detail(Detail::required("name"))),
+            None | Some(Value::Null) => {
+                return Err(ApiError::invalid_detail(Detail::required("name")));
+            }
             Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 256 => s.clone(),
             Some(_) => {
                 return Err(ApiError::invalid_detail(Detail::invalid_value(
@@ -514,10 +614,20 @@ impl Store {
         let default = match body.get("default") {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
-            Some(_) => return Err(ApiError::invalid_detail(Detail::invalid_value("default", "must be a boolean"))),
+            Some(_) => {
+                return Err(ApiError::invalid_detail(Detail::invalid_value(
+                    "default",
+                    "must be a boolean",
+                )));
+            }
         };
         let mut extra = Map::new();
-        for k in ["alternativeIdentifiers", "preferredLanguage", "passwordPolicy", "theme"] {
+        for k in [
+            "alternativeIdentifiers",
+            "preferredLanguage",
+            "passwordPolicy",
+            "theme",
+        ] {
             if let Some(v) = body.get(k).filter(|v| !v.is_null()) {
                 extra.insert(k.to_string(), v.clone());
             }
@@ -569,7 +679,9 @@ impl Store {
     /// default cannot be switched off (there must always be one).
     pub fn replace_population(&mut self, pp: Pos, body: &Map<String, Value>) -> ApiResult<()> {
         let b = self.parse_population_body(body, Some(pp))?;
-        let p = self.populations[pp as usize].as_mut().expect("live population");
+        let p = self.populations[pp as usize]
+            .as_mut()
+            .expect("live population");
         p.name = b.name;
         p.description = b.description;
         p.extra = b.extra;
@@ -605,14 +717,20 @@ impl Store {
         for g in groups {
             self.delete_group(g);
         }
-        let p = self.populations[pp as usize].take().expect("live population");
+        let p = self.populations[pp as usize]
+            .take()
+            .expect("live population");
         self.pop_by_id.remove(&p.id);
         self.bump();
         Ok(())
     }
 
     /// `POST /users|groups/{id}/roleAssignments` (item 24).
-    pub fn create_assignment(&mut self, subject: Subject, body: &Map<String, Value>) -> ApiResult<usize> {
+    pub fn create_assignment(
+        &mut self,
+        subject: Subject,
+        body: &Map<String, Value>,
+    ) -> ApiResult<usize> {
         let role_id = nested_id(body, "role", "role.id")?
             .ok_or_else(|| ApiError::invalid_detail(Detail::required("role.id")))?;
         let scope = match body.get("scope") {
@@ -622,8 +740,8 @@ impl Store {
         let scope_id = str_field(scope, "id")
             .ok_or_else(|| ApiError::invalid_detail(Detail::required("scope.id")))?
             .to_string();
-        let scope_type_s =
-            str_field(scope, "type").ok_or_else(|| ApiError::invalid_detail(Detail::required("scope.type")))?;
+        let scope_type_s = str_field(scope, "type")
+            .ok_or_else(|| ApiError::invalid_detail(Detail::required("scope.type")))?;
         let scope_type = ScopeType::parse(scope_type_s).ok_or_else(|| {
             ApiError::invalid_detail(
                 Detail::invalid_value("scope.type", "is not a valid scope type").inner(serde_json::json!({
@@ -632,9 +750,16 @@ impl Store {
             )
         })?;
         let role = self.role_index(&role_id).ok_or_else(|| {
-            ApiError::invalid_detail(Detail::invalid_value("role.id", "The referenced role does not exist."))
+            ApiError::invalid_detail(Detail::invalid_value(
+                "role.id",
+                "The referenced role does not exist.",
+            ))
         })?;
-        if !self.roles[role].applicable_to.iter().any(|a| a == scope_type.as_str()) {
+        if !self.roles[role]
+            .applicable_to
+            .iter()
+            .any(|a| a == scope_type.as_str())
+        {
             return Err(ApiError::invalid_detail(
                 Detail::invalid_value(
                     "scope",
@@ -660,16 +785,25 @@ impl Store {
             )));
         }
         let duplicate = self.assignments_of(subject).into_iter().any(|i| {
-            let Some(a) = &self.assignments[i] else { return false };
+            let Some(a) = &self.assignments[i] else {
+                return false;
+            };
             a.role == role
                 && ((a.scope_type == scope_type && a.scope_id == scope_id)
                     || a.scope_type == ScopeType::Organization
-                    || (a.scope_type == ScopeType::Environment && scope_type == ScopeType::Population))
+                    || (a.scope_type == ScopeType::Environment
+                        && scope_type == ScopeType::Population))
         });
         if duplicate {
-            return Err(ApiError::invalid_detail(Detail::uniqueness("role", "May not assign duplicate Role")));
+            return Err(ApiError::invalid_detail(Detail::uniqueness(
+                "role",
+                "May not assign duplicate Role",
+            )));
         }
-        Ok(self.insert_assignment(subject, role, scope_type, scope_id, false, now_ms()))
+        let idx = self.insert_assignment(subject, role, scope_type, scope_id, false, now_ms());
+        let id = self.assignments[idx].as_ref().expect("created").id.clone();
+        self.note_created(&id);
+        Ok(idx)
     }
 
     pub fn insert_assignment(
@@ -702,7 +836,10 @@ impl Store {
     pub fn delete_assignment(&mut self, idx: usize) -> ApiResult<()> {
         let a = self.assignments[idx].as_ref().expect("live assignment");
         if a.read_only {
-            let msg = format!("Role assignment {} cannot be deleted as it is read only", a.id);
+            let msg = format!(
+                "Role assignment {} cannot be deleted as it is read only",
+                a.id
+            );
             let mut e = ApiError::invalid_detail(Detail::constraint(Some("readOnly"), &msg));
             e.body["message"] = Value::String(msg);
             return Err(e);

@@ -34,7 +34,10 @@ impl Params {
     }
 
     pub fn get(&self, k: &str) -> Option<&str> {
-        self.pairs.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(a, _)| a == k)
+            .map(|(_, v)| v.as_str())
     }
 
     /// True when a comma-separated parameter (`expand`, `include`) lists `v`.
@@ -60,10 +63,12 @@ pub fn parse_filter(params: &Params, schema: &Schema) -> ApiResult<Option<Expr>>
     match params.get("filter") {
         None => Ok(None),
         Some(f) => filter::parse(f, schema).map(Some).map_err(|e| {
-            ApiError::invalid_detail(Detail::new("INVALID_FILTER", Some("filter"), &e.message).inner(json!({
-                "supportedAttributes": schema.supported_attributes(),
-                "supportedOperators": schema.supported_operators(),
-            })))
+            ApiError::invalid_detail(
+                Detail::new("INVALID_FILTER", Some("filter"), &e.message).inner(json!({
+                    "supportedAttributes": schema.supported_attributes(),
+                    "supportedOperators": schema.supported_operators(),
+                })),
+            )
         }),
     }
 }
@@ -90,15 +95,25 @@ pub struct Window {
 impl PageReq {
     /// Reads `limit` and `cursor`. `max` is the collection's page cap;
     /// `traversal` names the collection, its parent and the filter.
-    pub fn new(app: &AppState, uri: &Uri, params: &Params, max: usize, traversal: &[&str]) -> ApiResult<PageReq> {
+    pub fn new(
+        app: &AppState,
+        uri: &Uri,
+        params: &Params,
+        max: usize,
+        traversal: &[&str],
+    ) -> ApiResult<PageReq> {
         let limit = match params.get("limit") {
             None => max,
             Some(s) => match s.parse::<i64>() {
                 Ok(n) if (1..=1000).contains(&n) => (n as usize).min(max),
                 Ok(_) => {
                     return Err(ApiError::invalid_detail(
-                        Detail::new("OUT_OF_RANGE", Some("limit"), "limit must be between 1 and 1000")
-                            .inner(json!({ "rangeMinimumValue": 1, "rangeMaximumValue": 1000 })),
+                        Detail::new(
+                            "OUT_OF_RANGE",
+                            Some("limit"),
+                            "limit must be between 1 and 1000",
+                        )
+                        .inner(json!({ "rangeMinimumValue": 1, "rangeMaximumValue": 1000 })),
                     ));
                 }
                 Err(_) => {
@@ -114,7 +129,10 @@ impl PageReq {
         let start = match params.get("cursor") {
             None => None,
             Some(c) => Some(codec.decode(c, traversal).ok_or_else(|| {
-                ApiError::invalid_detail(Detail::invalid_value("cursor", "The cursor is not valid."))
+                ApiError::invalid_detail(Detail::invalid_value(
+                    "cursor",
+                    "The cursor is not valid.",
+                ))
             })?),
         };
         let path = uri.path();
@@ -153,17 +171,44 @@ impl PageReq {
             Some(s) => items.partition_point(|x| pos(x) < s),
         };
         let to = (from + self.size).min(items.len());
-        let next = (to < items.len()).then(|| format!("{}{}", self.next_prefix, self.codec.encode(pos(&items[to]), self.traversal)));
+        let next = (to < items.len()).then(|| {
+            format!(
+                "{}{}",
+                self.next_prefix,
+                self.codec.encode(pos(&items[to]), self.traversal)
+            )
+        });
         let prev = (from > 0).then(|| {
             let p = from.saturating_sub(self.size);
-            format!("{}{}", self.next_prefix, self.codec.encode(pos(&items[p]), self.traversal))
+            format!(
+                "{}{}",
+                self.next_prefix,
+                self.codec.encode(pos(&items[p]), self.traversal)
+            )
         });
-        Window { from, to, next, prev }
+        Window {
+            from,
+            to,
+            next,
+            prev,
+        }
     }
 
-    /// Writes the envelope; `items` writes the comma-separated elements.
-    pub fn envelope(&self, key: &str, w: &Window, count: usize, items: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 + (w.to - w.from) * 900);
+    /// Writes the envelope; `items_len` hints the items' size (0 = unknown).
+    pub fn envelope(
+        &self,
+        key: &str,
+        w: &Window,
+        count: usize,
+        items_len: usize,
+        items: impl FnOnce(&mut Vec<u8>),
+    ) -> Vec<u8> {
+        let hint = if items_len > 0 {
+            items_len
+        } else {
+            (w.to - w.from) * 600
+        };
+        let mut out = Vec::with_capacity(3 * self.next_prefix.len() + 200 + hint);
         out.extend_from_slice(b"{\"_links\":{\"self\":{\"href\":");
         push_json_str(&mut out, &self.self_href);
         out.push(b'}');

@@ -14,21 +14,23 @@ use crate::model::{Assignment, Group, Population, Pos, Role, Subject, User};
 use crate::store::Store;
 use crate::util::fmt_ts;
 
-fn href(s: String) -> Value {
-    json!({ "href": s })
-}
-
 impl Store {
     pub fn env_url(&self) -> String {
         format!("{}/v1/environments/{}", self.base, self.env_id)
     }
 
     pub fn user_url(&self, u: &User) -> String {
-        format!("{}/v1/environments/{}/users/{}", self.base, self.env_id, u.id)
+        format!(
+            "{}/v1/environments/{}/users/{}",
+            self.base, self.env_id, u.id
+        )
     }
 
     pub fn group_url(&self, g: &Group) -> String {
-        format!("{}/v1/environments/{}/groups/{}", self.base, self.env_id, g.id)
+        format!(
+            "{}/v1/environments/{}/groups/{}",
+            self.base, self.env_id, g.id
+        )
     }
 
     /// A user without `_links` (the ground-truth form).
@@ -61,39 +63,41 @@ impl Store {
         }
         m.insert("identityProvider".into(), idp);
         m.insert("mfaEnabled".into(), Value::Bool(u.mfa_enabled));
-        m.insert("verifyStatus".into(), Value::String(u.verify_status.clone()));
+        m.insert(
+            "verifyStatus".into(),
+            Value::String(u.verify_status.clone()),
+        );
         if let Some(v) = u.email_verified {
             m.insert("emailVerified".into(), Value::Bool(v));
         }
         if let Some((at, ip)) = &u.last_sign_on {
-            m.insert("lastSignOn".into(), json!({ "at": fmt_ts(*at), "remoteIp": ip }));
+            m.insert(
+                "lastSignOn".into(),
+                json!({ "at": fmt_ts(*at), "remoteIp": ip }),
+            );
         }
         m.insert("createdAt".into(), Value::String(fmt_ts(u.created_at)));
         m.insert("updatedAt".into(), Value::String(fmt_ts(u.updated_at)));
         m
     }
 
-    /// A user as list items show it.
+    /// A user as list items show it (only `self` is a certain link; more
+    /// links would only inflate every users page).
     pub fn user_list_json(&self, u: &User) -> Map<String, Value> {
         let mut m = self.user_core(u);
-        let url = self.user_url(u);
-        let mut links = Map::new();
-        links.insert("self".into(), href(url.clone()));
-        links.insert("password".into(), href(format!("{url}/password")));
-        if let Some(p) = self.pop(u.population) {
-            links.insert(
-                "population".into(),
-                href(format!("{}/populations/{}", self.env_url(), p.id)),
-            );
-        }
-        m.insert("_links".into(), Value::Object(links));
+        m.insert(
+            "_links".into(),
+            json!({ "self": { "href": self.user_url(u) } }),
+        );
         m
     }
 
     /// Cached list-form bytes of a user.
     pub fn user_bytes(&self, u: &User) -> Bytes {
         u.cache
-            .get_or_init(|| Bytes::from(serde_json::to_vec(&self.user_list_json(u)).unwrap_or_default()))
+            .get_or_init(|| {
+                Bytes::from(serde_json::to_vec(&self.user_list_json(u)).unwrap_or_default())
+            })
             .clone()
     }
 
@@ -154,7 +158,10 @@ impl Store {
     pub fn group_json(&self, gp: Pos, g: &Group, links: bool, total: bool) -> Value {
         let mut m = Map::new();
         if links {
-            m.insert("_links".into(), json!({ "self": { "href": self.group_url(g) } }));
+            m.insert(
+                "_links".into(),
+                json!({ "self": { "href": self.group_url(g) } }),
+            );
         }
         m.insert("id".into(), Value::String(g.id.clone()));
         m.insert("environment".into(), json!({ "id": self.env_id }));
@@ -174,9 +181,15 @@ impl Store {
         if let Some(c) = &g.custom_data {
             m.insert("customData".into(), c.clone());
         }
-        m.insert("directMemberCounts".into(), json!({ "users": g.direct_members.len() }));
+        m.insert(
+            "directMemberCounts".into(),
+            json!({ "users": g.direct_members.len() }),
+        );
         if total {
-            m.insert("totalMemberCounts".into(), json!({ "users": self.members(gp).len() }));
+            m.insert(
+                "totalMemberCounts".into(),
+                json!({ "users": self.members(gp).len() }),
+            );
         }
         m.insert("createdAt".into(), Value::String(fmt_ts(g.created_at)));
         m.insert("updatedAt".into(), Value::String(fmt_ts(g.updated_at)));
@@ -185,7 +198,14 @@ impl Store {
 
     /// One row of `_embedded.groupMemberships` (a user's group, or a
     /// group's parent).
-    pub fn membership_json(&self, gp: Pos, g: &Group, direct: bool, expand: bool, self_href: Option<String>) -> Value {
+    pub fn membership_json(
+        &self,
+        gp: Pos,
+        g: &Group,
+        direct: bool,
+        expand: bool,
+        self_href: Option<String>,
+    ) -> Value {
         let mut m = Map::new();
         if let Some(h) = self_href {
             m.insert("_links".into(), json!({ "self": { "href": h } }));
@@ -201,7 +221,10 @@ impl Store {
             m.insert("population".into(), json!({ "id": p.id }));
         }
         if expand {
-            m.insert("_embedded".into(), json!({ "group": self.group_json(gp, g, true, false) }));
+            m.insert(
+                "_embedded".into(),
+                json!({ "group": self.group_json(gp, g, true, false) }),
+            );
         }
         Value::Object(m)
     }
@@ -227,7 +250,11 @@ impl Store {
         if r.custom {
             m.insert("type".into(), json!("CUSTOM"));
             m.insert("environment".into(), json!({ "id": self.env_id }));
-            let by: Vec<Value> = r.can_be_assigned_by.iter().map(|id| json!({ "id": id })).collect();
+            let by: Vec<Value> = r
+                .can_be_assigned_by
+                .iter()
+                .map(|id| json!({ "id": id }))
+                .collect();
             m.insert("canBeAssignedBy".into(), Value::Array(by));
         } else if env_listing {
             m.insert("type".into(), json!("PLATFORM"));
@@ -265,7 +292,10 @@ impl Store {
             m.insert("group".into(), json!({ "id": g.id }));
         }
         if expand_role {
-            m.insert("_embedded".into(), json!({ "role": self.role_json(role, false) }));
+            m.insert(
+                "_embedded".into(),
+                json!({ "role": self.role_json(role, false) }),
+            );
         }
         Value::Object(m)
     }

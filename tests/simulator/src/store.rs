@@ -67,7 +67,10 @@ impl Target for UserView<'_> {
     fn attr(&self, path: &str) -> Option<AttrVal<'_>> {
         match path {
             "id" => Some(AttrVal::Str(&self.user.id)),
-            "population.id" => self.store.pop(self.user.population).map(|p| AttrVal::Str(&p.id)),
+            "population.id" => self
+                .store
+                .pop(self.user.population)
+                .map(|p| AttrVal::Str(&p.id)),
             "enabled" => Some(AttrVal::Bool(self.user.enabled)),
             other => self.user.profile.attr(other).map(AttrVal::Str),
         }
@@ -164,7 +167,10 @@ impl Store {
     /// Call after every write: derived lists and rendered users go stale.
     pub fn bump(&mut self) {
         self.version += 1;
-        self.caches.get_mut().unwrap_or_else(|e| e.into_inner()).clear();
+        self.caches
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     pub fn new_id(&mut self) -> String {
@@ -241,7 +247,12 @@ impl Store {
     }
 
     fn cached(&self, key: CacheKey, compute: impl FnOnce() -> Vec<Pos>) -> Arc<Vec<Pos>> {
-        if let Some(v) = self.caches.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(v) = self
+            .caches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return v.clone();
         }
         // Computed without the lock: computing may itself consult the cache.
@@ -255,7 +266,9 @@ impl Store {
 
     /// Positions of every live user, in creation order.
     pub fn all_users(&self) -> Arc<Vec<Pos>> {
-        self.cached(CacheKey::AllUsers, || self.live_users_iter().map(|(p, _)| p).collect())
+        self.cached(CacheKey::AllUsers, || {
+            self.live_users_iter().map(|(p, _)| p).collect()
+        })
     }
 
     /// Users matched by a dynamic group's `userFilter` (restricted to the
@@ -359,10 +372,18 @@ impl Store {
     /// Users matched by a parsed `/users` filter, in creation order.
     pub fn filter_users(&self, key: &str, expr: &Expr) -> Arc<Vec<Pos>> {
         self.cached(CacheKey::UserFilter(key.to_string()), || {
-            let view = |p: Pos| self.user(p).map(|u| UserView { store: self, user: u, pos: p });
+            let view = |p: Pos| {
+                self.user(p).map(|u| UserView {
+                    store: self,
+                    user: u,
+                    pos: p,
+                })
+            };
             let candidates: Option<Vec<Pos>> = match expr.hint() {
                 Some(Hint::Id(id)) => Some(self.user_pos(id).into_iter().collect()),
-                Some(Hint::Username(lc)) => Some(self.user_by_name.get(lc).copied().into_iter().collect()),
+                Some(Hint::Username(lc)) => {
+                    Some(self.user_by_name.get(lc).copied().into_iter().collect())
+                }
                 Some(Hint::MemberOf(g)) => Some(match self.group_pos(g) {
                     Some(gp) => self.members(gp).as_ref().clone(),
                     None => Vec::new(),

@@ -143,7 +143,10 @@ mod tests {
         let u = uuid_from_bits(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
         assert!(is_uuid(&u), "{u}");
         assert_eq!(&u[14..15], "4");
-        assert_eq!(uuid_from_name("Identity Data Admin"), uuid_from_name("Identity Data Admin"));
+        assert_eq!(
+            uuid_from_name("Identity Data Admin"),
+            uuid_from_name("Identity Data Admin")
+        );
         assert!(!is_uuid("not-a-uuid"));
     }
 

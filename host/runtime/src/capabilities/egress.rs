@@ -117,6 +117,12 @@ impl EgressPolicy {
             .allowed
             .iter()
             .find(|o| o.host == host && o.port == port && o.scheme == url.scheme());
+        // A literal IP is never resolved, so check it here, and before the
+        // allowlist: a request to 169.254.169.254 or to a mapped loopback
+        // address is refused for its range, which is the rule that matters.
+        if let Some(ip) = literal_ip(&url) {
+            check_address(&host, ip, origin.is_some_and(|o| o.loopback))?;
+        }
         let Some(origin) = origin else {
             if url.scheme() == "http" {
                 return Err(Denial::Scheme("http".into()));
@@ -124,10 +130,6 @@ impl EgressPolicy {
             return Err(Denial::HostNotAllowed(format!("{host}:{port}")));
         };
         let loopback = origin.loopback;
-        // A literal IP is never resolved, so check it here.
-        if let Some(ip) = literal_ip(&url) {
-            check_address(&host, ip, loopback)?;
-        }
         Ok(Target {
             url,
             host,
@@ -379,6 +381,23 @@ mod tests {
                 matches!(p.check_url(url), Err(Denial::BlockedAddress { .. })),
                 "{url}"
             );
+        }
+    }
+
+    #[test]
+    fn special_range_literals_are_named_even_when_not_allowlisted() {
+        // The denial names the range, not merely the scheme or allowlist.
+        let p = pingone();
+        for (url, range) in [
+            ("http://169.254.169.254/latest/meta-data/", "cloud metadata"),
+            ("https://169.254.169.254/", "cloud metadata"),
+            ("http://[::ffff:127.0.0.1]:8080/", "loopback 127.0.0.0/8"),
+            ("https://10.0.0.1/", "private 10.0.0.0/8"),
+        ] {
+            match p.check_url(url) {
+                Err(Denial::BlockedAddress { range: r, .. }) => assert_eq!(r, range, "{url}"),
+                other => panic!("{url}: {other:?}"),
+            }
         }
     }
 

@@ -51,12 +51,22 @@ pub fn media_type(headers: &HeaderMap) -> String {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default()
 }
 
 /// A JSON object body whose media type is one of `allowed`.
-pub fn body_object(headers: &HeaderMap, body: &Bytes, allowed: &[&str]) -> ApiResult<(Map<String, Value>, String)> {
+pub fn body_object(
+    headers: &HeaderMap,
+    body: &Bytes,
+    allowed: &[&str],
+) -> ApiResult<(Map<String, Value>, String)> {
     let mt = media_type(headers);
     if !allowed.contains(&mt.as_str()) {
         return Err(ApiError::unsupported_media_type(&mt));
@@ -81,7 +91,10 @@ pub fn body_id(obj: &Map<String, Value>) -> ApiResult<String> {
     match obj.get("id") {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         None | Some(Value::Null) => Err(ApiError::invalid_detail(Detail::required("id"))),
-        Some(_) => Err(ApiError::invalid_detail(Detail::invalid_value("id", "must be a string"))),
+        Some(_) => Err(ApiError::invalid_detail(Detail::invalid_value(
+            "id",
+            "must be a string",
+        ))),
     }
 }
 
@@ -140,9 +153,16 @@ pub fn api_router(app: AppState) -> Router {
         .route(&format!("{E}/users"), get(u::list).post(u::create))
         .route(
             &format!("{E}/users/{{userId}}"),
-            get(u::read).put(u::replace).patch(u::patch).delete(u::delete).post(u::account),
+            get(u::read)
+                .put(u::replace)
+                .patch(u::patch)
+                .delete(u::delete)
+                .post(u::account),
         )
-        .route(&format!("{E}/users/{{userId}}/enabled"), get(u::get_enabled).put(u::set_enabled))
+        .route(
+            &format!("{E}/users/{{userId}}/enabled"),
+            get(u::get_enabled).put(u::set_enabled),
+        )
         .route(
             &format!("{E}/users/{{userId}}/population"),
             get(u::get_population).put(u::set_population),
@@ -200,7 +220,10 @@ pub fn api_router(app: AppState) -> Router {
         .route("/__sim/stats", get(admin::stats))
         .route("/__sim/stats/reset", post(admin::reset_stats))
         .route("/__sim/state", get(admin::state))
-        .route("/__sim/faults", get(admin::get_faults).put(admin::put_faults))
+        .route(
+            "/__sim/faults",
+            get(admin::get_faults).put(admin::put_faults),
+        )
         .route("/__sim/tokens/expire", post(admin::expire_tokens));
     admin.merge(v1).with_state(app)
 }

@@ -1,0 +1,541 @@
+//! Example connector: users, groups and group memberships of a tiny fake
+//! SaaS that publishes its directory as static JSON over HTTP.
+//!
+//! It exists to prove that connectors are plugins: it shares nothing with
+//! the PingOne connector but the SDK, and the same host runs either.
+//!
+//! # The directory format
+//!
+//! Files live under the configured `directory-url`:
+//!
+//! - `users.json`: users, `{"id", "login", "email", "name", "active",
+//!   "attributes"}`. Only `id` is required; `active` defaults to `true`;
+//!   `attributes`, a JSON object, becomes the user's profile.
+//! - `groups.json`: groups, `{"id", "name", "description", "members"}`,
+//!   where `members` lists user ids.
+//!
+//! Each file is one page: either a bare JSON array of records, or an object
+//! `{"items": [...], "next": "users.json?page=2"}`. `next`, when present,
+//! names the following page relative to `directory-url`, so a directory can
+//! be plain static files (`users-2.json`) or an app that reads `?page=N`.
+//!
+//! With the optional secret `directory-token` configured, every request
+//! carries it as a bearer token. The host adds the header; this code only
+//! names the secret and never sees its value.
+
+use connector_sdk::http::{HttpError, Request, Response};
+use connector_sdk::{
+    AccountType, Auth, Capability, ConfigField, ConfigKind, Connector, ConnectorError,
+    ConnectorMetadata, Context, Email, Entitlement, EntitlementPurpose, Grant, GroupTrait,
+    PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait, ResourceTraitKind,
+    ResourceType, ResourceTypeCapabilities, SyncOp, SyncTask, UrlOptions, UserStatus, UserTrait,
+    Validation, paging, register_connector, resource_id,
+};
+use serde::{Deserialize, Serialize};
+
+pub const USER: &str = "user";
+pub const GROUP: &str = "group";
+pub const MEMBER: &str = "member";
+const URL_FIELD: &str = "directory-url";
+const TOKEN_FIELD: &str = "directory-token";
+
+/// The connector behind the component.
+pub struct Directory;
+
+/// A user as the directory publishes it.
+#[derive(Debug, Deserialize)]
+pub struct User {
+    pub id: String,
+    #[serde(default)]
+    pub login: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "yes")]
+    pub active: bool,
+    #[serde(default)]
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A group as the directory publishes it.
+#[derive(Debug, Deserialize)]
+pub struct Group {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// One file: a bare array, or items with a link to the next page.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PageDoc<T> {
+    Paged {
+        items: Vec<T>,
+        #[serde(default)]
+        next: Option<String>,
+    },
+    Bare(Vec<T>),
+}
+
+/// What the host keeps between pages: the next file to read.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Cursor {
+    next: String,
+}
+
+impl Connector for Directory {
+    fn metadata() -> ConnectorMetadata {
+        let sync_only = |t: &str| ResourceTypeCapabilities {
+            resource_type: t.into(),
+            capabilities: vec![Capability::Sync],
+        };
+        ConnectorMetadata {
+            display_name: "Static JSON directory".into(),
+            description: "Users, groups and memberships from users.json and groups.json".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            resource_types: vec![
+                ResourceType {
+                    id: USER.into(),
+                    display_name: "User".into(),
+                    description: Some("A person in the directory".into()),
+                    traits: vec![ResourceTraitKind::User],
+                    skip_entitlements_and_grants: true,
+                },
+                ResourceType {
+                    id: GROUP.into(),
+                    display_name: "Group".into(),
+                    description: Some("A group of users; membership is its entitlement".into()),
+                    traits: vec![ResourceTraitKind::Group],
+                    skip_entitlements_and_grants: false,
+                },
+            ],
+            capabilities: vec![sync_only(USER), sync_only(GROUP)],
+            config_schema: vec![
+                ConfigField {
+                    name: URL_FIELD.into(),
+                    description: "Base URL of the directory (users.json and groups.json)".into(),
+                    kind: ConfigKind::Url(UrlOptions { egress: true }),
+                    required: true,
+                    secret: false,
+                    default_value: None,
+                },
+                ConfigField {
+                    name: TOKEN_FIELD.into(),
+                    description: "Bearer token for the directory, if it needs one".into(),
+                    kind: ConfigKind::Text,
+                    required: false,
+                    secret: true,
+                    default_value: None,
+                },
+            ],
+            credential: None,
+            account_creation_schema: vec![],
+            credential_options: vec![],
+        }
+    }
+
+    fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
+        let (users, next) = fetch::<User>(cx, "users.json")?;
+        let more = if next.is_some() { " (first page)" } else { "" };
+        Ok(Validation {
+            summary: format!("directory reachable: {} users{more}", users.len()),
+            warnings: vec![],
+        })
+    }
+
+    fn sync(cx: &Context, task: SyncTask) -> Result<PageOutcome, ConnectorError> {
+        let cursor = paging::decode::<Cursor>(task.page_token.as_deref())?;
+        match (task.op, task.resource_type.as_str()) {
+            (SyncOp::ListResources, USER) => list_users(cx, cursor),
+            (SyncOp::ListResources, GROUP) => list_groups(cx, cursor),
+            (SyncOp::ListEntitlements, GROUP) => group_entitlements(cx, task.resource),
+            (SyncOp::ListGrants, GROUP) => group_grants(cx, task.resource, cursor),
+            // Users declare skip-entitlements-and-grants: nothing to report.
+            (SyncOp::ListEntitlements | SyncOp::ListGrants, USER) => Ok(done(None)),
+            (_, other) => Err(ConnectorError::InvalidArgument(format!(
+                "unknown resource type {other:?}"
+            ))),
+        }
+    }
+}
+
+register_connector!(Directory);
+
+fn done(next: Option<String>) -> PageOutcome {
+    PageOutcome {
+        next_page_token: next.map(|next| paging::encode(&Cursor { next })),
+        follow_ups: vec![],
+    }
+}
+
+fn list_users(cx: &Context, cursor: Option<Cursor>) -> Result<PageOutcome, ConnectorError> {
+    let path = page_path(cursor, "users.json");
+    let (users, next) = fetch::<User>(cx, &path)?;
+    let records: Vec<Resource> = users.iter().map(user_resource).collect();
+    cx.host.put_resources(&records)?;
+    Ok(done(next))
+}
+
+fn list_groups(cx: &Context, cursor: Option<Cursor>) -> Result<PageOutcome, ConnectorError> {
+    let path = page_path(cursor, "groups.json");
+    let (groups, next) = fetch::<Group>(cx, &path)?;
+    let records: Vec<Resource> = groups.iter().map(group_resource).collect();
+    cx.host.put_resources(&records)?;
+    Ok(done(next))
+}
+
+fn group_entitlements(
+    cx: &Context,
+    group: Option<ResourceId>,
+) -> Result<PageOutcome, ConnectorError> {
+    let group = group.ok_or_else(|| missing_resource("list-entitlements"))?;
+    cx.host.put_entitlements(&[member_entitlement(&group)])?;
+    Ok(done(None))
+}
+
+/// Memberships live on the group records, so this scans `groups.json` page
+/// by page until it meets the group: one page per call, like any listing.
+fn group_grants(
+    cx: &Context,
+    group: Option<ResourceId>,
+    cursor: Option<Cursor>,
+) -> Result<PageOutcome, ConnectorError> {
+    let group = group.ok_or_else(|| missing_resource("list-grants"))?;
+    let path = page_path(cursor, "groups.json");
+    let (groups, next) = fetch::<Group>(cx, &path)?;
+    let Some(found) = groups.iter().find(|g| g.id == group.resource) else {
+        return Ok(done(next));
+    };
+    let grants: Vec<Grant> = found
+        .members
+        .iter()
+        .map(|uid| member_grant(&group, uid))
+        .collect();
+    cx.host.put_grants(&grants)?;
+    Ok(done(None))
+}
+
+fn missing_resource(op: &str) -> ConnectorError {
+    ConnectorError::InvalidArgument(format!("{op} needs the group resource"))
+}
+
+fn page_path(cursor: Option<Cursor>, first: &str) -> String {
+    cursor.map_or_else(|| first.to_string(), |c| c.next)
+}
+
+/// Fetches one page and returns its records and the next page's path.
+fn fetch<T: serde::de::DeserializeOwned>(
+    cx: &Context,
+    path: &str,
+) -> Result<(Vec<T>, Option<String>), ConnectorError> {
+    let base = cx.config.require(URL_FIELD)?.trim_end_matches('/');
+    let url = format!("{base}/{path}");
+    let resp = send(cx, &Request::get(&url).header("accept", "application/json"))?;
+    check_status(&resp, path)?;
+    let (items, next) = match resp.json::<PageDoc<T>>().map_err(|e| e.context(path))? {
+        PageDoc::Paged { items, next } => (items, next),
+        PageDoc::Bare(items) => (items, None),
+    };
+    let next = next.filter(|n| !n.is_empty());
+    if let Some(n) = &next {
+        // A page link must stay under the directory and make progress, or a
+        // broken (or hostile) directory would keep the sync going forever.
+        if n.contains("://") || n.starts_with('/') {
+            return Err(ConnectorError::InvalidArgument(format!(
+                "{path}: next page {n:?} must be relative to {URL_FIELD}"
+            )));
+        }
+        if n == path {
+            return Err(ConnectorError::InvalidArgument(format!(
+                "{path}: next page points to itself"
+            )));
+        }
+    }
+    Ok((items, next))
+}
+
+/// Sends with the directory token when one is configured. The guest cannot
+/// tell whether an optional secret is set, so it asks the host to use it and
+/// falls back to no credential when the host says there is none.
+fn send(cx: &Context, req: &Request) -> Result<Response, ConnectorError> {
+    match cx.host.send(req, &Auth::SecretField(TOKEN_FIELD.into())) {
+        Err(HttpError::Credential(_)) => Ok(cx.host.send(req, &Auth::None)?),
+        other => Ok(other?),
+    }
+}
+
+fn check_status(resp: &Response, path: &str) -> Result<(), ConnectorError> {
+    let status = resp.status;
+    let why = || format!("{path}: HTTP {status}: {}", resp.body_snippet());
+    match status {
+        200..=299 => Ok(()),
+        401 => Err(ConnectorError::Unauthenticated(format!(
+            "{} (check {TOKEN_FIELD})",
+            why()
+        ))),
+        403 => Err(ConnectorError::PermissionDenied(why())),
+        404 => Err(ConnectorError::NotFound(why())),
+        408 | 429 | 500..=599 => Err(ConnectorError::Unavailable(why())),
+        _ => Err(ConnectorError::Internal(why())),
+    }
+}
+
+pub fn user_resource(u: &User) -> Resource {
+    let status = if u.active {
+        UserStatus::Enabled
+    } else {
+        UserStatus::Disabled
+    };
+    let display_name = u
+        .name
+        .clone()
+        .or_else(|| u.login.clone())
+        .unwrap_or_else(|| u.id.clone());
+    let profile = u
+        .attributes
+        .as_ref()
+        .map(|a| serde_json::Value::Object(a.clone()).to_string());
+    Resource {
+        id: resource_id(USER, &u.id),
+        parent: None,
+        display_name,
+        description: None,
+        external_id: Some(u.id.clone()),
+        status: if u.active {
+            ResourceStatus::Enabled
+        } else {
+            ResourceStatus::Disabled
+        },
+        created_at: None,
+        trait_: Some(ResourceTrait::User(UserTrait {
+            emails: u
+                .email
+                .iter()
+                .map(|e| Email {
+                    address: e.clone(),
+                    is_primary: true,
+                })
+                .collect(),
+            login: u.login.clone(),
+            login_aliases: vec![],
+            status,
+            status_details: None,
+            account_type: AccountType::Human,
+            structured_name: None,
+            employee_ids: vec![],
+            profile_json: profile,
+            created_at: None,
+            last_login: None,
+            mfa_enabled: None,
+        })),
+    }
+}
+
+pub fn group_resource(g: &Group) -> Resource {
+    let profile = serde_json::json!({ "member_count": g.members.len() });
+    Resource {
+        id: resource_id(GROUP, &g.id),
+        parent: None,
+        display_name: g.name.clone().unwrap_or_else(|| g.id.clone()),
+        description: g.description.clone(),
+        external_id: Some(g.id.clone()),
+        status: ResourceStatus::Enabled,
+        created_at: None,
+        trait_: Some(ResourceTrait::Group(GroupTrait {
+            profile_json: Some(profile.to_string()),
+        })),
+    }
+}
+
+pub fn member_entitlement(group: &ResourceId) -> Entitlement {
+    Entitlement {
+        resource: group.clone(),
+        slug: MEMBER.into(),
+        display_name: format!("{} member", group.resource),
+        description: Some("Member of the group".into()),
+        purpose: EntitlementPurpose::Assignment,
+        grantable_to: vec![USER.into()],
+        immutable: false,
+        metadata_json: None,
+    }
+}
+
+pub fn member_grant(group: &ResourceId, user_id: &str) -> Grant {
+    Grant {
+        entitlement_resource: group.clone(),
+        entitlement_slug: MEMBER.into(),
+        principal: resource_id(USER, user_id),
+        expansion: None,
+        immutable_reason: None,
+        metadata_json: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use connector_sdk::Config;
+    use connector_sdk::testing::MockHost;
+    use serde_json::json;
+
+    const BASE: &str = "http://127.0.0.1:9/dir";
+
+    fn config() -> Config {
+        Config::new(vec![(URL_FIELD.into(), format!("{BASE}/"))])
+    }
+
+    /// A directory of two user pages and one group page.
+    fn directory() -> MockHost {
+        MockHost::new(|req, _auth| {
+            let path = req.url.strip_prefix(&format!("{BASE}/")).unwrap_or(&req.url);
+            match path {
+                "users.json" => MockHost::json(
+                    200,
+                    json!({"items": [
+                        {"id": "u1", "login": "ada", "email": "ada@example.test", "name": "Ada",
+                         "attributes": {"dept": "eng"}},
+                        {"id": "u2", "login": "bob", "active": false}
+                    ], "next": "users.json?page=2"}),
+                ),
+                "users.json?page=2" => MockHost::json(200, json!([{"id": "u3"}])),
+                "groups.json" => MockHost::json(
+                    200,
+                    json!([{"id": "g1", "name": "Eng", "members": ["u1", "u3"]},
+                           {"id": "g2", "members": []}]),
+                ),
+                _ => MockHost::json(404, json!({"error": "no such file"})),
+            }
+        })
+    }
+
+    fn task(op: SyncOp, rt: &str, resource: Option<ResourceId>, token: Option<String>) -> SyncTask {
+        SyncTask {
+            op,
+            resource_type: rt.into(),
+            resource,
+            page_token: token,
+        }
+    }
+
+    #[test]
+    fn users_are_paged_by_next_links() {
+        let host = directory();
+        let config = config();
+        let cx = Context {
+            host: &host,
+            config: &config,
+        };
+        let first = Directory::sync(&cx, task(SyncOp::ListResources, USER, None, None)).unwrap();
+        let token = first.next_page_token.expect("a second page");
+        let second =
+            Directory::sync(&cx, task(SyncOp::ListResources, USER, None, Some(token))).unwrap();
+        assert_eq!(second.next_page_token, None);
+        let users = host.resources.borrow();
+        let ids: Vec<&str> = users.iter().map(|r| r.id.resource.as_str()).collect();
+        assert_eq!(ids, ["u1", "u2", "u3"]);
+        let Some(ResourceTrait::User(ada)) = &users[0].trait_ else {
+            panic!("user trait")
+        };
+        assert_eq!(ada.login.as_deref(), Some("ada"));
+        assert_eq!(ada.emails[0].address, "ada@example.test");
+        assert_eq!(ada.profile_json.as_deref(), Some(r#"{"dept":"eng"}"#));
+        assert_eq!(users[1].status, ResourceStatus::Disabled);
+        assert_eq!(users[2].display_name, "u3");
+        // Every request stayed under the configured directory.
+        assert!(host.requests.borrow().iter().all(|r| r.url.starts_with(BASE)));
+    }
+
+    #[test]
+    fn groups_carry_a_member_entitlement_and_grants() {
+        let host = directory();
+        let config = config();
+        let cx = Context {
+            host: &host,
+            config: &config,
+        };
+        Directory::sync(&cx, task(SyncOp::ListResources, GROUP, None, None)).unwrap();
+        assert_eq!(host.resources.borrow().len(), 2);
+        let g1 = resource_id(GROUP, "g1");
+        Directory::sync(
+            &cx,
+            task(SyncOp::ListEntitlements, GROUP, Some(g1.clone()), None),
+        )
+        .unwrap();
+        let ents = host.entitlements.borrow();
+        assert_eq!(ents[0].slug, MEMBER);
+        assert_eq!(ents[0].grantable_to, [USER]);
+        Directory::sync(&cx, task(SyncOp::ListGrants, GROUP, Some(g1), None)).unwrap();
+        let grants = host.grants.borrow();
+        let members: Vec<&str> = grants.iter().map(|g| g.principal.resource.as_str()).collect();
+        assert_eq!(members, ["u1", "u3"]);
+    }
+
+    #[test]
+    fn the_token_is_named_never_read_and_optional() {
+        // Without a configured token the host refuses the handle; the
+        // connector retries without credentials.
+        let host = MockHost::new(|_req, auth| match auth {
+            Auth::SecretField(_) => Err(HttpError::Credential("not configured".into())),
+            _ => MockHost::json(200, json!([])),
+        });
+        let config = config();
+        let cx = Context {
+            host: &host,
+            config: &config,
+        };
+        let v = Directory::validate(&cx).unwrap();
+        assert_eq!(v.summary, "directory reachable: 0 users");
+        assert_eq!(host.requests.borrow().len(), 2);
+    }
+
+    #[test]
+    fn failures_keep_their_kind() {
+        let host = MockHost::new(|req, _| {
+            if req.url.ends_with("users.json") {
+                MockHost::json(401, json!({"error": "bad token"}))
+            } else {
+                MockHost::json(503, json!({}))
+            }
+        });
+        let config = config();
+        let cx = Context {
+            host: &host,
+            config: &config,
+        };
+        let e = Directory::sync(&cx, task(SyncOp::ListResources, USER, None, None)).unwrap_err();
+        assert_eq!(e.kind(), "unauthenticated");
+        assert!(e.message().contains("directory-token"), "{e:?}");
+        let e = Directory::sync(&cx, task(SyncOp::ListResources, GROUP, None, None)).unwrap_err();
+        assert_eq!(e.kind(), "unavailable");
+        let none = Config::default();
+        let cx = Context {
+            host: &host,
+            config: &none,
+        };
+        let e = Directory::validate(&cx).unwrap_err();
+        assert_eq!(e.kind(), "invalid-config");
+    }
+
+    #[test]
+    fn page_links_must_stay_relative_and_progress() {
+        for next in ["http://127.0.0.1:1/users.json", "/etc/users.json", "users.json"] {
+            let host = MockHost::new(move |_, _| MockHost::json(200, json!({"items": [], "next": next})));
+            let config = config();
+            let cx = Context {
+                host: &host,
+                config: &config,
+            };
+            let e = Directory::sync(&cx, task(SyncOp::ListResources, USER, None, None)).unwrap_err();
+            assert_eq!(e.kind(), "invalid-argument", "{next}: {e:?}");
+        }
+    }
+}

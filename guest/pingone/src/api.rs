@@ -1,0 +1,466 @@
+//! Endpoint URLs, HAL collection paging, and running many listings at once.
+//!
+//! Decisions:
+//! - Paging follows `_links.next.href` verbatim until it is absent, never
+//!   stopping on a short page (PingOne's `/users` pages can be shorter than
+//!   `limit` and still link `next`). An empty page that still links `next`
+//!   is allowed a few times, then treated as a loop; a `next` equal to the
+//!   page just read is a loop at once.
+//! - A collection is decoded in one pass: only the wanted `_embedded` key is
+//!   materialised, everything else is skipped without building a tree.
+//!   A 200 without `_embedded` is a structurally broken answer and fails with
+//!   an error naming the endpoint; malformed JSON is `unavailable` (it may be
+//!   a truncated body), well-formed JSON of the wrong shape is `internal`.
+//! - Independent requests always go out together through `send_batch`
+//!   (chunks of [`MAX_BATCH`]); the host bounds their concurrency, retries
+//!   and rate-limits them.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use connector_sdk::http::{Request, Response, encode};
+use connector_sdk::{Auth, ConnectorError, Host};
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::config::Settings;
+use crate::errors;
+
+/// Requests per `send_batch` (the host accepts up to 256).
+pub const MAX_BATCH: usize = 250;
+/// Page size of `GET /users` (PingOne's documented cap).
+pub const USERS_PAGE: u32 = 200;
+/// Page size of the other collections (the spec's maximum).
+pub const BIG_PAGE: u32 = 1000;
+/// Consecutive empty pages that still link `next` before we call it a loop.
+const MAX_EMPTY_PAGES: u32 = 10;
+
+/// The management API of one environment, over the host.
+pub struct Api<'a> {
+    pub host: &'a dyn Host,
+    pub settings: &'a Settings,
+}
+
+impl<'a> Api<'a> {
+    pub fn new(host: &'a dyn Host, settings: &'a Settings) -> Self {
+        Api { host, settings }
+    }
+
+    pub fn env_id(&self) -> &str {
+        &self.settings.environment_id
+    }
+
+    fn env_url(&self) -> String {
+        format!("{}/environments/{}", self.settings.api_base, self.settings.environment_id)
+    }
+
+    pub fn environment(&self) -> String {
+        self.env_url()
+    }
+
+    pub fn users(&self) -> String {
+        format!("{}/users?limit={USERS_PAGE}", self.env_url())
+    }
+
+    /// Users matching a SCIM filter (group members, dynamic filters).
+    pub fn users_filtered(&self, filter: &str) -> String {
+        format!("{}/users?filter={}&limit={USERS_PAGE}", self.env_url(), encode(filter))
+    }
+
+    /// Direct and indirect members of a group.
+    pub fn group_members(&self, group_id: &str) -> String {
+        self.users_filtered(&format!("memberOfGroups[id eq \"{group_id}\"]"))
+    }
+
+    pub fn groups(&self, limit: u32) -> String {
+        format!("{}/groups?limit={limit}", self.env_url())
+    }
+
+    /// The groups a group is nested in.
+    pub fn group_parents(&self, group_id: &str) -> String {
+        format!("{}/groups/{}/memberOfGroups?limit={BIG_PAGE}", self.env_url(), encode(group_id))
+    }
+
+    pub fn group_role_assignments(&self, group_id: &str) -> String {
+        format!("{}/groups/{}/roleAssignments?limit={BIG_PAGE}", self.env_url(), encode(group_id))
+    }
+
+    pub fn user_role_assignments(&self, user_id: &str) -> String {
+        format!("{}/users/{}/roleAssignments?limit={BIG_PAGE}", self.env_url(), encode(user_id))
+    }
+
+    /// A user's DIRECT group memberships (one call settles every group).
+    pub fn user_direct_groups(&self, user_id: &str) -> String {
+        format!(
+            "{}/users/{}/memberOfGroups?filter={}&limit={BIG_PAGE}",
+            self.env_url(),
+            encode(user_id),
+            encode("type eq \"DIRECT\"")
+        )
+    }
+
+    pub fn populations(&self, limit: u32) -> String {
+        format!("{}/populations?limit={limit}", self.env_url())
+    }
+
+    /// Platform and custom roles of the environment.
+    pub fn environment_roles(&self) -> String {
+        format!("{}/roles?limit={BIG_PAGE}", self.env_url())
+    }
+
+    /// Built-in roles at organization level (no environment in the path).
+    pub fn builtin_roles(&self) -> String {
+        format!("{}/roles?limit={BIG_PAGE}", self.settings.api_base)
+    }
+
+    /// One GET; transport failures become errors, statuses are left to the caller.
+    pub fn send(&self, url: &str, what: &str) -> Result<Response, ConnectorError> {
+        self.host
+            .send(&Request::get(url), &Auth::OAuth2)
+            .map_err(|e| ConnectorError::from(e).context(what))
+    }
+
+    /// One GET that must succeed.
+    pub fn get(&self, url: &str, what: &str) -> Result<Response, ConnectorError> {
+        let r = self.send(url, what)?;
+        errors::check(&r, what)?;
+        Ok(r)
+    }
+
+    /// Many GETs at once, in order; transport failures become errors.
+    pub fn send_all(&self, urls: &[String], what: &str) -> Vec<Result<Response, ConnectorError>> {
+        let mut out = Vec::with_capacity(urls.len());
+        for chunk in urls.chunks(MAX_BATCH) {
+            let reqs: Vec<Request> = chunk.iter().map(Request::get).collect();
+            let results = self.host.send_batch(&reqs, &Auth::OAuth2);
+            if results.len() != reqs.len() {
+                let msg = format!(
+                    "{what}: the host answered {} of {} batched requests",
+                    results.len(),
+                    reqs.len()
+                );
+                out.extend(chunk.iter().map(|_| Err(ConnectorError::Internal(msg.clone()))));
+                continue;
+            }
+            out.extend(
+                results
+                    .into_iter()
+                    .map(|r| r.map_err(|e| ConnectorError::from(e).context(what))),
+            );
+        }
+        out
+    }
+
+    /// Resolves a `next` link: absolute links are used as they are,
+    /// path-only ones are joined to the API origin.
+    pub fn resolve(&self, href: &str) -> String {
+        if href.starts_with("http://") || href.starts_with("https://") {
+            href.to_string()
+        } else {
+            let base = &self.settings.api_base;
+            let origin_end = base
+                .find("://")
+                .and_then(|i| base[i + 3..].find('/').map(|j| i + 3 + j))
+                .unwrap_or(base.len());
+            format!("{}/{}", &base[..origin_end], href.trim_start_matches('/'))
+        }
+    }
+
+    /// Reads every page of each listing, all listings advancing together
+    /// (one `send_batch` per round). Each listing's outcome is returned in
+    /// order, so a caller can tolerate one failing (e.g. a filter PingOne
+    /// refuses) without losing the rest.
+    pub fn list_all<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        jobs: Vec<(String, String)>,
+    ) -> Vec<Result<Vec<T>, ListError>> {
+        struct Job<T> {
+            url: Option<String>,
+            what: String,
+            items: Vec<T>,
+            empty: u32,
+            err: Option<ListError>,
+        }
+        let mut jobs: Vec<Job<T>> = jobs
+            .into_iter()
+            .map(|(url, what)| Job { url: Some(url), what, items: Vec::new(), empty: 0, err: None })
+            .collect();
+        loop {
+            let live: Vec<usize> = (0..jobs.len()).filter(|i| jobs[*i].url.is_some()).collect();
+            if live.is_empty() {
+                break;
+            }
+            let urls: Vec<String> = live.iter().filter_map(|i| jobs[*i].url.clone()).collect();
+            let results = self.send_all(&urls, "listing");
+            for (i, res) in live.into_iter().zip(results) {
+                let job = &mut jobs[i];
+                let url = job.url.take().unwrap_or_default();
+                let res = res.map_err(|e| ListError::from_error(e, &job.what)).and_then(|resp| {
+                    if resp.is_success() {
+                        parse_page::<T>(&resp, key, &job.what).map_err(ListError::plain)
+                    } else {
+                        Err(ListError::from_response(&resp, &job.what))
+                    }
+                });
+                match res {
+                    Err(e) => job.err = Some(e),
+                    Ok(page) => {
+                        if page.items.is_empty() && page.next.is_some() {
+                            job.empty += 1;
+                        } else {
+                            job.empty = 0;
+                        }
+                        job.items.extend(page.items);
+                        match page.next.map(|n| self.resolve(&n)) {
+                            Some(n) if n == url || job.empty > MAX_EMPTY_PAGES => {
+                                job.err = Some(ListError::plain(loop_error(&job.what)));
+                            }
+                            next => job.url = next,
+                        }
+                    }
+                }
+            }
+        }
+        jobs.into_iter()
+            .map(|j| match j.err {
+                Some(e) => Err(e),
+                None => Ok(j.items),
+            })
+            .collect()
+    }
+}
+
+/// Why one listing of [`Api::list_all`] failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListError {
+    pub error: ConnectorError,
+    /// PingOne refused the `filter` (400 INVALID_FILTER).
+    pub invalid_filter: bool,
+}
+
+impl ListError {
+    fn plain(error: ConnectorError) -> Self {
+        ListError { error, invalid_filter: false }
+    }
+
+    fn from_error(e: ConnectorError, _what: &str) -> Self {
+        ListError::plain(e)
+    }
+
+    fn from_response(resp: &Response, what: &str) -> Self {
+        ListError {
+            error: errors::status_error(resp, what),
+            invalid_filter: errors::is_invalid_filter(resp),
+        }
+    }
+}
+
+pub fn loop_error(what: &str) -> ConnectorError {
+    ConnectorError::Internal(format!(
+        "{what}: PingOne keeps linking a next page without progress (a paging loop)"
+    ))
+}
+
+/// One page of a HAL collection.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// `_links.next.href`, as sent.
+    pub next: Option<String>,
+    /// Size of the whole result, when PingOne sent it.
+    pub count: Option<u64>,
+}
+
+/// Decodes a collection page whose items live under `_embedded.<key>`.
+pub fn parse_page<T: DeserializeOwned>(
+    resp: &Response,
+    key: &str,
+    what: &str,
+) -> Result<Page<T>, ConnectorError> {
+    let mut de = serde_json::Deserializer::from_slice(&resp.body);
+    let raw = EnvelopeSeed::<T> { key, _t: PhantomData }
+        .deserialize(&mut de)
+        .and_then(|r| de.end().map(|_| r))
+        .map_err(|e| decode_error(e, resp, what))?;
+    if !raw.embedded {
+        return Err(ConnectorError::Internal(format!(
+            "{what}: the response has no _embedded (expected _embedded.{key}): {}",
+            resp.body_snippet()
+        )));
+    }
+    let items = match raw.items {
+        Some(items) => items,
+        // Tolerate an omitted key only where the page says it is empty.
+        None if raw.count == Some(0) || raw.size == Some(0) => Vec::new(),
+        None => {
+            return Err(ConnectorError::Internal(format!(
+                "{what}: the response has no _embedded.{key}: {}",
+                resp.body_snippet()
+            )));
+        }
+    };
+    Ok(Page { items, next: raw.next, count: raw.count })
+}
+
+/// Decodes a single object (not a collection).
+pub fn parse_one<T: DeserializeOwned>(resp: &Response, what: &str) -> Result<T, ConnectorError> {
+    serde_json::from_slice(&resp.body).map_err(|e| decode_error(e, resp, what))
+}
+
+fn decode_error(e: serde_json::Error, resp: &Response, what: &str) -> ConnectorError {
+    use serde_json::error::Category;
+    let msg = format!("{what}: cannot decode the response ({e}): {}", resp.body_snippet());
+    match e.classify() {
+        Category::Data => ConnectorError::Internal(msg),
+        Category::Syntax | Category::Eof | Category::Io => ConnectorError::Unavailable(msg),
+    }
+}
+
+struct RawPage<T> {
+    embedded: bool,
+    items: Option<Vec<T>>,
+    next: Option<String>,
+    count: Option<u64>,
+    size: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Links {
+    next: Option<Href>,
+}
+
+#[derive(Deserialize)]
+struct Href {
+    href: Option<String>,
+}
+
+struct EnvelopeSeed<'k, T> {
+    key: &'k str,
+    _t: PhantomData<T>,
+}
+
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for EnvelopeSeed<'_, T> {
+    type Value = RawPage<T>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for EnvelopeSeed<'_, T> {
+    type Value = RawPage<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a PingOne collection object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = RawPage { embedded: false, items: None, next: None, count: None, size: None };
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match k.as_ref() {
+                "_links" => {
+                    let links: Option<Links> = map.next_value()?;
+                    out.next = links.and_then(|l| l.next).and_then(|n| n.href);
+                }
+                "_embedded" => {
+                    out.embedded = true;
+                    out.items = map.next_value_seed(EmbeddedSeed::<T> { key: self.key, _t: PhantomData })?;
+                }
+                "count" => out.count = map.next_value()?,
+                "size" => out.size = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+struct EmbeddedSeed<'k, T> {
+    key: &'k str,
+    _t: PhantomData<T>,
+}
+
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for EmbeddedSeed<'_, T> {
+    type Value = Option<Vec<T>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for EmbeddedSeed<'_, T> {
+    type Value = Option<Vec<T>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an _embedded object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut items = None;
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if k == self.key {
+                items = Some(map.next_value::<Vec<T>>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::IdOnly;
+
+    fn resp(body: &str) -> Response {
+        Response { status: 200, headers: vec![], body: body.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn decodes_only_the_wanted_key() {
+        let r = resp(
+            r#"{"_links":{"self":{"href":"s"},"next":{"href":"https://api/x?cursor=1"}},
+                "_embedded":{"other":[{"x":1}],"users":[{"id":"a","n":{"deep":[1,2]}},{"id":"b"}]},
+                "count":5,"size":2}"#,
+        );
+        let p = parse_page::<IdOnly>(&r, "users", "listing users").unwrap();
+        assert_eq!(p.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(p.next.as_deref(), Some("https://api/x?cursor=1"));
+        assert_eq!(p.count, Some(5));
+    }
+
+    #[test]
+    fn broken_envelopes_name_the_endpoint() {
+        let e = parse_page::<IdOnly>(&resp(r#"{"count":3}"#), "users", "listing users").unwrap_err();
+        assert!(matches!(&e, ConnectorError::Internal(m) if m.starts_with("listing users: the response has no _embedded")), "{e:?}");
+        let e = parse_page::<IdOnly>(&resp(r#"{"_embedded":{},"count":3}"#), "users", "x").unwrap_err();
+        assert!(matches!(e, ConnectorError::Internal(_)));
+        let p = parse_page::<IdOnly>(&resp(r#"{"_embedded":{},"count":0}"#), "users", "x").unwrap();
+        assert!(p.items.is_empty());
+        let e = parse_page::<IdOnly>(&resp(r#"{"_embedded":{"users":[{"name":"no id"}]}}"#), "users", "x").unwrap_err();
+        assert!(matches!(e, ConnectorError::Internal(_)), "{e:?}");
+        let e = parse_page::<IdOnly>(&resp(r#"{"_embedded":{"users":[{"id":"a"}"#), "users", "x").unwrap_err();
+        assert!(matches!(e, ConnectorError::Unavailable(_)), "{e:?}");
+    }
+
+    #[test]
+    fn relative_links_join_the_origin() {
+        let s = Settings {
+            api_base: "https://api.pingone.eu/v1".into(),
+            environment_id: "e".into(),
+            region: "EU".into(),
+        };
+        let host = connector_sdk::testing::MockHost::new(|_, _| unreachable!());
+        let api = Api::new(&host, &s);
+        assert_eq!(api.resolve("/v1/environments/e/users?cursor=x"), "https://api.pingone.eu/v1/environments/e/users?cursor=x");
+        assert_eq!(api.resolve("https://other/x"), "https://other/x");
+        assert_eq!(
+            api.group_members("g-1"),
+            "https://api.pingone.eu/v1/environments/e/users?filter=memberOfGroups%5Bid%20eq%20%22g-1%22%5D&limit=200"
+        );
+    }
+}

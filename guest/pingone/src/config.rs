@@ -1,0 +1,255 @@
+//! Configuration: field names, the region table and the resolved settings a
+//! call works with.
+//!
+//! Decision: the connector takes two base URLs (API and auth) rather than a
+//! region alone, like Ping's own SDK and Terraform provider. The region is a
+//! `choice` whose options *imply* both URLs, so an operator normally sets only
+//! the region, while tests and proxies override the URLs. Both URL fields are
+//! `egress: true`: that is the only way the component gains egress, and the
+//! host derives the allowlist from exactly these two hosts.
+
+use connector_sdk::{
+    ClientAuthMethod, ConfigChoice, ConfigField, ConfigKind, Config, ConnectorError,
+    CredentialRecipe, Oauth2ClientCredentials, UrlOptions,
+};
+
+pub const CLIENT_ID: &str = "pingone-client-id";
+pub const CLIENT_SECRET: &str = "pingone-client-secret";
+pub const ENVIRONMENT_ID: &str = "pingone-environment-id";
+pub const REGION: &str = "pingone-region";
+pub const API_URL: &str = "pingone-api-url";
+pub const AUTH_URL: &str = "pingone-auth-url";
+
+/// PingOne regions: (code, description, top-level domain).
+pub const REGIONS: &[(&str, &str, &str)] = &[
+    ("NA", "North America (excluding Canada)", "com"),
+    ("CA", "Canada", "ca"),
+    ("EU", "European Union", "eu"),
+    ("AP", "Asia-Pacific", "asia"),
+    ("AU", "Australia", "com.au"),
+    ("SG", "Singapore", "sg"),
+];
+
+pub const DEFAULT_REGION: &str = "NA";
+
+/// The top-level domain of a region code (case-insensitive).
+pub fn region_tld(code: &str) -> Option<&'static str> {
+    REGIONS
+        .iter()
+        .find(|(c, _, _)| c.eq_ignore_ascii_case(code))
+        .map(|(_, _, tld)| *tld)
+}
+
+pub fn default_api_url(tld: &str) -> String {
+    format!("https://api.pingone.{tld}")
+}
+
+pub fn default_auth_url(tld: &str) -> String {
+    format!("https://auth.pingone.{tld}")
+}
+
+/// What one call needs to know, resolved from the host's config values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `{pingone-api-url}/v1`, without a trailing slash.
+    pub api_base: String,
+    pub environment_id: String,
+    /// Upper-case region code, for messages.
+    pub region: String,
+}
+
+impl Settings {
+    /// Reads the non-secret config. The host has already applied the
+    /// region's implied URLs; if it has not (an older host), the region
+    /// table supplies them.
+    pub fn from_config(config: &Config) -> Result<Settings, ConnectorError> {
+        let region = config
+            .get(REGION)
+            .unwrap_or(DEFAULT_REGION)
+            .trim()
+            .to_ascii_uppercase();
+        let tld = region_tld(&region).ok_or_else(|| {
+            ConnectorError::InvalidConfig(format!(
+                "{REGION} must be one of {}, got {region:?}",
+                REGIONS.iter().map(|r| r.0).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        let environment_id = config.require(ENVIRONMENT_ID)?.trim().to_string();
+        if !is_uuid(&environment_id) {
+            return Err(ConnectorError::InvalidConfig(format!(
+                "{ENVIRONMENT_ID} must be a PingOne environment id (a UUID such as \
+                 b4f5e266-a946-4f77-9cc5-5dc91b046431), got {environment_id:?}"
+            )));
+        }
+        let api_url = match config.get(API_URL) {
+            Some(u) => u.trim().to_string(),
+            None => default_api_url(tld),
+        };
+        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+            return Err(ConnectorError::InvalidConfig(format!(
+                "{API_URL} must be an absolute http(s) URL, got {api_url:?}"
+            )));
+        }
+        // Accept the URL with or without the `/v1` base path.
+        let trimmed = api_url.trim_end_matches('/');
+        let trimmed = trimmed.strip_suffix("/v1").unwrap_or(trimmed);
+        Ok(Settings {
+            api_base: format!("{trimmed}/v1"),
+            environment_id: environment_id.to_ascii_lowercase(),
+            region,
+        })
+    }
+}
+
+/// PingOne ids are lower-case UUIDs (the SDK validates the same shape).
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// The config schema the host resolves flags, `BATON_*` env vars and
+/// defaults from.
+pub fn schema() -> Vec<ConfigField> {
+    let choices = REGIONS
+        .iter()
+        .map(|(code, what, tld)| ConfigChoice {
+            value: code.to_string(),
+            description: format!("{what} (pingone.{tld})"),
+            implies: vec![
+                (API_URL.to_string(), default_api_url(tld)),
+                (AUTH_URL.to_string(), default_auth_url(tld)),
+            ],
+        })
+        .collect();
+    vec![
+        ConfigField {
+            name: CLIENT_ID.into(),
+            description: "Client ID of the PingOne worker application the connector signs in as".into(),
+            kind: ConfigKind::Text,
+            required: true,
+            secret: false,
+            default_value: None,
+        },
+        ConfigField {
+            name: CLIENT_SECRET.into(),
+            description: "Client secret of the worker application (its token endpoint auth method \
+                          must be CLIENT_SECRET_BASIC)"
+                .into(),
+            kind: ConfigKind::Text,
+            required: true,
+            secret: true,
+            default_value: None,
+        },
+        ConfigField {
+            name: ENVIRONMENT_ID.into(),
+            description: "ID of the PingOne environment to sync; the worker application must live \
+                          in it"
+                .into(),
+            kind: ConfigKind::Text,
+            required: true,
+            secret: false,
+            default_value: None,
+        },
+        ConfigField {
+            name: REGION.into(),
+            description: "PingOne region of the environment: NA, CA, EU, AP, AU or SG".into(),
+            kind: ConfigKind::Choice(choices),
+            required: false,
+            secret: false,
+            default_value: Some(DEFAULT_REGION.into()),
+        },
+        ConfigField {
+            name: API_URL.into(),
+            description: "Base URL of the PingOne management API (without /v1); set by the region, \
+                          override it for a proxy or a simulator"
+                .into(),
+            kind: ConfigKind::Url(UrlOptions { egress: true }),
+            required: false,
+            secret: false,
+            default_value: None,
+        },
+        ConfigField {
+            name: AUTH_URL.into(),
+            description: "Base URL of the PingOne auth host (the token URL is \
+                          {auth-url}/{environment-id}/as/token); set by the region, override it \
+                          for a proxy or a simulator"
+                .into(),
+            kind: ConfigKind::Url(UrlOptions { egress: true }),
+            required: false,
+            secret: false,
+            default_value: None,
+        },
+    ]
+}
+
+/// How the host gets the worker app's token: client credentials with HTTP
+/// Basic (PingOne rejects the other method with `invalid_client`).
+pub fn credential_recipe() -> CredentialRecipe {
+    CredentialRecipe::Oauth2ClientCredentials(Oauth2ClientCredentials {
+        token_url: format!("{{{AUTH_URL}}}/{{{ENVIRONMENT_ID}}}/as/token"),
+        client_id_field: CLIENT_ID.into(),
+        client_secret_field: CLIENT_SECRET.into(),
+        auth_method: ClientAuthMethod::ClientSecretBasic,
+        scope: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        Config::new(pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect())
+    }
+
+    const ENV: &str = "b4f5e266-a946-4f77-9cc5-5dc91b046431";
+
+    #[test]
+    fn region_defaults_and_overrides() {
+        let s = Settings::from_config(&cfg(&[(ENVIRONMENT_ID, ENV)])).unwrap();
+        assert_eq!(s.api_base, "https://api.pingone.com/v1");
+        assert_eq!(s.region, "NA");
+        let s = Settings::from_config(&cfg(&[(ENVIRONMENT_ID, ENV), (REGION, "au")])).unwrap();
+        assert_eq!(s.api_base, "https://api.pingone.com.au/v1");
+        let s = Settings::from_config(&cfg(&[
+            (ENVIRONMENT_ID, ENV),
+            (REGION, "EU"),
+            (API_URL, "http://127.0.0.1:9000/v1/"),
+        ]))
+        .unwrap();
+        assert_eq!(s.api_base, "http://127.0.0.1:9000/v1");
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let e = Settings::from_config(&cfg(&[(ENVIRONMENT_ID, ENV), (REGION, "MARS")])).unwrap_err();
+        assert!(e.message().contains(REGION), "{e:?}");
+        let e = Settings::from_config(&cfg(&[(ENVIRONMENT_ID, "prod")])).unwrap_err();
+        assert!(e.message().contains(ENVIRONMENT_ID), "{e:?}");
+        let e = Settings::from_config(&cfg(&[])).unwrap_err();
+        assert_eq!(e, ConnectorError::InvalidConfig(format!("{ENVIRONMENT_ID} is required")));
+        let e = Settings::from_config(&cfg(&[(ENVIRONMENT_ID, ENV), (API_URL, "api.pingone.com")]))
+            .unwrap_err();
+        assert!(e.message().contains(API_URL), "{e:?}");
+    }
+
+    #[test]
+    fn every_region_implies_both_urls() {
+        let region = schema().into_iter().find(|f| f.name == REGION).unwrap();
+        let ConfigKind::Choice(choices) = region.kind else { panic!("region is a choice") };
+        assert_eq!(choices.len(), 6);
+        let sg = choices.iter().find(|c| c.value == "SG").unwrap();
+        assert!(sg.implies.contains(&(API_URL.to_string(), "https://api.pingone.sg".to_string())));
+        assert!(sg.implies.contains(&(AUTH_URL.to_string(), "https://auth.pingone.sg".to_string())));
+    }
+
+    #[test]
+    fn token_url_template() {
+        let CredentialRecipe::Oauth2ClientCredentials(r) = credential_recipe();
+        assert_eq!(r.token_url, "{pingone-auth-url}/{pingone-environment-id}/as/token");
+    }
+}

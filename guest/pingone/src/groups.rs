@@ -1,0 +1,498 @@
+//! Groups: `group` resources, nesting, role assignments, and the plan that
+//! turns PingOne's member listings into exactly the direct grants.
+//!
+//! The problem: `GET /users?filter=memberOfGroups[id eq "g"]` (a page of 200
+//! members per request) returns direct members *and* everyone who reaches
+//! the group through a nested group or its dynamic `userFilter`; only
+//! per-user endpoints say DIRECT or INDIRECT. Baton wants a grant per direct
+//! membership, a grant per nested group (with `GrantExpandable`, Baton adds
+//! the nested members itself) and the dynamic members as immutable grants.
+//!
+//! The plan, per group, from what the groups listing already tells us
+//! (`directMemberCounts.users` = d, `userFilter` = f) and the group's
+//! children (groups nested in it):
+//! - static, d = 0: no user grants, no request;
+//! - static, no children: every member is direct: page the members filter;
+//! - dynamic (f set): its dynamic members are `GET /users?filter=(f)`
+//!   (restricted to the group's population for a population group); when it
+//!   has no children and no direct members, the members filter says the same
+//!   and is used instead. A user who matches f gets the immutable dynamic
+//!   grant even if also a direct member: revoking the direct membership
+//!   would not take the access away;
+//! - the rest (static with children and d > 0, dynamic with d > 0) needs set
+//!   algebra and, for what it cannot settle, per-user DIRECT checks: see
+//!   [`crate::membership`].
+//!
+//! Children are only known once every group's parents are read
+//! (`GET /groups/{id}/memberOfGroups`, one request per group: there is no
+//! bulk nesting listing). So the groups listing reads the parents of each
+//! page's groups in one `send_batch` and carries the edges from page to
+//! page; on the last page it plans every group (when the groups fit one page
+//! of 200) or starts a second, cheap pass over `GET /groups?limit=1000` that
+//! plans each page with every edge known. A group's own `list-grants` task
+//! reads its role assignments (one request per group).
+
+use std::collections::HashMap;
+
+use connector_sdk::{
+    Context, ConnectorError, Entitlement, EntitlementPurpose, GrantExpansion, GroupTrait, Level,
+    PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait, SyncOp, SyncTask,
+    entitlement_id, resource_id,
+};
+use serde_json::{Map, Value, json};
+
+use crate::api::{Api, BIG_PAGE, Page, parse_page};
+use crate::model::{Group, GroupMembership, IdOnly, RoleAssignment};
+use crate::tokens::{EDGE_BUDGET, GroupMembers, GroupsChain, Mode, ResolveChunk, ResolveGroup, Sweep, Work};
+use crate::upload::Out;
+use crate::{GROUP, USER, errors, roles, time};
+
+/// Groups per page in pass 1 (each costs a parents request in the same call).
+pub const PASS1_PAGE: u32 = 200;
+/// Edges per nesting follow-up task.
+const EDGES_PER_TASK: usize = 400;
+/// Bounds of one resolution task.
+const RESOLVE_GROUPS: usize = 24;
+const RESOLVE_DIRECT: u64 = 5_000;
+const RESOLVE_CHILDREN: usize = 400;
+/// Assumed direct members of a group whose count PingOne did not report.
+const UNKNOWN_DIRECT: u64 = 1_000;
+
+pub fn member_entitlement(group: &ResourceId) -> Entitlement {
+    Entitlement {
+        resource: group.clone(),
+        slug: "member".into(),
+        display_name: "Member".into(),
+        description: Some(
+            "Member of the PingOne group: direct members, nested groups and the members its \
+             dynamic filter selects"
+                .into(),
+        ),
+        purpose: EntitlementPurpose::Assignment,
+        grantable_to: vec![USER.into(), GROUP.into()],
+        immutable: false,
+        metadata_json: None,
+    }
+}
+
+pub fn group_resource(g: &Group) -> Resource {
+    let mut profile = Map::new();
+    profile.insert("groupId".into(), json!(g.id));
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            profile.insert(k.to_string(), v);
+        }
+    };
+    put("populationId", g.population.as_ref().map(|p| json!(p.id)));
+    put("userFilter", g.dynamic_filter().map(Value::from));
+    put("dynamic", Some(json!(g.dynamic_filter().is_some())));
+    put("externalId", g.external_id.clone().map(Value::from));
+    put("sourceType", g.source_type.clone().map(Value::from));
+    put("directMemberCount", g.direct_users().map(Value::from));
+    put("customData", g.custom_data.clone());
+    put("createdAt", g.created_at.clone().map(Value::from));
+    put("updatedAt", g.updated_at.clone().map(Value::from));
+    Resource {
+        id: resource_id(GROUP, &g.id),
+        parent: None,
+        display_name: g.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| g.id.clone()),
+        description: g.description.clone().filter(|d| !d.trim().is_empty()),
+        external_id: Some(g.id.clone()),
+        status: ResourceStatus::Unspecified,
+        created_at: g.created_at.as_deref().and_then(time::parse),
+        trait_: Some(ResourceTrait::Group(GroupTrait { profile_json: Some(Value::Object(profile).to_string()) })),
+    }
+}
+
+/// The expansion of a grant whose principal is group `g`.
+pub fn group_expansion(group_id: &str, resource_types: &[&str]) -> GrantExpansion {
+    GrantExpansion {
+        entitlement_ids: vec![entitlement_id(&resource_id(GROUP, group_id), "member")],
+        shallow: false,
+        resource_type_ids: resource_types.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// Pass 1: one page of groups, their parents, and (last page) the plan.
+pub fn list(cx: &Context, api: &Api, token: Option<&str>) -> Result<PageOutcome, ConnectorError> {
+    let mut chain = match token {
+        None => GroupsChain { pass: 1, ..GroupsChain::default() },
+        Some(t) => GroupsChain::decode(t)?,
+    };
+    let url = chain.next.take().unwrap_or_else(|| api.groups(PASS1_PAGE));
+    let what = "listing groups (GET /groups)";
+    let resp = api.get(&url, what)?;
+    let page: Page<Group> = parse_page(&resp, "groups", what)?;
+
+    let jobs = page
+        .items
+        .iter()
+        .map(|g| (api.group_parents(&g.id), format!("GET /groups/{}/memberOfGroups", g.id)))
+        .collect();
+    let parents = api.list_all::<GroupMembership>("groupMemberships", jobs);
+    let mut edges = Vec::new();
+    for (g, res) in page.items.iter().zip(parents) {
+        let ps = match res {
+            Ok(ps) => ps,
+            // Deleted since the listing: no nesting to report.
+            Err(e) if matches!(e.error, ConnectorError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e.error),
+        };
+        chain.nested_direct += g.direct_users().unwrap_or(0) * ps.len() as u64;
+        edges.extend(ps.into_iter().map(|p| (g.id.clone(), p.id)));
+        match (g.dynamic_filter(), g.direct_users()) {
+            (Some(_), _) => chain.dynamic.push(g.id.clone()),
+            (None, Some(0)) => {}
+            (None, d) => chain.static_pages += d.unwrap_or(1).div_ceil(200).max(1),
+        }
+    }
+    chain.edge_count += edges.len() as u64;
+
+    let mut out = Out::new();
+    out.resources.extend(page.items.iter().map(group_resource));
+    let mut follow_ups: Vec<SyncTask> = edges
+        .chunks(EDGES_PER_TASK)
+        .map(|c| grants_task(GROUP, Work::Nesting { edges: c.to_vec() }.encode()))
+        .collect();
+
+    if !chain.overflow {
+        chain.edges.extend(edges);
+        if GroupsChain::edge_bytes(&chain.edges) > EDGE_BUDGET {
+            cx.log(
+                Level::Warn,
+                format!(
+                    "{} group nestings are too many to carry between pages; direct members of \
+                     groups with members will be settled without knowing their nested groups \
+                     (more requests)",
+                    chain.edges.len()
+                ),
+            );
+            chain.overflow = true;
+            chain.edges.clear();
+        }
+    }
+    let next = crate::next_token(api, &url, page.next.as_deref(), page.items.is_empty(), chain.empty, what)?;
+    let next_page_token = match next {
+        Some((next, empty)) => Some(
+            GroupsChain { pass: 1, next: Some(next), empty, pages: chain.pages + 1, ..chain }.encode(),
+        ),
+        None => {
+            chain.mode = choose_mode(cx, api, &chain)?;
+            if chain.mode == Mode::ByUsers {
+                let sweep = Sweep { next: None, empty: 0, skip: chain.dynamic.clone() };
+                follow_ups.push(grants_task(GROUP, Work::Sweep(sweep).encode()));
+            }
+            if chain.pages == 0 {
+                // Every group was on this page: plan them now.
+                let edges = (!chain.overflow).then_some(chain.edges.as_slice());
+                follow_ups.extend(plan(&page.items, edges, chain.mode));
+            } else {
+                let pass2 = GroupsChain {
+                    pass: 2,
+                    next: None,
+                    empty: 0,
+                    pages: 0,
+                    dynamic: Vec::new(),
+                    ..chain
+                };
+                follow_ups.push(grants_task(GROUP, pass2.encode()));
+            }
+            None
+        }
+    };
+    out.flush(cx)?;
+    Ok(PageOutcome { next_page_token, follow_ups })
+}
+
+/// Reads the number of users (one request) and picks the cheaper way to
+/// learn the direct members of static groups:
+/// - by groups: Σ member pages of static groups with members, one listing
+///   per nested group, and a check per candidate user, estimated as the
+///   users that the nested groups' direct members cover (random overlap:
+///   U·(1 − e^(−Σd/U)));
+/// - by users: one DIRECT listing per user plus the users pages.
+fn choose_mode(cx: &Context, api: &Api, chain: &GroupsChain) -> Result<Mode, ConnectorError> {
+    if chain.static_pages == 0 {
+        return Ok(Mode::ByGroups);
+    }
+    let what = "counting users (GET /users?limit=1)";
+    let resp = api.get(&format!("{}/users?limit=1", api.environment()), what)?;
+    let Some(users) = parse_page::<IdOnly>(&resp, "users", what)?.count else {
+        return Ok(Mode::ByGroups);
+    };
+    let mode = mode_for(users, chain.static_pages, chain.nested_direct, chain.edge_count);
+    cx.log(
+        Level::Info,
+        format!(
+            "membership plan: {mode:?} ({users} users, {} static member pages, {} nestings)",
+            chain.static_pages, chain.edge_count
+        ),
+    );
+    Ok(mode)
+}
+
+/// The cost comparison behind [`choose_mode`].
+pub fn mode_for(users: u64, static_pages: u64, nested_direct: u64, edges: u64) -> Mode {
+    if users == 0 {
+        return Mode::ByGroups;
+    }
+    let u = users as f64;
+    let checks = if edges == 0 { 0.0 } else { u * (1.0 - (-(nested_direct as f64) / u).exp()) };
+    let by_groups = static_pages as f64 + edges as f64 + checks;
+    let by_users = u + users.div_ceil(200) as f64;
+    if by_users < by_groups { Mode::ByUsers } else { Mode::ByGroups }
+}
+
+/// Pass 2: re-list groups (1,000 a page) and plan each page with every edge known.
+pub fn pass2(api: &Api, chain: GroupsChain) -> Result<PageOutcome, ConnectorError> {
+    let url = chain.next.clone().unwrap_or_else(|| api.groups(BIG_PAGE));
+    let what = "listing groups for membership planning (GET /groups)";
+    let resp = api.get(&url, what)?;
+    let page: Page<Group> = parse_page(&resp, "groups", what)?;
+    let edges = (!chain.overflow).then_some(chain.edges.as_slice());
+    let follow_ups = plan(&page.items, edges, chain.mode);
+    let next = crate::next_token(api, &url, page.next.as_deref(), page.items.is_empty(), chain.empty, what)?
+        .map(|(next, empty)| GroupsChain { next: Some(next), empty, pages: chain.pages + 1, ..chain }.encode());
+    Ok(PageOutcome { next_page_token: next, follow_ups })
+}
+
+/// Mode [`Mode::ByUsers`]: one users page, each user's DIRECT groups.
+pub fn sweep(cx: &Context, api: &Api, mut sw: Sweep) -> Result<PageOutcome, ConnectorError> {
+    let url = sw.next.take().unwrap_or_else(|| api.users());
+    let what = "listing users for their direct groups (GET /users)";
+    let resp = api.get(&url, what)?;
+    let page: Page<IdOnly> = parse_page(&resp, "users", what)?;
+    let ids: Vec<String> = page.items.iter().map(|u| u.id.clone()).collect();
+    let direct = crate::membership::direct_groups(cx, api, ids.clone())?;
+    let mut out = Out::new();
+    for (u, groups) in ids.iter().zip(direct) {
+        for g in groups.into_iter().flatten() {
+            if !sw.skip.contains(&g) {
+                push_direct(&mut out, &g, u);
+            }
+        }
+    }
+    let next = crate::next_token(api, &url, page.next.as_deref(), page.items.is_empty(), sw.empty, what)?
+        .map(|(next, empty)| Work::Sweep(Sweep { next: Some(next), empty, ..sw }).encode());
+    out.flush(cx)?;
+    Ok(PageOutcome { next_page_token: next, follow_ups: Vec::new() })
+}
+
+fn grants_task(resource_type: &str, token: String) -> SyncTask {
+    SyncTask {
+        op: SyncOp::ListGrants,
+        resource_type: resource_type.into(),
+        resource: None,
+        page_token: Some(token),
+    }
+}
+
+/// What each group needs to have its user grants emitted (see the module
+/// docs). `edges` is `None` when the nesting graph is unknown.
+pub fn plan(groups: &[Group], edges: Option<&[(String, String)]>, mode: Mode) -> Vec<SyncTask> {
+    let mut children: HashMap<&str, Vec<String>> = HashMap::new();
+    for (child, parent) in edges.unwrap_or(&[]) {
+        children.entry(parent.as_str()).or_default().push(child.clone());
+    }
+    let mut tasks = Vec::new();
+    let mut resolve: Vec<ResolveGroup> = Vec::new();
+    for g in groups {
+        let kids: Option<Vec<String>> =
+            edges.map(|_| children.get(g.id.as_str()).cloned().unwrap_or_default());
+        let leaf = kids.as_ref().is_some_and(|k| k.is_empty());
+        let d = g.direct_users();
+        let population = g.population.as_ref().map(|p| p.id.clone());
+        match g.dynamic_filter() {
+            // A sweep over all users reads these.
+            None if mode == Mode::ByUsers => {}
+            None if d == Some(0) => {}
+            None if leaf => tasks.push(members_task(g, None, false, None)),
+            None => resolve.push(resolve_group(g, kids)),
+            Some(f) if leaf && d == Some(0) => tasks.push(members_task(g, Some(f), false, None)),
+            Some(f) => {
+                tasks.push(members_task(g, Some(f), true, population));
+                if d != Some(0) {
+                    resolve.push(resolve_group(g, kids));
+                }
+            }
+        }
+    }
+    // Chunks: big enough to share per-user checks between groups, small
+    // enough for one call.
+    let mut chunk: Vec<ResolveGroup> = Vec::new();
+    let (mut direct, mut kids) = (0u64, 0usize);
+    for r in resolve {
+        let rd = r.direct.unwrap_or(UNKNOWN_DIRECT);
+        let rk = r.children.as_ref().map_or(0, Vec::len);
+        if !chunk.is_empty()
+            && (chunk.len() >= RESOLVE_GROUPS || direct + rd > RESOLVE_DIRECT || kids + rk > RESOLVE_CHILDREN)
+        {
+            tasks.push(grants_task(GROUP, Work::Resolve(ResolveChunk { groups: std::mem::take(&mut chunk) }).encode()));
+            (direct, kids) = (0, 0);
+        }
+        direct += rd;
+        kids += rk;
+        chunk.push(r);
+    }
+    if !chunk.is_empty() {
+        tasks.push(grants_task(GROUP, Work::Resolve(ResolveChunk { groups: chunk }).encode()));
+    }
+    tasks
+}
+
+fn members_task(g: &Group, filter: Option<&str>, by_filter: bool, population: Option<String>) -> SyncTask {
+    grants_task(
+        GROUP,
+        Work::GroupMembers(GroupMembers {
+            group: g.id.clone(),
+            filter: filter.map(String::from),
+            by_filter,
+            population,
+            next: None,
+            empty: 0,
+        })
+        .encode(),
+    )
+}
+
+fn resolve_group(g: &Group, children: Option<Vec<String>>) -> ResolveGroup {
+    ResolveGroup {
+        id: g.id.clone(),
+        direct: g.direct_users(),
+        filter: g.dynamic_filter().map(String::from),
+        population: g.population.as_ref().map(|p| p.id.clone()),
+        children,
+    }
+}
+
+/// The users filter that selects a dynamic group's members.
+pub fn dynamic_query(filter: &str, population: Option<&str>) -> String {
+    match population {
+        Some(p) => format!("({filter}) and population.id eq \"{p}\""),
+        None => filter.to_string(),
+    }
+}
+
+/// Grants `group:<parent>:member` → `group:<child>`, expandable.
+pub fn nesting_grants(cx: &Context, edges: &[(String, String)]) -> Result<PageOutcome, ConnectorError> {
+    let mut out = Out::new();
+    for (child, parent) in edges {
+        out.grant(
+            resource_id(GROUP, parent),
+            "member",
+            resource_id(GROUP, child),
+            Some(group_expansion(child, &[])),
+            None,
+            Some(json!({ "membership": "nested-group" })),
+        );
+    }
+    out.flush(cx)?;
+    Ok(PageOutcome { next_page_token: None, follow_ups: Vec::new() })
+}
+
+/// A direct member's grant.
+pub fn push_direct(out: &mut Out, group: &str, user: &str) {
+    out.grant(
+        resource_id(GROUP, group),
+        "member",
+        resource_id(USER, user),
+        None,
+        None,
+        Some(json!({ "membership": "direct" })),
+    );
+}
+
+/// A dynamic member's grant: immutable, the filter grants it.
+pub fn push_dynamic(out: &mut Out, group: &str, user: &str, filter: &str) {
+    out.grant(
+        resource_id(GROUP, group),
+        "member",
+        resource_id(USER, user),
+        None,
+        Some(format!("member through the group's dynamic userFilter: {filter}")),
+        Some(json!({ "membership": "dynamic", "userFilter": filter })),
+    );
+}
+
+/// One page of a group's members, all of one kind (see [`plan`]).
+pub fn members(cx: &Context, api: &Api, mut gm: GroupMembers) -> Result<PageOutcome, ConnectorError> {
+    let url = match gm.next.take() {
+        Some(n) => n,
+        None => match (&gm.filter, gm.by_filter) {
+            (Some(f), true) => api.users_filtered(&dynamic_query(f, gm.population.as_deref())),
+            _ => api.group_members(&gm.group),
+        },
+    };
+    let what = if gm.by_filter {
+        format!("listing the dynamic members of group {} (GET /users?filter=userFilter)", gm.group)
+    } else {
+        format!("listing the members of group {} (GET /users?filter=memberOfGroups)", gm.group)
+    };
+    let resp = api.send(&url, &what)?;
+    if gm.by_filter && errors::is_invalid_filter(&resp) {
+        // PingOne would not evaluate the userFilter as a users filter: fall
+        // back to all members (nested members may then show as dynamic).
+        cx.log(
+            Level::Warn,
+            format!(
+                "group {}: PingOne refused its userFilter as a users filter ({}); listing all \
+                 members as dynamic instead",
+                gm.group,
+                errors::describe_body(&resp)
+            ),
+        );
+        gm.by_filter = false;
+        return members(cx, api, gm);
+    }
+    if resp.status == 404 {
+        cx.log(Level::Debug, format!("group {} is gone", gm.group));
+        return Ok(PageOutcome { next_page_token: None, follow_ups: Vec::new() });
+    }
+    errors::check(&resp, &what)?;
+    let page: Page<IdOnly> = parse_page(&resp, "users", &what)?;
+    let mut out = Out::new();
+    for u in &page.items {
+        match &gm.filter {
+            Some(f) => push_dynamic(&mut out, &gm.group, &u.id, f),
+            None => push_direct(&mut out, &gm.group, &u.id),
+        }
+    }
+    let next = crate::next_token(api, &url, page.next.as_deref(), page.items.is_empty(), gm.empty, &what)?
+        .map(|(next, empty)| Work::GroupMembers(GroupMembers { next: Some(next), empty, ..gm }).encode());
+    out.flush(cx)?;
+    Ok(PageOutcome { next_page_token: next, follow_ups: Vec::new() })
+}
+
+/// A group's own `list-grants` task: its role assignments.
+pub fn role_grants(
+    cx: &Context,
+    api: &Api,
+    group: &ResourceId,
+    token: Option<Work>,
+) -> Result<PageOutcome, ConnectorError> {
+    let (url, empty) = match token {
+        None => (api.group_role_assignments(&group.resource), 0),
+        Some(Work::GroupRolesPage { next, empty }) => (next, empty),
+        Some(other) => return Err(crate::wrong_token("group role assignments", &other)),
+    };
+    let what = format!("listing role assignments of group {} (GET /groups/{{id}}/roleAssignments)", group.resource);
+    let resp = api.send(&url, &what)?;
+    if resp.status == 404 {
+        return Ok(PageOutcome { next_page_token: None, follow_ups: Vec::new() });
+    }
+    errors::check(&resp, &what)?;
+    let page: Page<RoleAssignment> = parse_page(&resp, "roleAssignments", &what)?;
+    let mut out = Out::new();
+    roles::push_assignment_grants(
+        cx,
+        &mut out,
+        group,
+        &page.items,
+        Some(group_expansion(&group.resource, &[USER])),
+        api.env_id(),
+    );
+    let next = crate::next_token(api, &url, page.next.as_deref(), page.items.is_empty(), empty, &what)?
+        .map(|(next, empty)| Work::GroupRolesPage { next, empty }.encode());
+    out.flush(cx)?;
+    Ok(PageOutcome { next_page_token: next, follow_ups: Vec::new() })
+}

@@ -1,0 +1,219 @@
+//! The PingOne connector: users, groups, populations and admin roles of one
+//! PingOne environment, synced as Baton records through the host.
+//!
+//! Data model (Baton IDs):
+//! - resources `user:<id>` (USER trait), `group:<id>` (GROUP), `population:<id>`
+//!   (GROUP), `role:<id>` (ROLE: platform and custom admin roles);
+//! - entitlements `group:<id>:member`, `population:<id>:member`, and per role
+//!   one per scope: `role:<id>:assigned` (this environment),
+//!   `role:<id>:assigned:population:<popId>`, `role:<id>:assigned:organization`,
+//!   `role:<id>:assigned:application`, `role:<id>:assigned:other-environment`
+//!   (see [`roles`]);
+//! - grants: direct group members, nested groups (expandable), dynamic group
+//!   members (immutable), population members (immutable), role assignments
+//!   of users and of groups (expandable).
+//!
+//! Request plan (see the README for the cost formula): list users, groups,
+//! populations and roles; read each user's role assignments in batches of a
+//! users page; read each group's parents (with the group listing) and role
+//! assignments; list each group's members only where that says who is a
+//! direct member, and settle the rest with set algebra and per-user checks
+//! ([`groups`], [`membership`]).
+//!
+//! Module map: [`config`] (fields, regions), [`api`] (URLs, HAL paging,
+//! batching), [`model`] (payload shapes), [`errors`] (status → error),
+//! [`tokens`] (page tokens and follow-ups), [`users`], [`groups`],
+//! [`membership`], [`populations`], [`roles`], [`validate`], [`upload`],
+//! [`time`].
+
+pub mod api;
+pub mod config;
+pub mod errors;
+pub mod groups;
+pub mod membership;
+pub mod model;
+pub mod populations;
+pub mod roles;
+pub mod time;
+pub mod tokens;
+pub mod upload;
+pub mod users;
+pub mod validate;
+
+use connector_sdk::{
+    Capability, Connector, ConnectorError, ConnectorMetadata, Context, PageOutcome,
+    ResourceTraitKind, ResourceType, ResourceTypeCapabilities, SyncOp, SyncTask, Validation,
+};
+
+use crate::api::Api;
+use crate::config::Settings;
+use crate::tokens::{GroupsChain, Work};
+
+pub const USER: &str = "user";
+pub const GROUP: &str = "group";
+pub const POPULATION: &str = "population";
+pub const ROLE: &str = "role";
+
+/// Consecutive empty pages that still link `next` before it is a loop.
+const MAX_EMPTY_PAGES: u32 = 10;
+
+pub struct PingOne;
+
+impl Connector for PingOne {
+    fn metadata() -> ConnectorMetadata {
+        metadata()
+    }
+
+    fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
+        validate::validate(cx)
+    }
+
+    fn sync(cx: &Context, task: SyncTask) -> Result<PageOutcome, ConnectorError> {
+        let settings = Settings::from_config(cx.config)?;
+        let api = Api::new(cx.host, &settings);
+        run(cx, &api, task)
+    }
+}
+
+pub fn metadata() -> ConnectorMetadata {
+    let rt = |id: &str, name: &str, desc: &str, kind: ResourceTraitKind, skip: bool| ResourceType {
+        id: id.into(),
+        display_name: name.into(),
+        description: Some(desc.into()),
+        traits: vec![kind],
+        skip_entitlements_and_grants: skip,
+    };
+    ConnectorMetadata {
+        display_name: "PingOne".into(),
+        description: "Syncs the users, groups (direct, nested and dynamic membership), populations \
+                      and admin role assignments (with their scope) of a PingOne environment"
+            .into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        resource_types: vec![
+            rt(USER, "User", "A PingOne user of the environment", ResourceTraitKind::User, true),
+            rt(GROUP, "Group", "A PingOne group (static or dynamic)", ResourceTraitKind::Group, false),
+            rt(
+                POPULATION,
+                "Population",
+                "A PingOne population; every user belongs to exactly one",
+                ResourceTraitKind::Group,
+                false,
+            ),
+            rt(
+                ROLE,
+                "Role",
+                "A PingOne admin role (built-in or custom), assigned at a scope",
+                ResourceTraitKind::Role,
+                false,
+            ),
+        ],
+        capabilities: [USER, GROUP, POPULATION, ROLE]
+            .iter()
+            .map(|t| ResourceTypeCapabilities {
+                resource_type: t.to_string(),
+                capabilities: vec![Capability::Sync],
+            })
+            .collect(),
+        config_schema: config::schema(),
+        credential: Some(config::credential_recipe()),
+        account_creation_schema: Vec::new(),
+        credential_options: Vec::new(),
+    }
+}
+
+fn nothing() -> Result<PageOutcome, ConnectorError> {
+    Ok(PageOutcome { next_page_token: None, follow_ups: Vec::new() })
+}
+
+/// Routes one task to its handler.
+pub fn run(cx: &Context, api: &Api, task: SyncTask) -> Result<PageOutcome, ConnectorError> {
+    let rt = task.resource_type.as_str();
+    let token = task.page_token.as_deref();
+    let decode = |t: Option<&str>| t.map(Work::decode).transpose();
+    match (task.op, rt, &task.resource) {
+        (SyncOp::ListResources, USER, None) => users::list(cx, api, decode(token)?),
+        (SyncOp::ListResources, GROUP, None) => groups::list(cx, api, token),
+        (SyncOp::ListResources, POPULATION, None) => populations::list(cx, api, decode(token)?),
+        (SyncOp::ListResources, ROLE, None) => roles::list(cx, api),
+
+        (SyncOp::ListEntitlements, GROUP, Some(r)) => put_entitlement(cx, groups::member_entitlement(r)),
+        (SyncOp::ListEntitlements, POPULATION, Some(r)) => {
+            put_entitlement(cx, populations::member_entitlement(r))
+        }
+        // Role entitlements need the role's scopes: the role listing's
+        // follow-ups emit them.
+        (SyncOp::ListEntitlements, ROLE | USER, Some(_)) => nothing(),
+        (SyncOp::ListEntitlements, _, None) => match decode(token)? {
+            Some(Work::RoleEntitlements(w)) => roles::entitlements(cx, w),
+            Some(other) => Err(wrong_token("list entitlements", &other)),
+            None => Err(no_resource(&task)),
+        },
+
+        (SyncOp::ListGrants, GROUP, Some(r)) => groups::role_grants(cx, api, r, decode(token)?),
+        // Population and user grants come from the users' follow-ups, role
+        // grants from the users' and groups' tasks.
+        (SyncOp::ListGrants, POPULATION | ROLE | USER, Some(_)) => nothing(),
+        (SyncOp::ListGrants, _, None) => match token {
+            Some(t) if GroupsChain::is_chain_token(t) => groups::pass2(api, GroupsChain::decode(t)?),
+            Some(t) => match Work::decode(t)? {
+                Work::UserBatch(b) => users::grants(cx, api, b),
+                Work::Nesting { edges } => groups::nesting_grants(cx, &edges),
+                Work::GroupMembers(m) => groups::members(cx, api, m),
+                Work::Resolve(r) => membership::resolve(cx, api, r),
+                Work::Check(c) => membership::check(cx, api, c),
+                Work::Sweep(w) => groups::sweep(cx, api, w),
+                other => Err(wrong_token("list grants", &other)),
+            },
+            None => Err(no_resource(&task)),
+        },
+        _ => Err(ConnectorError::InvalidArgument(format!(
+            "unsupported task {:?} for resource type {rt:?} (resource {})",
+            task.op,
+            if task.resource.is_some() { "set" } else { "unset" }
+        ))),
+    }
+}
+
+fn put_entitlement(cx: &Context, e: connector_sdk::Entitlement) -> Result<PageOutcome, ConnectorError> {
+    cx.host.put_entitlements(&[e]).map_err(|e| ConnectorError::from(e).context("uploading entitlements"))?;
+    nothing()
+}
+
+fn no_resource(task: &SyncTask) -> ConnectorError {
+    ConnectorError::InvalidArgument(format!(
+        "{:?} task for {:?} has neither a resource nor a page token",
+        task.op, task.resource_type
+    ))
+}
+
+/// A token of the wrong kind for the task it came with.
+pub fn wrong_token(what: &str, w: &Work) -> ConnectorError {
+    let kind = serde_json::to_value(w)
+        .ok()
+        .and_then(|v| v.get("k").and_then(|k| k.as_str()).map(String::from))
+        .unwrap_or_default();
+    ConnectorError::InvalidArgument(format!("{what}: unexpected page token of kind {kind:?}"))
+}
+
+/// The next page to read, with its empty-page streak, or `None` when the
+/// listing is done. Only an absent `next` ends a listing; a `next` that
+/// points back at the page just read, or a long run of empty pages that
+/// keep linking on, is a paging loop.
+pub fn next_token(
+    api: &Api,
+    current: &str,
+    next: Option<&str>,
+    page_empty: bool,
+    empty: u32,
+    what: &str,
+) -> Result<Option<(String, u32)>, ConnectorError> {
+    let Some(next) = next else { return Ok(None) };
+    let next = api.resolve(next);
+    let empty = if page_empty { empty + 1 } else { 0 };
+    if next == current || empty > MAX_EMPTY_PAGES {
+        return Err(api::loop_error(what));
+    }
+    Ok(Some((next, empty)))
+}
+
+connector_sdk::register_connector!(PingOne);

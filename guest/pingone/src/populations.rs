@@ -1,0 +1,69 @@
+//! Populations: `population` resources (GROUP trait) and their `member`
+//! entitlement.
+//!
+//! Decision: a population's members are exactly the users whose
+//! `population.id` names it, which the users listing already returns. So the
+//! grants `population:<id>:member` → `user:<id>` are emitted by the users'
+//! follow-up tasks at no request cost, and a population's own `list-grants`
+//! task does nothing. The grants are immutable: a user is in exactly one
+//! population and leaves it only by being moved to another.
+
+use connector_sdk::{
+    Context, ConnectorError, Entitlement, EntitlementPurpose, GroupTrait, PageOutcome, Resource,
+    ResourceId, ResourceStatus, ResourceTrait, resource_id,
+};
+use serde_json::json;
+
+use crate::api::{Api, BIG_PAGE, Page, parse_page};
+use crate::model::Population;
+use crate::tokens::Work;
+use crate::upload::Out;
+use crate::{POPULATION, USER, time};
+
+pub fn list(cx: &Context, api: &Api, token: Option<Work>) -> Result<PageOutcome, ConnectorError> {
+    let (url, empty) = match token {
+        None => (api.populations(BIG_PAGE), 0),
+        Some(Work::PopulationsPage { next, empty }) => (next, empty),
+        Some(other) => return Err(crate::wrong_token("list populations", &other)),
+    };
+    let what = "listing populations (GET /populations)";
+    let resp = api.get(&url, what)?;
+    let page: Page<Population> = parse_page(&resp, "populations", what)?;
+    let mut out = Out::new();
+    out.resources.extend(page.items.iter().map(population_resource));
+    let next = crate::next_token(api, &url, page.next.as_deref(), page.items.is_empty(), empty, what)?
+        .map(|(next, empty)| Work::PopulationsPage { next, empty }.encode());
+    out.flush(cx)?;
+    Ok(PageOutcome { next_page_token: next, follow_ups: Vec::new() })
+}
+
+pub fn population_resource(p: &Population) -> Resource {
+    let profile = json!({
+        "populationId": p.id,
+        "default": p.default.unwrap_or(false),
+        "userCount": p.user_count,
+    });
+    Resource {
+        id: resource_id(POPULATION, &p.id),
+        parent: None,
+        display_name: p.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| p.id.clone()),
+        description: p.description.clone().filter(|d| !d.trim().is_empty()),
+        external_id: Some(p.id.clone()),
+        status: ResourceStatus::Unspecified,
+        created_at: p.created_at.as_deref().and_then(time::parse),
+        trait_: Some(ResourceTrait::Group(GroupTrait { profile_json: Some(profile.to_string()) })),
+    }
+}
+
+pub fn member_entitlement(population: &ResourceId) -> Entitlement {
+    Entitlement {
+        resource: population.clone(),
+        slug: "member".into(),
+        display_name: "Member".into(),
+        description: Some("Users whose population this is".into()),
+        purpose: EntitlementPurpose::Assignment,
+        grantable_to: vec![USER.into()],
+        immutable: true,
+        metadata_json: None,
+    }
+}

@@ -1,0 +1,313 @@
+//! Admin roles and their assignments, with the scope kept in the ID.
+//!
+//! Decisions:
+//! - Roles come from one call, `GET /environments/{env}/roles`, which lists
+//!   the platform (built-in) roles and the environment's custom roles. Only
+//!   if it shows no platform role (an API that lists custom roles alone) is
+//!   `GET /v1/roles` read as well.
+//! - A PingOne role assignment is a role *at a scope*, and one principal can
+//!   hold the same role at several scopes. The scope is therefore part of
+//!   the entitlement, so that every (role, scope) pair is its own grantable,
+//!   revocable Baton entitlement:
+//!   - `role:<rid>:assigned`: ENVIRONMENT scope, this environment;
+//!   - `role:<rid>:assigned:population:<popId>`: POPULATION scope, one
+//!     entitlement per population of the environment;
+//!   - `role:<rid>:assigned:organization`: ORGANIZATION scope;
+//!   - `role:<rid>:assigned:application`: APPLICATION scope (the
+//!     application id is in the grant's metadata);
+//!   - `role:<rid>:assigned:other-environment`: ENVIRONMENT scope on another
+//!     environment (its id is in the grant's metadata).
+//!   Entitlements are declared from the role's `applicableTo` before any
+//!   assignment is read (the host stores entitlements before grants).
+//! - Every role grant carries `metadata-json`
+//!   `{"assignments":[{"id","scopeType","scopeId","readOnly"}]}`: what a
+//!   revoke needs. Two assignments that map to one grant (one role on two
+//!   applications) share it and both are listed. Read-only assignments are
+//!   immutable (PingOne refuses to delete them). Group assignments are
+//!   grants to the group with `GrantExpandable` over `group:<gid>:member`.
+//! - The role listing also reads the populations (one request) and hands
+//!   the scoped entitlements to follow-up `list-entitlements` tasks; the
+//!   host's per-role tasks have nothing left to do.
+
+use connector_sdk::{
+    Context, ConnectorError, Entitlement, EntitlementPurpose, GrantExpansion, Level, PageOutcome,
+    Resource, ResourceId, ResourceStatus, ResourceTrait, RoleTrait, SyncOp, SyncTask, resource_id,
+};
+use serde_json::{Value, json};
+
+use crate::api::{Api, BIG_PAGE};
+use crate::model::{Population, Role, RoleAssignment};
+use crate::tokens::{RoleEntitlements, RoleSpec, Work};
+use crate::upload::Out;
+use crate::{GROUP, ROLE, USER};
+
+pub const SCOPE_TYPES: &[&str] = &["ENVIRONMENT", "POPULATION", "ORGANIZATION", "APPLICATION"];
+
+/// Roles per follow-up entitlements task, and populations per task.
+const ROLES_PER_TASK: usize = 50;
+const POPS_PER_TASK: usize = 400;
+
+pub const READ_ONLY_REASON: &str =
+    "read-only role assignment: PingOne manages it and refuses to delete it";
+
+/// The entitlement slug of an assignment's scope; `None` for a scope type
+/// this connector does not know (logged and skipped by the caller).
+pub fn scope_slug(a: &RoleAssignment, env_id: &str) -> Option<String> {
+    let kind = a.scope.kind.as_deref()?.to_ascii_uppercase();
+    let id = a.scope.id.as_deref().unwrap_or("");
+    Some(match kind.as_str() {
+        "ENVIRONMENT" if id.eq_ignore_ascii_case(env_id) => "assigned".to_string(),
+        "ENVIRONMENT" => "assigned:other-environment".to_string(),
+        "POPULATION" if !id.is_empty() => format!("assigned:population:{id}"),
+        "ORGANIZATION" => "assigned:organization".to_string(),
+        "APPLICATION" => "assigned:application".to_string(),
+        _ => return None,
+    })
+}
+
+/// Grants for one principal's assignments: one grant per (role, scope
+/// slug), listing every assignment behind it.
+pub fn push_assignment_grants(
+    cx: &Context,
+    out: &mut Out,
+    principal: &ResourceId,
+    assignments: &[RoleAssignment],
+    expansion: Option<GrantExpansion>,
+    env_id: &str,
+) {
+    // (role, slug) → assignments, in first-seen order.
+    let mut merged: Vec<((String, String), Vec<&RoleAssignment>)> = Vec::new();
+    for a in assignments {
+        let Some(slug) = scope_slug(a, env_id) else {
+            cx.log(
+                Level::Warn,
+                format!(
+                    "skipped role assignment {} of {}:{}: unknown scope {:?}",
+                    a.id, principal.resource_type, principal.resource, a.scope.kind
+                ),
+            );
+            continue;
+        };
+        let key = (a.role.id.clone(), slug);
+        match merged.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push(a),
+            None => merged.push((key, vec![a])),
+        }
+    }
+    for ((role, slug), list) in merged {
+        let read_only = list.iter().all(|a| a.read_only.unwrap_or(false));
+        let meta: Vec<Value> = list
+            .iter()
+            .map(|a| {
+                json!({
+                    "id": a.id,
+                    "scopeType": a.scope.kind,
+                    "scopeId": a.scope.id,
+                    "readOnly": a.read_only.unwrap_or(false),
+                })
+            })
+            .collect();
+        out.grant(
+            resource_id(ROLE, &role),
+            slug,
+            principal.clone(),
+            expansion.clone(),
+            read_only.then(|| READ_ONLY_REASON.to_string()),
+            Some(json!({ "assignments": meta })),
+        );
+    }
+}
+
+/// The role resources, in one call (roles and populations are few).
+pub fn list(cx: &Context, api: &Api) -> Result<PageOutcome, ConnectorError> {
+    let what = "listing roles (GET /environments/{env}/roles)";
+    let mut roles: Vec<Role> = one_listing(api, api.environment_roles(), "roles", what)?;
+    if !roles.iter().any(|r| r.kind.as_deref() == Some("PLATFORM")) {
+        let builtin: Vec<Role> =
+            one_listing(api, api.builtin_roles(), "roles", "listing built-in roles (GET /roles)")?;
+        for r in builtin {
+            if !roles.iter().any(|x| x.id == r.id) {
+                roles.push(r);
+            }
+        }
+    }
+    let pops: Vec<Population> = one_listing(
+        api,
+        api.populations(BIG_PAGE),
+        "populations",
+        "listing populations for role scopes (GET /populations)",
+    )?;
+    let mut out = Out::new();
+    out.resources.extend(roles.iter().map(role_resource));
+    let specs: Vec<RoleSpec> = roles
+        .iter()
+        .map(|r| RoleSpec {
+            id: r.id.clone(),
+            name: role_name(r),
+            scopes: applicable_scopes(r),
+        })
+        .collect();
+    let pops: Vec<(String, String)> = pops
+        .into_iter()
+        .map(|p| {
+            let name = p.name.clone().unwrap_or_else(|| p.id.clone());
+            (p.id, name)
+        })
+        .collect();
+    let mut follow_ups = Vec::new();
+    for roles in specs.chunks(ROLES_PER_TASK) {
+        let needs_pops = roles.iter().any(|r| r.scopes.iter().any(|s| s == "POPULATION"));
+        let pop_chunks: Vec<&[(String, String)]> = if needs_pops && !pops.is_empty() {
+            pops.chunks(POPS_PER_TASK).collect()
+        } else {
+            vec![&[]]
+        };
+        for (i, chunk) in pop_chunks.into_iter().enumerate() {
+            let work = Work::RoleEntitlements(RoleEntitlements {
+                base: i == 0,
+                pops: chunk.to_vec(),
+                roles: roles.to_vec(),
+            });
+            follow_ups.push(SyncTask {
+                op: SyncOp::ListEntitlements,
+                resource_type: ROLE.into(),
+                resource: None,
+                page_token: Some(work.encode()),
+            });
+        }
+    }
+    out.flush(cx)?;
+    Ok(PageOutcome { next_page_token: None, follow_ups })
+}
+
+fn one_listing<T: serde::de::DeserializeOwned>(
+    api: &Api,
+    url: String,
+    key: &str,
+    what: &str,
+) -> Result<Vec<T>, ConnectorError> {
+    api.list_all::<T>(key, vec![(url, what.to_string())])
+        .pop()
+        .unwrap_or_else(|| Ok(Vec::new()))
+        .map_err(|e| e.error)
+}
+
+fn role_name(r: &Role) -> String {
+    r.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| r.id.clone())
+}
+
+/// `applicableTo`, upper-cased; every scope type when PingOne omits it.
+pub fn applicable_scopes(r: &Role) -> Vec<String> {
+    let mut s: Vec<String> = r
+        .applicable_to
+        .iter()
+        .flatten()
+        .map(|s| s.to_ascii_uppercase())
+        .filter(|s| SCOPE_TYPES.contains(&s.as_str()))
+        .collect();
+    if s.is_empty() {
+        s = SCOPE_TYPES.iter().map(|s| s.to_string()).collect();
+    }
+    s.dedup();
+    s
+}
+
+pub fn role_resource(r: &Role) -> Resource {
+    let profile = json!({
+        "roleId": r.id,
+        "type": r.kind.clone().unwrap_or_else(|| "PLATFORM".into()),
+        "applicableTo": applicable_scopes(r),
+        "permissionCount": r.permissions.as_ref().map(|p| p.len()),
+    });
+    Resource {
+        id: resource_id(ROLE, &r.id),
+        parent: None,
+        display_name: role_name(r),
+        description: r.description.clone().filter(|d| !d.trim().is_empty()),
+        external_id: Some(r.id.clone()),
+        status: ResourceStatus::Unspecified,
+        created_at: None,
+        trait_: Some(ResourceTrait::Role(RoleTrait { profile_json: Some(profile.to_string()) })),
+    }
+}
+
+/// The scoped entitlements of a set of roles.
+pub fn entitlements(cx: &Context, work: RoleEntitlements) -> Result<PageOutcome, ConnectorError> {
+    let mut out = Out::new();
+    let grantable = vec![USER.to_string(), GROUP.to_string()];
+    let env_id = cx.config.get(crate::config::ENVIRONMENT_ID).unwrap_or("");
+    for r in &work.roles {
+        let rid = resource_id(ROLE, &r.id);
+        let mut ent = |slug: String, name: String, desc: String, immutable: bool, meta: Value| {
+            out.entitlements.push(Entitlement {
+                resource: rid.clone(),
+                slug,
+                display_name: name,
+                description: Some(desc),
+                purpose: EntitlementPurpose::Assignment,
+                grantable_to: grantable.clone(),
+                immutable,
+                metadata_json: Some(meta.to_string()),
+            });
+        };
+        let has = |s: &str| r.scopes.iter().any(|x| x == s);
+        if work.base && has("ENVIRONMENT") {
+            ent(
+                "assigned".into(),
+                format!("{} (this environment)", r.name),
+                format!("Holds the {} role scoped to this environment", r.name),
+                false,
+                json!({ "roleId": r.id, "scopeType": "ENVIRONMENT", "scopeId": env_id }),
+            );
+            ent(
+                "assigned:other-environment".into(),
+                format!("{} (other environments)", r.name),
+                format!(
+                    "Holds the {} role scoped to another environment; the grant's metadata names it",
+                    r.name
+                ),
+                true,
+                json!({ "roleId": r.id, "scopeType": "ENVIRONMENT" }),
+            );
+        }
+        if work.base && has("ORGANIZATION") {
+            ent(
+                "assigned:organization".into(),
+                format!("{} (organization)", r.name),
+                format!("Holds the {} role scoped to the organization", r.name),
+                false,
+                json!({ "roleId": r.id, "scopeType": "ORGANIZATION" }),
+            );
+        }
+        if work.base && has("APPLICATION") {
+            ent(
+                "assigned:application".into(),
+                format!("{} (applications)", r.name),
+                format!(
+                    "Holds the {} role scoped to an application; the grant's metadata names it",
+                    r.name
+                ),
+                true,
+                json!({ "roleId": r.id, "scopeType": "APPLICATION" }),
+            );
+        }
+        if has("POPULATION") {
+            for (pid, pname) in &work.pops {
+                ent(
+                    format!("assigned:population:{pid}"),
+                    format!("{} (population {pname})", r.name),
+                    format!("Holds the {} role scoped to the population {pname}", r.name),
+                    false,
+                    json!({ "roleId": r.id, "scopeType": "POPULATION", "scopeId": pid }),
+                );
+            }
+        }
+    }
+    out.flush(cx)?;
+    Ok(PageOutcome { next_page_token: None, follow_ups: Vec::new() })
+}
+
+/// The role entitlement of a population scope, for tests and provisioning.
+pub fn population_slug(pop_id: &str) -> String {
+    format!("assigned:population:{pop_id}")
+}

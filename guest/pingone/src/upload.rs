@@ -1,0 +1,93 @@
+//! Collecting a call's records and handing them to the host at the end.
+//!
+//! Decision: a call first makes all its requests, then uploads. A call that
+//! fails half way has uploaded nothing, so the host can retry it without
+//! duplicates. Grants are the one upload that can race the rest of the sync
+//! (an assignment to a population created after the populations were
+//! listed has no entitlement yet); if the host refuses a grant batch, the
+//! grants are retried one by one and each refused grant is logged and
+//! skipped instead of failing the whole sync.
+
+use connector_sdk::bindings::idgov::connector::upload::UploadError;
+use connector_sdk::{
+    Context, ConnectorError, Entitlement, Grant, GrantExpansion, Level, Resource, ResourceId,
+};
+
+/// Upload in slices of this many records (the host caps records per call,
+/// not per upload).
+const SLICE: usize = 2_000;
+
+#[derive(Default)]
+pub struct Out {
+    pub resources: Vec<Resource>,
+    pub entitlements: Vec<Entitlement>,
+    pub grants: Vec<Grant>,
+}
+
+impl Out {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A grant of `<resource>:<slug>` to `principal`.
+    pub fn grant(
+        &mut self,
+        resource: ResourceId,
+        slug: impl Into<String>,
+        principal: ResourceId,
+        expansion: Option<GrantExpansion>,
+        immutable_reason: Option<String>,
+        metadata: Option<serde_json::Value>,
+    ) {
+        self.grants.push(Grant {
+            entitlement_resource: resource,
+            entitlement_slug: slug.into(),
+            principal,
+            expansion,
+            immutable_reason,
+            metadata_json: metadata.map(|m| m.to_string()),
+        });
+    }
+
+    pub fn flush(self, cx: &Context) -> Result<(), ConnectorError> {
+        for s in self.resources.chunks(SLICE) {
+            cx.host.put_resources(s).map_err(|e| upload_error(e, "resources"))?;
+        }
+        for s in self.entitlements.chunks(SLICE) {
+            cx.host.put_entitlements(s).map_err(|e| upload_error(e, "entitlements"))?;
+        }
+        for s in self.grants.chunks(SLICE) {
+            match cx.host.put_grants(s) {
+                Ok(()) => {}
+                Err(UploadError::Invalid(_)) => put_grants_one_by_one(cx, s)?,
+                Err(e) => return Err(upload_error(e, "grants")),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn put_grants_one_by_one(cx: &Context, grants: &[Grant]) -> Result<(), ConnectorError> {
+    for g in grants {
+        match cx.host.put_grants(std::slice::from_ref(g)) {
+            Ok(()) => {}
+            Err(UploadError::Invalid(why)) => cx.log(
+                Level::Warn,
+                format!(
+                    "skipped grant {}:{}:{} → {}:{}: {why}",
+                    g.entitlement_resource.resource_type,
+                    g.entitlement_resource.resource,
+                    g.entitlement_slug,
+                    g.principal.resource_type,
+                    g.principal.resource
+                ),
+            ),
+            Err(e) => return Err(upload_error(e, "grants")),
+        }
+    }
+    Ok(())
+}
+
+fn upload_error(e: UploadError, what: &str) -> ConnectorError {
+    ConnectorError::from(e).context(format!("uploading {what}"))
+}

@@ -1,0 +1,215 @@
+//! Users: the `user` resources, and the grants whose principal is a user
+//! that only the user side can see (roles and populations).
+//!
+//! Decisions:
+//! - `GET /users?limit=200` pages (PingOne's page cap) in a token chain; each
+//!   page uploads its users and hands a follow-up `list-grants` task the
+//!   page's user ids with their population ids. The `user` type has
+//!   `skip-entitlements-and-grants`: users hold no entitlements, and their
+//!   grants come from these follow-ups, so the host never starts one task
+//!   per user.
+//! - The follow-up reads every user's role assignments in one `send_batch`
+//!   (there is no bulk role-assignment listing in PingOne) and emits the
+//!   population grant of each user from the id the listing already gave:
+//!   population membership costs no request at all.
+//! - Display name: `name.formatted`, else given and family name, else the
+//!   username (then the id). The user's lock state and lifecycle go in the
+//!   profile and the status details; `enabled: false` is DISABLED.
+
+use connector_sdk::{
+    AccountType, Email, PageOutcome, Resource, ResourceStatus, ResourceTrait, StructuredName,
+    SyncOp, SyncTask, UserStatus, UserTrait, resource_id,
+};
+use serde_json::{Map, Value, json};
+
+use crate::api::{Api, Page, parse_page};
+use crate::model::{RoleAssignment, User};
+use crate::tokens::{NO_POPULATION, UserBatch, Work};
+use crate::upload::Out;
+use crate::{POPULATION, USER, roles, time};
+
+/// Immutable-reason of population grants.
+pub const POPULATION_REASON: &str =
+    "a user belongs to exactly one population; move the user to change it";
+
+/// One page of `GET /users`.
+pub fn list(cx: &connector_sdk::Context, api: &Api, token: Option<Work>) -> Result<PageOutcome, connector_sdk::ConnectorError> {
+    let (url, empty) = match token {
+        None => (api.users(), 0),
+        Some(Work::UsersPage { next, empty }) => (next, empty),
+        Some(other) => return Err(crate::wrong_token("list users", &other)),
+    };
+    let what = "listing users (GET /users)";
+    let resp = api.get(&url, what)?;
+    let page: Page<User> = parse_page(&resp, "users", what)?;
+    let mut out = Out::new();
+    let mut pops: Vec<String> = Vec::new();
+    let mut users = Vec::with_capacity(page.items.len());
+    for u in &page.items {
+        out.resources.push(user_resource(u));
+        let pop = match u.population.as_ref() {
+            None => NO_POPULATION,
+            Some(p) => match pops.iter().position(|x| *x == p.id) {
+                Some(i) => i as u32,
+                None => {
+                    pops.push(p.id.clone());
+                    (pops.len() - 1) as u32
+                }
+            },
+        };
+        users.push((u.id.clone(), pop));
+    }
+    let mut follow_ups = Vec::new();
+    if !users.is_empty() {
+        follow_ups.push(SyncTask {
+            op: SyncOp::ListGrants,
+            resource_type: USER.into(),
+            resource: None,
+            page_token: Some(Work::UserBatch(UserBatch { pops, users }).encode()),
+        });
+    }
+    let next = crate::next_token(api, &url, page.next.as_deref(), page.items.is_empty(), empty, what)?
+        .map(|(next, empty)| Work::UsersPage { next, empty }.encode());
+    out.flush(cx)?;
+    Ok(PageOutcome { next_page_token: next, follow_ups })
+}
+
+/// Role assignments and population grants of one page of users.
+pub fn grants(cx: &connector_sdk::Context, api: &Api, batch: UserBatch) -> Result<PageOutcome, connector_sdk::ConnectorError> {
+    let jobs = batch
+        .users
+        .iter()
+        .map(|(id, _)| (api.user_role_assignments(id), format!("GET /users/{id}/roleAssignments")))
+        .collect();
+    let results = api.list_all::<RoleAssignment>("roleAssignments", jobs);
+    let mut out = Out::new();
+    for ((uid, pop), res) in batch.users.iter().zip(results) {
+        let assignments = match res {
+            Ok(a) => a,
+            // Deleted since the listing: nothing to grant.
+            Err(e) if matches!(e.error, connector_sdk::ConnectorError::NotFound(_)) => {
+                cx.log(connector_sdk::Level::Debug, format!("user {uid} is gone: {}", e.error.message()));
+                continue;
+            }
+            Err(e) => return Err(e.error),
+        };
+        let principal = resource_id(USER, uid);
+        if *pop != NO_POPULATION {
+            if let Some(p) = batch.pops.get(*pop as usize) {
+                out.grant(
+                    resource_id(POPULATION, p),
+                    "member",
+                    principal.clone(),
+                    None,
+                    Some(POPULATION_REASON.into()),
+                    None,
+                );
+            }
+        }
+        roles::push_assignment_grants(cx, &mut out, &principal, &assignments, None, api.env_id());
+    }
+    out.flush(cx)?;
+    Ok(PageOutcome { next_page_token: None, follow_ups: Vec::new() })
+}
+
+/// `name.formatted`, else "given family", else the username, else the id.
+pub fn display_name(u: &User) -> String {
+    let clean = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+    if let Some(n) = &u.name {
+        if let Some(f) = clean(&n.formatted) {
+            return f;
+        }
+        let parts: Vec<String> = [clean(&n.given), clean(&n.family)].into_iter().flatten().collect();
+        if !parts.is_empty() {
+            return parts.join(" ");
+        }
+    }
+    clean(&u.username).unwrap_or_else(|| u.id.clone())
+}
+
+pub fn user_resource(u: &User) -> Resource {
+    let enabled = u.enabled.unwrap_or(true);
+    let account_status = u.account.as_ref().and_then(|a| a.status.clone());
+    let locked = account_status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("LOCKED"));
+    let lifecycle = u.lifecycle.as_ref().and_then(|l| l.status.clone());
+
+    let mut details = Vec::new();
+    if !enabled {
+        details.push("disabled".to_string());
+    }
+    if locked {
+        match u.account.as_ref().and_then(|a| a.locked_at.as_deref()) {
+            Some(at) => details.push(format!("account locked since {at}")),
+            None => details.push("account locked".to_string()),
+        }
+    }
+    if let Some(l) = lifecycle.as_deref().filter(|l| !l.eq_ignore_ascii_case("ACCOUNT_OK")) {
+        details.push(format!("lifecycle {l}"));
+    }
+
+    let structured_name = u.name.as_ref().map(|n| StructuredName {
+        given_name: n.given.clone().unwrap_or_default(),
+        family_name: n.family.clone().unwrap_or_default(),
+        middle_names: n.middle.iter().filter(|m| !m.trim().is_empty()).cloned().collect(),
+        prefix: n.honorific_prefix.clone().unwrap_or_default(),
+        suffix: n.honorific_suffix.clone().unwrap_or_default(),
+    });
+
+    let mut profile = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            profile.insert(k.to_string(), v);
+        }
+    };
+    put("userId", Some(json!(u.id)));
+    put("username", u.username.clone().map(Value::from));
+    put("email", u.email.clone().map(Value::from));
+    put("populationId", u.population.as_ref().map(|p| json!(p.id)));
+    put("externalId", u.external_id.clone().map(Value::from));
+    put("enabled", Some(json!(enabled)));
+    put("accountStatus", account_status.clone().map(Value::from));
+    put("locked", Some(json!(locked)));
+    put("canAuthenticate", u.account.as_ref().and_then(|a| a.can_authenticate).map(Value::from));
+    put("lockedAt", u.account.as_ref().and_then(|a| a.locked_at.clone()).map(Value::from));
+    put("unlockAt", u.account.as_ref().and_then(|a| a.unlock_at.clone()).map(Value::from));
+    put("lifecycleStatus", lifecycle.map(Value::from));
+    put("identityProvider", u.identity_provider.as_ref().and_then(|i| i.kind.clone()).map(Value::from));
+    put("title", u.title.clone().map(Value::from));
+    put("userType", u.user_type.clone().map(Value::from));
+    put("mfaEnabled", u.mfa_enabled.map(Value::from));
+    put("lastSignOnAt", u.last_sign_on.as_ref().and_then(|s| s.at.clone()).map(Value::from));
+    put("createdAt", u.created_at.clone().map(Value::from));
+    put("updatedAt", u.updated_at.clone().map(Value::from));
+
+    let created_at = u.created_at.as_deref().and_then(time::parse);
+    let status = if enabled { UserStatus::Enabled } else { UserStatus::Disabled };
+    let emails = u
+        .email
+        .iter()
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| Email { address: e.clone(), is_primary: true })
+        .collect();
+    Resource {
+        id: resource_id(USER, &u.id),
+        parent: None,
+        display_name: display_name(u),
+        description: None,
+        external_id: Some(u.id.clone()),
+        status: if enabled { ResourceStatus::Enabled } else { ResourceStatus::Disabled },
+        created_at,
+        trait_: Some(ResourceTrait::User(UserTrait {
+            emails,
+            login: u.username.clone(),
+            login_aliases: Vec::new(),
+            status,
+            status_details: (!details.is_empty()).then(|| details.join("; ")),
+            account_type: AccountType::Human,
+            structured_name,
+            employee_ids: Vec::new(),
+            profile_json: Some(Value::Object(profile).to_string()),
+            created_at,
+            last_login: u.last_sign_on.as_ref().and_then(|s| s.at.as_deref()).and_then(time::parse),
+            mfa_enabled: u.mfa_enabled,
+        })),
+    }
+}

@@ -1,0 +1,124 @@
+//! `validate`: one round trip that tells the operator what is wrong.
+//!
+//! Decision: two requests in one batch. `GET /environments/{env}` names the
+//! environment and is the only call that answers 404 for a missing
+//! environment (everything under it answers 403, §7 quirk 3);
+//! `GET /environments/{env}/populations?limit=1` needs the read permission
+//! the sync needs. Together they separate the usual failures:
+//! - the token exchange fails → the host reports PingOne's `invalid_client`
+//!   text: wrong client id or secret, a worker app from another environment
+//!   or region, or an app not set to CLIENT_SECRET_BASIC;
+//! - 404 on the environment → wrong environment id or region;
+//! - 403 on the populations → the worker app lacks an admin role
+//!   (Identity Data Read Only for sync, Identity Data Admin for provisioning);
+//! - the gateway's odd 403 on an unknown path → a wrong API URL.
+
+use connector_sdk::{Context, ConnectorError, Validation};
+
+use crate::api::{Api, parse_one, parse_page};
+use crate::config::{API_URL, AUTH_URL, CLIENT_ID, CLIENT_SECRET, ENVIRONMENT_ID, REGION, Settings};
+use crate::errors::{self, ROLE_HINT};
+use crate::model::{Environment, IdOnly};
+
+pub fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
+    let settings = Settings::from_config(cx.config)?;
+    let api = Api::new(cx.host, &settings);
+    let env_id = &settings.environment_id;
+    let region = &settings.region;
+    let urls = vec![api.environment(), format!("{}/populations?limit=1", api.environment())];
+    let mut results = api.send_all(&urls, "validating the connection").into_iter();
+    let (Some(env), Some(pops)) = (results.next(), results.next()) else {
+        return Err(ConnectorError::Internal("the host answered no validation requests".into()));
+    };
+    let env = env.map_err(|e| credential_hint(e, env_id, region))?;
+    let pops = pops.map_err(|e| credential_hint(e, env_id, region))?;
+
+    let mut warnings = Vec::new();
+    let environment: Option<Environment> = match env.status {
+        200..=299 => Some(parse_one(&env, "reading the environment (GET /environments/{env})")?),
+        404 => {
+            return Err(ConnectorError::InvalidConfig(format!(
+                "environment {env_id} was not found in region {region}: check {ENVIRONMENT_ID} and \
+                 {REGION} (or {API_URL}/{AUTH_URL}); PingOne answered {}",
+                errors::describe_body(&env)
+            )));
+        }
+        _ => {
+            // Reading the environment object needs more than the sync does;
+            // the populations call below decides.
+            warnings.push(format!(
+                "could not read the environment object ({} {}); its name is not shown",
+                env.status,
+                errors::describe_body(&env)
+            ));
+            None
+        }
+    };
+    let what = "reading populations (GET /environments/{env}/populations)";
+    match pops.status {
+        200..=299 => {}
+        401 => {
+            return Err(ConnectorError::Unauthenticated(format!(
+                "PingOne refused the worker app's token for environment {env_id} ({}): check \
+                 {CLIENT_ID} and {CLIENT_SECRET}",
+                errors::describe_body(&pops)
+            )));
+        }
+        403 => {
+            return Err(match errors::status_error(&pops, what) {
+                e @ ConnectorError::InvalidConfig(_) => e,
+                _ => ConnectorError::PermissionDenied(format!(
+                    "the worker app may not read environment {env_id} in region {region} ({}): \
+                     {ROLE_HINT}. If the app has the role, check {ENVIRONMENT_ID} and {REGION}",
+                    errors::describe_body(&pops)
+                )),
+            });
+        }
+        _ => return Err(errors::status_error(&pops, what)),
+    }
+    let count = parse_page::<IdOnly>(&pops, "populations", what)?.count;
+
+    let name = environment
+        .as_ref()
+        .and_then(|e| e.name.clone())
+        .unwrap_or_else(|| env_id.clone());
+    let env_region = environment.as_ref().and_then(|e| e.region.clone());
+    if let Some(r) = &env_region {
+        if !r.eq_ignore_ascii_case(region) && settings_is_default_url(cx) {
+            warnings.push(format!("the environment reports region {r} but {REGION} is {region}"));
+        }
+    }
+    let mut summary = format!("environment {name} ({})", env_region.as_deref().unwrap_or(region));
+    if let Some(kind) = environment.as_ref().and_then(|e| e.kind.clone()) {
+        summary.push_str(&format!(", {}", kind.to_ascii_lowercase()));
+    }
+    if let Some(n) = count {
+        summary.push_str(&format!(", {n} population{}", if n == 1 { "" } else { "s" }));
+    }
+    Ok(Validation { summary, warnings })
+}
+
+/// True when the API URL is the region's own (not a proxy or simulator).
+fn settings_is_default_url(cx: &Context) -> bool {
+    cx.config.get(API_URL).is_none_or(|u| u.contains(".pingone."))
+}
+
+/// A failed token exchange, explained.
+fn credential_hint(e: ConnectorError, env_id: &str, region: &str) -> ConnectorError {
+    match e {
+        ConnectorError::Unauthenticated(m) => {
+            let method = if m.contains("Unsupported authentication method") {
+                " The worker app's token endpoint authentication method must be \
+                 CLIENT_SECRET_BASIC."
+            } else {
+                ""
+            };
+            ConnectorError::Unauthenticated(format!(
+                "PingOne rejected the client id or secret ({m}). Check {CLIENT_ID} and \
+                 {CLIENT_SECRET}, and that the worker app lives in environment {env_id} in region \
+                 {region} ({ENVIRONMENT_ID}, {REGION}).{method}"
+            ))
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,195 @@
+//! End-to-end syncs against the PingOne simulator, driven like the host
+//! drives a component, compared with the simulator's ground truth.
+
+mod common;
+
+use common::expect::{self, Expected, Minimum};
+use common::{Driver, Report, Store, Transport, sim_config};
+use pingone_sim::{Faults, SimConfig, SimHandle};
+
+struct Sim {
+    rt: tokio::runtime::Runtime,
+    handle: Option<SimHandle>,
+}
+
+impl Sim {
+    fn start(config: SimConfig) -> Sim {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let handle = rt
+            .block_on(pingone_sim::start(config, Default::default()))
+            .expect("simulator starts");
+        Sim { rt, handle: Some(handle) }
+    }
+
+    fn h(&self) -> &SimHandle {
+        self.handle.as_ref().expect("running")
+    }
+
+    fn transport(&self) -> Transport {
+        Transport::new(&self.h().token_url(), self.h().client_id(), self.h().client_secret())
+    }
+
+    fn config(&self) -> Vec<(String, String)> {
+        sim_config(
+            self.h().api_base_url(),
+            self.h().auth_base_url(),
+            self.h().environment_id(),
+            self.h().client_id(),
+        )
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.rt.block_on(h.shutdown());
+        }
+    }
+}
+
+fn sync(sim: &Sim) -> (Store, Report, common::Counters) {
+    let transport = sim.transport();
+    let driver = Driver::new(&transport, sim.config());
+    let (store, report) = driver.run().unwrap_or_else(|e| panic!("sync failed: {e}"));
+    (store, report, transport.counters())
+}
+
+/// Every resource, entitlement and grant matches, with immutability and
+/// expansion as documented.
+fn assert_matches(store: &Store, want: &Expected) {
+    assert!(store.duplicates.is_empty(), "duplicate records: {:?}", store.duplicates);
+    assert!(store.warnings.is_empty(), "warnings: {:?}", store.warnings);
+    let got: std::collections::BTreeSet<String> = store.resources.keys().cloned().collect();
+    diff("resources", &got, &want.resources);
+    let got: std::collections::BTreeSet<String> = store.entitlements.keys().cloned().collect();
+    diff("entitlements", &got, &want.entitlements);
+    let got: std::collections::BTreeSet<String> = store.grants.keys().cloned().collect();
+    let want_ids: std::collections::BTreeSet<String> = want.grants.keys().cloned().collect();
+    diff("grants", &got, &want_ids);
+    for (id, spec) in &want.grants {
+        let g = &store.grants[id];
+        assert_eq!(g.immutable_reason.is_some(), spec.immutable, "immutability of {id}: {:?}", g.immutable_reason);
+        assert_eq!(
+            g.expansion.as_ref().map(|x| x.entitlement_ids.clone()),
+            spec.expansion,
+            "expansion of {id}"
+        );
+    }
+}
+
+fn diff(what: &str, got: &std::collections::BTreeSet<String>, want: &std::collections::BTreeSet<String>) {
+    let missing: Vec<_> = want.difference(got).take(10).collect();
+    let extra: Vec<_> = got.difference(want).take(10).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: {} missing (e.g. {missing:?}), {} extra (e.g. {extra:?})",
+        want.difference(got).count(),
+        got.difference(want).count()
+    );
+}
+
+fn assert_efficient(c: &common::Counters, min: &Minimum) {
+    let ratio = c.logical as f64 / min.total as f64;
+    eprintln!(
+        "requests: {} (attempts {}, tokens {}), minimum {} (base {}, membership by groups {}, by users {}) = {ratio:.3}x\n{:#?}",
+        c.logical, c.attempts, c.token_requests, min.total, min.base, min.by_groups, min.by_users, c.by_route
+    );
+    assert!(ratio <= 1.2, "{} requests is {ratio:.3}x the minimum {}", c.logical, min.total);
+}
+
+fn full_check(config: SimConfig) {
+    let sim = Sim::start(config);
+    let truth = sim.h().ground_truth();
+    let (store, report, counters) = sync(&sim);
+    eprintln!("{report:?}");
+    assert_matches(&store, &expect::expected(&truth));
+    assert_efficient(&counters, &expect::minimum(&truth));
+    assert_eq!(counters.retries, 0);
+    // Spot-check the user mapping against the source.
+    for u in &truth.users {
+        let id = u["id"].as_str().unwrap();
+        let r = &store.resources[&format!("user:{id}")];
+        let Some(connector_sdk::ResourceTrait::User(t)) = &r.trait_ else { panic!("user trait") };
+        assert_eq!(t.login.as_deref(), u["username"].as_str());
+        assert_eq!(t.emails.first().map(|e| e.address.as_str()), u["email"].as_str());
+        let enabled = u["enabled"].as_bool().unwrap();
+        assert_eq!(t.status == connector_sdk::UserStatus::Enabled, enabled);
+        let want_name = u["name"]["formatted"].as_str().or(u["username"].as_str()).unwrap();
+        assert_eq!(r.display_name, want_name);
+        let profile: serde_json::Value = serde_json::from_str(t.profile_json.as_deref().unwrap()).unwrap();
+        assert_eq!(profile["populationId"], u["population"]["id"]);
+        assert_eq!(profile["locked"], serde_json::json!(u["account"]["status"] == "LOCKED"));
+    }
+}
+
+#[test]
+fn tiny_tenant_syncs_exactly() {
+    full_check(SimConfig::tiny(1));
+}
+
+#[test]
+fn small_tenants_sync_exactly() {
+    for seed in [1, 2, 3] {
+        full_check(SimConfig::small(seed));
+    }
+}
+
+#[test]
+fn medium_tenant_syncs_exactly() {
+    full_check(SimConfig::medium(1));
+}
+
+/// Several users pages, several groups pages (pass 2), and dense nesting.
+#[test]
+fn multi_page_groups_and_dense_nesting() {
+    full_check(SimConfig {
+        users: 450,
+        groups: 430,
+        avg_groups_per_user: 3.0,
+        nested_fraction: 0.5,
+        dynamic_groups: 5,
+        ..SimConfig::small(4)
+    });
+}
+
+#[test]
+fn survives_faults_and_short_pages() {
+    let mut config = SimConfig::small(5);
+    config.users = 230;
+    config.faults = Faults {
+        error_rate: 0.08,
+        error_status: 503,
+        reset_rate: 0.03,
+        truncate_rate: 0.02,
+        short_pages: true,
+        rate_limit_per_sec: Some(400.0),
+        rate_limit_burst: Some(40.0),
+        jitter_ms: 3,
+        ..Faults::default()
+    };
+    let sim = Sim::start(config);
+    let truth = sim.h().ground_truth();
+    let (store, report, counters) = sync(&sim);
+    eprintln!("{report:?}\n{counters:?}\nsim: {:?}", sim.h().stats().faults);
+    assert_matches(&store, &expect::expected(&truth));
+    assert!(counters.retries > 0, "faults were injected");
+}
+
+#[test]
+fn survives_short_token_lifetime() {
+    let mut config = SimConfig::small(6);
+    config.token_lifetime_secs = 1;
+    config.faults = Faults { latency_ms: 40, expire_tokens_after_requests: Some(30), ..Faults::default() };
+    let sim = Sim::start(config);
+    let truth = sim.h().ground_truth();
+    let (store, report, counters) = sync(&sim);
+    eprintln!("{report:?}\n{counters:?}");
+    assert_matches(&store, &expect::expected(&truth));
+    assert!(report.elapsed.as_millis() > 1_500, "the sync outlived a token: {:?}", report.elapsed);
+    assert!(counters.token_requests >= 3, "tokens were refreshed: {counters:?}");
+    assert!(counters.refreshes_on_401 >= 1, "a 401 was answered with a refresh: {counters:?}");
+}

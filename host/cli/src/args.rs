@@ -1,0 +1,241 @@
+//! Command-line and environment configuration, Baton style.
+//!
+//! Decision: two passes. The first finds which component to run (its config
+//! schema defines flags); the second parses everything with clap, the
+//! component's fields added as flags with `BATON_` environment variables.
+//! Secret fields also accept `--<field>-file` (e.g. a mounted Kubernetes
+//! Secret), and clap never prints secret values from the environment.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use connector_runtime::bindings::meta::{ConfigKind, ConnectorMetadata};
+use connector_runtime::config::env_name;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "connector-host",
+    version,
+    about = "Runs a sandboxed connector component (PingOne by default) and writes Baton-compatible c1z files",
+    long_about = None
+)]
+pub struct Cli {
+    /// The c1z file to write (sync) or read (inspect, provisioning).
+    #[arg(short = 'f', long, env = "BATON_FILE", default_value = "sync.c1z", global = true)]
+    pub file: PathBuf,
+
+    /// Connector component (.wasm); default: the bundled PingOne component.
+    #[arg(long, env = "BATON_COMPONENT", global = true)]
+    pub component: Option<PathBuf>,
+
+    /// Expected sha256 of --component; a mismatch refuses to run it.
+    #[arg(long, env = "BATON_COMPONENT_SHA256", global = true)]
+    pub component_sha256: Option<String>,
+
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, env = "BATON_LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+
+    /// Log format: json or console (default: console on a terminal, else json).
+    #[arg(long, env = "BATON_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+
+    /// Extra PEM CA bundle to trust (e.g. a corporate TLS proxy's CA).
+    #[arg(long, env = "BATON_CA_BUNDLE", global = true)]
+    pub ca_bundle: Option<PathBuf>,
+
+    /// Where compiled components are cached.
+    #[arg(long, env = "BATON_CACHE_DIR", global = true)]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Connector calls in flight during a sync.
+    #[arg(long, env = "BATON_SYNC_CONCURRENCY", default_value_t = 8, global = true)]
+    pub sync_concurrency: usize,
+
+    /// Most outbound requests in flight per connector (adaptive below this).
+    #[arg(long, env = "BATON_MAX_CONCURRENT_REQUESTS", default_value_t = 16, global = true)]
+    pub max_concurrent_requests: usize,
+
+    /// Steady cap on outbound requests per second (default: none).
+    #[arg(long, env = "BATON_REQUESTS_PER_SECOND", global = true)]
+    pub requests_per_second: Option<f64>,
+
+    /// Guest memory limit per call, in MiB.
+    #[arg(long, env = "BATON_MEMORY_LIMIT_MB", default_value_t = 64, global = true)]
+    pub memory_limit_mb: usize,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the connector's capabilities as JSON.
+    Capabilities,
+    /// Print the connector's config schema as JSON.
+    Config,
+    /// Check the configuration against the upstream API and exit.
+    Validate,
+    /// Read a c1z file.
+    #[command(subcommand)]
+    Inspect(c1z::InspectCommand),
+}
+
+/// What the first pass needs: which component, and where to cache it.
+#[derive(Debug, Default)]
+pub struct Prescan {
+    pub component: Option<PathBuf>,
+    pub component_sha256: Option<String>,
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Finds `--component`, `--component-sha256` and `--cache-dir` (or their
+/// environment variables) without knowing the component's flags yet.
+pub fn prescan(argv: &[String]) -> Prescan {
+    let flag = |name: &str, env: &str| -> Option<String> {
+        let long = format!("--{name}");
+        let eq = format!("--{name}=");
+        let mut it = argv.iter().skip(1);
+        while let Some(a) = it.next() {
+            if a == "--" {
+                break;
+            }
+            if *a == long {
+                return it.next().cloned();
+            }
+            if let Some(v) = a.strip_prefix(&eq) {
+                return Some(v.to_string());
+            }
+        }
+        std::env::var(env).ok().filter(|v| !v.is_empty())
+    };
+    Prescan {
+        component: flag("component", "BATON_COMPONENT").map(PathBuf::from),
+        component_sha256: flag("component-sha256", "BATON_COMPONENT_SHA256"),
+        cache_dir: flag("cache-dir", "BATON_CACHE_DIR").map(PathBuf::from),
+    }
+}
+
+/// Parses the command line with the component's config fields as flags.
+/// Returns the raw connector values by field name (secrets included; they
+/// go to the host's secret store, never to the guest).
+pub fn parse(
+    argv: &[String],
+    meta: &ConnectorMetadata,
+) -> anyhow::Result<(Cli, BTreeMap<String, String>)> {
+    let mut cmd = Cli::command();
+    for field in &meta.config_schema {
+        cmd = cmd.arg(connector_arg(field));
+        if field.secret {
+            let name = format!("{}-file", field.name);
+            cmd = cmd.arg(
+                Arg::new(name.clone())
+                    .long(name.clone())
+                    .env(env_name(&name))
+                    .global(true)
+                    .value_name("PATH")
+                    .help(format!("Read --{} from a file", field.name)),
+            );
+        }
+    }
+    let matches = cmd.try_get_matches_from(argv).unwrap_or_else(|e| e.exit());
+    let cli = Cli::from_arg_matches(&matches)?;
+    let values = connector_values(&matches, meta)?;
+    Ok((cli, values))
+}
+
+fn connector_arg(field: &connector_runtime::bindings::meta::ConfigField) -> Arg {
+    let mut help = field.description.clone();
+    if field.required {
+        help.push_str(" [required]");
+    }
+    if let ConfigKind::Choice(options) = &field.kind {
+        let values: Vec<&str> = options.iter().map(|o| o.value.as_str()).collect();
+        help.push_str(&format!(" [one of: {}]", values.join(", ")));
+    }
+    if let Some(d) = &field.default_value {
+        help.push_str(&format!(" [default: {d}]"));
+    }
+    let mut arg = Arg::new(field.name.clone())
+        .long(field.name.clone())
+        .env(env_name(&field.name))
+        .global(true)
+        .help(help)
+        .action(ArgAction::Set);
+    if field.secret {
+        arg = arg.hide_env_values(true).value_name("SECRET");
+    }
+    arg
+}
+
+fn connector_values(
+    matches: &ArgMatches,
+    meta: &ConnectorMetadata,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for field in &meta.config_schema {
+        let direct = find_value(matches, &field.name);
+        let from_file = if field.secret {
+            find_value(matches, &format!("{}-file", field.name))
+        } else {
+            None
+        };
+        let value = match (direct, from_file) {
+            (Some(v), _) => Some(v),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "--{}-file ({}): reading {path}: {e}",
+                        field.name,
+                        env_name(&format!("{}-file", field.name))
+                    )
+                })?;
+                Some(text.trim_end_matches(['\r', '\n']).to_string())
+            }
+            (None, None) => None,
+        };
+        if let Some(v) = value {
+            out.insert(field.name.clone(), v);
+        }
+    }
+    Ok(out)
+}
+
+/// A global arg's value, wherever on the command line it was given.
+fn find_value(matches: &ArgMatches, id: &str) -> Option<String> {
+    if let Ok(Some(v)) = matches.try_get_one::<String>(id) {
+        return Some(v.clone());
+    }
+    matches
+        .subcommand()
+        .and_then(|(_, sub)| find_value(sub, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn prescan_finds_the_component_in_both_spellings() {
+        let p = prescan(&argv(&["x", "--component", "a.wasm", "inspect", "syncs"]));
+        assert_eq!(p.component, Some(PathBuf::from("a.wasm")));
+        let p = prescan(&argv(&["x", "--component=b.wasm", "--component-sha256=ab"]));
+        assert_eq!(p.component, Some(PathBuf::from("b.wasm")));
+        assert_eq!(p.component_sha256.as_deref(), Some("ab"));
+        let p = prescan(&argv(&["x", "--", "--component", "c.wasm"]));
+        assert_eq!(p.component, None.or(std::env::var("BATON_COMPONENT").ok().map(PathBuf::from)));
+    }
+
+    #[test]
+    fn static_flags_match_baton() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["x", "-f", "out.c1z", "--log-level", "debug"]).unwrap();
+        assert_eq!(cli.file, PathBuf::from("out.c1z"));
+        assert_eq!(cli.log_level, "debug");
+    }
+}

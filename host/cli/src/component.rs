@@ -1,0 +1,226 @@
+//! Which component runs, and the instance it runs as.
+//!
+//! The bundled PingOne component is embedded at build time; `--component`
+//! swaps in any other component without rebuilding the host.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use connector_runtime::bindings::meta::{
+    Capability, ConfigKind, ConnectorMetadata, CredentialOption, CredentialRecipe,
+};
+use connector_runtime::capabilities::http::TlsOptions;
+use connector_runtime::config::{build_instance, env_name, resolve};
+use connector_runtime::{InstanceCtx, Limits, Plugin, Runtime, RuntimeOptions};
+use serde_json::{Value, json};
+
+use crate::args::{Cli, Prescan};
+
+/// The PingOne component, built by `build.rs` for wasm32-wasip2.
+const BUNDLED_PINGONE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pingone.wasm"));
+
+pub struct HostRuntime {
+    runtime: Arc<Runtime>,
+}
+
+/// The default cache: `$XDG_CACHE_HOME/connector-host` or `~/.cache/...`,
+/// or none when neither is known (read-only containers pass --cache-dir).
+fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(x).join("connector-host"));
+    }
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(|h| PathBuf::from(h).join(".cache").join("connector-host"))
+}
+
+impl HostRuntime {
+    pub fn new(cache_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let mut cache = cache_dir.map(Path::to_path_buf).or_else(default_cache_dir);
+        if let Some(dir) = &cache
+            && std::fs::create_dir_all(dir).is_err()
+        {
+            cache = None; // a cache is an optimisation, never a requirement
+        }
+        let runtime = Runtime::new(RuntimeOptions { cache_dir: cache })?;
+        Ok(Self { runtime })
+    }
+
+    pub async fn load(&self, pre: &Prescan) -> anyhow::Result<Arc<Plugin>> {
+        match &pre.component {
+            Some(path) => self
+                .runtime
+                .load_file(path, pre.component_sha256.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("loading component {}: {e}", path.display())),
+            None => self
+                .runtime
+                .load(BUNDLED_PINGONE)
+                .await
+                .map_err(|e| anyhow::anyhow!("loading the bundled PingOne component: {e}")),
+        }
+    }
+}
+
+/// Builds the connector instance from flags, environment and files.
+pub fn instance(
+    plugin: &Plugin,
+    cli: &Cli,
+    values: BTreeMap<String, String>,
+) -> anyhow::Result<InstanceCtx> {
+    let resolved = resolve(&plugin.metadata, &values).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let limits = Limits {
+        memory_bytes: cli.memory_limit_mb.max(8) << 20,
+        max_concurrent_requests: cli.max_concurrent_requests.max(1),
+        requests_per_second: cli.requests_per_second,
+        ..Limits::default()
+    };
+    let mut tls = TlsOptions::default();
+    if let Some(path) = &cli.ca_bundle {
+        let pem = std::fs::read(path).map_err(|e| {
+            anyhow::anyhow!("--ca-bundle (BATON_CA_BUNDLE): reading {}: {e}", path.display())
+        })?;
+        tls.extra_roots_pem.push(pem);
+    }
+    build_instance("cli", &plugin.metadata, resolved, limits, &tls)
+}
+
+fn capability_name(c: &Capability) -> (i32, &'static str) {
+    match c {
+        Capability::Provision => (1, "CAPABILITY_PROVISION"),
+        Capability::Sync => (2, "CAPABILITY_SYNC"),
+        Capability::AccountProvisioning => (5, "CAPABILITY_ACCOUNT_PROVISIONING"),
+        Capability::ResourceDelete => (8, "CAPABILITY_RESOURCE_DELETE"),
+    }
+}
+
+fn credential_option_name(c: &CredentialOption) -> &'static str {
+    match c {
+        CredentialOption::NoPassword => "CAPABILITY_DETAIL_CREDENTIAL_OPTION_NO_PASSWORD",
+        CredentialOption::RandomPassword => "CAPABILITY_DETAIL_CREDENTIAL_OPTION_RANDOM_PASSWORD",
+    }
+}
+
+/// `capabilities`, in the shape Baton's command prints: protojson of
+/// `ConnectorCapabilities` inside an Any.
+pub fn capabilities_json(meta: &ConnectorMetadata) -> anyhow::Result<String> {
+    let mut per_type: Vec<(String, Value)> = Vec::new();
+    let mut all: BTreeMap<i32, &'static str> = BTreeMap::new();
+    for rt in &meta.resource_types {
+        let caps = meta
+            .capabilities
+            .iter()
+            .find(|c| c.resource_type == rt.id)
+            .map(|c| c.capabilities.as_slice())
+            .unwrap_or(&[]);
+        let mut names: Vec<(i32, &'static str)> = caps.iter().map(capability_name).collect();
+        names.sort();
+        names.dedup();
+        for (n, s) in &names {
+            all.insert(*n, s);
+        }
+        let traits: Vec<&str> = rt
+            .traits
+            .iter()
+            .map(|t| match t {
+                connector_runtime::bindings::types::ResourceTraitKind::User => "TRAIT_USER",
+                connector_runtime::bindings::types::ResourceTraitKind::Group => "TRAIT_GROUP",
+                connector_runtime::bindings::types::ResourceTraitKind::Role => "TRAIT_ROLE",
+                connector_runtime::bindings::types::ResourceTraitKind::App => "TRAIT_APP",
+            })
+            .collect();
+        let mut rt_json = json!({ "id": rt.id, "displayName": rt.display_name, "traits": traits });
+        if let Some(d) = &rt.description {
+            rt_json["description"] = json!(d);
+        }
+        if rt.skip_entitlements_and_grants {
+            rt_json["annotations"] =
+                json!([{ "@type": "type.googleapis.com/c1.connector.v2.SkipEntitlementsAndGrants" }]);
+        }
+        per_type.push((
+            rt.id.clone(),
+            json!({
+                "resourceType": rt_json,
+                "capabilities": names.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+            }),
+        ));
+    }
+    per_type.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = json!({
+        "@type": "type.googleapis.com/c1.connector.v2.ConnectorCapabilities",
+        "resourceTypeCapabilities": per_type.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        "connectorCapabilities": all.values().collect::<Vec<_>>(),
+    });
+    if all.contains_key(&5) && !meta.credential_options.is_empty() {
+        let options: Vec<&str> = meta.credential_options.iter().map(credential_option_name).collect();
+        out["credentialDetails"] = json!({
+            "capabilityAccountProvisioning": {
+                "supportedCredentialOptions": options,
+                "preferredCredentialOption": options[0],
+            }
+        });
+    }
+    Ok(serde_json::to_string_pretty(&out)?)
+}
+
+/// `config`: the connector's config schema, with flag and env names.
+pub fn config_json(meta: &ConnectorMetadata) -> anyhow::Result<String> {
+    let fields: Vec<Value> = meta
+        .config_schema
+        .iter()
+        .map(|f| {
+            let (kind, extra) = match &f.kind {
+                ConfigKind::Text => ("string", Value::Null),
+                ConfigKind::Boolean => ("bool", Value::Null),
+                ConfigKind::Integer => ("int", Value::Null),
+                ConfigKind::Url(o) => ("url", json!({ "egress": o.egress })),
+                ConfigKind::Choice(options) => (
+                    "choice",
+                    json!(options
+                        .iter()
+                        .map(|o| json!({
+                            "value": o.value,
+                            "description": o.description,
+                            "implies": o.implies.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                        }))
+                        .collect::<Vec<_>>()),
+                ),
+            };
+            let mut v = json!({
+                "name": f.name,
+                "flag": format!("--{}", f.name),
+                "env": env_name(&f.name),
+                "description": f.description,
+                "type": kind,
+                "required": f.required,
+                "secret": f.secret,
+            });
+            if let Some(d) = &f.default_value {
+                v["default"] = json!(d);
+            }
+            if let ConfigKind::Url(_) = &f.kind {
+                v["url"] = extra;
+            } else if !extra.is_null() {
+                v["choices"] = extra;
+            }
+            v
+        })
+        .collect();
+    let credential = meta.credential.as_ref().map(|c| match c {
+        CredentialRecipe::Oauth2ClientCredentials(r) => json!({
+            "type": "oauth2-client-credentials",
+            "tokenUrl": r.token_url,
+            "clientIdField": r.client_id_field,
+            "clientSecretField": r.client_secret_field,
+            "authMethod": format!("{:?}", r.auth_method),
+        }),
+    });
+    let out = json!({
+        "connector": meta.display_name,
+        "version": meta.version,
+        "fields": fields,
+        "credential": credential,
+    });
+    Ok(serde_json::to_string_pretty(&out)?)
+}

@@ -1,0 +1,126 @@
+//! What an operator sees: a live status line on a terminal, and a readable
+//! summary when the sync ends.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use connector_runtime::InstanceCtx;
+use connector_runtime::sync::SyncSummary;
+
+/// Redraws one status line on stderr while a sync runs (terminals only).
+pub struct Progress {
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Progress {
+    pub fn start(instance: &Arc<InstanceCtx>) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self { task: None };
+        }
+        let instance = instance.clone();
+        let task = tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let calls = instance.metrics.calls.load(Ordering::Relaxed);
+                let requests = instance
+                    .http
+                    .as_ref()
+                    .map_or(0, |h| h.stats.requests.load(Ordering::Relaxed));
+                let mut err = std::io::stderr().lock();
+                let _ = write!(
+                    err,
+                    "\r\x1b[2Ksyncing: {calls} connector calls, {requests} API requests, {:.0}s",
+                    started.elapsed().as_secs_f64()
+                );
+                let _ = err.flush();
+            }
+        });
+        Self { task: Some(task) }
+    }
+
+    pub fn stop(self) {
+        if let Some(t) = self.task {
+            t.abort();
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn render(connector: &str, s: &SyncSummary) -> String {
+    let mut out = String::new();
+    let verb = if s.resumed { "Resumed and finished" } else { "Synced" };
+    out.push_str(&format!(
+        "{verb} {connector} into {} in {:.1}s (sync {}, {} KiB)\n",
+        s.file.display(),
+        s.seconds,
+        s.sync_id,
+        s.c1z_bytes.div_ceil(1024)
+    ));
+    let row = |label: &str, n: u64| format!("  {label:<22}{:>12}\n", thousands(n));
+    out.push_str(&row("resource types", s.resource_types));
+    for (t, n) in &s.resources {
+        out.push_str(&row(&format!("resources: {t}"), *n));
+    }
+    out.push_str(&row("entitlements", s.entitlements));
+    out.push_str(&row("grants", s.grants));
+    out.push_str(&row("API requests", s.requests));
+    out.push_str(&row("  retried", s.retries));
+    out.push_str(&row("  throttled (429)", s.throttled));
+    out.push_str(&row("token exchanges", s.token_exchanges));
+    out.push_str(&row("connector calls", s.calls));
+    for w in &s.warnings {
+        out.push_str(&format!("  warning: {w}\n"));
+    }
+    out
+}
+
+pub fn print(connector: &str, s: &SyncSummary) {
+    print!("{}", render(connector, s));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_is_readable() {
+        let s = SyncSummary {
+            sync_id: "2abc".into(),
+            file: "sync.c1z".into(),
+            resumed: false,
+            resource_types: 4,
+            resources: vec![("user".into(), 12345)],
+            entitlements: 10,
+            grants: 1_000_000,
+            calls: 7,
+            requests: 99,
+            retries: 1,
+            throttled: 0,
+            token_exchanges: 1,
+            warnings: vec![],
+            seconds: 1.25,
+            c1z_bytes: 2048,
+        };
+        let text = render("PingOne", &s);
+        assert!(text.starts_with("Synced PingOne into sync.c1z in 1.2s"), "{text}");
+        assert!(text.contains("resources: user              12,345"), "{text}");
+        assert!(text.contains("1,000,000"), "{text}");
+    }
+}

@@ -1,0 +1,295 @@
+//! WIT records to Baton's protobuf messages.
+//!
+//! Decision: the host, not each connector, applies Baton's ID conventions
+//! and embedding rules, so every plugin's artifact joins correctly:
+//! entitlement id `<type>:<resource>:<slug>` with the full stored resource
+//! and full grantable resource types; grant id
+//! `<entitlement-id>:<principal-type>:<principal-id>` with a minimal
+//! entitlement (id and full resource) and a principal that is only an id;
+//! traits, status and profile inside the trait annotation (what Baton's
+//! 2025 tools read); `creation_source = 1` as the 2025 SDK set it.
+
+use c1z::pb;
+use prost_types::{Any, Struct, Timestamp};
+
+use crate::bindings::types as wit;
+
+pub fn resource_id(id: &wit::ResourceId) -> pb::ResourceId {
+    pb::ResourceId::new(id.resource_type.clone(), id.resource.clone())
+}
+
+pub fn entitlement_id(resource: &wit::ResourceId, slug: &str) -> String {
+    format!("{}:{}:{}", resource.resource_type, resource.resource, slug)
+}
+
+pub fn grant_id(entitlement_id: &str, principal: &wit::ResourceId) -> String {
+    format!(
+        "{entitlement_id}:{}:{}",
+        principal.resource_type, principal.resource
+    )
+}
+
+fn timestamp(t: &wit::Timestamp) -> Timestamp {
+    Timestamp {
+        seconds: t.seconds,
+        nanos: t.nanos.min(999_999_999) as i32,
+    }
+}
+
+/// Parses a JSON object field already checked by upload validation.
+fn object(json: &Option<String>) -> Option<Struct> {
+    let value: serde_json::Value = serde_json::from_str(json.as_deref()?).ok()?;
+    pb::json_to_struct(&value)
+}
+
+fn any_struct(s: &Struct) -> Any {
+    Any {
+        type_url: "type.googleapis.com/google.protobuf.Struct".into(),
+        value: prost::Message::encode_to_vec(s),
+    }
+}
+
+/// Reads back a Struct annotation written by [`any_struct`].
+pub fn find_struct(annotations: &[Any]) -> Option<serde_json::Value> {
+    annotations
+        .iter()
+        .find(|a| a.type_url.ends_with("/google.protobuf.Struct"))
+        .and_then(|a| <Struct as prost::Message>::decode(a.value.as_slice()).ok())
+        .map(|s| pb::struct_to_json(&s))
+}
+
+pub fn resource_type(t: &wit::ResourceType) -> pb::ResourceType {
+    let traits = t
+        .traits
+        .iter()
+        .map(|k| match k {
+            wit::ResourceTraitKind::User => pb::resource_type::Trait::User,
+            wit::ResourceTraitKind::Group => pb::resource_type::Trait::Group,
+            wit::ResourceTraitKind::Role => pb::resource_type::Trait::Role,
+            wit::ResourceTraitKind::App => pb::resource_type::Trait::App,
+        } as i32)
+        .collect();
+    let mut annotations = Vec::new();
+    if t.skip_entitlements_and_grants {
+        annotations.push(pb::pack_any(&pb::SkipEntitlementsAndGrants {}));
+    }
+    pb::ResourceType {
+        id: t.id.clone(),
+        display_name: t.display_name.clone(),
+        traits,
+        annotations,
+        description: t.description.clone().unwrap_or_default(),
+        sourced_externally: false,
+    }
+}
+
+pub fn resource(r: &wit::Resource) -> pb::Resource {
+    let mut annotations = Vec::new();
+    match &r.trait_ {
+        Some(wit::ResourceTrait::User(u)) => annotations.push(pb::pack_any(&user_trait(u))),
+        Some(wit::ResourceTrait::Group(g)) => annotations.push(pb::pack_any(&pb::GroupTrait {
+            icon: None,
+            profile: object(&g.profile_json),
+        })),
+        Some(wit::ResourceTrait::Role(g)) => annotations.push(pb::pack_any(&pb::RoleTrait {
+            profile: object(&g.profile_json),
+        })),
+        None => {}
+    }
+    let status = match r.status {
+        wit::ResourceStatus::Unspecified => None,
+        wit::ResourceStatus::Enabled => Some(pb::status::ResourceStatus::Enabled),
+        wit::ResourceStatus::Disabled => Some(pb::status::ResourceStatus::Disabled),
+        wit::ResourceStatus::Deleted => Some(pb::status::ResourceStatus::Deleted),
+    };
+    pb::Resource {
+        id: Some(resource_id(&r.id)),
+        parent_resource_id: r.parent.as_ref().map(resource_id),
+        display_name: r.display_name.clone(),
+        annotations,
+        description: r.description.clone().unwrap_or_default(),
+        baton_resource: false,
+        external_id: r.external_id.as_ref().map(|id| pb::ExternalId {
+            id: id.clone(),
+            link: String::new(),
+            description: String::new(),
+        }),
+        creation_source: pb::resource::CreationSource::ConnectorListResources as i32,
+        profile: None,
+        icon: None,
+        status: status.map(|s| pb::Status {
+            status: s as i32,
+            details: String::new(),
+        }),
+        created_at: r.created_at.as_ref().map(timestamp),
+    }
+}
+
+fn user_trait(u: &wit::UserTrait) -> pb::UserTrait {
+    use pb::user_trait::status::Status as S;
+    let status = match u.status {
+        wit::UserStatus::Unspecified => S::Unspecified,
+        wit::UserStatus::Enabled => S::Enabled,
+        wit::UserStatus::Disabled => S::Disabled,
+        wit::UserStatus::Deleted => S::Deleted,
+    };
+    let account_type = match u.account_type {
+        wit::AccountType::Unspecified => pb::user_trait::AccountType::Unspecified,
+        wit::AccountType::Human => pb::user_trait::AccountType::Human,
+        wit::AccountType::Service => pb::user_trait::AccountType::Service,
+        wit::AccountType::System => pb::user_trait::AccountType::System,
+    };
+    pb::UserTrait {
+        emails: u
+            .emails
+            .iter()
+            .map(|e| pb::user_trait::Email {
+                address: e.address.clone(),
+                is_primary: e.is_primary,
+            })
+            .collect(),
+        status: Some(pb::user_trait::Status {
+            status: status as i32,
+            details: u.status_details.clone().unwrap_or_default(),
+        }),
+        profile: object(&u.profile_json),
+        icon: None,
+        account_type: account_type as i32,
+        login: u.login.clone().unwrap_or_default(),
+        login_aliases: u.login_aliases.clone(),
+        created_at: u.created_at.as_ref().map(timestamp),
+        last_login: u.last_login.as_ref().map(timestamp),
+        mfa_status: u
+            .mfa_enabled
+            .map(|mfa_enabled| pb::user_trait::MfaStatus { mfa_enabled }),
+        sso_status: None,
+        structured_name: u.structured_name.as_ref().map(|n| pb::user_trait::StructuredName {
+            given_name: n.given_name.clone(),
+            family_name: n.family_name.clone(),
+            middle_names: n.middle_names.clone(),
+            prefix: n.prefix.clone(),
+            suffix: n.suffix.clone(),
+        }),
+        employee_ids: u.employee_ids.clone(),
+    }
+}
+
+/// An entitlement embedding its full stored resource and grantable types.
+pub fn entitlement(
+    e: &wit::Entitlement,
+    resource: pb::Resource,
+    types: &[pb::ResourceType],
+) -> pb::Entitlement {
+    let purpose = match e.purpose {
+        wit::EntitlementPurpose::Unspecified => pb::entitlement::PurposeValue::Unspecified,
+        wit::EntitlementPurpose::Assignment => pb::entitlement::PurposeValue::Assignment,
+        wit::EntitlementPurpose::Permission => pb::entitlement::PurposeValue::Permission,
+        wit::EntitlementPurpose::Ownership => pb::entitlement::PurposeValue::Ownership,
+    };
+    let mut annotations = Vec::new();
+    if e.immutable {
+        annotations.push(pb::pack_any(&pb::EntitlementImmutable {
+            source_id: String::new(),
+            metadata: None,
+        }));
+    }
+    if let Some(s) = object(&e.metadata_json) {
+        annotations.push(any_struct(&s));
+    }
+    pb::Entitlement {
+        resource: Some(resource),
+        id: entitlement_id(&e.resource, &e.slug),
+        display_name: e.display_name.clone(),
+        description: e.description.clone().unwrap_or_default(),
+        grantable_to: e
+            .grantable_to
+            .iter()
+            .filter_map(|id| types.iter().find(|t| &t.id == id).cloned())
+            .collect(),
+        annotations,
+        purpose: purpose as i32,
+        slug: e.slug.clone(),
+    }
+}
+
+/// A grant with a minimal entitlement and an id-only principal.
+pub fn grant(g: &wit::Grant, entitlement_resource: pb::Resource) -> pb::Grant {
+    let ent_id = entitlement_id(&g.entitlement_resource, &g.entitlement_slug);
+    let mut annotations = Vec::new();
+    if let Some(x) = &g.expansion {
+        annotations.push(pb::pack_any(&pb::GrantExpandable {
+            entitlement_ids: x.entitlement_ids.clone(),
+            shallow: x.shallow,
+            resource_type_ids: x.resource_type_ids.clone(),
+        }));
+    }
+    if let Some(reason) = &g.immutable_reason {
+        let mut fields = std::collections::BTreeMap::new();
+        fields.insert(
+            "reason".to_string(),
+            prost_types::Value {
+                kind: Some(prost_types::value::Kind::StringValue(reason.clone())),
+            },
+        );
+        annotations.push(pb::pack_any(&pb::GrantImmutable {
+            source_id: String::new(),
+            metadata: Some(Struct { fields }),
+        }));
+    }
+    if let Some(metadata) = object(&g.metadata_json) {
+        annotations.push(pb::pack_any(&pb::GrantMetadata {
+            metadata: Some(metadata),
+        }));
+    }
+    pb::Grant {
+        id: grant_id(&ent_id, &g.principal),
+        entitlement: Some(pb::Entitlement {
+            resource: Some(entitlement_resource),
+            id: ent_id,
+            ..Default::default()
+        }),
+        principal: Some(pb::Resource {
+            id: Some(resource_id(&g.principal)),
+            ..Default::default()
+        }),
+        annotations,
+        sources: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rid(t: &str, id: &str) -> wit::ResourceId {
+        wit::ResourceId {
+            resource_type: t.into(),
+            resource: id.into(),
+        }
+    }
+
+    #[test]
+    fn ids_follow_baton_conventions() {
+        let g = wit::Grant {
+            entitlement_resource: rid("group", "g1"),
+            entitlement_slug: "member".into(),
+            principal: rid("user", "u1"),
+            expansion: None,
+            immutable_reason: Some("dynamic group".into()),
+            metadata_json: Some(r#"{"assignment":"a1"}"#.into()),
+        };
+        let owner = pb::Resource {
+            id: Some(pb::ResourceId::new("group", "g1")),
+            display_name: "Group One".into(),
+            ..Default::default()
+        };
+        let p = grant(&g, owner.clone());
+        assert_eq!(p.id, "group:g1:member:user:u1");
+        let e = p.entitlement.unwrap();
+        assert_eq!(e.id, "group:g1:member");
+        assert_eq!(e.resource.unwrap().display_name, "Group One");
+        assert_eq!(p.principal.unwrap().id.unwrap().external_id(), "user:u1");
+        assert!(pb::has_annotation::<pb::GrantImmutable>(&p.annotations));
+        assert!(pb::has_annotation::<pb::GrantMetadata>(&p.annotations));
+    }
+}

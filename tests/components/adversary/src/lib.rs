@@ -1,0 +1,262 @@
+//! A hostile connector: each sync call misbehaves in the way its `mode`
+//! config field selects, so the test suite can prove that the host ends
+//! every such call with its specific typed error and survives.
+//!
+//! Modes and the threat each stands for:
+//! - `loop`: spins forever (a CPU hog); `memory`: allocates until refused
+//!   (a memory bomb); `recursion`: recurses without bound (stack exhaustion);
+//!   `panic`: panics with a known message.
+//! - `huge-upload`: uploads records until the host stops it; `log-spam`:
+//!   logs until the host stops it (flooding the host's storage and logs).
+//! - `egress`: requests `target-url`, which the operator never allowed;
+//!   `metadata-ip`: requests the cloud metadata service; `mapped-loopback`:
+//!   requests loopback through its IPv4-mapped IPv6 form on `port`;
+//!   `redirect`: requests `allowed-url`, gets a redirect, and requests its
+//!   target itself; `set-authorization`: forges an `Authorization` header.
+//! - `well-behaved`: uploads `count` users (default 2) and succeeds, to show
+//!   the host is fine after each of the above. Benchmarks use it too.
+//!
+//! A network mode that gets a response back reports that as an internal
+//! error, so a broken policy shows up as the wrong error kind.
+
+use connector_sdk::http::Request;
+use connector_sdk::{
+    AccountType, Auth, Capability, ConfigField, ConfigKind, Connector, ConnectorError,
+    ConnectorMetadata, Context, Email, Level, PageOutcome, Resource, ResourceStatus,
+    ResourceTrait, ResourceTraitKind, ResourceType, ResourceTypeCapabilities, SyncTask,
+    UrlOptions, UserStatus, UserTrait, Validation, register_connector, resource_id,
+};
+
+/// The text the `panic` mode panics with; tests look for it.
+pub const PANIC_MESSAGE: &str = "adversary panic: gave up on purpose";
+const METADATA_URL: &str = "http://169.254.169.254/latest/meta-data/";
+
+pub struct Adversary;
+
+fn field(name: &str, description: &str, kind: ConfigKind, required: bool) -> ConfigField {
+    ConfigField {
+        name: name.into(),
+        description: description.into(),
+        kind,
+        required,
+        secret: false,
+        default_value: None,
+    }
+}
+
+impl Connector for Adversary {
+    fn metadata() -> ConnectorMetadata {
+        ConnectorMetadata {
+            display_name: "Adversary (test component)".into(),
+            description: "Misbehaves on purpose; see the mode field".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            resource_types: vec![ResourceType {
+                id: "user".into(),
+                display_name: "User".into(),
+                description: None,
+                traits: vec![ResourceTraitKind::User],
+                skip_entitlements_and_grants: true,
+            }],
+            capabilities: vec![ResourceTypeCapabilities {
+                resource_type: "user".into(),
+                capabilities: vec![Capability::Sync],
+            }],
+            config_schema: vec![
+                field("mode", "The misbehaviour to perform", ConfigKind::Text, true),
+                // Deliberately not an egress field: knowing a URL must not
+                // grant the guest a way to reach it.
+                field(
+                    "target-url",
+                    "A URL the operator did not allow",
+                    ConfigKind::Url(UrlOptions { egress: false }),
+                    false,
+                ),
+                field(
+                    "allowed-url",
+                    "A URL the operator allowed",
+                    ConfigKind::Url(UrlOptions { egress: true }),
+                    false,
+                ),
+                field("port", "A loopback port", ConfigKind::Integer, false),
+                field("count", "Records for well-behaved", ConfigKind::Integer, false),
+            ],
+            credential: None,
+            account_creation_schema: vec![],
+            credential_options: vec![],
+        }
+    }
+
+    fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
+        Ok(Validation {
+            summary: format!("adversary ready: {}", cx.config.get("mode").unwrap_or("-")),
+            warnings: vec![],
+        })
+    }
+
+    fn sync(cx: &Context, _task: SyncTask) -> Result<PageOutcome, ConnectorError> {
+        match cx.config.require("mode")? {
+            "loop" => spin(),
+            "memory" => hoard(),
+            "recursion" => {
+                // The limit is opaque to the optimiser, so the recursion is real.
+                let depth = dive(0, number(cx, "count")?.unwrap_or(u64::MAX));
+                Err(internal(format!("recursion returned at depth {depth}")))
+            }
+            "panic" => panic!("{PANIC_MESSAGE}"),
+            "huge-upload" => flood_uploads(cx),
+            "log-spam" => flood_logs(cx),
+            "egress" => request(cx, cx.config.require("target-url")?),
+            "metadata-ip" => request(cx, METADATA_URL),
+            "mapped-loopback" => {
+                let port = number(cx, "port")?.unwrap_or(9);
+                request(cx, &format!("http://[::ffff:127.0.0.1]:{port}/"))
+            }
+            "redirect" => follow_redirect(cx),
+            "set-authorization" => forge_authorization(cx),
+            "well-behaved" => well_behaved(cx),
+            other => Err(ConnectorError::InvalidConfig(format!("unknown mode {other:?}"))),
+        }
+    }
+}
+
+register_connector!(Adversary);
+
+fn internal(m: String) -> ConnectorError {
+    ConnectorError::Internal(m)
+}
+
+fn number(cx: &Context, name: &str) -> Result<Option<u64>, ConnectorError> {
+    cx.config
+        .get(name)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ConnectorError::InvalidConfig(format!("{name} must be a number")))
+        })
+        .transpose()
+}
+
+fn spin() -> ! {
+    let mut x: u64 = 1;
+    loop {
+        x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+    }
+}
+
+fn hoard() -> Result<PageOutcome, ConnectorError> {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(vec![1u8; 1 << 20]);
+        std::hint::black_box(&mut hoard);
+    }
+}
+
+/// Not a tail call (the result is transformed after the call returns), and
+/// no locals live in linear memory, so each level costs wasm stack only.
+#[inline(never)]
+fn dive(depth: u64, limit: u64) -> u64 {
+    if depth == limit {
+        return depth;
+    }
+    let below = dive(depth + 1, limit);
+    below.rotate_left((depth % 61) as u32) ^ depth
+}
+
+fn user(n: u64) -> Resource {
+    let id = format!("u{n}");
+    Resource {
+        id: resource_id("user", &id),
+        parent: None,
+        display_name: format!("User {n}"),
+        description: None,
+        external_id: Some(id.clone()),
+        status: ResourceStatus::Enabled,
+        created_at: None,
+        trait_: Some(ResourceTrait::User(UserTrait {
+            emails: vec![Email {
+                address: format!("{id}@example.test"),
+                is_primary: true,
+            }],
+            login: Some(id),
+            login_aliases: vec![],
+            status: UserStatus::Enabled,
+            status_details: None,
+            account_type: AccountType::Human,
+            structured_name: None,
+            employee_ids: vec![],
+            profile_json: Some(format!("{{\"n\":{n}}}")),
+            created_at: None,
+            last_login: None,
+            mfa_enabled: None,
+        })),
+    }
+}
+
+/// Uploads `total` users in pages of at most 1,000, as a connector would.
+fn upload_users(cx: &Context, total: u64) -> Result<(), ConnectorError> {
+    let mut next = 0;
+    while next < total {
+        let end = (next + 1_000).min(total);
+        let page: Vec<Resource> = (next..end).map(user).collect();
+        cx.host.put_resources(&page)?;
+        next = end;
+    }
+    Ok(())
+}
+
+fn flood_uploads(cx: &Context) -> Result<PageOutcome, ConnectorError> {
+    upload_users(cx, 100_000_000)?;
+    Err(internal("the host accepted 100 million records".into()))
+}
+
+fn flood_logs(cx: &Context) -> Result<PageOutcome, ConnectorError> {
+    let line = "x".repeat(100);
+    for i in 0..100_000_000u64 {
+        cx.log(Level::Info, format!("spam {i} {line}"));
+    }
+    Err(internal("the host accepted 100 million log lines".into()))
+}
+
+fn request(cx: &Context, url: &str) -> Result<PageOutcome, ConnectorError> {
+    let resp = cx.host.send(&Request::get(url), &Auth::None)?;
+    Err(internal(format!(
+        "the host let a request to {url} through (HTTP {})",
+        resp.status
+    )))
+}
+
+fn follow_redirect(cx: &Context) -> Result<PageOutcome, ConnectorError> {
+    let first = cx.config.require("allowed-url")?;
+    let resp = cx.host.send(&Request::get(first), &Auth::None)?;
+    if !(300..400).contains(&resp.status) {
+        return Err(internal(format!("expected a redirect, got HTTP {}", resp.status)));
+    }
+    let location = resp
+        .header("location")
+        .ok_or_else(|| internal("redirect without a location".into()))?
+        .to_string();
+    cx.log(
+        Level::Info,
+        format!("got HTTP {}; requesting {location} myself", resp.status),
+    );
+    request(cx, &location)
+}
+
+fn forge_authorization(cx: &Context) -> Result<PageOutcome, ConnectorError> {
+    let url = cx.config.get("allowed-url").unwrap_or("http://127.0.0.1:9/");
+    let forged = Request::get(url).header("Authorization", "Bearer forged-by-the-guest");
+    let resp = cx.host.send(&forged, &Auth::None)?;
+    Err(internal(format!(
+        "the host sent a guest-set Authorization header (HTTP {})",
+        resp.status
+    )))
+}
+
+fn well_behaved(cx: &Context) -> Result<PageOutcome, ConnectorError> {
+    let total = number(cx, "count")?.unwrap_or(2);
+    upload_users(cx, total)?;
+    cx.log(Level::Info, format!("uploaded {total} users"));
+    Ok(PageOutcome {
+        next_page_token: None,
+        follow_ups: vec![],
+    })
+}

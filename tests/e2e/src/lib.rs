@@ -1,0 +1,95 @@
+//! Helpers for the end-to-end tests: real components on the real runtime.
+//!
+//! [`components`] builds the wasm components once per test run; [`server`]
+//! is a loopback HTTP server that serves static JSON, echoes requests and
+//! redirects; [`logs`] captures everything the process logs; the functions
+//! here wrap the runtime's config resolution and calls. There is no library
+//! code beyond what the tests and the benchmark share.
+
+pub mod components;
+pub mod logs;
+pub mod server;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use connector_runtime::bindings::sync_api::{SyncOp, SyncTask};
+use connector_runtime::bindings::types::ResourceId;
+use connector_runtime::capabilities::http::TlsOptions;
+use connector_runtime::{InstanceCtx, Limits, Operation, Plugin, Runtime, RuntimeOptions};
+
+/// A runtime whose precompiled components are cached beside the built
+/// components, so each test binary compiles a component at most once.
+pub fn runtime() -> Arc<Runtime> {
+    Runtime::new(RuntimeOptions {
+        cache_dir: Some(components::target_dir().join("precompiled")),
+    })
+    .expect("creating the runtime")
+}
+
+/// Limits lowered so misbehaving guests are stopped quickly.
+pub fn fast_limits() -> Limits {
+    Limits {
+        cpu_per_call: Duration::from_millis(200),
+        memory_bytes: 32 << 20,
+        wall_per_call: Duration::from_secs(20),
+        upload_records_per_call: 5_000,
+        ..Limits::default()
+    }
+}
+
+/// Resolves `values` against the plugin's schema and builds an instance.
+pub fn instance(
+    plugin: &Plugin,
+    name: &str,
+    values: &[(&str, &str)],
+    limits: Limits,
+) -> Result<Arc<InstanceCtx>, String> {
+    let raw: BTreeMap<String, String> = values
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let resolved = connector_runtime::config::resolve(&plugin.metadata, &raw)?;
+    let ctx = connector_runtime::config::build_instance(
+        name,
+        &plugin.metadata,
+        resolved,
+        limits,
+        &TlsOptions::default(),
+    )
+    .map_err(|e| format!("{e:#}"))?;
+    Ok(Arc::new(ctx))
+}
+
+pub fn task(
+    op: SyncOp,
+    resource_type: &str,
+    resource: Option<ResourceId>,
+    page_token: Option<String>,
+) -> SyncTask {
+    SyncTask {
+        op,
+        resource_type: resource_type.into(),
+        resource,
+        page_token,
+    }
+}
+
+/// The first page of a resource type's listing.
+pub fn list_resources(resource_type: &str) -> Operation {
+    Operation::Sync(task(SyncOp::ListResources, resource_type, None, None))
+}
+
+pub fn resource_id(resource_type: &str, id: &str) -> ResourceId {
+    ResourceId {
+        resource_type: resource_type.into(),
+        resource: id.into(),
+    }
+}
+
+/// A loopback port on which nothing listens (bound, then released).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a probe port");
+    l.local_addr().expect("probe port address").port()
+}

@@ -1,0 +1,288 @@
+//! Hostile components end in their specific typed error, and the host
+//! survives: after each one, a well-behaved call on the same `Runtime`
+//! succeeds.
+//!
+//! Threats covered: CPU hog, memory bomb, stack exhaustion, panic, upload
+//! and log flooding, egress to a host the operator never allowed, the cloud
+//! metadata service, loopback through an IPv4-mapped IPv6 address, a
+//! redirect to a host that is not allowed, a forged `Authorization` header,
+//! and a component importing an interface outside the contract.
+//!
+//! The network cases cannot send a packet even if the policy were broken:
+//! every denied destination is a loopback port where nothing listens, a
+//! `.localhost` name, or the metadata address, and as root the suite also
+//! re-runs them inside `unshare -n`, where a request that got past the
+//! policy would fail as "network unreachable" instead of `PolicyDenied`.
+
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use connector_runtime::{CallError, CallReport, LoadError, Output, Plugin, Runtime};
+use e2e_tests::components::{self, ADVERSARY, PREBUILT_ENV, ROGUE_IMPORT};
+use e2e_tests::server::{Reply, TestServer};
+use e2e_tests::{closed_port, fast_limits, instance, list_resources};
+use tokio::sync::OnceCell;
+
+/// The message the adversary's `panic` mode panics with.
+const PANIC_MESSAGE: &str = "adversary panic: gave up on purpose";
+/// Set in the child process that runs inside `unshare -n`.
+const NETNS_CHILD: &str = "E2E_NETNS_CHILD";
+const NETNS_TEST: &str = "network_denials_hold_without_a_network";
+
+/// One runtime for the whole binary: every hostile call lands on it.
+fn shared_runtime() -> Arc<Runtime> {
+    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
+    RUNTIME.get_or_init(e2e_tests::runtime).clone()
+}
+
+async fn adversary() -> Arc<Plugin> {
+    static PLUGIN: OnceCell<Arc<Plugin>> = OnceCell::const_new();
+    PLUGIN
+        .get_or_init(|| async {
+            let bytes = components::component_bytes(ADVERSARY);
+            shared_runtime()
+                .load(&bytes)
+                .await
+                .expect("loading the adversary")
+        })
+        .await
+        .clone()
+}
+
+/// One sync call of the adversary in `mode`.
+async fn run(mode: &str, extra: &[(&str, &str)]) -> Result<(Output, CallReport), CallError> {
+    let plugin = adversary().await;
+    let mut values = vec![("mode", mode)];
+    values.extend_from_slice(extra);
+    let inst = instance(&plugin, mode, &values, fast_limits()).expect("adversary config");
+    plugin.call(&inst, list_resources("user")).await
+}
+
+/// The next operation on the same runtime succeeds.
+async fn assert_host_survives() {
+    let (output, report) = run("well-behaved", &[])
+        .await
+        .expect("a well-behaved call after a hostile one");
+    assert!(matches!(output, Output::Page(_)), "{output:?}");
+    assert_eq!(report.upload.resources.len(), 2);
+}
+
+fn denial(result: Result<(Output, CallReport), CallError>) -> String {
+    match result {
+        Err(CallError::PolicyDenied(rule)) => rule,
+        other => panic!("expected PolicyDenied, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_exhausts_its_cpu_budget() {
+    let started = Instant::now();
+    let result = run("loop", &[]).await;
+    assert!(
+        matches!(result, Err(CallError::CpuExhausted(d)) if d == Duration::from_millis(200)),
+        "{result:?}"
+    );
+    // Stopped near its 200 ms budget, not after the 20 s wall-clock limit.
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_host_survives().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bomb_hits_the_memory_limit() {
+    let result = run("memory", &[]).await;
+    assert!(
+        matches!(result, Err(CallError::MemoryExceeded(n)) if n == 32 << 20),
+        "{result:?}"
+    );
+    assert_host_survives().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbounded_recursion_overflows_the_stack() {
+    let result = run("recursion", &[]).await;
+    assert!(matches!(result, Err(CallError::StackOverflow)), "{result:?}");
+    assert_host_survives().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_is_reported_with_its_message() {
+    let result = run("panic", &[]).await;
+    match result {
+        Err(CallError::GuestPanic(message)) => {
+            assert!(message.contains(PANIC_MESSAGE), "{message}")
+        }
+        other => panic!("expected GuestPanic, got {other:?}"),
+    }
+    assert_host_survives().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_upload_hits_the_record_cap() {
+    let result = run("huge-upload", &[]).await;
+    match result {
+        Err(CallError::LimitExceeded(m)) => assert!(m.contains("over the cap of 5000"), "{m}"),
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+    assert_host_survives().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_spam_hits_the_log_cap() {
+    let result = run("log-spam", &[]).await;
+    match result {
+        Err(CallError::LimitExceeded(m)) => assert!(m.contains("log volume"), "{m}"),
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+    assert_host_survives().await;
+}
+
+/// The network cases that run both normally and inside `unshare -n`:
+/// mode, extra config, and a phrase of the rule the denial must name.
+fn network_cases() -> Vec<(&'static str, Vec<(&'static str, String)>, Vec<String>)> {
+    let port = closed_port();
+    let exfil = format!("https://exfil.localhost:{port}/collect");
+    vec![
+        (
+            "egress",
+            vec![("target-url", exfil)],
+            vec![
+                format!("exfil.localhost:{port}"),
+                "not in this connector's egress allowlist".into(),
+            ],
+        ),
+        ("metadata-ip", vec![], vec!["cloud metadata".into()]),
+        (
+            "mapped-loopback",
+            vec![("port", port.to_string())],
+            vec!["::ffff:127.0.0.1".into(), "loopback 127.0.0.0/8".into()],
+        ),
+    ]
+}
+
+async fn check_network_case(mode: &str, extra: &[(&'static str, String)], rule: &[String]) {
+    let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let rule_named = denial(run(mode, &extra).await);
+    for phrase in rule {
+        assert!(rule_named.contains(phrase.as_str()), "{mode}: {rule_named}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_to_a_host_not_allowed_is_denied() {
+    let (mode, extra, rule) = network_cases().remove(0);
+    check_network_case(mode, &extra, &rule).await;
+    assert_host_survives().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_to_cloud_metadata_is_denied() {
+    let (mode, extra, rule) = network_cases().remove(1);
+    check_network_case(mode, &extra, &rule).await;
+    assert_host_survives().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapped_loopback_is_denied_when_loopback_is_not_configured() {
+    let (mode, extra, rule) = network_cases().remove(2);
+    check_network_case(mode, &extra, &rule).await;
+    assert_host_survives().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_is_returned_unfollowed_and_its_target_denied() {
+    let server = TestServer::start().await;
+    let port = closed_port();
+    server.route(
+        "/start",
+        Reply::Redirect(302, format!("https://exfil.localhost:{port}/stolen")),
+    );
+    let allowed = format!("{}/start", server.url());
+    let rule = denial(run("redirect", &[("allowed-url", &allowed)]).await);
+    assert!(
+        rule.contains("exfil.localhost") && rule.contains("egress allowlist"),
+        "{rule}"
+    );
+    // The host handed the 302 back instead of following it.
+    let seen: Vec<String> = server.seen().into_iter().map(|s| s.target).collect();
+    assert_eq!(seen, ["/start"]);
+    assert_host_survives().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_set_authorization_is_denied() {
+    let server = TestServer::start().await;
+    let allowed = format!("{}/forge", server.url());
+    let rule = denial(run("set-authorization", &[("allowed-url", &allowed)]).await);
+    assert!(rule.contains("authorization"), "{rule}");
+    assert!(server.seen().is_empty(), "the forged request left the host");
+    assert_host_survives().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn component_with_a_foreign_import_is_refused() {
+    let bytes = components::component_bytes(ROGUE_IMPORT);
+    match shared_runtime().load(&bytes).await {
+        Err(LoadError::ForbiddenImport(name)) => {
+            assert!(name.starts_with("evil:pkg/exfil"), "{name}")
+        }
+        Err(other) => panic!("expected ForbiddenImport, got {other}"),
+        Ok(_) => panic!("a component importing evil:pkg/exfil was loaded"),
+    }
+    assert_host_survives().await;
+}
+
+/// The effective uid, from procfs (no libc binding needed).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_denials_hold_without_a_network() {
+    if std::env::var_os(NETNS_CHILD).is_some() {
+        // Inside the empty network namespace: a request that got past the
+        // policy would end as a connection error, not as PolicyDenied.
+        for (mode, extra, rule) in network_cases() {
+            check_network_case(mode, &extra, &rule).await;
+            println!("netns: {mode} denied by policy");
+        }
+        assert_host_survives().await;
+        return;
+    }
+    if !is_root() {
+        eprintln!("note: not root, so the network-namespace re-run is skipped");
+        return;
+    }
+    let probe = Command::new("unshare").args(["-n", "true"]).status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("note: `unshare -n` is unavailable here, so the network-namespace re-run is skipped");
+        return;
+    }
+    let dir = components::built_dir();
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = Command::new("unshare")
+        .arg("-n")
+        .arg("--")
+        .arg(exe)
+        .args(["--exact", NETNS_TEST, "--nocapture", "--test-threads=1"])
+        .env(NETNS_CHILD, "1")
+        .env(PREBUILT_ENV, dir)
+        .output()
+        .expect("running the test binary under unshare -n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the re-run inside unshare -n failed:\n{stdout}\n{stderr}"
+    );
+    for mode in ["egress", "metadata-ip", "mapped-loopback"] {
+        assert!(stdout.contains(&format!("netns: {mode} denied by policy")), "{stdout}");
+    }
+}

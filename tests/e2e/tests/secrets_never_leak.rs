@@ -1,0 +1,248 @@
+//! A secret's value never appears in anything the guest can see, in the
+//! process's logs, in error messages, or in the records a call returns.
+//!
+//! Threat: a connector that can observe a credential can exfiltrate it
+//! through its records, its logs or its error text, all of which leave the
+//! sandbox. The host adds credentials after the guest built the request, so
+//! the guest never holds them; these tests check every channel back out.
+//!
+//! Method: each secret is a distinctive canary. The loopback service checks
+//! that it received the credential (so the secret really was used) and
+//! echoes the rest of each request (method, target, every other header,
+//! body) back in its response, which the guests copy into their records and
+//! logs. The secret-probe component copies everything it observes. Then the
+//! canaries, raw and in the encodings the host uses on the wire (base64 for
+//! HTTP Basic), are searched for in: call outputs and uploaded records,
+//! error messages (a refused token, an unreachable token endpoint, a 401 from
+//! the API), and every log line at every level.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use connector_runtime::bindings::sync_api::SyncOp;
+use connector_runtime::{CallError, Limits, Operation, Output, Plugin};
+use e2e_tests::components::{self, DIRECTORY, SECRET_PROBE};
+use e2e_tests::server::{Reply, Seen, TestServer};
+use e2e_tests::{closed_port, instance, list_resources, logs, resource_id, runtime, task};
+use serde_json::json;
+use std::sync::Arc;
+
+const DIRECTORY_TOKEN: &str = "dirtok-CANARY-5b1e9d7a3f";
+const CLIENT_ID: &str = "probe-client";
+const CLIENT_SECRET: &str = "clsec-CANARY-c0ffee4242";
+const ACCESS_TOKEN: &str = "acctok-CANARY-9a8b7c6d5e";
+const API_TOKEN: &str = "apitok-CANARY-1234abcd99";
+
+/// Every form in which a secret could leak.
+fn leak_forms() -> Vec<String> {
+    let mut forms: Vec<String> = [DIRECTORY_TOKEN, CLIENT_SECRET, ACCESS_TOKEN, API_TOKEN]
+        .iter()
+        .flat_map(|s| [s.to_string(), STANDARD.encode(s)])
+        .collect();
+    forms.push(STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
+    forms.push("CANARY".into());
+    forms
+}
+
+fn assert_no_secret(channel: &str, text: &str) {
+    for form in leak_forms() {
+        assert!(
+            !text.contains(&form),
+            "{channel} contains secret material {form:?}:\n{text}"
+        );
+    }
+}
+
+fn has_bearer(seen: &Seen, token: &str) -> bool {
+    seen.header("authorization") == Some(&format!("Bearer {token}"))
+}
+
+async fn load(package: &str) -> Arc<Plugin> {
+    let path = components::component(package);
+    runtime()
+        .load_file(&path, None)
+        .await
+        .unwrap_or_else(|e| panic!("loading {package}: {e}"))
+}
+
+/// Runs `op`, returning everything the call handed back to the host's
+/// caller (output and uploaded records) as text.
+async fn observe(plugin: &Plugin, inst: &Arc<connector_runtime::InstanceCtx>, op: Operation) -> String {
+    let (output, report) = plugin.call(inst, op).await.expect("the call succeeds");
+    format!("{output:?}\n{:?}\n", report.upload)
+}
+
+fn error_text(e: &CallError) -> String {
+    format!("{e}\n{e:?}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_token_stays_out_of_guest_data_records_errors_and_logs() {
+    let logs = logs::capture();
+    let server = TestServer::start().await;
+    let echo_user = |id: &'static str, next: Option<&'static str>| {
+        Reply::computed(move |seen| {
+            if !has_bearer(seen, DIRECTORY_TOKEN) {
+                return (401, json!({"error": "missing token"}));
+            }
+            let items = json!([{"id": id, "login": id, "attributes": {"echo": seen.echo()}}]);
+            (200, json!({"items": items, "next": next}))
+        })
+    };
+    server.route("/dir/users.json", echo_user("u1", Some("users.json?page=2")));
+    server.route("/dir/users.json?page=2", echo_user("u2", None));
+    server.route(
+        "/dir/groups.json",
+        Reply::computed(|seen| {
+            if !has_bearer(seen, DIRECTORY_TOKEN) {
+                return (401, json!({"error": "missing token"}));
+            }
+            let echo = seen.echo().to_string();
+            (200, json!([{"id": "g1", "name": "Eng", "description": echo, "members": ["u1", "u2"]}]))
+        }),
+    );
+    // An API that refuses the token and echoes the request in its error.
+    server.route(
+        "/refusing/users.json",
+        Reply::computed(|seen| (401, json!({"error": "token revoked", "request": seen.echo()}))),
+    );
+
+    let plugin = load(DIRECTORY).await;
+    let dir = format!("{}/dir", server.url());
+    let values = [("directory-url", dir.as_str()), ("directory-token", DIRECTORY_TOKEN)];
+    let inst = instance(&plugin, "leak-check", &values, Limits::default()).unwrap();
+
+    let mut observed = observe(&plugin, &inst, Operation::Validate).await;
+    let (first, report) = plugin.call(&inst, list_resources("user")).await.unwrap();
+    observed.push_str(&format!("{first:?}\n{:?}\n", report.upload));
+    let Output::Page(first) = first else { panic!("a page") };
+    let second = task(SyncOp::ListResources, "user", None, first.next_page_token);
+    observed.push_str(&observe(&plugin, &inst, Operation::Sync(second)).await);
+    observed.push_str(&observe(&plugin, &inst, list_resources("group")).await);
+    let g1 = resource_id("group", "g1");
+    for op in [SyncOp::ListEntitlements, SyncOp::ListGrants] {
+        let t = task(op, "group", Some(g1.clone()), None);
+        observed.push_str(&observe(&plugin, &inst, Operation::Sync(t)).await);
+    }
+
+    // The token was used on every request...
+    let seen = server.seen();
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert!(seen.iter().all(|s| has_bearer(s, DIRECTORY_TOKEN)), "{seen:?}");
+    // ...and the echo channel works: the records carry what the server got.
+    assert!(observed.contains("user-agent") && observed.contains("/dir/users.json?page=2"));
+    assert!(observed.contains("u2") && observed.contains("member"));
+    assert_no_secret("outputs and uploaded records", &observed);
+
+    let refusing = format!("{}/refusing", server.url());
+    let values = [("directory-url", refusing.as_str()), ("directory-token", DIRECTORY_TOKEN)];
+    let inst = instance(&plugin, "leak-check-401", &values, Limits::default()).unwrap();
+    let err = plugin.call(&inst, list_resources("user")).await.unwrap_err();
+    assert!(
+        matches!(&err, CallError::Connector { kind: "unauthenticated", .. }),
+        "{err:?}"
+    );
+    assert!(error_text(&err).contains("HTTP 401"), "{err}");
+    assert_no_secret("the error of a refused token", &error_text(&err));
+
+    let text = logs.text();
+    assert!(!text.is_empty(), "the log capture saw nothing");
+    assert_no_secret("the logs", &text);
+}
+
+/// A token endpoint and an echoing API; the endpoint checks HTTP Basic.
+async fn probe_server() -> TestServer {
+    let server = TestServer::start().await;
+    let basic = format!("Basic {}", STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
+    server.route(
+        "/as/token",
+        Reply::computed(move |seen| {
+            if seen.header("authorization") != Some(&basic) {
+                return (401, json!({"error": "invalid_client"}));
+            }
+            let token = json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600});
+            (200, token)
+        }),
+    );
+    server.route(
+        "/refuse/as/token",
+        Reply::json(
+            401,
+            json!({"error": "invalid_client", "error_description": "client authentication failed"}),
+        ),
+    );
+    server.route(
+        "/api/echo",
+        Reply::computed(|seen| {
+            if has_bearer(seen, ACCESS_TOKEN) || has_bearer(seen, API_TOKEN) {
+                (200, seen.echo())
+            } else {
+                (401, json!({"error": "unauthorized"}))
+            }
+        }),
+    );
+    server
+}
+
+fn probe_config<'a>(api: &'a str, auth_url: &'a str, auth: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("api-url", api),
+        ("auth-url", auth_url),
+        ("client-id", CLIENT_ID),
+        ("client-secret", CLIENT_SECRET),
+        ("api-token", API_TOKEN),
+        ("auth", auth),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brokered_and_field_credentials_stay_out_of_what_the_guest_observes() {
+    let logs = logs::capture();
+    let server = probe_server().await;
+    let plugin = load(SECRET_PROBE).await;
+    let api = format!("{}/api", server.url());
+    let auth_url = server.url();
+    for auth in ["oauth2", "api-token"] {
+        let values = probe_config(&api, &auth_url, auth);
+        let inst = instance(&plugin, "probe", &values, Limits::default()).unwrap();
+        let observed = observe(&plugin, &inst, list_resources("observation")).await;
+        // The guest saw the full echo of its request...
+        assert!(observed.contains("x-probe") && observed.contains("observing"), "{observed}");
+        assert_no_secret(&format!("records of the {auth} probe"), &observed);
+    }
+    // ...while the service received the credentials the host added.
+    let seen = server.seen();
+    let targets: Vec<&str> = seen.iter().map(|s| s.target.as_str()).collect();
+    assert_eq!(targets, ["/as/token", "/api/echo", "/api/echo"]);
+    assert!(has_bearer(&seen[1], ACCESS_TOKEN) && has_bearer(&seen[2], API_TOKEN));
+    let text = logs.text();
+    assert!(text.contains("observed"), "the guest's log line was not captured");
+    assert_no_secret("the logs", &text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_endpoint_failures_name_no_secret() {
+    let logs = logs::capture();
+    let server = probe_server().await;
+    let plugin = load(SECRET_PROBE).await;
+    let api = format!("{}/api", server.url());
+    let refusing = format!("{}/refuse", server.url());
+    let unreachable = format!("http://127.0.0.1:{}", closed_port());
+    for (auth_url, expect) in [
+        (refusing.as_str(), "invalid_client"),
+        (unreachable.as_str(), "token endpoint unreachable"),
+    ] {
+        let values = probe_config(&api, auth_url, "oauth2");
+        let inst = instance(&plugin, "probe", &values, Limits::default()).unwrap();
+        let err = plugin
+            .call(&inst, list_resources("observation"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, CallError::Connector { kind: "unauthenticated", .. }),
+            "{err:?}"
+        );
+        assert!(error_text(&err).contains(expect), "{err}");
+        assert_no_secret("a token endpoint error", &error_text(&err));
+    }
+    assert_no_secret("the logs", &logs.text());
+}

@@ -1,0 +1,32 @@
+//! `GET /v1/environments/{env}`: the environment object. Unlike every
+//! sub-resource (403 for a missing environment), this one answers 404 for
+//! an unknown environment (checklist item 4); connectors use it to tell a
+//! missing environment from a missing role (§7 quirk 3).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::hal;
+use crate::AppState;
+use crate::auth::Authed;
+use crate::errors::{ApiError, ApiResult};
+
+pub async fn get_environment(
+    State(app): State<AppState>,
+    a: Authed,
+    Path(env): Path<String>,
+) -> ApiResult<Response> {
+    if env != app.env_id && env != app.other_env_id {
+        return Err(ApiError::not_found(&format!(
+            "Unable to find environment with id {env}."
+        )));
+    }
+    if a.env != env {
+        return Err(ApiError::forbidden(
+            "The access token was issued for another environment.",
+        ));
+    }
+    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    Ok(hal(StatusCode::OK, &st.environment_json(&env)))
+}

@@ -1,0 +1,133 @@
+//! `/environments/{env}/groups`: list (filter on id, name, population.id,
+//! externalId), create, read with `include=totalMemberCounts`, replace and
+//! delete (§3.3, checklist item 21).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use serde_json::Value;
+
+use super::{JSON, body_object, fresh_read, fresh_write, hal, hal_bytes, no_content, not_found};
+use crate::AppState;
+use crate::auth::EnvCtx;
+use crate::errors::ApiResult;
+use crate::filter::{self, AttrVal, Target};
+use crate::model::{Group, Pos};
+use crate::paging::{PageReq, Params, parse_filter, write_values};
+use crate::store::Store;
+
+struct GroupView<'a>(&'a Store, &'a Group);
+
+impl Target for GroupView<'_> {
+    fn attr(&self, path: &str) -> Option<AttrVal<'_>> {
+        match path {
+            "id" => Some(AttrVal::Str(&self.1.id)),
+            "name" => Some(AttrVal::Str(&self.1.name)),
+            "externalId" => self.1.external_id.as_deref().map(AttrVal::Str),
+            "population.id" => self
+                .1
+                .population
+                .and_then(|p| self.0.pop(p))
+                .map(|p| AttrVal::Str(&p.id)),
+            _ => None,
+        }
+    }
+
+    fn member_of(&self, _group_id: &str) -> bool {
+        false
+    }
+}
+
+fn group_pos(st: &Store, id: &str) -> ApiResult<Pos> {
+    st.group_pos(id).ok_or_else(|| not_found("group", id))
+}
+
+/// `GET /groups`.
+pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiResult<Response> {
+    let params = Params::from_uri(&uri);
+    let expr = parse_filter(&params, &filter::GROUPS)?;
+    let filter_text = params.get("filter").unwrap_or("");
+    let page = PageReq::new(
+        &app,
+        &uri,
+        &params,
+        app.config.other_page_max,
+        &["groups", filter_text],
+    )?;
+    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let items: Vec<Pos> = st
+        .live_groups()
+        .filter(|(_, g)| expr.as_ref().is_none_or(|e| e.matches(&GroupView(&st, g))))
+        .map(|(p, _)| p)
+        .collect();
+    let w = page.window(&items, |p| *p);
+    let docs: Vec<Value> = items[w.from..w.to]
+        .iter()
+        .filter_map(|p| st.group(*p).map(|g| st.group_json(*p, g, true, false)))
+        .collect();
+    let body = page.envelope("groups", &w, items.len(), 0, |out| {
+        write_values(out, docs.iter())
+    });
+    Ok(hal_bytes(StatusCode::OK, body))
+}
+
+/// `POST /groups`.
+pub async fn create(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (obj, _) = body_object(&headers, &body, JSON)?;
+    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let gp = st.create_group(&obj)?;
+    let g = st.group(gp).expect("created");
+    Ok(hal(StatusCode::CREATED, &st.group_json(gp, g, true, false)))
+}
+
+/// `GET /groups/{id}` (`include=totalMemberCounts`).
+pub async fn read(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, id)): Path<(String, String)>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let params = Params::from_uri(&uri);
+    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let gp = group_pos(&st, &id)?;
+    fresh_read(&app, &st, &id)?;
+    let g = st.group(gp).expect("live");
+    let total = params.lists("include", "totalMemberCounts");
+    Ok(hal(StatusCode::OK, &st.group_json(gp, g, true, total)))
+}
+
+/// `PUT /groups/{id}`.
+pub async fn replace(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (obj, _) = body_object(&headers, &body, JSON)?;
+    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let gp = group_pos(&st, &id)?;
+    fresh_write(&app, &st, &[&id])?;
+    st.replace_group(gp, &obj)?;
+    let g = st.group(gp).expect("live");
+    Ok(hal(StatusCode::OK, &st.group_json(gp, g, true, false)))
+}
+
+/// `DELETE /groups/{id}`.
+pub async fn delete(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let gp = group_pos(&st, &id)?;
+    fresh_write(&app, &st, &[&id])?;
+    st.delete_group(gp);
+    Ok(no_content())
+}

@@ -1,0 +1,269 @@
+//! Group membership per user (`/users/{id}/memberOfGroups`, items 17–19)
+//! and group nesting (`/groups/{child}/memberOfGroups`, item 22).
+//!
+//! Following the docs (not Terraform's wording): the URL names the group
+//! being nested, the body's `id` the group that will contain it, and
+//! `GET /groups/{id}/memberOfGroups` lists the groups that contain it.
+//! A user's list has DIRECT rows and INDIRECT ones (from nesting and from
+//! dynamic `userFilter` groups); only DIRECT rows can be removed.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::{
+    JSON, body_id, body_object, fresh_read, fresh_write, hal, hal_bytes, no_content, not_found,
+};
+use crate::AppState;
+use crate::auth::EnvCtx;
+use crate::errors::ApiResult;
+use crate::filter;
+use crate::model::Pos;
+use crate::ops::Added;
+use crate::paging::{PageReq, Params, parse_filter, write_values};
+use crate::store::Store;
+
+fn user_pos(st: &Store, id: &str) -> ApiResult<Pos> {
+    st.user_pos(id).ok_or_else(|| not_found("user", id))
+}
+
+fn group_pos(st: &Store, id: &str) -> ApiResult<Pos> {
+    st.group_pos(id).ok_or_else(|| not_found("group", id))
+}
+
+fn membership_links(st: &Store, uid: &str, gid: &str) -> Value {
+    let env = st.env_url();
+    json!({
+        "self": { "href": format!("{env}/users/{uid}/memberOfGroups/{gid}") },
+        "user": { "href": format!("{env}/users/{uid}") },
+        "environment": { "href": env },
+        "group": { "href": format!("{env}/groups/{gid}") },
+    })
+}
+
+fn membership_doc(st: &Store, uid: &str, gp: Pos, direct: bool, expand: bool) -> Value {
+    let g = st.group(gp).expect("live group");
+    let mut v = st.membership_json(gp, g, direct, expand, None);
+    v["_links"] = membership_links(st, uid, &g.id);
+    v
+}
+
+/// `GET /users/{id}/memberOfGroups` (item 18).
+pub async fn list_user_groups(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, uid)): Path<(String, String)>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let params = Params::from_uri(&uri);
+    let expr = parse_filter(&params, &filter::MEMBERSHIPS)?;
+    let filter_text = params.get("filter").unwrap_or("");
+    let page = PageReq::new(
+        &app,
+        &uri,
+        &params,
+        app.config.other_page_max,
+        &["userGroups", &uid, filter_text],
+    )?;
+    let expand = params.lists("expand", "group");
+    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let u = user_pos(&st, &uid)?;
+    fresh_read(&app, &st, &uid)?;
+    let want = expr
+        .as_ref()
+        .and_then(|e| e.simple_eq("type"))
+        .map(|t| t.to_ascii_uppercase());
+    let rows: Vec<(Pos, bool)> = st
+        .user_groups(u)
+        .into_iter()
+        .filter(|(_, direct)| match want.as_deref() {
+            Some("DIRECT") => *direct,
+            Some("INDIRECT") => !*direct,
+            Some(_) => false,
+            None => true,
+        })
+        .collect();
+    let w = page.window(&rows, |r| r.0);
+    let env = st.env_url();
+    let docs: Vec<Value> = rows[w.from..w.to]
+        .iter()
+        .filter_map(|(gp, direct)| {
+            let g = st.group(*gp)?;
+            let href = format!("{env}/users/{uid}/memberOfGroups/{}", g.id);
+            Some(st.membership_json(*gp, g, *direct, expand, Some(href)))
+        })
+        .collect();
+    let body = page.envelope("groupMemberships", &w, rows.len(), 0, |out| {
+        write_values(out, docs.iter())
+    });
+    Ok(hal_bytes(StatusCode::OK, body))
+}
+
+/// `POST /users/{id}/memberOfGroups` (item 17).
+pub async fn add_user_group(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, uid)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (obj, _) = body_object(&headers, &body, JSON)?;
+    let gid = body_id(&obj)?;
+    let mode = app.faults.get().duplicate_membership;
+    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let u = user_pos(&st, &uid)?;
+    let g = group_pos(&st, &gid)?;
+    fresh_write(&app, &st, &[&uid, &gid])?;
+    match st.add_membership(u, g, mode)? {
+        Added::Created | Added::Existing => Ok(hal(
+            StatusCode::CREATED,
+            &membership_doc(&st, &uid, g, true, false),
+        )),
+    }
+}
+
+/// `GET /users/{id}/memberOfGroups/{groupId}`.
+pub async fn get_user_group(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, uid, gid)): Path<(String, String, String)>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let params = Params::from_uri(&uri);
+    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let u = user_pos(&st, &uid)?;
+    fresh_read(&app, &st, &uid)?;
+    let g = group_pos(&st, &gid)?;
+    let row = st.user_groups(u).into_iter().find(|(gp, _)| *gp == g);
+    match row {
+        Some((gp, direct)) => Ok(hal(
+            StatusCode::OK,
+            &membership_doc(&st, &uid, gp, direct, params.lists("expand", "group")),
+        )),
+        None => Err(not_found("group membership", &gid)),
+    }
+}
+
+/// `DELETE /users/{id}/memberOfGroups/{groupId}` (item 19).
+pub async fn remove_user_group(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, uid, gid)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let u = user_pos(&st, &uid)?;
+    let g = group_pos(&st, &gid)?;
+    fresh_write(&app, &st, &[&uid, &gid])?;
+    if st.remove_membership(u, g) {
+        Ok(no_content())
+    } else {
+        Err(not_found("group membership", &gid))
+    }
+}
+
+fn nesting_doc(st: &Store, child: &str, parent: &str) -> Value {
+    let env = st.env_url();
+    json!({
+        "_links": {
+            "self": { "href": format!("{env}/groups/{child}/memberOfGroups/{parent}") },
+            "group": { "href": format!("{env}/groups/{parent}") },
+            "environment": { "href": env },
+        },
+        "id": parent,
+        "type": "DIRECT",
+    })
+}
+
+/// `GET /groups/{id}/memberOfGroups`: the groups that contain this one.
+pub async fn list_group_parents(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, gid)): Path<(String, String)>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let params = Params::from_uri(&uri);
+    let page = PageReq::new(
+        &app,
+        &uri,
+        &params,
+        app.config.other_page_max,
+        &["groupParents", &gid],
+    )?;
+    let expand = params.lists("expand", "group");
+    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let g = group_pos(&st, &gid)?;
+    fresh_read(&app, &st, &gid)?;
+    let mut parents = st.group(g).expect("live").parents.clone();
+    parents.sort_unstable();
+    let w = page.window(&parents, |p| *p);
+    let env = st.env_url();
+    let docs: Vec<Value> = parents[w.from..w.to]
+        .iter()
+        .filter_map(|p| {
+            let pg = st.group(*p)?;
+            let href = format!("{env}/groups/{gid}/memberOfGroups/{}", pg.id);
+            Some(st.membership_json(*p, pg, true, expand, Some(href)))
+        })
+        .collect();
+    let body = page.envelope("groupMemberships", &w, parents.len(), 0, |out| {
+        write_values(out, docs.iter())
+    });
+    Ok(hal_bytes(StatusCode::OK, body))
+}
+
+/// `POST /groups/{child}/memberOfGroups` `{"id": parent}` (item 22).
+pub async fn add_group_parent(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, child)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (obj, _) = body_object(&headers, &body, JSON)?;
+    let parent = body_id(&obj)?;
+    let mode = app.faults.get().duplicate_membership;
+    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let c = group_pos(&st, &child)?;
+    let p = group_pos(&st, &parent)?;
+    fresh_write(&app, &st, &[&child, &parent])?;
+    st.nest(c, p, mode)?;
+    Ok(hal(StatusCode::CREATED, &nesting_doc(&st, &child, &parent)))
+}
+
+/// `GET /groups/{child}/memberOfGroups/{parent}`.
+pub async fn get_group_parent(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, child, parent)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let c = group_pos(&st, &child)?;
+    fresh_read(&app, &st, &child)?;
+    match st.group_pos(&parent) {
+        Some(p) if st.group(c).expect("live").parents.contains(&p) => {
+            Ok(hal(StatusCode::OK, &nesting_doc(&st, &child, &parent)))
+        }
+        _ => Err(not_found("group nesting", &parent)),
+    }
+}
+
+/// `DELETE /groups/{child}/memberOfGroups/{parent}`.
+pub async fn remove_group_parent(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, child, parent)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let c = group_pos(&st, &child)?;
+    let p = st
+        .group_pos(&parent)
+        .ok_or_else(|| not_found("group nesting", &parent))?;
+    fresh_write(&app, &st, &[&child, &parent])?;
+    if st.unnest(c, p) {
+        Ok(no_content())
+    } else {
+        Err(not_found("group nesting", &parent))
+    }
+}

@@ -1,0 +1,301 @@
+//! `/environments/{env}/users` and its per-user sub-resources: list/search
+//! (the hot path), create, read with `include=`, PUT, PATCH, DELETE,
+//! `/enabled`, `/population`, and account lock/unlock via custom media types
+//! (§3.1, checklist items 5–16, 20).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::{
+    JSON, body_id, body_object, fresh_read, fresh_write, hal, hal_bytes, no_content, not_found,
+};
+use crate::AppState;
+use crate::auth::EnvCtx;
+use crate::errors::{ApiError, ApiResult, Detail};
+use crate::filter;
+use crate::model::Pos;
+use crate::paging::{PageReq, Params, parse_filter};
+use crate::store::Store;
+
+const IMPORT: &str = "application/vnd.pingidentity.user.import+json";
+const LOCK: &str = "application/vnd.pingidentity.account.lock+json";
+const UNLOCK: &str = "application/vnd.pingidentity.account.unlock+json";
+
+fn user_pos(st: &Store, id: &str) -> ApiResult<Pos> {
+    st.user_pos(id).ok_or_else(|| not_found("user", id))
+}
+
+/// `GET /users` (items 5–8, 20).
+pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiResult<Response> {
+    let params = Params::from_uri(&uri);
+    let expr = parse_filter(&params, &filter::USERS)?;
+    let filter_text = params.get("filter").unwrap_or("");
+    let page = PageReq::new(
+        &app,
+        &uri,
+        &params,
+        app.config.users_page_max,
+        &["users", filter_text],
+    )?;
+    let expand_pop = params.lists("expand", "population");
+    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let items = match &expr {
+        None => st.all_users(),
+        Some(e) => st.filter_users(filter_text, e),
+    };
+    let w = page.window(&items, |p| *p);
+    let page_users: Vec<_> = items[w.from..w.to]
+        .iter()
+        .filter_map(|p| st.user(*p))
+        .collect();
+    let body = if expand_pop {
+        page.envelope("users", &w, items.len(), 0, |out| {
+            for (i, u) in page_users.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let mut v = st.user_list_json(u);
+                if let Some(p) = st.pop(u.population) {
+                    v.insert(
+                        "_embedded".into(),
+                        json!({ "population": st.population_json(p, true) }),
+                    );
+                }
+                let _ = serde_json::to_writer(&mut *out, &v);
+            }
+        })
+    } else {
+        // The hot path: cached bytes, one exact allocation, memcpy.
+        let rendered: Vec<_> = page_users.iter().map(|u| st.user_bytes(u)).collect();
+        let len = rendered.iter().map(|b| b.len() + 1).sum();
+        page.envelope("users", &w, items.len(), len, |out| {
+            for (i, b) in rendered.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b);
+            }
+        })
+    };
+    Ok(hal_bytes(StatusCode::OK, body))
+}
+
+/// `POST /users` (items 9–11).
+pub async fn create(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (obj, mt) = body_object(&headers, &body, &["application/json", IMPORT])?;
+    let f = app.faults.get();
+    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let pos = st.create_user(&obj, mt == IMPORT, &f)?;
+    let u = st.user(pos).expect("created");
+    Ok(hal(
+        StatusCode::CREATED,
+        &st.user_single_json(pos, u, false, false),
+    ))
+}
+
+/// `GET /users/{id}` (item 12).
+pub async fn read(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, id)): Path<(String, String)>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let params = Params::from_uri(&uri);
+    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let pos = user_pos(&st, &id)?;
+    fresh_read(&app, &st, &id)?;
+    let ids = params.lists("include", "memberOfGroupIDs");
+    let names = params.lists("include", "memberOfGroupNames");
+    let u = st.user(pos).expect("live");
+    Ok(hal(
+        StatusCode::OK,
+        &st.user_single_json(pos, u, ids, names),
+    ))
+}
+
+async fn write_profile(
+    app: AppState,
+    id: String,
+    headers: HeaderMap,
+    body: Bytes,
+    patch: bool,
+) -> ApiResult<Response> {
+    let (obj, _) = body_object(&headers, &body, JSON)?;
+    let f = app.faults.get();
+    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let pos = user_pos(&st, &id)?;
+    fresh_write(&app, &st, &[&id])?;
+    if patch {
+        st.patch_user(pos, &obj, &f)?;
+    } else {
+        st.replace_user(pos, &obj, &f)?;
+    }
+    let u = st.user(pos).expect("live");
+    Ok(hal(
+        StatusCode::OK,
+        &st.user_single_json(pos, u, false, false),
+    ))
+}
+
+/// `PUT /users/{id}` (item 13).
+pub async fn replace(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    write_profile(app, id, headers, body, false).await
+}
+
+/// `PATCH /users/{id}` (item 13).
+pub async fn patch(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    write_profile(app, id, headers, body, true).await
+}
+
+/// `DELETE /users/{id}` (item 16).
+pub async fn delete(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let pos = user_pos(&st, &id)?;
+    fresh_write(&app, &st, &[&id])?;
+    st.delete_user(pos);
+    Ok(no_content())
+}
+
+/// `POST /users/{id}` with the account lock/unlock media types.
+pub async fn account(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let mt = super::media_type(&headers);
+    let lock = match mt.as_str() {
+        LOCK => true,
+        UNLOCK => false,
+        other => return Err(ApiError::unsupported_media_type(other)),
+    };
+    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let pos = user_pos(&st, &id)?;
+    fresh_write(&app, &st, &[&id])?;
+    st.set_locked(pos, lock);
+    let u = st.user(pos).expect("live");
+    Ok(hal(
+        StatusCode::OK,
+        &st.user_single_json(pos, u, false, false),
+    ))
+}
+
+fn enabled_json(st: &Store, id: &str, enabled: bool) -> Value {
+    let user = format!("{}/users/{id}", st.env_url());
+    json!({
+        "_links": { "self": { "href": format!("{user}/enabled") }, "user": { "href": user } },
+        "enabled": enabled
+    })
+}
+
+/// `GET /users/{id}/enabled`.
+pub async fn get_enabled(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let pos = user_pos(&st, &id)?;
+    fresh_read(&app, &st, &id)?;
+    Ok(hal(
+        StatusCode::OK,
+        &enabled_json(&st, &id, st.user(pos).expect("live").enabled),
+    ))
+}
+
+/// `PUT /users/{id}/enabled` (item 14).
+pub async fn set_enabled(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (obj, _) = body_object(&headers, &body, JSON)?;
+    let enabled = match obj.get("enabled") {
+        Some(Value::Bool(b)) => *b,
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid_detail(Detail::required("enabled")));
+        }
+        Some(_) => {
+            return Err(ApiError::invalid_detail(Detail::invalid_value(
+                "enabled",
+                "must be a boolean",
+            )));
+        }
+    };
+    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let pos = user_pos(&st, &id)?;
+    fresh_write(&app, &st, &[&id])?;
+    st.set_enabled(pos, enabled);
+    Ok(hal(StatusCode::OK, &enabled_json(&st, &id, enabled)))
+}
+
+fn population_json(st: &Store, user_id: &str, pop_id: &str) -> Value {
+    let user = format!("{}/users/{user_id}", st.env_url());
+    json!({
+        "_links": {
+            "self": { "href": format!("{user}/population") },
+            "user": { "href": user },
+            "population": { "href": format!("{}/populations/{pop_id}", st.env_url()) }
+        },
+        "id": pop_id
+    })
+}
+
+/// `GET /users/{id}/population`.
+pub async fn get_population(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let pos = user_pos(&st, &id)?;
+    fresh_read(&app, &st, &id)?;
+    let pop = st
+        .pop(st.user(pos).expect("live").population)
+        .map(|p| p.id.clone())
+        .unwrap_or_default();
+    Ok(hal(StatusCode::OK, &population_json(&st, &id, &pop)))
+}
+
+/// `PUT /users/{id}/population` (item 15).
+pub async fn set_population(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (obj, _) = body_object(&headers, &body, JSON)?;
+    let pop_id = body_id(&obj)?;
+    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let pos = user_pos(&st, &id)?;
+    fresh_write(&app, &st, &[&id, &pop_id])?;
+    st.move_user(pos, &pop_id)?;
+    Ok(hal(StatusCode::OK, &population_json(&st, &id, &pop_id)))
+}
