@@ -17,7 +17,7 @@
 //!     application id is in the grant's metadata);
 //!   - `role:<rid>:assigned:other-environment`: ENVIRONMENT scope on another
 //!     environment (its id is in the grant's metadata).
-//!   Entitlements are declared from the role's `applicableTo` before any
+//! - Entitlements are declared from the role's `applicableTo` before any
 //!   assignment is read (the host stores entitlements before grants).
 //! - Every role grant carries `metadata-json`
 //!   `{"assignments":[{"id","scopeType","scopeId","readOnly"}]}`: what a

@@ -94,17 +94,17 @@ pub fn grants(cx: &connector_sdk::Context, api: &Api, batch: UserBatch) -> Resul
             Err(e) => return Err(e.error),
         };
         let principal = resource_id(USER, uid);
-        if *pop != NO_POPULATION {
-            if let Some(p) = batch.pops.get(*pop as usize) {
-                out.grant(
-                    resource_id(POPULATION, p),
-                    "member",
-                    principal.clone(),
-                    None,
-                    Some(POPULATION_REASON.into()),
-                    None,
-                );
-            }
+        if *pop != NO_POPULATION
+            && let Some(p) = batch.pops.get(*pop as usize)
+        {
+            out.grant(
+                resource_id(POPULATION, p),
+                "member",
+                principal.clone(),
+                None,
+                Some(POPULATION_REASON.into()),
+                None,
+            );
         }
         roles::push_assignment_grants(cx, &mut out, &principal, &assignments, None, api.env_id());
     }

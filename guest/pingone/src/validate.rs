@@ -83,10 +83,11 @@ pub fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
         .and_then(|e| e.name.clone())
         .unwrap_or_else(|| env_id.clone());
     let env_region = environment.as_ref().and_then(|e| e.region.clone());
-    if let Some(r) = &env_region {
-        if !r.eq_ignore_ascii_case(region) && settings_is_default_url(cx) {
-            warnings.push(format!("the environment reports region {r} but {REGION} is {region}"));
-        }
+    if let Some(r) = &env_region
+        && !r.eq_ignore_ascii_case(region)
+        && settings_is_default_url(cx)
+    {
+        warnings.push(format!("the environment reports region {r} but {REGION} is {region}"));
     }
     let mut summary = format!("environment {name} ({})", env_region.as_deref().unwrap_or(region));
     if let Some(kind) = environment.as_ref().and_then(|e| e.kind.clone()) {

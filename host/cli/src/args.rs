@@ -61,6 +61,10 @@ pub struct Cli {
     #[arg(long, env = "BATON_REQUESTS_PER_SECOND", global = true)]
     pub requests_per_second: Option<f64>,
 
+    /// Seconds between checkpoints of a running sync (Baton: 10).
+    #[arg(long, env = "BATON_CHECKPOINT_INTERVAL", default_value_t = 5.0, global = true, hide = true)]
+    pub checkpoint_interval: f64,
+
     /// Guest memory limit per call, in MiB.
     #[arg(long, env = "BATON_MEMORY_LIMIT_MB", default_value_t = 64, global = true)]
     pub memory_limit_mb: usize,

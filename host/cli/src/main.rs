@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use connector_runtime::sync::{SyncOptions, run_sync};
 use connector_runtime::{Operation, Output};
 
-use args::{Cli, Command};
+use args::Command;
 
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -87,6 +87,9 @@ async fn run() -> anyhow::Result<ExitCode> {
             }
             let options = SyncOptions {
                 concurrency: cli.sync_concurrency,
+                checkpoint_interval: std::time::Duration::from_secs_f64(
+                    cli.checkpoint_interval.clamp(0.05, 3600.0),
+                ),
                 ..SyncOptions::default()
             };
             let progress = summary::Progress::start(&instance);

@@ -165,7 +165,7 @@ async fn probe_server() -> TestServer {
     );
     server.route(
         "/refuse/as/token",
-        Reply::json(
+        Reply::Json(
             401,
             json!({"error": "invalid_client", "error_description": "client authentication failed"}),
         ),
