@@ -29,14 +29,24 @@ fn main() {
     for dir in ["guest/sdk", "guest/pingone", "wit"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("Cargo.lock").display()
+    );
 
     require_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target_dir = workspace.join("target").join("embedded-components");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
-        .args(["build", "--release", "--target", TARGET, "-p", "pingone-connector"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            TARGET,
+            "-p",
+            "pingone-connector",
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     // The outer build's settings are for the host, not for wasm.
@@ -69,7 +79,9 @@ fn main() {
         .status()
         .unwrap_or_else(|e| panic!("running cargo to build the PingOne component: {e}"));
     if !status.success() {
-        panic!("building the bundled PingOne component (guest/pingone) for {TARGET} failed; see the output above");
+        panic!(
+            "building the bundled PingOne component (guest/pingone) for {TARGET} failed; see the output above"
+        );
     }
     let built = target_dir
         .join(TARGET)

@@ -51,7 +51,10 @@ impl<'a> Api<'a> {
     }
 
     fn env_url(&self) -> String {
-        format!("{}/environments/{}", self.settings.api_base, self.settings.environment_id)
+        format!(
+            "{}/environments/{}",
+            self.settings.api_base, self.settings.environment_id
+        )
     }
 
     pub fn environment(&self) -> String {
@@ -64,7 +67,11 @@ impl<'a> Api<'a> {
 
     /// Users matching a SCIM filter (group members, dynamic filters).
     pub fn users_filtered(&self, filter: &str) -> String {
-        format!("{}/users?filter={}&limit={USERS_PAGE}", self.env_url(), encode(filter))
+        format!(
+            "{}/users?filter={}&limit={USERS_PAGE}",
+            self.env_url(),
+            encode(filter)
+        )
     }
 
     /// Direct and indirect members of a group.
@@ -78,15 +85,27 @@ impl<'a> Api<'a> {
 
     /// The groups a group is nested in.
     pub fn group_parents(&self, group_id: &str) -> String {
-        format!("{}/groups/{}/memberOfGroups?limit={BIG_PAGE}", self.env_url(), encode(group_id))
+        format!(
+            "{}/groups/{}/memberOfGroups?limit={BIG_PAGE}",
+            self.env_url(),
+            encode(group_id)
+        )
     }
 
     pub fn group_role_assignments(&self, group_id: &str) -> String {
-        format!("{}/groups/{}/roleAssignments?limit={BIG_PAGE}", self.env_url(), encode(group_id))
+        format!(
+            "{}/groups/{}/roleAssignments?limit={BIG_PAGE}",
+            self.env_url(),
+            encode(group_id)
+        )
     }
 
     pub fn user_role_assignments(&self, user_id: &str) -> String {
-        format!("{}/users/{}/roleAssignments?limit={BIG_PAGE}", self.env_url(), encode(user_id))
+        format!(
+            "{}/users/{}/roleAssignments?limit={BIG_PAGE}",
+            self.env_url(),
+            encode(user_id)
+        )
     }
 
     /// A user's DIRECT group memberships (one call settles every group).
@@ -139,7 +158,11 @@ impl<'a> Api<'a> {
                     results.len(),
                     reqs.len()
                 );
-                out.extend(chunk.iter().map(|_| Err(ConnectorError::Internal(msg.clone()))));
+                out.extend(
+                    chunk
+                        .iter()
+                        .map(|_| Err(ConnectorError::Internal(msg.clone()))),
+                );
                 continue;
             }
             out.extend(
@@ -184,7 +207,13 @@ impl<'a> Api<'a> {
         }
         let mut jobs: Vec<Job<T>> = jobs
             .into_iter()
-            .map(|(url, what)| Job { url: Some(url), what, items: Vec::new(), empty: 0, err: None })
+            .map(|(url, what)| Job {
+                url: Some(url),
+                what,
+                items: Vec::new(),
+                empty: 0,
+                err: None,
+            })
             .collect();
         loop {
             let live: Vec<usize> = (0..jobs.len()).filter(|i| jobs[*i].url.is_some()).collect();
@@ -196,13 +225,15 @@ impl<'a> Api<'a> {
             for (i, res) in live.into_iter().zip(results) {
                 let job = &mut jobs[i];
                 let url = job.url.take().unwrap_or_default();
-                let res = res.map_err(|e| ListError::from_error(e, &job.what)).and_then(|resp| {
-                    if resp.is_success() {
-                        parse_page::<T>(&resp, key, &job.what).map_err(ListError::plain)
-                    } else {
-                        Err(ListError::from_response(&resp, &job.what))
-                    }
-                });
+                let res = res
+                    .map_err(|e| ListError::from_error(e, &job.what))
+                    .and_then(|resp| {
+                        if resp.is_success() {
+                            parse_page::<T>(&resp, key, &job.what).map_err(ListError::plain)
+                        } else {
+                            Err(ListError::from_response(&resp, &job.what))
+                        }
+                    });
                 match res {
                     Err(e) => job.err = Some(e),
                     Ok(page) => {
@@ -241,7 +272,10 @@ pub struct ListError {
 
 impl ListError {
     fn plain(error: ConnectorError) -> Self {
-        ListError { error, invalid_filter: false }
+        ListError {
+            error,
+            invalid_filter: false,
+        }
     }
 
     fn from_error(e: ConnectorError, _what: &str) -> Self {
@@ -279,10 +313,13 @@ pub fn parse_page<T: DeserializeOwned>(
     what: &str,
 ) -> Result<Page<T>, ConnectorError> {
     let mut de = serde_json::Deserializer::from_slice(&resp.body);
-    let raw = EnvelopeSeed::<T> { key, _t: PhantomData }
-        .deserialize(&mut de)
-        .and_then(|r| de.end().map(|_| r))
-        .map_err(|e| decode_error(e, resp, what))?;
+    let raw = EnvelopeSeed::<T> {
+        key,
+        _t: PhantomData,
+    }
+    .deserialize(&mut de)
+    .and_then(|r| de.end().map(|_| r))
+    .map_err(|e| decode_error(e, resp, what))?;
     if !raw.embedded {
         return Err(ConnectorError::Internal(format!(
             "{what}: the response has no _embedded (expected _embedded.{key}): {}",
@@ -300,7 +337,11 @@ pub fn parse_page<T: DeserializeOwned>(
             )));
         }
     };
-    Ok(Page { items, next: raw.next, count: raw.count })
+    Ok(Page {
+        items,
+        next: raw.next,
+        count: raw.count,
+    })
 }
 
 /// Decodes a single object (not a collection).
@@ -310,7 +351,10 @@ pub fn parse_one<T: DeserializeOwned>(resp: &Response, what: &str) -> Result<T, 
 
 fn decode_error(e: serde_json::Error, resp: &Response, what: &str) -> ConnectorError {
     use serde_json::error::Category;
-    let msg = format!("{what}: cannot decode the response ({e}): {}", resp.body_snippet());
+    let msg = format!(
+        "{what}: cannot decode the response ({e}): {}",
+        resp.body_snippet()
+    );
     match e.classify() {
         Category::Data => ConnectorError::Internal(msg),
         Category::Syntax | Category::Eof | Category::Io => ConnectorError::Unavailable(msg),
@@ -356,7 +400,13 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for EnvelopeSeed<'_, T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = RawPage { embedded: false, items: None, next: None, count: None, size: None };
+        let mut out = RawPage {
+            embedded: false,
+            items: None,
+            next: None,
+            count: None,
+            size: None,
+        };
         while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match k.as_ref() {
                 "_links" => {
@@ -365,7 +415,10 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for EnvelopeSeed<'_, T> {
                 }
                 "_embedded" => {
                     out.embedded = true;
-                    out.items = map.next_value_seed(EmbeddedSeed::<T> { key: self.key, _t: PhantomData })?;
+                    out.items = map.next_value_seed(EmbeddedSeed::<T> {
+                        key: self.key,
+                        _t: PhantomData,
+                    })?;
                 }
                 "count" => out.count = map.next_value()?,
                 "size" => out.size = map.next_value()?,
@@ -417,7 +470,11 @@ mod tests {
     use crate::model::IdOnly;
 
     fn resp(body: &str) -> Response {
-        Response { status: 200, headers: vec![], body: body.as_bytes().to_vec() }
+        Response {
+            status: 200,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     #[test]
@@ -428,22 +485,36 @@ mod tests {
                 "count":5,"size":2}"#,
         );
         let p = parse_page::<IdOnly>(&r, "users", "listing users").unwrap();
-        assert_eq!(p.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            p.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         assert_eq!(p.next.as_deref(), Some("https://api/x?cursor=1"));
         assert_eq!(p.count, Some(5));
     }
 
     #[test]
     fn broken_envelopes_name_the_endpoint() {
-        let e = parse_page::<IdOnly>(&resp(r#"{"count":3}"#), "users", "listing users").unwrap_err();
-        assert!(matches!(&e, ConnectorError::Internal(m) if m.starts_with("listing users: the response has no _embedded")), "{e:?}");
-        let e = parse_page::<IdOnly>(&resp(r#"{"_embedded":{},"count":3}"#), "users", "x").unwrap_err();
+        let e =
+            parse_page::<IdOnly>(&resp(r#"{"count":3}"#), "users", "listing users").unwrap_err();
+        assert!(
+            matches!(&e, ConnectorError::Internal(m) if m.starts_with("listing users: the response has no _embedded")),
+            "{e:?}"
+        );
+        let e =
+            parse_page::<IdOnly>(&resp(r#"{"_embedded":{},"count":3}"#), "users", "x").unwrap_err();
         assert!(matches!(e, ConnectorError::Internal(_)));
         let p = parse_page::<IdOnly>(&resp(r#"{"_embedded":{},"count":0}"#), "users", "x").unwrap();
         assert!(p.items.is_empty());
-        let e = parse_page::<IdOnly>(&resp(r#"{"_embedded":{"users":[{"name":"no id"}]}}"#), "users", "x").unwrap_err();
+        let e = parse_page::<IdOnly>(
+            &resp(r#"{"_embedded":{"users":[{"name":"no id"}]}}"#),
+            "users",
+            "x",
+        )
+        .unwrap_err();
         assert!(matches!(e, ConnectorError::Internal(_)), "{e:?}");
-        let e = parse_page::<IdOnly>(&resp(r#"{"_embedded":{"users":[{"id":"a"}"#), "users", "x").unwrap_err();
+        let e = parse_page::<IdOnly>(&resp(r#"{"_embedded":{"users":[{"id":"a"}"#), "users", "x")
+            .unwrap_err();
         assert!(matches!(e, ConnectorError::Unavailable(_)), "{e:?}");
     }
 
@@ -456,7 +527,10 @@ mod tests {
         };
         let host = connector_sdk::testing::MockHost::new(|_, _| unreachable!());
         let api = Api::new(&host, &s);
-        assert_eq!(api.resolve("/v1/environments/e/users?cursor=x"), "https://api.pingone.eu/v1/environments/e/users?cursor=x");
+        assert_eq!(
+            api.resolve("/v1/environments/e/users?cursor=x"),
+            "https://api.pingone.eu/v1/environments/e/users?cursor=x"
+        );
         assert_eq!(api.resolve("https://other/x"), "https://other/x");
         assert_eq!(
             api.group_members("g-1"),

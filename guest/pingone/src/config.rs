@@ -9,7 +9,7 @@
 //! host derives the allowlist from exactly these two hosts.
 
 use connector_sdk::{
-    ClientAuthMethod, ConfigChoice, ConfigField, ConfigKind, Config, ConnectorError,
+    ClientAuthMethod, Config, ConfigChoice, ConfigField, ConfigKind, ConnectorError,
     CredentialRecipe, Oauth2ClientCredentials, UrlOptions,
 };
 
@@ -128,7 +128,8 @@ pub fn schema() -> Vec<ConfigField> {
     vec![
         ConfigField {
             name: CLIENT_ID.into(),
-            description: "Client ID of the PingOne worker application the connector signs in as".into(),
+            description: "Client ID of the PingOne worker application the connector signs in as"
+                .into(),
             kind: ConfigKind::Text,
             required: true,
             secret: false,
@@ -164,9 +165,10 @@ pub fn schema() -> Vec<ConfigField> {
         },
         ConfigField {
             name: API_URL.into(),
-            description: "Base URL of the PingOne management API (without /v1); set by the region, \
+            description:
+                "Base URL of the PingOne management API (without /v1); set by the region, \
                           override it for a proxy or a simulator"
-                .into(),
+                    .into(),
             kind: ConfigKind::Url(UrlOptions { egress: true }),
             required: false,
             secret: false,
@@ -203,7 +205,12 @@ mod tests {
     use super::*;
 
     fn cfg(pairs: &[(&str, &str)]) -> Config {
-        Config::new(pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect())
+        Config::new(
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        )
     }
 
     const ENV: &str = "b4f5e266-a946-4f77-9cc5-5dc91b046431";
@@ -226,12 +233,16 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_field() {
-        let e = Settings::from_config(&cfg(&[(ENVIRONMENT_ID, ENV), (REGION, "MARS")])).unwrap_err();
+        let e =
+            Settings::from_config(&cfg(&[(ENVIRONMENT_ID, ENV), (REGION, "MARS")])).unwrap_err();
         assert!(e.message().contains(REGION), "{e:?}");
         let e = Settings::from_config(&cfg(&[(ENVIRONMENT_ID, "prod")])).unwrap_err();
         assert!(e.message().contains(ENVIRONMENT_ID), "{e:?}");
         let e = Settings::from_config(&cfg(&[])).unwrap_err();
-        assert_eq!(e, ConnectorError::InvalidConfig(format!("{ENVIRONMENT_ID} is required")));
+        assert_eq!(
+            e,
+            ConnectorError::InvalidConfig(format!("{ENVIRONMENT_ID} is required"))
+        );
         let e = Settings::from_config(&cfg(&[(ENVIRONMENT_ID, ENV), (API_URL, "api.pingone.com")]))
             .unwrap_err();
         assert!(e.message().contains(API_URL), "{e:?}");
@@ -240,16 +251,27 @@ mod tests {
     #[test]
     fn every_region_implies_both_urls() {
         let region = schema().into_iter().find(|f| f.name == REGION).unwrap();
-        let ConfigKind::Choice(choices) = region.kind else { panic!("region is a choice") };
+        let ConfigKind::Choice(choices) = region.kind else {
+            panic!("region is a choice")
+        };
         assert_eq!(choices.len(), 6);
         let sg = choices.iter().find(|c| c.value == "SG").unwrap();
-        assert!(sg.implies.contains(&(API_URL.to_string(), "https://api.pingone.sg".to_string())));
-        assert!(sg.implies.contains(&(AUTH_URL.to_string(), "https://auth.pingone.sg".to_string())));
+        assert!(
+            sg.implies
+                .contains(&(API_URL.to_string(), "https://api.pingone.sg".to_string()))
+        );
+        assert!(
+            sg.implies
+                .contains(&(AUTH_URL.to_string(), "https://auth.pingone.sg".to_string()))
+        );
     }
 
     #[test]
     fn token_url_template() {
         let CredentialRecipe::Oauth2ClientCredentials(r) = credential_recipe();
-        assert_eq!(r.token_url, "{pingone-auth-url}/{pingone-environment-id}/as/token");
+        assert_eq!(
+            r.token_url,
+            "{pingone-auth-url}/{pingone-environment-id}/as/token"
+        );
     }
 }

@@ -52,7 +52,11 @@ struct ErrorDetail {
 pub fn describe_body(resp: &Response) -> String {
     let Ok(b) = serde_json::from_slice::<ErrorBody>(&resp.body) else {
         let s = resp.body_snippet();
-        return if s.trim().is_empty() { format!("HTTP {}", resp.status) } else { s };
+        return if s.trim().is_empty() {
+            format!("HTTP {}", resp.status)
+        } else {
+            s
+        };
     };
     let mut out = String::new();
     if let Some(c) = b.code.as_deref().or(b.error.as_deref()) {
@@ -81,19 +85,29 @@ pub fn describe_body(resp: &Response) -> String {
     if !details.is_empty() {
         out.push_str(&format!(" ({})", details.join("; ")));
     }
-    if out.is_empty() { format!("HTTP {}", resp.status) } else { out }
+    if out.is_empty() {
+        format!("HTTP {}", resp.status)
+    } else {
+        out
+    }
 }
 
 /// The PingOne `code` of an error body (`INVALID_DATA`, `ACCESS_FAILED`...).
 pub fn error_code(resp: &Response) -> Option<String> {
-    serde_json::from_slice::<ErrorBody>(&resp.body).ok().and_then(|b| b.code.or(b.error))
+    serde_json::from_slice::<ErrorBody>(&resp.body)
+        .ok()
+        .and_then(|b| b.code.or(b.error))
 }
 
 /// True when a 400 is a filter PingOne did not accept.
 pub fn is_invalid_filter(resp: &Response) -> bool {
     resp.status == 400
         && serde_json::from_slice::<ErrorBody>(&resp.body)
-            .map(|b| b.details.iter().any(|d| d.code.as_deref() == Some("INVALID_FILTER")))
+            .map(|b| {
+                b.details
+                    .iter()
+                    .any(|d| d.code.as_deref() == Some("INVALID_FILTER"))
+            })
             .unwrap_or(false)
 }
 
@@ -120,9 +134,9 @@ pub fn status_error(resp: &Response, what: &str) -> ConnectorError {
              exist in this region)"
         )),
         404 => ConnectorError::NotFound(format!("{what}: {status} {body}")),
-        408 | 425 | 429 | 500..=599 => {
-            ConnectorError::Unavailable(format!("{what}: {status} {body} (after the host's retries)"))
-        }
+        408 | 425 | 429 | 500..=599 => ConnectorError::Unavailable(format!(
+            "{what}: {status} {body} (after the host's retries)"
+        )),
         400..=499 => ConnectorError::InvalidArgument(format!("{what}: {status} {body}")),
         _ => ConnectorError::Internal(format!("{what}: unexpected HTTP {status}: {body}")),
     }
@@ -130,7 +144,11 @@ pub fn status_error(resp: &Response, what: &str) -> ConnectorError {
 
 /// `Ok` for 2xx, the mapped error otherwise.
 pub fn check<'a>(resp: &'a Response, what: &str) -> Result<&'a Response, ConnectorError> {
-    if resp.is_success() { Ok(resp) } else { Err(status_error(resp, what)) }
+    if resp.is_success() {
+        Ok(resp)
+    } else {
+        Err(status_error(resp, what))
+    }
 }
 
 #[cfg(test)]
@@ -149,23 +167,50 @@ mod tests {
     fn statuses_map_to_kinds() {
         let b = r#"{"id":"x","code":"ACCESS_FAILED","message":"The actor attempting to perform the request is not authorized.","details":[{"code":"INSUFFICIENT_PERMISSIONS","message":"nope"}]}"#;
         let e = status_error(&resp(403, b), "listing users");
-        let ConnectorError::PermissionDenied(m) = &e else { panic!("{e:?}") };
-        assert!(m.starts_with("listing users: 403 ACCESS_FAILED: The actor"), "{m}");
+        let ConnectorError::PermissionDenied(m) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(
+            m.starts_with("listing users: 403 ACCESS_FAILED: The actor"),
+            "{m}"
+        );
         assert!(m.contains("INSUFFICIENT_PERMISSIONS: nope"), "{m}");
         assert!(m.contains("Identity Data Read Only"), "{m}");
-        assert!(matches!(status_error(&resp(401, b), "x"), ConnectorError::Unauthenticated(_)));
-        assert!(matches!(status_error(&resp(404, "{}"), "x"), ConnectorError::NotFound(_)));
-        assert!(matches!(status_error(&resp(429, ""), "x"), ConnectorError::Unavailable(_)));
-        assert!(matches!(status_error(&resp(503, "down"), "x"), ConnectorError::Unavailable(_)));
-        assert!(matches!(status_error(&resp(400, "{}"), "x"), ConnectorError::InvalidArgument(_)));
-        assert!(matches!(status_error(&resp(302, ""), "x"), ConnectorError::Internal(_)));
+        assert!(matches!(
+            status_error(&resp(401, b), "x"),
+            ConnectorError::Unauthenticated(_)
+        ));
+        assert!(matches!(
+            status_error(&resp(404, "{}"), "x"),
+            ConnectorError::NotFound(_)
+        ));
+        assert!(matches!(
+            status_error(&resp(429, ""), "x"),
+            ConnectorError::Unavailable(_)
+        ));
+        assert!(matches!(
+            status_error(&resp(503, "down"), "x"),
+            ConnectorError::Unavailable(_)
+        ));
+        assert!(matches!(
+            status_error(&resp(400, "{}"), "x"),
+            ConnectorError::InvalidArgument(_)
+        ));
+        assert!(matches!(
+            status_error(&resp(302, ""), "x"),
+            ConnectorError::Internal(_)
+        ));
     }
 
     #[test]
     fn gateway_403_points_at_the_api_url() {
-        let b = r#"{"message":"Invalid key=value pair (missing equal-sign) in Authorization header"}"#;
+        let b =
+            r#"{"message":"Invalid key=value pair (missing equal-sign) in Authorization header"}"#;
         let e = status_error(&resp(403, b), "listing users");
-        assert!(matches!(&e, ConnectorError::InvalidConfig(m) if m.contains("pingone-api-url")), "{e:?}");
+        assert!(
+            matches!(&e, ConnectorError::InvalidConfig(m) if m.contains("pingone-api-url")),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -174,7 +219,10 @@ mod tests {
         assert!(is_invalid_filter(&resp(400, b)));
         assert!(!is_invalid_filter(&resp(400, "{}")));
         assert_eq!(error_code(&resp(400, b)).as_deref(), Some("INVALID_DATA"));
-        assert_eq!(describe_body(&resp(400, b)), "INVALID_DATA: m (INVALID_FILTER filter: bad)");
+        assert_eq!(
+            describe_body(&resp(400, b)),
+            "INVALID_DATA: m (INVALID_FILTER filter: bad)"
+        );
         assert_eq!(describe_body(&resp(500, "")), "HTTP 500");
     }
 }

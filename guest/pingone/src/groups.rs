@@ -35,7 +35,7 @@
 use std::collections::HashMap;
 
 use connector_sdk::{
-    Context, ConnectorError, Entitlement, EntitlementPurpose, GrantExpansion, GroupTrait, Level,
+    ConnectorError, Context, Entitlement, EntitlementPurpose, GrantExpansion, GroupTrait, Level,
     PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait, SyncOp, SyncTask,
     entitlement_id, resource_id,
 };
@@ -43,7 +43,9 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{Api, BIG_PAGE, Page, parse_page};
 use crate::model::{Group, GroupMembership, IdOnly, RoleAssignment};
-use crate::tokens::{EDGE_BUDGET, GroupMembers, GroupsChain, Mode, ResolveChunk, ResolveGroup, Sweep, Work};
+use crate::tokens::{
+    EDGE_BUDGET, GroupMembers, GroupsChain, Mode, ResolveChunk, ResolveGroup, Sweep, Work,
+};
 use crate::upload::Out;
 use crate::{GROUP, USER, errors, roles, time};
 
@@ -95,12 +97,18 @@ pub fn group_resource(g: &Group) -> Resource {
     Resource {
         id: resource_id(GROUP, &g.id),
         parent: None,
-        display_name: g.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| g.id.clone()),
+        display_name: g
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| g.id.clone()),
         description: g.description.clone().filter(|d| !d.trim().is_empty()),
         external_id: Some(g.id.clone()),
         status: ResourceStatus::Unspecified,
         created_at: g.created_at.as_deref().and_then(time::parse),
-        trait_: Some(ResourceTrait::Group(GroupTrait { profile_json: Some(Value::Object(profile).to_string()) })),
+        trait_: Some(ResourceTrait::Group(GroupTrait {
+            profile_json: Some(Value::Object(profile).to_string()),
+        })),
     }
 }
 
@@ -116,7 +124,10 @@ pub fn group_expansion(group_id: &str, resource_types: &[&str]) -> GrantExpansio
 /// Pass 1: one page of groups, their parents, and (last page) the plan.
 pub fn list(cx: &Context, api: &Api, token: Option<&str>) -> Result<PageOutcome, ConnectorError> {
     let mut chain = match token {
-        None => GroupsChain { pass: 1, ..GroupsChain::default() },
+        None => GroupsChain {
+            pass: 1,
+            ..GroupsChain::default()
+        },
         Some(t) => GroupsChain::decode(t)?,
     };
     let url = chain.next.take().unwrap_or_else(|| api.groups(PASS1_PAGE));
@@ -127,7 +138,12 @@ pub fn list(cx: &Context, api: &Api, token: Option<&str>) -> Result<PageOutcome,
     let jobs = page
         .items
         .iter()
-        .map(|g| (api.group_parents(&g.id), format!("GET /groups/{}/memberOfGroups", g.id)))
+        .map(|g| {
+            (
+                api.group_parents(&g.id),
+                format!("GET /groups/{}/memberOfGroups", g.id),
+            )
+        })
         .collect();
     let parents = api.list_all::<GroupMembership>("groupMemberships", jobs);
     let mut edges = Vec::new();
@@ -171,15 +187,33 @@ pub fn list(cx: &Context, api: &Api, token: Option<&str>) -> Result<PageOutcome,
             chain.edges.clear();
         }
     }
-    let next = crate::next_token(api, &url, page.next.as_deref(), page.items.is_empty(), chain.empty, what)?;
+    let next = crate::next_token(
+        api,
+        &url,
+        page.next.as_deref(),
+        page.items.is_empty(),
+        chain.empty,
+        what,
+    )?;
     let next_page_token = match next {
         Some((next, empty)) => Some(
-            GroupsChain { pass: 1, next: Some(next), empty, pages: chain.pages + 1, ..chain }.encode(),
+            GroupsChain {
+                pass: 1,
+                next: Some(next),
+                empty,
+                pages: chain.pages + 1,
+                ..chain
+            }
+            .encode(),
         ),
         None => {
             chain.mode = choose_mode(cx, api, &chain)?;
             if chain.mode == Mode::ByUsers {
-                let sweep = Sweep { next: None, empty: 0, skip: chain.dynamic.clone() };
+                let sweep = Sweep {
+                    next: None,
+                    empty: 0,
+                    skip: chain.dynamic.clone(),
+                };
                 follow_ups.push(grants_task(GROUP, Work::Sweep(sweep).encode()));
             }
             if chain.pages == 0 {
@@ -201,7 +235,10 @@ pub fn list(cx: &Context, api: &Api, token: Option<&str>) -> Result<PageOutcome,
         }
     };
     out.flush(cx)?;
-    Ok(PageOutcome { next_page_token, follow_ups })
+    Ok(PageOutcome {
+        next_page_token,
+        follow_ups,
+    })
 }
 
 /// Reads the number of users (one request) and picks the cheaper way to
@@ -220,7 +257,12 @@ fn choose_mode(cx: &Context, api: &Api, chain: &GroupsChain) -> Result<Mode, Con
     let Some(users) = parse_page::<IdOnly>(&resp, "users", what)?.count else {
         return Ok(Mode::ByGroups);
     };
-    let mode = mode_for(users, chain.static_pages, chain.nested_direct, chain.edge_count);
+    let mode = mode_for(
+        users,
+        chain.static_pages,
+        chain.nested_direct,
+        chain.edge_count,
+    );
     cx.log(
         Level::Info,
         format!(
@@ -237,10 +279,18 @@ pub fn mode_for(users: u64, static_pages: u64, nested_direct: u64, edges: u64) -
         return Mode::ByGroups;
     }
     let u = users as f64;
-    let checks = if edges == 0 { 0.0 } else { u * (1.0 - (-(nested_direct as f64) / u).exp()) };
+    let checks = if edges == 0 {
+        0.0
+    } else {
+        u * (1.0 - (-(nested_direct as f64) / u).exp())
+    };
     let by_groups = static_pages as f64 + edges as f64 + checks;
     let by_users = u + users.div_ceil(200) as f64;
-    if by_users < by_groups { Mode::ByUsers } else { Mode::ByGroups }
+    if by_users < by_groups {
+        Mode::ByUsers
+    } else {
+        Mode::ByGroups
+    }
 }
 
 /// Pass 2: re-list groups (1,000 a page) and plan each page with every edge known.
@@ -251,9 +301,27 @@ pub fn pass2(api: &Api, chain: GroupsChain) -> Result<PageOutcome, ConnectorErro
     let page: Page<Group> = parse_page(&resp, "groups", what)?;
     let edges = (!chain.overflow).then_some(chain.edges.as_slice());
     let follow_ups = plan(&page.items, edges, chain.mode);
-    let next = crate::next_token(api, &url, page.next.as_deref(), page.items.is_empty(), chain.empty, what)?
-        .map(|(next, empty)| GroupsChain { next: Some(next), empty, pages: chain.pages + 1, ..chain }.encode());
-    Ok(PageOutcome { next_page_token: next, follow_ups })
+    let next = crate::next_token(
+        api,
+        &url,
+        page.next.as_deref(),
+        page.items.is_empty(),
+        chain.empty,
+        what,
+    )?
+    .map(|(next, empty)| {
+        GroupsChain {
+            next: Some(next),
+            empty,
+            pages: chain.pages + 1,
+            ..chain
+        }
+        .encode()
+    });
+    Ok(PageOutcome {
+        next_page_token: next,
+        follow_ups,
+    })
 }
 
 /// Mode [`Mode::ByUsers`]: one users page, each user's DIRECT groups.
@@ -272,10 +340,27 @@ pub fn sweep(cx: &Context, api: &Api, mut sw: Sweep) -> Result<PageOutcome, Conn
             }
         }
     }
-    let next = crate::next_token(api, &url, page.next.as_deref(), page.items.is_empty(), sw.empty, what)?
-        .map(|(next, empty)| Work::Sweep(Sweep { next: Some(next), empty, ..sw }).encode());
+    let next = crate::next_token(
+        api,
+        &url,
+        page.next.as_deref(),
+        page.items.is_empty(),
+        sw.empty,
+        what,
+    )?
+    .map(|(next, empty)| {
+        Work::Sweep(Sweep {
+            next: Some(next),
+            empty,
+            ..sw
+        })
+        .encode()
+    });
     out.flush(cx)?;
-    Ok(PageOutcome { next_page_token: next, follow_ups: Vec::new() })
+    Ok(PageOutcome {
+        next_page_token: next,
+        follow_ups: Vec::new(),
+    })
 }
 
 fn grants_task(resource_type: &str, token: String) -> SyncTask {
@@ -292,7 +377,10 @@ fn grants_task(resource_type: &str, token: String) -> SyncTask {
 pub fn plan(groups: &[Group], edges: Option<&[(String, String)]>, mode: Mode) -> Vec<SyncTask> {
     let mut children: HashMap<&str, Vec<String>> = HashMap::new();
     for (child, parent) in edges.unwrap_or(&[]) {
-        children.entry(parent.as_str()).or_default().push(child.clone());
+        children
+            .entry(parent.as_str())
+            .or_default()
+            .push(child.clone());
     }
     let mut tasks = Vec::new();
     let mut resolve: Vec<ResolveGroup> = Vec::new();
@@ -325,9 +413,17 @@ pub fn plan(groups: &[Group], edges: Option<&[(String, String)]>, mode: Mode) ->
         let rd = r.direct.unwrap_or(UNKNOWN_DIRECT);
         let rk = r.children.as_ref().map_or(0, Vec::len);
         if !chunk.is_empty()
-            && (chunk.len() >= RESOLVE_GROUPS || direct + rd > RESOLVE_DIRECT || kids + rk > RESOLVE_CHILDREN)
+            && (chunk.len() >= RESOLVE_GROUPS
+                || direct + rd > RESOLVE_DIRECT
+                || kids + rk > RESOLVE_CHILDREN)
         {
-            tasks.push(grants_task(GROUP, Work::Resolve(ResolveChunk { groups: std::mem::take(&mut chunk) }).encode()));
+            tasks.push(grants_task(
+                GROUP,
+                Work::Resolve(ResolveChunk {
+                    groups: std::mem::take(&mut chunk),
+                })
+                .encode(),
+            ));
             (direct, kids) = (0, 0);
         }
         direct += rd;
@@ -335,12 +431,20 @@ pub fn plan(groups: &[Group], edges: Option<&[(String, String)]>, mode: Mode) ->
         chunk.push(r);
     }
     if !chunk.is_empty() {
-        tasks.push(grants_task(GROUP, Work::Resolve(ResolveChunk { groups: chunk }).encode()));
+        tasks.push(grants_task(
+            GROUP,
+            Work::Resolve(ResolveChunk { groups: chunk }).encode(),
+        ));
     }
     tasks
 }
 
-fn members_task(g: &Group, filter: Option<&str>, by_filter: bool, population: Option<String>) -> SyncTask {
+fn members_task(
+    g: &Group,
+    filter: Option<&str>,
+    by_filter: bool,
+    population: Option<String>,
+) -> SyncTask {
     grants_task(
         GROUP,
         Work::GroupMembers(GroupMembers {
@@ -374,7 +478,10 @@ pub fn dynamic_query(filter: &str, population: Option<&str>) -> String {
 }
 
 /// Grants `group:<parent>:member` → `group:<child>`, expandable.
-pub fn nesting_grants(cx: &Context, edges: &[(String, String)]) -> Result<PageOutcome, ConnectorError> {
+pub fn nesting_grants(
+    cx: &Context,
+    edges: &[(String, String)],
+) -> Result<PageOutcome, ConnectorError> {
     let mut out = Out::new();
     for (child, parent) in edges {
         out.grant(
@@ -387,7 +494,10 @@ pub fn nesting_grants(cx: &Context, edges: &[(String, String)]) -> Result<PageOu
         );
     }
     out.flush(cx)?;
-    Ok(PageOutcome { next_page_token: None, follow_ups: Vec::new() })
+    Ok(PageOutcome {
+        next_page_token: None,
+        follow_ups: Vec::new(),
+    })
 }
 
 /// A direct member's grant.
@@ -409,13 +519,19 @@ pub fn push_dynamic(out: &mut Out, group: &str, user: &str, filter: &str) {
         "member",
         resource_id(USER, user),
         None,
-        Some(format!("member through the group's dynamic userFilter: {filter}")),
+        Some(format!(
+            "member through the group's dynamic userFilter: {filter}"
+        )),
         Some(json!({ "membership": "dynamic", "userFilter": filter })),
     );
 }
 
 /// One page of a group's members, all of one kind (see [`plan`]).
-pub fn members(cx: &Context, api: &Api, mut gm: GroupMembers) -> Result<PageOutcome, ConnectorError> {
+pub fn members(
+    cx: &Context,
+    api: &Api,
+    mut gm: GroupMembers,
+) -> Result<PageOutcome, ConnectorError> {
     let url = match gm.next.take() {
         Some(n) => n,
         None => match (&gm.filter, gm.by_filter) {
@@ -424,9 +540,15 @@ pub fn members(cx: &Context, api: &Api, mut gm: GroupMembers) -> Result<PageOutc
         },
     };
     let what = if gm.by_filter {
-        format!("listing the dynamic members of group {} (GET /users?filter=userFilter)", gm.group)
+        format!(
+            "listing the dynamic members of group {} (GET /users?filter=userFilter)",
+            gm.group
+        )
     } else {
-        format!("listing the members of group {} (GET /users?filter=memberOfGroups)", gm.group)
+        format!(
+            "listing the members of group {} (GET /users?filter=memberOfGroups)",
+            gm.group
+        )
     };
     let resp = api.send(&url, &what)?;
     if gm.by_filter && errors::is_invalid_filter(&resp) {
@@ -446,7 +568,10 @@ pub fn members(cx: &Context, api: &Api, mut gm: GroupMembers) -> Result<PageOutc
     }
     if resp.status == 404 {
         cx.log(Level::Debug, format!("group {} is gone", gm.group));
-        return Ok(PageOutcome { next_page_token: None, follow_ups: Vec::new() });
+        return Ok(PageOutcome {
+            next_page_token: None,
+            follow_ups: Vec::new(),
+        });
     }
     errors::check(&resp, &what)?;
     let page: Page<IdOnly> = parse_page(&resp, "users", &what)?;
@@ -457,10 +582,27 @@ pub fn members(cx: &Context, api: &Api, mut gm: GroupMembers) -> Result<PageOutc
             None => push_direct(&mut out, &gm.group, &u.id),
         }
     }
-    let next = crate::next_token(api, &url, page.next.as_deref(), page.items.is_empty(), gm.empty, &what)?
-        .map(|(next, empty)| Work::GroupMembers(GroupMembers { next: Some(next), empty, ..gm }).encode());
+    let next = crate::next_token(
+        api,
+        &url,
+        page.next.as_deref(),
+        page.items.is_empty(),
+        gm.empty,
+        &what,
+    )?
+    .map(|(next, empty)| {
+        Work::GroupMembers(GroupMembers {
+            next: Some(next),
+            empty,
+            ..gm
+        })
+        .encode()
+    });
     out.flush(cx)?;
-    Ok(PageOutcome { next_page_token: next, follow_ups: Vec::new() })
+    Ok(PageOutcome {
+        next_page_token: next,
+        follow_ups: Vec::new(),
+    })
 }
 
 /// A group's own `list-grants` task: its role assignments.
@@ -475,10 +617,16 @@ pub fn role_grants(
         Some(Work::GroupRolesPage { next, empty }) => (next, empty),
         Some(other) => return Err(crate::wrong_token("group role assignments", &other)),
     };
-    let what = format!("listing role assignments of group {} (GET /groups/{{id}}/roleAssignments)", group.resource);
+    let what = format!(
+        "listing role assignments of group {} (GET /groups/{{id}}/roleAssignments)",
+        group.resource
+    );
     let resp = api.send(&url, &what)?;
     if resp.status == 404 {
-        return Ok(PageOutcome { next_page_token: None, follow_ups: Vec::new() });
+        return Ok(PageOutcome {
+            next_page_token: None,
+            follow_ups: Vec::new(),
+        });
     }
     errors::check(&resp, &what)?;
     let page: Page<RoleAssignment> = parse_page(&resp, "roleAssignments", &what)?;
@@ -491,8 +639,475 @@ pub fn role_grants(
         Some(group_expansion(&group.resource, &[USER])),
         api.env_id(),
     );
-    let next = crate::next_token(api, &url, page.next.as_deref(), page.items.is_empty(), empty, &what)?
-        .map(|(next, empty)| Work::GroupRolesPage { next, empty }.encode());
+    let next = crate::next_token(
+        api,
+        &url,
+        page.next.as_deref(),
+        page.items.is_empty(),
+        empty,
+        &what,
+    )?
+    .map(|(next, empty)| Work::GroupRolesPage { next, empty }.encode());
     out.flush(cx)?;
-    Ok(PageOutcome { next_page_token: next, follow_ups: Vec::new() })
+    Ok(PageOutcome {
+        next_page_token: next,
+        follow_ups: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{grant_ids, host, ok, page, run, status, task, urls};
+    use connector_sdk::SyncOp;
+
+    fn group(v: Value) -> Group {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn kinds(tasks: &[SyncTask]) -> Vec<Work> {
+        tasks
+            .iter()
+            .map(|t| Work::decode(t.page_token.as_deref().unwrap()).unwrap())
+            .collect()
+    }
+
+    fn groups() -> Vec<Group> {
+        vec![
+            group(json!({"id": "leaf", "directMemberCounts": {"users": 5}})),
+            group(json!({"id": "empty", "directMemberCounts": {"users": 0}})),
+            group(json!({"id": "parent", "directMemberCounts": {"users": 3}})),
+            group(json!({"id": "shell", "directMemberCounts": {"users": 0}})),
+            group(
+                json!({"id": "dyn", "userFilter": "title eq \"Manager\"", "directMemberCounts": {"users": 0}}),
+            ),
+            group(
+                json!({"id": "dynparent", "userFilter": "x eq \"y\"", "population": {"id": "p1"}, "directMemberCounts": {"users": 0}}),
+            ),
+            group(
+                json!({"id": "dynmixed", "userFilter": "x eq \"z\"", "directMemberCounts": {"users": 2}}),
+            ),
+            group(json!({"id": "unknown"})),
+        ]
+    }
+
+    fn edges() -> Vec<(String, String)> {
+        vec![
+            ("leaf".into(), "parent".into()),
+            ("leaf".into(), "shell".into()),
+            ("dyn".into(), "dynparent".into()),
+        ]
+    }
+
+    #[test]
+    fn plans_each_kind_of_group() {
+        let e = edges();
+        let w = kinds(&plan(&groups(), Some(&e), Mode::ByGroups));
+        let members: Vec<(String, Option<String>, bool)> = w
+            .iter()
+            .filter_map(|w| match w {
+                Work::GroupMembers(m) => Some((m.group.clone(), m.filter.clone(), m.by_filter)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            members,
+            vec![
+                ("leaf".into(), None, false),
+                ("dyn".into(), Some("title eq \"Manager\"".into()), false),
+                ("dynparent".into(), Some("x eq \"y\"".into()), true),
+                ("dynmixed".into(), Some("x eq \"z\"".into()), true),
+                ("unknown".into(), None, false),
+            ]
+        );
+        let Some(Work::Resolve(r)) = w.last() else {
+            panic!("{w:?}")
+        };
+        let ids: Vec<&str> = r.groups.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["parent", "dynmixed"]);
+        assert_eq!(
+            r.groups[0].children.as_deref(),
+            Some(&["leaf".to_string()][..])
+        );
+        assert_eq!(r.groups[0].direct, Some(3));
+    }
+
+    #[test]
+    fn unknown_children_send_every_group_with_members_to_resolution() {
+        let w = kinds(&plan(&groups(), None, Mode::ByGroups));
+        let Some(Work::Resolve(r)) = w.last() else {
+            panic!()
+        };
+        let ids: Vec<&str> = r.groups.iter().map(|g| g.id.as_str()).collect();
+        // A dynamic group without direct members needs only its filter listing.
+        assert_eq!(ids, ["leaf", "parent", "dynmixed", "unknown"]);
+        assert!(r.groups.iter().all(|g| g.children.is_none()));
+    }
+
+    #[test]
+    fn by_users_mode_leaves_static_groups_to_the_sweep() {
+        let e = edges();
+        let w = kinds(&plan(&groups(), Some(&e), Mode::ByUsers));
+        assert!(
+            w.iter().all(|w| match w {
+                Work::GroupMembers(m) => m.filter.is_some(),
+                Work::Resolve(r) => r.groups.iter().all(|g| g.filter.is_some()),
+                _ => false,
+            }),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn mode_follows_the_cost_estimate() {
+        // No nesting: group listings win.
+        assert_eq!(mode_for(1_000, 100, 0, 0), Mode::ByGroups);
+        // Light nesting.
+        assert_eq!(mode_for(1_000, 96, 1_160, 29), Mode::ByGroups);
+        // Dense nesting or more groups than users: per-user listings win.
+        assert_eq!(mode_for(450, 400, 750, 250), Mode::ByUsers);
+        assert_eq!(mode_for(100, 300, 0, 0), Mode::ByUsers);
+        assert_eq!(mode_for(0, 300, 0, 0), Mode::ByGroups);
+    }
+
+    #[test]
+    fn nested_groups_are_expandable_grants() {
+        let h = host(vec![]);
+        let t = Work::Nesting {
+            edges: vec![("child".into(), "parent".into())],
+        }
+        .encode();
+        run(&h, task(SyncOp::ListGrants, GROUP, None, Some(t))).unwrap();
+        assert_eq!(grant_ids(&h), ["group:parent:member:group:child"]);
+        let g = &h.grants.borrow()[0];
+        let x = g.expansion.as_ref().unwrap();
+        assert_eq!(x.entitlement_ids, ["group:child:member"]);
+        assert!(!x.shallow && g.immutable_reason.is_none());
+    }
+
+    #[test]
+    fn members_pages_emit_direct_or_dynamic_grants() {
+        let a = urls();
+        let next = "https://api.test/v1/environments/e/users?cursor=2".to_string();
+        let h = host(vec![(
+            a.group_members("g1"),
+            ok(page(
+                "users",
+                json!([{"id": "u1"}, {"id": "u2"}]),
+                Some(&next),
+            )),
+        )]);
+        let gm = GroupMembers {
+            group: "g1".into(),
+            filter: None,
+            by_filter: false,
+            population: None,
+            next: None,
+            empty: 0,
+        };
+        let out = run(
+            &h,
+            task(
+                SyncOp::ListGrants,
+                GROUP,
+                None,
+                Some(Work::GroupMembers(gm).encode()),
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            grant_ids(&h),
+            ["group:g1:member:user:u1", "group:g1:member:user:u2"]
+        );
+        assert!(
+            h.grants
+                .borrow()
+                .iter()
+                .all(|g| g.immutable_reason.is_none())
+        );
+        let Work::GroupMembers(m) = Work::decode(&out.next_page_token.unwrap()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(m.next.as_deref(), Some(next.as_str()));
+
+        let q = a.users_filtered(&dynamic_query("title eq \"Manager\"", Some("p1")));
+        assert!(q.contains("population.id%20eq%20%22p1%22"), "{q}");
+        let h = host(vec![(q, ok(page("users", json!([{"id": "u3"}]), None)))]);
+        let gm = GroupMembers {
+            group: "g2".into(),
+            filter: Some("title eq \"Manager\"".into()),
+            by_filter: true,
+            population: Some("p1".into()),
+            next: None,
+            empty: 0,
+        };
+        let out = run(
+            &h,
+            task(
+                SyncOp::ListGrants,
+                GROUP,
+                None,
+                Some(Work::GroupMembers(gm).encode()),
+            ),
+        )
+        .unwrap();
+        assert!(out.next_page_token.is_none());
+        let g = &h.grants.borrow()[0];
+        assert!(
+            g.immutable_reason
+                .as_deref()
+                .unwrap()
+                .contains("title eq \"Manager\"")
+        );
+        assert!(g.metadata_json.as_deref().unwrap().contains("dynamic"));
+    }
+
+    #[test]
+    fn a_refused_user_filter_falls_back_to_the_members_listing() {
+        let a = urls();
+        let bad = json!({"code": "INVALID_DATA", "message": "m", "details": [{"code": "INVALID_FILTER", "target": "filter"}]});
+        let h = host(vec![
+            (a.users_filtered("weird pr"), status(400, bad)),
+            (
+                a.group_members("g"),
+                ok(page("users", json!([{"id": "u"}]), None)),
+            ),
+        ]);
+        let gm = GroupMembers {
+            group: "g".into(),
+            filter: Some("weird pr".into()),
+            by_filter: true,
+            population: None,
+            next: None,
+            empty: 0,
+        };
+        run(
+            &h,
+            task(
+                SyncOp::ListGrants,
+                GROUP,
+                None,
+                Some(Work::GroupMembers(gm).encode()),
+            ),
+        )
+        .unwrap();
+        assert_eq!(grant_ids(&h), ["group:g:member:user:u"]);
+        assert!(
+            h.logs
+                .borrow()
+                .iter()
+                .any(|(l, m)| *l == Level::Warn && m.contains("refused its userFilter"))
+        );
+    }
+
+    #[test]
+    fn group_role_assignments_expand_to_members() {
+        let a = urls();
+        let h = host(vec![(
+            a.group_role_assignments("g1"),
+            ok(page(
+                "roleAssignments",
+                json!([{"id": "ra", "role": {"id": "r"}, "scope": {"id": crate::testutil::ENV, "type": "ENVIRONMENT"}, "group": {"id": "g1"}}]),
+                None,
+            )),
+        )]);
+        run(&h, task(SyncOp::ListGrants, GROUP, Some("g1"), None)).unwrap();
+        assert_eq!(grant_ids(&h), ["role:r:assigned:group:g1"]);
+        let x = h.grants.borrow()[0].expansion.clone().unwrap();
+        assert_eq!(
+            (x.entitlement_ids, x.resource_type_ids),
+            (vec!["group:g1:member".to_string()], vec![USER.to_string()])
+        );
+        // A group deleted since the listing has no grants.
+        let h = host(vec![(
+            a.group_role_assignments("g2"),
+            status(404, json!({"code": "NOT_FOUND"})),
+        )]);
+        run(&h, task(SyncOp::ListGrants, GROUP, Some("g2"), None)).unwrap();
+        assert!(h.grants.borrow().is_empty());
+    }
+
+    #[test]
+    fn single_page_listing_reads_parents_and_plans() {
+        let a = urls();
+        let h = host(vec![
+            (
+                a.groups(PASS1_PAGE),
+                ok(page(
+                    "groups",
+                    json!([
+                        {"id": "p", "name": "Parent", "directMemberCounts": {"users": 1}},
+                        {"id": "c", "name": "Child", "description": "kids", "directMemberCounts": {"users": 2}}
+                    ]),
+                    None,
+                )),
+            ),
+            (
+                a.group_parents("p"),
+                ok(page("groupMemberships", json!([]), None)),
+            ),
+            (
+                a.group_parents("c"),
+                ok(page(
+                    "groupMemberships",
+                    json!([{"id": "p", "type": "DIRECT"}]),
+                    None,
+                )),
+            ),
+            (
+                format!("{}/users?limit=1", a.environment()),
+                ok(json!({"_embedded": {"users": [{"id": "u"}]}, "count": 500})),
+            ),
+        ]);
+        let out = run(&h, task(SyncOp::ListResources, GROUP, None, None)).unwrap();
+        assert!(out.next_page_token.is_none());
+        assert_eq!(h.resources.borrow()[1].description.as_deref(), Some("kids"));
+        let w = kinds(&out.follow_ups);
+        assert!(
+            matches!(&w[0], Work::Nesting { edges } if edges == &vec![("c".to_string(), "p".to_string())])
+        );
+        assert!(matches!(&w[1], Work::GroupMembers(m) if m.group == "c"));
+        assert!(matches!(&w[2], Work::Resolve(r) if r.groups[0].id == "p"));
+    }
+
+    #[test]
+    fn multi_page_listing_carries_edges_to_a_second_pass() {
+        let a = urls();
+        let next = format!("{}&cursor=2", a.groups(PASS1_PAGE));
+        let h = host(vec![
+            (
+                a.groups(PASS1_PAGE),
+                ok(page(
+                    "groups",
+                    json!([{"id": "c", "directMemberCounts": {"users": 2}}]),
+                    Some(&next),
+                )),
+            ),
+            (
+                a.group_parents("c"),
+                ok(page("groupMemberships", json!([{"id": "p"}]), None)),
+            ),
+        ]);
+        let out = run(&h, task(SyncOp::ListResources, GROUP, None, None)).unwrap();
+        let t = out.next_page_token.unwrap();
+        let chain = GroupsChain::decode(&t).unwrap();
+        assert_eq!(chain.edges, vec![("c".to_string(), "p".to_string())]);
+        assert_eq!(
+            (chain.pages, chain.static_pages, chain.nested_direct),
+            (1, 1, 2)
+        );
+
+        let h = host(vec![
+            (
+                next.clone(),
+                ok(page(
+                    "groups",
+                    json!([{"id": "p", "directMemberCounts": {"users": 0}}]),
+                    None,
+                )),
+            ),
+            (
+                a.group_parents("p"),
+                ok(page("groupMemberships", json!([]), None)),
+            ),
+            (
+                format!("{}/users?limit=1", a.environment()),
+                ok(json!({"_embedded": {"users": []}, "count": 10})),
+            ),
+        ]);
+        let out = run(&h, task(SyncOp::ListResources, GROUP, None, Some(t))).unwrap();
+        assert!(out.next_page_token.is_none());
+        let pass2 = out.follow_ups.last().unwrap().page_token.clone().unwrap();
+        let chain = GroupsChain::decode(&pass2).unwrap();
+        assert_eq!((chain.pass, chain.edges.len()), (2, 1));
+
+        // Pass 2 plans with every edge known.
+        let h = host(vec![(
+            a.groups(BIG_PAGE),
+            ok(page(
+                "groups",
+                json!([
+                    {"id": "c", "directMemberCounts": {"users": 2}}, {"id": "p", "directMemberCounts": {"users": 4}}
+                ]),
+                None,
+            )),
+        )]);
+        let out = run(&h, task(SyncOp::ListGrants, GROUP, None, Some(pass2))).unwrap();
+        let w = kinds(&out.follow_ups);
+        assert!(matches!(&w[0], Work::GroupMembers(m) if m.group == "c"));
+        assert!(
+            matches!(&w[1], Work::Resolve(r) if r.groups[0].children == Some(vec!["c".to_string()]))
+        );
+    }
+
+    #[test]
+    fn too_many_edges_switch_to_unknown_children() {
+        let a = urls();
+        let parents: Vec<Value> = (0..1_400)
+            .map(|i| json!({"id": format!("00000000-0000-4000-8000-{i:012}"), "type": "DIRECT"}))
+            .collect();
+        let h = host(vec![
+            (
+                a.groups(PASS1_PAGE),
+                ok(page(
+                    "groups",
+                    json!([{"id": "c", "directMemberCounts": {"users": 2}}]),
+                    None,
+                )),
+            ),
+            (
+                a.group_parents("c"),
+                ok(page("groupMemberships", Value::Array(parents), None)),
+            ),
+            (
+                format!("{}/users?limit=1", a.environment()),
+                ok(json!({"_embedded": {"users": []}, "count": 100000})),
+            ),
+        ]);
+        let out = run(&h, task(SyncOp::ListResources, GROUP, None, None)).unwrap();
+        assert!(
+            h.logs
+                .borrow()
+                .iter()
+                .any(|(l, m)| *l == Level::Warn && m.contains("too many to carry"))
+        );
+        let w = kinds(&out.follow_ups);
+        let nest: usize = w
+            .iter()
+            .map(|w| {
+                if let Work::Nesting { edges } = w {
+                    edges.len()
+                } else {
+                    0
+                }
+            })
+            .sum();
+        assert_eq!(
+            nest, 1_400,
+            "nesting grants do not depend on carrying edges"
+        );
+        let Some(Work::Resolve(r)) = w.last() else {
+            panic!("{:?}", w.last())
+        };
+        assert_eq!(
+            (r.groups[0].id.as_str(), r.groups[0].children.is_none()),
+            ("c", true)
+        );
+    }
+
+    #[test]
+    fn group_profile_keeps_the_dynamic_filter() {
+        let r = group_resource(&group(
+            json!({"id": "g", "name": "Sales", "userFilter": "a eq \"b\"", "population": {"id": "p"}, "externalId": "ad", "sourceType": "IDP", "directMemberCounts": {"users": 4}}),
+        ));
+        let Some(ResourceTrait::Group(t)) = r.trait_ else {
+            panic!()
+        };
+        let p: Value = serde_json::from_str(&t.profile_json.unwrap()).unwrap();
+        assert_eq!(
+            p,
+            json!({"groupId": "g", "populationId": "p", "userFilter": "a eq \"b\"", "dynamic": true, "externalId": "ad", "sourceType": "IDP", "directMemberCount": 4})
+        );
+        assert_eq!(r.display_name, "Sales");
+    }
 }

@@ -40,6 +40,9 @@ pub mod upload;
 pub mod users;
 pub mod validate;
 
+#[cfg(test)]
+mod testutil;
+
 use connector_sdk::{
     Capability, Connector, ConnectorError, ConnectorMetadata, Context, PageOutcome,
     ResourceTraitKind, ResourceType, ResourceTypeCapabilities, SyncOp, SyncTask, Validation,
@@ -85,13 +88,26 @@ pub fn metadata() -> ConnectorMetadata {
     };
     ConnectorMetadata {
         display_name: "PingOne".into(),
-        description: "Syncs the users, groups (direct, nested and dynamic membership), populations \
+        description:
+            "Syncs the users, groups (direct, nested and dynamic membership), populations \
                       and admin role assignments (with their scope) of a PingOne environment"
-            .into(),
+                .into(),
         version: env!("CARGO_PKG_VERSION").into(),
         resource_types: vec![
-            rt(USER, "User", "A PingOne user of the environment", ResourceTraitKind::User, true),
-            rt(GROUP, "Group", "A PingOne group (static or dynamic)", ResourceTraitKind::Group, false),
+            rt(
+                USER,
+                "User",
+                "A PingOne user of the environment",
+                ResourceTraitKind::User,
+                true,
+            ),
+            rt(
+                GROUP,
+                "Group",
+                "A PingOne group (static or dynamic)",
+                ResourceTraitKind::Group,
+                false,
+            ),
             rt(
                 POPULATION,
                 "Population",
@@ -122,7 +138,10 @@ pub fn metadata() -> ConnectorMetadata {
 }
 
 fn nothing() -> Result<PageOutcome, ConnectorError> {
-    Ok(PageOutcome { next_page_token: None, follow_ups: Vec::new() })
+    Ok(PageOutcome {
+        next_page_token: None,
+        follow_ups: Vec::new(),
+    })
 }
 
 /// Routes one task to its handler.
@@ -136,7 +155,9 @@ pub fn run(cx: &Context, api: &Api, task: SyncTask) -> Result<PageOutcome, Conne
         (SyncOp::ListResources, POPULATION, None) => populations::list(cx, api, decode(token)?),
         (SyncOp::ListResources, ROLE, None) => roles::list(cx, api),
 
-        (SyncOp::ListEntitlements, GROUP, Some(r)) => put_entitlement(cx, groups::member_entitlement(r)),
+        (SyncOp::ListEntitlements, GROUP, Some(r)) => {
+            put_entitlement(cx, groups::member_entitlement(r))
+        }
         (SyncOp::ListEntitlements, POPULATION, Some(r)) => {
             put_entitlement(cx, populations::member_entitlement(r))
         }
@@ -154,7 +175,9 @@ pub fn run(cx: &Context, api: &Api, task: SyncTask) -> Result<PageOutcome, Conne
         // grants from the users' and groups' tasks.
         (SyncOp::ListGrants, POPULATION | ROLE | USER, Some(_)) => nothing(),
         (SyncOp::ListGrants, _, None) => match token {
-            Some(t) if GroupsChain::is_chain_token(t) => groups::pass2(api, GroupsChain::decode(t)?),
+            Some(t) if GroupsChain::is_chain_token(t) => {
+                groups::pass2(api, GroupsChain::decode(t)?)
+            }
             Some(t) => match Work::decode(t)? {
                 Work::UserBatch(b) => users::grants(cx, api, b),
                 Work::Nesting { edges } => groups::nesting_grants(cx, &edges),
@@ -169,13 +192,22 @@ pub fn run(cx: &Context, api: &Api, task: SyncTask) -> Result<PageOutcome, Conne
         _ => Err(ConnectorError::InvalidArgument(format!(
             "unsupported task {:?} for resource type {rt:?} (resource {})",
             task.op,
-            if task.resource.is_some() { "set" } else { "unset" }
+            if task.resource.is_some() {
+                "set"
+            } else {
+                "unset"
+            }
         ))),
     }
 }
 
-fn put_entitlement(cx: &Context, e: connector_sdk::Entitlement) -> Result<PageOutcome, ConnectorError> {
-    cx.host.put_entitlements(&[e]).map_err(|e| ConnectorError::from(e).context("uploading entitlements"))?;
+fn put_entitlement(
+    cx: &Context,
+    e: connector_sdk::Entitlement,
+) -> Result<PageOutcome, ConnectorError> {
+    cx.host
+        .put_entitlements(&[e])
+        .map_err(|e| ConnectorError::from(e).context("uploading entitlements"))?;
     nothing()
 }
 
@@ -217,3 +249,77 @@ pub fn next_token(
 }
 
 connector_sdk::register_connector!(PingOne);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{host, run, task};
+
+    #[test]
+    fn metadata_declares_what_works() {
+        let m = metadata();
+        assert_eq!(m.display_name, "PingOne");
+        let ids: Vec<&str> = m.resource_types.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, [USER, GROUP, POPULATION, ROLE]);
+        assert!(m.resource_types[0].skip_entitlements_and_grants);
+        assert!(
+            m.resource_types[1..]
+                .iter()
+                .all(|t| !t.skip_entitlements_and_grants)
+        );
+        assert!(
+            m.capabilities
+                .iter()
+                .all(|c| c.capabilities == [Capability::Sync])
+        );
+        let names: Vec<&str> = m.config_schema.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                config::CLIENT_ID,
+                config::CLIENT_SECRET,
+                config::ENVIRONMENT_ID,
+                config::REGION,
+                config::API_URL,
+                config::AUTH_URL
+            ]
+        );
+        assert!(
+            m.config_schema
+                .iter()
+                .filter(|f| f.secret)
+                .map(|f| f.name.as_str())
+                .eq([config::CLIENT_SECRET])
+        );
+    }
+
+    #[test]
+    fn tasks_route_or_fail_clearly() {
+        let h = host(vec![]);
+        let e = run(&h, task(SyncOp::ListResources, "app", None, None)).unwrap_err();
+        assert!(matches!(e, ConnectorError::InvalidArgument(_)));
+        let e = run(&h, task(SyncOp::ListGrants, GROUP, None, None)).unwrap_err();
+        assert!(e.message().contains("neither a resource nor a page token"));
+        let wrong = Work::Nesting { edges: vec![] }.encode();
+        let e = run(&h, task(SyncOp::ListResources, USER, None, Some(wrong))).unwrap_err();
+        assert!(e.message().contains("\"nest\""), "{e:?}");
+        let e = run(
+            &h,
+            task(SyncOp::ListGrants, USER, None, Some("garbage!".into())),
+        )
+        .unwrap_err();
+        assert!(matches!(e, ConnectorError::InvalidArgument(_)));
+        // Tasks the plan makes no-ops cost nothing.
+        for (op, rt) in [
+            (SyncOp::ListEntitlements, ROLE),
+            (SyncOp::ListGrants, ROLE),
+            (SyncOp::ListGrants, POPULATION),
+        ] {
+            let out = run(&h, task(op, rt, Some("x"), None)).unwrap();
+            assert!(out.next_page_token.is_none() && out.follow_ups.is_empty());
+        }
+        assert!(h.requests.borrow().is_empty());
+        run(&h, task(SyncOp::ListEntitlements, GROUP, Some("g"), None)).unwrap();
+        assert_eq!(h.entitlements.borrow()[0].slug, "member");
+    }
+}

@@ -22,14 +22,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use connector_sdk::{Context, ConnectorError, Level, PageOutcome, SyncOp, SyncTask};
+use connector_sdk::{ConnectorError, Context, Level, PageOutcome, SyncOp, SyncTask};
 
+use crate::GROUP;
 use crate::api::{Api, MAX_BATCH};
 use crate::groups::{dynamic_query, push_direct};
 use crate::model::{GroupMembership, IdOnly};
 use crate::tokens::{CheckChunk, ResolveChunk, Work};
 use crate::upload::Out;
-use crate::GROUP;
 
 /// Users a resolution task checks itself.
 pub const IN_CALL_CHECKS: usize = 1_000;
@@ -53,7 +53,11 @@ struct Pending {
     exact: bool,
 }
 
-pub fn resolve(cx: &Context, api: &Api, chunk: ResolveChunk) -> Result<PageOutcome, ConnectorError> {
+pub fn resolve(
+    cx: &Context,
+    api: &Api,
+    chunk: ResolveChunk,
+) -> Result<PageOutcome, ConnectorError> {
     let groups = chunk.groups;
     let mut children: Vec<String> = Vec::new();
     for g in &groups {
@@ -66,7 +70,10 @@ pub fn resolve(cx: &Context, api: &Api, chunk: ResolveChunk) -> Result<PageOutco
     let mut jobs = Vec::new();
     let mut kinds = Vec::new();
     for (i, g) in groups.iter().enumerate() {
-        jobs.push((api.group_members(&g.id), format!("listing the members of group {}", g.id)));
+        jobs.push((
+            api.group_members(&g.id),
+            format!("listing the members of group {}", g.id),
+        ));
         kinds.push(Job::Members(i));
         if let Some(f) = &g.filter {
             jobs.push((
@@ -77,7 +84,10 @@ pub fn resolve(cx: &Context, api: &Api, chunk: ResolveChunk) -> Result<PageOutco
         }
     }
     for (i, c) in children.iter().enumerate() {
-        jobs.push((api.group_members(c), format!("listing the members of nested group {c}")));
+        jobs.push((
+            api.group_members(c),
+            format!("listing the members of nested group {c}"),
+        ));
         kinds.push(Job::Child(i));
     }
     let results = api.list_all::<IdOnly>("users", jobs);
@@ -92,7 +102,13 @@ pub fn resolve(cx: &Context, api: &Api, chunk: ResolveChunk) -> Result<PageOutco
             Err(e) if e.invalid_filter && matches!(kind, Job::Dynamic(_)) => {
                 // The members task already fell back to "all members are
                 // dynamic"; nothing more can be told apart here.
-                cx.log(Level::Warn, format!("{}; direct members of that group are not reported", e.error.message()));
+                cx.log(
+                    Level::Warn,
+                    format!(
+                        "{}; direct members of that group are not reported",
+                        e.error.message()
+                    ),
+                );
                 continue;
             }
             Err(e) => return Err(e.error),
@@ -136,7 +152,12 @@ pub fn resolve(cx: &Context, api: &Api, chunk: ResolveChunk) -> Result<PageOutco
             }
         }
         let left = g.direct.map(|d| d as i64 - sure);
-        let mut p = Pending { id: g.id.clone(), open, left, exact: g.filter.is_none() };
+        let mut p = Pending {
+            id: g.id.clone(),
+            open,
+            left,
+            exact: g.filter.is_none(),
+        };
         settle(&mut p, &mut out);
         if !p.open.is_empty() {
             pending.push(p);
@@ -159,7 +180,10 @@ pub fn resolve(cx: &Context, api: &Api, chunk: ResolveChunk) -> Result<PageOutco
         for c in users.chunks(CHECKS_PER_TASK) {
             let work = Work::Check(CheckChunk {
                 groups: ids.clone(),
-                users: c.iter().map(|(u, gs)| (u.clone(), gs.iter().map(|g| *g as u32).collect())).collect(),
+                users: c
+                    .iter()
+                    .map(|(u, gs)| (u.clone(), gs.iter().map(|g| *g as u32).collect()))
+                    .collect(),
             });
             follow_ups.push(SyncTask {
                 op: SyncOp::ListGrants,
@@ -197,7 +221,10 @@ pub fn resolve(cx: &Context, api: &Api, chunk: ResolveChunk) -> Result<PageOutco
         }
     }
     out.flush(cx)?;
-    Ok(PageOutcome { next_page_token: None, follow_ups })
+    Ok(PageOutcome {
+        next_page_token: None,
+        follow_ups,
+    })
 }
 
 /// Closes a group when its counts leave no doubt about the open candidates.
@@ -217,18 +244,34 @@ fn settle(p: &mut Pending, out: &mut Out) {
 }
 
 /// Each user's DIRECT group ids (`None` for a user deleted meanwhile).
-pub fn direct_groups(cx: &Context, api: &Api, users: Vec<String>) -> Result<Vec<Option<HashSet<String>>>, ConnectorError> {
+pub fn direct_groups(
+    cx: &Context,
+    api: &Api,
+    users: Vec<String>,
+) -> Result<Vec<Option<HashSet<String>>>, ConnectorError> {
     let jobs = users
         .iter()
-        .map(|u| (api.user_direct_groups(u), format!("GET /users/{u}/memberOfGroups?filter=type eq \"DIRECT\"")))
+        .map(|u| {
+            (
+                api.user_direct_groups(u),
+                format!("GET /users/{u}/memberOfGroups?filter=type eq \"DIRECT\""),
+            )
+        })
         .collect();
     let mut out = Vec::with_capacity(users.len());
-    for (u, res) in users.iter().zip(api.list_all::<GroupMembership>("groupMemberships", jobs)) {
+    for (u, res) in users
+        .iter()
+        .zip(api.list_all::<GroupMembership>("groupMemberships", jobs))
+    {
         match res {
             Ok(rows) => out.push(Some(
                 rows.into_iter()
                     // The filter already asks for DIRECT; keep a server that ignores it honest.
-                    .filter(|r| r.kind.as_deref().is_none_or(|k| k.eq_ignore_ascii_case("DIRECT")))
+                    .filter(|r| {
+                        r.kind
+                            .as_deref()
+                            .is_none_or(|k| k.eq_ignore_ascii_case("DIRECT"))
+                    })
                     .map(|r| r.id)
                     .collect(),
             )),
@@ -244,7 +287,11 @@ pub fn direct_groups(cx: &Context, api: &Api, users: Vec<String>) -> Result<Vec<
 
 /// A follow-up chunk of per-user checks.
 pub fn check(cx: &Context, api: &Api, chunk: CheckChunk) -> Result<PageOutcome, ConnectorError> {
-    let direct = direct_groups(cx, api, chunk.users.iter().map(|(u, _)| u.clone()).collect())?;
+    let direct = direct_groups(
+        cx,
+        api,
+        chunk.users.iter().map(|(u, _)| u.clone()).collect(),
+    )?;
     let mut out = Out::new();
     for ((u, gs), dg) in chunk.users.iter().zip(direct) {
         let Some(dg) = dg else { continue };
@@ -257,5 +304,280 @@ pub fn check(cx: &Context, api: &Api, chunk: CheckChunk) -> Result<PageOutcome, 
         }
     }
     out.flush(cx)?;
-    Ok(PageOutcome { next_page_token: None, follow_ups: Vec::new() })
+    Ok(PageOutcome {
+        next_page_token: None,
+        follow_ups: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{grant_ids, host, ok, page, run, status, task, urls};
+    use crate::tokens::ResolveGroup;
+    use connector_sdk::SyncOp;
+    use serde_json::{Value, json};
+
+    fn users(ids: &[&str]) -> Value {
+        Value::Array(ids.iter().map(|i| json!({"id": i})).collect())
+    }
+
+    fn direct_rows(groups: &[&str]) -> Value {
+        Value::Array(
+            groups
+                .iter()
+                .map(|g| json!({"id": g, "type": "DIRECT"}))
+                .collect(),
+        )
+    }
+
+    fn resolve_task(groups: Vec<ResolveGroup>) -> SyncTask {
+        task(
+            SyncOp::ListGrants,
+            GROUP,
+            None,
+            Some(Work::Resolve(ResolveChunk { groups }).encode()),
+        )
+    }
+
+    fn static_group(id: &str, direct: u64, children: &[&str]) -> ResolveGroup {
+        ResolveGroup {
+            id: id.into(),
+            direct: Some(direct),
+            filter: None,
+            population: None,
+            children: Some(children.iter().map(|c| c.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn members_outside_the_children_are_direct_and_counts_settle_the_rest() {
+        let a = urls();
+        // p1: members u1..u4, child c holds u3, u4; d = 2 → u1, u2 direct, none of c's.
+        // p2: members u3, u4, u5; child c; d = 3 → u5 sure, u3 and u4 direct by count.
+        let h = host(vec![
+            (
+                a.group_members("p1"),
+                ok(page("users", users(&["u1", "u2", "u3", "u4"]), None)),
+            ),
+            (
+                a.group_members("p2"),
+                ok(page("users", users(&["u3", "u4", "u5"]), None)),
+            ),
+            (
+                a.group_members("c"),
+                ok(page("users", users(&["u3", "u4"]), None)),
+            ),
+        ]);
+        run(
+            &h,
+            resolve_task(vec![
+                static_group("p1", 2, &["c"]),
+                static_group("p2", 3, &["c"]),
+            ]),
+        )
+        .unwrap();
+        let mut got = grant_ids(&h);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "group:p1:member:user:u1",
+                "group:p1:member:user:u2",
+                "group:p2:member:user:u3",
+                "group:p2:member:user:u4",
+                "group:p2:member:user:u5"
+            ]
+        );
+        assert_eq!(
+            h.requests.borrow().len(),
+            3,
+            "no per-user checks were needed"
+        );
+    }
+
+    #[test]
+    fn ambiguous_candidates_are_checked_once_per_user_and_stop_early() {
+        let a = urls();
+        // p: members u1..u4, all also in child c; d = 1: one of them is direct.
+        // q: members u1..u4, child c; d = 3.
+        let h = host(vec![
+            (
+                a.group_members("p"),
+                ok(page("users", users(&["u1", "u2", "u3", "u4"]), None)),
+            ),
+            (
+                a.group_members("q"),
+                ok(page("users", users(&["u1", "u2", "u3", "u4"]), None)),
+            ),
+            (
+                a.group_members("c"),
+                ok(page("users", users(&["u1", "u2", "u3", "u4"]), None)),
+            ),
+            (
+                a.user_direct_groups("u1"),
+                ok(page("groupMemberships", direct_rows(&["c", "q"]), None)),
+            ),
+            (
+                a.user_direct_groups("u2"),
+                ok(page(
+                    "groupMemberships",
+                    direct_rows(&["c", "p", "q"]),
+                    None,
+                )),
+            ),
+            (
+                a.user_direct_groups("u3"),
+                ok(page("groupMemberships", direct_rows(&["c"]), None)),
+            ),
+            (
+                a.user_direct_groups("u4"),
+                ok(page("groupMemberships", direct_rows(&["c", "q"]), None)),
+            ),
+        ]);
+        run(
+            &h,
+            resolve_task(vec![
+                static_group("p", 1, &["c"]),
+                static_group("q", 3, &["c"]),
+            ]),
+        )
+        .unwrap();
+        let mut got = grant_ids(&h);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "group:p:member:user:u2",
+                "group:q:member:user:u1",
+                "group:q:member:user:u2",
+                "group:q:member:user:u4"
+            ]
+        );
+        let checks = h
+            .requests
+            .borrow()
+            .iter()
+            .filter(|r| r.url.contains("memberOfGroups?filter"))
+            .count();
+        assert_eq!(checks, 4, "each user read once for both groups");
+    }
+
+    #[test]
+    fn dynamic_members_are_left_to_the_filter_listing() {
+        let a = urls();
+        // A dynamic group with 1 direct member: u9 (not matched by the filter).
+        let g = ResolveGroup {
+            id: "d".into(),
+            direct: Some(1),
+            filter: Some("title eq \"Manager\"".into()),
+            population: None,
+            children: Some(vec![]),
+        };
+        let h = host(vec![
+            (
+                a.group_members("d"),
+                ok(page("users", users(&["u1", "u2", "u9"]), None)),
+            ),
+            (
+                a.users_filtered("title eq \"Manager\""),
+                ok(page("users", users(&["u1", "u2"]), None)),
+            ),
+        ]);
+        run(&h, resolve_task(vec![g])).unwrap();
+        assert_eq!(grant_ids(&h), ["group:d:member:user:u9"]);
+    }
+
+    #[test]
+    fn unknown_children_rely_on_counts_then_checks() {
+        let a = urls();
+        let g = |id: &str, d| ResolveGroup {
+            id: id.into(),
+            direct: Some(d),
+            filter: None,
+            population: None,
+            children: None,
+        };
+        let h = host(vec![
+            (
+                a.group_members("all"),
+                ok(page("users", users(&["u1", "u2"]), None)),
+            ),
+            (
+                a.group_members("some"),
+                ok(page("users", users(&["u1", "u2"]), None)),
+            ),
+            (
+                a.user_direct_groups("u1"),
+                ok(page(
+                    "groupMemberships",
+                    direct_rows(&["all", "some"]),
+                    None,
+                )),
+            ),
+            (
+                a.user_direct_groups("u2"),
+                status(404, json!({"code": "NOT_FOUND"})),
+            ),
+        ]);
+        run(&h, resolve_task(vec![g("all", 2), g("some", 1)])).unwrap();
+        let mut got = grant_ids(&h);
+        got.sort();
+        // "all": the count says every member is direct; "some": u1 is its
+        // one direct member (u2 vanished meanwhile).
+        assert_eq!(
+            got,
+            [
+                "group:all:member:user:u1",
+                "group:all:member:user:u2",
+                "group:some:member:user:u1"
+            ]
+        );
+    }
+
+    #[test]
+    fn big_resolutions_split_into_check_tasks() {
+        let a = urls();
+        let many: Vec<String> = (0..IN_CALL_CHECKS + 5).map(|i| format!("u{i}")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        let h = host(vec![
+            (a.group_members("p"), ok(page("users", users(&refs), None))),
+            (a.group_members("c"), ok(page("users", users(&refs), None))),
+        ]);
+        let out = run(&h, resolve_task(vec![static_group("p", 7, &["c"])])).unwrap();
+        assert_eq!(
+            out.follow_ups.len(),
+            (IN_CALL_CHECKS + 5).div_ceil(CHECKS_PER_TASK)
+        );
+        let Work::Check(c) =
+            Work::decode(out.follow_ups[0].page_token.as_deref().unwrap()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(c.groups, ["p"]);
+        assert!(grant_ids(&h).is_empty());
+
+        let h = host(vec![(
+            a.user_direct_groups(&c.users[0].0),
+            ok(page("groupMemberships", direct_rows(&["p"]), None)),
+        )]);
+        let one = CheckChunk {
+            groups: c.groups.clone(),
+            users: vec![c.users[0].clone()],
+        };
+        run(
+            &h,
+            task(
+                SyncOp::ListGrants,
+                GROUP,
+                None,
+                Some(Work::Check(one).encode()),
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            grant_ids(&h),
+            [format!("group:p:member:user:{}", c.users[0].0)]
+        );
+    }
 }

@@ -103,7 +103,10 @@ impl Group {
 
     /// The dynamic membership filter, if the group has a non-empty one.
     pub fn dynamic_filter(&self) -> Option<&str> {
-        self.user_filter.as_deref().map(str::trim).filter(|f| !f.is_empty())
+        self.user_filter
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
     }
 }
 
@@ -178,13 +181,18 @@ mod tests {
 
     #[test]
     fn tolerates_unknown_and_missing_fields() {
-        let u: User = serde_json::from_str(r#"{"id":"u1","_x_extra":{"a":1},"costCenter":"7"}"#).unwrap();
+        let u: User =
+            serde_json::from_str(r#"{"id":"u1","_x_extra":{"a":1},"costCenter":"7"}"#).unwrap();
         assert_eq!(u.id, "u1");
         assert!(u.username.is_none() && u.name.is_none());
-        let g: Group = serde_json::from_str(r#"{"id":"g","userFilter":"  ","directMemberCounts":{"users":3}}"#).unwrap();
+        let g: Group = serde_json::from_str(
+            r#"{"id":"g","userFilter":"  ","directMemberCounts":{"users":3}}"#,
+        )
+        .unwrap();
         assert_eq!(g.dynamic_filter(), None);
         assert_eq!(g.direct_users(), Some(3));
-        let r: Role = serde_json::from_str(r#"{"id":"r","permissions":[{"id":"p"},{"id":"q"}]}"#).unwrap();
+        let r: Role =
+            serde_json::from_str(r#"{"id":"r","permissions":[{"id":"p"},{"id":"q"}]}"#).unwrap();
         assert_eq!(r.permissions.map(|p| p.len()), Some(2));
     }
 

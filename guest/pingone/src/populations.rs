@@ -9,7 +9,7 @@
 //! population and leaves it only by being moved to another.
 
 use connector_sdk::{
-    Context, ConnectorError, Entitlement, EntitlementPurpose, GroupTrait, PageOutcome, Resource,
+    ConnectorError, Context, Entitlement, EntitlementPurpose, GroupTrait, PageOutcome, Resource,
     ResourceId, ResourceStatus, ResourceTrait, resource_id,
 };
 use serde_json::json;
@@ -30,11 +30,22 @@ pub fn list(cx: &Context, api: &Api, token: Option<Work>) -> Result<PageOutcome,
     let resp = api.get(&url, what)?;
     let page: Page<Population> = parse_page(&resp, "populations", what)?;
     let mut out = Out::new();
-    out.resources.extend(page.items.iter().map(population_resource));
-    let next = crate::next_token(api, &url, page.next.as_deref(), page.items.is_empty(), empty, what)?
-        .map(|(next, empty)| Work::PopulationsPage { next, empty }.encode());
+    out.resources
+        .extend(page.items.iter().map(population_resource));
+    let next = crate::next_token(
+        api,
+        &url,
+        page.next.as_deref(),
+        page.items.is_empty(),
+        empty,
+        what,
+    )?
+    .map(|(next, empty)| Work::PopulationsPage { next, empty }.encode());
     out.flush(cx)?;
-    Ok(PageOutcome { next_page_token: next, follow_ups: Vec::new() })
+    Ok(PageOutcome {
+        next_page_token: next,
+        follow_ups: Vec::new(),
+    })
 }
 
 pub fn population_resource(p: &Population) -> Resource {
@@ -46,12 +57,18 @@ pub fn population_resource(p: &Population) -> Resource {
     Resource {
         id: resource_id(POPULATION, &p.id),
         parent: None,
-        display_name: p.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| p.id.clone()),
+        display_name: p
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| p.id.clone()),
         description: p.description.clone().filter(|d| !d.trim().is_empty()),
         external_id: Some(p.id.clone()),
         status: ResourceStatus::Unspecified,
         created_at: p.created_at.as_deref().and_then(time::parse),
-        trait_: Some(ResourceTrait::Group(GroupTrait { profile_json: Some(profile.to_string()) })),
+        trait_: Some(ResourceTrait::Group(GroupTrait {
+            profile_json: Some(profile.to_string()),
+        })),
     }
 }
 
@@ -65,5 +82,54 @@ pub fn member_entitlement(population: &ResourceId) -> Entitlement {
         grantable_to: vec![USER.into()],
         immutable: true,
         metadata_json: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{host, ok, page, run, task, urls};
+    use connector_sdk::SyncOp;
+
+    #[test]
+    fn lists_populations_and_declares_their_member_entitlement() {
+        let a = urls();
+        let h = host(vec![(
+            a.populations(BIG_PAGE),
+            ok(page(
+                "populations",
+                json!([
+                    {"id": "p1", "name": "Employees", "default": true, "userCount": 12, "createdAt": "2022-05-01T10:00:00.000Z"}
+                ]),
+                None,
+            )),
+        )]);
+        let out = run(&h, task(SyncOp::ListResources, POPULATION, None, None)).unwrap();
+        assert!(out.next_page_token.is_none());
+        let r = &h.resources.borrow()[0];
+        assert_eq!(r.display_name, "Employees");
+        let Some(ResourceTrait::Group(t)) = &r.trait_ else {
+            panic!()
+        };
+        assert_eq!(
+            t.profile_json.as_deref(),
+            Some(r#"{"default":true,"populationId":"p1","userCount":12}"#)
+        );
+
+        let h = host(vec![]);
+        run(
+            &h,
+            task(SyncOp::ListEntitlements, POPULATION, Some("p1"), None),
+        )
+        .unwrap();
+        let e = &h.entitlements.borrow()[0];
+        assert_eq!(
+            (e.slug.as_str(), e.immutable, e.grantable_to.clone()),
+            ("member", true, vec![USER.to_string()])
+        );
+        // Population grants come from the users' tasks.
+        let h = host(vec![]);
+        run(&h, task(SyncOp::ListGrants, POPULATION, Some("p1"), None)).unwrap();
+        assert!(h.grants.borrow().is_empty() && h.requests.borrow().is_empty());
     }
 }

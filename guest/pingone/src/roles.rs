@@ -30,7 +30,7 @@
 //!   host's per-role tasks have nothing left to do.
 
 use connector_sdk::{
-    Context, ConnectorError, Entitlement, EntitlementPurpose, GrantExpansion, Level, PageOutcome,
+    ConnectorError, Context, Entitlement, EntitlementPurpose, GrantExpansion, Level, PageOutcome,
     Resource, ResourceId, ResourceStatus, ResourceTrait, RoleTrait, SyncOp, SyncTask, resource_id,
 };
 use serde_json::{Value, json};
@@ -123,8 +123,12 @@ pub fn list(cx: &Context, api: &Api) -> Result<PageOutcome, ConnectorError> {
     let what = "listing roles (GET /environments/{env}/roles)";
     let mut roles: Vec<Role> = one_listing(api, api.environment_roles(), "roles", what)?;
     if !roles.iter().any(|r| r.kind.as_deref() == Some("PLATFORM")) {
-        let builtin: Vec<Role> =
-            one_listing(api, api.builtin_roles(), "roles", "listing built-in roles (GET /roles)")?;
+        let builtin: Vec<Role> = one_listing(
+            api,
+            api.builtin_roles(),
+            "roles",
+            "listing built-in roles (GET /roles)",
+        )?;
         for r in builtin {
             if !roles.iter().any(|x| x.id == r.id) {
                 roles.push(r);
@@ -156,7 +160,9 @@ pub fn list(cx: &Context, api: &Api) -> Result<PageOutcome, ConnectorError> {
         .collect();
     let mut follow_ups = Vec::new();
     for roles in specs.chunks(ROLES_PER_TASK) {
-        let needs_pops = roles.iter().any(|r| r.scopes.iter().any(|s| s == "POPULATION"));
+        let needs_pops = roles
+            .iter()
+            .any(|r| r.scopes.iter().any(|s| s == "POPULATION"));
         let pop_chunks: Vec<&[(String, String)]> = if needs_pops && !pops.is_empty() {
             pops.chunks(POPS_PER_TASK).collect()
         } else {
@@ -177,7 +183,10 @@ pub fn list(cx: &Context, api: &Api) -> Result<PageOutcome, ConnectorError> {
         }
     }
     out.flush(cx)?;
-    Ok(PageOutcome { next_page_token: None, follow_ups })
+    Ok(PageOutcome {
+        next_page_token: None,
+        follow_ups,
+    })
 }
 
 fn one_listing<T: serde::de::DeserializeOwned>(
@@ -193,7 +202,10 @@ fn one_listing<T: serde::de::DeserializeOwned>(
 }
 
 fn role_name(r: &Role) -> String {
-    r.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| r.id.clone())
+    r.name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| r.id.clone())
 }
 
 /// `applicableTo`, upper-cased; every scope type when PingOne omits it.
@@ -227,7 +239,9 @@ pub fn role_resource(r: &Role) -> Resource {
         external_id: Some(r.id.clone()),
         status: ResourceStatus::Unspecified,
         created_at: None,
-        trait_: Some(ResourceTrait::Role(RoleTrait { profile_json: Some(profile.to_string()) })),
+        trait_: Some(ResourceTrait::Role(RoleTrait {
+            profile_json: Some(profile.to_string()),
+        })),
     }
 }
 
@@ -304,10 +318,195 @@ pub fn entitlements(cx: &Context, work: RoleEntitlements) -> Result<PageOutcome,
         }
     }
     out.flush(cx)?;
-    Ok(PageOutcome { next_page_token: None, follow_ups: Vec::new() })
+    Ok(PageOutcome {
+        next_page_token: None,
+        follow_ups: Vec::new(),
+    })
 }
 
 /// The role entitlement of a population scope, for tests and provisioning.
 pub fn population_slug(pop_id: &str) -> String {
     format!("assigned:population:{pop_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{ENV, host, ok, page, run, task, urls};
+    use connector_sdk::SyncOp;
+
+    fn ra(id: &str, role: &str, kind: &str, scope: &str, read_only: bool) -> RoleAssignment {
+        serde_json::from_value(json!({"id": id, "role": {"id": role}, "scope": {"id": scope, "type": kind}, "readOnly": read_only})).unwrap()
+    }
+
+    #[test]
+    fn every_scope_has_its_slug() {
+        let slug = |kind, id| scope_slug(&ra("a", "r", kind, id, false), ENV);
+        assert_eq!(slug("ENVIRONMENT", ENV).as_deref(), Some("assigned"));
+        assert_eq!(
+            slug("ENVIRONMENT", "other-env").as_deref(),
+            Some("assigned:other-environment")
+        );
+        assert_eq!(
+            slug("POPULATION", "p1").as_deref(),
+            Some("assigned:population:p1")
+        );
+        assert_eq!(
+            slug("ORGANIZATION", "o").as_deref(),
+            Some("assigned:organization")
+        );
+        assert_eq!(
+            slug("APPLICATION", "app").as_deref(),
+            Some("assigned:application")
+        );
+        assert_eq!(slug("GATEWAY", "x"), None);
+    }
+
+    #[test]
+    fn assignments_on_one_scope_share_a_grant_and_keep_their_ids() {
+        let h = host(vec![]);
+        let config = crate::testutil::config();
+        let cx = Context {
+            host: &h,
+            config: &config,
+        };
+        let mut out = Out::new();
+        let principal = resource_id(USER, "u");
+        let list = vec![
+            ra("a1", "r", "APPLICATION", "app1", true),
+            ra("a2", "r", "APPLICATION", "app2", false),
+            ra("a3", "r", "ENVIRONMENT", ENV, true),
+            ra("a4", "r", "GATEWAY", "gw", false),
+        ];
+        push_assignment_grants(&cx, &mut out, &principal, &list, None, ENV);
+        assert_eq!(out.grants.len(), 2);
+        let app = &out.grants[0];
+        assert_eq!(app.entitlement_slug, "assigned:application");
+        assert!(
+            app.immutable_reason.is_none(),
+            "one of the two can be deleted"
+        );
+        let meta: Value = serde_json::from_str(app.metadata_json.as_deref().unwrap()).unwrap();
+        assert_eq!(meta["assignments"].as_array().unwrap().len(), 2);
+        assert_eq!(meta["assignments"][1]["scopeId"], "app2");
+        assert_eq!(
+            out.grants[1].immutable_reason.as_deref(),
+            Some(READ_ONLY_REASON)
+        );
+        assert!(
+            h.logs
+                .borrow()
+                .iter()
+                .any(|(l, m)| *l == Level::Warn && m.contains("a4"))
+        );
+    }
+
+    #[test]
+    fn listing_reads_roles_and_populations_and_defers_entitlements() {
+        let a = urls();
+        let h = host(vec![
+            (
+                a.environment_roles(),
+                ok(page(
+                    "roles",
+                    json!([
+                        {"id": "r1", "name": "Identity Data Admin", "applicableTo": ["ENVIRONMENT", "POPULATION"], "permissions": [{"id": "x"}], "type": "PLATFORM"},
+                        {"id": "r2", "name": "Auditor", "applicableTo": ["ENVIRONMENT"], "type": "CUSTOM"}
+                    ]),
+                    None,
+                )),
+            ),
+            (
+                a.populations(BIG_PAGE),
+                ok(page(
+                    "populations",
+                    json!([{"id": "p1", "name": "Staff"}, {"id": "p2"}]),
+                    None,
+                )),
+            ),
+        ]);
+        let out = run(&h, task(SyncOp::ListResources, ROLE, None, None)).unwrap();
+        let r = h.resources.borrow();
+        assert_eq!(r.len(), 2);
+        let Some(ResourceTrait::Role(t)) = &r[0].trait_ else {
+            panic!()
+        };
+        let p: Value = serde_json::from_str(t.profile_json.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (p["permissionCount"].as_u64(), p["type"].as_str()),
+            (Some(1), Some("PLATFORM"))
+        );
+        let [f] = out.follow_ups.as_slice() else {
+            panic!()
+        };
+        assert_eq!(f.op, SyncOp::ListEntitlements);
+
+        let h2 = host(vec![]);
+        run(&h2, f.clone()).unwrap();
+        let ids: Vec<String> = h2
+            .entitlements
+            .borrow()
+            .iter()
+            .map(|e| format!("{}:{}", e.resource.resource, e.slug))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "r1:assigned",
+                "r1:assigned:other-environment",
+                "r1:assigned:population:p1",
+                "r1:assigned:population:p2",
+                "r2:assigned",
+                "r2:assigned:other-environment"
+            ]
+        );
+        let e = &h2.entitlements.borrow()[2];
+        assert_eq!(e.display_name, "Identity Data Admin (population Staff)");
+        assert_eq!(e.grantable_to, [USER, GROUP]);
+    }
+
+    #[test]
+    fn builtin_roles_are_read_when_the_environment_lists_only_custom_ones() {
+        let a = urls();
+        let h = host(vec![
+            (
+                a.environment_roles(),
+                ok(page(
+                    "roles",
+                    json!([{"id": "c", "name": "Auditor", "type": "CUSTOM"}]),
+                    None,
+                )),
+            ),
+            (
+                a.builtin_roles(),
+                ok(page(
+                    "roles",
+                    json!([{"id": "b", "name": "Environment Admin", "applicableTo": ["ORGANIZATION"]}]),
+                    None,
+                )),
+            ),
+            (
+                a.populations(BIG_PAGE),
+                ok(page("populations", json!([]), None)),
+            ),
+        ]);
+        run(&h, task(SyncOp::ListResources, ROLE, None, None)).unwrap();
+        let ids: Vec<String> = h
+            .resources
+            .borrow()
+            .iter()
+            .map(|r| r.id.resource.clone())
+            .collect();
+        assert_eq!(ids, ["c", "b"]);
+    }
+
+    #[test]
+    fn a_role_without_applicable_to_gets_every_scope() {
+        let r: Role = serde_json::from_value(json!({"id": "r"})).unwrap();
+        assert_eq!(applicable_scopes(&r), SCOPE_TYPES);
+        let r: Role =
+            serde_json::from_value(json!({"id": "r", "applicableTo": ["population", "NOPE"]}))
+                .unwrap();
+        assert_eq!(applicable_scopes(&r), ["POPULATION"]);
+    }
 }

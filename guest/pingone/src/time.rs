@@ -77,13 +77,29 @@ mod tests {
         assert_eq!(t.seconds, 1_630_692_243);
         assert_eq!(t.nanos, 916_000_000);
         assert_eq!(parse("1970-01-01T00:00:00Z").unwrap().seconds, 0);
-        assert_eq!(parse("2000-02-29T12:00:00+02:00").unwrap().seconds, 951_818_400);
-        assert_eq!(parse("1969-12-31T23:59:59.5Z").unwrap(), Timestamp { seconds: -1, nanos: 500_000_000 });
+        assert_eq!(
+            parse("2000-02-29T12:00:00+02:00").unwrap().seconds,
+            951_818_400
+        );
+        assert_eq!(
+            parse("1969-12-31T23:59:59.5Z").unwrap(),
+            Timestamp {
+                seconds: -1,
+                nanos: 500_000_000
+            }
+        );
     }
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "yesterday", "2021-13-01T00:00:00Z", "2021-09-03T18:04:03", "2021-09-03T18:04:03.Z", "2021-09-03T18:04:03Zjunk"] {
+        for s in [
+            "",
+            "yesterday",
+            "2021-13-01T00:00:00Z",
+            "2021-09-03T18:04:03",
+            "2021-09-03T18:04:03.Z",
+            "2021-09-03T18:04:03Zjunk",
+        ] {
             assert_eq!(parse(s), None, "{s}");
         }
     }

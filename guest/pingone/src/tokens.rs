@@ -201,7 +201,8 @@ impl GroupsChain {
     }
 
     pub fn encode(&self) -> String {
-        let mut out = Vec::with_capacity(96 + Self::edge_bytes(&self.edges) + 17 * self.dynamic.len());
+        let mut out =
+            Vec::with_capacity(96 + Self::edge_bytes(&self.edges) + 17 * self.dynamic.len());
         out.push(Self::VERSION);
         out.push(self.pass);
         out.push(u8::from(self.overflow));
@@ -230,8 +231,12 @@ impl GroupsChain {
     }
 
     pub fn decode(token: &str) -> Result<GroupsChain, ConnectorError> {
-        let bad = |why: &str| ConnectorError::InvalidArgument(format!("unreadable groups page token: {why}"));
-        let body = token.strip_prefix(Self::PREFIX).ok_or_else(|| bad("prefix"))?;
+        let bad = |why: &str| {
+            ConnectorError::InvalidArgument(format!("unreadable groups page token: {why}"))
+        };
+        let body = token
+            .strip_prefix(Self::PREFIX)
+            .ok_or_else(|| bad("prefix"))?;
         let bytes = b64::decode(body).ok_or_else(|| bad("base64"))?;
         let mut r = Reader { b: &bytes, at: 0 };
         if r.u8()? != Self::VERSION {
@@ -283,7 +288,11 @@ impl GroupsChain {
 }
 
 fn id_len(id: &str) -> usize {
-    if uuid_bytes(id).is_some() { 17 } else { 2 + id.len().min(255) }
+    if uuid_bytes(id).is_some() {
+        17
+    } else {
+        2 + id.len().min(255)
+    }
 }
 
 /// Tag 0 + 16 bytes for a UUID, tag 1 + length + bytes otherwise.
@@ -338,7 +347,11 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], ConnectorError> {
-        let end = self.at.checked_add(n).filter(|e| *e <= self.b.len()).ok_or_else(Self::err)?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|e| *e <= self.b.len())
+            .ok_or_else(Self::err)?;
         let s = &self.b[self.at..end];
         self.at = end;
         Ok(s)
@@ -413,15 +426,24 @@ mod tests {
             edge_count: 2,
             dynamic: vec!["4cd45bdb-0eb2-42fe-8475-4bcd908269f1".into(), "x".into()],
             edges: vec![
-                ("8c33d93e-a614-457a-80ed-5e922fccd906".into(), "4cd45bdb-0eb2-42fe-8475-4bcd908269f1".into()),
-                ("not-a-uuid".into(), "ABCDEF00-0000-0000-0000-000000000000".into()),
+                (
+                    "8c33d93e-a614-457a-80ed-5e922fccd906".into(),
+                    "4cd45bdb-0eb2-42fe-8475-4bcd908269f1".into(),
+                ),
+                (
+                    "not-a-uuid".into(),
+                    "ABCDEF00-0000-0000-0000-000000000000".into(),
+                ),
             ],
         };
         let t = c.encode();
         assert!(GroupsChain::is_chain_token(&t));
         assert!(!t.contains('+') && !t.contains('/') && !t.contains('='));
         assert_eq!(GroupsChain::decode(&t).unwrap(), c);
-        assert_eq!(GroupsChain::decode(&GroupsChain::default().encode()).unwrap(), GroupsChain::default());
+        assert_eq!(
+            GroupsChain::decode(&GroupsChain::default().encode()).unwrap(),
+            GroupsChain::default()
+        );
         assert!(GroupsChain::decode("G.AQ").is_err());
         assert!(GroupsChain::decode("G.!!").is_err());
     }
@@ -430,7 +452,11 @@ mod tests {
     fn edge_budget_fits_the_token_cap() {
         let id = "8c33d93e-a614-457a-80ed-5e922fccd906".to_string();
         let n = EDGE_BUDGET / 34;
-        let c = GroupsChain { edges: vec![(id.clone(), id); n], next: Some("x".repeat(400)), ..Default::default() };
+        let c = GroupsChain {
+            edges: vec![(id.clone(), id); n],
+            next: Some("x".repeat(400)),
+            ..Default::default()
+        };
         assert!(c.encode().len() < TOKEN_CAP, "{}", c.encode().len());
     }
 }

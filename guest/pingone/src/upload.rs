@@ -2,15 +2,12 @@
 //!
 //! Decision: a call first makes all its requests, then uploads. A call that
 //! fails half way has uploaded nothing, so the host can retry it without
-//! duplicates. Grants are the one upload that can race the rest of the sync
-//! (an assignment to a population created after the populations were
-//! listed has no entitlement yet); if the host refuses a grant batch, the
-//! grants are retried one by one and each refused grant is logged and
-//! skipped instead of failing the whole sync.
+//! duplicates. Uploads go in slices so no single host call carries an
+//! unbounded list.
 
 use connector_sdk::bindings::idgov::connector::upload::UploadError;
 use connector_sdk::{
-    Context, ConnectorError, Entitlement, Grant, GrantExpansion, Level, Resource, ResourceId,
+    ConnectorError, Context, Entitlement, Grant, GrantExpansion, Resource, ResourceId,
 };
 
 /// Upload in slices of this many records (the host caps records per call,
@@ -51,41 +48,22 @@ impl Out {
 
     pub fn flush(self, cx: &Context) -> Result<(), ConnectorError> {
         for s in self.resources.chunks(SLICE) {
-            cx.host.put_resources(s).map_err(|e| upload_error(e, "resources"))?;
+            cx.host
+                .put_resources(s)
+                .map_err(|e| upload_error(e, "resources"))?;
         }
         for s in self.entitlements.chunks(SLICE) {
-            cx.host.put_entitlements(s).map_err(|e| upload_error(e, "entitlements"))?;
+            cx.host
+                .put_entitlements(s)
+                .map_err(|e| upload_error(e, "entitlements"))?;
         }
         for s in self.grants.chunks(SLICE) {
-            match cx.host.put_grants(s) {
-                Ok(()) => {}
-                Err(UploadError::Invalid(_)) => put_grants_one_by_one(cx, s)?,
-                Err(e) => return Err(upload_error(e, "grants")),
-            }
+            cx.host
+                .put_grants(s)
+                .map_err(|e| upload_error(e, "grants"))?;
         }
         Ok(())
     }
-}
-
-fn put_grants_one_by_one(cx: &Context, grants: &[Grant]) -> Result<(), ConnectorError> {
-    for g in grants {
-        match cx.host.put_grants(std::slice::from_ref(g)) {
-            Ok(()) => {}
-            Err(UploadError::Invalid(why)) => cx.log(
-                Level::Warn,
-                format!(
-                    "skipped grant {}:{}:{} → {}:{}: {why}",
-                    g.entitlement_resource.resource_type,
-                    g.entitlement_resource.resource,
-                    g.entitlement_slug,
-                    g.principal.resource_type,
-                    g.principal.resource
-                ),
-            ),
-            Err(e) => return Err(upload_error(e, "grants")),
-        }
-    }
-    Ok(())
 }
 
 fn upload_error(e: UploadError, what: &str) -> ConnectorError {

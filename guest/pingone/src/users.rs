@@ -33,7 +33,11 @@ pub const POPULATION_REASON: &str =
     "a user belongs to exactly one population; move the user to change it";
 
 /// One page of `GET /users`.
-pub fn list(cx: &connector_sdk::Context, api: &Api, token: Option<Work>) -> Result<PageOutcome, connector_sdk::ConnectorError> {
+pub fn list(
+    cx: &connector_sdk::Context,
+    api: &Api,
+    token: Option<Work>,
+) -> Result<PageOutcome, connector_sdk::ConnectorError> {
     let (url, empty) = match token {
         None => (api.users(), 0),
         Some(Work::UsersPage { next, empty }) => (next, empty),
@@ -68,18 +72,37 @@ pub fn list(cx: &connector_sdk::Context, api: &Api, token: Option<Work>) -> Resu
             page_token: Some(Work::UserBatch(UserBatch { pops, users }).encode()),
         });
     }
-    let next = crate::next_token(api, &url, page.next.as_deref(), page.items.is_empty(), empty, what)?
-        .map(|(next, empty)| Work::UsersPage { next, empty }.encode());
+    let next = crate::next_token(
+        api,
+        &url,
+        page.next.as_deref(),
+        page.items.is_empty(),
+        empty,
+        what,
+    )?
+    .map(|(next, empty)| Work::UsersPage { next, empty }.encode());
     out.flush(cx)?;
-    Ok(PageOutcome { next_page_token: next, follow_ups })
+    Ok(PageOutcome {
+        next_page_token: next,
+        follow_ups,
+    })
 }
 
 /// Role assignments and population grants of one page of users.
-pub fn grants(cx: &connector_sdk::Context, api: &Api, batch: UserBatch) -> Result<PageOutcome, connector_sdk::ConnectorError> {
+pub fn grants(
+    cx: &connector_sdk::Context,
+    api: &Api,
+    batch: UserBatch,
+) -> Result<PageOutcome, connector_sdk::ConnectorError> {
     let jobs = batch
         .users
         .iter()
-        .map(|(id, _)| (api.user_role_assignments(id), format!("GET /users/{id}/roleAssignments")))
+        .map(|(id, _)| {
+            (
+                api.user_role_assignments(id),
+                format!("GET /users/{id}/roleAssignments"),
+            )
+        })
         .collect();
     let results = api.list_all::<RoleAssignment>("roleAssignments", jobs);
     let mut out = Out::new();
@@ -88,7 +111,10 @@ pub fn grants(cx: &connector_sdk::Context, api: &Api, batch: UserBatch) -> Resul
             Ok(a) => a,
             // Deleted since the listing: nothing to grant.
             Err(e) if matches!(e.error, connector_sdk::ConnectorError::NotFound(_)) => {
-                cx.log(connector_sdk::Level::Debug, format!("user {uid} is gone: {}", e.error.message()));
+                cx.log(
+                    connector_sdk::Level::Debug,
+                    format!("user {uid} is gone: {}", e.error.message()),
+                );
                 continue;
             }
             Err(e) => return Err(e.error),
@@ -109,17 +135,28 @@ pub fn grants(cx: &connector_sdk::Context, api: &Api, batch: UserBatch) -> Resul
         roles::push_assignment_grants(cx, &mut out, &principal, &assignments, None, api.env_id());
     }
     out.flush(cx)?;
-    Ok(PageOutcome { next_page_token: None, follow_ups: Vec::new() })
+    Ok(PageOutcome {
+        next_page_token: None,
+        follow_ups: Vec::new(),
+    })
 }
 
 /// `name.formatted`, else "given family", else the username, else the id.
 pub fn display_name(u: &User) -> String {
-    let clean = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+    let clean = |s: &Option<String>| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
     if let Some(n) = &u.name {
         if let Some(f) = clean(&n.formatted) {
             return f;
         }
-        let parts: Vec<String> = [clean(&n.given), clean(&n.family)].into_iter().flatten().collect();
+        let parts: Vec<String> = [clean(&n.given), clean(&n.family)]
+            .into_iter()
+            .flatten()
+            .collect();
         if !parts.is_empty() {
             return parts.join(" ");
         }
@@ -130,7 +167,9 @@ pub fn display_name(u: &User) -> String {
 pub fn user_resource(u: &User) -> Resource {
     let enabled = u.enabled.unwrap_or(true);
     let account_status = u.account.as_ref().and_then(|a| a.status.clone());
-    let locked = account_status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("LOCKED"));
+    let locked = account_status
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("LOCKED"));
     let lifecycle = u.lifecycle.as_ref().and_then(|l| l.status.clone());
 
     let mut details = Vec::new();
@@ -143,14 +182,22 @@ pub fn user_resource(u: &User) -> Resource {
             None => details.push("account locked".to_string()),
         }
     }
-    if let Some(l) = lifecycle.as_deref().filter(|l| !l.eq_ignore_ascii_case("ACCOUNT_OK")) {
+    if let Some(l) = lifecycle
+        .as_deref()
+        .filter(|l| !l.eq_ignore_ascii_case("ACCOUNT_OK"))
+    {
         details.push(format!("lifecycle {l}"));
     }
 
     let structured_name = u.name.as_ref().map(|n| StructuredName {
         given_name: n.given.clone().unwrap_or_default(),
         family_name: n.family.clone().unwrap_or_default(),
-        middle_names: n.middle.iter().filter(|m| !m.trim().is_empty()).cloned().collect(),
+        middle_names: n
+            .middle
+            .iter()
+            .filter(|m| !m.trim().is_empty())
+            .cloned()
+            .collect(),
         prefix: n.honorific_prefix.clone().unwrap_or_default(),
         suffix: n.honorific_suffix.clone().unwrap_or_default(),
     });
@@ -169,25 +216,62 @@ pub fn user_resource(u: &User) -> Resource {
     put("enabled", Some(json!(enabled)));
     put("accountStatus", account_status.clone().map(Value::from));
     put("locked", Some(json!(locked)));
-    put("canAuthenticate", u.account.as_ref().and_then(|a| a.can_authenticate).map(Value::from));
-    put("lockedAt", u.account.as_ref().and_then(|a| a.locked_at.clone()).map(Value::from));
-    put("unlockAt", u.account.as_ref().and_then(|a| a.unlock_at.clone()).map(Value::from));
+    put(
+        "canAuthenticate",
+        u.account
+            .as_ref()
+            .and_then(|a| a.can_authenticate)
+            .map(Value::from),
+    );
+    put(
+        "lockedAt",
+        u.account
+            .as_ref()
+            .and_then(|a| a.locked_at.clone())
+            .map(Value::from),
+    );
+    put(
+        "unlockAt",
+        u.account
+            .as_ref()
+            .and_then(|a| a.unlock_at.clone())
+            .map(Value::from),
+    );
     put("lifecycleStatus", lifecycle.map(Value::from));
-    put("identityProvider", u.identity_provider.as_ref().and_then(|i| i.kind.clone()).map(Value::from));
+    put(
+        "identityProvider",
+        u.identity_provider
+            .as_ref()
+            .and_then(|i| i.kind.clone())
+            .map(Value::from),
+    );
     put("title", u.title.clone().map(Value::from));
     put("userType", u.user_type.clone().map(Value::from));
     put("mfaEnabled", u.mfa_enabled.map(Value::from));
-    put("lastSignOnAt", u.last_sign_on.as_ref().and_then(|s| s.at.clone()).map(Value::from));
+    put(
+        "lastSignOnAt",
+        u.last_sign_on
+            .as_ref()
+            .and_then(|s| s.at.clone())
+            .map(Value::from),
+    );
     put("createdAt", u.created_at.clone().map(Value::from));
     put("updatedAt", u.updated_at.clone().map(Value::from));
 
     let created_at = u.created_at.as_deref().and_then(time::parse);
-    let status = if enabled { UserStatus::Enabled } else { UserStatus::Disabled };
+    let status = if enabled {
+        UserStatus::Enabled
+    } else {
+        UserStatus::Disabled
+    };
     let emails = u
         .email
         .iter()
         .filter(|e| !e.trim().is_empty())
-        .map(|e| Email { address: e.clone(), is_primary: true })
+        .map(|e| Email {
+            address: e.clone(),
+            is_primary: true,
+        })
         .collect();
     Resource {
         id: resource_id(USER, &u.id),
@@ -195,7 +279,11 @@ pub fn user_resource(u: &User) -> Resource {
         display_name: display_name(u),
         description: None,
         external_id: Some(u.id.clone()),
-        status: if enabled { ResourceStatus::Enabled } else { ResourceStatus::Disabled },
+        status: if enabled {
+            ResourceStatus::Enabled
+        } else {
+            ResourceStatus::Disabled
+        },
         created_at,
         trait_: Some(ResourceTrait::User(UserTrait {
             emails,
@@ -208,8 +296,236 @@ pub fn user_resource(u: &User) -> Resource {
             employee_ids: Vec::new(),
             profile_json: Some(Value::Object(profile).to_string()),
             created_at,
-            last_login: u.last_sign_on.as_ref().and_then(|s| s.at.as_deref()).and_then(time::parse),
+            last_login: u
+                .last_sign_on
+                .as_ref()
+                .and_then(|s| s.at.as_deref())
+                .and_then(time::parse),
             mfa_enabled: u.mfa_enabled,
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{self, ENV, grant_ids, host, ok, page, run, status, task, urls};
+    use connector_sdk::{ConnectorError, SyncOp};
+
+    fn user(v: Value) -> User {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn display_name_falls_back() {
+        let full = json!({"id":"u","username":"emma","name":{"formatted":"Emma Sharp","given":"E","family":"S"}});
+        assert_eq!(display_name(&user(full)), "Emma Sharp");
+        let parts = json!({"id":"u","username":"emma","name":{"given":"Emma","family":"Sharp","formatted":"  "}});
+        assert_eq!(display_name(&user(parts)), "Emma Sharp");
+        let family = json!({"id":"u","username":"emma","name":{"family":"Sharp"}});
+        assert_eq!(display_name(&user(family)), "Sharp");
+        assert_eq!(
+            display_name(&user(json!({"id":"u","username":"svc-ci"}))),
+            "svc-ci"
+        );
+        assert_eq!(display_name(&user(json!({"id":"u"}))), "u");
+    }
+
+    #[test]
+    fn maps_a_full_user() {
+        let u = user(json!({
+            "id": "u1", "username": "emma.sharp", "email": "emma@example.com",
+            "name": {"formatted": "Emma Sharp", "given": "Emma", "middle": "J", "family": "Sharp",
+                     "honorificPrefix": "Dr."},
+            "population": {"id": "p1"}, "enabled": false,
+            "account": {"canAuthenticate": false, "status": "LOCKED", "lockedAt": "2021-09-08T20:18:19.419Z"},
+            "lifecycle": {"status": "VERIFICATION_REQUIRED"}, "externalId": "HR-1",
+            "mfaEnabled": true, "lastSignOn": {"at": "2021-09-08T20:18:19.419Z"},
+            "createdAt": "2021-09-03T18:04:03.916Z", "updatedAt": "2021-09-08T20:18:19.419Z",
+            "_x_extra": {"shard": 3}
+        }));
+        let r = user_resource(&u);
+        assert_eq!(r.id, resource_id(USER, "u1"));
+        assert_eq!(r.display_name, "Emma Sharp");
+        assert_eq!(r.status, ResourceStatus::Disabled);
+        assert_eq!(r.created_at.map(|t| t.seconds), Some(1_630_692_243));
+        let Some(ResourceTrait::User(t)) = r.trait_ else {
+            panic!("user trait")
+        };
+        assert_eq!(t.login.as_deref(), Some("emma.sharp"));
+        assert_eq!(
+            t.emails,
+            vec![Email {
+                address: "emma@example.com".into(),
+                is_primary: true
+            }]
+        );
+        assert_eq!(t.status, UserStatus::Disabled);
+        assert_eq!(t.account_type, AccountType::Human);
+        assert_eq!(t.mfa_enabled, Some(true));
+        assert!(t.last_login.is_some());
+        let details = t.status_details.unwrap();
+        assert!(
+            details.contains("disabled")
+                && details.contains("locked")
+                && details.contains("VERIFICATION_REQUIRED"),
+            "{details}"
+        );
+        let n = t.structured_name.unwrap();
+        assert_eq!(
+            (
+                n.given_name.as_str(),
+                n.family_name.as_str(),
+                n.prefix.as_str()
+            ),
+            ("Emma", "Sharp", "Dr.")
+        );
+        assert_eq!(n.middle_names, vec!["J".to_string()]);
+        let p: Value = serde_json::from_str(&t.profile_json.unwrap()).unwrap();
+        assert_eq!(p["populationId"], "p1");
+        assert_eq!(p["externalId"], "HR-1");
+        assert_eq!(p["locked"], true);
+        assert_eq!(p["accountStatus"], "LOCKED");
+        assert_eq!(p["lifecycleStatus"], "VERIFICATION_REQUIRED");
+    }
+
+    #[test]
+    fn maps_a_minimal_user() {
+        let r = user_resource(&user(json!({"id": "u2", "username": "svc"})));
+        assert_eq!(r.status, ResourceStatus::Enabled);
+        let Some(ResourceTrait::User(t)) = r.trait_ else {
+            panic!()
+        };
+        assert!(t.emails.is_empty() && t.structured_name.is_none() && t.status_details.is_none());
+        assert_eq!(t.status, UserStatus::Enabled);
+    }
+
+    #[test]
+    fn a_short_page_with_next_keeps_paging() {
+        let a = urls();
+        let next = format!(
+            "{}/environments/{ENV}/users?limit=200&cursor=abc",
+            testutil::API.to_string() + "/v1"
+        );
+        let h = host(vec![(
+            a.users(),
+            ok(page(
+                "users",
+                json!([{"id": "u1", "username": "a", "population": {"id": "p1"}}]),
+                Some(&next),
+            )),
+        )]);
+        let out = run(&h, task(SyncOp::ListResources, USER, None, None)).unwrap();
+        assert_eq!(h.resources.borrow().len(), 1);
+        let Some(Work::UsersPage { next: n, .. }) = out
+            .next_page_token
+            .as_deref()
+            .map(|t| Work::decode(t).unwrap())
+        else {
+            panic!("paging goes on after a 1-item page: {out:?}")
+        };
+        assert_eq!(n, next);
+        // The grants of the page are deferred to a follow-up.
+        let [f] = out.follow_ups.as_slice() else {
+            panic!()
+        };
+        assert_eq!((f.op, f.resource.is_none()), (SyncOp::ListGrants, true));
+        let Work::UserBatch(b) = Work::decode(f.page_token.as_deref().unwrap()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(b.users, vec![("u1".to_string(), 0)]);
+        assert_eq!(b.pops, vec!["p1".to_string()]);
+
+        // Last page: no next, no token.
+        let h = host(vec![(next.clone(), ok(page("users", json!([]), None)))]);
+        let t = Work::UsersPage {
+            next: next.clone(),
+            empty: 0,
+        }
+        .encode();
+        let out = run(&h, task(SyncOp::ListResources, USER, None, Some(t))).unwrap();
+        assert!(out.next_page_token.is_none() && out.follow_ups.is_empty());
+    }
+
+    #[test]
+    fn broken_pages_fail_naming_the_endpoint() {
+        let h = host(vec![(urls().users(), ok(json!({"count": 3, "size": 3})))]);
+        let e = run(&h, task(SyncOp::ListResources, USER, None, None)).unwrap_err();
+        assert!(
+            matches!(&e, ConnectorError::Internal(m) if m.contains("GET /users") && m.contains("_embedded")),
+            "{e:?}"
+        );
+        assert!(
+            h.resources.borrow().is_empty(),
+            "nothing uploaded from a broken page"
+        );
+        // A next link pointing back at the same page is a loop.
+        let h = host(vec![(
+            urls().users(),
+            ok(page("users", json!([{"id": "u"}]), Some(&urls().users()))),
+        )]);
+        let e = run(&h, task(SyncOp::ListResources, USER, None, None)).unwrap_err();
+        assert!(e.message().contains("paging loop"), "{e:?}");
+        let h = host(vec![(
+            urls().users(),
+            status(403, json!({"code": "ACCESS_FAILED", "message": "no"})),
+        )]);
+        assert!(matches!(
+            run(&h, task(SyncOp::ListResources, USER, None, None)),
+            Err(ConnectorError::PermissionDenied(_))
+        ));
+    }
+
+    #[test]
+    fn batch_emits_population_and_role_grants() {
+        let a = urls();
+        let batch = UserBatch {
+            pops: vec!["p1".into()],
+            users: vec![
+                ("u1".into(), 0),
+                ("u2".into(), NO_POPULATION),
+                ("gone".into(), 0),
+            ],
+        };
+        let h = host(vec![
+            (
+                a.user_role_assignments("u1"),
+                ok(page(
+                    "roleAssignments",
+                    json!([
+                        {"id": "ra1", "role": {"id": "r1"}, "scope": {"id": ENV, "type": "ENVIRONMENT"}, "readOnly": true},
+                        {"id": "ra2", "role": {"id": "r2"}, "scope": {"id": "p9", "type": "POPULATION"}, "readOnly": false}
+                    ]),
+                    None,
+                )),
+            ),
+            (
+                a.user_role_assignments("u2"),
+                ok(page("roleAssignments", json!([]), None)),
+            ),
+            (
+                a.user_role_assignments("gone"),
+                status(404, json!({"code": "NOT_FOUND", "message": "gone"})),
+            ),
+        ]);
+        let t = Work::UserBatch(batch).encode();
+        run(&h, task(SyncOp::ListGrants, USER, None, Some(t))).unwrap();
+        assert_eq!(
+            grant_ids(&h),
+            vec![
+                "population:p1:member:user:u1",
+                "role:r1:assigned:user:u1",
+                "role:r2:assigned:population:p9:user:u1",
+            ]
+        );
+        let g = h.grants.borrow();
+        assert_eq!(g[0].immutable_reason.as_deref(), Some(POPULATION_REASON));
+        assert!(g[1].immutable_reason.is_some(), "read-only assignment");
+        assert!(g[2].immutable_reason.is_none());
+        let meta: Value = serde_json::from_str(g[2].metadata_json.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            meta["assignments"][0],
+            json!({"id": "ra2", "scopeType": "POPULATION", "scopeId": "p9", "readOnly": false})
+        );
     }
 }

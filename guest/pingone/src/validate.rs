@@ -13,10 +13,12 @@
 //!   (Identity Data Read Only for sync, Identity Data Admin for provisioning);
 //! - the gateway's odd 403 on an unknown path → a wrong API URL.
 
-use connector_sdk::{Context, ConnectorError, Validation};
+use connector_sdk::{ConnectorError, Context, Validation};
 
 use crate::api::{Api, parse_one, parse_page};
-use crate::config::{API_URL, AUTH_URL, CLIENT_ID, CLIENT_SECRET, ENVIRONMENT_ID, REGION, Settings};
+use crate::config::{
+    API_URL, AUTH_URL, CLIENT_ID, CLIENT_SECRET, ENVIRONMENT_ID, REGION, Settings,
+};
 use crate::errors::{self, ROLE_HINT};
 use crate::model::{Environment, IdOnly};
 
@@ -25,17 +27,25 @@ pub fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
     let api = Api::new(cx.host, &settings);
     let env_id = &settings.environment_id;
     let region = &settings.region;
-    let urls = vec![api.environment(), format!("{}/populations?limit=1", api.environment())];
+    let urls = vec![
+        api.environment(),
+        format!("{}/populations?limit=1", api.environment()),
+    ];
     let mut results = api.send_all(&urls, "validating the connection").into_iter();
     let (Some(env), Some(pops)) = (results.next(), results.next()) else {
-        return Err(ConnectorError::Internal("the host answered no validation requests".into()));
+        return Err(ConnectorError::Internal(
+            "the host answered no validation requests".into(),
+        ));
     };
     let env = env.map_err(|e| credential_hint(e, env_id, region))?;
     let pops = pops.map_err(|e| credential_hint(e, env_id, region))?;
 
     let mut warnings = Vec::new();
     let environment: Option<Environment> = match env.status {
-        200..=299 => Some(parse_one(&env, "reading the environment (GET /environments/{env})")?),
+        200..=299 => Some(parse_one(
+            &env,
+            "reading the environment (GET /environments/{env})",
+        )?),
         404 => {
             return Err(ConnectorError::InvalidConfig(format!(
                 "environment {env_id} was not found in region {region}: check {ENVIRONMENT_ID} and \
@@ -87,21 +97,31 @@ pub fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
         && !r.eq_ignore_ascii_case(region)
         && settings_is_default_url(cx)
     {
-        warnings.push(format!("the environment reports region {r} but {REGION} is {region}"));
+        warnings.push(format!(
+            "the environment reports region {r} but {REGION} is {region}"
+        ));
     }
-    let mut summary = format!("environment {name} ({})", env_region.as_deref().unwrap_or(region));
+    let mut summary = format!(
+        "environment {name} ({})",
+        env_region.as_deref().unwrap_or(region)
+    );
     if let Some(kind) = environment.as_ref().and_then(|e| e.kind.clone()) {
         summary.push_str(&format!(", {}", kind.to_ascii_lowercase()));
     }
     if let Some(n) = count {
-        summary.push_str(&format!(", {n} population{}", if n == 1 { "" } else { "s" }));
+        summary.push_str(&format!(
+            ", {n} population{}",
+            if n == 1 { "" } else { "s" }
+        ));
     }
     Ok(Validation { summary, warnings })
 }
 
 /// True when the API URL is the region's own (not a proxy or simulator).
 fn settings_is_default_url(cx: &Context) -> bool {
-    cx.config.get(API_URL).is_none_or(|u| u.contains(".pingone."))
+    cx.config
+        .get(API_URL)
+        .is_none_or(|u| u.contains(".pingone."))
 }
 
 /// A failed token exchange, explained.
@@ -121,5 +141,96 @@ fn credential_hint(e: ConnectorError, env_id: &str, region: &str) -> ConnectorEr
             ))
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{ENV, host, ok, status};
+    use connector_sdk::http::HttpError;
+    use serde_json::json;
+
+    fn run(
+        env: Result<connector_sdk::http::Response, HttpError>,
+        pops: Result<connector_sdk::http::Response, HttpError>,
+    ) -> Result<Validation, ConnectorError> {
+        let base = format!("{}/v1/environments/{ENV}", crate::testutil::API);
+        let h = host(vec![
+            (base.clone(), env),
+            (format!("{base}/populations?limit=1"), pops),
+        ]);
+        let config = crate::testutil::config();
+        validate(&Context {
+            host: &h,
+            config: &config,
+        })
+    }
+
+    fn pops(n: u64) -> Result<connector_sdk::http::Response, HttpError> {
+        ok(json!({"_embedded": {"populations": [{"id": "p"}]}, "count": n, "size": 1}))
+    }
+
+    #[test]
+    fn summary_names_the_environment() {
+        let v = run(
+            ok(json!({"id": ENV, "name": "Prod", "region": "NA", "type": "PRODUCTION"})),
+            pops(3),
+        )
+        .unwrap();
+        assert_eq!(
+            v.summary,
+            "environment Prod (NA), production, 3 populations"
+        );
+        let v = run(
+            status(403, json!({"code": "ACCESS_FAILED", "message": "no"})),
+            pops(1),
+        )
+        .unwrap();
+        assert_eq!(v.summary, format!("environment {ENV} (NA), 1 population"));
+        assert_eq!(v.warnings.len(), 1);
+    }
+
+    #[test]
+    fn each_failure_says_what_to_fix() {
+        let e = run(
+            status(
+                404,
+                json!({"code": "NOT_FOUND", "message": "Unable to find environment"}),
+            ),
+            pops(1),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, ConnectorError::InvalidConfig(m) if m.contains("not found in region NA") && m.contains(ENVIRONMENT_ID)),
+            "{e:?}"
+        );
+        let e = run(ok(json!({"id": ENV})), status(403, json!({"code": "ACCESS_FAILED", "message": "The actor attempting to perform the request is not authorized."}))).unwrap_err();
+        assert!(
+            matches!(&e, ConnectorError::PermissionDenied(m) if m.contains("Identity Data Read Only") && m.contains("not authorized")),
+            "{e:?}"
+        );
+        let cred = || {
+            Err(HttpError::Credential("token endpoint answered 401: {\"error\":\"invalid_client\",\"error_description\":\"Unsupported authentication method\"}".into()))
+        };
+        let e = run(cred(), cred()).unwrap_err();
+        assert!(
+            matches!(&e, ConnectorError::Unauthenticated(m) if m.contains("rejected the client id or secret") && m.contains("CLIENT_SECRET_BASIC")),
+            "{e:?}"
+        );
+        let e = run(
+            ok(json!({"id": ENV})),
+            status(401, json!({"code": "ACCESS_FAILED"})),
+        )
+        .unwrap_err();
+        assert!(matches!(e, ConnectorError::Unauthenticated(_)));
+        let gateway = json!({"message": "Invalid key=value pair (missing equal-sign) in Authorization header"});
+        let e = run(status(403, gateway.clone()), status(403, gateway)).unwrap_err();
+        assert!(
+            matches!(&e, ConnectorError::InvalidConfig(m) if m.contains(API_URL)),
+            "{e:?}"
+        );
+        let e = run(ok(json!({"id": ENV})), status(503, json!({}))).unwrap_err();
+        assert!(matches!(e, ConnectorError::Unavailable(_)));
     }
 }

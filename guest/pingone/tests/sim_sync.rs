@@ -22,7 +22,10 @@ impl Sim {
         let handle = rt
             .block_on(pingone_sim::start(config, Default::default()))
             .expect("simulator starts");
-        Sim { rt, handle: Some(handle) }
+        Sim {
+            rt,
+            handle: Some(handle),
+        }
     }
 
     fn h(&self) -> &SimHandle {
@@ -30,7 +33,11 @@ impl Sim {
     }
 
     fn transport(&self) -> Transport {
-        Transport::new(&self.h().token_url(), self.h().client_id(), self.h().client_secret())
+        Transport::new(
+            &self.h().token_url(),
+            self.h().client_id(),
+            self.h().client_secret(),
+        )
     }
 
     fn config(&self) -> Vec<(String, String)> {
@@ -61,7 +68,11 @@ fn sync(sim: &Sim) -> (Store, Report, common::Counters) {
 /// Every resource, entitlement and grant matches, with immutability and
 /// expansion as documented.
 fn assert_matches(store: &Store, want: &Expected) {
-    assert!(store.duplicates.is_empty(), "duplicate records: {:?}", store.duplicates);
+    assert!(
+        store.duplicates.is_empty(),
+        "duplicate records: {:?}",
+        store.duplicates
+    );
     assert!(store.warnings.is_empty(), "warnings: {:?}", store.warnings);
     let got: std::collections::BTreeSet<String> = store.resources.keys().cloned().collect();
     diff("resources", &got, &want.resources);
@@ -72,7 +83,12 @@ fn assert_matches(store: &Store, want: &Expected) {
     diff("grants", &got, &want_ids);
     for (id, spec) in &want.grants {
         let g = &store.grants[id];
-        assert_eq!(g.immutable_reason.is_some(), spec.immutable, "immutability of {id}: {:?}", g.immutable_reason);
+        assert_eq!(
+            g.immutable_reason.is_some(),
+            spec.immutable,
+            "immutability of {id}: {:?}",
+            g.immutable_reason
+        );
         assert_eq!(
             g.expansion.as_ref().map(|x| x.entitlement_ids.clone()),
             spec.expansion,
@@ -81,7 +97,11 @@ fn assert_matches(store: &Store, want: &Expected) {
     }
 }
 
-fn diff(what: &str, got: &std::collections::BTreeSet<String>, want: &std::collections::BTreeSet<String>) {
+fn diff(
+    what: &str,
+    got: &std::collections::BTreeSet<String>,
+    want: &std::collections::BTreeSet<String>,
+) {
     let missing: Vec<_> = want.difference(got).take(10).collect();
     let extra: Vec<_> = got.difference(want).take(10).collect();
     assert!(
@@ -96,9 +116,21 @@ fn assert_efficient(c: &common::Counters, min: &Minimum) {
     let ratio = c.logical as f64 / min.total as f64;
     eprintln!(
         "requests: {} (attempts {}, tokens {}), minimum {} (base {}, membership by groups {}, by users {}) = {ratio:.3}x\n{:#?}",
-        c.logical, c.attempts, c.token_requests, min.total, min.base, min.by_groups, min.by_users, c.by_route
+        c.logical,
+        c.attempts,
+        c.token_requests,
+        min.total,
+        min.base,
+        min.by_groups,
+        min.by_users,
+        c.by_route
     );
-    assert!(ratio <= 1.2, "{} requests is {ratio:.3}x the minimum {}", c.logical, min.total);
+    assert!(
+        ratio <= 1.2,
+        "{} requests is {ratio:.3}x the minimum {}",
+        c.logical,
+        min.total
+    );
 }
 
 fn full_check(config: SimConfig) {
@@ -113,16 +145,28 @@ fn full_check(config: SimConfig) {
     for u in &truth.users {
         let id = u["id"].as_str().unwrap();
         let r = &store.resources[&format!("user:{id}")];
-        let Some(connector_sdk::ResourceTrait::User(t)) = &r.trait_ else { panic!("user trait") };
+        let Some(connector_sdk::ResourceTrait::User(t)) = &r.trait_ else {
+            panic!("user trait")
+        };
         assert_eq!(t.login.as_deref(), u["username"].as_str());
-        assert_eq!(t.emails.first().map(|e| e.address.as_str()), u["email"].as_str());
+        assert_eq!(
+            t.emails.first().map(|e| e.address.as_str()),
+            u["email"].as_str()
+        );
         let enabled = u["enabled"].as_bool().unwrap();
         assert_eq!(t.status == connector_sdk::UserStatus::Enabled, enabled);
-        let want_name = u["name"]["formatted"].as_str().or(u["username"].as_str()).unwrap();
+        let want_name = u["name"]["formatted"]
+            .as_str()
+            .or(u["username"].as_str())
+            .unwrap();
         assert_eq!(r.display_name, want_name);
-        let profile: serde_json::Value = serde_json::from_str(t.profile_json.as_deref().unwrap()).unwrap();
+        let profile: serde_json::Value =
+            serde_json::from_str(t.profile_json.as_deref().unwrap()).unwrap();
         assert_eq!(profile["populationId"], u["population"]["id"]);
-        assert_eq!(profile["locked"], serde_json::json!(u["account"]["status"] == "LOCKED"));
+        assert_eq!(
+            profile["locked"],
+            serde_json::json!(u["account"]["status"] == "LOCKED")
+        );
     }
 }
 
@@ -156,6 +200,47 @@ fn multi_page_groups_and_dense_nesting() {
     });
 }
 
+/// More nestings than a page token can carry: the plan falls back to
+/// settling members without knowing the nested groups.
+#[test]
+fn too_many_nestings_to_carry() {
+    let config = SimConfig {
+        users: 2_500,
+        groups: 2_600,
+        memberships: Some(5_000),
+        nested_fraction: 0.5,
+        dynamic_groups: 3,
+        role_assignment_density: 0.02,
+        ..SimConfig::small(8)
+    };
+    let sim = Sim::start(config);
+    let truth = sim.h().ground_truth();
+    assert!(
+        truth.nestings.len() > 1_400,
+        "{} nestings",
+        truth.nestings.len()
+    );
+    let (store, report, counters) = sync(&sim);
+    eprintln!("{report:?}");
+    let warnings = store.warnings.clone();
+    assert!(
+        warnings.iter().any(|w| w.contains("too many to carry")),
+        "{warnings:?}"
+    );
+    let store = Store {
+        warnings: Vec::new(),
+        ..store
+    };
+    assert_matches(&store, &expect::expected(&truth));
+    let min = expect::minimum(&truth);
+    eprintln!(
+        "requests {} vs minimum {} ({:.3}x)",
+        counters.logical,
+        min.total,
+        counters.logical as f64 / min.total as f64
+    );
+}
+
 #[test]
 fn survives_faults_and_short_pages() {
     let mut config = SimConfig::small(5);
@@ -174,7 +259,10 @@ fn survives_faults_and_short_pages() {
     let sim = Sim::start(config);
     let truth = sim.h().ground_truth();
     let (store, report, counters) = sync(&sim);
-    eprintln!("{report:?}\n{counters:?}\nsim: {:?}", sim.h().stats().faults);
+    eprintln!(
+        "{report:?}\n{counters:?}\nsim: {:?}",
+        sim.h().stats().faults
+    );
     assert_matches(&store, &expect::expected(&truth));
     assert!(counters.retries > 0, "faults were injected");
 }
@@ -183,13 +271,27 @@ fn survives_faults_and_short_pages() {
 fn survives_short_token_lifetime() {
     let mut config = SimConfig::small(6);
     config.token_lifetime_secs = 1;
-    config.faults = Faults { latency_ms: 40, expire_tokens_after_requests: Some(30), ..Faults::default() };
+    config.faults = Faults {
+        latency_ms: 40,
+        expire_tokens_after_requests: Some(30),
+        ..Faults::default()
+    };
     let sim = Sim::start(config);
     let truth = sim.h().ground_truth();
     let (store, report, counters) = sync(&sim);
     eprintln!("{report:?}\n{counters:?}");
     assert_matches(&store, &expect::expected(&truth));
-    assert!(report.elapsed.as_millis() > 1_500, "the sync outlived a token: {:?}", report.elapsed);
-    assert!(counters.token_requests >= 3, "tokens were refreshed: {counters:?}");
-    assert!(counters.refreshes_on_401 >= 1, "a 401 was answered with a refresh: {counters:?}");
+    assert!(
+        report.elapsed.as_millis() > 1_500,
+        "the sync outlived a token: {:?}",
+        report.elapsed
+    );
+    assert!(
+        counters.token_requests >= 3,
+        "tokens were refreshed: {counters:?}"
+    );
+    assert!(
+        counters.refreshes_on_401 >= 1,
+        "a 401 was answered with a refresh: {counters:?}"
+    );
 }

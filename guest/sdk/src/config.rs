@@ -65,9 +65,17 @@ mod tests {
 
     #[test]
     fn flags_parse_or_name_the_field() {
-        let c = Config::new(vec![("p".into(), "TRUE".into()), ("q".into(), "maybe".into())]);
+        let c = Config::new(vec![
+            ("p".into(), "TRUE".into()),
+            ("q".into(), "maybe".into()),
+        ]);
         assert!(c.flag("p", false).unwrap());
         assert!(!c.flag("absent", false).unwrap());
-        assert!(c.flag("q", false).unwrap_err().describe().contains("q must be"));
+        assert!(
+            c.flag("q", false)
+                .unwrap_err()
+                .describe()
+                .contains("q must be")
+        );
     }
 }

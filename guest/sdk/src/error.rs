@@ -4,9 +4,9 @@
 //! of a failure (transient `unavailable` versus an operator's `invalid-config`)
 //! on its way to the host, which retries or reports by kind.
 
-pub use crate::bindings::idgov::connector::types::ConnectorError;
 use crate::bindings::idgov::connector::http::HttpError;
 use crate::bindings::idgov::connector::secrets::SecretError;
+pub use crate::bindings::idgov::connector::types::ConnectorError;
 use crate::bindings::idgov::connector::upload::UploadError;
 
 impl ConnectorError {
@@ -65,7 +65,6 @@ impl ConnectorError {
     }
 }
 
-
 impl From<HttpError> for ConnectorError {
     fn from(e: HttpError) -> Self {
         match e {
@@ -73,12 +72,14 @@ impl From<HttpError> for ConnectorError {
             HttpError::ForbiddenHeader(h) => {
                 ConnectorError::HostDenied(format!("header {h:?} may not be set by a connector"))
             }
-            HttpError::InvalidRequest(m) => ConnectorError::Internal(format!("invalid request: {m}")),
+            HttpError::InvalidRequest(m) => {
+                ConnectorError::Internal(format!("invalid request: {m}"))
+            }
             HttpError::Timeout => ConnectorError::Unavailable("request timed out".into()),
             HttpError::Connection(m) => ConnectorError::Unavailable(format!("connection: {m}")),
-            HttpError::BodyTooLarge(n) => {
-                ConnectorError::Internal(format!("response body larger than the host's cap of {n} bytes"))
-            }
+            HttpError::BodyTooLarge(n) => ConnectorError::Internal(format!(
+                "response body larger than the host's cap of {n} bytes"
+            )),
             HttpError::Credential(m) => ConnectorError::Unauthenticated(m),
         }
     }

@@ -6,8 +6,8 @@
 
 use serde::de::DeserializeOwned;
 
-pub use crate::bindings::idgov::connector::http::{HttpError, Method, Request, Response};
 use crate::ConnectorError;
+pub use crate::bindings::idgov::connector::http::{HttpError, Method, Request, Response};
 
 impl Request {
     pub fn new(method: Method, url: impl Into<String>) -> Self {

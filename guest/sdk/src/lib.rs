@@ -33,12 +33,6 @@ pub use config::Config;
 pub use error::{ConnectorError, ResultExt};
 pub use host::{Auth, Host, WasmHost};
 
-/// The contract's shared records.
-pub use bindings::idgov::connector::types::{
-    AccountType, Email, Entitlement, EntitlementPurpose, Grant, GrantExpansion, GroupTrait,
-    Resource, ResourceId, ResourceStatus, ResourceTrait, ResourceTraitKind, ResourceType,
-    RoleTrait, StructuredName, Timestamp, UserStatus, UserTrait,
-};
 /// Metadata records.
 pub use bindings::exports::idgov::connector::connector::{
     AccountField, AccountFieldKind, Capability, ClientAuthMethod, ConfigChoice, ConfigField,
@@ -47,13 +41,19 @@ pub use bindings::exports::idgov::connector::connector::{
 };
 /// Provisioning records.
 pub use bindings::exports::idgov::connector::provisioning::{
-    AccountInfo, CreateAccountOutcome, CreateAccountResult, DeleteResult, EntitlementRef,
-    GrantRef, GrantResult, RevokeResult,
+    AccountInfo, CreateAccountOutcome, CreateAccountResult, DeleteResult, EntitlementRef, GrantRef,
+    GrantResult, RevokeResult,
 };
 /// Sync records.
 pub use bindings::exports::idgov::connector::sync::{PageOutcome, SyncOp, SyncTask};
 /// Log levels.
 pub use bindings::idgov::connector::log::Level;
+/// The contract's shared records.
+pub use bindings::idgov::connector::types::{
+    AccountType, Email, Entitlement, EntitlementPurpose, Grant, GrantExpansion, GroupTrait,
+    Resource, ResourceId, ResourceStatus, ResourceTrait, ResourceTraitKind, ResourceType,
+    RoleTrait, StructuredName, Timestamp, UserStatus, UserTrait,
+};
 
 /// Everything a connector call gets: the host's capabilities and the
 /// resolved, non-secret configuration.
@@ -87,11 +87,15 @@ pub trait Connector {
         _entitlement: EntitlementRef,
         _principal: ResourceId,
     ) -> Result<GrantResult, ConnectorError> {
-        Err(ConnectorError::Unsupported("grant is not supported by this connector".into()))
+        Err(ConnectorError::Unsupported(
+            "grant is not supported by this connector".into(),
+        ))
     }
 
     fn revoke(_cx: &Context, _grant: GrantRef) -> Result<RevokeResult, ConnectorError> {
-        Err(ConnectorError::Unsupported("revoke is not supported by this connector".into()))
+        Err(ConnectorError::Unsupported(
+            "revoke is not supported by this connector".into(),
+        ))
     }
 
     fn create_account(
@@ -149,8 +153,8 @@ macro_rules! register_connector {
         #[cfg(target_arch = "wasm32")]
         mod __connector_export {
             use super::*;
-            use $crate::bindings::exports::idgov::connector as contract;
             use $crate::Connector as _;
+            use $crate::bindings::exports::idgov::connector as contract;
 
             pub struct Export;
 

@@ -5,10 +5,10 @@
 
 use std::cell::RefCell;
 
+use crate::bindings::idgov::connector::upload::UploadError;
 use crate::host::{Auth, Host};
 use crate::http::{HttpError, Request, Response};
 use crate::{Entitlement, Grant, Level, Resource};
-use crate::bindings::idgov::connector::upload::UploadError;
 
 type Responder = dyn Fn(&Request, &Auth) -> Result<Response, HttpError>;
 
@@ -23,7 +23,9 @@ pub struct MockHost {
 }
 
 impl MockHost {
-    pub fn new(responder: impl Fn(&Request, &Auth) -> Result<Response, HttpError> + 'static) -> Self {
+    pub fn new(
+        responder: impl Fn(&Request, &Auth) -> Result<Response, HttpError> + 'static,
+    ) -> Self {
         Self {
             responder: Box::new(responder),
             requests: RefCell::default(),

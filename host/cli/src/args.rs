@@ -22,7 +22,13 @@ use connector_runtime::config::env_name;
 )]
 pub struct Cli {
     /// The c1z file to write (sync) or read (inspect, provisioning).
-    #[arg(short = 'f', long, env = "BATON_FILE", default_value = "sync.c1z", global = true)]
+    #[arg(
+        short = 'f',
+        long,
+        env = "BATON_FILE",
+        default_value = "sync.c1z",
+        global = true
+    )]
     pub file: PathBuf,
 
     /// Connector component (.wasm); default: the bundled PingOne component.
@@ -50,11 +56,21 @@ pub struct Cli {
     pub cache_dir: Option<PathBuf>,
 
     /// Connector calls in flight during a sync.
-    #[arg(long, env = "BATON_SYNC_CONCURRENCY", default_value_t = 8, global = true)]
+    #[arg(
+        long,
+        env = "BATON_SYNC_CONCURRENCY",
+        default_value_t = 8,
+        global = true
+    )]
     pub sync_concurrency: usize,
 
     /// Most outbound requests in flight per connector (adaptive below this).
-    #[arg(long, env = "BATON_MAX_CONCURRENT_REQUESTS", default_value_t = 16, global = true)]
+    #[arg(
+        long,
+        env = "BATON_MAX_CONCURRENT_REQUESTS",
+        default_value_t = 16,
+        global = true
+    )]
     pub max_concurrent_requests: usize,
 
     /// Steady cap on outbound requests per second (default: none).
@@ -62,12 +78,62 @@ pub struct Cli {
     pub requests_per_second: Option<f64>,
 
     /// Seconds between checkpoints of a running sync (Baton: 10).
-    #[arg(long, env = "BATON_CHECKPOINT_INTERVAL", default_value_t = 5.0, global = true, hide = true)]
+    #[arg(
+        long,
+        env = "BATON_CHECKPOINT_INTERVAL",
+        default_value_t = 5.0,
+        global = true,
+        hide = true
+    )]
     pub checkpoint_interval: f64,
 
     /// Guest memory limit per call, in MiB.
-    #[arg(long, env = "BATON_MEMORY_LIMIT_MB", default_value_t = 64, global = true)]
+    #[arg(
+        long,
+        env = "BATON_MEMORY_LIMIT_MB",
+        default_value_t = 64,
+        global = true
+    )]
     pub memory_limit_mb: usize,
+
+    /// Allow provisioning (implied by the one-shot flags below).
+    #[arg(short = 'p', long, env = "BATON_PROVISIONING", global = true)]
+    pub provisioning: bool,
+
+    /// One-shot: grant this entitlement (an ID from the c1z).
+    #[arg(long, env = "BATON_GRANT_ENTITLEMENT", requires_all = ["grant_principal", "grant_principal_type"])]
+    pub grant_entitlement: Option<String>,
+    /// The principal's resource id, for --grant-entitlement.
+    #[arg(long, env = "BATON_GRANT_PRINCIPAL")]
+    pub grant_principal: Option<String>,
+    /// The principal's resource type, for --grant-entitlement.
+    #[arg(long, env = "BATON_GRANT_PRINCIPAL_TYPE")]
+    pub grant_principal_type: Option<String>,
+    /// One-shot: revoke this grant (an ID from the c1z).
+    #[arg(long, env = "BATON_REVOKE_GRANT", conflicts_with = "grant_entitlement")]
+    pub revoke_grant: Option<String>,
+    /// One-shot: create an account with this login.
+    #[arg(long, env = "BATON_CREATE_ACCOUNT_LOGIN", conflicts_with_all = ["grant_entitlement", "revoke_grant"])]
+    pub create_account_login: Option<String>,
+    /// Email of the account to create.
+    #[arg(long, env = "BATON_CREATE_ACCOUNT_EMAIL")]
+    pub create_account_email: Option<String>,
+    /// JSON object of account fields (see `config` for the schema).
+    #[arg(long, env = "BATON_CREATE_ACCOUNT_PROFILE")]
+    pub create_account_profile: Option<String>,
+    /// random-password (Baton's default) or no-password.
+    #[arg(
+        long,
+        env = "BATON_CREATE_ACCOUNT_CREDENTIAL",
+        default_value = "random-password"
+    )]
+    pub create_account_credential: String,
+    /// One-shot: delete this resource.
+    #[arg(long, env = "BATON_DELETE_RESOURCE", requires = "delete_resource_type", conflicts_with_all = ["grant_entitlement", "revoke_grant", "create_account_login"])]
+    pub delete_resource: Option<String>,
+    /// The type of --delete-resource.
+    #[arg(long, env = "BATON_DELETE_RESOURCE_TYPE")]
+    pub delete_resource_type: Option<String>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -232,7 +298,10 @@ mod tests {
         assert_eq!(p.component, Some(PathBuf::from("b.wasm")));
         assert_eq!(p.component_sha256.as_deref(), Some("ab"));
         let p = prescan(&argv(&["x", "--", "--component", "c.wasm"]));
-        assert_eq!(p.component, None.or(std::env::var("BATON_COMPONENT").ok().map(PathBuf::from)));
+        assert_eq!(
+            p.component,
+            None.or(std::env::var("BATON_COMPONENT").ok().map(PathBuf::from))
+        );
     }
 
     #[test]

@@ -79,7 +79,10 @@ pub fn instance(
     let mut tls = TlsOptions::default();
     if let Some(path) = &cli.ca_bundle {
         let pem = std::fs::read(path).map_err(|e| {
-            anyhow::anyhow!("--ca-bundle (BATON_CA_BUNDLE): reading {}: {e}", path.display())
+            anyhow::anyhow!(
+                "--ca-bundle (BATON_CA_BUNDLE): reading {}: {e}",
+                path.display()
+            )
         })?;
         tls.extra_roots_pem.push(pem);
     }
@@ -135,8 +138,7 @@ pub fn capabilities_json(meta: &ConnectorMetadata) -> anyhow::Result<String> {
             rt_json["description"] = json!(d);
         }
         if rt.skip_entitlements_and_grants {
-            rt_json["annotations"] =
-                json!([{ "@type": "type.googleapis.com/c1.connector.v2.SkipEntitlementsAndGrants" }]);
+            rt_json["annotations"] = json!([{ "@type": "type.googleapis.com/c1.connector.v2.SkipEntitlementsAndGrants" }]);
         }
         per_type.push((
             rt.id.clone(),
@@ -153,7 +155,11 @@ pub fn capabilities_json(meta: &ConnectorMetadata) -> anyhow::Result<String> {
         "connectorCapabilities": all.values().collect::<Vec<_>>(),
     });
     if all.contains_key(&5) && !meta.credential_options.is_empty() {
-        let options: Vec<&str> = meta.credential_options.iter().map(credential_option_name).collect();
+        let options: Vec<&str> = meta
+            .credential_options
+            .iter()
+            .map(credential_option_name)
+            .collect();
         out["credentialDetails"] = json!({
             "capabilityAccountProvisioning": {
                 "supportedCredentialOptions": options,

@@ -6,7 +6,10 @@ use tracing_subscriber::EnvFilter;
 
 pub fn init(level: &str, format: Option<&str>) -> anyhow::Result<()> {
     let level = level.to_ascii_lowercase();
-    if !matches!(level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
+    if !matches!(
+        level.as_str(),
+        "error" | "warn" | "info" | "debug" | "trace"
+    ) {
         anyhow::bail!(
             "--log-level (BATON_LOG_LEVEL) must be one of error, warn, info, debug, trace; got {level:?}"
         );
@@ -19,9 +22,9 @@ pub fn init(level: &str, format: Option<&str>) -> anyhow::Result<()> {
         Some("json") => true,
         Some("console") => false,
         None => !std::io::stderr().is_terminal(),
-        Some(other) => anyhow::bail!(
-            "--log-format (BATON_LOG_FORMAT) must be json or console; got {other:?}"
-        ),
+        Some(other) => {
+            anyhow::bail!("--log-format (BATON_LOG_FORMAT) must be json or console; got {other:?}")
+        }
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -8,6 +8,7 @@
 mod args;
 mod component;
 mod logging;
+mod provision;
 mod summary;
 
 use std::process::ExitCode;
@@ -20,7 +21,10 @@ use connector_runtime::{Operation, Output};
 use args::Command;
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
@@ -74,6 +78,10 @@ async fn run() -> anyhow::Result<ExitCode> {
                     println!("warning: {w}");
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        _ if provision::requested(&cli) => {
+            provision::run(&plugin, &instance, &cli).await?;
             Ok(ExitCode::SUCCESS)
         }
         _ => {

@@ -65,7 +65,11 @@ fn thousands(n: u64) -> String {
 
 pub fn render(connector: &str, s: &SyncSummary) -> String {
     let mut out = String::new();
-    let verb = if s.resumed { "Resumed and finished" } else { "Synced" };
+    let verb = if s.resumed {
+        "Resumed and finished"
+    } else {
+        "Synced"
+    };
     out.push_str(&format!(
         "{verb} {connector} into {} in {:.1}s (sync {}, {} KiB)\n",
         s.file.display(),
@@ -119,8 +123,15 @@ mod tests {
             c1z_bytes: 2048,
         };
         let text = render("PingOne", &s);
-        assert!(text.starts_with("Synced PingOne into sync.c1z in 1.2s"), "{text}");
-        assert!(text.contains("resources: user              12,345"), "{text}");
+        assert!(
+            text.starts_with("Synced PingOne into sync.c1z in 1.2s"),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.trim().starts_with("resources: user") && l.ends_with(" 12,345")),
+            "{text}"
+        );
         assert!(text.contains("1,000,000"), "{text}");
     }
 }

@@ -108,7 +108,10 @@ pub fn resolve(
         };
         match &f.kind {
             ConfigKind::Boolean => {
-                if !matches!(value.to_ascii_lowercase().as_str(), "true" | "false" | "1" | "0") {
+                if !matches!(
+                    value.to_ascii_lowercase().as_str(),
+                    "true" | "false" | "1" | "0"
+                ) {
                     return Err(format!("{} must be true or false", field_ref(&f.name)));
                 }
             }
@@ -118,9 +121,8 @@ pub fn resolve(
                 }
             }
             ConfigKind::Url(opts) => {
-                let url = url::Url::parse(&value).map_err(|e| {
-                    format!("{} is not a valid URL ({e})", field_ref(&f.name))
-                })?;
+                let url = url::Url::parse(&value)
+                    .map_err(|e| format!("{} is not a valid URL ({e})", field_ref(&f.name)))?;
                 if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
                     return Err(format!(
                         "{} must be an http(s) URL with a host",
@@ -139,8 +141,8 @@ pub fn resolve(
             values.insert(f.name.clone(), value);
         }
     }
-    let egress = EgressPolicy::from_urls(egress_urls.iter().map(|(_, u)| u.as_str()))
-        .map_err(|e| {
+    let egress =
+        EgressPolicy::from_urls(egress_urls.iter().map(|(_, u)| u.as_str())).map_err(|e| {
             let field = egress_urls
                 .iter()
                 .find(|(_, u)| e.contains(u.as_str()))
@@ -158,9 +160,7 @@ pub fn resolve(
             let client_secret = secrets
                 .get(&r.client_secret_field)
                 .cloned()
-                .ok_or_else(|| {
-                    format!("missing required {}", field_ref(&r.client_secret_field))
-                })?;
+                .ok_or_else(|| format!("missing required {}", field_ref(&r.client_secret_field)))?;
             Some(OAuth2Recipe {
                 token_url: render_template(&r.token_url, &values)?,
                 client_id,
@@ -236,7 +236,13 @@ mod tests {
     use super::*;
     use crate::bindings::meta::{ConfigChoice, ConfigField, Oauth2ClientCredentials, UrlOptions};
 
-    fn field(name: &str, kind: ConfigKind, required: bool, secret: bool, default: Option<&str>) -> ConfigField {
+    fn field(
+        name: &str,
+        kind: ConfigKind,
+        required: bool,
+        secret: bool,
+        default: Option<&str>,
+    ) -> ConfigField {
         ConfigField {
             name: name.into(),
             description: String::new(),
@@ -287,52 +293,123 @@ mod tests {
                 field("auth-url", url(), false, false, None),
                 field("verbose", ConfigKind::Boolean, false, false, None),
             ],
-            credential: Some(CredentialRecipe::Oauth2ClientCredentials(Oauth2ClientCredentials {
-                token_url: "{auth-url}/{env}/as/token".into(),
-                client_id_field: "client-id".into(),
-                client_secret_field: "client-secret".into(),
-                auth_method: ClientAuthMethod::ClientSecretBasic,
-                scope: None,
-            })),
+            credential: Some(CredentialRecipe::Oauth2ClientCredentials(
+                Oauth2ClientCredentials {
+                    token_url: "{auth-url}/{env}/as/token".into(),
+                    client_id_field: "client-id".into(),
+                    client_secret_field: "client-secret".into(),
+                    auth_method: ClientAuthMethod::ClientSecretBasic,
+                    scope: None,
+                },
+            )),
             account_creation_schema: vec![],
             credential_options: vec![],
         }
     }
 
     fn raw(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn region_implies_hosts_and_secrets_stay_out_of_values() {
-        let r = resolve(&meta(), &raw(&[("client-id", "c"), ("client-secret", "s3cret"), ("env", "e 1"), ("region", "eu")])).unwrap();
-        let get = |k: &str| r.values.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let r = resolve(
+            &meta(),
+            &raw(&[
+                ("client-id", "c"),
+                ("client-secret", "s3cret"),
+                ("env", "e 1"),
+                ("region", "eu"),
+            ]),
+        )
+        .unwrap();
+        let get = |k: &str| {
+            r.values
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("region"), Some("EU"));
         assert_eq!(get("api-url"), Some("https://api.example.eu"));
         assert_eq!(get("client-secret"), None);
         assert!(r.egress.check_url("https://api.example.eu/v1").is_ok());
         assert!(r.egress.check_url("https://api.example.com/v1").is_err());
-        assert_eq!(r.oauth2.unwrap().token_url, "https://auth.example.eu/e%201/as/token");
+        assert_eq!(
+            r.oauth2.unwrap().token_url,
+            "https://auth.example.eu/e%201/as/token"
+        );
     }
 
     #[test]
     fn explicit_urls_override_the_region() {
-        let r = resolve(&meta(), &raw(&[("client-id", "c"), ("client-secret", "s"), ("env", "e"), ("api-url", "http://127.0.0.1:9000")])).unwrap();
+        let r = resolve(
+            &meta(),
+            &raw(&[
+                ("client-id", "c"),
+                ("client-secret", "s"),
+                ("env", "e"),
+                ("api-url", "http://127.0.0.1:9000"),
+            ]),
+        )
+        .unwrap();
         assert!(r.egress.check_url("http://127.0.0.1:9000/v1/x").is_ok());
         assert!(r.egress.check_url("https://api.example.com/v1").is_err());
-        assert!(r.egress.check_url("https://auth.example.com/e/as/token").is_ok());
+        assert!(
+            r.egress
+                .check_url("https://auth.example.com/e/as/token")
+                .is_ok()
+        );
     }
 
     #[test]
     fn errors_name_the_flag_and_env_var() {
         let e = resolve(&meta(), &raw(&[("client-id", "c"), ("env", "e")])).unwrap_err();
         assert_eq!(e, "missing required --client-secret (BATON_CLIENT_SECRET)");
-        let e = resolve(&meta(), &raw(&[("client-id", "c"), ("client-secret", "s"), ("env", "e"), ("region", "XX")])).unwrap_err();
-        assert!(e.contains("--region (BATON_REGION) must be one of NA, EU"), "{e}");
-        let e = resolve(&meta(), &raw(&[("client-id", "c"), ("client-secret", "s"), ("env", "e"), ("verbose", "maybe")])).unwrap_err();
-        assert!(e.contains("--verbose (BATON_VERBOSE) must be true or false"), "{e}");
-        let e = resolve(&meta(), &raw(&[("client-id", "c"), ("client-secret", "s"), ("env", "e"), ("api-url", "http://api.example.com")])).unwrap_err();
-        assert!(e.starts_with("--api-url (BATON_API_URL)") && e.contains("plain HTTP"), "{e}");
+        let e = resolve(
+            &meta(),
+            &raw(&[
+                ("client-id", "c"),
+                ("client-secret", "s"),
+                ("env", "e"),
+                ("region", "XX"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("--region (BATON_REGION) must be one of NA, EU"),
+            "{e}"
+        );
+        let e = resolve(
+            &meta(),
+            &raw(&[
+                ("client-id", "c"),
+                ("client-secret", "s"),
+                ("env", "e"),
+                ("verbose", "maybe"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("--verbose (BATON_VERBOSE) must be true or false"),
+            "{e}"
+        );
+        let e = resolve(
+            &meta(),
+            &raw(&[
+                ("client-id", "c"),
+                ("client-secret", "s"),
+                ("env", "e"),
+                ("api-url", "http://api.example.com"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("--api-url (BATON_API_URL)") && e.contains("plain HTTP"),
+            "{e}"
+        );
         let e = resolve(&meta(), &raw(&[("bogus", "1")])).unwrap_err();
         assert!(e.contains("unknown config field --bogus"), "{e}");
     }

@@ -163,13 +163,16 @@ fn user_trait(u: &wit::UserTrait) -> pb::UserTrait {
             .mfa_enabled
             .map(|mfa_enabled| pb::user_trait::MfaStatus { mfa_enabled }),
         sso_status: None,
-        structured_name: u.structured_name.as_ref().map(|n| pb::user_trait::StructuredName {
-            given_name: n.given_name.clone(),
-            family_name: n.family_name.clone(),
-            middle_names: n.middle_names.clone(),
-            prefix: n.prefix.clone(),
-            suffix: n.suffix.clone(),
-        }),
+        structured_name: u
+            .structured_name
+            .as_ref()
+            .map(|n| pb::user_trait::StructuredName {
+                given_name: n.given_name.clone(),
+                family_name: n.family_name.clone(),
+                middle_names: n.middle_names.clone(),
+                prefix: n.prefix.clone(),
+                suffix: n.suffix.clone(),
+            }),
         employee_ids: u.employee_ids.clone(),
     }
 }

@@ -192,10 +192,7 @@ impl Runtime {
         check_metadata(&metadata).map_err(LoadError::BadMetadata)?;
         plugin.metadata = *metadata;
         let plugin = Arc::new(plugin);
-        self.loaded
-            .lock()
-            .unwrap()
-            .insert(digest, plugin.clone());
+        self.loaded.lock().unwrap().insert(digest, plugin.clone());
         Ok(plugin)
     }
 
@@ -311,7 +308,10 @@ fn check_metadata(m: &meta::ConnectorMetadata) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for t in &m.resource_types {
         if t.id.is_empty() || t.id.contains(':') {
-            return Err(format!("resource type id {:?} is empty or contains ':'", t.id));
+            return Err(format!(
+                "resource type id {:?} is empty or contains ':'",
+                t.id
+            ));
         }
         if !seen.insert(&t.id) {
             return Err(format!("resource type {:?} is declared twice", t.id));
@@ -371,7 +371,9 @@ impl Plugin {
         let state = store.data_mut();
         let cpu = EPOCH_TICK * state.call.cpu_ticks as u32;
         let metrics = &instance.metrics;
-        metrics.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         metrics
             .cpu_micros
             .fetch_add(cpu.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -395,7 +397,9 @@ impl Plugin {
             )),
             Err(e) => {
                 if e.is_trap() {
-                    metrics.traps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    metrics
+                        .traps
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 Err(e)
             }
@@ -421,7 +425,10 @@ async fn run_operation(
             .call_validate(&mut *store, &config)
             .await?
             .map(Output::Validation),
-        Operation::Sync(task) => sync.call_run(&mut *store, &config, &task).await?.map(Output::Page),
+        Operation::Sync(task) => sync
+            .call_run(&mut *store, &config, &task)
+            .await?
+            .map(Output::Page),
         Operation::Grant(e, p) => prov
             .call_grant(&mut *store, &config, &e, &p)
             .await?

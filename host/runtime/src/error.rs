@@ -28,7 +28,11 @@ pub enum CallError {
     #[error("the connector sent an invalid record: {0}")]
     InvalidRecord(String),
     #[error("the connector reported {kind}: {message}")]
-    Connector { kind: &'static str, message: String, transient: bool },
+    Connector {
+        kind: &'static str,
+        message: String,
+        transient: bool,
+    },
     #[error("host error: {0}")]
     Host(String),
 }
@@ -53,7 +57,13 @@ impl CallError {
 
     /// Whether repeating the same call may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, CallError::Connector { transient: true, .. })
+        matches!(
+            self,
+            CallError::Connector {
+                transient: true,
+                ..
+            }
+        )
     }
 
     /// A guest-side fault the host contained (counts as a trap in metrics).
@@ -80,7 +90,10 @@ pub enum LoadError {
     #[error("component metadata is invalid: {0}")]
     BadMetadata(String),
     #[error("reading component {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("component digest mismatch: expected sha256 {expected}, got {actual}")]
     DigestMismatch { expected: String, actual: String },
     #[error(transparent)]

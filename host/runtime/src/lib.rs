@@ -6,9 +6,9 @@
 //! component's schema and an operator's values into an instance.
 
 pub mod bindings;
+pub mod capabilities;
 pub mod config;
 pub mod convert;
-pub mod capabilities;
 pub mod engine;
 pub mod error;
 mod imports;

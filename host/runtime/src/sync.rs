@@ -38,7 +38,8 @@ use crate::error::CallError;
 use crate::state::InstanceCtx;
 
 /// The marker stored as the sync token: the real state is the queue table.
-const CHECKPOINT_TOKEN: &str = r#"{"engine":"connector-host","queue":"host_sync_queue","version":1}"#;
+const CHECKPOINT_TOKEN: &str =
+    r#"{"engine":"connector-host","queue":"host_sync_queue","version":1}"#;
 /// Follow-up tasks one call may add; a page that fans out further is a bug.
 const MAX_FOLLOW_UPS: usize = 10_000;
 /// Entitlement owners and entitlement ids remembered to avoid lookups.
@@ -195,7 +196,13 @@ impl Queue {
     }
 
     /// Tasks of `phase` after `after`, in insertion order.
-    fn next(&self, writer: &C1zWriter, phase: u8, after: i64, limit: usize) -> Result<Vec<(i64, StoredTask)>, SyncError> {
+    fn next(
+        &self,
+        writer: &C1zWriter,
+        phase: u8,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, StoredTask)>, SyncError> {
         let mut stmt = writer
             .connection()
             .prepare_cached(
@@ -256,17 +263,25 @@ pub async fn run_sync(
     if !resumed {
         writer
             .connection()
-            .execute("delete from host_sync_queue where sync_id != ?1", params![sync_id])
+            .execute(
+                "delete from host_sync_queue where sync_id != ?1",
+                params![sync_id],
+            )
             .map_err(queue_error)?;
         writer.put_resource_types(&types)?;
-        let queue = Queue { sync_id: sync_id.clone() };
+        let queue = Queue {
+            sync_id: sync_id.clone(),
+        };
         for t in &plugin.metadata.resource_types {
-            queue.push(&writer, &StoredTask {
-                op: 0,
-                resource_type: t.id.clone(),
-                resource: None,
-                token: None,
-            })?;
+            queue.push(
+                &writer,
+                &StoredTask {
+                    op: 0,
+                    resource_type: t.id.clone(),
+                    resource: None,
+                    token: None,
+                },
+            )?;
         }
         writer.checkpoint(CHECKPOINT_TOKEN)?;
     } else {
@@ -287,14 +302,20 @@ pub async fn run_sync(
     let mut last_progress = Instant::now();
     for phase in 0u8..3 {
         let mut cursor = 0i64;
-        let mut inflight: JoinSet<(i64, StoredTask, u32, Result<(Output, CallReport), CallError>)> =
-            JoinSet::new();
+        let mut inflight: JoinSet<(
+            i64,
+            StoredTask,
+            u32,
+            Result<(Output, CallReport), CallError>,
+        )> = JoinSet::new();
         let mut attempts: HashMap<i64, u32> = HashMap::new();
         loop {
             // Keep `concurrency` calls in flight.
             let room = options.concurrency.max(1).saturating_sub(inflight.len());
             if room > 0 {
-                let queue = Queue { sync_id: sync_id.clone() };
+                let queue = Queue {
+                    sync_id: sync_id.clone(),
+                };
                 for (id, task) in queue.next(&writer, phase, cursor, room)? {
                     cursor = id;
                     spawn_call(&mut inflight, plugin, instance, id, task, 0, Duration::ZERO);
@@ -303,14 +324,27 @@ pub async fn run_sync(
             let Some(joined) = inflight.join_next().await else {
                 break; // nothing in flight and nothing queued: phase done
             };
-            let (id, task, attempt, result) = joined.map_err(|e| {
-                SyncError::Connector(format!("a connector call task failed: {e}"))
-            })?;
+            let (id, task, attempt, result) = joined
+                .map_err(|e| SyncError::Connector(format!("a connector call task failed: {e}")))?;
             calls += 1;
             match result {
                 Ok((Output::Page(page), report)) => {
-                    let queue = Queue { sync_id: sync_id.clone() };
-                    commit_page(&mut writer, &queue, &types, &skip, &mut known, id, &task, page, report, phase, instance)?;
+                    let queue = Queue {
+                        sync_id: sync_id.clone(),
+                    };
+                    commit_page(
+                        &mut writer,
+                        &queue,
+                        &types,
+                        &skip,
+                        &mut known,
+                        id,
+                        &task,
+                        page,
+                        report,
+                        phase,
+                        instance,
+                    )?;
                     attempts.remove(&id);
                 }
                 Ok((other, _)) => {
@@ -326,11 +360,18 @@ pub async fn run_sync(
                     let delay = Duration::from_millis(500u64 << n.min(6));
                     spawn_call(&mut inflight, plugin, instance, id, task, n, delay);
                 }
-                Err(CallError::Connector { kind: "not-found", message, .. }) if phase > 0 => {
+                Err(CallError::Connector {
+                    kind: "not-found",
+                    message,
+                    ..
+                }) if phase > 0 => {
                     let w = format!("{}: skipped, not found: {message}", task.describe());
                     tracing::warn!("{w}");
                     warnings.push(w);
-                    Queue { sync_id: sync_id.clone() }.remove(&writer, id)?;
+                    Queue {
+                        sync_id: sync_id.clone(),
+                    }
+                    .remove(&writer, id)?;
                 }
                 Err(error) => {
                     inflight.abort_all();
@@ -368,7 +409,11 @@ pub async fn run_sync(
         file: report.target.clone(),
         resumed,
         resource_types: stats.resource_types,
-        resources: stats.resources_by_resource_type.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        resources: stats
+            .resources_by_resource_type
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
         entitlements: stats.entitlements,
         grants: stats.grants,
         calls,
@@ -388,7 +433,12 @@ pub async fn run_sync(
 
 #[allow(clippy::type_complexity)]
 fn spawn_call(
-    set: &mut JoinSet<(i64, StoredTask, u32, Result<(Output, CallReport), CallError>)>,
+    set: &mut JoinSet<(
+        i64,
+        StoredTask,
+        u32,
+        Result<(Output, CallReport), CallError>,
+    )>,
     plugin: &Arc<Plugin>,
     instance: &Arc<InstanceCtx>,
     id: i64,
@@ -429,7 +479,9 @@ fn commit_page(
     // Page bookkeeping first: a broken page must not write half its records.
     if let Some(next) = &page.next_page_token {
         if Some(next) == task.token.as_ref() {
-            return Err(bad("returned the same page token it was given (it would loop)".into()));
+            return Err(bad(
+                "returned the same page token it was given (it would loop)".into(),
+            ));
         }
         if next.len() > instance.limits.page_token_bytes {
             return Err(SyncError::Call {
@@ -461,12 +513,15 @@ fn commit_page(
                 continue;
             }
             for op in [1u8, 2] {
-                queue.push(writer, &StoredTask {
-                    op,
-                    resource_type: r.id.resource_type.clone(),
-                    resource: Some((r.id.resource_type.clone(), r.id.resource.clone())),
-                    token: None,
-                })?;
+                queue.push(
+                    writer,
+                    &StoredTask {
+                        op,
+                        resource_type: r.id.resource_type.clone(),
+                        resource: Some((r.id.resource_type.clone(), r.id.resource.clone())),
+                        token: None,
+                    },
+                )?;
             }
         }
     }
@@ -536,10 +591,13 @@ fn commit_page(
     // Queue bookkeeping, in the same transaction as the records.
     queue.remove(&writer, id)?;
     if let Some(next) = page.next_page_token {
-        queue.push(writer, &StoredTask {
-            token: Some(next),
-            ..task.clone()
-        })?;
+        queue.push(
+            writer,
+            &StoredTask {
+                token: Some(next),
+                ..task.clone()
+            },
+        )?;
     }
     for f in &page.follow_ups {
         let t = StoredTask::from_wit(f);
@@ -557,11 +615,9 @@ fn commit_page(
 /// Whether a working file holds an interrupted sync that a run would resume.
 pub fn pending_resume(file: &Path) -> Option<String> {
     let working = c1z::working_path(file);
-    let conn = rusqlite::Connection::open_with_flags(
-        &working,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .ok()?;
+    let conn =
+        rusqlite::Connection::open_with_flags(&working, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
     conn.query_row(
         "select sync_id from v1_sync_runs where ended_at is null and sync_type = 'full' order by id desc limit 1",
         [],

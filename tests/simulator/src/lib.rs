@@ -263,6 +263,11 @@ impl SimHandle {
             .ground_truth()
     }
 
+    /// Alias of [`SimHandle::ground_truth`] (what `GET /__sim/state` returns).
+    pub fn state(&self) -> GroundTruth {
+        self.ground_truth()
+    }
+
     pub fn summary(&self) -> Summary {
         self.app
             .store

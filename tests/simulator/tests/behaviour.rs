@@ -457,7 +457,7 @@ async fn accounting_counts_routes_statuses_and_concurrency() {
     // Concurrency high-water mark with slow requests.
     sim.reset_stats();
     sim.set_faults(Faults {
-        latency_ms: 150,
+        latency_ms: 300,
         ..Faults::default()
     });
     let mut set = tokio::task::JoinSet::new();

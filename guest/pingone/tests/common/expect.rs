@@ -23,7 +23,10 @@ pub struct Expected {
 }
 
 fn s(v: &serde_json::Value, k: &str) -> String {
-    v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string()
+    v.get(k)
+        .and_then(|x| x.as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 pub fn scope_slug(kind: &str, id: &str, env: &str) -> String {
@@ -51,7 +54,10 @@ pub fn expected(t: &GroundTruth) -> Expected {
         let pop = u["population"]["id"].as_str().unwrap_or_default();
         e.grants.insert(
             format!("population:{pop}:member:user:{id}"),
-            GrantSpec { immutable: true, expansion: None },
+            GrantSpec {
+                immutable: true,
+                expansion: None,
+            },
         );
     }
     for g in &t.groups {
@@ -64,24 +70,32 @@ pub fn expected(t: &GroundTruth) -> Expected {
         e.resources.insert(format!("role:{id}"));
         let scopes: Vec<String> = r["applicableTo"]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         for sc in &scopes {
             match sc.as_str() {
                 "ENVIRONMENT" => {
                     e.entitlements.insert(format!("role:{id}:assigned"));
-                    e.entitlements.insert(format!("role:{id}:assigned:other-environment"));
+                    e.entitlements
+                        .insert(format!("role:{id}:assigned:other-environment"));
                 }
                 "POPULATION" => {
                     for p in &pops {
-                        e.entitlements.insert(format!("role:{id}:assigned:population:{p}"));
+                        e.entitlements
+                            .insert(format!("role:{id}:assigned:population:{p}"));
                     }
                 }
                 "ORGANIZATION" => {
-                    e.entitlements.insert(format!("role:{id}:assigned:organization"));
+                    e.entitlements
+                        .insert(format!("role:{id}:assigned:organization"));
                 }
                 "APPLICATION" => {
-                    e.entitlements.insert(format!("role:{id}:assigned:application"));
+                    e.entitlements
+                        .insert(format!("role:{id}:assigned:application"));
                 }
                 _ => {}
             }
@@ -90,24 +104,46 @@ pub fn expected(t: &GroundTruth) -> Expected {
     let dynamic: HashMap<&str, HashSet<&str>> = t
         .dynamic_group_members
         .iter()
-        .map(|d| (d.group_id.as_str(), d.user_ids.iter().map(String::as_str).collect()))
+        .map(|d| {
+            (
+                d.group_id.as_str(),
+                d.user_ids.iter().map(String::as_str).collect(),
+            )
+        })
         .collect();
     for m in &t.memberships {
-        let is_dynamic = dynamic.get(m.group_id.as_str()).is_some_and(|y| y.contains(m.user_id.as_str()));
+        let is_dynamic = dynamic
+            .get(m.group_id.as_str())
+            .is_some_and(|y| y.contains(m.user_id.as_str()));
         e.grants.insert(
             format!("group:{}:member:user:{}", m.group_id, m.user_id),
-            GrantSpec { immutable: is_dynamic, expansion: None },
+            GrantSpec {
+                immutable: is_dynamic,
+                expansion: None,
+            },
         );
     }
     for (g, users) in &dynamic {
         for u in users {
-            e.grants.insert(format!("group:{g}:member:user:{u}"), GrantSpec { immutable: true, expansion: None });
+            e.grants.insert(
+                format!("group:{g}:member:user:{u}"),
+                GrantSpec {
+                    immutable: true,
+                    expansion: None,
+                },
+            );
         }
     }
     for n in &t.nestings {
         e.grants.insert(
-            format!("group:{}:member:group:{}", n.parent_group_id, n.child_group_id),
-            GrantSpec { immutable: false, expansion: Some(vec![format!("group:{}:member", n.child_group_id)]) },
+            format!(
+                "group:{}:member:group:{}",
+                n.parent_group_id, n.child_group_id
+            ),
+            GrantSpec {
+                immutable: false,
+                expansion: Some(vec![format!("group:{}:member", n.child_group_id)]),
+            },
         );
     }
     // Role grants: one per (subject, role, scope slug); immutable when every
@@ -117,14 +153,23 @@ pub fn expected(t: &GroundTruth) -> Expected {
         let slug = scope_slug(&a.scope.scope_type, &a.scope.id, env);
         let (principal, expansion) = match a.subject_type.as_str() {
             "USER" => (format!("user:{}", a.subject_id), None),
-            _ => (format!("group:{}", a.subject_id), Some(vec![format!("group:{}:member", a.subject_id)])),
+            _ => (
+                format!("group:{}", a.subject_id),
+                Some(vec![format!("group:{}:member", a.subject_id)]),
+            ),
         };
         let id = format!("role:{}:{slug}:{principal}", a.role_id);
         let entry = roles.entry(id).or_insert((true, expansion));
         entry.0 &= a.read_only;
     }
     for (id, (immutable, expansion)) in roles {
-        e.grants.insert(id, GrantSpec { immutable, expansion });
+        e.grants.insert(
+            id,
+            GrantSpec {
+                immutable,
+                expansion,
+            },
+        );
     }
     e
 }
@@ -166,16 +211,27 @@ pub fn minimum(t: &GroundTruth) -> Minimum {
 
     let mut direct: HashMap<&str, HashSet<&str>> = HashMap::new();
     for m in &t.memberships {
-        direct.entry(m.group_id.as_str()).or_default().insert(m.user_id.as_str());
+        direct
+            .entry(m.group_id.as_str())
+            .or_default()
+            .insert(m.user_id.as_str());
     }
     let dynamic: HashMap<&str, HashSet<&str>> = t
         .dynamic_group_members
         .iter()
-        .map(|d| (d.group_id.as_str(), d.user_ids.iter().map(String::as_str).collect()))
+        .map(|d| {
+            (
+                d.group_id.as_str(),
+                d.user_ids.iter().map(String::as_str).collect(),
+            )
+        })
         .collect();
     let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
     for n in &t.nestings {
-        children.entry(n.parent_group_id.as_str()).or_default().push(n.child_group_id.as_str());
+        children
+            .entry(n.parent_group_id.as_str())
+            .or_default()
+            .push(n.child_group_id.as_str());
     }
     let members = |root: &str| -> HashSet<String> {
         let mut out = HashSet::new();
@@ -185,7 +241,10 @@ pub fn minimum(t: &GroundTruth) -> Minimum {
             if !seen.insert(x.clone()) {
                 continue;
             }
-            for set in [direct.get(x.as_str()), dynamic.get(x.as_str())].into_iter().flatten() {
+            for set in [direct.get(x.as_str()), dynamic.get(x.as_str())]
+                .into_iter()
+                .flatten()
+            {
                 out.extend(set.iter().map(|s| s.to_string()));
             }
             for c in children.get(x.as_str()).into_iter().flatten() {
@@ -228,9 +287,17 @@ pub fn minimum(t: &GroundTruth) -> Minimum {
                     }
                     inner.extend(mc);
                 }
-                let ys: HashSet<String> = y.map(|y| y.iter().map(|s| s.to_string()).collect()).unwrap_or_default();
-                let sure = m.iter().filter(|x| !inner.contains(*x) && !ys.contains(*x)).count();
-                let cand: Vec<&String> = m.iter().filter(|x| inner.contains(*x) && !ys.contains(*x)).collect();
+                let ys: HashSet<String> = y
+                    .map(|y| y.iter().map(|s| s.to_string()).collect())
+                    .unwrap_or_default();
+                let sure = m
+                    .iter()
+                    .filter(|x| !inner.contains(*x) && !ys.contains(*x))
+                    .count();
+                let cand: Vec<&String> = m
+                    .iter()
+                    .filter(|x| inner.contains(*x) && !ys.contains(*x))
+                    .collect();
                 let k = d as i64 - sure as i64;
                 let exact = y.is_none();
                 let settled = k <= 0 || (exact && k as usize >= cand.len());
@@ -242,5 +309,10 @@ pub fn minimum(t: &GroundTruth) -> Minimum {
     }
     by_groups += checked_users.len() as u64;
     let by_users = u as u64 + dyn_pages;
-    Minimum { base, by_groups, by_users, total: base + by_groups.min(by_users) }
+    Minimum {
+        base,
+        by_groups,
+        by_users,
+        total: base + by_groups.min(by_users),
+    }
 }

@@ -43,6 +43,8 @@ pub struct Counters {
     pub retries: u64,
     pub token_requests: u64,
     pub refreshes_on_401: u64,
+    /// Largest `send_batch`.
+    pub max_batch: usize,
     /// Logical requests per "METHOD path-with-ids-replaced".
     pub by_route: BTreeMap<String, u64>,
 }
@@ -60,6 +62,7 @@ pub struct Transport {
     retries: AtomicU64,
     token_requests: AtomicU64,
     refreshes: AtomicU64,
+    max_batch: AtomicUsize,
     routes: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -82,6 +85,7 @@ impl Transport {
             retries: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
+            max_batch: AtomicUsize::new(0),
             routes: Mutex::new(BTreeMap::new()),
         }
     }
@@ -93,6 +97,7 @@ impl Transport {
             retries: self.retries.load(Ordering::Relaxed),
             token_requests: self.token_requests.load(Ordering::Relaxed),
             refreshes_on_401: self.refreshes.load(Ordering::Relaxed),
+            max_batch: self.max_batch.load(Ordering::Relaxed),
             by_route: self.routes.lock().unwrap().clone(),
         }
     }
@@ -106,8 +111,11 @@ impl Transport {
                 return Ok(t.clone());
             }
         }
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", form(&self.client_id), form(&self.client_secret)));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            form(&self.client_id),
+            form(&self.client_secret)
+        ));
         let mut last = String::new();
         for attempt in 0..5u32 {
             self.token_requests.fetch_add(1, Ordering::Relaxed);
@@ -134,7 +142,9 @@ impl Transport {
                     if status == 429 || status >= 500 {
                         last = format!("token endpoint answered {status}: {body}");
                     } else {
-                        return Err(HttpError::Credential(format!("token endpoint answered {status}: {body}")));
+                        return Err(HttpError::Credential(format!(
+                            "token endpoint answered {status}: {body}"
+                        )));
                     }
                 }
                 Err(e) => last = format!("token endpoint: {e}"),
@@ -149,7 +159,13 @@ impl Transport {
         let path = path.split("/v1").nth(1).unwrap_or(path);
         let shape: Vec<&str> = path
             .split('/')
-            .map(|seg| if seg.len() == 36 && seg.matches('-').count() == 4 { "{id}" } else { seg })
+            .map(|seg| {
+                if seg.len() == 36 && seg.matches('-').count() == 4 {
+                    "{id}"
+                } else {
+                    seg
+                }
+            })
             .collect();
         let filter = if req.url.contains("memberOfGroups%5Bid") {
             "?filter=memberOfGroups"
@@ -172,7 +188,11 @@ impl Transport {
         let mut token = match auth {
             Auth::OAuth2 => Some(self.token(false, None)?),
             Auth::None => None,
-            Auth::SecretField(f) => return Err(HttpError::Credential(format!("no secret field {f} in tests"))),
+            Auth::SecretField(f) => {
+                return Err(HttpError::Credential(format!(
+                    "no secret field {f} in tests"
+                )));
+            }
         };
         let mut attempt = 0u32;
         loop {
@@ -209,7 +229,11 @@ impl Transport {
                         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
                         .collect();
                     match resp.bytes() {
-                        Ok(body) => Ok(Response { status, headers, body: body.to_vec() }),
+                        Ok(body) => Ok(Response {
+                            status,
+                            headers,
+                            body: body.to_vec(),
+                        }),
                         Err(e) => Err(retry(format!("reading the body: {e}"))),
                     }
                 }
@@ -248,10 +272,12 @@ impl Transport {
     }
 
     pub fn execute_batch(&self, reqs: &[Request], auth: &Auth) -> Vec<Result<Response, HttpError>> {
+        self.max_batch.fetch_max(reqs.len(), Ordering::Relaxed);
         if reqs.len() <= 1 {
             return reqs.iter().map(|r| self.execute(r, auth)).collect();
         }
-        let results: Vec<Mutex<Option<Result<Response, HttpError>>>> = reqs.iter().map(|_| Mutex::new(None)).collect();
+        let results: Vec<Mutex<Option<Result<Response, HttpError>>>> =
+            reqs.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..self.concurrency.min(reqs.len()) {
@@ -278,10 +304,21 @@ impl Transport {
 fn form(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// What one call uploaded and logged.
+pub struct CallOutput {
+    pub outcome: connector_sdk::PageOutcome,
+    pub resources: Vec<Resource>,
+    pub entitlements: Vec<Entitlement>,
+    pub grants: Vec<Grant>,
+    pub logs: Vec<(Level, String)>,
 }
 
 /// One call's view of the host: the shared transport plus this call's uploads.
@@ -291,8 +328,6 @@ pub struct CallHost<'a> {
     pub entitlements: std::cell::RefCell<Vec<Entitlement>>,
     pub grants: std::cell::RefCell<Vec<Grant>>,
     pub logs: std::cell::RefCell<Vec<(Level, String)>>,
-    /// Grant IDs that would be refused (for the per-grant fallback).
-    pub refuse: Box<dyn Fn(&Grant) -> Option<String> + 'a>,
 }
 
 impl Host for CallHost<'_> {
@@ -301,7 +336,11 @@ impl Host for CallHost<'_> {
     }
 
     fn send_batch(&self, reqs: &[Request], auth: &Auth) -> Vec<Result<Response, HttpError>> {
-        assert!(reqs.len() <= 256, "send_batch of {} requests exceeds the host's 256", reqs.len());
+        assert!(
+            reqs.len() <= 256,
+            "send_batch of {} requests exceeds the host's 256",
+            reqs.len()
+        );
         self.transport.execute_batch(reqs, auth)
     }
 
@@ -316,11 +355,6 @@ impl Host for CallHost<'_> {
     }
 
     fn put_grants(&self, items: &[Grant]) -> Result<(), UploadError> {
-        for g in items {
-            if let Some(why) = (self.refuse)(g) {
-                return Err(UploadError::Invalid(why));
-            }
-        }
         self.grants.borrow_mut().extend_from_slice(items);
         Ok(())
     }
@@ -363,7 +397,6 @@ pub struct Report {
     pub retried_calls: u64,
     pub max_token_bytes: usize,
     pub max_records_per_call: usize,
-    pub max_batch: usize,
     pub elapsed: Duration,
     /// Time spent inside the connector's `sync` calls (CPU of the guest
     /// logic plus the HTTP it waited for).
@@ -387,7 +420,11 @@ fn phase(op: SyncOp) -> usize {
 
 impl<'a> Driver<'a> {
     pub fn new(transport: &'a Transport, config: Vec<(String, String)>) -> Self {
-        Driver { transport, config, call_retries: 5 }
+        Driver {
+            transport,
+            config,
+            call_retries: 5,
+        }
     }
 
     pub fn run(&self) -> Result<(Store, Report), String> {
@@ -414,26 +451,32 @@ impl<'a> Driver<'a> {
                 // (queued below, after the resources phase)
             }
             while let Some(task) = queues[current].pop_front() {
-                let (outcome, host_out) = self.call(&task, &store, &mut report)?;
+                let out = self.call(&task, &mut report)?;
                 report.calls_by_phase[current] += 1;
                 // Store uploads (validated).
-                let records = host_out.0.len() + host_out.1.len() + host_out.2.len();
+                let records = out.resources.len() + out.entitlements.len() + out.grants.len();
                 report.max_records_per_call = report.max_records_per_call.max(records);
                 if records > 10_000 {
                     return Err(format!("{task:?} uploaded {records} records in one call"));
                 }
-                for r in host_out.0 {
+                for r in out.resources {
                     if current != 0 {
-                        return Err(format!("resource {} uploaded outside the resources phase", rid(&r.id)));
+                        return Err(format!(
+                            "resource {} uploaded outside the resources phase",
+                            rid(&r.id)
+                        ));
                     }
                     let id = rid(&r.id);
                     if store.resources.insert(id.clone(), r).is_some() {
                         store.duplicates.push(id);
                     }
                 }
-                for e in host_out.1 {
+                for e in out.entitlements {
                     if current != 1 {
-                        return Err(format!("entitlement {} uploaded outside the entitlements phase", entitlement_id(&e)));
+                        return Err(format!(
+                            "entitlement {} uploaded outside the entitlements phase",
+                            entitlement_id(&e)
+                        ));
                     }
                     let id = entitlement_id(&e);
                     if !store.resources.contains_key(&rid(&e.resource)) {
@@ -443,15 +486,23 @@ impl<'a> Driver<'a> {
                         store.duplicates.push(id);
                     }
                 }
-                for g in host_out.2 {
+                for g in out.grants {
                     let id = grant_id(&g);
                     if current != 2 {
                         return Err(format!("grant {id} uploaded outside the grants phase"));
                     }
+                    if !store.entitlements.contains_key(&grant_entitlement_id(&g)) {
+                        return Err(format!("grant {id}: its entitlement is not stored"));
+                    }
+                    if !store.resources.contains_key(&rid(&g.principal)) {
+                        return Err(format!("grant {id}: its principal is not stored"));
+                    }
                     if let Some(x) = &g.expansion {
                         for e in &x.entitlement_ids {
                             if !e.starts_with(&format!("{}:", rid(&g.principal))) {
-                                return Err(format!("grant {id}: expansion source {e} is not on the principal"));
+                                return Err(format!(
+                                    "grant {id}: expansion source {e} is not on the principal"
+                                ));
                             }
                         }
                     }
@@ -459,12 +510,12 @@ impl<'a> Driver<'a> {
                         store.duplicates.push(id);
                     }
                 }
-                for (level, msg) in host_out.3 {
+                for (level, msg) in out.logs {
                     if matches!(level, Level::Warn | Level::Error) {
                         store.warnings.push(msg);
                     }
                 }
-                if let Some(next) = outcome.next_page_token {
+                if let Some(next) = out.outcome.next_page_token {
                     if Some(&next) == task.page_token.as_ref() {
                         return Err(format!("{task:?} returned its own token as the next one"));
                     }
@@ -472,9 +523,12 @@ impl<'a> Driver<'a> {
                     if next.len() > 64 << 10 {
                         return Err(format!("token of {} bytes exceeds 64 KiB", next.len()));
                     }
-                    queues[current].push_back(SyncTask { page_token: Some(next), ..task.clone() });
+                    queues[current].push_back(SyncTask {
+                        page_token: Some(next),
+                        ..task.clone()
+                    });
                 }
-                for f in outcome.follow_ups {
+                for f in out.outcome.follow_ups {
                     let p = phase(f.op);
                     if p < current {
                         return Err(format!("follow-up {f:?} for a phase that already ended"));
@@ -482,7 +536,10 @@ impl<'a> Driver<'a> {
                     if let Some(t) = &f.page_token {
                         report.max_token_bytes = report.max_token_bytes.max(t.len());
                         if t.len() > 64 << 10 {
-                            return Err(format!("follow-up token of {} bytes exceeds 64 KiB", t.len()));
+                            return Err(format!(
+                                "follow-up token of {} bytes exceeds 64 KiB",
+                                t.len()
+                            ));
                         }
                     }
                     queues[p].push_back(f);
@@ -508,61 +565,63 @@ impl<'a> Driver<'a> {
         Ok((store, report))
     }
 
-    #[allow(clippy::type_complexity)]
-    fn call(
-        &self,
-        task: &SyncTask,
-        store: &Store,
-        report: &mut Report,
-    ) -> Result<
-        (connector_sdk::PageOutcome, (Vec<Resource>, Vec<Entitlement>, Vec<Grant>, Vec<(Level, String)>)),
-        String,
-    > {
+    fn call(&self, task: &SyncTask, report: &mut Report) -> Result<CallOutput, String> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             report.calls += 1;
             let config = Config::new(self.config.clone());
-            let ents = &store.entitlements;
-            let res = &store.resources;
             let host = CallHost {
                 transport: self.transport,
                 resources: Default::default(),
                 entitlements: Default::default(),
                 grants: Default::default(),
                 logs: Default::default(),
-                refuse: Box::new(move |g: &Grant| {
-                    if !ents.contains_key(&grant_entitlement_id(g)) {
-                        Some(format!("entitlement {} is not stored", grant_entitlement_id(g)))
-                    } else if !res.contains_key(&rid(&g.principal)) {
-                        Some(format!("principal {} is not stored", rid(&g.principal)))
-                    } else {
-                        None
-                    }
-                }),
             };
-            let cx = Context { host: &host, config: &config };
+            let cx = Context {
+                host: &host,
+                config: &config,
+            };
             let t0 = Instant::now();
             let out = PingOne::sync(&cx, task.clone());
             report.in_calls += t0.elapsed();
             match out {
-                Ok(o) => {
-                    return Ok((
-                        o,
-                        (
-                            host.resources.into_inner(),
-                            host.entitlements.into_inner(),
-                            host.grants.into_inner(),
-                            host.logs.into_inner(),
-                        ),
-                    ));
+                Ok(outcome) => {
+                    return Ok(CallOutput {
+                        outcome,
+                        resources: host.resources.into_inner(),
+                        entitlements: host.entitlements.into_inner(),
+                        grants: host.grants.into_inner(),
+                        logs: host.logs.into_inner(),
+                    });
                 }
                 Err(ConnectorError::Unavailable(m)) if attempt <= self.call_retries => {
                     report.retried_calls += 1;
                     eprintln!("retrying {:?} {} after: {m}", task.op, task.resource_type);
                     std::thread::sleep(Duration::from_millis(50 * attempt as u64));
                 }
-                Err(e) => return Err(format!("{:?} {} failed: {}", task.op, task.resource_type, e.describe())),
+                // Like the host: a resource that vanished after a later
+                // phase was queued is skipped with a warning.
+                Err(ConnectorError::NotFound(m)) if task.op != SyncOp::ListResources => {
+                    return Ok(CallOutput {
+                        outcome: connector_sdk::PageOutcome {
+                            next_page_token: None,
+                            follow_ups: Vec::new(),
+                        },
+                        resources: Vec::new(),
+                        entitlements: Vec::new(),
+                        grants: Vec::new(),
+                        logs: vec![(Level::Warn, format!("skipped, not found: {m}"))],
+                    });
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "{:?} {} failed: {}",
+                        task.op,
+                        task.resource_type,
+                        e.describe()
+                    ));
+                }
             }
         }
     }

@@ -107,7 +107,9 @@ impl EgressPolicy {
             return Err(Denial::Scheme(url.scheme().to_string()));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(Denial::Malformed("credentials in the URL are not allowed".into()));
+            return Err(Denial::Malformed(
+                "credentials in the URL are not allowed".into(),
+            ));
         }
         let (host, _) = host_of(&url).ok_or_else(|| Denial::Malformed("no host".into()))?;
         let port = url
@@ -332,7 +334,10 @@ mod tests {
     #[test]
     fn allows_only_configured_https_origins() {
         let p = pingone();
-        assert!(p.check_url("https://api.pingone.com/v1/environments/x/users").is_ok());
+        assert!(
+            p.check_url("https://api.pingone.com/v1/environments/x/users")
+                .is_ok()
+        );
         assert!(p.check_url("https://API.PingOne.com./v1").is_ok());
         assert_eq!(
             p.check_url("https://evil.example/v1"),
@@ -346,7 +351,10 @@ mod tests {
             p.check_url("http://api.pingone.com/v1"),
             Err(Denial::Scheme("http".into()))
         );
-        assert!(matches!(p.check_url("file:///etc/passwd"), Err(Denial::Scheme(_))));
+        assert!(matches!(
+            p.check_url("file:///etc/passwd"),
+            Err(Denial::Scheme(_))
+        ));
         assert!(matches!(
             p.check_url("https://user:pw@api.pingone.com/"),
             Err(Denial::Malformed(_))
@@ -421,15 +429,30 @@ mod tests {
         let public: IpAddr = "104.18.1.1".parse().unwrap();
         let meta: IpAddr = "169.254.169.254".parse().unwrap();
         assert_eq!(
-            p.check_resolved("api.pingone.com", &[meta, public]).unwrap(),
+            p.check_resolved("api.pingone.com", &[meta, public])
+                .unwrap(),
             vec![public]
         );
         assert!(matches!(
             p.check_resolved("api.pingone.com", &[meta]),
-            Err(Denial::BlockedAddress { range: "cloud metadata", .. })
+            Err(Denial::BlockedAddress {
+                range: "cloud metadata",
+                ..
+            })
         ));
-        for bad in ["10.0.0.1", "192.168.1.1", "172.20.0.1", "127.0.0.1", "::1", "fd00::1",
-                    "fe80::1", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "::ffff:10.0.0.1", "0.0.0.0"] {
+        for bad in [
+            "10.0.0.1",
+            "192.168.1.1",
+            "172.20.0.1",
+            "127.0.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "::ffff:10.0.0.1",
+            "0.0.0.0",
+        ] {
             let addr: IpAddr = bad.parse().unwrap();
             assert!(
                 p.check_resolved("api.pingone.com", &[addr]).is_err(),

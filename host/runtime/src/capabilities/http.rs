@@ -172,7 +172,10 @@ impl HttpCapability {
         Ok(Self {
             client: builder.build()?,
             policy,
-            limiter: AdaptiveLimiter::new(limits.max_concurrent_requests, limits.requests_per_second),
+            limiter: AdaptiveLimiter::new(
+                limits.max_concurrent_requests,
+                limits.requests_per_second,
+            ),
             limits: limits.clone(),
             broker,
             stats: HttpStats::default(),
@@ -204,7 +207,9 @@ impl HttpCapability {
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
                 || reqwest::header::HeaderValue::from_str(value).is_err()
             {
-                return Err(HttpError::InvalidRequest(format!("malformed header {name:?}")));
+                return Err(HttpError::InvalidRequest(format!(
+                    "malformed header {name:?}"
+                )));
             }
         }
         if let Some(body) = &req.body
@@ -303,7 +308,11 @@ impl HttpCapability {
     }
 
     /// Sends independent requests concurrently; results in request order.
-    pub async fn send_batch(&self, reqs: &[Request], auth: &AuthUse) -> Vec<Result<Response, HttpError>> {
+    pub async fn send_batch(
+        &self,
+        reqs: &[Request],
+        auth: &AuthUse,
+    ) -> Vec<Result<Response, HttpError>> {
         let futures = reqs.iter().map(|r| self.send(r, auth));
         futures_join_all(futures).await
     }
@@ -332,7 +341,9 @@ impl HttpCapability {
         let mut headers = Vec::new();
         match recipe.auth {
             ClientAuth::Basic => {
-                let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
                 let pair = format!(
                     "{}:{}",
                     enc(&recipe.client_id),
@@ -382,7 +393,11 @@ impl HttpCapability {
             if status == 429 || status >= 500 {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
                 last = format!("token endpoint answered {status}");
-                tokio::time::sleep(wait.unwrap_or_else(|| backoff(attempt)).min(MAX_RETRY_AFTER)).await;
+                tokio::time::sleep(
+                    wait.unwrap_or_else(|| backoff(attempt))
+                        .min(MAX_RETRY_AFTER),
+                )
+                .await;
                 continue;
             }
             let json: serde_json::Value = serde_json::from_slice(&bytes)
@@ -400,12 +415,19 @@ impl HttpCapability {
                 .filter(|t| !t.is_empty())
                 .ok_or("token response has no access_token")?;
             let lifetime = json["expires_in"].as_u64().unwrap_or(3600);
-            return Ok((SecretString::from(token.to_string()), Duration::from_secs(lifetime)));
+            return Ok((
+                SecretString::from(token.to_string()),
+                Duration::from_secs(lifetime),
+            ));
         }
         Err(last)
     }
 
-    async fn attempt(&self, req: &Request, bearer: Option<&SecretString>) -> Result<Response, Failure> {
+    async fn attempt(
+        &self,
+        req: &Request,
+        bearer: Option<&SecretString>,
+    ) -> Result<Response, Failure> {
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
             Method::Head => reqwest::Method::HEAD,
@@ -423,7 +445,9 @@ impl HttpCapability {
                 "Bearer {}",
                 token.expose_secret()
             ))
-            .map_err(|_| Failure::Fatal(HttpError::Credential("token has invalid characters".into())))?;
+            .map_err(|_| {
+                Failure::Fatal(HttpError::Credential("token has invalid characters".into()))
+            })?;
             value.set_sensitive(true);
             rb = rb.header(reqwest::header::AUTHORIZATION, value);
         }
@@ -587,7 +611,13 @@ pub fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
 }
 
 fn retry_after_reqwest(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    parse_retry_after(headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim())
+    parse_retry_after(
+        headers
+            .get(reqwest::header::RETRY_AFTER)?
+            .to_str()
+            .ok()?
+            .trim(),
+    )
 }
 
 fn parse_retry_after(v: &str) -> Option<Duration> {
@@ -595,12 +625,17 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Runs futures concurrently on the current task, results in order. The
 /// limiter bounds how many actually hold a connection.
-async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
     let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
     let mut out: Vec<Option<F::Output>> = (0..futs.len()).map(|_| None).collect();
     std::future::poll_fn(|cx| {
@@ -620,7 +655,9 @@ async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item =
         }
     })
     .await;
-    out.into_iter().map(|o| o.expect("every future completed")).collect()
+    out.into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -684,7 +721,10 @@ mod tests {
             "https://[::ffff:127.0.0.1]/",
         ] {
             let got = http.send(&request(url, vec![]), &AuthUse::None).await;
-            assert!(matches!(got, Err(HttpError::PolicyDenied(_))), "{url}: {got:?}");
+            assert!(
+                matches!(got, Err(HttpError::PolicyDenied(_))),
+                "{url}: {got:?}"
+            );
         }
         assert_eq!(http.stats.requests.load(Ordering::Relaxed), 0);
         assert_eq!(http.stats.denied.load(Ordering::Relaxed), 4);

@@ -210,8 +210,14 @@ mod tests {
 
     #[test]
     fn refresh_margin_scales_with_lifetime() {
-        assert_eq!(refresh_after(Duration::from_secs(3600)), Duration::from_secs(3540));
-        assert_eq!(refresh_after(Duration::from_secs(5)), Duration::from_secs(4));
+        assert_eq!(
+            refresh_after(Duration::from_secs(3600)),
+            Duration::from_secs(3540)
+        );
+        assert_eq!(
+            refresh_after(Duration::from_secs(5)),
+            Duration::from_secs(4)
+        );
         assert_eq!(refresh_after(Duration::ZERO), Duration::ZERO);
     }
 
@@ -233,7 +239,12 @@ mod tests {
         assert_eq!(t1.expose_secret(), "tok-1");
         assert_eq!(g1, g2);
         broker.invalidate(g1 + 100).await; // stale generation: ignored
-        assert!(broker.token(|_r| async { Err("unused".to_string()) }).await.is_ok());
+        assert!(
+            broker
+                .token(|_r| async { Err("unused".to_string()) })
+                .await
+                .is_ok()
+        );
         broker.invalidate(g1).await;
         let (t3, g3) = broker
             .token(|_r| async { Ok((SecretString::from("tok-2"), Duration::from_secs(3600))) })
@@ -241,7 +252,10 @@ mod tests {
             .unwrap();
         assert_eq!(t3.expose_secret(), "tok-2");
         assert!(g3 > g1);
-        assert_eq!(broker.exchanges.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(
+            broker.exchanges.load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
     }
 
     #[test]

@@ -26,10 +26,7 @@ pub fn resource_bytes(r: &Resource) -> usize {
         Some(ResourceTrait::Role(g)) => g.profile_json.as_ref().map_or(0, String::len),
         None => 0,
     };
-    id_bytes(&r.id)
-        + r.display_name.len()
-        + r.description.as_ref().map_or(0, String::len)
-        + t
+    id_bytes(&r.id) + r.display_name.len() + r.description.as_ref().map_or(0, String::len) + t
 }
 
 fn id_bytes(id: &ResourceId) -> usize {
@@ -76,7 +73,11 @@ fn check_json(what: &str, json: &Option<String>) -> Result<(), String> {
     Ok(())
 }
 
-pub fn validate_resource(r: &Resource, types: &[ResourceType], max_bytes: usize) -> Result<(), String> {
+pub fn validate_resource(
+    r: &Resource,
+    types: &[ResourceType],
+    max_bytes: usize,
+) -> Result<(), String> {
     let name = format!("resource {}:{}", r.id.resource_type, r.id.resource);
     check_id("resource", &r.id, types)?;
     if let Some(p) = &r.parent {
@@ -112,22 +113,33 @@ pub fn validate_resource(r: &Resource, types: &[ResourceType], max_bytes: usize)
     }
     match &r.trait_ {
         Some(ResourceTrait::User(u)) => check_json(&format!("profile of {name}"), &u.profile_json)?,
-        Some(ResourceTrait::Group(g)) => check_json(&format!("profile of {name}"), &g.profile_json)?,
+        Some(ResourceTrait::Group(g)) => {
+            check_json(&format!("profile of {name}"), &g.profile_json)?
+        }
         Some(ResourceTrait::Role(g)) => check_json(&format!("profile of {name}"), &g.profile_json)?,
         None => {}
     }
     Ok(())
 }
 
-pub fn validate_entitlement(e: &Entitlement, types: &[ResourceType], max_bytes: usize) -> Result<(), String> {
-    let name = format!("entitlement {}:{}:{}", e.resource.resource_type, e.resource.resource, e.slug);
+pub fn validate_entitlement(
+    e: &Entitlement,
+    types: &[ResourceType],
+    max_bytes: usize,
+) -> Result<(), String> {
+    let name = format!(
+        "entitlement {}:{}:{}",
+        e.resource.resource_type, e.resource.resource, e.slug
+    );
     check_id("entitlement resource", &e.resource, types)?;
     if e.slug.is_empty() {
         return Err(format!("{name} has an empty slug"));
     }
     for t in &e.grantable_to {
         if !types.iter().any(|d| &d.id == t) {
-            return Err(format!("{name} is grantable to undeclared resource type {t:?}"));
+            return Err(format!(
+                "{name} is grantable to undeclared resource type {t:?}"
+            ));
         }
     }
     if entitlement_bytes(e) > max_bytes {
@@ -173,20 +185,28 @@ mod tests {
 
     fn group(id: &str, profile: Option<&str>) -> Resource {
         Resource {
-            id: ResourceId { resource_type: "group".into(), resource: id.into() },
+            id: ResourceId {
+                resource_type: "group".into(),
+                resource: id.into(),
+            },
             parent: None,
             display_name: "G".into(),
             description: None,
             external_id: None,
             status: ResourceStatus::Unspecified,
             created_at: None,
-            trait_: Some(ResourceTrait::Group(GroupTrait { profile_json: profile.map(Into::into) })),
+            trait_: Some(ResourceTrait::Group(GroupTrait {
+                profile_json: profile.map(Into::into),
+            })),
         }
     }
 
     #[test]
     fn accepts_a_well_formed_group() {
-        assert_eq!(validate_resource(&group("g1", Some("{\"a\":1}")), &types(), 1024), Ok(()));
+        assert_eq!(
+            validate_resource(&group("g1", Some("{\"a\":1}")), &types(), 1024),
+            Ok(())
+        );
     }
 
     #[test]
@@ -194,7 +214,10 @@ mod tests {
         let err = validate_resource(&group("", None), &types(), 1024).unwrap_err();
         assert!(err.contains("empty id"), "{err}");
         let err = validate_resource(&group("g1", Some("[1]")), &types(), 1024).unwrap_err();
-        assert!(err.contains("group:g1") && err.contains("not a JSON object"), "{err}");
+        assert!(
+            err.contains("group:g1") && err.contains("not a JSON object"),
+            "{err}"
+        );
         let mut r = group("g1", None);
         r.trait_ = None;
         let err = validate_resource(&r, &types(), 1024).unwrap_err();
@@ -203,7 +226,8 @@ mod tests {
         r.id.resource_type = "gruop".into();
         let err = validate_resource(&r, &types(), 1024).unwrap_err();
         assert!(err.contains("does not declare"), "{err}");
-        let err = validate_resource(&group("g1", Some(&"x".repeat(2000))), &types(), 1024).unwrap_err();
+        let err =
+            validate_resource(&group("g1", Some(&"x".repeat(2000))), &types(), 1024).unwrap_err();
         assert!(err.contains("larger than"), "{err}");
     }
 }
