@@ -396,7 +396,10 @@ mod tests {
     /// A directory of two user pages and one group page.
     fn directory() -> MockHost {
         MockHost::new(|req, _auth| {
-            let path = req.url.strip_prefix(&format!("{BASE}/")).unwrap_or(&req.url);
+            let path = req
+                .url
+                .strip_prefix(&format!("{BASE}/"))
+                .unwrap_or(&req.url);
             match path {
                 "users.json" => MockHost::json(
                     200,
@@ -451,7 +454,12 @@ mod tests {
         assert_eq!(users[1].status, ResourceStatus::Disabled);
         assert_eq!(users[2].display_name, "u3");
         // Every request stayed under the configured directory.
-        assert!(host.requests.borrow().iter().all(|r| r.url.starts_with(BASE)));
+        assert!(
+            host.requests
+                .borrow()
+                .iter()
+                .all(|r| r.url.starts_with(BASE))
+        );
     }
 
     #[test]
@@ -475,7 +483,10 @@ mod tests {
         assert_eq!(ents[0].grantable_to, [USER]);
         Directory::sync(&cx, task(SyncOp::ListGrants, GROUP, Some(g1), None)).unwrap();
         let grants = host.grants.borrow();
-        let members: Vec<&str> = grants.iter().map(|g| g.principal.resource.as_str()).collect();
+        let members: Vec<&str> = grants
+            .iter()
+            .map(|g| g.principal.resource.as_str())
+            .collect();
         assert_eq!(members, ["u1", "u3"]);
     }
 
@@ -527,14 +538,20 @@ mod tests {
 
     #[test]
     fn page_links_must_stay_relative_and_progress() {
-        for next in ["http://127.0.0.1:1/users.json", "/etc/users.json", "users.json"] {
-            let host = MockHost::new(move |_, _| MockHost::json(200, json!({"items": [], "next": next})));
+        for next in [
+            "http://127.0.0.1:1/users.json",
+            "/etc/users.json",
+            "users.json",
+        ] {
+            let host =
+                MockHost::new(move |_, _| MockHost::json(200, json!({"items": [], "next": next})));
             let config = config();
             let cx = Context {
                 host: &host,
                 config: &config,
             };
-            let e = Directory::sync(&cx, task(SyncOp::ListResources, USER, None, None)).unwrap_err();
+            let e =
+                Directory::sync(&cx, task(SyncOp::ListResources, USER, None, None)).unwrap_err();
             assert_eq!(e.kind(), "invalid-argument", "{next}: {e:?}");
         }
     }

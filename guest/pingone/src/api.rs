@@ -33,7 +33,7 @@ pub const USERS_PAGE: u32 = 200;
 /// Page size of the other collections (the spec's maximum).
 pub const BIG_PAGE: u32 = 1000;
 /// Consecutive empty pages that still link `next` before we call it a loop.
-const MAX_EMPTY_PAGES: u32 = 10;
+pub const MAX_EMPTY_PAGES: u32 = 10;
 
 /// The management API of one environment, over the host.
 pub struct Api<'a> {
@@ -516,6 +516,79 @@ mod tests {
         let e = parse_page::<IdOnly>(&resp(r#"{"_embedded":{"users":[{"id":"a"}"#), "users", "x")
             .unwrap_err();
         assert!(matches!(e, ConnectorError::Unavailable(_)), "{e:?}");
+    }
+
+    #[test]
+    fn list_all_follows_next_until_absent_and_spots_loops() {
+        use crate::testutil::{host, ok, page, urls};
+        let a = urls();
+        let p1 = a.group_parents("g");
+        let p2 = format!("{p1}&cursor=2");
+        let p3 = format!("{p1}&cursor=3");
+        let h = host(vec![
+            // A short page, then an empty one, both linking on.
+            (
+                p1.clone(),
+                ok(page(
+                    "groupMemberships",
+                    serde_json::json!([{"id": "a"}]),
+                    Some(&p2),
+                )),
+            ),
+            (
+                p2.clone(),
+                ok(page("groupMemberships", serde_json::json!([]), Some(&p3))),
+            ),
+            (
+                p3.clone(),
+                ok(page(
+                    "groupMemberships",
+                    serde_json::json!([{"id": "b"}]),
+                    None,
+                )),
+            ),
+            (
+                a.group_parents("loop"),
+                ok(page(
+                    "groupMemberships",
+                    serde_json::json!([]),
+                    Some(&a.group_parents("loop")),
+                )),
+            ),
+            (
+                a.group_parents("gone"),
+                crate::testutil::status(404, serde_json::json!({"code": "NOT_FOUND"})),
+            ),
+        ]);
+        let settings = crate::testutil::settings();
+        let api = Api::new(&h, &settings);
+        let jobs = ["g", "loop", "gone"]
+            .iter()
+            .map(|g| (a.group_parents(g), format!("parents of {g}")))
+            .collect();
+        let mut r = api.list_all::<IdOnly>("groupMemberships", jobs).into_iter();
+        let ids: Vec<String> = r
+            .next()
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(
+            r.next()
+                .unwrap()
+                .unwrap_err()
+                .error
+                .message()
+                .contains("paging loop")
+        );
+        assert!(matches!(
+            r.next().unwrap().unwrap_err().error,
+            ConnectorError::NotFound(_)
+        ));
+        // All three listings advanced together: 3 requests in the first round.
+        assert_eq!(h.requests.borrow().len(), 5);
     }
 
     #[test]

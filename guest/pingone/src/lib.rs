@@ -57,9 +57,6 @@ pub const GROUP: &str = "group";
 pub const POPULATION: &str = "population";
 pub const ROLE: &str = "role";
 
-/// Consecutive empty pages that still link `next` before it is a loop.
-const MAX_EMPTY_PAGES: u32 = 10;
-
 pub struct PingOne;
 
 impl Connector for PingOne {
@@ -242,7 +239,7 @@ pub fn next_token(
     let Some(next) = next else { return Ok(None) };
     let next = api.resolve(next);
     let empty = if page_empty { empty + 1 } else { 0 };
-    if next == current || empty > MAX_EMPTY_PAGES {
+    if next == current || empty > api::MAX_EMPTY_PAGES {
         return Err(api::loop_error(what));
     }
     Ok(Some((next, empty)))

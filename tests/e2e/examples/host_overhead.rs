@@ -59,17 +59,28 @@ async fn bench() {
     let rt = runtime();
     let bytes = components::component_bytes(ADVERSARY);
     let plugin = rt.load(&bytes).await.expect("loading the adversary");
-    let inst = instance(&plugin, "bench", &[("mode", "well-behaved")], Limits::default())
-        .expect("config");
+    let inst = instance(
+        &plugin,
+        "bench",
+        &[("mode", "well-behaved")],
+        Limits::default(),
+    )
+    .expect("config");
 
     for _ in 0..WARMUP {
-        plugin.call(&inst, Operation::Validate).await.expect("validate");
+        plugin
+            .call(&inst, Operation::Validate)
+            .await
+            .expect("validate");
     }
     let mut times = Vec::with_capacity(CALLS);
     let all = Instant::now();
     for _ in 0..CALLS {
         let started = Instant::now();
-        plugin.call(&inst, Operation::Validate).await.expect("validate");
+        plugin
+            .call(&inst, Operation::Validate)
+            .await
+            .expect("validate");
         times.push(started.elapsed());
     }
     let total = all.elapsed();
@@ -94,7 +105,10 @@ async fn bench() {
     for n in RECORD_COUNTS {
         let t = median_sync(&plugin, n).await;
         let per = (micros(t) - micros(base)) / n as f64;
-        println!("N = {n}: {:.1} µs per call, {per:.3} µs per record", micros(t));
+        println!(
+            "N = {n}: {:.1} µs per call, {per:.3} µs per record",
+            micros(t)
+        );
     }
 }
 

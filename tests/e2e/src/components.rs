@@ -62,7 +62,10 @@ pub fn built_dir() -> PathBuf {
 /// Path of a standard component, building all of them on first use.
 /// Panics with the build's error output when the build fails.
 pub fn component(package: &str) -> PathBuf {
-    assert!(STANDARD.contains(&package), "{package} is not a standard component");
+    assert!(
+        STANDARD.contains(&package),
+        "{package} is not a standard component"
+    );
     ensure_standard();
     wasm_path(package)
 }
@@ -96,7 +99,8 @@ pub fn build(packages: &[&str]) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let lock = std::fs::File::create(dir.join(".e2e-build.lock"))
         .map_err(|e| format!("creating the build lock: {e}"))?;
-    lock.lock().map_err(|e| format!("taking the build lock: {e}"))?;
+    lock.lock()
+        .map_err(|e| format!("taking the build lock: {e}"))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root())

@@ -46,8 +46,13 @@ pub fn capture() -> LogBuffer {
     BUFFER
         .get_or_init(|| {
             let buffer = LogBuffer::default();
+            // Everything at every level, except the compiler's trace output
+            // (megabytes per component, produced before any config exists).
+            let filter = tracing_subscriber::EnvFilter::new(
+                "trace,cranelift=info,regalloc2=info,wasmtime=info,wasmparser=info",
+            );
             tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
+                .with_env_filter(filter)
                 .with_ansi(false)
                 .with_writer(buffer.clone())
                 .try_init()

@@ -144,7 +144,12 @@ async fn handle(
         target: target.clone(),
         headers: headers
             .iter()
-            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: body.to_vec(),
     };
@@ -157,7 +162,10 @@ async fn handle(
             .cloned()
     };
     let (status, json) = match reply {
-        None => (404, serde_json::json!({"error": "not found", "target": target})),
+        None => (
+            404,
+            serde_json::json!({"error": "not found", "target": target}),
+        ),
         Some(Reply::Json(status, json)) => (status, json),
         Some(Reply::Computed(f)) => f(&seen),
         Some(Reply::Redirect(status, location)) => {

