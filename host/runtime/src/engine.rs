@@ -95,10 +95,10 @@ pub enum Operation {
 pub enum Output {
     Metadata(Box<meta::ConnectorMetadata>),
     Validation(meta::Validation),
-    Page(sync_api::PageOutcome),
+    Page(Box<sync_api::PageOutcome>),
     Granted(prov::GrantResult),
     Revoked(prov::RevokeResult),
-    AccountCreated(prov::CreateAccountOutcome),
+    AccountCreated(Box<prov::CreateAccountOutcome>),
     Deleted(prov::DeleteResult),
 }
 
@@ -428,7 +428,7 @@ async fn run_operation(
         Operation::Sync(task) => sync
             .call_run(&mut *store, &config, &task)
             .await?
-            .map(Output::Page),
+            .map(|p| Output::Page(Box::new(p))),
         Operation::Grant(e, p) => prov
             .call_grant(&mut *store, &config, &e, &p)
             .await?
@@ -440,7 +440,7 @@ async fn run_operation(
         Operation::CreateAccount(info, cred) => prov
             .call_create_account(&mut *store, &config, &info, cred)
             .await?
-            .map(Output::AccountCreated),
+            .map(|o| Output::AccountCreated(Box::new(o))),
         Operation::DeleteResource(id) => prov
             .call_delete_resource(&mut *store, &config, &id)
             .await?
@@ -502,10 +502,10 @@ fn classify_guest_error(e: types::ConnectorError, state: &mut HostState) -> Call
     if let Some(v) = state.call.violation.take() {
         return v;
     }
-    if let Some(denial) = state.call.denials.first() {
-        if matches!(e, E::HostDenied(_) | E::Unavailable(_) | E::Internal(_)) {
-            return CallError::PolicyDenied(denial.clone());
-        }
+    if let Some(denial) = state.call.denials.first()
+        && matches!(e, E::HostDenied(_) | E::Unavailable(_) | E::Internal(_))
+    {
+        return CallError::PolicyDenied(denial.clone());
     }
     let (kind, message, transient) = match e {
         E::InvalidConfig(m) => ("invalid-config", m, false),

@@ -302,12 +302,7 @@ pub async fn run_sync(
     let mut last_progress = Instant::now();
     for phase in 0u8..3 {
         let mut cursor = 0i64;
-        let mut inflight: JoinSet<(
-            i64,
-            StoredTask,
-            u32,
-            Result<(Output, CallReport), CallError>,
-        )> = JoinSet::new();
+        let mut inflight: JoinSet<CallOutcome> = JoinSet::new();
         let mut attempts: HashMap<i64, u32> = HashMap::new();
         loop {
             // Keep `concurrency` calls in flight.
@@ -340,7 +335,7 @@ pub async fn run_sync(
                         &mut known,
                         id,
                         &task,
-                        page,
+                        *page,
                         report,
                         phase,
                         instance,
@@ -431,14 +426,16 @@ pub async fn run_sync(
     })
 }
 
-#[allow(clippy::type_complexity)]
+/// A finished call: queue row, task, attempt, and what the call returned.
+type CallOutcome = (
+    i64,
+    StoredTask,
+    u32,
+    Result<(Output, CallReport), CallError>,
+);
+
 fn spawn_call(
-    set: &mut JoinSet<(
-        i64,
-        StoredTask,
-        u32,
-        Result<(Output, CallReport), CallError>,
-    )>,
+    set: &mut JoinSet<CallOutcome>,
     plugin: &Arc<Plugin>,
     instance: &Arc<InstanceCtx>,
     id: i64,
@@ -589,7 +586,7 @@ fn commit_page(
         writer.put_grants(&out)?;
     }
     // Queue bookkeeping, in the same transaction as the records.
-    queue.remove(&writer, id)?;
+    queue.remove(writer, id)?;
     if let Some(next) = page.next_page_token {
         queue.push(
             writer,

@@ -99,10 +99,10 @@ impl TokenBroker {
         Fut: std::future::Future<Output = Result<(SecretString, Duration), String>>,
     {
         let mut slot = self.cached.lock().await;
-        if let Some(t) = slot.as_ref() {
-            if Instant::now() < t.refresh_at {
-                return Ok((t.value.clone(), t.generation));
-            }
+        if let Some(t) = slot.as_ref()
+            && Instant::now() < t.refresh_at
+        {
+            return Ok((t.value.clone(), t.generation));
         }
         let started = Instant::now();
         let (value, lifetime) = exchange(self.recipe.clone()).await?;
