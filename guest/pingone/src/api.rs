@@ -225,15 +225,13 @@ impl<'a> Api<'a> {
             for (i, res) in live.into_iter().zip(results) {
                 let job = &mut jobs[i];
                 let url = job.url.take().unwrap_or_default();
-                let res = res
-                    .map_err(|e| ListError::from_error(e, &job.what))
-                    .and_then(|resp| {
-                        if resp.is_success() {
-                            parse_page::<T>(&resp, key, &job.what).map_err(ListError::plain)
-                        } else {
-                            Err(ListError::from_response(&resp, &job.what))
-                        }
-                    });
+                let res = res.map_err(ListError::plain).and_then(|resp| {
+                    if resp.is_success() {
+                        parse_page::<T>(&resp, key, &job.what).map_err(ListError::plain)
+                    } else {
+                        Err(ListError::from_response(&resp, &job.what))
+                    }
+                });
                 match res {
                     Err(e) => job.err = Some(e),
                     Ok(page) => {
@@ -276,10 +274,6 @@ impl ListError {
             error,
             invalid_filter: false,
         }
-    }
-
-    fn from_error(e: ConnectorError, _what: &str) -> Self {
-        ListError::plain(e)
     }
 
     fn from_response(resp: &Response, what: &str) -> Self {

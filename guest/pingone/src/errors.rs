@@ -92,11 +92,11 @@ pub fn describe_body(resp: &Response) -> String {
     }
 }
 
-/// The PingOne `code` of an error body (`INVALID_DATA`, `ACCESS_FAILED`...).
-pub fn error_code(resp: &Response) -> Option<String> {
+/// True when the error body has a detail with this `code`.
+pub fn has_detail(resp: &Response, code: &str) -> bool {
     serde_json::from_slice::<ErrorBody>(&resp.body)
-        .ok()
-        .and_then(|b| b.code.or(b.error))
+        .map(|b| b.details.iter().any(|d| d.code.as_deref() == Some(code)))
+        .unwrap_or(false)
 }
 
 /// True when a 400 is a filter PingOne did not accept.
@@ -218,7 +218,7 @@ mod tests {
         let b = r#"{"code":"INVALID_DATA","message":"m","details":[{"code":"INVALID_FILTER","target":"filter","message":"bad"}]}"#;
         assert!(is_invalid_filter(&resp(400, b)));
         assert!(!is_invalid_filter(&resp(400, "{}")));
-        assert_eq!(error_code(&resp(400, b)).as_deref(), Some("INVALID_DATA"));
+        assert!(has_detail(&resp(400, b), "INVALID_FILTER"));
         assert_eq!(
             describe_body(&resp(400, b)),
             "INVALID_DATA: m (INVALID_FILTER filter: bad)"

@@ -20,11 +20,15 @@
 //! direct member, and settle the rest with set algebra and per-user checks
 //! ([`groups`], [`membership`]).
 //!
+//! Provisioning ([`provision`]): group membership and nesting, admin role
+//! assignments at the scope the entitlement names, account creation and
+//! deletion, all idempotent.
+//!
 //! Module map: [`config`] (fields, regions), [`api`] (URLs, HAL paging,
 //! batching), [`model`] (payload shapes), [`errors`] (status → error),
 //! [`tokens`] (page tokens and follow-ups), [`users`], [`groups`],
-//! [`membership`], [`populations`], [`roles`], [`validate`], [`upload`],
-//! [`time`].
+//! [`membership`], [`populations`], [`roles`], [`provision`], [`validate`],
+//! [`upload`], [`time`].
 
 pub mod api;
 pub mod config;
@@ -33,6 +37,7 @@ pub mod groups;
 pub mod membership;
 pub mod model;
 pub mod populations;
+pub mod provision;
 pub mod roles;
 pub mod time;
 pub mod tokens;
@@ -44,8 +49,10 @@ pub mod validate;
 mod testutil;
 
 use connector_sdk::{
-    Capability, Connector, ConnectorError, ConnectorMetadata, Context, PageOutcome,
-    ResourceTraitKind, ResourceType, ResourceTypeCapabilities, SyncOp, SyncTask, Validation,
+    AccountField, AccountFieldKind, AccountInfo, Capability, Connector, ConnectorError,
+    ConnectorMetadata, Context, CreateAccountOutcome, CredentialOption, DeleteResult,
+    EntitlementRef, GrantRef, GrantResult, PageOutcome, ResourceId, ResourceTraitKind,
+    ResourceType, ResourceTypeCapabilities, RevokeResult, SyncOp, SyncTask, Validation,
 };
 
 use crate::api::Api;
@@ -72,6 +79,30 @@ impl Connector for PingOne {
         let settings = Settings::from_config(cx.config)?;
         let api = Api::new(cx.host, &settings);
         run(cx, &api, task)
+    }
+
+    fn grant(
+        cx: &Context,
+        entitlement: EntitlementRef,
+        principal: ResourceId,
+    ) -> Result<GrantResult, ConnectorError> {
+        provision::grant(cx, entitlement, principal)
+    }
+
+    fn revoke(cx: &Context, grant: GrantRef) -> Result<RevokeResult, ConnectorError> {
+        provision::revoke(cx, grant)
+    }
+
+    fn create_account(
+        cx: &Context,
+        info: AccountInfo,
+        credential: CredentialOption,
+    ) -> Result<CreateAccountOutcome, ConnectorError> {
+        provision::create_account(cx, info, credential)
+    }
+
+    fn delete_resource(cx: &Context, id: ResourceId) -> Result<DeleteResult, ConnectorError> {
+        provision::delete_resource(cx, id)
     }
 }
 
@@ -120,18 +151,103 @@ pub fn metadata() -> ConnectorMetadata {
                 false,
             ),
         ],
-        capabilities: [USER, GROUP, POPULATION, ROLE]
-            .iter()
-            .map(|t| ResourceTypeCapabilities {
-                resource_type: t.to_string(),
-                capabilities: vec![Capability::Sync],
-            })
-            .collect(),
+        capabilities: vec![
+            caps(
+                USER,
+                &[
+                    Capability::Sync,
+                    Capability::AccountProvisioning,
+                    Capability::ResourceDelete,
+                ],
+            ),
+            caps(GROUP, &[Capability::Sync, Capability::Provision]),
+            caps(POPULATION, &[Capability::Sync]),
+            caps(ROLE, &[Capability::Sync, Capability::Provision]),
+        ],
         config_schema: config::schema(),
         credential: Some(config::credential_recipe()),
-        account_creation_schema: Vec::new(),
-        credential_options: Vec::new(),
+        account_creation_schema: account_schema(),
+        credential_options: vec![
+            CredentialOption::NoPassword,
+            CredentialOption::RandomPassword,
+        ],
     }
+}
+
+fn caps(resource_type: &str, capabilities: &[Capability]) -> ResourceTypeCapabilities {
+    ResourceTypeCapabilities {
+        resource_type: resource_type.into(),
+        capabilities: capabilities.to_vec(),
+    }
+}
+
+/// Fields of `--create-account-profile`; the login is the username.
+fn account_schema() -> Vec<AccountField> {
+    let field = |name: &str,
+                 display: &str,
+                 description: &str,
+                 kind,
+                 required,
+                 placeholder: Option<&str>| {
+        AccountField {
+            name: name.into(),
+            display_name: display.into(),
+            description: description.into(),
+            kind,
+            required,
+            placeholder: placeholder.map(String::from),
+        }
+    };
+    vec![
+        field(
+            "username",
+            "Username",
+            "PingOne username (unique in the environment, case-insensitive); defaults to the login",
+            AccountFieldKind::Text,
+            true,
+            Some("emma.sharp"),
+        ),
+        field(
+            "email",
+            "Email",
+            "Primary email address",
+            AccountFieldKind::Text,
+            false,
+            Some("emma@example.com"),
+        ),
+        field(
+            "given_name",
+            "Given name",
+            "First name",
+            AccountFieldKind::Text,
+            false,
+            Some("Emma"),
+        ),
+        field(
+            "family_name",
+            "Family name",
+            "Last name",
+            AccountFieldKind::Text,
+            false,
+            Some("Sharp"),
+        ),
+        field(
+            "population_id",
+            "Population ID",
+            "Population to create the user in; the environment's default population when empty",
+            AccountFieldKind::Text,
+            false,
+            None,
+        ),
+        field(
+            "enabled",
+            "Enabled",
+            "Whether the user can sign on (default true)",
+            AccountFieldKind::Boolean,
+            false,
+            None,
+        ),
+    ]
 }
 
 fn nothing() -> Result<PageOutcome, ConnectorError> {
@@ -264,10 +380,32 @@ mod tests {
                 .iter()
                 .all(|t| !t.skip_entitlements_and_grants)
         );
+        let caps = |t: &str| {
+            let c = m.capabilities.iter().find(|c| c.resource_type == t);
+            c.map(|c| c.capabilities.clone()).unwrap_or_default()
+        };
+        assert_eq!(
+            caps(USER),
+            [
+                Capability::Sync,
+                Capability::AccountProvisioning,
+                Capability::ResourceDelete
+            ]
+        );
+        assert_eq!(caps(GROUP), [Capability::Sync, Capability::Provision]);
+        assert_eq!(caps(POPULATION), [Capability::Sync]);
+        assert_eq!(caps(ROLE), [Capability::Sync, Capability::Provision]);
         assert!(
-            m.capabilities
+            m.account_creation_schema
                 .iter()
-                .all(|c| c.capabilities == [Capability::Sync])
+                .any(|f| f.name == "username" && f.required)
+        );
+        assert_eq!(
+            m.credential_options,
+            [
+                CredentialOption::NoPassword,
+                CredentialOption::RandomPassword
+            ]
         );
         let names: Vec<&str> = m.config_schema.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(

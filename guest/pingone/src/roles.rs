@@ -324,11 +324,6 @@ pub fn entitlements(cx: &Context, work: RoleEntitlements) -> Result<PageOutcome,
     })
 }
 
-/// The role entitlement of a population scope, for tests and provisioning.
-pub fn population_slug(pop_id: &str) -> String {
-    format!("assigned:population:{pop_id}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,55 +144,69 @@ async fn log_spam_hits_the_log_cap() {
     assert_host_survives().await;
 }
 
-/// The network cases that run both normally and inside `unshare -n`:
-/// mode, extra config, and a phrase of the rule the denial must name.
-fn network_cases() -> Vec<(&'static str, Vec<(&'static str, String)>, Vec<String>)> {
+/// A network case that runs both normally and inside `unshare -n`.
+struct NetworkCase {
+    mode: &'static str,
+    extra: Vec<(&'static str, String)>,
+    /// Phrases of the rule the denial must name.
+    rule: Vec<String>,
+}
+
+impl NetworkCase {
+    async fn check(&self) {
+        let extra: Vec<(&str, &str)> = self.extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let named = denial(run(self.mode, &extra).await);
+        for phrase in &self.rule {
+            assert!(named.contains(phrase.as_str()), "{}: {named}", self.mode);
+        }
+    }
+}
+
+fn network_cases() -> [NetworkCase; 3] {
     let port = closed_port();
-    let exfil = format!("https://exfil.localhost:{port}/collect");
-    vec![
-        (
-            "egress",
-            vec![("target-url", exfil)],
-            vec![
+    [
+        NetworkCase {
+            mode: "egress",
+            extra: vec![(
+                "target-url",
+                format!("https://exfil.localhost:{port}/collect"),
+            )],
+            rule: vec![
                 format!("exfil.localhost:{port}"),
                 "not in this connector's egress allowlist".into(),
             ],
-        ),
-        ("metadata-ip", vec![], vec!["cloud metadata".into()]),
-        (
-            "mapped-loopback",
-            vec![("port", port.to_string())],
-            vec!["::ffff:127.0.0.1".into(), "loopback 127.0.0.0/8".into()],
-        ),
+        },
+        NetworkCase {
+            mode: "metadata-ip",
+            extra: vec![],
+            rule: vec!["cloud metadata".into()],
+        },
+        NetworkCase {
+            mode: "mapped-loopback",
+            extra: vec![("port", port.to_string())],
+            rule: vec!["::ffff:127.0.0.1".into(), "loopback 127.0.0.0/8".into()],
+        },
     ]
-}
-
-async fn check_network_case(mode: &str, extra: &[(&'static str, String)], rule: &[String]) {
-    let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let rule_named = denial(run(mode, &extra).await);
-    for phrase in rule {
-        assert!(rule_named.contains(phrase.as_str()), "{mode}: {rule_named}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_to_a_host_not_allowed_is_denied() {
-    let (mode, extra, rule) = network_cases().remove(0);
-    check_network_case(mode, &extra, &rule).await;
+    let [egress, _, _] = network_cases();
+    egress.check().await;
     assert_host_survives().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_to_cloud_metadata_is_denied() {
-    let (mode, extra, rule) = network_cases().remove(1);
-    check_network_case(mode, &extra, &rule).await;
+    let [_, metadata, _] = network_cases();
+    metadata.check().await;
     assert_host_survives().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mapped_loopback_is_denied_when_loopback_is_not_configured() {
-    let (mode, extra, rule) = network_cases().remove(2);
-    check_network_case(mode, &extra, &rule).await;
+    let [_, _, mapped] = network_cases();
+    mapped.check().await;
     assert_host_survives().await;
 }
 
@@ -256,9 +270,9 @@ async fn network_denials_hold_without_a_network() {
     if std::env::var_os(NETNS_CHILD).is_some() {
         // Inside the empty network namespace: a request that got past the
         // policy would end as a connection error, not as PolicyDenied.
-        for (mode, extra, rule) in network_cases() {
-            check_network_case(mode, &extra, &rule).await;
-            println!("netns: {mode} denied by policy");
+        for case in network_cases() {
+            case.check().await;
+            println!("netns: {} denied by policy", case.mode);
         }
         assert_host_survives().await;
         return;

@@ -4,7 +4,7 @@
 //! - [`Transport`]: blocking HTTP with the host's duties: the OAuth2
 //!   client-credentials exchange (HTTP Basic), bearer header, one refresh on a
 //!   401, retries of 429/5xx/connection failures (idempotent requests only,
-//!   honouring `Retry-After`), bounded concurrency for `send_batch`, and
+//!   honouring `Retry-After`, capped at 250 ms to keep tests fast), bounded concurrency for `send_batch`, and
 //!   request accounting.
 //! - [`Driver`]: runs a sync the way the host does: every `list-resources`
 //!   task, then every `list-entitlements`, then every `list-grants`; a fresh
@@ -252,7 +252,7 @@ impl Transport {
                         let wait = resp
                             .header("retry-after")
                             .and_then(|v| v.trim().parse::<u64>().ok())
-                            .map(|s| Duration::from_millis((s * 1000).min(2000)))
+                            .map(|s| Duration::from_millis((s * 1000).min(250)))
                             .unwrap_or(Duration::from_millis(10 << attempt.min(6)));
                         std::thread::sleep(wait);
                         continue;

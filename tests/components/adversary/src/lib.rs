@@ -14,7 +14,8 @@
 //!   `redirect`: requests `allowed-url`, gets a redirect, and requests its
 //!   target itself; `set-authorization`: forges an `Authorization` header.
 //! - `well-behaved`: uploads `count` users (default 2) and succeeds, to show
-//!   the host is fine after each of the above. Benchmarks use it too.
+//!   the host is fine after each of the above. Benchmarks use it too, with
+//!   `build-only`, which builds the same records without uploading them.
 //!
 //! A network mode that gets a response back reports that as an internal
 //! error, so a broken policy shows up as the wrong error kind.
@@ -123,7 +124,8 @@ impl Connector for Adversary {
             }
             "redirect" => follow_redirect(cx),
             "set-authorization" => forge_authorization(cx),
-            "well-behaved" => well_behaved(cx),
+            "well-behaved" => well_behaved(cx, true),
+            "build-only" => well_behaved(cx, false),
             other => Err(ConnectorError::InvalidConfig(format!(
                 "unknown mode {other:?}"
             ))),
@@ -203,20 +205,25 @@ fn user(n: u64) -> Resource {
     }
 }
 
-/// Uploads `total` users in pages of at most 1,000, as a connector would.
-fn upload_users(cx: &Context, total: u64) -> Result<(), ConnectorError> {
+/// Builds `total` users in pages of at most 1,000 and uploads each page, as
+/// a connector would (or, for the benchmark's baseline, only builds them).
+fn upload_users(cx: &Context, total: u64, upload: bool) -> Result<(), ConnectorError> {
     let mut next = 0;
     while next < total {
         let end = (next + 1_000).min(total);
         let page: Vec<Resource> = (next..end).map(user).collect();
-        cx.host.put_resources(&page)?;
+        if upload {
+            cx.host.put_resources(&page)?;
+        } else {
+            std::hint::black_box(&page);
+        }
         next = end;
     }
     Ok(())
 }
 
 fn flood_uploads(cx: &Context) -> Result<PageOutcome, ConnectorError> {
-    upload_users(cx, 100_000_000)?;
+    upload_users(cx, 100_000_000, true)?;
     Err(internal("the host accepted 100 million records".into()))
 }
 
@@ -269,10 +276,13 @@ fn forge_authorization(cx: &Context) -> Result<PageOutcome, ConnectorError> {
     )))
 }
 
-fn well_behaved(cx: &Context) -> Result<PageOutcome, ConnectorError> {
+fn well_behaved(cx: &Context, upload: bool) -> Result<PageOutcome, ConnectorError> {
     let total = number(cx, "count")?.unwrap_or(2);
-    upload_users(cx, total)?;
-    cx.log(Level::Info, format!("uploaded {total} users"));
+    upload_users(cx, total, upload)?;
+    cx.log(
+        Level::Info,
+        format!("built {total} users (uploaded: {upload})"),
+    );
     Ok(PageOutcome {
         next_page_token: None,
         follow_ups: vec![],
