@@ -4,8 +4,8 @@
 //! - [`Transport`]: blocking HTTP with the host's duties: the OAuth2
 //!   client-credentials exchange (HTTP Basic), bearer header, one refresh on a
 //!   401, retries of 429/5xx/connection failures (idempotent requests only,
-//!   honouring `Retry-After`, capped at 250 ms to keep tests fast), bounded concurrency for `send_batch`, and
-//!   request accounting.
+//!   honouring `Retry-After`, capped at 250 ms to keep tests fast), bounded
+//!   concurrency for `send_batch`, and request accounting.
 //! - [`Driver`]: runs a sync the way the host does: every `list-resources`
 //!   task, then every `list-entitlements`, then every `list-grants`; a fresh
 //!   call context per task; `next-page-token` re-queues the task (it must
