@@ -173,6 +173,12 @@ pub fn resolve(
             })
         }
     };
+    // The recipe's client secret is for the host's token exchange only: a
+    // guest must not be able to send it anywhere, even as a bearer token.
+    if let Some(CredentialRecipe::Oauth2ClientCredentials(r)) = &meta.credential {
+        secrets.remove(&r.client_secret_field);
+        secret_fields.retain(|f| f != &r.client_secret_field);
+    }
     Ok(ResolvedConfig {
         values: values.into_iter().collect(),
         secrets,
@@ -335,6 +341,8 @@ mod tests {
         assert_eq!(get("region"), Some("EU"));
         assert_eq!(get("api-url"), Some("https://api.example.eu"));
         assert_eq!(get("client-secret"), None);
+        // Brokered only: not even a guest-usable secret handle.
+        assert!(r.secrets.is_empty() && r.secret_fields.is_empty());
         assert!(r.egress.check_url("https://api.example.eu/v1").is_ok());
         assert!(r.egress.check_url("https://api.example.com/v1").is_err());
         assert_eq!(

@@ -172,6 +172,7 @@ impl Secrets {
     pub fn values(&self) -> impl Iterator<Item = &str> {
         self.fields
             .values()
+            .chain(self.broker.iter().map(|b| &b.recipe.client_secret))
             .map(|s| s.expose_secret())
             .filter(|s| !s.is_empty())
     }
@@ -265,5 +266,9 @@ mod tests {
         let s = Secrets::new(vec!["k".into()], fields, None);
         assert_eq!(redact("token hunter22 here", &s), "token [redacted] here");
         assert!(matches!(s.field("nope"), Err(FieldLookup::Unknown)));
+        // The brokered client secret is redacted too, though no guest can use it.
+        let broker = Arc::new(TokenBroker::new(recipe()));
+        let s = Secrets::new(vec![], BTreeMap::new(), Some(broker));
+        assert_eq!(redact("x s3cret-value y", &s), "x [redacted] y");
     }
 }
