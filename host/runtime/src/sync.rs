@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use c1z::{C1zWriter, SyncStart, WriterOptions, pb};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
@@ -303,7 +303,6 @@ pub async fn run_sync(
     for phase in 0u8..3 {
         let mut cursor = 0i64;
         let mut inflight: JoinSet<CallOutcome> = JoinSet::new();
-        let mut attempts: HashMap<i64, u32> = HashMap::new();
         loop {
             // Keep `concurrency` calls in flight.
             let room = options.concurrency.max(1).saturating_sub(inflight.len());
@@ -340,7 +339,6 @@ pub async fn run_sync(
                         phase,
                         instance,
                     )?;
-                    attempts.remove(&id);
                 }
                 Ok((other, _)) => {
                     return Err(SyncError::Connector(format!(
@@ -350,7 +348,6 @@ pub async fn run_sync(
                 }
                 Err(e) if e.is_transient() && attempt + 1 < options.max_attempts => {
                     let n = attempt + 1;
-                    attempts.insert(id, n);
                     tracing::warn!(task = task.describe(), attempt = n, "retrying after: {e}");
                     let delay = Duration::from_millis(500u64 << n.min(6));
                     spawn_call(&mut inflight, plugin, instance, id, task, n, delay);
@@ -607,20 +604,4 @@ fn commit_page(
         queue.push(writer, &t)?;
     }
     Ok(())
-}
-
-/// Whether a working file holds an interrupted sync that a run would resume.
-pub fn pending_resume(file: &Path) -> Option<String> {
-    let working = c1z::working_path(file);
-    let conn =
-        rusqlite::Connection::open_with_flags(&working, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .ok()?;
-    conn.query_row(
-        "select sync_id from v1_sync_runs where ended_at is null and sync_type = 'full' order by id desc limit 1",
-        [],
-        |r| r.get(0),
-    )
-    .optional()
-    .ok()
-    .flatten()
 }
