@@ -1,115 +1,135 @@
 //! End to end: the `connector-host` binary syncs the PingOne simulator with
-//! the bundled component, and a sync killed with SIGKILL resumes from its
-//! checkpoint to exactly the records of an uninterrupted run.
+//! the bundled component into a c1z that matches the simulator's ground truth
+//! exactly (also under faults and second-long tokens), and a sync killed with
+//! SIGKILL resumes from its checkpoint to exactly the records of an
+//! uninterrupted run.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use c1z::{C1zReader, GrantFilter};
-use pingone_sim::{ServeOptions, SimConfig, SimHandle};
+use common::{assert_matches_truth, assert_success, contents, expect, host, records, run};
+use pingone_sim::{Faults, ServeOptions, SimConfig, SimHandle};
 
-fn host(sim: &SimHandle, file: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_connector-host"));
-    cmd.arg("--file")
-        .arg(file)
-        .arg("--log-format")
-        .arg("json")
-        .arg("--cache-dir")
-        .arg(file.parent().unwrap().join("cache"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("BATON_PINGONE_CLIENT_ID", sim.client_id())
-        .env("BATON_PINGONE_CLIENT_SECRET", sim.client_secret())
-        .env("BATON_PINGONE_ENVIRONMENT_ID", sim.environment_id())
-        .env("BATON_PINGONE_API_URL", sim.api_base_url())
-        .env("BATON_PINGONE_AUTH_URL", sim.auth_base_url());
-    cmd
-}
-
-/// Every object of the default sync, by external id, with its blob.
-fn records(file: &Path) -> BTreeMap<String, Vec<u8>> {
-    let reader = C1zReader::open(file).expect("the artifact opens");
-    let sync = reader.default_sync().unwrap().expect("a finished sync");
-    let mut out = BTreeMap::new();
-    for r in reader.resources(&sync.sync_id, None) {
-        let r = r.unwrap();
-        let id = r.id.clone().unwrap();
-        out.insert(
-            format!("resource {}", id.external_id()),
-            prost::Message::encode_to_vec(&r),
-        );
-    }
-    for e in reader.entitlements(&sync.sync_id, None) {
-        let e = e.unwrap();
-        out.insert(
-            format!("entitlement {}", e.id),
-            prost::Message::encode_to_vec(&e),
-        );
-    }
-    for g in reader.grants(&sync.sync_id, &GrantFilter::default()) {
-        let g = g.unwrap();
-        out.insert(format!("grant {}", g.id), prost::Message::encode_to_vec(&g));
-    }
-    out
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sync_writes_every_simulated_object_into_the_c1z() {
-    let sim = pingone_sim::start(SimConfig::small(7), ServeOptions::default())
-        .await
-        .unwrap();
+/// Syncs `sim` through the binary and checks the c1z against ground truth;
+/// returns the summary printed on stdout.
+async fn sync_matches_truth(sim: &SimHandle, extra: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sync.c1z");
-    let out = tokio::task::spawn_blocking({
-        let mut cmd = host(&sim, &file);
-        move || cmd.output().unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut cmd = host(sim, &file);
+    cmd.args(extra);
+    let out = run(cmd).await;
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("Synced PingOne into"), "{stdout}");
-    // The secret never reaches logs or the summary.
-    assert!(!stderr.contains(sim.client_secret()) && !stdout.contains(sim.client_secret()));
+    // The secret never reaches logs, the summary or the artifact.
+    let secret = sim.client_secret();
+    assert!(!stderr.contains(secret) && !stdout.contains(secret));
+    let raw = std::fs::read(&file).unwrap();
+    assert!(!raw.windows(secret.len()).any(|w| w == secret.as_bytes()));
 
     let truth = sim.ground_truth();
-    let recs = records(&file);
-    let count = |prefix: &str| recs.keys().filter(|k| k.starts_with(prefix)).count();
-    assert_eq!(count("resource user:"), truth.users.len());
-    assert_eq!(count("resource group:"), truth.groups.len());
-    assert_eq!(count("resource population:"), truth.populations.len());
-    assert_eq!(
-        count("resource role:"),
-        truth.roles.len() + truth.custom_roles.len()
+    assert_matches_truth(&contents(&file), &expect::expected(&truth));
+    stdout
+}
+
+/// Nested groups, dynamic groups, custom roles and role assignments at every
+/// scope (environment, population, organization, application, another
+/// environment): every record matches, in few requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_tenant_syncs_to_exactly_its_ground_truth() {
+    let sim = pingone_sim::start(SimConfig::medium(3), ServeOptions::default())
+        .await
+        .unwrap();
+    let truth = sim.ground_truth();
+    assert!(!truth.nestings.is_empty() && !truth.dynamic_group_members.is_empty());
+    let scopes: std::collections::BTreeSet<&str> = truth
+        .role_assignments
+        .iter()
+        .map(|a| a.scope.scope_type.as_str())
+        .collect();
+    assert_eq!(scopes.len(), 4, "scopes seeded: {scopes:?}");
+
+    sim.reset_stats();
+    sync_matches_truth(&sim, &[]).await;
+
+    // API requests (token exchanges and the validate call aside) against the
+    // fewest the API allows for this data.
+    let stats = sim.stats();
+    let used = stats.total - stats.tokens_issued - 1;
+    let min = expect::minimum(&truth).total;
+    let ratio = used as f64 / min as f64;
+    eprintln!("requests {used}, minimum {min}: {ratio:.3}x");
+    assert!(
+        ratio <= 1.2,
+        "{used} requests is {ratio:.3}x the minimum {min}"
     );
-    for g in &truth.groups {
-        let id = g["id"].as_str().unwrap();
-        assert!(
-            recs.contains_key(&format!("entitlement group:{id}:member")),
-            "group {id}"
-        );
-    }
-    // Every direct membership is a grant with Baton's grant id.
-    for m in &truth.memberships {
-        let key = format!("grant group:{}:member:user:{}", m.group_id, m.user_id);
-        assert!(recs.contains_key(&key), "missing {key}");
-    }
-    // Every user with a population holds that population's member grant.
-    for u in &truth.users {
-        if let Some(p) = u["population"]["id"].as_str() {
-            let key = format!(
-                "grant population:{p}:member:user:{}",
-                u["id"].as_str().unwrap()
-            );
-            assert!(recs.contains_key(&key), "missing {key}");
-        }
-    }
-    let secret = sim.client_secret().as_bytes().to_vec();
-    let raw = std::fs::read(&file).unwrap();
-    assert!(!raw.windows(secret.len()).any(|w| w == secret.as_slice()));
+    sim.shutdown().await;
+}
+
+/// 503s, connection resets, bodies cut mid-stream, short pages and a rate
+/// limit: the same records, after retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_change_nothing_in_the_artifact() {
+    let mut config = SimConfig::small(5);
+    config.users = 230;
+    config.faults = Faults {
+        error_rate: 0.08,
+        error_status: 503,
+        reset_rate: 0.03,
+        truncate_rate: 0.02,
+        short_pages: true,
+        rate_limit_per_sec: Some(400.0),
+        rate_limit_burst: Some(40.0),
+        jitter_ms: 3,
+        ..Faults::default()
+    };
+    let sim = pingone_sim::start(config, ServeOptions::default())
+        .await
+        .unwrap();
+    sync_matches_truth(&sim, &[]).await;
+    let f = sim.stats().faults;
+    eprintln!("faults injected: {f:?}");
+    assert!(
+        f.server_errors > 0 && f.resets > 0 && f.truncations > 0,
+        "faults were injected: {f:?}"
+    );
+    sim.shutdown().await;
+}
+
+/// Tokens that live one second and are revoked every 30 requests: the host's
+/// broker refreshes on expiry and on 401, and the records are the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_long_tokens_change_nothing_in_the_artifact() {
+    let mut config = SimConfig::small(6);
+    // Enough requests at 40 ms that the sync itself outlives several tokens.
+    config.users = 400;
+    config.token_lifetime_secs = 1;
+    config.faults = Faults {
+        latency_ms: 40,
+        expire_tokens_after_requests: Some(30),
+        ..Faults::default()
+    };
+    let sim = pingone_sim::start(config, ServeOptions::default())
+        .await
+        .unwrap();
+    let summary = sync_matches_truth(&sim, &[]).await;
+    let stats = sim.stats();
+    eprintln!("{summary}\n{:?}", stats.faults);
+    assert!(
+        stats.tokens_issued >= 3,
+        "tokens issued: {}",
+        stats.tokens_issued
+    );
+    // Refreshing is not the same as asking for a token per request.
+    assert!(
+        stats.tokens_issued * 4 < stats.total,
+        "{} tokens for {} requests",
+        stats.tokens_issued,
+        stats.total
+    );
     sim.shutdown().await;
 }
 
@@ -133,17 +153,8 @@ async fn a_killed_sync_resumes_from_its_checkpoint() {
     // The reference: one uninterrupted run.
     let reference = dir.path().join("reference.c1z");
     sim.reset_stats();
-    let out = tokio::task::spawn_blocking({
-        let mut cmd = host(&sim, &reference);
-        move || cmd.output().unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run(host(&sim, &reference)).await;
+    assert_success(&out);
     let full_cost = sim.stats().total;
 
     // The interrupted run: frequent checkpoints, SIGKILL once some are taken.
@@ -172,18 +183,9 @@ async fn a_killed_sync_resumes_from_its_checkpoint() {
     );
 
     sim.reset_stats();
-    let out = tokio::task::spawn_blocking({
-        let mut cmd = host(&sim, &file);
-        move || cmd.output().unwrap()
-    })
-    .await
-    .unwrap();
+    let out = run(host(&sim, &file)).await;
+    assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(stdout.contains("Resumed and finished"), "{stdout}");
     let resume_cost = sim.stats().total;
 

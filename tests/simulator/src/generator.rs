@@ -948,6 +948,24 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
             created,
         );
     }
+    // The scopes a tenant rarely has but a sync must not lose: one user each
+    // with a role at ORGANIZATION scope, at APPLICATION scope, and at the
+    // scope of another environment. Added last and without the seeded
+    // stream, so every other generated record stays as it was.
+    if n_users >= 5 {
+        let org_id = st.org_id.clone();
+        let other_env = st.other_env_id.clone();
+        let app_id = st.new_id();
+        let app_owner = role("Application Owner");
+        for (i, r, scope, scope_id) in [
+            (2usize, envadm, ScopeType::Organization, org_id),
+            (3, app_owner, ScopeType::Application, app_id),
+            (4, idro, ScopeType::Environment, other_env),
+        ] {
+            let created = st.users[i].as_ref().expect("user").created_at + DAY_MS;
+            st.insert_assignment(Subject::User(i as Pos), r, scope, scope_id, false, created);
+        }
+    }
     st.version = 0;
     st
 }
@@ -1010,7 +1028,14 @@ mod tests {
             .iter()
             .map(|a| a.scope.scope_type.as_str())
             .collect();
-        assert!(scopes.contains(&"ENVIRONMENT") && scopes.contains(&"POPULATION"));
+        for scope in ["ENVIRONMENT", "POPULATION", "ORGANIZATION", "APPLICATION"] {
+            assert!(scopes.contains(&scope), "{scope} in {scopes:?}");
+        }
+        assert!(
+            gt.role_assignments
+                .iter()
+                .any(|a| a.scope.scope_type == "ENVIRONMENT" && a.scope.id != gt.environment.id)
+        );
         assert!(gt.role_assignments.iter().any(|a| a.read_only));
         assert!(
             gt.role_assignments

@@ -235,18 +235,21 @@ impl HttpCapability {
         let mut throttles = 0;
         let mut errors = 0;
         loop {
-            let (bearer, generation) = match auth {
-                AuthUse::None => (None, 0),
-                AuthUse::Bearer(s) => (Some(s.clone()), 0),
-                AuthUse::OAuth2 => {
-                    let (t, g) = self.oauth2_token().await?;
-                    (Some(t), g)
-                }
-            };
-            let attempt = {
+            let (attempt, generation) = {
                 let _permit = self.limiter.acquire().await;
+                // The token is taken once the request may leave: a request
+                // that queued behind the limiter for longer than a short
+                // token lives would otherwise carry an expired one.
+                let (bearer, generation) = match auth {
+                    AuthUse::None => (None, 0),
+                    AuthUse::Bearer(s) => (Some(s.clone()), 0),
+                    AuthUse::OAuth2 => {
+                        let (t, g) = self.oauth2_token().await?;
+                        (Some(t), g)
+                    }
+                };
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
-                self.attempt(req, bearer.as_ref()).await
+                (self.attempt(req, bearer.as_ref()).await, generation)
             };
             match attempt {
                 Ok(resp) if resp.status == 429 => {
