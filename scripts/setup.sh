@@ -10,3 +10,6 @@ if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import zstandard' 2>/dev/
     python3 -m pip install --quiet --disable-pip-version-check zstandard \
         || echo "note: could not install python zstandard; the independent c1z check will be skipped" >&2
 fi
+# The manifest check (scripts/validate-manifests.sh) needs a Kubernetes schema validator from PyPI.
+"$(dirname "$0")/validate-manifests.sh" --install-only \
+    || echo "note: could not install the Kubernetes manifest validator; scripts/validate-manifests.sh will fail" >&2

@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 
 cargo fmt --all -- --check
+./scripts/validate-manifests.sh
 cargo test --workspace --no-fail-fast

@@ -6,7 +6,11 @@
 //!   already held answers `already-exists` (PingOne says 400
 //!   `UNIQUENESS_VIOLATION`, or 409), revoking what is gone answers
 //!   `already-revoked` (PingOne says 404). A role "already held" includes a
-//!   broader scope, which PingOne reports the same way.
+//!   broader scope, which PingOne reports the same way. For the same reason
+//!   membership and role-assignment POSTs are marked idempotent, so the host
+//!   retries them after a 5xx or a lost response: a replay of an applied
+//!   grant is refused as a duplicate, never applied twice. Creating a user
+//!   is not (a replay would answer `already-exists` and lose the password).
 //! - The entitlement slug names the scope of a role grant (see
 //!   [`crate::roles`]): `assigned` is this environment,
 //!   `assigned:population:<id>` that population, `assigned:organization`
@@ -71,8 +75,8 @@ pub fn grant(
         (GROUP, "member") => grant_membership(&api, &target.resource, &principal),
         (ROLE, slug) => grant_role(&api, &entitlement, slug, &principal),
         (POPULATION, _) => Err(ConnectorError::Unsupported(
-            "population membership is not granted: every user is in exactly one population; \
-             move the user in PingOne instead"
+            "population membership is not provisionable: every user is in exactly one \
+             population; move the user to another population in PingOne instead"
                 .into(),
         )),
         (rt, slug) => Err(ConnectorError::InvalidArgument(format!(
@@ -110,7 +114,12 @@ fn grant_membership(
             )));
         }
     };
-    let resp = send(api, Request::post(url).json(&json!({ "id": group })), &what)?;
+    // Safe to repeat after a 5xx or a lost response: PingOne refuses a
+    // duplicate membership, which answers `already-exists` (applied once).
+    let req = Request::post(url)
+        .json(&json!({ "id": group }))
+        .idempotent(true);
+    let resp = send(api, req, &what)?;
     if is_duplicate(&resp) {
         return Ok(GrantResult::AlreadyExists);
     }
@@ -188,7 +197,8 @@ fn grant_role(
         principal.resource_type, principal.resource
     );
     let body = json!({ "role": { "id": role }, "scope": { "id": scope, "type": kind } });
-    let resp = send(api, Request::post(url).json(&body), &what)?;
+    // Safe to repeat: a duplicate assignment is refused (`already-exists`).
+    let resp = send(api, Request::post(url).json(&body).idempotent(true), &what)?;
     if is_duplicate(&resp) {
         return Ok(GrantResult::AlreadyExists);
     }
@@ -243,7 +253,9 @@ pub fn revoke(cx: &Context, grant: GrantRef) -> Result<RevokeResult, ConnectorEr
         }
         (ROLE, slug) => revoke_role(&api, &ent.resource.resource, slug, p),
         (POPULATION, _) => Err(ConnectorError::Unsupported(
-            "population membership is not revoked: move the user to another population".into(),
+            "population membership is not provisionable: every user is in exactly one \
+             population; move the user to another population in PingOne instead"
+                .into(),
         )),
         (rt, slug) => Err(ConnectorError::InvalidArgument(format!(
             "entitlement {rt}:{}:{slug} is not revocable",
@@ -551,7 +563,10 @@ mod tests {
             assert_eq!(got, want);
             let r = &h.requests.borrow()[0];
             assert_eq!(r.body.as_deref(), Some(br#"{"id":"g"}"#.as_slice()));
-            assert!(!r.idempotent, "a POST is not retried blindly");
+            assert!(
+                r.idempotent,
+                "a replay is refused as a duplicate, so the host may retry a 5xx"
+            );
         }
         let h = host(vec![(
             url,

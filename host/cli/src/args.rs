@@ -150,6 +150,16 @@ pub enum Command {
     /// Read a c1z file.
     #[command(subcommand)]
     Inspect(c1z::InspectCommand),
+    /// Run as a long-lived service: scheduled syncs for one or many tenants,
+    /// an admin API, metrics, hot swap of components.
+    Serve(crate::serve::ServeArgs),
+    /// Write the bundled PingOne component to a file and print its sha256
+    /// (for tenants files, which pin components by digest).
+    ExportComponent {
+        /// Where to write the .wasm file.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// What the first pass needs: which component, and where to cache it.

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::args::{Cli, Prescan};
 
 /// The PingOne component, built by `build.rs` for wasm32-wasip2.
-const BUNDLED_PINGONE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pingone.wasm"));
+pub const BUNDLED_PINGONE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pingone.wasm"));
 
 pub struct HostRuntime {
     runtime: Arc<Runtime>,
@@ -45,6 +45,10 @@ impl HostRuntime {
         }
         let runtime = Runtime::new(RuntimeOptions { cache_dir: cache })?;
         Ok(Self { runtime })
+    }
+
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.clone()
     }
 
     pub async fn load(&self, pre: &Prescan) -> anyhow::Result<Arc<Plugin>> {

@@ -9,6 +9,7 @@ mod args;
 mod component;
 mod logging;
 mod provision;
+mod serve;
 mod summary;
 
 use std::process::ExitCode;
@@ -60,6 +61,21 @@ async fn run() -> anyhow::Result<ExitCode> {
         Some(Command::Inspect(cmd)) => {
             let mut out = std::io::stdout().lock();
             c1z::run_inspect(&cli.file, cmd, &mut out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::ExportComponent { out }) => {
+            use sha2::Digest;
+            std::fs::write(out, component::BUNDLED_PINGONE)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{}  {}",
+                hex::encode(sha2::Sha256::digest(component::BUNDLED_PINGONE)),
+                out.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Serve(args)) => {
+            serve::run(&host, &cli, &pre, connector_values, args).await?;
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Validate) | None => {}

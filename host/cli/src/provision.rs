@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use c1z::{C1zReader, pb};
+use c1z::{C1zReader, GrantFilter, pb};
 use connector_runtime::bindings::{meta, prov, types};
 use connector_runtime::convert::find_struct;
 use connector_runtime::{InstanceCtx, Operation, Output, Plugin};
@@ -70,9 +70,13 @@ pub async fn run(
         Operation::Grant(entitlement_ref(&ent)?, rid(pid))
     } else if let Some(grant_id) = &cli.revoke_grant {
         let reader = open(cli)?;
-        let g = reader
-            .grant(grant_id)?
-            .with_context(|| format!("grant {grant_id} is not in {}", cli.file.display()))?;
+        let Some(g) = reader.grant(grant_id)? else {
+            let missing = format!("grant {grant_id} is not in {}", cli.file.display());
+            match inherited_through(&reader, grant_id)? {
+                Some(why) => bail!("{missing}: {why}"),
+                None => bail!("{missing}"),
+            }
+        };
         let ent_id = g
             .entitlement
             .as_ref()
@@ -104,7 +108,8 @@ pub async fn run(
                     })
                     .filter(|r| !r.is_empty())
                     .unwrap_or_else(|| "the grant is inherited".into())
-            });
+            })
+            .or_else(|| expanded_only(&g, &ent_id));
         Operation::Revoke(prov::GrantRef {
             id: g.id.clone(),
             entitlement: entitlement_ref(&ent)?,
@@ -200,6 +205,91 @@ pub async fn run(
     Ok(())
 }
 
+/// Why a grant held only through grant expansion cannot be revoked, when a
+/// c1z that Baton expanded records it: its `sources` name other
+/// entitlements only (a direct grant lists itself or a direct source).
+fn expanded_only(g: &pb::Grant, ent_id: &str) -> Option<String> {
+    let sources = &g.sources.as_ref()?.sources;
+    if sources.is_empty() || sources.contains_key(ent_id) || sources.values().any(|s| s.is_direct) {
+        return None;
+    }
+    let via: Vec<&str> = sources.keys().map(String::as_str).collect();
+    Some(format!(
+        "it is inherited through {}, not held directly; revoke it there",
+        via.join(", ")
+    ))
+}
+
+/// Explains a grant the c1z does not have because the principal holds the
+/// entitlement only through an expandable grant (a nested group, say): the
+/// sync records the nesting and the membership in the nested group, not the
+/// derived grant, and neither `DELETE` of the derived grant nor "already
+/// revoked" would be true. `None` when no such path exists.
+fn inherited_through(reader: &C1zReader, grant_id: &str) -> anyhow::Result<Option<String>> {
+    // Baton's grant id: `{entitlement id}:{principal type}:{principal id}`.
+    let mut parts = grant_id.rsplitn(3, ':');
+    let (Some(pid), Some(ptype), Some(ent)) = (parts.next(), parts.next(), parts.next()) else {
+        return Ok(None);
+    };
+    let Some(sync) = reader.default_sync()? else {
+        return Ok(None);
+    };
+    let sid = &sync.sync_id;
+    let principal = pb::ResourceId::new(ptype, pid);
+    // The principal's grants, by entitlement id.
+    let mut held = std::collections::BTreeMap::new();
+    for g in reader.grants(
+        sid,
+        &GrantFilter {
+            principal: Some(principal),
+            ..GrantFilter::default()
+        },
+    ) {
+        let g = g?;
+        if let Some(e) = &g.entitlement {
+            held.insert(e.id.clone(), g.id.clone());
+        }
+    }
+    if held.is_empty() {
+        return Ok(None);
+    }
+    // Breadth first from the entitlement through expandable grants, bounded.
+    let mut queue = std::collections::VecDeque::from([ent.to_string()]);
+    let mut seen = std::collections::BTreeSet::from([ent.to_string()]);
+    while let Some(e) = queue.pop_front() {
+        if seen.len() > 10_000 {
+            break;
+        }
+        let filter = GrantFilter {
+            entitlement: Some(e.clone()),
+            ..GrantFilter::default()
+        };
+        for g in reader.grants(sid, &filter) {
+            let g = g?;
+            let Ok(Some(x)) = pb::find_annotation::<pb::GrantExpandable>(&g.annotations) else {
+                continue;
+            };
+            if !x.resource_type_ids.is_empty() && !x.resource_type_ids.iter().any(|t| t == ptype) {
+                continue;
+            }
+            for source in &x.entitlement_ids {
+                if let Some(via) = held.get(source) {
+                    return Ok(Some(format!(
+                        "{ptype} {pid} holds {ent} only through {via}, which {} passes on \
+                         (a nested membership); an inherited grant cannot be revoked \
+                         directly: revoke {via} or {} instead",
+                        g.id, g.id
+                    )));
+                }
+                if !x.shallow && seen.insert(source.clone()) {
+                    queue.push_back(source.clone());
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
 fn open(cli: &Cli) -> anyhow::Result<C1zReader> {
     C1zReader::open(&cli.file).with_context(|| {
         format!(
@@ -207,4 +297,42 @@ fn open(cli: &Cli) -> anyhow::Result<C1zReader> {
             cli.file.display()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(sources: &[(&str, bool)]) -> pb::Grant {
+        pb::Grant {
+            id: "group:p:member:user:u".into(),
+            sources: Some(pb::GrantSources {
+                sources: sources
+                    .iter()
+                    .map(|(k, d)| (k.to_string(), pb::GrantSource { is_direct: *d }))
+                    .collect(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_grants_held_solely_through_expansion_are_refused() {
+        let ent = "group:p:member";
+        let why = expanded_only(&grant(&[("group:c:member", false)]), ent).unwrap();
+        assert!(why.contains("inherited through group:c:member"), "{why}");
+        // Direct, or direct as well: revocable.
+        assert_eq!(expanded_only(&grant(&[]), ent), None);
+        assert_eq!(expanded_only(&grant(&[(ent, false)]), ent), None);
+        assert_eq!(
+            expanded_only(&grant(&[("group:c:member", false), (ent, false)]), ent),
+            None
+        );
+        assert_eq!(
+            expanded_only(&grant(&[("group:c:member", true)]), ent),
+            None
+        );
+        let plain = pb::Grant::default();
+        assert_eq!(expanded_only(&plain, ent), None);
+    }
 }

@@ -89,10 +89,29 @@ pub fn render(connector: &str, s: &SyncSummary) -> String {
     out.push_str(&row("  throttled (429)", s.throttled));
     out.push_str(&row("token exchanges", s.token_exchanges));
     out.push_str(&row("connector calls", s.calls));
+    out.push_str(&format!(
+        "  {:<22}{:>11.2}s\n",
+        "connector CPU", s.connector_cpu_seconds
+    ));
+    out.push_str(&row(
+        "connector memory KiB",
+        s.connector_memory_peak.div_ceil(1024),
+    ));
+    if let Some(kib) = peak_rss_kib() {
+        out.push_str(&row("host peak memory KiB", kib));
+    }
     for w in &s.warnings {
         out.push_str(&format!("  warning: {w}\n"));
     }
     out
+}
+
+/// The process's peak resident set (`ru_maxrss`, KiB on Linux).
+fn peak_rss_kib() -> Option<u64> {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    (rc == 0).then_some(usage.ru_maxrss as u64)
 }
 
 pub fn print(connector: &str, s: &SyncSummary) {
@@ -120,6 +139,8 @@ mod tests {
             token_exchanges: 1,
             warnings: vec![],
             seconds: 1.25,
+            connector_cpu_seconds: 0.5,
+            connector_memory_peak: 3 << 20,
             c1z_bytes: 2048,
         };
         let text = render("PingOne", &s);
@@ -133,5 +154,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("1,000,000"), "{text}");
+        assert!(
+            text.contains("connector CPU") && text.contains("0.50s"),
+            "{text}"
+        );
+        assert!(text.contains("3,072"), "{text}");
     }
 }

@@ -23,6 +23,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use crate::bindings::{ConnectorPlugin, ConnectorPluginPre, meta, prov, sync_api, types};
+use crate::cpu_clock::CpuMetered;
 use crate::error::{CallError, LoadError};
 use crate::limits::{EPOCH_TICK, Limits, MAX_WASM_STACK};
 use crate::state::{HostState, InstanceCtx, UploadBuffer};
@@ -106,6 +107,7 @@ pub enum Output {
 #[derive(Debug, Default)]
 pub struct CallReport {
     pub upload: UploadBuffer,
+    /// CPU the call burned on host threads (guest code and inline host glue).
     pub cpu: Duration,
     pub wall: Duration,
     pub memory_peak: usize,
@@ -362,14 +364,13 @@ impl Plugin {
         });
         let started = Instant::now();
         let config = instance.config.clone();
-        let result = tokio::time::timeout(limits.wall_per_call, async {
+        let (result, cpu) = CpuMetered::new(tokio::time::timeout(limits.wall_per_call, async {
             let bindings = self.pre.instantiate_async(&mut store).await?;
             run_operation(&bindings, &mut store, config, op).await
-        })
+        }))
         .await;
         let wall = started.elapsed();
         let state = store.data_mut();
-        let cpu = EPOCH_TICK * state.call.cpu_ticks as u32;
         let metrics = &instance.metrics;
         metrics
             .calls

@@ -9,6 +9,7 @@ pub mod bindings;
 pub mod capabilities;
 pub mod config;
 pub mod convert;
+pub mod cpu_clock;
 pub mod engine;
 pub mod error;
 mod imports;

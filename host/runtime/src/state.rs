@@ -54,6 +54,7 @@ impl InstanceCtx {
 pub struct InstanceMetrics {
     pub calls: AtomicU64,
     pub traps: AtomicU64,
+    /// Measured CPU of all calls (see `cpu_clock`), in microseconds.
     pub cpu_micros: AtomicU64,
     pub memory_high_water: AtomicU64,
     pub log_lines: AtomicU64,

@@ -23,7 +23,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use c1z::{C1zWriter, SyncStart, WriterOptions, pb};
@@ -63,6 +63,10 @@ pub struct SyncOptions {
     /// Attempts of a call that fails transiently.
     pub max_attempts: u32,
     pub writer: WriterOptions,
+    /// Set to stop gracefully (service drain): no new calls start, the ones
+    /// in flight finish and are committed, a checkpoint is taken, and the
+    /// sync returns [`SyncError::Interrupted`]; the next run resumes there.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for SyncOptions {
@@ -72,6 +76,7 @@ impl Default for SyncOptions {
             checkpoint_interval: Duration::from_secs(5),
             max_attempts: 5,
             writer: WriterOptions::from_env(),
+            stop: None,
         }
     }
 }
@@ -93,6 +98,10 @@ pub struct SyncSummary {
     pub token_exchanges: u64,
     pub warnings: Vec<String>,
     pub seconds: f64,
+    /// CPU the connector's calls burned (guest code and inline host glue).
+    pub connector_cpu_seconds: f64,
+    /// Largest linear memory any of the connector's calls reached, in bytes.
+    pub connector_memory_peak: u64,
     pub c1z_bytes: u64,
 }
 
@@ -104,6 +113,8 @@ pub enum SyncError {
     Call { task: String, error: CallError },
     #[error("{0}")]
     Connector(String),
+    #[error("stopped at a checkpoint; the next sync resumes there")]
+    Interrupted,
 }
 
 impl SyncError {
@@ -247,6 +258,7 @@ pub async fn run_sync(
     options: &SyncOptions,
 ) -> Result<SyncSummary, SyncError> {
     let started = Instant::now();
+    let cpu_before = instance.metrics.cpu_micros.load(Ordering::Relaxed);
     let (mut writer, start) = C1zWriter::open(file, options.writer.clone())?;
     let sync_id = start.sync_id().to_string();
     let resumed = matches!(start, SyncStart::Resumed { .. });
@@ -304,8 +316,16 @@ pub async fn run_sync(
         let mut cursor = 0i64;
         let mut inflight: JoinSet<CallOutcome> = JoinSet::new();
         loop {
-            // Keep `concurrency` calls in flight.
-            let room = options.concurrency.max(1).saturating_sub(inflight.len());
+            let stopping = options
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed));
+            // Keep `concurrency` calls in flight (none new once stopping).
+            let room = if stopping {
+                0
+            } else {
+                options.concurrency.max(1).saturating_sub(inflight.len())
+            };
             if room > 0 {
                 let queue = Queue {
                     sync_id: sync_id.clone(),
@@ -316,6 +336,10 @@ pub async fn run_sync(
                 }
             }
             let Some(joined) = inflight.join_next().await else {
+                if stopping {
+                    writer.checkpoint(CHECKPOINT_TOKEN)?;
+                    return Err(SyncError::Interrupted);
+                }
                 break; // nothing in flight and nothing queued: phase done
             };
             let (id, task, attempt, result) = joined
@@ -419,6 +443,13 @@ pub async fn run_sync(
             .map_or(0, |b| b.exchanges.load(Ordering::Relaxed)),
         warnings,
         seconds: started.elapsed().as_secs_f64(),
+        connector_cpu_seconds: instance
+            .metrics
+            .cpu_micros
+            .load(Ordering::Relaxed)
+            .saturating_sub(cpu_before) as f64
+            / 1e6,
+        connector_memory_peak: instance.metrics.memory_high_water.load(Ordering::Relaxed),
         c1z_bytes: report.c1z_bytes,
     })
 }

@@ -1,0 +1,540 @@
+//! End to end: `connector-host serve` with 52 tenants against simulators.
+//!
+//! One host process serves healthy PingOne tenants on three simulated
+//! environments (one of them injecting 503s, resets and a rate limit), a
+//! tenant running an adversarial component that blows its memory limit, a
+//! tenant that is hot-swapped to another component build, and one whose
+//! update is refused. The test checks every healthy tenant's published
+//! artifact against ground truth, the containment, both swaps, the admin
+//! API's authentication, that no secret reaches status, metrics or logs,
+//! and that SIGTERM drains.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{assert_matches_truth, contents, expect};
+use pingone_sim::{Faults, ServeOptions, SimConfig, SimHandle};
+use serde_json::Value;
+
+const TOKEN: &str = "admin-token-for-tests-0123456789";
+const HEALTHY: usize = 48;
+
+struct Host {
+    child: Child,
+    base: String,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Host {
+    fn start(tenants: &Path, state: &Path, cache: &Path) -> Host {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_connector-host"))
+            .args(["--log-format", "json", "--log-level", "info", "serve"])
+            .arg("--tenants")
+            .arg(tenants)
+            .arg("--state-dir")
+            .arg(state)
+            .args(["--admin-addr", "127.0.0.1:0", "--reload-interval", "1s"])
+            .args(["--max-concurrent-syncs", "6", "--drain-grace", "20s"])
+            .arg("--cache-dir")
+            .arg(cache)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("CONNECTOR_HOST_ADMIN_TOKEN", TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("connector-host starts");
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        let sink = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("admin API listening on ") {
+                    let _ = tx.send(addr.to_string());
+                }
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no admin address; stderr:\n{}", stderr.lock().unwrap()));
+        Host {
+            child,
+            base: format!("http://{addr}"),
+            stdout,
+            stderr,
+        }
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "{}{}",
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        )
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = client.get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("admin API answers");
+    (
+        resp.status().as_u16(),
+        resp.text().await.unwrap_or_default(),
+    )
+}
+
+async fn tenants(client: &reqwest::Client, base: &str) -> BTreeMap<String, Value> {
+    let (code, body) = get(client, &format!("{base}/v1/tenants"), Some(TOKEN)).await;
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap().to_string(), t.clone()))
+        .collect()
+}
+
+/// Polls until `done` holds for the tenants' status, or panics with it.
+async fn wait_for(
+    client: &reqwest::Client,
+    base: &str,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&BTreeMap<String, Value>) -> bool,
+) -> BTreeMap<String, Value> {
+    let started = Instant::now();
+    loop {
+        let t = tenants(client, base).await;
+        if done(&t) {
+            return t;
+        }
+        if started.elapsed() > timeout {
+            panic!("timed out waiting for {what}: {t:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn tenant_toml(
+    id: &str,
+    component: &str,
+    sim: &SimHandle,
+    secret_file: &Path,
+    out: &Path,
+    extra: &str,
+) -> String {
+    format!(
+        r#"
+[[tenant]]
+id = "{id}"
+component = {component}
+sync_interval = "1h"
+{extra}
+[tenant.config]
+pingone-client-id = "{client_id}"
+pingone-environment-id = "{env}"
+pingone-api-url = "{api}"
+pingone-auth-url = "{auth}"
+[tenant.secrets]
+pingone-client-secret = {{ file = "{secret}" }}
+[tenant.limits]
+memory_mb = 64
+max_concurrent_requests = 4
+[tenant.upload]
+directory = "{out}"
+"#,
+        client_id = sim.client_id(),
+        env = sim.environment_id(),
+        api = sim.api_base_url(),
+        auth = sim.auth_base_url(),
+        secret = secret_file.display(),
+        out = out.display(),
+    )
+}
+
+/// The same component with a custom section appended: other bytes, other
+/// digest, same behaviour (what a rebuilt release looks like to the host).
+fn rebuilt(original: &[u8]) -> Vec<u8> {
+    let name = b"build-note";
+    let payload = b"rebuilt for the hot-swap test";
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.extend_from_slice(payload);
+    let mut out = original.to_vec();
+    out.push(0); // custom section id
+    out.push(section.len() as u8); // < 128: one LEB128 byte
+    out.extend_from_slice(&section);
+    out
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tenants_are_served_isolated_swapped_and_drained() {
+    let clean = pingone_sim::start(SimConfig::tiny(1), ServeOptions::default())
+        .await
+        .unwrap();
+    let mut faulty_config = SimConfig::tiny(2);
+    faulty_config.faults = Faults {
+        error_rate: 0.05,
+        error_status: 503,
+        reset_rate: 0.02,
+        rate_limit_per_sec: Some(300.0),
+        ..Faults::default()
+    };
+    let faulty = pingone_sim::start(faulty_config, ServeOptions::default())
+        .await
+        .unwrap();
+    let small = pingone_sim::start(SimConfig::small(3), ServeOptions::default())
+        .await
+        .unwrap();
+    let mut slow_config = SimConfig::small(4);
+    slow_config.faults.latency_ms = 150;
+    let slow = pingone_sim::start(slow_config, ServeOptions::default())
+        .await
+        .unwrap();
+    let sims = [&clean, &faulty, &small];
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let out = root.join("out");
+    let secrets = root.join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    let secret_file = |sim: &SimHandle, name: &str| -> PathBuf {
+        let p = secrets.join(name);
+        std::fs::write(&p, format!("{}\n", sim.client_secret())).unwrap();
+        p
+    };
+
+    // The components: PingOne as bundled, a rebuilt copy, garbage, an adversary.
+    let exported = root.join("pingone.wasm");
+    let o = Command::new(env!("CARGO_BIN_EXE_connector-host"))
+        .args(["export-component", "--out"])
+        .arg(&exported)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bundled = std::fs::read(&exported).unwrap();
+    let bundled_sha = sha256_hex(&bundled);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with(&bundled_sha));
+    let rebuilt_path = root.join("pingone-rebuilt.wasm");
+    std::fs::write(&rebuilt_path, rebuilt(&bundled)).unwrap();
+    let rebuilt_sha = sha256_hex(&std::fs::read(&rebuilt_path).unwrap());
+    let garbage_path = root.join("garbage.wasm");
+    std::fs::write(&garbage_path, b"\0asm not really a component").unwrap();
+    let garbage_sha = sha256_hex(&std::fs::read(&garbage_path).unwrap());
+    let adversary = e2e_tests::components::component(e2e_tests::components::ADVERSARY);
+    let adversary_sha = sha256_hex(&std::fs::read(&adversary).unwrap());
+
+    let builtin = r#"{ builtin = "pingone" }"#;
+    let mut file = String::new();
+    let mut expected: Vec<(String, &SimHandle)> = Vec::new();
+    for i in 0..HEALTHY {
+        let sim = sims[i % 3];
+        let id = format!("t{i:02}");
+        file += &tenant_toml(&id, builtin, sim, &secret_file(sim, &id), &out, "");
+        expected.push((id, sim));
+    }
+    file += &tenant_toml(
+        "swap-me",
+        builtin,
+        &clean,
+        &secret_file(&clean, "swap-me"),
+        &out,
+        "",
+    );
+    file += &tenant_toml(
+        "swap-bad",
+        builtin,
+        &clean,
+        &secret_file(&clean, "swap-bad"),
+        &out,
+        "",
+    );
+    file += &tenant_toml(
+        "slow",
+        builtin,
+        &slow,
+        &secret_file(&slow, "slow"),
+        &out,
+        "",
+    );
+    file += &format!(
+        r#"
+[[tenant]]
+id = "hostile"
+component = {{ path = "{}", sha256 = "{adversary_sha}" }}
+sync_interval = "1h"
+config = {{ mode = "memory" }}
+limits = {{ memory_mb = 16 }}
+upload = {{ directory = "{}" }}
+"#,
+        adversary.display(),
+        out.display()
+    );
+    // Invalid definitions are refused by name; the rest still run.
+    file += r#"
+[[tenant]]
+id = "broken"
+component = { builtin = "pingone" }
+limits = { memory_mb = "lots" }
+"#;
+    let tenants_path = root.join("tenants.toml");
+    std::fs::write(&tenants_path, &file).unwrap();
+
+    let host = Host::start(&tenants_path, &root.join("state"), &root.join("cache"));
+    let client = reqwest::Client::new();
+    let base = host.base.clone();
+
+    // Authentication: probes open, everything else needs the token.
+    assert_eq!(get(&client, &format!("{base}/healthz"), None).await.0, 200);
+    for path in ["/v1/tenants", "/metrics", "/v1/tenants/t00"] {
+        assert_eq!(
+            get(&client, &format!("{base}{path}"), None).await.0,
+            401,
+            "{path}"
+        );
+        assert_eq!(
+            get(
+                &client,
+                &format!("{base}{path}"),
+                Some("wrong-token-wrong-token")
+            )
+            .await
+            .0,
+            401,
+            "{path}"
+        );
+    }
+    let resp = client
+        .post(format!("{base}/v1/tenants/t00/sync"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+
+    // Every healthy tenant publishes a correct artifact; the hostile one fails alone.
+    let status = wait_for(
+        &client,
+        &base,
+        "first syncs",
+        Duration::from_secs(240),
+        |t| {
+            expected
+                .iter()
+                .all(|(id, _)| t.get(id).is_some_and(|s| !s["last_sync"].is_null()))
+                && ["swap-me", "swap-bad", "slow"]
+                    .iter()
+                    .all(|id| !t[*id]["last_sync"].is_null())
+                && !t["hostile"]["last_error"].is_null()
+        },
+    )
+    .await;
+    assert_eq!(status.len(), HEALTHY + 4, "the broken tenant is not served");
+    let (_, body) = get(&client, &format!("{base}/v1/tenants"), Some(TOKEN)).await;
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    let rejected = listed["rejected"].to_string();
+    assert!(
+        rejected.contains("broken") && rejected.contains("limits.memory_mb"),
+        "{rejected}"
+    );
+    let hostile = &status["hostile"];
+    let err = hostile["last_error"].as_str().unwrap();
+    assert!(err.contains("memory"), "{err}");
+    assert!(hostile["last_sync"].is_null());
+    assert!(
+        !out.join("hostile.c1z").exists(),
+        "a failed sync is never published"
+    );
+    for (id, sim) in &expected {
+        let artifact = out.join(format!("{id}.c1z"));
+        assert_matches_truth(&contents(&artifact), &expect::expected(&sim.ground_truth()));
+        assert_eq!(status[id]["last_error"], Value::Null, "{id}");
+        assert_eq!(status[id]["component_sha256"], bundled_sha.as_str());
+    }
+    assert!(
+        faulty.stats().faults.server_errors > 0,
+        "faults were injected"
+    );
+
+    // Hot swap: a new build takes effect; a broken one is refused.
+    let swapped = file
+        .replacen(
+            &tenant_toml(
+                "swap-me",
+                builtin,
+                &clean,
+                &secrets.join("swap-me"),
+                &out,
+                "",
+            ),
+            &tenant_toml(
+                "swap-me",
+                &format!(
+                    r#"{{ path = "{}", sha256 = "{rebuilt_sha}" }}"#,
+                    rebuilt_path.display()
+                ),
+                &clean,
+                &secrets.join("swap-me"),
+                &out,
+                "",
+            ),
+            1,
+        )
+        .replacen(
+            &tenant_toml(
+                "swap-bad",
+                builtin,
+                &clean,
+                &secrets.join("swap-bad"),
+                &out,
+                "",
+            ),
+            &tenant_toml(
+                "swap-bad",
+                &format!(
+                    r#"{{ path = "{}", sha256 = "{garbage_sha}" }}"#,
+                    garbage_path.display()
+                ),
+                &clean,
+                &secrets.join("swap-bad"),
+                &out,
+                "",
+            ),
+            1,
+        );
+    assert_ne!(swapped, file);
+    std::fs::write(&tenants_path, &swapped).unwrap();
+    let status = wait_for(&client, &base, "the swaps", Duration::from_secs(60), |t| {
+        t["swap-me"]["last_sync"]["component_sha256"] == rebuilt_sha.as_str()
+            && !t["swap-bad"]["update_error"].is_null()
+    })
+    .await;
+    assert_eq!(status["swap-me"]["component_sha256"], rebuilt_sha.as_str());
+    assert_eq!(status["swap-me"]["swaps"], 1);
+    assert_eq!(status["swap-bad"]["component_sha256"], bundled_sha.as_str());
+    assert_eq!(status["swap-bad"]["swaps"], 0);
+    // The refused tenant keeps serving on its old component.
+    let before = status["swap-bad"]["last_sync"]["sync_id"].clone();
+    let resp = client
+        .post(format!("{base}/v1/tenants/swap-bad/sync"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let status = wait_for(
+        &client,
+        &base,
+        "a sync after a refused swap",
+        Duration::from_secs(60),
+        |t| t["swap-bad"]["last_sync"]["sync_id"] != before && t["swap-bad"]["state"] == "idle",
+    )
+    .await;
+    assert_eq!(
+        status["swap-bad"]["last_sync"]["component_sha256"],
+        bundled_sha.as_str()
+    );
+    assert_matches_truth(
+        &contents(&out.join("swap-me.c1z")),
+        &expect::expected(&clean.ground_truth()),
+    );
+
+    // Metrics per tenant, and no secret anywhere the host shows.
+    let (code, metrics) = get(&client, &format!("{base}/metrics"), Some(TOKEN)).await;
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("connector_syncs_total{tenant=\"t00\",result=\"success\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("connector_guest_traps_total{tenant=\"hostile\"}"));
+    assert!(metrics.contains("connector_api_requests_total{tenant=\"t01\"}"));
+    let (_, all_status) = get(&client, &format!("{base}/v1/tenants"), Some(TOKEN)).await;
+
+    // SIGTERM while a slow sync runs: it stops at a checkpoint, the host exits.
+    let resp = client
+        .post(format!("{base}/v1/tenants/slow/sync"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let again = client
+        .post(format!("{base}/v1/tenants/slow/sync"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status().as_u16(),
+        409,
+        "one sync per tenant at a time"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let requests_before_term = slow.stats().total;
+    let pid = host.child.id() as libc::pid_t;
+    // SAFETY: sending a signal to our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let mut host = host;
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(s) = host.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the host did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(exit.success(), "{}", host.logs());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = host.logs();
+    assert!(logs.contains("drained: clean"), "{logs}");
+    assert!(requests_before_term > 0);
+    let working = root.join("state/tenants/slow/sync.c1z.partial.db");
+    assert!(
+        working.exists(),
+        "the interrupted sync left its checkpoint for the next start"
+    );
+
+    for sim in [&clean, &faulty, &small, &slow] {
+        let secret = sim.client_secret();
+        assert!(!logs.contains(secret), "a secret reached the logs");
+        assert!(!metrics.contains(secret), "a secret reached the metrics");
+        assert!(!all_status.contains(secret), "a secret reached the status");
+    }
+    for sim in [clean, faulty, small, slow] {
+        sim.shutdown().await;
+    }
+}

@@ -1,0 +1,344 @@
+//! The PingOne sync benchmarks of `docs/benchmarks.md`: the release
+//! `connector-host` (wasm component) against the simulator, one JSON line per
+//! measurement.
+//!
+//! ```text
+//! cargo build --release -p connector-host -p pingone-connector --examples
+//! cargo run --release -p e2e-tests --example sync_bench -- [efficiency|throughput|memory|cpu]...
+//! ```
+//!
+//! Method, per scenario:
+//! - `efficiency`: seeded tenants (nesting, dynamic groups, every role
+//!   scope); requests are the simulator's count minus token exchanges and
+//!   the one validate call; the minimum is what the API allows for the data
+//!   (`guest/pingone/tests/common/expect.rs`, also used by the tests).
+//! - `throughput`: 20k users, 50 ms latency on every request, a 100 req/s
+//!   token bucket per client (PingOne's answer when exceeded: 429 with
+//!   Retry-After). Wall time of the sync against requests ÷ 100, and
+//!   against the same plan run one request at a time
+//!   (`--sync-concurrency 1 --max-concurrent-requests 1`).
+//! - `memory`: 100k users, 5k groups, 1M memberships, no latency; the
+//!   host's peak RSS from `wait4`'s rusage (the simulator runs in this
+//!   process, so it is not counted).
+//! - `cpu`: the 1k-user tenant synced by the wasm component (the host's
+//!   "connector CPU": thread CPU of every call's polls) and by the same
+//!   connector built natively (`native_sync`: CPU of the thread that runs
+//!   the connector calls), against the same simulator.
+//!
+//! The simulator shares the machine's cores with the host, as it would not in
+//! production; wall times are therefore pessimistic.
+
+#[path = "../../../guest/pingone/tests/common/expect.rs"]
+mod expect;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pingone_sim::{Faults, ServeOptions, SimConfig, SimHandle};
+use serde_json::{Value, json};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn release_bin(rel: &str) -> PathBuf {
+    let p = workspace().join("target/release").join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: cargo build --release -p connector-host -p pingone-connector --examples",
+        p.display()
+    );
+    p
+}
+
+/// What one run of a child process cost.
+struct Run {
+    stdout: String,
+    wall: Duration,
+    max_rss_kib: u64,
+    cpu: Duration,
+}
+
+/// Runs `cmd` to completion and reads its rusage with `wait4`.
+fn run_measured(mut cmd: Command) -> Run {
+    let started = Instant::now();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.expect("stdout");
+    let mut stderr = child.stderr.expect("stderr");
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).ok();
+        s
+    });
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut out).ok();
+    let err = err_reader.join().unwrap_or_default();
+    let mut status = 0;
+    // SAFETY: wait4 writes only the status and the zeroed rusage it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert!(
+        rc == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "run failed (status {status}):\n{out}\n{err}"
+    );
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Run {
+        stdout: out,
+        wall,
+        max_rss_kib: usage.ru_maxrss as u64,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+    }
+}
+
+/// A number from a summary row such as `  API requests      1,975`.
+fn summary_number(summary: &str, label: &str) -> f64 {
+    summary
+        .lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .and_then(|l| l.split_whitespace().last())
+        .map(|v| v.trim_end_matches('s').replace(',', ""))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {label:?} in summary:\n{summary}"))
+}
+
+/// The sync's own duration, from `Synced PingOne into F in 2.7s (...)`.
+fn sync_seconds(summary: &str) -> f64 {
+    summary
+        .lines()
+        .find_map(|l| l.strip_prefix("Synced PingOne into "))
+        .and_then(|l| l.rsplit_once(" in "))
+        .and_then(|(_, rest)| rest.split_once("s ("))
+        .and_then(|(secs, _)| secs.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn host_sync(sim: &SimHandle, dir: &Path, extra: &[&str]) -> Run {
+    let file = dir.join(format!("bench-{}.c1z", rand_suffix()));
+    let mut cmd = Command::new(release_bin("connector-host"));
+    cmd.arg("--file")
+        .arg(&file)
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .args(extra)
+        .env_clear()
+        .env("BATON_PINGONE_CLIENT_ID", sim.client_id())
+        .env("BATON_PINGONE_CLIENT_SECRET", sim.client_secret())
+        .env("BATON_PINGONE_ENVIRONMENT_ID", sim.environment_id())
+        .env("BATON_PINGONE_API_URL", sim.api_base_url())
+        .env("BATON_PINGONE_AUTH_URL", sim.auth_base_url());
+    let run = run_measured(cmd);
+    let _ = std::fs::remove_file(&file);
+    run
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// API requests of the last sync, by the simulator's count.
+fn api_requests(sim: &SimHandle) -> u64 {
+    let s = sim.stats();
+    s.total - s.tokens_issued - 1
+}
+
+fn efficiency(rt: &tokio::runtime::Runtime, dir: &Path) {
+    let dense = SimConfig {
+        users: 450,
+        groups: 430,
+        avg_groups_per_user: 3.0,
+        nested_fraction: 0.5,
+        dynamic_groups: 5,
+        ..SimConfig::small(4)
+    };
+    for (name, config) in [
+        ("small seed 1", SimConfig::small(1)),
+        ("small seed 2", SimConfig::small(2)),
+        ("medium seed 1", SimConfig::medium(1)),
+        ("medium seed 3", SimConfig::medium(3)),
+        ("dense nesting", dense),
+    ] {
+        let sim = rt
+            .block_on(pingone_sim::start(config, ServeOptions::default()))
+            .expect("simulator");
+        let truth = sim.ground_truth();
+        sim.reset_stats();
+        host_sync(&sim, dir, &[]);
+        let used = api_requests(&sim);
+        let min = expect::minimum(&truth);
+        println!(
+            "{}",
+            json!({
+                "scenario": "efficiency",
+                "tenant": name,
+                "users": truth.users.len(),
+                "groups": truth.groups.len(),
+                "requests": used,
+                "minimum": min.total,
+                "ratio": round3(used as f64 / min.total as f64),
+            })
+        );
+        rt.block_on(sim.shutdown());
+    }
+}
+
+fn throughput_config() -> SimConfig {
+    SimConfig {
+        users: 20_000,
+        groups: 1_000,
+        avg_groups_per_user: 3.0,
+        faults: Faults {
+            latency_ms: 50,
+            rate_limit_per_sec: Some(100.0),
+            ..Faults::default()
+        },
+        ..SimConfig::medium(20)
+    }
+}
+
+fn throughput(rt: &tokio::runtime::Runtime, dir: &Path, sequential: bool) {
+    let sim = rt
+        .block_on(pingone_sim::start(
+            throughput_config(),
+            ServeOptions::default(),
+        ))
+        .expect("simulator");
+    let mut runs: Vec<(&str, Vec<&str>)> = vec![("adaptive", vec![])];
+    if sequential {
+        runs.push((
+            "sequential",
+            vec!["--sync-concurrency", "1", "--max-concurrent-requests", "1"],
+        ));
+    }
+    for (mode, args) in runs {
+        sim.reset_stats();
+        // A fresh bucket per run.
+        sim.set_faults(throughput_config().faults);
+        let run = host_sync(&sim, dir, &args);
+        let stats = sim.stats();
+        let requests = stats.total;
+        let bound = requests as f64 / 100.0;
+        println!(
+            "{}",
+            json!({
+                "scenario": "throughput",
+                "mode": mode,
+                "users": 20_000,
+                "requests_incl_tokens_and_429s": requests,
+                "rate_limited_429": stats.rate_limited,
+                "api_requests": stats.total - stats.tokens_issued - stats.rate_limited - 1,
+                "sync_seconds": sync_seconds(&run.stdout),
+                "process_wall_s": round3(run.wall.as_secs_f64()),
+                "bound_s": round3(bound),
+                "wall_over_bound": round3(run.wall.as_secs_f64() / bound),
+            })
+        );
+    }
+    rt.block_on(sim.shutdown());
+}
+
+fn memory(rt: &tokio::runtime::Runtime, dir: &Path) {
+    let sim = rt
+        .block_on(pingone_sim::start(
+            SimConfig::large(1),
+            ServeOptions::default(),
+        ))
+        .expect("simulator");
+    let truth = sim.ground_truth();
+    sim.reset_stats();
+    let run = host_sync(&sim, dir, &[]);
+    println!(
+        "{}",
+        json!({
+            "scenario": "memory",
+            "users": truth.users.len(),
+            "groups": truth.groups.len(),
+            "memberships": truth.memberships.len(),
+            "grants": summary_number(&run.stdout, "grants"),
+            "api_requests": api_requests(&sim),
+            "wall_s": round3(run.wall.as_secs_f64()),
+            "host_cpu_s": round3(run.cpu.as_secs_f64()),
+            "host_peak_rss_mib": round3(run.max_rss_kib as f64 / 1024.0),
+            "connector_memory_kib": summary_number(&run.stdout, "connector memory KiB"),
+        })
+    );
+    rt.block_on(sim.shutdown());
+}
+
+fn cpu(rt: &tokio::runtime::Runtime, dir: &Path) {
+    let sim = rt
+        .block_on(pingone_sim::start(
+            SimConfig::medium(1),
+            ServeOptions::default(),
+        ))
+        .expect("simulator");
+    let ready = dir.join("ready.json");
+    std::fs::write(
+        &ready,
+        serde_json::to_vec(&sim.ready_info(None)).expect("ready info"),
+    )
+    .expect("ready file");
+    for round in 0..3 {
+        let wasm = host_sync(&sim, dir, &[]);
+        let native = run_measured({
+            let mut c = Command::new(release_bin("examples/native_sync"));
+            c.arg("--ready").arg(&ready);
+            c
+        });
+        let native: Value = serde_json::from_str(native.stdout.trim()).expect("native JSON");
+        let wasm_cpu = summary_number(&wasm.stdout, "connector CPU");
+        let native_cpu = native["driver_thread_cpu_s"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{}",
+            json!({
+                "scenario": "cpu",
+                "round": round,
+                "users": 1_000,
+                "wasm_connector_cpu_s": wasm_cpu,
+                "native_connector_cpu_s": native_cpu,
+                "wasm_over_native": round3(wasm_cpu / native_cpu),
+                "wasm_host_process_cpu_s": round3(wasm.cpu.as_secs_f64()),
+                "native_process_cpu_s": native["process_cpu_s"],
+            })
+        );
+    }
+    rt.block_on(sim.shutdown());
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn main() {
+    let mut scenarios: Vec<String> = std::env::args().skip(1).collect();
+    if scenarios.is_empty() {
+        scenarios = ["efficiency", "cpu", "memory", "throughput"]
+            .map(String::from)
+            .to_vec();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    for s in &scenarios {
+        match s.as_str() {
+            "efficiency" => efficiency(&rt, dir.path()),
+            "throughput" => throughput(&rt, dir.path(), true),
+            "throughput-adaptive" => throughput(&rt, dir.path(), false),
+            "memory" => memory(&rt, dir.path()),
+            "cpu" => cpu(&rt, dir.path()),
+            other => panic!("unknown scenario {other}"),
+        }
+    }
+}
