@@ -99,6 +99,24 @@ pub fn has_detail(resp: &Response, code: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// A 403 that PingOne gives while a just-created object or role has not
+/// propagated yet (pingone-api.md §7, quirks 1 and 2): worth a short wait,
+/// unlike a real permission error. Matched on the documented messages.
+pub fn is_consistency_window(resp: &Response) -> bool {
+    if resp.status != 403 {
+        return false;
+    }
+    let body = String::from_utf8_lossy(&resp.body).to_ascii_lowercase();
+    [
+        "eventual consistency",
+        "not yet available",
+        "has not propagated",
+        "the actor attempting to perform the request is not authorized",
+    ]
+    .iter()
+    .any(|m| body.contains(m))
+}
+
 /// True when a 400 is a filter PingOne did not accept.
 pub fn is_invalid_filter(resp: &Response) -> bool {
     resp.status == 400

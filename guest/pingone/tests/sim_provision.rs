@@ -450,3 +450,47 @@ fn accounts_are_created_and_deleted() {
         .unwrap_err();
     assert!(matches!(e, ConnectorError::Unsupported(_)));
 }
+
+/// PingOne refuses writes that reference a just-created user (or a role
+/// assignment just made) with a 403 for a few seconds; the connector waits
+/// it out, and the change is applied exactly once.
+#[test]
+fn consistency_windows_are_waited_out() {
+    let mut config = SimConfig::tiny(21);
+    config.faults.consistency_window_ms = 1_200;
+    let sim = Sim::start(config);
+    let t = sim.truth();
+    let group = s(&t.groups[0], "id");
+    let out = sim
+        .with(|cx| {
+            PingOne::create_account(
+                cx,
+                AccountInfo {
+                    login: "fresh.user".into(),
+                    emails: vec!["fresh.user@example.com".into()],
+                    profile_json: None,
+                },
+                CredentialOption::NoPassword,
+            )
+        })
+        .unwrap();
+    let user = out.account.id.clone();
+    let uid = user.resource.clone();
+    assert_eq!(
+        sim.grant("group", &group, "member", user.clone()).unwrap(),
+        GrantResult::Granted
+    );
+    let stats = sim.handle.as_ref().unwrap().stats();
+    assert!(
+        stats.faults.consistency_rejections > 0,
+        "{:?}",
+        stats.faults
+    );
+    let held = sim
+        .truth()
+        .memberships
+        .iter()
+        .filter(|m| m.user_id == uid && m.group_id == group)
+        .count();
+    assert_eq!(held, 1, "applied exactly once");
+}

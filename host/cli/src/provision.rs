@@ -6,6 +6,7 @@
 //! Account creation and deletion need no c1z. Each result is printed once; a
 //! generated password goes to stdout only, never to logs.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
@@ -46,163 +47,290 @@ fn entitlement_ref(e: &pb::Entitlement) -> anyhow::Result<prov::EntitlementRef> 
     })
 }
 
+/// One provisioning request, as the CLI flags or the admin API give it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Request {
+    Grant {
+        entitlement: String,
+        principal: String,
+        principal_type: String,
+    },
+    Revoke {
+        grant: String,
+    },
+    CreateAccount {
+        login: Option<String>,
+        #[serde(default)]
+        email: Option<String>,
+        #[serde(default)]
+        profile: Option<serde_json::Value>,
+        #[serde(default = "default_credential")]
+        credential: String,
+    },
+    Delete {
+        resource: String,
+        resource_type: String,
+    },
+}
+
+fn default_credential() -> String {
+    "random-password".into()
+}
+
+impl Request {
+    /// The operation the one-shot flags ask for (Baton's precedence).
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Request> {
+        if let Some(ent) = &cli.grant_entitlement {
+            let (Some(principal), Some(ptype)) = (&cli.grant_principal, &cli.grant_principal_type)
+            else {
+                bail!("--grant-entitlement needs --grant-principal and --grant-principal-type");
+            };
+            return Ok(Request::Grant {
+                entitlement: ent.clone(),
+                principal: principal.clone(),
+                principal_type: ptype.clone(),
+            });
+        }
+        if let Some(grant) = &cli.revoke_grant {
+            return Ok(Request::Revoke {
+                grant: grant.clone(),
+            });
+        }
+        if cli.create_account_login.is_some() || cli.create_account_profile.is_some() {
+            let profile = match &cli.create_account_profile {
+                Some(p) => Some(serde_json::from_str(p).context(
+                    "--create-account-profile (BATON_CREATE_ACCOUNT_PROFILE) must be a JSON object",
+                )?),
+                None => None,
+            };
+            return Ok(Request::CreateAccount {
+                login: cli.create_account_login.clone(),
+                email: cli.create_account_email.clone(),
+                profile,
+                credential: cli.create_account_credential.clone(),
+            });
+        }
+        if let Some(id) = &cli.delete_resource {
+            let Some(rtype) = &cli.delete_resource_type else {
+                bail!("--delete-resource needs --delete-resource-type");
+            };
+            return Ok(Request::Delete {
+                resource: id.clone(),
+                resource_type: rtype.clone(),
+            });
+        }
+        bail!("no provisioning operation was requested")
+    }
+}
+
+/// What a provisioning call did, for people (`message`) and programs.
+#[derive(Debug, serde::Serialize)]
+pub struct Outcome {
+    /// `granted`, `already-exists`, `revoked`, `already-revoked`,
+    /// `created`, `account-already-exists`, `deleted`, `already-gone`.
+    pub result: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// A generated password, returned once and never logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub one_time_password: Option<String>,
+}
+
+/// Runs the one-shot flags' operation and prints its outcome.
 pub async fn run(
     plugin: &Arc<Plugin>,
     instance: &Arc<InstanceCtx>,
     cli: &Cli,
 ) -> anyhow::Result<()> {
-    let op = if let Some(ent_id) = &cli.grant_entitlement {
-        let (Some(principal), Some(ptype)) = (&cli.grant_principal, &cli.grant_principal_type)
-        else {
-            bail!("--grant-entitlement needs --grant-principal and --grant-principal-type");
-        };
-        let reader = open(cli)?;
-        let ent = reader
-            .entitlement(ent_id)?
-            .with_context(|| format!("entitlement {ent_id} is not in {}", cli.file.display()))?;
-        let p = reader.resource(ptype, principal)?.with_context(|| {
-            format!(
-                "principal {ptype}:{principal} is not in {}",
-                cli.file.display()
-            )
-        })?;
-        let pid = p.id.as_ref().context("principal without id")?;
-        Operation::Grant(entitlement_ref(&ent)?, rid(pid))
-    } else if let Some(grant_id) = &cli.revoke_grant {
-        let reader = open(cli)?;
-        let Some(g) = reader.grant(grant_id)? else {
-            let missing = format!("grant {grant_id} is not in {}", cli.file.display());
-            match inherited_through(&reader, grant_id)? {
-                Some(why) => bail!("{missing}: {why}"),
-                None => bail!("{missing}"),
-            }
-        };
-        let ent_id = g
-            .entitlement
-            .as_ref()
-            .map(|e| e.id.clone())
-            .unwrap_or_default();
-        let ent = reader.entitlement(&ent_id)?.with_context(|| {
-            format!("entitlement {ent_id} of grant {grant_id} is not in the c1z")
-        })?;
-        let principal = g
-            .principal
-            .as_ref()
-            .and_then(|p| p.id.as_ref())
-            .with_context(|| format!("grant {grant_id} has no principal"))?;
-        let metadata = pb::find_annotation::<pb::GrantMetadata>(&g.annotations)
-            .ok()
-            .flatten()
-            .and_then(|m| m.metadata)
-            .map(|s| pb::struct_to_json(&s).to_string());
-        let immutable = pb::find_annotation::<pb::GrantImmutable>(&g.annotations)
-            .ok()
-            .flatten()
-            .map(|i| {
-                i.metadata
-                    .map(|s| {
-                        pb::struct_to_json(&s)["reason"]
-                            .as_str()
-                            .unwrap_or("")
-                            .to_string()
-                    })
-                    .filter(|r| !r.is_empty())
-                    .unwrap_or_else(|| "the grant is inherited".into())
-            })
-            .or_else(|| expanded_only(&g, &ent_id));
-        Operation::Revoke(prov::GrantRef {
-            id: g.id.clone(),
-            entitlement: entitlement_ref(&ent)?,
-            principal: rid(principal),
-            metadata_json: metadata,
-            immutable_reason: immutable,
-        })
-    } else if cli.create_account_login.is_some() || cli.create_account_profile.is_some() {
-        let profile = match &cli.create_account_profile {
-            Some(p) => {
-                let v: serde_json::Value = serde_json::from_str(p).context(
-                    "--create-account-profile (BATON_CREATE_ACCOUNT_PROFILE) must be a JSON object",
-                )?;
-                if !v.is_object() {
-                    bail!(
-                        "--create-account-profile (BATON_CREATE_ACCOUNT_PROFILE) must be a JSON object"
-                    );
-                }
-                Some(v)
-            }
-            None => None,
-        };
-        let login = cli
-            .create_account_login
-            .clone()
-            .or_else(|| {
-                profile.as_ref().and_then(|p| {
-                    p["login"]
-                        .as_str()
-                        .or(p["username"].as_str())
-                        .map(String::from)
-                })
-            })
-            .context("--create-account-login (BATON_CREATE_ACCOUNT_LOGIN) is required")?;
-        let credential = match cli.create_account_credential.as_str() {
-            "random-password" => meta::CredentialOption::RandomPassword,
-            "no-password" => meta::CredentialOption::NoPassword,
-            other => bail!(
-                "--create-account-credential must be random-password or no-password, got {other:?}"
-            ),
-        };
-        Operation::CreateAccount(
-            prov::AccountInfo {
-                login,
-                emails: cli.create_account_email.iter().cloned().collect(),
-                profile_json: profile.map(|p| p.to_string()),
-            },
-            credential,
-        )
-    } else if let Some(id) = &cli.delete_resource {
-        let Some(rtype) = &cli.delete_resource_type else {
-            bail!("--delete-resource needs --delete-resource-type");
-        };
-        Operation::DeleteResource(types::ResourceId {
-            resource_type: rtype.clone(),
-            resource: id.clone(),
-        })
-    } else {
-        bail!("no provisioning operation was requested");
-    };
+    let req = Request::from_cli(cli)?;
+    let o = execute(plugin, instance, &req, &cli.file).await?;
+    println!("{}", o.message);
+    if let Some(pw) = o.one_time_password {
+        println!("one-time password (shown once): {pw}");
+    }
+    Ok(())
+}
+
+/// Resolves `req` against the c1z at `file` (grant and revoke), calls the
+/// component, and describes the result.
+pub async fn execute(
+    plugin: &Arc<Plugin>,
+    instance: &Arc<InstanceCtx>,
+    req: &Request,
+    file: &Path,
+) -> anyhow::Result<Outcome> {
+    let op = operation(req, file)?;
     let (output, _) = plugin
         .call(instance, op)
         .await
         .map_err(|e| anyhow::anyhow!("provisioning failed: {e}"))?;
-    match output {
-        Output::Granted(prov::GrantResult::Granted) => println!("granted"),
-        Output::Granted(prov::GrantResult::AlreadyExists) => {
-            println!("granted (already existed: GrantAlreadyExists)")
-        }
-        Output::Revoked(prov::RevokeResult::Revoked) => println!("revoked"),
-        Output::Revoked(prov::RevokeResult::AlreadyRevoked) => {
-            println!("revoked (already gone: GrantAlreadyRevoked)")
-        }
-        Output::AccountCreated(o) => {
-            let id = &o.account.id;
-            match o.status {
+    describe(output)
+}
+
+fn describe(output: Output) -> anyhow::Result<Outcome> {
+    let o = |result, message: &str| Outcome {
+        result,
+        message: message.into(),
+        resource: None,
+        one_time_password: None,
+    };
+    Ok(match output {
+        Output::Granted(prov::GrantResult::Granted) => o("granted", "granted"),
+        Output::Granted(prov::GrantResult::AlreadyExists) => o(
+            "already-exists",
+            "granted (already existed: GrantAlreadyExists)",
+        ),
+        Output::Revoked(prov::RevokeResult::Revoked) => o("revoked", "revoked"),
+        Output::Revoked(prov::RevokeResult::AlreadyRevoked) => o(
+            "already-revoked",
+            "revoked (already gone: GrantAlreadyRevoked)",
+        ),
+        Output::AccountCreated(a) => {
+            let id = &a.account.id;
+            let resource = format!("{}:{}", id.resource_type, id.resource);
+            let (result, message) = match a.status {
                 prov::CreateAccountResult::Created => {
-                    println!("created account {}:{}", id.resource_type, id.resource)
+                    ("created", format!("created account {resource}"))
                 }
-                prov::CreateAccountResult::AlreadyExists => println!(
-                    "account already exists: {}:{} ({})",
-                    id.resource_type, id.resource, o.account.display_name
+                prov::CreateAccountResult::AlreadyExists => (
+                    "account-already-exists",
+                    format!(
+                        "account already exists: {resource} ({})",
+                        a.account.display_name
+                    ),
                 ),
-            }
-            if let Some(pw) = o.one_time_password {
-                println!("one-time password (shown once): {pw}");
+            };
+            Outcome {
+                result,
+                message,
+                resource: Some(resource),
+                one_time_password: a.one_time_password,
             }
         }
-        Output::Deleted(prov::DeleteResult::Deleted) => println!("deleted"),
-        Output::Deleted(prov::DeleteResult::AlreadyGone) => println!("deleted (already gone)"),
+        Output::Deleted(prov::DeleteResult::Deleted) => o("deleted", "deleted"),
+        Output::Deleted(prov::DeleteResult::AlreadyGone) => {
+            o("already-gone", "deleted (already gone)")
+        }
         other => bail!("the connector answered {other:?}"),
-    }
-    Ok(())
+    })
+}
+
+/// The component operation for `req`; grant and revoke read `file`.
+pub fn operation(req: &Request, file: &Path) -> anyhow::Result<Operation> {
+    Ok(match req {
+        Request::Grant {
+            entitlement: ent_id,
+            principal,
+            principal_type: ptype,
+        } => {
+            let reader = open(file)?;
+            let ent = reader
+                .entitlement(ent_id)?
+                .with_context(|| format!("entitlement {ent_id} is not in {}", file.display()))?;
+            let p = reader.resource(ptype, principal)?.with_context(|| {
+                format!("principal {ptype}:{principal} is not in {}", file.display())
+            })?;
+            let pid = p.id.as_ref().context("principal without id")?;
+            Operation::Grant(entitlement_ref(&ent)?, rid(pid))
+        }
+        Request::Revoke { grant: grant_id } => {
+            let reader = open(file)?;
+            let Some(g) = reader.grant(grant_id)? else {
+                let missing = format!("grant {grant_id} is not in {}", file.display());
+                match inherited_through(&reader, grant_id)? {
+                    Some(why) => bail!("{missing}: {why}"),
+                    None => bail!("{missing}"),
+                }
+            };
+            let ent_id = g
+                .entitlement
+                .as_ref()
+                .map(|e| e.id.clone())
+                .unwrap_or_default();
+            let ent = reader.entitlement(&ent_id)?.with_context(|| {
+                format!("entitlement {ent_id} of grant {grant_id} is not in the c1z")
+            })?;
+            let principal = g
+                .principal
+                .as_ref()
+                .and_then(|p| p.id.as_ref())
+                .with_context(|| format!("grant {grant_id} has no principal"))?;
+            let metadata = pb::find_annotation::<pb::GrantMetadata>(&g.annotations)
+                .ok()
+                .flatten()
+                .and_then(|m| m.metadata)
+                .map(|s| pb::struct_to_json(&s).to_string());
+            let immutable = pb::find_annotation::<pb::GrantImmutable>(&g.annotations)
+                .ok()
+                .flatten()
+                .map(|i| {
+                    i.metadata
+                        .map(|s| {
+                            pb::struct_to_json(&s)["reason"]
+                                .as_str()
+                                .unwrap_or("")
+                                .to_string()
+                        })
+                        .filter(|r| !r.is_empty())
+                        .unwrap_or_else(|| "the grant is inherited".into())
+                })
+                .or_else(|| expanded_only(&g, &ent_id));
+            Operation::Revoke(prov::GrantRef {
+                id: g.id.clone(),
+                entitlement: entitlement_ref(&ent)?,
+                principal: rid(principal),
+                metadata_json: metadata,
+                immutable_reason: immutable,
+            })
+        }
+        Request::CreateAccount {
+            login,
+            email,
+            profile,
+            credential,
+        } => {
+            if let Some(p) = profile
+                && !p.is_object()
+            {
+                bail!("the account profile (--create-account-profile) must be a JSON object");
+            }
+            let login = login
+                .clone()
+                .or_else(|| {
+                    profile.as_ref().and_then(|p| {
+                        p["login"]
+                            .as_str()
+                            .or(p["username"].as_str())
+                            .map(String::from)
+                    })
+                })
+                .context("--create-account-login (BATON_CREATE_ACCOUNT_LOGIN) is required")?;
+            let credential = match credential.as_str() {
+                "random-password" => meta::CredentialOption::RandomPassword,
+                "no-password" => meta::CredentialOption::NoPassword,
+                other => bail!(
+                    "the credential option must be random-password or no-password, got {other:?}"
+                ),
+            };
+            Operation::CreateAccount(
+                prov::AccountInfo {
+                    login,
+                    emails: email.iter().cloned().collect(),
+                    profile_json: profile.as_ref().map(|p| p.to_string()),
+                },
+                credential,
+            )
+        }
+        Request::Delete {
+            resource,
+            resource_type,
+        } => Operation::DeleteResource(types::ResourceId {
+            resource_type: resource_type.clone(),
+            resource: resource.clone(),
+        }),
+    })
 }
 
 /// Why a grant held only through grant expansion cannot be revoked, when a
@@ -290,11 +418,11 @@ fn inherited_through(reader: &C1zReader, grant_id: &str) -> anyhow::Result<Optio
     Ok(None)
 }
 
-fn open(cli: &Cli) -> anyhow::Result<C1zReader> {
-    C1zReader::open(&cli.file).with_context(|| {
+fn open(file: &Path) -> anyhow::Result<C1zReader> {
+    C1zReader::open(file).with_context(|| {
         format!(
             "grant and revoke read the last sync from --file ({}); run a sync first",
-            cli.file.display()
+            file.display()
         )
     })
 }

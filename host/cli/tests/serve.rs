@@ -262,7 +262,9 @@ async fn many_tenants_are_served_isolated_swapped_and_drained() {
     for i in 0..HEALTHY {
         let sim = sims[i % 3];
         let id = format!("t{i:02}");
-        file += &tenant_toml(&id, builtin, sim, &secret_file(sim, &id), &out, "");
+        // t00 may provision through the admin API; the others may not.
+        let extra = if i == 0 { "provisioning = true" } else { "" };
+        file += &tenant_toml(&id, builtin, sim, &secret_file(sim, &id), &out, extra);
         expected.push((id, sim));
     }
     file += &tenant_toml(
@@ -470,11 +472,149 @@ limits = { memory_mb = "lots" }
         &expect::expected(&clean.ground_truth()),
     );
 
+    // Provisioning through the admin API, for the tenant that allows it.
+    let truth = clean.ground_truth();
+    let (group, user) = truth
+        .groups
+        .iter()
+        .flat_map(|g| truth.users.iter().map(move |u| (g, u)))
+        .map(|(g, u)| (g["id"].as_str().unwrap(), u["id"].as_str().unwrap()))
+        .find(|(g, u)| {
+            !truth
+                .memberships
+                .iter()
+                .any(|m| m.group_id == *g && m.user_id == *u)
+        })
+        .expect("a user outside some group");
+    let post = |path: String, body: Value| {
+        let client = client.clone();
+        let url = format!("{base}{path}");
+        async move {
+            let resp = client
+                .post(url)
+                .bearer_auth(TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let code = resp.status().as_u16();
+            (code, resp.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    let grant = serde_json::json!({
+        "entitlement": format!("group:{group}:member"),
+        "principal": user,
+        "principal_type": "user",
+    });
+    let (code, body) = post("/v1/tenants/t01/grant".into(), grant.clone()).await;
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = post("/v1/tenants/t00/grant".into(), grant.clone()).await;
+    assert_eq!(
+        (code, body["result"].as_str()),
+        (200, Some("granted")),
+        "{body}"
+    );
+    let (code, body) = post("/v1/tenants/t00/grant".into(), grant.clone()).await;
+    assert_eq!(
+        (code, body["result"].as_str()),
+        (200, Some("already-exists")),
+        "{body}"
+    );
+    let member = |t: &pingone_sim::GroundTruth| {
+        t.memberships
+            .iter()
+            .filter(|m| m.group_id == group && m.user_id == user)
+            .count()
+    };
+    assert_eq!(member(&clean.ground_truth()), 1);
+    let (code, body) = post(
+        "/v1/tenants/t00/grant".into(),
+        serde_json::json!({"entitlement": "group:nope:member", "principal": user, "principal_type": "user"}),
+    )
+    .await;
+    assert_eq!(code, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("group:nope:member"),
+        "{body}"
+    );
+    let (code, body) = post(
+        "/v1/tenants/t00/grant".into(),
+        serde_json::json!({"entitlement": 1}),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = post(
+        "/v1/tenants/t00/create-account".into(),
+        serde_json::json!({"login": "admin.api.user", "email": "admin.api.user@example.com"}),
+    )
+    .await;
+    assert_eq!(
+        (code, body["result"].as_str()),
+        (200, Some("created")),
+        "{body}"
+    );
+    let password = body["one_time_password"].as_str().unwrap().to_string();
+    let new_user = body["resource"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("user:")
+        .to_string();
+    let (code, body) = post(
+        "/v1/tenants/t00/delete".into(),
+        serde_json::json!({"resource": new_user, "resource_type": "user"}),
+    )
+    .await;
+    assert_eq!(
+        (code, body["result"].as_str()),
+        (200, Some("deleted")),
+        "{body}"
+    );
+    // Revoke after a re-sync has recorded the new grant.
+    let before = tenants(&client, &base).await["t00"]["last_sync"]["sync_id"].clone();
+    let resp = client
+        .post(format!("{base}/v1/tenants/t00/sync"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    wait_for(
+        &client,
+        &base,
+        "t00's re-sync",
+        Duration::from_secs(60),
+        |t| t["t00"]["last_sync"]["sync_id"] != before && t["t00"]["state"] == "idle",
+    )
+    .await;
+    let synced = contents(&out.join("t00.c1z"));
+    assert!(
+        synced
+            .grants
+            .contains_key(&format!("group:{group}:member:user:{user}"))
+    );
+    let revoke = serde_json::json!({"grant": format!("group:{group}:member:user:{user}")});
+    let (code, body) = post("/v1/tenants/t00/revoke".into(), revoke.clone()).await;
+    assert_eq!(
+        (code, body["result"].as_str()),
+        (200, Some("revoked")),
+        "{body}"
+    );
+    let (code, body) = post("/v1/tenants/t00/revoke".into(), revoke).await;
+    assert_eq!(
+        (code, body["result"].as_str()),
+        (200, Some("already-revoked")),
+        "{body}"
+    );
+    assert_eq!(member(&clean.ground_truth()), 0);
+
     // Metrics per tenant, and no secret anywhere the host shows.
     let (code, metrics) = get(&client, &format!("{base}/metrics"), Some(TOKEN)).await;
     assert_eq!(code, 200);
     assert!(
-        metrics.contains("connector_syncs_total{tenant=\"t00\",result=\"success\"} 1"),
+        metrics.contains("connector_syncs_total{tenant=\"t01\",result=\"success\"} 1"),
         "{metrics}"
     );
     assert!(metrics.contains("connector_guest_traps_total{tenant=\"hostile\"}"));
@@ -528,6 +668,10 @@ limits = { memory_mb = "lots" }
         "the interrupted sync left its checkpoint for the next start"
     );
 
+    assert!(
+        !logs.contains(&password),
+        "a generated password reached the logs"
+    );
     for sim in [&clean, &faulty, &small, &slow] {
         let secret = sim.client_secret();
         assert!(!logs.contains(secret), "a secret reached the logs");

@@ -107,7 +107,7 @@ pub enum Output {
 #[derive(Debug, Default)]
 pub struct CallReport {
     pub upload: UploadBuffer,
-    /// CPU the call burned on host threads (guest code and inline host glue).
+    /// CPU the call burned: guest code and bindings, without the host's HTTP.
     pub cpu: Duration,
     pub wall: Duration,
     pub memory_peak: usize,
@@ -371,6 +371,7 @@ impl Plugin {
         .await;
         let wall = started.elapsed();
         let state = store.data_mut();
+        let cpu = cpu.saturating_sub(state.call.http_cpu);
         let metrics = &instance.metrics;
         metrics
             .calls

@@ -10,6 +10,7 @@ use crate::bindings::{http, log, secrets, types, upload};
 use crate::capabilities::http::AuthUse;
 use crate::capabilities::secrets::{FieldLookup, SecretHandle, redact};
 use crate::capabilities::upload as checks;
+use crate::cpu_clock::CpuMetered;
 use crate::error::CallError;
 use crate::state::HostState;
 
@@ -90,7 +91,9 @@ impl http::Host for HostState {
             self.note_http_error(&e);
             return Ok(Err(e));
         };
-        let result = client.send(&req, &auth).await;
+        // HTTP work is the host's, not the guest's: metered apart.
+        let (result, spent) = CpuMetered::new(client.send(&req, &auth)).await;
+        self.call.http_cpu += spent;
         if let Err(e) = &result {
             self.note_http_error(e);
         }
@@ -116,7 +119,8 @@ impl http::Host for HostState {
             self.note_http_error(&e);
             return Ok(reqs.iter().map(|_| Err(e.clone())).collect());
         };
-        let results = client.send_batch(&reqs, &auth).await;
+        let (results, spent) = CpuMetered::new(client.send_batch(&reqs, &auth)).await;
+        self.call.http_cpu += spent;
         for r in &results {
             if let Err(e) = r {
                 self.note_http_error(e);

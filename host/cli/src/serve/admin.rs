@@ -39,6 +39,22 @@ pub fn router(service: Arc<Service>, token: Option<secrecy::SecretString>) -> Ro
         .route("/v1/tenants", get(list_tenants))
         .route("/v1/tenants/{id}", get(tenant_status))
         .route("/v1/tenants/{id}/sync", post(trigger_sync))
+        .route(
+            "/v1/tenants/{id}/grant",
+            post(|s, p, b| provision(s, p, b, "Grant")),
+        )
+        .route(
+            "/v1/tenants/{id}/revoke",
+            post(|s, p, b| provision(s, p, b, "Revoke")),
+        )
+        .route(
+            "/v1/tenants/{id}/create-account",
+            post(|s, p, b| provision(s, p, b, "CreateAccount")),
+        )
+        .route(
+            "/v1/tenants/{id}/delete",
+            post(|s, p, b| provision(s, p, b, "Delete")),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -144,6 +160,69 @@ async fn trigger_sync(State(s): State<AdminState>, Path(id): Path<String>) -> Re
             axum::Json(json!({ "error": "the host is shutting down" })),
         )
             .into_response(),
+    }
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// Grant, revoke, create-account and delete, as one-shot mode runs them:
+/// grant and revoke resolve their IDs from the tenant's last finished sync.
+/// The body is the operation's fields as JSON, e.g. for a grant
+/// `{"entitlement": "group:g1:member", "principal": "u1", "principal_type": "user"}`.
+async fn provision(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+    variant: &'static str,
+) -> Response {
+    if s.service.draining.load(Ordering::Relaxed) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the host is shutting down".into(),
+        );
+    }
+    let Some(tenant) = s.service.tenant(&id) else {
+        return not_found(&id);
+    };
+    let d = tenant.current();
+    if !d.spec.provisioning {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!("provisioning is not enabled for tenant {id} (set provisioning = true)"),
+        );
+    }
+    let fields: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not JSON: {e}"),
+            );
+        }
+    };
+    let req: crate::provision::Request = match serde_json::from_value(json!({ variant: fields })) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")),
+    };
+    let file = s
+        .service
+        .options
+        .state_dir
+        .join("tenants")
+        .join(&id)
+        .join("sync.c1z");
+    match crate::provision::execute(&d.plugin, &d.instance, &req, &file).await {
+        Ok(outcome) => {
+            tracing::info!(tenant = %id, result = outcome.result, "provisioning: {}", outcome.message);
+            axum::Json(outcome).into_response()
+        }
+        Err(e) => {
+            let message = tenant.redact(&d, &format!("{e:#}"));
+            tracing::warn!(tenant = %id, "provisioning failed: {message}");
+            error(StatusCode::UNPROCESSABLE_ENTITY, message)
+        }
     }
 }
 

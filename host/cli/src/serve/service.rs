@@ -341,7 +341,7 @@ impl Tenant {
         self.running.try_lock().is_err()
     }
 
-    fn redact(&self, d: &Deployment, text: &str) -> String {
+    pub fn redact(&self, d: &Deployment, text: &str) -> String {
         redact(text, &d.instance.secrets)
     }
 }
