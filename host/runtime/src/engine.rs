@@ -107,7 +107,8 @@ pub enum Output {
 #[derive(Debug, Default)]
 pub struct CallReport {
     pub upload: UploadBuffer,
-    /// CPU the call burned: guest code and bindings, without the host's HTTP.
+    /// CPU the call burned: guest code and bindings, without the host's own
+    /// work in imports (HTTP, upload checks).
     pub cpu: Duration,
     pub wall: Duration,
     pub memory_peak: usize,
@@ -371,7 +372,7 @@ impl Plugin {
         .await;
         let wall = started.elapsed();
         let state = store.data_mut();
-        let cpu = cpu.saturating_sub(state.call.http_cpu);
+        let cpu = cpu.saturating_sub(state.call.host_cpu);
         let metrics = &instance.metrics;
         metrics
             .calls

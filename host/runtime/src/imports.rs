@@ -10,7 +10,7 @@ use crate::bindings::{http, log, secrets, types, upload};
 use crate::capabilities::http::AuthUse;
 use crate::capabilities::secrets::{FieldLookup, SecretHandle, redact};
 use crate::capabilities::upload as checks;
-use crate::cpu_clock::CpuMetered;
+use crate::cpu_clock::{CpuMetered, thread_cpu_time};
 use crate::error::CallError;
 use crate::state::HostState;
 
@@ -93,7 +93,7 @@ impl http::Host for HostState {
         };
         // HTTP work is the host's, not the guest's: metered apart.
         let (result, spent) = CpuMetered::new(client.send(&req, &auth)).await;
-        self.call.http_cpu += spent;
+        self.call.host_cpu += spent;
         if let Err(e) = &result {
             self.note_http_error(e);
         }
@@ -120,7 +120,7 @@ impl http::Host for HostState {
             return Ok(reqs.iter().map(|_| Err(e.clone())).collect());
         };
         let (results, spent) = CpuMetered::new(client.send_batch(&reqs, &auth)).await;
-        self.call.http_cpu += spent;
+        self.call.host_cpu += spent;
         for r in &results {
             if let Err(e) = r {
                 self.note_http_error(e);
@@ -158,10 +158,13 @@ impl upload::Host for HostState {
     ) -> wasmtime::Result<Result<(), upload::UploadError>> {
         self.admit(items.len())?;
         let max = self.instance.limits.upload_record_bytes;
-        for r in &items {
-            if let Err(m) = checks::validate_resource(r, &self.instance.resource_types, max) {
-                return Ok(Err(self.refuse(m)));
-            }
+        let started = thread_cpu_time();
+        let checked = items
+            .iter()
+            .try_for_each(|r| checks::validate_resource(r, &self.instance.resource_types, max));
+        self.call.host_cpu += thread_cpu_time().saturating_sub(started);
+        if let Err(m) = checked {
+            return Ok(Err(self.refuse(m)));
         }
         self.call.upload.resources.extend(items);
         Ok(Ok(()))
@@ -173,10 +176,13 @@ impl upload::Host for HostState {
     ) -> wasmtime::Result<Result<(), upload::UploadError>> {
         self.admit(items.len())?;
         let max = self.instance.limits.upload_record_bytes;
-        for e in &items {
-            if let Err(m) = checks::validate_entitlement(e, &self.instance.resource_types, max) {
-                return Ok(Err(self.refuse(m)));
-            }
+        let started = thread_cpu_time();
+        let checked = items
+            .iter()
+            .try_for_each(|e| checks::validate_entitlement(e, &self.instance.resource_types, max));
+        self.call.host_cpu += thread_cpu_time().saturating_sub(started);
+        if let Err(m) = checked {
+            return Ok(Err(self.refuse(m)));
         }
         self.call.upload.entitlements.extend(items);
         Ok(Ok(()))
@@ -188,10 +194,13 @@ impl upload::Host for HostState {
     ) -> wasmtime::Result<Result<(), upload::UploadError>> {
         self.admit(items.len())?;
         let max = self.instance.limits.upload_record_bytes;
-        for g in &items {
-            if let Err(m) = checks::validate_grant(g, &self.instance.resource_types, max) {
-                return Ok(Err(self.refuse(m)));
-            }
+        let started = thread_cpu_time();
+        let checked = items
+            .iter()
+            .try_for_each(|g| checks::validate_grant(g, &self.instance.resource_types, max));
+        self.call.host_cpu += thread_cpu_time().saturating_sub(started);
+        if let Err(m) = checked {
+            return Ok(Err(self.refuse(m)));
         }
         self.call.upload.grants.extend(items);
         Ok(Ok(()))

@@ -55,7 +55,7 @@ pub struct InstanceMetrics {
     pub calls: AtomicU64,
     pub traps: AtomicU64,
     /// Measured CPU of all calls (see `cpu_clock`), in microseconds: guest
-    /// code and bindings, without the host's inline HTTP work.
+    /// code and bindings, without the host's work in imports.
     pub cpu_micros: AtomicU64,
     pub memory_high_water: AtomicU64,
     pub log_lines: AtomicU64,
@@ -95,8 +95,8 @@ pub struct CallState {
     /// Egress or header refusals the guest was told about.
     pub denials: Vec<String>,
     pub cpu_ticks: u64,
-    /// CPU the host spent inline on this call's HTTP requests.
-    pub http_cpu: std::time::Duration,
+    /// CPU the host spent inline in this call's imports (HTTP, upload checks).
+    pub host_cpu: std::time::Duration,
     pub stderr: MemoryOutputPipe,
 }
 
@@ -169,7 +169,7 @@ impl HostState {
                 violation: None,
                 denials: Vec::new(),
                 cpu_ticks: 0,
-                http_cpu: std::time::Duration::ZERO,
+                host_cpu: std::time::Duration::ZERO,
                 stderr,
             },
             instance,
