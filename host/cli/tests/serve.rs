@@ -682,3 +682,95 @@ limits = { memory_mb = "lots" }
         sim.shutdown().await;
     }
 }
+
+/// The Kubernetes-manifest case: no tenants file, the same `BATON_*`
+/// variables as a one-shot run, and no admin token (ConductorOne's manifests
+/// carry none): the tenant syncs on schedule, only the probes answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenant_from_baton_variables_needs_no_tenants_file() {
+    let sim = pingone_sim::start(SimConfig::tiny(5), ServeOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_connector-host"))
+        .args([
+            "serve",
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--sync-interval",
+            "1s",
+        ])
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--output-dir")
+        .arg(&out)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("BATON_PINGONE_CLIENT_ID", sim.client_id())
+        .env("BATON_PINGONE_CLIENT_SECRET", sim.client_secret())
+        .env("BATON_PINGONE_ENVIRONMENT_ID", sim.environment_id())
+        .env("BATON_PINGONE_API_URL", sim.api_base_url())
+        .env("BATON_PINGONE_AUTH_URL", sim.auth_base_url())
+        .env("BATON_PROVISIONING", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("admin API listening on ")
+        .unwrap()
+        .to_string();
+    let client = reqwest::Client::new();
+    let base = format!("http://{addr}");
+
+    let artifact = out.join("default.c1z");
+    let started = Instant::now();
+    while !artifact.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no artifact published"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Published atomically: whatever is there is a complete, correct c1z.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_matches_truth(&contents(&artifact), &expect::expected(&sim.ground_truth()));
+    // A 1 s interval: the schedule keeps syncing.
+    let first = sim.stats().total;
+    let started = Instant::now();
+    while sim.stats().total == first {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no second sync"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(get(&client, &format!("{base}/healthz"), None).await.0, 200);
+    assert_eq!(get(&client, &format!("{base}/readyz"), None).await.0, 200);
+    assert_eq!(
+        get(&client, &format!("{base}/v1/tenants"), Some(TOKEN))
+            .await
+            .0,
+        401,
+        "without a configured token nothing but the probes answers"
+    );
+
+    // SAFETY: signalling our own child.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(rest.contains("drained"), "{rest}");
+    sim.shutdown().await;
+}
