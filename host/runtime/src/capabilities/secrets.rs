@@ -79,7 +79,14 @@ pub struct TokenBroker {
     cached: Mutex<Option<CachedToken>>,
     generation: std::sync::atomic::AtomicU64,
     pub exchanges: std::sync::atomic::AtomicU64,
+    /// The latest access tokens, so text leaving the host is scrubbed of
+    /// them too (a request in flight may still carry the previous one).
+    recent: std::sync::Mutex<std::collections::VecDeque<SecretString>>,
 }
+
+/// Access tokens remembered for redaction: the current one and the three
+/// before it cover every request that can still be in flight after a refresh.
+const RECENT_TOKENS: usize = 4;
 
 impl TokenBroker {
     pub fn new(recipe: OAuth2Recipe) -> Self {
@@ -88,7 +95,18 @@ impl TokenBroker {
             cached: Mutex::new(None),
             generation: Default::default(),
             exchanges: Default::default(),
+            recent: Default::default(),
         }
+    }
+
+    /// The latest access tokens' values, for redaction only.
+    pub fn recent_tokens(&self) -> Vec<String> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|t| t.expose_secret().to_string())
+            .collect()
     }
 
     /// A valid token, exchanging for a new one when none is cached or the
@@ -112,6 +130,13 @@ impl TokenBroker {
             .generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if recent.len() == RECENT_TOKENS {
+                recent.pop_front();
+            }
+            recent.push_back(value.clone());
+        }
         *slot = Some(CachedToken {
             value: value.clone(),
             refresh_at: started + refresh_after(lifetime),
@@ -187,7 +212,12 @@ pub enum FieldLookup {
 /// line of defence for text that leaves the host (logs, errors, artifacts).
 pub fn redact(text: &str, secrets: &Secrets) -> String {
     let mut out = text.to_string();
-    for v in secrets.values() {
+    let tokens = secrets
+        .broker
+        .as_ref()
+        .map(|b| b.recent_tokens())
+        .unwrap_or_default();
+    for v in secrets.values().chain(tokens.iter().map(String::as_str)) {
         if v.len() >= 4 && out.contains(v) {
             out = out.replace(v, "[redacted]");
         }
@@ -270,5 +300,31 @@ mod tests {
         let broker = Arc::new(TokenBroker::new(recipe()));
         let s = Secrets::new(vec![], BTreeMap::new(), Some(broker));
         assert_eq!(redact("x s3cret-value y", &s), "x [redacted] y");
+    }
+
+    #[tokio::test]
+    async fn brokered_access_tokens_are_redacted() {
+        let broker = Arc::new(TokenBroker::new(recipe()));
+        let s = Secrets::new(vec![], BTreeMap::new(), Some(broker.clone()));
+        let (t, _) = broker
+            .token(|_| async { Ok((SecretString::from("at-0123456789"), Duration::from_secs(0))) })
+            .await
+            .unwrap();
+        assert_eq!(t.expose_secret(), "at-0123456789");
+        assert_eq!(redact("Bearer at-0123456789", &s), "Bearer [redacted]");
+        // After a refresh both the old and the new token are scrubbed.
+        broker
+            .token(|_| async {
+                Ok((
+                    SecretString::from("at-abcdefghij"),
+                    Duration::from_secs(3600),
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            redact("at-0123456789 at-abcdefghij", &s),
+            "[redacted] [redacted]"
+        );
     }
 }
