@@ -64,6 +64,8 @@ struct Run {
 }
 
 /// Runs `cmd` to completion and reads its rusage with `wait4`.
+// Reaped by `wait4` below, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn run_measured(mut cmd: Command) -> Run {
     let started = Instant::now();
     let child = cmd

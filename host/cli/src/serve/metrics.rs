@@ -146,7 +146,8 @@ pub fn render(service: &Service) -> String {
             n,
         );
     }
-    let counters: [(&str, &str, fn(&Row) -> f64); 6] = [
+    type Counter = (&'static str, &'static str, fn(&Row) -> f64);
+    let counters: [Counter; 6] = [
         (
             "connector_api_requests_total",
             "HTTP requests sent to the tenant's API (retries included).",

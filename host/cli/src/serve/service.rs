@@ -167,8 +167,11 @@ pub async fn build_deployment(
     })
 }
 
+/// Raw config and secret values by field name, and their fingerprint.
+pub type TenantValues = (BTreeMap<String, String>, String);
+
 /// A tenant's definition plus the values of its secrets, fingerprinted.
-pub fn values_of(spec: &TenantSpec) -> Result<(BTreeMap<String, String>, String), String> {
+pub fn values_of(spec: &TenantSpec) -> Result<TenantValues, String> {
     let secrets = spec.read_secrets()?;
     let mut h = sha2::Sha256::new();
     h.update(spec.fingerprint().as_bytes());
@@ -416,10 +419,7 @@ impl Service {
     /// missing ones stop after their in-flight work.
     pub async fn apply(
         self: &Arc<Self>,
-        specs: Vec<(
-            TenantSpec,
-            Result<(BTreeMap<String, String>, String), String>,
-        )>,
+        specs: Vec<(TenantSpec, Result<TenantValues, String>)>,
         rejected: Vec<crate::serve::tenants::Rejected>,
     ) {
         let mut rejected = rejected;
