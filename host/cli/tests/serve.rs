@@ -621,6 +621,74 @@ limits = { memory_mb = "lots" }
     assert!(metrics.contains("connector_api_requests_total{tenant=\"t01\"}"));
     let (_, all_status) = get(&client, &format!("{base}/v1/tenants"), Some(TOKEN)).await;
 
+    // A swap while a sync runs: the running sync finishes on the old
+    // component; the next one runs on the new.
+    let before = tenants(&client, &base).await["slow"]["last_sync"]["sync_id"].clone();
+    let resp = client
+        .post(format!("{base}/v1/tenants/slow/sync"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    wait_for(
+        &client,
+        &base,
+        "slow to sync",
+        Duration::from_secs(30),
+        |t| t["slow"]["state"] == "syncing",
+    )
+    .await;
+    let slow_secret = secrets.join("slow");
+    let rebuilt_component = format!(
+        r#"{{ path = "{}", sha256 = "{rebuilt_sha}" }}"#,
+        rebuilt_path.display()
+    );
+    let swapped_again = swapped.replacen(
+        &tenant_toml("slow", builtin, &slow, &slow_secret, &out, ""),
+        &tenant_toml("slow", &rebuilt_component, &slow, &slow_secret, &out, ""),
+        1,
+    );
+    assert_ne!(swapped_again, swapped);
+    std::fs::write(&tenants_path, &swapped_again).unwrap();
+    let status = wait_for(
+        &client,
+        &base,
+        "the in-flight sync",
+        Duration::from_secs(60),
+        |t| {
+            t["slow"]["component_sha256"] == rebuilt_sha.as_str()
+                && t["slow"]["last_sync"]["sync_id"] != before
+                && t["slow"]["state"] == "idle"
+        },
+    )
+    .await;
+    assert_eq!(
+        status["slow"]["last_sync"]["component_sha256"],
+        bundled_sha.as_str(),
+        "the sync that was running when the swap landed finished on the old component"
+    );
+    let before = status["slow"]["last_sync"]["sync_id"].clone();
+    let resp = client
+        .post(format!("{base}/v1/tenants/slow/sync"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let status = wait_for(
+        &client,
+        &base,
+        "a sync on the new component",
+        Duration::from_secs(60),
+        |t| t["slow"]["last_sync"]["sync_id"] != before && t["slow"]["state"] == "idle",
+    )
+    .await;
+    assert_eq!(
+        status["slow"]["last_sync"]["component_sha256"],
+        rebuilt_sha.as_str()
+    );
+
     // SIGTERM while a slow sync runs: it stops at a checkpoint, the host exits.
     let resp = client
         .post(format!("{base}/v1/tenants/slow/sync"))
