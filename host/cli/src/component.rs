@@ -226,11 +226,31 @@ pub fn config_json(meta: &ConnectorMetadata) -> anyhow::Result<String> {
             "authMethod": format!("{:?}", r.auth_method),
         }),
     });
+    // Baton's AccountCreationSchema: what `--create-account-profile` takes.
+    let account_fields: Vec<Value> = meta
+        .account_creation_schema
+        .iter()
+        .map(|f| {
+            json!({
+                "name": f.name,
+                "displayName": f.display_name,
+                "description": f.description,
+                "type": match f.kind {
+                    connector_runtime::bindings::meta::AccountFieldKind::Text => "string",
+                    connector_runtime::bindings::meta::AccountFieldKind::Boolean => "bool",
+                    connector_runtime::bindings::meta::AccountFieldKind::TextList => "string-list",
+                },
+                "required": f.required,
+                "placeholder": f.placeholder,
+            })
+        })
+        .collect();
     let out = json!({
         "connector": meta.display_name,
         "version": meta.version,
         "fields": fields,
         "credential": credential,
+        "accountCreationSchema": account_fields,
     });
     Ok(serde_json::to_string_pretty(&out)?)
 }

@@ -871,6 +871,27 @@ async fn account_creation_schema_names_its_required_fields() {
             ("enabled", false, true),
         ]
     );
+    // `connector-host config` shows operators the same schema.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_connector-host"))
+        .arg("config")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shown: Vec<(&str, bool)> = config["accountCreationSchema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap(),
+                f["required"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(shown.len(), fields.len());
+    assert!(shown.contains(&("username", true)) && shown.contains(&("email", false)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
