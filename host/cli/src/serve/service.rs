@@ -565,6 +565,7 @@ impl Service {
         };
         lock(&tenant.status).state = "waiting";
         let Ok(_permit) = self.sync_permits.acquire().await else {
+            lock(&tenant.status).state = "idle";
             return Err(TriggerError::Draining);
         };
         if self.draining.load(Ordering::Relaxed) {
