@@ -245,17 +245,7 @@ fn too_many_nestings_to_carry() {
 fn survives_faults_and_short_pages() {
     let mut config = SimConfig::small(5);
     config.users = 230;
-    config.faults = Faults {
-        error_rate: 0.08,
-        error_status: 503,
-        reset_rate: 0.03,
-        truncate_rate: 0.02,
-        short_pages: true,
-        rate_limit_per_sec: Some(400.0),
-        rate_limit_burst: Some(40.0),
-        jitter_ms: 3,
-        ..Faults::default()
-    };
+    config.faults = Faults::unreliable_network();
     let sim = Sim::start(config);
     let truth = sim.h().ground_truth();
     let (store, report, counters) = sync(&sim);

@@ -80,6 +80,17 @@ pub fn instance(
         requests_per_second: cli.requests_per_second,
         ..Limits::default()
     };
+    build_instance(
+        "cli",
+        &plugin.metadata,
+        resolved,
+        limits,
+        &tls_options(cli)?,
+    )
+}
+
+/// TLS settings from the flags: the system roots plus `--ca-bundle`.
+pub fn tls_options(cli: &Cli) -> anyhow::Result<TlsOptions> {
     let mut tls = TlsOptions::default();
     if let Some(path) = &cli.ca_bundle {
         let pem = std::fs::read(path).map_err(|e| {
@@ -90,7 +101,7 @@ pub fn instance(
         })?;
         tls.extra_roots_pem.push(pem);
     }
-    build_instance("cli", &plugin.metadata, resolved, limits, &tls)
+    Ok(tls)
 }
 
 fn capability_name(c: &Capability) -> (i32, &'static str) {

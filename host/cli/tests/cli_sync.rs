@@ -75,17 +75,7 @@ async fn a_seeded_tenant_syncs_to_exactly_its_ground_truth() {
 async fn faults_change_nothing_in_the_artifact() {
     let mut config = SimConfig::small(5);
     config.users = 230;
-    config.faults = Faults {
-        error_rate: 0.08,
-        error_status: 503,
-        reset_rate: 0.03,
-        truncate_rate: 0.02,
-        short_pages: true,
-        rate_limit_per_sec: Some(400.0),
-        rate_limit_burst: Some(40.0),
-        jitter_ms: 3,
-        ..Faults::default()
-    };
+    config.faults = Faults::unreliable_network();
     let sim = pingone_sim::start(config, ServeOptions::default())
         .await
         .unwrap();

@@ -142,6 +142,32 @@ async fn wait_for(
     }
 }
 
+/// `POST /v1/tenants/{id}/sync` with the token; the HTTP status.
+async fn trigger(client: &reqwest::Client, base: &str, id: &str) -> u16 {
+    client
+        .post(format!("{base}/v1/tenants/{id}/sync"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("admin API answers")
+        .status()
+        .as_u16()
+}
+
+/// Triggers a sync of `id` and waits until a new one has finished.
+async fn sync_once(client: &reqwest::Client, base: &str, id: &str) -> BTreeMap<String, Value> {
+    let before = tenants(client, base).await[id]["last_sync"]["sync_id"].clone();
+    assert_eq!(trigger(client, base, id).await, 202);
+    wait_for(
+        client,
+        base,
+        &format!("a new sync of {id}"),
+        Duration::from_secs(60),
+        |t| t[id]["last_sync"]["sync_id"] != before && t[id]["state"] == "idle",
+    )
+    .await
+}
+
 fn tenant_toml(
     id: &str,
     component: &str,
@@ -447,22 +473,7 @@ limits = { memory_mb = "lots" }
     assert_eq!(status["swap-bad"]["component_sha256"], bundled_sha.as_str());
     assert_eq!(status["swap-bad"]["swaps"], 0);
     // The refused tenant keeps serving on its old component.
-    let before = status["swap-bad"]["last_sync"]["sync_id"].clone();
-    let resp = client
-        .post(format!("{base}/v1/tenants/swap-bad/sync"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 202);
-    let status = wait_for(
-        &client,
-        &base,
-        "a sync after a refused swap",
-        Duration::from_secs(60),
-        |t| t["swap-bad"]["last_sync"]["sync_id"] != before && t["swap-bad"]["state"] == "idle",
-    )
-    .await;
+    let status = sync_once(&client, &base, "swap-bad").await;
     assert_eq!(
         status["swap-bad"]["last_sync"]["component_sha256"],
         bundled_sha.as_str()
@@ -573,22 +584,7 @@ limits = { memory_mb = "lots" }
         "{body}"
     );
     // Revoke after a re-sync has recorded the new grant.
-    let before = tenants(&client, &base).await["t00"]["last_sync"]["sync_id"].clone();
-    let resp = client
-        .post(format!("{base}/v1/tenants/t00/sync"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 202);
-    wait_for(
-        &client,
-        &base,
-        "t00's re-sync",
-        Duration::from_secs(60),
-        |t| t["t00"]["last_sync"]["sync_id"] != before && t["t00"]["state"] == "idle",
-    )
-    .await;
+    sync_once(&client, &base, "t00").await;
     let synced = contents(&out.join("t00.c1z"));
     assert!(
         synced
@@ -624,13 +620,7 @@ limits = { memory_mb = "lots" }
     // A swap while a sync runs: the running sync finishes on the old
     // component; the next one runs on the new.
     let before = tenants(&client, &base).await["slow"]["last_sync"]["sync_id"].clone();
-    let resp = client
-        .post(format!("{base}/v1/tenants/slow/sync"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 202);
+    assert_eq!(trigger(&client, &base, "slow").await, 202);
     wait_for(
         &client,
         &base,
@@ -668,35 +658,14 @@ limits = { memory_mb = "lots" }
         bundled_sha.as_str(),
         "the sync that was running when the swap landed finished on the old component"
     );
-    let before = status["slow"]["last_sync"]["sync_id"].clone();
-    let resp = client
-        .post(format!("{base}/v1/tenants/slow/sync"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 202);
-    let status = wait_for(
-        &client,
-        &base,
-        "a sync on the new component",
-        Duration::from_secs(60),
-        |t| t["slow"]["last_sync"]["sync_id"] != before && t["slow"]["state"] == "idle",
-    )
-    .await;
+    let status = sync_once(&client, &base, "slow").await;
     assert_eq!(
         status["slow"]["last_sync"]["component_sha256"],
         rebuilt_sha.as_str()
     );
 
     // SIGTERM while a slow sync runs: it stops at a checkpoint, the host exits.
-    let resp = client
-        .post(format!("{base}/v1/tenants/slow/sync"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 202);
+    assert_eq!(trigger(&client, &base, "slow").await, 202);
     let again = client
         .post(format!("{base}/v1/tenants/slow/sync"))
         .bearer_auth(TOKEN)

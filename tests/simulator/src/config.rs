@@ -177,6 +177,23 @@ impl Default for Faults {
 }
 
 impl Faults {
+    /// A bad day on the network, the mix the sync tests survive: 8 % 503s,
+    /// 3 % connection resets, 2 % bodies cut mid-stream, short pages, and a
+    /// 400 req/s rate limit with a burst of 40.
+    pub fn unreliable_network() -> Faults {
+        Faults {
+            error_rate: 0.08,
+            error_status: 503,
+            reset_rate: 0.03,
+            truncate_rate: 0.02,
+            short_pages: true,
+            rate_limit_per_sec: Some(400.0),
+            rate_limit_burst: Some(40.0),
+            jitter_ms: 3,
+            ..Faults::default()
+        }
+    }
+
     /// True when no request-level fault is active (the fast path).
     pub fn is_quiet(&self) -> bool {
         self.latency_ms == 0

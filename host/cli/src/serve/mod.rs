@@ -157,13 +157,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let token = admin_token(args)?;
     service::prepare_state_dir(&args.state_dir)?;
-    let mut tls = connector_runtime::capabilities::http::TlsOptions::default();
-    if let Some(path) = &cli.ca_bundle {
-        tls.extra_roots_pem.push(
-            std::fs::read(path)
-                .with_context(|| format!("--ca-bundle: reading {}", path.display()))?,
-        );
-    }
+    let tls = crate::component::tls_options(cli)?;
     let service = Service::new(
         ServiceOptions {
             state_dir: args.state_dir.clone(),

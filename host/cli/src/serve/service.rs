@@ -329,9 +329,10 @@ impl Tenant {
         for i in retiring.iter() {
             t.add_instance(i);
         }
-        t.add_instance(&self.current().instance);
+        let current = self.current();
+        t.add_instance(&current.instance);
         let memory = self.memory_high_water.load(Ordering::Relaxed).max(
-            self.current()
+            current
                 .instance
                 .metrics
                 .memory_high_water
