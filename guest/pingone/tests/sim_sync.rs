@@ -260,6 +260,9 @@ fn survives_faults_and_short_pages() {
 #[test]
 fn survives_short_token_lifetime() {
     let mut config = SimConfig::small(6);
+    // Enough requests at 40 ms that the sync outlives a 1 s token by far,
+    // not by a few milliseconds (the 40-user tenant took ~1.5 s).
+    config.users = 400;
     config.token_lifetime_secs = 1;
     config.faults = Faults {
         latency_ms: 40,
