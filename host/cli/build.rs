@@ -4,7 +4,9 @@
 //!
 //! The component is built by a nested cargo in its own target directory (so
 //! it never waits on the outer build's lock), always in release mode for the
-//! `wasm32-wasip2` target. Set `CONNECTOR_HOST_PINGONE_WASM` to embed a
+//! `wasm32-wasip2` target. That directory, `target/wasm-components`, is the
+//! one the end-to-end tests build their components in: one set of wasm
+//! dependencies on disk, not two. Set `CONNECTOR_HOST_PINGONE_WASM` to embed a
 //! prebuilt component instead (for example in a container build stage).
 
 use std::path::{Path, PathBuf};
@@ -36,7 +38,7 @@ fn main() {
 
     require_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir = workspace.join("target").join("embedded-components");
+    let target_dir = workspace.join("target").join("wasm-components");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
         .args([
