@@ -28,6 +28,13 @@ fn main() {
         return;
     }
 
+    // Hello's BuildInfo names the compiler, as Baton's names the Go version.
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    if let Ok(out) = Command::new(&rustc).arg("--version").output() {
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        println!("cargo:rustc-env=CONNECTOR_HOST_RUSTC={version}");
+    }
+
     for dir in ["guest/sdk", "guest/pingone", "wit"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }

@@ -135,6 +135,38 @@ pub struct Cli {
     #[arg(long, env = "BATON_DELETE_RESOURCE_TYPE")]
     pub delete_resource_type: Option<String>,
 
+    /// ConductorOne service mode: the connector's client id
+    /// (`<name>@<tenant>.conductor.one/<suffix>`). With it the host takes
+    /// its tasks from ConductorOne instead of running once.
+    #[arg(long, env = "BATON_CLIENT_ID", global = true)]
+    pub client_id: Option<String>,
+    /// ConductorOne service mode: the connector's client secret.
+    #[arg(
+        long,
+        env = "BATON_CLIENT_SECRET",
+        hide_env_values = true,
+        global = true,
+        value_name = "SECRET"
+    )]
+    pub client_secret: Option<String>,
+    /// Read --client-secret from a file (e.g. a mounted Kubernetes Secret).
+    #[arg(
+        long,
+        env = "BATON_CLIENT_SECRET_FILE",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub client_secret_file: Option<PathBuf>,
+    /// ConductorOne API `host[:port]`, instead of the client id's host.
+    #[arg(long, env = "BATON_C1_API_HOST", global = true, hide = true)]
+    pub c1_api_host: Option<String>,
+    /// ConductorOne tasks run at once (1-100).
+    #[arg(long, env = "BATON_TASK_CONCURRENCY", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100), global = true)]
+    pub task_concurrency: u16,
+    /// Where service mode keeps its checkpointed c1z (default: the OS temp directory).
+    #[arg(long, env = "BATON_C1Z_TEMP_DIR", global = true)]
+    pub c1z_temp_dir: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -7,6 +7,7 @@
 
 mod args;
 mod component;
+mod conductorone;
 mod logging;
 mod provision;
 mod serve;
@@ -96,6 +97,10 @@ async fn run() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        None if cli.client_id.is_some() => {
+            conductorone_mode(&plugin, &instance, &cli).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         _ if provision::requested(&cli) => {
             provision::run(&plugin, &instance, &cli).await?;
             Ok(ExitCode::SUCCESS)
@@ -126,4 +131,80 @@ async fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// ConductorOne service mode for the one connector on the command line:
+/// tasks until SIGTERM or Ctrl-C, then a drain.
+async fn conductorone_mode(
+    plugin: &Arc<connector_runtime::Plugin>,
+    instance: &Arc<connector_runtime::InstanceCtx>,
+    cli: &args::Cli,
+) -> anyhow::Result<()> {
+    let secret = match (&cli.client_secret, &cli.client_secret_file) {
+        (Some(s), _) => s.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("--client-secret-file: reading {}", path.display()))?
+            .trim()
+            .to_string(),
+        (None, None) => anyhow::bail!(
+            "--client-id (BATON_CLIENT_ID) is set but --client-secret (BATON_CLIENT_SECRET) is not"
+        ),
+    };
+    let dir = cli
+        .c1z_temp_dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("connector-host-c1");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let settings = conductorone::Settings {
+        client_id: cli.client_id.clone().unwrap_or_default(),
+        client_secret: secret.into(),
+        api_host: cli.c1_api_host.clone(),
+        host_id: conductorone::host_id(),
+        task_concurrency: cli.task_concurrency.into(),
+        extra_roots_pem: component::tls_options(cli)?.extra_roots_pem,
+    };
+    let connector = Arc::new(conductorone::Connector {
+        current: {
+            let target = conductorone::Target {
+                plugin: plugin.clone(),
+                instance: instance.clone(),
+            };
+            Box::new(move || target.clone())
+        },
+        provisioning: cli.provisioning,
+        sync_file: dir.join("sync.c1z"),
+        sync_concurrency: cli.sync_concurrency,
+        checkpoint_interval: std::time::Duration::from_secs_f64(
+            cli.checkpoint_interval.clamp(0.05, 3600.0),
+        ),
+        sync_lock: Default::default(),
+    });
+    let shutdown = conductorone::Shutdown::default();
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!("cannot listen for SIGTERM: {e}");
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            tracing::info!("stopping: no new tasks; running syncs stop at a checkpoint");
+            shutdown.trigger();
+        });
+    }
+    conductorone::serve(
+        settings,
+        connector,
+        shutdown,
+        std::time::Duration::from_secs(30),
+    )
+    .await
 }

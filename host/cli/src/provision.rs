@@ -26,14 +26,14 @@ pub fn requested(cli: &Cli) -> bool {
         || cli.delete_resource.is_some()
 }
 
-fn rid(id: &pb::ResourceId) -> types::ResourceId {
+pub fn rid(id: &pb::ResourceId) -> types::ResourceId {
     types::ResourceId {
         resource_type: id.resource_type.clone(),
         resource: id.resource.clone(),
     }
 }
 
-fn entitlement_ref(e: &pb::Entitlement) -> anyhow::Result<prov::EntitlementRef> {
+pub fn entitlement_ref(e: &pb::Entitlement) -> anyhow::Result<prov::EntitlementRef> {
     let resource = e
         .resource
         .as_ref()
@@ -252,38 +252,7 @@ pub fn operation(req: &Request, file: &Path) -> anyhow::Result<Operation> {
             let ent = reader.entitlement(&ent_id)?.with_context(|| {
                 format!("entitlement {ent_id} of grant {grant_id} is not in the c1z")
             })?;
-            let principal = g
-                .principal
-                .as_ref()
-                .and_then(|p| p.id.as_ref())
-                .with_context(|| format!("grant {grant_id} has no principal"))?;
-            let metadata = pb::find_annotation::<pb::GrantMetadata>(&g.annotations)
-                .ok()
-                .flatten()
-                .and_then(|m| m.metadata)
-                .map(|s| pb::struct_to_json(&s).to_string());
-            let immutable = pb::find_annotation::<pb::GrantImmutable>(&g.annotations)
-                .ok()
-                .flatten()
-                .map(|i| {
-                    i.metadata
-                        .map(|s| {
-                            pb::struct_to_json(&s)["reason"]
-                                .as_str()
-                                .unwrap_or("")
-                                .to_string()
-                        })
-                        .filter(|r| !r.is_empty())
-                        .unwrap_or_else(|| "the grant is inherited".into())
-                })
-                .or_else(|| expanded_only(&g, &ent_id));
-            Operation::Revoke(prov::GrantRef {
-                id: g.id.clone(),
-                entitlement: entitlement_ref(&ent)?,
-                principal: rid(principal),
-                metadata_json: metadata,
-                immutable_reason: immutable,
-            })
+            Operation::Revoke(grant_ref(&g, &ent)?)
         }
         Request::CreateAccount {
             login,
@@ -330,6 +299,46 @@ pub fn operation(req: &Request, file: &Path) -> anyhow::Result<Operation> {
             resource_type: resource_type.clone(),
             resource: resource.clone(),
         }),
+    })
+}
+
+/// The component's view of grant `g` of entitlement `ent`: its metadata,
+/// and why it cannot be revoked when the grant says it is immutable or is
+/// held only through expansion.
+pub fn grant_ref(g: &pb::Grant, ent: &pb::Entitlement) -> anyhow::Result<prov::GrantRef> {
+    let grant_id = &g.id;
+    let ent_id = &ent.id;
+    let principal = g
+        .principal
+        .as_ref()
+        .and_then(|p| p.id.as_ref())
+        .with_context(|| format!("grant {grant_id} has no principal"))?;
+    let metadata = pb::find_annotation::<pb::GrantMetadata>(&g.annotations)
+        .ok()
+        .flatten()
+        .and_then(|m| m.metadata)
+        .map(|s| pb::struct_to_json(&s).to_string());
+    let immutable = pb::find_annotation::<pb::GrantImmutable>(&g.annotations)
+        .ok()
+        .flatten()
+        .map(|i| {
+            i.metadata
+                .map(|s| {
+                    pb::struct_to_json(&s)["reason"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "the grant is inherited".into())
+        })
+        .or_else(|| expanded_only(g, ent_id));
+    Ok(prov::GrantRef {
+        id: g.id.clone(),
+        entitlement: entitlement_ref(ent)?,
+        principal: rid(principal),
+        metadata_json: metadata,
+        immutable_reason: immutable,
     })
 }
 

@@ -1,0 +1,45 @@
+//! The wire contract between a Baton connector in service mode and
+//! ConductorOne: the `c1.connectorapi.baton.v1.BatonService` messages, the
+//! `c1.connector.v2` provisioning messages its tasks carry, and
+//! `google.rpc.Status`.
+//!
+//! Decision: the messages are written by hand with prost's derive, field
+//! numbers taken from the published `.proto` files (see the reference notes),
+//! because a fresh machine has no `protoc`. Only what the service mode sends
+//! or receives is here; prost skips unknown fields, so a task type this file
+//! does not know decodes with no `task_type` and is finished as unsupported,
+//! exactly as the Go SDK does for a task with no oneof set.
+//!
+//! The host's client (`connector-host`) and the fake service the tests run
+//! both use this crate, so a field number typo shows up as a failing test
+//! only if both sides agree on it; `tests/wire.rs` therefore pins the
+//! encoding of each message against bytes worked out from the `.proto`.
+
+pub mod connector;
+pub mod rpc;
+pub mod v1;
+
+/// The gRPC service name, the prefix of every method path.
+pub const SERVICE: &str = "c1.connectorapi.baton.v1.BatonService";
+
+/// Method paths, as gRPC puts them in `:path`.
+pub mod method {
+    pub const HELLO: &str = "/c1.connectorapi.baton.v1.BatonService/Hello";
+    pub const GET_TASK: &str = "/c1.connectorapi.baton.v1.BatonService/GetTask";
+    pub const HEARTBEAT: &str = "/c1.connectorapi.baton.v1.BatonService/Heartbeat";
+    pub const FINISH_TASK: &str = "/c1.connectorapi.baton.v1.BatonService/FinishTask";
+    pub const UPLOAD_ASSET: &str = "/c1.connectorapi.baton.v1.BatonService/UploadAsset";
+}
+
+/// `type.googleapis.com/<full name>`: the type URL of an `Any`.
+pub fn type_url(full_name: &str) -> String {
+    format!("type.googleapis.com/{full_name}")
+}
+
+/// Packs `msg` into an `Any` under `full_name` (e.g. `c1.connector.v2.GrantManagerServiceGrantResponse`).
+pub fn pack<M: prost::Message>(full_name: &str, msg: &M) -> prost_types::Any {
+    prost_types::Any {
+        type_url: type_url(full_name),
+        value: msg.encode_to_vec(),
+    }
+}

@@ -1,0 +1,282 @@
+//! ConductorOne service mode: with `--client-id`/`--client-secret`
+//! (`BATON_CLIENT_ID`/`BATON_CLIENT_SECRET`) the host connects to
+//! ConductorOne, takes its tasks (sync, grant, revoke, create account,
+//! delete) and reports their results, as a Baton connector does.
+//!
+//! The wire contract is Baton's SDK: the same credentials, messages,
+//! status codes, retry choices, chunk sizes and clamps. Where we differ,
+//! it is invisible on the wire or strictly safer:
+//! - one long-lived TLS channel instead of a connection per call;
+//! - heartbeats stop before FinishTask, so none follows it;
+//! - a server `UNAUTHENTICATED` drops the cached token at once;
+//! - a sync checkpoints into a kept c1z, so a sync that was cancelled or cut
+//!   short by a restart resumes on the next sync task instead of restarting;
+//! - a generated password is only ever returned encrypted, and a task that
+//!   gives no usable key is refused before the account is created;
+//! - a task id already running is never started a second time.
+//!
+//! Layout: `credentials` (client id, secret, assertion, token cache),
+//! `proxy` (HTTPS_PROXY tunnelling), `client` (the gRPC calls), `hello`
+//! (what the host says about itself), `tasks` (one task to its FinishTask),
+//! `encryption` (generated passwords), and here the task loop.
+
+mod client;
+pub mod credentials;
+mod encryption;
+mod hello;
+pub use hello::host_id;
+mod proxy;
+mod tasks;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use connector_runtime::{InstanceCtx, Plugin};
+use secrecy::SecretString;
+use tokio::sync::{Notify, Semaphore};
+use tonic::Code;
+
+pub use client::BatonClient;
+use credentials::{ClientId, ClientSecret, TokenSource};
+
+/// Startup Hello backoff: 1 s doubling to 5 min, no attempt limit (Baton).
+const HELLO_FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const HELLO_MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Poll errors wait n² seconds, at most a minute; `next_poll` is clamped to
+/// five minutes (Baton).
+const POLL_ERROR_CAP: Duration = Duration::from_secs(60);
+const NEXT_POLL_MAX: Duration = Duration::from_secs(300);
+
+/// How the host reaches ConductorOne.
+pub struct Settings {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// `BATON_C1_API_HOST`: replaces the client id's host for the token and
+    /// gRPC connections (not for the assertion's audience).
+    pub api_host: Option<String>,
+    pub host_id: String,
+    /// Tasks run at once (Baton: `--task-concurrency`, default 3).
+    pub task_concurrency: usize,
+    pub extra_roots_pem: Vec<Vec<u8>>,
+}
+
+/// A loaded component and its configured instance.
+#[derive(Clone)]
+pub struct Target {
+    pub plugin: Arc<Plugin>,
+    pub instance: Arc<InstanceCtx>,
+}
+
+/// The connector the tasks run against.
+pub struct Connector {
+    /// The deployment each task runs on, read when the task starts (in
+    /// `serve`, a hot swap replaces it; tasks already running keep theirs).
+    pub current: Box<dyn Fn() -> Target + Send + Sync>,
+    pub provisioning: bool,
+    /// The checkpointed c1z every sync task writes and uploads.
+    pub sync_file: PathBuf,
+    pub sync_concurrency: usize,
+    pub checkpoint_interval: Duration,
+    pub sync_lock: tokio::sync::Mutex<()>,
+}
+
+impl Connector {
+    pub fn target(&self) -> Target {
+        (self.current)()
+    }
+}
+
+/// Stops the service: polling ends, running syncs stop at a checkpoint.
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    flag: Arc<AtomicBool>,
+    notify: Arc<Notify>,
+}
+
+impl Shutdown {
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+    async fn sleep(&self, d: Duration) {
+        let notified = self.notify.notified();
+        if self.is_set() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = notified => {}
+        }
+    }
+}
+
+/// Connects to ConductorOne and serves tasks until `shutdown`, then lets
+/// running tasks finish for up to `grace`.
+pub async fn serve(
+    settings: Settings,
+    connector: Arc<Connector>,
+    shutdown: Shutdown,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let id = ClientId::parse(&settings.client_id)?;
+    let secret = ClientSecret::parse(&settings.client_secret)?;
+    let host = settings
+        .api_host
+        .clone()
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| id.api_host.clone());
+    let tokens = Arc::new(TokenSource::new(
+        id.clone(),
+        secret,
+        &host,
+        &settings.extra_roots_pem,
+    )?);
+    let client = BatonClient::new(
+        &host,
+        tokens,
+        settings.host_id.clone(),
+        &settings.extra_roots_pem,
+    )?;
+    tracing::info!(client = %id.name, host = %host, host_id = %settings.host_id, "ConductorOne service mode");
+
+    startup_hello(&client, &connector, &shutdown).await?;
+    tracing::info!("connected to ConductorOne; waiting for tasks");
+
+    let slots = Arc::new(Semaphore::new(settings.task_concurrency.clamp(1, 100)));
+    let running: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mut errors: u32 = 0;
+    let mut wait = Duration::ZERO;
+    loop {
+        shutdown.sleep(wait).await;
+        if shutdown.is_set() {
+            break;
+        }
+        // A slot is taken before asking, so no task is fetched that cannot start.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.context("task slots closed")?,
+            _ = shutdown.notify.notified() => break,
+        };
+        let response = match client.get_task().await {
+            Ok(r) => r,
+            Err(e) => {
+                drop(permit);
+                errors += 1;
+                wait = Duration::from_secs(u64::from(errors).pow(2)).min(POLL_ERROR_CAP);
+                tracing::warn!(
+                    retry_in = ?wait,
+                    "asking ConductorOne for a task failed: {:?}: {}",
+                    e.code(),
+                    e.message()
+                );
+                continue;
+            }
+        };
+        errors = 0;
+        wait = response
+            .next_poll
+            .map(|d| Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32))
+            .unwrap_or_default()
+            .min(NEXT_POLL_MAX);
+        let Some(task) = response.task else {
+            continue;
+        };
+        if matches!(task.task_type, Some(baton_api::v1::task::TaskType::None(_))) {
+            continue;
+        }
+        if !running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(task.id.clone())
+        {
+            tracing::warn!(task = %task.id, "task is already running here; not starting it twice");
+            continue;
+        }
+        let kind = task
+            .task_type
+            .as_ref()
+            .map(|t| t.name())
+            .unwrap_or("unknown");
+        tracing::info!(task = %task.id, kind, "task received");
+        let (client, connector, running, stop) = (
+            client.clone(),
+            connector.clone(),
+            running.clone(),
+            shutdown.flag.clone(),
+        );
+        tokio::spawn(async move {
+            let outcome = tasks::run(&task, &connector, &client, stop).await;
+            if let tasks::Outcome::Failure(f) = &outcome {
+                tracing::warn!(task = %task.id, code = f.code, "task failed: {}", f.message);
+            }
+            if let Some(req) = outcome.finish_request(&client.host_id, &task.id) {
+                match client.finish_task(req).await {
+                    Ok(_) => tracing::info!(task = %task.id, "task finished"),
+                    // Baton does not retry FinishTask either: ConductorOne
+                    // times the task out and issues it again.
+                    Err(e) => {
+                        tracing::warn!(task = %task.id, "FinishTask failed: {:?}: {}", e.code(), e.message())
+                    }
+                }
+            }
+            running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&task.id);
+            drop(permit);
+        });
+    }
+    // Drain: every slot back means every task has sent its FinishTask.
+    let all = settings.task_concurrency.clamp(1, 100) as u32;
+    match tokio::time::timeout(grace, slots.acquire_many(all)).await {
+        Ok(_) => tracing::info!("drained: clean"),
+        Err(_) => tracing::warn!("drain grace elapsed with tasks still running"),
+    }
+    Ok(())
+}
+
+/// Codes after which a startup Hello is not retried (Baton's list).
+fn hello_is_fatal(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unauthenticated
+            | Code::PermissionDenied
+            | Code::InvalidArgument
+            | Code::Unimplemented
+            | Code::FailedPrecondition
+            | Code::NotFound
+    )
+}
+
+async fn startup_hello(
+    client: &BatonClient,
+    connector: &Connector,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    let mut backoff = HELLO_FIRST_BACKOFF;
+    loop {
+        let req = hello::request(&client.host_id, "", &connector.target().plugin.metadata);
+        match client.hello(req).await {
+            Ok(_) => return Ok(()),
+            Err(e) if hello_is_fatal(e.code()) => bail!(
+                "ConductorOne refused the connector ({:?}): {}; check BATON_CLIENT_ID and BATON_CLIENT_SECRET",
+                e.code(),
+                e.message()
+            ),
+            Err(e) => {
+                tracing::warn!(retry_in = ?backoff, "hello to ConductorOne failed: {:?}: {}", e.code(), e.message());
+                shutdown.sleep(backoff).await;
+                if shutdown.is_set() {
+                    bail!("stopped before ConductorOne answered");
+                }
+                backoff = (backoff * 2).min(HELLO_MAX_BACKOFF);
+            }
+        }
+    }
+}

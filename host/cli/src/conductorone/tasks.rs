@@ -1,0 +1,669 @@
+//! One ConductorOne task, run to its FinishTask.
+//!
+//! Decisions (Baton's SDK is the contract; see the module docs of
+//! `conductorone` for where we differ):
+//! - A malformed task (a grant without its principal, a delete without a
+//!   resource id) is finished as a non-retryable error without calling the
+//!   connector. Provisioning failures are non-retryable; sync, upload and
+//!   unsupported task types are retryable, so ConductorOne may re-issue them.
+//! - Provisioning is refused with `FAILED_PRECONDITION` unless the host runs
+//!   with `--provisioning`, before anything reaches the connector.
+//! - A sync heartbeats from before its first connector call to just before
+//!   its FinishTask; a heartbeat answer of `cancelled`, nine failed
+//!   heartbeats in a row, or host shutdown stop the sync at its next
+//!   checkpoint. Nothing is uploaded then, and the next sync task resumes
+//!   from that checkpoint instead of starting over.
+//! - Error messages come from the runtime, which has already redacted the
+//!   connector's secrets; nothing here adds a credential to them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use baton_api::connector::{
+    CreateAccountResponse, DeleteResourceResponse, GrantResponse, RevokeResponse,
+    create_account_response as car, credential_options::Options as CredentialChoice, names,
+};
+use baton_api::rpc::{Status, code};
+use baton_api::v1::{FinishTaskRequest, Task, finish_task_request as finish, task::TaskType};
+use c1z::pb;
+use connector_runtime::bindings::{meta, prov};
+use connector_runtime::sync::{SyncError, SyncOptions, run_sync};
+use connector_runtime::{CallError, Operation, Output};
+use prost_types::Any;
+
+use super::Connector;
+use super::client::BatonClient;
+use super::encryption;
+use crate::provision::{entitlement_ref, grant_ref, rid};
+
+/// Heartbeat interval bounds and default (Baton's SDK).
+const HEARTBEAT_MIN: Duration = Duration::from_secs(1);
+const HEARTBEAT_MAX: Duration = Duration::from_secs(300);
+const HEARTBEAT_DEFAULT: Duration = Duration::from_secs(30);
+/// Consecutive heartbeat failures that abort a sync (Baton's SDK).
+const HEARTBEAT_FAILURES: u32 = 9;
+/// Upload attempts and the wait before each retry (Baton's SDK: 3; 0 s, 1 s).
+const UPLOAD_WAITS: [Duration; 3] = [Duration::ZERO, Duration::ZERO, Duration::from_secs(1)];
+
+/// How a task ends.
+#[derive(Debug)]
+pub enum Outcome {
+    Success {
+        response: Option<Any>,
+        annotations: Vec<Any>,
+    },
+    Failure(Failure),
+    /// Nothing to report: a hello task (the Hello is the answer), or a sync
+    /// whose first heartbeat was refused.
+    Silent,
+}
+
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+    pub non_retryable: bool,
+}
+
+impl Failure {
+    fn new(code: i32, message: impl Into<String>, non_retryable: bool) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            non_retryable,
+        }
+    }
+    fn malformed(message: impl Into<String>) -> Outcome {
+        Outcome::Failure(Self::new(code::INVALID_ARGUMENT, message, true))
+    }
+}
+
+impl Outcome {
+    /// The FinishTask for this outcome, if one is sent.
+    pub fn finish_request(self, host_id: &str, task_id: &str) -> Option<FinishTaskRequest> {
+        let (status, state) = match self {
+            Outcome::Silent => return None,
+            Outcome::Success {
+                response,
+                annotations,
+            } => (
+                None,
+                finish::FinalState::Success(finish::Success {
+                    annotations,
+                    response,
+                }),
+            ),
+            Outcome::Failure(f) => (
+                Some(Status {
+                    code: f.code,
+                    message: f.message,
+                    details: vec![],
+                }),
+                finish::FinalState::Error(finish::Error {
+                    non_retryable: f.non_retryable,
+                    annotations: vec![],
+                    response: None,
+                }),
+            ),
+        };
+        Some(FinishTaskRequest {
+            host_id: host_id.to_string(),
+            task_id: task_id.to_string(),
+            status,
+            final_state: Some(state),
+        })
+    }
+}
+
+/// The gRPC code for a failed connector call.
+pub fn call_code(e: &CallError) -> i32 {
+    match e {
+        CallError::Connector { kind, .. } => match *kind {
+            "not-found" => code::NOT_FOUND,
+            "permission-denied" => code::PERMISSION_DENIED,
+            "invalid-argument" => code::INVALID_ARGUMENT,
+            "already-exists" => code::ALREADY_EXISTS,
+            "unauthenticated" => code::UNAUTHENTICATED,
+            "invalid-config" => code::FAILED_PRECONDITION,
+            "unavailable" => code::UNAVAILABLE,
+            "unsupported" => code::UNIMPLEMENTED,
+            _ => code::INTERNAL,
+        },
+        CallError::PolicyDenied(_) => code::PERMISSION_DENIED,
+        CallError::Timeout(_) => code::DEADLINE_EXCEEDED,
+        _ => code::INTERNAL,
+    }
+}
+
+/// Runs `task` and says how it ended. `stop` is set by host shutdown.
+pub async fn run(
+    task: &Task,
+    connector: &Connector,
+    client: &BatonClient,
+    stop: Arc<AtomicBool>,
+) -> Outcome {
+    let Some(kind) = &task.task_type else {
+        return Outcome::Failure(Failure::new(code::UNKNOWN, "unsupported task type", false));
+    };
+    match kind {
+        TaskType::None(_) => Outcome::Silent,
+        TaskType::Hello(_) => {
+            let req = super::hello::request(
+                &client.host_id,
+                &task.id,
+                &connector.target().plugin.metadata,
+            );
+            if let Err(e) = client.hello(req).await {
+                tracing::warn!(task = %task.id, "hello task: {}", e.message());
+            }
+            Outcome::Silent
+        }
+        TaskType::SyncFull(options) => sync(task, options, connector, client, stop).await,
+        TaskType::Grant(t) => {
+            let (Some(ent), Some(principal)) = (&t.entitlement, &t.principal) else {
+                return Failure::malformed("grant task needs an entitlement and a principal");
+            };
+            let Some(pid) = principal.id.as_ref() else {
+                return Failure::malformed("grant task: the principal has no id");
+            };
+            let op = match entitlement_ref(ent) {
+                Ok(e) => Operation::Grant(e, rid(pid)),
+                Err(e) => return Failure::malformed(format!("grant task: {e:#}")),
+            };
+            provision(connector, op).await
+        }
+        TaskType::Revoke(t) => {
+            let Some(g) = &t.grant else {
+                return Failure::malformed("revoke task needs a grant");
+            };
+            let Some(ent) = &g.entitlement else {
+                return Failure::malformed("revoke task: the grant has no entitlement");
+            };
+            match grant_ref(g, ent) {
+                Ok(r) => provision(connector, Operation::Revoke(r)).await,
+                Err(e) => Failure::malformed(format!("revoke task: {e:#}")),
+            }
+        }
+        TaskType::CreateAccount(t) => create_account(t, connector).await,
+        TaskType::DeleteResource(t) => {
+            let Some(id) = t
+                .resource_id
+                .as_ref()
+                .filter(|id| !id.resource_type.is_empty() && !id.resource.is_empty())
+            else {
+                return Failure::malformed(
+                    "delete_resource task needs a resource id with a type and an id",
+                );
+            };
+            provision(connector, Operation::DeleteResource(rid(id))).await
+        }
+        other => Outcome::Failure(Failure::new(
+            code::UNKNOWN,
+            format!("unsupported task type: {}", other.name()),
+            false,
+        )),
+    }
+}
+
+fn not_enabled() -> Outcome {
+    Outcome::Failure(Failure::new(
+        code::FAILED_PRECONDITION,
+        "provisioning is not enabled (start the host with --provisioning / BATON_PROVISIONING=true)",
+        true,
+    ))
+}
+
+/// Calls the component for a provisioning operation and packs its answer as
+/// Baton's connector would.
+async fn provision(connector: &Connector, op: Operation) -> Outcome {
+    if !connector.provisioning {
+        return not_enabled();
+    }
+    let target = connector.target();
+    let output = match target.plugin.call(&target.instance, op).await {
+        Ok((output, _)) => output,
+        Err(e) => return Outcome::Failure(Failure::new(call_code(&e), e.to_string(), true)),
+    };
+    let marker = |name: &str| Any {
+        type_url: baton_api::type_url(name),
+        value: vec![],
+    };
+    let (response, annotations) = match output {
+        Output::Granted(r) => {
+            let annotations = match r {
+                prov::GrantResult::Granted => vec![],
+                prov::GrantResult::AlreadyExists => vec![marker(names::GRANT_ALREADY_EXISTS)],
+            };
+            let resp = GrantResponse {
+                annotations: annotations.clone(),
+                grants: vec![],
+            };
+            (baton_api::pack(names::GRANT_RESPONSE, &resp), annotations)
+        }
+        Output::Revoked(r) => {
+            let annotations = match r {
+                prov::RevokeResult::Revoked => vec![],
+                prov::RevokeResult::AlreadyRevoked => vec![marker(names::GRANT_ALREADY_REVOKED)],
+            };
+            let resp = RevokeResponse {
+                annotations: annotations.clone(),
+            };
+            (baton_api::pack(names::REVOKE_RESPONSE, &resp), annotations)
+        }
+        Output::Deleted(_) => (
+            baton_api::pack(
+                names::DELETE_RESOURCE_RESPONSE,
+                &DeleteResourceResponse::default(),
+            ),
+            vec![],
+        ),
+        other => {
+            return Outcome::Failure(Failure::new(
+                code::INTERNAL,
+                format!("the connector answered {other:?}"),
+                true,
+            ));
+        }
+    };
+    Outcome::Success {
+        response: Some(response),
+        annotations,
+    }
+}
+
+async fn create_account(
+    t: &baton_api::v1::task::CreateAccountTask,
+    connector: &Connector,
+) -> Outcome {
+    let Some(info) = &t.account_info else {
+        return Failure::malformed("create_account task needs account_info");
+    };
+    if !connector.provisioning {
+        return not_enabled();
+    }
+    let credential = match t
+        .credential_options
+        .as_ref()
+        .and_then(|o| o.options.as_ref())
+    {
+        None | Some(CredentialChoice::RandomPassword(_)) => meta::CredentialOption::RandomPassword,
+        Some(CredentialChoice::NoPassword(_)) => meta::CredentialOption::NoPassword,
+        Some(CredentialChoice::Sso(_)) => {
+            return Outcome::Failure(Failure::new(
+                code::INVALID_ARGUMENT,
+                "create_account: SSO credentials are not supported by this connector",
+                true,
+            ));
+        }
+    };
+    // A generated password may only leave the host encrypted: find the
+    // recipient before anything is created.
+    let recipient = if matches!(credential, meta::CredentialOption::RandomPassword) {
+        match encryption::recipient(&t.encryption_configs) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                return Outcome::Failure(Failure::new(
+                    code::INVALID_ARGUMENT,
+                    format!("create_account: {e}"),
+                    true,
+                ));
+            }
+        }
+    } else {
+        None
+    };
+    let mut profile = info
+        .profile
+        .as_ref()
+        .map(pb::struct_to_json)
+        .unwrap_or_else(|| serde_json::json!({}));
+    let login = if !info.login.is_empty() {
+        info.login.clone()
+    } else {
+        match profile["login"].as_str().or(profile["username"].as_str()) {
+            Some(l) => l.to_string(),
+            None => return Failure::malformed("create_account task: the account has no login"),
+        }
+    };
+    let mut emails: Vec<String> = Vec::new();
+    // The primary address first: the connector takes the first as the user's email.
+    for e in info
+        .emails
+        .iter()
+        .filter(|e| e.is_primary)
+        .chain(info.emails.iter().filter(|e| !e.is_primary))
+    {
+        if !e.address.is_empty() && !emails.contains(&e.address) {
+            emails.push(e.address.clone());
+        }
+    }
+    if let Some(obj) = profile.as_object_mut() {
+        obj.remove("login");
+    }
+    let account = prov::AccountInfo {
+        login,
+        emails,
+        profile_json: profile
+            .as_object()
+            .filter(|o| !o.is_empty())
+            .map(|_| profile.to_string()),
+    };
+    let op = Operation::CreateAccount(account, credential);
+    let target = connector.target();
+    let outcome = match target.plugin.call(&target.instance, op).await {
+        Ok((Output::AccountCreated(o), _)) => o,
+        Ok((other, _)) => {
+            return Outcome::Failure(Failure::new(
+                code::INTERNAL,
+                format!("the connector answered {other:?}"),
+                true,
+            ));
+        }
+        Err(e) => return Outcome::Failure(Failure::new(call_code(&e), e.to_string(), true)),
+    };
+    let resource = connector_runtime::convert::resource(&outcome.account);
+    let result = match outcome.status {
+        prov::CreateAccountResult::Created => car::Result::Success(car::SuccessResult {
+            resource: Some(resource),
+            is_create_account_result: true,
+            invitation_expires_at: None,
+        }),
+        prov::CreateAccountResult::AlreadyExists => {
+            car::Result::AlreadyExists(car::AlreadyExistsResult {
+                resource: Some(resource),
+                is_create_account_result: true,
+            })
+        }
+    };
+    let mut encrypted_data = Vec::new();
+    if let Some(password) = outcome.one_time_password {
+        let Some(recipient) = &recipient else {
+            return Outcome::Failure(Failure::new(
+                code::INTERNAL,
+                "the connector generated a password although none was asked for; it was not returned",
+                true,
+            ));
+        };
+        match recipient.encrypt_password(password.as_bytes()) {
+            Ok(data) => encrypted_data.push(data),
+            Err(e) => {
+                return Outcome::Failure(Failure::new(
+                    code::INTERNAL,
+                    format!("the account was created, but encrypting its password failed: {e}"),
+                    true,
+                ));
+            }
+        }
+    }
+    let resp = CreateAccountResponse {
+        encrypted_data,
+        annotations: vec![],
+        result: Some(result),
+    };
+    Outcome::Success {
+        response: Some(baton_api::pack(names::CREATE_ACCOUNT_RESPONSE, &resp)),
+        annotations: vec![],
+    }
+}
+
+/// Why a running sync stopped early.
+#[derive(Default)]
+struct StopReasons {
+    cancelled: AtomicBool,
+    heartbeat_failed: AtomicBool,
+}
+
+async fn sync(
+    task: &Task,
+    options: &baton_api::v1::task::SyncFullTask,
+    connector: &Connector,
+    client: &BatonClient,
+    shutdown: Arc<AtomicBool>,
+) -> Outcome {
+    // Baton: a refused or failed first heartbeat ends the task silently.
+    let first = match client.heartbeat(&task.id).await {
+        Ok(r) if r.cancelled => {
+            tracing::info!(task = %task.id, "sync cancelled before it started");
+            return Outcome::Silent;
+        }
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(task = %task.id, "first heartbeat failed: {}", e.message());
+            return Outcome::Silent;
+        }
+    };
+    if options.skip_entitlements_and_grants
+        || options.skip_grants
+        || !options.targeted_sync_resources.is_empty()
+        || !options.sync_resource_type_ids.is_empty()
+    {
+        tracing::warn!(
+            task = %task.id,
+            "the sync task asks for a partial sync; this host runs full syncs, a superset"
+        );
+    }
+    // The sync stops when heartbeats say so or the host shuts down.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reasons = Arc::new(StopReasons::default());
+    let done = Arc::new(tokio::sync::Notify::new());
+    let heartbeats = tokio::spawn(heartbeat_loop(
+        client.clone(),
+        task.id.clone(),
+        interval(first.next_heartbeat.as_ref()),
+        stop.clone(),
+        reasons.clone(),
+        done.clone(),
+    ));
+    let relay = {
+        let (stop, shutdown, done) = (stop.clone(), shutdown.clone(), done.clone());
+        tokio::spawn(async move {
+            loop {
+                if shutdown.load(Ordering::Relaxed) {
+                    stop.store(true, Ordering::SeqCst);
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = done.notified() => return,
+                }
+            }
+        })
+    };
+    let outcome = sync_and_upload(task, connector, client, stop.clone(), &reasons, &shutdown).await;
+    // Heartbeats stop before FinishTask, so none arrives after it.
+    done.notify_waiters();
+    heartbeats.abort();
+    relay.abort();
+    let _ = heartbeats.await;
+    outcome
+}
+
+async fn sync_and_upload(
+    task: &Task,
+    connector: &Connector,
+    client: &BatonClient,
+    stop: Arc<AtomicBool>,
+    reasons: &StopReasons,
+    shutdown: &AtomicBool,
+) -> Outcome {
+    // One sync at a time per connector: they share the checkpointed c1z.
+    let _exclusive = connector.sync_lock.lock().await;
+    // The deployment of the moment; a hot swap applies from the next task.
+    let target = connector.target();
+    if let Err(e) = target
+        .plugin
+        .call(&target.instance, Operation::Validate)
+        .await
+    {
+        return Outcome::Failure(Failure::new(
+            call_code(&e),
+            format!("the connector's configuration check failed: {e}"),
+            false,
+        ));
+    }
+    let file = &connector.sync_file;
+    let options = SyncOptions {
+        concurrency: connector.sync_concurrency,
+        checkpoint_interval: connector.checkpoint_interval,
+        stop: Some(stop),
+        ..SyncOptions::default()
+    };
+    match run_sync(&target.plugin, &target.instance, file, &options).await {
+        Ok(summary) => {
+            tracing::info!(
+                task = %task.id,
+                sync_id = %summary.sync_id,
+                resumed = summary.resumed,
+                grants = summary.grants,
+                "sync finished; uploading"
+            );
+        }
+        Err(SyncError::Interrupted) => {
+            let why = if reasons.cancelled.load(Ordering::SeqCst) {
+                "task was cancelled"
+            } else if reasons.heartbeat_failed.load(Ordering::SeqCst) {
+                "task failed heartbeat"
+            } else if shutdown.load(Ordering::SeqCst) {
+                "the host is shutting down"
+            } else {
+                "the sync was stopped"
+            };
+            return Outcome::Failure(Failure::new(
+                code::CANCELLED,
+                format!("{why}; the next sync resumes from its checkpoint"),
+                false,
+            ));
+        }
+        Err(e) => {
+            let code = e.call_error().map(call_code).unwrap_or(code::UNKNOWN);
+            return Outcome::Failure(Failure::new(code, format!("sync failed: {e}"), false));
+        }
+    }
+    let mut last = None;
+    for wait in UPLOAD_WAITS {
+        tokio::time::sleep(wait).await;
+        match client.upload_asset(&task.id, file).await {
+            Ok(()) => {
+                return Outcome::Success {
+                    response: None,
+                    annotations: vec![],
+                };
+            }
+            Err(e) => {
+                tracing::warn!(task = %task.id, "upload failed: {}", e.message());
+                last = Some(e);
+            }
+        }
+    }
+    let e = last.expect("at least one attempt");
+    Outcome::Failure(Failure::new(
+        e.code() as i32,
+        format!("uploading the c1z failed: {}", e.message()),
+        false,
+    ))
+}
+
+fn interval(next: Option<&prost_types::Duration>) -> Duration {
+    match next {
+        Some(d) if d.seconds > 0 || d.nanos > 0 => {
+            let d = Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32);
+            d.clamp(HEARTBEAT_MIN, HEARTBEAT_MAX)
+        }
+        _ => HEARTBEAT_DEFAULT,
+    }
+}
+
+async fn heartbeat_loop(
+    client: BatonClient,
+    task_id: String,
+    mut every: Duration,
+    stop: Arc<AtomicBool>,
+    reasons: Arc<StopReasons>,
+    done: Arc<tokio::sync::Notify>,
+) {
+    let mut failures = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = done.notified() => return,
+        }
+        match client.heartbeat(&task_id).await {
+            Ok(r) => {
+                failures = 0;
+                every = interval(r.next_heartbeat.as_ref());
+                if r.cancelled {
+                    tracing::info!(task = %task_id, "ConductorOne cancelled the task");
+                    reasons.cancelled.store(true, Ordering::SeqCst);
+                    stop.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(task = %task_id, failures, "heartbeat failed: {}", e.message());
+                if failures >= HEARTBEAT_FAILURES {
+                    reasons.heartbeat_failed.store(true, Ordering::SeqCst);
+                    stop.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_intervals_are_clamped_like_batons() {
+        let d = |s, n| prost_types::Duration {
+            seconds: s,
+            nanos: n,
+        };
+        assert_eq!(interval(None), HEARTBEAT_DEFAULT);
+        assert_eq!(interval(Some(&d(0, 0))), HEARTBEAT_DEFAULT);
+        assert_eq!(interval(Some(&d(0, 1_000))), HEARTBEAT_MIN);
+        assert_eq!(interval(Some(&d(7, 0))), Duration::from_secs(7));
+        assert_eq!(interval(Some(&d(3600, 0))), HEARTBEAT_MAX);
+        assert_eq!(interval(Some(&d(-5, 0))), HEARTBEAT_DEFAULT);
+    }
+
+    #[test]
+    fn failures_become_finish_errors_with_status() {
+        let req = Outcome::Failure(Failure::new(code::NOT_FOUND, "gone", true))
+            .finish_request("h", "t")
+            .unwrap();
+        assert_eq!(req.status.as_ref().unwrap().code, code::NOT_FOUND);
+        match req.final_state {
+            Some(finish::FinalState::Error(e)) => assert!(e.non_retryable),
+            other => panic!("{other:?}"),
+        }
+        let ok = Outcome::Success {
+            response: None,
+            annotations: vec![],
+        }
+        .finish_request("h", "t")
+        .unwrap();
+        assert!(ok.status.is_none());
+        assert!(Outcome::Silent.finish_request("h", "t").is_none());
+    }
+
+    #[test]
+    fn connector_error_kinds_map_to_grpc_codes() {
+        let e = |kind| CallError::Connector {
+            kind,
+            message: String::new(),
+            transient: false,
+        };
+        assert_eq!(call_code(&e("not-found")), code::NOT_FOUND);
+        assert_eq!(call_code(&e("permission-denied")), code::PERMISSION_DENIED);
+        assert_eq!(call_code(&e("invalid-config")), code::FAILED_PRECONDITION);
+        assert_eq!(
+            call_code(&CallError::PolicyDenied("x".into())),
+            code::PERMISSION_DENIED
+        );
+        assert_eq!(call_code(&CallError::StackOverflow), code::INTERNAL);
+    }
+}

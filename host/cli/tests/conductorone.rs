@@ -1,0 +1,507 @@
+//! End to end: ConductorOne service mode. `connector-host` runs with only
+//! the `BATON_*` variables of ConductorOne's Kubernetes Secret, against a
+//! fake ConductorOne (`tests/c1-fake`: token endpoint and BatonService on
+//! one TLS listener, validating like the real one) and the PingOne
+//! simulator, and is driven through hello, sync, grant, revoke, create
+//! account, delete, an unsupported task type, a malformed task,
+//! cancellation by heartbeat, a dropped connection and an expired token.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use baton_api::connector::{
+    AccountInfo, CreateAccountResponse, CredentialOptions, EncryptionConfig, GrantResponse,
+    RevokeResponse, account_info, create_account_response, credential_options, encryption_config,
+    names,
+};
+use baton_api::rpc::code;
+use baton_api::v1::{FinishTaskRequest, finish_task_request::FinalState, task};
+use c1_fake::FakeC1;
+use c1z::{C1zReader, pb};
+use common::{assert_matches_truth, contents, expect};
+use pingone_sim::{Faults, ServeOptions, SimConfig, SimHandle};
+use prost::Message as _;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+struct Host {
+    child: Child,
+    logs: Arc<Mutex<String>>,
+}
+
+impl Host {
+    /// The host with ConductorOne's Secret as environment and nothing else.
+    fn start(sim: &SimHandle, c1: &FakeC1, dir: &Path, provisioning: bool) -> Host {
+        let ca = dir.join("c1-ca.pem");
+        std::fs::write(&ca, c1.ca_pem()).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_connector-host"))
+            .args(["--log-format", "json", "--log-level", "debug"])
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("BATON_CLIENT_ID", c1.client_id())
+            .env("BATON_CLIENT_SECRET", c1.client_secret())
+            .env("BATON_C1_API_HOST", c1.api_host())
+            .env("BATON_CA_BUNDLE", &ca)
+            .env("BATON_HOST_ID", "c1-test-host")
+            .env("BATON_C1Z_TEMP_DIR", dir.join("state"))
+            .env("BATON_CHECKPOINT_INTERVAL", "0.2")
+            .env("BATON_PROVISIONING", provisioning.to_string())
+            .env("BATON_PINGONE_CLIENT_ID", sim.client_id())
+            .env("BATON_PINGONE_CLIENT_SECRET", sim.client_secret())
+            .env("BATON_PINGONE_ENVIRONMENT_ID", sim.environment_id())
+            .env("BATON_PINGONE_API_URL", sim.api_base_url())
+            .env("BATON_PINGONE_AUTH_URL", sim.auth_base_url())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("connector-host starts");
+        let logs = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let sink = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    sink.lock().unwrap().push_str(&(line + "\n"));
+                }
+            });
+        }
+        Host { child, logs }
+    }
+
+    fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(mut self) -> (Option<i32>, String) {
+        // SAFETY: signalling our own child process by its pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        (status.code(), self.logs())
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn finished(c1: &FakeC1, host: &Host, id: &str) -> FinishTaskRequest {
+    match c1.wait_finished(id, WAIT).await {
+        Some(f) => f,
+        None => panic!(
+            "task {id} did not finish; events {:?}\nlogs:\n{}",
+            c1.events(),
+            host.logs()
+        ),
+    }
+}
+
+fn success(f: &FinishTaskRequest) -> (Option<prost_types::Any>, Vec<prost_types::Any>) {
+    match &f.final_state {
+        Some(FinalState::Success(s)) if f.status.is_none() => {
+            (s.response.clone(), s.annotations.clone())
+        }
+        other => panic!("expected success, got {other:?} with {:?}", f.status),
+    }
+}
+
+/// (code, message, non_retryable) of a failed task.
+fn failure(f: &FinishTaskRequest) -> (i32, String, bool) {
+    match (&f.final_state, &f.status) {
+        (Some(FinalState::Error(e)), Some(s)) => (s.code, s.message.clone(), e.non_retryable),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+fn type_name(any: &prost_types::Any) -> &str {
+    any.type_url
+        .strip_prefix("type.googleapis.com/")
+        .unwrap_or(&any.type_url)
+}
+
+fn members(sim: &SimHandle, user: &str, group: &str) -> usize {
+    sim.ground_truth()
+        .memberships
+        .iter()
+        .filter(|m| m.user_id == user && m.group_id == group)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conductorone_drives_sync_and_provisioning() {
+    let sim = pingone_sim::start(SimConfig::small(61), ServeOptions::default())
+        .await
+        .unwrap();
+    let c1 = FakeC1::start().await;
+    c1.set_next_poll(Duration::from_millis(100));
+    c1.set_next_heartbeat(Duration::from_secs(1));
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(&sim, &c1, dir.path(), true);
+
+    // Hello: this host, the PingOne connector and its capabilities.
+    assert!(
+        c1.wait_until(WAIT, |c| !c.hellos().is_empty()).await,
+        "no hello; logs:\n{}",
+        host.logs()
+    );
+    let hello = c1.hellos()[0].clone();
+    assert_eq!(
+        (hello.host_id.as_str(), hello.task_id.as_str()),
+        ("c1-test-host", "")
+    );
+    let meta = hello.connector_metadata.expect("connector metadata");
+    assert_eq!(meta.display_name, "PingOne");
+    let caps = meta.capabilities.expect("capabilities");
+    for c in [pb::Capability::Sync, pb::Capability::Provision] {
+        assert!(
+            caps.connector_capabilities.contains(&(c as i32)),
+            "{caps:?}"
+        );
+    }
+    let user_type = caps
+        .resource_type_capabilities
+        .iter()
+        .find(|r| r.resource_type.as_ref().is_some_and(|t| t.id == "user"))
+        .expect("user capabilities");
+    assert!(
+        user_type
+            .capabilities
+            .contains(&(pb::Capability::AccountProvisioning as i32))
+    );
+    assert!(meta.account_creation_schema.is_some());
+    assert_eq!(hello.build_info.unwrap().package, "connector-host");
+
+    // A full sync: heartbeats from before the upload, a c1z that holds
+    // exactly the tenant, in Baton's 512 KiB chunks, then FinishTask.
+    let sync_id = c1.enqueue(task::TaskType::SyncFull(Default::default()));
+    success(&finished(&c1, &host, &sync_id).await);
+    let uploads = c1.uploads(&sync_id);
+    assert_eq!(uploads.len(), 1);
+    let file = dir.path().join("uploaded.c1z");
+    std::fs::write(&file, &uploads[0]).unwrap();
+    assert_matches_truth(&contents(&file), &expect::expected(&sim.ground_truth()));
+    let events = c1.events();
+    let pos = |e: String| events.iter().position(|x| *x == e).unwrap_or(usize::MAX);
+    assert!(
+        pos(format!("heartbeat:{sync_id}")) < pos(format!("upload:{sync_id}")),
+        "{events:?}"
+    );
+    assert!(
+        pos(format!("upload:{sync_id}")) < pos(format!("finish:{sync_id}")),
+        "{events:?}"
+    );
+    for sizes in c1.upload_chunk_sizes(&sync_id) {
+        let (last, full) = sizes.split_last().unwrap();
+        assert!(
+            full.iter().all(|n| *n == 512 * 1024) && *last <= 512 * 1024,
+            "{sizes:?}"
+        );
+    }
+
+    // A hello task is answered by a Hello carrying its id, and no FinishTask.
+    let hello_id = c1.enqueue(task::TaskType::Hello(Default::default()));
+    assert!(
+        c1.wait_until(WAIT, |c| c.hellos().iter().any(|h| h.task_id == hello_id))
+            .await
+    );
+
+    // Grant: ConductorOne sends the entitlement and principal as synced.
+    let reader = C1zReader::open(&file).unwrap();
+    let t = sim.ground_truth();
+    let group = t
+        .groups
+        .iter()
+        .find(|g| g.get("population").is_none() && g.get("userFilter").is_none())
+        .map(|g| g["id"].as_str().unwrap().to_string())
+        .expect("an environment-level static group");
+    let user = t
+        .users
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .find(|u| members(&sim, u, &group) == 0)
+        .expect("a user outside the group");
+    let entitlement = reader
+        .entitlement(&format!("group:{group}:member"))
+        .unwrap()
+        .expect("the membership entitlement");
+    let principal = reader.resource("user", &user).unwrap().expect("the user");
+    let grant_task = || {
+        task::TaskType::Grant(task::GrantTask {
+            entitlement: Some(entitlement.clone()),
+            principal: Some(principal.clone()),
+            ..Default::default()
+        })
+    };
+    let id = c1.enqueue(grant_task());
+    let (response, annotations) = success(&finished(&c1, &host, &id).await);
+    let response = response.expect("a grant response");
+    assert_eq!(type_name(&response), names::GRANT_RESPONSE);
+    assert!(annotations.is_empty(), "{annotations:?}");
+    assert_eq!(members(&sim, &user, &group), 1);
+    // Again: success, marked as already there, still one membership.
+    let id = c1.enqueue(grant_task());
+    let (response, annotations) = success(&finished(&c1, &host, &id).await);
+    let decoded = GrantResponse::decode(&response.unwrap().value[..]).unwrap();
+    assert_eq!(decoded.annotations, annotations);
+    assert_eq!(
+        annotations.iter().map(type_name).collect::<Vec<_>>(),
+        [names::GRANT_ALREADY_EXISTS]
+    );
+    assert_eq!(members(&sim, &user, &group), 1);
+
+    // Revoke, twice.
+    let grant = pb::Grant {
+        id: format!("{}:user:{user}", entitlement.id),
+        entitlement: Some(entitlement.clone()),
+        principal: Some(principal.clone()),
+        ..Default::default()
+    };
+    let revoke_task = || {
+        task::TaskType::Revoke(task::RevokeTask {
+            grant: Some(grant.clone()),
+            annotations: vec![],
+        })
+    };
+    let id = c1.enqueue(revoke_task());
+    let (response, _) = success(&finished(&c1, &host, &id).await);
+    assert_eq!(
+        type_name(response.as_ref().unwrap()),
+        names::REVOKE_RESPONSE
+    );
+    assert_eq!(members(&sim, &user, &group), 0);
+    let id = c1.enqueue(revoke_task());
+    let (response, annotations) = success(&finished(&c1, &host, &id).await);
+    let decoded = RevokeResponse::decode(&response.unwrap().value[..]).unwrap();
+    assert_eq!(decoded.annotations, annotations);
+    assert_eq!(
+        annotations.iter().map(type_name).collect::<Vec<_>>(),
+        [names::GRANT_ALREADY_REVOKED]
+    );
+
+    // Create an account with a random password, encrypted to ConductorOne's key.
+    let recipient = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    let jwk = serde_json::json!({
+        "kty": "OKP", "crv": "Ed25519",
+        "x": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(recipient.verifying_key().to_bytes()),
+    });
+    let profile =
+        pb::json_to_struct(&serde_json::json!({"given_name": "Cee", "family_name": "One"}));
+    let users_before = sim.ground_truth().users.len();
+    let id = c1.enqueue(task::TaskType::CreateAccount(task::CreateAccountTask {
+        account_info: Some(AccountInfo {
+            emails: vec![account_info::Email {
+                address: "cee.one@example.com".into(),
+                is_primary: true,
+            }],
+            login: "cee.one".into(),
+            login_aliases: vec![],
+            profile,
+        }),
+        credential_options: Some(CredentialOptions {
+            force_change_at_next_login: false,
+            options: Some(credential_options::Options::RandomPassword(
+                credential_options::RandomPassword { length: 20 },
+            )),
+        }),
+        encryption_configs: vec![EncryptionConfig {
+            provider: "baton/jwk/v1".into(),
+            config: Some(encryption_config::Config::JwkPublicKeyConfig(
+                encryption_config::JwkPublicKeyConfig {
+                    pub_key: jwk.to_string().into_bytes(),
+                },
+            )),
+            ..Default::default()
+        }],
+        resource_type_id: Some("user".into()),
+    }));
+    let (response, _) = success(&finished(&c1, &host, &id).await);
+    let response = response.unwrap();
+    assert_eq!(type_name(&response), names::CREATE_ACCOUNT_RESPONSE);
+    let created = CreateAccountResponse::decode(&response.value[..]).unwrap();
+    let new_user = match created.result {
+        Some(create_account_response::Result::Success(s)) => s.resource.unwrap().id.unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(new_user.resource_type, "user");
+    assert_eq!(created.encrypted_data.len(), 1);
+    let secret = &created.encrypted_data[0];
+    assert_eq!(secret.provider, "baton/jwk/v1");
+    let age_file = base64::engine::general_purpose::STANDARD
+        .decode(&secret.encrypted_bytes)
+        .expect("base64 ciphertext");
+    assert!(age_file.starts_with(b"age-encryption.org/v1\n-> ssh-ed25519 "));
+    let t = sim.ground_truth();
+    assert_eq!(t.users.len(), users_before + 1);
+    let made = t
+        .users
+        .iter()
+        .find(|u| u["id"] == new_user.resource.as_str())
+        .expect("the new user in PingOne");
+    assert_eq!(made["username"], "cee.one");
+    assert_eq!(made["email"], "cee.one@example.com");
+    assert_eq!(made["name"]["given"], "Cee");
+
+    // Delete it.
+    let id = c1.enqueue(task::TaskType::DeleteResource(task::DeleteResourceTask {
+        resource_id: Some(new_user.clone()),
+        parent_resource_id: None,
+    }));
+    let (response, _) = success(&finished(&c1, &host, &id).await);
+    assert_eq!(
+        type_name(response.as_ref().unwrap()),
+        names::DELETE_RESOURCE_RESPONSE
+    );
+    assert_eq!(sim.ground_truth().users.len(), users_before);
+
+    // A malformed task: non-retryable, and no call to PingOne.
+    sim.reset_stats();
+    let id = c1.enqueue(task::TaskType::Grant(task::GrantTask {
+        entitlement: Some(entitlement.clone()),
+        ..Default::default()
+    }));
+    let (code_, message, non_retryable) = failure(&finished(&c1, &host, &id).await);
+    assert_eq!(
+        (code_, non_retryable),
+        (code::INVALID_ARGUMENT, true),
+        "{message}"
+    );
+    assert_eq!(sim.stats().total, 0);
+
+    // An unsupported task type: UNKNOWN, retryable; the host keeps polling.
+    let id = c1.enqueue(task::TaskType::EventFeed(Default::default()));
+    let (code_, message, non_retryable) = failure(&finished(&c1, &host, &id).await);
+    assert_eq!((code_, non_retryable), (code::UNKNOWN, false));
+    assert!(
+        message.contains("unsupported task type: event_feed"),
+        "{message}"
+    );
+    let id = c1.enqueue(task::TaskType::Hello(Default::default()));
+    assert!(
+        c1.wait_until(WAIT, |c| c.hellos().iter().any(|h| h.task_id == id))
+            .await
+    );
+
+    assert_eq!(c1.violations(), Vec::<String>::new());
+    assert_eq!(c1.token_rejections(), Vec::<String>::new());
+    assert!(
+        c1.user_agents()
+            .iter()
+            .all(|ua| ua.starts_with("test-client "))
+    );
+    // One token served the whole run.
+    assert_eq!(c1.token_fetches(), 1);
+
+    let (status, logs) = host.terminate();
+    assert_eq!(status, Some(0), "{logs}");
+    assert!(logs.contains("drained: clean"), "{logs}");
+    for secret in [c1.client_secret(), sim.client_secret().to_string()] {
+        let key = secret.rsplit(':').next().unwrap().to_string();
+        assert!(!logs.contains(&key), "a secret reached the logs");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_reconnects_and_token_expiry() {
+    let sim = pingone_sim::start(SimConfig::medium(62), ServeOptions::default())
+        .await
+        .unwrap();
+    // Slow enough that the sync outlives a few heartbeats.
+    sim.set_faults(Faults {
+        latency_ms: 30,
+        ..Faults::default()
+    });
+    let c1 = FakeC1::start().await;
+    c1.set_next_poll(Duration::from_millis(100));
+    c1.set_next_heartbeat(Duration::from_secs(1));
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(&sim, &c1, dir.path(), false);
+    assert!(
+        c1.wait_until(WAIT, |c| !c.hellos().is_empty()).await,
+        "{}",
+        host.logs()
+    );
+
+    // Cancelled by heartbeat mid-sync: it stops, uploads nothing, and
+    // reports CANCELLED (retryable).
+    let first = c1.enqueue(task::TaskType::SyncFull(Default::default()));
+    assert!(
+        c1.wait_until(WAIT, |c| c.heartbeats(&first) >= 3).await,
+        "{}",
+        host.logs()
+    );
+    assert!(c1.cancel_task(&first));
+    let (code_, message, non_retryable) = failure(&finished(&c1, &host, &first).await);
+    assert_eq!(
+        (code_, non_retryable),
+        (code::CANCELLED, false),
+        "{message}"
+    );
+    assert!(message.contains("cancelled"), "{message}");
+    assert!(c1.uploads(&first).is_empty());
+
+    // The network drops: every connection is cut and, for a while, new ones
+    // are refused. The host reconnects by itself.
+    sim.set_faults(Faults::default());
+    let accepted = c1.connections_accepted();
+    c1.set_refuse_connections(true);
+    c1.drop_connections();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        c1.connections_accepted() > accepted,
+        "the host did not try to reconnect"
+    );
+    c1.set_refuse_connections(false);
+
+    // The token expires on the server's side: the host's next call is
+    // refused, it fetches a new token, and carries on.
+    let fetches = c1.token_fetches();
+    c1.expire_all_tokens();
+
+    // The next sync resumes from the cancelled one's checkpoint and
+    // uploads the whole tenant.
+    let second = c1.enqueue(task::TaskType::SyncFull(Default::default()));
+    success(&finished(&c1, &host, &second).await);
+    let file = dir.path().join("uploaded.c1z");
+    std::fs::write(&file, &c1.uploads(&second)[0]).unwrap();
+    assert_matches_truth(&contents(&file), &expect::expected(&sim.ground_truth()));
+    let logs = host.logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("sync finished") && l.contains("\"resumed\":true")),
+        "the second sync did not resume:\n{logs}"
+    );
+    assert!(c1.unauthenticated_calls() >= 1);
+    assert!(c1.token_fetches() > fetches);
+
+    // Provisioning is off for this host: refused before the connector.
+    let id = c1.enqueue(task::TaskType::DeleteResource(task::DeleteResourceTask {
+        resource_id: Some(pb::ResourceId::new("user", "u-1")),
+        parent_resource_id: None,
+    }));
+    let (code_, message, non_retryable) = failure(&finished(&c1, &host, &id).await);
+    assert_eq!(
+        (code_, non_retryable),
+        (code::FAILED_PRECONDITION, true),
+        "{message}"
+    );
+
+    assert_eq!(c1.violations(), Vec::<String>::new());
+    let (status, logs) = host.terminate();
+    assert_eq!(status, Some(0), "{logs}");
+    sim.shutdown().await;
+}

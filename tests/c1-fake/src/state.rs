@@ -1,0 +1,435 @@
+//! What the fake remembers and how BatonService behaves: the settings tests
+//! change, the records tests read, the task table, and one method per RPC
+//! that validates a decoded request, updates the records and builds the
+//! reply.
+//!
+//! Decisions:
+//! - Everything lives in one `State` behind one mutex (see `lib.rs`); RPCs
+//!   are short and synchronous once decoded, so no lock is held across an
+//!   await and ordering in `events` is exactly the order of handling.
+//! - A broken field rule is answered with INVALID_ARGUMENT *and* recorded in
+//!   `violations`; a protocol misuse the real server might tolerate (a
+//!   duplicate FinishTask, a FinishTask for a hello task, a Hello fact left
+//!   empty) is only recorded; a task ID the fake never handed out is
+//!   answered with NOT_FOUND and recorded. Tests assert `violations` is
+//!   empty.
+//! - A task is "in flight" from the GetTask that hands it out until its
+//!   first FinishTask (for a hello task: its Hello). `none` tasks never
+//!   count. A task cancelled on its first heartbeat stays in flight, as the
+//!   real service would until it times the task out.
+//! - Counters and events record calls that were handled; `calls` records
+//!   every authenticated call, including those answered with an injected
+//!   fault, with its arrival time.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use baton_api::v1::upload_asset_request::UploadMetadata;
+use baton_api::v1::{
+    FinishTaskRequest, FinishTaskResponse, GetTaskRequest, GetTaskResponse, HeartbeatRequest,
+    HeartbeatResponse, HelloRequest, HelloResponse, Task, finish_task_request::FinalState,
+    task::TaskType,
+};
+use tonic::{Code, Status};
+
+use crate::{token, validate};
+
+/// One task the fake knows about, queued or handed out.
+pub(crate) struct TaskRecord {
+    pub task: Task,
+    pub handed_out: bool,
+    /// No longer in flight: finished, or (hello task) answered with Hello.
+    pub done: bool,
+    pub heartbeats: usize,
+    pub cancelled: bool,
+    pub finishes: Vec<FinishTaskRequest>,
+    pub uploads: Vec<Vec<u8>>,
+    pub chunk_sizes: Vec<Vec<usize>>,
+}
+
+impl TaskRecord {
+    fn new(task: Task) -> Self {
+        TaskRecord {
+            task,
+            handed_out: false,
+            done: false,
+            heartbeats: 0,
+            cancelled: false,
+            finishes: Vec::new(),
+            uploads: Vec::new(),
+            chunk_sizes: Vec::new(),
+        }
+    }
+
+    fn type_name(&self) -> &'static str {
+        self.task.task_type.as_ref().map_or("untyped", |t| t.name())
+    }
+}
+
+pub(crate) struct State {
+    // Settings.
+    pub token_ttl: u64,
+    pub fail_tokens: usize,
+    pub empty_tokens: usize,
+    pub next_poll: Duration,
+    pub next_heartbeat: Duration,
+    pub idle_none: bool,
+    pub faults: HashMap<String, (usize, Code)>,
+    pub upload_midway_failures: usize,
+    /// The user agent must start with this (the client name and a space).
+    pub user_agent_prefix: String,
+
+    // Records.
+    pub tokens: HashMap<String, Instant>,
+    pub nonces: HashSet<String>,
+    pub token_fetches: usize,
+    pub token_rejections: Vec<String>,
+    pub unauthenticated_calls: usize,
+    pub user_agents: Vec<String>,
+    pub violations: Vec<String>,
+    pub events: Vec<String>,
+    pub calls: Vec<(String, Instant)>,
+    pub hellos: Vec<HelloRequest>,
+    pub get_task_calls: usize,
+    pub queue: VecDeque<String>,
+    pub tasks: HashMap<String, TaskRecord>,
+    pub in_flight: usize,
+    pub max_in_flight: usize,
+}
+
+/// The RPC name at the end of a method path, for messages and events.
+pub(crate) fn rpc_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+fn duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
+
+/// A fresh task ID: 27 random ASCII alphanumerics, like a KSUID.
+pub(crate) fn fresh_task_id() -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(validate::TASK_ID_LEN)
+        .map(char::from)
+        .collect()
+}
+
+impl State {
+    pub fn new(client_name: &str) -> Self {
+        State {
+            token_ttl: 3600,
+            fail_tokens: 0,
+            empty_tokens: 0,
+            next_poll: Duration::from_millis(100),
+            next_heartbeat: Duration::from_secs(1),
+            idle_none: false,
+            faults: HashMap::new(),
+            upload_midway_failures: 0,
+            user_agent_prefix: format!("{client_name} "),
+            tokens: HashMap::new(),
+            nonces: HashSet::new(),
+            token_fetches: 0,
+            token_rejections: Vec::new(),
+            unauthenticated_calls: 0,
+            user_agents: Vec::new(),
+            violations: Vec::new(),
+            events: Vec::new(),
+            calls: Vec::new(),
+            hellos: Vec::new(),
+            get_task_calls: 0,
+            queue: VecDeque::new(),
+            tasks: HashMap::new(),
+            in_flight: 0,
+            max_in_flight: 0,
+        }
+    }
+
+    /// Issues a token valid for the current TTL.
+    pub fn mint_token(&mut self) -> String {
+        let token = token::random_token();
+        self.tokens
+            .insert(token.clone(), token::token_expiry(self.token_ttl));
+        token
+    }
+
+    pub fn violation(&mut self, text: String) {
+        self.violations.push(text);
+    }
+
+    /// Records a broken field rule and returns the INVALID_ARGUMENT for it.
+    fn reject(&mut self, rpc: &str, problem: String) -> Status {
+        self.violation(format!("{rpc}: {problem}"));
+        Status::invalid_argument(problem)
+    }
+
+    /// Records a call naming a task the fake never handed out.
+    fn unknown_task(&mut self, rpc: &str, task_id: &str) -> Status {
+        self.violation(format!("{rpc}: task {task_id} was never handed out"));
+        Status::not_found(format!("task {task_id} not found"))
+    }
+
+    /// Queues `task`, giving it a fresh ID if it has none; returns the ID.
+    pub fn enqueue(&mut self, mut task: Task) -> String {
+        if task.id.is_empty() {
+            task.id = fresh_task_id();
+        }
+        let id = task.id.clone();
+        assert!(
+            !self.tasks.contains_key(&id),
+            "task ID {id} is already queued"
+        );
+        self.tasks.insert(id.clone(), TaskRecord::new(task));
+        self.queue.push_back(id.clone());
+        id
+    }
+
+    /// The gate in front of every gRPC call: user agent, bearer token,
+    /// known method, injected fault.
+    pub fn admit(
+        &mut self,
+        path: &str,
+        user_agent: Option<&str>,
+        authorization: Option<&str>,
+    ) -> Result<(), Status> {
+        let now = Instant::now();
+        let ua = user_agent.unwrap_or("").to_string();
+        if !self.user_agents.contains(&ua) {
+            if !ua.starts_with(&self.user_agent_prefix) {
+                self.violation(format!(
+                    "user-agent {ua:?} does not start with {:?}",
+                    self.user_agent_prefix
+                ));
+            }
+            self.user_agents.push(ua);
+        }
+        let token = authorization.and_then(|v| v.strip_prefix("Bearer "));
+        let problem = match token.map(|t| self.tokens.get(t)) {
+            None => Some("no bearer token"),
+            Some(None) => Some("unknown bearer token"),
+            Some(Some(expiry)) if now >= *expiry => Some("expired bearer token"),
+            Some(Some(_)) => None,
+        };
+        if let Some(problem) = problem {
+            self.unauthenticated_calls += 1;
+            self.events
+                .push(format!("unauthenticated:{}", rpc_name(path)));
+            return Err(Status::unauthenticated(problem));
+        }
+        self.calls.push((path.to_string(), now));
+        if !crate::grpc::METHODS.contains(&path) {
+            self.violation(format!("call to unimplemented method {path}"));
+            return Err(Status::unimplemented(format!("{path} is not implemented")));
+        }
+        if let Some((left, code)) = self.faults.get_mut(path)
+            && *left > 0
+        {
+            *left -= 1;
+            return Err(Status::new(*code, "injected fault"));
+        }
+        Ok(())
+    }
+
+    pub fn hello(&mut self, req: HelloRequest) -> Result<HelloResponse, Status> {
+        const RPC: &str = "Hello";
+        if let Err(p) = validate::host_id(&req.host_id) {
+            return Err(self.reject(RPC, p));
+        }
+        if !req.task_id.is_empty()
+            && let Err(p) = validate::task_id(&req.task_id)
+        {
+            return Err(self.reject(RPC, p));
+        }
+        if let Err(p) = validate::annotations("annotations", &req.annotations) {
+            return Err(self.reject(RPC, p));
+        }
+        if req.connector_metadata.is_none() {
+            return Err(self.reject(RPC, "connector_metadata is missing".to_string()));
+        }
+        for problem in validate::hello_facts(&req) {
+            self.violation(format!("{RPC}: {problem}"));
+        }
+        if req.task_id.is_empty() {
+            self.events.push("hello".to_string());
+        } else {
+            let id = req.task_id.clone();
+            let Some(record) = self.tasks.get_mut(&id).filter(|r| r.handed_out) else {
+                return Err(self.unknown_task(RPC, &id));
+            };
+            let problem = if !matches!(record.task.task_type, Some(TaskType::Hello(_))) {
+                Some(format!("task {id} is a {} task", record.type_name()))
+            } else if record.done {
+                Some(format!("second Hello for hello task {id}"))
+            } else {
+                record.done = true;
+                self.in_flight -= 1;
+                None
+            };
+            if let Some(problem) = problem {
+                self.violation(format!("{RPC}: {problem}"));
+            }
+            self.events.push(format!("hello:{id}"));
+        }
+        self.hellos.push(req);
+        Ok(HelloResponse::default())
+    }
+
+    pub fn get_task(&mut self, req: GetTaskRequest) -> Result<GetTaskResponse, Status> {
+        if let Err(p) = validate::host_id(&req.host_id) {
+            return Err(self.reject("GetTask", p));
+        }
+        self.get_task_calls += 1;
+        self.events.push("get_task".to_string());
+        let id = match self.queue.pop_front() {
+            Some(id) => Some(id),
+            None if self.idle_none => Some(self.enqueue_idle_none()),
+            None => None,
+        };
+        let task = id.map(|id| {
+            let record = self.tasks.get_mut(&id).expect("queued tasks are recorded");
+            record.handed_out = true;
+            let task = record.task.clone();
+            if matches!(task.task_type, Some(TaskType::None(_))) {
+                record.done = true;
+            } else {
+                self.in_flight += 1;
+                self.max_in_flight = self.max_in_flight.max(self.in_flight);
+            }
+            self.events.push(format!("task:{id}"));
+            task
+        });
+        Ok(GetTaskResponse {
+            task,
+            next_poll: Some(duration(self.next_poll)),
+            next_heartbeat: None,
+            annotations: Vec::new(),
+        })
+    }
+
+    fn enqueue_idle_none(&mut self) -> String {
+        let id = self.enqueue(Task {
+            task_type: Some(TaskType::None(Default::default())),
+            ..Default::default()
+        });
+        self.queue.pop_back();
+        id
+    }
+
+    pub fn heartbeat(&mut self, req: HeartbeatRequest) -> Result<HeartbeatResponse, Status> {
+        const RPC: &str = "Heartbeat";
+        for check in [
+            validate::host_id(&req.host_id),
+            validate::task_id(&req.task_id),
+            validate::annotations("annotations", &req.annotations),
+        ] {
+            if let Err(p) = check {
+                return Err(self.reject(RPC, p));
+            }
+        }
+        let Some(record) = self.tasks.get_mut(&req.task_id).filter(|r| r.handed_out) else {
+            return Err(self.unknown_task(RPC, &req.task_id));
+        };
+        // A heartbeat after FinishTask is tolerated: the SDK may send one.
+        record.heartbeats += 1;
+        let cancelled = record.cancelled;
+        self.events.push(format!("heartbeat:{}", req.task_id));
+        Ok(HeartbeatResponse {
+            next_heartbeat: Some(duration(self.next_heartbeat)),
+            cancelled,
+            annotations: Vec::new(),
+        })
+    }
+
+    pub fn finish_task(&mut self, req: FinishTaskRequest) -> Result<FinishTaskResponse, Status> {
+        const RPC: &str = "FinishTask";
+        let annotations = match &req.final_state {
+            Some(FinalState::Success(s)) => {
+                validate::annotations("success.annotations", &s.annotations)
+            }
+            Some(FinalState::Error(e)) => {
+                validate::annotations("error.annotations", &e.annotations)
+            }
+            None => Err("final_state is not set".to_string()),
+        };
+        for check in [
+            validate::host_id(&req.host_id),
+            validate::task_id(&req.task_id),
+            annotations,
+        ] {
+            if let Err(p) = check {
+                return Err(self.reject(RPC, p));
+            }
+        }
+        let id = req.task_id.clone();
+        let Some(record) = self.tasks.get_mut(&id).filter(|r| r.handed_out) else {
+            return Err(self.unknown_task(RPC, &id));
+        };
+        let mut problems = Vec::new();
+        if matches!(
+            record.task.task_type,
+            Some(TaskType::Hello(_) | TaskType::None(_))
+        ) {
+            problems.push(format!("FinishTask for {} task {id}", record.type_name()));
+        }
+        if !record.finishes.is_empty() {
+            problems.push(format!("duplicate FinishTask for task {id}"));
+        }
+        if !record.done {
+            record.done = true;
+            self.in_flight -= 1;
+        }
+        record.finishes.push(req);
+        for problem in problems {
+            self.violation(format!("{RPC}: {problem}"));
+        }
+        self.events.push(format!("finish:{id}"));
+        Ok(FinishTaskResponse::default())
+    }
+
+    /// Checks an upload's metadata; returns whether this stream must fail
+    /// midway (an injected fault).
+    pub fn begin_upload(&mut self, meta: &UploadMetadata) -> Result<bool, Status> {
+        const RPC: &str = "UploadAsset";
+        for check in [
+            validate::host_id(&meta.host_id),
+            validate::task_id(&meta.task_id),
+            validate::annotations("metadata.annotations", &meta.annotations),
+        ] {
+            if let Err(p) = check {
+                return Err(self.reject(RPC, p));
+            }
+        }
+        let Some(record) = self.tasks.get(&meta.task_id).filter(|r| r.handed_out) else {
+            return Err(self.unknown_task(RPC, &meta.task_id));
+        };
+        if !record.finishes.is_empty() || record.done {
+            let problem = format!("upload for task {} after it finished", meta.task_id);
+            self.violation(format!("{RPC}: {problem}"));
+            return Err(Status::failed_precondition(problem));
+        }
+        let fail = self.upload_midway_failures > 0;
+        if fail {
+            self.upload_midway_failures -= 1;
+        }
+        Ok(fail)
+    }
+
+    /// Stores a verified upload.
+    pub fn complete_upload(&mut self, task_id: &str, bytes: Vec<u8>, chunk_sizes: Vec<usize>) {
+        if let Some(record) = self.tasks.get_mut(task_id) {
+            record.uploads.push(bytes);
+            record.chunk_sizes.push(chunk_sizes);
+        }
+        self.events.push(format!("upload:{task_id}"));
+    }
+
+    /// Records a broken upload rule and returns the status for it.
+    pub fn reject_upload(&mut self, code: Code, problem: String) -> Status {
+        self.violation(format!("UploadAsset: {problem}"));
+        Status::new(code, problem)
+    }
+}
