@@ -36,16 +36,21 @@ struct Host {
 }
 
 impl Host {
-    /// The host with ConductorOne's Secret as environment and nothing else.
-    fn start(sim: &SimHandle, c1: &FakeC1, dir: &Path, provisioning: bool) -> Host {
+    /// The host with ConductorOne's Secret as environment and nothing else
+    /// (plus where the fake listens and its CA), run with `args`: none (a
+    /// Baton-style run) or `serve` (the image's default command).
+    fn start(sim: &SimHandle, c1: &FakeC1, dir: &Path, provisioning: bool, args: &[&str]) -> Host {
         let ca = dir.join("c1-ca.pem");
         std::fs::write(&ca, c1.ca_pem()).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_connector-host"))
             .args(["--log-format", "json", "--log-level", "debug"])
+            .args(args)
             .arg("--cache-dir")
             .arg(dir.join("cache"))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("CONNECTOR_HOST_STATE_DIR", dir.join("state"))
+            .env("CONNECTOR_HOST_ADMIN_ADDR", "127.0.0.1:0")
             .env("BATON_CLIENT_ID", c1.client_id())
             .env("BATON_CLIENT_SECRET", c1.client_secret())
             .env("BATON_C1_API_HOST", c1.api_host())
@@ -150,7 +155,7 @@ async fn conductorone_drives_sync_and_provisioning() {
     c1.set_next_poll(Duration::from_millis(100));
     c1.set_next_heartbeat(Duration::from_secs(1));
     let dir = tempfile::tempdir().unwrap();
-    let host = Host::start(&sim, &c1, dir.path(), true);
+    let host = Host::start(&sim, &c1, dir.path(), true, &[]);
 
     // Hello: this host, the PingOne connector and its capabilities.
     assert!(
@@ -429,7 +434,7 @@ async fn cancellation_reconnects_and_token_expiry() {
     c1.set_next_poll(Duration::from_millis(100));
     c1.set_next_heartbeat(Duration::from_secs(1));
     let dir = tempfile::tempdir().unwrap();
-    let host = Host::start(&sim, &c1, dir.path(), false);
+    let host = Host::start(&sim, &c1, dir.path(), false, &["serve"]);
     assert!(
         c1.wait_until(WAIT, |c| !c.hellos().is_empty()).await,
         "{}",
@@ -473,7 +478,8 @@ async fn cancellation_reconnects_and_token_expiry() {
     c1.expire_all_tokens();
 
     // The next sync resumes from the cancelled one's checkpoint and
-    // uploads the whole tenant.
+    // uploads the whole tenant. (Run by `serve`, the checkpoint lives in
+    // the tenant's state folder.)
     let second = c1.enqueue(task::TaskType::SyncFull(Default::default()));
     success(&finished(&c1, &host, &second).await);
     let file = dir.path().join("uploaded.c1z");
@@ -504,4 +510,133 @@ async fn cancellation_reconnects_and_token_expiry() {
     let (status, logs) = host.terminate();
     assert_eq!(status, Some(0), "{logs}");
     sim.shutdown().await;
+}
+
+/// A `serve` tenant bound to its own ConductorOne connector.
+fn bound_tenant(id: &str, sim: &SimHandle, secret_env: &str, c1: &FakeC1) -> String {
+    format!(
+        r#"
+[[tenant]]
+id = "{id}"
+component = {{ builtin = "pingone" }}
+provisioning = true
+[tenant.config]
+pingone-client-id = "{client_id}"
+pingone-environment-id = "{env}"
+pingone-api-url = "{api}"
+pingone-auth-url = "{auth}"
+[tenant.secrets]
+pingone-client-secret = {{ env = "{secret_env}" }}
+[tenant.conductorone]
+client_id = "{c1_id}"
+client_secret = {{ env = "{secret_env}_C1" }}
+api_host = "{c1_host}"
+task_concurrency = 2
+"#,
+        client_id = sim.client_id(),
+        env = sim.environment_id(),
+        api = sim.api_base_url(),
+        auth = sim.auth_base_url(),
+        c1_id = c1.client_id(),
+        c1_host = c1.api_host(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_binds_each_tenant_to_its_own_conductorone_connector() {
+    let sims = [
+        pingone_sim::start(SimConfig::tiny(63), ServeOptions::default())
+            .await
+            .unwrap(),
+        pingone_sim::start(SimConfig::small(64), ServeOptions::default())
+            .await
+            .unwrap(),
+    ];
+    let c1s = [FakeC1::start().await, FakeC1::start().await];
+    for c1 in &c1s {
+        c1.set_next_poll(Duration::from_millis(100));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = dir.path().join("tenants.toml");
+    std::fs::write(
+        &tenants,
+        bound_tenant("acme", &sims[0], "ACME", &c1s[0])
+            + &bound_tenant("globex", &sims[1], "GLOBEX", &c1s[1]),
+    )
+    .unwrap();
+    let bundle = dir.path().join("cas.pem");
+    std::fs::write(&bundle, c1s[0].ca_pem() + &c1s[1].ca_pem()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_connector-host"))
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--admin-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--tenants")
+        .arg(&tenants)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .arg("--ca-bundle")
+        .arg(&bundle)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("ACME", sims[0].client_secret())
+        .env("ACME_C1", c1s[0].client_secret())
+        .env("GLOBEX", sims[1].client_secret())
+        .env("GLOBEX_C1", c1s[1].client_secret())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let logs = Arc::new(Mutex::new(String::new()));
+    {
+        let (err, sink) = (child.stderr.take().unwrap(), logs.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+    }
+    let host = Host { child, logs };
+
+    // Each connector says hello to its own ConductorOne, and each
+    // ConductorOne's sync task uploads its own tenant's data.
+    let ids: Vec<String> = c1s
+        .iter()
+        .map(|c1| c1.enqueue(task::TaskType::SyncFull(Default::default())))
+        .collect();
+    for ((c1, sim), id) in c1s.iter().zip(&sims).zip(&ids) {
+        success(&finished(c1, &host, id).await);
+        assert_eq!(
+            c1.hellos()[0]
+                .connector_metadata
+                .as_ref()
+                .unwrap()
+                .display_name,
+            "PingOne"
+        );
+        let file = dir.path().join(format!("{id}.c1z"));
+        std::fs::write(&file, &c1.uploads(id)[0]).unwrap();
+        assert_matches_truth(&contents(&file), &expect::expected(&sim.ground_truth()));
+        assert_eq!(c1.violations(), Vec::<String>::new());
+    }
+    // Neither ConductorOne saw the other's task ids.
+    assert!(c1s[1].finishes(&ids[0]).is_empty() && c1s[0].finishes(&ids[1]).is_empty());
+
+    let (status, logs) = host.terminate();
+    assert_eq!(status, Some(0), "{logs}");
+    for c1 in &c1s {
+        let key = c1.client_secret().rsplit(':').next().unwrap().to_string();
+        assert!(
+            !logs.contains(&key),
+            "a ConductorOne secret reached the logs"
+        );
+    }
+    for sim in sims {
+        sim.shutdown().await;
+    }
 }

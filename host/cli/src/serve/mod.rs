@@ -126,7 +126,38 @@ fn single_tenant(cli: &Cli, pre: &Prescan, args: &ServeArgs) -> anyhow::Result<T
         },
         upload: Some(service::default_upload(&output)),
         provisioning: cli.provisioning,
+        conductorone: single_binding(cli)?,
     })
+}
+
+/// ConductorOne's manifest case: `BATON_CLIENT_ID` and `BATON_CLIENT_SECRET`
+/// in the environment bind the one tenant to ConductorOne, which then
+/// schedules its syncs and sends its provisioning tasks.
+fn single_binding(cli: &Cli) -> anyhow::Result<Option<tenants::ConductorOneBinding>> {
+    let Some(client_id) = cli.client_id.clone().filter(|c| !c.trim().is_empty()) else {
+        return Ok(None);
+    };
+    // The tenant re-reads its secret by reference, never from a copy here.
+    let client_secret = if let Some(file) = &cli.client_secret_file {
+        tenants::SecretRef::File { file: file.clone() }
+    } else if std::env::var_os("BATON_CLIENT_SECRET").is_some() {
+        tenants::SecretRef::Env {
+            env: "BATON_CLIENT_SECRET".into(),
+        }
+    } else if cli.client_secret.is_some() {
+        bail!(
+            "serve reads the ConductorOne client secret from BATON_CLIENT_SECRET or --client-secret-file, not from --client-secret"
+        )
+    } else {
+        bail!("--client-id (BATON_CLIENT_ID) is set but BATON_CLIENT_SECRET is not");
+    };
+    crate::conductorone::credentials::ClientId::parse(&client_id)?;
+    Ok(Some(tenants::ConductorOneBinding {
+        client_id,
+        client_secret,
+        api_host: cli.c1_api_host.clone(),
+        task_concurrency: Some(cli.task_concurrency.into()),
+    }))
 }
 
 /// Loads the tenants path and applies it; a path that cannot be read at all

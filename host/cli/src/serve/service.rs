@@ -372,6 +372,16 @@ pub struct Service {
     upload_client: reqwest::Client,
     running_syncs: AtomicU64,
     idle: Notify,
+    /// Task loops of tenants bound to ConductorOne, by tenant id.
+    conductorone: Mutex<BTreeMap<String, ConductorOneLoop>>,
+}
+
+/// A tenant's ConductorOne task loop and what it was started with.
+struct ConductorOneLoop {
+    /// The binding and provisioning flag it runs with; a change restarts it.
+    key: String,
+    shutdown: crate::conductorone::Shutdown,
+    handle: tokio::task::JoinHandle<()>,
 }
 
 impl Service {
@@ -395,6 +405,7 @@ impl Service {
             upload_client: client.build()?,
             running_syncs: AtomicU64::new(0),
             idle: Notify::new(),
+            conductorone: Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -456,6 +467,7 @@ impl Service {
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(t.id.clone(), t.clone());
                     tracing::info!(tenant = %t.id, component = %t.current().digest(), "tenant added");
+                    self.reconcile_conductorone(&t);
                     tokio::spawn(self.clone().schedule(t));
                 }
                 (Ok(d), Some(t)) => {
@@ -470,6 +482,7 @@ impl Service {
                     }
                     tracing::info!(tenant = %t.id, component = %d.digest(), "tenant updated");
                     t.swap(d);
+                    self.reconcile_conductorone(&t);
                 }
                 (Err(e), existing) => self.refuse(existing.as_deref(), &spec.id, e, &mut rejected),
             }
@@ -481,6 +494,7 @@ impl Service {
         };
         for t in removed {
             tracing::info!(tenant = %t.id, "tenant removed");
+            self.stop_conductorone(&t.id);
             t.removed.store(true, Ordering::Relaxed);
             t.wake.notify_one();
         }
@@ -525,6 +539,11 @@ impl Service {
             }
             if self.draining.load(Ordering::Relaxed) || tenant.removed.load(Ordering::Relaxed) {
                 return;
+            }
+            // ConductorOne schedules a bound tenant's syncs itself.
+            if tenant.current().spec.conductorone.is_some() {
+                wait = tenant.current().spec.interval();
+                continue;
             }
             let interval = tenant.current().spec.interval();
             let jitter = 1.0 + JITTER_FRACTION * (2.0 * rand::random::<f64>() - 1.0);
@@ -660,9 +679,106 @@ impl Service {
         })
     }
 
+    /// Starts, restarts or stops `tenant`'s ConductorOne task loop so it
+    /// matches the tenant's current definition.
+    fn reconcile_conductorone(&self, tenant: &Arc<Tenant>) {
+        let spec = tenant.current().spec.clone();
+        let Some(binding) = &spec.conductorone else {
+            self.stop_conductorone(&tenant.id);
+            return;
+        };
+        let key = format!("{binding:?} provisioning={}", spec.provisioning);
+        let mut loops = lock(&self.conductorone);
+        if loops.get(&tenant.id).is_some_and(|l| l.key == key) {
+            return;
+        }
+        if let Some(old) = loops.remove(&tenant.id) {
+            old.shutdown.trigger();
+        }
+        let secret = match crate::serve::tenants::read_secret(
+            "conductorone.client_secret",
+            &binding.client_secret,
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(tenant = %tenant.id, "{e}");
+                lock(&tenant.status).last_error = Some(e);
+                return;
+            }
+        };
+        let settings = crate::conductorone::Settings {
+            client_id: binding.client_id.clone(),
+            client_secret: secret.into(),
+            api_host: binding.api_host.clone(),
+            host_id: crate::conductorone::host_id(),
+            task_concurrency: binding.task_concurrency.unwrap_or(3),
+            extra_roots_pem: self.options.tls.extra_roots_pem.clone(),
+        };
+        let current = tenant.clone();
+        let connector = Arc::new(crate::conductorone::Connector {
+            current: Box::new(move || {
+                let d = current.current();
+                crate::conductorone::Target {
+                    plugin: d.plugin.clone(),
+                    instance: d.instance.clone(),
+                }
+            }),
+            provisioning: spec.provisioning,
+            sync_file: self
+                .options
+                .state_dir
+                .join("tenants")
+                .join(&tenant.id)
+                .join("sync.c1z"),
+            sync_concurrency: spec.limits.sync_concurrency.unwrap_or(8),
+            checkpoint_interval: self.options.checkpoint_interval,
+            sync_lock: Default::default(),
+        });
+        if let Some(dir) = connector.sync_file.parent()
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            tracing::error!(tenant = %tenant.id, "{}: {e}", dir.display());
+        }
+        let shutdown = crate::conductorone::Shutdown::default();
+        let (owner, stop) = (tenant.clone(), shutdown.clone());
+        let handle = tokio::spawn(async move {
+            // Drain waits for this loop, which waits for its tasks.
+            let result = crate::conductorone::serve(settings, connector, stop, DRAIN_TASKS).await;
+            if let Err(e) = result {
+                let e = format!("ConductorOne: {e:#}");
+                tracing::error!(tenant = %owner.id, "{e}");
+                lock(&owner.status).last_error = Some(e);
+            }
+        });
+        tracing::info!(tenant = %tenant.id, "bound to ConductorOne");
+        loops.insert(
+            tenant.id.clone(),
+            ConductorOneLoop {
+                key,
+                shutdown,
+                handle,
+            },
+        );
+    }
+
+    fn stop_conductorone(&self, id: &str) {
+        if let Some(l) = lock(&self.conductorone).remove(id) {
+            l.shutdown.trigger();
+        }
+    }
+
     /// Stops new work, lets running syncs reach a checkpoint, and waits for
     /// them up to `grace`. Returns whether everything stopped in time.
     pub async fn drain(&self, grace: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + grace;
+        // ConductorOne-bound tenants: no new tasks; their syncs stop at a
+        // checkpoint and report CANCELLED.
+        let bound: Vec<ConductorOneLoop> = std::mem::take(&mut *lock(&self.conductorone))
+            .into_values()
+            .collect();
+        for l in &bound {
+            l.shutdown.trigger();
+        }
         self.draining.store(true, Ordering::SeqCst);
         self.ready.store(false, Ordering::SeqCst);
         self.stop.store(true, Ordering::SeqCst);
@@ -670,14 +786,24 @@ impl Service {
         for t in self.tenants() {
             t.wake.notify_one();
         }
-        let deadline = tokio::time::Instant::now() + grace;
+        let mut clean = tokio::time::timeout_at(deadline, async {
+            for l in bound {
+                let _ = l.handle.await;
+            }
+        })
+        .await
+        .is_ok();
+        if !clean {
+            tracing::warn!("ConductorOne task loops did not stop within the drain grace");
+        }
         loop {
             let idle = self.idle.notified();
             if self.running_syncs.load(Ordering::SeqCst) == 0 {
-                return true;
+                return clean;
             }
             if tokio::time::timeout_at(deadline, idle).await.is_err() {
-                return self.running_syncs.load(Ordering::SeqCst) == 0;
+                clean &= self.running_syncs.load(Ordering::SeqCst) == 0;
+                return clean;
             }
         }
     }
@@ -686,6 +812,11 @@ impl Service {
         self.running_syncs.load(Ordering::SeqCst)
     }
 }
+
+/// How long a stopping ConductorOne loop waits for its running tasks (a
+/// sync stops at its next checkpoint, seconds away; a provisioning call
+/// finishes).
+const DRAIN_TASKS: Duration = Duration::from_secs(25);
 
 /// The connector's own configuration check.
 pub async fn validate(d: &Deployment) -> Result<String, String> {

@@ -63,6 +63,21 @@ pub enum UploadTarget {
     Url { url: String },
 }
 
+/// A tenant bound to its own ConductorOne connector: ConductorOne then
+/// schedules its syncs and sends its provisioning tasks, in place of
+/// `sync_interval`, and the host uploads results to ConductorOne.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConductorOneBinding {
+    /// The connector's client id (`<name>@<tenant>.conductor.one/<suffix>`).
+    pub client_id: String,
+    pub client_secret: SecretRef,
+    /// `host[:port]` instead of the client id's host (`BATON_C1_API_HOST`).
+    pub api_host: Option<String>,
+    /// Tasks run at once (1-100; Baton's default 3).
+    pub task_concurrency: Option<usize>,
+}
+
 /// One tenant, as written in the file (before anything is loaded).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,9 +93,10 @@ pub struct TenantSpec {
     #[serde(default)]
     pub limits: TenantLimits,
     pub upload: Option<UploadTarget>,
-    /// Allow provisioning operations through the admin API.
+    /// Allow provisioning operations (admin API, ConductorOne tasks).
     #[serde(default)]
     pub provisioning: bool,
+    pub conductorone: Option<ConductorOneBinding>,
 }
 
 impl TenantSpec {
@@ -113,22 +129,26 @@ impl TenantSpec {
     pub fn read_secrets(&self) -> Result<BTreeMap<String, String>, String> {
         let mut out = BTreeMap::new();
         for (name, r) in &self.secrets {
-            let value = match r {
-                SecretRef::Env { env } => std::env::var(env).map_err(|_| {
-                    format!("secrets.{name}: environment variable {env} is not set")
-                })?,
-                SecretRef::File { file } => std::fs::read_to_string(file)
-                    .map_err(|e| format!("secrets.{name}: reading {}: {e}", file.display()))?
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string(),
-            };
-            if value.is_empty() {
-                return Err(format!("secrets.{name}: the value is empty"));
-            }
-            out.insert(name.clone(), value);
+            out.insert(name.clone(), read_secret(&format!("secrets.{name}"), r)?);
         }
         Ok(out)
     }
+}
+
+/// Reads a secret's value; `what` names it in errors (never the value).
+pub fn read_secret(what: &str, r: &SecretRef) -> Result<String, String> {
+    let value = match r {
+        SecretRef::Env { env } => std::env::var(env)
+            .map_err(|_| format!("{what}: environment variable {env} is not set"))?,
+        SecretRef::File { file } => std::fs::read_to_string(file)
+            .map_err(|e| format!("{what}: reading {}: {e}", file.display()))?
+            .trim_end_matches(['\r', '\n'])
+            .to_string(),
+    };
+    if value.is_empty() {
+        return Err(format!("{what}: the value is empty"));
+    }
+    Ok(value)
 }
 
 /// A tenant that could not be accepted, and why.
@@ -324,6 +344,17 @@ fn check(entry: Value) -> Result<TenantSpec, (Option<String>, String)> {
             return Err(fail(format!("config.{k}: also given under secrets")));
         }
     }
+    if let Some(b) = &spec.conductorone {
+        crate::conductorone::credentials::ClientId::parse(&b.client_id)
+            .map_err(|e| fail(format!("conductorone.client_id: {e}")))?;
+        if let Some(n) = b.task_concurrency
+            && !(1..=100).contains(&n)
+        {
+            return Err(fail(format!(
+                "conductorone.task_concurrency: {n} is outside 1..=100"
+            )));
+        }
+    }
     match &spec.upload {
         Some(UploadTarget::Url { url }) => {
             let u = url::Url::parse(url).map_err(|e| fail(format!("upload.url: {e}")))?;
@@ -431,6 +462,16 @@ sync_intervl = "1m"
 id = "bad-url"
 component = {{ builtin = "pingone" }}
 upload = {{ url = "ftp://x" }}
+
+[[tenant]]
+id = "bad-c1"
+component = {{ builtin = "pingone" }}
+conductorone = {{ client_id = "no-at-sign", client_secret = {{ env = "X" }} }}
+
+[[tenant]]
+id = "inline-c1-secret"
+component = {{ builtin = "pingone" }}
+conductorone = {{ client_id = "c@t.example/x", client_secret = "secret-token:inline" }}
 "#
         );
         let loaded = load(&write(dir.path(), "t.toml", &text)).unwrap();
@@ -443,6 +484,18 @@ upload = {{ url = "ftp://x" }}
         assert!(has("tenant acme: id: defined again"), "{errors:?}");
         assert!(has("tenant typo:") && has("sync_intervl"), "{errors:?}");
         assert!(has("tenant bad-url: upload.url"), "{errors:?}");
+        assert!(
+            has("tenant bad-c1: conductorone.client_id: invalid client id"),
+            "{errors:?}"
+        );
+        assert!(
+            has("tenant inline-c1-secret: conductorone.client_secret"),
+            "{errors:?}"
+        );
+        assert!(
+            !errors.iter().any(|e| e.contains("secret-token:inline")),
+            "{errors:?}"
+        );
     }
 
     #[test]
