@@ -640,3 +640,83 @@ async fn serve_binds_each_tenant_to_its_own_conductorone_connector() {
         sim.shutdown().await;
     }
 }
+
+/// The variables `Host::start` sets that ConductorOne's manifest does not:
+/// where the fake and the simulator listen, the fake's CA, and test paths.
+const TEST_ONLY: &[&str] = &[
+    "PATH",
+    "CONNECTOR_HOST_STATE_DIR",
+    "CONNECTOR_HOST_ADMIN_ADDR",
+    "BATON_C1_API_HOST",
+    "BATON_CA_BUNDLE",
+    "BATON_C1Z_TEMP_DIR",
+    "BATON_CHECKPOINT_INTERVAL",
+    "BATON_PINGONE_API_URL",
+    "BATON_PINGONE_AUTH_URL",
+];
+
+/// `deploy/kubernetes/conductorone` is ConductorOne's manifest with only
+/// the image changed, and what it gives the container is what the tests
+/// above run the host with: the Secret's keys through `envFrom`, the
+/// Deployment's `BATON_HOST_ID`, and the image's default command (`serve`,
+/// which `cancellation_reconnects_and_token_expiry` runs).
+#[test]
+fn conductorones_manifest_runs_the_image_as_the_tests_do() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = root.join("deploy/kubernetes/conductorone");
+    let read = |f: &str| -> serde_yaml::Value {
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()
+    };
+    let secret = read("secret.yaml");
+    let mut keys: Vec<String> = secret["stringData"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "BATON_CLIENT_ID",
+            "BATON_CLIENT_SECRET",
+            "BATON_PINGONE_CLIENT_ID",
+            "BATON_PINGONE_CLIENT_SECRET",
+            "BATON_PINGONE_ENVIRONMENT_ID",
+            "BATON_PROVISIONING",
+        ]
+    );
+    let deployment = read("deployment.yaml");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert!(container.get("command").is_none() && container.get("args").is_none());
+    assert_eq!(
+        container["envFrom"][0]["secretRef"]["name"],
+        secret["metadata"]["name"]
+    );
+    let env: Vec<&str> = container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(env, ["BATON_HOST_ID"]);
+    let dockerfile = std::fs::read_to_string(root.join("deploy/Dockerfile")).unwrap();
+    assert!(dockerfile.lines().any(|l| l.trim() == r#"CMD ["serve"]"#));
+    assert!(dockerfile.lines().any(|l| l.trim() == r#"ENTRYPOINT ["connector-host"]"#));
+
+    // Host::start sets exactly the manifest's variables plus test plumbing.
+    let source = std::fs::read_to_string(file!()).unwrap_or_else(|_| {
+        std::fs::read_to_string(root.join("host/cli/tests/conductorone.rs")).unwrap()
+    });
+    let start = &source[source.find("fn start(").unwrap()..source.find("fn logs(").unwrap()];
+    let mut set: Vec<&str> = start
+        .split(".env(\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .filter(|v| !TEST_ONLY.contains(v))
+        .collect();
+    set.sort();
+    let mut want: Vec<&str> = keys.iter().map(String::as_str).chain(env).collect();
+    want.sort();
+    assert_eq!(set, want);
+}
