@@ -427,7 +427,7 @@ async fn cancellation_reconnects_and_token_expiry() {
         .unwrap();
     // Slow enough that the sync outlives a few heartbeats.
     sim.set_faults(Faults {
-        latency_ms: 30,
+        latency_ms: 60,
         ..Faults::default()
     });
     let c1 = FakeC1::start().await;
@@ -445,7 +445,21 @@ async fn cancellation_reconnects_and_token_expiry() {
     // reports CANCELLED (retryable).
     let first = c1.enqueue(task::TaskType::SyncFull(Default::default()));
     assert!(
-        c1.wait_until(WAIT, |c| c.heartbeats(&first) >= 3).await,
+        c1.wait_until(WAIT, |c| c.heartbeats(&first) >= 2).await,
+        "{}",
+        host.logs()
+    );
+    // ConductorOne re-delivers the running task: it is not started twice.
+    assert!(c1.reissue(&first));
+    let handed_out = |c: &FakeC1| {
+        c.events()
+            .iter()
+            .filter(|e| **e == format!("task:{first}"))
+            .count()
+    };
+    assert!(c1.wait_until(WAIT, |c| handed_out(c) == 2).await);
+    assert!(
+        c1.wait_until(WAIT, |c| c.heartbeats(&first) >= 4).await,
         "{}",
         host.logs()
     );
@@ -458,6 +472,12 @@ async fn cancellation_reconnects_and_token_expiry() {
     );
     assert!(message.contains("cancelled"), "{message}");
     assert!(c1.uploads(&first).is_empty());
+    assert_eq!(c1.finishes(&first).len(), 1);
+    assert!(
+        host.logs().contains("already running here"),
+        "{}",
+        host.logs()
+    );
 
     // The network drops: every connection is cut and, for a while, new ones
     // are refused. The host reconnects by itself.
@@ -702,7 +722,11 @@ fn conductorones_manifest_runs_the_image_as_the_tests_do() {
     assert_eq!(env, ["BATON_HOST_ID"]);
     let dockerfile = std::fs::read_to_string(root.join("deploy/Dockerfile")).unwrap();
     assert!(dockerfile.lines().any(|l| l.trim() == r#"CMD ["serve"]"#));
-    assert!(dockerfile.lines().any(|l| l.trim() == r#"ENTRYPOINT ["connector-host"]"#));
+    assert!(
+        dockerfile
+            .lines()
+            .any(|l| l.trim() == r#"ENTRYPOINT ["connector-host"]"#)
+    );
 
     // Host::start sets exactly the manifest's variables plus test plumbing.
     let source = std::fs::read_to_string(file!()).unwrap_or_else(|_| {
@@ -719,4 +743,52 @@ fn conductorones_manifest_runs_the_image_as_the_tests_do() {
     let mut want: Vec<&str> = keys.iter().map(String::as_str).chain(env).collect();
     want.sort();
     assert_eq!(set, want);
+}
+
+/// Credentials ConductorOne refuses stop the host at startup, with a
+/// message that names the variables and no secret; an unreachable
+/// ConductorOne is retried instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_stop_the_host_and_outages_are_retried() {
+    let sim = pingone_sim::start(SimConfig::tiny(65), ServeOptions::default())
+        .await
+        .unwrap();
+    let c1 = FakeC1::start().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // ConductorOne is down at first: the hello is retried with backoff.
+    c1.set_refuse_connections(true);
+    let host = Host::start(&sim, &c1, dir.path(), false, &[]);
+    assert!(
+        c1.wait_until(WAIT, |c| c.connections_accepted() >= 2).await,
+        "{}",
+        host.logs()
+    );
+    c1.set_refuse_connections(false);
+    assert!(
+        c1.wait_until(WAIT, |c| !c.hellos().is_empty()).await,
+        "{}",
+        host.logs()
+    );
+    let (status, _) = host.terminate();
+    assert_eq!(status, Some(0));
+
+    // The token endpoint refuses: the host exits 1 and says why.
+    c1.fail_tokens(1_000);
+    let mut host = Host::start(&sim, &c1, dir.path(), false, &[]);
+    let status = tokio::task::spawn_blocking(move || {
+        let s = host.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        (s, host.logs())
+    });
+    let (status, logs) = tokio::time::timeout(WAIT, status).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(1), "{logs}");
+    assert!(
+        logs.contains("ConductorOne refused the connector"),
+        "{logs}"
+    );
+    assert!(logs.contains("BATON_CLIENT_SECRET"), "{logs}");
+    let key = c1.client_secret().rsplit(':').next().unwrap().to_string();
+    assert!(!logs.contains(&key), "the secret reached the output");
+    sim.shutdown().await;
 }

@@ -272,6 +272,19 @@ impl FakeC1 {
         self.inner.update(|s| s.enqueue(task))
     }
 
+    /// Hands `task_id` out again on the next GetTask, as ConductorOne does
+    /// when it re-delivers a task it believes lost. Returns false if the
+    /// fake does not know the task.
+    pub fn reissue(&self, task_id: &str) -> bool {
+        self.inner.update(|s| {
+            if !s.tasks.contains_key(task_id) {
+                return false;
+            }
+            s.queue.push_front(task_id.to_string());
+            true
+        })
+    }
+
     /// `next_poll` in every GetTask reply (default 100 ms).
     pub fn set_next_poll(&self, d: Duration) {
         self.inner.update(|s| s.next_poll = d);
