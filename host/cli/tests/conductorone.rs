@@ -386,10 +386,10 @@ async fn conductorone_drives_sync_and_provisioning() {
     );
     assert_eq!(sim.stats().total, 0);
 
-    // An unsupported task type: UNKNOWN, retryable; the host keeps polling.
+    // An unsupported task type: UNIMPLEMENTED, retryable; the host keeps polling.
     let id = c1.enqueue(task::TaskType::EventFeed(Default::default()));
     let (code_, message, non_retryable) = failure(&finished(&c1, &host, &id).await);
-    assert_eq!((code_, non_retryable), (code::UNKNOWN, false));
+    assert_eq!((code_, non_retryable), (code::UNIMPLEMENTED, false));
     assert!(
         message.contains("unsupported task type: event_feed"),
         "{message}"
@@ -427,7 +427,7 @@ async fn cancellation_reconnects_and_token_expiry() {
         .unwrap();
     // Slow enough that the sync outlives a few heartbeats.
     sim.set_faults(Faults {
-        latency_ms: 60,
+        latency_ms: 200,
         ..Faults::default()
     });
     let c1 = FakeC1::start().await;

@@ -159,9 +159,13 @@ pub async fn serve(
             break;
         }
         // A slot is taken before asking, so no task is fetched that cannot start.
+        let stopping = shutdown.notify.notified();
+        if shutdown.is_set() {
+            break;
+        }
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => p.context("task slots closed")?,
-            _ = shutdown.notify.notified() => break,
+            _ = stopping => break,
         };
         let response = match client.get_task().await {
             Ok(r) => r,

@@ -6,6 +6,9 @@
 //!   resource id) is finished as a non-retryable error without calling the
 //!   connector. Provisioning failures are non-retryable; sync, upload and
 //!   unsupported task types are retryable, so ConductorOne may re-issue them.
+//! - An unsupported task type is finished with `UNIMPLEMENTED` and the
+//!   message Baton's SDK uses ("unsupported task type"); the SDK itself
+//!   sends `UNKNOWN`, which says less, and both are retryable.
 //! - Provisioning is refused with `FAILED_PRECONDITION` unless the host runs
 //!   with `--provisioning`, before anything reaches the connector.
 //! - A sync heartbeats from before its first connector call to just before
@@ -144,7 +147,11 @@ pub async fn run(
     stop: Arc<AtomicBool>,
 ) -> Outcome {
     let Some(kind) = &task.task_type else {
-        return Outcome::Failure(Failure::new(code::UNKNOWN, "unsupported task type", false));
+        return Outcome::Failure(Failure::new(
+            code::UNIMPLEMENTED,
+            "unsupported task type",
+            false,
+        ));
     };
     match kind {
         TaskType::None(_) => Outcome::Silent,
@@ -199,7 +206,7 @@ pub async fn run(
             provision(connector, Operation::DeleteResource(rid(id))).await
         }
         other => Outcome::Failure(Failure::new(
-            code::UNKNOWN,
+            code::UNIMPLEMENTED,
             format!("unsupported task type: {}", other.name()),
             false,
         )),
