@@ -40,14 +40,30 @@ impl Host {
     /// (plus where the fake listens and its CA), run with `args`: none (a
     /// Baton-style run) or `serve` (the image's default command).
     fn start(sim: &SimHandle, c1: &FakeC1, dir: &Path, provisioning: bool, args: &[&str]) -> Host {
+        Self::start_with(sim, c1, dir, provisioning, args, &[])
+    }
+
+    /// `start`, plus `extra` variables (a proxy, say).
+    fn start_with(
+        sim: &SimHandle,
+        c1: &FakeC1,
+        dir: &Path,
+        provisioning: bool,
+        args: &[&str],
+        extra: &[(&str, String)],
+    ) -> Host {
         let ca = dir.join("c1-ca.pem");
         std::fs::write(&ca, c1.ca_pem()).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_connector-host"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_connector-host"));
+        cmd.env_clear();
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .args(["--log-format", "json", "--log-level", "debug"])
             .args(args)
             .arg("--cache-dir")
             .arg(dir.join("cache"))
-            .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("CONNECTOR_HOST_STATE_DIR", dir.join("state"))
             .env("CONNECTOR_HOST_ADMIN_ADDR", "127.0.0.1:0")
@@ -790,5 +806,85 @@ async fn refused_credentials_stop_the_host_and_outages_are_retried() {
     assert!(logs.contains("BATON_CLIENT_SECRET"), "{logs}");
     let key = c1.client_secret().rsplit(':').next().unwrap().to_string();
     assert!(!logs.contains(&key), "the secret reached the output");
+    sim.shutdown().await;
+}
+
+/// Behind a corporate proxy: with `HTTPS_PROXY` set, both the token request
+/// and the gRPC channel reach ConductorOne through CONNECT tunnels, and TLS
+/// (verified against the fake's CA) runs inside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conductorone_is_reached_through_https_proxy() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let sim = pingone_sim::start(SimConfig::tiny(66), ServeOptions::default())
+        .await
+        .unwrap();
+    let c1 = FakeC1::start().await;
+    let target = c1.api_host();
+    // A CONNECT proxy on loopback that only tunnels to the fake.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let tunnels = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = tunnels.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    match client.read_u8().await {
+                        Ok(b) => head.push(b),
+                        Err(_) => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let dest = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                seen.lock()
+                    .unwrap()
+                    .push(head.lines().next().unwrap_or("").to_string());
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&dest).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                let _ = client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await;
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start_with(
+        &sim,
+        &c1,
+        dir.path(),
+        false,
+        &[],
+        &[
+            ("HTTPS_PROXY", proxy.clone()),
+            ("NO_PROXY", "pingone.invalid".into()),
+        ],
+    );
+    assert!(
+        c1.wait_until(WAIT, |c| !c.hellos().is_empty()).await,
+        "{}",
+        host.logs()
+    );
+    let id = c1.enqueue(task::TaskType::SyncFull(Default::default()));
+    success(&finished(&c1, &host, &id).await);
+    let tunnels = tunnels.lock().unwrap().clone();
+    // One tunnel for the token request, one for the gRPC channel (at least).
+    assert!(tunnels.len() >= 2, "{tunnels:?}");
+    assert!(
+        tunnels
+            .iter()
+            .all(|t| *t == format!("CONNECT {target} HTTP/1.1")),
+        "{tunnels:?}"
+    );
+    assert_eq!(c1.violations(), Vec::<String>::new());
+    let (status, logs) = host.terminate();
+    assert_eq!(status, Some(0), "{logs}");
     sim.shutdown().await;
 }
