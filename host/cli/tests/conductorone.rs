@@ -59,8 +59,7 @@ impl Host {
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .args(["--log-format", "json", "--log-level", "debug"])
+        cmd.args(["--log-format", "json", "--log-level", "debug"])
             .args(args)
             .arg("--cache-dir")
             .arg(dir.join("cache"))
@@ -79,7 +78,13 @@ impl Host {
             .env("BATON_PINGONE_CLIENT_SECRET", sim.client_secret())
             .env("BATON_PINGONE_ENVIRONMENT_ID", sim.environment_id())
             .env("BATON_PINGONE_API_URL", sim.api_base_url())
-            .env("BATON_PINGONE_AUTH_URL", sim.auth_base_url())
+            .env("BATON_PINGONE_AUTH_URL", sim.auth_base_url());
+        Host::spawn(cmd)
+    }
+
+    /// Runs `cmd`, collecting its stdout and stderr lines.
+    fn spawn(mut cmd: Command) -> Host {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -602,42 +607,29 @@ async fn serve_binds_each_tenant_to_its_own_conductorone_connector() {
     .unwrap();
     let bundle = dir.path().join("cas.pem");
     std::fs::write(&bundle, c1s[0].ca_pem() + &c1s[1].ca_pem()).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_connector-host"))
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--admin-addr",
-            "127.0.0.1:0",
-        ])
-        .arg("--tenants")
-        .arg(&tenants)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .arg("--ca-bundle")
-        .arg(&bundle)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("ACME", sims[0].client_secret())
-        .env("ACME_C1", c1s[0].client_secret())
-        .env("GLOBEX", sims[1].client_secret())
-        .env("GLOBEX_C1", c1s[1].client_secret())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let logs = Arc::new(Mutex::new(String::new()));
-    {
-        let (err, sink) = (child.stderr.take().unwrap(), logs.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-    }
-    let host = Host { child, logs };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_connector-host"));
+    cmd.args([
+        "--log-format",
+        "json",
+        "serve",
+        "--admin-addr",
+        "127.0.0.1:0",
+    ])
+    .arg("--tenants")
+    .arg(&tenants)
+    .arg("--state-dir")
+    .arg(dir.path().join("state"))
+    .arg("--cache-dir")
+    .arg(dir.path().join("cache"))
+    .arg("--ca-bundle")
+    .arg(&bundle)
+    .env_clear()
+    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    .env("ACME", sims[0].client_secret())
+    .env("ACME_C1", c1s[0].client_secret())
+    .env("GLOBEX", sims[1].client_secret())
+    .env("GLOBEX_C1", c1s[1].client_secret());
+    let host = Host::spawn(cmd);
 
     // Each connector says hello to its own ConductorOne, and each
     // ConductorOne's sync task uploads its own tenant's data.

@@ -20,12 +20,19 @@ pub struct TlsMaterial {
 }
 
 pub fn generate() -> anyhow::Result<TlsMaterial> {
+    generate_named("pingone-sim test CA", &[b"http/1.1"])
+}
+
+/// A CA named `ca_name` and a server certificate for 127.0.0.1 and
+/// localhost, offering `alpn` (other test servers share this: the fake
+/// ConductorOne offers `h2` for gRPC).
+pub fn generate_named(ca_name: &str, alpn: &[&[u8]]) -> anyhow::Result<TlsMaterial> {
     let ca_key = KeyPair::generate().context("CA key")?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
-        .push(DnType::CommonName, "pingone-sim test CA");
+        .push(DnType::CommonName, ca_name);
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -54,7 +61,7 @@ pub fn generate() -> anyhow::Result<TlsMaterial> {
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
         )
         .context("TLS server configuration")?;
-    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    server.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(TlsMaterial {
         ca_pem: ca_cert.pem(),
         server: Arc::new(server),
