@@ -20,7 +20,7 @@ use connector_sdk::{
     AccountType, Email, PageOutcome, Resource, ResourceStatus, ResourceTrait, StructuredName,
     SyncOp, SyncTask, UserStatus, UserTrait, resource_id,
 };
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
 use crate::api::{Api, Page, parse_page};
 use crate::model::{RoleAssignment, User};
@@ -164,6 +164,50 @@ pub fn display_name(u: &User) -> String {
     clean(&u.username).unwrap_or_else(|| u.id.clone())
 }
 
+/// The user's profile as the c1z stores it: PingOne's attributes that have
+/// no place in the USER trait, absent ones left out. Serialised straight
+/// from borrowed fields (no intermediate `Value` tree: this runs once per
+/// user); keys in byte order, as a JSON object map would sort them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Profile<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    can_authenticate: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity_provider: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_sign_on_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lifecycle_status: Option<&'a str>,
+    locked: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    locked_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    population_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unlock_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<&'a str>,
+    user_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<&'a str>,
+}
+
 pub fn user_resource(u: &User) -> Resource {
     let enabled = u.enabled.unwrap_or(true);
     let account_status = u.account.as_ref().and_then(|a| a.status.clone());
@@ -202,61 +246,28 @@ pub fn user_resource(u: &User) -> Resource {
         suffix: n.honorific_suffix.clone().unwrap_or_default(),
     });
 
-    let mut profile = Map::new();
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            profile.insert(k.to_string(), v);
-        }
+    let account = u.account.as_ref();
+    let profile = Profile {
+        account_status: account_status.as_deref(),
+        can_authenticate: account.and_then(|a| a.can_authenticate),
+        created_at: u.created_at.as_deref(),
+        email: u.email.as_deref(),
+        enabled,
+        external_id: u.external_id.as_deref(),
+        identity_provider: u.identity_provider.as_ref().and_then(|i| i.kind.as_deref()),
+        last_sign_on_at: u.last_sign_on.as_ref().and_then(|s| s.at.as_deref()),
+        lifecycle_status: lifecycle.as_deref(),
+        locked,
+        locked_at: account.and_then(|a| a.locked_at.as_deref()),
+        mfa_enabled: u.mfa_enabled,
+        population_id: u.population.as_ref().map(|p| p.id.as_str()),
+        title: u.title.as_deref(),
+        unlock_at: account.and_then(|a| a.unlock_at.as_deref()),
+        updated_at: u.updated_at.as_deref(),
+        user_id: &u.id,
+        user_type: u.user_type.as_deref(),
+        username: u.username.as_deref(),
     };
-    put("userId", Some(json!(u.id)));
-    put("username", u.username.clone().map(Value::from));
-    put("email", u.email.clone().map(Value::from));
-    put("populationId", u.population.as_ref().map(|p| json!(p.id)));
-    put("externalId", u.external_id.clone().map(Value::from));
-    put("enabled", Some(json!(enabled)));
-    put("accountStatus", account_status.clone().map(Value::from));
-    put("locked", Some(json!(locked)));
-    put(
-        "canAuthenticate",
-        u.account
-            .as_ref()
-            .and_then(|a| a.can_authenticate)
-            .map(Value::from),
-    );
-    put(
-        "lockedAt",
-        u.account
-            .as_ref()
-            .and_then(|a| a.locked_at.clone())
-            .map(Value::from),
-    );
-    put(
-        "unlockAt",
-        u.account
-            .as_ref()
-            .and_then(|a| a.unlock_at.clone())
-            .map(Value::from),
-    );
-    put("lifecycleStatus", lifecycle.map(Value::from));
-    put(
-        "identityProvider",
-        u.identity_provider
-            .as_ref()
-            .and_then(|i| i.kind.clone())
-            .map(Value::from),
-    );
-    put("title", u.title.clone().map(Value::from));
-    put("userType", u.user_type.clone().map(Value::from));
-    put("mfaEnabled", u.mfa_enabled.map(Value::from));
-    put(
-        "lastSignOnAt",
-        u.last_sign_on
-            .as_ref()
-            .and_then(|s| s.at.clone())
-            .map(Value::from),
-    );
-    put("createdAt", u.created_at.clone().map(Value::from));
-    put("updatedAt", u.updated_at.clone().map(Value::from));
 
     let created_at = u.created_at.as_deref().and_then(time::parse);
     let status = if enabled {
@@ -294,7 +305,7 @@ pub fn user_resource(u: &User) -> Resource {
             account_type: AccountType::Human,
             structured_name,
             employee_ids: Vec::new(),
-            profile_json: Some(Value::Object(profile).to_string()),
+            profile_json: serde_json::to_string(&profile).ok(),
             created_at,
             last_login: u
                 .last_sign_on
@@ -311,6 +322,7 @@ mod tests {
     use super::*;
     use crate::testutil::{self, ENV, grant_ids, host, ok, page, run, status, task, urls};
     use connector_sdk::{ConnectorError, SyncOp};
+    use serde_json::{Value, json};
 
     fn user(v: Value) -> User {
         serde_json::from_value(v).unwrap()
@@ -381,7 +393,10 @@ mod tests {
             ("Emma", "Sharp", "Dr.")
         );
         assert_eq!(n.middle_names, vec!["J".to_string()]);
-        let p: Value = serde_json::from_str(&t.profile_json.unwrap()).unwrap();
+        let profile_json = t.profile_json.unwrap();
+        let p: Value = serde_json::from_str(&profile_json).unwrap();
+        // Keys in byte order, as earlier releases wrote them (a JSON map).
+        assert_eq!(serde_json::to_string(&p).unwrap(), profile_json);
         assert_eq!(p["populationId"], "p1");
         assert_eq!(p["externalId"], "HR-1");
         assert_eq!(p["locked"], true);

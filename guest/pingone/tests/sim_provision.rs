@@ -55,6 +55,7 @@ impl Sim {
             entitlements: Default::default(),
             grants: Default::default(),
             logs: Default::default(),
+            transport_cpu: Default::default(),
         };
         f(&Context {
             host: &host,

@@ -57,6 +57,7 @@ fn validate(
         entitlements: Default::default(),
         grants: Default::default(),
         logs: Default::default(),
+        transport_cpu: Default::default(),
     };
     let config = Config::new(sim_config(api, sim.h().auth_base_url(), env, client));
     PingOne::validate(&Context {

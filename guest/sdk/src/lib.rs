@@ -9,6 +9,11 @@
 //! trait. In a component, [`WasmHost`] forwards to the imported capabilities;
 //! natively, tests and benchmarks supply their own `Host` (see
 //! [`testing::MockHost`]), so the same logic compiles and runs outside wasm.
+//!
+//! Instances: the host may serve several pages of one sync run with the
+//! same instance (never another tenant's, never after a failed call), or
+//! each with a fresh one. Keep no state between calls that a call's input
+//! does not carry: a cache may speed a call up, never change its result.
 
 pub mod bindings {
     //! Raw bindings for the contract in `wit/connector@0.1.0`.

@@ -1,4 +1,4 @@
-//! A native test double for [`Host`](crate::Host).
+//! A native test double for [`Host`].
 //!
 //! Connector unit tests run natively: they script HTTP responses with a
 //! closure and inspect what the connector uploaded and logged.

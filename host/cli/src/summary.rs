@@ -89,6 +89,7 @@ pub fn render(connector: &str, s: &SyncSummary) -> String {
     out.push_str(&row("  throttled (429)", s.throttled));
     out.push_str(&row("token exchanges", s.token_exchanges));
     out.push_str(&row("connector calls", s.calls));
+    out.push_str(&row("  instances", s.instances));
     out.push_str(&format!(
         "  {:<22}{:>11.2}s\n",
         "connector CPU", s.connector_cpu_seconds
@@ -133,6 +134,7 @@ mod tests {
             entitlements: 10,
             grants: 1_000_000,
             calls: 7,
+            instances: 2,
             requests: 99,
             retries: 1,
             throttled: 0,

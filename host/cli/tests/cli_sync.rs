@@ -35,6 +35,20 @@ async fn sync_matches_truth(sim: &SimHandle, extra: &[&str]) -> String {
     stdout
 }
 
+/// The number on the summary row labelled `label`.
+fn summary_row(summary: &str, label: &str) -> u64 {
+    let line = summary
+        .lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no {label:?} row in:\n{summary}"));
+    line.rsplit(' ')
+        .next()
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("row {line:?} ends in a number"))
+}
+
 /// Nested groups, dynamic groups, custom roles and role assignments at every
 /// scope (environment, population, organization, application, another
 /// environment): every record matches, in few requests.
@@ -53,7 +67,16 @@ async fn a_seeded_tenant_syncs_to_exactly_its_ground_truth() {
     assert_eq!(scopes.len(), 4, "scopes seeded: {scopes:?}");
 
     sim.reset_stats();
-    sync_matches_truth(&sim, &[]).await;
+    let summary = sync_matches_truth(&sim, &[]).await;
+
+    // Pages reuse warm instances: far fewer instances than calls.
+    eprintln!("{summary}");
+    let calls = summary_row(&summary, "connector calls");
+    let instances = summary_row(&summary, "instances");
+    assert!(
+        instances >= 1 && instances * 4 <= calls,
+        "{instances} instances for {calls} calls:\n{summary}"
+    );
 
     // API requests (token exchanges and the validate call aside) against the
     // fewest the API allows for this data.

@@ -11,7 +11,8 @@
 //! - Before anything runs, the component's imports are checked against the
 //!   contract; anything else (wasi:http, sockets, a foreign interface) is
 //!   refused with an error that names it.
-//! - A fresh Store per operation, dropped afterwards, always after a trap.
+//! - A fresh Store per operation, dropped afterwards, always after a trap;
+//!   only the pages of one sync run may reuse a clean one ([`WarmInstances`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -339,6 +340,67 @@ fn check_metadata(m: &meta::ConnectorMetadata) -> Result<(), String> {
     Ok(())
 }
 
+/// Calls one warm instance serves before it is replaced. A guest may hold
+/// state between calls (a leaky cache, a fragmented heap); replacing the
+/// instance every 256 calls bounds that to a few seconds of a sync while
+/// the fresh instantiation (~0.1 ms, docs/benchmarks.md) is amortised to
+/// well under 1 µs per call.
+const WARM_INSTANCE_CALLS: u32 = 256;
+
+/// Instances kept warm between the calls of one sync run.
+///
+/// Decision: instantiating per call costs ~0.1 ms, and a fresh instance
+/// starts with a cold heap that the guest faults in again on every page
+/// (a fifth of the connector's CPU in docs/benchmarks.md). The pages
+/// of one sync run belong to one tenant, one config and one component, so
+/// an instance that finished a page cleanly may serve the next one. Threats
+/// and answers:
+/// - cross-tenant leakage: a pool belongs to one sync run (`sync::run_sync`)
+///   and dies with it, an instance only ever serves the `InstanceCtx` it
+///   was created for, and provisioning, validation and metadata calls
+///   never use a pool;
+/// - a poisoned instance: after a trap, an error, a timeout, a host
+///   refusal, a limit, output on stderr or an open handle, the Store is
+///   dropped, never returned;
+/// - state building up: an instance serves at most [`WARM_INSTANCE_CALLS`]
+///   calls, and its memory stays under the same per-Store cap;
+/// - correctness: the contract still gives every call its whole input, so
+///   a guest that caches across calls gains speed, never meaning.
+#[derive(Default)]
+pub struct WarmInstances {
+    idle: Mutex<Vec<WarmInstance>>,
+}
+
+struct WarmInstance {
+    store: Store<HostState>,
+    bindings: ConnectorPlugin,
+    calls: u32,
+}
+
+impl WarmInstances {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Instances idle in the pool.
+    pub fn idle(&self) -> usize {
+        self.idle.lock().unwrap().len()
+    }
+
+    /// An idle instance that serves `instance`; any other is dropped, so a
+    /// pool handed the wrong tenant by mistake starts fresh instead of
+    /// lending one tenant's Store (HTTP client, secrets) to another.
+    fn take(&self, instance: &Arc<InstanceCtx>) -> Option<WarmInstance> {
+        let mut idle = self.idle.lock().unwrap();
+        idle.retain(|w| Arc::ptr_eq(&w.store.data().instance, instance));
+        idle.pop()
+    }
+
+    fn put(&self, warm: WarmInstance) {
+        self.idle.lock().unwrap().push(warm);
+    }
+}
+
 impl Plugin {
     /// Runs one operation in a fresh Store under the instance's limits.
     pub async fn call(
@@ -346,14 +408,28 @@ impl Plugin {
         instance: &Arc<InstanceCtx>,
         op: Operation,
     ) -> Result<(Output, CallReport), CallError> {
-        let limits = instance.limits.clone();
+        self.call_in(instance, op, None).await
+    }
+
+    /// Runs one operation on an idle instance of `warm` (a fresh one if none
+    /// is idle) and returns the instance to `warm` if it ended cleanly.
+    pub async fn call_warm(
+        &self,
+        instance: &Arc<InstanceCtx>,
+        op: Operation,
+        warm: &WarmInstances,
+    ) -> Result<(Output, CallReport), CallError> {
+        self.call_in(instance, op, Some(warm)).await
+    }
+
+    fn new_store(&self, instance: &Arc<InstanceCtx>) -> Store<HostState> {
+        let limits = &instance.limits;
         let mut store = Store::new(self.pre.engine(), HostState::new(instance.clone()));
         store.limiter(|s| &mut s.memory);
         // CPU accounting: each expiry of a one-tick deadline while wasm runs
         // is one tick of guest CPU; yield to tokio each time so one guest
         // cannot hog a worker thread, and stop it when the budget is spent.
         let budget_ticks = (limits.cpu_per_call.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut cx| {
             let call = &mut cx.data_mut().call;
             call.cpu_ticks += 1;
@@ -363,17 +439,44 @@ impl Plugin {
                 Ok(wasmtime::UpdateDeadline::Yield(1))
             }
         });
+        store
+    }
+
+    async fn call_in(
+        &self,
+        instance: &Arc<InstanceCtx>,
+        op: Operation,
+        warm: Option<&WarmInstances>,
+    ) -> Result<(Output, CallReport), CallError> {
+        let limits = instance.limits.clone();
+        let metrics = &instance.metrics;
+        let reused = warm.and_then(|w| w.take(instance));
+        let served = reused.as_ref().map_or(0, |w| w.calls);
+        let (mut store, ready) = match reused {
+            Some(w) => (w.store, Some(w.bindings)),
+            None => (self.new_store(instance), None),
+        };
+        store.data_mut().begin_call();
+        store.set_epoch_deadline(1);
         let started = Instant::now();
         let config = instance.config.clone();
         let (result, cpu) = CpuMetered::new(tokio::time::timeout(limits.wall_per_call, async {
-            let bindings = self.pre.instantiate_async(&mut store).await?;
-            run_operation(&bindings, &mut store, config, op).await
+            let bindings = match ready {
+                Some(b) => b,
+                None => {
+                    metrics
+                        .instantiations
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.pre.instantiate_async(&mut store).await?
+                }
+            };
+            let output = run_operation(&bindings, &mut store, config, op).await?;
+            wasmtime::Result::Ok((output, bindings))
         }))
         .await;
         let wall = started.elapsed();
         let state = store.data_mut();
         let cpu = cpu.saturating_sub(state.call.host_cpu);
-        let metrics = &instance.metrics;
         metrics
             .calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -381,23 +484,33 @@ impl Plugin {
             .cpu_micros
             .fetch_add(cpu.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
         metrics.note_memory(state.memory.peak as u64);
-        let outcome = match result {
-            Err(_elapsed) => Err(CallError::Timeout(limits.wall_per_call)),
-            Ok(Err(trap)) => Err(classify_trap(trap, state, &limits)),
-            Ok(Ok(Err(guest_error))) => Err(classify_guest_error(guest_error, state)),
-            Ok(Ok(Ok(output))) => Ok(output),
+        let (outcome, bindings) = match result {
+            Err(_elapsed) => (Err(CallError::Timeout(limits.wall_per_call)), None),
+            Ok(Err(trap)) => (Err(classify_trap(trap, state, &limits)), None),
+            Ok(Ok((Err(guest_error), _))) => (Err(classify_guest_error(guest_error, state)), None),
+            Ok(Ok((Ok(output), bindings))) => (Ok(output), Some(bindings)),
         };
         match outcome {
-            Ok(output) => Ok((
-                output,
-                CallReport {
+            Ok(output) => {
+                let report = CallReport {
                     upload: std::mem::take(&mut state.call.upload),
                     cpu,
                     wall,
                     memory_peak: state.memory.peak,
                     log_lines: state.call.log_lines,
-                },
-            )),
+                };
+                if let (Some(warm), Some(bindings)) = (warm, bindings)
+                    && served + 1 < WARM_INSTANCE_CALLS
+                    && state.reusable()
+                {
+                    warm.put(WarmInstance {
+                        store,
+                        bindings,
+                        calls: served + 1,
+                    });
+                }
+                Ok((output, report))
+            }
             Err(e) => {
                 if e.is_trap() {
                     metrics
@@ -407,7 +520,7 @@ impl Plugin {
                 Err(e)
             }
         }
-        // The Store is dropped here: never reused, whatever happened.
+        // Otherwise the Store is dropped here: never reused after a failure.
     }
 }
 

@@ -17,7 +17,7 @@ pub mod limits;
 pub mod state;
 pub mod sync;
 
-pub use engine::{CallReport, Operation, Output, Plugin, Runtime, RuntimeOptions};
+pub use engine::{CallReport, Operation, Output, Plugin, Runtime, RuntimeOptions, WarmInstances};
 pub use error::{CallError, LoadError};
 pub use limits::Limits;
 pub use state::InstanceCtx;

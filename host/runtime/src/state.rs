@@ -1,10 +1,12 @@
 //! What one Store holds: the per-call state and the instance it serves.
 //!
-//! Decision: a fresh Store per operation, never shared between tenants or
-//! reused after a trap. The Store's data is split into the instance context
-//! (shared, read-mostly: limits, HTTP client, secrets) and the call state
-//! (this call's counters, buffered uploads, and the typed cause of a failure
-//! the host detected), so nothing of one call leaks into the next.
+//! Decision: a Store is never shared between tenants or reused after a trap
+//! or an error; only the pages of one sync run may reuse one (see
+//! `engine::WarmInstances`). The Store's data is split into the instance
+//! context (shared, read-mostly: limits, HTTP client, secrets) and the call
+//! state (this call's counters, buffered uploads, and the typed cause of a
+//! failure the host detected), which is replaced at the start of every call,
+//! so nothing of one call's accounting leaks into the next.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +55,8 @@ impl InstanceCtx {
 #[derive(Debug, Default)]
 pub struct InstanceMetrics {
     pub calls: AtomicU64,
+    /// Fresh instances created; below `calls` when sync pages reuse warm ones.
+    pub instantiations: AtomicU64,
     pub traps: AtomicU64,
     /// Measured CPU of all calls (see `cpu_clock`), in microseconds: guest
     /// code and bindings, without the host's work in imports.
@@ -98,6 +102,21 @@ pub struct CallState {
     /// CPU the host spent inline in this call's imports (HTTP, upload checks).
     pub host_cpu: std::time::Duration,
     pub stderr: MemoryOutputPipe,
+}
+
+impl CallState {
+    fn new(stderr: MemoryOutputPipe) -> Self {
+        Self {
+            upload: UploadBuffer::default(),
+            log_lines: 0,
+            log_bytes: 0,
+            violation: None,
+            denials: Vec::new(),
+            cpu_ticks: 0,
+            host_cpu: std::time::Duration::ZERO,
+            stderr,
+        }
+    }
 }
 
 /// Caps guest memory growth and remembers that the cap was hit, so the
@@ -162,18 +181,27 @@ impl HostState {
                 peak: 0,
                 exceeded: false,
             },
-            call: CallState {
-                upload: UploadBuffer::default(),
-                log_lines: 0,
-                log_bytes: 0,
-                violation: None,
-                denials: Vec::new(),
-                cpu_ticks: 0,
-                host_cpu: std::time::Duration::ZERO,
-                stderr,
-            },
+            call: CallState::new(stderr),
             instance,
         }
+    }
+
+    /// Starts a new call on this Store: fresh counters and buffers.
+    pub fn begin_call(&mut self) {
+        let stderr = self.call.stderr.clone();
+        self.call = CallState::new(stderr);
+        self.memory.exceeded = false;
+    }
+
+    /// Whether the Store ended its last call clean enough to serve another:
+    /// no handle left open, nothing written to stderr (a panic message must
+    /// never be mixed with an earlier call's output), no limit hit.
+    pub fn reusable(&self) -> bool {
+        self.table.is_empty()
+            && self.call.stderr.contents().is_empty()
+            && self.call.violation.is_none()
+            && self.call.denials.is_empty()
+            && !self.memory.exceeded
     }
 
     pub fn table(&mut self) -> &mut ResourceTable {

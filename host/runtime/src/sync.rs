@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 
 use crate::bindings::{sync_api, types as wit};
 use crate::convert;
-use crate::engine::{CallReport, Operation, Output, Plugin};
+use crate::engine::{CallReport, Operation, Output, Plugin, WarmInstances};
 use crate::error::CallError;
 use crate::state::InstanceCtx;
 
@@ -92,6 +92,8 @@ pub struct SyncSummary {
     pub entitlements: u64,
     pub grants: u64,
     pub calls: u64,
+    /// Connector instances created for those calls (pages reuse warm ones).
+    pub instances: u64,
     pub requests: u64,
     pub retries: u64,
     pub throttled: u64,
@@ -259,6 +261,7 @@ pub async fn run_sync(
 ) -> Result<SyncSummary, SyncError> {
     let started = Instant::now();
     let cpu_before = instance.metrics.cpu_micros.load(Ordering::Relaxed);
+    let instances_before = instance.metrics.instantiations.load(Ordering::Relaxed);
     let (mut writer, start) = C1zWriter::open(file, options.writer.clone())?;
     let sync_id = start.sync_id().to_string();
     let resumed = matches!(start, SyncStart::Resumed { .. });
@@ -315,6 +318,8 @@ pub async fn run_sync(
     for phase in 0u8..3 {
         let mut cursor = 0i64;
         let mut inflight: JoinSet<CallOutcome> = JoinSet::new();
+        // This run's pages share warm instances (one tenant, one component).
+        let warm = Arc::new(WarmInstances::new());
         loop {
             let stopping = options
                 .stop
@@ -332,7 +337,16 @@ pub async fn run_sync(
                 };
                 for (id, task) in queue.next(&writer, phase, cursor, room)? {
                     cursor = id;
-                    spawn_call(&mut inflight, plugin, instance, id, task, 0, Duration::ZERO);
+                    spawn_call(
+                        &mut inflight,
+                        plugin,
+                        instance,
+                        &warm,
+                        id,
+                        task,
+                        0,
+                        Duration::ZERO,
+                    );
                 }
             }
             let Some(joined) = inflight.join_next().await else {
@@ -374,7 +388,7 @@ pub async fn run_sync(
                     let n = attempt + 1;
                     tracing::warn!(task = task.describe(), attempt = n, "retrying after: {e}");
                     let delay = Duration::from_millis(500u64 << n.min(6));
-                    spawn_call(&mut inflight, plugin, instance, id, task, n, delay);
+                    spawn_call(&mut inflight, plugin, instance, &warm, id, task, n, delay);
                 }
                 Err(CallError::Connector {
                     kind: "not-found",
@@ -433,6 +447,11 @@ pub async fn run_sync(
         entitlements: stats.entitlements,
         grants: stats.grants,
         calls,
+        instances: instance
+            .metrics
+            .instantiations
+            .load(Ordering::Relaxed)
+            .saturating_sub(instances_before),
         requests: load(|s| &s.requests),
         retries: load(|s| &s.retries),
         throttled: load(|s| &s.throttled),
@@ -462,10 +481,12 @@ type CallOutcome = (
     Result<(Output, CallReport), CallError>,
 );
 
+#[allow(clippy::too_many_arguments)]
 fn spawn_call(
     set: &mut JoinSet<CallOutcome>,
     plugin: &Arc<Plugin>,
     instance: &Arc<InstanceCtx>,
+    warm: &Arc<WarmInstances>,
     id: i64,
     task: StoredTask,
     attempt: u32,
@@ -473,11 +494,14 @@ fn spawn_call(
 ) {
     let plugin = plugin.clone();
     let instance = instance.clone();
+    let warm = warm.clone();
     set.spawn(async move {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let result = plugin.call(&instance, Operation::Sync(task.to_wit())).await;
+        let result = plugin
+            .call_warm(&instance, Operation::Sync(task.to_wit()), &warm)
+            .await;
         (id, task, attempt, result)
     });
 }

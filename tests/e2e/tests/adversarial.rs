@@ -18,7 +18,7 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use connector_runtime::{CallError, CallReport, LoadError, Output, Plugin, Runtime};
+use connector_runtime::{CallError, CallReport, LoadError, Output, Plugin, Runtime, WarmInstances};
 use e2e_tests::components::{self, ADVERSARY, PREBUILT_ENV, ROGUE_IMPORT};
 use e2e_tests::server::{Reply, TestServer};
 use e2e_tests::{closed_port, fast_limits, instance, list_resources};
@@ -122,6 +122,58 @@ async fn panic_is_reported_with_its_message() {
         other => panic!("expected GuestPanic, got {other:?}"),
     }
     assert_host_survives().await;
+}
+
+/// The pages of one sync run reuse an instance that ended cleanly, and one
+/// that trapped is dropped, never handed to the next page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapped_warm_instance_is_never_reused() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let plugin = adversary().await;
+    let mode = "panic-on-group";
+    let inst = instance(&plugin, mode, &[("mode", mode)], fast_limits()).unwrap();
+    let warm = WarmInstances::new();
+    let instantiations = || inst.metrics.instantiations.load(Relaxed);
+
+    for _ in 0..3 {
+        let (_, report) = plugin
+            .call_warm(&inst, list_resources("user"), &warm)
+            .await
+            .expect("a user page");
+        assert_eq!(report.upload.resources.len(), 2);
+    }
+    assert_eq!(instantiations(), 1, "three clean pages, one instance");
+    assert_eq!(warm.idle(), 1);
+
+    // The group page runs on the warm instance and traps: it is dropped.
+    match plugin
+        .call_warm(&inst, list_resources("group"), &warm)
+        .await
+    {
+        Err(CallError::GuestPanic(message)) => {
+            assert!(message.contains(PANIC_MESSAGE), "{message}")
+        }
+        other => panic!("expected GuestPanic, got {other:?}"),
+    }
+    assert_eq!(warm.idle(), 0, "a trapped instance went back to the pool");
+
+    // The next page gets a fresh instance, whose stderr holds no earlier panic.
+    let (_, report) = plugin
+        .call_warm(&inst, list_resources("user"), &warm)
+        .await
+        .expect("a user page after the trap");
+    assert_eq!(report.upload.resources.len(), 2);
+    assert_eq!(instantiations(), 2);
+    assert_eq!(inst.metrics.calls.load(Relaxed), 5);
+
+    // Another tenant's instance context never gets this pool's instance.
+    let other = instance(&plugin, "other", &[("mode", "well-behaved")], fast_limits()).unwrap();
+    plugin
+        .call_warm(&other, list_resources("user"), &warm)
+        .await
+        .expect("the other tenant's page");
+    assert_eq!(other.metrics.instantiations.load(Relaxed), 1);
+    assert_eq!(instantiations(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -328,11 +328,23 @@ pub struct CallHost<'a> {
     pub entitlements: std::cell::RefCell<Vec<Entitlement>>,
     pub grants: std::cell::RefCell<Vec<Grant>>,
     pub logs: std::cell::RefCell<Vec<(Level, String)>>,
+    /// This thread's CPU inside the transport (HTTP is the host's work).
+    pub transport_cpu: std::cell::Cell<Duration>,
+}
+
+impl CallHost<'_> {
+    fn metered<T>(&self, f: impl FnOnce() -> T) -> T {
+        let started = thread_cpu_time();
+        let out = f();
+        let spent = thread_cpu_time().saturating_sub(started);
+        self.transport_cpu.set(self.transport_cpu.get() + spent);
+        out
+    }
 }
 
 impl Host for CallHost<'_> {
     fn send(&self, req: &Request, auth: &Auth) -> Result<Response, HttpError> {
-        self.transport.execute(req, auth)
+        self.metered(|| self.transport.execute(req, auth))
     }
 
     fn send_batch(&self, reqs: &[Request], auth: &Auth) -> Vec<Result<Response, HttpError>> {
@@ -341,7 +353,7 @@ impl Host for CallHost<'_> {
             "send_batch of {} requests exceeds the host's 256",
             reqs.len()
         );
-        self.transport.execute_batch(reqs, auth)
+        self.metered(|| self.transport.execute_batch(reqs, auth))
     }
 
     fn put_resources(&self, items: &[Resource]) -> Result<(), UploadError> {
@@ -401,6 +413,25 @@ pub struct Report {
     /// Time spent inside the connector's `sync` calls (CPU of the guest
     /// logic plus the HTTP it waited for).
     pub in_calls: Duration,
+    /// CPU of the calling thread inside the connector's `sync` calls, minus
+    /// its CPU inside the transport: the connector's logic and its record
+    /// handoff, measured as the host measures a wasm call (whose HTTP work
+    /// is the host's).
+    pub logic_cpu: Duration,
+}
+
+/// CPU time consumed so far by the calling thread (the clock the host's
+/// `cpu_clock` reads around wasm calls).
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 pub struct Driver<'a> {
@@ -577,13 +608,17 @@ impl<'a> Driver<'a> {
                 entitlements: Default::default(),
                 grants: Default::default(),
                 logs: Default::default(),
+                transport_cpu: Default::default(),
             };
             let cx = Context {
                 host: &host,
                 config: &config,
             };
             let t0 = Instant::now();
+            let cpu0 = thread_cpu_time();
             let out = PingOne::sync(&cx, task.clone());
+            let cpu = thread_cpu_time().saturating_sub(cpu0);
+            report.logic_cpu += cpu.saturating_sub(host.transport_cpu.get());
             report.in_calls += t0.elapsed();
             match out {
                 Ok(outcome) => {

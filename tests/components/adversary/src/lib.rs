@@ -5,7 +5,9 @@
 //! Modes and the threat each stands for:
 //! - `loop`: spins forever (a CPU hog); `memory`: allocates until refused
 //!   (a memory bomb); `recursion`: recurses without bound (stack exhaustion);
-//!   `panic`: panics with a known message.
+//!   `panic`: panics with a known message; `panic-on-group`: panics on
+//!   group pages only and behaves on the others (an instance that traps
+//!   midway through a sync run).
 //! - `huge-upload`: uploads records until the host stops it; `log-spam`:
 //!   logs until the host stops it (flooding the host's storage and logs).
 //! - `egress`: requests `target-url`, which the operator never allowed;
@@ -104,7 +106,7 @@ impl Connector for Adversary {
         })
     }
 
-    fn sync(cx: &Context, _task: SyncTask) -> Result<PageOutcome, ConnectorError> {
+    fn sync(cx: &Context, task: SyncTask) -> Result<PageOutcome, ConnectorError> {
         match cx.config.require("mode")? {
             "loop" => spin(),
             "memory" => hoard(),
@@ -114,6 +116,8 @@ impl Connector for Adversary {
                 Err(internal(format!("recursion returned at depth {depth}")))
             }
             "panic" => panic!("{PANIC_MESSAGE}"),
+            "panic-on-group" if task.resource_type == "group" => panic!("{PANIC_MESSAGE}"),
+            "panic-on-group" => well_behaved(cx, true),
             "huge-upload" => flood_uploads(cx),
             "log-spam" => flood_logs(cx),
             "egress" => request(cx, cx.config.require("target-url")?),
