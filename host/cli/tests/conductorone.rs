@@ -534,6 +534,10 @@ async fn cancellation_reconnects_and_token_expiry() {
     );
     assert!(c1.unauthenticated_calls() >= 1);
     assert!(c1.token_fetches() > fetches);
+    // The refusal quoted the expired token; the host's logs do not.
+    for token in c1.issued_tokens() {
+        assert!(!logs.contains(&token), "a token leaked into the logs");
+    }
 
     // Provisioning is off for this host: refused before the connector.
     let id = c1.enqueue(task::TaskType::DeleteResource(task::DeleteResourceTask {

@@ -200,6 +200,11 @@ impl FakeC1 {
     }
 
     /// gRPC calls refused for a missing, unknown or expired token.
+    /// Every access token minted so far (to check none leaks).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.inner.read(|s| s.tokens.keys().cloned().collect())
+    }
+
     pub fn unauthenticated_calls(&self) -> usize {
         self.inner.read(|s| s.unauthenticated_calls)
     }

@@ -208,11 +208,13 @@ impl State {
             self.user_agents.push(ua);
         }
         let token = authorization.and_then(|v| v.strip_prefix("Bearer "));
-        let problem = match token.map(|t| self.tokens.get(t)) {
-            None => Some("no bearer token"),
-            Some(None) => Some("unknown bearer token"),
-            Some(Some(expiry)) if now >= *expiry => Some("expired bearer token"),
-            Some(Some(_)) => None,
+        // Like some real servers, an expired token is quoted back: the host
+        // must not log it.
+        let problem = match token.map(|t| (t, self.tokens.get(t))) {
+            None => Some("no bearer token".to_string()),
+            Some((_, None)) => Some("unknown bearer token".to_string()),
+            Some((t, Some(expiry))) if now >= *expiry => Some(format!("expired bearer token {t}")),
+            Some((_, Some(_))) => None,
         };
         if let Some(problem) = problem {
             self.unauthenticated_calls += 1;

@@ -138,11 +138,13 @@ impl BatonClient {
 
     async fn after<T>(&self, result: Result<T, Status>) -> Result<T, Status> {
         match result {
-            Err(s) if s.code() == Code::Unauthenticated => {
-                self.tokens.invalidate().await;
-                Err(s)
+            Err(s) => {
+                if s.code() == Code::Unauthenticated {
+                    self.tokens.invalidate().await;
+                }
+                // A refusal may quote the token it refused: redact it too.
+                Err(Status::new(s.code(), self.tokens.redact(s.message())))
             }
-            Err(s) => Err(Status::new(s.code(), self.tokens.redact(s.message()))),
             ok => ok,
         }
     }

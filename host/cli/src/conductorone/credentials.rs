@@ -28,6 +28,9 @@ use secrecy::{ExposeSecret as _, SecretString};
 const ASSERTION_SKEW: u64 = 120;
 /// A cached token is replaced this long before it expires (oauth2's expiry delta).
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
+/// Token lifetimes are minutes to hours; a longer `expires_in` (bogus, or
+/// large enough to overflow the clock) is capped at a day.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// Baton's SDK allows 300 s for a token request; a token endpoint that has
 /// not answered in a minute is down, and the caller's backoff handles that.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -317,15 +320,21 @@ impl TokenSource {
             let excess = recent.len().saturating_sub(8);
             recent.drain(..excess);
         }
-        // Lifetime counts from when we asked: a slow answer shortens it, never lengthens it.
-        let lifetime = Duration::from_secs(body.expires_in.unwrap_or(0));
         Ok(CachedToken {
             header: SecretString::from(format!("{kind} {}", body.access_token)),
-            fresh_until: (asked + lifetime)
-                .checked_sub(EXPIRY_MARGIN)
-                .unwrap_or(asked),
+            fresh_until: fresh_until(asked, body.expires_in),
         })
     }
+}
+
+/// When a token asked for at `asked` must be replaced. The lifetime counts
+/// from when we asked: a slow answer shortens it, never lengthens it.
+fn fresh_until(asked: Instant, expires_in: Option<u64>) -> Instant {
+    let lifetime = Duration::from_secs(expires_in.unwrap_or(0)).min(MAX_TOKEN_LIFETIME);
+    (asked + lifetime)
+        .checked_sub(EXPIRY_MARGIN)
+        .filter(|t| *t >= asked)
+        .unwrap_or(asked)
 }
 
 #[derive(serde::Deserialize)]
@@ -366,6 +375,24 @@ mod tests {
             "secret-token:conductorone.com:v1:{}",
             URL_SAFE_NO_PAD.encode(jwk.to_string())
         )
+    }
+
+    #[test]
+    fn token_lifetimes_are_bounded() {
+        let asked = Instant::now();
+        assert_eq!(
+            fresh_until(asked, Some(3600)),
+            asked + Duration::from_secs(3590)
+        );
+        // Absent, zero or shorter than the margin: stale at once.
+        for short in [None, Some(0), Some(5)] {
+            assert_eq!(fresh_until(asked, short), asked, "{short:?}");
+        }
+        // A huge claim neither overflows the clock nor pins the token.
+        assert_eq!(
+            fresh_until(asked, Some(u64::MAX)),
+            asked + MAX_TOKEN_LIFETIME - EXPIRY_MARGIN
+        );
     }
 
     #[test]
