@@ -194,26 +194,17 @@ pub async fn serve(
         if matches!(task.task_type, Some(baton_api::v1::task::TaskType::None(_))) {
             continue;
         }
-        if !running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(task.id.clone())
-        {
+        let Some(claim) = RunningTask::claim(&running, &task.id) else {
             tracing::warn!(task = %task.id, "task is already running here; not starting it twice");
             continue;
-        }
+        };
         let kind = task
             .task_type
             .as_ref()
             .map(|t| t.name())
             .unwrap_or("unknown");
         tracing::info!(task = %task.id, kind, "task received");
-        let (client, connector, running, stop) = (
-            client.clone(),
-            connector.clone(),
-            running.clone(),
-            shutdown.flag.clone(),
-        );
+        let (client, connector, stop) = (client.clone(), connector.clone(), shutdown.flag.clone());
         tokio::spawn(async move {
             let outcome = tasks::run(&task, &connector, &client, stop).await;
             if let tasks::Outcome::Failure(f) = &outcome {
@@ -229,10 +220,7 @@ pub async fn serve(
                     }
                 }
             }
-            running
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&task.id);
+            drop(claim);
             drop(permit);
         });
     }
@@ -243,6 +231,37 @@ pub async fn serve(
         Err(_) => tracing::warn!("drain grace elapsed with tasks still running"),
     }
     Ok(())
+}
+
+/// A task's place in the set of tasks running here. It is given up however
+/// the task ends, a panic included: a task ConductorOne re-issues after a
+/// crash of its runner must not be refused as "already running" for good.
+struct RunningTask {
+    running: Arc<Mutex<HashSet<String>>>,
+    id: String,
+}
+
+impl RunningTask {
+    /// Claims `id`, unless a task with that id already runs here.
+    fn claim(running: &Arc<Mutex<HashSet<String>>>, id: &str) -> Option<Self> {
+        let fresh = running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string());
+        fresh.then(|| Self {
+            running: running.clone(),
+            id: id.to_string(),
+        })
+    }
+}
+
+impl Drop for RunningTask {
+    fn drop(&mut self) {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
 }
 
 /// Codes after which a startup Hello is not retried (Baton's list).
@@ -282,5 +301,29 @@ async fn startup_hello(
                 backoff = (backoff * 2).min(HELLO_MAX_BACKOFF);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_task_that_panics_gives_up_its_claim() {
+        let running: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let claim = RunningTask::claim(&running, "t1").expect("first claim");
+        assert!(
+            RunningTask::claim(&running, "t1").is_none(),
+            "claimed twice"
+        );
+        let panicked = tokio::spawn(async move {
+            let _claim = claim;
+            panic!("the task's runner crashed");
+        })
+        .await;
+        assert!(panicked.unwrap_err().is_panic());
+        // ConductorOne re-issues the task: it may start again.
+        assert!(RunningTask::claim(&running, "t1").is_some());
+        assert!(running.lock().unwrap().is_empty());
     }
 }
