@@ -558,6 +558,24 @@ async fn cancellation_reconnects_and_token_expiry() {
 }
 
 /// A `serve` tenant bound to its own ConductorOne connector.
+const ADMIN_TOKEN: &str = "admin-token-for-conductorone-tests";
+
+/// The admin API's base URL, from the host's startup log.
+async fn admin_base(host: &Host) -> String {
+    for _ in 0..200 {
+        let logs = host.logs();
+        if let Some(rest) = logs.split("admin API listening on ").nth(1) {
+            let addr: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                .collect();
+            return format!("http://{addr}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no admin address in the logs:\n{}", host.logs());
+}
+
 fn bound_tenant(id: &str, sim: &SimHandle, secret_env: &str, c1: &FakeC1) -> String {
     format!(
         r#"
@@ -632,8 +650,41 @@ async fn serve_binds_each_tenant_to_its_own_conductorone_connector() {
     .env("ACME", sims[0].client_secret())
     .env("ACME_C1", c1s[0].client_secret())
     .env("GLOBEX", sims[1].client_secret())
-    .env("GLOBEX_C1", c1s[1].client_secret());
+    .env("GLOBEX_C1", c1s[1].client_secret())
+    .env("CONNECTOR_HOST_ADMIN_TOKEN", ADMIN_TOKEN);
     let host = Host::spawn(cmd);
+
+    // While ConductorOne's sync of a tenant runs, the admin API cannot start
+    // another one on the same c1z.
+    sims[0].set_faults(Faults {
+        latency_ms: 400,
+        ..Faults::default()
+    });
+    let admin = admin_base(&host).await;
+    let api_requests = || {
+        let s = sims[0].stats();
+        s.total - s.tokens_issued
+    };
+    let before = api_requests();
+    let slow = c1s[0].enqueue(task::TaskType::SyncFull(Default::default()));
+    // The task's first request (its validate call) is made under the lock,
+    // and at 400 ms a request the sync has seconds left to run.
+    while api_requests() == before {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = reqwest::Client::new()
+        .post(format!("{admin}/v1/tenants/acme/sync"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("admin API answers");
+    assert_eq!(
+        refused.status().as_u16(),
+        409,
+        "a second sync of acme started"
+    );
+    sims[0].set_faults(Faults::default());
+    success(&finished(&c1s[0], &host, &slow).await);
 
     // Each connector says hello to its own ConductorOne, and each
     // ConductorOne's sync task uploads its own tenant's data.

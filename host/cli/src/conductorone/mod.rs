@@ -81,7 +81,9 @@ pub struct Connector {
     pub sync_file: PathBuf,
     pub sync_concurrency: usize,
     pub checkpoint_interval: Duration,
-    pub sync_lock: tokio::sync::Mutex<()>,
+    /// Held for the whole of a sync: one at a time per c1z. Under `serve`
+    /// it is the tenant's own lock, shared with its admin-triggered syncs.
+    pub sync_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Connector {

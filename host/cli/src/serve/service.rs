@@ -257,7 +257,10 @@ pub struct Tenant {
     current: RwLock<Arc<Deployment>>,
     /// Swapped-out instances whose counters are not folded in yet.
     retiring: Mutex<Vec<Arc<InstanceCtx>>>,
-    running: tokio::sync::Mutex<()>,
+    /// Held while the tenant syncs, by the scheduler, the admin API's
+    /// trigger and a bound ConductorOne connector alike: they all write the
+    /// same c1z.
+    running: Arc<tokio::sync::Mutex<()>>,
     pub status: Mutex<TenantStatus>,
     pub counters: TenantCounters,
     /// Wakes the scheduler: a trigger, a swap, removal or drain.
@@ -279,7 +282,7 @@ impl Tenant {
             id: d.spec.id.clone(),
             current: RwLock::new(Arc::new(d)),
             retiring: Mutex::new(Vec::new()),
-            running: tokio::sync::Mutex::new(()),
+            running: Arc::default(),
             status: Mutex::new(status),
             counters: TenantCounters::default(),
             wake: Notify::new(),
@@ -732,7 +735,7 @@ impl Service {
                 .join("sync.c1z"),
             sync_concurrency: spec.limits.sync_concurrency.unwrap_or(8),
             checkpoint_interval: self.options.checkpoint_interval,
-            sync_lock: Default::default(),
+            sync_lock: tenant.running.clone(),
         });
         if let Some(dir) = connector.sync_file.parent()
             && let Err(e) = std::fs::create_dir_all(dir)
