@@ -486,6 +486,11 @@ pub fn dynamic_query(filter: &str, population: Option<&str>) -> String {
     }
 }
 
+/// Grant metadata of a direct member and of a nested group: one per
+/// membership, so written once, not built and serialised per grant.
+const DIRECT_METADATA: &str = r#"{"membership":"direct"}"#;
+const NESTED_METADATA: &str = r#"{"membership":"nested-group"}"#;
+
 /// Grants `group:<parent>:member` → `group:<child>`, expandable.
 pub fn nesting_grants(
     cx: &Context,
@@ -499,7 +504,7 @@ pub fn nesting_grants(
             resource_id(GROUP, child),
             Some(group_expansion(child, &[])),
             None,
-            Some(json!({ "membership": "nested-group" })),
+            Some(NESTED_METADATA.to_string()),
         );
     }
     out.flush(cx)?;
@@ -517,7 +522,7 @@ pub fn push_direct(out: &mut Out, group: &str, user: &str) {
         resource_id(USER, user),
         None,
         None,
-        Some(json!({ "membership": "direct" })),
+        Some(DIRECT_METADATA.to_string()),
     );
 }
 
@@ -531,7 +536,7 @@ pub fn push_dynamic(out: &mut Out, group: &str, user: &str, filter: &str) {
         Some(format!(
             "member through the group's dynamic userFilter: {filter}"
         )),
-        Some(json!({ "membership": "dynamic", "userFilter": filter })),
+        Some(json!({ "membership": "dynamic", "userFilter": filter }).to_string()),
     );
 }
 
@@ -669,6 +674,15 @@ mod tests {
     use super::*;
     use crate::testutil::{grant_ids, host, ok, page, run, status, task, urls};
     use connector_sdk::SyncOp;
+
+    #[test]
+    fn constant_grant_metadata_is_the_json_it_stands_for() {
+        assert_eq!(DIRECT_METADATA, json!({"membership": "direct"}).to_string());
+        assert_eq!(
+            NESTED_METADATA,
+            json!({"membership": "nested-group"}).to_string()
+        );
+    }
 
     fn group(v: Value) -> Group {
         serde_json::from_value(v).unwrap()

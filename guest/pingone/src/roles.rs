@@ -113,7 +113,7 @@ pub fn push_assignment_grants(
             principal.clone(),
             expansion.clone(),
             read_only.then(|| READ_ONLY_REASON.to_string()),
-            Some(json!({ "assignments": meta })),
+            Some(json!({ "assignments": meta }).to_string()),
         );
     }
 }

@@ -26,7 +26,8 @@ impl Out {
         Self::default()
     }
 
-    /// A grant of `<resource>:<slug>` to `principal`.
+    /// A grant of `<resource>:<slug>` to `principal`; `metadata_json` is a
+    /// JSON object already serialised (most grants share a constant one).
     pub fn grant(
         &mut self,
         resource: ResourceId,
@@ -34,7 +35,7 @@ impl Out {
         principal: ResourceId,
         expansion: Option<GrantExpansion>,
         immutable_reason: Option<String>,
-        metadata: Option<serde_json::Value>,
+        metadata_json: Option<String>,
     ) {
         self.grants.push(Grant {
             entitlement_resource: resource,
@@ -42,7 +43,7 @@ impl Out {
             principal,
             expansion,
             immutable_reason,
-            metadata_json: metadata.map(|m| m.to_string()),
+            metadata_json,
         });
     }
 
