@@ -36,7 +36,17 @@ use super::proxy::ProxyConnector;
 pub const UPLOAD_CHUNK: usize = 512 * 1024;
 const FINISH_DEADLINE: Duration = Duration::from_secs(30);
 const UNARY_DEADLINE: Duration = Duration::from_secs(60);
-const UPLOAD_DEADLINE: Duration = Duration::from_secs(600);
+/// An upload gets at least 10 minutes, and more for a big file: time for
+/// it at 256 KiB/s (a slow corporate proxy), plus 2 minutes. A fixed
+/// deadline would fail every upload of a large tenant on a slow link.
+const UPLOAD_DEADLINE_MIN: Duration = Duration::from_secs(600);
+const UPLOAD_FLOOR_BYTES_PER_SEC: u64 = 256 * 1024;
+const UPLOAD_DEADLINE_SLACK: Duration = Duration::from_secs(120);
+
+fn upload_deadline(bytes: u64) -> Duration {
+    let transfer = Duration::from_secs(bytes.div_ceil(UPLOAD_FLOOR_BYTES_PER_SEC));
+    (transfer + UPLOAD_DEADLINE_SLACK).max(UPLOAD_DEADLINE_MIN)
+}
 /// Go's gRPC dial timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -187,6 +197,11 @@ impl BatonClient {
         let handle = tokio::fs::File::open(file)
             .await
             .map_err(|e| Status::internal(format!("opening {}: {e}", file.display())))?;
+        let size = handle
+            .metadata()
+            .await
+            .map_err(|e| Status::internal(format!("reading {}: {e}", file.display())))?
+            .len();
         let metadata = v1::UploadAssetRequest {
             msg: Some(upload::Msg::Metadata(upload::UploadMetadata {
                 host_id: self.host_id.clone(),
@@ -233,7 +248,7 @@ impl BatonClient {
             .chain(chunks)
             .chain(futures_util::stream::once(async { eof }));
         let mut request = self.authorize(tonic::Request::new(stream)).await?;
-        request.set_timeout(UPLOAD_DEADLINE);
+        request.set_timeout(upload_deadline(size));
         let mut grpc = self.grpc.clone();
         grpc.ready()
             .await
@@ -261,4 +276,18 @@ async fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
         hasher.update(&buf[..n]);
     }
     Ok(hasher.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_deadlines_grow_with_the_file() {
+        assert_eq!(upload_deadline(0), UPLOAD_DEADLINE_MIN);
+        assert_eq!(upload_deadline(50 << 20), UPLOAD_DEADLINE_MIN);
+        // 1 GiB at 256 KiB/s is 4,096 s, plus the slack.
+        assert_eq!(upload_deadline(1 << 30), Duration::from_secs(4_096 + 120));
+        assert!(upload_deadline(u64::MAX) > Duration::from_secs(1 << 40));
+    }
 }
