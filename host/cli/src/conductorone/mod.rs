@@ -108,13 +108,21 @@ impl Shutdown {
         self.flag.load(Ordering::SeqCst)
     }
     async fn sleep(&self, d: Duration) {
+        self.interruptible(tokio::time::sleep(d)).await;
+    }
+
+    /// Runs `work` unless shutdown comes first (`None`): a GetTask or Hello
+    /// waiting on a slow ConductorOne must not hold a drain for its whole
+    /// deadline. What was cut off is re-issued by ConductorOne, as after a
+    /// dropped connection.
+    async fn interruptible<T>(&self, work: impl Future<Output = T>) -> Option<T> {
         let notified = self.notify.notified();
         if self.is_set() {
-            return;
+            return None;
         }
         tokio::select! {
-            _ = tokio::time::sleep(d) => {}
-            _ = notified => {}
+            out = work => Some(out),
+            _ = notified => None,
         }
     }
 }
@@ -169,7 +177,10 @@ pub async fn serve(
             p = slots.clone().acquire_owned() => p.context("task slots closed")?,
             _ = stopping => break,
         };
-        let response = match client.get_task().await {
+        let Some(asked) = shutdown.interruptible(client.get_task()).await else {
+            break;
+        };
+        let response = match asked {
             Ok(r) => r,
             Err(e) => {
                 drop(permit);
@@ -287,7 +298,10 @@ async fn startup_hello(
     let mut backoff = HELLO_FIRST_BACKOFF;
     loop {
         let req = hello::request(&client.host_id, "", &connector.target().plugin.metadata);
-        match client.hello(req).await {
+        let Some(answer) = shutdown.interruptible(client.hello(req)).await else {
+            bail!("stopped before ConductorOne answered");
+        };
+        match answer {
             Ok(_) => return Ok(()),
             Err(e) if hello_is_fatal(e.code()) => bail!(
                 "ConductorOne refused the connector ({:?}): {}; check BATON_CLIENT_ID and BATON_CLIENT_SECRET",
@@ -309,6 +323,22 @@ async fn startup_hello(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn shutdown_cuts_off_a_call_that_would_wait_for_its_deadline() {
+        let shutdown = Shutdown::default();
+        assert_eq!(shutdown.interruptible(async { 7 }).await, Some(7));
+        let stop = shutdown.clone();
+        let waiting = tokio::spawn(async move {
+            // A GetTask that ConductorOne never answers.
+            stop.interruptible(std::future::pending::<()>()).await
+        });
+        tokio::task::yield_now().await;
+        shutdown.trigger();
+        assert_eq!(waiting.await.unwrap(), None);
+        // After shutdown, nothing new starts.
+        assert_eq!(shutdown.interruptible(async { 7 }).await, None);
+    }
 
     #[tokio::test]
     async fn a_task_that_panics_gives_up_its_claim() {
