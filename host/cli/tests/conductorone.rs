@@ -558,6 +558,42 @@ async fn cancellation_reconnects_and_token_expiry() {
 }
 
 /// A `serve` tenant bound to its own ConductorOne connector.
+/// A task cancelled while its c1z uploads over a stalled link ends at the
+/// next heartbeat as CANCELLED (retryable), not at the upload's deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_during_the_upload_ends_the_task() {
+    let sim = pingone_sim::start(SimConfig::tiny(65), ServeOptions::default())
+        .await
+        .unwrap();
+    let c1 = FakeC1::start().await;
+    c1.set_next_poll(Duration::from_millis(100));
+    c1.set_next_heartbeat(Duration::from_secs(1));
+    c1.stall_uploads(true);
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(&sim, &c1, dir.path(), false, &["serve"]);
+
+    let id = c1.enqueue(task::TaskType::SyncFull(Default::default()));
+    assert!(
+        c1.wait_until(WAIT, |c| c.uploads_begun().contains(&id))
+            .await,
+        "the upload never began; logs:\n{}",
+        host.logs()
+    );
+    assert!(c1.cancel_task(&id));
+    let (code_, message, non_retryable) = failure(&finished(&c1, &host, &id).await);
+    assert_eq!(
+        (code_, non_retryable),
+        (code::CANCELLED, false),
+        "{message}"
+    );
+    assert!(message.contains("during the upload"), "{message}");
+    assert!(c1.uploads(&id).is_empty());
+    assert_eq!(c1.violations(), Vec::<String>::new());
+    let (status, logs) = host.terminate();
+    assert_eq!(status, Some(0), "{logs}");
+    sim.shutdown().await;
+}
+
 const ADMIN_TOKEN: &str = "admin-token-for-conductorone-tests";
 
 /// The admin API's base URL, from the host's startup log.

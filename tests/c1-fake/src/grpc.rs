@@ -155,6 +155,10 @@ async fn receive_upload(
         None => return Err(invalid("the stream is empty")),
     };
     let fail_midway = inner.update(|s| s.begin_upload(&meta))?;
+    if inner.read(|s| s.stall_uploads) {
+        // Never read on; the stream ends when the client gives up.
+        std::future::pending::<()>().await;
+    }
     let injected = || Status::unavailable("injected fault: upload failed midway");
     let mut bytes = Vec::new();
     let mut chunk_sizes = Vec::new();

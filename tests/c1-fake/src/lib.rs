@@ -375,6 +375,18 @@ impl FakeC1 {
         self.inner.update(|s| s.upload_midway_failures = n);
     }
 
+    /// From now on an upload that begins is never read further, as over a
+    /// stalled link: the host's stream waits until its deadline or until
+    /// it gives up.
+    pub fn stall_uploads(&self, on: bool) {
+        self.inner.update(|s| s.stall_uploads = on);
+    }
+
+    /// Task ids whose upload began (metadata accepted), in order.
+    pub fn uploads_begun(&self) -> Vec<String> {
+        self.inner.read(|s| s.uploads_begun.clone())
+    }
+
     // ----- FinishTask -----
 
     /// Every FinishTask received for `task_id` (more than one is a

@@ -76,6 +76,10 @@ pub(crate) struct State {
     pub idle_none: bool,
     pub faults: HashMap<String, (usize, Code)>,
     pub upload_midway_failures: usize,
+    /// Uploads that begin are then never read (a stalled link).
+    pub stall_uploads: bool,
+    /// Uploads that began, by task id.
+    pub uploads_begun: Vec<String>,
     /// The user agent must start with this (the client name and a space).
     pub user_agent_prefix: String,
 
@@ -130,6 +134,8 @@ impl State {
             idle_none: false,
             faults: HashMap::new(),
             upload_midway_failures: 0,
+            stall_uploads: false,
+            uploads_begun: Vec::new(),
             user_agent_prefix: format!("{client_name} "),
             tokens: HashMap::new(),
             nonces: HashSet::new(),
@@ -413,6 +419,7 @@ impl State {
             self.violation(format!("{RPC}: {problem}"));
             return Err(Status::failed_precondition(problem));
         }
+        self.uploads_begun.push(meta.task_id.clone());
         let fail = self.upload_midway_failures > 0;
         if fail {
             self.upload_midway_failures -= 1;

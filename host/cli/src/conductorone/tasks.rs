@@ -15,7 +15,9 @@
 //!   its FinishTask; a heartbeat answer of `cancelled`, nine failed
 //!   heartbeats in a row, or host shutdown stop the sync at its next
 //!   checkpoint. Nothing is uploaded then, and the next sync task resumes
-//!   from that checkpoint instead of starting over.
+//!   from that checkpoint instead of starting over. A cancel or lost
+//!   heartbeats during the upload end it too (`CANCELLED`); a shutdown lets
+//!   it finish within the drain.
 //! - Error messages come from the runtime, which has already redacted the
 //!   connector's secrets; nothing here adds a credential to them.
 
@@ -549,8 +551,24 @@ async fn sync_and_upload(
     }
     let mut last = None;
     for wait in UPLOAD_WAITS {
-        tokio::time::sleep(wait).await;
-        match client.upload_asset(&task.id, file).await {
+        // A cancel or lost heartbeats end the upload too, as Baton's task
+        // context does; a shutdown does not: a finished sync's upload may
+        // complete within the drain.
+        let attempt = async {
+            tokio::time::sleep(wait).await;
+            client.upload_asset(&task.id, file).await
+        };
+        let result = tokio::select! {
+            r = attempt => r,
+            why = ended_by_heartbeat(reasons) => {
+                return Outcome::Failure(Failure::new(
+                    code::CANCELLED,
+                    format!("{why} during the upload; the next sync starts afresh"),
+                    false,
+                ));
+            }
+        };
+        match result {
             Ok(()) => {
                 return Outcome::Success {
                     response: None,
@@ -569,6 +587,19 @@ async fn sync_and_upload(
         format!("uploading the c1z failed: {}", e.message()),
         false,
     ))
+}
+
+/// Resolves, with the reason, once heartbeats ended the task.
+async fn ended_by_heartbeat(reasons: &StopReasons) -> &'static str {
+    loop {
+        if reasons.cancelled.load(Ordering::SeqCst) {
+            return "task was cancelled";
+        }
+        if reasons.heartbeat_failed.load(Ordering::SeqCst) {
+            return "task failed heartbeat";
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn interval(next: Option<&prost_types::Duration>) -> Duration {
