@@ -156,7 +156,11 @@ pub async fn serve(
     )?;
     tracing::info!(client = %id.name, host = %host, host_id = %settings.host_id, "ConductorOne service mode");
 
-    startup_hello(&client, &connector, &shutdown).await?;
+    if !startup_hello(&client, &connector, &shutdown).await? {
+        // Nothing ran yet: an operator's stop is a clean exit.
+        tracing::info!("stopped before ConductorOne answered");
+        return Ok(());
+    }
     tracing::info!("connected to ConductorOne; waiting for tasks");
 
     let slots = Arc::new(Semaphore::new(settings.task_concurrency.clamp(1, 100)));
@@ -290,19 +294,21 @@ fn hello_is_fatal(code: Code) -> bool {
     )
 }
 
+/// Says hello until ConductorOne answers (`true`) or the host is stopped
+/// first (`false`); refused credentials are an error.
 async fn startup_hello(
     client: &BatonClient,
     connector: &Connector,
     shutdown: &Shutdown,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let mut backoff = HELLO_FIRST_BACKOFF;
     loop {
         let req = hello::request(&client.host_id, "", &connector.target().plugin.metadata);
         let Some(answer) = shutdown.interruptible(client.hello(req)).await else {
-            bail!("stopped before ConductorOne answered");
+            return Ok(false);
         };
         match answer {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(true),
             Err(e) if hello_is_fatal(e.code()) => bail!(
                 "ConductorOne refused the connector ({:?}): {}; check BATON_CLIENT_ID and BATON_CLIENT_SECRET",
                 e.code(),
@@ -312,7 +318,7 @@ async fn startup_hello(
                 tracing::warn!(retry_in = ?backoff, "hello to ConductorOne failed: {:?}: {}", e.code(), e.message());
                 shutdown.sleep(backoff).await;
                 if shutdown.is_set() {
-                    bail!("stopped before ConductorOne answered");
+                    return Ok(false);
                 }
                 backoff = (backoff * 2).min(HELLO_MAX_BACKOFF);
             }
