@@ -269,8 +269,20 @@ pub struct Tenant {
     memory_high_water: AtomicU64,
 }
 
+/// One sync lock per tenant id, for the life of the service: a tenant that
+/// a reload removes and adds again is a new `Tenant`, but a sync of the old
+/// one may still be writing the same `tenants/<id>/sync.c1z`.
+#[derive(Default)]
+struct SyncLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl SyncLocks {
+    fn for_tenant(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.0).entry(id.to_string()).or_default().clone()
+    }
+}
+
 impl Tenant {
-    fn new(d: Deployment) -> Arc<Self> {
+    fn new(d: Deployment, running: Arc<tokio::sync::Mutex<()>>) -> Arc<Self> {
         let status = TenantStatus {
             id: d.spec.id.clone(),
             state: "idle",
@@ -282,7 +294,7 @@ impl Tenant {
             id: d.spec.id.clone(),
             current: RwLock::new(Arc::new(d)),
             retiring: Mutex::new(Vec::new()),
-            running: Arc::default(),
+            running,
             status: Mutex::new(status),
             counters: TenantCounters::default(),
             wake: Notify::new(),
@@ -377,6 +389,7 @@ pub struct Service {
     idle: Notify,
     /// Task loops of tenants bound to ConductorOne, by tenant id.
     conductorone: Mutex<BTreeMap<String, ConductorOneLoop>>,
+    sync_locks: SyncLocks,
 }
 
 /// A tenant's ConductorOne task loop and what it was started with.
@@ -409,6 +422,7 @@ impl Service {
             running_syncs: AtomicU64::new(0),
             idle: Notify::new(),
             conductorone: Mutex::new(BTreeMap::new()),
+            sync_locks: SyncLocks::default(),
         }))
     }
 
@@ -464,7 +478,8 @@ impl Service {
             .await;
             match (built, existing) {
                 (Ok(d), None) => {
-                    let t = Tenant::new(d);
+                    let lock = self.sync_locks.for_tenant(&d.spec.id);
+                    let t = Tenant::new(d, lock);
                     self.tenants
                         .write()
                         .unwrap_or_else(|e| e.into_inner())
@@ -845,5 +860,23 @@ pub fn prepare_state_dir(dir: &Path) -> anyhow::Result<()> {
 pub fn default_upload(output_dir: &Path) -> UploadTarget {
     UploadTarget::Directory {
         directory: output_dir.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_re_added_tenant_waits_for_the_old_ones_sync() {
+        let locks = SyncLocks::default();
+        let old = locks.for_tenant("acme");
+        let syncing = old.try_lock().expect("the old tenant syncs");
+        // Removed and added again: the new tenant cannot start a sync of
+        // the same c1z while the old one's runs; another tenant can.
+        assert!(locks.for_tenant("acme").try_lock().is_err());
+        assert!(locks.for_tenant("globex").try_lock().is_ok());
+        drop(syncing);
+        assert!(locks.for_tenant("acme").try_lock().is_ok());
     }
 }
