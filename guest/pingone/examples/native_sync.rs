@@ -29,16 +29,10 @@ fn arg(args: &[String], name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
-/// CPU time of the calling thread, in seconds (`CLOCK_THREAD_CPUTIME_ID`,
-/// as `connector_runtime::cpu_clock` reads it for wasm calls).
+/// CPU time of the calling thread, in seconds (the clock the host's
+/// `cpu_clock` reads around wasm calls).
 fn thread_cpu() -> Option<f64> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (rc == 0).then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9)
+    Some(common::thread_cpu_time().as_secs_f64())
 }
 
 /// utime + stime of a `/proc/.../stat` file, in seconds.
