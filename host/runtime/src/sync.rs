@@ -315,11 +315,11 @@ pub async fn run_sync(
     let mut calls = 0u64;
     let mut last_checkpoint = Instant::now();
     let mut last_progress = Instant::now();
+    // This run's pages share warm instances (one tenant, one component).
+    let warm = Arc::new(WarmInstances::new());
     for phase in 0u8..3 {
         let mut cursor = 0i64;
         let mut inflight: JoinSet<CallOutcome> = JoinSet::new();
-        // This run's pages share warm instances (one tenant, one component).
-        let warm = Arc::new(WarmInstances::new());
         loop {
             let stopping = options
                 .stop

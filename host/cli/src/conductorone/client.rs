@@ -42,13 +42,13 @@ const UNARY_DEADLINE: Duration = Duration::from_secs(60);
 const UPLOAD_DEADLINE_MIN: Duration = Duration::from_secs(600);
 const UPLOAD_FLOOR_BYTES_PER_SEC: u64 = 256 * 1024;
 const UPLOAD_DEADLINE_SLACK: Duration = Duration::from_secs(120);
+/// Go's gRPC dial timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn upload_deadline(bytes: u64) -> Duration {
     let transfer = Duration::from_secs(bytes.div_ceil(UPLOAD_FLOOR_BYTES_PER_SEC));
     (transfer + UPLOAD_DEADLINE_SLACK).max(UPLOAD_DEADLINE_MIN)
 }
-/// Go's gRPC dial timeout.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct BatonClient {

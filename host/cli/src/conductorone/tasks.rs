@@ -423,6 +423,29 @@ struct StopReasons {
     heartbeat_failed: AtomicBool,
 }
 
+impl StopReasons {
+    /// Why heartbeats ended the task, if they did.
+    fn why(&self) -> Option<&'static str> {
+        if self.cancelled.load(Ordering::SeqCst) {
+            Some("task was cancelled")
+        } else if self.heartbeat_failed.load(Ordering::SeqCst) {
+            Some("task failed heartbeat")
+        } else {
+            None
+        }
+    }
+
+    /// Resolves, with the reason, once heartbeats end the task.
+    async fn ended(&self) -> &'static str {
+        loop {
+            if let Some(why) = self.why() {
+                return why;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
 async fn sync(
     task: &Task,
     options: &baton_api::v1::task::SyncFullTask,
@@ -529,15 +552,11 @@ async fn sync_and_upload(
             );
         }
         Err(SyncError::Interrupted) => {
-            let why = if reasons.cancelled.load(Ordering::SeqCst) {
-                "task was cancelled"
-            } else if reasons.heartbeat_failed.load(Ordering::SeqCst) {
-                "task failed heartbeat"
-            } else if shutdown.load(Ordering::SeqCst) {
+            let why = reasons.why().unwrap_or(if shutdown.load(Ordering::SeqCst) {
                 "the host is shutting down"
             } else {
                 "the sync was stopped"
-            };
+            });
             return Outcome::Failure(Failure::new(
                 code::CANCELLED,
                 format!("{why}; the next sync resumes from its checkpoint"),
@@ -560,7 +579,7 @@ async fn sync_and_upload(
         };
         let result = tokio::select! {
             r = attempt => r,
-            why = ended_by_heartbeat(reasons) => {
+            why = reasons.ended() => {
                 return Outcome::Failure(Failure::new(
                     code::CANCELLED,
                     format!("{why} during the upload; the next sync starts afresh"),
@@ -587,19 +606,6 @@ async fn sync_and_upload(
         format!("uploading the c1z failed: {}", e.message()),
         false,
     ))
-}
-
-/// Resolves, with the reason, once heartbeats ended the task.
-async fn ended_by_heartbeat(reasons: &StopReasons) -> &'static str {
-    loop {
-        if reasons.cancelled.load(Ordering::SeqCst) {
-            return "task was cancelled";
-        }
-        if reasons.heartbeat_failed.load(Ordering::SeqCst) {
-            return "task failed heartbeat";
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn interval(next: Option<&prost_types::Duration>) -> Duration {
