@@ -130,6 +130,7 @@ fn main() {
         "calls": report.calls,
         "calls_by_phase": report.calls_by_phase,
         "requests": c.logical,
+        "requests_by_route": c.by_route,
         "http_attempts": c.attempts,
         "token_requests": c.token_requests,
         "max_batch": c.max_batch,

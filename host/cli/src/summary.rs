@@ -91,7 +91,7 @@ pub fn render(connector: &str, s: &SyncSummary) -> String {
     out.push_str(&row("connector calls", s.calls));
     out.push_str(&row("  instances", s.instances));
     out.push_str(&format!(
-        "  {:<22}{:>11.2}s\n",
+        "  {:<22}{:>11.3}s\n",
         "connector CPU", s.connector_cpu_seconds
     ));
     out.push_str(&row(
@@ -157,7 +157,7 @@ mod tests {
         );
         assert!(text.contains("1,000,000"), "{text}");
         assert!(
-            text.contains("connector CPU") && text.contains("0.50s"),
+            text.contains("connector CPU") && text.contains("0.500s"),
             "{text}"
         );
         assert!(text.contains("3,072"), "{text}");

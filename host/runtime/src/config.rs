@@ -229,7 +229,7 @@ pub fn build_instance(
     Ok(InstanceCtx {
         name: name.to_string(),
         limits,
-        http: Some(http),
+        http: Some(Arc::new(http)),
         secrets: Secrets::new(resolved.secret_fields, resolved.secrets, broker),
         config: resolved.values,
         resource_types: meta.resource_types.clone(),

@@ -10,7 +10,7 @@ use crate::bindings::{http, log, secrets, types, upload};
 use crate::capabilities::http::AuthUse;
 use crate::capabilities::secrets::{FieldLookup, SecretHandle, redact};
 use crate::capabilities::upload as checks;
-use crate::cpu_clock::{CpuMetered, thread_cpu_time};
+use crate::cpu_clock::thread_cpu_time;
 use crate::error::CallError;
 use crate::state::HostState;
 
@@ -91,9 +91,9 @@ impl http::Host for HostState {
             self.note_http_error(&e);
             return Ok(Err(e));
         };
-        // HTTP work is the host's, not the guest's: metered apart.
-        let (result, spent) = CpuMetered::new(client.send(&req, &auth)).await;
-        self.call.host_cpu += spent;
+        // HTTP work is the host's: it runs on tasks of its own, outside the
+        // polls of the call that the connector CPU is metered over.
+        let result = client.send_detached(req, auth).await;
         if let Err(e) = &result {
             self.note_http_error(e);
         }
@@ -119,8 +119,7 @@ impl http::Host for HostState {
             self.note_http_error(&e);
             return Ok(reqs.iter().map(|_| Err(e.clone())).collect());
         };
-        let (results, spent) = CpuMetered::new(client.send_batch(&reqs, &auth)).await;
-        self.call.host_cpu += spent;
+        let results = client.send_batch_detached(reqs, auth).await;
         for r in &results {
             if let Err(e) = r {
                 self.note_http_error(e);

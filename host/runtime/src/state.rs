@@ -27,7 +27,8 @@ pub struct InstanceCtx {
     pub name: String,
     pub limits: Limits,
     /// Absent for calls that need no network (metadata).
-    pub http: Option<HttpCapability>,
+    /// Shared with the tasks that carry its requests.
+    pub http: Option<Arc<HttpCapability>>,
     pub secrets: Secrets,
     /// Non-secret config values as the guest receives them.
     pub config: Vec<(String, String)>,

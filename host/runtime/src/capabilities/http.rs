@@ -310,14 +310,55 @@ impl HttpCapability {
         }
     }
 
+    /// Sends one request on a task of its own (see [`Self::send_batch_detached`]).
+    pub async fn send_detached(
+        self: &Arc<Self>,
+        req: Request,
+        auth: AuthUse,
+    ) -> Result<Response, HttpError> {
+        let me = self.clone();
+        detached(async move { me.send(&req, &auth).await }).await
+    }
+
     /// Sends independent requests concurrently; results in request order.
-    pub async fn send_batch(
-        &self,
-        reqs: &[Request],
-        auth: &AuthUse,
+    ///
+    /// Decision: every request runs as a task of its own and the batch as one
+    /// more, instead of as futures polled inside the guest's call. The call
+    /// then wakes once, when the whole batch is answered, not once per
+    /// response (each wake-up resumes the guest's fiber and reads the CPU
+    /// clock twice); a request's future is polled only when its own I/O
+    /// woke it, not with every other one; and the requests spread over the
+    /// runtime's worker threads. Dropping the call (its wall-clock limit)
+    /// aborts the batch and with it every request still in flight.
+    pub async fn send_batch_detached(
+        self: &Arc<Self>,
+        reqs: Vec<Request>,
+        auth: AuthUse,
     ) -> Vec<Result<Response, HttpError>> {
-        let futures = reqs.iter().map(|r| self.send(r, auth));
-        futures_join_all(futures).await
+        let n = reqs.len();
+        let me = self.clone();
+        let batch = async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (i, req) in reqs.into_iter().enumerate() {
+                let (me, auth) = (me.clone(), auth.clone());
+                tasks.spawn(async move { (i, me.send(&req, &auth).await) });
+            }
+            let mut out: Vec<Option<Result<Response, HttpError>>> = (0..n).map(|_| None).collect();
+            while let Some(done) = tasks.join_next().await {
+                match done {
+                    Ok((i, answer)) => out[i] = Some(answer),
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(_) => {}
+                }
+            }
+            out.into_iter()
+                .map(|o| o.unwrap_or_else(|| Err(cancelled())))
+                .collect::<Vec<_>>()
+        };
+        match detached_task(batch).await {
+            Ok(out) => out,
+            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
+        }
     }
 
     async fn oauth2_token(&self) -> Result<(SecretString, u64), HttpError> {
@@ -636,31 +677,34 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
 
 /// Runs futures concurrently on the current task, results in order. The
 /// limiter bounds how many actually hold a connection.
-async fn futures_join_all<F: std::future::Future>(
-    futs: impl IntoIterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = (0..futs.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in futs.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
+fn cancelled() -> HttpError {
+    HttpError::Connection("the request was cancelled: the host is shutting down".into())
+}
+
+/// Runs a future as a task and waits for it; see [`HttpCapability::send_batch_detached`].
+async fn detached<T: Send + 'static>(
+    fut: impl std::future::Future<Output = Result<T, HttpError>> + Send + 'static,
+) -> Result<T, HttpError> {
+    detached_task(fut).await.and_then(|r| r)
+}
+
+/// Spawns `fut` and awaits it, aborting it when the waiter is dropped; a
+/// panic in the task resumes in the waiter, as it would have inline.
+async fn detached_task<T: Send + 'static>(
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, HttpError> {
+    struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+    impl<T> Drop for AbortOnDrop<T> {
+        fn drop(&mut self) {
+            self.0.abort();
         }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter()
-        .map(|o| o.expect("every future completed"))
-        .collect()
+    }
+    let mut task = AbortOnDrop(tokio::spawn(fut));
+    match (&mut task.0).await {
+        Ok(v) => Ok(v),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(cancelled()),
+    }
 }
 
 #[cfg(test)]
@@ -731,5 +775,111 @@ mod tests {
         }
         assert_eq!(http.stats.requests.load(Ordering::Relaxed), 0);
         assert_eq!(http.stats.denied.load(Ordering::Relaxed), 4);
+    }
+
+    /// A loopback server: `/echo/...` answers with its path, `/hang` never
+    /// answers; it counts hanging connections opened and closed.
+    async fn hanging_server() -> (String, Arc<AtomicU64>, Arc<AtomicU64>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (opened, closed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (o, c) = (opened.clone(), closed.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let (o, c) = (o.clone(), c.clone());
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let line = String::from_utf8_lossy(&head)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                    if path == "/hang" {
+                        o.fetch_add(1, Ordering::SeqCst);
+                        while !matches!(conn.read(&mut buf).await, Ok(0) | Err(_)) {}
+                        c.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        let reply = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{path}",
+                            path.len()
+                        );
+                        let _ = conn.write_all(reply.as_bytes()).await;
+                    }
+                });
+            }
+        });
+        (base, opened, closed)
+    }
+
+    fn loopback_capability(base: &str) -> Arc<HttpCapability> {
+        let policy = EgressPolicy::from_urls([base]).unwrap();
+        Arc::new(
+            HttpCapability::new(policy, &TlsOptions::default(), &Limits::default(), None).unwrap(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn detached_batches_answer_in_request_order() {
+        let (base, _, _) = hanging_server().await;
+        let http = loopback_capability(&base);
+        let reqs: Vec<Request> = (0..40)
+            .map(|i| request(&format!("{base}/echo/{i}"), vec![]))
+            .collect();
+        let got = http.send_batch_detached(reqs, AuthUse::None).await;
+        assert_eq!(got.len(), 40);
+        for (i, r) in got.into_iter().enumerate() {
+            let r = r.unwrap_or_else(|e| panic!("request {i}: {e:?}"));
+            assert_eq!(r.body, format!("/echo/{i}").into_bytes());
+        }
+        let one = http
+            .send_detached(request(&format!("{base}/echo/x"), vec![]), AuthUse::None)
+            .await
+            .unwrap();
+        assert_eq!(one.body, b"/echo/x");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_a_detached_batch_aborts_its_requests() {
+        let (base, opened, closed) = hanging_server().await;
+        let http = loopback_capability(&base);
+        let reqs: Vec<Request> = (0..3)
+            .map(|_| request(&format!("{base}/hang"), vec![]))
+            .collect();
+        let batch = http.send_batch_detached(reqs, AuthUse::None);
+        // The call's wall-clock limit firing is this drop.
+        let waited = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::pin!(batch);
+            while opened.load(Ordering::SeqCst) < 3 {
+                tokio::select! {
+                    _ = &mut batch => panic!("a hanging request was answered"),
+                    _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                }
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "the server never saw the three requests");
+        // Left running, the requests would hold their connections for the
+        // 60 s attempt timeout; aborted, they close them at once.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while closed.load(Ordering::SeqCst) < 3 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            closed.load(Ordering::SeqCst),
+            3,
+            "requests outlived their batch"
+        );
     }
 }
