@@ -198,6 +198,17 @@ impl<'a> Api<'a> {
         key: &str,
         jobs: Vec<(String, String)>,
     ) -> Vec<Result<Vec<T>, ListError>> {
+        self.list_all_with(key, jobs, parse_page::<T>)
+    }
+
+    /// [`Self::list_all`] with another page decoder (e.g.
+    /// [`crate::idpage::parse_id_page`] for member listings).
+    pub fn list_all_with<T>(
+        &self,
+        key: &str,
+        jobs: Vec<(String, String)>,
+        parse: impl Fn(&Response, &str, &str) -> Result<Page<T>, ConnectorError>,
+    ) -> Vec<Result<Vec<T>, ListError>> {
         struct Job<T> {
             url: Option<String>,
             what: String,
@@ -227,7 +238,7 @@ impl<'a> Api<'a> {
                 let url = job.url.take().unwrap_or_default();
                 let res = res.map_err(ListError::plain).and_then(|resp| {
                     if resp.is_success() {
-                        parse_page::<T>(&resp, key, &job.what).map_err(ListError::plain)
+                        parse(&resp, key, &job.what).map_err(ListError::plain)
                     } else {
                         Err(ListError::from_response(&resp, &job.what))
                     }

@@ -51,6 +51,7 @@ use connector_sdk::{
 use serde_json::{Map, Value, json};
 
 use crate::api::{Api, BIG_PAGE, Page, parse_page};
+use crate::idpage::parse_id_page;
 use crate::model::{Group, GroupMembership, IdOnly, RoleAssignment};
 use crate::tokens::{
     EDGE_BUDGET, GroupMembers, GroupsChain, Mode, ResolveChunk, ResolveGroup, Sweep, Work,
@@ -263,7 +264,7 @@ fn choose_mode(cx: &Context, api: &Api, chain: &GroupsChain) -> Result<Mode, Con
     }
     let what = "counting users (GET /users?limit=1)";
     let resp = api.get(&format!("{}/users?limit=1", api.environment()), what)?;
-    let Some(users) = parse_page::<IdOnly>(&resp, "users", what)?.count else {
+    let Some(users) = parse_id_page(&resp, "users", what)?.count else {
         return Ok(Mode::ByGroups);
     };
     let mode = mode_for(
@@ -338,7 +339,7 @@ pub fn sweep(cx: &Context, api: &Api, mut sw: Sweep) -> Result<PageOutcome, Conn
     let url = sw.next.take().unwrap_or_else(|| api.users());
     let what = "listing users for their direct groups (GET /users)";
     let resp = api.get(&url, what)?;
-    let page: Page<IdOnly> = parse_page(&resp, "users", what)?;
+    let page: Page<IdOnly> = parse_id_page(&resp, "users", what)?;
     let ids: Vec<String> = page.items.iter().map(|u| u.id.clone()).collect();
     let direct = crate::membership::direct_groups(cx, api, ids.clone())?;
     let mut out = Out::new();
@@ -588,7 +589,7 @@ pub fn members(
         });
     }
     errors::check(&resp, &what)?;
-    let page: Page<IdOnly> = parse_page(&resp, "users", &what)?;
+    let page: Page<IdOnly> = parse_id_page(&resp, "users", &what)?;
     let mut out = Out::new();
     for u in &page.items {
         match &gm.filter {

@@ -34,6 +34,7 @@ pub mod api;
 pub mod config;
 pub mod errors;
 pub mod groups;
+pub mod idpage;
 pub mod membership;
 pub mod model;
 pub mod populations;

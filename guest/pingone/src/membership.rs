@@ -27,7 +27,8 @@ use connector_sdk::{ConnectorError, Context, Level, PageOutcome, SyncOp, SyncTas
 use crate::GROUP;
 use crate::api::{Api, MAX_BATCH};
 use crate::groups::{dynamic_query, push_direct};
-use crate::model::{GroupMembership, IdOnly};
+use crate::idpage::parse_id_page;
+use crate::model::GroupMembership;
 use crate::tokens::{CheckChunk, ResolveChunk, Work};
 use crate::upload::Out;
 
@@ -90,7 +91,7 @@ pub fn resolve(
         ));
         kinds.push(Job::Child(i));
     }
-    let results = api.list_all::<IdOnly>("users", jobs);
+    let results = api.list_all_with("users", jobs, parse_id_page);
 
     let mut members: Vec<Option<Vec<String>>> = vec![None; groups.len()];
     let mut dynamic: Vec<Option<HashSet<String>>> = vec![None; groups.len()];

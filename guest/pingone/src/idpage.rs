@@ -1,0 +1,667 @@
+//! Member listings decoded by a scanner that keeps only each item's `id`.
+//!
+//! Decision: a member listing (`/users?filter=memberOfGroups[...]`) carries
+//! whole user objects, about 1 KB each (PingOne has no field selection), of
+//! which the connector needs the id alone; these pages are most of the bytes
+//! a sync reads. serde_json would run every skipped key and value through
+//! its deserialiser; this scanner checks the JSON grammar of what it skips
+//! at byte level, eight bytes at a time inside strings, and hands serde_json
+//! only what it keeps (`_links`, `count`, `size`). The result and the error
+//! class (malformed JSON is `unavailable`, a wrong shape is `internal`) are
+//! the same as [`parse_page`]'s, which the tests check on every truncation
+//! and on mutations of a real page.
+//!
+//! [`parse_page`]: crate::api::parse_page
+
+use connector_sdk::ConnectorError;
+use connector_sdk::http::Response;
+use serde::Deserialize;
+
+use crate::api::Page;
+use crate::model::IdOnly;
+
+/// Decodes a collection page whose `_embedded.<key>` items are objects with
+/// a string `id`, keeping the ids only.
+pub fn parse_id_page(
+    resp: &Response,
+    key: &str,
+    what: &str,
+) -> Result<Page<IdOnly>, ConnectorError> {
+    let raw = Scanner::new(&resp.body).page(key.as_bytes()).map_err(|e| {
+        let msg = format!(
+            "{what}: cannot decode the response ({}): {}",
+            e.message(),
+            resp.body_snippet()
+        );
+        match e {
+            ScanError::Syntax(..) => ConnectorError::Unavailable(msg),
+            ScanError::Data(_) => ConnectorError::Internal(msg),
+        }
+    })?;
+    if !raw.embedded {
+        return Err(ConnectorError::Internal(format!(
+            "{what}: the response has no _embedded (expected _embedded.{key}): {}",
+            resp.body_snippet()
+        )));
+    }
+    let items = match raw.items {
+        Some(items) => items,
+        None if raw.count == Some(0) || raw.size == Some(0) => Vec::new(),
+        None => {
+            return Err(ConnectorError::Internal(format!(
+                "{what}: the response has no _embedded.{key}: {}",
+                resp.body_snippet()
+            )));
+        }
+    };
+    Ok(Page {
+        items: items.into_iter().map(|id| IdOnly { id }).collect(),
+        next: raw.next,
+        count: raw.count,
+    })
+}
+
+#[derive(Debug)]
+enum ScanError {
+    /// Not JSON (or cut short): the byte offset and what was expected.
+    Syntax(usize, &'static str),
+    /// JSON of the wrong shape.
+    Data(String),
+}
+
+impl ScanError {
+    fn message(&self) -> String {
+        match self {
+            ScanError::Syntax(at, expected) => format!("malformed JSON at byte {at}: {expected}"),
+            ScanError::Data(m) => m.clone(),
+        }
+    }
+}
+
+struct RawIds {
+    embedded: bool,
+    items: Option<Vec<String>>,
+    next: Option<String>,
+    count: Option<u64>,
+    size: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Links {
+    next: Option<Href>,
+}
+
+#[derive(Deserialize)]
+struct Href {
+    href: Option<String>,
+}
+
+/// A JSON string's bytes between its quotes.
+struct Str {
+    start: usize,
+    end: usize,
+    escaped: bool,
+}
+
+/// A cursor over one body. Where it decodes (the envelope, `_embedded`, the
+/// item list, each item) it follows serde_json's rules for a map, a
+/// sequence and a derived struct step by step, so a body fails here exactly
+/// when and as it fails there; where it skips, it checks what serde_json's
+/// `ignore_value` checks.
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+    /// Open brackets of the value being skipped (no recursion: nesting is
+    /// unbounded for skipped values, as in serde_json).
+    open: Vec<u8>,
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// High bit of each byte of `w` that is zero; exact up to the first one.
+fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(ONES) & !w & HIGHS
+}
+
+fn classify(e: serde_json::Error) -> ScanError {
+    match e.classify() {
+        serde_json::error::Category::Data => ScanError::Data(e.to_string()),
+        _ => ScanError::Syntax(e.column(), "a valid value"),
+    }
+}
+
+impl<'a> Scanner<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Scanner {
+            b,
+            i: 0,
+            open: Vec::new(),
+        }
+    }
+
+    fn syntax(&self, expected: &'static str) -> ScanError {
+        ScanError::Syntax(self.i, expected)
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(self.i) {
+            self.i += 1;
+        }
+        self.b.get(self.i).copied()
+    }
+
+    fn page(mut self, key: &[u8]) -> Result<RawIds, ScanError> {
+        let mut out = RawIds {
+            embedded: false,
+            items: None,
+            next: None,
+            count: None,
+            size: None,
+        };
+        if self.peek() != Some(b'{') {
+            return Err(self.invalid_type("a PingOne collection object"));
+        }
+        self.map(|s, k| {
+            match k {
+                b"_links" => {
+                    let links: Option<Links> = s.decode()?;
+                    out.next = links.and_then(|l| l.next).and_then(|n| n.href);
+                }
+                b"_embedded" => {
+                    out.embedded = true;
+                    out.items = s.embedded(key)?;
+                }
+                b"count" => out.count = s.decode()?,
+                b"size" => out.size = s.decode()?,
+                _ => s.skip()?,
+            }
+            Ok(())
+        })?;
+        if self.peek().is_some() {
+            return Err(self.syntax("the end of the document"));
+        }
+        Ok(out)
+    }
+
+    /// `_embedded`: the wanted key's array; the rest skipped.
+    fn embedded(&mut self, key: &[u8]) -> Result<Option<Vec<String>>, ScanError> {
+        if self.peek() != Some(b'{') {
+            return Err(self.invalid_type("an _embedded object"));
+        }
+        let mut items = None;
+        self.map(|s, k| {
+            if k == key {
+                if s.peek() != Some(b'[') {
+                    return Err(s.invalid_type("a sequence"));
+                }
+                let mut ids = Vec::new();
+                s.seq(|s| {
+                    ids.push(s.item()?);
+                    Ok(())
+                })?;
+                items = Some(ids);
+                Ok(())
+            } else {
+                s.skip()
+            }
+        })?;
+        Ok(items)
+    }
+
+    /// One listed object's `id` (a derived struct: a map, or a sequence
+    /// holding just the id).
+    fn item(&mut self) -> Result<String, ScanError> {
+        match self.peek() {
+            Some(b'{') => {
+                let mut id = None;
+                self.map(|s, k| {
+                    if k != b"id" {
+                        return s.skip();
+                    }
+                    if id.is_some() {
+                        return Err(ScanError::Data("duplicate field `id`".into()));
+                    }
+                    id = Some(s.string_value()?);
+                    Ok(())
+                })?;
+                id.ok_or_else(|| ScanError::Data("missing field `id`".into()))
+            }
+            Some(b'[') => {
+                self.i += 1;
+                match self.peek() {
+                    Some(b']') => {
+                        return Err(ScanError::Data(
+                            "invalid length 0, expected struct IdOnly with 1 element".into(),
+                        ));
+                    }
+                    None => return Err(self.syntax("a list element")),
+                    Some(_) => {}
+                }
+                let id = self.string_value()?;
+                if self.peek() != Some(b']') {
+                    return Err(self.syntax("`]` after the id"));
+                }
+                self.i += 1;
+                Ok(id)
+            }
+            _ => Err(self.invalid_type("struct IdOnly")),
+        }
+    }
+
+    /// The map at the cursor (on its `{`); `field` reads each value.
+    fn map(
+        &mut self,
+        mut field: impl FnMut(&mut Self, &[u8]) -> Result<(), ScanError>,
+    ) -> Result<(), ScanError> {
+        self.i += 1;
+        let mut first = true;
+        loop {
+            match self.peek() {
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                Some(b',') if !first => {
+                    self.i += 1;
+                    if self.peek() != Some(b'"') {
+                        return Err(self.syntax("a key string"));
+                    }
+                }
+                Some(b'"') if first => {}
+                _ => return Err(self.syntax("a key string, `,` or `}`")),
+            }
+            first = false;
+            let k = self.string()?;
+            let key = self.key(&k)?;
+            if self.peek() != Some(b':') {
+                return Err(self.syntax("`:`"));
+            }
+            self.i += 1;
+            field(self, &key)?;
+        }
+    }
+
+    /// The sequence at the cursor (on its `[`); `elem` reads each element.
+    fn seq(
+        &mut self,
+        mut elem: impl FnMut(&mut Self) -> Result<(), ScanError>,
+    ) -> Result<(), ScanError> {
+        self.i += 1;
+        let mut first = true;
+        loop {
+            match self.peek() {
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                Some(b',') if !first => {
+                    self.i += 1;
+                    if self.peek() == Some(b']') {
+                        return Err(self.syntax("a value after `,`"));
+                    }
+                }
+                Some(_) if first => {}
+                _ => return Err(self.syntax("`,` or `]`")),
+            }
+            first = false;
+            elem(self)?;
+        }
+    }
+
+    /// A `String` field: a string, else serde_json's invalid-type error.
+    fn string_value(&mut self) -> Result<String, ScanError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.invalid_type("a string"));
+        }
+        let s = self.string()?;
+        self.text(&s)
+    }
+
+    /// Skips one value, checking its grammar as serde_json's `ignore_value`.
+    fn skip(&mut self) -> Result<(), ScanError> {
+        let base = self.open.len();
+        'value: loop {
+            match self.peek() {
+                Some(b'"') => {
+                    self.string()?;
+                }
+                Some(c @ (b'{' | b'[')) => {
+                    self.i += 1;
+                    let close = if c == b'{' { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.i += 1;
+                    } else {
+                        self.open.push(c);
+                        if c == b'{' {
+                            self.member_key()?;
+                        }
+                        continue 'value;
+                    }
+                }
+                Some(b't') => self.literal(b"true")?,
+                Some(b'f') => self.literal(b"false")?,
+                Some(b'n') => self.literal(b"null")?,
+                Some(b'-' | b'0'..=b'9') => self.number()?,
+                _ => return Err(self.syntax("a value")),
+            }
+            // A value ended: close what it ended, or go on to the next one.
+            while let Some(&top) = self.open.get(base..).and_then(|o| o.last()) {
+                match self.peek() {
+                    Some(b',') => {
+                        self.i += 1;
+                        if top == b'{' {
+                            self.member_key()?;
+                        }
+                        continue 'value;
+                    }
+                    Some(b']') if top == b'[' => {}
+                    Some(b'}') if top == b'{' => {}
+                    _ => return Err(self.syntax("`,` or a closing bracket")),
+                }
+                self.i += 1;
+                self.open.pop();
+            }
+            return Ok(());
+        }
+    }
+
+    /// A skipped object's `"key":`.
+    fn member_key(&mut self) -> Result<(), ScanError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.syntax("a key string"));
+        }
+        self.string()?;
+        if self.peek() != Some(b':') {
+            return Err(self.syntax("`:`"));
+        }
+        self.i += 1;
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), ScanError> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(self.syntax("a literal"))
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while let Some(b'0'..=b'9') = self.b.get(self.i) {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    fn number(&mut self) -> Result<(), ScanError> {
+        if self.b.get(self.i) == Some(&b'-') {
+            self.i += 1;
+        }
+        match self.b.get(self.i) {
+            Some(b'0') => {
+                self.i += 1;
+                if let Some(b'0'..=b'9') = self.b.get(self.i) {
+                    return Err(self.syntax("a number without a leading zero"));
+                }
+            }
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(self.syntax("a number")),
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return Err(self.syntax("a digit after `.`"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.b.get(self.i) {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.b.get(self.i) {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.syntax("an exponent"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The string at the cursor (on its opening quote), checked for escapes
+    /// and control characters; its content is not copied.
+    fn string(&mut self) -> Result<Str, ScanError> {
+        self.i += 1;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            // Eight bytes at a time to the next quote, backslash or control byte.
+            while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+                let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+                let hits = zero_bytes(w ^ (ONES * u64::from(b'"')))
+                    | zero_bytes(w ^ (ONES * u64::from(b'\\')))
+                    | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS);
+                if hits != 0 {
+                    self.i += (hits.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                self.i += 8;
+            }
+            match self.b.get(self.i) {
+                None => return Err(self.syntax("the end of a string")),
+                Some(b'"') => {
+                    let s = Str {
+                        start,
+                        end: self.i,
+                        escaped,
+                    };
+                    self.i += 1;
+                    return Ok(s);
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    match self.b.get(self.i + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
+                        Some(b'u') => {
+                            let hex = self.b.get(self.i + 2..self.i + 6);
+                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                                return Err(self.syntax("a \\u escape"));
+                            }
+                            self.i += 6;
+                        }
+                        _ => return Err(self.syntax("an escape")),
+                    }
+                }
+                Some(&c) if c < 0x20 => {
+                    return Err(self.syntax("no control character in a string"));
+                }
+                Some(_) => self.i += 1,
+            }
+        }
+    }
+
+    /// A decoded key's bytes: checked UTF-8, escapes decoded.
+    fn key(&self, k: &Str) -> Result<std::borrow::Cow<'a, [u8]>, ScanError> {
+        let raw: &'a [u8] = &self.b[k.start..k.end];
+        if k.escaped {
+            Ok(self.text(k)?.into_bytes().into())
+        } else if raw.is_ascii() || std::str::from_utf8(raw).is_ok() {
+            Ok(raw.into())
+        } else {
+            Err(ScanError::Syntax(k.start, "valid UTF-8 in a key"))
+        }
+    }
+
+    /// A string's text: checked UTF-8, escapes decoded by serde_json.
+    fn text(&self, s: &Str) -> Result<String, ScanError> {
+        if s.escaped {
+            serde_json::from_slice::<String>(&self.b[s.start - 1..s.end + 1])
+                .map_err(|_| ScanError::Syntax(s.start, "a valid string (escape or UTF-8)"))
+        } else {
+            std::str::from_utf8(&self.b[s.start..s.end])
+                .map(str::to_string)
+                .map_err(|_| ScanError::Syntax(s.start, "valid UTF-8 in a string"))
+        }
+    }
+
+    /// A value decoded by serde_json from the cursor on.
+    fn decode<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, ScanError> {
+        if self.peek().is_none() {
+            return Err(self.syntax("a value"));
+        }
+        let mut values = serde_json::Deserializer::from_slice(&self.b[self.i..]).into_iter::<T>();
+        match values.next() {
+            Some(Ok(v)) => {
+                self.i += values.byte_offset();
+                Ok(v)
+            }
+            Some(Err(e)) => Err(classify(e)),
+            None => Err(self.syntax("a value")),
+        }
+    }
+
+    /// serde_json's error for a value of the wrong kind at the cursor: a
+    /// shape error, unless the scalar there is itself malformed.
+    fn invalid_type(&mut self, expected: &'static str) -> ScanError {
+        let at = self.i;
+        let scanned = match self.peek() {
+            Some(b'[' | b'{') => Ok(()),
+            Some(b'"') => self.string().and_then(|s| self.text(&s).map(|_| ())),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(self.syntax("a value")),
+        };
+        match scanned {
+            Err(e) => e,
+            Ok(()) => ScanError::Data(format!("invalid type at byte {at}, expected {expected}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::parse_page;
+
+    fn resp(body: &[u8]) -> Response {
+        Response {
+            status: 200,
+            headers: vec![],
+            body: body.to_vec(),
+        }
+    }
+
+    /// Both decoders, reduced to what callers see: ids, next, count, or the error class.
+    fn both(body: &[u8]) -> (String, String) {
+        let show = |r: Result<Page<IdOnly>, ConnectorError>| match r {
+            Ok(p) => format!(
+                "ok {:?} {:?} {:?}",
+                p.items.iter().map(|i| &i.id).collect::<Vec<_>>(),
+                p.next,
+                p.count
+            ),
+            Err(ConnectorError::Unavailable(_)) => "unavailable".into(),
+            Err(ConnectorError::Internal(_)) => "internal".into(),
+            Err(e) => format!("other {e:?}"),
+        };
+        (
+            show(parse_page::<IdOnly>(&resp(body), "users", "x")),
+            show(parse_id_page(&resp(body), "users", "x")),
+        )
+    }
+
+    const PAGE: &str = r#" {"_links":{"self":{"href":"s"},"next":{"href":"https://api/x?cursor=1"}},
+        "_embedded":{"other":[{"x":1}],"users":[
+          {"_links":{"self":{"href":"https://api/u/a"}},"id":"a","name":{"given":"Zoë \"Z\" \u00e9","family":"\\"},
+           "n":[1,-2.5e3,0.1,true,false,null,{"deep":[[],{}]}],"enabled":true},
+          {"id":"b\u0041","title":"tab\tless","lastSignOn":{"at":"2021-10-11T16:29:08.197Z"}},
+          {"x":{},"id":"c"}]},
+        "count":5,"size":3} "#;
+
+    #[test]
+    fn agrees_with_serde_on_a_page_and_every_truncation() {
+        let (a, b) = both(PAGE.replace("tab\tless", "tab less").as_bytes());
+        assert_eq!(a, b);
+        assert!(
+            a.starts_with(r#"ok ["a", "bA", "c"] Some("https://api/x?cursor=1") Some(5)"#),
+            "{a}"
+        );
+        let page = PAGE.replace("tab\tless", "tab less");
+        for end in 0..page.len() {
+            let (a, b) = both(&page.as_bytes()[..end]);
+            assert_eq!(a, b, "cut at {end}: {:?}", &page[..end]);
+        }
+    }
+
+    #[test]
+    fn agrees_with_serde_on_mutated_bytes() {
+        let page = PAGE.replace("tab\tless", "tab less");
+        let swaps: &[u8] = b"\"\\{}[],:0-.eE a\t\x01\xff";
+        // Every byte replaced by each of the bytes JSON's grammar turns on.
+        for at in 0..page.len() {
+            for &c in swaps {
+                let mut body = page.as_bytes().to_vec();
+                body[at] = c;
+                let (a, b) = both(&body);
+                assert_eq!(
+                    a,
+                    b,
+                    "byte {at} -> {c:?}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn shapes_and_limits() {
+        for body in [
+            r#"{"_embedded":{"users":[{"id":7}]}}"#,
+            r#"{"_embedded":{"users":[{"name":"no id"}]}}"#,
+            r#"{"_embedded":{"users":[{"id":"a","id":"b"}]}}"#,
+            r#"{"_embedded":{"users":{"id":"a"}}}"#,
+            r#"{"_embedded":{"users":[["a"]]}}"#,
+            r#"{"_embedded":{"users":[["a","b"]]}}"#,
+            r#"{"_embedded":{"users":[[]]}}"#,
+            r#"{"_embedded":{"users":[{"id":null}]}}"#,
+            r#"{"_embedded":null}"#,
+            r#"{"_links":[],"_embedded":{"users":[]}}"#,
+            r#"{"_links":{"next":{"href":5}},"_embedded":{"users":[]}}"#,
+            r#"{"count":1e400,"_embedded":{"users":[]}}"#,
+            r#"{"count":-1,"_embedded":{"users":[]}}"#,
+            r#"{"_embedded":[]}"#,
+            r#"[]"#,
+            r#"{"count":3}"#,
+            r#"{"_embedded":{},"count":0}"#,
+            r#"{"_embedded":{},"size":"0"}"#,
+            r#"{"_links":{"next":{"href":"n"}},"_embedded":{"users":[]}} x"#,
+            r#"{"_embedded":{"users":[{"id":"a"}]},"_embedded":{"other":[]},"count":0}"#,
+            r#"{"_embedded":{"us\u0065rs":[{"\u0069d":"a"}]}}"#,
+            "{\"_embedded\":{\"users\":[{\"id\":\"\u{e9}\"}]}}",
+            "{\"_embedded\":{\"users\":[{\"id\":\"\\ud800\"}]}}",
+            "{\"_embedded\":{\"users\":[{\"id\":\"a\\x\"}]}}",
+            "{\"_embedded\":{\"users\":[{\"id\":\"\x7f\"}]}}",
+            "{\"_embedded\":{\"users\":[{\"x\":01}]}}",
+            "{\"_embedded\":{\"users\":[{\"x\":1.}]}}",
+            "{\"_embedded\":{\"users\":[{\"x\":-}]}}",
+            "{\"_embedded\":{\"users\":[{\"x\":tru}]}}",
+            "{\"_embedded\":{\"users\":[{\"x\":1,}]}}",
+        ] {
+            let (a, b) = both(body.as_bytes());
+            assert_eq!(a, b, "{body}");
+        }
+        let deep = format!(
+            r#"{{"_embedded":{{"users":[{{"id":"a","x":{}1{}}}]}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        // Skipped values may nest without limit, as serde_json allows.
+        let (a, b) = both(deep.as_bytes());
+        assert_eq!(a, b);
+        assert!(a.starts_with(r#"ok ["a"]"#), "{a}");
+    }
+}
