@@ -325,28 +325,7 @@ pub fn parse_page<T: DeserializeOwned>(
     .deserialize(&mut de)
     .and_then(|r| de.end().map(|_| r))
     .map_err(|e| decode_error(e, resp, what))?;
-    if !raw.embedded {
-        return Err(ConnectorError::Internal(format!(
-            "{what}: the response has no _embedded (expected _embedded.{key}): {}",
-            resp.body_snippet()
-        )));
-    }
-    let items = match raw.items {
-        Some(items) => items,
-        // Tolerate an omitted key only where the page says it is empty.
-        None if raw.count == Some(0) || raw.size == Some(0) => Vec::new(),
-        None => {
-            return Err(ConnectorError::Internal(format!(
-                "{what}: the response has no _embedded.{key}: {}",
-                resp.body_snippet()
-            )));
-        }
-    };
-    Ok(Page {
-        items,
-        next: raw.next,
-        count: raw.count,
-    })
+    raw.into_page(resp, key, what)
 }
 
 /// Decodes a single object (not a collection).
@@ -366,22 +345,57 @@ fn decode_error(e: serde_json::Error, resp: &Response, what: &str) -> ConnectorE
     }
 }
 
-struct RawPage<T> {
-    embedded: bool,
-    items: Option<Vec<T>>,
-    next: Option<String>,
-    count: Option<u64>,
-    size: Option<u64>,
+/// A decoded envelope, before its structural checks.
+pub(crate) struct RawPage<T> {
+    pub embedded: bool,
+    pub items: Option<Vec<T>>,
+    pub next: Option<String>,
+    pub count: Option<u64>,
+    pub size: Option<u64>,
+}
+
+impl<T> RawPage<T> {
+    /// A 200 without `_embedded`, or without the key on a page that is
+    /// not empty, is structurally broken: the error names the endpoint.
+    pub(crate) fn into_page(
+        self,
+        resp: &Response,
+        key: &str,
+        what: &str,
+    ) -> Result<Page<T>, ConnectorError> {
+        if !self.embedded {
+            return Err(ConnectorError::Internal(format!(
+                "{what}: the response has no _embedded (expected _embedded.{key}): {}",
+                resp.body_snippet()
+            )));
+        }
+        let items = match self.items {
+            Some(items) => items,
+            // Tolerate an omitted key only where the page says it is empty.
+            None if self.count == Some(0) || self.size == Some(0) => Vec::new(),
+            None => {
+                return Err(ConnectorError::Internal(format!(
+                    "{what}: the response has no _embedded.{key}: {}",
+                    resp.body_snippet()
+                )));
+            }
+        };
+        Ok(Page {
+            items,
+            next: self.next,
+            count: self.count,
+        })
+    }
 }
 
 #[derive(Deserialize)]
-struct Links {
-    next: Option<Href>,
+pub(crate) struct Links {
+    pub next: Option<Href>,
 }
 
 #[derive(Deserialize)]
-struct Href {
-    href: Option<String>,
+pub(crate) struct Href {
+    pub href: Option<String>,
 }
 
 struct EnvelopeSeed<'k, T> {

@@ -13,12 +13,10 @@
 //!
 //! [`parse_page`]: crate::api::parse_page
 
+use crate::api::{Links, Page, RawPage};
+use crate::model::IdOnly;
 use connector_sdk::ConnectorError;
 use connector_sdk::http::Response;
-use serde::Deserialize;
-
-use crate::api::Page;
-use crate::model::IdOnly;
 
 /// Decodes a collection page whose `_embedded.<key>` items are objects with
 /// a string `id`, keeping the ids only.
@@ -38,27 +36,7 @@ pub fn parse_id_page(
             ScanError::Data(_) => ConnectorError::Internal(msg),
         }
     })?;
-    if !raw.embedded {
-        return Err(ConnectorError::Internal(format!(
-            "{what}: the response has no _embedded (expected _embedded.{key}): {}",
-            resp.body_snippet()
-        )));
-    }
-    let items = match raw.items {
-        Some(items) => items,
-        None if raw.count == Some(0) || raw.size == Some(0) => Vec::new(),
-        None => {
-            return Err(ConnectorError::Internal(format!(
-                "{what}: the response has no _embedded.{key}: {}",
-                resp.body_snippet()
-            )));
-        }
-    };
-    Ok(Page {
-        items: items.into_iter().map(|id| IdOnly { id }).collect(),
-        next: raw.next,
-        count: raw.count,
-    })
+    raw.into_page(resp, key, what)
 }
 
 #[derive(Debug)]
@@ -76,24 +54,6 @@ impl ScanError {
             ScanError::Data(m) => m.clone(),
         }
     }
-}
-
-struct RawIds {
-    embedded: bool,
-    items: Option<Vec<String>>,
-    next: Option<String>,
-    count: Option<u64>,
-    size: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct Links {
-    next: Option<Href>,
-}
-
-#[derive(Deserialize)]
-struct Href {
-    href: Option<String>,
 }
 
 /// A JSON string's bytes between its quotes.
@@ -151,8 +111,8 @@ impl<'a> Scanner<'a> {
         self.b.get(self.i).copied()
     }
 
-    fn page(mut self, key: &[u8]) -> Result<RawIds, ScanError> {
-        let mut out = RawIds {
+    fn page(mut self, key: &[u8]) -> Result<RawPage<IdOnly>, ScanError> {
+        let mut out = RawPage {
             embedded: false,
             items: None,
             next: None,
@@ -185,7 +145,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `_embedded`: the wanted key's array; the rest skipped.
-    fn embedded(&mut self, key: &[u8]) -> Result<Option<Vec<String>>, ScanError> {
+    fn embedded(&mut self, key: &[u8]) -> Result<Option<Vec<IdOnly>>, ScanError> {
         if self.peek() != Some(b'{') {
             return Err(self.invalid_type("an _embedded object"));
         }
@@ -197,7 +157,7 @@ impl<'a> Scanner<'a> {
                 }
                 let mut ids = Vec::new();
                 s.seq(|s| {
-                    ids.push(s.item()?);
+                    ids.push(IdOnly { id: s.item()? });
                     Ok(())
                 })?;
                 items = Some(ids);
