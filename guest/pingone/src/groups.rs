@@ -41,7 +41,7 @@
 //!   (`GET /users/{id}/memberOfGroups?filter=type eq "DIRECT"`), which settles
 //!   every static group at once; dynamic groups keep their own plan.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use connector_sdk::{
     ConnectorError, Context, Entitlement, EntitlementPurpose, GrantExpansion, GroupTrait, Level,

@@ -107,12 +107,34 @@ pub fn render(connector: &str, s: &SyncSummary) -> String {
     out
 }
 
-/// The process's peak resident set (`ru_maxrss`, KiB on Linux).
+/// The process's peak resident set, KiB: `VmHWM`, which starts afresh at
+/// `exec`. `ru_maxrss` does not: Linux carries the parent's high-water mark
+/// across fork and exec, so a host started by a big process (a benchmark
+/// holding a 100k-user simulator) reported the parent's size.
 fn peak_rss_kib() -> Option<u64> {
+    if let Some(kib) = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .as_deref()
+        .and_then(vm_hwm_kib)
+    {
+        return Some(kib);
+    }
     // SAFETY: getrusage only writes the struct it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     (rc == 0).then_some(usage.ru_maxrss as u64)
+}
+
+/// `VmHWM:   123456 kB` from `/proc/<pid>/status`.
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()
 }
 
 pub fn print(connector: &str, s: &SyncSummary) {
@@ -122,6 +144,17 @@ pub fn print(connector: &str, s: &SyncSummary) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peak_memory_is_read_from_vm_hwm() {
+        let status =
+            "Name:\tconnector-host\nVmPeak:\t  900000 kB\nVmHWM:\t  148172 kB\nVmRSS:\t  1 kB\n";
+        assert_eq!(vm_hwm_kib(status), Some(148_172));
+        assert_eq!(vm_hwm_kib("VmRSS:\t1 kB\n"), None);
+        assert_eq!(vm_hwm_kib("VmHWM:\tlots\n"), None);
+        #[cfg(target_os = "linux")]
+        assert!(peak_rss_kib().is_some_and(|k| k > 0));
+    }
 
     #[test]
     fn summary_is_readable() {

@@ -275,7 +275,7 @@ fn memory(rt: &tokio::runtime::Runtime, dir: &Path) {
             "api_requests": api_requests(&sim),
             "wall_s": round3(run.wall.as_secs_f64()),
             "host_cpu_s": round3(run.cpu.as_secs_f64()),
-            // The host's own getrusage(RUSAGE_SELF) at exit, from its summary:
+            // The host's own VmHWM at exit, from its summary:
             // wait4's ru_maxrss would count this (simulator-sized) process,
             // whose pages the child shares between fork and exec.
             "host_peak_rss_mib": round3(summary_number(&run.stdout, "host peak memory KiB") / 1024.0),

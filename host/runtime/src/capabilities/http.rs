@@ -57,6 +57,21 @@ const FORBIDDEN_HEADERS: &[&str] = &[
     "proxy-connection",
 ];
 
+/// Response headers the guest does not get: framing and hop-by-hop headers
+/// describe the connection the host read, not the body it hands over (a
+/// body the client decompressed would not match its `content-length`). Each header
+/// the guest gets costs two allocations inside the guest per response.
+const FRAMING_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
 /// TLS trust beyond the system roots.
 #[derive(Debug, Clone, Default)]
 pub struct TlsOptions {
@@ -527,6 +542,9 @@ impl HttpCapability {
         let mut out_headers = Vec::with_capacity(headers.len());
         for (k, v) in headers {
             total += k.as_str().len() + v.len();
+            if FRAMING_HEADERS.contains(&k.as_str()) {
+                continue;
+            }
             if let Ok(v) = v.to_str() {
                 out_headers.push((k.as_str().to_string(), v.to_string()));
             }
@@ -812,7 +830,7 @@ mod tests {
                         c.fetch_add(1, Ordering::SeqCst);
                     } else {
                         let reply = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{path}",
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\nx-request-id: r1\r\n\r\n{path}",
                             path.len()
                         );
                         let _ = conn.write_all(reply.as_bytes()).await;
@@ -848,6 +866,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(one.body, b"/echo/x");
+    }
+
+    #[tokio::test]
+    async fn the_guest_gets_end_to_end_headers_but_not_framing() {
+        let (base, _, _) = hanging_server().await;
+        let http = loopback_capability(&base);
+        let got = http
+            .send(&request(&format!("{base}/echo/h"), vec![]), &AuthUse::None)
+            .await
+            .unwrap();
+        let names: Vec<&str> = got.headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["x-request-id"], "headers handed to the guest");
+        assert_eq!(got.body, b"/echo/h");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
