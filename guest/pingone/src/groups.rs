@@ -155,7 +155,7 @@ pub fn list(cx: &Context, api: &Api, token: Option<&str>) -> Result<PageOutcome,
             )
         })
         .collect();
-    let parents = api.list_all::<GroupMembership>("groupMemberships", jobs);
+    let parents = api.list_all_with("groupMemberships", jobs, parse_id_page::<GroupMembership>);
     let mut edges = Vec::new();
     for (g, res) in page.items.iter().zip(parents) {
         let ps = match res {
@@ -264,7 +264,7 @@ fn choose_mode(cx: &Context, api: &Api, chain: &GroupsChain) -> Result<Mode, Con
     }
     let what = "counting users (GET /users?limit=1)";
     let resp = api.get(&format!("{}/users?limit=1", api.environment()), what)?;
-    let Some(users) = parse_id_page(&resp, "users", what)?.count else {
+    let Some(users) = parse_id_page::<IdOnly>(&resp, "users", what)?.count else {
         return Ok(Mode::ByGroups);
     };
     let mode = mode_for(

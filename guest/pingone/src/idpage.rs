@@ -1,4 +1,5 @@
-//! Member listings decoded by a scanner that keeps only each item's `id`.
+//! Member listings, and users' and groups' group lists, decoded by a
+//! scanner that keeps only each item's `id` (and a membership's `type`).
 //!
 //! Decision: a member listing (`/users?filter=memberOfGroups[...]`) carries
 //! whole user objects, about 1 KB each (PingOne has no field selection), of
@@ -9,33 +10,67 @@
 //! only what it keeps (`_links`, `count`, `size`). The result and the error
 //! class (malformed JSON is `unavailable`, a wrong shape is `internal`) are
 //! the same as [`parse_page`]'s, which the tests check on every truncation
-//! and on mutations of a real page.
+//! and on mutations of a real page. The per-user group lists
+//! (`/users/{id}/memberOfGroups`, one request per user checked) are small
+//! but many, and serde's derived decoders run several times slower in wasm
+//! than natively, so they go through the same scanner.
 //!
 //! [`parse_page`]: crate::api::parse_page
 
 use crate::api::{Links, Page, RawPage};
-use crate::model::IdOnly;
+use crate::model::{GroupMembership, IdOnly};
 use connector_sdk::ConnectorError;
 use connector_sdk::http::Response;
 
+/// A listed object the scanner can decode: a required string `id` and at
+/// most one more field, an optional string; the rest is skipped. Its
+/// serde derive must have exactly these fields, in this order.
+pub trait Slim: Sized {
+    /// The struct's name, as serde's invalid-length errors give it.
+    const STRUCT: &'static str;
+    /// The JSON key of the optional string field, if there is one.
+    const EXTRA: Option<&'static [u8]>;
+    fn from_fields(id: String, extra: Option<String>) -> Self;
+}
+
+impl Slim for IdOnly {
+    const STRUCT: &'static str = "IdOnly";
+    const EXTRA: Option<&'static [u8]> = None;
+    fn from_fields(id: String, _: Option<String>) -> Self {
+        IdOnly { id }
+    }
+}
+
+/// A user's groups (`/users/{id}/memberOfGroups`), one page per user: after
+/// the member listings, the most frequent response of a sync.
+impl Slim for GroupMembership {
+    const STRUCT: &'static str = "GroupMembership";
+    const EXTRA: Option<&'static [u8]> = Some(b"type");
+    fn from_fields(id: String, kind: Option<String>) -> Self {
+        GroupMembership { id, kind }
+    }
+}
+
 /// Decodes a collection page whose `_embedded.<key>` items are objects with
-/// a string `id`, keeping the ids only.
-pub fn parse_id_page(
+/// a string `id`, keeping the ids only (and `T`'s one other field).
+pub fn parse_id_page<T: Slim>(
     resp: &Response,
     key: &str,
     what: &str,
-) -> Result<Page<IdOnly>, ConnectorError> {
-    let raw = Scanner::new(&resp.body).page(key.as_bytes()).map_err(|e| {
-        let msg = format!(
-            "{what}: cannot decode the response ({}): {}",
-            e.message(),
-            resp.body_snippet()
-        );
-        match e {
-            ScanError::Syntax(..) => ConnectorError::Unavailable(msg),
-            ScanError::Data(_) => ConnectorError::Internal(msg),
-        }
-    })?;
+) -> Result<Page<T>, ConnectorError> {
+    let raw = Scanner::new(&resp.body)
+        .page::<T>(key.as_bytes())
+        .map_err(|e| {
+            let msg = format!(
+                "{what}: cannot decode the response ({}): {}",
+                e.message(),
+                resp.body_snippet()
+            );
+            match e {
+                ScanError::Syntax(..) => ConnectorError::Unavailable(msg),
+                ScanError::Data(_) => ConnectorError::Internal(msg),
+            }
+        })?;
     raw.into_page(resp, key, what)
 }
 
@@ -122,7 +157,7 @@ impl<'a> Scanner<'a> {
         self.b.get(self.i).copied()
     }
 
-    fn page(mut self, key: &[u8]) -> Result<RawPage<IdOnly>, ScanError> {
+    fn page<T: Slim>(mut self, key: &[u8]) -> Result<RawPage<T>, ScanError> {
         let mut out = RawPage {
             embedded: false,
             items: None,
@@ -141,7 +176,7 @@ impl<'a> Scanner<'a> {
                 }
                 b"_embedded" => {
                     out.embedded = true;
-                    out.items = s.embedded(key)?;
+                    out.items = s.embedded::<T>(key)?;
                 }
                 b"count" => out.count = s.decode()?,
                 b"size" => out.size = s.decode()?,
@@ -156,7 +191,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `_embedded`: the wanted key's array; the rest skipped.
-    fn embedded(&mut self, key: &[u8]) -> Result<Option<Vec<IdOnly>>, ScanError> {
+    fn embedded<T: Slim>(&mut self, key: &[u8]) -> Result<Option<Vec<T>>, ScanError> {
         if self.peek() != Some(b'{') {
             return Err(self.invalid_type("an _embedded object"));
         }
@@ -168,7 +203,7 @@ impl<'a> Scanner<'a> {
                 }
                 let mut ids = Vec::new();
                 s.seq(|s| {
-                    ids.push(IdOnly { id: s.item()? });
+                    ids.push(s.item::<T>()?);
                     Ok(())
                 })?;
                 items = Some(ids);
@@ -180,44 +215,80 @@ impl<'a> Scanner<'a> {
         Ok(items)
     }
 
-    /// One listed object's `id` (a derived struct: a map, or a sequence
-    /// holding just the id).
-    fn item(&mut self) -> Result<String, ScanError> {
+    /// One listed object (a derived struct: a map, or a sequence of its
+    /// fields in order).
+    fn item<T: Slim>(&mut self) -> Result<T, ScanError> {
         match self.peek() {
             Some(b'{') => {
                 let mut id = None;
+                let mut extra: Option<Option<String>> = None;
                 self.map(|s, k| {
-                    if k != b"id" {
-                        return s.skip();
+                    if k == b"id" {
+                        if id.is_some() {
+                            return Err(ScanError::Data("duplicate field `id`".into()));
+                        }
+                        id = Some(s.string_value()?);
+                    } else if T::EXTRA == Some(k) {
+                        if extra.is_some() {
+                            return Err(ScanError::Data(format!(
+                                "duplicate field `{}`",
+                                String::from_utf8_lossy(k)
+                            )));
+                        }
+                        extra = Some(s.optional_string()?);
+                    } else {
+                        s.skip()?;
                     }
-                    if id.is_some() {
-                        return Err(ScanError::Data("duplicate field `id`".into()));
-                    }
-                    id = Some(s.string_value()?);
                     Ok(())
                 })?;
-                id.ok_or_else(|| ScanError::Data("missing field `id`".into()))
+                let id = id.ok_or_else(|| ScanError::Data("missing field `id`".into()))?;
+                Ok(T::from_fields(id, extra.flatten()))
             }
             Some(b'[') => {
+                let fields = if T::EXTRA.is_some() { 2 } else { 1 };
+                let short = |n: usize| {
+                    ScanError::Data(format!(
+                        "invalid length {n}, expected struct {} with {fields} element{}",
+                        T::STRUCT,
+                        if fields == 1 { "" } else { "s" }
+                    ))
+                };
                 self.i += 1;
                 match self.peek() {
-                    Some(b']') => {
-                        return Err(ScanError::Data(
-                            "invalid length 0, expected struct IdOnly with 1 element".into(),
-                        ));
-                    }
+                    Some(b']') => return Err(short(0)),
                     None => return Err(self.syntax("a list element")),
                     Some(_) => {}
                 }
                 let id = self.string_value()?;
+                let mut extra = None;
+                if T::EXTRA.is_some() {
+                    match self.peek() {
+                        Some(b']') => return Err(short(1)),
+                        Some(b',') => self.i += 1,
+                        _ => return Err(self.syntax("`,` or `]`")),
+                    }
+                    if self.peek() == Some(b']') {
+                        return Err(self.syntax("a value after `,`"));
+                    }
+                    extra = self.optional_string()?;
+                }
                 if self.peek() != Some(b']') {
-                    return Err(self.syntax("`]` after the id"));
+                    return Err(self.syntax("`]` after the last field"));
                 }
                 self.i += 1;
-                Ok(id)
+                Ok(T::from_fields(id, extra))
             }
-            _ => Err(self.invalid_type("struct IdOnly")),
+            _ => Err(self.invalid_type("a struct")),
         }
+    }
+
+    /// An `Option<String>` field: `null`, or as [`Self::string_value`].
+    fn optional_string(&mut self) -> Result<Option<String>, ScanError> {
+        if self.peek() == Some(b'n') {
+            self.literal(b"null")?;
+            return Ok(None);
+        }
+        self.string_value().map(Some)
     }
 
     /// The map at the cursor (on its `{`); `field` reads each value.
@@ -536,12 +607,16 @@ mod tests {
         }
     }
 
-    /// Both decoders, reduced to what callers see: ids, next, count, or the error class.
-    fn both(body: &[u8]) -> (String, String) {
-        let show = |r: Result<Page<IdOnly>, ConnectorError>| match r {
+    /// Both decoders, reduced to what callers see: the items, next, count,
+    /// or the error class.
+    fn both_as<T>(body: &[u8], key: &str, item: fn(&T) -> String) -> (String, String)
+    where
+        T: Slim + serde::de::DeserializeOwned,
+    {
+        let show = |r: Result<Page<T>, ConnectorError>| match r {
             Ok(p) => format!(
                 "ok {:?} {:?} {:?}",
-                p.items.iter().map(|i| &i.id).collect::<Vec<_>>(),
+                p.items.iter().map(item).collect::<Vec<_>>(),
                 p.next,
                 p.count
             ),
@@ -550,9 +625,67 @@ mod tests {
             Err(e) => format!("other {e:?}"),
         };
         (
-            show(parse_page::<IdOnly>(&resp(body), "users", "x")),
-            show(parse_id_page(&resp(body), "users", "x")),
+            show(parse_page::<T>(&resp(body), key, "x")),
+            show(parse_id_page::<T>(&resp(body), key, "x")),
         )
+    }
+
+    fn both(body: &[u8]) -> (String, String) {
+        both_as::<IdOnly>(body, "users", |i| i.id.clone())
+    }
+
+    fn both_memberships(body: &[u8]) -> (String, String) {
+        both_as::<GroupMembership>(body, "groupMemberships", |m| {
+            format!("{}/{:?}", m.id, m.kind)
+        })
+    }
+
+    /// A user's groups as PingOne lists them, with the field shapes serde
+    /// accepts for `GroupMembership`: `type` a string, null or absent, and
+    /// the sequence form.
+    const MEMBERSHIPS: &str = r#"{"_links":{"self":{"href":"https://api/u/1/memberOfGroups?filter=type+eq+%22DIRECT%22"}},
+        "_embedded":{"groupMemberships":[
+          {"_links":{"self":{"href":"https://api/u/1/memberOfGroups/g1"}},"environment":{"id":"e"},"id":"g1","name":"On-call \"3\"","type":"DIRECT"},
+          {"type":null,"id":"g\u0032"},
+          {"id":"g3","extra":[1,{"type":"x"}]},
+          ["g4","INDIRECT"],
+          ["g5",null]]},
+        "count":5,"size":5}"#;
+
+    #[test]
+    fn memberships_agree_with_serde_on_every_truncation_and_mutation() {
+        let (a, b) = both_memberships(MEMBERSHIPS.as_bytes());
+        assert_eq!(a, b);
+        assert!(
+            a.starts_with(
+                r#"ok ["g1/Some(\"DIRECT\")", "g2/None", "g3/None", "g4/Some(\"INDIRECT\")", "g5/None"]"#
+            ),
+            "{a}"
+        );
+        agree_on_every_cut(MEMBERSHIPS.as_bytes(), both_memberships);
+        agree_on_every_mutation(MEMBERSHIPS.as_bytes(), both_memberships);
+    }
+
+    #[test]
+    fn membership_shapes() {
+        for body in [
+            r#"{"_embedded":{"groupMemberships":[{"id":"a","type":"X","type":"Y"}]}}"#,
+            r#"{"_embedded":{"groupMemberships":[{"id":"a","type":null,"type":null}]}}"#,
+            r#"{"_embedded":{"groupMemberships":[{"id":"a","type":7}]}}"#,
+            r#"{"_embedded":{"groupMemberships":[{"id":"a","type":nul}]}}"#,
+            r#"{"_embedded":{"groupMemberships":[{"type":"X"}]}}"#,
+            r#"{"_embedded":{"groupMemberships":[["a"]]}}"#,
+            r#"{"_embedded":{"groupMemberships":[["a",]]}}"#,
+            r#"{"_embedded":{"groupMemberships":[["a","X","Y"]]}}"#,
+            r#"{"_embedded":{"groupMemberships":[["a" "X"]]}}"#,
+            r#"{"_embedded":{"groupMemberships":[["a",5]]}}"#,
+            r#"{"_embedded":{"groupMemberships":[[]]}}"#,
+            r#"{"_embedded":{"groupMemberships":["a"]}}"#,
+            r#"{"_embedded":{"groupMemberships":[{"id":"a","\u0074ype":"E"}]}}"#,
+        ] {
+            let (a, b) = both_memberships(body.as_bytes());
+            assert_eq!(a, b, "{body}");
+        }
     }
 
     const PAGE: &str = r#" {"_links":{"self":{"href":"s"},"next":{"href":"https://api/x?cursor=1"}},
@@ -571,21 +704,33 @@ mod tests {
             a.starts_with(r#"ok ["a", "bA", "c"] Some("https://api/x?cursor=1") Some(5)"#),
             "{a}"
         );
-        let page = PAGE.replace("tab\tless", "tab less");
-        for end in 0..page.len() {
-            let (a, b) = both(&page.as_bytes()[..end]);
-            assert_eq!(a, b, "cut at {end}: {:?}", &page[..end]);
-        }
+        agree_on_every_cut(PAGE.replace("tab\tless", "tab less").as_bytes(), both);
     }
 
     #[test]
     fn agrees_with_serde_on_mutated_bytes() {
-        let page = PAGE.replace("tab\tless", "tab less");
-        let swaps: &[u8] = b"\"\\{}[],:0-.eE a\t\x01\xff";
-        // Every byte replaced by each of the bytes JSON's grammar turns on.
+        agree_on_every_mutation(PAGE.replace("tab\tless", "tab less").as_bytes(), both);
+    }
+
+    /// Both decoders agree on every prefix of `page`.
+    fn agree_on_every_cut(page: &[u8], both: fn(&[u8]) -> (String, String)) {
+        for end in 0..page.len() {
+            let (a, b) = both(&page[..end]);
+            assert_eq!(
+                a,
+                b,
+                "cut at {end}: {}",
+                String::from_utf8_lossy(&page[..end])
+            );
+        }
+    }
+
+    /// Both decoders agree with every byte of `page` replaced by each of
+    /// the bytes JSON's grammar turns on.
+    fn agree_on_every_mutation(page: &[u8], both: fn(&[u8]) -> (String, String)) {
         for at in 0..page.len() {
-            for &c in swaps {
-                let mut body = page.as_bytes().to_vec();
+            for &c in b"\"\\{}[],:0-.eE an\t\x01\xff" {
+                let mut body = page.to_vec();
                 body[at] = c;
                 let (a, b) = both(&body);
                 assert_eq!(

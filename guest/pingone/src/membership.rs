@@ -30,7 +30,7 @@ use crate::GROUP;
 use crate::api::{Api, MAX_BATCH};
 use crate::groups::{dynamic_query, push_direct};
 use crate::idpage::parse_id_page;
-use crate::model::GroupMembership;
+use crate::model::{GroupMembership, IdOnly};
 use crate::tokens::{CheckChunk, ResolveChunk, Work};
 use crate::upload::Out;
 
@@ -93,7 +93,7 @@ pub fn resolve(
         ));
         kinds.push(Job::Child(i));
     }
-    let results = api.list_all_with("users", jobs, parse_id_page);
+    let results = api.list_all_with("users", jobs, parse_id_page::<IdOnly>);
 
     let mut members: Vec<Option<Vec<String>>> = vec![None; groups.len()];
     let mut dynamic: Vec<Option<HashSet<String>>> = vec![None; groups.len()];
@@ -262,10 +262,11 @@ pub fn direct_groups(
         })
         .collect();
     let mut out = Vec::with_capacity(users.len());
-    for (u, res) in users
-        .iter()
-        .zip(api.list_all::<GroupMembership>("groupMemberships", jobs))
-    {
+    for (u, res) in users.iter().zip(api.list_all_with(
+        "groupMemberships",
+        jobs,
+        parse_id_page::<GroupMembership>,
+    )) {
         match res {
             Ok(rows) => out.push(Some(
                 rows.into_iter()

@@ -18,10 +18,9 @@
 //!   against the same plan run one request at a time
 //!   (`--sync-concurrency 1 --max-concurrent-requests 1`).
 //! - `memory`: 100k users, 5k groups, 1M memberships, no latency; the
-//!   host's peak RSS as the host reports it (`getrusage(RUSAGE_SELF)` at
-//!   exit). Not `wait4`'s: a child's `ru_maxrss` starts at the pages it
-//!   shares with this process between fork and exec, and this process holds
-//!   a 100k-user simulator.
+//!   host's peak RSS as the host reports it (`VmHWM` at exit). Not
+//!   `ru_maxrss`, the host's or `wait4`'s: Linux carries it across fork and
+//!   exec, and this process holds a 100k-user simulator.
 //! - `cpu`: a 5k-user tenant synced by the wasm component (the host's
 //!   "connector CPU": thread CPU of every call's polls, minus the host's own
 //!   inline HTTP work) and by the same
@@ -29,7 +28,11 @@
 //!   connector's calls minus its CPU inside the HTTP transport, the same
 //!   clock and the same subtraction as the host's), against the same
 //!   simulator. The wasm side runs twice: with the host's default 8 calls at
-//!   once and with one call at a time, the native driver's schedule.
+//!   once and with one call at a time, the native driver's schedule. With
+//!   two or more CPUs (and `CPU_PIN` not `0`), every measured process runs
+//!   on one CPU and this process, the simulator, on another, for both
+//!   sides alike, so the simulator's work does not land on the measured
+//!   core.
 //!
 //! The simulator shares the machine's cores with the host, as it would not in
 //! production; wall times are therefore pessimistic.
@@ -58,6 +61,53 @@ fn release_bin(rel: &str) -> PathBuf {
     p
 }
 
+/// The CPU measured child processes are pinned to, while the `cpu`
+/// scenario runs.
+static PIN_CHILDREN: std::sync::Mutex<Option<usize>> = std::sync::Mutex::new(None);
+
+fn cpu_set(cpu: usize) -> libc::cpu_set_t {
+    // SAFETY: cpu_set_t is plain data; CPU_SET writes one bit of it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    set
+}
+
+/// The first two CPUs this process may use, unless `CPU_PIN=0`.
+fn choose_pinning() -> Option<(usize, usize)> {
+    if std::env::var("CPU_PIN").is_ok_and(|v| v == "0") {
+        return None;
+    }
+    // SAFETY: sched_getaffinity writes only the set it is given.
+    let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    if unsafe { libc::sched_getaffinity(0, size, &mut allowed) } != 0 {
+        return None;
+    }
+    let mut cpus =
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &allowed) });
+    Some((cpus.next()?, cpus.next()?))
+}
+
+/// Moves every thread of this process (the simulator's runtime included)
+/// to `set`.
+fn set_process_affinity(set: &libc::cpu_set_t) {
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<libc::pid_t>().ok())
+        {
+            // SAFETY: sched_setaffinity reads the set it is given.
+            unsafe { libc::sched_setaffinity(tid, size, set) };
+        }
+    }
+}
+
 /// What one run of a child process cost.
 struct Run {
     stdout: String,
@@ -70,6 +120,20 @@ struct Run {
 // Reaped by `wait4` below, which clippy cannot see.
 #[allow(clippy::zombie_processes)]
 fn run_measured(mut cmd: Command) -> Run {
+    if let Some(measured) = *PIN_CHILDREN.lock().expect("pin lock") {
+        use std::os::unix::process::CommandExt;
+        let set = cpu_set(measured);
+        // SAFETY: the closure only makes one async-signal-safe syscall.
+        unsafe {
+            cmd.pre_exec(move || {
+                let size = std::mem::size_of::<libc::cpu_set_t>();
+                if libc::sched_setaffinity(0, size, &set) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     let started = Instant::now();
     let child = cmd
         .stdout(Stdio::piped())
@@ -297,6 +361,14 @@ fn cpu(rt: &tokio::runtime::Runtime, dir: &Path) {
     let sim = rt
         .block_on(pingone_sim::start(config, ServeOptions::default()))
         .expect("simulator");
+    // SAFETY: sched_getaffinity writes only the set it is given.
+    let mut original: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut original) };
+    let pinning = choose_pinning();
+    if let Some((measured, simulator)) = pinning {
+        set_process_affinity(&cpu_set(simulator));
+        *PIN_CHILDREN.lock().expect("pin lock") = Some(measured);
+    }
     let ready = dir.join("ready.json");
     std::fs::write(
         &ready,
@@ -340,6 +412,7 @@ fn cpu(rt: &tokio::runtime::Runtime, dir: &Path) {
                 "wasm_host_process_cpu_s": round3(wasm.cpu.as_secs_f64()),
                 "native_driver_thread_cpu_s": native["driver_thread_cpu_s"],
                 "native_process_cpu_s": native["process_cpu_s"],
+                "pinned_cpus": pinning.map(|(m, s)| json!({"measured": m, "simulator": s})),
             })
         );
     }
@@ -353,6 +426,10 @@ fn cpu(rt: &tokio::runtime::Runtime, dir: &Path) {
         })
     );
     rt.block_on(sim.shutdown());
+    if pinning.is_some() {
+        *PIN_CHILDREN.lock().expect("pin lock") = None;
+        set_process_affinity(&original);
+    }
 }
 
 fn median(xs: &mut [f64]) -> f64 {
