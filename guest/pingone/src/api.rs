@@ -201,7 +201,7 @@ impl<'a> Api<'a> {
     }
 
     /// [`Self::list_all`] with another page decoder (e.g.
-    /// [`crate::idpage::parse_id_page`] for member listings).
+    /// [`crate::idpage::parse_id_page`] for member and group listings).
     pub fn list_all_with<T>(
         &self,
         key: &str,
@@ -354,6 +354,17 @@ pub(crate) struct RawPage<T> {
 }
 
 impl<T> RawPage<T> {
+    /// Nothing seen yet.
+    pub(crate) fn new() -> Self {
+        RawPage {
+            embedded: false,
+            items: None,
+            next: None,
+            count: None,
+            size: None,
+        }
+    }
+
     /// A 200 without `_embedded`, or without the key on a page that is
     /// not empty, is structurally broken: the error names the endpoint.
     pub(crate) fn into_page(
@@ -418,13 +429,7 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for EnvelopeSeed<'_, T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = RawPage {
-            embedded: false,
-            items: None,
-            next: None,
-            count: None,
-            size: None,
-        };
+        let mut out = RawPage::new();
         while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match k.as_ref() {
                 "_links" => {

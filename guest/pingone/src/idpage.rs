@@ -41,7 +41,7 @@ impl Slim for IdOnly {
     }
 }
 
-/// A user's groups (`/users/{id}/memberOfGroups`), one page per user: after
+/// A user's groups or a group's parents (`.../memberOfGroups`); per user, after
 /// the member listings, the most frequent response of a sync.
 impl Slim for GroupMembership {
     const STRUCT: &'static str = "GroupMembership";
@@ -158,13 +158,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn page<T: Slim>(mut self, key: &[u8]) -> Result<RawPage<T>, ScanError> {
-        let mut out = RawPage {
-            embedded: false,
-            items: None,
-            next: None,
-            count: None,
-            size: None,
-        };
+        let mut out = RawPage::new();
         if self.peek() != Some(b'{') {
             return Err(self.invalid_type("a PingOne collection object"));
         }

@@ -25,7 +25,8 @@
 //! deletion, all idempotent.
 //!
 //! Module map: [`config`] (fields, regions), [`api`] (URLs, HAL paging,
-//! batching), [`model`] (payload shapes), [`errors`] (status → error),
+//! batching), [`idpage`] (the id-only scanner for member and group lists),
+//! [`model`] (payload shapes), [`errors`] (status → error),
 //! [`tokens`] (page tokens and follow-ups), [`users`], [`groups`],
 //! [`membership`], [`populations`], [`roles`], [`provision`], [`validate`],
 //! [`upload`], [`time`].

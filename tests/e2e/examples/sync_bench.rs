@@ -34,8 +34,8 @@
 //!   sides alike, so the simulator's work does not land on the measured
 //!   core.
 //!
-//! The simulator shares the machine's cores with the host, as it would not in
-//! production; wall times are therefore pessimistic.
+//! Outside `cpu`, the simulator shares the machine's cores with the host, as
+//! it would not in production; wall times are therefore pessimistic.
 
 #[path = "../../../guest/pingone/tests/common/expect.rs"]
 mod expect;
@@ -72,19 +72,21 @@ fn cpu_set(cpu: usize) -> libc::cpu_set_t {
     set
 }
 
-/// The first two CPUs this process may use, unless `CPU_PIN=0`.
-fn choose_pinning() -> Option<(usize, usize)> {
-    if std::env::var("CPU_PIN").is_ok_and(|v| v == "0") {
-        return None;
-    }
+/// The CPUs this thread may use.
+fn current_affinity() -> Option<libc::cpu_set_t> {
     // SAFETY: sched_getaffinity writes only the set it is given.
     let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::cpu_set_t>();
-    if unsafe { libc::sched_getaffinity(0, size, &mut allowed) } != 0 {
+    (unsafe { libc::sched_getaffinity(0, size, &mut allowed) } == 0).then_some(allowed)
+}
+
+/// The first two CPUs of `allowed`, unless `CPU_PIN=0`.
+fn choose_pinning(allowed: &libc::cpu_set_t) -> Option<(usize, usize)> {
+    if std::env::var("CPU_PIN").is_ok_and(|v| v == "0") {
         return None;
     }
     let mut cpus =
-        (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &allowed) });
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, allowed) });
     Some((cpus.next()?, cpus.next()?))
 }
 
@@ -339,9 +341,9 @@ fn memory(rt: &tokio::runtime::Runtime, dir: &Path) {
             "api_requests": api_requests(&sim),
             "wall_s": round3(run.wall.as_secs_f64()),
             "host_cpu_s": round3(run.cpu.as_secs_f64()),
-            // The host's own VmHWM at exit, from its summary:
-            // wait4's ru_maxrss would count this (simulator-sized) process,
-            // whose pages the child shares between fork and exec.
+            // The host's own VmHWM at exit, from its summary: any
+            // ru_maxrss would count this (simulator-sized) process, as
+            // Linux carries it across fork and exec.
             "host_peak_rss_mib": round3(summary_number(&run.stdout, "host peak memory KiB") / 1024.0),
             "wait4_maxrss_mib_inflated_by_fork": round3(run.max_rss_kib as f64 / 1024.0),
             "connector_memory_kib": summary_number(&run.stdout, "connector memory KiB"),
@@ -361,10 +363,8 @@ fn cpu(rt: &tokio::runtime::Runtime, dir: &Path) {
     let sim = rt
         .block_on(pingone_sim::start(config, ServeOptions::default()))
         .expect("simulator");
-    // SAFETY: sched_getaffinity writes only the set it is given.
-    let mut original: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut original) };
-    let pinning = choose_pinning();
+    let original = current_affinity();
+    let pinning = original.as_ref().and_then(choose_pinning);
     if let Some((measured, simulator)) = pinning {
         set_process_affinity(&cpu_set(simulator));
         *PIN_CHILDREN.lock().expect("pin lock") = Some(measured);
@@ -426,7 +426,7 @@ fn cpu(rt: &tokio::runtime::Runtime, dir: &Path) {
         })
     );
     rt.block_on(sim.shutdown());
-    if pinning.is_some() {
+    if let (Some(_), Some(original)) = (pinning, original) {
         *PIN_CHILDREN.lock().expect("pin lock") = None;
         set_process_affinity(&original);
     }

@@ -40,27 +40,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Per-attempt timeout, headers and body: PingOne pages arrive in < 5 s.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Headers only the host may set: credentials, and framing/hop headers that
-/// would let a guest smuggle requests.
-const FORBIDDEN_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "upgrade",
-    "te",
-    "trailer",
-    "keep-alive",
-    "proxy-connection",
-];
-
-/// Response headers the guest does not get: framing and hop-by-hop headers
-/// describe the connection the host read, not the body it hands over (a
-/// body the client decompressed would not match its `content-length`). Each header
-/// the guest gets costs two allocations inside the guest per response.
+/// Framing and hop-by-hop headers: they describe a connection, which is the
+/// host's. A guest may not set them (they would let it smuggle requests),
+/// and does not get them on responses, where they describe the connection
+/// the host read rather than the body it hands over (a body the client
+/// decompressed would not match its `content-length`). Each response header
+/// the guest gets also costs it two allocations.
 const FRAMING_HEADERS: &[&str] = &[
     "content-length",
     "transfer-encoding",
@@ -71,6 +56,10 @@ const FRAMING_HEADERS: &[&str] = &[
     "trailer",
     "upgrade",
 ];
+
+/// Headers only the host may set besides [`FRAMING_HEADERS`]: credentials
+/// and the target host.
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "host"];
 
 /// TLS trust beyond the system roots.
 #[derive(Debug, Clone, Default)]
@@ -216,7 +205,9 @@ impl HttpCapability {
         }
         for (name, value) in &req.headers {
             let lower = name.to_ascii_lowercase();
-            if FORBIDDEN_HEADERS.contains(&lower.as_str()) {
+            if CREDENTIAL_HEADERS.contains(&lower.as_str())
+                || FRAMING_HEADERS.contains(&lower.as_str())
+            {
                 return Err(HttpError::ForbiddenHeader(lower));
             }
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
@@ -693,8 +684,7 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
     )
 }
 
-/// Runs futures concurrently on the current task, results in order. The
-/// limiter bounds how many actually hold a connection.
+/// The answer for a request whose task was cancelled without a panic.
 fn cancelled() -> HttpError {
     HttpError::Connection("the request was cancelled: the host is shutting down".into())
 }
@@ -773,7 +763,19 @@ mod tests {
         assert!(matches!(
             http.vet(&r),
             Err(HttpError::ForbiddenHeader(h)) if h == "authorization"
-        ));
+        )); // Credentials and framing alike, in any case.
+        for name in [
+            "Cookie",
+            "Content-Length",
+            "transfer-encoding",
+            "Connection",
+        ] {
+            let r = request("https://api.example.com/x", vec![(name.into(), "x".into())]);
+            assert!(
+                matches!(http.vet(&r), Err(HttpError::ForbiddenHeader(h)) if h == name.to_ascii_lowercase()),
+                "{name} was allowed"
+            );
+        }
     }
 
     #[tokio::test]
