@@ -283,7 +283,7 @@ fn choose_mode(cx: &Context, api: &Api, chain: &GroupsChain) -> Result<Mode, Con
     Ok(mode)
 }
 
-/// The cost comparison behind [`choose_mode`].
+/// The cost comparison behind `choose_mode`.
 pub fn mode_for(users: u64, static_pages: u64, nested_direct: u64, edges: u64) -> Mode {
     if users == 0 {
         return Mode::ByGroups;

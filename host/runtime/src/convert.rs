@@ -49,7 +49,7 @@ fn any_struct(s: &Struct) -> Any {
     }
 }
 
-/// Reads back a Struct annotation written by [`any_struct`].
+/// Reads back a Struct annotation written by `any_struct`.
 pub fn find_struct(annotations: &[Any]) -> Option<serde_json::Value> {
     annotations
         .iter()

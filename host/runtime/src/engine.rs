@@ -362,7 +362,7 @@ const WARM_INSTANCE_CALLS: u32 = 256;
 /// - a poisoned instance: after a trap, an error, a timeout, a host
 ///   refusal, a limit, output on stderr or an open handle, the Store is
 ///   dropped, never returned;
-/// - state building up: an instance serves at most [`WARM_INSTANCE_CALLS`]
+/// - state building up: an instance serves at most `WARM_INSTANCE_CALLS`
 ///   calls, and its memory stays under the same per-Store cap;
 /// - correctness: the contract still gives every call its whole input, so
 ///   a guest that caches across calls gains speed, never meaning.
