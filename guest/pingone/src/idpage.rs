@@ -386,7 +386,18 @@ impl<'a> Scanner<'a> {
     }
 
     /// Skips one value, checking its grammar as serde_json's `ignore_value`.
+    /// A string (most skipped values) is passed over inline; anything else
+    /// goes to [`Self::skip_value`].
+    #[inline(always)]
     fn skip(&mut self) -> Result<(), ScanError> {
+        if self.peek() == Some(b'"') {
+            self.string()?;
+            return Ok(());
+        }
+        self.skip_value()
+    }
+
+    fn skip_value(&mut self) -> Result<(), ScanError> {
         let base = self.open.len();
         'value: loop {
             match self.peek() {
