@@ -763,7 +763,8 @@ mod tests {
         assert!(matches!(
             http.vet(&r),
             Err(HttpError::ForbiddenHeader(h)) if h == "authorization"
-        )); // Credentials and framing alike, in any case.
+        ));
+        // Credentials and framing alike, in any case.
         for name in [
             "Cookie",
             "Content-Length",
