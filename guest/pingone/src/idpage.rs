@@ -136,6 +136,17 @@ fn special(w: u64) -> u64 {
         | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS)
 }
 
+/// The cursor and high bits once the word `w` at `i` has its first hit:
+/// the bytes before the hit belong to the string.
+#[inline(always)]
+fn before_hit(i: usize, high: u64, w: u64, hits: u64) -> (usize, u64) {
+    let before = hits.trailing_zeros() / 8;
+    (
+        i + before as usize,
+        high | (w & HIGHS & ((1u64 << (before * 8)) - 1)),
+    )
+}
+
 fn classify(e: serde_json::Error) -> ScanError {
     match e.classify() {
         serde_json::error::Category::Data => ScanError::Data(e.to_string()),
@@ -525,19 +536,37 @@ impl<'a> Scanner<'a> {
         // High bits of the bytes passed so far: zero while all are ASCII.
         let mut high = 0u64;
         loop {
-            // Eight bytes at a time to the next quote, backslash or control byte.
-            while i + 8 <= b.len() {
-                let w = word(b, i);
-                let hits = special(w);
-                if hits != 0 {
-                    // The bytes before the first hit belong to the string.
-                    let before = hits.trailing_zeros() / 8;
-                    high |= w & HIGHS & ((1u64 << (before * 8)) - 1);
-                    i += before as usize;
-                    break;
+            // Eight bytes at a time to the next quote, backslash or control
+            // byte, two words a turn while sixteen bytes remain: a loop turn
+            // in wasm also pays a deadline check (docs/benchmarks.md), and a
+            // string that ends in the first word costs no more than before.
+            'scan: {
+                while i + 16 <= b.len() {
+                    let w = word(b, i);
+                    let hits = special(w);
+                    if hits != 0 {
+                        (i, high) = before_hit(i, high, w, hits);
+                        break 'scan;
+                    }
+                    let v = word(b, i + 8);
+                    let hits = special(v);
+                    if hits != 0 {
+                        (i, high) = before_hit(i + 8, high | (w & HIGHS), v, hits);
+                        break 'scan;
+                    }
+                    high |= (w | v) & HIGHS;
+                    i += 16;
                 }
-                high |= w & HIGHS;
-                i += 8;
+                while i + 8 <= b.len() {
+                    let w = word(b, i);
+                    let hits = special(w);
+                    if hits != 0 {
+                        (i, high) = before_hit(i, high, w, hits);
+                        break 'scan;
+                    }
+                    high |= w & HIGHS;
+                    i += 8;
+                }
             }
             match b.get(i) {
                 Some(b'"') => {

@@ -27,6 +27,7 @@ pub mod bindings {
     });
 }
 
+pub mod arena;
 mod config;
 mod error;
 mod host;
