@@ -14,6 +14,10 @@
 //! same instance (never another tenant's, never after a failed call), or
 //! each with a fresh one. Keep no state between calls that a call's input
 //! does not carry: a cache may speed a call up, never change its result.
+//!
+//! Allocation: a component whose calls allocate many small blocks that die
+//! with the call (decoded pages, records) can install [`arena::Arena`] as
+//! its global allocator, as the PingOne connector does.
 
 pub mod bindings {
     //! Raw bindings for the contract in `wit/connector@0.1.0`.
