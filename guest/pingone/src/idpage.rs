@@ -540,6 +540,9 @@ impl<'a> Scanner<'a> {
             // byte, two words a turn while sixteen bytes remain: a loop turn
             // in wasm also pays a deadline check (docs/benchmarks.md), and a
             // string that ends in the first word costs no more than before.
+            // The two loops repeat the word test on purpose: one helper per
+            // word, with the high bits merged per word instead of per turn,
+            // measured 1.7 % more guest instructions.
             'scan: {
                 while i + 16 <= b.len() {
                     let w = word(b, i);

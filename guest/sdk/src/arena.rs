@@ -30,8 +30,9 @@ pub const CHUNK: usize = 64 << 10;
 /// Largest block served from a chunk. An eighth of a chunk bounds what a
 /// chunk's tail can waste when the next block does not fit.
 pub const SMALL: usize = CHUNK / 8;
-/// Largest alignment served from a chunk (that of `u128`, the largest any
-/// record type here asks for); stricter requests go to the system.
+/// Largest alignment served from a chunk: 16 bytes, the largest of any
+/// primitive type (`u128`); stricter requests (`repr(align)`) go to the
+/// system.
 const MAX_ALIGN: usize = 16;
 /// Chunk header: the live-block count and the spare-list link, padded to
 /// `MAX_ALIGN` so the first block needs no padding.
