@@ -56,7 +56,7 @@ use crate::model::{Group, GroupMembership, IdOnly, RoleAssignment};
 use crate::tokens::{
     EDGE_BUDGET, GroupMembers, GroupsChain, Mode, ResolveChunk, ResolveGroup, Sweep, Work,
 };
-use crate::upload::Out;
+use crate::upload::{Out, SetKey};
 use crate::{GROUP, USER, errors, roles, time};
 
 /// Groups per page in pass 1 (each costs a parents request in the same call).
@@ -516,29 +516,47 @@ pub fn nesting_grants(
 }
 
 /// A direct member's grant.
-pub fn push_direct(out: &mut Out, group: &str, user: &str) {
-    out.grant(
-        resource_id(GROUP, group),
-        "member",
-        resource_id(USER, user),
-        None,
-        None,
-        Some(DIRECT_METADATA.to_string()),
-    );
+pub fn push_direct(out: &mut Out, group: &str, user: impl Into<String>) {
+    let key = SetKey {
+        resource_type: GROUP,
+        resource: group,
+        slug: "member",
+        principal_type: USER,
+        expansion: None,
+        immutable_reason: None,
+        metadata_json: Some(DIRECT_METADATA),
+    };
+    out.grant_in_set(&key, user.into());
 }
 
-/// A dynamic member's grant: immutable, the filter grants it.
-pub fn push_dynamic(out: &mut Out, group: &str, user: &str, filter: &str) {
-    out.grant(
-        resource_id(GROUP, group),
-        "member",
-        resource_id(USER, user),
-        None,
-        Some(format!(
-            "member through the group's dynamic userFilter: {filter}"
-        )),
-        Some(json!({ "membership": "dynamic", "userFilter": filter }).to_string()),
-    );
+/// What a dynamic group's member grants carry: immutable, the filter grants
+/// them. Built once per page of members.
+pub struct DynamicGrant {
+    reason: String,
+    metadata_json: String,
+}
+
+impl DynamicGrant {
+    pub fn new(filter: &str) -> Self {
+        DynamicGrant {
+            reason: format!("member through the group's dynamic userFilter: {filter}"),
+            metadata_json: json!({ "membership": "dynamic", "userFilter": filter }).to_string(),
+        }
+    }
+}
+
+/// A dynamic member's grant.
+pub fn push_dynamic(out: &mut Out, group: &str, user: String, dynamic: &DynamicGrant) {
+    let key = SetKey {
+        resource_type: GROUP,
+        resource: group,
+        slug: "member",
+        principal_type: USER,
+        expansion: None,
+        immutable_reason: Some(&dynamic.reason),
+        metadata_json: Some(&dynamic.metadata_json),
+    };
+    out.grant_in_set(&key, user);
 }
 
 /// One page of a group's members, all of one kind (see [`plan`]).
@@ -591,28 +609,23 @@ pub fn members(
     errors::check(&resp, &what)?;
     let page: Page<IdOnly> = parse_id_page(&resp, "users", &what)?;
     let mut out = Out::new();
-    for u in &page.items {
-        match &gm.filter {
-            Some(f) => push_dynamic(&mut out, &gm.group, &u.id, f),
-            None => push_direct(&mut out, &gm.group, &u.id),
+    let dynamic = gm.filter.as_deref().map(DynamicGrant::new);
+    let empty_page = page.items.is_empty();
+    for u in page.items {
+        match &dynamic {
+            Some(d) => push_dynamic(&mut out, &gm.group, u.id, d),
+            None => push_direct(&mut out, &gm.group, u.id),
         }
     }
-    let next = crate::next_token(
-        api,
-        &url,
-        page.next.as_deref(),
-        page.items.is_empty(),
-        gm.empty,
-        &what,
-    )?
-    .map(|(next, empty)| {
-        Work::GroupMembers(GroupMembers {
-            next: Some(next),
-            empty,
-            ..gm
-        })
-        .encode()
-    });
+    let next = crate::next_token(api, &url, page.next.as_deref(), empty_page, gm.empty, &what)?
+        .map(|(next, empty)| {
+            Work::GroupMembers(GroupMembers {
+                next: Some(next),
+                empty,
+                ..gm
+            })
+            .encode()
+        });
     out.flush(cx)?;
     Ok(PageOutcome {
         next_page_token: next,

@@ -75,6 +75,10 @@ pub const ROLE: &str = "role";
 pub struct PingOne;
 
 impl Connector for PingOne {
+    /// None: the host handles `retry-after` and the connector reads no
+    /// header, so responses cross the boundary as status and body alone.
+    const RESPONSE_HEADERS: Option<&'static [&'static str]> = Some(&[]);
+
     fn metadata() -> ConnectorMetadata {
         metadata()
     }

@@ -3,11 +3,14 @@
 //! Decision: a call first makes all its requests, then uploads. A call that
 //! fails half way has uploaded nothing, so the host can retry it without
 //! duplicates. Uploads go in slices so no single host call carries an
-//! unbounded list.
+//! unbounded list. Grants that share all but the principal's id (a group's
+//! members, a population's users) collect in grant sets: each crosses the
+//! boundary as one string, and the entitlement's strings are built once
+//! per set.
 
 use connector_sdk::bindings::idgov::connector::upload::UploadError;
 use connector_sdk::{
-    ConnectorError, Context, Entitlement, Grant, GrantExpansion, Resource, ResourceId,
+    ConnectorError, Context, Entitlement, Grant, GrantExpansion, GrantSet, Resource, ResourceId,
 };
 
 /// Upload in slices of this many records (the host caps records per call,
@@ -19,6 +22,45 @@ pub struct Out {
     pub resources: Vec<Resource>,
     pub entitlements: Vec<Entitlement>,
     pub grants: Vec<Grant>,
+    pub grant_sets: Vec<GrantSet>,
+}
+
+/// Everything a grant shares with the others of its set.
+pub struct SetKey<'a> {
+    pub resource_type: &'a str,
+    pub resource: &'a str,
+    pub slug: &'a str,
+    pub principal_type: &'a str,
+    pub expansion: Option<&'a GrantExpansion>,
+    pub immutable_reason: Option<&'a str>,
+    pub metadata_json: Option<&'a str>,
+}
+
+impl SetKey<'_> {
+    fn is_of(&self, s: &GrantSet) -> bool {
+        s.entitlement_resource.resource == self.resource
+            && s.entitlement_slug == self.slug
+            && s.entitlement_resource.resource_type == self.resource_type
+            && s.principal_type == self.principal_type
+            && s.expansion.as_ref() == self.expansion
+            && s.immutable_reason.as_deref() == self.immutable_reason
+            && s.metadata_json.as_deref() == self.metadata_json
+    }
+
+    fn new_set(&self, first: String) -> GrantSet {
+        GrantSet {
+            entitlement_resource: ResourceId {
+                resource_type: self.resource_type.to_string(),
+                resource: self.resource.to_string(),
+            },
+            entitlement_slug: self.slug.to_string(),
+            principal_type: self.principal_type.to_string(),
+            principal_ids: vec![first],
+            expansion: self.expansion.cloned(),
+            immutable_reason: self.immutable_reason.map(str::to_string),
+            metadata_json: self.metadata_json.map(str::to_string),
+        }
+    }
 }
 
 impl Out {
@@ -47,6 +89,17 @@ impl Out {
         });
     }
 
+    /// A grant of `key`'s entitlement to `<key.principal_type>:<principal_id>`:
+    /// joins the last set when that set has the same key (and room).
+    pub fn grant_in_set(&mut self, key: &SetKey, principal_id: String) {
+        match self.grant_sets.last_mut() {
+            Some(s) if s.principal_ids.len() < SLICE && key.is_of(s) => {
+                s.principal_ids.push(principal_id)
+            }
+            _ => self.grant_sets.push(key.new_set(principal_id)),
+        }
+    }
+
     pub fn flush(self, cx: &Context) -> Result<(), ConnectorError> {
         for s in self.resources.chunks(SLICE) {
             cx.host
@@ -57,6 +110,24 @@ impl Out {
             cx.host
                 .put_entitlements(s)
                 .map_err(|e| upload_error(e, "entitlements"))?;
+        }
+        // Sets hold at most SLICE principals each: a slice of sets ends
+        // before the one that would take it over SLICE grants.
+        let mut rest = &self.grant_sets[..];
+        while !rest.is_empty() {
+            let mut grants = 0;
+            let n = rest
+                .iter()
+                .take_while(|s| {
+                    grants += s.principal_ids.len();
+                    grants <= SLICE
+                })
+                .count()
+                .max(1);
+            cx.host
+                .put_grant_sets(&rest[..n])
+                .map_err(|e| upload_error(e, "grants"))?;
+            rest = &rest[n..];
         }
         for s in self.grants.chunks(SLICE) {
             cx.host
@@ -69,4 +140,119 @@ impl Out {
 
 fn upload_error(e: UploadError, what: &str) -> ConnectorError {
     ConnectorError::from(e).context(format!("uploading {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::groups::{DynamicGrant, push_direct, push_dynamic};
+    use connector_sdk::testing::MockHost;
+    use std::cell::RefCell;
+
+    /// Records the size of each `put-grant-sets` call, then stores as the
+    /// mock does.
+    struct Slices {
+        mock: MockHost,
+        calls: RefCell<Vec<Vec<usize>>>,
+    }
+
+    impl connector_sdk::Host for Slices {
+        fn send(
+            &self,
+            r: &connector_sdk::http::Request,
+            a: &connector_sdk::Auth,
+        ) -> Result<connector_sdk::http::Response, connector_sdk::http::HttpError> {
+            self.mock.send(r, a)
+        }
+        fn send_batch(
+            &self,
+            r: &[connector_sdk::http::Request],
+            a: &connector_sdk::Auth,
+        ) -> Vec<Result<connector_sdk::http::Response, connector_sdk::http::HttpError>> {
+            self.mock.send_batch(r, a)
+        }
+        fn put_resources(&self, items: &[Resource]) -> Result<(), UploadError> {
+            self.mock.put_resources(items)
+        }
+        fn put_entitlements(&self, items: &[Entitlement]) -> Result<(), UploadError> {
+            self.mock.put_entitlements(items)
+        }
+        fn put_grants(&self, items: &[Grant]) -> Result<(), UploadError> {
+            self.mock.put_grants(items)
+        }
+        fn put_grant_sets(&self, items: &[GrantSet]) -> Result<(), UploadError> {
+            self.calls
+                .borrow_mut()
+                .push(items.iter().map(|s| s.principal_ids.len()).collect());
+            self.mock.put_grant_sets(items)
+        }
+        fn log(&self, level: connector_sdk::Level, message: &str) {
+            self.mock.log(level, message)
+        }
+    }
+
+    #[test]
+    fn grants_that_differ_in_the_principal_share_a_set_of_at_most_a_slice() {
+        let mut out = Out::new();
+        for i in 0..2 * SLICE + 5 {
+            push_direct(&mut out, "g1", format!("u{i}"));
+        }
+        push_direct(&mut out, "g2", "a");
+        push_direct(&mut out, "g2", "b");
+        let dynamic = DynamicGrant::new("name.given eq \"x\"");
+        push_dynamic(&mut out, "g2", "c".into(), &dynamic);
+        push_direct(&mut out, "g1", "again");
+        let sizes: Vec<usize> = out
+            .grant_sets
+            .iter()
+            .map(|s| s.principal_ids.len())
+            .collect();
+        assert_eq!(sizes, [SLICE, SLICE, 5, 2, 1, 1]);
+
+        let host = Slices {
+            mock: MockHost::new(|_, _| unreachable!()),
+            calls: RefCell::default(),
+        };
+        let config = connector_sdk::Config::new(vec![]);
+        out.flush(&Context {
+            host: &host,
+            config: &config,
+        })
+        .unwrap();
+        // No call carries more than a slice of grants.
+        assert_eq!(
+            *host.calls.borrow(),
+            [vec![SLICE], vec![SLICE], vec![5, 2, 1, 1]]
+        );
+        let grants = host.mock.grants.borrow();
+        assert_eq!(grants.len(), 2 * SLICE + 9);
+        assert_eq!(grants[0].principal.resource, "u0");
+        assert_eq!(
+            grants[2 * SLICE + 4].principal.resource,
+            format!("u{}", 2 * SLICE + 4)
+        );
+        let last: Vec<String> = grants[2 * SLICE + 5..]
+            .iter()
+            .map(|g| {
+                format!(
+                    "{}:{}:{}:{}:{} {}",
+                    g.entitlement_resource.resource_type,
+                    g.entitlement_resource.resource,
+                    g.entitlement_slug,
+                    g.principal.resource_type,
+                    g.principal.resource,
+                    g.immutable_reason.is_some()
+                )
+            })
+            .collect();
+        assert_eq!(
+            last,
+            [
+                "group:g2:member:user:a false",
+                "group:g2:member:user:b false",
+                "group:g2:member:user:c true",
+                "group:g1:member:user:again false",
+            ]
+        );
+    }
 }

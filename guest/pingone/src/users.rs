@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::api::{Api, Page, parse_page};
 use crate::model::{RoleAssignment, User};
 use crate::tokens::{NO_POPULATION, UserBatch, Work};
-use crate::upload::Out;
+use crate::upload::{Out, SetKey};
 use crate::{POPULATION, USER, roles, time};
 
 /// Immutable-reason of population grants.
@@ -123,14 +123,16 @@ pub fn grants(
         if *pop != NO_POPULATION
             && let Some(p) = batch.pops.get(*pop as usize)
         {
-            out.grant(
-                resource_id(POPULATION, p),
-                "member",
-                principal.clone(),
-                None,
-                Some(POPULATION_REASON.into()),
-                None,
-            );
+            let key = SetKey {
+                resource_type: POPULATION,
+                resource: p,
+                slug: "member",
+                principal_type: USER,
+                expansion: None,
+                immutable_reason: Some(POPULATION_REASON),
+                metadata_json: None,
+            };
+            out.grant_in_set(&key, uid.clone());
         }
         roles::push_assignment_grants(cx, &mut out, &principal, &assignments, None, api.env_id());
     }

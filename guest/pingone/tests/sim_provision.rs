@@ -54,6 +54,7 @@ impl Sim {
             resources: Default::default(),
             entitlements: Default::default(),
             grants: Default::default(),
+            grant_sets: Default::default(),
             logs: Default::default(),
             transport_cpu: Default::default(),
         };

@@ -56,6 +56,7 @@ fn validate(
         resources: Default::default(),
         entitlements: Default::default(),
         grants: Default::default(),
+        grant_sets: Default::default(),
         logs: Default::default(),
         transport_cpu: Default::default(),
     };

@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 
 use crate::bindings::idgov::connector::{http, log, secrets, upload};
-use crate::{Entitlement, Grant, Level, Resource};
+use crate::{Entitlement, Grant, GrantSet, Level, Resource, grant_set_grants};
 use http::{HttpError, Request, Response};
 use upload::UploadError;
 
@@ -29,6 +29,12 @@ pub trait Host {
     fn put_resources(&self, items: &[Resource]) -> Result<(), UploadError>;
     fn put_entitlements(&self, items: &[Entitlement]) -> Result<(), UploadError>;
     fn put_grants(&self, items: &[Grant]) -> Result<(), UploadError>;
+    /// Grants in sets, one per principal id (see [`GrantSet`]). The default
+    /// hands them over one by one, for hosts (and doubles) that take only
+    /// single grants.
+    fn put_grant_sets(&self, items: &[GrantSet]) -> Result<(), UploadError> {
+        self.put_grants(&grant_set_grants(items))
+    }
     fn log(&self, level: Level, message: &str);
 }
 
@@ -38,11 +44,20 @@ pub trait Host {
 pub struct WasmHost {
     oauth2: RefCell<Option<secrets::Secret>>,
     fields: RefCell<Vec<(String, secrets::Secret)>>,
+    /// [`crate::Connector::RESPONSE_HEADERS`]: `None` keeps them all.
+    keep_headers: Option<Vec<String>>,
 }
 
 impl WasmHost {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Responses carry only these headers (see
+    /// [`crate::Connector::RESPONSE_HEADERS`]).
+    pub fn keeping_headers(mut self, names: Option<&[&str]>) -> Self {
+        self.keep_headers = names.map(|n| n.iter().map(|h| h.to_ascii_lowercase()).collect());
+        self
     }
 
     fn with_secret<T>(
@@ -86,15 +101,44 @@ fn secret_error_text(e: &secrets::SecretError) -> String {
     }
 }
 
+/// What a 0.1.1 host does with `keep`, done in the guest for a 0.1.0 one.
+#[cfg(feature = "contract-0-1-0")]
+fn keep_only(r: Result<Response, HttpError>, keep: &[String]) -> Result<Response, HttpError> {
+    r.map(|mut resp| {
+        resp.headers
+            .retain(|(name, _)| keep.iter().any(|k| k.eq_ignore_ascii_case(name)));
+        resp
+    })
+}
+
 impl Host for WasmHost {
     fn send(&self, req: &Request, auth: &Auth) -> Result<Response, HttpError> {
-        self.with_secret(auth, |s| http::send(req, s), Err)
+        self.with_secret(
+            auth,
+            |s| match &self.keep_headers {
+                None => http::send(req, s),
+                #[cfg(not(feature = "contract-0-1-0"))]
+                Some(keep) => http::send_keep_headers(req, s, keep),
+                #[cfg(feature = "contract-0-1-0")]
+                Some(keep) => keep_only(http::send(req, s), keep),
+            },
+            Err,
+        )
     }
 
     fn send_batch(&self, reqs: &[Request], auth: &Auth) -> Vec<Result<Response, HttpError>> {
         self.with_secret(
             auth,
-            |s| http::send_batch(reqs, s),
+            |s| match &self.keep_headers {
+                None => http::send_batch(reqs, s),
+                #[cfg(not(feature = "contract-0-1-0"))]
+                Some(keep) => http::send_batch_keep_headers(reqs, s, keep),
+                #[cfg(feature = "contract-0-1-0")]
+                Some(keep) => http::send_batch(reqs, s)
+                    .into_iter()
+                    .map(|r| keep_only(r, keep))
+                    .collect(),
+            },
             |e| reqs.iter().map(|_| Err(e.clone())).collect(),
         )
     }
@@ -109,6 +153,11 @@ impl Host for WasmHost {
 
     fn put_grants(&self, items: &[Grant]) -> Result<(), UploadError> {
         upload::put_grants(items)
+    }
+
+    #[cfg(not(feature = "contract-0-1-0"))]
+    fn put_grant_sets(&self, items: &[GrantSet]) -> Result<(), UploadError> {
+        upload::put_grant_sets(items)
     }
 
     fn log(&self, level: Level, message: &str) {

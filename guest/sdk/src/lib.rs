@@ -20,7 +20,20 @@
 //! its global allocator, as the PingOne connector does.
 
 pub mod bindings {
-    //! Raw bindings for the contract in `wit/connector@0.1.0`.
+    //! Raw bindings for the contract in `wit/connector@0.1.1`, or with the
+    //! `contract-0-1-0` feature for `wit/connector@0.1.0` (a component for
+    //! hosts that predate 0.1.1; the SDK then does in the guest what the
+    //! 0.1.1 functions do in the host).
+    #[cfg(not(feature = "contract-0-1-0"))]
+    wit_bindgen::generate!({
+        world: "connector-plugin",
+        path: "../../wit/connector@0.1.1",
+        pub_export_macro: true,
+        export_macro_name: "export_connector_plugin",
+        default_bindings_module: "connector_sdk::bindings",
+        additional_derives: [PartialEq],
+    });
+    #[cfg(feature = "contract-0-1-0")]
     wit_bindgen::generate!({
         world: "connector-plugin",
         path: "../../wit/connector@0.1.0",
@@ -34,6 +47,7 @@ pub mod bindings {
 pub mod arena;
 mod config;
 mod error;
+mod grant_set;
 mod host;
 pub mod http;
 pub mod paging;
@@ -41,6 +55,7 @@ pub mod testing;
 
 pub use config::Config;
 pub use error::{ConnectorError, ResultExt};
+pub use grant_set::{GrantSet, grant_set_grants};
 pub use host::{Auth, Host, WasmHost};
 
 /// Metadata records.
@@ -83,6 +98,12 @@ impl Context<'_> {
 /// Every method is one short, bounded call. Nothing survives between calls:
 /// sync state lives in page tokens and follow-up tasks, which the host keeps.
 pub trait Connector {
+    /// The response headers this connector reads (lowercase names), or
+    /// `None` for all of them. With a list, the host drops the others before
+    /// they reach the component (contract 0.1.1), so each response costs
+    /// two fewer allocations per header the connector would never read.
+    const RESPONSE_HEADERS: Option<&'static [&'static str]> = None;
+
     /// Static description; must not depend on configuration.
     fn metadata() -> ConnectorMetadata;
 
@@ -143,9 +164,13 @@ pub mod __private {
     //! Glue used by [`register_connector!`](crate::register_connector).
     use super::*;
 
-    pub fn with_context<T>(config: Vec<(String, String)>, f: impl FnOnce(&Context) -> T) -> T {
+    pub fn with_context<T>(
+        config: Vec<(String, String)>,
+        response_headers: Option<&'static [&'static str]>,
+        f: impl FnOnce(&Context) -> T,
+    ) -> T {
         let config = Config::new(config);
-        let host = WasmHost::new();
+        let host = WasmHost::new().keeping_headers(response_headers);
         f(&Context {
             host: &host,
             config: &config,
@@ -175,9 +200,11 @@ macro_rules! register_connector {
                 fn validate(
                     config: Vec<(String, String)>,
                 ) -> Result<$crate::Validation, contract::connector::ConnectorError> {
-                    $crate::__private::with_context(config, |cx| {
-                        <$connector as $crate::Connector>::validate(cx).map_err(Into::into)
-                    })
+                    $crate::__private::with_context(
+                        config,
+                        <$connector as $crate::Connector>::RESPONSE_HEADERS,
+                        |cx| <$connector as $crate::Connector>::validate(cx).map_err(Into::into),
+                    )
                 }
             }
 
@@ -186,9 +213,11 @@ macro_rules! register_connector {
                     config: Vec<(String, String)>,
                     task: $crate::SyncTask,
                 ) -> Result<$crate::PageOutcome, contract::sync::ConnectorError> {
-                    $crate::__private::with_context(config, |cx| {
-                        <$connector as $crate::Connector>::sync(cx, task).map_err(Into::into)
-                    })
+                    $crate::__private::with_context(
+                        config,
+                        <$connector as $crate::Connector>::RESPONSE_HEADERS,
+                        |cx| <$connector as $crate::Connector>::sync(cx, task).map_err(Into::into),
+                    )
                 }
             }
 
@@ -198,18 +227,26 @@ macro_rules! register_connector {
                     entitlement: $crate::EntitlementRef,
                     principal: $crate::ResourceId,
                 ) -> Result<$crate::GrantResult, contract::provisioning::ConnectorError> {
-                    $crate::__private::with_context(config, |cx| {
-                        <$connector as $crate::Connector>::grant(cx, entitlement, principal)
-                            .map_err(Into::into)
-                    })
+                    $crate::__private::with_context(
+                        config,
+                        <$connector as $crate::Connector>::RESPONSE_HEADERS,
+                        |cx| {
+                            <$connector as $crate::Connector>::grant(cx, entitlement, principal)
+                                .map_err(Into::into)
+                        },
+                    )
                 }
                 fn revoke(
                     config: Vec<(String, String)>,
                     grant: $crate::GrantRef,
                 ) -> Result<$crate::RevokeResult, contract::provisioning::ConnectorError> {
-                    $crate::__private::with_context(config, |cx| {
-                        <$connector as $crate::Connector>::revoke(cx, grant).map_err(Into::into)
-                    })
+                    $crate::__private::with_context(
+                        config,
+                        <$connector as $crate::Connector>::RESPONSE_HEADERS,
+                        |cx| {
+                            <$connector as $crate::Connector>::revoke(cx, grant).map_err(Into::into)
+                        },
+                    )
                 }
                 fn create_account(
                     config: Vec<(String, String)>,
@@ -217,19 +254,27 @@ macro_rules! register_connector {
                     credential: $crate::CredentialOption,
                 ) -> Result<$crate::CreateAccountOutcome, contract::provisioning::ConnectorError>
                 {
-                    $crate::__private::with_context(config, |cx| {
-                        <$connector as $crate::Connector>::create_account(cx, info, credential)
-                            .map_err(Into::into)
-                    })
+                    $crate::__private::with_context(
+                        config,
+                        <$connector as $crate::Connector>::RESPONSE_HEADERS,
+                        |cx| {
+                            <$connector as $crate::Connector>::create_account(cx, info, credential)
+                                .map_err(Into::into)
+                        },
+                    )
                 }
                 fn delete_resource(
                     config: Vec<(String, String)>,
                     id: $crate::ResourceId,
                 ) -> Result<$crate::DeleteResult, contract::provisioning::ConnectorError> {
-                    $crate::__private::with_context(config, |cx| {
-                        <$connector as $crate::Connector>::delete_resource(cx, id)
-                            .map_err(Into::into)
-                    })
+                    $crate::__private::with_context(
+                        config,
+                        <$connector as $crate::Connector>::RESPONSE_HEADERS,
+                        |cx| {
+                            <$connector as $crate::Connector>::delete_resource(cx, id)
+                                .map_err(Into::into)
+                        },
+                    )
                 }
             }
 

@@ -7,7 +7,7 @@
 use wasmtime::component::Resource;
 
 use crate::bindings::{http, log, secrets, types, upload};
-use crate::capabilities::http::AuthUse;
+use crate::capabilities::http::{AuthUse, KeepHeaders};
 use crate::capabilities::secrets::{FieldLookup, SecretHandle, redact};
 use crate::capabilities::upload as checks;
 use crate::cpu_clock::thread_cpu_time;
@@ -84,6 +84,45 @@ impl http::Host for HostState {
         req: http::Request,
         auth: Option<Resource<SecretHandle>>,
     ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+        self.one(req, auth, None).await
+    }
+
+    async fn send_batch(
+        &mut self,
+        reqs: Vec<http::Request>,
+        auth: Option<Resource<SecretHandle>>,
+    ) -> wasmtime::Result<Vec<Result<http::Response, http::HttpError>>> {
+        self.batch(reqs, auth, None).await
+    }
+
+    async fn send_keep_headers(
+        &mut self,
+        req: http::Request,
+        auth: Option<Resource<SecretHandle>>,
+        keep: Vec<String>,
+    ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+        let keep = self.keep_list(keep)?;
+        self.one(req, auth, Some(keep)).await
+    }
+
+    async fn send_batch_keep_headers(
+        &mut self,
+        reqs: Vec<http::Request>,
+        auth: Option<Resource<SecretHandle>>,
+        keep: Vec<String>,
+    ) -> wasmtime::Result<Vec<Result<http::Response, http::HttpError>>> {
+        let keep = self.keep_list(keep)?;
+        self.batch(reqs, auth, Some(keep)).await
+    }
+}
+
+impl HostState {
+    async fn one(
+        &mut self,
+        req: http::Request,
+        auth: Option<Resource<SecretHandle>>,
+        keep: Option<KeepHeaders>,
+    ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
         let auth = self.auth_use(auth)?;
         let instance = self.instance.clone();
         let Some(client) = instance.http.as_ref() else {
@@ -93,17 +132,18 @@ impl http::Host for HostState {
         };
         // HTTP work is the host's: it runs on tasks of its own, outside the
         // polls of the call that the connector CPU is metered over.
-        let result = client.send_detached(req, auth).await;
+        let result = client.send_detached(req, auth, keep).await;
         if let Err(e) = &result {
             self.note_http_error(e);
         }
         Ok(result)
     }
 
-    async fn send_batch(
+    async fn batch(
         &mut self,
         reqs: Vec<http::Request>,
         auth: Option<Resource<SecretHandle>>,
+        keep: Option<KeepHeaders>,
     ) -> wasmtime::Result<Vec<Result<http::Response, http::HttpError>>> {
         let cap = self.instance.limits.batch_requests;
         if reqs.len() > cap {
@@ -119,13 +159,26 @@ impl http::Host for HostState {
             self.note_http_error(&e);
             return Ok(reqs.iter().map(|_| Err(e.clone())).collect());
         };
-        let results = client.send_batch_detached(reqs, auth).await;
+        let results = client.send_batch_detached(reqs, auth, keep).await;
         for r in &results {
             if let Err(e) = r {
                 self.note_http_error(e);
             }
         }
         Ok(results)
+    }
+
+    /// A guest's list of response headers to keep, within the response
+    /// header cap (a longer list could not match more headers than that).
+    fn keep_list(&mut self, keep: Vec<String>) -> wasmtime::Result<KeepHeaders> {
+        let cap = self.instance.limits.response_headers;
+        if keep.len() > cap {
+            return Err(self.violate(CallError::LimitExceeded(format!(
+                "keep-headers lists {} names, over the cap of {cap} response headers",
+                keep.len()
+            ))));
+        }
+        Ok(KeepHeaders::new(keep))
     }
 }
 
@@ -202,6 +255,24 @@ impl upload::Host for HostState {
             return Ok(Err(self.refuse(m)));
         }
         self.call.upload.grants.extend(items);
+        Ok(Ok(()))
+    }
+
+    async fn put_grant_sets(
+        &mut self,
+        items: Vec<types::GrantSet>,
+    ) -> wasmtime::Result<Result<(), upload::UploadError>> {
+        self.admit(items.iter().map(|s| s.principal_ids.len()).sum())?;
+        let max = self.instance.limits.upload_record_bytes;
+        let started = thread_cpu_time();
+        let checked = items
+            .iter()
+            .try_for_each(|s| checks::validate_grant_set(s, &self.instance.resource_types, max));
+        self.call.host_cpu += thread_cpu_time().saturating_sub(started);
+        if let Err(m) = checked {
+            return Ok(Err(self.refuse(m)));
+        }
+        self.call.upload.grant_sets.extend(items);
         Ok(Ok(()))
     }
 }

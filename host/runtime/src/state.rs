@@ -78,11 +78,30 @@ pub struct UploadBuffer {
     pub resources: Vec<types::Resource>,
     pub entitlements: Vec<types::Entitlement>,
     pub grants: Vec<types::Grant>,
+    /// Kept as sets until the sync engine commits the call: expanding them
+    /// is the host's work, not the connector's.
+    pub grant_sets: Vec<types::GrantSet>,
 }
 
 impl UploadBuffer {
     pub fn len(&self) -> usize {
-        self.resources.len() + self.entitlements.len() + self.grants.len()
+        self.resources.len()
+            + self.entitlements.len()
+            + self.grants.len()
+            + self
+                .grant_sets
+                .iter()
+                .map(|s| s.principal_ids.len())
+                .sum::<usize>()
+    }
+
+    /// Every grant of the call: those uploaded one by one, then the sets'.
+    pub fn take_grants(&mut self) -> Vec<types::Grant> {
+        let mut grants = std::mem::take(&mut self.grants);
+        for s in std::mem::take(&mut self.grant_sets) {
+            grants.extend(crate::capabilities::upload::expand_grant_set(s));
+        }
+        grants
     }
 
     pub fn is_empty(&self) -> bool {

@@ -552,7 +552,8 @@ fn commit_page(
             )),
         });
     }
-    let upload = report.upload;
+    let mut upload = report.upload;
+    let grants = upload.take_grants();
     // Resources.
     if !upload.resources.is_empty() {
         let converted: Vec<pb::Resource> = upload.resources.iter().map(convert::resource).collect();
@@ -605,9 +606,9 @@ fn commit_page(
         writer.put_entitlements(&out)?;
     }
     // Grants: entitlement and principal must be stored.
-    if !upload.grants.is_empty() {
-        let mut out = Vec::with_capacity(upload.grants.len());
-        for g in &upload.grants {
+    if !grants.is_empty() {
+        let mut out = Vec::with_capacity(grants.len());
+        for g in &grants {
             let ent_id = convert::entitlement_id(&g.entitlement_resource, &g.entitlement_slug);
             let owner = match known.entitlements.get(&ent_id) {
                 Some(r) => r.clone(),

@@ -28,6 +28,28 @@ async fn load_pinned(rt: &Runtime, path: &std::path::Path) -> Arc<Plugin> {
     plugin
 }
 
+/// The `idgov:connector` versions a component's import and export names
+/// carry (names are stored as plain strings in the component binary).
+fn contract_versions(path: &std::path::Path) -> Vec<String> {
+    let bytes = std::fs::read(path).expect("reading the component");
+    let needle = b"idgov:connector/";
+    let mut versions = std::collections::BTreeSet::new();
+    for at in
+        (0..bytes.len().saturating_sub(needle.len())).filter(|&i| bytes[i..].starts_with(needle))
+    {
+        let name = &bytes[at..(at + 64).min(bytes.len())];
+        if let Some(v) = name.iter().position(|&b| b == b'@') {
+            let version: String = name[v + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit() || **b == b'.')
+                .map(|&b| b as char)
+                .collect();
+            versions.insert(version.trim_end_matches('.').to_string());
+        }
+    }
+    versions.into_iter().collect()
+}
+
 /// The fake SaaS: two pages of users, one page of groups.
 async fn directory_server() -> TestServer {
     let server = TestServer::start().await;
@@ -136,8 +158,13 @@ async fn pingone_and_the_example_connector_sync_side_by_side() {
             return;
         }
     };
+    // Two contract versions: the example is built for 0.1.0, PingOne for
+    // 0.1.1 (grant sets, kept headers). One host serves both.
+    let directory_path = components::component(DIRECTORY);
+    assert_eq!(contract_versions(&directory_path), ["0.1.0"]);
+    assert_eq!(contract_versions(&pingone_path), ["0.1.1"]);
     let rt = runtime();
-    let directory = load_pinned(&rt, &components::component(DIRECTORY)).await;
+    let directory = load_pinned(&rt, &directory_path).await;
     let pingone = load_pinned(&rt, &pingone_path).await;
     assert_eq!(pingone.metadata.display_name, "PingOne");
 

@@ -327,6 +327,8 @@ pub struct CallHost<'a> {
     pub resources: std::cell::RefCell<Vec<Resource>>,
     pub entitlements: std::cell::RefCell<Vec<Entitlement>>,
     pub grants: std::cell::RefCell<Vec<Grant>>,
+    /// Kept as sets, as the host keeps them, until the call has returned.
+    pub grant_sets: std::cell::RefCell<Vec<connector_sdk::GrantSet>>,
     pub logs: std::cell::RefCell<Vec<(Level, String)>>,
     /// This thread's CPU inside the transport (HTTP is the host's work).
     pub transport_cpu: std::cell::Cell<Duration>,
@@ -368,6 +370,11 @@ impl Host for CallHost<'_> {
 
     fn put_grants(&self, items: &[Grant]) -> Result<(), UploadError> {
         self.grants.borrow_mut().extend_from_slice(items);
+        Ok(())
+    }
+
+    fn put_grant_sets(&self, items: &[connector_sdk::GrantSet]) -> Result<(), UploadError> {
+        self.grant_sets.borrow_mut().extend_from_slice(items);
         Ok(())
     }
 
@@ -607,6 +614,7 @@ impl<'a> Driver<'a> {
                 resources: Default::default(),
                 entitlements: Default::default(),
                 grants: Default::default(),
+                grant_sets: Default::default(),
                 logs: Default::default(),
                 transport_cpu: Default::default(),
             };
@@ -622,11 +630,14 @@ impl<'a> Driver<'a> {
             report.in_calls += t0.elapsed();
             match out {
                 Ok(outcome) => {
+                    // Sets expanded after the call, as the host expands them.
+                    let mut grants = connector_sdk::grant_set_grants(&host.grant_sets.into_inner());
+                    grants.extend(host.grants.into_inner());
                     return Ok(CallOutput {
                         outcome,
                         resources: host.resources.into_inner(),
                         entitlements: host.entitlements.into_inner(),
-                        grants: host.grants.into_inner(),
+                        grants,
                         logs: host.logs.into_inner(),
                     });
                 }

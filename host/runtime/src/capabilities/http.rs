@@ -321,9 +321,10 @@ impl HttpCapability {
         self: &Arc<Self>,
         req: Request,
         auth: AuthUse,
+        keep: Option<KeepHeaders>,
     ) -> Result<Response, HttpError> {
         let me = self.clone();
-        detached(async move { me.send(&req, &auth).await }).await
+        detached(async move { keep_headers(me.send(&req, &auth).await, keep.as_ref()) }).await
     }
 
     /// Sends independent requests concurrently; results in request order.
@@ -340,14 +341,17 @@ impl HttpCapability {
         self: &Arc<Self>,
         reqs: Vec<Request>,
         auth: AuthUse,
+        keep: Option<KeepHeaders>,
     ) -> Vec<Result<Response, HttpError>> {
         let n = reqs.len();
         let me = self.clone();
         let batch = async move {
             let mut tasks = tokio::task::JoinSet::new();
             for (i, req) in reqs.into_iter().enumerate() {
-                let (me, auth) = (me.clone(), auth.clone());
-                tasks.spawn(async move { (i, me.send(&req, &auth).await) });
+                let (me, auth, keep) = (me.clone(), auth.clone(), keep.clone());
+                tasks.spawn(
+                    async move { (i, keep_headers(me.send(&req, &auth).await, keep.as_ref())) },
+                );
             }
             let mut out: Vec<Option<Result<Response, HttpError>>> = (0..n).map(|_| None).collect();
             while let Some(done) = tasks.join_next().await {
@@ -552,6 +556,37 @@ impl HttpCapability {
             headers: out_headers,
             body,
         })
+    }
+}
+
+/// The response headers a guest asked to keep (`send-keep-headers`),
+/// lowercased once; shared by the requests of a batch.
+#[derive(Clone, Debug)]
+pub struct KeepHeaders(Arc<[String]>);
+
+impl KeepHeaders {
+    pub fn new(names: Vec<String>) -> Self {
+        KeepHeaders(names.into_iter().map(|n| n.to_ascii_lowercase()).collect())
+    }
+
+    fn keeps(&self, name: &str) -> bool {
+        self.0.iter().any(|k| k.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Drops the headers the guest did not ask for, after the host's retries
+/// (which read `retry-after`) and before the response is copied into the
+/// guest: each header handed over costs the guest two allocations.
+fn keep_headers(
+    result: Result<Response, HttpError>,
+    keep: Option<&KeepHeaders>,
+) -> Result<Response, HttpError> {
+    match (result, keep) {
+        (Ok(mut resp), Some(keep)) => {
+            resp.headers.retain(|(name, _)| keep.keeps(name));
+            Ok(resp)
+        }
+        (other, _) => other,
     }
 }
 
@@ -858,14 +893,18 @@ mod tests {
         let reqs: Vec<Request> = (0..40)
             .map(|i| request(&format!("{base}/echo/{i}"), vec![]))
             .collect();
-        let got = http.send_batch_detached(reqs, AuthUse::None).await;
+        let got = http.send_batch_detached(reqs, AuthUse::None, None).await;
         assert_eq!(got.len(), 40);
         for (i, r) in got.into_iter().enumerate() {
             let r = r.unwrap_or_else(|e| panic!("request {i}: {e:?}"));
             assert_eq!(r.body, format!("/echo/{i}").into_bytes());
         }
         let one = http
-            .send_detached(request(&format!("{base}/echo/x"), vec![]), AuthUse::None)
+            .send_detached(
+                request(&format!("{base}/echo/x"), vec![]),
+                AuthUse::None,
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(one.body, b"/echo/x");
@@ -885,13 +924,49 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keep_headers_hands_over_only_the_named_ones() {
+        let (base, _, _) = hanging_server().await;
+        let http = loopback_capability(&base);
+        let url = format!("{base}/echo/k");
+        let names =
+            |r: &Response| -> Vec<String> { r.headers.iter().map(|(k, _)| k.clone()).collect() };
+        // Named in another case: kept.
+        let keep = Some(KeepHeaders::new(vec!["X-Request-ID".into()]));
+        let one = http
+            .send_detached(request(&url, vec![]), AuthUse::None, keep.clone())
+            .await
+            .unwrap();
+        assert_eq!(names(&one), ["x-request-id"]);
+        let batch = http
+            .send_batch_detached(vec![request(&url, vec![]); 3], AuthUse::None, keep)
+            .await;
+        for r in batch {
+            assert_eq!(names(&r.unwrap()), ["x-request-id"]);
+        }
+        // Not named: dropped, the body untouched.
+        let none = http
+            .send_detached(
+                request(&url, vec![]),
+                AuthUse::None,
+                Some(KeepHeaders::new(vec![])),
+            )
+            .await
+            .unwrap();
+        assert!(none.headers.is_empty(), "{:?}", none.headers);
+        assert_eq!(none.body, b"/echo/k");
+        // Errors pass through unchanged.
+        let err = keep_headers(Err(HttpError::Timeout), Some(&KeepHeaders::new(vec![])));
+        assert!(matches!(err, Err(HttpError::Timeout)), "{err:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn dropping_a_detached_batch_aborts_its_requests() {
         let (base, opened, closed) = hanging_server().await;
         let http = loopback_capability(&base);
         let reqs: Vec<Request> = (0..3)
             .map(|_| request(&format!("{base}/hang"), vec![]))
             .collect();
-        let batch = http.send_batch_detached(reqs, AuthUse::None);
+        let batch = http.send_batch_detached(reqs, AuthUse::None, None);
         // The call's wall-clock limit firing is this drop.
         let waited = tokio::time::timeout(Duration::from_secs(10), async {
             tokio::pin!(batch);

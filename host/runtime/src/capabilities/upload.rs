@@ -11,7 +11,8 @@
 //! the sync engine commits the call.
 
 use crate::bindings::types::{
-    Entitlement, Grant, Resource, ResourceId, ResourceTrait, ResourceTraitKind, ResourceType,
+    Entitlement, Grant, GrantSet, Resource, ResourceId, ResourceTrait, ResourceTraitKind,
+    ResourceType,
 };
 
 /// Approximate bytes a record makes the host hold (strings and JSON).
@@ -168,6 +169,76 @@ pub fn validate_grant(g: &Grant, types: &[ResourceType], max_bytes: usize) -> Re
     check_json(&format!("metadata of {name}"), &g.metadata_json)
 }
 
+/// A grant set is valid when each grant it stands for would be: the shared
+/// parts are checked once, then each principal id.
+pub fn validate_grant_set(
+    s: &GrantSet,
+    types: &[ResourceType],
+    max_bytes: usize,
+) -> Result<(), String> {
+    let name = |principal: &str| {
+        format!(
+            "grant of {}:{}:{} to {}:{principal}",
+            s.entitlement_resource.resource_type,
+            s.entitlement_resource.resource,
+            s.entitlement_slug,
+            s.principal_type
+        )
+    };
+    let Some(first) = s.principal_ids.first() else {
+        return Ok(());
+    };
+    check_id("grant entitlement resource", &s.entitlement_resource, types)?;
+    if s.entitlement_slug.is_empty() {
+        return Err(format!("{} has an empty entitlement slug", name(first)));
+    }
+    check_json(&format!("metadata of {}", name(first)), &s.metadata_json)?;
+    let shared = id_bytes(&s.entitlement_resource)
+        + s.entitlement_slug.len()
+        + s.principal_type.len()
+        + s.metadata_json.as_ref().map_or(0, String::len)
+        + s.immutable_reason.as_ref().map_or(0, String::len);
+    // The type once (with the first id, for the message), then each id.
+    let first_principal = ResourceId {
+        resource_type: s.principal_type.clone(),
+        resource: first.clone(),
+    };
+    check_id("grant principal", &first_principal, types)?;
+    for id in &s.principal_ids {
+        if id.is_empty() {
+            return Err(format!("grant principal of {} has an empty id", name("")));
+        }
+        if shared + id.len() > max_bytes {
+            return Err(format!("{} is larger than {max_bytes} bytes", name(id)));
+        }
+    }
+    Ok(())
+}
+
+/// The grants a set stands for, in its order.
+pub fn expand_grant_set(s: GrantSet) -> impl Iterator<Item = Grant> {
+    let GrantSet {
+        entitlement_resource,
+        entitlement_slug,
+        principal_type,
+        principal_ids,
+        expansion,
+        immutable_reason,
+        metadata_json,
+    } = s;
+    principal_ids.into_iter().map(move |id| Grant {
+        entitlement_resource: entitlement_resource.clone(),
+        entitlement_slug: entitlement_slug.clone(),
+        principal: ResourceId {
+            resource_type: principal_type.clone(),
+            resource: id,
+        },
+        expansion: expansion.clone(),
+        immutable_reason: immutable_reason.clone(),
+        metadata_json: metadata_json.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +270,70 @@ mod tests {
                 profile_json: profile.map(Into::into),
             })),
         }
+    }
+
+    fn set(ids: &[&str]) -> GrantSet {
+        GrantSet {
+            entitlement_resource: ResourceId {
+                resource_type: "group".into(),
+                resource: "g1".into(),
+            },
+            entitlement_slug: "member".into(),
+            principal_type: "group".into(),
+            principal_ids: ids.iter().map(|s| s.to_string()).collect(),
+            expansion: None,
+            immutable_reason: Some("dynamic".into()),
+            metadata_json: Some(r#"{"m":1}"#.into()),
+        }
+    }
+
+    /// A set is accepted or refused exactly when the grants it expands to
+    /// are, and expands to one grant per principal id, in order.
+    #[test]
+    fn grant_sets_validate_and_expand_as_their_grants() {
+        let ok = set(&["a", "bb", "c"]);
+        let grants: Vec<Grant> = expand_grant_set(ok.clone()).collect();
+        let ids: Vec<&str> = grants
+            .iter()
+            .map(|g| g.principal.resource.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "bb", "c"]);
+        assert!(grants.iter().all(|g| g.entitlement_slug == "member"
+            && g.principal.resource_type == "group"
+            && g.immutable_reason.as_deref() == Some("dynamic")
+            && g.metadata_json.as_deref() == Some(r#"{"m":1}"#)));
+        let each = |s: &GrantSet, max| {
+            expand_grant_set(s.clone()).try_for_each(|g| validate_grant(&g, &types(), max))
+        };
+        let mut cases = vec![ok.clone(), set(&[])];
+        let mut empty_id = ok.clone();
+        empty_id.principal_ids[1] = String::new();
+        let mut bad_type = ok.clone();
+        bad_type.principal_type = "usr".into();
+        let mut bad_slug = ok.clone();
+        bad_slug.entitlement_slug = String::new();
+        let mut bad_json = ok.clone();
+        bad_json.metadata_json = Some("[1]".into());
+        let mut bad_resource = ok.clone();
+        bad_resource.entitlement_resource.resource = String::new();
+        cases.extend([empty_id, bad_type, bad_slug, bad_json, bad_resource]);
+        for s in &cases {
+            for max in [1024, 34, 33] {
+                let got = validate_grant_set(s, &types(), max);
+                assert_eq!(got.is_ok(), each(s, max).is_ok(), "{s:?} at {max}: {got:?}");
+            }
+        }
+        let err = validate_grant_set(&cases[2], &types(), 1024).unwrap_err();
+        assert!(
+            err.contains("empty id") && err.contains("group:g1:member"),
+            "{err}"
+        );
+        let err = validate_grant_set(&cases[3], &types(), 1024).unwrap_err();
+        assert!(err.contains("\"usr\""), "{err}");
+        // 32 shared bytes: "a" fits in 33, "bb" does not.
+        let err = validate_grant_set(&ok, &types(), 33).unwrap_err();
+        assert!(err.contains("to group:bb"), "{err}");
+        assert!(err.contains("larger than 33 bytes"), "{err}");
     }
 
     #[test]
