@@ -244,3 +244,68 @@ impl WasiView for HostState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(t: &str, r: &str) -> types::ResourceId {
+        types::ResourceId {
+            resource_type: t.into(),
+            resource: r.into(),
+        }
+    }
+
+    /// A set counts as the grants it stands for, and the sync engine gets
+    /// single grants first, then each set's in order.
+    #[test]
+    fn grant_sets_count_and_expand_as_grants() {
+        let single = types::Grant {
+            entitlement_resource: id("role", "r"),
+            entitlement_slug: "assigned".into(),
+            principal: id("user", "u9"),
+            expansion: None,
+            immutable_reason: None,
+            metadata_json: None,
+        };
+        let set = |g: &str, users: &[&str]| types::GrantSet {
+            entitlement_resource: id("group", g),
+            entitlement_slug: "member".into(),
+            principal_type: "user".into(),
+            principal_ids: users.iter().map(|u| u.to_string()).collect(),
+            expansion: None,
+            immutable_reason: None,
+            metadata_json: Some("{}".into()),
+        };
+        let mut buffer = UploadBuffer {
+            grants: vec![single],
+            grant_sets: vec![set("g1", &["u1", "u2"]), set("g2", &[]), set("g3", &["u3"])],
+            ..Default::default()
+        };
+        assert_eq!(buffer.len(), 4);
+        let ids: Vec<String> = buffer
+            .take_grants()
+            .iter()
+            .map(|g| {
+                format!(
+                    "{}:{}:{}:{}:{}",
+                    g.entitlement_resource.resource_type,
+                    g.entitlement_resource.resource,
+                    g.entitlement_slug,
+                    g.principal.resource_type,
+                    g.principal.resource
+                )
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "role:r:assigned:user:u9",
+                "group:g1:member:user:u1",
+                "group:g1:member:user:u2",
+                "group:g3:member:user:u3",
+            ]
+        );
+        assert!(buffer.is_empty());
+    }
+}

@@ -28,6 +28,12 @@ pub const SECRET_PROBE: &str = "secret-probe-connector";
 pub const PINGONE: &str = "pingone-connector";
 
 const STANDARD: &[&str] = &[DIRECTORY, ADVERSARY, ROGUE_IMPORT, SECRET_PROBE];
+/// Built together for contract 0.1.0 (their SDK dependency names the
+/// `contract-0-1-0` feature); the adversary, which calls 0.1.1 functions, is
+/// built on its own, since one cargo run unifies the SDK's features across
+/// its packages.
+const CONTRACT_0_1_0: &[&str] = &[DIRECTORY, ROGUE_IMPORT, SECRET_PROBE];
+const CONTRACT_0_1_1: &[&str] = &[ADVERSARY];
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -78,7 +84,8 @@ pub fn component_bytes(package: &str) -> Vec<u8> {
 
 fn ensure_standard() {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Err(e) = BUILT.get_or_init(|| build(STANDARD)) {
+    if let Err(e) = BUILT.get_or_init(|| build(CONTRACT_0_1_0).and_then(|_| build(CONTRACT_0_1_1)))
+    {
         panic!("building the test components failed:\n{e}");
     }
 }

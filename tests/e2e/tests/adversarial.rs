@@ -186,6 +186,35 @@ async fn huge_upload_hits_the_record_cap() {
     assert_host_survives().await;
 }
 
+/// Grant sets count one record per grant they stand for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_grant_sets_hit_the_record_cap() {
+    let result = run("huge-grant-sets", &[]).await;
+    match result {
+        Err(CallError::LimitExceeded(m)) => {
+            assert!(
+                m.contains("uploaded 6000 records, over the cap of 5000"),
+                "{m}"
+            )
+        }
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+    assert_host_survives().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keep_list_longer_than_the_header_cap_ends_the_call() {
+    let result = run("long-keep-list", &[]).await;
+    match result {
+        Err(CallError::LimitExceeded(m)) => assert!(
+            m.contains("keep-headers lists 100000 names, over the cap of 100"),
+            "{m}"
+        ),
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+    assert_host_survives().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_spam_hits_the_log_cap() {
     let result = run("log-spam", &[]).await;

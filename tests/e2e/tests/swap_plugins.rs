@@ -163,6 +163,10 @@ async fn pingone_and_the_example_connector_sync_side_by_side() {
     let directory_path = components::component(DIRECTORY);
     assert_eq!(contract_versions(&directory_path), ["0.1.0"]);
     assert_eq!(contract_versions(&pingone_path), ["0.1.1"]);
+    assert_eq!(
+        contract_versions(&components::component(ADVERSARY)),
+        ["0.1.1"]
+    );
     let rt = runtime();
     let directory = load_pinned(&rt, &directory_path).await;
     let pingone = load_pinned(&rt, &pingone_path).await;

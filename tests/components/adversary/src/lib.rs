@@ -9,7 +9,11 @@
 //!   group pages only and behaves on the others (an instance that traps
 //!   midway through a sync run).
 //! - `huge-upload`: uploads records until the host stops it; `log-spam`:
-//!   logs until the host stops it (flooding the host's storage and logs).
+//!   logs until the host stops it (flooding the host's storage and logs);
+//!   `huge-grant-sets`: uploads grant sets (contract 0.1.1) until the host
+//!   stops it, each set one record short of what it stands for in bytes;
+//!   `long-keep-list`: asks to keep more response headers than the host
+//!   caps responses at (an unbounded list for the host to scan per header).
 //! - `egress`: requests `target-url`, which the operator never allowed;
 //!   `metadata-ip`: requests the cloud metadata service; `mapped-loopback`:
 //!   requests loopback through its IPv4-mapped IPv6 form on `port`;
@@ -25,9 +29,9 @@
 use connector_sdk::http::Request;
 use connector_sdk::{
     AccountType, Auth, Capability, ConfigField, ConfigKind, Connector, ConnectorError,
-    ConnectorMetadata, Context, Email, Level, PageOutcome, Resource, ResourceStatus, ResourceTrait,
-    ResourceTraitKind, ResourceType, ResourceTypeCapabilities, SyncTask, UrlOptions, UserStatus,
-    UserTrait, Validation, register_connector, resource_id,
+    ConnectorMetadata, Context, Email, GrantSet, Host, Level, PageOutcome, Resource,
+    ResourceStatus, ResourceTrait, ResourceTraitKind, ResourceType, ResourceTypeCapabilities,
+    SyncTask, UrlOptions, UserStatus, UserTrait, Validation, register_connector, resource_id,
 };
 
 /// The text the `panic` mode panics with; tests look for it.
@@ -119,6 +123,8 @@ impl Connector for Adversary {
             "panic-on-group" if task.resource_type == "group" => panic!("{PANIC_MESSAGE}"),
             "panic-on-group" => well_behaved(cx, true),
             "huge-upload" => flood_uploads(cx),
+            "huge-grant-sets" => flood_grant_sets(cx),
+            "long-keep-list" => long_keep_list(),
             "log-spam" => flood_logs(cx),
             "egress" => request(cx, cx.config.require("target-url")?),
             "metadata-ip" => request(cx, METADATA_URL),
@@ -229,6 +235,35 @@ fn upload_users(cx: &Context, total: u64, upload: bool) -> Result<(), ConnectorE
 fn flood_uploads(cx: &Context) -> Result<PageOutcome, ConnectorError> {
     upload_users(cx, 100_000_000, true)?;
     Err(internal("the host accepted 100 million records".into()))
+}
+
+/// Sets of 1,000 grants each: the cap counts grants, not sets.
+fn flood_grant_sets(cx: &Context) -> Result<PageOutcome, ConnectorError> {
+    let set = GrantSet {
+        entitlement_resource: resource_id("user", "u0"),
+        entitlement_slug: "member".into(),
+        principal_type: "user".into(),
+        principal_ids: (0..1_000).map(|i| format!("u{i}")).collect(),
+        expansion: None,
+        immutable_reason: None,
+        metadata_json: None,
+    };
+    for _ in 0..100_000 {
+        cx.host.put_grant_sets(std::slice::from_ref(&set))?;
+    }
+    Err(internal("the host accepted 100 million grants".into()))
+}
+
+fn long_keep_list() -> Result<PageOutcome, ConnectorError> {
+    let names: Vec<String> = (0..100_000).map(|i| format!("x-header-{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let host = connector_sdk::WasmHost::new().keeping_headers(Some(&names));
+    // Loopback's discard port: were the cap broken, nothing leaves the host.
+    let result = host.send(&Request::get("http://127.0.0.1:9/"), &Auth::None);
+    Err(internal(format!(
+        "the host took a keep list of {} names: {result:?}",
+        names.len()
+    )))
 }
 
 fn flood_logs(cx: &Context) -> Result<PageOutcome, ConnectorError> {
