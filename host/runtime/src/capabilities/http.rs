@@ -569,8 +569,9 @@ impl KeepHeaders {
         KeepHeaders(names.into_iter().map(|n| n.to_ascii_lowercase()).collect())
     }
 
+    /// `name` as the client gives it: header names are always lowercase.
     fn keeps(&self, name: &str) -> bool {
-        self.0.iter().any(|k| k.eq_ignore_ascii_case(name))
+        self.0.iter().any(|k| k == name)
     }
 }
 
@@ -868,7 +869,7 @@ mod tests {
                         c.fetch_add(1, Ordering::SeqCst);
                     } else {
                         let reply = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\nx-request-id: r1\r\n\r\n{path}",
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\nX-Request-Id: r1\r\n\r\n{path}",
                             path.len()
                         );
                         let _ = conn.write_all(reply.as_bytes()).await;
