@@ -515,18 +515,26 @@ pub fn nesting_grants(
     })
 }
 
-/// A direct member's grant.
-pub fn push_direct(out: &mut Out, group: &str, user: impl Into<String>) {
-    let key = SetKey {
+/// The set key of a user's membership grant of `group`.
+fn member_key<'a>(
+    group: &'a str,
+    immutable_reason: Option<&'a str>,
+    metadata_json: &'a str,
+) -> SetKey<'a> {
+    SetKey {
         resource_type: GROUP,
         resource: group,
         slug: "member",
         principal_type: USER,
         expansion: None,
-        immutable_reason: None,
-        metadata_json: Some(DIRECT_METADATA),
-    };
-    out.grant_in_set(&key, user.into());
+        immutable_reason,
+        metadata_json: Some(metadata_json),
+    }
+}
+
+/// A direct member's grant.
+pub fn push_direct(out: &mut Out, group: &str, user: impl Into<String>) {
+    out.grant_in_set(&member_key(group, None, DIRECT_METADATA), user.into());
 }
 
 /// What a dynamic group's member grants carry: immutable, the filter grants
@@ -547,15 +555,7 @@ impl DynamicGrant {
 
 /// A dynamic member's grant.
 pub fn push_dynamic(out: &mut Out, group: &str, user: String, dynamic: &DynamicGrant) {
-    let key = SetKey {
-        resource_type: GROUP,
-        resource: group,
-        slug: "member",
-        principal_type: USER,
-        expansion: None,
-        immutable_reason: Some(&dynamic.reason),
-        metadata_json: Some(&dynamic.metadata_json),
-    };
+    let key = member_key(group, Some(&dynamic.reason), &dynamic.metadata_json);
     out.grant_in_set(&key, user);
 }
 

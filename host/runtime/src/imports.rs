@@ -208,15 +208,8 @@ impl upload::Host for HostState {
         &mut self,
         items: Vec<types::Resource>,
     ) -> wasmtime::Result<Result<(), upload::UploadError>> {
-        self.admit(items.len())?;
-        let max = self.instance.limits.upload_record_bytes;
-        let started = thread_cpu_time();
-        let checked = items
-            .iter()
-            .try_for_each(|r| checks::validate_resource(r, &self.instance.resource_types, max));
-        self.call.host_cpu += thread_cpu_time().saturating_sub(started);
-        if let Err(m) = checked {
-            return Ok(Err(self.refuse(m)));
+        if let Some(refused) = self.check_upload(items.len(), &items, checks::validate_resource)? {
+            return Ok(Err(refused));
         }
         self.call.upload.resources.extend(items);
         Ok(Ok(()))
@@ -226,15 +219,10 @@ impl upload::Host for HostState {
         &mut self,
         items: Vec<types::Entitlement>,
     ) -> wasmtime::Result<Result<(), upload::UploadError>> {
-        self.admit(items.len())?;
-        let max = self.instance.limits.upload_record_bytes;
-        let started = thread_cpu_time();
-        let checked = items
-            .iter()
-            .try_for_each(|e| checks::validate_entitlement(e, &self.instance.resource_types, max));
-        self.call.host_cpu += thread_cpu_time().saturating_sub(started);
-        if let Err(m) = checked {
-            return Ok(Err(self.refuse(m)));
+        if let Some(refused) =
+            self.check_upload(items.len(), &items, checks::validate_entitlement)?
+        {
+            return Ok(Err(refused));
         }
         self.call.upload.entitlements.extend(items);
         Ok(Ok(()))
@@ -244,15 +232,8 @@ impl upload::Host for HostState {
         &mut self,
         items: Vec<types::Grant>,
     ) -> wasmtime::Result<Result<(), upload::UploadError>> {
-        self.admit(items.len())?;
-        let max = self.instance.limits.upload_record_bytes;
-        let started = thread_cpu_time();
-        let checked = items
-            .iter()
-            .try_for_each(|g| checks::validate_grant(g, &self.instance.resource_types, max));
-        self.call.host_cpu += thread_cpu_time().saturating_sub(started);
-        if let Err(m) = checked {
-            return Ok(Err(self.refuse(m)));
+        if let Some(refused) = self.check_upload(items.len(), &items, checks::validate_grant)? {
+            return Ok(Err(refused));
         }
         self.call.upload.grants.extend(items);
         Ok(Ok(()))
@@ -262,18 +243,34 @@ impl upload::Host for HostState {
         &mut self,
         items: Vec<types::GrantSet>,
     ) -> wasmtime::Result<Result<(), upload::UploadError>> {
-        self.admit(items.iter().map(|s| s.principal_ids.len()).sum())?;
+        // A set counts as the grants it stands for.
+        let grants = items.iter().map(|s| s.principal_ids.len()).sum();
+        if let Some(refused) = self.check_upload(grants, &items, checks::validate_grant_set)? {
+            return Ok(Err(refused));
+        }
+        self.call.upload.grant_sets.extend(items);
+        Ok(Ok(()))
+    }
+}
+
+impl HostState {
+    /// One upload's checks: `records` against the per-call cap (over it, the
+    /// call ends), then each item; the first refusal comes back for the
+    /// guest. The checking time is the host's, kept out of connector CPU.
+    fn check_upload<T>(
+        &mut self,
+        records: usize,
+        items: &[T],
+        check: fn(&T, &[types::ResourceType], usize) -> Result<(), String>,
+    ) -> wasmtime::Result<Option<upload::UploadError>> {
+        self.admit(records)?;
         let max = self.instance.limits.upload_record_bytes;
         let started = thread_cpu_time();
         let checked = items
             .iter()
-            .try_for_each(|s| checks::validate_grant_set(s, &self.instance.resource_types, max));
+            .try_for_each(|item| check(item, &self.instance.resource_types, max));
         self.call.host_cpu += thread_cpu_time().saturating_sub(started);
-        if let Err(m) = checked {
-            return Ok(Err(self.refuse(m)));
-        }
-        self.call.upload.grant_sets.extend(items);
-        Ok(Ok(()))
+        Ok(checked.err().map(|m| self.refuse(m)))
     }
 }
 

@@ -287,14 +287,9 @@ mod tests {
             .take_grants()
             .iter()
             .map(|g| {
-                format!(
-                    "{}:{}:{}:{}:{}",
-                    g.entitlement_resource.resource_type,
-                    g.entitlement_resource.resource,
-                    g.entitlement_slug,
-                    g.principal.resource_type,
-                    g.principal.resource
-                )
+                let entitlement =
+                    crate::convert::entitlement_id(&g.entitlement_resource, &g.entitlement_slug);
+                crate::convert::grant_id(&entitlement, &g.principal)
             })
             .collect();
         assert_eq!(

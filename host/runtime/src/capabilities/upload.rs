@@ -206,7 +206,13 @@ pub fn validate_grant_set(
     check_id("grant principal", &first_principal, types)?;
     for id in &s.principal_ids {
         if id.is_empty() {
-            return Err(format!("grant principal of {} has an empty id", name("")));
+            return Err(format!(
+                "grant set of {}:{}:{} to {} principals has a principal with an empty id",
+                s.entitlement_resource.resource_type,
+                s.entitlement_resource.resource,
+                s.entitlement_slug,
+                s.principal_type
+            ));
         }
         if shared + id.len() > max_bytes {
             return Err(format!("{} is larger than {max_bytes} bytes", name(id)));

@@ -10,8 +10,8 @@
 //!   midway through a sync run).
 //! - `huge-upload`: uploads records until the host stops it; `log-spam`:
 //!   logs until the host stops it (flooding the host's storage and logs);
-//!   `huge-grant-sets`: uploads grant sets (contract 0.1.1) until the host
-//!   stops it, each set one record short of what it stands for in bytes;
+//!   `huge-grant-sets`: uploads sets of 1,000 grants (contract 0.1.1) until
+//!   the host stops it, to show a set counts as the grants it stands for;
 //!   `long-keep-list`: asks to keep more response headers than the host
 //!   caps responses at (an unbounded list for the host to scan per header).
 //! - `egress`: requests `target-url`, which the operator never allowed;
