@@ -132,14 +132,24 @@ pub fn resolve(
             continue;
         }
         let y = dynamic[i].as_ref();
+        // Sets sized up front: growing one re-hashes every id it holds, and
+        // hashing is the costly part of a set of ids in wasm.
         let inner: Option<HashSet<&str>> = g.children.as_ref().map(|cs| {
-            cs.iter()
+            let of_children: Vec<usize> = cs
+                .iter()
                 .filter_map(|c| children.iter().position(|x| x == c))
-                .flat_map(|ci| child_members[ci].iter().map(String::as_str))
-                .collect()
+                .collect();
+            let mut inner =
+                HashSet::with_capacity(of_children.iter().map(|&ci| child_members[ci].len()).sum());
+            inner.extend(
+                of_children
+                    .iter()
+                    .flat_map(|&ci| child_members[ci].iter().map(String::as_str)),
+            );
+            inner
         });
         let mut sure = 0i64;
-        let mut open = HashSet::new();
+        let mut open = HashSet::with_capacity(m.len());
         for u in m {
             if y.is_some_and(|y| y.contains(u)) {
                 continue;
@@ -168,7 +178,8 @@ pub fn resolve(
     }
 
     // Users to check, with the groups each one settles.
-    let mut by_user: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut by_user: HashMap<String, Vec<usize>> =
+        HashMap::with_capacity(pending.iter().map(|p| p.open.len()).sum());
     for (gi, p) in pending.iter().enumerate() {
         for u in &p.open {
             by_user.entry(u.clone()).or_default().push(gi);
@@ -268,17 +279,22 @@ pub fn direct_groups(
         parse_id_page::<GroupMembership>,
     )) {
         match res {
-            Ok(rows) => out.push(Some(
-                rows.into_iter()
-                    // The filter already asks for DIRECT; keep a server that ignores it honest.
-                    .filter(|r| {
-                        r.kind
-                            .as_deref()
-                            .is_none_or(|k| k.eq_ignore_ascii_case("DIRECT"))
-                    })
-                    .map(|r| r.id)
-                    .collect(),
-            )),
+            Ok(rows) => {
+                // Sized for every row: a filtered iterator gives no size
+                // hint, and each growth re-hashes the ids already in.
+                let mut direct = HashSet::with_capacity(rows.len());
+                direct.extend(
+                    rows.into_iter()
+                        // The filter already asks for DIRECT; keep a server that ignores it honest.
+                        .filter(|r| {
+                            r.kind
+                                .as_deref()
+                                .is_none_or(|k| k.eq_ignore_ascii_case("DIRECT"))
+                        })
+                        .map(|r| r.id),
+                );
+                out.push(Some(direct));
+            }
             Err(e) if matches!(e.error, ConnectorError::NotFound(_)) => {
                 cx.log(Level::Debug, format!("user {u} is gone"));
                 out.push(None);

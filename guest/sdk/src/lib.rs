@@ -45,6 +45,7 @@ pub mod bindings {
 }
 
 pub mod arena;
+pub mod bytes;
 mod config;
 mod error;
 mod grant_set;
