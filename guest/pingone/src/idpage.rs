@@ -20,6 +20,7 @@
 use crate::api::{Links, Page, RawPage};
 use crate::model::{GroupMembership, IdOnly};
 use connector_sdk::ConnectorError;
+use connector_sdk::bytes::word;
 use connector_sdk::http::Response;
 
 /// A listed object the scanner can decode: a required string `id` and at
@@ -119,12 +120,6 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// High bit of each byte of `w` that is zero; exact up to the first one.
 fn zero_bytes(w: u64) -> u64 {
     w.wrapping_sub(ONES) & !w & HIGHS
-}
-
-/// The eight bytes of `b` from `i` on, as one little-endian word.
-#[inline(always)]
-fn word(b: &[u8], i: usize) -> u64 {
-    u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
 }
 
 /// High bit of each byte of `w` that ends a string's plain run (a quote, a

@@ -50,8 +50,10 @@ pub fn opt_str_eq(a: Option<&str>, b: Option<&str>) -> bool {
     }
 }
 
+/// The eight bytes of `b` from `i` on, as one little-endian word (for
+/// scanners that test a word at a time).
 #[inline(always)]
-fn word(b: &[u8], i: usize) -> u64 {
+pub fn word(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
 }
 
