@@ -618,6 +618,7 @@ impl<'a> Scanner<'a> {
             let bytes = &self.b[s.start..s.end];
             debug_assert!(bytes.is_ascii());
             // SAFETY: every byte is ASCII, and ASCII is valid UTF-8.
+            #[allow(unsafe_code)]
             Ok(unsafe { std::str::from_utf8_unchecked(bytes) }.to_string())
         } else {
             std::str::from_utf8(&self.b[s.start..s.end])
