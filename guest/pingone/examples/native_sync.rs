@@ -5,7 +5,13 @@
 //! ```text
 //! cargo run --release -p pingone-connector --example native_sync -- [--preset medium] [--seed 1]
 //! cargo run --release -p pingone-connector --example native_sync -- --ready <simulator ready-file>
+//! cargo run --release -p pingone-connector --example native_sync -- --sync-concurrency 8 [...]
 //! ```
+//!
+//! `--sync-concurrency N` runs up to N calls at once on a pool of N
+//! threads, as the host runs N calls at once (default 1: every call on the
+//! driver thread); the connector CPU is then summed over the pool's
+//! threads. `--concurrency` is the requests one batch sends at once.
 //!
 //! With `--ready`, it syncs a simulator started separately (its ready-file
 //! names the URLs and credentials), so the simulator's CPU is not counted;
@@ -49,6 +55,10 @@ fn main() {
     let concurrency: usize = arg(&args, "--concurrency")
         .and_then(|c| c.parse().ok())
         .unwrap_or(8);
+    // Calls at once, as the host's `--sync-concurrency` (default here: one).
+    let calls_at_once: usize = arg(&args, "--sync-concurrency")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
 
     let mut _runtime = None;
     let mut _sim = None;
@@ -110,7 +120,7 @@ fn main() {
     transport.concurrency = concurrency;
     let driver = Driver::new(&transport, config);
     let (thread0, proc0) = (thread_cpu(), cpu("/proc/self/stat"));
-    let (store, report) = match driver.run() {
+    let (store, report) = match driver.run_with(calls_at_once) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sync failed: {e}");
@@ -128,6 +138,7 @@ fn main() {
         "entitlements": store.entitlements.len(),
         "grants": store.grants.len(),
         "calls": report.calls,
+        "calls_at_once": calls_at_once,
         "calls_by_phase": report.calls_by_phase,
         "requests": c.logical,
         "requests_by_route": c.by_route,

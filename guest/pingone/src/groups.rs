@@ -19,6 +19,9 @@
 //!   and is used instead. A user who matches f gets the immutable dynamic
 //!   grant even if also a direct member: revoking the direct membership
 //!   would not take the access away;
+//! - these listings run in batches (`MEMBERS_GROUPS` groups, first pages
+//!   of at most `MEMBERS_USERS` users together): a page of each per call,
+//!   in one `send_batch`, so a small group costs no call of its own;
 //! - the rest (static with children and d > 0, dynamic with d > 0) needs set
 //!   algebra and, for what it cannot settle, per-user DIRECT checks: see
 //!   [`crate::membership`].
@@ -29,8 +32,13 @@
 //! page's groups in one `send_batch` and carries the edges from page to
 //! page; on the last page it plans every group (when the groups fit one page
 //! of 200) or starts a second, cheap pass over `GET /groups?limit=1000` that
-//! plans each page with every edge known. A group's own `list-grants` task
-//! reads its role assignments (one request per group).
+//! plans each page with every edge known. Each groups page also queues the
+//! reads of its groups' role assignments (one request per group, batched a
+//! task of [`GROUPS_PER_ROLES_TASK`] groups at a time); the page puts its
+//! groups with their `member` entitlement and tells the host to ask no
+//! per-group task (contract 0.1.2). On an older host those tasks still come:
+//! `list-entitlements` puts the same entitlement again, and `list-grants`
+//! reads the role assignments a second time, which yields the same grants.
 //!
 //! Dense nesting makes the checks above cost more than asking every user
 //! once. At the end of the listing the plan compares both, from what it has
@@ -45,7 +53,7 @@ use foldhash::{HashMap, HashMapExt};
 
 use connector_sdk::{
     ConnectorError, Context, Entitlement, EntitlementPurpose, GrantExpansion, GroupTrait, Level,
-    PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait, SyncOp, SyncTask,
+    PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait, SkipTasks, SyncOp, SyncTask,
     entitlement_id, resource_id,
 };
 use serde_json::{Map, Value, json};
@@ -67,6 +75,17 @@ const EDGES_PER_TASK: usize = 400;
 const RESOLVE_GROUPS: usize = 24;
 const RESOLVE_DIRECT: u64 = 5_000;
 const RESOLVE_CHILDREN: usize = 400;
+/// Users on a full page of a member listing (`Api::users_filtered`).
+const MEMBER_PAGE: u64 = crate::api::USERS_PAGE as u64;
+/// Bounds of one member-listing batch: at most this many groups, and
+/// first pages that hold at most this many users together (about 1.2 MB
+/// of user objects: what one call holds, on every one of the host's warm
+/// instances).
+const MEMBERS_GROUPS: usize = 16;
+const MEMBERS_USERS: u64 = 1_000;
+/// Groups whose role assignments one task reads: one `send_batch` of the
+/// host's usual batch size.
+pub const GROUPS_PER_ROLES_TASK: usize = 100;
 /// Assumed direct members of a group whose count PingOne did not report.
 const UNKNOWN_DIRECT: u64 = 1_000;
 
@@ -174,12 +193,23 @@ pub fn list(cx: &Context, api: &Api, token: Option<&str>) -> Result<PageOutcome,
     }
     chain.edge_count += edges.len() as u64;
 
+    // Every grant of a group comes from the follow-ups (nesting, members,
+    // role assignments): the host asks no per-group task.
     let mut out = Out::new();
-    out.resources.extend(page.items.iter().map(group_resource));
+    out.skip = SkipTasks::BOTH;
+    for g in &page.items {
+        let r = group_resource(g);
+        let e = member_entitlement(&r.id);
+        out.listed(r, [e]);
+    }
     let mut follow_ups: Vec<SyncTask> = edges
         .chunks(EDGES_PER_TASK)
         .map(|c| grants_task(GROUP, Work::Nesting { edges: c.to_vec() }.encode()))
         .collect();
+    follow_ups.extend(page.items.chunks(GROUPS_PER_ROLES_TASK).map(|c| {
+        let groups = c.iter().map(|g| g.id.clone()).collect();
+        grants_task(GROUP, Work::GroupRoles { groups }.encode())
+    }));
 
     if !chain.overflow {
         chain.edges.extend(edges);
@@ -393,6 +423,7 @@ pub fn plan(groups: &[Group], edges: Option<&[(String, String)]>, mode: Mode) ->
             .push(child.clone());
     }
     let mut tasks = Vec::new();
+    let mut members: Vec<(GroupMembers, u64)> = Vec::new();
     let mut resolve: Vec<ResolveGroup> = Vec::new();
     for g in groups {
         let kids: Option<Vec<String>> =
@@ -404,16 +435,38 @@ pub fn plan(groups: &[Group], edges: Option<&[(String, String)]>, mode: Mode) ->
             // A sweep over all users reads these.
             None if mode == Mode::ByUsers => {}
             None if d == Some(0) => {}
-            None if leaf => tasks.push(members_task(g, None, false, None)),
+            None if leaf => members.push(group_members(g, None, false, None)),
             None => resolve.push(resolve_group(g, kids)),
-            Some(f) if leaf && d == Some(0) => tasks.push(members_task(g, Some(f), false, None)),
+            Some(f) if leaf && d == Some(0) => members.push(group_members(g, Some(f), false, None)),
             Some(f) => {
-                tasks.push(members_task(g, Some(f), true, population));
+                members.push(group_members(g, Some(f), true, population));
                 if d != Some(0) {
                     resolve.push(resolve_group(g, kids));
                 }
             }
         }
+    }
+    // Member listings a batch at a time: one call reads a page of each.
+    let mut batch: Vec<GroupMembers> = Vec::new();
+    let mut users = 0;
+    for (gm, page_users) in members {
+        if !batch.is_empty()
+            && (batch.len() >= MEMBERS_GROUPS || users + page_users > MEMBERS_USERS)
+        {
+            tasks.push(grants_task(
+                GROUP,
+                Work::Members {
+                    groups: std::mem::take(&mut batch),
+                }
+                .encode(),
+            ));
+            users = 0;
+        }
+        users += page_users;
+        batch.push(gm);
+    }
+    if !batch.is_empty() {
+        tasks.push(grants_task(GROUP, Work::Members { groups: batch }.encode()));
     }
     // Chunks: big enough to share per-user checks between groups, small
     // enough for one call.
@@ -449,24 +502,27 @@ pub fn plan(groups: &[Group], edges: Option<&[(String, String)]>, mode: Mode) ->
     tasks
 }
 
-fn members_task(
+/// A group's member listing, with the users its first page may hold (a
+/// dynamic group's count is unknown: a full page).
+fn group_members(
     g: &Group,
     filter: Option<&str>,
     by_filter: bool,
     population: Option<String>,
-) -> SyncTask {
-    grants_task(
-        GROUP,
-        Work::GroupMembers(GroupMembers {
-            group: g.id.clone(),
-            filter: filter.map(String::from),
-            by_filter,
-            population,
-            next: None,
-            empty: 0,
-        })
-        .encode(),
-    )
+) -> (GroupMembers, u64) {
+    let page_users = match (filter, g.direct_users()) {
+        (None, Some(d)) => d.min(MEMBER_PAGE),
+        _ => MEMBER_PAGE,
+    };
+    let gm = GroupMembers {
+        group: g.id.clone(),
+        filter: filter.map(String::from),
+        by_filter,
+        population,
+        next: None,
+        empty: 0,
+    };
+    (gm, page_users)
 }
 
 fn resolve_group(g: &Group, children: Option<Vec<String>>) -> ResolveGroup {
@@ -559,81 +615,145 @@ pub fn push_dynamic(out: &mut Out, group: &str, user: String, dynamic: &DynamicG
     out.grant_in_set(&key, user);
 }
 
-/// One page of a group's members, all of one kind (see [`plan`]).
+/// One page of each of several groups' members, each group's all of one
+/// kind (see [`plan`]), in one `send_batch`. Groups with more pages go on
+/// in the next call, as the batch's page token.
 pub fn members(
     cx: &Context,
     api: &Api,
-    mut gm: GroupMembers,
+    batch: Vec<GroupMembers>,
 ) -> Result<PageOutcome, ConnectorError> {
-    let url = match gm.next.take() {
-        Some(n) => n,
-        None => match (&gm.filter, gm.by_filter) {
-            (Some(f), true) => api.users_filtered(&dynamic_query(f, gm.population.as_deref())),
-            _ => api.group_members(&gm.group),
-        },
-    };
-    let what = if gm.by_filter {
-        format!(
-            "listing the dynamic members of group {} (GET /users?filter=userFilter)",
-            gm.group
-        )
-    } else {
-        format!(
-            "listing the members of group {} (GET /users?filter=memberOfGroups)",
-            gm.group
-        )
-    };
-    let resp = api.send(&url, &what)?;
-    if gm.by_filter && errors::is_invalid_filter(&resp) {
-        // PingOne would not evaluate the userFilter as a users filter: fall
-        // back to all members (nested members may then show as dynamic).
-        cx.log(
-            Level::Warn,
-            format!(
-                "group {}: PingOne refused its userFilter as a users filter ({}); listing all \
-                 members as dynamic instead",
-                gm.group,
-                errors::describe_body(&resp)
-            ),
-        );
-        gm.by_filter = false;
-        return members(cx, api, gm);
-    }
-    if resp.status == 404 {
-        cx.log(Level::Debug, format!("group {} is gone", gm.group));
-        return Ok(PageOutcome {
-            next_page_token: None,
-            follow_ups: Vec::new(),
-        });
-    }
-    errors::check(&resp, &what)?;
-    let page: Page<IdOnly> = parse_id_page(&resp, "users", &what)?;
     let mut out = Out::new();
-    let dynamic = gm.filter.as_deref().map(DynamicGrant::new);
-    let empty_page = page.items.is_empty();
-    for u in page.items {
-        match &dynamic {
-            Some(d) => push_dynamic(&mut out, &gm.group, u.id, d),
-            None => push_direct(&mut out, &gm.group, u.id),
-        }
-    }
-    let next = crate::next_token(api, &url, page.next.as_deref(), empty_page, gm.empty, &what)?
-        .map(|(next, empty)| {
-            Work::GroupMembers(GroupMembers {
-                next: Some(next),
-                empty,
-                ..gm
+    let mut rest: Vec<GroupMembers> = Vec::new();
+    let mut pending = batch;
+    // A refused userFilter is asked again as a members listing, in this
+    // call: the second round has no filter to refuse.
+    while !pending.is_empty() {
+        let urls: Vec<String> = pending
+            .iter()
+            .map(|gm| match (&gm.next, &gm.filter, gm.by_filter) {
+                (Some(n), _, _) => n.clone(),
+                (None, Some(f), true) => {
+                    api.users_filtered(&dynamic_query(f, gm.population.as_deref()))
+                }
+                (None, _, _) => api.group_members(&gm.group),
             })
-            .encode()
-        });
+            .collect();
+        let results = api.send_all(&urls, "listing group members");
+        let mut fallback = Vec::new();
+        for ((mut gm, url), res) in pending.into_iter().zip(urls).zip(results) {
+            let what = if gm.by_filter {
+                format!(
+                    "listing the dynamic members of group {} (GET /users?filter=userFilter)",
+                    gm.group
+                )
+            } else {
+                format!(
+                    "listing the members of group {} (GET /users?filter=memberOfGroups)",
+                    gm.group
+                )
+            };
+            let resp = res?;
+            if gm.by_filter && errors::is_invalid_filter(&resp) {
+                // PingOne would not evaluate the userFilter as a users
+                // filter: fall back to all members (nested members may then
+                // show as dynamic).
+                cx.log(
+                    Level::Warn,
+                    format!(
+                        "group {}: PingOne refused its userFilter as a users filter ({}); \
+                         listing all members as dynamic instead",
+                        gm.group,
+                        errors::describe_body(&resp)
+                    ),
+                );
+                gm.by_filter = false;
+                gm.next = None;
+                gm.empty = 0;
+                fallback.push(gm);
+                continue;
+            }
+            if resp.status == 404 {
+                cx.log(Level::Debug, format!("group {} is gone", gm.group));
+                continue;
+            }
+            errors::check(&resp, &what)?;
+            let page: Page<IdOnly> = parse_id_page(&resp, "users", &what)?;
+            let dynamic = gm.filter.as_deref().map(DynamicGrant::new);
+            let empty_page = page.items.is_empty();
+            for u in page.items {
+                match &dynamic {
+                    Some(d) => push_dynamic(&mut out, &gm.group, u.id, d),
+                    None => push_direct(&mut out, &gm.group, u.id),
+                }
+            }
+            if let Some((next, empty)) =
+                crate::next_token(api, &url, page.next.as_deref(), empty_page, gm.empty, &what)?
+            {
+                rest.push(GroupMembers {
+                    next: Some(next),
+                    empty,
+                    ..gm
+                });
+            }
+        }
+        pending = fallback;
+    }
     out.flush(cx)?;
     Ok(PageOutcome {
-        next_page_token: next,
+        next_page_token: (!rest.is_empty()).then(|| Work::Members { groups: rest }.encode()),
         follow_ups: Vec::new(),
     })
 }
 
-/// A group's own `list-grants` task: its role assignments.
+/// Role assignments of many groups, read together (every page of each).
+pub fn role_grants_batch(
+    cx: &Context,
+    api: &Api,
+    groups: &[String],
+) -> Result<PageOutcome, ConnectorError> {
+    let jobs = groups
+        .iter()
+        .map(|id| {
+            (
+                api.group_role_assignments(id),
+                format!("GET /groups/{id}/roleAssignments"),
+            )
+        })
+        .collect();
+    let results = api.list_all::<RoleAssignment>("roleAssignments", jobs);
+    let mut out = Out::new();
+    for (id, res) in groups.iter().zip(results) {
+        let assignments = match res {
+            Ok(a) => a,
+            // Deleted since the listing: nothing to grant.
+            Err(e) if matches!(e.error, ConnectorError::NotFound(_)) => {
+                cx.log(
+                    Level::Debug,
+                    format!("group {id} is gone: {}", e.error.message()),
+                );
+                continue;
+            }
+            Err(e) => return Err(e.error),
+        };
+        roles::push_assignment_grants(
+            cx,
+            &mut out,
+            &resource_id(GROUP, id),
+            &assignments,
+            Some(group_expansion(id, &[USER])),
+            api.env_id(),
+        );
+    }
+    out.flush(cx)?;
+    Ok(PageOutcome {
+        next_page_token: None,
+        follow_ups: Vec::new(),
+    })
+}
+
+/// One group's role assignments, a page a call: the `list-grants` task a
+/// host before contract 0.1.2 asks for each group.
 pub fn role_grants(
     cx: &Context,
     api: &Api,
@@ -709,6 +829,16 @@ mod tests {
             .collect()
     }
 
+    /// The groups of every member-listing batch, in order.
+    fn listed_groups(w: &[Work]) -> Vec<&GroupMembers> {
+        w.iter()
+            .flat_map(|w| match w {
+                Work::Members { groups } => groups.iter().collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
     fn groups() -> Vec<Group> {
         vec![
             group(json!({"id": "leaf", "directMemberCounts": {"users": 5}})),
@@ -740,13 +870,12 @@ mod tests {
     fn plans_each_kind_of_group() {
         let e = edges();
         let w = kinds(&plan(&groups(), Some(&e), Mode::ByGroups));
-        let members: Vec<(String, Option<String>, bool)> = w
-            .iter()
-            .filter_map(|w| match w {
-                Work::GroupMembers(m) => Some((m.group.clone(), m.filter.clone(), m.by_filter)),
-                _ => None,
-            })
+        let members: Vec<(String, Option<String>, bool)> = listed_groups(&w)
+            .into_iter()
+            .map(|m| (m.group.clone(), m.filter.clone(), m.by_filter))
             .collect();
+        // Five small groups: one batch.
+        assert!(matches!(&w[0], Work::Members { .. }) && !matches!(&w[1], Work::Members { .. }));
         assert_eq!(
             members,
             vec![
@@ -787,7 +916,7 @@ mod tests {
         let w = kinds(&plan(&groups(), Some(&e), Mode::ByUsers));
         assert!(
             w.iter().all(|w| match w {
-                Work::GroupMembers(m) => m.filter.is_some(),
+                Work::Members { groups } => groups.iter().all(|m| m.filter.is_some()),
                 Work::Resolve(r) => r.groups.iter().all(|g| g.filter.is_some()),
                 _ => false,
             }),
@@ -862,10 +991,12 @@ mod tests {
                 .iter()
                 .all(|g| g.immutable_reason.is_none())
         );
-        let Work::GroupMembers(m) = Work::decode(&out.next_page_token.unwrap()).unwrap() else {
+        // An earlier version's single-group token goes on as a batch.
+        let Work::Members { groups } = Work::decode(&out.next_page_token.unwrap()).unwrap() else {
             panic!()
         };
-        assert_eq!(m.next.as_deref(), Some(next.as_str()));
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].next.as_deref(), Some(next.as_str()));
 
         let q = a.users_filtered(&dynamic_query("title eq \"Manager\"", Some("p1")));
         assert!(q.contains("population.id%20eq%20%22p1%22"), "{q}");
@@ -897,6 +1028,91 @@ mod tests {
                 .contains("title eq \"Manager\"")
         );
         assert!(g.metadata_json.as_deref().unwrap().contains("dynamic"));
+    }
+
+    #[test]
+    fn member_batches_read_a_page_of_each_group_and_carry_the_rest() {
+        let a = urls();
+        let next = format!("{}&cursor=2", a.group_members("g1"));
+        let h = host(vec![
+            (
+                a.group_members("g1"),
+                ok(page("users", json!([{"id": "u1"}]), Some(&next))),
+            ),
+            (
+                a.group_members("gone"),
+                status(404, json!({"code": "NOT_FOUND"})),
+            ),
+            (
+                a.group_members("g3"),
+                ok(page("users", json!([{"id": "u3"}]), None)),
+            ),
+            (next.clone(), ok(page("users", json!([{"id": "u2"}]), None))),
+        ]);
+        let gm = |g: &str| GroupMembers {
+            group: g.into(),
+            filter: None,
+            by_filter: false,
+            population: None,
+            next: None,
+            empty: 0,
+        };
+        let batch = Work::Members {
+            groups: vec![gm("g1"), gm("gone"), gm("g3")],
+        };
+        let out = run(
+            &h,
+            task(SyncOp::ListGrants, GROUP, None, Some(batch.encode())),
+        )
+        .unwrap();
+        assert_eq!(
+            grant_ids(&h),
+            ["group:g1:member:user:u1", "group:g3:member:user:u3"]
+        );
+        // One send_batch for the three first pages.
+        assert_eq!(h.requests.borrow().len(), 3);
+        let token = out.next_page_token.unwrap();
+        let Work::Members { groups } = Work::decode(&token).unwrap() else {
+            panic!()
+        };
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].next.as_deref(), Some(next.as_str()));
+        let out = run(&h, task(SyncOp::ListGrants, GROUP, None, Some(token))).unwrap();
+        assert!(out.next_page_token.is_none());
+        assert_eq!(grant_ids(&h).len(), 3);
+    }
+
+    #[test]
+    fn member_batches_stay_within_their_bounds() {
+        let many: Vec<Group> = (0..40)
+            .map(|i| {
+                serde_json::from_value(
+                    json!({"id": format!("g{i}"), "directMemberCounts": {"users": 150}}),
+                )
+                .unwrap()
+            })
+            .collect();
+        let w = kinds(&plan(&many, Some(&[]), Mode::ByGroups));
+        let sizes: Vec<usize> = w
+            .iter()
+            .map(|w| match w {
+                Work::Members { groups } => groups.len(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // 150 users a first page: six fit under MEMBERS_USERS.
+        assert_eq!(sizes, [6, 6, 6, 6, 6, 6, 4]);
+        let small: Vec<Group> = (0..40)
+            .map(|i| {
+                serde_json::from_value(
+                    json!({"id": format!("s{i}"), "directMemberCounts": {"users": 3}}),
+                )
+                .unwrap()
+            })
+            .collect();
+        let w = kinds(&plan(&small, Some(&[]), Mode::ByGroups));
+        assert_eq!(listed_groups(&w).len(), 40);
+        assert_eq!(w.len(), 40_usize.div_ceil(MEMBERS_GROUPS));
     }
 
     #[test]
@@ -1003,8 +1219,74 @@ mod tests {
         assert!(
             matches!(&w[0], Work::Nesting { edges } if edges == &vec![("c".to_string(), "p".to_string())])
         );
-        assert!(matches!(&w[1], Work::GroupMembers(m) if m.group == "c"));
-        assert!(matches!(&w[2], Work::Resolve(r) if r.groups[0].id == "p"));
+        assert!(matches!(&w[1], Work::GroupRoles { groups } if groups == &["p", "c"]));
+        assert!(
+            matches!(&w[2], Work::Members { groups } if groups.len() == 1 && groups[0].group == "c")
+        );
+        assert!(matches!(&w[3], Work::Resolve(r) if r.groups[0].id == "p"));
+        // Each group goes with its member entitlement, and the host is told
+        // to ask no per-group task.
+        let ents: Vec<String> = h
+            .entitlements
+            .borrow()
+            .iter()
+            .map(|e| format!("{}:{}", e.resource.resource, e.slug))
+            .collect();
+        assert_eq!(ents, ["p:member", "c:member"]);
+        assert_eq!(
+            *h.skipped.borrow(),
+            [(
+                vec!["group:p".to_string(), "group:c".to_string()],
+                SkipTasks::BOTH
+            )]
+        );
+    }
+
+    #[test]
+    fn role_assignments_of_many_groups_come_in_one_batch() {
+        let a = urls();
+        let next = format!("{}&cursor=2", a.group_role_assignments("g1"));
+        let assignment = |id: &str, role: &str| json!({"id": id, "role": {"id": role}, "scope": {"type": "ENVIRONMENT", "id": crate::testutil::ENV}});
+        let h = host(vec![
+            (
+                a.group_role_assignments("g1"),
+                ok(page(
+                    "roleAssignments",
+                    json!([assignment("a1", "r1")]),
+                    Some(&next),
+                )),
+            ),
+            (
+                next.clone(),
+                ok(page(
+                    "roleAssignments",
+                    json!([assignment("a2", "r2")]),
+                    None,
+                )),
+            ),
+            (
+                a.group_role_assignments("gone"),
+                status(404, json!({"code": "NOT_FOUND"})),
+            ),
+            (
+                a.group_role_assignments("g3"),
+                ok(page("roleAssignments", json!([]), None)),
+            ),
+        ]);
+        let token = Work::GroupRoles {
+            groups: vec!["g1".into(), "gone".into(), "g3".into()],
+        }
+        .encode();
+        let out = run(&h, task(SyncOp::ListGrants, GROUP, None, Some(token))).unwrap();
+        assert!(out.next_page_token.is_none() && out.follow_ups.is_empty());
+        // Every page of g1, nothing for the vanished group.
+        assert_eq!(
+            grant_ids(&h),
+            ["role:r1:assigned:group:g1", "role:r2:assigned:group:g1"]
+        );
+        assert!(h.grants.borrow().iter().all(|g| g.expansion.is_some()));
+        // One batch for the first pages, one for g1's second page.
+        assert_eq!(h.requests.borrow().len(), 4);
     }
 
     #[test]
@@ -1071,7 +1353,9 @@ mod tests {
         )]);
         let out = run(&h, task(SyncOp::ListGrants, GROUP, None, Some(pass2))).unwrap();
         let w = kinds(&out.follow_ups);
-        assert!(matches!(&w[0], Work::GroupMembers(m) if m.group == "c"));
+        assert!(
+            matches!(&w[0], Work::Members { groups } if groups.len() == 1 && groups[0].group == "c")
+        );
         assert!(
             matches!(&w[1], Work::Resolve(r) if r.groups[0].children == Some(vec!["c".to_string()]))
         );

@@ -310,7 +310,9 @@ pub fn run(cx: &Context, api: &Api, task: SyncTask) -> Result<PageOutcome, Conne
             Some(t) => match Work::decode(t)? {
                 Work::UserBatch(b) => users::grants(cx, api, b),
                 Work::Nesting { edges } => groups::nesting_grants(cx, &edges),
-                Work::GroupMembers(m) => groups::members(cx, api, m),
+                Work::GroupRoles { groups } => groups::role_grants_batch(cx, api, &groups),
+                Work::GroupMembers(m) => groups::members(cx, api, vec![m]),
+                Work::Members { groups } => groups::members(cx, api, groups),
                 Work::Resolve(r) => membership::resolve(cx, api, r),
                 Work::Check(c) => membership::check(cx, api, c),
                 Work::Sweep(w) => groups::sweep(cx, api, w),

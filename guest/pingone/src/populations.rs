@@ -4,13 +4,16 @@
 //! Decision: a population's members are exactly the users whose
 //! `population.id` names it, which the users listing already returns. So the
 //! grants `population:<id>:member` → `user:<id>` are emitted by the users'
-//! follow-up tasks at no request cost, and a population's own `list-grants`
-//! task does nothing. The grants are immutable: a user is in exactly one
+//! follow-up tasks at no request cost. The listing puts each population with
+//! its `member` entitlement and tells the host to ask no per-population
+//! task (contract 0.1.2); on an older host those tasks come and cost
+//! nothing (`list-entitlements` puts the same entitlement again,
+//! `list-grants` does nothing). The grants are immutable: a user is in exactly one
 //! population and leaves it only by being moved to another.
 
 use connector_sdk::{
     ConnectorError, Context, Entitlement, EntitlementPurpose, GroupTrait, PageOutcome, Resource,
-    ResourceId, ResourceStatus, ResourceTrait, resource_id,
+    ResourceId, ResourceStatus, ResourceTrait, SkipTasks, resource_id,
 };
 use serde_json::json;
 
@@ -29,9 +32,15 @@ pub fn list(cx: &Context, api: &Api, token: Option<Work>) -> Result<PageOutcome,
     let what = "listing populations (GET /populations)";
     let resp = api.get(&url, what)?;
     let page: Page<Population> = parse_page(&resp, "populations", what)?;
+    // The member entitlement goes with each population, and its grants come
+    // from the users' tasks: the host asks neither task per population.
     let mut out = Out::new();
-    out.resources
-        .extend(page.items.iter().map(population_resource));
+    out.skip = SkipTasks::BOTH;
+    for p in &page.items {
+        let r = population_resource(p);
+        let e = member_entitlement(&r.id);
+        out.listed(r, [e]);
+    }
     let next = crate::next_token(
         api,
         &url,

@@ -31,7 +31,8 @@
 
 use connector_sdk::{
     ConnectorError, Context, Entitlement, EntitlementPurpose, GrantExpansion, Level, PageOutcome,
-    Resource, ResourceId, ResourceStatus, ResourceTrait, RoleTrait, SyncOp, SyncTask, resource_id,
+    Resource, ResourceId, ResourceStatus, ResourceTrait, RoleTrait, SkipTasks, SyncOp, SyncTask,
+    resource_id,
 };
 use serde_json::{Value, json};
 
@@ -141,8 +142,14 @@ pub fn list(cx: &Context, api: &Api) -> Result<PageOutcome, ConnectorError> {
         "populations",
         "listing populations for role scopes (GET /populations)",
     )?;
+    // Role entitlements come from the follow-ups below (they need the
+    // scopes), role grants from the users' and groups' tasks: the host asks
+    // neither task per role.
     let mut out = Out::new();
-    out.resources.extend(roles.iter().map(role_resource));
+    out.skip = SkipTasks::BOTH;
+    for r in &roles {
+        out.listed(role_resource(r), []);
+    }
     let specs: Vec<RoleSpec> = roles
         .iter()
         .map(|r| RoleSpec {

@@ -34,15 +34,22 @@ pub enum Work {
     /// Next page of one group's role assignments.
     #[serde(rename = "gra")]
     GroupRolesPage { next: String, empty: u32 },
+    /// Role assignments of a chunk of groups (every page of each).
+    #[serde(rename = "grs")]
+    GroupRoles { groups: Vec<String> },
     /// Role assignments and population grants of one users page.
     #[serde(rename = "ub")]
     UserBatch(UserBatch),
     /// Nesting grants (child group → parent group) found on a groups page.
     #[serde(rename = "nest")]
     Nesting { edges: Vec<(String, String)> },
-    /// Members of a group whose listing is unambiguous.
+    /// Members of a group whose listing is unambiguous (a token of an
+    /// earlier version: it goes on as a batch of one).
     #[serde(rename = "gm")]
     GroupMembers(GroupMembers),
+    /// Members of several such groups, a page of each per call.
+    #[serde(rename = "gms")]
+    Members { groups: Vec<GroupMembers> },
     /// Groups whose direct members must be told apart from nested or dynamic ones.
     #[serde(rename = "rs")]
     Resolve(ResolveChunk),

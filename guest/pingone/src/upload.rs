@@ -6,12 +6,16 @@
 //! unbounded list. Grants that share all but the principal's id (a group's
 //! members, a population's users) collect in grant sets: each crosses the
 //! boundary as one string, and the entitlement's strings are built once
-//! per set.
+//! per set. A listing's resources whose entitlements are known up front
+//! (a group's or population's `member`) go with those entitlements in
+//! `put-resources-with`, which also tells the host which per-resource tasks
+//! they do without: each skipped task is a call the host does not make.
 
 use connector_sdk::bindings::idgov::connector::upload::UploadError;
 use connector_sdk::bytes::{opt_str_eq, str_eq};
 use connector_sdk::{
     ConnectorError, Context, Entitlement, Grant, GrantExpansion, GrantSet, Resource, ResourceId,
+    SkipTasks,
 };
 
 /// Upload in slices of this many records (the host caps records per call,
@@ -24,6 +28,14 @@ pub struct Out {
     pub entitlements: Vec<Entitlement>,
     pub grants: Vec<Grant>,
     pub grant_sets: Vec<GrantSet>,
+    /// Resources put with their entitlements ([`Out::listed`]).
+    pub listed: Vec<Resource>,
+    pub listed_entitlements: Vec<Entitlement>,
+    /// Per resource of `listed`, where its entitlements end in
+    /// `listed_entitlements`.
+    listed_ends: Vec<usize>,
+    /// The per-resource tasks every resource of `listed` does without.
+    pub skip: SkipTasks,
 }
 
 /// Everything a grant shares with the others of its set.
@@ -72,6 +84,18 @@ impl Out {
         Self::default()
     }
 
+    /// A resource with all its entitlements, put together; the host asks
+    /// none of the tasks in [`Out::skip`] for it.
+    pub fn listed(
+        &mut self,
+        resource: Resource,
+        entitlements: impl IntoIterator<Item = Entitlement>,
+    ) {
+        self.listed.push(resource);
+        self.listed_entitlements.extend(entitlements);
+        self.listed_ends.push(self.listed_entitlements.len());
+    }
+
     /// A grant of `<resource>:<slug>` to `principal`; `metadata_json` is a
     /// JSON object already serialised (most grants share a constant one).
     pub fn grant(
@@ -109,6 +133,15 @@ impl Out {
             cx.host
                 .put_resources(s)
                 .map_err(|e| upload_error(e, "resources"))?;
+        }
+        // A slice of resources goes with exactly its own entitlements.
+        let mut from = 0;
+        for (i, s) in self.listed.chunks(SLICE / 2).enumerate() {
+            let to = self.listed_ends[i * (SLICE / 2) + s.len() - 1];
+            cx.host
+                .put_resources_with(s, &self.listed_entitlements[from..to], self.skip)
+                .map_err(|e| upload_error(e, "resources"))?;
+            from = to;
         }
         for s in self.entitlements.chunks(SLICE) {
             cx.host

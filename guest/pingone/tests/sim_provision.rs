@@ -49,15 +49,7 @@ impl Sim {
     }
 
     fn with<T>(&self, f: impl FnOnce(&Context) -> T) -> T {
-        let host = CallHost {
-            transport: &self.transport,
-            resources: Default::default(),
-            entitlements: Default::default(),
-            grants: Default::default(),
-            grant_sets: Default::default(),
-            logs: Default::default(),
-            transport_cpu: Default::default(),
-        };
+        let host = CallHost::new(&self.transport);
         f(&Context {
             host: &host,
             config: &self.config,

@@ -187,6 +187,30 @@ fn medium_tenant_syncs_exactly() {
     full_check(SimConfig::medium(1));
 }
 
+/// The driver's pool (8 calls at once, as the host runs them by default)
+/// stores the same records, and the per-resource tasks the listings skip
+/// are never asked: groups, populations and roles cost no call of their own.
+#[test]
+fn eight_calls_at_once_sync_the_same_records() {
+    let sim = Sim::start(SimConfig::small(2));
+    let truth = sim.h().ground_truth();
+    let transport = sim.transport();
+    let driver = Driver::new(&transport, sim.config());
+    let (store, report) = driver
+        .run_with(8)
+        .unwrap_or_else(|e| panic!("sync failed: {e}"));
+    assert_matches(&store, &expect::expected(&truth));
+    let (_, sequential, _) = sync(&sim);
+    assert_eq!(report.calls, sequential.calls);
+    // The entitlements phase runs only the roles' entitlement tasks, never
+    // one per group or population.
+    let groups_and_populations = truth.groups.len() + truth.populations.len();
+    assert!(
+        (report.calls_by_phase[1] as usize) < groups_and_populations,
+        "{report:?}"
+    );
+}
+
 /// Several users pages, several groups pages (pass 2), and dense nesting.
 #[test]
 fn multi_page_groups_and_dense_nesting() {

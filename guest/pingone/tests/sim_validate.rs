@@ -51,15 +51,7 @@ fn validate(
 ) -> Result<Validation, ConnectorError> {
     let token_url = format!("{}/{env}/as/token", sim.h().auth_base_url());
     let transport = Transport::new(&token_url, client, secret);
-    let host = CallHost {
-        transport: &transport,
-        resources: Default::default(),
-        entitlements: Default::default(),
-        grants: Default::default(),
-        grant_sets: Default::default(),
-        logs: Default::default(),
-        transport_cpu: Default::default(),
-    };
+    let host = CallHost::new(&transport);
     let config = Config::new(sim_config(api, sim.h().auth_base_url(), env, client));
     PingOne::validate(&Context {
         host: &host,

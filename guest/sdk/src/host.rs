@@ -21,6 +21,26 @@ pub enum Auth {
     SecretField(String),
 }
 
+/// Per-resource tasks the resources of one [`Host::put_resources_with`] do
+/// without (contract 0.1.2, `upload.skip-tasks`): Baton's
+/// `SkipEntitlements` and `SkipGrants`, said per listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SkipTasks {
+    /// No `list-entitlements` task: the entitlements are put with the
+    /// resources or come from other tasks.
+    pub list_entitlements: bool,
+    /// No `list-grants` task: the grants come from other tasks.
+    pub list_grants: bool,
+}
+
+impl SkipTasks {
+    /// Neither task: everything the host would ask is answered elsewhere.
+    pub const BOTH: SkipTasks = SkipTasks {
+        list_entitlements: true,
+        list_grants: true,
+    };
+}
+
 /// What a connector may ask of its host.
 pub trait Host {
     fn send(&self, req: &Request, auth: &Auth) -> Result<Response, HttpError>;
@@ -34,6 +54,22 @@ pub trait Host {
     /// single grants.
     fn put_grant_sets(&self, items: &[GrantSet]) -> Result<(), UploadError> {
         self.put_grants(&grant_set_grants(items))
+    }
+    /// Resources with their entitlements, and the per-resource tasks they
+    /// do without. The default puts both lists and skips nothing, as a host
+    /// before contract 0.1.2 does: the host then still asks for the tasks,
+    /// so a connector must keep answering them (with the same records).
+    fn put_resources_with(
+        &self,
+        items: &[Resource],
+        entitlements: &[Entitlement],
+        _skip: SkipTasks,
+    ) -> Result<(), UploadError> {
+        self.put_resources(items)?;
+        if entitlements.is_empty() {
+            return Ok(());
+        }
+        self.put_entitlements(entitlements)
     }
     fn log(&self, level: Level, message: &str);
 }
@@ -158,6 +194,23 @@ impl Host for WasmHost {
     #[cfg(not(feature = "contract-0-1-0"))]
     fn put_grant_sets(&self, items: &[GrantSet]) -> Result<(), UploadError> {
         upload::put_grant_sets(items)
+    }
+
+    #[cfg(not(feature = "contract-0-1-0"))]
+    fn put_resources_with(
+        &self,
+        items: &[Resource],
+        entitlements: &[Entitlement],
+        skip: SkipTasks,
+    ) -> Result<(), UploadError> {
+        let mut flags = upload::SkipTasks::empty();
+        if skip.list_entitlements {
+            flags |= upload::SkipTasks::LIST_ENTITLEMENTS;
+        }
+        if skip.list_grants {
+            flags |= upload::SkipTasks::LIST_GRANTS;
+        }
+        upload::put_resources_with(items, entitlements, flags)
     }
 
     fn log(&self, level: Level, message: &str) {

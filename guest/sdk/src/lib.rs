@@ -20,14 +20,15 @@
 //! its global allocator, as the PingOne connector does.
 
 pub mod bindings {
-    //! Raw bindings for the contract in `wit/connector@0.1.1`, or with the
+    //! Raw bindings for the contract in `wit/connector@0.1.2`, or with the
     //! `contract-0-1-0` feature for `wit/connector@0.1.0` (a component for
     //! hosts that predate 0.1.1; the SDK then does in the guest what the
-    //! 0.1.1 functions do in the host).
+    //! 0.1.1 functions do in the host, and uploads what 0.1.2's
+    //! `put-resources-with` takes as separate lists, skipping no task).
     #[cfg(not(feature = "contract-0-1-0"))]
     wit_bindgen::generate!({
         world: "connector-plugin",
-        path: "../../wit/connector@0.1.1",
+        path: "../../wit/connector@0.1.2",
         pub_export_macro: true,
         export_macro_name: "export_connector_plugin",
         default_bindings_module: "connector_sdk::bindings",
@@ -57,7 +58,7 @@ pub mod testing;
 pub use config::Config;
 pub use error::{ConnectorError, ResultExt};
 pub use grant_set::{GrantSet, grant_set_grants};
-pub use host::{Auth, Host, WasmHost};
+pub use host::{Auth, Host, SkipTasks, WasmHost};
 
 /// Metadata records.
 pub use bindings::exports::idgov::connector::connector::{

@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 
 use crate::bindings::idgov::connector::upload::UploadError;
-use crate::host::{Auth, Host};
+use crate::host::{Auth, Host, SkipTasks};
 use crate::http::{HttpError, Request, Response};
 use crate::{Entitlement, Grant, Level, Resource};
 
@@ -19,6 +19,8 @@ pub struct MockHost {
     pub resources: RefCell<Vec<Resource>>,
     pub entitlements: RefCell<Vec<Entitlement>>,
     pub grants: RefCell<Vec<Grant>>,
+    /// `put_resources_with` calls: (resource ids, what they skip).
+    pub skipped: RefCell<Vec<(Vec<String>, SkipTasks)>>,
     pub logs: RefCell<Vec<(Level, String)>>,
 }
 
@@ -32,6 +34,7 @@ impl MockHost {
             resources: RefCell::default(),
             entitlements: RefCell::default(),
             grants: RefCell::default(),
+            skipped: RefCell::default(),
             logs: RefCell::default(),
         }
     }
@@ -68,6 +71,22 @@ impl Host for MockHost {
 
     fn put_grants(&self, items: &[Grant]) -> Result<(), UploadError> {
         self.grants.borrow_mut().extend_from_slice(items);
+        Ok(())
+    }
+
+    fn put_resources_with(
+        &self,
+        items: &[Resource],
+        entitlements: &[Entitlement],
+        skip: SkipTasks,
+    ) -> Result<(), UploadError> {
+        self.put_resources(items)?;
+        self.put_entitlements(entitlements)?;
+        let ids = items
+            .iter()
+            .map(|r| format!("{}:{}", r.id.resource_type, r.id.resource))
+            .collect();
+        self.skipped.borrow_mut().push((ids, skip));
         Ok(())
     }
 

@@ -69,12 +69,13 @@ async fn a_seeded_tenant_syncs_to_exactly_its_ground_truth() {
     sim.reset_stats();
     let summary = sync_matches_truth(&sim, &[]).await;
 
-    // Pages reuse warm instances: far fewer instances than calls.
+    // Pages reuse warm instances: never more instances than calls run at
+    // once (the default sync concurrency, 8), so fewer than calls.
     eprintln!("{summary}");
     let calls = summary_row(&summary, "connector calls");
     let instances = summary_row(&summary, "instances");
     assert!(
-        instances >= 1 && instances * 4 <= calls,
+        (1..=8).contains(&instances) && instances < calls,
         "{instances} instances for {calls} calls:\n{summary}"
     );
 

@@ -1,10 +1,11 @@
-//! Host bindings for contract version 0.1.1 (`wit/connector@0.1.1`).
+//! Host bindings for contract version 0.1.2 (`wit/connector@0.1.2`).
 //!
-//! Decision: one bindings module serves every 0.1.x component. 0.1.1 only
-//! adds functions and a record, and wasmtime's linker and export lookup
-//! match `0.1.0` names to `0.1.1` definitions by semver, so a component
-//! built for 0.1.0 links against these bindings unchanged (the end-to-end
-//! suite runs its test components built for 0.1.0).
+//! Decision: one bindings module serves every 0.1.x component. 0.1.1 and
+//! 0.1.2 only add functions, records and flags, and wasmtime's linker and
+//! export lookup match `0.1.0` and `0.1.1` names to `0.1.2` definitions by
+//! semver, so a component built for an earlier 0.1.x links against these
+//! bindings unchanged (the end-to-end suite runs test components built for
+//! 0.1.0; 0.1.1 links the same way).
 //!
 //! Decision: imports are async (they do network I/O on tokio) and trappable
 //! (a host function can end the call with a typed error when a guest breaks
@@ -13,7 +14,7 @@
 
 wasmtime::component::bindgen!({
     world: "connector-plugin",
-    path: "../../wit/connector@0.1.1",
+    path: "../../wit/connector@0.1.2",
     imports: { default: async | trappable },
     exports: { default: async },
     with: {

@@ -239,6 +239,37 @@ impl upload::Host for HostState {
         Ok(Ok(()))
     }
 
+    async fn put_resources_with(
+        &mut self,
+        items: Vec<types::Resource>,
+        entitlements: Vec<types::Entitlement>,
+        skip: upload::SkipTasks,
+    ) -> wasmtime::Result<Result<(), upload::UploadError>> {
+        // One admission for both lists, so the cap sees the whole upload.
+        self.admit(items.len() + entitlements.len())?;
+        if let Some(refused) = self.check_upload(0, &items, checks::validate_resource)? {
+            return Ok(Err(refused));
+        }
+        if let Some(refused) = self.check_upload(0, &entitlements, checks::validate_entitlement)? {
+            return Ok(Err(refused));
+        }
+        let started = thread_cpu_time();
+        let stray = checks::entitlements_belong_to(&entitlements, &items);
+        self.call.host_cpu += thread_cpu_time().saturating_sub(started);
+        if let Some(m) = stray {
+            return Ok(Err(self.refuse(m)));
+        }
+        let upload = &mut self.call.upload;
+        let start = upload.resources.len();
+        upload.resources.extend(items);
+        if skip != upload::SkipTasks::empty() {
+            let end = upload.resources.len();
+            upload.skipped.push((start..end, skip));
+        }
+        upload.entitlements.extend(entitlements);
+        Ok(Ok(()))
+    }
+
     async fn put_grant_sets(
         &mut self,
         items: Vec<types::GrantSet>,

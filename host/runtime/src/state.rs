@@ -15,7 +15,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::types;
+use crate::bindings::{types, upload};
 use crate::capabilities::http::HttpCapability;
 use crate::capabilities::secrets::Secrets;
 use crate::error::CallError;
@@ -81,9 +81,20 @@ pub struct UploadBuffer {
     /// Kept as sets until the sync engine commits the call: expanding them
     /// is the host's work, not the connector's.
     pub grant_sets: Vec<types::GrantSet>,
+    /// `upload.put-resources-with`: the per-resource tasks that
+    /// `resources[range]` do without.
+    pub skipped: Vec<(std::ops::Range<usize>, upload::SkipTasks)>,
 }
 
 impl UploadBuffer {
+    /// The per-resource tasks `resources[index]` does without.
+    pub fn skip_of(&self, index: usize) -> upload::SkipTasks {
+        self.skipped
+            .iter()
+            .find(|(range, _)| range.contains(&index))
+            .map_or(upload::SkipTasks::empty(), |(_, skip)| *skip)
+    }
+
     pub fn len(&self) -> usize {
         self.resources.len()
             + self.entitlements.len()

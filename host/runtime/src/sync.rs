@@ -31,6 +31,7 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
+use crate::bindings::upload::SkipTasks;
 use crate::bindings::{sync_api, types as wit};
 use crate::convert;
 use crate::engine::{CallReport, Operation, Output, Plugin, WarmInstances};
@@ -558,11 +559,19 @@ fn commit_page(
     if !upload.resources.is_empty() {
         let converted: Vec<pb::Resource> = upload.resources.iter().map(convert::resource).collect();
         writer.put_resources(&converted)?;
-        for r in &upload.resources {
+        for (i, r) in upload.resources.iter().enumerate() {
             if skip.contains(&r.id.resource_type) {
                 continue;
             }
-            for op in [1u8, 2] {
+            // What `put-resources-with` said this resource does without.
+            let without = upload.skip_of(i);
+            for (op, flag) in [
+                (1u8, SkipTasks::LIST_ENTITLEMENTS),
+                (2, SkipTasks::LIST_GRANTS),
+            ] {
+                if without.contains(flag) {
+                    continue;
+                }
                 queue.push(
                     writer,
                     &StoredTask {

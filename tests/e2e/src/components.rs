@@ -29,11 +29,11 @@ pub const PINGONE: &str = "pingone-connector";
 
 const STANDARD: &[&str] = &[DIRECTORY, ADVERSARY, ROGUE_IMPORT, SECRET_PROBE];
 /// Built together for contract 0.1.0 (their SDK dependency names the
-/// `contract-0-1-0` feature); the adversary, which calls 0.1.1 functions, is
-/// built on its own, since one cargo run unifies the SDK's features across
-/// its packages.
+/// `contract-0-1-0` feature); the adversary, which calls 0.1.1 and 0.1.2
+/// functions, is built on its own, since one cargo run unifies the SDK's
+/// features across its packages.
 const CONTRACT_0_1_0: &[&str] = &[DIRECTORY, ROGUE_IMPORT, SECRET_PROBE];
-const CONTRACT_0_1_1: &[&str] = &[ADVERSARY];
+const CONTRACT_LATEST: &[&str] = &[ADVERSARY];
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -84,7 +84,7 @@ pub fn component_bytes(package: &str) -> Vec<u8> {
 
 fn ensure_standard() {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Err(e) = BUILT.get_or_init(|| build(CONTRACT_0_1_0).and_then(|_| build(CONTRACT_0_1_1)))
+    if let Err(e) = BUILT.get_or_init(|| build(CONTRACT_0_1_0).and_then(|_| build(CONTRACT_LATEST)))
     {
         panic!("building the test components failed:\n{e}");
     }

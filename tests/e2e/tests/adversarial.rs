@@ -176,6 +176,40 @@ async fn a_trapped_warm_instance_is_never_reused() {
     assert_eq!(instantiations(), 2);
 }
 
+/// `put-resources-with` (contract 0.1.2): the host keeps the entitlements
+/// with their resources and notes what those resources skip; an
+/// entitlement of a resource it was not put with ends the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entitlements_put_with_resources_must_be_theirs() {
+    use connector_runtime::bindings::upload::SkipTasks;
+    let (_, report) = run("listed", &[]).await.expect("a valid listing");
+    let upload = &report.upload;
+    assert_eq!(upload.resources.len(), 2);
+    let owners: Vec<&str> = upload
+        .entitlements
+        .iter()
+        .map(|e| e.resource.resource.as_str())
+        .collect();
+    assert_eq!(owners, ["u0", "u1"]);
+    let both = SkipTasks::LIST_ENTITLEMENTS | SkipTasks::LIST_GRANTS;
+    assert_eq!(upload.skip_of(0), both);
+    assert_eq!(upload.skip_of(1), both);
+    assert_eq!(upload.skip_of(2), SkipTasks::empty());
+
+    match run("stray-entitlement", &[]).await {
+        Err(CallError::InvalidRecord(m)) => {
+            assert!(
+                m.contains(
+                    "entitlement user:u7:member was put with resources it does not belong to"
+                ),
+                "{m}"
+            )
+        }
+        other => panic!("expected InvalidRecord, got {other:?}"),
+    }
+    assert_host_survives().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_upload_hits_the_record_cap() {
     let result = run("huge-upload", &[]).await;

@@ -158,14 +158,15 @@ async fn pingone_and_the_example_connector_sync_side_by_side() {
             return;
         }
     };
-    // Two contract versions: the example is built for 0.1.0, PingOne for
-    // 0.1.1 (grant sets, kept headers). One host serves both.
+    // Both ends of the contract range: the example is built for 0.1.0,
+    // PingOne for 0.1.2 (grant sets, kept headers, resources put with their
+    // entitlements). One host serves both.
     let directory_path = components::component(DIRECTORY);
     assert_eq!(contract_versions(&directory_path), ["0.1.0"]);
-    assert_eq!(contract_versions(&pingone_path), ["0.1.1"]);
+    assert_eq!(contract_versions(&pingone_path), ["0.1.2"]);
     assert_eq!(
         contract_versions(&components::component(ADVERSARY)),
-        ["0.1.1"]
+        ["0.1.2"]
     );
     let rt = runtime();
     let directory = load_pinned(&rt, &directory_path).await;

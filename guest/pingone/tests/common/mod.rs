@@ -7,14 +7,17 @@
 //!   honouring `Retry-After`, capped at 250 ms to keep tests fast), bounded
 //!   concurrency for `send_batch`, and request accounting.
 //! - [`Driver`]: runs a sync the way the host does: every `list-resources`
-//!   task, then every `list-entitlements`, then every `list-grants`; a fresh
-//!   call context per task; `next-page-token` re-queues the task (it must
+//!   task, then every `list-entitlements`, then every `list-grants`, one call
+//!   at a time or (`run_with`) several at once; a fresh call context per
+//!   task; `next-page-token` re-queues the task (it must
 //!   change and stay under 64 KiB); follow-ups join the queue of their phase;
 //!   every uploaded resource of a type without `skip-entitlements-and-grants`
-//!   gets one entitlements and one grants task. Uploads are validated like
-//!   the host does (an entitlement's resource and a grant's entitlement and
-//!   principal must already be stored; grants only in the grants phase) and
-//!   stored under Baton's derived IDs.
+//!   gets one entitlements and one grants task, except the tasks its
+//!   `put_resources_with` skipped. Uploads are validated like the host does
+//!   (an entitlement's resource and a grant's entitlement and principal must
+//!   already be stored; entitlements only in the entitlements phase or with
+//!   their resources; grants only in the grants phase) and stored under
+//!   Baton's derived IDs.
 #![allow(dead_code)]
 
 pub mod expect;
@@ -29,7 +32,7 @@ use connector_sdk::bindings::idgov::connector::upload::UploadError;
 use connector_sdk::http::{HttpError, Method, Request, Response};
 use connector_sdk::{
     Auth, Config, Connector, ConnectorError, Context, Entitlement, Grant, Host, Level, Resource,
-    SyncOp, SyncTask,
+    SkipTasks, SyncOp, SyncTask,
 };
 use pingone_connector::PingOne;
 
@@ -317,6 +320,10 @@ pub struct CallOutput {
     pub outcome: connector_sdk::PageOutcome,
     pub resources: Vec<Resource>,
     pub entitlements: Vec<Entitlement>,
+    /// Put with their resources (`put_resources_with`), with what each
+    /// resource skips.
+    pub entitlements_with: Vec<Entitlement>,
+    pub skips: Vec<(String, SkipTasks)>,
     pub grants: Vec<Grant>,
     pub logs: Vec<(Level, String)>,
 }
@@ -326,6 +333,8 @@ pub struct CallHost<'a> {
     pub transport: &'a Transport,
     pub resources: std::cell::RefCell<Vec<Resource>>,
     pub entitlements: std::cell::RefCell<Vec<Entitlement>>,
+    pub entitlements_with: std::cell::RefCell<Vec<Entitlement>>,
+    pub skips: std::cell::RefCell<Vec<(String, SkipTasks)>>,
     pub grants: std::cell::RefCell<Vec<Grant>>,
     /// Kept as sets, as the host keeps them, until the call has returned.
     pub grant_sets: std::cell::RefCell<Vec<connector_sdk::GrantSet>>,
@@ -334,7 +343,21 @@ pub struct CallHost<'a> {
     pub transport_cpu: std::cell::Cell<Duration>,
 }
 
-impl CallHost<'_> {
+impl<'a> CallHost<'a> {
+    pub fn new(transport: &'a Transport) -> Self {
+        CallHost {
+            transport,
+            resources: Default::default(),
+            entitlements: Default::default(),
+            entitlements_with: Default::default(),
+            skips: Default::default(),
+            grants: Default::default(),
+            grant_sets: Default::default(),
+            logs: Default::default(),
+            transport_cpu: Default::default(),
+        }
+    }
+
     fn metered<T>(&self, f: impl FnOnce() -> T) -> T {
         let started = thread_cpu_time();
         let out = f();
@@ -375,6 +398,23 @@ impl Host for CallHost<'_> {
 
     fn put_grant_sets(&self, items: &[connector_sdk::GrantSet]) -> Result<(), UploadError> {
         self.grant_sets.borrow_mut().extend_from_slice(items);
+        Ok(())
+    }
+
+    fn put_resources_with(
+        &self,
+        items: &[Resource],
+        entitlements: &[Entitlement],
+        skip: SkipTasks,
+    ) -> Result<(), UploadError> {
+        // Checked after the call, as the host's checks are not connector CPU.
+        self.resources.borrow_mut().extend_from_slice(items);
+        self.entitlements_with
+            .borrow_mut()
+            .extend_from_slice(entitlements);
+        self.skips
+            .borrow_mut()
+            .extend(items.iter().map(|r| (rid(&r.id), skip)));
         Ok(())
     }
 
@@ -427,6 +467,16 @@ pub struct Report {
     pub logic_cpu: Duration,
 }
 
+impl Report {
+    /// What one call counted into its own report (on a worker thread).
+    fn add_call(&mut self, call: &Report) {
+        self.calls += call.calls;
+        self.retried_calls += call.retried_calls;
+        self.in_calls += call.in_calls;
+        self.logic_cpu += call.logic_cpu;
+    }
+}
+
 /// CPU time consumed so far by the calling thread (the clock the host's
 /// `cpu_clock` reads around wasm calls).
 pub fn thread_cpu_time() -> Duration {
@@ -465,7 +515,48 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// One call at a time, on this thread.
     pub fn run(&self) -> Result<(Store, Report), String> {
+        self.run_with(1)
+    }
+
+    /// Up to `concurrency` calls at once, as the host runs them (a pool of
+    /// that many worker threads, each call on one; every outcome is stored
+    /// on this thread, in the order the calls finish). With 1, every call
+    /// runs on this thread.
+    pub fn run_with(&self, concurrency: usize) -> Result<(Store, Report), String> {
+        type Done = (SyncTask, Result<CallOutput, String>, Report);
+        let (task_tx, task_rx) = std::sync::mpsc::channel::<SyncTask>();
+        let task_rx = Mutex::new(task_rx);
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Done>();
+        std::thread::scope(|s| {
+            let workers = if concurrency > 1 { concurrency } else { 0 };
+            for _ in 0..workers {
+                let (task_rx, done_tx) = (&task_rx, done_tx.clone());
+                s.spawn(move || {
+                    loop {
+                        let next = task_rx.lock().unwrap().recv();
+                        let Ok(task) = next else { break };
+                        let mut report = Report::default();
+                        let out = self.call(&task, &mut report);
+                        if done_tx.send((task, out, report)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            // Dropping `task_tx` when this returns stops the workers.
+            self.drive(concurrency.max(1), task_tx, &done_rx)
+        })
+    }
+
+    fn drive(
+        &self,
+        concurrency: usize,
+        task_tx: std::sync::mpsc::Sender<SyncTask>,
+        done_rx: &std::sync::mpsc::Receiver<(SyncTask, Result<CallOutput, String>, Report)>,
+    ) -> Result<(Store, Report), String> {
         let started = Instant::now();
         let meta = PingOne::metadata();
         let skip: BTreeMap<String, bool> = meta
@@ -475,6 +566,7 @@ impl<'a> Driver<'a> {
             .collect();
         let mut store = Store::default();
         let mut report = Report::default();
+        let mut skipped: BTreeMap<String, SkipTasks> = BTreeMap::new();
         let mut queues: [VecDeque<SyncTask>; 3] = Default::default();
         for t in &meta.resource_types {
             queues[0].push_back(SyncTask {
@@ -485,17 +577,56 @@ impl<'a> Driver<'a> {
             });
         }
         for current in 0..3 {
-            if current == 1 || current == 2 {
-                // (queued below, after the resources phase)
-            }
-            while let Some(task) = queues[current].pop_front() {
-                let out = self.call(&task, &mut report)?;
+            let mut in_flight = 0;
+            loop {
+                let (task, out) = if concurrency == 1 {
+                    let Some(task) = queues[current].pop_front() else {
+                        break;
+                    };
+                    let out = self.call(&task, &mut report)?;
+                    (task, out)
+                } else {
+                    while in_flight < concurrency {
+                        let Some(task) = queues[current].pop_front() else {
+                            break;
+                        };
+                        task_tx
+                            .send(task)
+                            .map_err(|_| "the workers stopped".to_string())?;
+                        in_flight += 1;
+                    }
+                    if in_flight == 0 {
+                        break;
+                    }
+                    let (task, out, call_report) = done_rx
+                        .recv()
+                        .map_err(|_| "the workers stopped".to_string())?;
+                    in_flight -= 1;
+                    report.add_call(&call_report);
+                    (task, out?)
+                };
                 report.calls_by_phase[current] += 1;
                 // Store uploads (validated).
-                let records = out.resources.len() + out.entitlements.len() + out.grants.len();
+                let records = out.resources.len()
+                    + out.entitlements.len()
+                    + out.entitlements_with.len()
+                    + out.grants.len();
                 report.max_records_per_call = report.max_records_per_call.max(records);
                 if records > 10_000 {
                     return Err(format!("{task:?} uploaded {records} records in one call"));
+                }
+                // As the host checks: only the listed resources' entitlements.
+                let listed: std::collections::HashSet<String> =
+                    out.resources.iter().map(|r| rid(&r.id)).collect();
+                if let Some(e) = out
+                    .entitlements_with
+                    .iter()
+                    .find(|e| !listed.contains(&rid(&e.resource)))
+                {
+                    return Err(format!(
+                        "entitlement {} was put with resources it does not belong to",
+                        entitlement_id(e)
+                    ));
                 }
                 for r in out.resources {
                     if current != 0 {
@@ -509,8 +640,12 @@ impl<'a> Driver<'a> {
                         store.duplicates.push(id);
                     }
                 }
-                for e in out.entitlements {
-                    if current != 1 {
+                skipped.extend(out.skips);
+                let with = out.entitlements_with.into_iter().map(|e| (e, true));
+                for (e, with_resource) in
+                    out.entitlements.into_iter().map(|e| (e, false)).chain(with)
+                {
+                    if current != 1 && !with_resource {
                         return Err(format!(
                             "entitlement {} uploaded outside the entitlements phase",
                             entitlement_id(&e)
@@ -588,7 +723,14 @@ impl<'a> Driver<'a> {
                     if skip.get(&r.id.resource_type).copied().unwrap_or(false) {
                         continue;
                     }
-                    for (q, op) in [(1, SyncOp::ListEntitlements), (2, SyncOp::ListGrants)] {
+                    let without = skipped.get(&rid(&r.id)).copied().unwrap_or_default();
+                    for (q, op, skip) in [
+                        (1, SyncOp::ListEntitlements, without.list_entitlements),
+                        (2, SyncOp::ListGrants, without.list_grants),
+                    ] {
+                        if skip {
+                            continue;
+                        }
                         queues[q].push_back(SyncTask {
                             op,
                             resource_type: r.id.resource_type.clone(),
@@ -609,15 +751,7 @@ impl<'a> Driver<'a> {
             attempt += 1;
             report.calls += 1;
             let config = Config::new(self.config.clone());
-            let host = CallHost {
-                transport: self.transport,
-                resources: Default::default(),
-                entitlements: Default::default(),
-                grants: Default::default(),
-                grant_sets: Default::default(),
-                logs: Default::default(),
-                transport_cpu: Default::default(),
-            };
+            let host = CallHost::new(self.transport);
             let cx = Context {
                 host: &host,
                 config: &config,
@@ -637,6 +771,8 @@ impl<'a> Driver<'a> {
                         outcome,
                         resources: host.resources.into_inner(),
                         entitlements: host.entitlements.into_inner(),
+                        entitlements_with: host.entitlements_with.into_inner(),
+                        skips: host.skips.into_inner(),
                         grants,
                         logs: host.logs.into_inner(),
                     });
@@ -656,6 +792,8 @@ impl<'a> Driver<'a> {
                         },
                         resources: Vec::new(),
                         entitlements: Vec::new(),
+                        entitlements_with: Vec::new(),
+                        skips: Vec::new(),
                         grants: Vec::new(),
                         logs: vec![(Level::Warn, format!("skipped, not found: {m}"))],
                     });

@@ -149,6 +149,30 @@ pub fn validate_entitlement(
     check_json(&format!("metadata of {name}"), &e.metadata_json)
 }
 
+/// `put-resources-with`: every entitlement must belong to one of the
+/// resources it is put with. The first one that does not, named.
+pub fn entitlements_belong_to(entitlements: &[Entitlement], items: &[Resource]) -> Option<String> {
+    let ids: std::collections::HashSet<(&str, &str)> = items
+        .iter()
+        .map(|r| (r.id.resource_type.as_str(), r.id.resource.as_str()))
+        .collect();
+    entitlements
+        .iter()
+        .find(|e| {
+            !ids.contains(&(
+                e.resource.resource_type.as_str(),
+                e.resource.resource.as_str(),
+            ))
+        })
+        .map(|e| {
+            format!(
+                "entitlement {}:{}:{} was put with resources it does not belong to \
+                 (put-resources-with takes only the listed resources' entitlements)",
+                e.resource.resource_type, e.resource.resource, e.slug
+            )
+        })
+}
+
 pub fn validate_grant(g: &Grant, types: &[ResourceType], max_bytes: usize) -> Result<(), String> {
     let name = format!(
         "grant of {}:{}:{} to {}:{}",

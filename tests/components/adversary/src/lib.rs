@@ -14,6 +14,9 @@
 //!   the host stops it, to show a set counts as the grants it stands for;
 //!   `long-keep-list`: asks to keep more response headers than the host
 //!   caps responses at (an unbounded list for the host to scan per header).
+//! - `stray-entitlement`: puts users with an entitlement of a user that is
+//!   not among them (contract 0.1.2), which the host refuses; `listed`: the
+//!   same done right, to show what the host keeps of it.
 //! - `egress`: requests `target-url`, which the operator never allowed;
 //!   `metadata-ip`: requests the cloud metadata service; `mapped-loopback`:
 //!   requests loopback through its IPv4-mapped IPv6 form on `port`;
@@ -29,9 +32,10 @@
 use connector_sdk::http::Request;
 use connector_sdk::{
     AccountType, Auth, Capability, ConfigField, ConfigKind, Connector, ConnectorError,
-    ConnectorMetadata, Context, Email, GrantSet, Host, Level, PageOutcome, Resource,
-    ResourceStatus, ResourceTrait, ResourceTraitKind, ResourceType, ResourceTypeCapabilities,
-    SyncTask, UrlOptions, UserStatus, UserTrait, Validation, register_connector, resource_id,
+    ConnectorMetadata, Context, Email, Entitlement, EntitlementPurpose, GrantSet, Host, Level,
+    PageOutcome, Resource, ResourceStatus, ResourceTrait, ResourceTraitKind, ResourceType,
+    ResourceTypeCapabilities, SkipTasks, SyncTask, UrlOptions, UserStatus, UserTrait, Validation,
+    register_connector, resource_id,
 };
 
 /// The text the `panic` mode panics with; tests look for it.
@@ -124,6 +128,8 @@ impl Connector for Adversary {
             "panic-on-group" => well_behaved(cx, true),
             "huge-upload" => flood_uploads(cx),
             "huge-grant-sets" => flood_grant_sets(cx),
+            "listed" => listed(cx, false),
+            "stray-entitlement" => listed(cx, true),
             "long-keep-list" => long_keep_list(),
             "log-spam" => flood_logs(cx),
             "egress" => request(cx, cx.config.require("target-url")?),
@@ -235,6 +241,33 @@ fn upload_users(cx: &Context, total: u64, upload: bool) -> Result<(), ConnectorE
 fn flood_uploads(cx: &Context) -> Result<PageOutcome, ConnectorError> {
     upload_users(cx, 100_000_000, true)?;
     Err(internal("the host accepted 100 million records".into()))
+}
+
+/// Two users put with one entitlement each and both per-resource tasks
+/// skipped (contract 0.1.2); with `stray`, one entitlement names a user
+/// that is not among them, which the host must refuse.
+fn listed(cx: &Context, stray: bool) -> Result<PageOutcome, ConnectorError> {
+    let users: Vec<Resource> = (0..2).map(user).collect();
+    let owner = if stray { 7 } else { 1 };
+    let entitlements: Vec<Entitlement> = [0, owner]
+        .into_iter()
+        .map(|i| Entitlement {
+            resource: user(i).id,
+            slug: "member".into(),
+            display_name: "Member".into(),
+            description: None,
+            purpose: EntitlementPurpose::Assignment,
+            grantable_to: vec!["user".into()],
+            immutable: false,
+            metadata_json: None,
+        })
+        .collect();
+    cx.host
+        .put_resources_with(&users, &entitlements, SkipTasks::BOTH)?;
+    Ok(PageOutcome {
+        next_page_token: None,
+        follow_ups: vec![],
+    })
 }
 
 /// Sets of 1,000 grants each: the cap counts grants, not sets.
