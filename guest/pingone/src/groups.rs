@@ -36,9 +36,9 @@
 //! reads of its groups' role assignments (one request per group, batched a
 //! task of [`GROUPS_PER_ROLES_TASK`] groups at a time); the page puts its
 //! groups with their `member` entitlement and tells the host to ask no
-//! per-group task (contract 0.1.2). On an older host those tasks still come:
-//! `list-entitlements` puts the same entitlement again, and `list-grants`
-//! reads the role assignments a second time, which yields the same grants.
+//! per-group task (contract 0.1.2). A host that asks them anyway (a build
+//! with the SDK's `contract-0-1-0` feature, whose hosts know no
+//! `skip-tasks`) gets no-op calls: no request, no record twice.
 //!
 //! Dense nesting makes the checks above cost more than asking every user
 //! once. At the end of the listing the plan compares both, from what it has
@@ -706,54 +706,68 @@ pub fn members(
     })
 }
 
-/// Role assignments of many groups, read together (every page of each).
+/// The first page of many groups' role assignments, in one `send_batch`;
+/// a group with more pages goes on in a follow-up of its own, a page a
+/// call ([`role_grants`]).
 pub fn role_grants_batch(
     cx: &Context,
     api: &Api,
     groups: &[String],
 ) -> Result<PageOutcome, ConnectorError> {
-    let jobs = groups
+    let urls: Vec<String> = groups
         .iter()
-        .map(|id| {
-            (
-                api.group_role_assignments(id),
-                format!("GET /groups/{id}/roleAssignments"),
-            )
-        })
+        .map(|id| api.group_role_assignments(id))
         .collect();
-    let results = api.list_all::<RoleAssignment>("roleAssignments", jobs);
+    let results = api.send_all(&urls, "listing group role assignments");
     let mut out = Out::new();
-    for (id, res) in groups.iter().zip(results) {
-        let assignments = match res {
-            Ok(a) => a,
+    let mut follow_ups = Vec::new();
+    for ((id, url), res) in groups.iter().zip(&urls).zip(results) {
+        let what =
+            format!("listing role assignments of group {id} (GET /groups/{{id}}/roleAssignments)");
+        let resp = res?;
+        if resp.status == 404 {
             // Deleted since the listing: nothing to grant.
-            Err(e) if matches!(e.error, ConnectorError::NotFound(_)) => {
-                cx.log(
-                    Level::Debug,
-                    format!("group {id} is gone: {}", e.error.message()),
-                );
-                continue;
-            }
-            Err(e) => return Err(e.error),
-        };
+            cx.log(Level::Debug, format!("group {id} is gone"));
+            continue;
+        }
+        errors::check(&resp, &what)?;
+        let page: Page<RoleAssignment> = parse_page(&resp, "roleAssignments", &what)?;
+        let group = resource_id(GROUP, id);
         roles::push_assignment_grants(
             cx,
             &mut out,
-            &resource_id(GROUP, id),
-            &assignments,
+            &group,
+            &page.items,
             Some(group_expansion(id, &[USER])),
             api.env_id(),
         );
+        let next = crate::next_token(
+            api,
+            url,
+            page.next.as_deref(),
+            page.items.is_empty(),
+            0,
+            &what,
+        )?;
+        if let Some((next, empty)) = next {
+            follow_ups.push(SyncTask {
+                op: SyncOp::ListGrants,
+                resource_type: GROUP.into(),
+                resource: Some(group),
+                page_token: Some(Work::GroupRolesPage { next, empty }.encode()),
+            });
+        }
     }
     out.flush(cx)?;
     Ok(PageOutcome {
         next_page_token: None,
-        follow_ups: Vec::new(),
+        follow_ups,
     })
 }
 
-/// One group's role assignments, a page a call: the `list-grants` task a
-/// host before contract 0.1.2 asks for each group.
+/// A group's next page of role assignments, a page a call. Without a
+/// token (the per-group task, which only a host that ignores `skip-tasks`
+/// asks for), nothing: [`role_grants_batch`] reads the first pages.
 pub fn role_grants(
     cx: &Context,
     api: &Api,
@@ -761,7 +775,12 @@ pub fn role_grants(
     token: Option<Work>,
 ) -> Result<PageOutcome, ConnectorError> {
     let (url, empty) = match token {
-        None => (api.group_role_assignments(&group.resource), 0),
+        None => {
+            return Ok(PageOutcome {
+                next_page_token: None,
+                follow_ups: Vec::new(),
+            });
+        }
         Some(Work::GroupRolesPage { next, empty }) => (next, empty),
         Some(other) => return Err(crate::wrong_token("group role assignments", &other)),
     };
@@ -1164,7 +1183,11 @@ mod tests {
                 None,
             )),
         )]);
-        run(&h, task(SyncOp::ListGrants, GROUP, Some("g1"), None)).unwrap();
+        let batch = Work::GroupRoles {
+            groups: vec!["g1".into()],
+        }
+        .encode();
+        run(&h, task(SyncOp::ListGrants, GROUP, None, Some(batch))).unwrap();
         assert_eq!(grant_ids(&h), ["role:r:assigned:group:g1"]);
         let x = h.grants.borrow()[0].expansion.clone().unwrap();
         assert_eq!(
@@ -1176,8 +1199,18 @@ mod tests {
             a.group_role_assignments("g2"),
             status(404, json!({"code": "NOT_FOUND"})),
         )]);
-        run(&h, task(SyncOp::ListGrants, GROUP, Some("g2"), None)).unwrap();
+        let batch = Work::GroupRoles {
+            groups: vec!["g2".into()],
+        }
+        .encode();
+        run(&h, task(SyncOp::ListGrants, GROUP, None, Some(batch))).unwrap();
         assert!(h.grants.borrow().is_empty());
+        // The per-group task, which the listing tells the host to skip,
+        // costs nothing if a host asks it anyway.
+        let h = host(vec![]);
+        let out = run(&h, task(SyncOp::ListGrants, GROUP, Some("g1"), None)).unwrap();
+        assert!(out.next_page_token.is_none() && out.follow_ups.is_empty());
+        assert!(h.requests.borrow().is_empty() && h.grants.borrow().is_empty());
     }
 
     #[test]
@@ -1278,15 +1311,22 @@ mod tests {
         }
         .encode();
         let out = run(&h, task(SyncOp::ListGrants, GROUP, None, Some(token))).unwrap();
-        assert!(out.next_page_token.is_none() && out.follow_ups.is_empty());
-        // Every page of g1, nothing for the vanished group.
+        // First pages in one batch; nothing for the vanished group.
+        assert_eq!(h.requests.borrow().len(), 3);
+        assert_eq!(grant_ids(&h), ["role:r1:assigned:group:g1"]);
+        assert!(out.next_page_token.is_none());
+        // g1's next page goes on in a follow-up of its own.
+        let [f] = out.follow_ups.as_slice() else {
+            panic!("{:?}", out.follow_ups)
+        };
+        assert_eq!(f.resource.as_ref().map(|r| r.resource.as_str()), Some("g1"));
+        let out = run(&h, f.clone()).unwrap();
+        assert!(out.next_page_token.is_none());
         assert_eq!(
             grant_ids(&h),
             ["role:r1:assigned:group:g1", "role:r2:assigned:group:g1"]
         );
         assert!(h.grants.borrow().iter().all(|g| g.expansion.is_some()));
-        // One batch for the first pages, one for g1's second page.
-        assert_eq!(h.requests.borrow().len(), 4);
     }
 
     #[test]

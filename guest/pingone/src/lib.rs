@@ -284,21 +284,19 @@ pub fn run(cx: &Context, api: &Api, task: SyncTask) -> Result<PageOutcome, Conne
         (SyncOp::ListResources, POPULATION, None) => populations::list(cx, api, decode(token)?),
         (SyncOp::ListResources, ROLE, None) => roles::list(cx, api),
 
-        (SyncOp::ListEntitlements, GROUP, Some(r)) => {
-            put_entitlement(cx, groups::member_entitlement(r))
-        }
-        (SyncOp::ListEntitlements, POPULATION, Some(r)) => {
-            put_entitlement(cx, populations::member_entitlement(r))
-        }
-        // Role entitlements need the role's scopes: the role listing's
-        // follow-ups emit them.
-        (SyncOp::ListEntitlements, ROLE | USER, Some(_)) => nothing(),
+        // The listings put groups and populations with their `member`
+        // entitlement, and the roles' entitlements (which need the role's
+        // scopes) come from the role listing's follow-ups; they tell the
+        // host to skip these tasks, which cost nothing if asked anyway.
+        (SyncOp::ListEntitlements, GROUP | POPULATION | ROLE | USER, Some(_)) => nothing(),
         (SyncOp::ListEntitlements, _, None) => match decode(token)? {
             Some(Work::RoleEntitlements(w)) => roles::entitlements(cx, w),
             Some(other) => Err(wrong_token("list entitlements", &other)),
             None => Err(no_resource(&task)),
         },
 
+        // A group's next page of role assignments (its first pages are
+        // read in batches by the groups listing's follow-ups).
         (SyncOp::ListGrants, GROUP, Some(r)) => groups::role_grants(cx, api, r, decode(token)?),
         // Population and user grants come from the users' follow-ups, role
         // grants from the users' and groups' tasks.
@@ -330,16 +328,6 @@ pub fn run(cx: &Context, api: &Api, task: SyncTask) -> Result<PageOutcome, Conne
             }
         ))),
     }
-}
-
-fn put_entitlement(
-    cx: &Context,
-    e: connector_sdk::Entitlement,
-) -> Result<PageOutcome, ConnectorError> {
-    cx.host
-        .put_entitlements(&[e])
-        .map_err(|e| ConnectorError::from(e).context("uploading entitlements"))?;
-    nothing()
 }
 
 fn no_resource(task: &SyncTask) -> ConnectorError {
@@ -462,17 +450,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, ConnectorError::InvalidArgument(_)));
-        // Tasks the plan makes no-ops cost nothing.
+        // Tasks the plan makes no-ops (and tells the host to skip) cost
+        // nothing: no request, no record.
         for (op, rt) in [
             (SyncOp::ListEntitlements, ROLE),
+            (SyncOp::ListEntitlements, GROUP),
+            (SyncOp::ListEntitlements, POPULATION),
             (SyncOp::ListGrants, ROLE),
             (SyncOp::ListGrants, POPULATION),
+            (SyncOp::ListGrants, GROUP),
         ] {
             let out = run(&h, task(op, rt, Some("x"), None)).unwrap();
             assert!(out.next_page_token.is_none() && out.follow_ups.is_empty());
         }
         assert!(h.requests.borrow().is_empty());
-        run(&h, task(SyncOp::ListEntitlements, GROUP, Some("g"), None)).unwrap();
-        assert_eq!(h.entitlements.borrow()[0].slug, "member");
+        assert!(h.entitlements.borrow().is_empty() && h.grants.borrow().is_empty());
     }
 }

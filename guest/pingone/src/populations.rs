@@ -6,9 +6,7 @@
 //! grants `population:<id>:member` → `user:<id>` are emitted by the users'
 //! follow-up tasks at no request cost. The listing puts each population with
 //! its `member` entitlement and tells the host to ask no per-population
-//! task (contract 0.1.2); on an older host those tasks come and cost
-//! nothing (`list-entitlements` puts the same entitlement again,
-//! `list-grants` does nothing). The grants are immutable: a user is in exactly one
+//! task (contract 0.1.2); a host that asks them anyway gets no-op calls. The grants are immutable: a user is in exactly one
 //! population and leaves it only by being moved to another.
 
 use connector_sdk::{
@@ -124,17 +122,17 @@ mod tests {
             t.profile_json.as_deref(),
             Some(r#"{"default":true,"populationId":"p1","userCount":12}"#)
         );
-
-        let h = host(vec![]);
-        run(
-            &h,
-            task(SyncOp::ListEntitlements, POPULATION, Some("p1"), None),
-        )
-        .unwrap();
+        // The member entitlement goes with the population, and the host is
+        // told to ask no per-population task.
         let e = &h.entitlements.borrow()[0];
         assert_eq!(
-            (e.slug.as_str(), e.immutable, e.grantable_to.clone()),
-            ("member", true, vec![USER.to_string()])
+            (e.resource.resource.as_str(), e.slug.as_str(), e.immutable),
+            ("p1", "member", true)
+        );
+        assert_eq!(e.grantable_to, [USER]);
+        assert_eq!(
+            *h.skipped.borrow(),
+            [(vec!["population:p1".to_string()], SkipTasks::BOTH)]
         );
         // Population grants come from the users' tasks.
         let h = host(vec![]);

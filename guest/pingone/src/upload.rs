@@ -134,14 +134,26 @@ impl Out {
                 .put_resources(s)
                 .map_err(|e| upload_error(e, "resources"))?;
         }
-        // A slice of resources goes with exactly its own entitlements.
-        let mut from = 0;
-        for (i, s) in self.listed.chunks(SLICE / 2).enumerate() {
-            let to = self.listed_ends[i * (SLICE / 2) + s.len() - 1];
+        // A slice of resources goes with exactly its own entitlements, and
+        // ends before the resource that would take it over SLICE records
+        // (a resource with more entitlements than that goes alone).
+        let (mut first, mut from) = (0, 0);
+        while first < self.listed.len() {
+            let mut last = first;
+            while last + 1 < self.listed.len()
+                && (last + 2 - first) + (self.listed_ends[last + 1] - from) <= SLICE
+            {
+                last += 1;
+            }
+            let to = self.listed_ends[last];
             cx.host
-                .put_resources_with(s, &self.listed_entitlements[from..to], self.skip)
+                .put_resources_with(
+                    &self.listed[first..=last],
+                    &self.listed_entitlements[from..to],
+                    self.skip,
+                )
                 .map_err(|e| upload_error(e, "resources"))?;
-            from = to;
+            (first, from) = (last + 1, to);
         }
         for s in self.entitlements.chunks(SLICE) {
             cx.host
@@ -291,5 +303,52 @@ mod tests {
                 "group:g1:member:user:again false",
             ]
         );
+    }
+
+    #[test]
+    fn listed_resources_go_with_their_own_entitlements_a_slice_at_a_time() {
+        use crate::groups::{group_resource, member_entitlement};
+        let group = |i: usize| -> crate::model::Group {
+            serde_json::from_value(serde_json::json!({"id": format!("g{i}")})).unwrap()
+        };
+        let mut out = Out::new();
+        out.skip = SkipTasks::BOTH;
+        for i in 0..1_500 {
+            let r = group_resource(&group(i));
+            let e = member_entitlement(&r.id);
+            out.listed(r, [e]);
+        }
+        // Two entitlements for one resource, and one with none.
+        let r = group_resource(&group(9_000));
+        let e = member_entitlement(&r.id);
+        out.listed(
+            r,
+            [
+                e.clone(),
+                Entitlement {
+                    slug: "owner".into(),
+                    ..e
+                },
+            ],
+        );
+        out.listed(group_resource(&group(9_001)), []);
+        let host = MockHost::new(|_, _| unreachable!());
+        let config = connector_sdk::Config::new(vec![]);
+        out.flush(&Context {
+            host: &host,
+            config: &config,
+        })
+        .unwrap();
+        let puts = host.skipped.borrow();
+        let sizes: Vec<usize> = puts.iter().map(|(ids, _)| ids.len()).collect();
+        // 1,000 resources and their 1,000 entitlements make a full slice.
+        assert_eq!(sizes, [1_000, 502]);
+        assert!(puts.iter().all(|(_, skip)| *skip == SkipTasks::BOTH));
+        let ents = host.entitlements.borrow();
+        assert_eq!(ents.len(), 1_502);
+        assert_eq!(ents[999].resource.resource, "g999");
+        assert_eq!(ents[1_000].resource.resource, "g1000");
+        assert_eq!(ents[1_501].slug, "owner");
+        assert_eq!(host.resources.borrow().len(), 1_502);
     }
 }

@@ -4,8 +4,9 @@
 //! 0.1.2 only add functions, records and flags, and wasmtime's linker and
 //! export lookup match `0.1.0` and `0.1.1` names to `0.1.2` definitions by
 //! semver, so a component built for an earlier 0.1.x links against these
-//! bindings unchanged (the end-to-end suite runs test components built for
-//! 0.1.0; 0.1.1 links the same way).
+//! bindings unchanged. The end-to-end suite runs test components built for
+//! 0.1.0 and 0.1.2; no 0.1.1 component is left in it (every one moved to
+//! 0.1.2), so 0.1.1 rests on the same semver matching, not on a test.
 //!
 //! Decision: imports are async (they do network I/O on tokio) and trappable
 //! (a host function can end the call with a typed error when a guest breaks

@@ -262,8 +262,10 @@ impl upload::Host for HostState {
         let upload = &mut self.call.upload;
         let start = upload.resources.len();
         upload.resources.extend(items);
-        if skip != upload::SkipTasks::empty() {
-            let end = upload.resources.len();
+        // An empty put records nothing: a guest cannot grow this list
+        // without records that count against the per-call cap.
+        let end = upload.resources.len();
+        if skip != upload::SkipTasks::empty() && end > start {
             upload.skipped.push((start..end, skip));
         }
         upload.entitlements.extend(entitlements);

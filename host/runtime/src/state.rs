@@ -82,17 +82,22 @@ pub struct UploadBuffer {
     /// is the host's work, not the connector's.
     pub grant_sets: Vec<types::GrantSet>,
     /// `upload.put-resources-with`: the per-resource tasks that
-    /// `resources[range]` do without.
+    /// `resources[range]` do without. Ranges are never empty and follow
+    /// each other in order (each starts where `resources` ended), so there
+    /// are at most as many as resources and a look-up is a binary search.
     pub skipped: Vec<(std::ops::Range<usize>, upload::SkipTasks)>,
 }
 
 impl UploadBuffer {
     /// The per-resource tasks `resources[index]` does without.
     pub fn skip_of(&self, index: usize) -> upload::SkipTasks {
-        self.skipped
-            .iter()
-            .find(|(range, _)| range.contains(&index))
-            .map_or(upload::SkipTasks::empty(), |(_, skip)| *skip)
+        let after = self
+            .skipped
+            .partition_point(|(range, _)| range.end <= index);
+        match self.skipped.get(after) {
+            Some((range, skip)) if range.contains(&index) => *skip,
+            _ => upload::SkipTasks::empty(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -313,5 +318,28 @@ mod tests {
             ]
         );
         assert!(buffer.is_empty());
+    }
+
+    /// Each resource's skipped tasks are those of the put that carried it,
+    /// found by binary search over the puts' ranges.
+    #[test]
+    fn skips_are_looked_up_per_resource() {
+        use upload::SkipTasks;
+        let both = SkipTasks::LIST_ENTITLEMENTS | SkipTasks::LIST_GRANTS;
+        let buffer = UploadBuffer {
+            skipped: vec![
+                (2..5, SkipTasks::LIST_GRANTS),
+                (5..6, both),
+                (9..12, SkipTasks::LIST_ENTITLEMENTS),
+            ],
+            ..Default::default()
+        };
+        let got: Vec<SkipTasks> = (0..13).map(|i| buffer.skip_of(i)).collect();
+        let none = SkipTasks::empty();
+        let (g, e) = (SkipTasks::LIST_GRANTS, SkipTasks::LIST_ENTITLEMENTS);
+        assert_eq!(
+            got,
+            [none, none, g, g, g, both, none, none, none, e, e, e, none]
+        );
     }
 }

@@ -4,7 +4,9 @@
 //! - Baton's order, as phases: every `list-resources` task, then every
 //!   `list-entitlements`, then every `list-grants`. A stored resource whose
 //!   type is not `skip-entitlements-and-grants` queues one entitlements and
-//!   one grants task, as Baton's syncer does.
+//!   one grants task, as Baton's syncer does, except the tasks that the
+//!   `put-resources-with` call which put it skipped (contract 0.1.2: its
+//!   entitlements came with it, or its grants come from other tasks).
 //! - The task queue lives in a side table of the working database and
 //!   changes in the same transaction as the records a call produced, so a
 //!   checkpoint is exact: after a kill, the rerun redoes only the calls whose

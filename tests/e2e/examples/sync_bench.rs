@@ -390,8 +390,6 @@ fn cpu(rt: &tokio::runtime::Runtime, dir: &Path) {
         // Both schedules on both sides: the host's default (8 calls at
         // once) and one call at a time, so each ratio compares the same
         // schedule.
-        let wasm = host_sync(&sim, dir, &[]);
-        let wasm_sequential = host_sync(&sim, dir, &["--sync-concurrency", "1"]);
         let native_sync = |calls_at_once: &str| -> Value {
             let out = run_measured({
                 let mut c = Command::new(release_bin("examples/native_sync"));
@@ -401,8 +399,18 @@ fn cpu(rt: &tokio::runtime::Runtime, dir: &Path) {
             });
             serde_json::from_str(out.stdout.trim()).expect("native JSON")
         };
-        let native = native_sync("1");
-        let native_parallel = native_sync("8");
+        // Odd rounds run the native side first, so neither side always
+        // runs on what the other left warm (or hot).
+        let (wasm, wasm_sequential, native, native_parallel) = if round % 2 == 0 {
+            let wasm = host_sync(&sim, dir, &[]);
+            let sequential = host_sync(&sim, dir, &["--sync-concurrency", "1"]);
+            (wasm, sequential, native_sync("1"), native_sync("8"))
+        } else {
+            let (native, parallel) = (native_sync("1"), native_sync("8"));
+            let wasm = host_sync(&sim, dir, &[]);
+            let sequential = host_sync(&sim, dir, &["--sync-concurrency", "1"]);
+            (wasm, sequential, native, parallel)
+        };
         let wasm_cpu = summary_number(&wasm.stdout, "connector CPU");
         let sequential_cpu = summary_number(&wasm_sequential.stdout, "connector CPU");
         let native_cpu = native["logic_cpu_s"].as_f64().unwrap_or(f64::NAN);

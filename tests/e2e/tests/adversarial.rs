@@ -207,6 +207,11 @@ async fn entitlements_put_with_resources_must_be_theirs() {
         }
         other => panic!("expected InvalidRecord, got {other:?}"),
     }
+
+    // Empty puts carry no records and leave nothing behind.
+    let (_, report) = run("empty-listings", &[]).await.expect("empty puts");
+    assert_eq!(report.upload.skipped.len(), 1);
+    assert_eq!(report.upload.resources.len(), 2);
     assert_host_survives().await;
 }
 

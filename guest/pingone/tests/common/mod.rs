@@ -315,15 +315,17 @@ fn form(s: &str) -> String {
         .collect()
 }
 
+/// One `put_resources_with`: the resource ids, their entitlements, what
+/// they skip.
+pub type ListedPut = (Vec<String>, Vec<Entitlement>, SkipTasks);
+
 /// What one call uploaded and logged.
 pub struct CallOutput {
     pub outcome: connector_sdk::PageOutcome,
     pub resources: Vec<Resource>,
     pub entitlements: Vec<Entitlement>,
-    /// Put with their resources (`put_resources_with`), with what each
-    /// resource skips.
-    pub entitlements_with: Vec<Entitlement>,
-    pub skips: Vec<(String, SkipTasks)>,
+    /// `put_resources_with` calls (the resources are in `resources` too).
+    pub listed: Vec<ListedPut>,
     pub grants: Vec<Grant>,
     pub logs: Vec<(Level, String)>,
 }
@@ -333,8 +335,7 @@ pub struct CallHost<'a> {
     pub transport: &'a Transport,
     pub resources: std::cell::RefCell<Vec<Resource>>,
     pub entitlements: std::cell::RefCell<Vec<Entitlement>>,
-    pub entitlements_with: std::cell::RefCell<Vec<Entitlement>>,
-    pub skips: std::cell::RefCell<Vec<(String, SkipTasks)>>,
+    pub listed: std::cell::RefCell<Vec<ListedPut>>,
     pub grants: std::cell::RefCell<Vec<Grant>>,
     /// Kept as sets, as the host keeps them, until the call has returned.
     pub grant_sets: std::cell::RefCell<Vec<connector_sdk::GrantSet>>,
@@ -349,8 +350,7 @@ impl<'a> CallHost<'a> {
             transport,
             resources: Default::default(),
             entitlements: Default::default(),
-            entitlements_with: Default::default(),
-            skips: Default::default(),
+            listed: Default::default(),
             grants: Default::default(),
             grant_sets: Default::default(),
             logs: Default::default(),
@@ -409,12 +409,10 @@ impl Host for CallHost<'_> {
     ) -> Result<(), UploadError> {
         // Checked after the call, as the host's checks are not connector CPU.
         self.resources.borrow_mut().extend_from_slice(items);
-        self.entitlements_with
+        let ids = items.iter().map(|r| rid(&r.id)).collect();
+        self.listed
             .borrow_mut()
-            .extend_from_slice(entitlements);
-        self.skips
-            .borrow_mut()
-            .extend(items.iter().map(|r| (rid(&r.id), skip)));
+            .push((ids, entitlements.to_vec(), skip));
         Ok(())
     }
 
@@ -538,7 +536,12 @@ impl<'a> Driver<'a> {
                         let next = task_rx.lock().unwrap().recv();
                         let Ok(task) = next else { break };
                         let mut report = Report::default();
-                        let out = self.call(&task, &mut report);
+                        // A panic comes back as this call's error: the
+                        // driver would otherwise wait for it for ever.
+                        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            self.call(&task, &mut report)
+                        }))
+                        .unwrap_or_else(|_| Err(format!("{task:?} panicked")));
                         if done_tx.send((task, out, report)).is_err() {
                             break;
                         }
@@ -609,24 +612,41 @@ impl<'a> Driver<'a> {
                 // Store uploads (validated).
                 let records = out.resources.len()
                     + out.entitlements.len()
-                    + out.entitlements_with.len()
+                    + out.listed.iter().map(|(_, e, _)| e.len()).sum::<usize>()
                     + out.grants.len();
                 report.max_records_per_call = report.max_records_per_call.max(records);
                 if records > 10_000 {
                     return Err(format!("{task:?} uploaded {records} records in one call"));
                 }
-                // As the host checks: only the listed resources' entitlements.
-                let listed: std::collections::HashSet<String> =
-                    out.resources.iter().map(|r| rid(&r.id)).collect();
-                if let Some(e) = out
-                    .entitlements_with
-                    .iter()
-                    .find(|e| !listed.contains(&rid(&e.resource)))
-                {
-                    return Err(format!(
-                        "entitlement {} was put with resources it does not belong to",
-                        entitlement_id(e)
-                    ));
+                // As the host checks: each put takes only its own resources'
+                // entitlements, and a resource skips a task only if every
+                // put of it skipped it.
+                let mut entitlements_with = Vec::new();
+                let mut listed_ids = std::collections::HashSet::new();
+                for (ids, entitlements, skip) in out.listed {
+                    let own: std::collections::HashSet<&String> = ids.iter().collect();
+                    if let Some(e) = entitlements
+                        .iter()
+                        .find(|e| !own.contains(&rid(&e.resource)))
+                    {
+                        return Err(format!(
+                            "entitlement {} was put with resources it does not belong to",
+                            entitlement_id(e)
+                        ));
+                    }
+                    entitlements_with.extend(entitlements);
+                    for id in ids {
+                        let merged = skipped.entry(id.clone()).or_insert(skip);
+                        merged.list_entitlements &= skip.list_entitlements;
+                        merged.list_grants &= skip.list_grants;
+                        listed_ids.insert(id);
+                    }
+                }
+                for r in &out.resources {
+                    let id = rid(&r.id);
+                    if !listed_ids.contains(&id) {
+                        skipped.insert(id, SkipTasks::default());
+                    }
                 }
                 for r in out.resources {
                     if current != 0 {
@@ -640,8 +660,7 @@ impl<'a> Driver<'a> {
                         store.duplicates.push(id);
                     }
                 }
-                skipped.extend(out.skips);
-                let with = out.entitlements_with.into_iter().map(|e| (e, true));
+                let with = entitlements_with.into_iter().map(|e| (e, true));
                 for (e, with_resource) in
                     out.entitlements.into_iter().map(|e| (e, false)).chain(with)
                 {
@@ -771,8 +790,7 @@ impl<'a> Driver<'a> {
                         outcome,
                         resources: host.resources.into_inner(),
                         entitlements: host.entitlements.into_inner(),
-                        entitlements_with: host.entitlements_with.into_inner(),
-                        skips: host.skips.into_inner(),
+                        listed: host.listed.into_inner(),
                         grants,
                         logs: host.logs.into_inner(),
                     });
@@ -792,8 +810,7 @@ impl<'a> Driver<'a> {
                         },
                         resources: Vec::new(),
                         entitlements: Vec::new(),
-                        entitlements_with: Vec::new(),
-                        skips: Vec::new(),
+                        listed: Vec::new(),
                         grants: Vec::new(),
                         logs: vec![(Level::Warn, format!("skipped, not found: {m}"))],
                     });

@@ -16,7 +16,8 @@
 //!   caps responses at (an unbounded list for the host to scan per header).
 //! - `stray-entitlement`: puts users with an entitlement of a user that is
 //!   not among them (contract 0.1.2), which the host refuses; `listed`: the
-//!   same done right, to show what the host keeps of it.
+//!   same done right, to show what the host keeps of it; `empty-listings`:
+//!   10,000 empty such puts first (host memory no record cap would see).
 //! - `egress`: requests `target-url`, which the operator never allowed;
 //!   `metadata-ip`: requests the cloud metadata service; `mapped-loopback`:
 //!   requests loopback through its IPv4-mapped IPv6 form on `port`;
@@ -130,6 +131,12 @@ impl Connector for Adversary {
             "huge-grant-sets" => flood_grant_sets(cx),
             "listed" => listed(cx, false),
             "stray-entitlement" => listed(cx, true),
+            "empty-listings" => {
+                for _ in 0..10_000 {
+                    cx.host.put_resources_with(&[], &[], SkipTasks::BOTH)?;
+                }
+                listed(cx, false)
+            }
             "long-keep-list" => long_keep_list(),
             "log-spam" => flood_logs(cx),
             "egress" => request(cx, cx.config.require("target-url")?),
