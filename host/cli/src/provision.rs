@@ -133,8 +133,11 @@ pub struct Outcome {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
-    /// A generated password, returned once and never logged.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// A generated password, printed once by a one-shot run and never
+    /// logged. Never serialized: the admin API answers with it encrypted
+    /// to the caller's key or not at all, so a serialized `Outcome` cannot
+    /// carry it by mistake.
+    #[serde(skip)]
     pub one_time_password: Option<String>,
 }
 

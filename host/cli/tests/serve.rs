@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_matches_truth, contents, expect};
+use common::{age_key, assert_matches_truth, contents, expect};
 use pingone_sim::{Faults, ServeOptions, SimConfig, SimHandle};
 use serde_json::Value;
 
@@ -223,6 +223,26 @@ fn rebuilt(original: &[u8]) -> Vec<u8> {
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The password in a create-account answer, decrypted with `key`, after
+/// checking the answer carries it only encrypted.
+fn sealed_password(answer: &Value, key: &ed25519_dalek::SigningKey) -> String {
+    assert!(answer["password"].is_null(), "{answer}");
+    assert!(answer.get("one_time_password").is_none(), "{answer}");
+    let sealed = &answer["encrypted_password"];
+    assert_eq!(sealed["provider"], "baton/jwk/v1", "{answer}");
+    assert_eq!(
+        sealed["key_id"].as_str().map(str::len),
+        Some(64),
+        "{answer}"
+    );
+    let ciphertext = sealed["ciphertext"].as_str().expect("a ciphertext");
+    let password = String::from_utf8(age_key::decrypt(key, ciphertext.as_bytes())).unwrap();
+    assert!(password.len() >= 12, "a generated password");
+    let text = answer.to_string();
+    assert!(!text.contains(&password), "the answer holds the plaintext");
+    password
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -557,9 +577,14 @@ limits = { memory_mb = "lots" }
     )
     .await;
     assert_eq!(code, 400, "{body}");
+    let recipient = ed25519_dalek::SigningKey::from_bytes(&[11; 32]);
     let (code, body) = post(
         "/v1/tenants/t00/create-account".into(),
-        serde_json::json!({"login": "admin.api.user", "email": "admin.api.user@example.com"}),
+        serde_json::json!({
+            "login": "admin.api.user",
+            "email": "admin.api.user@example.com",
+            "password_recipient": age_key::public_jwk(&recipient),
+        }),
     )
     .await;
     assert_eq!(
@@ -567,7 +592,7 @@ limits = { memory_mb = "lots" }
         (200, Some("created")),
         "{body}"
     );
-    let password = body["one_time_password"].as_str().unwrap().to_string();
+    let password = sealed_password(&body, &recipient);
     let new_user = body["resource"]
         .as_str()
         .unwrap()
@@ -718,6 +743,165 @@ limits = { memory_mb = "lots" }
     for sim in [clean, faulty, small, slow] {
         sim.shutdown().await;
     }
+}
+
+/// Every admin path but the probes, with the method it takes; unknown paths
+/// and wrong methods too, so nothing about the routes shows without the token.
+const GUARDED: &[(&str, &str)] = &[
+    ("GET", "/metrics"),
+    ("GET", "/v1/tenants"),
+    ("GET", "/v1/tenants/solo"),
+    ("POST", "/v1/tenants/solo/sync"),
+    ("POST", "/v1/tenants/solo/grant"),
+    ("POST", "/v1/tenants/solo/revoke"),
+    ("POST", "/v1/tenants/solo/create-account"),
+    ("POST", "/v1/tenants/solo/delete"),
+    ("GET", "/v1/tenants/solo/sync"),
+    ("GET", "/no-such-path"),
+];
+
+/// The admin API's trust boundary, end to end: every path but the probes
+/// needs the token, and create-account never answers with a plaintext
+/// password: encrypted to the caller's key, or withheld.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_guards_every_route_and_never_returns_a_plaintext_password() {
+    let sim = pingone_sim::start(SimConfig::tiny(6), ServeOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let secret = root.join("secret");
+    std::fs::write(&secret, sim.client_secret()).unwrap();
+    let tenants_path = root.join("tenants.toml");
+    let builtin = r#"{ builtin = "pingone" }"#;
+    let file = tenant_toml(
+        "solo",
+        builtin,
+        &sim,
+        &secret,
+        &root.join("out"),
+        "provisioning = true",
+    );
+    std::fs::write(&tenants_path, file).unwrap();
+    let host = Host::start(&tenants_path, &root.join("state"), &root.join("cache"));
+    let client = reqwest::Client::new();
+    let base = host.base.clone();
+
+    assert_eq!(get(&client, &format!("{base}/healthz"), None).await.0, 200);
+    let started = Instant::now();
+    while get(&client, &format!("{base}/readyz"), None).await.0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(60), "never ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let send = |method: &str, path: &str, auth: Option<String>, body: Value| {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = client.request(method, format!("{base}{path}")).json(&body);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        async move {
+            let resp = req.send().await.expect("admin API answers");
+            let code = resp.status().as_u16();
+            (code, resp.text().await.unwrap_or_default())
+        }
+    };
+    let account =
+        |login: &str| serde_json::json!({"login": login, "email": format!("{login}@example.com")});
+    let users_before = sim.ground_truth().users.len();
+    for (method, path) in GUARDED {
+        for auth in [
+            None,
+            Some("Bearer ".to_string()),
+            Some("Bearer wrong-token-wrong-token-0123".to_string()),
+            Some(format!("Bearer {TOKEN}-and-more")),
+            Some(format!("Basic {TOKEN}")),
+        ] {
+            let (code, body) = send(method, path, auth.clone(), account("no.token")).await;
+            assert_eq!(code, 401, "{method} {path} with {auth:?}: {body}");
+            assert!(!body.contains("tenant"), "a 401 says nothing more: {body}");
+        }
+    }
+    assert_eq!(
+        sim.ground_truth().users.len(),
+        users_before,
+        "nothing was created without the token"
+    );
+
+    let create = |body: Value| {
+        send(
+            "POST",
+            "/v1/tenants/solo/create-account",
+            Some(format!("Bearer {TOKEN}")),
+            body,
+        )
+    };
+
+    // No key: the account is created, its password withheld, and the answer says so.
+    let (code, text) = create(account("no.key")).await;
+    assert_eq!(code, 200, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["result"], "created", "{body}");
+    assert!(
+        body["password"].is_null() && body.get("password").is_some(),
+        "{body}"
+    );
+    assert!(
+        body["password_note"]
+            .as_str()
+            .is_some_and(|n| n.contains("password_recipient")),
+        "{body}"
+    );
+    let fields: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        fields,
+        ["message", "password", "password_note", "resource", "result"],
+        "nothing that could carry the password: {body}"
+    );
+
+    // A key: the password comes back encrypted to it, and only there.
+    let recipient = ed25519_dalek::SigningKey::from_bytes(&[21; 32]);
+    let mut request = account("with.key");
+    request["password_recipient"] = age_key::public_jwk(&recipient);
+    let (code, text) = create(request).await;
+    assert_eq!(code, 200, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["result"], "created", "{body}");
+    let password = sealed_password(&body, &recipient);
+    assert!(!text.contains(&password));
+    // The key may also be given as the JWK's JSON text.
+    let mut request = account("key.as.text");
+    request["password_recipient"] = age_key::public_jwk(&recipient).to_string().into();
+    let (code, text) = create(request).await;
+    assert_eq!(code, 200, "{text}");
+    let other = sealed_password(&serde_json::from_str(&text).unwrap(), &recipient);
+    assert_ne!(other, password, "each account gets its own password");
+
+    // A key the host cannot encrypt to: refused before anything is created.
+    let users = sim.ground_truth().users.len();
+    assert_eq!(users, users_before + 3);
+    let mut request = account("bad.key");
+    request["password_recipient"] = serde_json::json!({"kty": "RSA", "n": "x", "e": "AQAB"});
+    let (code, text) = create(request).await;
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("password_recipient"), "{text}");
+    assert_eq!(sim.ground_truth().users.len(), users);
+
+    let logs = host.logs();
+    assert!(
+        !logs.contains(&password),
+        "a generated password reached the logs"
+    );
+    assert!(
+        !logs.contains(&other),
+        "a generated password reached the logs"
+    );
+    drop(host);
+    sim.shutdown().await;
 }
 
 /// The Kubernetes-manifest case: no tenants file, the same `BATON_*`

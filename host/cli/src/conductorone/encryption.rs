@@ -1,10 +1,12 @@
-//! Encrypting a generated password to ConductorOne's recipient.
+//! Encrypting a generated password to its recipient's key.
 //!
 //! Threat: a password the connector generates for a new account must reach
-//! only the person ConductorOne hands it to. It never leaves the host in
-//! plaintext: the create-account task names a recipient key, and the host
+//! only the person it is meant for. It never leaves the host in plaintext:
+//! a ConductorOne create-account task names a recipient key, and the host
 //! refuses the task (before creating anything) when it cannot encrypt to any
-//! of the keys it is given.
+//! of the keys it is given. The admin API's create-account route takes the
+//! same kind of key in its request ([`recipient_from_jwk`]) and answers
+//! with the same ciphertext.
 //!
 //! Format (Baton's `baton/jwk/v1` provider, so ConductorOne can decrypt it):
 //! the recipient is a public JSON web key; for an Ed25519 key the password
@@ -56,7 +58,7 @@ fn from_config(c: &EncryptionConfig) -> Result<Recipient, String> {
         c.provider.as_str()
     };
     match (&c.config, provider) {
-        (Some(Config::JwkPublicKeyConfig(jwk)), JWK_PROVIDER) => from_jwk(&jwk.pub_key),
+        (Some(Config::JwkPublicKeyConfig(jwk)), JWK_PROVIDER) => recipient_from_jwk(&jwk.pub_key),
         (_, p) => Err(format!(
             "provider {p:?} is not supported (only {JWK_PROVIDER} with an Ed25519 key)"
         )),
@@ -70,7 +72,8 @@ struct PublicJwk {
     x: Option<String>,
 }
 
-fn from_jwk(json: &[u8]) -> Result<Recipient, String> {
+/// A recipient from a public JWK's JSON (only `OKP`/`Ed25519`), or why not.
+pub fn recipient_from_jwk(json: &[u8]) -> Result<Recipient, String> {
     let jwk: PublicJwk =
         serde_json::from_slice(json).map_err(|e| format!("the public key is not a JWK: {e}"))?;
     if jwk.kty != "OKP" || jwk.crv.as_deref() != Some("Ed25519") {
@@ -103,6 +106,11 @@ fn from_jwk(json: &[u8]) -> Result<Recipient, String> {
 }
 
 impl Recipient {
+    /// The key's RFC 7638 thumbprint (hex SHA-256), as `key_id` reports it.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
     /// The password as Baton's connector builder returns it.
     pub fn encrypt_password(&self, password: &[u8]) -> Result<EncryptedData, String> {
         let recipient = age::ssh::Recipient::from_str(&self.ssh_key)
@@ -130,11 +138,16 @@ impl Recipient {
     }
 }
 
+/// The private side, shared with the admin API's and the end-to-end tests.
+#[cfg(test)]
+#[path = "../../tests/common/age_key.rs"]
+pub(crate) mod age_key;
+
 #[cfg(test)]
 mod tests {
+    use super::age_key;
     use super::*;
     use baton_api::connector::encryption_config::JwkPublicKeyConfig;
-    use std::io::Read as _;
 
     fn config_for(public: [u8; 32]) -> EncryptionConfig {
         let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(public)});
@@ -160,18 +173,15 @@ mod tests {
         let text = String::from_utf8(data.encrypted_bytes.clone()).unwrap();
         assert!(!text.contains("s3cret"));
         // Decrypt as ConductorOne would: age with the ssh-ed25519 identity.
-        let mut pem = Vec::new();
-        let openssh = ssh_private_key(&signing);
-        pem.extend_from_slice(openssh.as_bytes());
-        let identity = age::ssh::Identity::from_buffer(&pem[..], None).unwrap();
+        assert_eq!(age_key::decrypt(&signing, text.as_bytes()), b"s3cret-P4ss");
+        let other = ed25519_dalek::SigningKey::from_bytes(&[6; 32]);
+        let pem = age_key::ssh_private_key(&other);
+        let identity = age::ssh::Identity::from_buffer(pem.as_bytes(), None).unwrap();
         let ciphertext = STANDARD.decode(text).unwrap();
-        let decryptor = age::Decryptor::new(&ciphertext[..]).unwrap();
-        let mut reader = decryptor
-            .decrypt(std::iter::once(&identity as &dyn age::Identity))
-            .unwrap();
-        let mut plain = Vec::new();
-        reader.read_to_end(&mut plain).unwrap();
-        assert_eq!(plain, b"s3cret-P4ss");
+        let wrong = age::Decryptor::new(&ciphertext[..])
+            .unwrap()
+            .decrypt(std::iter::once(&identity as &dyn age::Identity));
+        assert!(wrong.is_err(), "another key cannot decrypt it");
     }
 
     #[test]
@@ -179,7 +189,7 @@ mod tests {
         // RFC 8037 appendix A.3: the Ed25519 example key's thumbprint.
         let jwk =
             br#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
-        let r = from_jwk(jwk).unwrap();
+        let r = recipient_from_jwk(jwk).unwrap();
         assert_eq!(
             r.key_id,
             hex::encode(
@@ -209,47 +219,5 @@ mod tests {
         };
         let e = recipient(&[rsa]).err().unwrap();
         assert!(e.contains("RSA"), "{e}");
-    }
-
-    /// An unencrypted OpenSSH private key file for `key` (test only).
-    fn ssh_private_key(key: &ed25519_dalek::SigningKey) -> String {
-        fn string(out: &mut Vec<u8>, s: &[u8]) {
-            out.extend_from_slice(&(s.len() as u32).to_be_bytes());
-            out.extend_from_slice(s);
-        }
-        let public = key.verifying_key().to_bytes();
-        let mut pubblob = Vec::new();
-        string(&mut pubblob, b"ssh-ed25519");
-        string(&mut pubblob, &public);
-        let mut private = Vec::new();
-        private.extend_from_slice(&[1, 2, 3, 4, 1, 2, 3, 4]);
-        string(&mut private, b"ssh-ed25519");
-        string(&mut private, &public);
-        let mut both = key.to_bytes().to_vec();
-        both.extend_from_slice(&public);
-        string(&mut private, &both);
-        string(&mut private, b"");
-        let mut pad = 1u8;
-        while private.len() % 8 != 0 {
-            private.push(pad);
-            pad += 1;
-        }
-        let mut blob = b"openssh-key-v1\0".to_vec();
-        string(&mut blob, b"none");
-        string(&mut blob, b"none");
-        string(&mut blob, b"");
-        blob.extend_from_slice(&1u32.to_be_bytes());
-        string(&mut blob, &pubblob);
-        string(&mut blob, &private);
-        let b64 = STANDARD.encode(blob);
-        let lines: Vec<&str> = b64
-            .as_bytes()
-            .chunks(70)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect();
-        format!(
-            "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
-            lines.join("\n")
-        )
     }
 }

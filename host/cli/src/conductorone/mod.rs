@@ -22,7 +22,7 @@
 
 mod client;
 pub mod credentials;
-mod encryption;
+pub mod encryption;
 mod hello;
 pub use hello::host_id;
 mod proxy;

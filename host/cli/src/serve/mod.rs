@@ -5,6 +5,9 @@
 //! finished syncs; [`admin`] is the authenticated HTTP API and [`metrics`]
 //! its Prometheus page. This module wires them to flags, signals and the
 //! reload loop.
+//!
+//! Decision: the admin API listens on loopback by default
+//! ([`DEFAULT_ADMIN_ADDR`]); any other address is an explicit choice.
 
 pub mod admin;
 pub mod metrics;
@@ -25,17 +28,24 @@ use crate::args::{Cli, Prescan};
 use service::{Components, Service, ServiceOptions};
 use tenants::{ComponentSource, TenantLimits, TenantSpec};
 
+/// The admin API can change access in every tenant's system and speaks
+/// plain HTTP, so it is reachable from other hosts only when an operator
+/// names another address.
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:8080";
+
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Tenants file or directory (TOML or YAML). Without it, one tenant is
     /// configured by the same flags and BATON_* variables as a one-shot run.
     #[arg(long, env = "CONNECTOR_HOST_TENANTS")]
     pub tenants: Option<PathBuf>,
-    /// Address of the admin API (probes, metrics, status, triggers).
+    /// Address of the admin API (probes, metrics, status, triggers,
+    /// provisioning). Loopback unless set: in a pod, set 0.0.0.0:8080 so
+    /// the kubelet's probes reach it.
     #[arg(
         long,
         env = "CONNECTOR_HOST_ADMIN_ADDR",
-        default_value = "0.0.0.0:8080"
+        default_value = DEFAULT_ADMIN_ADDR
     )]
     pub admin_addr: SocketAddr,
     /// File holding the admin API's bearer token (or set
@@ -205,6 +215,12 @@ pub async fn run(
         .await
         .with_context(|| format!("binding the admin API to {}", args.admin_addr))?;
     let bound = listener.local_addr()?;
+    if !bound.ip().is_loopback() {
+        tracing::info!(
+            "the admin API listens on {bound}, beyond loopback, over plain HTTP: \
+             limit who can reach it (NetworkPolicy, firewall)"
+        );
+    }
     let app = admin::router(service.clone(), token);
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
     let admin = tokio::spawn(async move {
@@ -285,4 +301,46 @@ pub async fn run(
         if clean { "clean" } else { "grace period over" }
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory as _, Parser as _};
+
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    #[test]
+    fn the_admin_api_binds_to_loopback_unless_told_otherwise() {
+        let command = Serve::command();
+        let arg = command
+            .get_arguments()
+            .find(|a| a.get_id() == "admin_addr")
+            .unwrap();
+        let defaults: Vec<_> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(defaults, [DEFAULT_ADMIN_ADDR]);
+        assert_eq!(
+            arg.get_env().map(|e| e.to_string_lossy().into_owned()),
+            Some("CONNECTOR_HOST_ADMIN_ADDR".into())
+        );
+        let default: SocketAddr = DEFAULT_ADMIN_ADDR.parse().unwrap();
+        assert!(default.ip().is_loopback(), "{default}");
+        // Parsed without the flag (and without its variable, when the
+        // environment running the test does not set it).
+        if std::env::var_os("CONNECTOR_HOST_ADMIN_ADDR").is_none() {
+            let parsed = Serve::try_parse_from(["serve"]).unwrap();
+            assert_eq!(parsed.args.admin_addr, default);
+        }
+        // Any other address is an explicit choice.
+        let parsed = Serve::try_parse_from(["serve", "--admin-addr", "0.0.0.0:8080"]).unwrap();
+        assert_eq!(parsed.args.admin_addr.to_string(), "0.0.0.0:8080");
+    }
 }

@@ -15,6 +15,10 @@ use pingone_sim::SimHandle;
 #[path = "../../../../guest/pingone/tests/common/expect.rs"]
 pub mod expect;
 
+/// The private side of a generated password's encryption (also used by the
+/// encryption module's unit tests).
+pub mod age_key;
+
 /// `connector-host` with a clean environment configured for `sim` by the
 /// `BATON_*` variables the ConductorOne manifests use.
 pub fn host(sim: &SimHandle, file: &Path) -> Command {
