@@ -39,7 +39,13 @@ pub enum C1zError {
     #[error("corrupt c1z: not a SQLite database ({path})")]
     NotSqlite { path: PathBuf },
 
-    /// The SQLite database lacks a table or column of the c1z schema.
+    /// The SQLite database is damaged: its header disagrees with the file,
+    /// its schema does not parse, or SQLite found corruption reading it.
+    #[error("corrupt c1z: damaged SQLite database: {detail} ({path})")]
+    CorruptDatabase { path: PathBuf, detail: String },
+
+    /// The SQLite database lacks a table or column of the c1z schema, or
+    /// carries an object a c1z never holds (a trigger, a view).
     #[error("corrupt c1z: wrong schema: {detail} ({path})")]
     Schema { path: PathBuf, detail: String },
 
@@ -115,6 +121,7 @@ impl C1zError {
                 | C1zError::UnsupportedFormat { .. }
                 | C1zError::Zstd { .. }
                 | C1zError::NotSqlite { .. }
+                | C1zError::CorruptDatabase { .. }
                 | C1zError::Schema { .. }
                 | C1zError::UndecodableBlob { .. }
         )

@@ -11,7 +11,10 @@
 //! * [`reader::C1zReader`] — validated read access (corrupt input is rejected
 //!   with an error naming the broken layer), diffs and provisioning look-ups;
 //! * [`inspect`] — the `inspect` subcommands as pure render functions;
-//! * [`pb`] / [`protojson`] — the protobuf messages and their JSON rendering.
+//! * [`pb`] / [`protojson`] — the protobuf messages and their JSON rendering;
+//! * [`sqlite`] — the one way a c1z's database is opened: SQLite's defensive
+//!   settings (no triggers, no views, untrusted schema), since any c1z may
+//!   come from elsewhere.
 
 pub mod envelope;
 pub mod error;
@@ -21,6 +24,7 @@ pub mod pb;
 pub mod protojson;
 pub mod reader;
 pub mod schema;
+pub mod sqlite;
 pub mod store;
 pub mod writer;
 

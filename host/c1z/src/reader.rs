@@ -6,6 +6,10 @@
 //!   by its own error: magic, zstd stream, SQLite header, schema (missing
 //!   table/column named), and, when rows are read, each protobuf blob (table
 //!   and `external_id` named).
+//! * **A file from elsewhere carries code.** The copy is opened through
+//!   [`sqlite::open_copy`]: triggers and views off, schema untrusted, and a
+//!   file holding a trigger, view or virtual table refused by name (see
+//!   `sqlite.rs`), so neither the upgrade below nor any read runs its code.
 //! * **The user's file is never modified.** The database is decompressed into
 //!   a private temporary directory, removed when the reader is dropped. Old
 //!   schemas are upgraded in that copy only, as Baton's readers do.
@@ -22,6 +26,7 @@ use crate::envelope::{self, DecodeLimits};
 use crate::error::{C1zError, Result, SqlContext};
 use crate::pb;
 use crate::schema;
+use crate::sqlite;
 use crate::store::{self, ObjectTable, SyncRun, SyncStats};
 
 const PAGE: i64 = 500;
@@ -118,27 +123,20 @@ impl C1zReader {
         let db = dir.path().join("c1z.db");
         envelope::decompress_to(path, &db, opts.limits)?;
 
-        let conn = Connection::open_with_flags(
+        // Any c1z may come from elsewhere: defensive settings, header and
+        // schema vetted before anything else reads or writes it.
+        let conn = sqlite::open_copy(
             &db,
+            path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .ctx(|| format!("opening the copy of {}", path.display()))?;
-        // The copy is private and disposable: no journal is needed.
-        let not_sqlite = |_| C1zError::NotSqlite {
-            path: path.to_path_buf(),
-        };
-        conn.query_row("pragma journal_mode = off", [], |r| r.get::<_, String>(0))
-            .map_err(not_sqlite)?;
-        conn.query_row("select count(*) from sqlite_master", [], |r| {
-            r.get::<_, i64>(0)
+        )?;
+        // The copy is private and disposable: its journal (only the schema
+        // upgrade writes) stays in memory. Defensive mode forbids `off`.
+        conn.query_row("pragma journal_mode = memory", [], |r| {
+            r.get::<_, String>(0)
         })
-        .map_err(not_sqlite)?;
-        schema::check_and_upgrade(&conn, path).map_err(|e| match e {
-            C1zError::Sqlite { .. } => C1zError::NotSqlite {
-                path: path.to_path_buf(),
-            },
-            other => other,
-        })?;
+        .map_err(|e| sqlite::classify(e, path, || "setting the journal mode".into()))?;
+        schema::check_and_upgrade(&conn, path).map_err(|e| sqlite::reclassify(e, path))?;
         Ok(C1zReader {
             conn,
             path: path.to_path_buf(),

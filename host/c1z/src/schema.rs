@@ -11,6 +11,9 @@
 //! Older files (v0.2/v0.3 era) lack some columns. Like Baton, we upgrade them
 //! with `ALTER TABLE ... ADD COLUMN` in a private copy (the reader) or in the
 //! working file (the writer); a missing *required* column is a schema error.
+//! The upgrade writes to a file from elsewhere, so it runs only on
+//! connections opened by [`crate::sqlite::open_untrusted`] (no triggers fire)
+//! and only after the schema was vetted.
 
 use rusqlite::Connection;
 
@@ -274,8 +277,11 @@ pub struct Upgrade {
 }
 
 /// Checks that `conn` holds a c1z v1 schema and adds what newer SDKs expect.
-/// A missing required table or column is [`C1zError::Schema`], naming it.
+/// A missing required table or column is [`C1zError::Schema`], naming it, and
+/// so is a trigger, view or virtual table ([`crate::sqlite::vet_schema`]),
+/// refused before anything is changed.
 pub fn check_and_upgrade(conn: &Connection, path: &std::path::Path) -> Result<Upgrade> {
+    crate::sqlite::vet_schema(conn, path)?;
     let mut up = Upgrade::default();
     for t in &TABLES {
         let cols = table_columns(conn, t.name)?;

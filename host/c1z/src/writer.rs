@@ -16,6 +16,11 @@
 //!   untouched and the working file stays for the next run.
 //! * **Someone else's file at `--file`.** The target is classified before
 //!   anything else; a file that is not a c1z is never overwritten.
+//! * **A target or working file written by someone else.** Both are opened
+//!   through `sqlite.rs` (triggers and views off, schema untrusted) and
+//!   refused if they carry a trigger, view or virtual table, so a resumed
+//!   sync or a schema upgrade runs none of their code and none is carried
+//!   into the published artifact.
 //! * **Two syncs on one target.** The working database is opened with
 //!   `locking_mode=EXCLUSIVE`, so a second writer fails fast instead of
 //!   interleaving.
@@ -39,6 +44,7 @@ use crate::error::{C1zError, Result, SqlContext};
 use crate::ids;
 use crate::pb;
 use crate::schema;
+use crate::sqlite;
 use crate::store::{self, ObjectTable, SYNC_TYPE_FULL, SyncStats};
 
 /// Suffix of the working database next to the target.
@@ -753,22 +759,23 @@ fn prepare_working(
             .map(|_| ())
             .map_err(|e| refuse(target, e))
             .and_then(|_| {
-                // Prove it is a database with our schema before adopting it.
-                let conn = Connection::open_with_flags(&tmp, OpenFlags::SQLITE_OPEN_READ_WRITE)
-                    .ctx(|| "opening the decompressed target".into())?;
+                // Prove it is a database with our schema, and nothing that
+                // runs, before adopting it.
+                let conn = sqlite::open_copy(&tmp, target, OpenFlags::SQLITE_OPEN_READ_WRITE)
+                    .map_err(|e| refuse(target, e))?;
                 let r = schema::check_and_upgrade(&conn, target)
-                    .map_err(|e| match e {
-                        C1zError::Sqlite { .. } => C1zError::NotSqlite {
-                            path: target.to_path_buf(),
-                        },
-                        other => other,
-                    })
+                    .map_err(|e| sqlite::reclassify(e, target))
                     .map_err(|e| refuse(target, e));
                 drop(conn);
                 r.map(|_| ())
             }),
         FileState::Missing | FileState::Empty => (|| {
-            let conn = Connection::open(&tmp).ctx(|| "creating the working database".into())?;
+            let conn = sqlite::open_untrusted(
+                &tmp,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
             conn.execute_batch("pragma journal_mode = delete; pragma page_size = 4096;")
                 .ctx(|| "configuring the working database".into())?;
             schema::create_all(&conn)?;
@@ -803,10 +810,7 @@ fn busy_or(e: rusqlite::Error, working: &Path, context: &str) -> C1zError {
             path: working.to_path_buf(),
         }
     } else {
-        C1zError::Sqlite {
-            context: context.into(),
-            source: e,
-        }
+        sqlite::classify(e, working, || context.into())
     }
 }
 
@@ -826,8 +830,9 @@ fn open_working(working: &Path, opts: &WriterOptions) -> Result<Connection> {
             });
         }
     }
-    let conn = Connection::open_with_flags(working, OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .ctx(|| format!("opening {}", working.display()))?;
+    // A working file is ours only if nobody else could write next to the
+    // target: it gets the same defensive settings as any other c1z.
+    let conn = sqlite::open_untrusted(working, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     conn.busy_timeout(Duration::ZERO)
         .ctx(|| "setting the busy timeout".into())?;
     // Exclusive locking before WAL: no shared-memory file, and a second
@@ -847,7 +852,7 @@ fn open_working(working: &Path, opts: &WriterOptions) -> Result<Connection> {
         opts.cache_size_kib.max(1024)
     ))
     .map_err(|e| busy_or(e, working, "configuring the working database"))?;
-    schema::check_and_upgrade(&conn, working)?;
+    schema::check_and_upgrade(&conn, working).map_err(|e| sqlite::reclassify(e, working))?;
     Ok(conn)
 }
 

@@ -6,8 +6,21 @@
 //!   thread) for CPU deadlines and cooperative yields, and the pooling
 //!   allocator so a fresh instance per operation costs microseconds.
 //! - Components are compiled once and cached precompiled on disk, keyed by
-//!   the component's sha256 and the engine's compatibility hash; only files
-//!   this host wrote in a private directory are ever deserialised.
+//!   the component's sha256 and the engine's compatibility hash
+//!   ([`ComponentCache`]). Loading an entry is `Component::deserialize`,
+//!   which takes its input for machine code the host compiled: whoever can
+//!   write the cache can run code in this process. So the cache directory
+//!   is used only while it is owned by the process's effective uid and not
+//!   writable by group or others, checked before every read and every write
+//!   (a mode can change while a server runs), and an entry only if the
+//!   opened file is a regular file with the same owner and no group or
+//!   other write bit; its bytes are then read from that same handle, so
+//!   the file checked is the file loaded. A cache that fails a check is not
+//!   an error: it is an optimisation, so the host logs a warning naming the
+//!   directory or entry and the reason, and compiles instead. It never
+//!   `chmod`s or `chown`s a directory into shape, since the directory may
+//!   already hold someone else's files: the operator fixes it (`chown` to
+//!   the service user, `chmod 0700`, or a fresh directory).
 //! - Before anything runs, the component's imports are checked against the
 //!   contract; anything else (wasi:http, sockets, a foreign interface) is
 //!   refused with an error that names it.
@@ -15,6 +28,9 @@
 //!   only the pages of one sync run may reuse a clean one ([`WarmInstances`]).
 
 use std::collections::HashMap;
+use std::fs::{self, Metadata, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,6 +79,8 @@ const ALLOWED_IMPORT_PREFIXES: &[&str] = &[
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeOptions {
     /// Where precompiled components are cached; `None` compiles every load.
+    /// A directory not owned by this process's user, or writable by group
+    /// or others, is not used (a warning says why).
     pub cache_dir: Option<PathBuf>,
 }
 
@@ -70,7 +88,7 @@ pub struct RuntimeOptions {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
-    cache_dir: Option<PathBuf>,
+    cache: Option<ComponentCache>,
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
 }
 
@@ -133,13 +151,11 @@ impl Runtime {
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         ConnectorPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-        if let Some(dir) = &options.cache_dir {
-            prepare_cache_dir(dir)?;
-        }
+        let cache = options.cache_dir.as_deref().and_then(ComponentCache::open);
         Ok(Arc::new(Self {
             engine,
             linker,
-            cache_dir: options.cache_dir,
+            cache,
             loaded: Mutex::new(HashMap::new()),
         }))
     }
@@ -202,31 +218,188 @@ impl Runtime {
 
     fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component, LoadError> {
         let invalid = |e: wasmtime::Error| LoadError::Invalid(format!("{e:#}"));
-        let Some(dir) = &self.cache_dir else {
+        let Some(cache) = &self.cache else {
             return Component::new(&self.engine, bytes).map_err(invalid);
         };
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut hasher);
-        let key = std::hash::Hasher::finish(&hasher);
-        let path = dir.join(format!("{digest}-{key:016x}.cwasm"));
-        if path.exists() {
-            // SAFETY: the file name binds it to this component's digest and
-            // this engine; the directory is private to this user (checked in
-            // `prepare_cache_dir`) and only this code writes it, atomically.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                Ok(c) => return Ok(c),
-                Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e}", path.display()),
-            }
+        let path = cache.entry_path(&self.engine, digest);
+        if let Some(component) = cache.load(&self.engine, &path) {
+            return Ok(component);
         }
         let component = Component::new(&self.engine, bytes).map_err(invalid)?;
-        if let Ok(serialized) = component.serialize() {
-            let tmp = path.with_extension("tmp");
-            if std::fs::write(&tmp, serialized).is_ok() {
-                let _ = std::fs::rename(&tmp, &path);
-            }
-        }
+        cache.store(&path, &component);
         Ok(component)
     }
+}
+
+/// The on-disk cache of precompiled components. Every entry is machine
+/// code this process will run, so the directory and each entry must be
+/// private to the process's effective uid (see the module documentation);
+/// when they are not, the cache is not used and the component is compiled.
+struct ComponentCache {
+    dir: PathBuf,
+}
+
+impl ComponentCache {
+    /// The cache at `dir`, created (mode 0700) if missing; `None`, with a
+    /// warning naming the directory and the reason, if it cannot be created
+    /// or is not private to this process's user.
+    fn open(dir: &Path) -> Option<Self> {
+        if let Err(e) = fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+        {
+            tracing::warn!(
+                "not using the component cache {}: it cannot be created: {e}; compiling instead",
+                dir.display()
+            );
+            return None;
+        }
+        let cache = Self {
+            dir: dir.to_path_buf(),
+        };
+        match cache.check_dir() {
+            Ok(()) => Some(cache),
+            Err(reason) => {
+                tracing::warn!(
+                    "not using the component cache {}: {reason}; compiling instead",
+                    dir.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// The directory is ours alone: owned by our effective uid, no group or
+    /// other write bit (which would let another user plant or swap entries).
+    fn check_dir(&self) -> Result<(), String> {
+        let meta =
+            fs::metadata(&self.dir).map_err(|e| format!("its metadata is unreadable: {e}"))?;
+        if !meta.is_dir() {
+            return Err("it is not a directory".into());
+        }
+        private_to_us(&meta)
+    }
+
+    /// The entry of `digest` for this engine: the name binds the file to the
+    /// component's content and to the engine's compilation settings.
+    fn entry_path(&self, engine: &Engine, digest: &str) -> PathBuf {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+        let key = std::hash::Hasher::finish(&hasher);
+        self.dir.join(format!("{digest}-{key:016x}.cwasm"))
+    }
+
+    /// The component cached at `path`, if the directory and the entry pass
+    /// the ownership checks and the entry deserialises.
+    fn load(&self, engine: &Engine, path: &Path) -> Option<Component> {
+        if let Err(reason) = self.check_dir() {
+            tracing::warn!(
+                "not reading the component cache {}: {reason}; compiling instead",
+                self.dir.display()
+            );
+            return None;
+        }
+        let refuse = |reason: String| {
+            tracing::warn!(
+                "ignoring component cache entry {}: {reason}",
+                path.display()
+            );
+            None
+        };
+        // No symlink: the entry itself must be the checked file.
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => return refuse(format!("it cannot be opened: {e}")),
+        };
+        // Checked on the open handle, so a file swapped in after the check
+        // is not the one read.
+        let meta = match file.metadata() {
+            Ok(m) => m,
+            Err(e) => return refuse(format!("its metadata is unreadable: {e}")),
+        };
+        if !meta.is_file() {
+            return refuse("it is not a regular file".into());
+        }
+        if let Err(reason) = private_to_us(&meta) {
+            return refuse(reason);
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        if let Err(e) = file.read_to_end(&mut bytes) {
+            return refuse(format!("it cannot be read: {e}"));
+        }
+        // SAFETY: these bytes come from a regular file owned by this
+        // process's user and writable by no one else, in a directory with
+        // the same guarantees, read through the handle that was checked;
+        // only `store` below writes such files, from `Component::serialize`
+        // of this engine (the name binds the engine's compatibility hash,
+        // and wasmtime re-checks it while deserialising).
+        match unsafe { Component::deserialize(engine, &bytes) } {
+            Ok(c) => Some(c),
+            Err(e) => refuse(format!("it does not deserialise: {e}")),
+        }
+    }
+
+    /// Writes `component` to `path`, atomically (a private temporary file,
+    /// then a rename), unless the directory fails its check. Failures only
+    /// cost the next load a compilation, so they are logged, not returned.
+    fn store(&self, path: &Path, component: &Component) {
+        if let Err(reason) = self.check_dir() {
+            tracing::warn!(
+                "not writing to the component cache {}: {reason}",
+                self.dir.display()
+            );
+            return;
+        }
+        let Ok(serialized) = component.serialize() else {
+            return;
+        };
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(&serialized))
+            .and_then(|()| fs::rename(&tmp, path));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            tracing::warn!("not caching component {}: {e}", path.display());
+        }
+    }
+}
+
+/// The effective uid of this process: the only owner a cache directory or
+/// entry may have.
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes no arguments, touches no memory and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// `Ok` if `meta` is owned by this process's effective uid and not
+/// writable by group or others; otherwise the reason, for the warning.
+fn private_to_us(meta: &Metadata) -> Result<(), String> {
+    let euid = effective_uid();
+    if meta.uid() != euid {
+        return Err(format!(
+            "it is owned by uid {}, not by this process's uid {euid}",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "it is writable by group or others (mode {:04o})",
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
 }
 
 fn build_engine() -> anyhow::Result<Engine> {
@@ -258,19 +431,6 @@ fn build_engine() -> anyhow::Result<Engine> {
             Ok(Engine::new(&config)?)
         }
     }
-}
-
-fn prepare_cache_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(dir)?;
-        if meta.permissions().mode() & 0o022 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        }
-    }
-    Ok(())
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -640,5 +800,145 @@ fn classify_guest_error(e: types::ConnectorError, state: &mut HostState) -> Call
         kind,
         message,
         transient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// The smallest valid component: an empty one (preamble only).
+    const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\x00\x01\x00";
+
+    fn engine() -> Engine {
+        Engine::new(&Config::new()).unwrap()
+    }
+
+    fn chmod(path: &Path, mode: u32) {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// A private cache holding the empty component's entry.
+    fn filled_cache(engine: &Engine, dir: &Path) -> (ComponentCache, PathBuf) {
+        let cache = ComponentCache::open(dir).expect("a fresh directory is private");
+        let path = cache.entry_path(engine, "empty");
+        cache.store(&path, &Component::new(engine, EMPTY_COMPONENT).unwrap());
+        assert!(path.exists(), "the entry was written");
+        (cache, path)
+    }
+
+    #[test]
+    fn a_private_directory_is_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("nested").join("cache");
+        let engine = engine();
+        let (cache, path) = filled_cache(&engine, &dir);
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert!(cache.load(&engine, &path).is_some(), "the entry is read");
+        let missing = cache.entry_path(&engine, "other");
+        assert!(cache.load(&engine, &missing).is_none());
+        // No temporary file is left beside the entry.
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_runtime_uses_a_private_cache_and_compiles_without_a_refused_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("cache");
+        let runtime = Runtime::new(RuntimeOptions {
+            cache_dir: Some(dir.clone()),
+        })
+        .unwrap();
+        let cache = runtime.cache.as_ref().expect("the cache is used");
+        runtime.compile(EMPTY_COMPONENT, "empty").unwrap();
+        let path = cache.entry_path(&runtime.engine, "empty");
+        assert!(cache.load(&runtime.engine, &path).is_some());
+        drop(runtime);
+
+        chmod(&dir, 0o777);
+        let runtime = Runtime::new(RuntimeOptions {
+            cache_dir: Some(dir.clone()),
+        })
+        .unwrap();
+        assert!(runtime.cache.is_none(), "a world-writable cache is refused");
+        runtime.compile(EMPTY_COMPONENT, "fresh").unwrap();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "nothing written");
+    }
+
+    #[test]
+    fn a_world_or_group_writable_directory_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("cache");
+        fs::create_dir(&dir).unwrap();
+        chmod(&dir, 0o777);
+        assert!(ComponentCache::open(&dir).is_none());
+        let reason = ComponentCache { dir: dir.clone() }.check_dir().unwrap_err();
+        assert!(reason.contains("writable by group or others"), "{reason}");
+        assert!(reason.contains("0777"), "{reason}");
+        // Not repaired behind the operator's back.
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o777);
+
+        // A cache that turns writable while in use is no longer read or
+        // written.
+        let engine = engine();
+        let dir = tmp.path().join("later");
+        let (cache, path) = filled_cache(&engine, &dir);
+        for mode in [0o777, 0o770, 0o702] {
+            chmod(&dir, mode);
+            assert!(cache.load(&engine, &path).is_none(), "mode {mode:o}");
+            let other = cache.entry_path(&engine, "other");
+            cache.store(&other, &Component::new(&engine, EMPTY_COMPONENT).unwrap());
+            assert!(!other.exists(), "written at mode {mode:o}");
+        }
+        chmod(&dir, 0o700);
+        assert!(cache.load(&engine, &path).is_some());
+    }
+
+    #[test]
+    fn a_writable_or_linked_entry_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let (cache, path) = filled_cache(&engine, &tmp.path().join("cache"));
+        chmod(&path, 0o666);
+        assert!(cache.load(&engine, &path).is_none());
+        chmod(&path, 0o600);
+        assert!(cache.load(&engine, &path).is_some());
+
+        // A symlink is not followed, even to a good entry.
+        let link = cache.entry_path(&engine, "link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(cache.load(&engine, &link).is_none());
+    }
+
+    #[test]
+    fn a_directory_or_entry_of_another_user_is_refused() {
+        if effective_uid() != 0 {
+            eprintln!(
+                "skipped: changing a file's owner needs root; this runs as uid {}",
+                effective_uid()
+            );
+            return;
+        }
+        const NOBODY: u32 = 65534;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("theirs");
+        fs::create_dir(&dir).unwrap();
+        chmod(&dir, 0o700);
+        std::os::unix::fs::chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
+        assert!(ComponentCache::open(&dir).is_none());
+        let reason = ComponentCache { dir: dir.clone() }.check_dir().unwrap_err();
+        assert!(reason.contains("owned by uid 65534"), "{reason}");
+
+        // An entry of another user in our own directory.
+        let engine = engine();
+        let (cache, path) = filled_cache(&engine, &tmp.path().join("ours"));
+        std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY)).unwrap();
+        assert!(cache.load(&engine, &path).is_none());
+        // Storing again replaces it with our own.
+        cache.store(&path, &Component::new(&engine, EMPTY_COMPONENT).unwrap());
+        assert_eq!(fs::metadata(&path).unwrap().uid(), 0);
+        assert!(cache.load(&engine, &path).is_some());
     }
 }
