@@ -5,8 +5,14 @@
 //! component's fields added as flags with `BATON_` environment variables.
 //! Secret fields also accept `--<field>-file` (e.g. a mounted Kubernetes
 //! Secret), and clap never prints secret values from the environment.
+//!
+//! Threat: a component names its own fields. One called `client-secret`
+//! would be registered as `--client-secret` / `BATON_CLIENT_SECRET` and
+//! receive the ConductorOne credential as plain config. So a field whose
+//! flag, environment variable or `-file` form is the host's own (or
+//! another field's) is refused before anything is parsed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -38,6 +44,12 @@ pub struct Cli {
     /// Expected sha256 of --component; a mismatch refuses to run it.
     #[arg(long, env = "BATON_COMPONENT_SHA256", global = true)]
     pub component_sha256: Option<String>,
+
+    /// Accept the origins --component's own defaults ask for (listed by
+    /// `config`); needs --component-sha256. Without it, only values the
+    /// operator sets define egress.
+    #[arg(long, env = "BATON_ACCEPT_COMPONENT_EGRESS", global = true)]
+    pub accept_component_egress: bool,
 
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, env = "BATON_LOG_LEVEL", default_value = "info", global = true)]
@@ -229,6 +241,57 @@ pub fn prescan(argv: &[String]) -> Prescan {
     }
 }
 
+/// Refuses component config fields that would shadow a host flag or its
+/// environment variable, or each other, in any of their forms.
+pub fn check_no_shadowing(meta: &ConnectorMetadata) -> anyhow::Result<()> {
+    fn collect(cmd: &clap::Command, longs: &mut BTreeSet<String>, envs: &mut BTreeSet<String>) {
+        for arg in cmd.get_arguments() {
+            longs.extend(arg.get_long().map(str::to_string));
+            envs.extend(arg.get_env().map(|e| e.to_string_lossy().into_owned()));
+        }
+        for sub in cmd.get_subcommands() {
+            collect(sub, longs, envs);
+        }
+    }
+    let (mut longs, mut envs) = (BTreeSet::new(), BTreeSet::new());
+    collect(&Cli::command(), &mut longs, &mut envs);
+    longs.extend(["help".to_string(), "version".to_string()]);
+    let mut taken: BTreeMap<String, &str> = BTreeMap::new();
+    for field in &meta.config_schema {
+        let name = field.name.as_str();
+        let well_formed = name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !well_formed {
+            anyhow::bail!(
+                "the component's config field {name:?} is not a flag name \
+                 (lower-case letters, digits and '-', starting with a letter)"
+            );
+        }
+        let mut forms = vec![name.to_string()];
+        if field.secret {
+            forms.push(format!("{name}-file"));
+        }
+        for form in forms {
+            let env = env_name(&form);
+            if longs.contains(&form) || envs.contains(&env) {
+                anyhow::bail!(
+                    "the component's config field {name:?} would shadow the host's own \
+                     --{form} ({env}); the component is refused"
+                );
+            }
+            if let Some(other) = taken.insert(env.clone(), name) {
+                anyhow::bail!(
+                    "the component's config fields {other:?} and {name:?} both claim \
+                     --{form} ({env}); the component is refused"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Parses the command line with the component's config fields as flags.
 /// Returns the raw connector values by field name (secrets included; they
 /// go to the host's secret store, never to the guest).
@@ -236,6 +299,7 @@ pub fn parse(
     argv: &[String],
     meta: &ConnectorMetadata,
 ) -> anyhow::Result<(Cli, BTreeMap<String, String>)> {
+    check_no_shadowing(meta)?;
     let mut cmd = Cli::command();
     for field in &meta.config_schema {
         cmd = cmd.arg(connector_arg(field));
@@ -352,5 +416,58 @@ mod tests {
         let cli = Cli::try_parse_from(["x", "-f", "out.c1z", "--log-level", "debug"]).unwrap();
         assert_eq!(cli.file, PathBuf::from("out.c1z"));
         assert_eq!(cli.log_level, "debug");
+    }
+
+    fn meta(fields: &[(&str, bool)]) -> ConnectorMetadata {
+        use connector_runtime::bindings::meta::ConfigField;
+        ConnectorMetadata {
+            display_name: "t".into(),
+            description: String::new(),
+            version: "1".into(),
+            resource_types: vec![],
+            capabilities: vec![],
+            config_schema: fields
+                .iter()
+                .map(|(name, secret)| ConfigField {
+                    name: name.to_string(),
+                    description: String::new(),
+                    kind: ConfigKind::Text,
+                    required: false,
+                    secret: *secret,
+                    default_value: None,
+                })
+                .collect(),
+            credential: None,
+            account_creation_schema: vec![],
+            credential_options: vec![],
+        }
+    }
+
+    #[test]
+    fn component_fields_may_not_shadow_host_flags() {
+        assert!(check_no_shadowing(&meta(&[("pingone-client-secret", true)])).is_ok());
+        let refused = |fields: &[(&str, bool)]| {
+            check_no_shadowing(&meta(fields))
+                .expect_err("must be refused")
+                .to_string()
+        };
+        // The host's ConductorOne credential, as a flag and as an env var.
+        let e = refused(&[("client-secret", true)]);
+        assert!(e.contains("\"client-secret\" would shadow the host's own --client-secret (BATON_CLIENT_SECRET)"), "{e}");
+        // A secret field's -file form.
+        let e = refused(&[("client-secret", false), ("x", false)]);
+        assert!(e.contains("--client-secret"), "{e}");
+        let e = refused(&[("admin-token", true)]);
+        assert!(
+            e.contains("\"admin-token\" would shadow the host's own --admin-token-file"),
+            "{e}"
+        );
+        // A serve flag and a flag clap adds.
+        assert!(refused(&[("tenants", false)]).contains("--tenants"));
+        assert!(refused(&[("help", false)]).contains("--help"));
+        // Two fields claiming one name, and names no flag can have.
+        let e = refused(&[("api-key", true), ("api-key-file", false)]);
+        assert!(e.contains("both claim --api-key-file"), "{e}");
+        assert!(refused(&[("Client_Secret", false)]).contains("not a flag name"));
     }
 }

@@ -11,7 +11,9 @@ use connector_runtime::bindings::meta::{
     Capability, ConfigKind, ConnectorMetadata, CredentialOption, CredentialRecipe,
 };
 use connector_runtime::capabilities::http::TlsOptions;
-use connector_runtime::config::{build_instance, env_name, resolve};
+use connector_runtime::config::{
+    ComponentTrust, build_instance, env_name, requested_egress, resolve,
+};
 use connector_runtime::{InstanceCtx, Limits, Plugin, Runtime, RuntimeOptions};
 use serde_json::{Value, json};
 
@@ -73,7 +75,8 @@ pub fn instance(
     cli: &Cli,
     values: BTreeMap<String, String>,
 ) -> anyhow::Result<InstanceCtx> {
-    let resolved = resolve(&plugin.metadata, &values).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let resolved =
+        resolve(&plugin.metadata, &values, trust(cli)?).map_err(|e| anyhow::anyhow!("{e}"))?;
     let limits = Limits {
         memory_bytes: cli.memory_limit_mb.max(8) << 20,
         max_concurrent_requests: cli.max_concurrent_requests.max(1),
@@ -87,6 +90,25 @@ pub fn instance(
         limits,
         &tls_options(cli)?,
     )
+}
+
+/// Whether the component's own egress defaults count: the bundled one's
+/// do; another's only when the operator pinned it by digest and accepted
+/// them. (`load` has already checked the digest.)
+pub fn trust(cli: &Cli) -> anyhow::Result<ComponentTrust> {
+    match (
+        &cli.component,
+        &cli.component_sha256,
+        cli.accept_component_egress,
+    ) {
+        (None, _, _) => Ok(ComponentTrust::Trusted),
+        (Some(_), Some(_), true) => Ok(ComponentTrust::Trusted),
+        (Some(_), None, true) => anyhow::bail!(
+            "--accept-component-egress (BATON_ACCEPT_COMPONENT_EGRESS) needs \
+             --component-sha256: egress is accepted for one exact component"
+        ),
+        (Some(_), _, false) => Ok(ComponentTrust::Untrusted),
+    }
 }
 
 /// TLS settings from the flags: the system roots plus `--ca-bundle`.
@@ -185,8 +207,42 @@ pub fn capabilities_json(meta: &ConnectorMetadata) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(&out)?)
 }
 
-/// `config`: the connector's config schema, with flag and env names.
-pub fn config_json(meta: &ConnectorMetadata) -> anyhow::Result<String> {
+/// What `validate` says about egress: the origins in use, and the ones the
+/// component asked for that the operator has not accepted.
+pub fn egress_report(
+    meta: &ConnectorMetadata,
+    instance: &InstanceCtx,
+    cli: &Cli,
+) -> anyhow::Result<Vec<String>> {
+    let origins: Vec<String> = instance
+        .http
+        .iter()
+        .flat_map(|h| h.policy().origins())
+        .map(|o| format!("{}://{}:{}", o.scheme, o.host, o.port))
+        .collect();
+    let mut lines = vec![format!(
+        "egress: {}",
+        if origins.is_empty() {
+            "none".to_string()
+        } else {
+            origins.join(", ")
+        }
+    )];
+    let requested = requested_egress(meta);
+    if trust(cli)? == ComponentTrust::Untrusted && !requested.is_empty() {
+        let urls: Vec<&str> = requested.iter().map(|r| r.url.as_str()).collect();
+        lines.push(format!(
+            "egress: not allowed, the component's own defaults ({}); to allow them, pin it \
+             with --component-sha256 and add --accept-component-egress",
+            urls.join(", ")
+        ));
+    }
+    Ok(lines)
+}
+
+/// `config`: the connector's config schema, with flag and env names, and
+/// the origins its own defaults ask for.
+pub fn config_json(meta: &ConnectorMetadata, trust: ComponentTrust) -> anyhow::Result<String> {
     let fields: Vec<Value> = meta
         .config_schema
         .iter()
@@ -256,9 +312,18 @@ pub fn config_json(meta: &ConnectorMetadata) -> anyhow::Result<String> {
             })
         })
         .collect();
+    let requested: Vec<Value> = requested_egress(meta)
+        .into_iter()
+        .map(|r| json!({ "field": r.field, "url": r.url, "source": r.source }))
+        .collect();
     let out = json!({
         "connector": meta.display_name,
         "version": meta.version,
+        "egress": {
+            // Whether the origins below are allowed without being set.
+            "componentDefaultsAccepted": trust == ComponentTrust::Trusted,
+            "requested": requested,
+        },
         "fields": fields,
         "credential": credential,
         "accountCreationSchema": account_fields,

@@ -56,7 +56,8 @@ async fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Config) => {
-            println!("{}", component::config_json(&plugin.metadata)?);
+            let trust = component::trust(&cli)?;
+            println!("{}", component::config_json(&plugin.metadata, trust)?);
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Inspect(cmd)) => {
@@ -94,6 +95,9 @@ async fn run() -> anyhow::Result<ExitCode> {
                 for w in v.warnings {
                     println!("warning: {w}");
                 }
+            }
+            for line in component::egress_report(&plugin.metadata, &instance, &cli)? {
+                println!("{line}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -904,7 +904,7 @@ async fn egress_allows_only_the_configured_pingone_hosts() {
     let base = |extra: &[(&str, &str)]| {
         let mut v: BTreeMap<String, String> = [
             ("pingone-client-id", "client"),
-            ("pingone-client-secret", "secret"),
+            ("pingone-client-secret", "secret-value"),
             ("pingone-environment-id", "env-1"),
         ]
         .iter()
@@ -912,7 +912,13 @@ async fn egress_allows_only_the_configured_pingone_hosts() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         v.retain(|_, v| !v.is_empty());
-        resolve(&meta, &v).unwrap()
+        // The bundled component: its region defaults count.
+        resolve(
+            &meta,
+            &v,
+            connector_runtime::config::ComponentTrust::Trusted,
+        )
+        .unwrap()
     };
     let origins = |r: &connector_runtime::config::ResolvedConfig| -> Vec<String> {
         r.egress

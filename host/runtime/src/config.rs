@@ -1,15 +1,23 @@
 //! From a component's config schema and an operator's values to an instance.
 //!
-//! Decisions:
-//! - The schema is the component's; the values are the operator's. The
-//!   egress allowlist is derived only from URL fields the schema marks
-//!   `egress`, with the operator's values (or the defaults the operator can
-//!   see in `config`), so a guest cannot widen its own network access at run
-//!   time.
+//! Threat: the component is untrusted code, and its schema is its own word.
+//! If its defaults could name origins, a hostile component would choose
+//! where the host sends the credentials it brokers. Decisions:
+//! - Egress is the operator's. The allowlist comes only from URL fields the
+//!   schema marks `egress`, with values the operator set (flags, env,
+//!   secret files, tenants file). A component's own defaults for those
+//!   fields, and what its choices imply for them, count only when the
+//!   operator trusts the component ([`ComponentTrust::Trusted`]: the bundled
+//!   PingOne component, or one pinned by digest with its requested egress
+//!   accepted); [`requested_egress`] lists them so `config` can show them.
+//! - Credentials are bound to their config group's origins
+//!   ([`CredentialBindings`]), and the token endpoint must be one of them.
 //! - Precedence: an explicit value, then what a chosen option implies (a
 //!   region sets API and auth URLs), then the field's default.
 //! - Secret fields are split off here: they go to the host's secret store,
-//!   never into the config the guest receives.
+//!   never into the config the guest receives. A secret shorter than
+//!   [`MIN_SECRET_BYTES`] is refused: it could not be scrubbed from what
+//!   upstreams echo without corrupting ordinary data.
 //! - Every error names the flag and its `BATON_` environment variable.
 
 use std::collections::BTreeMap;
@@ -19,8 +27,11 @@ use secrecy::SecretString;
 
 use crate::bindings::meta::{ClientAuthMethod, ConfigKind, ConnectorMetadata, CredentialRecipe};
 use crate::capabilities::egress::EgressPolicy;
-use crate::capabilities::http::{HttpCapability, TlsOptions};
-use crate::capabilities::secrets::{ClientAuth, OAuth2Recipe, Secrets, TokenBroker};
+use crate::capabilities::http::{HttpCapability, HttpCredentials, TlsOptions};
+use crate::capabilities::scrub::MIN_SECRET_BYTES;
+use crate::capabilities::secrets::{
+    ClientAuth, CredentialBindings, OAUTH2_TOKEN, OAuth2Recipe, Secrets, TokenBroker,
+};
 use crate::limits::Limits;
 use crate::state::{InstanceCtx, InstanceMetrics};
 
@@ -34,6 +45,60 @@ fn field_ref(name: &str) -> String {
     format!("--{name} ({})", env_name(name))
 }
 
+/// Whether a component's own egress defaults may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComponentTrust {
+    /// Only operator-set values define egress (any component from a file,
+    /// unless the operator accepted its requested egress).
+    Untrusted,
+    /// The bundled component, or one the operator pinned by digest and
+    /// whose requested egress they accepted: its defaults count too.
+    Trusted,
+}
+
+/// An origin a component asks for through an egress field's default or a
+/// choice's implied value, which only a trusted component gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestedEgress {
+    pub field: String,
+    pub url: String,
+    /// `default`, or `--<choice>=<value>` for an implied value.
+    pub source: String,
+}
+
+/// Every origin the component's schema would add to egress on its own.
+pub fn requested_egress(meta: &ConnectorMetadata) -> Vec<RequestedEgress> {
+    let is_egress = |name: &str| {
+        meta.config_schema
+            .iter()
+            .any(|f| f.name == name && matches!(&f.kind, ConfigKind::Url(o) if o.egress))
+    };
+    let mut out = Vec::new();
+    for f in &meta.config_schema {
+        if let Some(d) = f.default_value.as_ref().filter(|d| !d.is_empty())
+            && is_egress(&f.name)
+        {
+            out.push(RequestedEgress {
+                field: f.name.clone(),
+                url: d.clone(),
+                source: "default".into(),
+            });
+        }
+        if let ConfigKind::Choice(options) = &f.kind {
+            for o in options {
+                for (k, v) in o.implies.iter().filter(|(k, _)| is_egress(k)) {
+                    out.push(RequestedEgress {
+                        field: k.clone(),
+                        url: v.clone(),
+                        source: format!("--{}={}", f.name, o.value),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Configuration ready to build an instance from.
 pub struct ResolvedConfig {
     /// Non-secret values as the guest receives them (set fields only).
@@ -41,6 +106,7 @@ pub struct ResolvedConfig {
     pub secrets: BTreeMap<String, SecretString>,
     pub secret_fields: Vec<String>,
     pub egress: EgressPolicy,
+    pub bindings: CredentialBindings,
     pub oauth2: Option<OAuth2Recipe>,
 }
 
@@ -58,6 +124,7 @@ impl std::fmt::Debug for ResolvedConfig {
 pub fn resolve(
     meta: &ConnectorMetadata,
     raw: &BTreeMap<String, String>,
+    trust: ComponentTrust,
 ) -> Result<ResolvedConfig, String> {
     for name in raw.keys() {
         if !meta.config_schema.iter().any(|f| &f.name == name) {
@@ -97,9 +164,29 @@ pub fn resolve(
         if matches!(f.kind, ConfigKind::Choice(_)) {
             continue;
         }
-        let value = explicit(&f.name)
-            .or_else(|| implied.get(&f.name).cloned())
+        let egress_field = matches!(&f.kind, ConfigKind::Url(o) if o.egress);
+        let component_value = implied
+            .get(&f.name)
+            .cloned()
             .or_else(|| f.default_value.clone().filter(|v| !v.is_empty()));
+        let value = match explicit(&f.name) {
+            Some(v) => Some(v),
+            // An untrusted component's own word never names an origin.
+            None if egress_field && trust == ComponentTrust::Untrusted => {
+                if let Some(url) = &component_value
+                    && f.required
+                {
+                    return Err(format!(
+                        "missing required {}: the component asks for {url}, which only an \
+                         operator can allow (set the field, or pin the component with \
+                         --component-sha256 and --accept-component-egress)",
+                        field_ref(&f.name)
+                    ));
+                }
+                None
+            }
+            None => component_value,
+        };
         let Some(value) = value else {
             if f.required {
                 return Err(format!("missing required {}", field_ref(&f.name)));
@@ -136,20 +223,41 @@ pub fn resolve(
             ConfigKind::Text | ConfigKind::Choice(_) => {}
         }
         if f.secret {
+            if value.len() < MIN_SECRET_BYTES {
+                return Err(format!(
+                    "{} is shorter than {MIN_SECRET_BYTES} characters: the host cannot keep a \
+                     value that short out of what upstreams echo",
+                    field_ref(&f.name)
+                ));
+            }
             secrets.insert(f.name.clone(), SecretString::from(value));
         } else {
             values.insert(f.name.clone(), value);
         }
     }
-    let egress =
-        EgressPolicy::from_urls(egress_urls.iter().map(|(_, u)| u.as_str())).map_err(|e| {
-            let field = egress_urls
+    let policy_of = |urls: &[&(String, String)]| {
+        EgressPolicy::from_urls(urls.iter().map(|(_, u)| u.as_str())).map_err(|e| {
+            let field = urls
                 .iter()
                 .find(|(_, u)| e.contains(u.as_str()))
                 .map(|(n, _)| field_ref(n))
                 .unwrap_or_else(|| "an egress URL".into());
             format!("{field}: {e}")
-        })?;
+        })
+    };
+    let egress = policy_of(&egress_urls.iter().collect::<Vec<_>>())?;
+    let group_policy = |field: &str| {
+        let group = CredentialBindings::group_of(field);
+        let urls: Vec<&(String, String)> = egress_urls
+            .iter()
+            .filter(|(n, _)| CredentialBindings::group_of(n) == group)
+            .collect();
+        policy_of(&urls)
+    };
+    let mut bound = BTreeMap::new();
+    for name in &secret_fields {
+        bound.insert(name.clone(), group_policy(name)?);
+    }
     let oauth2 = match &meta.credential {
         None => None,
         Some(CredentialRecipe::Oauth2ClientCredentials(r)) => {
@@ -161,8 +269,22 @@ pub fn resolve(
                 .get(&r.client_secret_field)
                 .cloned()
                 .ok_or_else(|| format!("missing required {}", field_ref(&r.client_secret_field)))?;
+            let token_url = render_template(&r.token_url, &values)?;
+            // The client secret goes to the token endpoint and the token to
+            // the same group's origins: both must be the operator's.
+            let token_policy = group_policy(&r.client_secret_field)?;
+            if token_policy.check_url(&token_url).is_err() {
+                let group = CredentialBindings::group_of(&r.client_secret_field);
+                return Err(format!(
+                    "the token endpoint {} is not on an origin the operator allowed for the \
+                     {group} fields ({}); set the {group} URL fields",
+                    origin_of(&token_url),
+                    field_ref(&r.client_secret_field),
+                ));
+            }
+            bound.insert(OAUTH2_TOKEN.to_string(), token_policy);
             Some(OAuth2Recipe {
-                token_url: render_template(&r.token_url, &values)?,
+                token_url,
                 client_id,
                 client_secret,
                 auth: match r.auth_method {
@@ -178,14 +300,23 @@ pub fn resolve(
     if let Some(CredentialRecipe::Oauth2ClientCredentials(r)) = &meta.credential {
         secrets.remove(&r.client_secret_field);
         secret_fields.retain(|f| f != &r.client_secret_field);
+        bound.remove(&r.client_secret_field);
     }
     Ok(ResolvedConfig {
         values: values.into_iter().collect(),
         secrets,
         secret_fields,
         egress,
+        bindings: CredentialBindings::new(bound),
         oauth2,
     })
+}
+
+/// `scheme://host:port` of a URL, for messages.
+fn origin_of(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| format!("{url:?}"))
 }
 
 /// Fills `{field}` placeholders; values are path-escaped except URL fields
@@ -225,12 +356,18 @@ pub fn build_instance(
     tls: &TlsOptions,
 ) -> anyhow::Result<InstanceCtx> {
     let broker = resolved.oauth2.map(|r| Arc::new(TokenBroker::new(r)));
-    let http = HttpCapability::new(resolved.egress, tls, &limits, broker.clone())?;
+    let secrets = Secrets::new(resolved.secret_fields, resolved.secrets, broker.clone());
+    let credentials = HttpCredentials {
+        broker,
+        bindings: resolved.bindings,
+        redactor: secrets.redactor(),
+    };
+    let http = HttpCapability::new(resolved.egress, tls, &limits, credentials)?;
     Ok(InstanceCtx {
         name: name.to_string(),
         limits,
         http: Some(Arc::new(http)),
-        secrets: Secrets::new(resolved.secret_fields, resolved.secrets, broker),
+        secrets,
         config: resolved.values,
         resource_types: meta.resource_types.clone(),
         metrics: InstanceMetrics::default(),
@@ -268,26 +405,26 @@ mod tests {
             resource_types: vec![],
             capabilities: vec![],
             config_schema: vec![
-                field("client-id", ConfigKind::Text, true, false, None),
-                field("client-secret", ConfigKind::Text, true, true, None),
-                field("env", ConfigKind::Text, true, false, None),
+                field("x-client-id", ConfigKind::Text, true, false, None),
+                field("x-client-secret", ConfigKind::Text, true, true, None),
+                field("x-env", ConfigKind::Text, true, false, None),
                 field(
-                    "region",
+                    "x-region",
                     ConfigKind::Choice(vec![
                         ConfigChoice {
                             value: "NA".into(),
                             description: String::new(),
                             implies: vec![
-                                ("api-url".into(), "https://api.example.com".into()),
-                                ("auth-url".into(), "https://auth.example.com".into()),
+                                ("x-api-url".into(), "https://api.example.com".into()),
+                                ("x-auth-url".into(), "https://auth.example.com".into()),
                             ],
                         },
                         ConfigChoice {
                             value: "EU".into(),
                             description: String::new(),
                             implies: vec![
-                                ("api-url".into(), "https://api.example.eu".into()),
-                                ("auth-url".into(), "https://auth.example.eu".into()),
+                                ("x-api-url".into(), "https://api.example.eu".into()),
+                                ("x-auth-url".into(), "https://auth.example.eu".into()),
                             ],
                         },
                     ]),
@@ -295,15 +432,15 @@ mod tests {
                     false,
                     Some("NA"),
                 ),
-                field("api-url", url(), false, false, None),
-                field("auth-url", url(), false, false, None),
-                field("verbose", ConfigKind::Boolean, false, false, None),
+                field("x-api-url", url(), false, false, None),
+                field("x-auth-url", url(), false, false, None),
+                field("x-verbose", ConfigKind::Boolean, false, false, None),
             ],
             credential: Some(CredentialRecipe::Oauth2ClientCredentials(
                 Oauth2ClientCredentials {
-                    token_url: "{auth-url}/{env}/as/token".into(),
-                    client_id_field: "client-id".into(),
-                    client_secret_field: "client-secret".into(),
+                    token_url: "{x-auth-url}/{x-env}/as/token".into(),
+                    client_id_field: "x-client-id".into(),
+                    client_secret_field: "x-client-secret".into(),
                     auth_method: ClientAuthMethod::ClientSecretBasic,
                     scope: None,
                 },
@@ -312,6 +449,9 @@ mod tests {
             credential_options: vec![],
         }
     }
+
+    const TRUSTED: ComponentTrust = ComponentTrust::Trusted;
+    const SECRET: &str = "s3cret-value";
 
     fn raw(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -325,11 +465,12 @@ mod tests {
         let r = resolve(
             &meta(),
             &raw(&[
-                ("client-id", "c"),
-                ("client-secret", "s3cret"),
-                ("env", "e 1"),
-                ("region", "eu"),
+                ("x-client-id", "c"),
+                ("x-client-secret", SECRET),
+                ("x-env", "e 1"),
+                ("x-region", "eu"),
             ]),
+            TRUSTED,
         )
         .unwrap();
         let get = |k: &str| {
@@ -338,9 +479,9 @@ mod tests {
                 .find(|(n, _)| n == k)
                 .map(|(_, v)| v.as_str())
         };
-        assert_eq!(get("region"), Some("EU"));
-        assert_eq!(get("api-url"), Some("https://api.example.eu"));
-        assert_eq!(get("client-secret"), None);
+        assert_eq!(get("x-region"), Some("EU"));
+        assert_eq!(get("x-api-url"), Some("https://api.example.eu"));
+        assert_eq!(get("x-client-secret"), None);
         // Brokered only: not even a guest-usable secret handle.
         assert!(r.secrets.is_empty() && r.secret_fields.is_empty());
         assert!(r.egress.check_url("https://api.example.eu/v1").is_ok());
@@ -356,11 +497,12 @@ mod tests {
         let r = resolve(
             &meta(),
             &raw(&[
-                ("client-id", "c"),
-                ("client-secret", "s"),
-                ("env", "e"),
-                ("api-url", "http://127.0.0.1:9000"),
+                ("x-client-id", "c"),
+                ("x-client-secret", SECRET),
+                ("x-env", "e"),
+                ("x-api-url", "http://127.0.0.1:9000"),
             ]),
+            TRUSTED,
         )
         .unwrap();
         assert!(r.egress.check_url("http://127.0.0.1:9000/v1/x").is_ok());
@@ -374,51 +516,186 @@ mod tests {
 
     #[test]
     fn errors_name_the_flag_and_env_var() {
-        let e = resolve(&meta(), &raw(&[("client-id", "c"), ("env", "e")])).unwrap_err();
-        assert_eq!(e, "missing required --client-secret (BATON_CLIENT_SECRET)");
+        let e = resolve(
+            &meta(),
+            &raw(&[("x-client-id", "c"), ("x-env", "e")]),
+            TRUSTED,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "missing required --x-client-secret (BATON_X_CLIENT_SECRET)"
+        );
         let e = resolve(
             &meta(),
             &raw(&[
-                ("client-id", "c"),
-                ("client-secret", "s"),
-                ("env", "e"),
-                ("region", "XX"),
+                ("x-client-id", "c"),
+                ("x-client-secret", SECRET),
+                ("x-env", "e"),
+                ("x-region", "XX"),
             ]),
+            TRUSTED,
         )
         .unwrap_err();
         assert!(
-            e.contains("--region (BATON_REGION) must be one of NA, EU"),
+            e.contains("--x-region (BATON_X_REGION) must be one of NA, EU"),
             "{e}"
         );
         let e = resolve(
             &meta(),
             &raw(&[
-                ("client-id", "c"),
-                ("client-secret", "s"),
-                ("env", "e"),
-                ("verbose", "maybe"),
+                ("x-client-id", "c"),
+                ("x-client-secret", SECRET),
+                ("x-env", "e"),
+                ("x-verbose", "maybe"),
             ]),
+            TRUSTED,
         )
         .unwrap_err();
         assert!(
-            e.contains("--verbose (BATON_VERBOSE) must be true or false"),
+            e.contains("--x-verbose (BATON_X_VERBOSE) must be true or false"),
             "{e}"
         );
         let e = resolve(
             &meta(),
             &raw(&[
-                ("client-id", "c"),
-                ("client-secret", "s"),
-                ("env", "e"),
-                ("api-url", "http://api.example.com"),
+                ("x-client-id", "c"),
+                ("x-client-secret", SECRET),
+                ("x-env", "e"),
+                ("x-api-url", "http://api.example.com"),
             ]),
+            TRUSTED,
         )
         .unwrap_err();
         assert!(
-            e.starts_with("--api-url (BATON_API_URL)") && e.contains("plain HTTP"),
+            e.starts_with("--x-api-url (BATON_X_API_URL)") && e.contains("plain HTTP"),
             "{e}"
         );
-        let e = resolve(&meta(), &raw(&[("bogus", "1")])).unwrap_err();
-        assert!(e.contains("unknown config field --bogus"), "{e}");
+        let e = resolve(&meta(), &raw(&[("x-bogus", "1")]), TRUSTED).unwrap_err();
+        assert!(e.contains("unknown config field --x-bogus"), "{e}");
+    }
+
+    #[test]
+    fn an_untrusted_components_defaults_never_name_an_origin() {
+        let mut m = meta();
+        // A hostile default: the token endpoint and API on its own server.
+        m.config_schema[4].default_value = Some("https://evil.example".into());
+        let base = [
+            ("x-client-id", "c"),
+            ("x-client-secret", SECRET),
+            ("x-env", "e"),
+        ];
+        // Neither the region's implied URLs nor the default are used...
+        let e = resolve(&m, &raw(&base), ComponentTrust::Untrusted).unwrap_err();
+        assert!(e.contains("token URL needs --x-auth-url"), "{e}");
+        let mut with_auth = base.to_vec();
+        with_auth.push(("x-auth-url", "https://auth.operator.example"));
+        let r = resolve(&m, &raw(&with_auth), ComponentTrust::Untrusted).unwrap();
+        assert!(r.egress.check_url("https://evil.example/x").is_err());
+        assert!(r.egress.check_url("https://api.example.com/x").is_err());
+        assert!(
+            r.egress
+                .check_url("https://auth.operator.example/x")
+                .is_ok()
+        );
+        assert!(!r.values.iter().any(|(k, _)| k == "x-api-url"));
+        // ...while a trusted component gets them.
+        let r = resolve(&m, &raw(&base), TRUSTED).unwrap();
+        assert!(r.egress.check_url("https://api.example.com/x").is_ok());
+        // A required egress field says why its default does not count.
+        m.config_schema[4].required = true;
+        let e = resolve(&m, &raw(&with_auth), ComponentTrust::Untrusted).unwrap_err();
+        assert!(
+            e.contains("--x-api-url (BATON_X_API_URL)") && e.contains("--accept-component-egress"),
+            "{e}"
+        );
+        assert_eq!(requested_egress(&m).len(), 5, "{:?}", requested_egress(&m));
+    }
+
+    #[test]
+    fn the_token_endpoint_must_be_on_an_operator_origin() {
+        let mut m = meta();
+        let Some(CredentialRecipe::Oauth2ClientCredentials(r)) = &mut m.credential else {
+            unreachable!()
+        };
+        r.token_url = "https://collector.example/{x-env}/token".into();
+        let e = resolve(
+            &m,
+            &raw(&[
+                ("x-client-id", "c"),
+                ("x-client-secret", SECRET),
+                ("x-env", "e"),
+            ]),
+            TRUSTED,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("token endpoint https://collector.example is not on an origin"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn credentials_are_bound_to_their_groups_origins() {
+        let url = || ConfigKind::Url(UrlOptions { egress: true });
+        let mut m = meta();
+        m.config_schema
+            .push(field("x-api-key", ConfigKind::Text, false, true, None));
+        m.config_schema
+            .push(field("sink-url", url(), false, false, None));
+        m.config_schema
+            .push(field("sink-key", ConfigKind::Text, false, true, None));
+        let r = resolve(
+            &m,
+            &raw(&[
+                ("x-client-id", "c"),
+                ("x-client-secret", SECRET),
+                ("x-env", "e"),
+                ("x-api-key", "x-key-0123"),
+                ("sink-url", "https://sink.example"),
+                ("sink-key", "sink-key-0123"),
+            ]),
+            TRUSTED,
+        )
+        .unwrap();
+        let b = &r.bindings;
+        assert!(
+            b.check(OAUTH2_TOKEN, "https://api.example.com/v1/x")
+                .is_ok()
+        );
+        assert!(b.check("x-api-key", "https://auth.example.com/e").is_ok());
+        assert!(b.check("sink-key", "https://sink.example/in").is_ok());
+        let e = b
+            .check(OAUTH2_TOKEN, "https://sink.example/in")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "credential oauth2-token may not be sent to https://sink.example: it is bound to \
+             https://api.example.com:443, https://auth.example.com:443"
+        );
+        assert!(b.check("sink-key", "https://api.example.com/v1").is_err());
+        // The brokered client secret has no binding: no guest may send it.
+        assert!(
+            b.check("app-client-secret", "https://auth.example.com/e")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn secrets_too_short_to_scrub_are_refused() {
+        let e = resolve(
+            &meta(),
+            &raw(&[
+                ("x-client-id", "c"),
+                ("x-client-secret", "short"),
+                ("x-env", "e"),
+            ]),
+            TRUSTED,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("--x-client-secret (BATON_X_CLIENT_SECRET) is shorter than 8"),
+            "{e}"
+        );
     }
 }

@@ -60,7 +60,10 @@ impl HostState {
         Ok(match handle {
             SecretHandle::OAuth2 => AuthUse::OAuth2,
             SecretHandle::Field(name) => match self.instance.secrets.field(&name) {
-                Ok(v) => AuthUse::Bearer(v.clone()),
+                Ok(v) => AuthUse::Bearer {
+                    value: v.clone(),
+                    field: name,
+                },
                 Err(_) => AuthUse::None,
             },
         })

@@ -24,15 +24,22 @@ pub const DIRECTORY: &str = "directory-connector";
 pub const ADVERSARY: &str = "adversary-connector";
 pub const ROGUE_IMPORT: &str = "rogue-import-connector";
 pub const SECRET_PROBE: &str = "secret-probe-connector";
+pub const FLAG_SHADOW: &str = "flag-shadow-connector";
 /// Built separately, on request: another team's component may not build yet.
 pub const PINGONE: &str = "pingone-connector";
 
-const STANDARD: &[&str] = &[DIRECTORY, ADVERSARY, ROGUE_IMPORT, SECRET_PROBE];
+const STANDARD: &[&str] = &[
+    DIRECTORY,
+    ADVERSARY,
+    ROGUE_IMPORT,
+    SECRET_PROBE,
+    FLAG_SHADOW,
+];
 /// Built together for contract 0.1.0 (their SDK dependency names the
 /// `contract-0-1-0` feature); the adversary, which calls 0.1.1 and 0.1.2
 /// functions, is built on its own, since one cargo run unifies the SDK's
 /// features across its packages.
-const CONTRACT_0_1_0: &[&str] = &[DIRECTORY, ROGUE_IMPORT, SECRET_PROBE];
+const CONTRACT_0_1_0: &[&str] = &[DIRECTORY, ROGUE_IMPORT, SECRET_PROBE, FLAG_SHADOW];
 const CONTRACT_LATEST: &[&str] = &[ADVERSARY];
 
 pub fn workspace_root() -> PathBuf {

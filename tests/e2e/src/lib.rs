@@ -39,7 +39,8 @@ pub fn fast_limits() -> Limits {
     }
 }
 
-/// Resolves `values` against the plugin's schema and builds an instance.
+/// Resolves `values` against the plugin's schema and builds an instance,
+/// as for a component from a file the operator has not trusted.
 pub fn instance(
     plugin: &Plugin,
     name: &str,
@@ -50,7 +51,11 @@ pub fn instance(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let resolved = connector_runtime::config::resolve(&plugin.metadata, &raw)?;
+    let resolved = connector_runtime::config::resolve(
+        &plugin.metadata,
+        &raw,
+        connector_runtime::config::ComponentTrust::Untrusted,
+    )?;
     let ctx = connector_runtime::config::build_instance(
         name,
         &plugin.metadata,
@@ -92,4 +97,22 @@ pub fn resource_id(resource_type: &str, id: &str) -> ResourceId {
 pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a probe port");
     l.local_addr().expect("probe port address").port()
+}
+
+/// The `connector-host` binary of this build, built if a filtered test run
+/// did not build it.
+pub fn host_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>
+    let bin = dir.join("connector-host");
+    if !bin.exists() {
+        let status =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "-p", "connector-host"])
+                .current_dir(components::workspace_root())
+                .status()
+                .unwrap();
+        assert!(status.success(), "building connector-host");
+    }
+    bin
 }

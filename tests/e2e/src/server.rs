@@ -33,13 +33,12 @@ impl Seen {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The request as JSON, without its `Authorization` header: what a
-    /// well-behaved service might echo (it never echoes credentials).
+    /// The whole request as JSON, every header included (`Authorization`
+    /// too): what a careless or hostile service echoes back.
     pub fn echo(&self) -> serde_json::Value {
         let headers: serde_json::Map<String, serde_json::Value> = self
             .headers
             .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("authorization"))
             .map(|(k, v)| (k.clone(), v.clone().into()))
             .collect();
         serde_json::json!({
@@ -47,6 +46,32 @@ impl Seen {
             "target": self.target,
             "headers": headers,
             "body": String::from_utf8_lossy(&self.body),
+        })
+    }
+
+    /// [`Self::echo`], and its text again in the encodings a service might
+    /// use: base64 (both alphabets), hex and URL-encoded.
+    pub fn echo_encoded(&self) -> serde_json::Value {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        let echo = self.echo();
+        let text = echo.to_string();
+        let hex: String = text.bytes().map(|b| format!("{b:02x}")).collect();
+        let urlencoded: String = text
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        serde_json::json!({
+            "echo": echo,
+            "base64": STANDARD.encode(&text),
+            "base64url": URL_SAFE.encode(&text),
+            "hex": hex,
+            "urlencoded": urlencoded,
         })
     }
 }

@@ -2,28 +2,11 @@
 //! `--component`: a different connector, the same host build, its config
 //! fields turned into flags.
 
-use std::path::PathBuf;
 use std::process::Command;
 
+use e2e_tests::host_binary;
 use e2e_tests::server::{Reply, TestServer};
 use serde_json::json;
-
-/// The `connector-host` binary of this build, built if a filtered test run
-/// did not build it.
-fn host_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>
-    let bin = dir.join("connector-host");
-    if !bin.exists() {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "connector-host"])
-            .current_dir(e2e_tests::components::workspace_root())
-            .status()
-            .unwrap();
-        assert!(status.success(), "building connector-host");
-    }
-    bin
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_plugin_syncs_through_the_cli() {

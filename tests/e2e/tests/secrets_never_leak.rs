@@ -8,16 +8,18 @@
 //!
 //! Method: each secret is a distinctive canary. The loopback service checks
 //! that it received the credential (so the secret really was used) and
-//! echoes the rest of each request (method, target, every other header,
-//! body) back in its response, which the guests copy into their records and
-//! logs. The secret-probe component copies everything it observes. Then the
-//! canaries, raw and in the encodings the host uses on the wire (base64 for
-//! HTTP Basic), are searched for in: call outputs and uploaded records,
-//! error messages (a refused token, an unreachable token endpoint, a 401 from
-//! the API), and every log line at every level.
+//! echoes the whole request (method, target, every header, `Authorization`
+//! included, body) back in its response, raw and again as base64, hex and
+//! URL-encoded text, which the guests copy into their records and logs; a
+//! token endpoint quotes the request it refused in its `error_description`.
+//! The secret-probe component copies everything it observes. Then the
+//! canaries, raw, hex and base64 at every byte alignment (which covers HTTP
+//! Basic's `id:secret`), are searched for in: call outputs and uploaded
+//! records, error messages (a refused token, an unreachable token endpoint,
+//! a 401 from the API), and every log line at every level.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use connector_runtime::bindings::sync_api::SyncOp;
 use connector_runtime::{CallError, Limits, Operation, Output, Plugin};
 use e2e_tests::components::{self, DIRECTORY, SECRET_PROBE};
@@ -32,14 +34,23 @@ const CLIENT_SECRET: &str = "clsec-CANARY-c0ffee4242";
 const ACCESS_TOKEN: &str = "acctok-CANARY-9a8b7c6d5e";
 const API_TOKEN: &str = "apitok-CANARY-1234abcd99";
 
-/// Every form in which a secret could leak.
+/// Every form in which a secret could leak: raw, hex, and the base64
+/// characters that stand for the secret alone wherever it starts inside a
+/// longer encoded text (dropping the four characters at each end that may
+/// mix in neighbouring bytes).
 fn leak_forms() -> Vec<String> {
-    let mut forms: Vec<String> = [DIRECTORY_TOKEN, CLIENT_SECRET, ACCESS_TOKEN, API_TOKEN]
-        .iter()
-        .flat_map(|s| [s.to_string(), STANDARD.encode(s)])
-        .collect();
-    forms.push(STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
-    forms.push("CANARY".into());
+    let mut forms = vec!["CANARY".to_string()];
+    for secret in [DIRECTORY_TOKEN, CLIENT_SECRET, ACCESS_TOKEN, API_TOKEN] {
+        forms.push(secret.to_string());
+        forms.push(secret.bytes().map(|b| format!("{b:02x}")).collect());
+        forms.push(secret.bytes().map(|b| format!("{b:02X}")).collect());
+        for prefix in ["", "a", "ab"] {
+            for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
+                let encoded = engine.encode(format!("{prefix}{secret}"));
+                forms.push(encoded[4..encoded.len() - 4].to_string());
+            }
+        }
+    }
     forms
 }
 
@@ -88,7 +99,8 @@ async fn directory_token_stays_out_of_guest_data_records_errors_and_logs() {
             if !has_bearer(seen, DIRECTORY_TOKEN) {
                 return (401, json!({"error": "missing token"}));
             }
-            let items = json!([{"id": id, "login": id, "attributes": {"echo": seen.echo()}}]);
+            let items =
+                json!([{"id": id, "login": id, "attributes": {"echo": seen.echo_encoded()}}]);
             (200, json!({"items": items, "next": next}))
         })
     };
@@ -103,7 +115,7 @@ async fn directory_token_stays_out_of_guest_data_records_errors_and_logs() {
             if !has_bearer(seen, DIRECTORY_TOKEN) {
                 return (401, json!({"error": "missing token"}));
             }
-            let echo = seen.echo().to_string();
+            let echo = seen.echo_encoded().to_string();
             (
                 200,
                 json!([{"id": "g1", "name": "Eng", "description": echo, "members": ["u1", "u2"]}]),
@@ -116,7 +128,7 @@ async fn directory_token_stays_out_of_guest_data_records_errors_and_logs() {
         Reply::computed(|seen| {
             (
                 401,
-                json!({"error": "token revoked", "request": seen.echo()}),
+                json!({"error": "token revoked", "request": seen.echo_encoded()}),
             )
         }),
     );
@@ -202,6 +214,18 @@ async fn probe_server() -> TestServer {
             (200, token)
         }),
     );
+    // A token endpoint that quotes the request it refused, credentials and
+    // all, in its error description.
+    server.route(
+        "/quote/as/token",
+        Reply::computed(|seen| {
+            let quoted = seen.echo_encoded().to_string();
+            (
+                401,
+                json!({"error": "invalid_client", "error_description": quoted}),
+            )
+        }),
+    );
     server.route(
         "/refuse/as/token",
         Reply::Json(
@@ -213,7 +237,7 @@ async fn probe_server() -> TestServer {
         "/api/echo",
         Reply::computed(|seen| {
             if has_bearer(seen, ACCESS_TOKEN) || has_bearer(seen, API_TOKEN) {
-                (200, seen.echo())
+                (200, seen.echo_encoded())
             } else {
                 (401, json!({"error": "unauthorized"}))
             }
@@ -224,12 +248,12 @@ async fn probe_server() -> TestServer {
 
 fn probe_config<'a>(api: &'a str, auth_url: &'a str, auth: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
-        ("api-url", api),
-        ("auth-url", auth_url),
-        ("client-id", CLIENT_ID),
-        ("client-secret", CLIENT_SECRET),
-        ("api-token", API_TOKEN),
-        ("auth", auth),
+        ("probe-api-url", api),
+        ("probe-auth-url", auth_url),
+        ("probe-client-id", CLIENT_ID),
+        ("probe-client-secret", CLIENT_SECRET),
+        ("probe-api-token", API_TOKEN),
+        ("probe-auth", auth),
     ]
 }
 
@@ -240,15 +264,17 @@ async fn brokered_and_field_credentials_stay_out_of_what_the_guest_observes() {
     let plugin = load(SECRET_PROBE).await;
     let api = format!("{}/api", server.url());
     let auth_url = server.url();
-    for auth in ["oauth2", "api-token"] {
+    for auth in ["oauth2", "probe-api-token"] {
         let values = probe_config(&api, &auth_url, auth);
         let inst = instance(&plugin, "probe", &values, Limits::default()).unwrap();
         let observed = observe(&plugin, &inst, list_resources("observation")).await;
-        // The guest saw the full echo of its request...
+        // The guest saw the full echo of its request, its credential
+        // scrubbed in every encoding...
         assert!(
             observed.contains("x-probe") && observed.contains("observing"),
             "{observed}"
         );
+        assert!(observed.contains("Bearer [redacted]"), "{observed}");
         assert_no_secret(&format!("records of the {auth} probe"), &observed);
     }
     // ...while the service received the credentials the host added.
@@ -271,9 +297,11 @@ async fn token_endpoint_failures_name_no_secret() {
     let plugin = load(SECRET_PROBE).await;
     let api = format!("{}/api", server.url());
     let refusing = format!("{}/refuse", server.url());
+    let quoting = format!("{}/quote", server.url());
     let unreachable = format!("http://127.0.0.1:{}", closed_port());
     for (auth_url, expect) in [
         (refusing.as_str(), "invalid_client"),
+        (quoting.as_str(), "[redacted]"),
         (unreachable.as_str(), "token endpoint unreachable"),
     ] {
         let values = probe_config(&api, auth_url, "oauth2");

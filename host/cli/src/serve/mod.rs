@@ -111,6 +111,7 @@ fn single_tenant(cli: &Cli, pre: &Prescan, args: &ServeArgs) -> anyhow::Result<T
         (Some(path), Some(sha)) => ComponentSource::File {
             path: path.clone(),
             sha256: sha.clone(),
+            accept_egress: cli.accept_component_egress,
         },
         (Some(_), None) => bail!(
             "serve needs --component-sha256 (BATON_COMPONENT_SHA256) with --component: \

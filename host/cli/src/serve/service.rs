@@ -79,7 +79,7 @@ impl Components {
                 .load(self.builtin_pingone)
                 .await
                 .map_err(|e| format!("component: loading the bundled component: {e}"))?,
-            ComponentSource::File { path, sha256 } => self
+            ComponentSource::File { path, sha256, .. } => self
                 .runtime
                 .load_file(path, Some(sha256))
                 .await
@@ -140,7 +140,8 @@ pub async fn build_deployment(
             _ => {}
         }
     }
-    let resolved = resolve(meta, &values).map_err(|e| format!("config: {e}"))?;
+    let resolved =
+        resolve(meta, &values, spec.component.trust()).map_err(|e| format!("config: {e}"))?;
     let l = &spec.limits;
     let defaults = Limits::default();
     let limits = Limits {

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use connector_runtime::config::ComponentTrust;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -30,8 +31,28 @@ pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(3600);
 pub enum ComponentSource {
     /// A component bundled into the host (`pingone`).
     Builtin { builtin: String },
-    /// A component file and the sha256 it must have.
-    File { path: PathBuf, sha256: String },
+    /// A component file and the sha256 it must have. With `accept_egress`,
+    /// the operator accepts the origins its defaults ask for (`config`
+    /// lists them); without it only the tenant's own values define egress.
+    File {
+        path: PathBuf,
+        sha256: String,
+        #[serde(default)]
+        accept_egress: bool,
+    },
+}
+
+impl ComponentSource {
+    /// Whether the component's own egress defaults count.
+    pub fn trust(&self) -> ComponentTrust {
+        match self {
+            ComponentSource::Builtin { .. } => ComponentTrust::Trusted,
+            ComponentSource::File { accept_egress, .. } if *accept_egress => {
+                ComponentTrust::Trusted
+            }
+            ComponentSource::File { .. } => ComponentTrust::Untrusted,
+        }
+    }
 }
 
 /// Where a secret's value is read from.

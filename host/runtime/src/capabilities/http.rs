@@ -13,7 +13,16 @@
 //!   limiter), 5xx/408 and dropped connections only for idempotent requests,
 //!   so a create is never applied twice.
 //! - TLS certificates are verified against the system roots plus an optional
-//!   operator CA bundle; the usual proxy variables are honoured.
+//!   operator CA bundle; the usual proxy variables are honoured, and a
+//!   proxied target is resolved and checked by the host before the request
+//!   goes to the proxy, which would otherwise resolve it unchecked (`proxy`).
+//! - A credential goes only to the origins it is bound to
+//!   ([`CredentialBindings`]); anything else is `PolicyDenied`, naming the
+//!   credential and the origin.
+//! - What comes back passes the instance's [`Redactor`] before the guest
+//!   sees it: status line aside, every header value, body and error text is
+//!   scrubbed of every form of every credential (see `scrub`), so an
+//!   upstream that echoes a request cannot hand its credentials over.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -25,7 +34,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::egress::{Denial, EgressPolicy};
 use super::limiter::AdaptiveLimiter;
-use super::secrets::{ClientAuth, OAuth2Recipe, TokenBroker};
+use super::proxy::ProxyRoutes;
+use super::secrets::{
+    ClientAuth, CredentialBindings, OAUTH2_TOKEN, OAuth2Recipe, Redactor, TokenBroker,
+};
 use crate::bindings::http::{HttpError, Method, Request, Response};
 use crate::limits::Limits;
 
@@ -61,11 +73,13 @@ const FRAMING_HEADERS: &[&str] = &[
 /// and the target host.
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "host"];
 
-/// TLS trust beyond the system roots.
+/// TLS trust beyond the system roots, and the way out.
 #[derive(Debug, Clone, Default)]
 pub struct TlsOptions {
     /// PEM bundles of extra CAs (a corporate proxy's, or a test CA).
     pub extra_roots_pem: Vec<Vec<u8>>,
+    /// Which requests go through a proxy; `None`: the usual variables.
+    pub proxy: Option<ProxyRoutes>,
 }
 
 /// Counters for one connector instance.
@@ -82,17 +96,44 @@ pub struct HttpStats {
 #[derive(Clone)]
 pub enum AuthUse {
     None,
-    Bearer(SecretString),
+    /// A secret config field's value, by field name.
+    Bearer {
+        field: String,
+        value: SecretString,
+    },
     OAuth2,
+}
+
+impl AuthUse {
+    /// The credential's name, as bound and reported.
+    fn credential(&self) -> Option<&str> {
+        match self {
+            AuthUse::None => None,
+            AuthUse::Bearer { field, .. } => Some(field),
+            AuthUse::OAuth2 => Some(OAUTH2_TOKEN),
+        }
+    }
+}
+
+/// What an instance's HTTP capability authenticates with, and what it keeps
+/// out of the answers.
+#[derive(Default)]
+pub struct HttpCredentials {
+    pub broker: Option<Arc<TokenBroker>>,
+    pub bindings: CredentialBindings,
+    pub redactor: Arc<Redactor>,
 }
 
 /// The HTTP capability of one connector instance.
 pub struct HttpCapability {
     client: reqwest::Client,
     policy: Arc<EgressPolicy>,
+    proxy: ProxyRoutes,
     limiter: AdaptiveLimiter,
     limits: Limits,
     broker: Option<Arc<TokenBroker>>,
+    bindings: CredentialBindings,
+    redactor: Arc<Redactor>,
     pub stats: HttpStats,
 }
 
@@ -130,31 +171,15 @@ impl reqwest::dns::Resolve for PolicyResolver {
     }
 }
 
-/// Hosts of the proxies configured through the usual environment variables.
-fn proxy_hosts_from_env() -> Vec<String> {
-    [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ]
-    .iter()
-    .filter_map(|k| std::env::var(k).ok())
-    .filter_map(|v| url::Url::parse(&v).ok())
-    .filter_map(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()))
-    .collect()
-}
-
 impl HttpCapability {
     pub fn new(
         policy: EgressPolicy,
         tls: &TlsOptions,
         limits: &Limits,
-        broker: Option<Arc<TokenBroker>>,
+        credentials: HttpCredentials,
     ) -> anyhow::Result<Self> {
         let policy = Arc::new(policy);
+        let proxy = tls.proxy.clone().unwrap_or_else(ProxyRoutes::from_env);
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .redirect(reqwest::redirect::Policy::none())
@@ -164,8 +189,14 @@ impl HttpCapability {
             .user_agent(concat!("connector-host/", env!("CARGO_PKG_VERSION")))
             .dns_resolver(Arc::new(PolicyResolver {
                 policy: policy.clone(),
-                proxy_hosts: proxy_hosts_from_env(),
-            }));
+                proxy_hosts: proxy.proxy_hosts(),
+            }))
+            // The client routes exactly as `vet_route` decides, never by
+            // reading the environment itself.
+            .no_proxy();
+        for rule in proxy.reqwest_proxies() {
+            builder = builder.proxy(rule);
+        }
         for pem in &tls.extra_roots_pem {
             for cert in reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| anyhow::anyhow!("reading the CA bundle: {e}"))?
@@ -176,12 +207,15 @@ impl HttpCapability {
         Ok(Self {
             client: builder.build()?,
             policy,
+            proxy,
             limiter: AdaptiveLimiter::new(
                 limits.max_concurrent_requests,
                 limits.requests_per_second,
             ),
             limits: limits.clone(),
-            broker,
+            broker: credentials.broker,
+            bindings: credentials.bindings,
+            redactor: credentials.redactor,
             stats: HttpStats::default(),
         })
     }
@@ -234,9 +268,43 @@ impl HttpCapability {
         Ok(())
     }
 
-    /// Sends one guest request with retries and credentials.
+    /// Through a proxy the resolver never sees the target, so the host
+    /// resolves and checks it here first (see `proxy`).
+    pub async fn vet_route(&self, url: &str) -> Result<(), HttpError> {
+        self.proxy.vet_target(&self.policy, url).await.map_err(|r| {
+            self.stats.denied.fetch_add(1, Ordering::Relaxed);
+            HttpError::PolicyDenied(r.to_string())
+        })
+    }
+
+    /// Sends one guest request with retries and credentials; what comes
+    /// back is scrubbed of every credential.
     pub async fn send(&self, req: &Request, auth: &AuthUse) -> Result<Response, HttpError> {
+        let answer = self.send_unscrubbed(req, auth).await;
+        let scrubber = self.redactor.scrubber();
+        match answer {
+            Ok(mut resp) => {
+                for (_, value) in &mut resp.headers {
+                    if scrubber.finds(value.as_bytes()) {
+                        *value = scrubber.text(value).into_owned();
+                    }
+                }
+                resp.body = scrubber.bytes(std::mem::take(&mut resp.body));
+                Ok(resp)
+            }
+            Err(e) => Err(scrub_error(e, |t| scrubber.text(t).into_owned())),
+        }
+    }
+
+    async fn send_unscrubbed(&self, req: &Request, auth: &AuthUse) -> Result<Response, HttpError> {
         self.vet(req)?;
+        self.vet_route(&req.url).await?;
+        if let Some(credential) = auth.credential() {
+            self.bindings.check(credential, &req.url).map_err(|m| {
+                self.stats.denied.fetch_add(1, Ordering::Relaxed);
+                HttpError::PolicyDenied(m)
+            })?;
+        }
         let mut refreshed = false;
         let mut throttles = 0;
         let mut errors = 0;
@@ -248,7 +316,7 @@ impl HttpCapability {
                 // token lives would otherwise carry an expired one.
                 let (bearer, generation) = match auth {
                     AuthUse::None => (None, 0),
-                    AuthUse::Bearer(s) => (Some(s.clone()), 0),
+                    AuthUse::Bearer { value, .. } => (Some(value.clone()), 0),
                     AuthUse::OAuth2 => {
                         let (t, g) = self.oauth2_token().await?;
                         (Some(t), g)
@@ -388,6 +456,10 @@ impl HttpCapability {
         self.policy
             .check_url(&recipe.token_url)
             .map_err(|d| format!("token URL refused by the egress policy: {d}"))?;
+        self.proxy
+            .vet_target(&self.policy, &recipe.token_url)
+            .await
+            .map_err(|r| format!("token URL refused by the egress policy: {r}"))?;
         let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
         if let Some(scope) = &recipe.scope {
             form.push(("scope", scope));
@@ -591,6 +663,18 @@ fn keep_headers(
     }
 }
 
+/// An error's text with `scrub` applied, for the guest.
+fn scrub_error(e: HttpError, scrub: impl Fn(&str) -> String) -> HttpError {
+    match e {
+        HttpError::PolicyDenied(m) => HttpError::PolicyDenied(scrub(&m)),
+        HttpError::ForbiddenHeader(m) => HttpError::ForbiddenHeader(scrub(&m)),
+        HttpError::InvalidRequest(m) => HttpError::InvalidRequest(scrub(&m)),
+        HttpError::Connection(m) => HttpError::Connection(scrub(&m)),
+        HttpError::Credential(m) => HttpError::Credential(scrub(&m)),
+        e @ (HttpError::Timeout | HttpError::BodyTooLarge(_)) => e,
+    }
+}
+
 enum Failure {
     /// Not retryable: the answer goes back to the guest as is.
     Fatal(HttpError),
@@ -776,7 +860,13 @@ mod tests {
 
     fn capability() -> HttpCapability {
         let policy = EgressPolicy::from_urls(["https://api.example.com"]).unwrap();
-        HttpCapability::new(policy, &TlsOptions::default(), &Limits::default(), None).unwrap()
+        HttpCapability::new(
+            policy,
+            &TlsOptions::default(),
+            &Limits::default(),
+            HttpCredentials::default(),
+        )
+        .unwrap()
     }
 
     fn request(url: &str, headers: Vec<(String, String)>) -> Request {
@@ -883,7 +973,13 @@ mod tests {
     fn loopback_capability(base: &str) -> Arc<HttpCapability> {
         let policy = EgressPolicy::from_urls([base]).unwrap();
         Arc::new(
-            HttpCapability::new(policy, &TlsOptions::default(), &Limits::default(), None).unwrap(),
+            HttpCapability::new(
+                policy,
+                &TlsOptions::default(),
+                &Limits::default(),
+                HttpCredentials::default(),
+            )
+            .unwrap(),
         )
     }
 

@@ -3,5 +3,7 @@
 pub mod egress;
 pub mod http;
 pub mod limiter;
+pub mod proxy;
+pub mod scrub;
 pub mod secrets;
 pub mod upload;

@@ -9,9 +9,14 @@
 //!   enters guest memory. Tokens are cached per connector instance until
 //!   shortly before expiry, on the monotonic clock (immune to wall-clock
 //!   skew), and refreshed once on a 401.
+//! - Each credential is bound to the origins of its own config group (see
+//!   [`CredentialBindings`]): a handle attached to a request for any other
+//!   origin is refused, so a component cannot send the PingOne token to a
+//!   second service the operator allowed for something else.
 //! - Values live in `SecretString` (zeroised on drop, redacted in `Debug`).
 //!   Errors from the token endpoint carry PingOne's error code and
-//!   description, never request bodies or headers.
+//!   description, never request bodies or headers, and everything handed to
+//!   the guest or written out passes the instance's [`Redactor`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +24,9 @@ use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
+
+use super::egress::EgressPolicy;
+use super::scrub::Scrubber;
 
 /// What a guest-held handle stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +41,7 @@ impl SecretHandle {
     pub fn name(&self) -> String {
         match self {
             SecretHandle::Field(n) => n.clone(),
-            SecretHandle::OAuth2 => "oauth2-token".to_string(),
+            SecretHandle::OAuth2 => OAUTH2_TOKEN.to_string(),
         }
     }
 }
@@ -126,10 +134,8 @@ impl TokenBroker {
         let (value, lifetime) = exchange(self.recipe.clone()).await?;
         self.exchanges
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let generation = self
-            .generation
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
+        // Remembered for scrubbing before the generation moves, so a
+        // scrubber built for the new generation always knows the new token.
         {
             let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
             if recent.len() == RECENT_TOKENS {
@@ -137,12 +143,21 @@ impl TokenBroker {
             }
             recent.push_back(value.clone());
         }
+        let generation = self
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
         *slot = Some(CachedToken {
             value: value.clone(),
             refresh_at: started + refresh_after(lifetime),
             generation,
         });
         Ok((value, generation))
+    }
+
+    /// How many tokens have been obtained; moves whenever a new one is.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Drops the cached token if it is still the one that got a 401, so the
@@ -170,6 +185,7 @@ pub struct Secrets {
     /// Names of secret fields in the schema, configured or not.
     declared: Vec<String>,
     pub broker: Option<Arc<TokenBroker>>,
+    redactor: Arc<Redactor>,
 }
 
 impl Secrets {
@@ -178,10 +194,14 @@ impl Secrets {
         fields: BTreeMap<String, SecretString>,
         broker: Option<Arc<TokenBroker>>,
     ) -> Self {
+        let mut fixed: Vec<SecretString> = fields.values().cloned().collect();
+        fixed.extend(broker.iter().map(|b| b.recipe.client_secret.clone()));
+        let redactor = Arc::new(Redactor::new(fixed, broker.clone()));
         Self {
             fields,
             declared,
             broker,
+            redactor,
         }
     }
 
@@ -193,13 +213,10 @@ impl Secrets {
         }
     }
 
-    /// Every secret value, for redaction of anything leaving the host.
-    pub fn values(&self) -> impl Iterator<Item = &str> {
-        self.fields
-            .values()
-            .chain(self.broker.iter().map(|b| &b.recipe.client_secret))
-            .map(|s| s.expose_secret())
-            .filter(|s| !s.is_empty())
+    /// The scrubber of this instance's credentials, shared with its HTTP
+    /// capability.
+    pub fn redactor(&self) -> Arc<Redactor> {
+        self.redactor.clone()
     }
 }
 
@@ -208,21 +225,122 @@ pub enum FieldLookup {
     Missing,
 }
 
-/// Replaces any secret value occurring in `text` with `[redacted]`: a last
-/// line of defence for text that leaves the host (logs, errors, artifacts).
-pub fn redact(text: &str, secrets: &Secrets) -> String {
-    let mut out = text.to_string();
-    let tokens = secrets
-        .broker
-        .as_ref()
-        .map(|b| b.recent_tokens())
-        .unwrap_or_default();
-    for v in secrets.values().chain(tokens.iter().map(String::as_str)) {
-        if v.len() >= 4 && out.contains(v) {
-            out = out.replace(v, "[redacted]");
+/// Keeps one [`Scrubber`] current with the instance's credentials: its
+/// secret values, the brokered client secret and the access tokens still in
+/// use, rebuilt only when the broker has obtained a new token.
+#[derive(Default)]
+pub struct Redactor {
+    fixed: Vec<SecretString>,
+    broker: Option<Arc<TokenBroker>>,
+    current: std::sync::Mutex<Option<(u64, Arc<Scrubber>)>>,
+}
+
+impl Redactor {
+    pub fn new(fixed: Vec<SecretString>, broker: Option<Arc<TokenBroker>>) -> Self {
+        Self {
+            fixed,
+            broker,
+            current: Default::default(),
         }
     }
-    out
+
+    /// The scrubber for the tokens obtained so far.
+    pub fn scrubber(&self) -> Arc<Scrubber> {
+        let generation = self.broker.as_ref().map_or(0, |b| b.generation());
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((g, s)) = current.as_ref()
+            && *g == generation
+        {
+            return s.clone();
+        }
+        let tokens = self
+            .broker
+            .as_ref()
+            .map(|b| b.recent_tokens())
+            .unwrap_or_default();
+        let values = self
+            .fixed
+            .iter()
+            .map(|s| s.expose_secret())
+            .chain(tokens.iter().map(String::as_str));
+        let scrubber = Arc::new(Scrubber::new(values));
+        *current = Some((generation, scrubber.clone()));
+        scrubber
+    }
+
+    pub fn text(&self, text: &str) -> String {
+        self.scrubber().text(text).into_owned()
+    }
+}
+
+/// Replaces every form of every credential occurring in `text` with
+/// `[redacted]`: for text that leaves the host (logs, errors, artifacts).
+pub fn redact(text: &str, secrets: &Secrets) -> String {
+    secrets.redactor.text(text)
+}
+
+/// The name under which the brokered access token is bound and reported.
+pub const OAUTH2_TOKEN: &str = "oauth2-token";
+
+/// Which origins each credential may be sent to.
+///
+/// Decision: a credential belongs to its config group, the fields whose
+/// names share its first word (`pingone-client-secret` belongs to
+/// `pingone`, with `pingone-api-url` and `pingone-auth-url`), as Baton
+/// connectors name their flags. A secret field may authenticate requests to
+/// the origins of its group's egress URL fields only; the brokered token
+/// belongs to the group of its recipe's client secret field.
+#[derive(Debug, Default, Clone)]
+pub struct CredentialBindings {
+    by_name: BTreeMap<String, EgressPolicy>,
+}
+
+impl CredentialBindings {
+    pub fn new(by_name: BTreeMap<String, EgressPolicy>) -> Self {
+        Self { by_name }
+    }
+
+    /// The group a config field belongs to.
+    pub fn group_of(field: &str) -> &str {
+        field.split_once('-').map_or(field, |(group, _)| group)
+    }
+
+    /// The origins `credential` may go to, as `scheme://host:port`.
+    pub fn origins(&self, credential: &str) -> Vec<String> {
+        self.by_name
+            .get(credential)
+            .map(|p| {
+                p.origins()
+                    .iter()
+                    .map(|o| format!("{}://{}:{}", o.scheme, o.host, o.port))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Refuses `url` unless `credential` is bound to its origin. The text
+    /// names the credential and the origin, never a value.
+    pub fn check(&self, credential: &str, url: &str) -> Result<(), String> {
+        let allowed = self
+            .by_name
+            .get(credential)
+            .is_some_and(|p| p.check_url(url).is_ok());
+        if allowed {
+            return Ok(());
+        }
+        let origin = url::Url::parse(url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| "a malformed URL".into());
+        let bound = self.origins(credential);
+        Err(format!(
+            "credential {credential} may not be sent to {origin}: it is bound to {}",
+            if bound.is_empty() {
+                "no origin (its config group has no egress URL field)".to_string()
+            } else {
+                bound.join(", ")
+            }
+        ))
+    }
 }
 
 #[cfg(test)]

