@@ -40,8 +40,15 @@ fn default_cache_dir() -> Option<PathBuf> {
 impl HostRuntime {
     pub fn new(cache_dir: Option<&Path>) -> anyhow::Result<Self> {
         let mut cache = cache_dir.map(Path::to_path_buf).or_else(default_cache_dir);
+        // Private from the start: the runtime refuses a cache directory
+        // others could write to, whatever the process umask.
         if let Some(dir) = &cache
-            && std::fs::create_dir_all(dir).is_err()
+            && std::os::unix::fs::DirBuilderExt::mode(
+                std::fs::DirBuilder::new().recursive(true),
+                0o700,
+            )
+            .create(dir)
+            .is_err()
         {
             cache = None; // a cache is an optimisation, never a requirement
         }
