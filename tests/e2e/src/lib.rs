@@ -47,6 +47,19 @@ pub fn instance(
     values: &[(&str, &str)],
     limits: Limits,
 ) -> Result<Arc<InstanceCtx>, String> {
+    instance_with(plugin, name, values, limits, &TlsOptions::default())
+}
+
+/// [`instance`] with explicit TLS and proxy options: a test that needs a
+/// proxy passes its routes here rather than setting the process's proxy
+/// variables, which every other test in the binary would read too.
+pub fn instance_with(
+    plugin: &Plugin,
+    name: &str,
+    values: &[(&str, &str)],
+    limits: Limits,
+    tls: &TlsOptions,
+) -> Result<Arc<InstanceCtx>, String> {
     let raw: BTreeMap<String, String> = values
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -56,14 +69,9 @@ pub fn instance(
         &raw,
         connector_runtime::config::ComponentTrust::Untrusted,
     )?;
-    let ctx = connector_runtime::config::build_instance(
-        name,
-        &plugin.metadata,
-        resolved,
-        limits,
-        &TlsOptions::default(),
-    )
-    .map_err(|e| format!("{e:#}"))?;
+    let ctx =
+        connector_runtime::config::build_instance(name, &plugin.metadata, resolved, limits, tls)
+            .map_err(|e| format!("{e:#}"))?;
     Ok(Arc::new(ctx))
 }
 
@@ -97,6 +105,19 @@ pub fn resource_id(resource_type: &str, id: &str) -> ResourceId {
 pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a probe port");
     l.local_addr().expect("probe port address").port()
+}
+
+/// Whether the effective uid is root, from procfs (no libc binding
+/// needed): the network-namespace re-runs need it.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
 }
 
 /// The `connector-host` binary of this build, built if a filtered test run

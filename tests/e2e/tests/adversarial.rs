@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use connector_runtime::{CallError, CallReport, LoadError, Output, Plugin, Runtime, WarmInstances};
 use e2e_tests::components::{self, ADVERSARY, PREBUILT_ENV, ROGUE_IMPORT};
 use e2e_tests::server::{Reply, TestServer};
-use e2e_tests::{closed_port, fast_limits, instance, list_resources};
+use e2e_tests::{closed_port, fast_limits, instance, is_root, list_resources};
 use tokio::sync::OnceCell;
 
 /// The message the adversary's `panic` mode panics with.
@@ -371,18 +371,6 @@ async fn component_with_a_foreign_import_is_refused() {
         Ok(_) => panic!("a component importing evil:pkg/exfil was loaded"),
     }
     assert_host_survives().await;
-}
-
-/// The effective uid, from procfs (no libc binding needed).
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
