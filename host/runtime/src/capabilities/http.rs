@@ -298,13 +298,13 @@ impl HttpCapability {
 
     async fn send_unscrubbed(&self, req: &Request, auth: &AuthUse) -> Result<Response, HttpError> {
         self.vet(req)?;
-        self.vet_route(&req.url).await?;
         if let Some(credential) = auth.credential() {
             self.bindings.check(credential, &req.url).map_err(|m| {
                 self.stats.denied.fetch_add(1, Ordering::Relaxed);
                 HttpError::PolicyDenied(m)
             })?;
         }
+        self.vet_route(&req.url).await?;
         let mut refreshed = false;
         let mut throttles = 0;
         let mut errors = 0;
