@@ -536,6 +536,41 @@ conductorone = {{ client_id = "c@t.example/x", client_secret = "secret-token:inl
     }
 
     #[test]
+    fn only_an_accepted_pinned_component_brings_its_own_egress() {
+        let dir = tempfile::tempdir().unwrap();
+        let digest = "a".repeat(64);
+        let text = format!(
+            r#"[[tenant]]
+id = "pinned"
+component = {{ path = "x.wasm", sha256 = "{digest}" }}
+
+[[tenant]]
+id = "accepted"
+component = {{ path = "x.wasm", sha256 = "{digest}", accept_egress = true }}
+
+[[tenant]]
+id = "bundled"
+component = {{ builtin = "pingone" }}
+"#
+        );
+        let loaded = load(&write(dir.path(), "t.toml", &text)).unwrap();
+        assert!(loaded.rejected.is_empty(), "{:?}", loaded.rejected);
+        let trust: Vec<(&str, ComponentTrust)> = loaded
+            .tenants
+            .iter()
+            .map(|t| (t.id.as_str(), t.component.trust()))
+            .collect();
+        assert_eq!(
+            trust,
+            [
+                ("pinned", ComponentTrust::Untrusted),
+                ("accepted", ComponentTrust::Trusted),
+                ("bundled", ComponentTrust::Trusted),
+            ]
+        );
+    }
+
+    #[test]
     fn an_unparsable_file_fails_the_whole_load() {
         let dir = tempfile::tempdir().unwrap();
         let e = load(&write(dir.path(), "t.toml", "[[tenant]\n")).unwrap_err();
