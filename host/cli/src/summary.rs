@@ -71,9 +71,9 @@ pub fn render(connector: &str, s: &SyncSummary) -> String {
         "Synced"
     };
     out.push_str(&format!(
-        "{verb} {connector} into {} in {:.1}s (sync {}, {} KiB)\n",
+        "{verb} {connector} into {} in {} (sync {}, {} KiB)\n",
         s.file.display(),
-        s.seconds,
+        readable_duration(s.seconds),
         s.sync_id,
         s.c1z_bytes.div_ceil(1024)
     ));
@@ -91,8 +91,9 @@ pub fn render(connector: &str, s: &SyncSummary) -> String {
     out.push_str(&row("connector calls", s.calls));
     out.push_str(&row("  instances", s.instances));
     out.push_str(&format!(
-        "  {:<22}{:>11.3}s\n",
-        "connector CPU", s.connector_cpu_seconds
+        "  {:<22}{:>12}\n",
+        "connector CPU",
+        readable_duration(s.connector_cpu_seconds)
     ));
     out.push_str(&row(
         "connector memory KiB",
@@ -105,6 +106,23 @@ pub fn render(connector: &str, s: &SyncSummary) -> String {
         out.push_str(&format!("  warning: {w}\n"));
     }
     out
+}
+
+/// A duration as a person reads it: `420 ms`, `1.2 s`, `3 min 05 s`,
+/// `2 h 07 min`; never `0.0s` for a short sync.
+pub fn readable_duration(seconds: f64) -> String {
+    let seconds = seconds.max(0.0);
+    if seconds < 1.0 {
+        return format!("{} ms", (seconds * 1000.0).round() as u64);
+    }
+    if seconds < 60.0 {
+        return format!("{:.1} s", (seconds * 10.0).floor() / 10.0);
+    }
+    let whole = seconds as u64;
+    if whole < 3600 {
+        return format!("{} min {:02} s", whole / 60, whole % 60);
+    }
+    format!("{} h {:02} min", whole / 3600, whole % 3600 / 60)
 }
 
 /// The process's peak resident set, KiB: `VmHWM`, which starts afresh at
@@ -180,7 +198,7 @@ mod tests {
         };
         let text = render("PingOne", &s);
         assert!(
-            text.starts_with("Synced PingOne into sync.c1z in 1.2s"),
+            text.starts_with("Synced PingOne into sync.c1z in 1.2 s"),
             "{text}"
         );
         assert!(
@@ -190,9 +208,29 @@ mod tests {
         );
         assert!(text.contains("1,000,000"), "{text}");
         assert!(
-            text.contains("connector CPU") && text.contains("0.500s"),
+            text.contains("connector CPU") && text.contains("500 ms"),
             "{text}"
         );
         assert!(text.contains("3,072"), "{text}");
+    }
+
+    #[test]
+    fn durations_read_naturally_at_every_scale() {
+        let cases = [
+            (0.0, "0 ms"),
+            (0.0004, "0 ms"),
+            (0.042, "42 ms"),
+            (0.9996, "1000 ms"),
+            (1.0, "1.0 s"),
+            (1.25, "1.2 s"),
+            (59.99, "59.9 s"),
+            (60.0, "1 min 00 s"),
+            (185.7, "3 min 05 s"),
+            (3600.0, "1 h 00 min"),
+            (7620.0, "2 h 07 min"),
+        ];
+        for (seconds, shown) in cases {
+            assert_eq!(readable_duration(seconds), shown, "{seconds}");
+        }
     }
 }

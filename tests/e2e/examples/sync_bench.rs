@@ -185,15 +185,43 @@ fn summary_number(summary: &str, label: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {label:?} in summary:\n{summary}"))
 }
 
-/// The sync's own duration, from `Synced PingOne into F in 2.7s (...)`.
+/// The sync's own duration, from `Synced PingOne into F in 2.7 s (...)`.
 fn sync_seconds(summary: &str) -> f64 {
     summary
         .lines()
         .find_map(|l| l.strip_prefix("Synced PingOne into "))
         .and_then(|l| l.rsplit_once(" in "))
-        .and_then(|(_, rest)| rest.split_once("s ("))
-        .and_then(|(secs, _)| secs.parse().ok())
+        .and_then(|(_, rest)| rest.split_once(" ("))
+        .and_then(|(shown, _)| duration_seconds(shown))
         .unwrap_or(f64::NAN)
+}
+
+/// A duration row of the summary (`connector CPU   240 ms`), in seconds.
+fn summary_duration(summary: &str, label: &str) -> f64 {
+    summary
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .and_then(|v| duration_seconds(v.trim()))
+        .unwrap_or_else(|| panic!("no {label:?} in summary:\n{summary}"))
+}
+
+/// Reads the summary's durations: `240 ms`, `1.2 s`, `3 min 05 s`,
+/// `2 h 07 min`.
+fn duration_seconds(shown: &str) -> Option<f64> {
+    let words: Vec<&str> = shown.split_whitespace().collect();
+    let mut total = 0.0;
+    for pair in words.chunks(2) {
+        let [n, unit] = pair else { return None };
+        let n: f64 = n.parse().ok()?;
+        total += n * match *unit {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "min" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+    }
+    Some(total)
 }
 
 fn host_sync(sim: &SimHandle, dir: &Path, extra: &[&str]) -> Run {
@@ -411,8 +439,8 @@ fn cpu(rt: &tokio::runtime::Runtime, dir: &Path) {
             let sequential = host_sync(&sim, dir, &["--sync-concurrency", "1"]);
             (wasm, sequential, native, parallel)
         };
-        let wasm_cpu = summary_number(&wasm.stdout, "connector CPU");
-        let sequential_cpu = summary_number(&wasm_sequential.stdout, "connector CPU");
+        let wasm_cpu = summary_duration(&wasm.stdout, "connector CPU");
+        let sequential_cpu = summary_duration(&wasm_sequential.stdout, "connector CPU");
         let native_cpu = native["logic_cpu_s"].as_f64().unwrap_or(f64::NAN);
         let native_parallel_cpu = native_parallel["logic_cpu_s"].as_f64().unwrap_or(f64::NAN);
         ratios.0.push(wasm_cpu / native_cpu);
