@@ -77,6 +77,17 @@ pub enum C1zError {
     #[error("invalid {kind} record: {reason}")]
     InvalidRecord { kind: &'static str, reason: String },
 
+    /// Two different records derive the same id in one sync: storing the
+    /// second would overwrite the first. Both are named by the parts their
+    /// ids were derived from.
+    #[error("{kind} id {id:?} is derived from two different records: {stored} (stored) and {new}")]
+    IdCollision {
+        kind: &'static str,
+        id: String,
+        stored: String,
+        new: String,
+    },
+
     /// The requested sync, entitlement, resource or grant does not exist.
     #[error("not found: {0}")]
     NotFound(String),

@@ -24,6 +24,14 @@
 //! * **Two syncs on one target.** The working database is opened with
 //!   `locking_mode=EXCLUSIVE`, so a second writer fails fast instead of
 //!   interleaving.
+//! * **Two records, one id.** Ids are derived by joining parts with `:`
+//!   (an entitlement's `<type>:<resource>:<slug>`), so different records
+//!   can derive the same id (resource `a:b` slug `c`, resource `a` slug
+//!   `b:c`). An upsert replaces a stored row only when its source parts (the
+//!   side columns) are the same, which a retried call's re-put of a record
+//!   is; otherwise nothing is written and the put fails with
+//!   [`C1zError::IdCollision`] naming both records, instead of the second
+//!   silently overwriting the first.
 //! * **Millions of grants.** Rows are streamed into SQLite through cached
 //!   prepared statements; nothing accumulates in memory, and the final
 //!   compression streams the file through fixed buffers.
@@ -162,15 +170,23 @@ const SQL_PUT_RESOURCE_TYPE: &str = "insert into v1_resource_types (external_id,
      values (?1, ?2, ?3, ?4) on conflict (external_id, sync_id) do update set data = excluded.data";
 const SQL_PUT_RESOURCE: &str = "insert into v1_resources (resource_type_id, external_id, parent_resource_type_id, \
      parent_resource_id, data, sync_id, discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-     on conflict (external_id, sync_id) do update set data = excluded.data";
+     on conflict (external_id, sync_id) do update set data = excluded.data \
+     where v1_resources.resource_type_id = excluded.resource_type_id";
 const SQL_PUT_ENTITLEMENT: &str = "insert into v1_entitlements (resource_type_id, resource_id, external_id, data, \
      sync_id, discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6) \
-     on conflict (external_id, sync_id) do update set data = excluded.data";
+     on conflict (external_id, sync_id) do update set data = excluded.data \
+     where v1_entitlements.resource_type_id = excluded.resource_type_id \
+     and v1_entitlements.resource_id = excluded.resource_id";
 const SQL_PUT_GRANT: &str = "insert into v1_grants (resource_type_id, resource_id, entitlement_id, \
      principal_resource_type_id, principal_resource_id, external_id, expansion, needs_expansion, data, \
      sync_id, discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
      on conflict (external_id, sync_id) do update set data = excluded.data, \
-     expansion = excluded.expansion, needs_expansion = excluded.needs_expansion";
+     expansion = excluded.expansion, needs_expansion = excluded.needs_expansion \
+     where v1_grants.resource_type_id = excluded.resource_type_id \
+     and v1_grants.resource_id = excluded.resource_id \
+     and v1_grants.entitlement_id = excluded.entitlement_id \
+     and v1_grants.principal_resource_type_id = excluded.principal_resource_type_id \
+     and v1_grants.principal_resource_id = excluded.principal_resource_id";
 const SQL_PUT_ASSET: &str = "insert into v1_assets (external_id, content_type, data, sync_id, discovered_at) \
      values (?1, ?2, ?3, ?4, ?5) on conflict (external_id, sync_id) do update set \
      data = excluded.data, content_type = excluded.content_type";
@@ -353,16 +369,24 @@ impl C1zWriter {
             };
             self.buf.clear();
             r.encode(&mut self.buf).expect("Vec grows");
-            stmt.execute(params![
-                id.resource_type,
-                external_id,
-                ptype,
-                pid,
-                self.buf,
-                self.sync_id,
-                now
-            ])
-            .ctx(|| format!("writing resource {external_id}"))?;
+            let written = stmt
+                .execute(params![
+                    id.resource_type,
+                    external_id,
+                    ptype,
+                    pid,
+                    self.buf,
+                    self.sync_id,
+                    now
+                ])
+                .ctx(|| format!("writing resource {external_id}"))?;
+            if written == 0 {
+                return Err(self.collision(
+                    "resource",
+                    &external_id,
+                    format!("a resource of type {}", id.resource_type),
+                ));
+            }
         }
         Ok(())
     }
@@ -393,15 +417,26 @@ impl C1zWriter {
                 .expect("validated");
             self.buf.clear();
             e.encode(&mut self.buf).expect("Vec grows");
-            stmt.execute(params![
-                rid.resource_type,
-                rid.resource,
-                e.id,
-                self.buf,
-                self.sync_id,
-                now
-            ])
-            .ctx(|| format!("writing entitlement {}", e.id))?;
+            let written = stmt
+                .execute(params![
+                    rid.resource_type,
+                    rid.resource,
+                    e.id,
+                    self.buf,
+                    self.sync_id,
+                    now
+                ])
+                .ctx(|| format!("writing entitlement {}", e.id))?;
+            if written == 0 {
+                return Err(self.collision(
+                    "entitlement",
+                    &e.id,
+                    format!(
+                        "resource {}:{} slug {:?}",
+                        rid.resource_type, rid.resource, e.slug
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -457,22 +492,82 @@ impl C1zWriter {
                 .map(|a| a.value.as_slice());
             self.buf.clear();
             g.encode(&mut self.buf).expect("Vec grows");
-            stmt.execute(params![
-                rid.resource_type,
-                rid.resource,
-                ent.id,
-                pid.resource_type,
-                pid.resource,
-                g.id,
-                expansion,
-                expansion.is_some() as i64,
-                self.buf,
-                self.sync_id,
-                now
-            ])
-            .ctx(|| format!("writing grant {}", g.id))?;
+            let written = stmt
+                .execute(params![
+                    rid.resource_type,
+                    rid.resource,
+                    ent.id,
+                    pid.resource_type,
+                    pid.resource,
+                    g.id,
+                    expansion,
+                    expansion.is_some() as i64,
+                    self.buf,
+                    self.sync_id,
+                    now
+                ])
+                .ctx(|| format!("writing grant {}", g.id))?;
+            if written == 0 {
+                return Err(self.collision(
+                    "grant",
+                    &g.id,
+                    format!(
+                        "entitlement {} to {}:{}",
+                        ent.id, pid.resource_type, pid.resource
+                    ),
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// The error for a record whose id is already stored in this sync for
+    /// different source parts (the upserts above leave such a row alone):
+    /// both records, named by the parts their ids were derived from.
+    fn collision(&self, kind: &'static str, id: &str, new: String) -> C1zError {
+        let stored = self
+            .stored_parts(kind, id)
+            .unwrap_or_else(|e| format!("unreadable: {e}"));
+        C1zError::IdCollision {
+            kind,
+            id: id.to_string(),
+            stored,
+            new,
+        }
+    }
+
+    fn stored_parts(&self, kind: &str, id: &str) -> Result<String> {
+        let (sql, ctx) = match kind {
+            "resource" => (
+                "select resource_type_id, '', '', '' from v1_resources \
+                 where external_id = ?1 and sync_id = ?2",
+                "reading a stored resource",
+            ),
+            "entitlement" => (
+                "select resource_type_id, resource_id, '', '' from v1_entitlements \
+                 where external_id = ?1 and sync_id = ?2",
+                "reading a stored entitlement",
+            ),
+            _ => (
+                "select entitlement_id, principal_resource_type_id, principal_resource_id, '' \
+                 from v1_grants where external_id = ?1 and sync_id = ?2",
+                "reading a stored grant",
+            ),
+        };
+        let (a, b, c): (String, String, String) = self
+            .conn
+            .query_row(sql, params![id, self.sync_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .ctx(|| ctx.into())?;
+        Ok(match kind {
+            "resource" => format!("a resource of type {a}"),
+            "entitlement" => {
+                let slug = id.strip_prefix(&format!("{a}:{b}:")).unwrap_or("<unknown>");
+                format!("resource {a}:{b} slug {slug:?}")
+            }
+            _ => format!("entitlement {a} to {b}:{c}"),
+        })
     }
 
     /// Stores an asset (e.g. an icon); `content_type` defaults to `unknown`.
