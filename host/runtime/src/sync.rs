@@ -21,6 +21,29 @@
 //!   `not-found` while listing a resource's entitlements or grants is a
 //!   warning (it was deleted mid-sync), as in Baton; anything else stops the
 //!   sync with its checkpoint intact.
+//!
+//! Threat: the component decides how long a sync goes on. Its page tokens,
+//! follow-up tasks and answers are untrusted, so every way it could keep a
+//! sync (and, in `serve`, a sync slot) busy forever is bounded
+//! ([`SyncLimits`], each number with its arithmetic):
+//! - Page-token cycles of any length (A, B, A, ...): every task queued with
+//!   a page token, and every follow-up, is remembered for the rest of the
+//!   sync as a digest of the task with its token, in a side table
+//!   (`host_sync_seen`) that commits with the queue, so resume keeps it. A
+//!   next page the sync has already queued is a cycle:
+//!   [`SyncError::TokenCycle`], naming the task. A follow-up the sync has
+//!   already queued is dropped: running the same call again adds nothing.
+//! - Calls per sync (counted across resumes, in `host_sync_state`), pages
+//!   per task, queued tasks and the bytes they take: reaching one ends the
+//!   sync with [`SyncError::LimitReached`], naming the limit and its flag.
+//! - A deadline per run: [`SyncError::DeadlineExceeded`].
+//! - Follow-up page tokens get the size cap of next-page tokens.
+//!
+//! What an operator gets next time: a deadline keeps the checkpoint (a
+//! healthy but slow sync makes progress run after run and finishes); a
+//! cycle or a reached limit discards the sync, since resuming would walk
+//! into the same wall (the working file is marked, and the next run starts
+//! over), so a fixed component or a raised limit takes effect at once.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -45,6 +68,9 @@ const CHECKPOINT_TOKEN: &str =
     r#"{"engine":"connector-host","queue":"host_sync_queue","version":1}"#;
 /// Follow-up tasks one call may add; a page that fans out further is a bug.
 const MAX_FOLLOW_UPS: usize = 10_000;
+/// The sync token of a sync that hit a limit or a cycle: the next run
+/// starts over instead of resuming it.
+const DISCARDED_TOKEN: &str = r#"{"engine":"connector-host","discarded":true,"version":1}"#;
 /// Entitlement owners and entitlement ids remembered to avoid lookups.
 const CACHE_ENTRIES: usize = 200_000;
 
@@ -55,6 +81,101 @@ const QUEUE_SCHEMA: &str = "create table if not exists host_sync_queue (
     task text not null,
     unique (sync_id, phase, task)
 )";
+/// Tasks the sync has queued with a page token, and follow-ups: a digest of
+/// each (the task with its token, without its page count). Only this
+/// sync's rows exist: a new sync clears the table.
+const SEEN_SCHEMA: &str = "create table if not exists host_sync_seen (
+    digest blob primary key
+) without rowid";
+/// What must survive a resume besides the queue: the calls made so far.
+const STATE_SCHEMA: &str = "create table if not exists host_sync_state (
+    sync_id text primary key,
+    calls integer not null
+)";
+
+/// What one sync may spend, whatever the component answers. The defaults
+/// are sized from a PingOne tenant of one million users, the largest we
+/// plan for: a full sync there is ~2.1 million API requests (about 212,000
+/// per 100,000 users) made in ~25,200 connector calls (a 5,000-user sync
+/// makes 126 calls, and calls grow linearly with users: 126 x 200).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncLimits {
+    /// Connector calls per sync, retries included, counted across resumes.
+    /// 1M-user PingOne: ~25,200, so 1,000,000 is 40x that; a connector that
+    /// batches nothing (0.1.0 style, 990 calls per 5,000 users, so ~198,000
+    /// per million) is still 5x under.
+    pub max_calls: u64,
+    /// Pages of one task (one listing, one follow-up chain). PingOne's
+    /// longest chain is the user listing, 200 users a page: 5,000 pages for
+    /// a million users; 100,000 is 20x that.
+    pub max_pages_per_task: u64,
+    /// Tasks waiting in the queue at once. Every queued task becomes a
+    /// call, so 1M-user PingOne never has more than its ~25,200 calls
+    /// queued; a connector that queues the two per-resource tasks Baton
+    /// does for each of 1M users and ~100,000 groups holds ~2.2 million;
+    /// 5,000,000 is above both.
+    pub max_queued_tasks: u64,
+    /// Bytes of the queued tasks (their stored JSON). A per-resource task
+    /// is ~70 bytes (2.2 million of them: ~150 MiB); PingOne's largest
+    /// follow-up names 100 group ids (~4 KiB), and all ~25,200 of its tasks
+    /// at that size would be ~100 MiB. 512 MiB is above both, and stops a
+    /// fan-out that wrote a 276 MiB queue in 20 s within a minute.
+    pub max_queue_bytes: u64,
+    /// Wall-clock time of one run. 2.1 million requests at PingOne's
+    /// documented ~100 requests/s per client take ~21,000 s (5.8 h); 24 h
+    /// is 4x that. A run that reaches it stops at a checkpoint and the next
+    /// one resumes there.
+    pub deadline: Duration,
+}
+
+impl Default for SyncLimits {
+    fn default() -> Self {
+        Self {
+            max_calls: 1_000_000,
+            max_pages_per_task: 100_000,
+            max_queued_tasks: 5_000_000,
+            max_queue_bytes: 512 << 20,
+            deadline: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// A bound of [`SyncLimits`] that a sync reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncBound {
+    Calls,
+    PagesPerTask,
+    QueuedTasks,
+    QueueBytes,
+}
+
+impl SyncBound {
+    /// The limit's name, as in the tenants file's `limits` table.
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncBound::Calls => "sync_max_calls",
+            SyncBound::PagesPerTask => "sync_max_pages_per_task",
+            SyncBound::QueuedTasks => "sync_max_queued_tasks",
+            SyncBound::QueueBytes => "sync_max_queue_mb",
+        }
+    }
+
+    /// The flag that raises it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            SyncBound::Calls => "--sync-max-calls",
+            SyncBound::PagesPerTask => "--sync-max-pages-per-task",
+            SyncBound::QueuedTasks => "--sync-max-queued-tasks",
+            SyncBound::QueueBytes => "--sync-max-queue-mb",
+        }
+    }
+}
+
+impl std::fmt::Display for SyncBound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
@@ -70,6 +191,8 @@ pub struct SyncOptions {
     /// in flight finish and are committed, a checkpoint is taken, and the
     /// sync returns [`SyncError::Interrupted`]; the next run resumes there.
     pub stop: Option<Arc<AtomicBool>>,
+    /// What the sync may spend (calls, pages, queue, time).
+    pub limits: SyncLimits,
 }
 
 impl Default for SyncOptions {
@@ -80,6 +203,7 @@ impl Default for SyncOptions {
             max_attempts: 5,
             writer: WriterOptions::from_env(),
             stop: None,
+            limits: SyncLimits::default(),
         }
     }
 }
@@ -120,6 +244,30 @@ pub enum SyncError {
     Connector(String),
     #[error("stopped at a checkpoint; the next sync resumes there")]
     Interrupted,
+    /// The component sent a page token this task already had.
+    #[error(
+        "{task}: page token cycle: after {pages} pages the connector returned a page token \
+         this sync already had; the sync is discarded and the next one starts over"
+    )]
+    TokenCycle { task: String, pages: u64 },
+    /// A bound of [`SyncLimits`] was reached.
+    #[error(
+        "{task}: the sync reached its limit {bound} of {limit} (raise it with {flag}); \
+         the sync is discarded and the next one starts over",
+        flag = bound.flag()
+    )]
+    LimitReached {
+        bound: SyncBound,
+        limit: u64,
+        task: String,
+    },
+    /// The run's wall-clock deadline passed.
+    #[error(
+        "the sync reached its deadline of {}s; it stopped at a checkpoint and the next sync \
+         resumes there",
+        deadline.as_secs_f64()
+    )]
+    DeadlineExceeded { deadline: Duration },
 }
 
 impl SyncError {
@@ -128,6 +276,26 @@ impl SyncError {
             SyncError::Call { error, .. } => Some(error),
             _ => None,
         }
+    }
+
+    /// A short stable name for the ways a sync is bounded, for status and
+    /// logs; `None` for the other errors.
+    pub fn bound(&self) -> Option<&'static str> {
+        match self {
+            SyncError::TokenCycle { .. } => Some("token-cycle"),
+            SyncError::LimitReached { bound, .. } => Some(bound.name()),
+            SyncError::DeadlineExceeded { .. } => Some("sync-deadline"),
+            _ => None,
+        }
+    }
+
+    /// Whether the working sync is discarded rather than resumed: resuming
+    /// would walk into the same cycle or limit.
+    fn discards(&self) -> bool {
+        matches!(
+            self,
+            SyncError::TokenCycle { .. } | SyncError::LimitReached { .. }
+        )
     }
 }
 
@@ -141,6 +309,13 @@ struct StoredTask {
     resource: Option<(String, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<String>,
+    /// Pages of this task's chain before this one (0: its first page).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    page: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl StoredTask {
@@ -157,7 +332,24 @@ impl StoredTask {
                 .as_ref()
                 .map(|r| (r.resource_type.clone(), r.resource.clone())),
             token: t.page_token.clone(),
+            page: 0,
         }
+    }
+
+    /// What the seen set remembers: the task and its token, not its page
+    /// count (a cycle revisits a token at another count). 16 bytes of
+    /// SHA-256: a collision among even 2^32 tasks has odds of 2^-64, and
+    /// one a component forced would only fail its own sync.
+    fn digest(&self) -> [u8; 16] {
+        use sha2::Digest;
+        let key = StoredTask {
+            page: 0,
+            ..self.clone()
+        };
+        let hash = sha2::Sha256::digest(serde_json::to_vec(&key).expect("task serializes"));
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&hash[..16]);
+        out
     }
 
     fn to_wit(&self) -> sync_api::SyncTask {
@@ -185,28 +377,127 @@ impl StoredTask {
     }
 }
 
+/// The task queue of one sync, with what it holds counted against the
+/// sync's limits.
 struct Queue {
     sync_id: String,
+    tasks: u64,
+    bytes: u64,
+    max_tasks: u64,
+    max_bytes: u64,
 }
 
 impl Queue {
-    fn push(&self, writer: &C1zWriter, task: &StoredTask) -> Result<(), SyncError> {
+    /// Opens the queue of `sync_id`, counting what a resumed sync left.
+    fn open(writer: &C1zWriter, sync_id: &str, limits: &SyncLimits) -> Result<Self, SyncError> {
+        let (tasks, bytes) = writer
+            .connection()
+            .query_row(
+                "select count(*), coalesce(sum(length(task)), 0) from host_sync_queue \
+                 where sync_id = ?1",
+                params![sync_id],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .map_err(queue_error)?;
+        Ok(Self {
+            sync_id: sync_id.to_string(),
+            tasks: tasks.max(0) as u64,
+            bytes: bytes.max(0) as u64,
+            max_tasks: limits.max_queued_tasks,
+            max_bytes: limits.max_queue_bytes,
+        })
+    }
+
+    /// Queues `task` unless it is queued already; `what` names the task
+    /// that asked for it, for the error when a limit is reached.
+    fn push(&mut self, writer: &C1zWriter, task: &StoredTask, what: &str) -> Result<(), SyncError> {
         let json = serde_json::to_string(task).expect("task serializes");
-        writer
+        let bytes = json.len() as u64;
+        let reached = |bound, limit| SyncError::LimitReached {
+            bound,
+            limit,
+            task: what.to_string(),
+        };
+        if self.tasks >= self.max_tasks {
+            return Err(reached(SyncBound::QueuedTasks, self.max_tasks));
+        }
+        if self.bytes + bytes > self.max_bytes {
+            return Err(reached(SyncBound::QueueBytes, self.max_bytes));
+        }
+        let added = writer
             .connection()
             .prepare_cached(
                 "insert or ignore into host_sync_queue (sync_id, phase, task) values (?1, ?2, ?3)",
             )
             .and_then(|mut s| s.execute(params![self.sync_id, task.op, json]))
             .map_err(queue_error)?;
+        if added > 0 {
+            self.tasks += 1;
+            self.bytes += bytes;
+        }
         Ok(())
     }
 
-    fn remove(&self, writer: &C1zWriter, id: i64) -> Result<(), SyncError> {
-        writer
+    fn remove(&mut self, writer: &C1zWriter, id: i64, task: &StoredTask) -> Result<(), SyncError> {
+        let removed = writer
             .connection()
             .prepare_cached("delete from host_sync_queue where id = ?1")
             .and_then(|mut s| s.execute(params![id]))
+            .map_err(queue_error)?;
+        if removed > 0 {
+            let bytes = serde_json::to_string(task).map_or(0, |j| j.len() as u64);
+            self.tasks = self.tasks.saturating_sub(1);
+            self.bytes = self.bytes.saturating_sub(bytes);
+        }
+        Ok(())
+    }
+
+    /// Remembers `task` in the seen set; false if it was there already.
+    fn first_sight(&self, writer: &C1zWriter, task: &StoredTask) -> Result<bool, SyncError> {
+        let added = writer
+            .connection()
+            .prepare_cached("insert or ignore into host_sync_seen (digest) values (?1)")
+            .and_then(|mut s| s.execute(params![task.digest().as_slice()]))
+            .map_err(queue_error)?;
+        Ok(added > 0)
+    }
+
+    /// Whether the seen set holds `task`.
+    fn seen(&self, writer: &C1zWriter, task: &StoredTask) -> Result<bool, SyncError> {
+        writer
+            .connection()
+            .prepare_cached("select 1 from host_sync_seen where digest = ?1")
+            .and_then(|mut s| s.exists(params![task.digest().as_slice()]))
+            .map_err(queue_error)
+    }
+
+    /// Calls this sync made before this run (0 for a new sync).
+    fn calls_so_far(&self, writer: &C1zWriter) -> Result<u64, SyncError> {
+        let calls: Option<i64> = writer
+            .connection()
+            .query_row(
+                "select calls from host_sync_state where sync_id = ?1",
+                params![self.sync_id],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(queue_error)?;
+        Ok(calls.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Records the calls made so far, in the transaction of their results.
+    fn set_calls(&self, writer: &C1zWriter, calls: u64) -> Result<(), SyncError> {
+        writer
+            .connection()
+            .prepare_cached(
+                "insert into host_sync_state (sync_id, calls) values (?1, ?2) \
+                 on conflict (sync_id) do update set calls = excluded.calls",
+            )
+            .and_then(|mut s| s.execute(params![self.sync_id, calls as i64]))
             .map_err(queue_error)?;
         Ok(())
     }
@@ -252,6 +543,30 @@ fn queue_error(e: rusqlite::Error) -> SyncError {
 struct Known {
     owners: HashMap<String, pb::Resource>,
     entitlements: HashMap<String, pb::Resource>,
+    /// What the caches hold, as [`Known::room`] counts it.
+    cached_bytes: usize,
+    /// Upload bytes of this run's committed calls (`Limits::upload_bytes_per_sync`).
+    uploaded: u64,
+}
+
+/// Bytes the caches above may hold. Threat: cached owners are whole stored
+/// resources, each up to a record's 256 KiB of JSON, which decodes to
+/// several times that (every JSON value a 32-byte protobuf `Value`), so an
+/// entry count alone let a component make the caches hold gigabytes.
+/// Each entry counts 16x its encoded length; 256 MiB keeps every owner of
+/// a 50,000-group PingOne tenant (~300 encoded bytes each) cached.
+const CACHE_BYTES: usize = 256 << 20;
+
+impl Known {
+    /// Whether an entry of `key` for `owner` fits the caches; counts it if so.
+    fn room(&mut self, key: &str, owner: &pb::Resource) -> bool {
+        let cost = key.len() + 16 * prost::Message::encoded_len(owner);
+        if self.cached_bytes + cost > CACHE_BYTES {
+            return false;
+        }
+        self.cached_bytes += cost;
+        true
+    }
 }
 
 /// Runs a full sync of `plugin` into the c1z at `file`, resuming an
@@ -265,13 +580,26 @@ pub async fn run_sync(
     let started = Instant::now();
     let cpu_before = instance.metrics.cpu_micros.load(Ordering::Relaxed);
     let instances_before = instance.metrics.instantiations.load(Ordering::Relaxed);
-    let (mut writer, start) = C1zWriter::open(file, options.writer.clone())?;
+    let (mut writer, mut start) = C1zWriter::open(file, options.writer.clone())?;
+    if matches!(&start, SyncStart::Resumed { checkpoint, .. } if checkpoint == DISCARDED_TOKEN) {
+        // The last run hit a cycle or a limit: start over (the writer drops
+        // the unfinished sync it does not resume).
+        tracing::info!("the previous sync reached a limit and was discarded; starting over");
+        drop(writer);
+        let fresh = WriterOptions {
+            resume: false,
+            ..options.writer.clone()
+        };
+        (writer, start) = C1zWriter::open(file, fresh)?;
+    }
     let sync_id = start.sync_id().to_string();
     let resumed = matches!(start, SyncStart::Resumed { .. });
-    writer
-        .connection()
-        .execute_batch(QUEUE_SCHEMA)
-        .map_err(queue_error)?;
+    for schema in [QUEUE_SCHEMA, SEEN_SCHEMA, STATE_SCHEMA] {
+        writer
+            .connection()
+            .execute_batch(schema)
+            .map_err(queue_error)?;
+    }
     let types: Vec<pb::ResourceType> = plugin
         .metadata
         .resource_types
@@ -281,15 +609,13 @@ pub async fn run_sync(
     if !resumed {
         writer
             .connection()
-            .execute(
-                "delete from host_sync_queue where sync_id != ?1",
-                params![sync_id],
+            .execute_batch(
+                "delete from host_sync_queue; delete from host_sync_seen; \
+                 delete from host_sync_state;",
             )
             .map_err(queue_error)?;
         writer.put_resource_types(&types)?;
-        let queue = Queue {
-            sync_id: sync_id.clone(),
-        };
+        let mut queue = Queue::open(&writer, &sync_id, &options.limits)?;
         for t in &plugin.metadata.resource_types {
             queue.push(
                 &writer,
@@ -298,7 +624,9 @@ pub async fn run_sync(
                     resource_type: t.id.clone(),
                     resource: None,
                     token: None,
+                    page: 0,
                 },
+                "the sync's first tasks",
             )?;
         }
         writer.checkpoint(CHECKPOINT_TOKEN)?;
@@ -315,7 +643,11 @@ pub async fn run_sync(
 
     let mut known = Known::default();
     let mut warnings = Vec::new();
+    let mut queue = Queue::open(&writer, &sync_id, &options.limits)?;
+    // Counted across resumes: a resumed sync has the budget it had left.
+    let calls_before = queue.calls_so_far(&writer)?;
     let mut calls = 0u64;
+    let deadline = tokio::time::Instant::now() + options.limits.deadline;
     let mut last_checkpoint = Instant::now();
     let mut last_progress = Instant::now();
     // This run's pages share warm instances (one tenant, one component).
@@ -335,9 +667,6 @@ pub async fn run_sync(
                 options.concurrency.max(1).saturating_sub(inflight.len())
             };
             if room > 0 {
-                let queue = Queue {
-                    sync_id: sync_id.clone(),
-                };
                 for (id, task) in queue.next(&writer, phase, cursor, room)? {
                     cursor = id;
                     spawn_call(
@@ -352,7 +681,17 @@ pub async fn run_sync(
                     );
                 }
             }
-            let Some(joined) = inflight.join_next().await else {
+            // The deadline ends the run even while calls hang (each may
+            // take its whole wall-clock budget): what they did is redone on
+            // resume, what was committed stays.
+            let Ok(joined) = tokio::time::timeout_at(deadline, inflight.join_next()).await else {
+                inflight.abort_all();
+                writer.checkpoint(CHECKPOINT_TOKEN)?;
+                return Err(SyncError::DeadlineExceeded {
+                    deadline: options.limits.deadline,
+                });
+            };
+            let Some(joined) = joined else {
                 if stopping {
                     writer.checkpoint(CHECKPOINT_TOKEN)?;
                     return Err(SyncError::Interrupted);
@@ -362,14 +701,23 @@ pub async fn run_sync(
             let (id, task, attempt, result) = joined
                 .map_err(|e| SyncError::Connector(format!("a connector call task failed: {e}")))?;
             calls += 1;
+            // Every call made counts, retries too; the results of the
+            // first `max_calls` are kept, a call beyond them ends the sync.
+            if calls_before + calls > options.limits.max_calls {
+                inflight.abort_all();
+                writer.checkpoint(DISCARDED_TOKEN)?;
+                return Err(SyncError::LimitReached {
+                    bound: SyncBound::Calls,
+                    limit: options.limits.max_calls,
+                    task: task.describe(),
+                });
+            }
+            queue.set_calls(&writer, calls_before + calls)?;
             match result {
                 Ok((Output::Page(page), report)) => {
-                    let queue = Queue {
-                        sync_id: sync_id.clone(),
-                    };
-                    commit_page(
+                    let committed = commit_page(
                         &mut writer,
-                        &queue,
+                        &mut queue,
                         &types,
                         &skip,
                         &mut known,
@@ -379,7 +727,15 @@ pub async fn run_sync(
                         report,
                         phase,
                         instance,
-                    )?;
+                        &options.limits,
+                    );
+                    if let Err(e) = committed {
+                        inflight.abort_all();
+                        if e.discards() {
+                            writer.checkpoint(DISCARDED_TOKEN)?;
+                        }
+                        return Err(e);
+                    }
                 }
                 Ok((other, _)) => {
                     return Err(SyncError::Connector(format!(
@@ -401,10 +757,7 @@ pub async fn run_sync(
                     let w = format!("{}: skipped, not found: {message}", task.describe());
                     tracing::warn!("{w}");
                     warnings.push(w);
-                    Queue {
-                        sync_id: sync_id.clone(),
-                    }
-                    .remove(&writer, id)?;
+                    queue.remove(&writer, id, &task)?;
                 }
                 Err(error) => {
                     inflight.abort_all();
@@ -429,7 +782,10 @@ pub async fn run_sync(
     }
     writer
         .connection()
-        .execute_batch("drop table if exists host_sync_queue")
+        .execute_batch(
+            "drop table if exists host_sync_queue; drop table if exists host_sync_seen; \
+             drop table if exists host_sync_state;",
+        )
         .map_err(queue_error)?;
     let report = writer.finish()?;
     let http = instance.http.as_ref();
@@ -512,7 +868,7 @@ fn spawn_call(
 #[allow(clippy::too_many_arguments)]
 fn commit_page(
     writer: &mut C1zWriter,
-    queue: &Queue,
+    queue: &mut Queue,
     types: &[pb::ResourceType],
     skip: &HashSet<String>,
     known: &mut Known,
@@ -522,28 +878,55 @@ fn commit_page(
     report: CallReport,
     phase: u8,
     instance: &InstanceCtx,
+    limits: &SyncLimits,
 ) -> Result<(), SyncError> {
     let what = task.describe();
     let bad = |m: String| SyncError::Call {
         task: what.clone(),
         error: CallError::InvalidRecord(m),
     };
+    let token_cap = instance.limits.page_token_bytes;
+    let too_long = |kind: &str, len: usize| SyncError::Call {
+        task: what.clone(),
+        error: CallError::LimitExceeded(format!(
+            "{kind} of {len} bytes, over the cap of {token_cap}"
+        )),
+    };
     // Page bookkeeping first: a broken page must not write half its records.
-    if let Some(next) = &page.next_page_token {
-        if Some(next) == task.token.as_ref() {
-            return Err(bad(
-                "returned the same page token it was given (it would loop)".into(),
-            ));
+    let next_task = match page.next_page_token {
+        Some(next) => {
+            if next.len() > token_cap {
+                return Err(too_long("page token", next.len()));
+            }
+            let pages = task.page + 1;
+            let next = StoredTask {
+                token: Some(next),
+                page: pages,
+                ..task.clone()
+            };
+            // A token this task had before, however long ago: a cycle.
+            if next.token == task.token || queue.seen(writer, &next)? {
+                return Err(SyncError::TokenCycle {
+                    task: what.clone(),
+                    pages,
+                });
+            }
+            if pages >= limits.max_pages_per_task {
+                return Err(SyncError::LimitReached {
+                    bound: SyncBound::PagesPerTask,
+                    limit: limits.max_pages_per_task,
+                    task: what.clone(),
+                });
+            }
+            Some(next)
         }
-        if next.len() > instance.limits.page_token_bytes {
-            return Err(SyncError::Call {
-                task: what.clone(),
-                error: CallError::LimitExceeded(format!(
-                    "page token of {} bytes, over the cap of {}",
-                    next.len(),
-                    instance.limits.page_token_bytes
-                )),
-            });
+        None => None,
+    };
+    for f in &page.follow_ups {
+        if let Some(t) = &f.page_token
+            && t.len() > token_cap
+        {
+            return Err(too_long("follow-up page token", t.len()));
         }
     }
     if page.follow_ups.len() > MAX_FOLLOW_UPS {
@@ -556,11 +939,36 @@ fn commit_page(
         });
     }
     let mut upload = report.upload;
+    // Every record's bytes count against the run's budget, as each call's
+    // did against its own (see `capabilities::upload`).
+    known.uploaded = known.uploaded.saturating_add(upload.bytes as u64);
+    let cap = instance.limits.upload_bytes_per_sync;
+    if known.uploaded > cap {
+        return Err(SyncError::Call {
+            task: what.clone(),
+            error: CallError::LimitExceeded(format!(
+                "this sync run's calls uploaded {} bytes of records, over the \
+                 upload_bytes_per_sync cap of {cap}",
+                known.uploaded
+            )),
+        });
+    }
+    // Two records whose ids collide are refused by the writer, naming both.
+    let stored = |e: c1z::C1zError| match e {
+        c1z::C1zError::IdCollision { .. } => bad(e.to_string()),
+        e => SyncError::Artifact(e),
+    };
     let grants = upload.take_grants();
-    // Resources.
+    // Resources. Each record is converted and written on its own: a
+    // converted record embeds decoded JSON, and entitlements and grants
+    // embed their owner whole, so a batch would hold many times the bytes
+    // the call was charged for.
     if !upload.resources.is_empty() {
-        let converted: Vec<pb::Resource> = upload.resources.iter().map(convert::resource).collect();
-        writer.put_resources(&converted)?;
+        for r in &upload.resources {
+            writer
+                .put_resources(std::slice::from_ref(&convert::resource(r)))
+                .map_err(stored)?;
+        }
         for (i, r) in upload.resources.iter().enumerate() {
             if skip.contains(&r.id.resource_type) {
                 continue;
@@ -581,14 +989,15 @@ fn commit_page(
                         resource_type: r.id.resource_type.clone(),
                         resource: Some((r.id.resource_type.clone(), r.id.resource.clone())),
                         token: None,
+                        page: 0,
                     },
+                    &what,
                 )?;
             }
         }
     }
     // Entitlements: their resource must be stored, and is embedded whole.
     if !upload.entitlements.is_empty() {
-        let mut out = Vec::with_capacity(upload.entitlements.len());
         for e in &upload.entitlements {
             let key = format!("{}:{}", e.resource.resource_type, e.resource.resource);
             let owner = match known.owners.get(&key) {
@@ -602,23 +1011,23 @@ fn commit_page(
                                 convert::entitlement_id(&e.resource, &e.slug)
                             ))
                         })?;
-                    if known.owners.len() < CACHE_ENTRIES {
+                    if known.owners.len() < CACHE_ENTRIES && known.room(&key, &r) {
                         known.owners.insert(key, r.clone());
                     }
                     r
                 }
             };
             let p = convert::entitlement(e, owner.clone(), types);
-            if known.entitlements.len() < CACHE_ENTRIES {
-                known.entitlements.insert(p.id.clone(), owner);
+            writer
+                .put_entitlements(std::slice::from_ref(&p))
+                .map_err(stored)?;
+            if known.entitlements.len() < CACHE_ENTRIES && known.room(&p.id, &owner) {
+                known.entitlements.insert(p.id, owner);
             }
-            out.push(p);
         }
-        writer.put_entitlements(&out)?;
     }
     // Grants: entitlement and principal must be stored.
     if !grants.is_empty() {
-        let mut out = Vec::with_capacity(grants.len());
         for g in &grants {
             let ent_id = convert::entitlement_id(&g.entitlement_resource, &g.entitlement_slug);
             let owner = match known.entitlements.get(&ent_id) {
@@ -631,12 +1040,36 @@ fn commit_page(
                         ))
                     })?;
                     let r = e.resource.unwrap_or_default();
-                    if known.entitlements.len() < CACHE_ENTRIES {
+                    if known.entitlements.len() < CACHE_ENTRIES && known.room(&ent_id, &r) {
                         known.entitlements.insert(ent_id.clone(), r.clone());
                     }
                     r
                 }
             };
+            // The id may be stored for another entitlement whose id collides
+            // with this one's (resource `a:b` slug `c`, resource `a` slug
+            // `b:c`): this grant's own entitlement is then not stored.
+            let stored_resource = owner.id.as_ref();
+            if stored_resource.map(|i| (i.resource_type.as_str(), i.resource.as_str()))
+                != Some((
+                    g.entitlement_resource.resource_type.as_str(),
+                    g.entitlement_resource.resource.as_str(),
+                ))
+            {
+                let (t, r) = stored_resource
+                    .map(|i| (i.resource_type.as_str(), i.resource.as_str()))
+                    .unwrap_or_default();
+                let other = ent_id.strip_prefix(&format!("{t}:{r}:")).unwrap_or("?");
+                return Err(bad(format!(
+                    "grant {} names entitlement {ent_id} as resource {}:{} slug {:?}, but \
+                     that id is derived from two different records: resource {t}:{r} slug \
+                     {other:?} (stored) and this one",
+                    convert::grant_id(&ent_id, &g.principal),
+                    g.entitlement_resource.resource_type,
+                    g.entitlement_resource.resource,
+                    g.entitlement_slug,
+                )));
+            }
             if !writer.resource_exists(&g.principal.resource_type, &g.principal.resource)? {
                 return Err(bad(format!(
                     "grant {} names principal {}:{}, which this sync has not stored",
@@ -645,20 +1078,16 @@ fn commit_page(
                     g.principal.resource
                 )));
             }
-            out.push(convert::grant(g, owner));
+            writer
+                .put_grants(std::slice::from_ref(&convert::grant(g, owner)))
+                .map_err(stored)?;
         }
-        writer.put_grants(&out)?;
     }
     // Queue bookkeeping, in the same transaction as the records.
-    queue.remove(writer, id)?;
-    if let Some(next) = page.next_page_token {
-        queue.push(
-            writer,
-            &StoredTask {
-                token: Some(next),
-                ..task.clone()
-            },
-        )?;
+    queue.remove(writer, id, task)?;
+    if let Some(next) = next_task {
+        queue.first_sight(writer, &next)?;
+        queue.push(writer, &next, &what)?;
     }
     for f in &page.follow_ups {
         let t = StoredTask::from_wit(f);
@@ -668,7 +1097,50 @@ fn commit_page(
                 t.describe()
             )));
         }
-        queue.push(writer, &t)?;
+        // A follow-up this sync already queued would repeat a call (and a
+        // task that asks for itself would run forever): it is dropped.
+        if queue.first_sight(writer, &t)? {
+            queue.push(writer, &t, &what)?;
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_the_same_task_at_any_page_count() {
+        let task = |token: &str, page| StoredTask {
+            op: 0,
+            resource_type: "user".into(),
+            resource: None,
+            token: Some(token.into()),
+            page,
+        };
+        assert_eq!(task("A", 1).digest(), task("A", 3).digest());
+        assert_ne!(task("A", 1).digest(), task("B", 1).digest());
+        let grants = StoredTask {
+            op: 2,
+            ..task("A", 1)
+        };
+        assert_ne!(grants.digest(), task("A", 1).digest());
+        // Old checkpoints (no page count) still read.
+        let old: StoredTask = serde_json::from_str(r#"{"op":0,"type":"user"}"#).unwrap();
+        assert_eq!(old.page, 0);
+    }
+
+    #[test]
+    fn the_defaults_leave_a_million_user_pingone_sync_room() {
+        let l = SyncLimits::default();
+        // 126 calls per 5,000 users, linear: ~25,200 per million.
+        let calls = 126 * (1_000_000 / 5_000);
+        assert!(l.max_calls >= 10 * calls);
+        // The user listing, 200 a page.
+        assert!(l.max_pages_per_task >= 10 * (1_000_000 / 200));
+        assert!(l.max_queued_tasks >= 10 * calls);
+        // ~2.1 million requests at ~100 a second.
+        assert!(l.deadline >= Duration::from_secs(2 * 2_100_000 / 100));
+    }
 }

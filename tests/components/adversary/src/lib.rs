@@ -23,6 +23,11 @@
 //!   requests loopback through its IPv4-mapped IPv6 form on `port`;
 //!   `redirect`: requests `allowed-url`, gets a redirect, and requests its
 //!   target itself; `set-authorization`: forges an `Authorization` header.
+//! - `token-cycle`: answers page tokens A, B, A, ... (a cycle longer than
+//!   one page); `endless-pages`: a new page token on every call, forever;
+//!   `fan-out`: 10,000 new follow-up tasks on every call, forever (a queue
+//!   without end); `fat-follow-up-token`: a follow-up task whose page token
+//!   is 1 MiB. Each would keep a sync, and its slot in `serve`, busy.
 //! - `well-behaved`: uploads `count` users (default 2) and succeeds, to show
 //!   the host is fine after each of the above. Benchmarks use it too, with
 //!   `build-only`, which builds the same records without uploading them.
@@ -138,6 +143,27 @@ impl Connector for Adversary {
                 listed(cx, false)
             }
             "long-keep-list" => long_keep_list(),
+            "token-cycle" => Ok(next_page(match task.page_token.as_deref() {
+                Some("A") => "B",
+                _ => "A",
+            })),
+            "endless-pages" => {
+                let n: u64 = task
+                    .page_token
+                    .as_deref()
+                    .and_then(|t| t.strip_prefix('p'))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                Ok(next_page(&format!("p{}", n + 1)))
+            }
+            "fan-out" => Ok(fan_out(&task)),
+            "fat-follow-up-token" => Ok(PageOutcome {
+                next_page_token: None,
+                follow_ups: vec![SyncTask {
+                    page_token: Some("t".repeat(1 << 20)),
+                    ..task
+                }],
+            }),
             "log-spam" => flood_logs(cx),
             "egress" => request(cx, cx.config.require("target-url")?),
             "metadata-ip" => request(cx, METADATA_URL),
@@ -366,4 +392,27 @@ fn well_behaved(cx: &Context, upload: bool) -> Result<PageOutcome, ConnectorErro
         next_page_token: None,
         follow_ups: vec![],
     })
+}
+
+/// A page with nothing on it but the token of the next one.
+fn next_page(token: &str) -> PageOutcome {
+    PageOutcome {
+        next_page_token: Some(token.into()),
+        follow_ups: vec![],
+    }
+}
+
+/// 10,000 follow-ups (the host's per-call cap), each a task no one asked
+/// for before: its token extends the token of the task that queued it.
+fn fan_out(task: &SyncTask) -> PageOutcome {
+    let parent = task.page_token.as_deref().unwrap_or("f");
+    PageOutcome {
+        next_page_token: None,
+        follow_ups: (0..10_000)
+            .map(|i| SyncTask {
+                page_token: Some(format!("{parent}.{i}")),
+                ..task.clone()
+            })
+            .collect(),
+    }
 }
