@@ -26,7 +26,8 @@
 //!
 //! Module map: [`config`] (fields, regions), [`api`] (URLs, HAL paging,
 //! batching), [`idpage`] (the id-only scanner for member and group lists),
-//! [`model`] (payload shapes), [`errors`] (status → error),
+//! [`model`] (payload shapes), [`errors`] (status → error), [`ids`] (ids
+//! checked before they go into a URL path),
 //! [`tokens`] (page tokens and follow-ups), [`users`], [`groups`],
 //! [`membership`], [`populations`], [`roles`], [`provision`], [`validate`],
 //! [`upload`], [`time`].
@@ -46,6 +47,7 @@ pub mod config;
 pub mod errors;
 pub mod groups;
 pub mod idpage;
+pub mod ids;
 pub mod membership;
 pub mod model;
 pub mod populations;

@@ -17,16 +17,20 @@
 //!   the environment's organization. `assigned:application` and
 //!   `assigned:other-environment` do not name the application or
 //!   environment, so they are not grantable here.
-//! - A revoke reads the principal's current assignments and deletes those of
-//!   the grant's role and scope rather than trusting the assignment ids in
-//!   the stored grant, which may be stale (an assignment re-created since
-//!   the sync has a new id). Read-only assignments and immutable grants
-//!   (dynamic members, populations) are refused with the reason.
+//! - A revoke reads the principal's current assignments (every page) and
+//!   deletes those of the grant's role and scope rather than trusting the
+//!   assignment ids in the stored grant, which may be stale (an assignment
+//!   re-created since the sync has a new id). Read-only assignments and
+//!   immutable grants (dynamic members, populations) are refused with the
+//!   reason.
 //! - Accounts: the login is the username; `no-password` creates the user as
 //!   is, `random-password` creates it through PingOne's import media type
 //!   with a generated password that must be changed at first sign-on. A
 //!   taken username answers `already-exists` with the existing user.
 //!   Deleting a user that is gone answers `already-gone`.
+//! - Every id a request names (in its path or body) is checked as a
+//!   PingOne id first ([`crate::ids`]): a hostile id such as
+//!   `../groups/<gid>` is refused before anything is sent.
 
 use connector_sdk::http::{Request, Response};
 use connector_sdk::{
@@ -36,9 +40,10 @@ use connector_sdk::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::api::{Api, Page, parse_one, parse_page};
+use crate::api::{Api, BIG_PAGE, Page, parse_one, parse_page};
 use crate::config::Settings;
 use crate::errors;
+use crate::ids::{checked, checked_answer};
 use crate::model::{Environment, RoleAssignment, User};
 use crate::{GROUP, POPULATION, ROLE, USER, roles, users};
 
@@ -90,7 +95,9 @@ pub fn grant(
     let api = Api::new(cx.host, &settings);
     let target = &entitlement.resource;
     match (target.resource_type.as_str(), entitlement.slug.as_str()) {
-        (GROUP, "member") => grant_membership(&api, &target.resource, &principal),
+        (GROUP, "member") => {
+            grant_membership(&api, checked("group id", &target.resource)?, &principal)
+        }
         (ROLE, slug) => grant_role(&api, &entitlement, slug, &principal),
         (POPULATION, _) => Err(ConnectorError::Unsupported(
             "population membership is not provisionable: every user is in exactly one \
@@ -114,7 +121,7 @@ fn grant_membership(
             format!(
                 "{}/users/{}/memberOfGroups",
                 env_url(api),
-                principal.resource
+                checked("user id", &principal.resource)?
             ),
             format!("adding user {} to group {group}", principal.resource),
         ),
@@ -122,7 +129,7 @@ fn grant_membership(
             format!(
                 "{}/groups/{}/memberOfGroups",
                 env_url(api),
-                principal.resource
+                checked("group id", &principal.resource)?
             ),
             format!("nesting group {} in group {group}", principal.resource),
         ),
@@ -155,7 +162,10 @@ fn scope_of(
         return Ok(("ENVIRONMENT".into(), api.env_id().to_string()));
     }
     if let Some(pop) = slug.strip_prefix("assigned:population:") {
-        return Ok(("POPULATION".into(), pop.to_string()));
+        return Ok((
+            "POPULATION".into(),
+            checked("population id", pop)?.to_string(),
+        ));
     }
     if slug == "assigned:organization" {
         let from_meta = entitlement
@@ -164,15 +174,21 @@ fn scope_of(
             .and_then(|m| serde_json::from_str::<Value>(m).ok())
             .and_then(|m| m["scopeId"].as_str().map(String::from));
         let org = match from_meta {
-            Some(o) => o,
+            Some(o) => checked(
+                "organization id (scopeId of the entitlement's metadata)",
+                &o,
+            )?
+            .to_string(),
             None => {
                 let what = "reading the environment's organization (GET /environments/{env})";
                 let env: Environment = parse_one(&api.get(&env_url(api), what)?, what)?;
-                env.organization.map(|o| o.id).ok_or_else(|| {
+                let org = env.organization.map(|o| o.id).ok_or_else(|| {
                     ConnectorError::Internal(format!(
                         "{what}: the environment names no organization"
                     ))
-                })?
+                })?;
+                checked_answer("organization id", &org)?;
+                org
             }
         };
         return Ok(("ORGANIZATION".into(), org));
@@ -188,12 +204,12 @@ fn subject_url(api: &Api, principal: &ResourceId) -> Result<String, ConnectorErr
         USER => Ok(format!(
             "{}/users/{}/roleAssignments",
             env_url(api),
-            principal.resource
+            checked("user id", &principal.resource)?
         )),
         GROUP => Ok(format!(
             "{}/groups/{}/roleAssignments",
             env_url(api),
-            principal.resource
+            checked("group id", &principal.resource)?
         )),
         other => Err(ConnectorError::InvalidArgument(format!(
             "roles are assigned to users and groups, not {other}"
@@ -207,9 +223,9 @@ fn grant_role(
     slug: &str,
     principal: &ResourceId,
 ) -> Result<GrantResult, ConnectorError> {
-    let (kind, scope) = scope_of(api, entitlement, slug)?;
-    let role = &entitlement.resource.resource;
+    let role = checked("role id", &entitlement.resource.resource)?;
     let url = subject_url(api, principal)?;
+    let (kind, scope) = scope_of(api, entitlement, slug)?;
     let what = format!(
         "assigning role {role} at {kind} {scope} to {}:{}",
         principal.resource_type, principal.resource
@@ -237,13 +253,13 @@ pub fn revoke(cx: &Context, grant: GrantRef) -> Result<RevokeResult, ConnectorEr
     let p = &grant.principal;
     match (ent.resource.resource_type.as_str(), ent.slug.as_str()) {
         (GROUP, "member") => {
-            let group = &ent.resource.resource;
+            let group = checked("group id", &ent.resource.resource)?;
             let (url, what) = match p.resource_type.as_str() {
                 USER => (
                     format!(
                         "{}/users/{}/memberOfGroups/{group}",
                         env_url(&api),
-                        p.resource
+                        checked("user id", &p.resource)?
                     ),
                     format!("removing user {} from group {group}", p.resource),
                 ),
@@ -251,7 +267,7 @@ pub fn revoke(cx: &Context, grant: GrantRef) -> Result<RevokeResult, ConnectorEr
                     format!(
                         "{}/groups/{}/memberOfGroups/{group}",
                         env_url(&api),
-                        p.resource
+                        checked("group id", &p.resource)?
                     ),
                     format!("un-nesting group {} from group {group}", p.resource),
                 ),
@@ -269,7 +285,7 @@ pub fn revoke(cx: &Context, grant: GrantRef) -> Result<RevokeResult, ConnectorEr
                 }
             })
         }
-        (ROLE, slug) => revoke_role(&api, &ent.resource.resource, slug, p),
+        (ROLE, slug) => revoke_role(&api, checked("role id", &ent.resource.resource)?, slug, p),
         (POPULATION, _) => Err(ConnectorError::Unsupported(
             "population membership is not provisionable: every user is in exactly one \
              population; move the user to another population in PingOne instead"
@@ -303,14 +319,24 @@ fn revoke_role(
         "reading role assignments of {}:{}",
         p.resource_type, p.resource
     );
-    let resp = api.send(&format!("{url}?limit=1000"), &what)?;
-    if resp.status == 404 {
-        return Ok(RevokeResult::AlreadyRevoked);
-    }
-    errors::check(&resp, &what)?;
-    let page: Page<RoleAssignment> = parse_page(&resp, "roleAssignments", &what)?;
-    let matching: Vec<&RoleAssignment> = page
-        .items
+    // Every page: an assignment of this role and scope on a later page
+    // would otherwise survive a revoke that answers `revoked`.
+    let listing = api
+        .list_all::<RoleAssignment>(
+            "roleAssignments",
+            vec![(format!("{url}?limit={BIG_PAGE}"), what)],
+        )
+        .pop()
+        .unwrap_or_else(|| Ok(Vec::new()));
+    let assignments = match listing {
+        Ok(all) => all,
+        // The principal is gone, and its assignments with it.
+        Err(e) if matches!(e.error, ConnectorError::NotFound(_)) => {
+            return Ok(RevokeResult::AlreadyRevoked);
+        }
+        Err(e) => return Err(e.error),
+    };
+    let matching: Vec<&RoleAssignment> = assignments
         .iter()
         .filter(|a| {
             a.role.id == role && roles::scope_slug(a, api.env_id()).as_deref() == Some(slug)
@@ -331,7 +357,8 @@ fn revoke_role(
             "deleting role assignment {} of {}:{}",
             a.id, p.resource_type, p.resource
         );
-        revoked |= !delete(api, &format!("{url}/{}", a.id), &what)?;
+        let id = checked_answer("role assignment id", &a.id)?;
+        revoked |= !delete(api, &format!("{url}/{id}"), &what)?;
     }
     Ok(if revoked {
         RevokeResult::Revoked
@@ -404,6 +431,9 @@ pub fn create_account(
     let settings = api_parts(cx)?;
     let api = Api::new(cx.host, &settings);
     let acct = new_account(&info)?;
+    if let Some(p) = &acct.population {
+        checked("population_id", p)?;
+    }
     let mut body = json!({ "username": acct.username });
     if let Some(e) = &acct.email {
         body["email"] = json!(e);
@@ -452,7 +482,8 @@ pub fn create_account(
     let mut account = users::user_resource(&user);
     if !acct.enabled {
         let what = format!("disabling user {}", user.id);
-        let url = format!("{}/users/{}/enabled", env_url(&api), user.id);
+        let id = checked_answer("the new user's id", &user.id)?;
+        let url = format!("{}/users/{id}/enabled", env_url(&api));
         let resp = send(
             &api,
             Request::put(url).json(&json!({ "enabled": false })),
@@ -496,11 +527,8 @@ pub fn delete_resource(cx: &Context, id: ResourceId) -> Result<DeleteResult, Con
         )));
     }
     let what = format!("deleting user {}", id.resource);
-    let gone = delete(
-        &api,
-        &format!("{}/users/{}", env_url(&api), id.resource),
-        &what,
-    )?;
+    let user = checked("user id", &id.resource)?;
+    let gone = delete(&api, &format!("{}/users/{user}", env_url(&api)), &what)?;
     Ok(if gone {
         DeleteResult::AlreadyGone
     } else {
@@ -547,6 +575,16 @@ mod tests {
     use crate::testutil::{API, ENV, config, host, ok, status};
     use connector_sdk::resource_id;
 
+    const U: &str = "0f2c1e1a-0000-4000-8000-000000000001";
+    const G: &str = "0f2c1e1a-0000-4000-8000-000000000002";
+    const R: &str = "0f2c1e1a-0000-4000-8000-000000000003";
+    const X: &str = "0f2c1e1a-0000-4000-8000-000000000004";
+    const P1: &str = "0f2c1e1a-0000-4000-8000-000000000005";
+    const ORG: &str = "0f2c1e1a-0000-4000-8000-000000000006";
+    const A1: &str = "0f2c1e1a-0000-4000-8000-0000000000a1";
+    const A2: &str = "0f2c1e1a-0000-4000-8000-0000000000a2";
+    const A3: &str = "0f2c1e1a-0000-4000-8000-0000000000a3";
+
     fn ent(rt: &str, id: &str, slug: &str, meta: Option<Value>) -> EntitlementRef {
         EntitlementRef {
             id: format!("{rt}:{id}:{slug}"),
@@ -566,21 +604,24 @@ mod tests {
 
     #[test]
     fn duplicates_answer_already_exists() {
-        let url = format!("{API}/v1/environments/{ENV}/users/u/memberOfGroups");
+        let url = format!("{API}/v1/environments/{ENV}/users/{U}/memberOfGroups");
         let dup400 = json!({"code": "INVALID_DATA", "details": [{"code": "UNIQUENESS_VIOLATION", "target": "id"}]});
         for (resp, want) in [
-            (status(201, json!({"id": "g"})), GrantResult::Granted),
+            (status(201, json!({"id": G})), GrantResult::Granted),
             (status(400, dup400), GrantResult::AlreadyExists),
             (status(409, json!({})), GrantResult::AlreadyExists),
         ] {
             let h = host(vec![(url.clone(), resp)]);
             let got = with(&h, |cx| {
-                grant(cx, ent(GROUP, "g", "member", None), resource_id(USER, "u"))
+                grant(cx, ent(GROUP, G, "member", None), resource_id(USER, U))
             })
             .unwrap();
             assert_eq!(got, want);
             let r = &h.requests.borrow()[0];
-            assert_eq!(r.body.as_deref(), Some(br#"{"id":"g"}"#.as_slice()));
+            assert_eq!(
+                r.body.as_deref(),
+                Some(format!(r#"{{"id":"{G}"}}"#).as_bytes())
+            );
             assert!(
                 r.idempotent,
                 "a replay is refused as a duplicate, so the host may retry a 5xx"
@@ -594,7 +635,7 @@ mod tests {
             ),
         )]);
         let e = with(&h, |cx| {
-            grant(cx, ent(GROUP, "g", "member", None), resource_id(USER, "u"))
+            grant(cx, ent(GROUP, G, "member", None), resource_id(USER, U))
         })
         .unwrap_err();
         assert!(matches!(e, ConnectorError::InvalidArgument(_)));
@@ -602,14 +643,14 @@ mod tests {
 
     #[test]
     fn role_grants_carry_the_scope_of_their_slug() {
-        let url = format!("{API}/v1/environments/{ENV}/groups/g/roleAssignments");
+        let url = format!("{API}/v1/environments/{ENV}/groups/{G}/roleAssignments");
         let h = host(vec![(url, status(201, json!({"id": "ra"})))]);
-        let meta = json!({"roleId": "r", "scopeType": "ORGANIZATION", "scopeId": "org-1"});
+        let meta = json!({"roleId": R, "scopeType": "ORGANIZATION", "scopeId": ORG});
         let got = with(&h, |cx| {
             grant(
                 cx,
-                ent(ROLE, "r", "assigned:organization", Some(meta)),
-                resource_id(GROUP, "g"),
+                ent(ROLE, R, "assigned:organization", Some(meta)),
+                resource_id(GROUP, G),
             )
         });
         assert_eq!(got.unwrap(), GrantResult::Granted);
@@ -617,14 +658,14 @@ mod tests {
             serde_json::from_slice(h.requests.borrow()[0].body.as_deref().unwrap()).unwrap();
         assert_eq!(
             body,
-            json!({"role": {"id": "r"}, "scope": {"id": "org-1", "type": "ORGANIZATION"}})
+            json!({"role": {"id": R}, "scope": {"id": ORG, "type": "ORGANIZATION"}})
         );
         let h = host(vec![]);
         let e = with(&h, |cx| {
             grant(
                 cx,
-                ent(ROLE, "r", "assigned:application", None),
-                resource_id(USER, "u"),
+                ent(ROLE, R, "assigned:application", None),
+                resource_id(USER, U),
             )
         })
         .unwrap_err();
@@ -633,7 +674,7 @@ mod tests {
             grant(
                 cx,
                 ent(POPULATION, "p", "member", None),
-                resource_id(USER, "u"),
+                resource_id(USER, U),
             )
         })
         .unwrap_err();
@@ -642,22 +683,22 @@ mod tests {
 
     #[test]
     fn revoke_deletes_the_current_assignments_of_role_and_scope() {
-        let base = format!("{API}/v1/environments/{ENV}/users/u/roleAssignments");
+        let base = format!("{API}/v1/environments/{ENV}/users/{U}/roleAssignments");
         let h = host(vec![
             (
                 format!("{base}?limit=1000"),
                 ok(json!({"_embedded": {"roleAssignments": [
-                    {"id": "a1", "role": {"id": "r"}, "scope": {"id": "p1", "type": "POPULATION"}},
-                    {"id": "a2", "role": {"id": "r"}, "scope": {"id": ENV, "type": "ENVIRONMENT"}},
-                    {"id": "a3", "role": {"id": "x"}, "scope": {"id": "p1", "type": "POPULATION"}}
+                    {"id": A1, "role": {"id": R}, "scope": {"id": P1, "type": "POPULATION"}},
+                    {"id": A2, "role": {"id": R}, "scope": {"id": ENV, "type": "ENVIRONMENT"}},
+                    {"id": A3, "role": {"id": X}, "scope": {"id": P1, "type": "POPULATION"}}
                 ]}})),
             ),
-            (format!("{base}/a1"), status(204, json!(null))),
+            (format!("{base}/{A1}"), status(204, json!(null))),
         ]);
         let g = GrantRef {
             id: "g".into(),
-            entitlement: ent(ROLE, "r", "assigned:population:p1", None),
-            principal: resource_id(USER, "u"),
+            entitlement: ent(ROLE, R, &format!("assigned:population:{P1}"), None),
+            principal: resource_id(USER, U),
             metadata_json: Some(r#"{"assignments":[{"id":"stale"}]}"#.into()),
             immutable_reason: None,
         };
@@ -669,7 +710,169 @@ mod tests {
             .filter(|r| matches!(r.method, connector_sdk::http::Method::Delete))
             .map(|r| r.url.clone())
             .collect();
-        assert_eq!(deleted, [format!("{base}/a1")]);
+        assert_eq!(deleted, [format!("{base}/{A1}")]);
+    }
+
+    /// Hostile ids in every place a provisioning call takes one: refused
+    /// with an error naming the value, before any request (the host below
+    /// fails the test on any request).
+    #[test]
+    fn hostile_ids_are_refused_before_any_request() {
+        let h = host(vec![]);
+        let hostile = format!("../groups/{G}");
+        let names = |e: ConnectorError, what: &str| {
+            assert!(
+                matches!(&e, ConnectorError::InvalidArgument(m)
+                    if m.starts_with(what) && m.contains(&format!("{hostile:?}"))),
+                "{e:?}"
+            );
+        };
+        let grant_ref = |ent: EntitlementRef, p: ResourceId| GrantRef {
+            id: "g".into(),
+            entitlement: ent,
+            principal: p,
+            metadata_json: None,
+            immutable_reason: None,
+        };
+        let pop_slug = format!("assigned:population:{hostile}");
+        let org_meta = json!({"scopeId": hostile});
+        for (ent, p, what) in [
+            (
+                ent(GROUP, &hostile, "member", None),
+                resource_id(USER, U),
+                "group id",
+            ),
+            (
+                ent(GROUP, G, "member", None),
+                resource_id(USER, &hostile),
+                "user id",
+            ),
+            (
+                ent(GROUP, G, "member", None),
+                resource_id(GROUP, &hostile),
+                "group id",
+            ),
+            (
+                ent(ROLE, &hostile, "assigned", None),
+                resource_id(USER, U),
+                "role id",
+            ),
+            (
+                ent(ROLE, R, "assigned", None),
+                resource_id(USER, &hostile),
+                "user id",
+            ),
+            (
+                ent(ROLE, R, "assigned", None),
+                resource_id(GROUP, &hostile),
+                "group id",
+            ),
+            (
+                ent(ROLE, R, &pop_slug, None),
+                resource_id(USER, U),
+                "population id",
+            ),
+            (
+                ent(ROLE, R, "assigned:organization", Some(org_meta.clone())),
+                resource_id(USER, U),
+                "organization id",
+            ),
+        ] {
+            names(
+                with(&h, |cx| grant(cx, ent.clone(), p.clone())).unwrap_err(),
+                what,
+            );
+            // The population and organization of a revoke only select
+            // among the principal's assignments: they name no request.
+            if !matches!(what, "population id" | "organization id") {
+                names(
+                    with(&h, |cx| revoke(cx, grant_ref(ent, p))).unwrap_err(),
+                    what,
+                );
+            }
+        }
+        names(
+            with(&h, |cx| delete_resource(cx, resource_id(USER, &hostile))).unwrap_err(),
+            "user id",
+        );
+        let info = AccountInfo {
+            login: "emma".into(),
+            emails: vec![],
+            profile_json: Some(json!({"population_id": hostile}).to_string()),
+        };
+        names(
+            with(&h, |cx| {
+                create_account(cx, info, CredentialOption::NoPassword)
+            })
+            .unwrap_err(),
+            "population_id",
+        );
+        assert!(h.requests.borrow().is_empty());
+    }
+
+    /// An id PingOne answers is checked before it goes into a path too.
+    #[test]
+    fn a_malformed_assignment_id_from_pingone_is_not_followed() {
+        let base = format!("{API}/v1/environments/{ENV}/users/{U}/roleAssignments");
+        let h = host(vec![(
+            format!("{base}?limit={BIG_PAGE}"),
+            ok(json!({"_embedded": {"roleAssignments": [
+                {"id": "../../groups/x", "role": {"id": R}, "scope": {"id": ENV, "type": "ENVIRONMENT"}}
+            ]}})),
+        )]);
+        let g = GrantRef {
+            id: "g".into(),
+            entitlement: ent(ROLE, R, "assigned", None),
+            principal: resource_id(USER, U),
+            metadata_json: None,
+            immutable_reason: None,
+        };
+        let e = with(&h, |cx| revoke(cx, g)).unwrap_err();
+        assert!(
+            matches!(&e, ConnectorError::Internal(m) if m.contains("../../groups/x")),
+            "{e:?}"
+        );
+        assert_eq!(h.requests.borrow().len(), 1, "only the listing was sent");
+    }
+
+    /// Every page of the principal's assignments is read: a matching
+    /// assignment on the second page is revoked too.
+    #[test]
+    fn revoke_reads_every_page_of_assignments() {
+        let base = format!("{API}/v1/environments/{ENV}/users/{U}/roleAssignments");
+        let first = format!("{base}?limit={BIG_PAGE}");
+        let second = format!("{first}&cursor=2");
+        let h = host(vec![
+            (
+                first,
+                ok(crate::testutil::page(
+                    "roleAssignments",
+                    json!([{"id": A1, "role": {"id": X}, "scope": {"id": ENV, "type": "ENVIRONMENT"}}]),
+                    Some(&second),
+                )),
+            ),
+            (
+                second,
+                ok(crate::testutil::page(
+                    "roleAssignments",
+                    json!([{"id": A2, "role": {"id": R}, "scope": {"id": ENV, "type": "ENVIRONMENT"}}]),
+                    None,
+                )),
+            ),
+            (format!("{base}/{A2}"), status(204, json!(null))),
+        ]);
+        let g = GrantRef {
+            id: "g".into(),
+            entitlement: ent(ROLE, R, "assigned", None),
+            principal: resource_id(USER, U),
+            metadata_json: None,
+            immutable_reason: None,
+        };
+        assert_eq!(with(&h, |cx| revoke(cx, g)).unwrap(), RevokeResult::Revoked);
+        assert_eq!(
+            h.requests.borrow().last().unwrap().url,
+            format!("{base}/{A2}")
+        );
     }
 
     #[test]
