@@ -7,3 +7,4 @@ pub mod proxy;
 pub mod scrub;
 pub mod secrets;
 pub mod upload;
+pub mod url_path;
