@@ -7,19 +7,22 @@
 //! unavailable so the host may retry the whole call later); the message keeps
 //! PingOne's own `code`/`message`/`details` and adds the hint that fixes the
 //! usual cause: missing admin roles on the worker app, a wrong environment or
-//! region, or an API URL that does not point at the management API.
+//! region, or an API URL that does not point at the management API. What a
+//! body means is [`crate::failure::classify`]'s decision (documented codes,
+//! never message phrases): a 403 without PingOne's `code` is the gateway's
+//! answer to an unknown path. Writes wait out documented propagation
+//! windows there, before their answer reaches this module.
 
 use connector_sdk::ConnectorError;
 use connector_sdk::http::Response;
 use serde::Deserialize;
 
+use crate::failure::Failure;
+
 /// The role hint shared by every permission message.
 pub const ROLE_HINT: &str = "assign the worker application the Identity Data Read Only role \
      (sync) or Identity Data Admin (provisioning), scoped to this environment; PingOne grants API \
      permissions to worker apps through admin roles, not p1:* scopes";
-
-/// The text PingOne's API gateway answers for an unknown path (§7 quirk 9).
-const GATEWAY_UNKNOWN_PATH: &str = "Invalid key=value pair";
 
 #[derive(Debug, Default, Deserialize)]
 struct ErrorBody {
@@ -99,34 +102,14 @@ pub fn has_detail(resp: &Response, code: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A 403 that PingOne gives while a just-created object or role has not
-/// propagated yet (pingone-api.md §7, quirks 1 and 2): worth a short wait,
-/// unlike a real permission error. Matched on the documented messages.
-pub fn is_consistency_window(resp: &Response) -> bool {
-    if resp.status != 403 {
-        return false;
-    }
-    let body = String::from_utf8_lossy(&resp.body).to_ascii_lowercase();
-    [
-        "eventual consistency",
-        "not yet available",
-        "has not propagated",
-        "the actor attempting to perform the request is not authorized",
-    ]
-    .iter()
-    .any(|m| body.contains(m))
-}
-
 /// True when a 400 is a filter PingOne did not accept.
 pub fn is_invalid_filter(resp: &Response) -> bool {
-    resp.status == 400
-        && serde_json::from_slice::<ErrorBody>(&resp.body)
-            .map(|b| {
-                b.details
-                    .iter()
-                    .any(|d| d.code.as_deref() == Some("INVALID_FILTER"))
-            })
-            .unwrap_or(false)
+    Failure::of(resp) == Some(Failure::InvalidFilter)
+}
+
+/// True when a 400 refuses the `limit` query parameter.
+pub fn is_invalid_limit(resp: &Response) -> bool {
+    Failure::of(resp) == Some(Failure::InvalidLimit)
 }
 
 /// Maps a final non-2xx answer to an error; `what` names the call
@@ -141,12 +124,14 @@ pub fn status_error(resp: &Response, what: &str) -> ConnectorError {
             crate::config::CLIENT_ID,
             crate::config::CLIENT_SECRET
         )),
-        403 if body.contains(GATEWAY_UNKNOWN_PATH) => ConnectorError::InvalidConfig(format!(
-            "{what}: the API host answered 403 \"{body}\", which is how PingOne's gateway answers \
+        403 if Failure::of(resp) == Some(Failure::UnknownPath) => {
+            ConnectorError::InvalidConfig(format!(
+                "{what}: the API host answered 403 \"{body}\", which is how PingOne's gateway answers \
              an unknown path: check {} (it must be the management API base, e.g. \
              https://api.pingone.com)",
-            crate::config::API_URL
-        )),
+                crate::config::API_URL
+            ))
+        }
         403 => ConnectorError::PermissionDenied(format!(
             "{what}: {status} {body}; {ROLE_HINT} (a 403 also means the environment does not \
              exist in this region)"

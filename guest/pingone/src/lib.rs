@@ -26,7 +26,8 @@
 //!
 //! Module map: [`config`] (fields, regions), [`api`] (URLs, HAL paging,
 //! batching), [`idpage`] (the id-only scanner for member and group lists),
-//! [`model`] (payload shapes), [`errors`] (status → error), [`ids`] (ids
+//! [`model`] (payload shapes), [`errors`] (status → error), [`failure`]
+//! (what a failure means, which writes wait out propagation), [`ids`] (ids
 //! checked before they go into a URL path),
 //! [`tokens`] (page tokens and follow-ups), [`users`], [`groups`],
 //! [`membership`], [`populations`], [`roles`], [`provision`], [`validate`],
@@ -45,6 +46,7 @@ static ALLOCATOR: connector_sdk::arena::Arena = connector_sdk::arena::Arena::new
 pub mod api;
 pub mod config;
 pub mod errors;
+pub mod failure;
 pub mod groups;
 pub mod idpage;
 pub mod ids;

@@ -34,7 +34,7 @@
 
 use connector_sdk::http::{Request, Response};
 use connector_sdk::{
-    AccountInfo, Auth, ConnectorError, Context, CreateAccountOutcome, CreateAccountResult,
+    AccountInfo, ConnectorError, Context, CreateAccountOutcome, CreateAccountResult,
     CredentialOption, DeleteResult, EntitlementRef, GrantRef, GrantResult, ResourceId,
     ResourceStatus, ResourceTrait, RevokeResult, UserStatus,
 };
@@ -53,28 +53,11 @@ fn api_parts(cx: &Context) -> Result<Settings, ConnectorError> {
     Settings::from_config(cx.config)
 }
 
-/// Waits between attempts of a write refused by a consistency window:
-/// 7.75 s in all, beyond the few seconds PingOne takes to propagate a new
-/// user or role, and short enough for an access request to stay snappy.
-const CONSISTENCY_WAITS_MS: [u64; 5] = [250, 500, 1_000, 2_000, 4_000];
-
-/// Sends a write. A 403 from a consistency window means nothing was
-/// applied, so repeating it cannot apply anything twice; 429 and 5xx are
-/// the host's to retry.
+/// Sends a write: only PingOne's documented propagation windows are
+/// waited out, and a final 403 names the role the worker app lacks (see
+/// [`crate::failure`]); 429 and 5xx are the host's to retry.
 fn send(api: &Api, req: Request, what: &str) -> Result<Response, ConnectorError> {
-    let mut waits = CONSISTENCY_WAITS_MS.iter();
-    loop {
-        let resp = api
-            .host
-            .send(&req, &Auth::OAuth2)
-            .map_err(|e| ConnectorError::from(e).context(what))?;
-        match waits.next() {
-            Some(ms) if errors::is_consistency_window(&resp) => {
-                std::thread::sleep(std::time::Duration::from_millis(*ms));
-            }
-            _ => return Ok(resp),
-        }
-    }
+    crate::failure::send_write(api, req, what)
 }
 
 /// PingOne's "it is already there": 409, or 400 with UNIQUENESS_VIOLATION.

@@ -445,16 +445,100 @@ fn accounts_are_created_and_deleted() {
     assert!(matches!(e, ConnectorError::Unsupported(_)));
 }
 
-/// PingOne refuses writes that reference a just-created user (or a role
-/// assignment just made) with a 403 for a few seconds; the connector waits
-/// it out, and the change is applied exactly once.
+/// A user and a static group it is not directly in.
+fn outsider(t: &GroundTruth) -> (String, String) {
+    let g = t
+        .groups
+        .iter()
+        .find(|g| g.get("population").is_none() && g.get("userFilter").is_none())
+        .map(|g| s(g, "id"))
+        .unwrap();
+    let u = t
+        .users
+        .iter()
+        .map(|u| s(u, "id"))
+        .find(|u| {
+            !t.memberships
+                .iter()
+                .any(|m| m.group_id == g && &m.user_id == u)
+        })
+        .unwrap();
+    (u, g)
+}
+
+const ADD_MEMBER: &str = "POST /v1/environments/{env}/users/{userId}/memberOfGroups";
+
+/// A worker app without Identity Data Admin: PingOne's 403 is final. The
+/// write is sent once, fails at once, and the error names the role.
 #[test]
-fn consistency_windows_are_waited_out() {
-    let mut config = SimConfig::tiny(21);
-    config.faults.consistency_window_ms = 1_200;
+fn a_permission_403_on_a_write_fails_at_once_naming_the_role() {
+    let mut config = SimConfig::tiny(22);
+    config.clients[0].access = pingone_sim::ClientAccess::ReadOnly;
     let sim = Sim::start(config);
-    let t = sim.truth();
-    let group = s(&t.groups[0], "id");
+    let (u, g) = outsider(&sim.truth());
+    let started = std::time::Instant::now();
+    let e = sim
+        .grant("group", &g, "member", resource_id("user", &u))
+        .unwrap_err();
+    let ConnectorError::PermissionDenied(m) = &e else {
+        panic!("{e:?}")
+    };
+    assert!(m.contains("lacks the Identity Data Admin role"), "{m}");
+    assert!(m.contains("ACCESS_FAILED"), "{m}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(200),
+        "no waiting: {:?}",
+        started.elapsed()
+    );
+    let stats = sim.handle.as_ref().unwrap().stats();
+    assert_eq!(stats.route(ADD_MEMBER), 1, "sent once: {:?}", stats.routes);
+    assert!(
+        !sim.truth()
+            .memberships
+            .iter()
+            .any(|m| m.group_id == g && m.user_id == u)
+    );
+}
+
+/// A new environment (DOCS-8830) answers 403 to writes for a few seconds;
+/// its `createdAt` says so, and the connector waits the window out. The
+/// change is applied exactly once.
+#[test]
+fn a_new_environment_window_is_waited_out() {
+    let mut config = SimConfig::tiny(21);
+    config.faults.environment_warmup_ms = 1_200;
+    let sim = Sim::start(config);
+    let (u, g) = outsider(&sim.truth());
+    assert_eq!(
+        sim.grant("group", &g, "member", resource_id("user", &u))
+            .unwrap(),
+        GrantResult::Granted
+    );
+    let stats = sim.handle.as_ref().unwrap().stats();
+    assert!(stats.faults.warmup_rejections > 0, "{:?}", stats.faults);
+    assert!(stats.route(ADD_MEMBER) > 1, "{:?}", stats.routes);
+    assert_eq!(
+        stats.route("GET /v1/environments/{env}"),
+        1,
+        "the environment's age is read once"
+    );
+    let held = sim
+        .truth()
+        .memberships
+        .iter()
+        .filter(|m| m.user_id == u && m.group_id == g)
+        .count();
+    assert_eq!(held, 1, "applied exactly once");
+}
+
+/// Outside every documented window, a 403 that an older rule took for
+/// "eventual consistency" (a write naming a just-created user) is final.
+#[test]
+fn an_undocumented_window_is_not_waited_out() {
+    let mut config = SimConfig::tiny(23);
+    config.faults.consistency_window_ms = 5_000;
+    let sim = Sim::start(config);
+    let (_, g) = outsider(&sim.truth());
     let out = sim
         .with(|cx| {
             PingOne::create_account(
@@ -468,23 +552,12 @@ fn consistency_windows_are_waited_out() {
             )
         })
         .unwrap();
-    let user = out.account.id.clone();
-    let uid = user.resource.clone();
-    assert_eq!(
-        sim.grant("group", &group, "member", user.clone()).unwrap(),
-        GrantResult::Granted
-    );
+    let started = std::time::Instant::now();
+    let e = sim
+        .grant("group", &g, "member", out.account.id.clone())
+        .unwrap_err();
+    assert!(matches!(e, ConnectorError::PermissionDenied(_)), "{e:?}");
+    assert!(started.elapsed() < std::time::Duration::from_millis(500));
     let stats = sim.handle.as_ref().unwrap().stats();
-    assert!(
-        stats.faults.consistency_rejections > 0,
-        "{:?}",
-        stats.faults
-    );
-    let held = sim
-        .truth()
-        .memberships
-        .iter()
-        .filter(|m| m.user_id == uid && m.group_id == group)
-        .count();
-    assert_eq!(held, 1, "applied exactly once");
+    assert_eq!(stats.route(ADD_MEMBER), 1);
 }

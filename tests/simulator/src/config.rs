@@ -139,7 +139,8 @@ pub struct Faults {
     /// it 403 for this long (eventual consistency).
     pub consistency_window_ms: u64,
     /// For this long after the faults are applied, the environment behaves
-    /// as freshly created: single reads 404, everything else 403 (DOCS-8830).
+    /// as freshly created: single reads 404, everything else 403 (DOCS-8830),
+    /// and `GET /environments/{env}` reports `createdAt` as that moment.
     pub environment_warmup_ms: u64,
     /// Expire every issued token once, when the `/v1` request counter
     /// (since the faults were applied) reaches this number.

@@ -2,7 +2,9 @@
 //! table (§6.2), as one `ApiError` type that every handler returns.
 //!
 //! Bodies are `{"id": <uuid>, "code", "message", "details": [...]}` with the
-//! messages real clients have captured, used verbatim. The one exception is
+//! messages real clients have captured or the docs' tables give, used
+//! verbatim; a case PingOne does not tell apart in its body (why a 403 is a
+//! 403) is not told apart here either. The one exception is
 //! the API gateway's 403 for an unknown path, which carries only a
 //! `message` (it does not come from PingOne's services).
 
@@ -19,6 +21,9 @@ pub const MSG_NOT_AUTHORIZED: &str =
     "The actor attempting to perform the request is not authorized.";
 pub const MSG_NO_ACCESS: &str =
     "The request could not be completed. You do not have access to this resource.";
+/// The docs' response-code table wording for a 403.
+pub const MSG_NO_PERMISSIONS: &str =
+    "You do not have permissions or are not licensed to make this request.";
 pub const MSG_GATEWAY_403: &str =
     "Invalid key=value pair (missing equal-sign) in Authorization header";
 
@@ -132,13 +137,21 @@ impl ApiError {
         )
     }
 
-    /// 403 for a missing role, another environment or a missing environment.
-    pub fn forbidden(detail: &str) -> ApiError {
+    /// 403 for a missing role, another environment, a missing environment,
+    /// a new one (DOCS-8830) or a role still propagating. PingOne's body is
+    /// the same for all of them (§6.2, §7 quirks 1–3), so `_why` names the
+    /// case for the reader of the caller only and never reaches the body,
+    /// which carries documented wording alone.
+    pub fn forbidden(_why: &str) -> ApiError {
         Self::with(
             StatusCode::FORBIDDEN,
             "ACCESS_FAILED",
             MSG_NOT_AUTHORIZED,
-            vec![Detail::new("INSUFFICIENT_PERMISSIONS", None, detail)],
+            vec![Detail::new(
+                "INSUFFICIENT_PERMISSIONS",
+                None,
+                MSG_NO_PERMISSIONS,
+            )],
         )
     }
 

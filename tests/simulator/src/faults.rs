@@ -91,6 +91,16 @@ impl FaultState {
         f.seed.unwrap_or(self.base_seed)
     }
 
+    /// While a new-environment window is configured, the wall-clock instant
+    /// (ms) the environment was "created": when the faults were applied.
+    /// `GET /environments/{env}` reports it as `createdAt`, the fact Ping's
+    /// SDK reads to tell the window (DOCS-8830) from a real 403/404.
+    pub fn warmup_created_ms(&self) -> Option<i64> {
+        let g = self.current.read().unwrap_or_else(|e| e.into_inner());
+        (g.0.environment_warmup_ms > 0)
+            .then(|| crate::util::now_ms() - g.1.elapsed().as_millis() as i64)
+    }
+
     /// Inside the "new environment" window?
     pub fn in_warmup(&self) -> bool {
         let g = self.current.read().unwrap_or_else(|e| e.into_inner());

@@ -322,8 +322,22 @@ async fn fault_new_environment_window_and_latency() {
     });
     let (s, _) = api.get("/users").await;
     assert_eq!(s, 404);
-    let (s, _) = api.post("/groups", json!({"name": "Too early"})).await;
+    let (s, v) = api.post("/groups", json!({"name": "Too early"})).await;
     assert_eq!(s, 403);
+    // The body is PingOne's 403, documented wording only: what tells the
+    // window apart is the environment's `createdAt` (DOCS-8830).
+    assert_eq!(
+        v["details"][0]["message"],
+        "You do not have permissions or are not licensed to make this request."
+    );
+    let (s, env) = api
+        .get(&format!("/v1/environments/{}", sim.environment_id()))
+        .await;
+    assert_eq!(s, 200);
+    // Same format on both sides, so the strings order like the instants.
+    let created = env["createdAt"].as_str().unwrap();
+    let recent = pingone_sim::util::fmt_ts(pingone_sim::util::now_ms() - 17_000);
+    assert!(created > recent.as_str(), "{created} vs {recent}");
     tokio::time::sleep(Duration::from_millis(320)).await;
     let (s, _) = api.get("/users").await;
     assert_eq!(s, 200);

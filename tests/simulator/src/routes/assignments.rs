@@ -83,9 +83,7 @@ async fn create(
 fn post_grant_window(app: &AppState, st: &Store, ra: &str) -> ApiResult<()> {
     if st.is_fresh(ra, app.faults.get().consistency_window_ms) {
         app.stats.fault(FaultKind::Consistency);
-        return Err(ApiError::forbidden(
-            "The role assignment has not propagated yet.",
-        ));
+        return Err(ApiError::forbidden("a role assignment still propagating"));
     }
     Ok(())
 }

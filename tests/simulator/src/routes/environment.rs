@@ -1,7 +1,8 @@
 //! `GET /v1/environments/{env}`: the environment object. Unlike every
 //! sub-resource (403 for a missing environment), this one answers 404 for
 //! an unknown environment (checklist item 4); connectors use it to tell a
-//! missing environment from a missing role (§7 quirk 3).
+//! missing environment from a missing role (§7 quirk 3), and its
+//! `createdAt` to tell a new environment's window (§7 quirk 1).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -28,5 +29,10 @@ pub async fn get_environment(
         ));
     }
     let st = app.store.read().unwrap_or_else(|e| e.into_inner());
-    Ok(hal(StatusCode::OK, &st.environment_json(&env)))
+    let mut v = st.environment_json(&env);
+    // A new-environment window makes the environment new (DOCS-8830).
+    if let Some(ms) = app.faults.warmup_created_ms().filter(|_| env == app.env_id) {
+        v["createdAt"] = serde_json::json!(crate::util::fmt_ts(ms));
+    }
+    Ok(hal(StatusCode::OK, &v))
 }

@@ -114,7 +114,7 @@ pub fn fresh_write(app: &AppState, st: &Store, ids: &[&str]) -> ApiResult<()> {
     if ids.iter().any(|id| st.is_fresh(id, w)) {
         app.stats.fault(FaultKind::Consistency);
         return Err(ApiError::forbidden(
-            "The referenced resource is not yet available; this may be due to eventual consistency, try again after a short delay.",
+            "a write referencing a just-created object",
         ));
     }
     Ok(())
