@@ -119,10 +119,10 @@ impl TokenBroker {
 
     /// A valid token, exchanging for a new one when none is cached or the
     /// cached one is about to expire. Concurrent callers share one exchange.
-    pub async fn token<F, Fut>(&self, exchange: F) -> Result<(SecretString, u64), String>
+    pub async fn token<F, Fut, E>(&self, exchange: F) -> Result<(SecretString, u64), E>
     where
         F: FnOnce(OAuth2Recipe) -> Fut,
-        Fut: std::future::Future<Output = Result<(SecretString, Duration), String>>,
+        Fut: std::future::Future<Output = Result<(SecretString, Duration), E>>,
     {
         let mut slot = self.cached.lock().await;
         if let Some(t) = slot.as_ref()
@@ -379,7 +379,9 @@ mod tests {
     #[tokio::test]
     async fn tokens_are_cached_and_invalidated_by_generation() {
         let broker = TokenBroker::new(recipe());
-        let ex = |_r| async { Ok((SecretString::from("tok-1"), Duration::from_secs(3600))) };
+        let ex = |_r| async {
+            Ok::<_, String>((SecretString::from("tok-1"), Duration::from_secs(3600)))
+        };
         let (t1, g1) = broker.token(ex).await.unwrap();
         let (_, g2) = broker
             .token(|_r| async { Err::<(SecretString, Duration), _>("not called".to_string()) })
@@ -396,7 +398,9 @@ mod tests {
         );
         broker.invalidate(g1).await;
         let (t3, g3) = broker
-            .token(|_r| async { Ok((SecretString::from("tok-2"), Duration::from_secs(3600))) })
+            .token(|_r| async {
+                Ok::<_, String>((SecretString::from("tok-2"), Duration::from_secs(3600)))
+            })
             .await
             .unwrap();
         assert_eq!(t3.expose_secret(), "tok-2");
@@ -425,7 +429,9 @@ mod tests {
         let broker = Arc::new(TokenBroker::new(recipe()));
         let s = Secrets::new(vec![], BTreeMap::new(), Some(broker.clone()));
         let (t, _) = broker
-            .token(|_| async { Ok((SecretString::from("at-0123456789"), Duration::from_secs(0))) })
+            .token(|_| async {
+                Ok::<_, String>((SecretString::from("at-0123456789"), Duration::from_secs(0)))
+            })
             .await
             .unwrap();
         assert_eq!(t.expose_secret(), "at-0123456789");
@@ -433,7 +439,7 @@ mod tests {
         // After a refresh both the old and the new token are scrubbed.
         broker
             .token(|_| async {
-                Ok((
+                Ok::<_, String>((
                     SecretString::from("at-abcdefghij"),
                     Duration::from_secs(3600),
                 ))
