@@ -33,16 +33,41 @@ pub struct Limits {
     /// are < 4 KiB; 1 MiB allows bulk bodies of other APIs.
     pub request_headers: usize,
     pub request_body_bytes: usize,
-    /// Requests in one `send-batch` call: bounds host memory for in-flight
-    /// bodies (256 x 16 MiB worst case is the memory cap's business, the
-    /// count bounds task fan-out).
+    /// Total bytes of one request's header names and values. A real request
+    /// carries well under 8 KiB of headers (common servers refuse more than
+    /// 8-16 KiB per line); 64 KiB, as for responses, and no header of any
+    /// size can make the host copy and forward more than that.
+    pub request_header_bytes: usize,
+    /// Requests in one `send-batch` call: the count bounds task fan-out;
+    /// `response_bytes_per_call` bounds the bodies they hold.
     pub batch_requests: usize,
+    /// Response bodies one call holds in host memory at once (a batch's
+    /// together): each request reserves its body's bytes before reading
+    /// them, and the one that would go over gets `body-too-large`. A batch's
+    /// bodies are all copied into guest memory at once, so more than the
+    /// guest's 64 MiB could never be delivered; PingOne's largest batch (16
+    /// member pages of 1,000 ids) is under 2 MiB.
+    pub response_bytes_per_call: usize,
     /// Records per call across all `put-*`: a page of 1,000 users plus their
     /// role and population grants is ~3,000; 50,000 allows a fat page.
     pub upload_records_per_call: usize,
-    /// Bytes of one record's free-form fields (profiles, metadata JSON). Baton
-    /// tolerates big profiles, but anything over 256 KiB is a bug or an attack.
+    /// Bytes of one record: every string it carries (ids, names, external
+    /// id, emails, aliases, employee ids, profile or metadata JSON, ...).
+    /// Baton tolerates big profiles, but anything over 256 KiB is a bug or
+    /// an attack.
     pub upload_record_bytes: usize,
+    /// Bytes of all records one call puts, counted as the host holds them:
+    /// every string of every record and grant set plus each record's own
+    /// struct (`capabilities::upload`), a set counting as the grants it
+    /// expands to. A PingOne page of 1,000 users counts about
+    /// 1.5 MiB and its largest call (16 member pages) about 2.5 MiB; 64 MiB
+    /// is 25x that, and with the record cap it bounds what a call buffers.
+    pub upload_bytes_per_call: usize,
+    /// The same bytes summed over every call of one sync run (the sync
+    /// engine counts them as it commits). A one-million-user PingOne tenant
+    /// (50k groups, 10M memberships) counts about 4 GiB; 64 GiB bounds the
+    /// working file a component can make the host write, 16x above that.
+    pub upload_bytes_per_sync: u64,
     /// Log volume per call. A healthy connector logs a few lines per page;
     /// 1,000 lines / 256 KiB is generous and caps a spamming guest.
     pub log_lines_per_call: usize,
@@ -70,9 +95,13 @@ impl Default for Limits {
             response_header_bytes: 64 << 10,
             request_headers: 64,
             request_body_bytes: 1 << 20,
+            request_header_bytes: 64 << 10,
             batch_requests: 256,
+            response_bytes_per_call: 64 << 20,
             upload_records_per_call: 50_000,
             upload_record_bytes: 256 << 10,
+            upload_bytes_per_call: 64 << 20,
+            upload_bytes_per_sync: 64 << 30,
             log_lines_per_call: 1_000,
             log_bytes_per_call: 256 << 10,
             stderr_bytes: 64 << 10,

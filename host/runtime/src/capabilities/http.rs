@@ -7,7 +7,9 @@
 //!   rebind). Redirects are returned to the guest, never followed.
 //! - The guest may not set `Authorization` (or other hop or credential
 //!   headers); the host adds credentials from handles. Header and body sizes
-//!   are capped both ways.
+//!   are capped both ways, a request's headers in count and total bytes,
+//!   and the response bodies a call holds at once by one budget that the
+//!   requests of a batch share ([`ResponseBudget`]).
 //! - Retries live here, so every connector gets them right: 429 always
 //!   (nothing was applied; `Retry-After` honoured and shared through the
 //!   limiter), 5xx/408 and dropped connections only for idempotent requests,
@@ -26,7 +28,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -237,6 +239,16 @@ impl HttpCapability {
                 self.limits.request_headers
             )));
         }
+        let header_bytes = req
+            .headers
+            .iter()
+            .fold(0usize, |sum, (k, v)| sum.saturating_add(k.len() + v.len()));
+        if header_bytes > self.limits.request_header_bytes {
+            return Err(HttpError::InvalidRequest(format!(
+                "headers total {header_bytes} bytes, over the cap of {}",
+                self.limits.request_header_bytes
+            )));
+        }
         for (name, value) in &req.headers {
             let lower = name.to_ascii_lowercase();
             if CREDENTIAL_HEADERS.contains(&lower.as_str())
@@ -261,6 +273,9 @@ impl HttpCapability {
                 self.limits.request_body_bytes
             )));
         }
+        // Checked on the raw string: parsing resolves dot-segments (see
+        // `url_path`), so a climbing path would pass the policy unseen.
+        super::url_path::check(&req.url).map_err(HttpError::InvalidRequest)?;
         self.policy.check_url(&req.url).map_err(|d| {
             self.stats.denied.fetch_add(1, Ordering::Relaxed);
             HttpError::PolicyDenied(d.to_string())
@@ -280,7 +295,19 @@ impl HttpCapability {
     /// Sends one guest request with retries and credentials; what comes
     /// back is scrubbed of every credential.
     pub async fn send(&self, req: &Request, auth: &AuthUse) -> Result<Response, HttpError> {
-        let answer = self.send_unscrubbed(req, auth).await;
+        let budget = ResponseBudget::new(self.limits.response_bytes_per_call);
+        self.send_within(req, auth, &budget).await
+    }
+
+    /// [`Self::send`], its body held against `budget`, which the requests
+    /// of one guest call share.
+    async fn send_within(
+        &self,
+        req: &Request,
+        auth: &AuthUse,
+        budget: &Arc<ResponseBudget>,
+    ) -> Result<Response, HttpError> {
+        let answer = self.send_unscrubbed(req, auth, budget).await;
         let scrubber = self.redactor.scrubber();
         match answer {
             Ok(mut resp) => {
@@ -296,7 +323,12 @@ impl HttpCapability {
         }
     }
 
-    async fn send_unscrubbed(&self, req: &Request, auth: &AuthUse) -> Result<Response, HttpError> {
+    async fn send_unscrubbed(
+        &self,
+        req: &Request,
+        auth: &AuthUse,
+        budget: &Arc<ResponseBudget>,
+    ) -> Result<Response, HttpError> {
         self.vet(req)?;
         if let Some(credential) = auth.credential() {
             self.bindings.check(credential, &req.url).map_err(|m| {
@@ -323,10 +355,10 @@ impl HttpCapability {
                     }
                 };
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
-                (self.attempt(req, bearer.as_ref()).await, generation)
+                (self.attempt(req, bearer.as_ref(), budget).await, generation)
             };
             match attempt {
-                Ok(resp) if resp.status == 429 => {
+                Ok((resp, _held)) if resp.status == 429 => {
                     self.stats.throttled.fetch_add(1, Ordering::Relaxed);
                     throttles += 1;
                     let wait = retry_after(&resp.headers)
@@ -338,7 +370,9 @@ impl HttpCapability {
                     }
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                 }
-                Ok(resp) if resp.status == 401 && matches!(auth, AuthUse::OAuth2) && !refreshed => {
+                Ok((resp, _held))
+                    if resp.status == 401 && matches!(auth, AuthUse::OAuth2) && !refreshed =>
+                {
                     // The token may have been revoked or expired early: one
                     // fresh exchange, one retry, then the guest sees the 401.
                     if let Some(b) = &self.broker {
@@ -347,7 +381,7 @@ impl HttpCapability {
                     refreshed = true;
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                 }
-                Ok(resp)
+                Ok((resp, _held))
                     if req.idempotent
                         && matches!(resp.status, 408 | 500 | 502 | 503 | 504)
                         && errors + 1 < MAX_ERROR_ATTEMPTS =>
@@ -359,10 +393,13 @@ impl HttpCapability {
                         .min(MAX_RETRY_AFTER);
                     tokio::time::sleep(wait).await;
                 }
-                Ok(resp) => {
+                Ok((resp, held)) => {
                     if resp.status < 500 {
                         self.limiter.on_success();
                     }
+                    // Delivered: its bytes stay reserved until the call's
+                    // budget goes (a retried body's are released on drop).
+                    held.keep();
                     return Ok(resp);
                 }
                 Err(Failure::Fatal(e)) => {
@@ -413,13 +450,17 @@ impl HttpCapability {
     ) -> Vec<Result<Response, HttpError>> {
         let n = reqs.len();
         let me = self.clone();
+        // One budget for the whole batch: its bodies reach the guest together.
+        let budget = ResponseBudget::new(self.limits.response_bytes_per_call);
         let batch = async move {
             let mut tasks = tokio::task::JoinSet::new();
             for (i, req) in reqs.into_iter().enumerate() {
                 let (me, auth, keep) = (me.clone(), auth.clone(), keep.clone());
-                tasks.spawn(
-                    async move { (i, keep_headers(me.send(&req, &auth).await, keep.as_ref())) },
-                );
+                let budget = budget.clone();
+                tasks.spawn(async move {
+                    let answer = me.send_within(&req, &auth, &budget).await;
+                    (i, keep_headers(answer, keep.as_ref()))
+                });
             }
             let mut out: Vec<Option<Result<Response, HttpError>>> = (0..n).map(|_| None).collect();
             while let Some(done) = tasks.join_next().await {
@@ -445,21 +486,32 @@ impl HttpCapability {
                 "this component declares no OAuth2 credential recipe".into(),
             ));
         };
-        broker
-            .token(|recipe| self.exchange(recipe))
-            .await
-            .map_err(HttpError::Credential)
+        broker.token(|recipe| self.exchange(recipe)).await
     }
 
     /// The OAuth2 client-credentials exchange (RFC 6749 §4.4).
-    async fn exchange(&self, recipe: OAuth2Recipe) -> Result<(SecretString, Duration), String> {
+    ///
+    /// Only a refusal of the client (400 or 401 from the endpoint) is a
+    /// `Credential` error; a name that does not resolve, a refused
+    /// connection, a TLS failure or a timeout is a `Connection` error naming
+    /// the host, so an operator chasing a network problem is not sent to
+    /// rotate credentials.
+    async fn exchange(&self, recipe: OAuth2Recipe) -> Result<(SecretString, Duration), HttpError> {
+        let refused = |d: String| {
+            HttpError::PolicyDenied(format!("token URL refused by the egress policy: {d}"))
+        };
         self.policy
             .check_url(&recipe.token_url)
-            .map_err(|d| format!("token URL refused by the egress policy: {d}"))?;
+            .map_err(|d| refused(d.to_string()))?;
         self.proxy
             .vet_target(&self.policy, &recipe.token_url)
             .await
-            .map_err(|r| format!("token URL refused by the egress policy: {r}"))?;
+            .map_err(|r| refused(r.to_string()))?;
+        let host = url::Url::parse(&recipe.token_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        let network = |what: String| HttpError::Connection(format!("token endpoint {host} {what}"));
         let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
         if let Some(scope) = &recipe.scope {
             form.push(("scope", scope));
@@ -489,7 +541,7 @@ impl HttpCapability {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let mut last = String::new();
+        let mut last = network("was not tried".into());
         for attempt in 1..=MAX_ERROR_ATTEMPTS {
             let mut rb = self
                 .client
@@ -504,21 +556,27 @@ impl HttpCapability {
             let resp = match rb.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    last = format!("token endpoint unreachable: {}", describe_reqwest(&e));
+                    last = if e.is_timeout() {
+                        network("timed out".into())
+                    } else {
+                        network(format!("unreachable: {}", describe_reqwest(&e)))
+                    };
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
             };
             let status = resp.status().as_u16();
             let wait = retry_after_reqwest(resp.headers());
-            let bytes = read_capped(resp, 1 << 20).await.map_err(|e| match e {
-                Failure::Fatal(e) | Failure::Transport { error: e, .. } => {
-                    format!("token endpoint: {e:?}")
-                }
-            })?;
+            let (bytes, _) = read_capped(resp, 1 << 20, None)
+                .await
+                .map_err(|e| match e {
+                    Failure::Fatal(e) | Failure::Transport { error: e, .. } => {
+                        network(format!("failed mid-answer: {e:?}"))
+                    }
+                })?;
             if status == 429 || status >= 500 {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                last = format!("token endpoint answered {status}");
+                last = network(format!("answered {status}"));
                 tokio::time::sleep(
                     wait.unwrap_or_else(|| backoff(attempt))
                         .min(MAX_RETRY_AFTER),
@@ -527,19 +585,26 @@ impl HttpCapability {
                 continue;
             }
             let json: serde_json::Value = serde_json::from_slice(&bytes)
-                .map_err(|_| format!("token endpoint answered {status} with a non-JSON body"))?;
+                .map_err(|_| network(format!("answered {status} with a non-JSON body")))?;
             if status != 200 {
                 let code = json["error"].as_str().unwrap_or("unknown_error");
                 let desc = json["error_description"].as_str().unwrap_or("");
-                return Err(format!(
-                    "token endpoint refused the client credentials ({status} {code}{}{desc})",
+                let detail = format!(
+                    "{status} {code}{}{desc}",
                     if desc.is_empty() { "" } else { ": " }
-                ));
+                );
+                return Err(if matches!(status, 400 | 401) {
+                    HttpError::Credential(format!(
+                        "token endpoint refused the client credentials ({detail})"
+                    ))
+                } else {
+                    network(format!("answered {detail}"))
+                });
             }
             let token = json["access_token"]
                 .as_str()
                 .filter(|t| !t.is_empty())
-                .ok_or("token response has no access_token")?;
+                .ok_or_else(|| network("answered without an access_token".into()))?;
             let lifetime = json["expires_in"].as_u64().unwrap_or(3600);
             return Ok((
                 SecretString::from(token.to_string()),
@@ -553,7 +618,8 @@ impl HttpCapability {
         &self,
         req: &Request,
         bearer: Option<&SecretString>,
-    ) -> Result<Response, Failure> {
+        budget: &Arc<ResponseBudget>,
+    ) -> Result<(Response, Held), Failure> {
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
             Method::Head => reqwest::Method::HEAD,
@@ -622,12 +688,15 @@ impl HttpCapability {
                 self.limits.response_header_bytes
             ))));
         }
-        let body = read_capped(resp, self.limits.response_body_bytes).await?;
-        Ok(Response {
-            status,
-            headers: out_headers,
-            body,
-        })
+        let (body, held) = read_capped(resp, self.limits.response_body_bytes, Some(budget)).await?;
+        Ok((
+            Response {
+                status,
+                headers: out_headers,
+                body,
+            },
+            held,
+        ))
     }
 }
 
@@ -682,24 +751,141 @@ enum Failure {
     Transport { error: HttpError, before_send: bool },
 }
 
-/// Reads a body, stopping at `cap` bytes. A body cut short mid-stream is a
-/// transport failure (retryable for idempotent requests).
-async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Failure> {
-    if let Some(len) = resp.content_length()
-        && len as usize > cap
-    {
-        return Err(Failure::Fatal(HttpError::BodyTooLarge(cap as u64)));
+/// Response bytes the requests of one guest call hold at once
+/// (`Limits::response_bytes_per_call`).
+///
+/// Threat: each body is capped, but a batch of 256 requests could hold 256
+/// capped bodies in host memory together. Decision: a request reserves its
+/// body's bytes here before it reads them (the buffer's whole capacity, as
+/// it grows), and the request that would go over the budget fails with
+/// `body-too-large` naming the budget; the others are answered. A body that
+/// is dropped (a retried 429 or 5xx) gives its bytes back; a delivered one
+/// keeps them until the call's import returns and the budget goes with it.
+pub struct ResponseBudget {
+    cap: usize,
+    used: AtomicUsize,
+}
+
+impl ResponseBudget {
+    pub fn new(cap: usize) -> Arc<Self> {
+        Arc::new(Self {
+            cap,
+            used: AtomicUsize::new(0),
+        })
     }
+
+    /// Reserves `n` bytes, or says no without reserving any.
+    fn reserve(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|total| *total <= self.cap)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// Bytes reserved now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+}
+
+/// The bytes one body holds of a [`ResponseBudget`]; given back on drop
+/// unless [`Held::keep`] says the body was delivered.
+struct Held {
+    budget: Option<Arc<ResponseBudget>>,
+    bytes: usize,
+}
+
+impl Held {
+    fn new(budget: Option<&Arc<ResponseBudget>>) -> Self {
+        Self {
+            budget: budget.cloned(),
+            bytes: 0,
+        }
+    }
+
+    /// Reserves `n` more bytes; false when the budget has no room.
+    fn grow(&mut self, n: usize) -> bool {
+        match &self.budget {
+            Some(b) if !b.reserve(n) => false,
+            _ => {
+                self.bytes += n;
+                true
+            }
+        }
+    }
+
+    fn over(&self) -> Failure {
+        let cap = self.budget.as_ref().map_or(0, |b| b.cap);
+        Failure::Fatal(HttpError::BodyTooLarge(cap as u64))
+    }
+
+    fn keep(mut self) {
+        self.budget = None;
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(b) = &self.budget {
+            b.release(self.bytes);
+        }
+    }
+}
+
+/// Reads a body, stopping at `cap` bytes, its buffer reserved against
+/// `budget` as it grows. A body cut short mid-stream is a transport
+/// failure (retryable for idempotent requests).
+async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+    budget: Option<&Arc<ResponseBudget>>,
+) -> Result<(Vec<u8>, Held), Failure> {
+    let mut held = Held::new(budget);
     let mut body = Vec::new();
+    if let Some(len) = resp.content_length() {
+        if len as usize > cap {
+            return Err(Failure::Fatal(HttpError::BodyTooLarge(cap as u64)));
+        }
+        if !held.grow(len as usize) {
+            return Err(held.over());
+        }
+        body.reserve_exact(len as usize);
+        // The allocator may round up; what was reserved is what it gave.
+        if body.capacity() > len as usize && !held.grow(body.capacity() - len as usize) {
+            return Err(held.over());
+        }
+    }
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > cap {
+                let need = body.len() + chunk.len();
+                if need > cap {
                     return Err(Failure::Fatal(HttpError::BodyTooLarge(cap as u64)));
+                }
+                if need > body.capacity() {
+                    // Grow as `Vec` would (doubling), within the caps, and
+                    // reserve what the buffer will take before taking it.
+                    let doubled = need.max(body.capacity() * 2).min(cap);
+                    let target = if held.grow(doubled - body.capacity()) {
+                        doubled
+                    } else if held.grow(need - body.capacity()) {
+                        need
+                    } else {
+                        return Err(held.over());
+                    };
+                    body.reserve_exact(target - body.len());
+                    if body.capacity() > target && !held.grow(body.capacity() - target) {
+                        return Err(held.over());
+                    }
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(None) => return Ok(body),
+            Ok(None) => return Ok((body, held)),
             Err(e) => {
                 return Err(Failure::Transport {
                     error: HttpError::Connection(format!(
@@ -905,6 +1091,26 @@ mod tests {
         }
     }
 
+    /// A path that climbs out of its segment (the parser would resolve it
+    /// to another resource of the allowed origin) never reaches the network.
+    #[tokio::test]
+    async fn climbing_paths_are_refused_before_sending() {
+        let http = capability();
+        for url in [
+            "https://api.example.com/v1/users/../groups/g",
+            "https://api.example.com/v1/users/%2E%2e/groups/g",
+            "https://api.example.com/v1/users/..%2fgroups%2fg",
+            "https://api.example.com/v1/users/x%5c..",
+        ] {
+            let got = http.send(&request(url, vec![]), &AuthUse::None).await;
+            assert!(
+                matches!(&got, Err(HttpError::InvalidRequest(m)) if m.contains("URL path")),
+                "{url}: {got:?}"
+            );
+        }
+        assert_eq!(http.stats.requests.load(Ordering::Relaxed), 0);
+    }
+
     #[tokio::test]
     async fn denied_urls_never_reach_the_network() {
         let http = capability();
@@ -1054,6 +1260,170 @@ mod tests {
         // Errors pass through unchanged.
         let err = keep_headers(Err(HttpError::Timeout), Some(&KeepHeaders::new(vec![])));
         assert!(matches!(err, Err(HttpError::Timeout)), "{err:?}");
+    }
+
+    /// A request's headers are capped in total bytes, not only in count:
+    /// one 1 MiB header is refused before anything leaves the host.
+    #[tokio::test]
+    async fn request_headers_are_capped_in_bytes() {
+        let http = capability();
+        let cap = Limits::default().request_header_bytes;
+        let fat = request(
+            "https://api.example.com/x",
+            vec![("x-fat".into(), "a".repeat(1 << 20))],
+        );
+        match http.vet(&fat) {
+            Err(HttpError::InvalidRequest(m)) => assert_eq!(
+                m,
+                format!(
+                    "headers total {} bytes, over the cap of {cap}",
+                    5 + (1 << 20)
+                )
+            ),
+            other => panic!("expected InvalidRequest, got {other:?}"),
+        }
+        // Many small ones add up the same way.
+        let many = request(
+            "https://api.example.com/x",
+            (0..60)
+                .map(|i| (format!("x-h{i}"), "b".repeat(2 << 10)))
+                .collect(),
+        );
+        assert!(
+            matches!(http.vet(&many), Err(HttpError::InvalidRequest(m)) if m.contains("over the cap"))
+        );
+        let fine = request(
+            "https://api.example.com/x",
+            vec![("x-ok".into(), "c".repeat(cap - 4))],
+        );
+        assert!(http.vet(&fine).is_ok());
+    }
+
+    /// A loopback server answering `/sized/<n>` with `n` bytes and a
+    /// content-length, and `/chunked/<n>` with `n` bytes in 64 KiB chunks
+    /// and no length.
+    async fn body_server() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let line = String::from_utf8_lossy(&head)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                    let mut parts = path.trim_start_matches('/').split('/');
+                    let kind = parts.next().unwrap_or("").to_string();
+                    let n: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                    if kind == "sized" {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {n}\r\nconnection: close\r\n\r\n"
+                        );
+                        let _ = conn.write_all(head.as_bytes()).await;
+                        let _ = conn.write_all(&vec![b'x'; n]).await;
+                    } else {
+                        let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+                        let _ = conn.write_all(head.as_bytes()).await;
+                        let mut left = n;
+                        while left > 0 {
+                            let k = left.min(64 << 10);
+                            let _ = conn.write_all(format!("{k:x}\r\n").as_bytes()).await;
+                            let _ = conn.write_all(&vec![b'y'; k]).await;
+                            let _ = conn.write_all(b"\r\n").await;
+                            left -= k;
+                        }
+                        let _ = conn.write_all(b"0\r\n\r\n").await;
+                    }
+                });
+            }
+        });
+        base
+    }
+
+    /// The bodies of one batch share one budget: requests are answered until
+    /// it is spent, the one that would go over gets `body-too-large` naming
+    /// it, and the next batch starts with the whole budget again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_shares_one_response_budget() {
+        let base = body_server().await;
+        let limits = Limits {
+            response_bytes_per_call: 1 << 20,
+            ..Limits::default()
+        };
+        let policy = EgressPolicy::from_urls([base.as_str()]).unwrap();
+        let http = Arc::new(
+            HttpCapability::new(
+                policy,
+                &TlsOptions::default(),
+                &limits,
+                HttpCredentials::default(),
+            )
+            .unwrap(),
+        );
+        for kind in ["sized", "chunked"] {
+            let reqs: Vec<Request> = (0..6)
+                .map(|_| request(&format!("{base}/{kind}/{}", 300 << 10), vec![]))
+                .collect();
+            for round in 0..2 {
+                let got = http
+                    .send_batch_detached(reqs.clone(), AuthUse::None, None)
+                    .await;
+                let ok = got.iter().filter(|r| r.is_ok()).count();
+                let over = got
+                    .iter()
+                    .filter(|r| matches!(r, Err(HttpError::BodyTooLarge(n)) if *n == 1 << 20))
+                    .count();
+                // 300 KiB bodies in a 1 MiB budget: three fit (a chunked
+                // body's buffer may round up, so at least two), never four.
+                assert!((2..=3).contains(&ok), "{kind} round {round}: {ok} answered");
+                assert_eq!(ok + over, 6, "{kind} round {round}: {got:?}");
+                for r in got.into_iter().flatten() {
+                    assert_eq!(r.body.len(), 300 << 10);
+                }
+            }
+        }
+        // One request at a time, each gets the whole budget.
+        for _ in 0..4 {
+            let one = http
+                .send_detached(
+                    request(&format!("{base}/sized/{}", 900 << 10), vec![]),
+                    AuthUse::None,
+                    None,
+                )
+                .await
+                .unwrap();
+            assert_eq!(one.body.len(), 900 << 10);
+        }
+    }
+
+    /// A body dropped before delivery gives its bytes back.
+    #[test]
+    fn held_bytes_go_back_unless_kept() {
+        let budget = ResponseBudget::new(100);
+        let mut a = Held::new(Some(&budget));
+        assert!(a.grow(60));
+        let mut b = Held::new(Some(&budget));
+        assert!(!b.grow(50), "over the budget");
+        assert!(b.grow(40));
+        assert_eq!(budget.used(), 100);
+        drop(b);
+        assert_eq!(budget.used(), 60);
+        a.keep();
+        assert_eq!(budget.used(), 60, "a delivered body keeps its bytes");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,28 +6,76 @@
 //! trait checks later, far from the cause. Decisions: check each record
 //! here, at the boundary, with a message that names the record and the rule;
 //! cap records and bytes per call (see `Limits`) so a guest cannot make the
-//! host buffer without bound. Referential checks (an entitlement's resource
+//! host buffer without bound. Bytes count every string a record carries, a
+//! `String`'s overhead per list element and the record's own struct (the
+//! `*_cost` functions), so no field and no empty record is free; a
+//! grant set costs the grants it expands to. Referential checks (an entitlement's resource
 //! exists, a grant's entitlement exists) need the artifact and happen when
 //! the sync engine commits the call.
 
 use crate::bindings::types::{
-    Entitlement, Grant, GrantSet, Resource, ResourceId, ResourceTrait, ResourceTraitKind,
-    ResourceType,
+    Entitlement, Grant, GrantExpansion, GrantSet, Resource, ResourceId, ResourceTrait,
+    ResourceTraitKind, ResourceType,
 };
 
-/// Approximate bytes a record makes the host hold (strings and JSON).
+/// What the host holds for one record besides its strings: the record's
+/// own struct (a lifted `resource` takes about 520 bytes, a `grant` about
+/// 200), charged to every record and to every grant a set stands for, so
+/// records with empty fields still cost what they occupy.
+const fn overhead<T>() -> usize {
+    std::mem::size_of::<T>()
+}
+
+/// What the host holds for each element of a list of strings besides its
+/// bytes (a `String`'s pointer, length and capacity): a list of a million
+/// empty aliases is 24 MiB of host memory, not nothing.
+pub const STRING_OVERHEAD: usize = std::mem::size_of::<String>();
+
+fn opt(s: &Option<String>) -> usize {
+    s.as_ref().map_or(0, String::len)
+}
+
+fn list(l: &[String]) -> usize {
+    l.iter().map(|s| STRING_OVERHEAD + s.len()).sum()
+}
+
+fn expansion_bytes(x: &Option<GrantExpansion>) -> usize {
+    x.as_ref()
+        .map_or(0, |x| list(&x.entitlement_ids) + list(&x.resource_type_ids))
+}
+
+/// Bytes of one resource as the per-record cap sees it: every string it
+/// carries, and a `String`'s overhead for each element of its lists.
 pub fn resource_bytes(r: &Resource) -> usize {
     let t = match &r.trait_ {
         Some(ResourceTrait::User(u)) => {
-            u.profile_json.as_ref().map_or(0, String::len)
-                + u.emails.iter().map(|e| e.address.len()).sum::<usize>()
-                + u.login.as_ref().map_or(0, String::len)
+            opt(&u.profile_json)
+                + u.emails
+                    .iter()
+                    .map(|e| STRING_OVERHEAD + e.address.len())
+                    .sum::<usize>()
+                + opt(&u.login)
+                + list(&u.login_aliases)
+                + opt(&u.status_details)
+                + u.structured_name.as_ref().map_or(0, |n| {
+                    n.given_name.len()
+                        + n.family_name.len()
+                        + list(&n.middle_names)
+                        + n.prefix.len()
+                        + n.suffix.len()
+                })
+                + list(&u.employee_ids)
         }
-        Some(ResourceTrait::Group(g)) => g.profile_json.as_ref().map_or(0, String::len),
-        Some(ResourceTrait::Role(g)) => g.profile_json.as_ref().map_or(0, String::len),
+        Some(ResourceTrait::Group(g)) => opt(&g.profile_json),
+        Some(ResourceTrait::Role(g)) => opt(&g.profile_json),
         None => 0,
     };
-    id_bytes(&r.id) + r.display_name.len() + r.description.as_ref().map_or(0, String::len) + t
+    id_bytes(&r.id)
+        + r.parent.as_ref().map_or(0, id_bytes)
+        + r.display_name.len()
+        + opt(&r.description)
+        + opt(&r.external_id)
+        + t
 }
 
 fn id_bytes(id: &ResourceId) -> usize {
@@ -38,16 +86,56 @@ pub fn entitlement_bytes(e: &Entitlement) -> usize {
     id_bytes(&e.resource)
         + e.slug.len()
         + e.display_name.len()
-        + e.description.as_ref().map_or(0, String::len)
-        + e.metadata_json.as_ref().map_or(0, String::len)
+        + opt(&e.description)
+        + list(&e.grantable_to)
+        + opt(&e.metadata_json)
 }
 
 pub fn grant_bytes(g: &Grant) -> usize {
     id_bytes(&g.entitlement_resource)
         + g.entitlement_slug.len()
         + id_bytes(&g.principal)
-        + g.metadata_json.as_ref().map_or(0, String::len)
-        + g.immutable_reason.as_ref().map_or(0, String::len)
+        + expansion_bytes(&g.expansion)
+        + opt(&g.immutable_reason)
+        + opt(&g.metadata_json)
+}
+
+/// What every grant of a set shares: all its strings but the principal ids.
+fn grant_set_shared_bytes(s: &GrantSet) -> usize {
+    id_bytes(&s.entitlement_resource)
+        + s.entitlement_slug.len()
+        + s.principal_type.len()
+        + expansion_bytes(&s.expansion)
+        + opt(&s.immutable_reason)
+        + opt(&s.metadata_json)
+}
+
+/// What a record costs against the per-call and per-sync upload budgets:
+/// its bytes plus its struct ([`overhead`]).
+pub fn resource_cost(r: &Resource) -> usize {
+    overhead::<Resource>() + resource_bytes(r)
+}
+
+pub fn entitlement_cost(e: &Entitlement) -> usize {
+    overhead::<Entitlement>() + entitlement_bytes(e)
+}
+
+pub fn grant_cost(g: &Grant) -> usize {
+    overhead::<Grant>() + grant_bytes(g)
+}
+
+/// A set costs what the host holds while it waits (its shared strings and
+/// ids) plus what it expands to when the sync engine commits it: one grant,
+/// shared strings and overhead included, per principal. An empty set
+/// still costs its own struct and strings.
+pub fn grant_set_cost(s: &GrantSet) -> usize {
+    let shared = grant_set_shared_bytes(s);
+    let each = overhead::<Grant>() + shared;
+    s.principal_ids
+        .iter()
+        .fold(overhead::<GrantSet>() + shared, |sum, id| {
+            sum.saturating_add(each + STRING_OVERHEAD + id.len())
+        })
 }
 
 fn check_id(what: &str, id: &ResourceId, types: &[ResourceType]) -> Result<(), String> {
@@ -209,7 +297,17 @@ pub fn validate_grant_set(
             s.principal_type
         )
     };
+    let shared = grant_set_shared_bytes(s);
     let Some(first) = s.principal_ids.first() else {
+        // Nothing to store, but its strings are held until the call ends.
+        if shared > max_bytes {
+            return Err(format!(
+                "grant set of {}:{}:{} to no principals is larger than {max_bytes} bytes",
+                s.entitlement_resource.resource_type,
+                s.entitlement_resource.resource,
+                s.entitlement_slug
+            ));
+        }
         return Ok(());
     };
     check_id("grant entitlement resource", &s.entitlement_resource, types)?;
@@ -217,11 +315,6 @@ pub fn validate_grant_set(
         return Err(format!("{} has an empty entitlement slug", name(first)));
     }
     check_json(&format!("metadata of {}", name(first)), &s.metadata_json)?;
-    let shared = id_bytes(&s.entitlement_resource)
-        + s.entitlement_slug.len()
-        + s.principal_type.len()
-        + s.metadata_json.as_ref().map_or(0, String::len)
-        + s.immutable_reason.as_ref().map_or(0, String::len);
     // The type once (with the first id, for the message), then each id.
     let first_principal = ResourceId {
         resource_type: s.principal_type.clone(),
@@ -272,7 +365,20 @@ pub fn expand_grant_set(s: GrantSet) -> impl Iterator<Item = Grant> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::types::{GroupTrait, ResourceStatus};
+    use crate::bindings::types::{
+        AccountType, Email, EntitlementPurpose, GroupTrait, ResourceStatus, StructuredName,
+        UserStatus, UserTrait,
+    };
+
+    fn user_types() -> Vec<ResourceType> {
+        vec![ResourceType {
+            id: "user".into(),
+            display_name: "User".into(),
+            description: None,
+            traits: vec![ResourceTraitKind::User],
+            skip_entitlements_and_grants: false,
+        }]
+    }
 
     fn types() -> Vec<ResourceType> {
         vec![ResourceType {
@@ -364,6 +470,140 @@ mod tests {
         let err = validate_grant_set(&ok, &types(), 33).unwrap_err();
         assert!(err.contains("to group:bb"), "{err}");
         assert!(err.contains("larger than 33 bytes"), "{err}");
+    }
+
+    fn user(id: &str) -> Resource {
+        Resource {
+            id: ResourceId {
+                resource_type: "user".into(),
+                resource: id.into(),
+            },
+            parent: None,
+            display_name: "U".into(),
+            description: None,
+            external_id: None,
+            status: ResourceStatus::Unspecified,
+            created_at: None,
+            trait_: Some(ResourceTrait::User(UserTrait {
+                emails: vec![],
+                login: None,
+                login_aliases: vec![],
+                status: UserStatus::Enabled,
+                status_details: None,
+                account_type: AccountType::Human,
+                structured_name: None,
+                employee_ids: vec![],
+                profile_json: None,
+                created_at: None,
+                last_login: None,
+                mfa_enabled: None,
+            })),
+        }
+    }
+
+    /// Every string of a record counts, and each element of a list costs
+    /// at least a `String`'s overhead, so a list of empty strings is not free.
+    #[test]
+    fn every_string_of_a_record_counts() {
+        let base = user("u1");
+        let plain = resource_bytes(&base);
+        assert_eq!(plain, "user".len() + "u1".len() + "U".len());
+        let mut fat = base.clone();
+        fat.external_id = Some("e".repeat(1000));
+        fat.parent = Some(ResourceId {
+            resource_type: "user".into(),
+            resource: "p".repeat(10),
+        });
+        fat.description = Some("d".repeat(7));
+        let Some(ResourceTrait::User(u)) = &mut fat.trait_ else {
+            unreachable!()
+        };
+        u.login_aliases = vec!["a".repeat(100); 3];
+        u.employee_ids = vec![String::new(); 1000];
+        u.status_details = Some("s".repeat(5));
+        u.emails = vec![Email {
+            address: "x@y".into(),
+            is_primary: true,
+        }];
+        u.structured_name = Some(StructuredName {
+            given_name: "g".into(),
+            family_name: "f".into(),
+            middle_names: vec!["m".into()],
+            prefix: String::new(),
+            suffix: String::new(),
+        });
+        let s = STRING_OVERHEAD;
+        let expected =
+            plain + 1000 + 14 + 7 + 3 * (s + 100) + 1000 * s + 5 + (s + 3) + (1 + 1 + s + 1);
+        assert_eq!(resource_bytes(&fat), expected);
+        assert_eq!(resource_cost(&fat), overhead::<Resource>() + expected);
+        // A thousand empty employee ids break a cap they would slip under
+        // if only their bytes counted.
+        let err = validate_resource(&fat, &user_types(), 20_000).unwrap_err();
+        assert!(err.contains("user:u1 is larger than 20000 bytes"), "{err}");
+
+        let e = Entitlement {
+            resource: base.id.clone(),
+            slug: "member".into(),
+            display_name: "M".into(),
+            description: None,
+            purpose: EntitlementPurpose::Assignment,
+            grantable_to: vec![String::new(); 10],
+            immutable: false,
+            metadata_json: Some("{}".into()),
+        };
+        assert_eq!(entitlement_bytes(&e), 6 + 6 + 1 + 10 * s + 2);
+        let g = Grant {
+            entitlement_resource: base.id.clone(),
+            entitlement_slug: "member".into(),
+            principal: base.id.clone(),
+            expansion: Some(GrantExpansion {
+                entitlement_ids: vec!["x".into(); 2],
+                shallow: false,
+                resource_type_ids: vec![String::new()],
+            }),
+            immutable_reason: Some("r".into()),
+            metadata_json: None,
+        };
+        assert_eq!(grant_bytes(&g), 6 + 6 + 6 + 2 * (s + 1) + s + 1);
+    }
+
+    /// The overhead charged per record is the struct the host holds, and
+    /// an empty record costs it.
+    #[test]
+    fn an_empty_record_costs_its_struct() {
+        let empty = user("");
+        assert_eq!(
+            resource_cost(&empty),
+            std::mem::size_of::<Resource>() + "user".len() + "U".len()
+        );
+        assert!(resource_cost(&empty) > 400, "{}", resource_cost(&empty));
+    }
+
+    /// A set costs at least the grants it expands to, and an empty set its
+    /// own strings: neither is free, and an oversized empty set is refused.
+    #[test]
+    fn grant_sets_cost_what_they_expand_to() {
+        let mut s = set(&["a", "bb", "c"]);
+        s.expansion = Some(GrantExpansion {
+            entitlement_ids: vec!["group:g2:member".into()],
+            shallow: true,
+            resource_type_ids: vec![],
+        });
+        let expanded: usize = expand_grant_set(s.clone()).map(|g| grant_cost(&g)).sum();
+        assert!(
+            grant_set_cost(&s) >= expanded,
+            "{} < {expanded}",
+            grant_set_cost(&s)
+        );
+        let mut empty = set(&[]);
+        assert!(grant_set_cost(&empty) > overhead::<GrantSet>());
+        empty.metadata_json = Some(format!("{{\"x\":\"{}\"}}", "y".repeat(2000)));
+        let err = validate_grant_set(&empty, &types(), 1024).unwrap_err();
+        assert!(
+            err.contains("grant set of group:g1:member to no principals is larger than 1024"),
+            "{err}"
+        );
     }
 
     #[test]
