@@ -121,9 +121,13 @@ impl<'a> Api<'a> {
         format!("{}/populations?limit={limit}", self.env_url())
     }
 
-    /// Platform and custom roles of the environment.
-    pub fn environment_roles(&self) -> String {
-        format!("{}/roles?limit={BIG_PAGE}", self.env_url())
+    /// The environment's custom roles, with the filter PingOne documents
+    /// for them (platform roles come from [`Self::builtin_roles`]).
+    pub fn custom_roles(&self) -> String {
+        format!(
+            "{}/roles?filter={CUSTOM_ONLY}&limit={BIG_PAGE}",
+            self.env_url()
+        )
     }
 
     /// Built-in roles at organization level (no environment in the path).
@@ -487,6 +491,9 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for EmbeddedSeed<'_, T> {
     }
 }
 
+/// `type eq "CUSTOM"`, encoded.
+const CUSTOM_ONLY: &str = "type%20eq%20%22CUSTOM%22";
+
 /// `type eq "DIRECT"`, encoded once rather than for each of a sync's
 /// thousands of per-user requests.
 const DIRECT_ONLY: &str = "type%20eq%20%22DIRECT%22";
@@ -499,6 +506,7 @@ mod tests {
     #[test]
     fn the_direct_filter_is_encoded() {
         assert_eq!(DIRECT_ONLY, encode("type eq \"DIRECT\""));
+        assert_eq!(CUSTOM_ONLY, encode("type eq \"CUSTOM\""));
     }
 
     fn resp(body: &str) -> Response {

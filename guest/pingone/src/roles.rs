@@ -1,10 +1,13 @@
 //! Admin roles and their assignments, with the scope kept in the ID.
 //!
 //! Decisions:
-//! - Roles come from one call, `GET /environments/{env}/roles`, which lists
-//!   the platform (built-in) roles and the environment's custom roles. Only
-//!   if it shows no platform role (an API that lists custom roles alone) is
-//!   `GET /v1/roles` read as well.
+//! - Each kind of role is read from its documented endpoint, both in one
+//!   batch: the platform (built-in) roles from `GET /v1/roles` (organization
+//!   level, no environment in the path), the environment's custom roles from
+//!   `GET /environments/{env}/roles?filter=type eq "CUSTOM"`. Whether the
+//!   environment listing also shows platform roles is not something the
+//!   connector relies on: the filter keeps custom roles only, and a role
+//!   seen on both is listed once.
 //! - A PingOne role assignment is a role *at a scope*, and one principal can
 //!   hold the same role at several scopes. The scope is therefore part of
 //!   the entitlement, so that every (role, scope) pair is its own grantable,
@@ -121,21 +124,7 @@ pub fn push_assignment_grants(
 
 /// The role resources, in one call (roles and populations are few).
 pub fn list(cx: &Context, api: &Api) -> Result<PageOutcome, ConnectorError> {
-    let what = "listing roles (GET /environments/{env}/roles)";
-    let mut roles: Vec<Role> = one_listing(api, api.environment_roles(), "roles", what)?;
-    if !roles.iter().any(|r| r.kind.as_deref() == Some("PLATFORM")) {
-        let builtin: Vec<Role> = one_listing(
-            api,
-            api.builtin_roles(),
-            "roles",
-            "listing built-in roles (GET /roles)",
-        )?;
-        for r in builtin {
-            if !roles.iter().any(|x| x.id == r.id) {
-                roles.push(r);
-            }
-        }
-    }
+    let roles = read_roles(api)?;
     let pops: Vec<Population> = one_listing(
         api,
         api.populations(BIG_PAGE),
@@ -194,6 +183,31 @@ pub fn list(cx: &Context, api: &Api) -> Result<PageOutcome, ConnectorError> {
         next_page_token: None,
         follow_ups,
     })
+}
+
+/// Platform roles, then custom roles, each from its own endpoint (one
+/// batch), every page of both.
+fn read_roles(api: &Api) -> Result<Vec<Role>, ConnectorError> {
+    let jobs = vec![
+        (
+            api.builtin_roles(),
+            "listing platform roles (GET /roles)".to_string(),
+        ),
+        (
+            api.custom_roles(),
+            "listing custom roles (GET /environments/{env}/roles?filter=type eq \"CUSTOM\")"
+                .to_string(),
+        ),
+    ];
+    let mut roles: Vec<Role> = Vec::new();
+    for listing in api.list_all::<Role>("roles", jobs) {
+        for r in listing.map_err(|e| e.error)? {
+            if !roles.iter().any(|x| x.id == r.id) {
+                roles.push(r);
+            }
+        }
+    }
+    Ok(roles)
 }
 
 fn one_listing<T: serde::de::DeserializeOwned>(
@@ -408,11 +422,20 @@ mod tests {
         let a = urls();
         let h = host(vec![
             (
-                a.environment_roles(),
+                a.builtin_roles(),
                 ok(page(
                     "roles",
                     json!([
-                        {"id": "r1", "name": "Identity Data Admin", "applicableTo": ["ENVIRONMENT", "POPULATION"], "permissions": [{"id": "x"}], "type": "PLATFORM"},
+                        {"id": "r1", "name": "Identity Data Admin", "applicableTo": ["ENVIRONMENT", "POPULATION"], "permissions": [{"id": "x"}]}
+                    ]),
+                    None,
+                )),
+            ),
+            (
+                a.custom_roles(),
+                ok(page(
+                    "roles",
+                    json!([
                         {"id": "r2", "name": "Auditor", "applicableTo": ["ENVIRONMENT"], "type": "CUSTOM"}
                     ]),
                     None,
@@ -467,23 +490,34 @@ mod tests {
         assert_eq!(e.grantable_to, [USER, GROUP]);
     }
 
+    /// Platform roles from `/roles`, custom ones from the environment's
+    /// filtered listing, every page of each; a role both list is kept once.
     #[test]
-    fn builtin_roles_are_read_when_the_environment_lists_only_custom_ones() {
+    fn each_kind_of_role_comes_from_its_own_endpoint() {
         let a = urls();
+        let custom2 = format!("{}&cursor=2", a.custom_roles());
         let h = host(vec![
-            (
-                a.environment_roles(),
-                ok(page(
-                    "roles",
-                    json!([{"id": "c", "name": "Auditor", "type": "CUSTOM"}]),
-                    None,
-                )),
-            ),
             (
                 a.builtin_roles(),
                 ok(page(
                     "roles",
                     json!([{"id": "b", "name": "Environment Admin", "applicableTo": ["ORGANIZATION"]}]),
+                    None,
+                )),
+            ),
+            (
+                a.custom_roles(),
+                ok(page(
+                    "roles",
+                    json!([{"id": "c", "name": "Auditor", "type": "CUSTOM"}]),
+                    Some(&custom2),
+                )),
+            ),
+            (
+                custom2.clone(),
+                ok(page(
+                    "roles",
+                    json!([{"id": "d", "name": "Helper", "type": "CUSTOM"}, {"id": "b", "type": "PLATFORM"}]),
                     None,
                 )),
             ),
@@ -499,7 +533,8 @@ mod tests {
             .iter()
             .map(|r| r.id.resource.clone())
             .collect();
-        assert_eq!(ids, ["c", "b"]);
+        assert_eq!(ids, ["b", "c", "d"]);
+        assert!(a.custom_roles().contains("filter=type%20eq%20%22CUSTOM%22"));
     }
 
     #[test]

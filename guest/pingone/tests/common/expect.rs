@@ -191,8 +191,10 @@ pub struct Minimum {
 }
 
 /// A lower bound on requests: every listing at its largest page (users 200,
-/// others 1,000), one role-assignment read per user and per group and one
-/// parents read per group (PingOne has no bulk form of either), plus the
+/// others 1,000; roles are two listings, platform roles at `/roles` and the
+/// environment's custom roles), one role-assignment read per user and per
+/// group and one parents read per group (PingOne has no bulk form of
+/// either), plus the
 /// cheaper of the two complete ways to know direct and dynamic members:
 /// - by users: one DIRECT listing per user, plus each dynamic group's
 ///   filter listing;
@@ -207,7 +209,7 @@ pub fn minimum(t: &GroundTruth) -> Minimum {
     let u = t.users.len();
     let g = t.groups.len();
     let p = t.populations.len();
-    let base = pages(u, 200) + pages(g, 1000) + pages(p, 1000) + 1 + u as u64 + 2 * g as u64;
+    let base = pages(u, 200) + pages(g, 1000) + pages(p, 1000) + 2 + u as u64 + 2 * g as u64;
 
     let mut direct: HashMap<&str, HashSet<&str>> = HashMap::new();
     for m in &t.memberships {
