@@ -298,11 +298,33 @@ async fn token_endpoint_failures_name_no_secret() {
     let api = format!("{}/api", server.url());
     let refusing = format!("{}/refuse", server.url());
     let quoting = format!("{}/quote", server.url());
-    let unreachable = format!("http://127.0.0.1:{}", closed_port());
-    for (auth_url, expect) in [
-        (refusing.as_str(), "invalid_client"),
-        (quoting.as_str(), "[redacted]"),
-        (unreachable.as_str(), "token endpoint unreachable"),
+    let port = closed_port();
+    let unreachable = format!("http://127.0.0.1:{port}");
+    // TLS to a plain-HTTP server: the handshake fails.
+    let not_tls = format!("https://127.0.0.1:{}", server.port());
+    // Only a refusal of the client is a credential error; a network
+    // failure says so and names the host.
+    for (auth_url, kind, expect) in [
+        (
+            refusing.as_str(),
+            "unauthenticated",
+            "invalid_client".to_string(),
+        ),
+        (
+            quoting.as_str(),
+            "unauthenticated",
+            "[redacted]".to_string(),
+        ),
+        (
+            unreachable.as_str(),
+            "unavailable",
+            "token endpoint 127.0.0.1 unreachable".to_string(),
+        ),
+        (
+            not_tls.as_str(),
+            "unavailable",
+            "token endpoint 127.0.0.1 unreachable".to_string(),
+        ),
     ] {
         let values = probe_config(&api, auth_url, "oauth2");
         let inst = instance(&plugin, "probe", &values, Limits::default()).unwrap();
@@ -311,16 +333,14 @@ async fn token_endpoint_failures_name_no_secret() {
             .await
             .unwrap_err();
         assert!(
-            matches!(
-                &err,
-                CallError::Connector {
-                    kind: "unauthenticated",
-                    ..
-                }
-            ),
-            "{err:?}"
+            matches!(&err, CallError::Connector { kind: k, .. } if *k == kind),
+            "{auth_url}: {err:?}"
         );
-        assert!(error_text(&err).contains(expect), "{err}");
+        assert!(
+            kind != "unavailable" || !error_text(&err).contains("refused the client"),
+            "{err}"
+        );
+        assert!(error_text(&err).contains(&expect), "{err}");
         assert_no_secret("a token endpoint error", &error_text(&err));
     }
     assert_no_secret("the logs", &logs.text());
