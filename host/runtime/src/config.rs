@@ -18,6 +18,14 @@
 //!   never into the config the guest receives. A secret shorter than
 //!   [`MIN_SECRET_BYTES`] is refused: it could not be scrubbed from what
 //!   upstreams echo without corrupting ordinary data.
+//! - The OAuth2 client authentication method is the recipe's, unless the
+//!   schema declares the field `<group>-token-auth-method` (the group of
+//!   the recipe's client secret field, e.g. `pingone-token-auth-method`):
+//!   then its value, `CLIENT_SECRET_BASIC` or `CLIENT_SECRET_POST`, decides
+//!   ([`auth_method_field`]). An upstream app is set to one method and
+//!   refuses the other, so the operator must be able to pick it without a
+//!   new contract. Either method sends the same secret to the same token
+//!   endpoint, so a component's own default for the field gains nothing.
 //! - Every error names the flag and its `BATON_` environment variable.
 
 use std::collections::BTreeMap;
@@ -287,10 +295,7 @@ pub fn resolve(
                 token_url,
                 client_id,
                 client_secret,
-                auth: match r.auth_method {
-                    ClientAuthMethod::ClientSecretBasic => ClientAuth::Basic,
-                    ClientAuthMethod::ClientSecretPost => ClientAuth::Post,
-                },
+                auth: client_auth(r, &values)?,
                 scope: r.scope.clone(),
             })
         }
@@ -310,6 +315,39 @@ pub fn resolve(
         bindings: CredentialBindings::new(bound),
         oauth2,
     })
+}
+
+/// The config field that picks the token endpoint's client authentication
+/// method for a recipe whose client secret is `client_secret_field`:
+/// `<group>-token-auth-method`.
+pub fn auth_method_field(client_secret_field: &str) -> String {
+    format!(
+        "{}-token-auth-method",
+        CredentialBindings::group_of(client_secret_field)
+    )
+}
+
+/// The recipe's method, or the one its group's auth-method field names.
+fn client_auth(
+    r: &crate::bindings::meta::Oauth2ClientCredentials,
+    values: &BTreeMap<String, String>,
+) -> Result<ClientAuth, String> {
+    let field = auth_method_field(&r.client_secret_field);
+    let Some(value) = values.get(&field) else {
+        return Ok(match r.auth_method {
+            ClientAuthMethod::ClientSecretBasic => ClientAuth::Basic,
+            ClientAuthMethod::ClientSecretPost => ClientAuth::Post,
+        });
+    };
+    match value.trim().to_ascii_uppercase().replace('-', "_").as_str() {
+        "CLIENT_SECRET_BASIC" => Ok(ClientAuth::Basic),
+        "CLIENT_SECRET_POST" => Ok(ClientAuth::Post),
+        _ => Err(format!(
+            "{}: the token endpoint auth method must be CLIENT_SECRET_BASIC or \
+             CLIENT_SECRET_POST, got {value:?}",
+            field_ref(&field)
+        )),
+    }
 }
 
 /// `scheme://host:port` of a URL, for messages.
@@ -511,6 +549,72 @@ mod tests {
             r.egress
                 .check_url("https://auth.example.com/e/as/token")
                 .is_ok()
+        );
+    }
+
+    /// The recipe's method stands unless the schema declares the group's
+    /// `-token-auth-method` field; then the operator's value (or the
+    /// field's default) picks it, and anything else is refused by name.
+    #[test]
+    fn token_auth_method_field_overrides_the_recipe() {
+        let base = [
+            ("x-client-id", "c"),
+            ("x-client-secret", SECRET),
+            ("x-env", "e"),
+        ];
+        let auth = |m: &ConnectorMetadata, extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            resolve(m, &raw(&pairs), TRUSTED).map(|r| r.oauth2.unwrap().auth)
+        };
+        // Not declared: the recipe's method, whatever the operator sets.
+        assert_eq!(auth(&meta(), &[]).unwrap(), ClientAuth::Basic);
+        let mut m = meta();
+        let choice = |v: &str| ConfigChoice {
+            value: v.into(),
+            description: String::new(),
+            implies: vec![],
+        };
+        m.config_schema.push(field(
+            "x-token-auth-method",
+            ConfigKind::Choice(vec![
+                choice("CLIENT_SECRET_BASIC"),
+                choice("CLIENT_SECRET_POST"),
+            ]),
+            false,
+            false,
+            Some("CLIENT_SECRET_BASIC"),
+        ));
+        assert_eq!(auth(&m, &[]).unwrap(), ClientAuth::Basic);
+        assert_eq!(
+            auth(&m, &[("x-token-auth-method", "client_secret_post")]).unwrap(),
+            ClientAuth::Post
+        );
+        assert_eq!(
+            auth(&m, &[("x-token-auth-method", "CLIENT_SECRET_BASIC")]).unwrap(),
+            ClientAuth::Basic
+        );
+        let e = auth(&m, &[("x-token-auth-method", "PRIVATE_KEY_JWT")]).unwrap_err();
+        assert!(e.contains("--x-token-auth-method"), "{e}");
+        // A free-text field of that name is checked the same way.
+        let mut m = meta();
+        m.config_schema.push(field(
+            "x-token-auth-method",
+            ConfigKind::Text,
+            false,
+            false,
+            None,
+        ));
+        assert_eq!(
+            auth(&m, &[("x-token-auth-method", "client-secret-post")]).unwrap(),
+            ClientAuth::Post
+        );
+        let e = auth(&m, &[("x-token-auth-method", "none")]).unwrap_err();
+        assert!(
+            e.contains("--x-token-auth-method (BATON_X_TOKEN_AUTH_METHOD)")
+                && e.contains("CLIENT_SECRET_POST")
+                && e.contains("\"none\""),
+            "{e}"
         );
     }
 
