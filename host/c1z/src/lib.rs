@@ -10,6 +10,8 @@
 //!   keep-two cleanup and an atomic publish of `--file`;
 //! * [`reader::C1zReader`] — validated read access (corrupt input is rejected
 //!   with an error naming the broken layer), diffs and provisioning look-ups;
+//! * [`extract::extract_sync`] — one finished sync copied into a c1z of its
+//!   own (what a consumer that asked for that sync receives);
 //! * [`inspect`] — the `inspect` subcommands as pure render functions;
 //! * [`pb`] / [`protojson`] — the protobuf messages and their JSON rendering;
 //! * [`sqlite`] — the one way a c1z's database is opened: SQLite's defensive
@@ -18,6 +20,7 @@
 
 pub mod envelope;
 pub mod error;
+pub mod extract;
 pub mod ids;
 pub mod inspect;
 pub mod pb;
@@ -29,6 +32,7 @@ pub mod store;
 pub mod writer;
 
 pub use error::{C1zError, Result};
+pub use extract::{ExtractOptions, ExtractReport, extract_sync};
 pub use inspect::{CommonArgs, InspectCommand, OutputFormat, run_inspect};
 pub use reader::{C1zReader, GrantFilter, ObjectDiff, ReaderOptions, Rows, SyncDiff};
 pub use store::{SyncRun, SyncStats};

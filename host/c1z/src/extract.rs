@@ -1,0 +1,174 @@
+//! Copying one finished sync out of a c1z into a c1z of its own.
+//!
+//! Why: a c1z the host keeps holds more than one sync (Baton's keep-two
+//! cleanup leaves the previous sync beside the latest, for `diff` and for
+//! resuming), but a consumer that asked for one sync, such as ConductorOne
+//! receiving a sync task's upload, must get that sync alone: Baton uploads a
+//! file holding only the task's sync, and a file with two is twice the bytes
+//! and shows the consumer an older state it did not ask for.
+//!
+//! Threats and decisions:
+//! * **The source may come from elsewhere.** It is decompressed into a
+//!   private temporary directory and opened as the reader opens any c1z
+//!   (`sqlite::open_copy`: header checked, triggers and views off, schema
+//!   untrusted and vetted, then upgraded). The source file is never written.
+//! * **Nothing of another sync may leak into the copy.** Every other sync's
+//!   rows are deleted from each of Baton's per-sync tables; tables the crate
+//!   does not know are dropped, since it cannot tell which sync their rows
+//!   belong to; then the database is vacuumed, so deleted rows do not linger
+//!   in free pages either (and the file is the size of its one sync).
+//! * **Only a finished sync is an artifact.** An unfinished or missing sync
+//!   is refused ([`C1zError::NotFound`]); nothing is written then.
+//! * **A crash mid-write.** The copy is compressed into `<dest>.tmp`,
+//!   fsynced and renamed over `dest`, as the writer publishes; on error
+//!   `dest` is untouched and the temporary file removed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rusqlite::OpenFlags;
+
+use crate::envelope::{self, DecodeLimits};
+use crate::error::{C1zError, Result, SqlContext};
+use crate::schema;
+use crate::sqlite;
+use crate::store::{self, SyncStats};
+
+/// Options of [`extract_sync`].
+#[derive(Debug, Clone)]
+pub struct ExtractOptions {
+    /// Where the private working copy goes (default: the system temp
+    /// directory). It needs room for the uncompressed source database.
+    pub temp_dir: Option<PathBuf>,
+    /// Decompression limits for the source.
+    pub limits: DecodeLimits,
+    /// zstd level of the copy (clamped to 1..=19).
+    pub zstd_level: i32,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        Self {
+            temp_dir: None,
+            limits: DecodeLimits::default(),
+            zstd_level: 3,
+        }
+    }
+}
+
+/// What [`extract_sync`] wrote.
+#[derive(Debug, Clone)]
+pub struct ExtractReport {
+    pub sync_id: String,
+    /// Syncs of the source left out of the copy.
+    pub dropped_syncs: Vec<String>,
+    /// Counts of the copied sync.
+    pub stats: SyncStats,
+    /// Size of the copy's uncompressed database.
+    pub database_bytes: u64,
+    /// Size of the copy.
+    pub c1z_bytes: u64,
+}
+
+/// Writes a c1z at `dest` holding only the finished sync `sync_id` of the
+/// c1z `source`, with its sync run row as it was (ids, times, type, stats).
+pub fn extract_sync(
+    source: &Path,
+    sync_id: &str,
+    dest: &Path,
+    opts: &ExtractOptions,
+) -> Result<ExtractReport> {
+    let dir = match &opts.temp_dir {
+        Some(d) => tempfile::Builder::new()
+            .prefix("c1z-extract-")
+            .tempdir_in(d),
+        None => tempfile::Builder::new().prefix("c1z-extract-").tempdir(),
+    }
+    .map_err(|e| C1zError::io("creating a temporary directory for", source, e))?;
+    let db = dir.path().join("c1z.db");
+    envelope::decompress_to(source, &db, opts.limits)?;
+    let conn = sqlite::open_copy(
+        &db,
+        source,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    schema::check_and_upgrade(&conn, source).map_err(|e| sqlite::reclassify(e, source))?;
+
+    let runs = store::list_sync_runs(&conn)?;
+    if !runs.iter().any(|r| r.sync_id == sync_id && r.is_finished()) {
+        return Err(C1zError::NotFound(format!(
+            "finished sync {sync_id} in {}",
+            source.display()
+        )));
+    }
+    let dropped_syncs: Vec<String> = runs
+        .into_iter()
+        .map(|r| r.sync_id)
+        .filter(|id| id != sync_id)
+        .collect();
+    let unknown_tables: Vec<String> = {
+        let mut stmt = conn
+            .prepare(
+                "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'",
+            )
+            .ctx(|| "listing tables".into())?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .ctx(|| "listing tables".into())?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(|| "listing tables".into())?;
+        names
+            .into_iter()
+            .filter(|n| !schema::ALL_TABLES.contains(&n.as_str()))
+            .collect()
+    };
+    let tx = conn
+        .unchecked_transaction()
+        .ctx(|| "starting the extraction".into())?;
+    // Rows of any other sync, whether or not its run row survived.
+    for table in schema::ALL_TABLES {
+        tx.execute(
+            &format!("delete from {table} where sync_id <> ?1"),
+            [sync_id],
+        )
+        .ctx(|| format!("deleting other syncs from {table}"))?;
+    }
+    for table in &unknown_tables {
+        // The name comes from the file: quoted as an identifier.
+        tx.execute_batch(&format!("drop table \"{}\"", table.replace('"', "\"\"")))
+            .ctx(|| format!("dropping table {table}"))?;
+    }
+    tx.commit().ctx(|| "committing the extraction".into())?;
+    let stats = store::compute_stats(&conn, sync_id)?;
+    conn.execute_batch("vacuum; pragma user_version = 0;")
+        .ctx(|| "vacuuming the copy".into())?;
+    // Self-contained for Go readers, whatever journal mode the source had.
+    conn.query_row("pragma journal_mode = delete", [], |r| {
+        r.get::<_, String>(0)
+    })
+    .ctx(|| "setting the journal mode".into())?;
+    conn.close()
+        .map_err(|(_, e)| e)
+        .ctx(|| "closing the copy".into())?;
+
+    let database_bytes = fs::metadata(&db)
+        .map_err(|e| C1zError::io("reading metadata of", &db, e))?
+        .len();
+    let tmp = envelope::with_suffix(dest, crate::writer::TMP_SUFFIX);
+    let written = envelope::compress_to(&db, &tmp, opts.zstd_level)
+        .and_then(|len| envelope::publish(&tmp, dest).map(|_| len));
+    let c1z_bytes = match written {
+        Ok(len) => len,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    Ok(ExtractReport {
+        sync_id: sync_id.to_string(),
+        dropped_syncs,
+        stats,
+        database_bytes,
+        c1z_bytes,
+    })
+}
