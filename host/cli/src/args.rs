@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use connector_runtime::bindings::meta::{ConfigKind, ConnectorMetadata};
 use connector_runtime::config::env_name;
+use connector_runtime::sync::SyncLimits;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -108,6 +109,61 @@ pub struct Cli {
     )]
     pub memory_limit_mb: usize,
 
+    /// Connector calls one sync may make, counted across resumes (a
+    /// 1M-user PingOne sync makes ~25,000). Reaching it discards the sync.
+    #[arg(
+        long,
+        env = "BATON_SYNC_MAX_CALLS",
+        default_value_t = SyncLimits::default().max_calls,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub sync_max_calls: u64,
+
+    /// Pages one task of a sync may have (PingOne's longest listing, the
+    /// users, is 5,000 pages per million users).
+    #[arg(
+        long,
+        env = "BATON_SYNC_MAX_PAGES_PER_TASK",
+        default_value_t = SyncLimits::default().max_pages_per_task,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub sync_max_pages_per_task: u64,
+
+    /// Tasks a sync may hold queued at once.
+    #[arg(
+        long,
+        env = "BATON_SYNC_MAX_QUEUED_TASKS",
+        default_value_t = SyncLimits::default().max_queued_tasks,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub sync_max_queued_tasks: u64,
+
+    /// MiB the queued tasks of a sync may take.
+    #[arg(
+        long,
+        env = "BATON_SYNC_MAX_QUEUE_MB",
+        default_value_t = SyncLimits::default().max_queue_bytes >> 20,
+        value_parser = clap::value_parser!(u64).range(1..=1 << 20),
+        global = true
+    )]
+    pub sync_max_queue_mb: u64,
+
+    /// Wall-clock time of one sync run; at it the sync stops at a
+    /// checkpoint and the next run resumes. In serve, a tenant's runs also
+    /// stop at its sync interval (at least 5 minutes), so a slow one yields
+    /// its slot.
+    #[arg(
+        long,
+        env = "BATON_SYNC_DEADLINE",
+        default_value = "24h",
+        value_parser = humantime::parse_duration,
+        global = true
+    )]
+    pub sync_deadline: std::time::Duration,
+
     /// Allow provisioning (implied by the one-shot flags below).
     #[arg(short = 'p', long, env = "BATON_PROVISIONING", global = true)]
     pub provisioning: bool,
@@ -181,6 +237,19 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// What each sync may spend, from the `--sync-*` flags.
+    pub fn sync_limits(&self) -> SyncLimits {
+        SyncLimits {
+            max_calls: self.sync_max_calls,
+            max_pages_per_task: self.sync_max_pages_per_task,
+            max_queued_tasks: self.sync_max_queued_tasks,
+            max_queue_bytes: self.sync_max_queue_mb << 20,
+            deadline: self.sync_deadline,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -408,6 +477,20 @@ mod tests {
             p.component,
             None.or(std::env::var("BATON_COMPONENT").ok().map(PathBuf::from))
         );
+    }
+
+    #[test]
+    fn sync_limit_flags_default_to_the_runtime_defaults() {
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        assert_eq!(cli.sync_limits(), SyncLimits::default());
+        let cli =
+            Cli::try_parse_from(["x", "--sync-max-calls", "7", "--sync-deadline", "90s"]).unwrap();
+        assert_eq!(cli.sync_limits().max_calls, 7);
+        assert_eq!(
+            cli.sync_limits().deadline,
+            std::time::Duration::from_secs(90)
+        );
+        assert!(Cli::try_parse_from(["x", "--sync-max-calls", "0"]).is_err());
     }
 
     #[test]

@@ -123,6 +123,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 checkpoint_interval: std::time::Duration::from_secs_f64(
                     cli.checkpoint_interval.clamp(0.05, 3600.0),
                 ),
+                limits: cli.sync_limits(),
                 ..SyncOptions::default()
             };
             let progress = summary::Progress::start(&instance);
@@ -182,6 +183,7 @@ async fn conductorone_mode(
         checkpoint_interval: std::time::Duration::from_secs_f64(
             cli.checkpoint_interval.clamp(0.05, 3600.0),
         ),
+        sync_limits: cli.sync_limits(),
         sync_lock: Default::default(),
     });
     let shutdown = conductorone::Shutdown::default();

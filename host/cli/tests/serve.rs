@@ -33,6 +33,11 @@ struct Host {
 
 impl Host {
     fn start(tenants: &Path, state: &Path, cache: &Path) -> Host {
+        Host::start_with_slots(tenants, state, cache, 6)
+    }
+
+    /// [`Host::start`] with `slots` syncs at once across tenants.
+    fn start_with_slots(tenants: &Path, state: &Path, cache: &Path, slots: usize) -> Host {
         let mut child = Command::new(env!("CARGO_BIN_EXE_connector-host"))
             .args(["--log-format", "json", "--log-level", "info", "serve"])
             .arg("--tenants")
@@ -40,7 +45,9 @@ impl Host {
             .arg("--state-dir")
             .arg(state)
             .args(["--admin-addr", "127.0.0.1:0", "--reload-interval", "1s"])
-            .args(["--max-concurrent-syncs", "6", "--drain-grace", "20s"])
+            .arg("--max-concurrent-syncs")
+            .arg(slots.to_string())
+            .args(["--drain-grace", "20s"])
             .arg("--cache-dir")
             .arg(cache)
             .env_clear()
@@ -994,4 +1001,87 @@ async fn one_tenant_from_baton_variables_needs_no_tenants_file() {
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     assert!(rest.contains("drained"), "{rest}");
     sim.shutdown().await;
+}
+
+/// Fairness: one sync slot, three healthy PingOne tenants syncing every
+/// second, and a hostile tenant whose component answers a new page token
+/// on every call, forever. Its runs end at its 3 s deadline with the named
+/// error and hand the slot on, so every healthy tenant keeps syncing.
+/// Without the deadline the hostile sync would hold the only slot for
+/// good and the wait below would time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_sync_does_not_starve_the_other_tenants() {
+    let sim = pingone_sim::start(SimConfig::tiny(5), ServeOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let out = root.join("out");
+    let secret = root.join("secret");
+    std::fs::write(&secret, format!("{}\n", sim.client_secret())).unwrap();
+    let healthy = ["h1", "h2", "h3"];
+    let mut file = String::new();
+    for id in healthy {
+        file += &tenant_toml(id, r#"{ builtin = "pingone" }"#, &sim, &secret, &out, "")
+            .replace(r#"sync_interval = "1h""#, r#"sync_interval = "1s""#);
+    }
+    let adversary = e2e_tests::components::component(e2e_tests::components::ADVERSARY);
+    let adversary_sha = sha256_hex(&std::fs::read(&adversary).unwrap());
+    file += &format!(
+        r#"
+[[tenant]]
+id = "endless"
+component = {{ path = "{}", sha256 = "{adversary_sha}" }}
+sync_interval = "1s"
+config = {{ mode = "endless-pages" }}
+limits = {{ sync_deadline = "3s" }}
+upload = {{ directory = "{}" }}
+"#,
+        adversary.display(),
+        out.display()
+    );
+    let tenants_path = root.join("tenants.toml");
+    std::fs::write(&tenants_path, &file).unwrap();
+    let host = Host::start_with_slots(&tenants_path, &root.join("state"), &root.join("cache"), 1);
+    let client = reqwest::Client::new();
+
+    // Each healthy tenant finishes three syncs (three sync ids) while the
+    // endless one fails again and again at its deadline.
+    let mut seen: BTreeMap<&str, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let started = Instant::now();
+    let status = loop {
+        let t = tenants(&client, &host.base).await;
+        for id in healthy {
+            if let Some(sync_id) = t.get(id).and_then(|s| s["last_sync"]["sync_id"].as_str()) {
+                seen.entry(id).or_default().insert(sync_id.to_string());
+            }
+        }
+        let synced = healthy
+            .iter()
+            .all(|id| seen.get(id).is_some_and(|s| s.len() >= 3));
+        let failures = t
+            .get("endless")
+            .and_then(|s| s["consecutive_failures"].as_u64());
+        if synced && failures >= Some(2) {
+            break t;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "healthy tenants starved: {seen:?}\n{t:#?}\n{}",
+            host.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let endless = &status["endless"];
+    let err = endless["last_error"].as_str().unwrap_or_default();
+    assert!(err.contains("sync reached its deadline of 3s"), "{err}");
+    assert!(endless["last_sync"].is_null());
+    assert!(!out.join("endless.c1z").exists(), "never published");
+    for id in healthy {
+        assert_eq!(status[id]["last_error"], Value::Null, "{id}");
+        assert_matches_truth(
+            &contents(&out.join(format!("{id}.c1z"))),
+            &expect::expected(&sim.ground_truth()),
+        );
+    }
 }

@@ -81,6 +81,8 @@ pub struct Connector {
     pub sync_file: PathBuf,
     pub sync_concurrency: usize,
     pub checkpoint_interval: Duration,
+    /// What each sync task may spend (calls, pages, queue, deadline).
+    pub sync_limits: connector_runtime::sync::SyncLimits,
     /// Held for the whole of a sync: one at a time per c1z. Under `serve`
     /// it is the tenant's own lock, shared with its admin-triggered syncs.
     pub sync_lock: Arc<tokio::sync::Mutex<()>>,

@@ -538,6 +538,7 @@ async fn sync_and_upload(
     let options = SyncOptions {
         concurrency: connector.sync_concurrency,
         checkpoint_interval: connector.checkpoint_interval,
+        limits: connector.sync_limits.clone(),
         stop: Some(stop),
         ..SyncOptions::default()
     };

@@ -498,6 +498,7 @@ mod tests {
                 max_concurrent_syncs: 1,
                 tls: Default::default(),
                 checkpoint_interval: std::time::Duration::from_secs(1),
+                sync_limits: Default::default(),
             },
             crate::serve::service::Components::new(runtime, &[]),
         )

@@ -208,6 +208,7 @@ pub async fn run(
             checkpoint_interval: Duration::from_secs_f64(
                 cli.checkpoint_interval.clamp(0.05, 3600.0),
             ),
+            sync_limits: cli.sync_limits(),
         },
         Components::new(host.runtime(), crate::component::BUNDLED_PINGONE),
     )?;

@@ -8,7 +8,14 @@
 //! - Fairness. Syncs wait for one of `max_concurrent_syncs` permits from a
 //!   FIFO semaphore, so a tenant that syncs often cannot starve the others;
 //!   a failing tenant backs off exponentially (capped at its interval), so
-//!   it neither hammers its API nor holds permits.
+//!   it neither hammers its API nor holds permits. A tenant holds at most
+//!   one permit (single flight, below), and never for longer than its sync
+//!   deadline: by default its interval (at least [`MIN_SYNC_DEADLINE`]),
+//!   at most `--sync-deadline`. An endless sync (a hostile component) is
+//!   cut there and its permit goes to the next tenant in line; a slow but
+//!   healthy one stops at a checkpoint, queues again behind the others, and
+//!   resumes. Token cycles and the call, page and queue limits end a
+//!   hostile sync sooner (`connector_runtime::sync`).
 //! - Single flight. A tenant runs at most one sync at a time (scheduled or
 //!   triggered); a second request is refused, never queued behind it.
 //! - Hot swap. A tenant's deployment (component, config, limits) is an
@@ -28,7 +35,7 @@ use std::time::{Duration, SystemTime};
 use connector_runtime::capabilities::http::TlsOptions;
 use connector_runtime::capabilities::secrets::redact;
 use connector_runtime::config::{build_instance, resolve};
-use connector_runtime::sync::{SyncError, SyncOptions, run_sync};
+use connector_runtime::sync::{SyncError, SyncLimits, SyncOptions, run_sync};
 use connector_runtime::{InstanceCtx, Limits, Operation, Output, Plugin, Runtime};
 use serde::Serialize;
 use sha2::Digest;
@@ -44,6 +51,11 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(5);
 const JITTER_FRACTION: f64 = 0.1;
 /// The first sync of each tenant starts within this window after start-up.
 const STARTUP_SPREAD: Duration = Duration::from_secs(2);
+/// The shortest default deadline of a run in serve: a tenant syncing every
+/// minute still gets runs long enough to make progress (a 5,000-user
+/// PingOne sync takes ~15 s, so 5 minutes is 20x that), and each run
+/// ends at least that often, so a slot changes hands.
+pub const MIN_SYNC_DEADLINE: Duration = Duration::from_secs(300);
 
 /// Service-wide settings.
 pub struct ServiceOptions {
@@ -51,6 +63,32 @@ pub struct ServiceOptions {
     pub max_concurrent_syncs: usize,
     pub tls: TlsOptions,
     pub checkpoint_interval: Duration,
+    /// What each sync may spend, unless a tenant's `limits` say otherwise.
+    pub sync_limits: SyncLimits,
+}
+
+/// What `spec`'s syncs may spend: its own `limits`, else the service's.
+/// Scheduled syncs (`by_interval`) also stop at the tenant's interval (at
+/// least [`MIN_SYNC_DEADLINE`]) unless the tenant sets its own deadline;
+/// ConductorOne schedules a bound tenant's syncs and has no interval here.
+pub fn sync_limits_for(service: &SyncLimits, spec: &TenantSpec, by_interval: bool) -> SyncLimits {
+    let l = &spec.limits;
+    let deadline = match l.sync_deadline {
+        Some(d) => d,
+        None if by_interval => service.deadline.min(spec.interval().max(MIN_SYNC_DEADLINE)),
+        None => service.deadline,
+    };
+    SyncLimits {
+        max_calls: l.sync_max_calls.unwrap_or(service.max_calls),
+        max_pages_per_task: l
+            .sync_max_pages_per_task
+            .unwrap_or(service.max_pages_per_task),
+        max_queued_tasks: l.sync_max_queued_tasks.unwrap_or(service.max_queued_tasks),
+        max_queue_bytes: l
+            .sync_max_queue_mb
+            .map_or(service.max_queue_bytes, |mb| mb << 20),
+        deadline,
+    }
 }
 
 /// A loaded component, shared by every tenant that names the same bytes.
@@ -671,6 +709,7 @@ impl Service {
             concurrency: d.spec.limits.sync_concurrency.unwrap_or(8),
             checkpoint_interval: self.options.checkpoint_interval,
             stop: Some(self.stop.clone()),
+            limits: sync_limits_for(&self.options.sync_limits, &d.spec, true),
             ..SyncOptions::default()
         };
         let summary = match run_sync(&d.plugin, &d.instance, &file, &options).await {
@@ -751,6 +790,7 @@ impl Service {
                 .join("sync.c1z"),
             sync_concurrency: spec.limits.sync_concurrency.unwrap_or(8),
             checkpoint_interval: self.options.checkpoint_interval,
+            sync_limits: sync_limits_for(&self.options.sync_limits, &spec, false),
             sync_lock: tenant.running.clone(),
         });
         if let Some(dir) = connector.sync_file.parent()
@@ -867,6 +907,49 @@ pub fn default_upload(output_dir: &Path) -> UploadTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scheduled_sync_stops_at_its_interval_unless_its_tenant_says_otherwise() {
+        let spec = |interval: u64, limits| TenantSpec {
+            id: "t".into(),
+            component: ComponentSource::Builtin {
+                builtin: "pingone".into(),
+            },
+            config: Default::default(),
+            secrets: Default::default(),
+            sync_interval: Some(Duration::from_secs(interval)),
+            limits,
+            upload: None,
+            provisioning: false,
+            conductorone: None,
+        };
+        let service = SyncLimits::default();
+        let hour = spec(3600, Default::default());
+        assert_eq!(
+            sync_limits_for(&service, &hour, true).deadline,
+            Duration::from_secs(3600)
+        );
+        // ConductorOne schedules bound tenants: the service's deadline.
+        assert_eq!(sync_limits_for(&service, &hour, false), service);
+        // A short interval still leaves a run time to make progress.
+        let often = spec(10, Default::default());
+        assert_eq!(
+            sync_limits_for(&service, &often, true).deadline,
+            MIN_SYNC_DEADLINE
+        );
+        let own = spec(
+            3600,
+            crate::serve::tenants::TenantLimits {
+                sync_deadline: Some(Duration::from_secs(3)),
+                sync_max_queue_mb: Some(2),
+                ..Default::default()
+            },
+        );
+        let l = sync_limits_for(&service, &own, true);
+        assert_eq!(l.deadline, Duration::from_secs(3));
+        assert_eq!(l.max_queue_bytes, 2 << 20);
+        assert_eq!(l.max_calls, service.max_calls);
+    }
 
     #[tokio::test]
     async fn a_re_added_tenant_waits_for_the_old_ones_sync() {

@@ -72,6 +72,15 @@ pub struct TenantLimits {
     pub max_concurrent_requests: Option<usize>,
     pub requests_per_second: Option<f64>,
     pub sync_concurrency: Option<usize>,
+    /// What one sync may spend; unset, the host's `--sync-*` flags hold.
+    pub sync_max_calls: Option<u64>,
+    pub sync_max_pages_per_task: Option<u64>,
+    pub sync_max_queued_tasks: Option<u64>,
+    pub sync_max_queue_mb: Option<u64>,
+    /// Wall-clock time of one sync run (`"30m"`). Unset: the tenant's sync
+    /// interval (at least 5 minutes), at most `--sync-deadline`.
+    #[serde(default, with = "humantime_serde")]
+    pub sync_deadline: Option<Duration>,
 }
 
 /// Where finished syncs go.
@@ -321,7 +330,7 @@ fn check(entry: Value) -> Result<TenantSpec, (Option<String>, String)> {
         )));
     }
     let l = &spec.limits;
-    let ranges: [(&str, Option<u64>, u64, u64); 5] = [
+    let ranges: [(&str, Option<u64>, u64, u64); 9] = [
         ("limits.memory_mb", l.memory_mb.map(|v| v as u64), 8, 512),
         ("limits.cpu_ms_per_call", l.cpu_ms_per_call, 10, 600_000),
         (
@@ -342,6 +351,21 @@ fn check(entry: Value) -> Result<TenantSpec, (Option<String>, String)> {
             1,
             64,
         ),
+        ("limits.sync_max_calls", l.sync_max_calls, 1, u64::MAX),
+        (
+            "limits.sync_max_pages_per_task",
+            l.sync_max_pages_per_task,
+            1,
+            u64::MAX,
+        ),
+        (
+            "limits.sync_max_queued_tasks",
+            l.sync_max_queued_tasks,
+            1,
+            u64::MAX,
+        ),
+        // 1 TiB: more would overflow the byte count.
+        ("limits.sync_max_queue_mb", l.sync_max_queue_mb, 1, 1 << 20),
     ];
     for (name, value, lo, hi) in ranges {
         if let Some(v) = value
@@ -349,6 +373,11 @@ fn check(entry: Value) -> Result<TenantSpec, (Option<String>, String)> {
         {
             return Err(fail(format!("{name}: {v} is outside {lo}..={hi}")));
         }
+    }
+    if let Some(d) = l.sync_deadline
+        && d < Duration::from_secs(1)
+    {
+        return Err(fail("limits.sync_deadline: must be at least 1s".into()));
     }
     if let Some(r) = l.requests_per_second
         && !(r.is_finite() && r > 0.0)
