@@ -7,6 +7,14 @@
 //! the region, while tests and proxies override the URLs. Both URL fields are
 //! `egress: true`: that is the only way the component gains egress, and the
 //! host derives the allowlist from exactly these two hosts.
+//!
+//! Decision: a worker app is set to one token endpoint auth method and
+//! PingOne refuses the other (`invalid_client`, "Unsupported authentication
+//! method"), so the method is a `choice` field, `pingone-token-auth-method`
+//! (CLIENT_SECRET_BASIC by default, or CLIENT_SECRET_POST). The host does
+//! the token exchange and honours a `<group>-token-auth-method` field of the
+//! credential recipe's group over the recipe's own method; `validate` names
+//! the field when PingOne refuses the method in use.
 
 use connector_sdk::{
     ClientAuthMethod, Config, ConfigChoice, ConfigField, ConfigKind, ConnectorError,
@@ -19,6 +27,20 @@ pub const ENVIRONMENT_ID: &str = "pingone-environment-id";
 pub const REGION: &str = "pingone-region";
 pub const API_URL: &str = "pingone-api-url";
 pub const AUTH_URL: &str = "pingone-auth-url";
+pub const TOKEN_AUTH_METHOD: &str = "pingone-token-auth-method";
+
+/// Token endpoint auth methods a worker app may be set to that the host
+/// can use: (value, description). The first is the default.
+pub const AUTH_METHODS: &[(&str, &str)] = &[
+    (
+        "CLIENT_SECRET_BASIC",
+        "client id and secret in an HTTP Basic Authorization header",
+    ),
+    (
+        "CLIENT_SECRET_POST",
+        "client id and secret in the form body",
+    ),
+];
 
 /// PingOne regions: (code, description, top-level domain).
 pub const REGIONS: &[(&str, &str, &str)] = &[
@@ -137,9 +159,9 @@ pub fn schema() -> Vec<ConfigField> {
         },
         ConfigField {
             name: CLIENT_SECRET.into(),
-            description: "Client secret of the worker application (its token endpoint auth method \
-                          must be CLIENT_SECRET_BASIC)"
-                .into(),
+            description: format!(
+                "Client secret of the worker application (sent the way {TOKEN_AUTH_METHOD} says)"
+            ),
             kind: ConfigKind::Text,
             required: true,
             secret: true,
@@ -185,11 +207,56 @@ pub fn schema() -> Vec<ConfigField> {
             secret: false,
             default_value: None,
         },
+        ConfigField {
+            name: TOKEN_AUTH_METHOD.into(),
+            description: "Token endpoint auth method the worker application is set to in \
+                          PingOne: CLIENT_SECRET_BASIC or CLIENT_SECRET_POST"
+                .into(),
+            kind: ConfigKind::Choice(
+                AUTH_METHODS
+                    .iter()
+                    .map(|(value, what)| ConfigChoice {
+                        value: value.to_string(),
+                        description: what.to_string(),
+                        implies: vec![],
+                    })
+                    .collect(),
+            ),
+            required: false,
+            secret: false,
+            default_value: Some(AUTH_METHODS[0].0.into()),
+        },
     ]
 }
 
-/// How the host gets the worker app's token: client credentials with HTTP
-/// Basic (PingOne rejects the other method with `invalid_client`).
+/// What to tell the operator when PingOne refuses the token request's
+/// client authentication ("Unsupported authentication method"): the
+/// method in use, and the field that selects the other.
+pub fn auth_method_hint(config: &Config) -> String {
+    let used = config
+        .get(TOKEN_AUTH_METHOD)
+        .map(|m| m.trim().to_ascii_uppercase())
+        .filter(|m| AUTH_METHODS.iter().any(|(v, _)| v == m))
+        .unwrap_or_else(|| AUTH_METHODS[0].0.to_string());
+    let other = AUTH_METHODS
+        .iter()
+        .map(|(v, _)| *v)
+        .find(|v| *v != used)
+        .unwrap_or(AUTH_METHODS[0].0);
+    let env = format!(
+        "BATON_{}",
+        TOKEN_AUTH_METHOD.replace('-', "_").to_ascii_uppercase()
+    );
+    format!(
+        "PingOne refused {used} for this worker app: the app's token endpoint auth method is \
+         another one. If it is {other}, set --{TOKEN_AUTH_METHOD} {other} ({env}); otherwise \
+         set the app to CLIENT_SECRET_BASIC or CLIENT_SECRET_POST in PingOne"
+    )
+}
+
+/// How the host gets the worker app's token: client credentials, with HTTP
+/// Basic unless [`TOKEN_AUTH_METHOD`] says CLIENT_SECRET_POST (the host
+/// honours that field over the recipe's method).
 pub fn credential_recipe() -> CredentialRecipe {
     CredentialRecipe::Oauth2ClientCredentials(Oauth2ClientCredentials {
         token_url: format!("{{{AUTH_URL}}}/{{{ENVIRONMENT_ID}}}/as/token"),
@@ -263,6 +330,35 @@ mod tests {
         assert!(
             sg.implies
                 .contains(&(AUTH_URL.to_string(), "https://auth.pingone.sg".to_string()))
+        );
+    }
+
+    #[test]
+    fn the_auth_method_hint_names_the_other_method_and_the_flag() {
+        let h = auth_method_hint(&cfg(&[]));
+        assert!(
+            h.contains("refused CLIENT_SECRET_BASIC")
+                && h.contains("set --pingone-token-auth-method CLIENT_SECRET_POST")
+                && h.contains("BATON_PINGONE_TOKEN_AUTH_METHOD"),
+            "{h}"
+        );
+        let h = auth_method_hint(&cfg(&[(TOKEN_AUTH_METHOD, "CLIENT_SECRET_POST")]));
+        assert!(
+            h.contains("refused CLIENT_SECRET_POST")
+                && h.contains("set --pingone-token-auth-method CLIENT_SECRET_BASIC"),
+            "{h}"
+        );
+        let field = schema()
+            .into_iter()
+            .find(|f| f.name == TOKEN_AUTH_METHOD)
+            .unwrap();
+        assert_eq!(field.default_value.as_deref(), Some("CLIENT_SECRET_BASIC"));
+        let ConfigKind::Choice(c) = field.kind else {
+            panic!("a choice")
+        };
+        assert_eq!(
+            c.iter().map(|c| c.value.as_str()).collect::<Vec<_>>(),
+            ["CLIENT_SECRET_BASIC", "CLIENT_SECRET_POST"]
         );
     }
 

@@ -426,7 +426,8 @@ mod tests {
                 config::ENVIRONMENT_ID,
                 config::REGION,
                 config::API_URL,
-                config::AUTH_URL
+                config::AUTH_URL,
+                config::TOKEN_AUTH_METHOD
             ]
         );
         assert!(

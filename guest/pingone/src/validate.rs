@@ -6,18 +6,20 @@
 //! `GET /environments/{env}/populations?limit=1` needs the read permission
 //! the sync needs. Together they separate the usual failures:
 //! - the token exchange fails → the host reports PingOne's `invalid_client`
-//!   text: wrong client id or secret, a worker app from another environment
-//!   or region, or an app not set to CLIENT_SECRET_BASIC;
+//!   text: wrong client id or secret, or a worker app from another
+//!   environment or region; or "Unsupported authentication method": the app
+//!   is set to another token endpoint auth method than
+//!   `pingone-token-auth-method`, which the error names;
 //! - 404 on the environment → wrong environment id or region;
 //! - 403 on the populations → the worker app lacks an admin role
 //!   (Identity Data Read Only for sync, Identity Data Admin for provisioning);
 //! - the gateway's odd 403 on an unknown path → a wrong API URL.
 
-use connector_sdk::{ConnectorError, Context, Validation};
+use connector_sdk::{Config, ConnectorError, Context, Validation};
 
 use crate::api::{Api, parse_one, parse_page};
 use crate::config::{
-    API_URL, AUTH_URL, CLIENT_ID, CLIENT_SECRET, ENVIRONMENT_ID, REGION, Settings,
+    API_URL, AUTH_URL, CLIENT_ID, CLIENT_SECRET, ENVIRONMENT_ID, REGION, Settings, auth_method_hint,
 };
 use crate::errors::{self, ROLE_HINT};
 use crate::model::{Environment, IdOnly};
@@ -37,8 +39,8 @@ pub fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
             "the host answered no validation requests".into(),
         ));
     };
-    let env = env.map_err(|e| credential_hint(e, env_id, region))?;
-    let pops = pops.map_err(|e| credential_hint(e, env_id, region))?;
+    let env = env.map_err(|e| credential_hint(e, cx.config, env_id, region))?;
+    let pops = pops.map_err(|e| credential_hint(e, cx.config, env_id, region))?;
 
     let mut warnings = Vec::new();
     let environment: Option<Environment> = match env.status {
@@ -125,21 +127,22 @@ fn settings_is_default_url(cx: &Context) -> bool {
 }
 
 /// A failed token exchange, explained.
-fn credential_hint(e: ConnectorError, env_id: &str, region: &str) -> ConnectorError {
+fn credential_hint(
+    e: ConnectorError,
+    config: &Config,
+    env_id: &str,
+    region: &str,
+) -> ConnectorError {
     match e {
-        ConnectorError::Unauthenticated(m) => {
-            let method = if m.contains("Unsupported authentication method") {
-                " The worker app's token endpoint authentication method must be \
-                 CLIENT_SECRET_BASIC."
-            } else {
-                ""
-            };
-            ConnectorError::Unauthenticated(format!(
-                "PingOne rejected the client id or secret ({m}). Check {CLIENT_ID} and \
-                 {CLIENT_SECRET}, and that the worker app lives in environment {env_id} in region \
-                 {region} ({ENVIRONMENT_ID}, {REGION}).{method}"
-            ))
+        // The secret may be right: the app is set to the other method.
+        ConnectorError::Unauthenticated(m) if m.contains("Unsupported authentication method") => {
+            ConnectorError::Unauthenticated(format!("{} ({m})", auth_method_hint(config)))
         }
+        ConnectorError::Unauthenticated(m) => ConnectorError::Unauthenticated(format!(
+            "PingOne rejected the client id or secret ({m}). Check {CLIENT_ID} and \
+             {CLIENT_SECRET}, and that the worker app lives in environment {env_id} in region \
+             {region} ({ENVIRONMENT_ID}, {REGION})."
+        )),
         other => other,
     }
 }
@@ -215,7 +218,10 @@ mod tests {
         };
         let e = run(cred(), cred()).unwrap_err();
         assert!(
-            matches!(&e, ConnectorError::Unauthenticated(m) if m.contains("rejected the client id or secret") && m.contains("CLIENT_SECRET_BASIC")),
+            matches!(&e, ConnectorError::Unauthenticated(m)
+                if m.contains("refused CLIENT_SECRET_BASIC")
+                    && m.contains("--pingone-token-auth-method CLIENT_SECRET_POST")
+                    && m.contains("Unsupported authentication method")),
             "{e:?}"
         );
         let e = run(

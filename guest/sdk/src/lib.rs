@@ -15,6 +15,15 @@
 //! each with a fresh one. Keep no state between calls that a call's input
 //! does not carry: a cache may speed a call up, never change its result.
 //!
+//! OAuth2 client authentication: the [`CredentialRecipe`]'s `auth-method`
+//! is fixed in the metadata, but an upstream app is often set to one method
+//! and refuses the other. Declare a config field named
+//! `<group>-token-auth-method`, where `<group>` is the first word of the
+//! recipe's client secret field (`pingone-client-secret` →
+//! `pingone-token-auth-method`), as a `choice` of `CLIENT_SECRET_BASIC` and
+//! `CLIENT_SECRET_POST`; the host then uses its value (operator-set, or the
+//! field's default) over the recipe's method, and refuses any other value.
+//!
 //! Allocation: a component whose calls allocate many small blocks that die
 //! with the call (decoded pages, records) can install [`arena::Arena`] as
 //! its global allocator, as the PingOne connector does.
