@@ -1,0 +1,217 @@
+//! What a component can make the host hold is bounded in bytes, and
+//! records whose derived ids collide are refused, naming both.
+//!
+//! Threats: records as fat as the per-record cap allows, in fields the size
+//! count once left out (`fat-records`), page after page (`fat-pages`); one
+//! batch of requests whose bodies together dwarf the guest's memory
+//! (`fat-batch`); a 1 MiB request header (`fat-headers`); two entitlements
+//! whose ids collide, in one call and across calls of one sync
+//! (`colliding-ids`, `colliding-ids-across`). Each ends with its own typed
+//! error naming the budget or both records, and the host serves the next
+//! call. Peak RSS and wall time of each are in docs/benchmarks.md
+//! (`examples/host_memory_bench.rs`).
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use connector_runtime::sync::{SyncError, SyncLimits, SyncOptions, SyncSummary, run_sync};
+use connector_runtime::{CallError, CallReport, Limits, Output, Plugin, Runtime};
+use e2e_tests::components::{self, ADVERSARY};
+use e2e_tests::server::{Reply, TestServer};
+use e2e_tests::{fast_limits, instance, list_resources};
+use tokio::sync::OnceCell;
+
+fn shared_runtime() -> Arc<Runtime> {
+    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
+    RUNTIME.get_or_init(e2e_tests::runtime).clone()
+}
+
+async fn adversary() -> Arc<Plugin> {
+    static PLUGIN: OnceCell<Arc<Plugin>> = OnceCell::const_new();
+    PLUGIN
+        .get_or_init(|| async {
+            let bytes = components::component_bytes(ADVERSARY);
+            shared_runtime()
+                .load(&bytes)
+                .await
+                .expect("loading the adversary")
+        })
+        .await
+        .clone()
+}
+
+/// One sync call of the adversary in `mode`.
+async fn run(
+    mode: &str,
+    extra: &[(&str, &str)],
+    limits: Limits,
+) -> Result<(Output, CallReport), CallError> {
+    let plugin = adversary().await;
+    let mut values = vec![("mode", mode)];
+    values.extend_from_slice(extra);
+    let inst = instance(&plugin, mode, &values, limits).expect("adversary config");
+    plugin.call(&inst, list_resources("user")).await
+}
+
+/// A full sync of the adversary in `mode` into `file`.
+async fn sync(mode: &str, file: &Path, limits: Limits) -> Result<SyncSummary, SyncError> {
+    let plugin = adversary().await;
+    let inst = instance(&plugin, mode, &[("mode", mode)], limits).expect("config");
+    let options = SyncOptions {
+        concurrency: 2,
+        checkpoint_interval: Duration::from_millis(200),
+        limits: SyncLimits {
+            deadline: Duration::from_secs(600),
+            ..SyncLimits::default()
+        },
+        ..SyncOptions::default()
+    };
+    run_sync(&plugin, &inst, file, &options).await
+}
+
+async fn assert_host_survives() {
+    let (_, report) = run("well-behaved", &[], fast_limits())
+        .await
+        .expect("a well-behaved call after a hostile one");
+    assert_eq!(report.upload.resources.len(), 2);
+}
+
+fn connector_message(result: Result<(Output, CallReport), CallError>) -> String {
+    match result {
+        Err(CallError::Connector { message, .. }) => message,
+        other => panic!("expected a connector error, got {other:?}"),
+    }
+}
+
+/// Records under the record cap but fat in every field end the call once
+/// their bytes pass the per-call budget, long before the record cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fat_records_hit_the_per_call_byte_budget() {
+    let limits = fast_limits();
+    let cap = limits.upload_bytes_per_call;
+    match run("fat-records", &[], limits).await {
+        Err(CallError::LimitExceeded(m)) => {
+            assert!(
+                m.contains(&format!("over the upload_bytes_per_call cap of {cap}")),
+                "{m}"
+            );
+        }
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+    assert_host_survives().await;
+}
+
+/// Pages each within a call's budget add up against the sync's, which
+/// ends the sync naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fat_pages_hit_the_per_sync_byte_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        upload_bytes_per_sync: 40 << 20,
+        ..fast_limits()
+    };
+    match sync("fat-pages", &dir.path().join("sync.c1z"), limits).await {
+        Err(SyncError::Call {
+            error: CallError::LimitExceeded(m),
+            ..
+        }) => assert!(
+            m.contains(&format!(
+                "over the upload_bytes_per_sync cap of {}",
+                40 << 20
+            )),
+            "{m}"
+        ),
+        other => panic!("expected a per-sync LimitExceeded, got {other:?}"),
+    }
+    assert_host_survives().await;
+}
+
+/// The bodies of one batch share the per-call budget: the requests that
+/// fit are answered, the rest get `body-too-large` naming the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fat_batch_is_held_to_the_response_budget() {
+    let server = TestServer::start().await;
+    // A JSON string of 1 MiB - 2 characters: exactly 1 MiB with its quotes.
+    server.route(
+        "/big",
+        Reply::ok(serde_json::Value::String("x".repeat((1 << 20) - 2))),
+    );
+    let url = format!("{}/big", server.url());
+    let limits = Limits {
+        response_bytes_per_call: 8 << 20,
+        ..fast_limits()
+    };
+    let message = connector_message(
+        run(
+            "fat-batch",
+            &[("allowed-url", &url), ("count", "16")],
+            limits,
+        )
+        .await,
+    );
+    assert_eq!(
+        message,
+        format!(
+            "fat-batch: 8 answered ({} bytes), 8 body-too-large Some({}), 0 other",
+            8 << 20,
+            8 << 20
+        )
+    );
+    assert_host_survives().await;
+}
+
+/// A 1 MiB header never leaves the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fat_header_is_refused_before_sending() {
+    let server = TestServer::start().await;
+    let url = format!("{}/headers", server.url());
+    let message =
+        connector_message(run("fat-headers", &[("allowed-url", &url)], fast_limits()).await);
+    assert!(
+        message.contains(&format!(
+            "headers total {} bytes, over the cap of {}",
+            "x-fat".len() + (1 << 20),
+            Limits::default().request_header_bytes
+        )),
+        "{message}"
+    );
+    assert!(server.seen().is_empty(), "the fat header left the host");
+    assert_host_survives().await;
+}
+
+const COLLISION: &str = "entitlement id \"user:a:b:c\" is derived from two different records: \
+     resource user:a:b slug \"c\" (stored) and resource user:a slug \"b:c\"";
+
+/// Two entitlements of one call whose ids collide: refused, naming both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colliding_ids_in_one_call_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    match sync("colliding-ids", &dir.path().join("sync.c1z"), fast_limits()).await {
+        Err(SyncError::Call {
+            error: CallError::InvalidRecord(m),
+            ..
+        }) => assert!(m.contains(COLLISION), "{m}"),
+        other => panic!("expected InvalidRecord, got {other:?}"),
+    }
+}
+
+/// Across calls: the second page re-puts the first entitlement (accepted,
+/// as a retried call's would be) and then puts the colliding one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colliding_ids_across_calls_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    match sync(
+        "colliding-ids-across",
+        &dir.path().join("sync.c1z"),
+        fast_limits(),
+    )
+    .await
+    {
+        Err(SyncError::Call {
+            error: CallError::InvalidRecord(m),
+            ..
+        }) => assert!(m.contains(COLLISION), "{m}"),
+        other => panic!("expected InvalidRecord, got {other:?}"),
+    }
+}
