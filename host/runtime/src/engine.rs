@@ -42,6 +42,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::bindings::{ConnectorPlugin, ConnectorPluginPre, meta, prov, sync_api, types};
 use crate::cpu_clock::CpuMetered;
 use crate::error::{CallError, LoadError};
+use crate::guest_text;
 use crate::limits::{EPOCH_TICK, Limits, MAX_WASM_STACK};
 use crate::state::{HostState, InstanceCtx, UploadBuffer};
 
@@ -127,9 +128,11 @@ pub enum Output {
 pub struct CallReport {
     pub upload: UploadBuffer,
     /// CPU the call burned: guest code and bindings, without the host's own
-    /// work in imports (HTTP, upload checks).
+    /// work in imports (HTTP, upload checks). The CPU budget charges the
+    /// upload checks too (see `cpu_clock`).
     pub cpu: Duration,
     pub wall: Duration,
+    /// The most bytes the Store's memories and tables held together.
     pub memory_peak: usize,
     pub log_lines: usize,
 }
@@ -586,14 +589,16 @@ impl Plugin {
         let limits = &instance.limits;
         let mut store = Store::new(self.pre.engine(), HostState::new(instance.clone()));
         store.limiter(|s| &mut s.memory);
-        // CPU accounting: each expiry of a one-tick deadline while wasm runs
-        // is one tick of guest CPU; yield to tokio each time so one guest
-        // cannot hog a worker thread, and stop it when the budget is spent.
-        let budget_ticks = (limits.cpu_per_call.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.epoch_deadline_callback(move |mut cx| {
-            let call = &mut cx.data_mut().call;
-            call.cpu_ticks += 1;
-            if call.cpu_ticks > budget_ticks {
+        // CPU budget: at every tick while wasm runs, compare the call's
+        // measured CPU (its polls so far, this one included: guest code and
+        // the host's work on the call's thread, never time spent pending on
+        // I/O) with the budget, and stop the guest once it is spent;
+        // otherwise yield to tokio so one guest cannot hog a worker thread.
+        // Host work inside an import cannot be interrupted, but it is
+        // charged, and the guest is stopped at its next tick in wasm.
+        let budget = limits.cpu_per_call;
+        store.epoch_deadline_callback(move |cx| {
+            if cx.data().call.cpu.spent() > budget {
                 Ok(wasmtime::UpdateDeadline::Interrupt)
             } else {
                 Ok(wasmtime::UpdateDeadline::Yield(1))
@@ -620,22 +625,28 @@ impl Plugin {
         store.set_epoch_deadline(1);
         let started = Instant::now();
         let config = instance.config.clone();
-        let (result, cpu) = CpuMetered::new(tokio::time::timeout(limits.wall_per_call, async {
-            let bindings = match ready {
-                Some(b) => b,
-                None => {
-                    metrics
-                        .instantiations
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    self.pre.instantiate_async(&mut store).await?
-                }
-            };
-            let output = run_operation(&bindings, &mut store, config, op).await?;
-            wasmtime::Result::Ok((output, bindings))
-        }))
+        let meter = store.data().call.cpu.clone();
+        let (result, cpu) = CpuMetered::with_meter(
+            tokio::time::timeout(limits.wall_per_call, async {
+                let bindings = match ready {
+                    Some(b) => b,
+                    None => {
+                        metrics
+                            .instantiations
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.pre.instantiate_async(&mut store).await?
+                    }
+                };
+                let output = run_operation(&bindings, &mut store, config, op).await?;
+                wasmtime::Result::Ok((output, bindings))
+            }),
+            meter,
+        )
         .await;
         let wall = started.elapsed();
         let state = store.data_mut();
+        // The budget charged all of `cpu`; reports and metrics keep the
+        // connector's share apart from the host's upload checks.
         let cpu = cpu.saturating_sub(state.call.host_cpu);
         metrics
             .calls
@@ -649,6 +660,12 @@ impl Plugin {
             Ok(Err(trap)) => (Err(classify_trap(trap, state, &limits)), None),
             Ok(Ok((Err(guest_error), _))) => (Err(classify_guest_error(guest_error, state)), None),
             Ok(Ok((Ok(output), bindings))) => (Ok(output), Some(bindings)),
+        };
+        // Guest text leaves the call bounded and on one line (`guest_text`).
+        let secrets = &state.instance.secrets;
+        let outcome = match outcome {
+            Ok(output) => Ok(sanitize_output(output, secrets)),
+            Err(e) => Err(e.map_text(|t| guest_text::sanitize(t, secrets))),
         };
         match outcome {
             Ok(output) => {
@@ -681,6 +698,22 @@ impl Plugin {
             }
         }
         // Otherwise the Store is dropped here: never reused after a failure.
+    }
+}
+
+/// The output with its free text sanitized: a validation's summary and
+/// warnings reach the operator's terminal and logs. Records are the upload
+/// checks' business and go to the c1z, not to a log.
+fn sanitize_output(output: Output, secrets: &crate::capabilities::secrets::Secrets) -> Output {
+    match output {
+        Output::Validation(mut v) => {
+            v.summary = guest_text::sanitize(&v.summary, secrets);
+            for w in &mut v.warnings {
+                *w = guest_text::sanitize(w, secrets);
+            }
+            Output::Validation(v)
+        }
+        other => other,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod convert;
 pub mod cpu_clock;
 pub mod engine;
 pub mod error;
+pub mod guest_text;
 mod imports;
 pub mod limits;
 pub mod state;

@@ -18,6 +18,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::{types, upload};
 use crate::capabilities::http::HttpCapability;
 use crate::capabilities::secrets::Secrets;
+use crate::cpu_clock::CallCpu;
 use crate::error::CallError;
 use crate::limits::{Limits, MAX_RESOURCE_HANDLES};
 
@@ -86,6 +87,9 @@ pub struct UploadBuffer {
     /// each other in order (each starts where `resources` ended), so there
     /// are at most as many as resources and a look-up is a binary search.
     pub skipped: Vec<(std::ops::Range<usize>, upload::SkipTasks)>,
+    /// What the records above cost against the upload byte budgets
+    /// (`capabilities::upload`'s `*_cost`), counted as they were put.
+    pub bytes: usize,
 }
 
 impl UploadBuffer {
@@ -134,8 +138,10 @@ pub struct CallState {
     pub violation: Option<CallError>,
     /// Egress or header refusals the guest was told about.
     pub denials: Vec<String>,
-    pub cpu_ticks: u64,
-    /// CPU the host spent inline in this call's imports (HTTP, upload checks).
+    /// The call's measured CPU, read by the epoch callback to enforce the
+    /// budget (see `cpu_clock`).
+    pub cpu: Arc<CallCpu>,
+    /// Of that CPU, what the host spent inline in this call's upload checks.
     pub host_cpu: std::time::Duration,
     pub stderr: MemoryOutputPipe,
 }
@@ -148,47 +154,95 @@ impl CallState {
             log_bytes: 0,
             violation: None,
             denials: Vec::new(),
-            cpu_ticks: 0,
+            cpu: Arc::default(),
             host_cpu: std::time::Duration::ZERO,
             stderr,
         }
     }
 }
 
-/// Caps guest memory growth and remembers that the cap was hit, so the
-/// resulting trap is reported as `MemoryExceeded`, not a generic trap.
+/// Caps what a Store's memories and tables take, together, and remembers
+/// that the cap was hit, so the resulting trap is reported as
+/// `MemoryExceeded`, not a generic trap.
+///
+/// Threat: wasmtime asks the limiter about each memory and table on its
+/// own, so a cap on each one lets a component with several memories (the
+/// pool allows 8 per component) or big tables take several times the
+/// limit. Decision: keep a running total over the Store of every growth
+/// the limiter allowed, creation included (wasmtime reports a new memory or
+/// table as growing from 0), and refuse any growth that would take the
+/// total past the cap. Tables count [`TABLE_ELEMENT_BYTES`] per element.
+/// A growth allowed here that wasmtime then fails (past a memory's declared
+/// maximum, say) stays counted: that can only stop a guest early, while
+/// undoing it would need to know which growth failed, and a wrong guess
+/// would let a guest erase its own usage.
 pub struct MemoryGuard {
     pub cap: usize,
+    /// Bytes of memories and tables the Store holds now (see above).
+    pub total: usize,
+    /// The highest `total` seen.
     pub peak: usize,
     pub exceeded: bool,
+}
+
+/// What one table element costs the host: wasmtime keeps a function
+/// reference as one pointer per element.
+pub const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
+
+/// Elements of one table. Rust guests use one small function table (a few
+/// hundred entries); 100k entries is a bomb, whatever the memory cap.
+pub const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl MemoryGuard {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            total: 0,
+            peak: 0,
+            exceeded: false,
+        }
+    }
+
+    /// Admits `grow` more bytes into the Store's total, or refuses them.
+    fn admit(&mut self, what: &str, grow: usize) -> wasmtime::Result<bool> {
+        let total = self.total.saturating_add(grow);
+        if total > self.cap {
+            self.exceeded = true;
+            return Err(wasmtime::format_err!(
+                "guest {what} would take the Store's memories and tables to {total} bytes, \
+                 over the cap of {}",
+                self.cap
+            ));
+        }
+        self.total = total;
+        self.peak = self.peak.max(total);
+        Ok(true)
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryGuard {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.cap {
-            self.exceeded = true;
-            return Err(wasmtime::format_err!(
-                "guest memory would grow to {desired} bytes, over the cap of {}",
-                self.cap
-            ));
-        }
-        self.peak = self.peak.max(desired);
-        Ok(true)
+        self.admit("memory", desired.saturating_sub(current))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Rust guests use one small function table; 100k entries is a bomb.
-        Ok(desired <= 100_000)
+        if desired > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        let grow = desired
+            .saturating_sub(current)
+            .saturating_mul(TABLE_ELEMENT_BYTES);
+        self.admit("table", grow)
     }
 }
 
@@ -212,11 +266,7 @@ impl HostState {
         Self {
             wasi,
             table,
-            memory: MemoryGuard {
-                cap: instance.limits.memory_bytes,
-                peak: 0,
-                exceeded: false,
-            },
+            memory: MemoryGuard::new(instance.limits.memory_bytes),
             call: CallState::new(stderr),
             instance,
         }
@@ -264,6 +314,83 @@ impl WasiView for HostState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasmtime::ResourceLimiter;
+
+    const PAGE: usize = 64 << 10;
+
+    /// Growths of different memories and tables add up against one cap.
+    #[test]
+    fn the_memory_cap_holds_for_the_store_as_a_whole() {
+        let mut guard = MemoryGuard::new(64 << 20);
+        // Two memories of 30 MiB each: 60 MiB in all, under the cap.
+        assert!(guard.memory_growing(0, 30 << 20, None).unwrap());
+        assert!(guard.memory_growing(0, 30 << 20, None).unwrap());
+        // The first grows by 4 MiB more: 64 MiB, at the cap.
+        assert!(guard.memory_growing(30 << 20, 34 << 20, None).unwrap());
+        assert_eq!(guard.total, 64 << 20);
+        assert!(!guard.exceeded);
+        // One more table element passes the Store's cap, though each
+        // memory alone is far below it.
+        let err = guard.table_growing(0, 1, None).unwrap_err();
+        assert!(guard.exceeded);
+        assert!(
+            err.to_string().contains("over the cap of 67108864"),
+            "{err}"
+        );
+        // A refused growth is not counted.
+        assert_eq!(guard.total, 64 << 20);
+        assert_eq!(guard.peak, 64 << 20);
+    }
+
+    #[test]
+    fn tables_count_per_element_and_have_an_element_cap() {
+        let mut guard = MemoryGuard::new(1 << 20);
+        assert!(guard.table_growing(0, 1_000, None).unwrap());
+        assert!(guard.table_growing(1_000, 3_000, None).unwrap());
+        assert_eq!(guard.total, 3_000 * TABLE_ELEMENT_BYTES);
+        assert!(
+            !guard
+                .table_growing(0, MAX_TABLE_ELEMENTS + 1, None)
+                .unwrap()
+        );
+        assert_eq!(guard.total, 3_000 * TABLE_ELEMENT_BYTES);
+    }
+
+    /// A real module with two memories and a table, instantiated by
+    /// wasmtime under the limiter: each memory alone fits, all together
+    /// do not.
+    #[test]
+    fn wasmtime_counts_every_memory_and_table_of_a_store() {
+        #[rustfmt::skip]
+        const MODULE: &[u8] = &[
+            0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+            // table section: one funcref table of at least 1,000 elements
+            0x04, 0x05, 0x01, 0x70, 0x00, 0xe8, 0x07,
+            // memory section: two memories of at least one page each
+            0x05, 0x05, 0x02, 0x00, 0x01, 0x00, 0x01,
+        ];
+        let engine = wasmtime::Engine::default();
+        let module = wasmtime::Module::new(&engine, MODULE).unwrap();
+        let needed = 2 * PAGE + 1_000 * TABLE_ELEMENT_BYTES;
+        let instantiate = |cap: usize| {
+            let mut store = wasmtime::Store::new(&engine, MemoryGuard::new(cap));
+            store.limiter(|g| g);
+            let result = wasmtime::Instance::new(&mut store, &module, &[]);
+            (result.is_ok(), store.into_data())
+        };
+
+        let (ok, guard) = instantiate(needed);
+        assert!(ok, "exactly the cap is allowed");
+        assert_eq!(guard.total, needed);
+        assert!(!guard.exceeded);
+
+        for cap in [needed - 1, PAGE + PAGE / 2, PAGE] {
+            let (ok, guard) = instantiate(cap);
+            assert!(!ok, "instantiated under a cap of {cap} bytes");
+            assert!(guard.exceeded, "cap {cap}");
+            assert!(guard.total <= cap, "cap {cap}: {} counted", guard.total);
+        }
+    }
 
     fn id(t: &str, r: &str) -> types::ResourceId {
         types::ResourceId {
