@@ -10,11 +10,14 @@ use std::time::Duration;
 /// Limits for one connector instance (a tenant's component and config).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
-    /// Guest linear memory per Store. A PingOne page of 1,000 users decodes to
+    /// Guest memory per Store: all its linear memories and tables together
+    /// (`state::MemoryGuard`). A PingOne page of 1,000 users decodes to
     /// ~2 MiB of JSON plus its records; 64 MiB leaves 30x headroom while letting
     /// one host hold hundreds of concurrent calls in a 2 GiB budget.
     pub memory_bytes: usize,
-    /// Guest CPU time per call, counted in epoch ticks while wasm runs. A page
+    /// CPU time per call: the call's measured thread CPU, guest code and the
+    /// host's work inside its imports, not time waiting on I/O (checked at
+    /// each epoch tick, see `cpu_clock`). A page
     /// of 200 users maps in ~2 ms natively; 2 s covers slow machines 100x over
     /// and still stops a spinning guest quickly.
     pub cpu_per_call: Duration,
