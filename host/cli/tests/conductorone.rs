@@ -238,6 +238,34 @@ async fn conductorone_drives_sync_and_provisioning() {
         );
     }
 
+    // A second sync: its upload holds that task's sync alone, though the
+    // host keeps the previous one beside it (to diff against, and the file
+    // an interrupted sync resumes in).
+    let again = c1.enqueue(task::TaskType::SyncFull(Default::default()));
+    success(&finished(&c1, &host, &again).await);
+    let second = dir.path().join("uploaded-again.c1z");
+    std::fs::write(&second, &c1.uploads(&again)[0]).unwrap();
+    let syncs_in = |p: &Path| C1zReader::open(p).unwrap().syncs().unwrap();
+    let (first_syncs, second_syncs) = (syncs_in(&file), syncs_in(&second));
+    assert_eq!((first_syncs.len(), second_syncs.len()), (1, 1));
+    assert_ne!(first_syncs[0].sync_id, second_syncs[0].sync_id);
+    assert!(second_syncs[0].is_finished() && second_syncs[0].sync_type == "full");
+    assert_matches_truth(&contents(&second), &expect::expected(&sim.ground_truth()));
+    let kept_dir = dir.path().join("state").join("connector-host-c1");
+    let kept = kept_dir.join("sync.c1z");
+    let kept_ids: Vec<String> = syncs_in(&kept).into_iter().map(|s| s.sync_id).collect();
+    assert_eq!(
+        kept_ids,
+        [
+            first_syncs[0].sync_id.clone(),
+            second_syncs[0].sync_id.clone()
+        ]
+    );
+    assert!(
+        !kept_dir.join("sync.c1z.upload").exists(),
+        "the upload's copy is removed"
+    );
+
     // A hello task is answered by a Hello carrying its id, and no FinishTask.
     let hello_id = c1.enqueue(task::TaskType::Hello(Default::default()));
     assert!(
@@ -526,6 +554,8 @@ async fn cancellation_reconnects_and_token_expiry() {
     let file = dir.path().join("uploaded.c1z");
     std::fs::write(&file, &c1.uploads(&second)[0]).unwrap();
     assert_matches_truth(&contents(&file), &expect::expected(&sim.ground_truth()));
+    // The resumed sync alone: the cancelled attempt left no other.
+    assert_eq!(C1zReader::open(&file).unwrap().syncs().unwrap().len(), 1);
     let logs = host.logs();
     assert!(
         logs.lines()

@@ -18,6 +18,11 @@
 //!   from that checkpoint instead of starting over. A cancel or lost
 //!   heartbeats during the upload end it too (`CANCELLED`); a shutdown lets
 //!   it finish within the drain.
+//! - A sync task uploads a c1z holding that task's sync alone, as Baton's
+//!   does: the kept file (which later tasks resume in) also holds the
+//!   previous sync, which ConductorOne did not ask for and which would
+//!   double the upload. The copy is made next to the kept file and removed
+//!   however the task ends.
 //! - Error messages come from the runtime, which has already redacted the
 //!   connector's secrets; nothing here adds a credential to them.
 
@@ -542,7 +547,7 @@ async fn sync_and_upload(
         stop: Some(stop),
         ..SyncOptions::default()
     };
-    match run_sync(&target.plugin, &target.instance, file, &options).await {
+    let summary = match run_sync(&target.plugin, &target.instance, file, &options).await {
         Ok(summary) => {
             tracing::info!(
                 task = %task.id,
@@ -551,6 +556,7 @@ async fn sync_and_upload(
                 grants = summary.grants,
                 "sync finished; uploading"
             );
+            summary
         }
         Err(SyncError::Interrupted) => {
             let why = reasons.why().unwrap_or(if shutdown.load(Ordering::SeqCst) {
@@ -568,7 +574,41 @@ async fn sync_and_upload(
             let code = e.call_error().map(call_code).unwrap_or(code::UNKNOWN);
             return Outcome::Failure(Failure::new(code, format!("sync failed: {e}"), false));
         }
+    };
+    // The kept file also holds the previous sync (for resume and diffs);
+    // ConductorOne gets this task's sync alone, as Baton uploads it.
+    let upload = UploadFile(c1z::envelope::with_suffix(file, ".upload"));
+    let extracted = {
+        let (source, dest) = (file.clone(), upload.0.clone());
+        let sync_id = summary.sync_id.clone();
+        tokio::task::spawn_blocking(move || {
+            let opts = c1z::ExtractOptions {
+                temp_dir: source.parent().map(std::path::Path::to_path_buf),
+                ..Default::default()
+            };
+            c1z::extract_sync(&source, &sync_id, &dest, &opts)
+        })
+        .await
+    };
+    match extracted
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
+        Ok(report) => tracing::debug!(
+            task = %task.id,
+            bytes = report.c1z_bytes,
+            left_out = report.dropped_syncs.len(),
+            "this task's sync copied for the upload"
+        ),
+        Err(e) => {
+            return Outcome::Failure(Failure::new(
+                code::INTERNAL,
+                format!("copying the sync for the upload failed: {e}"),
+                false,
+            ));
+        }
     }
+    let file = &upload.0;
     let mut last = None;
     for wait in UPLOAD_WAITS {
         // A cancel or lost heartbeats end the upload too, as Baton's task
@@ -607,6 +647,15 @@ async fn sync_and_upload(
         format!("uploading the c1z failed: {}", e.message()),
         false,
     ))
+}
+
+/// The copy of one sync made for an upload, removed however the task ends.
+struct UploadFile(std::path::PathBuf);
+
+impl Drop for UploadFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn interval(next: Option<&prost_types::Duration>) -> Duration {
