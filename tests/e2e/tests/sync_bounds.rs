@@ -155,6 +155,29 @@ async fn endless_pages_stop_at_the_deadline_and_the_next_sync_resumes() {
     assert!(summary.resumed);
 }
 
+/// The call limit is per sync, not per run: resuming does not refill it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_counted_across_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.c1z");
+    let short = SyncLimits {
+        deadline: Duration::from_secs(3),
+        ..limits()
+    };
+    let e = sync("endless-pages", &file, short).await.unwrap_err();
+    assert!(matches!(e, SyncError::DeadlineExceeded { .. }), "{e}");
+    // One call would finish the resumed sync, but the first run spent
+    // the budget already.
+    let one = SyncLimits {
+        max_calls: 1,
+        ..limits()
+    };
+    match sync("well-behaved", &file, one).await {
+        Err(SyncError::LimitReached { bound, .. }) => assert_eq!(bound, SyncBound::Calls),
+        other => panic!("expected the call limit, got {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fan_out_reaches_the_queue_limits() {
     let dir = tempfile::tempdir().unwrap();
