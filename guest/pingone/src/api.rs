@@ -14,6 +14,12 @@
 //! - Independent requests always go out together through `send_batch`
 //!   (chunks of [`MAX_BATCH`]); the host bounds their concurrency, retries
 //!   and rate-limits them.
+//! - `limit` is sent only where the reference documents its bounds (users
+//!   and groups; the one table is [`documented_max`]): an undocumented or
+//!   out-of-range `limit` may be a 400 on a real tenant, one a simulator
+//!   that accepted any `limit` could never show. Should PingOne still
+//!   refuse a `limit` (a 400 whose detail targets `limit`), the request is
+//!   sent once more without it and PingOne's default page size is paged.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -30,8 +36,69 @@ use crate::errors;
 pub const MAX_BATCH: usize = 250;
 /// Page size of `GET /users` (PingOne's documented cap).
 pub const USERS_PAGE: u32 = 200;
-/// Page size of the other collections (the spec's maximum).
+/// Page size wanted of the other collections (the spec's maximum), sent
+/// only where [`documented_max`] allows.
 pub const BIG_PAGE: u32 = 1000;
+
+/// A collection the connector lists, as the page-size table knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    Users,
+    Groups,
+    Populations,
+    /// A user's groups or a group's parents.
+    MemberOfGroups,
+    /// A user's or a group's role assignments.
+    RoleAssignments,
+    /// Built-in or custom roles.
+    Roles,
+}
+
+/// The one table of page sizes: the `limit` maximum the reference
+/// documents per listing (pingone-api.md §5.1, §11: `1..1000` for users
+/// and groups, nothing for any other). Elsewhere no `limit` is sent and
+/// PingOne serves its own page size ("the lesser of the service-defined
+/// maximum page size or the number of items"), which paging follows.
+pub const fn documented_max(listing: Listing) -> Option<u32> {
+    match listing {
+        Listing::Users | Listing::Groups => Some(1000),
+        Listing::Populations
+        | Listing::MemberOfGroups
+        | Listing::RoleAssignments
+        | Listing::Roles => None,
+    }
+}
+
+/// `url` with `limit=<wanted>` (capped by the documented maximum) where the
+/// table documents one, unchanged elsewhere.
+fn with_limit(url: String, listing: Listing, wanted: u32) -> String {
+    match documented_max(listing) {
+        Some(max) => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}limit={}", wanted.clamp(1, max))
+        }
+        None => url,
+    }
+}
+
+/// `url` without its `limit` query parameter, or `None` when it has none:
+/// the request to send again when PingOne refuses the `limit` (a 400 about
+/// `limit`), so that it serves its default page size instead.
+pub fn without_limit(url: &str) -> Option<String> {
+    let (base, query) = url.split_once('?')?;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| *p != "limit" && !p.starts_with("limit="))
+        .collect();
+    if kept.len() == query.split('&').count() {
+        return None;
+    }
+    Some(if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    })
+}
 /// Consecutive empty pages that still link `next` before we call it a loop.
 pub const MAX_EMPTY_PAGES: u32 = 10;
 
@@ -62,15 +129,19 @@ impl<'a> Api<'a> {
     }
 
     pub fn users(&self) -> String {
-        format!("{}/users?limit={USERS_PAGE}", self.env_url())
+        with_limit(
+            format!("{}/users", self.env_url()),
+            Listing::Users,
+            USERS_PAGE,
+        )
     }
 
     /// Users matching a SCIM filter (group members, dynamic filters).
     pub fn users_filtered(&self, filter: &str) -> String {
-        format!(
-            "{}/users?filter={}&limit={USERS_PAGE}",
-            self.env_url(),
-            encode(filter)
+        with_limit(
+            format!("{}/users?filter={}", self.env_url(), encode(filter)),
+            Listing::Users,
+            USERS_PAGE,
         )
     }
 
@@ -80,66 +151,101 @@ impl<'a> Api<'a> {
     }
 
     pub fn groups(&self, limit: u32) -> String {
-        format!("{}/groups?limit={limit}", self.env_url())
+        with_limit(format!("{}/groups", self.env_url()), Listing::Groups, limit)
     }
 
     /// The groups a group is nested in.
     pub fn group_parents(&self, group_id: &str) -> String {
-        format!(
-            "{}/groups/{}/memberOfGroups?limit={BIG_PAGE}",
-            self.env_url(),
-            encode(group_id)
+        with_limit(
+            format!(
+                "{}/groups/{}/memberOfGroups",
+                self.env_url(),
+                encode(group_id)
+            ),
+            Listing::MemberOfGroups,
+            BIG_PAGE,
         )
     }
 
     pub fn group_role_assignments(&self, group_id: &str) -> String {
-        format!(
-            "{}/groups/{}/roleAssignments?limit={BIG_PAGE}",
-            self.env_url(),
-            encode(group_id)
+        with_limit(
+            format!(
+                "{}/groups/{}/roleAssignments",
+                self.env_url(),
+                encode(group_id)
+            ),
+            Listing::RoleAssignments,
+            BIG_PAGE,
         )
     }
 
     pub fn user_role_assignments(&self, user_id: &str) -> String {
-        format!(
-            "{}/users/{}/roleAssignments?limit={BIG_PAGE}",
-            self.env_url(),
-            encode(user_id)
+        with_limit(
+            format!(
+                "{}/users/{}/roleAssignments",
+                self.env_url(),
+                encode(user_id)
+            ),
+            Listing::RoleAssignments,
+            BIG_PAGE,
         )
     }
 
     /// A user's DIRECT group memberships (one call settles every group).
     pub fn user_direct_groups(&self, user_id: &str) -> String {
-        format!(
-            "{}/users/{}/memberOfGroups?filter={DIRECT_ONLY}&limit={BIG_PAGE}",
-            self.env_url(),
-            encode(user_id),
+        with_limit(
+            format!(
+                "{}/users/{}/memberOfGroups?filter={DIRECT_ONLY}",
+                self.env_url(),
+                encode(user_id),
+            ),
+            Listing::MemberOfGroups,
+            BIG_PAGE,
         )
     }
 
+    /// `limit` is the page size wanted; [`documented_max`] decides
+    /// whether it is sent.
     pub fn populations(&self, limit: u32) -> String {
-        format!("{}/populations?limit={limit}", self.env_url())
+        with_limit(
+            format!("{}/populations", self.env_url()),
+            Listing::Populations,
+            limit,
+        )
     }
 
     /// The environment's custom roles, with the filter PingOne documents
     /// for them (platform roles come from [`Self::builtin_roles`]).
     pub fn custom_roles(&self) -> String {
-        format!(
-            "{}/roles?filter={CUSTOM_ONLY}&limit={BIG_PAGE}",
-            self.env_url()
+        with_limit(
+            format!("{}/roles?filter={CUSTOM_ONLY}", self.env_url()),
+            Listing::Roles,
+            BIG_PAGE,
         )
     }
 
     /// Built-in roles at organization level (no environment in the path).
     pub fn builtin_roles(&self) -> String {
-        format!("{}/roles?limit={BIG_PAGE}", self.settings.api_base)
+        with_limit(
+            format!("{}/roles", self.settings.api_base),
+            Listing::Roles,
+            BIG_PAGE,
+        )
     }
 
-    /// One GET; transport failures become errors, statuses are left to the caller.
+    /// One GET; transport failures become errors, statuses are left to the
+    /// caller. A 400 refusing `limit` is sent once more without it.
     pub fn send(&self, url: &str, what: &str) -> Result<Response, ConnectorError> {
-        self.host
-            .send(&Request::get(url), &Auth::OAuth2)
-            .map_err(|e| ConnectorError::from(e).context(what))
+        let get = |url: &str| {
+            self.host
+                .send(&Request::get(url), &Auth::OAuth2)
+                .map_err(|e| ConnectorError::from(e).context(what))
+        };
+        let resp = get(url)?;
+        match without_limit(url) {
+            Some(plain) if errors::is_invalid_limit(&resp) => get(&plain),
+            _ => Ok(resp),
+        }
     }
 
     /// One GET that must succeed.
@@ -149,8 +255,26 @@ impl<'a> Api<'a> {
         Ok(r)
     }
 
-    /// Many GETs at once, in order; transport failures become errors.
+    /// Many GETs at once, in order; transport failures become errors. The
+    /// answers that refuse `limit` are asked again without it, together.
     pub fn send_all(&self, urls: &[String], what: &str) -> Vec<Result<Response, ConnectorError>> {
+        let mut out = self.send_all_once(urls, what);
+        let again: Vec<(usize, String)> = out
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.as_ref().is_ok_and(errors::is_invalid_limit))
+            .filter_map(|(i, _)| without_limit(&urls[i]).map(|u| (i, u)))
+            .collect();
+        if !again.is_empty() {
+            let plain: Vec<String> = again.iter().map(|(_, u)| u.clone()).collect();
+            for ((i, _), r) in again.iter().zip(self.send_all_once(&plain, what)) {
+                out[*i] = r;
+            }
+        }
+        out
+    }
+
+    fn send_all_once(&self, urls: &[String], what: &str) -> Vec<Result<Response, ConnectorError>> {
         let mut out = Vec::with_capacity(urls.len());
         for chunk in urls.chunks(MAX_BATCH) {
             let reqs: Vec<Request> = chunk.iter().map(Request::get).collect();
@@ -629,6 +753,88 @@ mod tests {
         ));
         // All three listings advanced together: 3 requests in the first round.
         assert_eq!(h.requests.borrow().len(), 5);
+    }
+
+    #[test]
+    fn limit_goes_only_where_its_bounds_are_documented() {
+        let a = crate::testutil::urls();
+        let env = a.environment();
+        assert_eq!(a.users(), format!("{env}/users?limit=200"));
+        assert_eq!(a.groups(5_000), format!("{env}/groups?limit=1000"));
+        assert_eq!(a.groups(200), format!("{env}/groups?limit=200"));
+        for url in [
+            a.populations(BIG_PAGE),
+            a.group_parents("g"),
+            a.user_direct_groups("u"),
+            a.user_role_assignments("u"),
+            a.group_role_assignments("g"),
+            a.custom_roles(),
+            a.builtin_roles(),
+        ] {
+            assert!(!url.contains("limit"), "{url}");
+        }
+        assert_eq!(
+            without_limit("https://x/users?filter=a&limit=200&cursor=c").as_deref(),
+            Some("https://x/users?filter=a&cursor=c")
+        );
+        assert_eq!(
+            without_limit("https://x/groups?limit=1000").as_deref(),
+            Some("https://x/groups")
+        );
+        assert_eq!(without_limit("https://x/groups?cursor=limit"), None);
+        assert_eq!(without_limit("https://x/roles"), None);
+    }
+
+    #[test]
+    fn a_refused_limit_is_asked_again_without_it() {
+        use crate::testutil::{ok, page, status};
+        let a = crate::testutil::urls();
+        let refused = json_body(400, "INVALID_PARAMETER");
+        let users = a.users();
+        let plain = without_limit(&users).unwrap();
+        let groups = a.groups(BIG_PAGE);
+        let h = crate::testutil::host(vec![
+            (users.clone(), refused.clone()),
+            (
+                plain.clone(),
+                ok(page("users", serde_json::json!([{"id": "u"}]), None)),
+            ),
+            (
+                groups.clone(),
+                ok(page("users", serde_json::json!([{"id": "g"}]), None)),
+            ),
+        ]);
+        let settings = crate::testutil::settings();
+        let api = Api::new(&h, &settings);
+        let r = api.get(&users, "listing users").unwrap();
+        assert_eq!(r.status, 200);
+        let out = api.list_all::<IdOnly>(
+            "users",
+            vec![(users.clone(), "u".into()), (groups.clone(), "g".into())],
+        );
+        assert!(out.iter().all(Result::is_ok), "{out:?}");
+        let sent: Vec<String> = h.requests.borrow().iter().map(|r| r.url.clone()).collect();
+        assert_eq!(sent, [users.clone(), plain.clone(), users, groups, plain]);
+        // Any other 400 is the caller's.
+        let h = crate::testutil::host(vec![(
+            a.groups(BIG_PAGE),
+            status(
+                400,
+                serde_json::json!({"code": "INVALID_DATA", "details": [{"code": "INVALID_VALUE", "target": "name"}]}),
+            ),
+        )]);
+        let api = Api::new(&h, &settings);
+        assert_eq!(api.send(&a.groups(BIG_PAGE), "x").unwrap().status, 400);
+        assert_eq!(h.requests.borrow().len(), 1);
+    }
+
+    fn json_body(code: u16, detail: &str) -> Result<Response, connector_sdk::http::HttpError> {
+        crate::testutil::status(
+            code,
+            serde_json::json!({"id": "x", "code": "INVALID_DATA",
+                "message": "The request could not be completed. One or more validation errors were in the request.",
+                "details": [{"code": detail, "target": "limit", "message": "m"}]}),
+        )
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Decision: two requests in one batch. `GET /environments/{env}` names the
 //! environment and is the only call that answers 404 for a missing
 //! environment (everything under it answers 403, §7 quirk 3);
-//! `GET /environments/{env}/populations?limit=1` needs the read permission
+//! `GET /environments/{env}/populations` needs the read permission
 //! the sync needs. Together they separate the usual failures:
 //! - the token exchange fails → the host reports PingOne's `invalid_client`
 //!   text: wrong client id or secret, or a worker app from another
@@ -29,10 +29,7 @@ pub fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
     let api = Api::new(cx.host, &settings);
     let env_id = &settings.environment_id;
     let region = &settings.region;
-    let urls = vec![
-        api.environment(),
-        format!("{}/populations?limit=1", api.environment()),
-    ];
+    let urls = vec![api.environment(), api.populations(1)];
     let mut results = api.send_all(&urls, "validating the connection").into_iter();
     let (Some(env), Some(pops)) = (results.next(), results.next()) else {
         return Err(ConnectorError::Internal(
@@ -161,7 +158,7 @@ mod tests {
         let base = format!("{}/v1/environments/{ENV}", crate::testutil::API);
         let h = host(vec![
             (base.clone(), env),
-            (format!("{base}/populations?limit=1"), pops),
+            (crate::testutil::urls().populations(1), pops),
         ]);
         let config = crate::testutil::config();
         validate(&Context {

@@ -312,3 +312,41 @@ fn survives_short_token_lifetime() {
         "a 401 was answered with a refresh: {counters:?}"
     );
 }
+
+/// The simulator refuses `limit` where the reference documents none (role
+/// assignments, roles) and out of range elsewhere: a sync that sends
+/// `limit` only where it is documented meets no 400 at all.
+#[test]
+fn limit_goes_only_where_it_is_documented() {
+    let sim = Sim::start(SimConfig::small(7));
+    let truth = sim.h().ground_truth();
+    let (store, _, counters) = sync(&sim);
+    assert_matches(&store, &expect::expected(&truth));
+    let stats = sim.h().stats();
+    assert_eq!(stats.status(400), 0, "{:?}", stats.routes);
+    assert_efficient(&counters, &expect::minimum(&truth));
+}
+
+/// A tenant that refuses `limit` everywhere: each refused listing is asked
+/// again without it, and the sync still matches the ground truth.
+#[test]
+fn a_refused_limit_falls_back_to_the_default_page_size() {
+    let mut config = SimConfig::small(9);
+    config.faults.refuse_limit = true;
+    let sim = Sim::start(config);
+    let truth = sim.h().ground_truth();
+    let (store, _, _) = sync(&sim);
+    assert_matches(&store, &expect::expected(&truth));
+    let stats = sim.h().stats();
+    assert!(
+        stats.status(400) > 0,
+        "limits were refused: {:?}",
+        stats.routes
+    );
+    let users = &stats.routes["GET /v1/environments/{env}/users"];
+    assert!(
+        users.by_status.get(&400).copied().unwrap_or(0) > 0
+            && users.by_status.get(&200).copied().unwrap_or(0) > 0,
+        "{users:?}"
+    );
+}

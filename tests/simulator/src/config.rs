@@ -145,6 +145,11 @@ pub struct Faults {
     /// Expire every issued token once, when the `/v1` request counter
     /// (since the faults were applied) reaches this number.
     pub expire_tokens_after_requests: Option<u64>,
+    /// Refuse `limit` on every collection, as on those whose `limit` the
+    /// reference does not document (400 INVALID_DATA, `INVALID_PARAMETER`
+    /// on `limit`): a tenant stricter than documented, for the connector's
+    /// fallback to PingOne's default page size.
+    pub refuse_limit: bool,
     pub duplicate_membership: DuplicateMembership,
     pub duplicate_username: DuplicateUsername,
     /// Require `email` on user create (PingOne's default schema does).
@@ -170,6 +175,7 @@ impl Default for Faults {
             consistency_window_ms: 0,
             environment_warmup_ms: 0,
             expire_tokens_after_requests: None,
+            refuse_limit: false,
             duplicate_membership: DuplicateMembership::Reject400,
             duplicate_username: DuplicateUsername::Reject400,
             require_email: true,

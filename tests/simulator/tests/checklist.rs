@@ -368,6 +368,46 @@ async fn item_06_page_size() {
     let (_, v) = api.get("/groups?limit=1000").await;
     assert_eq!(v["size"], 6, "other collections cap at 1000");
 
+    // Per endpoint: `limit` where the reference documents it, a 400 about
+    // `limit` where it does not (role assignments, roles).
+    let t = sim.ground_truth();
+    let uid = t.users[0]["id"].as_str().unwrap().to_string();
+    let gid = t.groups[0]["id"].as_str().unwrap().to_string();
+    for ok in [
+        "/groups?limit=1".to_string(),
+        "/populations?limit=1000".to_string(),
+        format!("/users/{uid}/memberOfGroups?limit=5"),
+        format!("/groups/{gid}/memberOfGroups?limit=5"),
+    ] {
+        let (s, v) = api.get(&ok).await;
+        assert_eq!(s, 200, "{ok}: {v}");
+    }
+    for (bad, path) in [
+        ("/groups?limit=1001", "/groups?limit=1001".to_string()),
+        ("populations 0", "/populations?limit=0".to_string()),
+        (
+            "user roles",
+            format!("/users/{uid}/roleAssignments?limit=10"),
+        ),
+        (
+            "group roles",
+            format!("/groups/{gid}/roleAssignments?limit=10"),
+        ),
+        ("custom roles", "/roles?limit=10".to_string()),
+        ("built-in roles", "/v1/roles?limit=10".to_string()),
+    ] {
+        let (s, v) = api.get(&path).await;
+        assert_eq!(s, 400, "{bad}: {v}");
+        assert_eq!(v["code"], "INVALID_DATA", "{bad}");
+        assert_eq!(v["details"][0]["target"], "limit", "{bad}");
+    }
+    for plain in [
+        format!("/users/{uid}/roleAssignments"),
+        "/v1/roles".to_string(),
+    ] {
+        assert_eq!(api.get(&plain).await.0, 200, "{plain}");
+    }
+
     // Short pages still carry next; following them yields every user once.
     sim.set_faults(Faults {
         short_pages: true,
