@@ -212,7 +212,9 @@ impl Runtime {
         let Output::Metadata(metadata) = plugin.call(&bare, Operation::Metadata).await?.0 else {
             unreachable!("metadata call returns metadata")
         };
-        check_metadata(&metadata).map_err(LoadError::BadMetadata)?;
+        // The reason quotes the component's own names: bounded, one line.
+        check_metadata(&metadata)
+            .map_err(|m| LoadError::BadMetadata(guest_text::escape_and_cap(&m)))?;
         plugin.metadata = *metadata;
         let plugin = Arc::new(plugin);
         self.loaded.lock().unwrap().insert(digest, plugin.clone());
