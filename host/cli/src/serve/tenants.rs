@@ -549,6 +549,47 @@ conductorone = {{ client_id = "c@t.example/x", client_secret = "secret-token:inl
     }
 
     #[test]
+    fn sync_limits_parse_and_are_range_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = r#"
+[[tenant]]
+id = "bounded"
+component = { builtin = "pingone" }
+limits = { sync_deadline = "30m", sync_max_calls = 5000, sync_max_queue_mb = 64 }
+
+[[tenant]]
+id = "zero-calls"
+component = { builtin = "pingone" }
+limits = { sync_max_calls = 0 }
+
+[[tenant]]
+id = "instant"
+component = { builtin = "pingone" }
+limits = { sync_deadline = "10ms" }
+"#;
+        let loaded = load(&write(dir.path(), "t.toml", text)).unwrap();
+        let l = &loaded.tenants[0].limits;
+        assert_eq!(l.sync_deadline, Some(Duration::from_secs(1800)));
+        assert_eq!(
+            (l.sync_max_calls, l.sync_max_queue_mb),
+            (Some(5000), Some(64))
+        );
+        let errors: Vec<String> = loaded.rejected.iter().map(|r| r.to_string()).collect();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("zero-calls: limits.sync_max_calls: 0")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("instant: limits.sync_deadline")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
     fn a_directory_of_toml_and_yaml_files_loads() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a.toml", GOOD);
