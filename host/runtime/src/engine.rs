@@ -215,7 +215,7 @@ impl Runtime {
         // The reason quotes the component's own names: bounded, one line.
         check_metadata(&metadata)
             .map_err(|m| LoadError::BadMetadata(guest_text::escape_and_cap(&m)))?;
-        plugin.metadata = *metadata;
+        plugin.metadata = sanitize_metadata(*metadata);
         let plugin = Arc::new(plugin);
         self.loaded.lock().unwrap().insert(digest, plugin.clone());
         Ok(plugin)
@@ -464,6 +464,24 @@ fn empty_metadata() -> meta::ConnectorMetadata {
         account_creation_schema: Vec::new(),
         credential_options: Vec::new(),
     }
+}
+
+/// The component's free text about itself, bounded and on one line: the
+/// CLI prints its name, version and descriptions (help, summaries, the
+/// capabilities document). Ids and field names are checked, not rewritten.
+fn sanitize_metadata(mut m: meta::ConnectorMetadata) -> meta::ConnectorMetadata {
+    let clean = |s: &mut String| *s = guest_text::escape_and_cap(s);
+    clean(&mut m.display_name);
+    clean(&mut m.description);
+    clean(&mut m.version);
+    for t in &mut m.resource_types {
+        clean(&mut t.display_name);
+        t.description.as_mut().map(clean);
+    }
+    for f in &mut m.config_schema {
+        clean(&mut f.description);
+    }
+    m
 }
 
 /// Structural checks on what a component says about itself.

@@ -12,8 +12,8 @@
 //!
 //! Decision: one function, [`sanitize`], applied where such text enters the
 //! host (the `log` import, the end of every call for its error and its
-//! validation output), so every log format and every caller sees the same
-//! bounded, single-line text:
+//! validation output, the component's metadata text at load), so every log
+//! format and every caller sees the same bounded, single-line text:
 //! - secret values are redacted first, over the whole text, so a cut can
 //!   never leave the visible half of a secret behind;
 //! - control characters (C0 with tab, CR and LF, DEL, C1), the Unicode line
@@ -198,6 +198,65 @@ mod tests {
                 .chars()
                 .all(|c| c == '✓' || c == '…')
         );
+    }
+
+    /// Redaction runs over the whole text before the cut, so a secret that
+    /// straddles the cut shows no half of itself.
+    #[test]
+    fn secrets_are_redacted_before_the_cut() {
+        use secrecy::SecretString;
+        let secret = "s3cret-value-0123456789";
+        let mut fields = std::collections::BTreeMap::new();
+        fields.insert("k".to_string(), SecretString::from(secret));
+        let secrets = Secrets::new(vec!["k".into()], fields, None);
+        for at in [0, GUEST_TEXT_BYTES - MARKER_ROOM - 10, GUEST_TEXT_BYTES - 5] {
+            let text = format!("{}{secret}\n{}", "a".repeat(at), "b".repeat(10_000));
+            let out = sanitize(&text, &secrets);
+            assert!(out.len() <= GUEST_TEXT_BYTES);
+            assert!(
+                !out.contains("s3cret"),
+                "at {at}: {}",
+                &out[out.len() - 80..]
+            );
+            assert!(!out.contains('\n'));
+        }
+        let out = sanitize(&format!("x {secret}\r\ny"), &secrets);
+        assert_eq!(out, r"x [redacted]\r\ny");
+    }
+
+    /// Every text a guest could shape in a `CallError` goes through the
+    /// function; the host's own and the typed limits stay as they are.
+    #[test]
+    fn call_errors_carry_sanitized_text() {
+        use crate::error::CallError;
+        let huge = format!("a\r\nb{}", "x".repeat(1 << 20));
+        let clean = |e: CallError| e.map_text(escape_and_cap);
+        for e in [
+            CallError::GuestPanic(huge.clone()),
+            CallError::GuestTrap(huge.clone()),
+            CallError::PolicyDenied(huge.clone()),
+            CallError::LimitExceeded(huge.clone()),
+            CallError::InvalidRecord(huge.clone()),
+            CallError::Connector {
+                kind: "unavailable",
+                message: huge.clone(),
+                transient: true,
+            },
+        ] {
+            let kind = e.kind();
+            let transient = e.is_transient();
+            let e = clean(e);
+            let text = e.to_string();
+            assert!(
+                text.len() < GUEST_TEXT_BYTES + 100,
+                "{kind}: {}",
+                text.len()
+            );
+            assert!(text.contains(r"a\r\nb") && !text.contains('\n'), "{kind}");
+            assert_eq!((e.kind(), e.is_transient()), (kind, transient));
+        }
+        let host = clean(CallError::Host("line one\nline two".into()));
+        assert!(matches!(host, CallError::Host(m) if m == "line one\nline two"));
     }
 
     #[test]
