@@ -571,7 +571,15 @@ async fn sync_and_upload(
             ));
         }
         Err(e) => {
-            let code = e.call_error().map(call_code).unwrap_or(code::UNKNOWN);
+            let code = match &e {
+                // Stopped at a checkpoint: the next sync task resumes.
+                SyncError::DeadlineExceeded { .. } => code::DEADLINE_EXCEEDED,
+                // Discarded: the operator must raise a limit or fix the component.
+                SyncError::TokenCycle { .. } | SyncError::LimitReached { .. } => {
+                    code::FAILED_PRECONDITION
+                }
+                e => e.call_error().map(call_code).unwrap_or(code::UNKNOWN),
+            };
             return Outcome::Failure(Failure::new(code, format!("sync failed: {e}"), false));
         }
     };
