@@ -31,8 +31,11 @@
 //!   sync as a digest of the task with its token, in a side table
 //!   (`host_sync_seen`) that commits with the queue, so resume keeps it. A
 //!   next page the sync has already queued is a cycle:
-//!   [`SyncError::TokenCycle`], naming the task. A follow-up the sync has
-//!   already queued is dropped: running the same call again adds nothing.
+//!   [`SyncError::TokenCycle`], naming the task. A follow-up already in
+//!   that set is dropped: running the same call again adds nothing, and a
+//!   task that asks for itself would otherwise run forever. (Tasks without
+//!   a token that the host queues itself, one per phase and resource, are
+//!   not remembered: they are bounded by the records that queue them.)
 //! - Calls per sync (counted across resumes, in `host_sync_state`), pages
 //!   per task, queued tasks and the bytes they take: reaching one ends the
 //!   sync with [`SyncError::LimitReached`], naming the limit and its flag.
