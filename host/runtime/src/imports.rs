@@ -8,7 +8,7 @@ use wasmtime::component::Resource;
 
 use crate::bindings::{http, log, secrets, types, upload};
 use crate::capabilities::http::{AuthUse, KeepHeaders};
-use crate::capabilities::secrets::{FieldLookup, SecretHandle, redact};
+use crate::capabilities::secrets::{FieldLookup, SecretHandle};
 use crate::capabilities::upload as checks;
 use crate::cpu_clock::thread_cpu_time;
 use crate::error::CallError;
@@ -327,9 +327,9 @@ impl log::Host for HostState {
             .metrics
             .log_lines
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // Guest text is untrusted: cap the line and redact secret values.
-        let mut text: String = message.chars().take(2_000).collect();
-        text = redact(&text, &self.instance.secrets);
+        // Guest text is untrusted: redact secret values, escape control
+        // characters and cap the line (`guest_text`).
+        let text = crate::guest_text::sanitize(&message, &self.instance.secrets);
         let instance = self.instance.name.as_str();
         match level {
             log::Level::Trace => tracing::trace!(target: "connector", instance, "{text}"),

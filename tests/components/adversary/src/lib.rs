@@ -28,6 +28,19 @@
 //!   `fan-out`: 10,000 new follow-up tasks on every call, forever (a queue
 //!   without end); `fat-follow-up-token`: a follow-up task whose page token
 //!   is 1 MiB. Each would keep a sync, and its slot in `serve`, busy.
+//! - `grow-memory`: grows its linear memory with `memory.grow` to `count`
+//!   bytes, and succeeds: at a cap of `count`, the memory fits alone but not
+//!   with the Store's tables (a cap per memory instead of per Store).
+//!   `refused-uploads`: puts a page of `count` users (default 20,000) again
+//!   and again, its last user of an undeclared type, ignoring each refusal:
+//!   CPU spent in the host's upload checks, where no epoch tick sees it.
+//!   `slow-requests`: requests `allowed-url` `count` times (default 100), one
+//!   after another, and succeeds: much waiting, little CPU.
+//! - `loud-error`: logs [`FORGED_LOG`] (CR/LF, a fake host log line, ANSI
+//!   and terminal escapes, a Unicode line separator), validates with it as
+//!   its summary and warning, and fails every sync call with an
+//!   `unavailable` error of 12 MiB, which the host retries (log flooding and
+//!   log forging through error text).
 //! - `well-behaved`: uploads `count` users (default 2) and succeeds, to show
 //!   the host is fine after each of the above. Benchmarks use it too, with
 //!   `build-only`, which builds the same records without uploading them.
@@ -46,6 +59,10 @@ use connector_sdk::{
 
 /// The text the `panic` mode panics with; tests look for it.
 pub const PANIC_MESSAGE: &str = "adversary panic: gave up on purpose";
+/// What `loud-error` logs and validates with: a line break, then what
+/// looks like a host log line, then terminal escapes (clear the screen, set
+/// the window title) and a Unicode line separator. Tests look for it.
+pub const FORGED_LOG: &str = "loud\r\n2026-01-01T00:00:00.000000Z ERROR connector_host: FORGED-BY-GUEST\x1b[2J\x1b]0;pwned\x07\u{2028}end";
 const METADATA_URL: &str = "http://169.254.169.254/latest/meta-data/";
 
 pub struct Adversary;
@@ -114,6 +131,12 @@ impl Connector for Adversary {
     }
 
     fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
+        if cx.config.get("mode") == Some("loud-error") {
+            return Ok(Validation {
+                summary: FORGED_LOG.into(),
+                warnings: vec![FORGED_LOG.into()],
+            });
+        }
         Ok(Validation {
             summary: format!("adversary ready: {}", cx.config.get("mode").unwrap_or("-")),
             warnings: vec![],
@@ -173,6 +196,16 @@ impl Connector for Adversary {
             }
             "redirect" => follow_redirect(cx),
             "set-authorization" => forge_authorization(cx),
+            "grow-memory" => grow_memory(number(cx, "count")?.unwrap_or(0)),
+            "refused-uploads" => refused_uploads(cx, number(cx, "count")?.unwrap_or(20_000)),
+            "slow-requests" => slow_requests(cx, number(cx, "count")?.unwrap_or(100)),
+            "loud-error" => {
+                cx.log(Level::Warn, FORGED_LOG);
+                Err(ConnectorError::Unavailable(format!(
+                    "{FORGED_LOG} {}",
+                    "E".repeat(12 << 20)
+                )))
+            }
             "well-behaved" => well_behaved(cx, true),
             "build-only" => well_behaved(cx, false),
             other => Err(ConnectorError::InvalidConfig(format!(
@@ -415,4 +448,54 @@ fn fan_out(task: &SyncTask) -> PageOutcome {
             })
             .collect(),
     }
+}
+
+fn empty_page() -> PageOutcome {
+    PageOutcome {
+        next_page_token: None,
+        follow_ups: vec![],
+    }
+}
+
+/// Grows linear memory to `bytes` (whole pages) with `memory.grow` itself,
+/// past the allocator, so the memory holds exactly what the test asks for.
+fn grow_memory(bytes: u64) -> Result<PageOutcome, ConnectorError> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use core::arch::wasm32::{memory_grow, memory_size};
+        const PAGE: u64 = 64 << 10;
+        let have = memory_size(0) as u64;
+        let want = bytes.div_ceil(PAGE);
+        if want > have && memory_grow(0, (want - have) as usize) == usize::MAX {
+            return Err(internal(format!("memory.grow to {want} pages failed")));
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = bytes;
+    Ok(empty_page())
+}
+
+/// Puts the same page forever; its last user's type is undeclared, so the
+/// host checks every record, refuses the put and keeps nothing. The guest
+/// does almost nothing itself: all the CPU is the host's, inside the call.
+fn refused_uploads(cx: &Context, count: u64) -> Result<PageOutcome, ConnectorError> {
+    let mut page: Vec<Resource> = (0..count.max(1)).map(user).collect();
+    if let Some(last) = page.last_mut() {
+        last.id.resource_type = "undeclared".into();
+    }
+    loop {
+        let refused = cx.host.put_resources(&page).is_err();
+        std::hint::black_box(refused);
+    }
+}
+
+fn slow_requests(cx: &Context, count: u64) -> Result<PageOutcome, ConnectorError> {
+    let url = cx.config.require("allowed-url")?;
+    for i in 0..count {
+        let resp = cx.host.send(&Request::get(url), &Auth::None)?;
+        if resp.status != 200 {
+            return Err(internal(format!("request {i}: HTTP {}", resp.status)));
+        }
+    }
+    Ok(empty_page())
 }
