@@ -355,6 +355,9 @@ struct NewAccount {
     family: Option<String>,
     population: Option<String>,
     enabled: bool,
+    /// The password the host made for a `random-password` account (the
+    /// profile's `password` member), to be set as it is.
+    password: Option<String>,
 }
 
 fn new_account(info: &AccountInfo) -> Result<NewAccount, ConnectorError> {
@@ -400,6 +403,11 @@ fn new_account(info: &AccountInfo) -> Result<NewAccount, ConnectorError> {
         family: text(&["family_name", "familyName"]),
         population: text(&["population_id", "populationId"]),
         enabled,
+        password: profile
+            .get("password")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+            .map(String::from),
     })
 }
 
@@ -433,7 +441,11 @@ pub fn create_account(
     }
     let password = match credential {
         CredentialOption::NoPassword => None,
-        CredentialOption::RandomPassword => Some(random_password(20)),
+        // The host's password honours the task's length and constraints;
+        // without one (an older host), the connector makes its own.
+        CredentialOption::RandomPassword => {
+            Some(acct.password.clone().unwrap_or_else(|| random_password(20)))
+        }
     };
     let url = format!("{}/users", env_url(&api));
     let req = match &password {

@@ -58,10 +58,13 @@ pub mod credential_options {
         Sso(Sso),
     }
 
+    /// Baton's proto allows lengths 8 to 64.
     #[derive(Clone, PartialEq, ::prost::Message)]
     pub struct RandomPassword {
         #[prost(int64, tag = "1")]
         pub length: i64,
+        #[prost(message, repeated, tag = "2")]
+        pub constraints: Vec<super::PasswordConstraint>,
     }
 
     #[derive(Clone, PartialEq, ::prost::Message)]
@@ -72,6 +75,16 @@ pub mod credential_options {
         #[prost(string, tag = "1")]
         pub sso_provider: String,
     }
+}
+
+/// `PasswordConstraint`: at least `min_count` characters of a generated
+/// password come from `char_set`.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct PasswordConstraint {
+    #[prost(string, tag = "1")]
+    pub char_set: String,
+    #[prost(uint32, tag = "2")]
+    pub min_count: u32,
 }
 
 /// `EncryptionConfig`: whom a generated secret must be encrypted to.

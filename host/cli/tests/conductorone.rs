@@ -17,8 +17,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use baton_api::connector::{
     AccountInfo, CreateAccountResponse, CredentialOptions, EncryptionConfig, GrantResponse,
-    RevokeResponse, account_info, create_account_response, credential_options, encryption_config,
-    names,
+    PasswordConstraint, RevokeResponse, account_info, create_account_response, credential_options,
+    encryption_config, names,
 };
 use baton_api::rpc::code;
 use baton_api::v1::{FinishTaskRequest, finish_task_request::FinalState, task};
@@ -368,7 +368,19 @@ async fn conductorone_drives_sync_and_provisioning() {
         credential_options: Some(CredentialOptions {
             force_change_at_next_login: false,
             options: Some(credential_options::Options::RandomPassword(
-                credential_options::RandomPassword { length: 20 },
+                credential_options::RandomPassword {
+                    length: 24,
+                    constraints: vec![
+                        PasswordConstraint {
+                            char_set: "0123456789".into(),
+                            min_count: 5,
+                        },
+                        PasswordConstraint {
+                            char_set: "~".into(),
+                            min_count: 2,
+                        },
+                    ],
+                },
             )),
         }),
         encryption_configs: vec![EncryptionConfig {
@@ -398,6 +410,21 @@ async fn conductorone_drives_sync_and_provisioning() {
         .decode(&secret.encrypted_bytes)
         .expect("base64 ciphertext");
     assert!(age_file.starts_with(b"age-encryption.org/v1\n-> ssh-ed25519 "));
+    // Baton's provider names the key in `key_ids` as well as `key_id`.
+    assert_eq!(secret.key_id.len(), 64);
+    assert_eq!(secret.key_ids, std::slice::from_ref(&secret.key_id));
+    // The password is the one asked for: 24 characters, at least five
+    // digits and two tildes, and PingOne's classes.
+    let password = String::from_utf8(common::age_key::decrypt(
+        &recipient,
+        &secret.encrypted_bytes,
+    ))
+    .unwrap();
+    assert_eq!(password.chars().count(), 24);
+    assert!(password.chars().filter(char::is_ascii_digit).count() >= 5);
+    assert!(password.chars().filter(|c| *c == '~').count() >= 2);
+    assert!(password.chars().any(|c| c.is_ascii_uppercase()));
+    assert!(password.chars().any(|c| c.is_ascii_lowercase()));
     let t = sim.ground_truth();
     assert_eq!(t.users.len(), users_before + 1);
     let made = t
@@ -433,6 +460,45 @@ async fn conductorone_drives_sync_and_provisioning() {
         (code::INVALID_ARGUMENT, true),
         "{message}"
     );
+    assert_eq!(sim.stats().total, 0);
+
+    // A password no one can make (eight digits leave PingOne's policy no
+    // room for letters): refused, saying why, before PingOne is called.
+    let id = c1.enqueue(task::TaskType::CreateAccount(task::CreateAccountTask {
+        account_info: Some(AccountInfo {
+            login: "never.made".into(),
+            ..Default::default()
+        }),
+        credential_options: Some(CredentialOptions {
+            force_change_at_next_login: false,
+            options: Some(credential_options::Options::RandomPassword(
+                credential_options::RandomPassword {
+                    length: 8,
+                    constraints: vec![PasswordConstraint {
+                        char_set: "0123456789".into(),
+                        min_count: 8,
+                    }],
+                },
+            )),
+        }),
+        encryption_configs: vec![EncryptionConfig {
+            provider: "baton/jwk/v1".into(),
+            config: Some(encryption_config::Config::JwkPublicKeyConfig(
+                encryption_config::JwkPublicKeyConfig {
+                    pub_key: jwk.to_string().into_bytes(),
+                },
+            )),
+            ..Default::default()
+        }],
+        resource_type_id: Some("user".into()),
+    }));
+    let (code_, message, non_retryable) = failure(&finished(&c1, &host, &id).await);
+    assert_eq!(
+        (code_, non_retryable),
+        (code::INVALID_ARGUMENT, true),
+        "{message}"
+    );
+    assert!(message.contains("PingOne's password policy"), "{message}");
     assert_eq!(sim.stats().total, 0);
 
     // An unsupported task type: UNIMPLEMENTED, retryable; the host keeps polling.

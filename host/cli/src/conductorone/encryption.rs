@@ -11,8 +11,9 @@
 //! Format (Baton's `baton/jwk/v1` provider, so ConductorOne can decrypt it):
 //! the recipient is a public JSON web key; for an Ed25519 key the password
 //! is encrypted with age to the key's `ssh-ed25519` form, the ciphertext is
-//! base64 (standard alphabet) in `encrypted_bytes`, and `key_id` is the hex
-//! SHA-256 JWK thumbprint (RFC 7638) of the public key.
+//! base64 (standard alphabet) in `encrypted_bytes`, and `key_id` and the
+//! one entry of `key_ids` are the hex SHA-256 JWK thumbprint (RFC 7638) of
+//! the public key.
 
 use std::io::Write as _;
 use std::str::FromStr as _;
@@ -133,7 +134,9 @@ impl Recipient {
             description: "Generated password for the new account".into(),
             schema: String::new(),
             encrypted_bytes: STANDARD.encode(ciphertext).into_bytes(),
-            key_ids: vec![],
+            // Baton's provider fills both: `key_id` is deprecated in favour
+            // of `key_ids`, and readers of either find the key.
+            key_ids: vec![self.key_id.clone()],
         })
     }
 }
@@ -170,6 +173,7 @@ mod tests {
             .unwrap();
         assert_eq!(data.provider, JWK_PROVIDER);
         assert_eq!(data.key_id.len(), 64);
+        assert_eq!(data.key_ids, std::slice::from_ref(&data.key_id));
         let text = String::from_utf8(data.encrypted_bytes.clone()).unwrap();
         assert!(!text.contains("s3cret"));
         // Decrypt as ConductorOne would: age with the ssh-ed25519 identity.

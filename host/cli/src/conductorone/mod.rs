@@ -24,6 +24,7 @@ mod client;
 pub mod credentials;
 pub mod encryption;
 mod hello;
+mod password;
 pub use hello::host_id;
 mod proxy;
 mod tasks;

@@ -45,6 +45,7 @@ use prost_types::Any;
 use super::Connector;
 use super::client::BatonClient;
 use super::encryption;
+use super::password;
 use crate::provision::{entitlement_ref, grant_ref, rid};
 
 /// Heartbeat interval bounds and default (Baton's SDK).
@@ -312,10 +313,24 @@ async fn create_account(
         }
     };
     // A generated password may only leave the host encrypted: find the
-    // recipient before anything is created.
-    let recipient = if matches!(credential, meta::CredentialOption::RandomPassword) {
-        match encryption::recipient(&t.encryption_configs) {
-            Ok(r) => Some(r),
+    // recipient, and make the password the task asks for, before anything
+    // is created.
+    let (recipient, password) = if matches!(credential, meta::CredentialOption::RandomPassword) {
+        let asked = match t
+            .credential_options
+            .as_ref()
+            .and_then(|o| o.options.as_ref())
+        {
+            Some(CredentialChoice::RandomPassword(r)) => Some(r),
+            _ => None,
+        };
+        let made = encryption::recipient(&t.encryption_configs).and_then(|r| {
+            password::Request::new(asked)
+                .and_then(|req| req.generate())
+                .map(|p| (r, p))
+        });
+        match made {
+            Ok((r, p)) => (Some(r), Some(p)),
             Err(e) => {
                 return Outcome::Failure(Failure::new(
                     code::INVALID_ARGUMENT,
@@ -325,7 +340,7 @@ async fn create_account(
             }
         }
     } else {
-        None
+        (None, None)
     };
     let mut profile = info
         .profile
@@ -354,6 +369,12 @@ async fn create_account(
     }
     if let Some(obj) = profile.as_object_mut() {
         obj.remove("login");
+        // The component sets the password the host made, and no other: a
+        // `password` in the task's profile is not passed on.
+        obj.remove("password");
+        if let Some(p) = &password {
+            obj.insert("password".into(), serde_json::Value::String(p.clone()));
+        }
     }
     let account = prov::AccountInfo {
         login,
@@ -391,7 +412,16 @@ async fn create_account(
         }
     };
     let mut encrypted_data = Vec::new();
-    if let Some(password) = outcome.one_time_password {
+    if let Some(set) = outcome.one_time_password {
+        // A component that predates the host-made password sets its own;
+        // that one is the account's, so it is the one returned.
+        if password.as_deref() != Some(set.as_str()) {
+            tracing::warn!(
+                "the component set a password of its own; the task's length and \
+                 constraints were not applied to it"
+            );
+        }
+        let password = set;
         let Some(recipient) = &recipient else {
             return Outcome::Failure(Failure::new(
                 code::INTERNAL,
