@@ -8,6 +8,7 @@
 mod args;
 mod component;
 mod conductorone;
+mod errors;
 mod logging;
 mod provision;
 mod serve;
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", errors::Chain(&e));
             ExitCode::from(1)
         }
     }

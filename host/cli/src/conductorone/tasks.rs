@@ -184,7 +184,9 @@ pub async fn run(
             };
             let op = match entitlement_ref(ent) {
                 Ok(e) => Operation::Grant(e, rid(pid)),
-                Err(e) => return Failure::malformed(format!("grant task: {e:#}")),
+                Err(e) => {
+                    return Failure::malformed(format!("grant task: {}", crate::errors::Chain(&e)));
+                }
             };
             provision(connector, op).await
         }
@@ -197,7 +199,7 @@ pub async fn run(
             };
             match grant_ref(g, ent) {
                 Ok(r) => provision(connector, Operation::Revoke(r)).await,
-                Err(e) => Failure::malformed(format!("revoke task: {e:#}")),
+                Err(e) => Failure::malformed(format!("revoke task: {}", crate::errors::Chain(&e))),
             }
         }
         TaskType::CreateAccount(t) => create_account(t, connector).await,

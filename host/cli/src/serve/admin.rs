@@ -273,7 +273,7 @@ async fn provision(
             }
         }
         Err(e) => {
-            let message = tenant.redact(&d, &format!("{e:#}"));
+            let message = tenant.redact(&d, &crate::errors::Chain(&e).to_string());
             tracing::warn!(tenant = %id, "provisioning failed: {message}");
             error(StatusCode::UNPROCESSABLE_ENTITY, message)
         }

@@ -721,7 +721,7 @@ impl Service {
         let published_to = match &d.spec.upload {
             Some(target) => upload::publish(target, &tenant.id, &file, &self.upload_client)
                 .await
-                .map_err(|e| fail(format!("upload: {e:#}")))?,
+                .map_err(|e| fail(format!("upload: {}", crate::errors::Chain(&e))))?,
             None => file.display().to_string(),
         };
         Ok(LastSync {
@@ -805,7 +805,7 @@ impl Service {
             // Drain waits for this loop, which waits for its tasks.
             let result = crate::conductorone::serve(settings, connector, stop, DRAIN_TASKS).await;
             if let Err(e) = result {
-                let e = format!("ConductorOne: {e:#}");
+                let e = format!("ConductorOne: {}", crate::errors::Chain(&e));
                 tracing::error!(tenant = %owner.id, "{e}");
                 lock(&owner.status).last_error = Some(e);
             }
