@@ -43,7 +43,7 @@ fn the_copy_holds_one_sync_exactly_as_the_source_had_it() {
         let out = dir.path().join(format!("{id}.c1z"));
         let report = extract_sync(&source, id, &out, &ExtractOptions::default()).unwrap();
         assert_eq!(&report.sync_id, id);
-        assert_eq!(&report.dropped_syncs, &[other.clone()]);
+        assert_eq!(&report.dropped_syncs, std::slice::from_ref(other));
         assert_eq!(report.c1z_bytes, std::fs::metadata(&out).unwrap().len());
         let r = C1zReader::open(&out).unwrap();
         let syncs = r.syncs().unwrap();

@@ -448,18 +448,27 @@ async fn conductorone_drives_sync_and_provisioning() {
     );
     assert_eq!(sim.ground_truth().users.len(), users_before);
 
-    // A malformed task: non-retryable, and no call to PingOne.
+    // Malformed tasks: UNKNOWN as Baton's SDK sends, non-retryable, and no
+    // call to PingOne.
     sim.reset_stats();
-    let id = c1.enqueue(task::TaskType::Grant(task::GrantTask {
-        entitlement: Some(entitlement.clone()),
-        ..Default::default()
-    }));
-    let (code_, message, non_retryable) = failure(&finished(&c1, &host, &id).await);
-    assert_eq!(
-        (code_, non_retryable),
-        (code::INVALID_ARGUMENT, true),
-        "{message}"
-    );
+    let malformed = [
+        task::TaskType::Grant(task::GrantTask {
+            entitlement: Some(entitlement.clone()),
+            ..Default::default()
+        }),
+        task::TaskType::Revoke(task::RevokeTask::default()),
+        task::TaskType::DeleteResource(task::DeleteResourceTask {
+            resource_id: Some(pb::ResourceId::new("user", "")),
+            parent_resource_id: None,
+        }),
+        task::TaskType::CreateAccount(task::CreateAccountTask::default()),
+    ];
+    for t in malformed {
+        let id = c1.enqueue(t);
+        let (code_, message, non_retryable) = failure(&finished(&c1, &host, &id).await);
+        assert_eq!((code_, non_retryable), (code::UNKNOWN, true), "{message}");
+        assert!(message.contains(" task"), "{message}");
+    }
     assert_eq!(sim.stats().total, 0);
 
     // A password no one can make (eight digits leave PingOne's policy no
@@ -501,10 +510,11 @@ async fn conductorone_drives_sync_and_provisioning() {
     assert!(message.contains("PingOne's password policy"), "{message}");
     assert_eq!(sim.stats().total, 0);
 
-    // An unsupported task type: UNIMPLEMENTED, retryable; the host keeps polling.
+    // An unsupported task type: UNKNOWN as Baton's SDK sends, retryable;
+    // the host keeps polling.
     let id = c1.enqueue(task::TaskType::EventFeed(Default::default()));
     let (code_, message, non_retryable) = failure(&finished(&c1, &host, &id).await);
-    assert_eq!((code_, non_retryable), (code::UNIMPLEMENTED, false));
+    assert_eq!((code_, non_retryable), (code::UNKNOWN, false));
     assert!(
         message.contains("unsupported task type: event_feed"),
         "{message}"

@@ -2,13 +2,25 @@
 //!
 //! Decisions (Baton's SDK is the contract; see the module docs of
 //! `conductorone` for where we differ):
-//! - A malformed task (a grant without its principal, a delete without a
-//!   resource id) is finished as a non-retryable error without calling the
-//!   connector. Provisioning failures are non-retryable; sync, upload and
-//!   unsupported task types are retryable, so ConductorOne may re-issue them.
-//! - An unsupported task type is finished with `UNIMPLEMENTED` and the
-//!   message Baton's SDK uses ("unsupported task type"); the SDK itself
-//!   sends `UNKNOWN`, which says less, and both are retryable.
+//! - Status codes are Baton's, since ConductorOne's handling of them is
+//!   unknown beyond what the SDK sends: a malformed task (a grant without
+//!   its principal, a delete without a resource id) is finished as
+//!   `UNKNOWN`, non-retryable, without calling the connector, as the SDK
+//!   finishes its plain "malformed task" errors; an unsupported task type
+//!   as `UNKNOWN`, retryable ("unsupported task type", naming it); a
+//!   connector's failure with the connector's own code (provisioning:
+//!   non-retryable; sync: retryable); a stopped sync as `CANCELLED`; a
+//!   host-side failure that is no gRPC status (copying the c1z) as
+//!   `UNKNOWN`.
+//! - Deliberate differences: a sync past its deadline is
+//!   `DEADLINE_EXCEEDED` and one that reached a limit `FAILED_PRECONDITION`
+//!   (see the sync limits); a create-account task this host cannot serve
+//!   (SSO, no usable encryption key, a password no one can make) is refused
+//!   with `INVALID_ARGUMENT`, non-retryable, before the connector is
+//!   called. In Baton those checks sit in the connector's credential and
+//!   encryption layers, which answer `INVALID_ARGUMENT` for such requests
+//!   (its password generator's length errors are plain and would arrive as
+//!   `UNKNOWN`; they are the same kind of refusal, so they get one code).
 //! - Provisioning is refused with `FAILED_PRECONDITION` unless the host runs
 //!   with `--provisioning`, before anything reaches the connector.
 //! - A sync heartbeats from before its first connector call to just before
@@ -85,8 +97,9 @@ impl Failure {
             non_retryable,
         }
     }
+    /// Baton's SDK finishes a malformed task with a plain error: `UNKNOWN`.
     fn malformed(message: impl Into<String>) -> Outcome {
-        Outcome::Failure(Self::new(code::INVALID_ARGUMENT, message, true))
+        Outcome::Failure(Self::new(code::UNKNOWN, message, true))
     }
 }
 
@@ -155,11 +168,7 @@ pub async fn run(
     stop: Arc<AtomicBool>,
 ) -> Outcome {
     let Some(kind) = &task.task_type else {
-        return Outcome::Failure(Failure::new(
-            code::UNIMPLEMENTED,
-            "unsupported task type",
-            false,
-        ));
+        return Outcome::Failure(Failure::new(code::UNKNOWN, "unsupported task type", false));
     };
     match kind {
         TaskType::None(_) => Outcome::Silent,
@@ -216,7 +225,7 @@ pub async fn run(
             provision(connector, Operation::DeleteResource(rid(id))).await
         }
         other => Outcome::Failure(Failure::new(
-            code::UNIMPLEMENTED,
+            code::UNKNOWN,
             format!("unsupported task type: {}", other.name()),
             false,
         )),
@@ -642,7 +651,7 @@ async fn sync_and_upload(
         ),
         Err(e) => {
             return Outcome::Failure(Failure::new(
-                code::INTERNAL,
+                code::UNKNOWN,
                 format!("copying the sync for the upload failed: {e}"),
                 false,
             ));
