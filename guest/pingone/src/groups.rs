@@ -18,7 +18,10 @@
 //!   has no children and no direct members, the members filter says the same
 //!   and is used instead. A user who matches f gets the immutable dynamic
 //!   grant even if also a direct member: revoking the direct membership
-//!   would not take the access away;
+//!   would not take the access away. Should PingOne refuse f as a users
+//!   filter, a group with direct members is settled by its resolution
+//!   (direct members stay direct, revocable grants; see
+//!   [`crate::membership`]); one without lists every member as dynamic;
 //! - these listings run in batches (`MEMBERS_GROUPS` groups, first pages
 //!   of at most `MEMBERS_USERS` users together): a page of each per call,
 //!   in one `send_batch`, so a small group costs no call of its own;
@@ -439,7 +442,11 @@ pub fn plan(groups: &[Group], edges: Option<&[(String, String)]>, mode: Mode) ->
             None => resolve.push(resolve_group(g, kids)),
             Some(f) if leaf && d == Some(0) => members.push(group_members(g, Some(f), false, None)),
             Some(f) => {
-                members.push(group_members(g, Some(f), true, population));
+                let (mut gm, page_users) = group_members(g, Some(f), true, population);
+                // With direct members, the resolution also settles who is
+                // who should PingOne refuse the filter.
+                gm.resolved = d != Some(0);
+                members.push((gm, page_users));
                 if d != Some(0) {
                     resolve.push(resolve_group(g, kids));
                 }
@@ -521,6 +528,7 @@ fn group_members(
         population,
         next: None,
         empty: 0,
+        resolved: false,
     };
     (gm, page_users)
 }
@@ -596,6 +604,7 @@ pub fn push_direct(out: &mut Out, group: &str, user: impl Into<String>) {
 /// What a dynamic group's member grants carry: immutable, the filter grants
 /// them. Built once per page of members.
 pub struct DynamicGrant {
+    pub filter: String,
     reason: String,
     metadata_json: String,
 }
@@ -603,6 +612,7 @@ pub struct DynamicGrant {
 impl DynamicGrant {
     pub fn new(filter: &str) -> Self {
         DynamicGrant {
+            filter: filter.to_string(),
             reason: format!("member through the group's dynamic userFilter: {filter}"),
             metadata_json: json!({ "membership": "dynamic", "userFilter": filter }).to_string(),
         }
@@ -654,10 +664,23 @@ pub fn members(
                 )
             };
             let resp = res?;
+            if gm.by_filter && gm.resolved && errors::is_invalid_filter(&resp) {
+                // The group's resolution reads its members and tells its
+                // direct members from the ones the filter adds
+                // ([`crate::membership`]): nothing to report here.
+                cx.log(
+                    Level::Debug,
+                    format!(
+                        "group {}: userFilter refused; left to its resolution",
+                        gm.group
+                    ),
+                );
+                continue;
+            }
             if gm.by_filter && errors::is_invalid_filter(&resp) {
                 // PingOne would not evaluate the userFilter as a users
-                // filter: fall back to all members (nested members may then
-                // show as dynamic).
+                // filter, and the group has no direct member: fall back to
+                // all members (nested members may then show as dynamic).
                 cx.log(
                     Level::Warn,
                     format!(
@@ -989,6 +1012,7 @@ mod tests {
             population: None,
             next: None,
             empty: 0,
+            resolved: false,
         };
         let out = run(
             &h,
@@ -1027,6 +1051,7 @@ mod tests {
             population: Some("p1".into()),
             next: None,
             empty: 0,
+            resolved: false,
         };
         let out = run(
             &h,
@@ -1075,6 +1100,7 @@ mod tests {
             population: None,
             next: None,
             empty: 0,
+            resolved: false,
         };
         let batch = Work::Members {
             groups: vec![gm("g1"), gm("gone"), gm("g3")],
@@ -1152,6 +1178,7 @@ mod tests {
             population: None,
             next: None,
             empty: 0,
+            resolved: false,
         };
         run(
             &h,

@@ -19,6 +19,15 @@
 //! follow-up tasks (without early stopping), so every call stays short.
 //! When the nesting graph is unknown (too many edges to carry), every member
 //! is a candidate and only the counts can spare checks.
+//!
+//! A dynamic group whose `userFilter` PingOne refuses as a users filter
+//! (400 `INVALID_FILTER`) has no Y. Its members are still told apart,
+//! never all reported as dynamic (that made direct members immutable and
+//! so unrevocable): each member is checked like a candidate; a direct one
+//! is a direct grant, and one that is not direct and not reached through a
+//! nested group (outside I, or anywhere when I is unknown) is there by the
+//! filter: an immutable dynamic grant. A direct member the filter also
+//! matches stays direct, since nothing can show the match.
 
 // Keys are PingOne ids from one tenant; foldhash is several times cheaper
 // than SipHash in wasm and still seeded per instance.
@@ -28,10 +37,10 @@ use connector_sdk::{ConnectorError, Context, Level, PageOutcome, SyncOp, SyncTas
 
 use crate::GROUP;
 use crate::api::{Api, MAX_BATCH};
-use crate::groups::{dynamic_query, push_direct};
+use crate::groups::{DynamicGrant, dynamic_query, push_direct, push_dynamic};
 use crate::idpage::parse_id_page;
 use crate::model::{GroupMembership, IdOnly};
-use crate::tokens::{CheckChunk, ResolveChunk, Work};
+use crate::tokens::{CheckChunk, DYNAMIC_UNLESS_DIRECT, ResolveChunk, Work};
 use crate::upload::Out;
 
 /// Users a resolution task checks itself.
@@ -54,6 +63,9 @@ struct Pending {
     left: Option<i64>,
     /// `left` is exact (static group), so `left == open.len()` means all.
     exact: bool,
+    /// A group whose filter PingOne refused: the open candidates that,
+    /// when not direct, are dynamic members, and their grant.
+    refused: Option<(HashSet<String>, DynamicGrant)>,
 }
 
 pub fn resolve(
@@ -98,20 +110,24 @@ pub fn resolve(
     let mut members: Vec<Option<Vec<String>>> = vec![None; groups.len()];
     let mut dynamic: Vec<Option<HashSet<String>>> = vec![None; groups.len()];
     let mut child_members: Vec<HashSet<String>> = vec![HashSet::new(); children.len()];
+    let mut refused = vec![false; groups.len()];
     for (kind, res) in kinds.into_iter().zip(results) {
         let ids = match res {
             Ok(items) => items.into_iter().map(|u| u.id).collect::<Vec<_>>(),
             Err(e) if matches!(e.error, ConnectorError::NotFound(_)) => continue,
             Err(e) if e.invalid_filter && matches!(kind, Job::Dynamic(_)) => {
-                // The members task already fell back to "all members are
-                // dynamic"; nothing more can be told apart here.
+                let Job::Dynamic(i) = kind else { continue };
                 cx.log(
                     Level::Warn,
                     format!(
-                        "{}; direct members of that group are not reported",
+                        "group {}: PingOne refused its userFilter as a users filter ({}); \
+                         its direct members are read per user, the others it holds not \
+                         through a nested group are reported as dynamic",
+                        groups[i].id,
                         e.error.message()
                     ),
                 );
+                refused[i] = true;
                 continue;
             }
             Err(e) => return Err(e.error),
@@ -128,9 +144,13 @@ pub fn resolve(
     for (i, g) in groups.iter().enumerate() {
         // A deleted group, or a dynamic one whose filter PingOne refused.
         let Some(m) = &members[i] else { continue };
-        if g.filter.is_some() && dynamic[i].is_none() {
+        if g.filter.is_some() && dynamic[i].is_none() && !refused[i] {
             continue;
         }
+        let refused = match (&g.filter, refused[i]) {
+            (Some(f), true) => Some((HashSet::new(), DynamicGrant::new(f))),
+            _ => None,
+        };
         let y = dynamic[i].as_ref();
         // Sets sized up front: growing one re-hashes every id it holds, and
         // hashing is the costly part of a set of ids in wasm.
@@ -150,12 +170,19 @@ pub fn resolve(
         });
         let mut sure = 0i64;
         let mut open = HashSet::with_capacity(m.len());
+        let mut refused = refused;
         for u in m {
             if y.is_some_and(|y| y.contains(u)) {
                 continue;
             }
-            match &inner {
-                Some(inner) if !inner.contains(u.as_str()) => {
+            let outside = inner.as_ref().map(|inner| !inner.contains(u.as_str()));
+            match (&mut refused, outside) {
+                // Outside I (or I unknown): direct, or there by the filter.
+                (Some((fallback, _)), Some(true) | None) => {
+                    fallback.insert(u.clone());
+                    open.insert(u.clone());
+                }
+                (None, Some(true)) => {
                     push_direct(&mut out, &g.id, u);
                     sure += 1;
                 }
@@ -170,6 +197,7 @@ pub fn resolve(
             open,
             left,
             exact: g.filter.is_none(),
+            refused,
         };
         settle(&mut p, &mut out);
         if !p.open.is_empty() {
@@ -191,13 +219,32 @@ pub fn resolve(
     let mut follow_ups = Vec::new();
     if users.len() > IN_CALL_CHECKS {
         let ids: Vec<String> = pending.iter().map(|p| p.id.clone()).collect();
+        let filters: Vec<Option<String>> = pending
+            .iter()
+            .map(|p| p.refused.as_ref().map(|(_, d)| d.filter.clone()))
+            .collect();
+        let filters = if filters.iter().any(Option::is_some) {
+            filters
+        } else {
+            Vec::new()
+        };
         for c in users.chunks(CHECKS_PER_TASK) {
             let work = Work::Check(CheckChunk {
                 groups: ids.clone(),
                 users: c
                     .iter()
-                    .map(|(u, gs)| (u.clone(), gs.iter().map(|g| *g as u32).collect()))
+                    .map(|(u, gs)| {
+                        let flagged = gs.iter().map(|g| {
+                            let dynamic = pending[*g]
+                                .refused
+                                .as_ref()
+                                .is_some_and(|(f, _)| f.contains(u));
+                            *g as u32 | if dynamic { DYNAMIC_UNLESS_DIRECT } else { 0 }
+                        });
+                        (u.clone(), flagged.collect())
+                    })
                     .collect(),
+                filters: filters.clone(),
             });
             follow_ups.push(SyncTask {
                 op: SyncOp::ListGrants,
@@ -228,6 +275,11 @@ pub fn resolve(
                     if dg.as_ref().is_some_and(|d| d.contains(&p.id)) {
                         push_direct(&mut out, &p.id, u);
                         p.left = p.left.map(|l| l - 1);
+                    } else if let Some((fallback, grant)) = &p.refused
+                        && dg.is_some()
+                        && fallback.contains(u)
+                    {
+                        push_dynamic(&mut out, &p.id, u.clone(), grant);
                     }
                     settle(p, &mut out);
                 }
@@ -244,7 +296,19 @@ pub fn resolve(
 /// Closes a group when its counts leave no doubt about the open candidates.
 fn settle(p: &mut Pending, out: &mut Out) {
     match p.left {
-        Some(l) if l <= 0 => p.open.clear(),
+        Some(l) if l <= 0 => {
+            // Every direct member is found: the rest outside I are there
+            // by the refused filter.
+            if let Some((fallback, grant)) = &p.refused {
+                let mut rest: Vec<&String> =
+                    p.open.iter().filter(|u| fallback.contains(*u)).collect();
+                rest.sort();
+                for u in rest {
+                    push_dynamic(out, &p.id, u.clone(), grant);
+                }
+            }
+            p.open.clear()
+        }
         Some(l) if p.exact && l as usize >= p.open.len() => {
             let mut all: Vec<String> = p.open.drain().collect();
             all.sort();
@@ -313,13 +377,28 @@ pub fn check(cx: &Context, api: &Api, chunk: CheckChunk) -> Result<PageOutcome, 
         chunk.users.iter().map(|(u, _)| u.clone()).collect(),
     )?;
     let mut out = Out::new();
+    let grants: Vec<Option<DynamicGrant>> = (0..chunk.groups.len())
+        .map(|i| {
+            chunk
+                .filters
+                .get(i)
+                .and_then(|f| f.as_deref())
+                .map(DynamicGrant::new)
+        })
+        .collect();
     for ((u, gs), dg) in chunk.users.iter().zip(direct) {
         let Some(dg) = dg else { continue };
         for gi in gs {
-            if let Some(g) = chunk.groups.get(*gi as usize)
-                && dg.contains(g)
-            {
+            let i = (gi & !DYNAMIC_UNLESS_DIRECT) as usize;
+            let Some(g) = chunk.groups.get(i) else {
+                continue;
+            };
+            if dg.contains(g) {
                 push_direct(&mut out, g, u);
+            } else if gi & DYNAMIC_UNLESS_DIRECT != 0
+                && let Some(Some(grant)) = grants.get(i)
+            {
+                push_dynamic(&mut out, g, u.clone(), grant);
             }
         }
     }
@@ -509,6 +588,112 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_filter_keeps_direct_members_direct() {
+        let a = urls();
+        let f = "title pr";
+        // d: members u1, u2, u9 and u5 (through child c); one direct: u9.
+        let g = ResolveGroup {
+            id: "d".into(),
+            direct: Some(1),
+            filter: Some(f.into()),
+            population: None,
+            children: Some(vec!["c".into()]),
+        };
+        let bad = json!({"code": "INVALID_DATA", "details": [{"code": "INVALID_FILTER", "target": "filter"}]});
+        let h = host(vec![
+            (
+                a.group_members("d"),
+                ok(page("users", users(&["u1", "u2", "u5", "u9"]), None)),
+            ),
+            (a.users_filtered(f), status(400, bad)),
+            (
+                a.group_members("c"),
+                ok(page("users", users(&["u5"]), None)),
+            ),
+            (
+                a.user_direct_groups("u1"),
+                ok(page("groupMemberships", direct_rows(&[]), None)),
+            ),
+            (
+                a.user_direct_groups("u2"),
+                ok(page("groupMemberships", direct_rows(&["x"]), None)),
+            ),
+            (
+                a.user_direct_groups("u5"),
+                ok(page("groupMemberships", direct_rows(&["c"]), None)),
+            ),
+            (
+                a.user_direct_groups("u9"),
+                ok(page("groupMemberships", direct_rows(&["d"]), None)),
+            ),
+        ]);
+        run(&h, resolve_task(vec![g])).unwrap();
+        let mut got: Vec<(String, bool)> = h
+            .grants
+            .borrow()
+            .iter()
+            .map(|g| (g.principal.resource.clone(), g.immutable_reason.is_some()))
+            .collect();
+        got.sort();
+        // u9 direct (revocable); u1, u2 by the filter (immutable); u5 only
+        // through the nested group (its nesting grant expands to it).
+        let want = [("u1", true), ("u2", true), ("u9", false)];
+        assert_eq!(
+            got,
+            want.map(|(u, i)| (u.to_string(), i)),
+            "{:?}",
+            h.requests
+                .borrow()
+                .iter()
+                .map(|r| &r.url)
+                .collect::<Vec<_>>()
+        );
+
+        // The same through follow-up check tasks: the flags carry it.
+        let chunk = CheckChunk {
+            groups: vec!["d".into()],
+            users: vec![
+                ("u1".into(), vec![DYNAMIC_UNLESS_DIRECT]),
+                ("u5".into(), vec![0]),
+                ("u9".into(), vec![DYNAMIC_UNLESS_DIRECT]),
+            ],
+            filters: vec![Some(f.into())],
+        };
+        let h2 = host(vec![
+            (
+                a.user_direct_groups("u1"),
+                ok(page("groupMemberships", direct_rows(&[]), None)),
+            ),
+            (
+                a.user_direct_groups("u5"),
+                ok(page("groupMemberships", direct_rows(&["c"]), None)),
+            ),
+            (
+                a.user_direct_groups("u9"),
+                ok(page("groupMemberships", direct_rows(&["d"]), None)),
+            ),
+        ]);
+        run(
+            &h2,
+            task(
+                SyncOp::ListGrants,
+                GROUP,
+                None,
+                Some(Work::Check(chunk).encode()),
+            ),
+        )
+        .unwrap();
+        let mut got: Vec<(String, bool)> = h2
+            .grants
+            .borrow()
+            .iter()
+            .map(|g| (g.principal.resource.clone(), g.immutable_reason.is_some()))
+            .collect();
+        got.sort();
+        assert_eq!(got, [("u1".to_string(), true), ("u9".to_string(), false)]);
+    }
+
+    #[test]
     fn unknown_children_rely_on_counts_then_checks() {
         let a = urls();
         let g = |id: &str, d| ResolveGroup {
@@ -584,6 +769,7 @@ mod tests {
         let one = CheckChunk {
             groups: c.groups.clone(),
             users: vec![c.users[0].clone()],
+            filters: Vec::new(),
         };
         run(
             &h,

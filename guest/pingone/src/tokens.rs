@@ -101,6 +101,11 @@ pub struct GroupMembers {
     pub next: Option<String>,
     #[serde(default)]
     pub empty: u32,
+    /// A resolution task settles this group's members should PingOne
+    /// refuse the filter (it may have direct members): the listing then
+    /// reports nothing rather than every member as dynamic.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resolved: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,9 +132,17 @@ pub struct ResolveChunk {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckChunk {
     pub groups: Vec<String>,
-    /// (user id, indexes into `groups` to settle for this user).
+    /// (user id, indexes into `groups` to settle for this user). An index
+    /// with [`DYNAMIC_UNLESS_DIRECT`] set names a group whose filter PingOne
+    /// refused: the user, if not a direct member, is a dynamic one.
     pub users: Vec<(String, Vec<u32>)>,
+    /// Per group, the `userFilter` of a group whose filter was refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<Option<String>>,
 }
+
+/// Flag on a [`CheckChunk`] group index: "dynamic member unless direct".
+pub const DYNAMIC_UNLESS_DIRECT: u32 = 1 << 31;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleSpec {

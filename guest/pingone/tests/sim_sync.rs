@@ -350,3 +350,84 @@ fn a_refused_limit_falls_back_to_the_default_page_size() {
         "{users:?}"
     );
 }
+
+/// PingOne refuses a dynamic group's `userFilter` as a users filter: the
+/// group's direct members stay direct (revocable) grants, and only the
+/// members the filter adds are immutable.
+#[test]
+fn a_refused_user_filter_keeps_direct_members_revocable() {
+    use connector_sdk::{Config, Connector, Context, EntitlementRef, GrantResult, resource_id};
+    let mut config = SimConfig::small(12);
+    config.faults.refuse_user_filters = true;
+    let sim = Sim::start(config);
+    let t = sim.h().ground_truth();
+    // Direct members for a dynamic group: one its filter matches, one not.
+    let d = t
+        .dynamic_group_members
+        .iter()
+        .find(|d| !d.user_ids.is_empty())
+        .expect("a dynamic group with members");
+    let group = t
+        .groups
+        .iter()
+        .find(|g| g["id"] == d.group_id.as_str())
+        .unwrap();
+    let pop = group["population"]["id"].as_str();
+    let eligible = |u: &&serde_json::Value| pop.is_none_or(|p| u["population"]["id"] == p);
+    let matched = d.user_ids[0].clone();
+    let unmatched = t
+        .users
+        .iter()
+        .filter(eligible)
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .find(|u| !d.user_ids.contains(u))
+        .expect("a user the filter does not match");
+    let transport = sim.transport();
+    let cfg = Config::new(sim.config());
+    for u in [&matched, &unmatched] {
+        let host = common::CallHost::new(&transport);
+        let cx = Context {
+            host: &host,
+            config: &cfg,
+        };
+        let e = EntitlementRef {
+            id: format!("group:{}:member", d.group_id),
+            resource: resource_id("group", &d.group_id),
+            slug: "member".into(),
+            metadata_json: None,
+        };
+        let r = pingone_connector::PingOne::grant(&cx, e, resource_id("user", u));
+        assert_eq!(r.unwrap(), GrantResult::Granted);
+    }
+    let truth = sim.h().ground_truth();
+    let (store, _, _) = sync(&sim);
+    assert!(
+        store
+            .warnings
+            .iter()
+            .any(|w| w.contains("refused its userFilter")),
+        "{:?}",
+        store.warnings
+    );
+    let store = Store {
+        warnings: Vec::new(),
+        ..store
+    };
+    let mut want = expect::expected(&truth);
+    expect::with_refused_filters(&truth, &mut want);
+    assert_matches(&store, &want);
+    for u in [&matched, &unmatched] {
+        let id = format!("group:{}:member:user:{u}", d.group_id);
+        assert!(
+            store.grants[&id].immutable_reason.is_none(),
+            "{id} is a direct, revocable grant"
+        );
+    }
+    let others = d.user_ids.iter().filter(|u| **u != matched);
+    for u in others {
+        let id = format!("group:{}:member:user:{u}", d.group_id);
+        if let Some(g) = store.grants.get(&id) {
+            assert!(g.immutable_reason.is_some(), "{id}");
+        }
+    }
+}

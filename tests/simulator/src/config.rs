@@ -150,6 +150,11 @@ pub struct Faults {
     /// on `limit`): a tenant stricter than documented, for the connector's
     /// fallback to PingOne's default page size.
     pub refuse_limit: bool,
+    /// Refuse every users filter that is not a `memberOfGroups[...]`
+    /// filter with 400 INVALID_FILTER, as PingOne does for a filter it
+    /// does not support (§5.2): a dynamic group's `userFilter` asked as a
+    /// users filter is then refused while the group itself still works.
+    pub refuse_user_filters: bool,
     pub duplicate_membership: DuplicateMembership,
     pub duplicate_username: DuplicateUsername,
     /// Require `email` on user create (PingOne's default schema does).
@@ -176,6 +181,7 @@ impl Default for Faults {
             environment_warmup_ms: 0,
             expire_tokens_after_requests: None,
             refuse_limit: false,
+            refuse_user_filters: false,
             duplicate_membership: DuplicateMembership::Reject400,
             duplicate_username: DuplicateUsername::Reject400,
             require_email: true,

@@ -664,3 +664,26 @@ async fn binary_runs_as_a_separate_process() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn fault_refuse_user_filters() {
+    let sim = start(SimConfig::tiny(106)).await;
+    let api = Api::new(&sim).await;
+    sim.set_faults(Faults {
+        refuse_user_filters: true,
+        ..Faults::default()
+    });
+    let g = sim.ground_truth().groups[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, v) = api.get("/users?filter=title%20eq%20%22Manager%22").await;
+    assert_eq!(s, 400, "{v}");
+    assert_error(&v, "INVALID_DATA", Some(("INVALID_FILTER", Some("filter"))));
+    let (s, v) = api
+        .get(&format!(
+            "/users?filter=memberOfGroups%5Bid%20eq%20%22{g}%22%5D"
+        ))
+        .await;
+    assert_eq!(s, 200, "{v}");
+}

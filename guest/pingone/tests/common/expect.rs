@@ -318,3 +318,69 @@ pub fn minimum(t: &GroundTruth) -> Minimum {
         total: base + by_groups.min(by_users),
     }
 }
+
+/// The membership grants of dynamic groups when PingOne refuses their
+/// `userFilter` as a users filter: nothing shows which members the filter
+/// matches, so a direct member stays a direct (revocable) grant even if the
+/// filter matches it too; a member neither direct nor reached through a
+/// nested group is a dynamic (immutable) one. A group without direct
+/// members reports every member as dynamic, as before.
+pub fn with_refused_filters(t: &GroundTruth, e: &mut Expected) {
+    fn members(
+        g: &str,
+        t: &GroundTruth,
+        dynamic: &HashMap<&str, Vec<String>>,
+        out: &mut BTreeSet<String>,
+    ) {
+        out.extend(
+            t.memberships
+                .iter()
+                .filter(|m| m.group_id == g)
+                .map(|m| m.user_id.clone()),
+        );
+        out.extend(dynamic.get(g).into_iter().flatten().cloned());
+        for n in t.nestings.iter().filter(|n| n.parent_group_id == g) {
+            members(&n.child_group_id, t, dynamic, out);
+        }
+    }
+    let dynamic: HashMap<&str, Vec<String>> = t
+        .dynamic_group_members
+        .iter()
+        .map(|d| (d.group_id.as_str(), d.user_ids.clone()))
+        .collect();
+    for d in &t.dynamic_group_members {
+        let g = d.group_id.as_str();
+        let prefix = format!("group:{g}:member:user:");
+        e.grants.retain(|id, _| !id.starts_with(&prefix));
+        let direct: BTreeSet<String> = t
+            .memberships
+            .iter()
+            .filter(|m| m.group_id == g)
+            .map(|m| m.user_id.clone())
+            .collect();
+        let mut all = BTreeSet::new();
+        members(g, t, &dynamic, &mut all);
+        let mut nested = BTreeSet::new();
+        for n in t.nestings.iter().filter(|n| n.parent_group_id == g) {
+            members(&n.child_group_id, t, &dynamic, &mut nested);
+        }
+        for u in &all {
+            let immutable = if direct.is_empty() {
+                true
+            } else if direct.contains(u) {
+                false
+            } else if nested.contains(u) {
+                continue;
+            } else {
+                true
+            };
+            e.grants.insert(
+                format!("{prefix}{u}"),
+                GrantSpec {
+                    immutable,
+                    expansion: None,
+                },
+            );
+        }
+    }
+}

@@ -32,6 +32,13 @@ fn user_pos(st: &Store, id: &str) -> ApiResult<Pos> {
 pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiResult<Response> {
     let params = Params::from_uri(&uri);
     let expr = parse_filter(&params, &filter::USERS)?;
+    if app.faults.get().refuse_user_filters && expr.as_ref().is_some_and(|e| !e.uses_member_of()) {
+        return Err(ApiError::invalid_detail(Detail::new(
+            "INVALID_FILTER",
+            Some("filter"),
+            "The filter is not supported for this resource.",
+        )));
+    }
     let filter_text = params.get("filter").unwrap_or("");
     let page = PageReq::new(
         &app,
