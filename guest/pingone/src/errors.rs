@@ -132,6 +132,12 @@ pub fn status_error(resp: &Response, what: &str) -> ConnectorError {
                 crate::config::API_URL
             ))
         }
+        403 if Failure::of(resp) == Some(Failure::Unlicensed) => {
+            ConnectorError::PermissionDenied(format!(
+                "{what}: {status} {body}; the environment's PingOne license does not allow this \
+                 request"
+            ))
+        }
         403 => ConnectorError::PermissionDenied(format!(
             "{what}: {status} {body}; {ROLE_HINT} (a 403 also means the environment does not \
              exist in this region)"
@@ -203,6 +209,16 @@ mod tests {
             status_error(&resp(302, ""), "x"),
             ConnectorError::Internal(_)
         ));
+    }
+
+    #[test]
+    fn a_license_403_says_so() {
+        let b = r#"{"id":"x","code":"ACCESS_FAILED","message":"m","details":[{"code":"LICENSE_EXCEEDED","message":"over"}]}"#;
+        let e = status_error(&resp(403, b), "creating user x");
+        assert!(
+            matches!(&e, ConnectorError::PermissionDenied(m) if m.contains("license") && !m.contains("Identity Data")),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -257,7 +257,8 @@ fn permission_error(req: &Request, resp: &Response, what: &str, f: Failure) -> C
     ConnectorError::PermissionDenied(format!(
         "{what}: {status} {body}{waited}; the worker application lacks {need}: assign it to \
          the application, scoped to this environment (PingOne grants worker apps API \
-         permissions through admin roles, not p1:* scopes)"
+         permissions through admin roles, not p1:* scopes; a 403 also means the environment \
+         does not exist in this region)"
     ))
 }
 
