@@ -19,6 +19,15 @@
 //!   in free pages either (and the file is the size of its one sync).
 //! * **Only a finished sync is an artifact.** An unfinished or missing sync
 //!   is refused ([`C1zError::NotFound`]); nothing is written then.
+//! * **A targeted copy** ([`extract_targeted`]) is what Baton's partial
+//!   sync of some resources holds: every resource type, the named resources,
+//!   their entitlements, the grants of those entitlements and the grants'
+//!   principals (Baton fetches those "related resources" too), as a sync of
+//!   type `partial` under a sync id of its own, since it is a different
+//!   sync from the full one it was cut from. Nothing else of the full sync
+//!   is carried: no other resource, entitlement or grant, no asset, no
+//!   session row. A named resource the sync does not hold is left out and
+//!   reported, as Baton skips a targeted resource its connector cannot find.
 //! * **A crash mid-write.** The copy is compressed into `<dest>.tmp`,
 //!   fsynced and renamed over `dest`, as the writer publishes; on error
 //!   `dest` is untouched and the temporary file removed.
@@ -26,10 +35,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rusqlite::OpenFlags;
+use rusqlite::{OpenFlags, params};
 
 use crate::envelope::{self, DecodeLimits};
 use crate::error::{C1zError, Result, SqlContext};
+use crate::pb;
 use crate::schema;
 use crate::sqlite;
 use crate::store::{self, SyncStats};
@@ -68,6 +78,9 @@ pub struct ExtractReport {
     pub database_bytes: u64,
     /// Size of the copy.
     pub c1z_bytes: u64,
+    /// Named resources the sync does not hold (`<type>:<id>`); targeted
+    /// copies only.
+    pub missing_targets: Vec<String>,
 }
 
 /// Writes a c1z at `dest` holding only the finished sync `sync_id` of the
@@ -77,6 +90,30 @@ pub fn extract_sync(
     sync_id: &str,
     dest: &Path,
     opts: &ExtractOptions,
+) -> Result<ExtractReport> {
+    copy(source, sync_id, dest, opts, None)
+}
+
+/// Writes a c1z at `dest` holding a `partial` sync cut from the finished
+/// sync `sync_id` of `source`: the resources `targets` with their
+/// entitlements, those entitlements' grants and the grants' principals (see
+/// the module documentation). The report's `sync_id` is the new sync's.
+pub fn extract_targeted(
+    source: &Path,
+    sync_id: &str,
+    targets: &[pb::ResourceId],
+    dest: &Path,
+    opts: &ExtractOptions,
+) -> Result<ExtractReport> {
+    copy(source, sync_id, dest, opts, Some(targets))
+}
+
+fn copy(
+    source: &Path,
+    sync_id: &str,
+    dest: &Path,
+    opts: &ExtractOptions,
+    targets: Option<&[pb::ResourceId]>,
 ) -> Result<ExtractReport> {
     let dir = match &opts.temp_dir {
         Some(d) => tempfile::Builder::new()
@@ -138,8 +175,20 @@ pub fn extract_sync(
         tx.execute_batch(&format!("drop table \"{}\"", table.replace('"', "\"\"")))
             .ctx(|| format!("dropping table {table}"))?;
     }
+    let (sync_id, missing_targets) = match targets {
+        None => (sync_id.to_string(), Vec::new()),
+        Some(targets) => cut_to_targets(&tx, sync_id, targets)?,
+    };
+    let sync_id = sync_id.as_str();
     tx.commit().ctx(|| "committing the extraction".into())?;
     let stats = store::compute_stats(&conn, sync_id)?;
+    if targets.is_some() {
+        conn.execute(
+            "update v1_sync_runs set stats = ?1 where sync_id = ?2",
+            params![stats.to_stats_json(), sync_id],
+        )
+        .ctx(|| "storing the partial sync's stats".into())?;
+    }
     conn.execute_batch("vacuum; pragma user_version = 0;")
         .ctx(|| "vacuuming the copy".into())?;
     // Self-contained for Go readers, whatever journal mode the source had.
@@ -170,5 +219,71 @@ pub fn extract_sync(
         stats,
         database_bytes,
         c1z_bytes,
+        missing_targets,
     })
+}
+
+/// Deletes, in a database holding only `sync_id`, everything a partial sync
+/// of `targets` would not hold, and makes the rest a `partial` sync under a
+/// new id. Returns that id and the targets the sync lacks.
+fn cut_to_targets(
+    tx: &rusqlite::Transaction<'_>,
+    sync_id: &str,
+    targets: &[pb::ResourceId],
+) -> Result<(String, Vec<String>)> {
+    let ctx = || "cutting the sync to its targets".to_string();
+    tx.execute_batch(
+        "create temp table host_targets (rt text not null, id text not null, primary key (rt, id)); \
+         create temp table host_keep (rt text not null, id text not null, primary key (rt, id));",
+    )
+    .ctx(ctx)?;
+    let mut missing = Vec::new();
+    for t in targets {
+        let present: bool = tx
+            .query_row(
+                "select exists (select 1 from v1_resources where resource_type_id = ?1 \
+                 and external_id = ?2)",
+                params![t.resource_type, t.external_id()],
+                |r| r.get(0),
+            )
+            .ctx(ctx)?;
+        if !present {
+            missing.push(t.external_id());
+            continue;
+        }
+        tx.execute(
+            "insert or ignore into host_targets (rt, id) values (?1, ?2)",
+            params![t.resource_type, t.resource],
+        )
+        .ctx(ctx)?;
+    }
+    tx.execute_batch(
+        "insert or ignore into host_keep select rt, id from host_targets; \
+         insert or ignore into host_keep select principal_resource_type_id, principal_resource_id \
+           from v1_grants where (resource_type_id, resource_id) in (select rt, id from host_targets); \
+         delete from v1_resources where (resource_type_id, external_id) not in \
+           (select rt, rt || ':' || id from host_keep); \
+         delete from v1_entitlements where (resource_type_id, resource_id) not in \
+           (select rt, id from host_targets); \
+         delete from v1_grants where (resource_type_id, resource_id) not in \
+           (select rt, id from host_targets); \
+         delete from v1_assets; \
+         delete from v1_connector_sessions; \
+         drop table host_targets; drop table host_keep;",
+    )
+    .ctx(ctx)?;
+    let partial = crate::ids::new_sync_id();
+    for table in schema::ALL_TABLES {
+        tx.execute(
+            &format!("update {table} set sync_id = ?1 where sync_id = ?2"),
+            params![partial, sync_id],
+        )
+        .ctx(ctx)?;
+    }
+    tx.execute(
+        "update v1_sync_runs set sync_type = 'partial', sync_token = '' where sync_id = ?1",
+        [&partial],
+    )
+    .ctx(ctx)?;
+    Ok((partial, missing))
 }

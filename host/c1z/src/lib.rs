@@ -32,7 +32,7 @@ pub mod store;
 pub mod writer;
 
 pub use error::{C1zError, Result};
-pub use extract::{ExtractOptions, ExtractReport, extract_sync};
+pub use extract::{ExtractOptions, ExtractReport, extract_sync, extract_targeted};
 pub use inspect::{CommonArgs, InspectCommand, OutputFormat, run_inspect};
 pub use reader::{C1zReader, GrantFilter, ObjectDiff, ReaderOptions, Rows, SyncDiff};
 pub use store::{SyncRun, SyncStats};

@@ -151,3 +151,94 @@ fn tables_it_cannot_attribute_to_a_sync_are_left_out() {
         .unwrap();
     assert_eq!(tables, 0);
 }
+
+#[test]
+fn a_targeted_copy_is_a_partial_sync_of_those_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("kept.c1z");
+    let fx = Fixture::pingone();
+    let (full, _) = fx.write_sync(&source);
+    let out = dir.path().join("partial.c1z");
+    let targets = [
+        c1z::pb::ResourceId::new("group", "g-eng"),
+        c1z::pb::ResourceId::new("user", "u-nobody"),
+    ];
+    let report =
+        c1z::extract_targeted(&source, &full, &targets, &out, &Default::default()).unwrap();
+    assert_ne!(report.sync_id, full, "a sync of its own");
+    assert_eq!(report.missing_targets, ["user:u-nobody"]);
+
+    let src = C1zReader::open(&source).unwrap();
+    let on_eng = |e: &c1z::pb::Entitlement| {
+        e.resource.as_ref().and_then(|r| r.id.as_ref()) == Some(&targets[0])
+    };
+    let want_entitlements: Vec<String> = src
+        .entitlements(&full, None)
+        .map(|e| e.unwrap())
+        .filter(on_eng)
+        .map(|e| e.id)
+        .collect();
+    let want_grants: Vec<c1z::pb::Grant> = src
+        .grants(&full, &Default::default())
+        .map(|g| g.unwrap())
+        .filter(|g| g.entitlement.as_ref().is_some_and(on_eng))
+        .collect();
+    assert!(!want_grants.is_empty(), "the fixture's group has members");
+    let mut want_resources: Vec<String> = want_grants
+        .iter()
+        .map(|g| {
+            g.principal
+                .as_ref()
+                .unwrap()
+                .id
+                .as_ref()
+                .unwrap()
+                .external_id()
+        })
+        .chain(["group:g-eng".to_string()])
+        .collect();
+    want_resources.sort();
+    want_resources.dedup();
+
+    let r = C1zReader::open(&out).unwrap();
+    let syncs = r.syncs().unwrap();
+    assert_eq!(syncs.len(), 1);
+    let s = &syncs[0];
+    assert_eq!(
+        (s.sync_id.as_str(), s.sync_type.as_str()),
+        (report.sync_id.as_str(), "partial")
+    );
+    assert!(s.is_finished());
+    assert_eq!(
+        r.resource_types(&s.sync_id).unwrap().len(),
+        fx.resource_types().len(),
+        "every resource type, as Baton's partial sync lists them"
+    );
+    let mut resources: Vec<String> = r
+        .resources(&s.sync_id, None)
+        .map(|x| x.unwrap().id.unwrap().external_id())
+        .collect();
+    resources.sort();
+    assert_eq!(resources, want_resources);
+    let entitlements: Vec<String> = r
+        .entitlements(&s.sync_id, None)
+        .map(|e| e.unwrap().id)
+        .collect();
+    assert_eq!(entitlements, want_entitlements);
+    let grants: Vec<String> = r
+        .grants(&s.sync_id, &Default::default())
+        .map(|g| g.unwrap().id)
+        .collect();
+    assert_eq!(
+        grants,
+        want_grants.iter().map(|g| g.id.clone()).collect::<Vec<_>>()
+    );
+    let (mine, all) = rows(&out, &s.sync_id);
+    assert_eq!(mine, all);
+    assert!(
+        s.stats
+            .as_deref()
+            .unwrap()
+            .contains(&format!("\"grants\":{}", grants.len()))
+    );
+}
