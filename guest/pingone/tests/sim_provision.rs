@@ -561,3 +561,42 @@ fn an_undocumented_window_is_not_waited_out() {
     let stats = sim.handle.as_ref().unwrap().stats();
     assert_eq!(stats.route(ADD_MEMBER), 1);
 }
+
+/// The actor's own role still propagating (§7 quirk 2): PingOne refuses the
+/// role grant with "Must have role at the same or broader scope" for a
+/// moment; the connector waits it out and the role is assigned once.
+#[test]
+fn the_actors_own_role_propagating_is_waited_out() {
+    let mut config = SimConfig::small(24);
+    config.faults.own_role_propagation_ms = 600;
+    let sim = Sim::start(config);
+    let t = sim.truth();
+    let role = t
+        .roles
+        .iter()
+        .find(|r| r["name"] == "Identity Data Read Only")
+        .map(|r| s(r, "id"))
+        .unwrap();
+    let u = t
+        .users
+        .iter()
+        .map(|u| s(u, "id"))
+        .find(|u| !t.role_assignments.iter().any(|a| &a.subject_id == u))
+        .unwrap();
+    assert_eq!(
+        sim.grant("role", &role, "assigned", resource_id("user", &u))
+            .unwrap(),
+        GrantResult::Granted
+    );
+    let stats = sim.handle.as_ref().unwrap().stats();
+    let posts = stats.route("POST /v1/environments/{env}/users/{userId}/roleAssignments");
+    assert!(posts > 1, "{:?}", stats.routes);
+    assert_eq!(stats.status(400), posts - 1, "{:?}", stats.by_status);
+    let held = sim
+        .truth()
+        .role_assignments
+        .iter()
+        .filter(|a| a.subject_id == u && a.role_id == role)
+        .count();
+    assert_eq!(held, 1, "assigned exactly once");
+}

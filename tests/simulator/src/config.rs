@@ -142,6 +142,11 @@ pub struct Faults {
     /// as freshly created: single reads 404, everything else 403 (DOCS-8830),
     /// and `GET /environments/{env}` reports `createdAt` as that moment.
     pub environment_warmup_ms: u64,
+    /// For this long after the faults are applied, the actor's own role is
+    /// still propagating (§7 quirk 2): creating a role assignment answers
+    /// 400 INVALID_DATA, detail "Must have role at the same or broader
+    /// scope" (§6.2), the refusal Terraform waits out.
+    pub own_role_propagation_ms: u64,
     /// Expire every issued token once, when the `/v1` request counter
     /// (since the faults were applied) reaches this number.
     pub expire_tokens_after_requests: Option<u64>,
@@ -179,6 +184,7 @@ impl Default for Faults {
             short_pages: false,
             consistency_window_ms: 0,
             environment_warmup_ms: 0,
+            own_role_propagation_ms: 0,
             expire_tokens_after_requests: None,
             refuse_limit: false,
             refuse_user_filters: false,

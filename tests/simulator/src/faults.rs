@@ -101,6 +101,13 @@ impl FaultState {
             .then(|| crate::util::now_ms() - g.1.elapsed().as_millis() as i64)
     }
 
+    /// Inside the window where the actor's own role is still propagating?
+    pub fn in_own_role_window(&self) -> bool {
+        let g = self.current.read().unwrap_or_else(|e| e.into_inner());
+        g.0.own_role_propagation_ms > 0
+            && g.1.elapsed() < Duration::from_millis(g.0.own_role_propagation_ms)
+    }
+
     /// Inside the "new environment" window?
     pub fn in_warmup(&self) -> bool {
         let g = self.current.read().unwrap_or_else(|e| e.into_inner());

@@ -13,8 +13,8 @@ use super::{JSON, body_object, fresh_read, fresh_write, hal, hal_bytes, no_conte
 use crate::AppState;
 use crate::accounting::FaultKind;
 use crate::auth::EnvCtx;
-use crate::errors::ApiError;
 use crate::errors::ApiResult;
+use crate::errors::{ApiError, Detail};
 use crate::model::Subject;
 use crate::paging::{PageReq, Params, write_values};
 use crate::store::Store;
@@ -73,9 +73,24 @@ async fn create(
     let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
     let s = subject(&st, kind, &id)?;
     fresh_write(&app, &st, &[&id])?;
+    own_role_window(&app)?;
     let idx = st.create_assignment(s, &obj)?;
     let a = st.assignments[idx].as_ref().expect("created");
     Ok(hal(StatusCode::CREATED, &st.assignment_json(a, false)))
+}
+
+/// While the actor's own role propagates (§7 quirk 2), PingOne refuses to
+/// let it assign roles with the documented role-scope refusal (§6.2).
+fn own_role_window(app: &AppState) -> ApiResult<()> {
+    if app.faults.in_own_role_window() {
+        app.stats.fault(FaultKind::Consistency);
+        return Err(ApiError::invalid_detail(Detail::new(
+            "INVALID_VALUE",
+            Some("scope"),
+            "Must have role at the same or broader scope",
+        )));
+    }
+    Ok(())
 }
 
 /// Right after a grant, PingOne answers 403 "not authorized" until the
