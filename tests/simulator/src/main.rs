@@ -137,6 +137,15 @@ struct Args {
     consistency_window_ms: Option<u64>,
     #[arg(long)]
     environment_warmup_ms: Option<u64>,
+    /// The actor's own role still propagating: role grants refused this long.
+    #[arg(long)]
+    own_role_propagation_ms: Option<u64>,
+    /// Refuse `limit` on every collection.
+    #[arg(long)]
+    refuse_limit: bool,
+    /// Refuse every users filter but `memberOfGroups[...]`.
+    #[arg(long)]
+    refuse_user_filters: bool,
     #[arg(long)]
     expire_tokens_after_requests: Option<u64>,
     #[arg(long, value_enum)]
@@ -245,6 +254,9 @@ fn build_config(a: &Args) -> anyhow::Result<SimConfig> {
     fault!(truncate_rate);
     fault!(consistency_window_ms);
     fault!(environment_warmup_ms);
+    fault!(own_role_propagation_ms);
+    f.refuse_limit |= a.refuse_limit;
+    f.refuse_user_filters |= a.refuse_user_filters;
     if a.rate_limit_per_sec.is_some() {
         f.rate_limit_per_sec = a.rate_limit_per_sec;
     }
