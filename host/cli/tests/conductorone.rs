@@ -700,6 +700,138 @@ async fn a_cancel_during_the_upload_ends_the_task() {
     sim.shutdown().await;
 }
 
+/// A sync task naming resources uploads Baton's partial sync of them: the
+/// resources, their entitlements, those entitlements' grants and the
+/// grants' principals, as a sync of type `partial`, and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_targeted_sync_uploads_a_partial_sync_of_those_resources() {
+    let sim = pingone_sim::start(SimConfig::tiny(66), ServeOptions::default())
+        .await
+        .unwrap();
+    let c1 = FakeC1::start().await;
+    c1.set_next_poll(Duration::from_millis(100));
+    c1.set_next_heartbeat(Duration::from_secs(1));
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(&sim, &c1, dir.path(), false, &[]);
+
+    let full_task = c1.enqueue(task::TaskType::SyncFull(Default::default()));
+    success(&finished(&c1, &host, &full_task).await);
+    let full_file = dir.path().join("full.c1z");
+    std::fs::write(&full_file, &c1.uploads(&full_task)[0]).unwrap();
+    let full = C1zReader::open(&full_file).unwrap();
+    let full_id = full.syncs().unwrap()[0].sync_id.clone();
+    let grants: Vec<pb::Grant> = full
+        .grants(&full_id, &Default::default())
+        .map(|g| g.unwrap())
+        .collect();
+    let owner = |g: &pb::Grant| {
+        g.entitlement
+            .as_ref()
+            .and_then(|e| e.resource.as_ref())
+            .and_then(|r| r.id.clone())
+            .unwrap()
+    };
+    // A group with members, and a user, named as ConductorOne names them.
+    let group = grants
+        .iter()
+        .map(owner)
+        .find(|id| id.resource_type == "group")
+        .expect("a group with a grant");
+    let user = full
+        .resources(&full_id, Some("user"))
+        .map(|r| r.unwrap())
+        .next()
+        .expect("a user");
+    let user_id = user.id.clone().unwrap();
+    let named = [
+        full.resource(&group.resource_type, &group.resource)
+            .unwrap()
+            .unwrap(),
+        user,
+        pb::Resource {
+            id: Some(pb::ResourceId::new("group", "no-such-group")),
+            ..Default::default()
+        },
+    ];
+    let targets = [group.clone(), user_id.clone()];
+
+    let id = c1.enqueue(task::TaskType::SyncFull(task::SyncFullTask {
+        targeted_sync_resources: named.to_vec(),
+        ..Default::default()
+    }));
+    success(&finished(&c1, &host, &id).await);
+    let file = dir.path().join("partial.c1z");
+    std::fs::write(&file, &c1.uploads(&id)[0]).unwrap();
+    let r = C1zReader::open(&file).unwrap();
+    let syncs = r.syncs().unwrap();
+    assert_eq!(syncs.len(), 1, "{syncs:?}");
+    let s = &syncs[0];
+    assert_eq!(s.sync_type, "partial");
+    assert!(s.is_finished());
+
+    let want_grants: std::collections::BTreeSet<String> = grants
+        .iter()
+        .filter(|g| targets.contains(&owner(g)))
+        .map(|g| g.id.clone())
+        .collect();
+    assert!(!want_grants.is_empty());
+    let mut want_resources: std::collections::BTreeSet<String> = grants
+        .iter()
+        .filter(|g| targets.contains(&owner(g)))
+        .map(|g| {
+            g.principal
+                .as_ref()
+                .unwrap()
+                .id
+                .as_ref()
+                .unwrap()
+                .external_id()
+        })
+        .collect();
+    want_resources.extend(targets.iter().map(|t| t.external_id()));
+    let want_entitlements: std::collections::BTreeSet<String> = full
+        .entitlements(&full_id, None)
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            e.resource
+                .as_ref()
+                .and_then(|r| r.id.as_ref())
+                .is_some_and(|i| targets.contains(i))
+        })
+        .map(|e| e.id)
+        .collect();
+
+    let got_resources: std::collections::BTreeSet<String> = r
+        .resources(&s.sync_id, None)
+        .map(|x| x.unwrap().id.unwrap().external_id())
+        .collect();
+    let got_entitlements: std::collections::BTreeSet<String> = r
+        .entitlements(&s.sync_id, None)
+        .map(|e| e.unwrap().id)
+        .collect();
+    let got_grants: std::collections::BTreeSet<String> = r
+        .grants(&s.sync_id, &Default::default())
+        .map(|g| g.unwrap().id)
+        .collect();
+    assert_eq!(got_resources, want_resources);
+    assert_eq!(got_entitlements, want_entitlements);
+    assert_eq!(got_grants, want_grants);
+    assert!(
+        got_resources.len() < full.resources(&full_id, None).count(),
+        "not the whole tenant"
+    );
+    assert!(
+        host.logs().contains("group:no-such-group not found"),
+        "{}",
+        host.logs()
+    );
+
+    assert_eq!(c1.violations(), Vec::<String>::new());
+    let (status, logs) = host.terminate();
+    assert_eq!(status, Some(0), "{logs}");
+    sim.shutdown().await;
+}
+
 const ADMIN_TOKEN: &str = "admin-token-for-conductorone-tests";
 
 /// The admin API's base URL, from the host's startup log.

@@ -35,6 +35,12 @@
 //!   previous sync, which ConductorOne did not ask for and which would
 //!   double the upload. The copy is made next to the kept file and removed
 //!   however the task ends.
+//! - A sync task naming `targeted_sync_resources` uploads a `partial` sync
+//!   holding what Baton's targeted sync holds: those resources, their
+//!   entitlements, the grants of those and the grants' principals. It is
+//!   cut from a full traversal, since the component cannot read one
+//!   resource; the other options that narrow a sync (types, skipped
+//!   phases) still get the whole, a superset, with a warning.
 //! - Error messages come from the runtime, which has already redacted the
 //!   connector's secrets; nothing here adds a credential to them.
 
@@ -513,12 +519,11 @@ async fn sync(
     };
     if options.skip_entitlements_and_grants
         || options.skip_grants
-        || !options.targeted_sync_resources.is_empty()
         || !options.sync_resource_type_ids.is_empty()
     {
         tracing::warn!(
             task = %task.id,
-            "the sync task asks for a partial sync; this host runs full syncs, a superset"
+            "the sync task asks to skip some types or phases; this host syncs them all, a superset"
         );
     }
     // The sync stops when heartbeats say so or the host shuts down.
@@ -565,6 +570,27 @@ async fn sync_and_upload(
     reasons: &StopReasons,
     shutdown: &AtomicBool,
 ) -> Outcome {
+    // A targeted sync names its resources; one without a type or id is
+    // no target (Baton's syncer fails such a sync, retryably, as here).
+    let mut targets = Vec::new();
+    if let Some(TaskType::SyncFull(o)) = &task.task_type {
+        for r in &o.targeted_sync_resources {
+            match r
+                .id
+                .as_ref()
+                .filter(|id| !id.resource_type.is_empty() && !id.resource.is_empty())
+            {
+                Some(id) => targets.push(id.clone()),
+                None => {
+                    return Outcome::Failure(Failure::new(
+                        code::UNKNOWN,
+                        "targeted sync: a targeted resource has no type or id",
+                        false,
+                    ));
+                }
+            }
+        }
+    }
     // One sync at a time per connector: they share the checkpointed c1z.
     let _exclusive = connector.sync_lock.lock().await;
     // The deployment of the moment; a hot swap applies from the next task.
@@ -625,17 +651,26 @@ async fn sync_and_upload(
         }
     };
     // The kept file also holds the previous sync (for resume and diffs);
-    // ConductorOne gets this task's sync alone, as Baton uploads it.
+    // ConductorOne gets this task's sync alone, as Baton uploads it. A
+    // targeted task gets the partial sync Baton's syncer would make of its
+    // resources, cut from the full one: the component has no call that
+    // reads one resource, and PingOne's grants come from listings, so the
+    // traversal itself is a full one.
     let upload = UploadFile(c1z::envelope::with_suffix(file, ".upload"));
     let extracted = {
         let (source, dest) = (file.clone(), upload.0.clone());
         let sync_id = summary.sync_id.clone();
+        let targets = targets.clone();
         tokio::task::spawn_blocking(move || {
             let opts = c1z::ExtractOptions {
                 temp_dir: source.parent().map(std::path::Path::to_path_buf),
                 ..Default::default()
             };
-            c1z::extract_sync(&source, &sync_id, &dest, &opts)
+            if targets.is_empty() {
+                c1z::extract_sync(&source, &sync_id, &dest, &opts)
+            } else {
+                c1z::extract_targeted(&source, &sync_id, &targets, &dest, &opts)
+            }
         })
         .await
     };
@@ -643,12 +678,18 @@ async fn sync_and_upload(
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()))
     {
-        Ok(report) => tracing::debug!(
-            task = %task.id,
-            bytes = report.c1z_bytes,
-            left_out = report.dropped_syncs.len(),
-            "this task's sync copied for the upload"
-        ),
+        Ok(report) => {
+            for missing in &report.missing_targets {
+                tracing::warn!(task = %task.id, "targeted resource {missing} not found; skipped");
+            }
+            tracing::debug!(
+                task = %task.id,
+                bytes = report.c1z_bytes,
+                targets = targets.len(),
+                left_out = report.dropped_syncs.len(),
+                "this task's sync copied for the upload"
+            )
+        }
         Err(e) => {
             return Outcome::Failure(Failure::new(
                 code::UNKNOWN,
