@@ -290,7 +290,17 @@ pub fn operation(req: &Request, file: &Path) -> anyhow::Result<Operation> {
                 prov::AccountInfo {
                     login,
                     emails: email.iter().cloned().collect(),
-                    profile_json: profile.as_ref().map(|p| p.to_string()),
+                    // The component sets a profile's `password` member as
+                    // the account's password; only a ConductorOne task's
+                    // host-made password may reach it, so an operator's is
+                    // dropped and the component generates one as before.
+                    profile_json: profile.as_ref().map(|p| {
+                        let mut p = p.clone();
+                        if let Some(o) = p.as_object_mut() {
+                            o.remove("password");
+                        }
+                        p.to_string()
+                    }),
                 },
                 credential,
             )
@@ -474,5 +484,22 @@ mod tests {
         );
         let plain = pb::Grant::default();
         assert_eq!(expanded_only(&plain, ent), None);
+    }
+
+    #[test]
+    fn an_operators_profile_password_never_reaches_the_component() {
+        let req = Request::CreateAccount {
+            login: Some("a.b".into()),
+            email: None,
+            profile: Some(serde_json::json!({"given_name": "A", "password": "chosen"})),
+            credential: default_credential(),
+        };
+        let Operation::CreateAccount(info, _) = operation(&req, Path::new("unused.c1z")).unwrap()
+        else {
+            panic!("not a create-account operation");
+        };
+        let profile: serde_json::Value =
+            serde_json::from_str(info.profile_json.as_deref().unwrap()).unwrap();
+        assert_eq!(profile, serde_json::json!({"given_name": "A"}));
     }
 }
