@@ -198,6 +198,16 @@ async fn conductorone_drives_sync_and_provisioning() {
             "{caps:?}"
         );
     }
+    // A targeted sync costs a full traversal here: not advertised.
+    for c in [
+        pb::Capability::TargetedSync,
+        pb::Capability::ServiceModeTargetedSync,
+    ] {
+        assert!(
+            !caps.connector_capabilities.contains(&(c as i32)),
+            "{caps:?}"
+        );
+    }
     let user_type = caps
         .resource_type_capabilities
         .iter()
