@@ -186,15 +186,26 @@ impl HostState {
 }
 
 impl HostState {
-    /// Counts records against the per-call cap; over it, the call ends.
-    fn admit(&mut self, n: usize) -> wasmtime::Result<()> {
-        let cap = self.instance.limits.upload_records_per_call;
+    /// Counts records and their bytes against the per-call caps; over
+    /// either, the call ends with `LimitExceeded` naming the cap.
+    fn admit(&mut self, n: usize, bytes: usize) -> wasmtime::Result<()> {
+        let limits = &self.instance.limits;
+        let cap = limits.upload_records_per_call;
         let total = self.call.upload.len() + n;
         if total > cap {
             return Err(self.violate(CallError::LimitExceeded(format!(
                 "the call uploaded {total} records, over the cap of {cap}"
             ))));
         }
+        let cap = limits.upload_bytes_per_call;
+        let total = self.call.upload.bytes.saturating_add(bytes);
+        if total > cap {
+            return Err(self.violate(CallError::LimitExceeded(format!(
+                "the call uploaded {total} bytes of records, over the \
+                 upload_bytes_per_call cap of {cap}"
+            ))));
+        }
+        self.call.upload.bytes = total;
         Ok(())
     }
 
@@ -211,7 +222,9 @@ impl upload::Host for HostState {
         &mut self,
         items: Vec<types::Resource>,
     ) -> wasmtime::Result<Result<(), upload::UploadError>> {
-        if let Some(refused) = self.check_upload(items.len(), &items, checks::validate_resource)? {
+        let bytes = self.cost(&items, checks::resource_cost);
+        self.admit(items.len(), bytes)?;
+        if let Some(refused) = self.check_upload(&items, checks::validate_resource) {
             return Ok(Err(refused));
         }
         self.call.upload.resources.extend(items);
@@ -222,9 +235,9 @@ impl upload::Host for HostState {
         &mut self,
         items: Vec<types::Entitlement>,
     ) -> wasmtime::Result<Result<(), upload::UploadError>> {
-        if let Some(refused) =
-            self.check_upload(items.len(), &items, checks::validate_entitlement)?
-        {
+        let bytes = self.cost(&items, checks::entitlement_cost);
+        self.admit(items.len(), bytes)?;
+        if let Some(refused) = self.check_upload(&items, checks::validate_entitlement) {
             return Ok(Err(refused));
         }
         self.call.upload.entitlements.extend(items);
@@ -235,7 +248,9 @@ impl upload::Host for HostState {
         &mut self,
         items: Vec<types::Grant>,
     ) -> wasmtime::Result<Result<(), upload::UploadError>> {
-        if let Some(refused) = self.check_upload(items.len(), &items, checks::validate_grant)? {
+        let bytes = self.cost(&items, checks::grant_cost);
+        self.admit(items.len(), bytes)?;
+        if let Some(refused) = self.check_upload(&items, checks::validate_grant) {
             return Ok(Err(refused));
         }
         self.call.upload.grants.extend(items);
@@ -248,12 +263,15 @@ impl upload::Host for HostState {
         entitlements: Vec<types::Entitlement>,
         skip: upload::SkipTasks,
     ) -> wasmtime::Result<Result<(), upload::UploadError>> {
-        // One admission for both lists, so the cap sees the whole upload.
-        self.admit(items.len() + entitlements.len())?;
-        if let Some(refused) = self.check_upload(0, &items, checks::validate_resource)? {
+        // One admission for both lists, so the caps see the whole upload.
+        let bytes = self
+            .cost(&items, checks::resource_cost)
+            .saturating_add(self.cost(&entitlements, checks::entitlement_cost));
+        self.admit(items.len() + entitlements.len(), bytes)?;
+        if let Some(refused) = self.check_upload(&items, checks::validate_resource) {
             return Ok(Err(refused));
         }
-        if let Some(refused) = self.check_upload(0, &entitlements, checks::validate_entitlement)? {
+        if let Some(refused) = self.check_upload(&entitlements, checks::validate_entitlement) {
             return Ok(Err(refused));
         }
         let started = thread_cpu_time();
@@ -279,9 +297,11 @@ impl upload::Host for HostState {
         &mut self,
         items: Vec<types::GrantSet>,
     ) -> wasmtime::Result<Result<(), upload::UploadError>> {
-        // A set counts as the grants it stands for.
+        // A set counts as the grants it stands for, records and bytes.
         let grants = items.iter().map(|s| s.principal_ids.len()).sum();
-        if let Some(refused) = self.check_upload(grants, &items, checks::validate_grant_set)? {
+        let bytes = self.cost(&items, checks::grant_set_cost);
+        self.admit(grants, bytes)?;
+        if let Some(refused) = self.check_upload(&items, checks::validate_grant_set) {
             return Ok(Err(refused));
         }
         self.call.upload.grant_sets.extend(items);
@@ -290,23 +310,32 @@ impl upload::Host for HostState {
 }
 
 impl HostState {
-    /// One upload's checks: `records` against the per-call cap (over it, the
-    /// call ends), then each item; the first refusal comes back for the
-    /// guest. The checking time is the host's, kept out of connector CPU.
+    /// What `items` cost against the upload byte budgets. Host work, kept
+    /// out of connector CPU like the checks.
+    fn cost<T>(&mut self, items: &[T], cost: fn(&T) -> usize) -> usize {
+        let started = thread_cpu_time();
+        let bytes = items
+            .iter()
+            .fold(0usize, |sum, item| sum.saturating_add(cost(item)));
+        self.call.host_cpu += thread_cpu_time().saturating_sub(started);
+        bytes
+    }
+
+    /// Checks each item of an admitted upload; the first refusal comes back
+    /// for the guest. The checking time is the host's, kept out of
+    /// connector CPU.
     fn check_upload<T>(
         &mut self,
-        records: usize,
         items: &[T],
         check: fn(&T, &[types::ResourceType], usize) -> Result<(), String>,
-    ) -> wasmtime::Result<Option<upload::UploadError>> {
-        self.admit(records)?;
+    ) -> Option<upload::UploadError> {
         let max = self.instance.limits.upload_record_bytes;
         let started = thread_cpu_time();
         let checked = items
             .iter()
             .try_for_each(|item| check(item, &self.instance.resource_types, max));
         self.call.host_cpu += thread_cpu_time().saturating_sub(started);
-        Ok(checked.err().map(|m| self.refuse(m)))
+        checked.err().map(|m| self.refuse(m))
     }
 }
 

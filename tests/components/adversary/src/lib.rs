@@ -18,6 +18,16 @@
 //!   not among them (contract 0.1.2), which the host refuses; `listed`: the
 //!   same done right, to show what the host keeps of it; `empty-listings`:
 //!   10,000 empty such puts first (host memory no record cap would see).
+//! - Host memory: `fat-records` puts users as fat as the per-record cap
+//!   allows (external id, aliases, employee ids, status text) until the
+//!   host stops it; `fat-pages` puts 16 new ones a page, page after page;
+//!   `fat-batch` sends `count` (default 256) requests to
+//!   `allowed-url`, which serves large bodies, in one batch; `fat-headers`
+//!   sends a request with a 1 MiB header; `colliding-ids` puts two
+//!   entitlements whose derived ids collide (resource `a:b` slug `c`,
+//!   resource `a` slug `b:c`) in one call, `colliding-ids-across` the first
+//!   on one page and, on the next, the first again (a re-put) and then the
+//!   second.
 //! - `egress`: requests `target-url`, which the operator never allowed;
 //!   `metadata-ip`: requests the cloud metadata service; `mapped-loopback`:
 //!   requests loopback through its IPv4-mapped IPv6 form on `port`;
@@ -166,6 +176,23 @@ impl Connector for Adversary {
                 listed(cx, false)
             }
             "long-keep-list" => long_keep_list(),
+            "fat-records" => fat_records(cx),
+            "fat-pages" => {
+                // 16 new fat users a page, forever: within each call's
+                // budget, never within a sync's.
+                let n: u64 = task
+                    .page_token
+                    .as_deref()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+                let page: Vec<Resource> = (n * 16..n * 16 + 16).map(fat_user).collect();
+                cx.host.put_resources(&page)?;
+                Ok(next_page(&(n + 1).to_string()))
+            }
+            "fat-batch" => fat_batch(cx),
+            "fat-headers" => fat_headers(cx),
+            "colliding-ids" => colliding_ids(cx, &task, false),
+            "colliding-ids-across" => colliding_ids(cx, &task, true),
             "token-cycle" => Ok(next_page(match task.page_token.as_deref() {
                 Some("A") => "B",
                 _ => "A",
@@ -498,4 +525,116 @@ fn slow_requests(cx: &Context, count: u64) -> Result<PageOutcome, ConnectorError
         }
     }
     Ok(empty_page())
+}
+
+/// A user as fat as the per-record cap (256 KiB) allows, in the fields the
+/// host's size count once left out: ~64 KiB of external id, 4 aliases of
+/// 32 KiB, 1,000 employee ids and 4 KiB of status text.
+fn fat_user(n: u64) -> Resource {
+    let mut r = user(n);
+    r.external_id = Some(format!("{n}-{}", "e".repeat(64 << 10)));
+    if let Some(ResourceTrait::User(u)) = &mut r.trait_ {
+        u.login_aliases = (0..4)
+            .map(|i| format!("{i}{}", "a".repeat(32 << 10)))
+            .collect();
+        u.employee_ids = (0..1_000).map(|i| format!("emp-{i:027}")).collect();
+        u.status_details = Some("s".repeat(4 << 10));
+    }
+    r
+}
+
+/// Pages of 16 fat users, put until the host stops the call: without a
+/// byte budget, 50,000 of them (12 GiB) fit the record cap.
+fn fat_records(cx: &Context) -> Result<PageOutcome, ConnectorError> {
+    let page: Vec<Resource> = (0..16).map(fat_user).collect();
+    for _ in 0..50_000 / 16 {
+        cx.host.put_resources(&page)?;
+    }
+    Err(internal("the host accepted 50,000 fat records".into()))
+}
+
+/// One batch of `count` requests to `allowed-url`; what came back is
+/// reported in the error text, for the tests to read.
+fn fat_batch(cx: &Context) -> Result<PageOutcome, ConnectorError> {
+    use connector_sdk::http::HttpError;
+    let url = cx.config.require("allowed-url")?;
+    let n = number(cx, "count")?.unwrap_or(256) as usize;
+    let reqs: Vec<Request> = (0..n).map(|_| Request::get(url)).collect();
+    let results = cx.host.send_batch(&reqs, &Auth::None);
+    let answered: Vec<usize> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|r| r.body.len()))
+        .collect();
+    let over: Vec<u64> = results
+        .iter()
+        .filter_map(|r| match r {
+            Err(HttpError::BodyTooLarge(n)) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    let other = results.len() - answered.len() - over.len();
+    Err(internal(format!(
+        "fat-batch: {} answered ({} bytes), {} body-too-large {:?}, {other} other",
+        answered.len(),
+        answered.iter().sum::<usize>(),
+        over.len(),
+        over.first()
+    )))
+}
+
+/// A request with one header of 1 MiB.
+fn fat_headers(cx: &Context) -> Result<PageOutcome, ConnectorError> {
+    let url = cx
+        .config
+        .get("allowed-url")
+        .unwrap_or("http://127.0.0.1:9/");
+    let fat = Request::get(url).header("x-fat", &"h".repeat(1 << 20));
+    let resp = cx.host.send(&fat, &Auth::None)?;
+    Err(internal(format!(
+        "the host sent a 1 MiB header (HTTP {})",
+        resp.status
+    )))
+}
+
+/// Entitlements `user:a:b:c` twice: of resource `a:b` slug `c`, and of
+/// resource `a` slug `b:c`.
+fn colliding_ids(
+    cx: &Context,
+    task: &SyncTask,
+    across: bool,
+) -> Result<PageOutcome, ConnectorError> {
+    let entitlement = |resource: &str, slug: &str| Entitlement {
+        resource: resource_id("user", resource),
+        slug: slug.into(),
+        display_name: slug.into(),
+        description: None,
+        purpose: EntitlementPurpose::Assignment,
+        grantable_to: vec![],
+        immutable: false,
+        metadata_json: None,
+    };
+    let (first, second) = (entitlement("a:b", "c"), entitlement("a", "b:c"));
+    let done = PageOutcome {
+        next_page_token: None,
+        follow_ups: vec![],
+    };
+    if task.page_token.is_some() {
+        // The next page: a re-put of the first, then the second.
+        cx.host.put_entitlements(&[first, second])?;
+        return Ok(done);
+    }
+    let users: Vec<Resource> = ["a", "a:b"]
+        .iter()
+        .map(|id| Resource {
+            id: resource_id("user", id),
+            ..user(0)
+        })
+        .collect();
+    cx.host.put_resources(&users)?;
+    if across {
+        cx.host.put_entitlements(&[first])?;
+        return Ok(next_page("second"));
+    }
+    cx.host.put_entitlements(&[first, second])?;
+    Ok(done)
 }
