@@ -48,8 +48,9 @@ pub struct Limits {
     /// together): each request reserves its body's bytes before reading
     /// them, and the one that would go over gets `body-too-large`. A batch's
     /// bodies are all copied into guest memory at once, so more than the
-    /// guest's 64 MiB could never be delivered; PingOne's largest batch (16
-    /// member pages of 1,000 ids) is under 2 MiB.
+    /// guest's 64 MiB could never be delivered; PingOne's largest body is a
+    /// page of 1,000 users (~4 MiB), and its batches are of member and
+    /// role-assignment listings, much smaller pages.
     pub response_bytes_per_call: usize,
     /// Records per call across all `put-*`: a page of 1,000 users plus their
     /// role and population grants is ~3,000; 50,000 allows a fat page.
@@ -62,14 +63,18 @@ pub struct Limits {
     /// Bytes of all records one call puts, counted as the host holds them:
     /// every string of every record and grant set plus each record's own
     /// struct (`capabilities::upload`), a set counting as the grants it
-    /// expands to. A PingOne page of 1,000 users counts about
-    /// 1.5 MiB and its largest call (16 member pages) about 2.5 MiB; 64 MiB
-    /// is 25x that, and with the record cap it bounds what a call buffers.
+    /// expands to. At those costs a PingOne user is ~1.5 KiB (a 520-byte
+    /// struct, ids, emails, a profile under 1 KiB) and a membership ~350
+    /// bytes (a grant's struct, the principal id, the set's shared strings):
+    /// a page of 1,000 users is ~1.5 MiB, a call of 16 groups' member pages
+    /// of 1,000 ~5.5 MiB. 64 MiB is over 10x the larger, and with the
+    /// record cap it bounds what a call buffers.
     pub upload_bytes_per_call: usize,
     /// The same bytes summed over every call of one sync run (the sync
-    /// engine counts them as it commits). A one-million-user PingOne tenant
-    /// (50k groups, 10M memberships) counts about 4 GiB; 64 GiB bounds the
-    /// working file a component can make the host write, 16x above that.
+    /// engine counts them as it commits, per run). A one-million-user
+    /// PingOne tenant (50k groups, 10M memberships) is ~1.5 GiB of users and
+    /// ~3.5 GiB of grants at the costs above, ~5 GiB; 64 GiB, 12x that,
+    /// bounds the working file a component can make one run write.
     pub upload_bytes_per_sync: u64,
     /// Log volume per call. A healthy connector logs a few lines per page;
     /// 1,000 lines / 256 KiB is generous and caps a spamming guest.
