@@ -6,7 +6,9 @@
 //! batch of requests whose bodies together dwarf the guest's memory
 //! (`fat-batch`); a 1 MiB request header (`fat-headers`); two entitlements
 //! whose ids collide, in one call and across calls of one sync
-//! (`colliding-ids`, `colliding-ids-across`). Each ends with its own typed
+//! (`colliding-ids`, `colliding-ids-across`), and a grant naming an
+//! entitlement that was never put but whose id collides with one that was
+//! (`colliding-grant`). Each ends with its own typed
 //! error naming the budget or both records, and the host serves the next
 //! call. Peak RSS and wall time of each are in docs/benchmarks.md
 //! (`examples/host_memory_bench.rs`).
@@ -212,6 +214,34 @@ async fn colliding_ids_across_calls_are_refused() {
             error: CallError::InvalidRecord(m),
             ..
         }) => assert!(m.contains(COLLISION), "{m}"),
+        other => panic!("expected InvalidRecord, got {other:?}"),
+    }
+}
+
+/// A grant whose entitlement was never put, but whose derived entitlement
+/// id is that of one that was: refused, naming both, not attached to the
+/// other entitlement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_of_a_colliding_entitlement_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    match sync(
+        "colliding-grant",
+        &dir.path().join("sync.c1z"),
+        fast_limits(),
+    )
+    .await
+    {
+        Err(SyncError::Call {
+            error: CallError::InvalidRecord(m),
+            ..
+        }) => assert!(
+            m.contains(
+                "grant user:a:b:c:user:a names entitlement user:a:b:c as resource user:a \
+                 slug \"b:c\", but that id is derived from two different records: resource \
+                 user:a:b slug \"c\" (stored) and this one"
+            ),
+            "{m}"
+        ),
         other => panic!("expected InvalidRecord, got {other:?}"),
     }
 }

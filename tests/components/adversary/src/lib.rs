@@ -27,7 +27,8 @@
 //!   entitlements whose derived ids collide (resource `a:b` slug `c`,
 //!   resource `a` slug `b:c`) in one call, `colliding-ids-across` the first
 //!   on one page and, on the next, the first again (a re-put) and then the
-//!   second.
+//!   second; `colliding-grant` puts only the first and a grant of the
+//!   second, whose entitlement id is the first's.
 //! - `egress`: requests `target-url`, which the operator never allowed;
 //!   `metadata-ip`: requests the cloud metadata service; `mapped-loopback`:
 //!   requests loopback through its IPv4-mapped IPv6 form on `port`;
@@ -61,8 +62,8 @@
 use connector_sdk::http::Request;
 use connector_sdk::{
     AccountType, Auth, Capability, ConfigField, ConfigKind, Connector, ConnectorError,
-    ConnectorMetadata, Context, Email, Entitlement, EntitlementPurpose, GrantSet, Host, Level,
-    PageOutcome, Resource, ResourceStatus, ResourceTrait, ResourceTraitKind, ResourceType,
+    ConnectorMetadata, Context, Email, Entitlement, EntitlementPurpose, Grant, GrantSet, Host,
+    Level, PageOutcome, Resource, ResourceStatus, ResourceTrait, ResourceTraitKind, ResourceType,
     ResourceTypeCapabilities, SkipTasks, SyncTask, UrlOptions, UserStatus, UserTrait, Validation,
     register_connector, resource_id,
 };
@@ -193,6 +194,7 @@ impl Connector for Adversary {
             "fat-headers" => fat_headers(cx),
             "colliding-ids" => colliding_ids(cx, &task, false),
             "colliding-ids-across" => colliding_ids(cx, &task, true),
+            "colliding-grant" => colliding_grant(cx),
             "token-cycle" => Ok(next_page(match task.page_token.as_deref() {
                 Some("A") => "B",
                 _ => "A",
@@ -637,4 +639,39 @@ fn colliding_ids(
     }
     cx.host.put_entitlements(&[first, second])?;
     Ok(done)
+}
+
+/// A grant of entitlement `a` / `b:c`, which was never put: its derived
+/// entitlement id, `user:a:b:c`, is that of `a:b` / `c`, which was.
+fn colliding_grant(cx: &Context) -> Result<PageOutcome, ConnectorError> {
+    let users: Vec<Resource> = ["a", "a:b"]
+        .iter()
+        .map(|id| Resource {
+            id: resource_id("user", id),
+            ..user(0)
+        })
+        .collect();
+    cx.host.put_resources(&users)?;
+    cx.host.put_entitlements(&[Entitlement {
+        resource: resource_id("user", "a:b"),
+        slug: "c".into(),
+        display_name: "c".into(),
+        description: None,
+        purpose: EntitlementPurpose::Assignment,
+        grantable_to: vec![],
+        immutable: false,
+        metadata_json: None,
+    }])?;
+    cx.host.put_grants(&[Grant {
+        entitlement_resource: resource_id("user", "a"),
+        entitlement_slug: "b:c".into(),
+        principal: resource_id("user", "a"),
+        expansion: None,
+        immutable_reason: None,
+        metadata_json: None,
+    }])?;
+    Ok(PageOutcome {
+        next_page_token: None,
+        follow_ups: vec![],
+    })
 }
