@@ -295,9 +295,16 @@ impl HostState {
     }
 
     /// Records why the host is ending the call, then returns the trap error.
+    /// The first cause that ends the call wins; a refused record (which the
+    /// guest was told about and may have handled) does not end it, so a
+    /// limit hit afterwards replaces it: otherwise the trap would be
+    /// reported as a bare `GuestTrap`.
     pub fn violate(&mut self, cause: CallError) -> wasmtime::Error {
         let message = cause.to_string();
-        self.call.violation.get_or_insert(cause);
+        match &self.call.violation {
+            None | Some(CallError::InvalidRecord(_)) => self.call.violation = Some(cause),
+            Some(_) => {}
+        }
         wasmtime::format_err!("{message}")
     }
 }
@@ -317,6 +324,18 @@ mod tests {
     use wasmtime::ResourceLimiter;
 
     const PAGE: usize = 64 << 10;
+
+    /// A limit that ends the call after a refused record is what the call
+    /// reports; the first limit that ends it stays.
+    #[test]
+    fn a_limit_after_a_refused_record_is_the_cause() {
+        let mut state = HostState::new(Arc::new(InstanceCtx::bare("t", Limits::default())));
+        state.call.violation = Some(CallError::InvalidRecord("bad user".into()));
+        let _ = state.violate(CallError::LimitExceeded("bytes".into()));
+        assert!(matches!(&state.call.violation, Some(CallError::LimitExceeded(m)) if m == "bytes"));
+        let _ = state.violate(CallError::LimitExceeded("later".into()));
+        assert!(matches!(&state.call.violation, Some(CallError::LimitExceeded(m)) if m == "bytes"));
+    }
 
     /// Growths of different memories and tables add up against one cap.
     #[test]

@@ -134,6 +134,25 @@ async fn cpu_spent_in_host_calls_is_charged() {
     );
 }
 
+/// With the upload caps in place, the same guest is stopped by the byte
+/// budget its refused puts count against, and the call says so (a limit
+/// hit after a refused record is the cause, not a bare trap).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_puts_still_count_against_the_upload_bytes() {
+    let limits = Limits {
+        cpu_per_call: Duration::from_secs(60),
+        memory_bytes: 64 << 20,
+        wall_per_call: Duration::from_secs(120),
+        upload_records_per_call: usize::MAX,
+        upload_bytes_per_call: 8 << 20,
+        ..fast_limits()
+    };
+    match run("refused-uploads", &[("count", "1000")], limits).await {
+        Err(CallError::LimitExceeded(m)) => assert!(m.contains("upload_bytes_per_call"), "{m}"),
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+}
+
 /// A loopback server answering `/slow` after `delay`, counting requests.
 async fn slow_server(delay: Duration) -> (String, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
