@@ -26,6 +26,7 @@ pub mod faults;
 pub mod filter;
 pub mod generator;
 pub mod ground_truth;
+pub mod lower_bound;
 pub mod model;
 pub mod ops;
 pub mod paging;
@@ -55,6 +56,7 @@ pub use generator::builtin_role_id;
 pub use ground_truth::{
     DynamicMembers, GroundTruth, Membership, Nesting, RoleAssignmentTruth, Scope, Summary,
 };
+pub use lower_bound::{LowerBound, lower_bound};
 
 /// Everything the handlers share.
 pub struct Shared {
