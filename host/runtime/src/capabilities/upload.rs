@@ -138,10 +138,21 @@ pub fn grant_set_cost(s: &GrantSet) -> usize {
         })
 }
 
+/// Ids and slugs end up in Baton ids, log lines and error messages, where a
+/// control character (CR, LF, ESC) could forge or garble a line.
+fn check_plain(what: &str, text: &str) -> Result<(), String> {
+    if text.chars().any(char::is_control) {
+        return Err(format!("{what} {text:?} contains a control character"));
+    }
+    Ok(())
+}
+
 fn check_id(what: &str, id: &ResourceId, types: &[ResourceType]) -> Result<(), String> {
     if id.resource.is_empty() {
         return Err(format!("{what} has an empty id"));
     }
+    check_plain(&format!("{what} id"), &id.resource)?;
+    check_plain(&format!("{what} type"), &id.resource_type)?;
     if !types.iter().any(|t| t.id == id.resource_type) {
         return Err(format!(
             "{what} {}:{} has resource type {:?}, which the connector's metadata does not declare",
@@ -224,6 +235,7 @@ pub fn validate_entitlement(
     if e.slug.is_empty() {
         return Err(format!("{name} has an empty slug"));
     }
+    check_plain("entitlement slug", &e.slug)?;
     for t in &e.grantable_to {
         if !types.iter().any(|d| &d.id == t) {
             return Err(format!(
@@ -275,6 +287,7 @@ pub fn validate_grant(g: &Grant, types: &[ResourceType], max_bytes: usize) -> Re
     if g.entitlement_slug.is_empty() {
         return Err(format!("{name} has an empty entitlement slug"));
     }
+    check_plain("grant entitlement slug", &g.entitlement_slug)?;
     if grant_bytes(g) > max_bytes {
         return Err(format!("{name} is larger than {max_bytes} bytes"));
     }
@@ -311,6 +324,7 @@ pub fn validate_grant_set(
         return Ok(());
     };
     check_id("grant entitlement resource", &s.entitlement_resource, types)?;
+    check_plain("grant entitlement slug", &s.entitlement_slug)?;
     if s.entitlement_slug.is_empty() {
         return Err(format!("{} has an empty entitlement slug", name(first)));
     }
@@ -322,6 +336,7 @@ pub fn validate_grant_set(
     };
     check_id("grant principal", &first_principal, types)?;
     for id in &s.principal_ids {
+        check_plain("grant principal id", id)?;
         if id.is_empty() {
             return Err(format!(
                 "grant set of {}:{}:{} to {} principals has a principal with an empty id",
@@ -616,6 +631,11 @@ mod tests {
 
     #[test]
     fn names_the_record_and_the_rule() {
+        let err = validate_resource(&group("g1\r\nINFO forged", None), &types(), 1024).unwrap_err();
+        assert_eq!(
+            err,
+            r#"resource id "g1\r\nINFO forged" contains a control character"#
+        );
         let err = validate_resource(&group("", None), &types(), 1024).unwrap_err();
         assert!(err.contains("empty id"), "{err}");
         let err = validate_resource(&group("g1", Some("[1]")), &types(), 1024).unwrap_err();
