@@ -843,6 +843,7 @@ mod tests {
             api_base: "https://api.pingone.eu/v1".into(),
             environment_id: "e".into(),
             region: "EU".into(),
+            exact_membership: false,
         };
         let host = connector_sdk::testing::MockHost::new(|_, _| unreachable!());
         let api = Api::new(&host, &s);

@@ -15,6 +15,13 @@
 //! the token exchange and honours a `<group>-token-auth-method` field of the
 //! credential recipe's group over the recipe's own method; `validate` names
 //! the field when PingOne refuses the method in use.
+//!
+//! Decision: `directMemberCounts.users` is an optimisation, never the only
+//! evidence of who is a direct member (a tenant or a proxy that reports 0,
+//! or nothing, must not lose grants: see [`crate::membership`]). An
+//! operator who trusts no count at all sets `pingone-exact-membership`
+//! (a Boolean, off by default): every candidate is then read per user,
+//! which costs one request per user reached through a nested group.
 
 use connector_sdk::{
     ClientAuthMethod, Config, ConfigChoice, ConfigField, ConfigKind, ConnectorError,
@@ -28,6 +35,7 @@ pub const REGION: &str = "pingone-region";
 pub const API_URL: &str = "pingone-api-url";
 pub const AUTH_URL: &str = "pingone-auth-url";
 pub const TOKEN_AUTH_METHOD: &str = "pingone-token-auth-method";
+pub const EXACT_MEMBERSHIP: &str = "pingone-exact-membership";
 
 /// Token endpoint auth methods a worker app may be set to that the host
 /// can use: (value, description). The first is the default.
@@ -78,6 +86,8 @@ pub struct Settings {
     pub environment_id: String,
     /// Upper-case region code, for messages.
     pub region: String,
+    /// Never let `directMemberCounts` settle a membership ([`EXACT_MEMBERSHIP`]).
+    pub exact_membership: bool,
 }
 
 impl Settings {
@@ -119,6 +129,7 @@ impl Settings {
             api_base: format!("{trimmed}/v1"),
             environment_id: environment_id.to_ascii_lowercase(),
             region,
+            exact_membership: config.flag(EXACT_MEMBERSHIP, false)?,
         })
     }
 }
@@ -225,6 +236,18 @@ pub fn schema() -> Vec<ConfigField> {
             required: false,
             secret: false,
             default_value: Some(AUTH_METHODS[0].0.into()),
+        },
+        ConfigField {
+            name: EXACT_MEMBERSHIP.into(),
+            description: "Never take PingOne's direct member counts on trust: read every user \
+                          reached through a nested group to tell direct members apart (one \
+                          request per such user); by default the counts spare those reads \
+                          where the member listings agree with them"
+                .into(),
+            kind: ConfigKind::Boolean,
+            required: false,
+            secret: false,
+            default_value: Some("false".into()),
         },
     ]
 }
@@ -360,6 +383,23 @@ mod tests {
             c.iter().map(|c| c.value.as_str()).collect::<Vec<_>>(),
             ["CLIENT_SECRET_BASIC", "CLIENT_SECRET_POST"]
         );
+    }
+
+    #[test]
+    fn exact_membership_is_an_optional_boolean() {
+        let s = Settings::from_config(&cfg(&[(ENVIRONMENT_ID, ENV)])).unwrap();
+        assert!(!s.exact_membership);
+        let s = Settings::from_config(&cfg(&[(ENVIRONMENT_ID, ENV), (EXACT_MEMBERSHIP, "true")]))
+            .unwrap();
+        assert!(s.exact_membership);
+        let e = Settings::from_config(&cfg(&[(ENVIRONMENT_ID, ENV), (EXACT_MEMBERSHIP, "maybe")]))
+            .unwrap_err();
+        assert!(e.message().contains(EXACT_MEMBERSHIP), "{e:?}");
+        let f = schema()
+            .into_iter()
+            .find(|f| f.name == EXACT_MEMBERSHIP)
+            .unwrap();
+        assert!(matches!(f.kind, ConfigKind::Boolean) && !f.required && !f.secret);
     }
 
     #[test]

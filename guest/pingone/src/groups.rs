@@ -10,22 +10,30 @@
 //!
 //! The plan, per group, from what the groups listing already tells us
 //! (`directMemberCounts.users` = d, `userFilter` = f) and the group's
-//! children (groups nested in it):
-//! - static, d = 0: no user grants, no request;
-//! - static, no children: every member is direct: page the members filter;
+//! children (groups nested in it).
+//!
+//! Threat: d is PingOne's word, and a count that is wrong (a stand-in or a
+//! proxy that reports 0, or drops the field) must not lose or invent a
+//! grant. So d is an optimisation, never the only evidence: no group is
+//! skipped for its count, a group without d is settled by exact per-user
+//! checks, and a d the member listings contradict is dropped for that
+//! group, with a warning ([`crate::membership`]). With
+//! `pingone-exact-membership` the plan ignores d altogether.
+//! - static, no children: every member is direct: page the members filter
+//!   (a group whose d is 0 costs that one, usually empty, page; the
+//!   listing warns when it disagrees with d);
 //! - dynamic (f set): its dynamic members are `GET /users?filter=(f)`
-//!   (restricted to the group's population for a population group); when it
-//!   has no children and no direct members, the members filter says the same
-//!   and is used instead. A user who matches f gets the immutable dynamic
-//!   grant even if also a direct member: revoking the direct membership
-//!   would not take the access away. Should PingOne refuse f as a users
-//!   filter, a group with direct members is settled by its resolution
-//!   (direct members stay direct, revocable grants; see
-//!   [`crate::membership`]); one without lists every member as dynamic;
+//!   (restricted to the group's population for a population group), and
+//!   its resolution tells its direct members apart (a user who matches f
+//!   gets the immutable dynamic grant even if also a direct member:
+//!   revoking the direct membership would not take the access away).
+//!   Should PingOne refuse f as a users filter, the resolution settles
+//!   every member (direct members stay direct, revocable grants; see
+//!   [`crate::membership`]);
 //! - these listings run in batches (`MEMBERS_GROUPS` groups, first pages
 //!   of at most `MEMBERS_USERS` users together): a page of each per call,
 //!   in one `send_batch`, so a small group costs no call of its own;
-//! - the rest (static with children and d > 0, dynamic with d > 0) needs set
+//! - the rest (static with children, and every dynamic group) needs set
 //!   algebra and, for what it cannot settle, per-user DIRECT checks: see
 //!   [`crate::membership`].
 //!
@@ -188,9 +196,10 @@ pub fn list(cx: &Context, api: &Api, token: Option<&str>) -> Result<PageOutcome,
         };
         chain.nested_direct += g.direct_users().unwrap_or(0) * ps.len() as u64;
         edges.extend(ps.into_iter().map(|p| (g.id.clone(), p.id)));
+        // Counts only steer the choice between two exact methods here: a
+        // static group costs at least one page whatever its count says.
         match (g.dynamic_filter(), g.direct_users()) {
             (Some(_), _) => chain.dynamic.push(g.id.clone()),
-            (None, Some(0)) => {}
             (None, d) => chain.static_pages += d.unwrap_or(1).div_ceil(200).max(1),
         }
     }
@@ -262,7 +271,12 @@ pub fn list(cx: &Context, api: &Api, token: Option<&str>) -> Result<PageOutcome,
             if chain.pages == 0 {
                 // Every group was on this page: plan them now.
                 let edges = (!chain.overflow).then_some(chain.edges.as_slice());
-                follow_ups.extend(plan(&page.items, edges, chain.mode));
+                follow_ups.extend(plan(
+                    &page.items,
+                    edges,
+                    chain.mode,
+                    api.settings.exact_membership,
+                ));
             } else {
                 let pass2 = GroupsChain {
                     pass: 2,
@@ -343,7 +357,12 @@ pub fn pass2(api: &Api, chain: GroupsChain) -> Result<PageOutcome, ConnectorErro
     let resp = api.get(&url, what)?;
     let page: Page<Group> = parse_page(&resp, "groups", what)?;
     let edges = (!chain.overflow).then_some(chain.edges.as_slice());
-    let follow_ups = plan(&page.items, edges, chain.mode);
+    let follow_ups = plan(
+        &page.items,
+        edges,
+        chain.mode,
+        api.settings.exact_membership,
+    );
     let next = crate::next_token(
         api,
         &url,
@@ -416,8 +435,14 @@ fn grants_task(resource_type: &str, token: String) -> SyncTask {
 }
 
 /// What each group needs to have its user grants emitted (see the module
-/// docs). `edges` is `None` when the nesting graph is unknown.
-pub fn plan(groups: &[Group], edges: Option<&[(String, String)]>, mode: Mode) -> Vec<SyncTask> {
+/// docs). `edges` is `None` when the nesting graph is unknown; `exact`
+/// ignores every `directMemberCounts`.
+pub fn plan(
+    groups: &[Group],
+    edges: Option<&[(String, String)]>,
+    mode: Mode,
+    exact: bool,
+) -> Vec<SyncTask> {
     let mut children: HashMap<&str, Vec<String>> = HashMap::new();
     for (child, parent) in edges.unwrap_or(&[]) {
         children
@@ -432,24 +457,21 @@ pub fn plan(groups: &[Group], edges: Option<&[(String, String)]>, mode: Mode) ->
         let kids: Option<Vec<String>> =
             edges.map(|_| children.get(g.id.as_str()).cloned().unwrap_or_default());
         let leaf = kids.as_ref().is_some_and(|k| k.is_empty());
-        let d = g.direct_users();
+        let d = if exact { None } else { g.direct_users() };
         let population = g.population.as_ref().map(|p| p.id.clone());
         match g.dynamic_filter() {
             // A sweep over all users reads these.
             None if mode == Mode::ByUsers => {}
-            None if d == Some(0) => {}
-            None if leaf => members.push(group_members(g, None, false, None)),
-            None => resolve.push(resolve_group(g, kids)),
-            Some(f) if leaf && d == Some(0) => members.push(group_members(g, Some(f), false, None)),
+            // Every member is direct, whatever d says (d = 0 included).
+            None if leaf => members.push(group_members(g, None, false, None, d)),
+            None => resolve.push(resolve_group(g, kids, d)),
             Some(f) => {
-                let (mut gm, page_users) = group_members(g, Some(f), true, population);
-                // With direct members, the resolution also settles who is
-                // who should PingOne refuse the filter.
-                gm.resolved = d != Some(0);
+                let (mut gm, page_users) = group_members(g, Some(f), true, population, None);
+                // The resolution tells direct members from dynamic ones,
+                // and settles every member should PingOne refuse the filter.
+                gm.resolved = true;
                 members.push((gm, page_users));
-                if d != Some(0) {
-                    resolve.push(resolve_group(g, kids));
-                }
+                resolve.push(resolve_group(g, kids, d));
             }
         }
     }
@@ -510,15 +532,18 @@ pub fn plan(groups: &[Group], edges: Option<&[(String, String)]>, mode: Mode) ->
 }
 
 /// A group's member listing, with the users its first page may hold (a
-/// dynamic group's count is unknown: a full page).
+/// dynamic group's count is unknown: a full page; an empty group's page
+/// still costs a request, so it weighs one user). `count` is the static
+/// group's trusted direct count, which the listing checks.
 fn group_members(
     g: &Group,
     filter: Option<&str>,
     by_filter: bool,
     population: Option<String>,
+    count: Option<u64>,
 ) -> (GroupMembers, u64) {
-    let page_users = match (filter, g.direct_users()) {
-        (None, Some(d)) => d.min(MEMBER_PAGE),
+    let page_users = match (filter, count) {
+        (None, Some(d)) => d.clamp(1, MEMBER_PAGE),
         _ => MEMBER_PAGE,
     };
     let gm = GroupMembers {
@@ -529,14 +554,15 @@ fn group_members(
         next: None,
         empty: 0,
         resolved: false,
+        count: if filter.is_none() { count } else { None },
     };
     (gm, page_users)
 }
 
-fn resolve_group(g: &Group, children: Option<Vec<String>>) -> ResolveGroup {
+fn resolve_group(g: &Group, children: Option<Vec<String>>, direct: Option<u64>) -> ResolveGroup {
     ResolveGroup {
         id: g.id.clone(),
-        direct: g.direct_users(),
+        direct,
         filter: g.dynamic_filter().map(String::from),
         population: g.population.as_ref().map(|p| p.id.clone()),
         children,
@@ -702,6 +728,9 @@ pub fn members(
             }
             errors::check(&resp, &what)?;
             let page: Page<IdOnly> = parse_id_page(&resp, "users", &what)?;
+            if gm.next.is_none() {
+                warn_count_mismatch(cx, &gm, &page);
+            }
             let dynamic = gm.filter.as_deref().map(DynamicGrant::new);
             let empty_page = page.items.is_empty();
             for u in page.items {
@@ -727,6 +756,31 @@ pub fn members(
         next_page_token: (!rest.is_empty()).then(|| Work::Members { groups: rest }.encode()),
         follow_ups: Vec::new(),
     })
+}
+
+/// A static group without nested groups lists exactly its direct members:
+/// a reported count that says otherwise is wrong, and the listing (already
+/// exact) wins. Said once, on the first page, from the listing's `count`
+/// (or the page itself when it is the only one).
+fn warn_count_mismatch(cx: &Context, gm: &GroupMembers, page: &Page<IdOnly>) {
+    let Some(d) = gm.count else { return };
+    let listed = page.count.or_else(|| {
+        let n = page.items.len() as u64;
+        // Without `count`, a page that goes on shows at least its items.
+        (page.next.is_none() || n > d).then_some(n)
+    });
+    if let Some(n) = listed
+        && n != d
+    {
+        cx.log(
+            Level::Warn,
+            format!(
+                "group {}: PingOne reports {d} direct members but lists {n}; with no nested \
+                 group or filter every member listed is direct, so the listing is used",
+                gm.group
+            ),
+        );
+    }
 }
 
 /// The first page of many groups' role assignments, in one `send_batch`;
@@ -911,51 +965,83 @@ mod tests {
     #[test]
     fn plans_each_kind_of_group() {
         let e = edges();
-        let w = kinds(&plan(&groups(), Some(&e), Mode::ByGroups));
+        let w = kinds(&plan(&groups(), Some(&e), Mode::ByGroups, false));
         let members: Vec<(String, Option<String>, bool)> = listed_groups(&w)
             .into_iter()
             .map(|m| (m.group.clone(), m.filter.clone(), m.by_filter))
             .collect();
-        // Five small groups: one batch.
+        // Six small groups: one batch. A static group whose count is 0 is
+        // listed all the same (its count is checked, never relied on).
         assert!(matches!(&w[0], Work::Members { .. }) && !matches!(&w[1], Work::Members { .. }));
         assert_eq!(
             members,
             vec![
                 ("leaf".into(), None, false),
-                ("dyn".into(), Some("title eq \"Manager\"".into()), false),
+                ("empty".into(), None, false),
+                ("dyn".into(), Some("title eq \"Manager\"".into()), true),
                 ("dynparent".into(), Some("x eq \"y\"".into()), true),
                 ("dynmixed".into(), Some("x eq \"z\"".into()), true),
                 ("unknown".into(), None, false),
             ]
         );
+        let counts: Vec<Option<u64>> = listed_groups(&w).iter().map(|m| m.count).collect();
+        assert_eq!(counts, [Some(5), Some(0), None, None, None, None]);
         let Some(Work::Resolve(r)) = w.last() else {
             panic!("{w:?}")
         };
+        // Groups with nested groups, whatever their count, and every
+        // dynamic group: their direct members are told apart.
         let ids: Vec<&str> = r.groups.iter().map(|g| g.id.as_str()).collect();
-        assert_eq!(ids, ["parent", "dynmixed"]);
+        assert_eq!(ids, ["parent", "shell", "dyn", "dynparent", "dynmixed"]);
         assert_eq!(
             r.groups[0].children.as_deref(),
             Some(&["leaf".to_string()][..])
         );
-        assert_eq!(r.groups[0].direct, Some(3));
+        let direct: Vec<Option<u64>> = r.groups.iter().map(|g| g.direct).collect();
+        assert_eq!(direct, [Some(3), Some(0), Some(0), Some(0), Some(2)]);
+    }
+
+    #[test]
+    fn exact_mode_plans_without_any_count() {
+        let e = edges();
+        let w = kinds(&plan(&groups(), Some(&e), Mode::ByGroups, true));
+        assert!(listed_groups(&w).iter().all(|m| m.count.is_none()));
+        let Some(Work::Resolve(r)) = w.last() else {
+            panic!("{w:?}")
+        };
+        let ids: Vec<&str> = r.groups.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["parent", "shell", "dyn", "dynparent", "dynmixed"]);
+        assert!(r.groups.iter().all(|g| g.direct.is_none()), "{r:?}");
     }
 
     #[test]
     fn unknown_children_send_every_group_with_members_to_resolution() {
-        let w = kinds(&plan(&groups(), None, Mode::ByGroups));
+        let w = kinds(&plan(&groups(), None, Mode::ByGroups, false));
         let Some(Work::Resolve(r)) = w.last() else {
             panic!()
         };
         let ids: Vec<&str> = r.groups.iter().map(|g| g.id.as_str()).collect();
-        // A dynamic group without direct members needs only its filter listing.
-        assert_eq!(ids, ["leaf", "parent", "dynmixed", "unknown"]);
+        // Every group, whatever its count says.
+        assert_eq!(
+            ids,
+            [
+                "leaf",
+                "empty",
+                "parent",
+                "shell",
+                "dyn",
+                "dynparent",
+                "dynmixed",
+                "unknown"
+            ]
+        );
         assert!(r.groups.iter().all(|g| g.children.is_none()));
     }
 
     #[test]
     fn by_users_mode_leaves_static_groups_to_the_sweep() {
         let e = edges();
-        let w = kinds(&plan(&groups(), Some(&e), Mode::ByUsers));
+        let w = kinds(&plan(&groups(), Some(&e), Mode::ByUsers, false));
         assert!(
             w.iter().all(|w| match w {
                 Work::Members { groups } => groups.iter().all(|m| m.filter.is_some()),
@@ -1013,6 +1099,7 @@ mod tests {
             next: None,
             empty: 0,
             resolved: false,
+            count: None,
         };
         let out = run(
             &h,
@@ -1052,6 +1139,7 @@ mod tests {
             next: None,
             empty: 0,
             resolved: false,
+            count: None,
         };
         let out = run(
             &h,
@@ -1101,6 +1189,7 @@ mod tests {
             next: None,
             empty: 0,
             resolved: false,
+            count: None,
         };
         let batch = Work::Members {
             groups: vec![gm("g1"), gm("gone"), gm("g3")],
@@ -1128,6 +1217,40 @@ mod tests {
     }
 
     #[test]
+    fn a_leaf_group_listing_wins_over_its_count() {
+        let a = urls();
+        let h = host(vec![(
+            a.group_members("g"),
+            ok(page("users", json!([{"id": "u1"}, {"id": "u2"}]), None)),
+        )]);
+        let gm = GroupMembers {
+            group: "g".into(),
+            filter: None,
+            by_filter: false,
+            population: None,
+            next: None,
+            empty: 0,
+            resolved: false,
+            count: Some(0),
+        };
+        let batch = Work::Members { groups: vec![gm] }.encode();
+        run(&h, task(SyncOp::ListGrants, GROUP, None, Some(batch))).unwrap();
+        assert_eq!(
+            grant_ids(&h),
+            ["group:g:member:user:u1", "group:g:member:user:u2"]
+        );
+        assert!(
+            h.logs
+                .borrow()
+                .iter()
+                .any(|(l, m)| *l == Level::Warn
+                    && m.contains("reports 0 direct members but lists 2")),
+            "{:?}",
+            h.logs
+        );
+    }
+
+    #[test]
     fn member_batches_stay_within_their_bounds() {
         let many: Vec<Group> = (0..40)
             .map(|i| {
@@ -1137,7 +1260,7 @@ mod tests {
                 .unwrap()
             })
             .collect();
-        let w = kinds(&plan(&many, Some(&[]), Mode::ByGroups));
+        let w = kinds(&plan(&many, Some(&[]), Mode::ByGroups, false));
         let sizes: Vec<usize> = w
             .iter()
             .map(|w| match w {
@@ -1155,7 +1278,7 @@ mod tests {
                 .unwrap()
             })
             .collect();
-        let w = kinds(&plan(&small, Some(&[]), Mode::ByGroups));
+        let w = kinds(&plan(&small, Some(&[]), Mode::ByGroups, false));
         assert_eq!(listed_groups(&w).len(), 40);
         assert_eq!(w.len(), 40_usize.div_ceil(MEMBERS_GROUPS));
     }
@@ -1179,6 +1302,7 @@ mod tests {
             next: None,
             empty: 0,
             resolved: false,
+            count: None,
         };
         run(
             &h,

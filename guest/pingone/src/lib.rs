@@ -427,7 +427,8 @@ mod tests {
                 config::REGION,
                 config::API_URL,
                 config::AUTH_URL,
-                config::TOKEN_AUTH_METHOD
+                config::TOKEN_AUTH_METHOD,
+                config::EXACT_MEMBERSHIP
             ]
         );
         assert!(

@@ -11,6 +11,15 @@
 //!   and for dynamic groups with k > 0, each candidate's direct groups are
 //!   read with `GET /users/{id}/memberOfGroups?filter=type eq "DIRECT"`.
 //!
+//! Threat: d is PingOne's word, not evidence. A count that is missing
+//! gives no k: every candidate is checked. A count the listings contradict
+//! (d < |S|: fewer than the members that must be direct; or d more than
+//! every member that could be direct, |S| + candidates + direct members the
+//! filter matches) is wrong, so it settles nothing for that group: every
+//! candidate is checked, with a warning. Only a count the listings cannot
+//! contradict spares checks; with `pingone-exact-membership` the plan
+//! passes no count at all ([`crate::groups::plan`]).
+//!
 //! Decision: the per-user check is shared by every group of the task (one
 //! request settles a user for all of them), users in more groups go first,
 //! and a group stops needing checks as soon as its k direct members are
@@ -169,10 +178,12 @@ pub fn resolve(
             inner
         });
         let mut sure = 0i64;
+        let mut matched = 0i64;
         let mut open = HashSet::with_capacity(m.len());
         let mut refused = refused;
         for u in m {
             if y.is_some_and(|y| y.contains(u)) {
+                matched += 1;
                 continue;
             }
             let outside = inner.as_ref().map(|inner| !inner.contains(u.as_str()));
@@ -191,7 +202,22 @@ pub fn resolve(
                 }
             }
         }
-        let left = g.direct.map(|d| d as i64 - sure);
+        let left = match g.direct.map(|d| d as i64) {
+            Some(d) if d < sure || d > sure + open.len() as i64 + matched => {
+                cx.log(
+                    Level::Warn,
+                    format!(
+                        "group {}: PingOne reports {d} direct members, but its member listings \
+                         show at least {sure} and at most {}; the count is ignored and its \
+                         members are checked one by one",
+                        g.id,
+                        sure + open.len() as i64 + matched
+                    ),
+                );
+                None
+            }
+            d => d.map(|d| d - sure),
+        };
         let mut p = Pending {
             id: g.id.clone(),
             open,
@@ -691,6 +717,95 @@ mod tests {
             .collect();
         got.sort();
         assert_eq!(got, [("u1".to_string(), true), ("u9".to_string(), false)]);
+    }
+
+    fn warned(h: &connector_sdk::testing::MockHost, what: &str) -> bool {
+        h.logs
+            .borrow()
+            .iter()
+            .any(|(l, m)| *l == Level::Warn && m.contains(what))
+    }
+
+    #[test]
+    fn a_count_below_the_sure_members_is_ignored_and_candidates_checked() {
+        let a = urls();
+        // p reports 0 direct members, yet u1 is outside its child c: the
+        // count is wrong, so c's members u2, u3 are checked, not dropped.
+        let h = host(vec![
+            (
+                a.group_members("p"),
+                ok(page("users", users(&["u1", "u2", "u3"]), None)),
+            ),
+            (
+                a.group_members("c"),
+                ok(page("users", users(&["u2", "u3"]), None)),
+            ),
+            (
+                a.user_direct_groups("u2"),
+                ok(page("groupMemberships", direct_rows(&["c", "p"]), None)),
+            ),
+            (
+                a.user_direct_groups("u3"),
+                ok(page("groupMemberships", direct_rows(&["c"]), None)),
+            ),
+        ]);
+        run(&h, resolve_task(vec![static_group("p", 0, &["c"])])).unwrap();
+        let mut got = grant_ids(&h);
+        got.sort();
+        assert_eq!(got, ["group:p:member:user:u1", "group:p:member:user:u2"]);
+        assert!(warned(&h, "reports 0 direct members"), "{:?}", h.logs);
+    }
+
+    #[test]
+    fn a_count_above_every_possible_member_is_ignored() {
+        let a = urls();
+        // p reports 5 direct members but holds only u1 (outside c) and u2
+        // (in c): the count cannot make u2 direct; its check does.
+        let h = host(vec![
+            (
+                a.group_members("p"),
+                ok(page("users", users(&["u1", "u2"]), None)),
+            ),
+            (
+                a.group_members("c"),
+                ok(page("users", users(&["u2"]), None)),
+            ),
+            (
+                a.user_direct_groups("u2"),
+                ok(page("groupMemberships", direct_rows(&["c"]), None)),
+            ),
+        ]);
+        run(&h, resolve_task(vec![static_group("p", 5, &["c"])])).unwrap();
+        assert_eq!(grant_ids(&h), ["group:p:member:user:u1"]);
+        assert!(warned(&h, "at most 2"), "{:?}", h.logs);
+    }
+
+    #[test]
+    fn a_missing_count_checks_every_candidate() {
+        let a = urls();
+        let mut g = static_group("p", 0, &["c"]);
+        g.direct = None;
+        let h = host(vec![
+            (
+                a.group_members("p"),
+                ok(page("users", users(&["u1", "u2"]), None)),
+            ),
+            (
+                a.group_members("c"),
+                ok(page("users", users(&["u1", "u2"]), None)),
+            ),
+            (
+                a.user_direct_groups("u1"),
+                ok(page("groupMemberships", direct_rows(&["p", "c"]), None)),
+            ),
+            (
+                a.user_direct_groups("u2"),
+                ok(page("groupMemberships", direct_rows(&["c"]), None)),
+            ),
+        ]);
+        run(&h, resolve_task(vec![g])).unwrap();
+        assert_eq!(grant_ids(&h), ["group:p:member:user:u1"]);
+        assert!(h.logs.borrow().iter().all(|(l, _)| *l != Level::Warn));
     }
 
     #[test]

@@ -106,6 +106,10 @@ pub struct GroupMembers {
     /// reports nothing rather than every member as dynamic.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resolved: bool,
+    /// A static group's `directMemberCounts.users`, which the listing
+    /// checks (and warns about) but never relies on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

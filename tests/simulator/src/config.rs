@@ -160,6 +160,14 @@ pub struct Faults {
     /// does not support (§5.2): a dynamic group's `userFilter` asked as a
     /// users filter is then refused while the group itself still works.
     pub refuse_user_filters: bool,
+    /// Serve groups (listing and single read) without
+    /// `directMemberCounts`: a stand-in that leaves the field out.
+    pub omit_member_counts: bool,
+    /// Fraction of groups whose served `directMemberCounts.users` reads 0
+    /// whatever they hold (chosen per group id from the fault seed, see
+    /// [`Faults::zeroes_member_count`]): a stand-in whose counts lie. The
+    /// ground truth keeps the true memberships.
+    pub zero_member_counts: f64,
     pub duplicate_membership: DuplicateMembership,
     pub duplicate_username: DuplicateUsername,
     /// Require `email` on user create (PingOne's default schema does).
@@ -188,6 +196,8 @@ impl Default for Faults {
             expire_tokens_after_requests: None,
             refuse_limit: false,
             refuse_user_filters: false,
+            omit_member_counts: false,
+            zero_member_counts: 0.0,
             duplicate_membership: DuplicateMembership::Reject400,
             duplicate_username: DuplicateUsername::Reject400,
             require_email: true,
@@ -211,6 +221,21 @@ impl Faults {
             jitter_ms: 3,
             ..Faults::default()
         }
+    }
+
+    /// Whether [`Faults::zero_member_counts`] zeroes this group's count;
+    /// `tenant_seed` stands in when the faults carry no seed of their own.
+    /// Depends on the group id alone, so every read of a group agrees and a
+    /// test can tell which groups the fault hits.
+    pub fn zeroes_member_count(&self, tenant_seed: u64, group_id: &str) -> bool {
+        const PURPOSE_ZERO_COUNT: u64 = 6;
+        let seed = self.seed.unwrap_or(tenant_seed);
+        self.zero_member_counts > 0.0
+            && crate::util::unit_f64(
+                crate::util::fnv64(seed, group_id.as_bytes()),
+                0,
+                PURPOSE_ZERO_COUNT,
+            ) < self.zero_member_counts
     }
 
     /// True when no request-level fault is active (the fast path).

@@ -146,6 +146,12 @@ struct Args {
     /// Refuse every users filter but `memberOfGroups[...]`.
     #[arg(long)]
     refuse_user_filters: bool,
+    /// Serve groups without `directMemberCounts`.
+    #[arg(long)]
+    omit_member_counts: bool,
+    /// Fraction of groups whose direct member count reads 0.
+    #[arg(long)]
+    zero_member_counts: Option<f64>,
     #[arg(long)]
     expire_tokens_after_requests: Option<u64>,
     #[arg(long, value_enum)]
@@ -257,6 +263,8 @@ fn build_config(a: &Args) -> anyhow::Result<SimConfig> {
     fault!(own_role_propagation_ms);
     f.refuse_limit |= a.refuse_limit;
     f.refuse_user_filters |= a.refuse_user_filters;
+    f.omit_member_counts |= a.omit_member_counts;
+    fault!(zero_member_counts);
     if a.rate_limit_per_sec.is_some() {
         f.rate_limit_per_sec = a.rate_limit_per_sec;
     }

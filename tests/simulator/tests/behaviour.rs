@@ -687,3 +687,58 @@ async fn fault_refuse_user_filters() {
         .await;
     assert_eq!(s, 200, "{v}");
 }
+
+/// The member-count faults change what a client reads, never the ground
+/// truth: counts left out, or zeroed on the groups the fault picks.
+#[tokio::test]
+async fn fault_member_counts() {
+    let sim = start(SimConfig::small(107)).await;
+    let api = Api::new(&sim).await;
+    let truth = sim.ground_truth();
+    let honest = api.all("/groups", "groups").await;
+    assert!(
+        honest
+            .iter()
+            .all(|g| g["directMemberCounts"]["users"].is_u64())
+    );
+    let with_members: Vec<&Value> = honest
+        .iter()
+        .filter(|g| g["directMemberCounts"]["users"].as_u64() > Some(0))
+        .collect();
+    assert!(with_members.len() >= 2);
+
+    sim.set_faults(Faults {
+        omit_member_counts: true,
+        ..Faults::default()
+    });
+    let listed = api.all("/groups", "groups").await;
+    assert_eq!(listed.len(), honest.len());
+    assert!(listed.iter().all(|g| g.get("directMemberCounts").is_none()));
+    let id = honest[0]["id"].as_str().unwrap();
+    let (_, one) = api.get(&format!("/groups/{id}")).await;
+    assert!(one.get("directMemberCounts").is_none(), "{one}");
+
+    let faults = Faults {
+        zero_member_counts: 0.5,
+        ..Faults::default()
+    };
+    sim.set_faults(faults.clone());
+    let listed = api.all("/groups", "groups").await;
+    let mut zeroed = 0;
+    for (h, g) in honest.iter().zip(&listed) {
+        let id = g["id"].as_str().unwrap();
+        let picked = faults.zeroes_member_count(107, id);
+        let want = if picked {
+            json!(0)
+        } else {
+            h["directMemberCounts"]["users"].clone()
+        };
+        assert_eq!(g["directMemberCounts"]["users"], want, "{id}");
+        zeroed += usize::from(picked && h["directMemberCounts"]["users"] != json!(0));
+    }
+    assert!(zeroed > 0, "the fault hides some group's direct members");
+    assert_eq!(
+        sim.ground_truth().memberships.len(),
+        truth.memberships.len()
+    );
+}

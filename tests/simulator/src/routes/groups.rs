@@ -1,6 +1,10 @@
 //! `/environments/{env}/groups`: list (filter on id, name, population.id,
 //! externalId), create, read with `include=totalMemberCounts`, replace and
 //! delete (§3.3, checklist item 21).
+//!
+//! The listing and the single read apply the member-count faults
+//! (`omit_member_counts`, `zero_member_counts`): a connector must not take
+//! `directMemberCounts` as the only evidence of who is a direct member.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -11,6 +15,7 @@ use serde_json::Value;
 use super::{JSON, body_object, fresh_read, fresh_write, hal, hal_bytes, no_content, not_found};
 use crate::AppState;
 use crate::auth::EnvCtx;
+use crate::config::Faults;
 use crate::errors::ApiResult;
 use crate::filter::{self, AttrVal, Target};
 use crate::model::{Group, Pos};
@@ -39,6 +44,19 @@ impl Target for GroupView<'_> {
     }
 }
 
+/// A group as the faults serve it: without its direct count, or with a
+/// count of 0.
+fn served(app: &AppState, f: &Faults, g: &Group, mut v: Value) -> Value {
+    if f.omit_member_counts {
+        if let Some(m) = v.as_object_mut() {
+            m.remove("directMemberCounts");
+        }
+    } else if f.zeroes_member_count(app.config.seed, &g.id) {
+        v["directMemberCounts"] = serde_json::json!({ "users": 0 });
+    }
+    v
+}
+
 fn group_pos(st: &Store, id: &str) -> ApiResult<Pos> {
     st.group_pos(id).ok_or_else(|| not_found("group", id))
 }
@@ -55,6 +73,7 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
         app.config.other_page_max,
         &["groups", filter_text],
     )?;
+    let faults = app.faults.get();
     let st = app.store.read().unwrap_or_else(|e| e.into_inner());
     let items: Vec<Pos> = st
         .live_groups()
@@ -64,7 +83,10 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
     let w = page.window(&items, |p| *p);
     let docs: Vec<Value> = items[w.from..w.to]
         .iter()
-        .filter_map(|p| st.group(*p).map(|g| st.group_json(*p, g, true, false)))
+        .filter_map(|p| {
+            st.group(*p)
+                .map(|g| served(&app, &faults, g, st.group_json(*p, g, true, false)))
+        })
         .collect();
     let body = page.envelope("groups", &w, items.len(), 0, |out| {
         write_values(out, docs.iter())
@@ -99,7 +121,13 @@ pub async fn read(
     fresh_read(&app, &st, &id)?;
     let g = st.group(gp).expect("live");
     let total = params.lists("include", "totalMemberCounts");
-    Ok(hal(StatusCode::OK, &st.group_json(gp, g, true, total)))
+    let v = served(
+        &app,
+        &app.faults.get(),
+        g,
+        st.group_json(gp, g, true, total),
+    );
+    Ok(hal(StatusCode::OK, &v))
 }
 
 /// `PUT /groups/{id}`.
