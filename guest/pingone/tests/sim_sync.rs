@@ -431,3 +431,182 @@ fn a_refused_user_filter_keeps_direct_members_revocable() {
         }
     }
 }
+
+/// A sync with extra config fields (e.g. `pingone-exact-membership`).
+fn sync_with(sim: &Sim, extra: &[(&str, &str)]) -> Store {
+    let transport = sim.transport();
+    let mut config = sim.config();
+    config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let driver = Driver::new(&transport, config);
+    let (store, _) = driver.run().unwrap_or_else(|e| panic!("sync failed: {e}"));
+    store
+}
+
+const EXACT: (&str, &str) = ("pingone-exact-membership", "true");
+
+/// A tenant where direct members hide among nested ones: parents with
+/// direct members whose children share some of them.
+fn nested_tenant(seed: u64) -> SimConfig {
+    SimConfig {
+        users: 300,
+        groups: 40,
+        avg_groups_per_user: 3.0,
+        nested_fraction: 0.5,
+        dynamic_groups: 3,
+        ..SimConfig::small(seed)
+    }
+}
+
+/// Each group's members as the members filter lists them: direct,
+/// dynamic, and those of nested groups, recursively.
+fn all_members(
+    t: &pingone_sim::GroundTruth,
+) -> std::collections::HashMap<String, std::collections::BTreeSet<String>> {
+    fn walk(
+        g: &str,
+        t: &pingone_sim::GroundTruth,
+        out: &mut std::collections::BTreeSet<String>,
+        seen: &mut std::collections::BTreeSet<String>,
+    ) {
+        if !seen.insert(g.to_string()) {
+            return;
+        }
+        out.extend(
+            t.memberships
+                .iter()
+                .filter(|m| m.group_id == g)
+                .map(|m| m.user_id.clone()),
+        );
+        for d in t.dynamic_group_members.iter().filter(|d| d.group_id == g) {
+            out.extend(d.user_ids.iter().cloned());
+        }
+        for n in t.nestings.iter().filter(|n| n.parent_group_id == g) {
+            walk(&n.child_group_id, t, out, seen);
+        }
+    }
+    t.groups
+        .iter()
+        .map(|g| {
+            let id = g["id"].as_str().unwrap().to_string();
+            let mut out = std::collections::BTreeSet::new();
+            walk(&id, t, &mut out, &mut std::collections::BTreeSet::new());
+            (id, out)
+        })
+        .collect()
+}
+
+/// Groups without `directMemberCounts`: exact checks in both modes, and
+/// nothing to warn about.
+#[test]
+fn missing_member_counts_sync_exactly() {
+    let mut config = nested_tenant(21);
+    config.faults.omit_member_counts = true;
+    let sim = Sim::start(config);
+    let truth = sim.h().ground_truth();
+    let parents: std::collections::BTreeSet<&str> = truth
+        .nestings
+        .iter()
+        .map(|n| n.parent_group_id.as_str())
+        .collect();
+    assert!(
+        truth
+            .memberships
+            .iter()
+            .any(|m| parents.contains(m.group_id.as_str())),
+        "a group with nested groups has direct members"
+    );
+    for extra in [&[][..], &[EXACT][..]] {
+        let store = sync_with(&sim, extra);
+        assert_matches(&store, &expect::expected(&truth));
+    }
+}
+
+/// Counts of 0 on groups that hold direct members. Exact mode never reads
+/// them: the sync matches the ground truth. The default mode lists every
+/// group, so it loses nothing where the listings contradict the count (a
+/// member outside every nested group, or a group without nested groups);
+/// it can only miss direct members that are also reached through a nested
+/// group of a group whose listings agree with its count of 0.
+#[test]
+fn zeroed_member_counts_lose_nothing_the_listings_show() {
+    let mut config = nested_tenant(22);
+    config.faults.zero_member_counts = 0.5;
+    let faults = config.faults.clone();
+    let seed = config.seed;
+    let sim = Sim::start(config);
+    let truth = sim.h().ground_truth();
+    let want = expect::expected(&truth);
+
+    let store = sync_with(&sim, &[EXACT]);
+    assert_matches(&store, &want);
+
+    // What the default mode may miss, and the groups whose listings show
+    // the lie.
+    let members = all_members(&truth);
+    let mut direct: std::collections::HashMap<&str, std::collections::BTreeSet<&str>> =
+        std::collections::HashMap::new();
+    for m in &truth.memberships {
+        direct
+            .entry(m.group_id.as_str())
+            .or_default()
+            .insert(m.user_id.as_str());
+    }
+    let mut hidden: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut shown = 0;
+    for (g, d) in &direct {
+        if !faults.zeroes_member_count(seed, g) {
+            continue;
+        }
+        let inner: std::collections::BTreeSet<&String> = truth
+            .nestings
+            .iter()
+            .filter(|n| n.parent_group_id == *g)
+            .flat_map(|n| &members[&n.child_group_id])
+            .collect();
+        if d.iter().any(|u| !inner.iter().any(|i| i.as_str() == *u)) {
+            shown += 1;
+        } else {
+            hidden.extend(d.iter().map(|u| format!("group:{g}:member:user:{u}")));
+        }
+    }
+    assert!(
+        shown > 0,
+        "some zeroed count is contradicted by the listings"
+    );
+
+    let store = sync_with(&sim, &[]);
+    assert!(
+        store
+            .warnings
+            .iter()
+            .any(|w| w.contains("PingOne reports 0 direct members")),
+        "{:?}",
+        store.warnings
+    );
+    let got: std::collections::BTreeSet<String> = store.grants.keys().cloned().collect();
+    let want_ids: std::collections::BTreeSet<String> = want.grants.keys().cloned().collect();
+    let extra: Vec<_> = got.difference(&want_ids).collect();
+    assert!(extra.is_empty(), "invented grants: {extra:?}");
+    let lost: Vec<_> = want_ids
+        .difference(&got)
+        .filter(|id| !hidden.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} grants lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    let store = Store {
+        warnings: Vec::new(),
+        grants: store
+            .grants
+            .into_iter()
+            .filter(|(id, _)| !hidden.contains(id))
+            .collect(),
+        ..store
+    };
+    let mut want = want;
+    want.grants.retain(|id, _| !hidden.contains(id));
+    assert_matches(&store, &want);
+}
