@@ -552,7 +552,7 @@ fn zeroed_member_counts_lose_nothing_the_listings_show() {
             .insert(m.user_id.as_str());
     }
     let mut hidden: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-    let mut shown = 0;
+    let (mut shown, mut shown_nested) = (0, 0);
     for (g, d) in &direct {
         if !faults.zeroes_member_count(seed, g) {
             continue;
@@ -565,6 +565,7 @@ fn zeroed_member_counts_lose_nothing_the_listings_show() {
             .collect();
         if d.iter().any(|u| !inner.iter().any(|i| i.as_str() == *u)) {
             shown += 1;
+            shown_nested += usize::from(!inner.is_empty());
         } else {
             hidden.extend(d.iter().map(|u| format!("group:{g}:member:user:{u}")));
         }
@@ -573,6 +574,10 @@ fn zeroed_member_counts_lose_nothing_the_listings_show() {
         shown > 0,
         "some zeroed count is contradicted by the listings"
     );
+    assert!(
+        shown_nested > 0,
+        "and one of a group with nested groups, whose resolution must see it"
+    );
 
     let store = sync_with(&sim, &[]);
     assert!(
@@ -580,6 +585,14 @@ fn zeroed_member_counts_lose_nothing_the_listings_show() {
             .warnings
             .iter()
             .any(|w| w.contains("PingOne reports 0 direct members")),
+        "{:?}",
+        store.warnings
+    );
+    assert!(
+        store
+            .warnings
+            .iter()
+            .any(|w| w.contains("reports 0 direct members, but its member listings")),
         "{:?}",
         store.warnings
     );
