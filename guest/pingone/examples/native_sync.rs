@@ -153,10 +153,13 @@ fn main() {
         "process_cpu_s": diff(proc0, proc1),
     });
     if let Some(truth) = &truth {
-        let min = common::expect::minimum(truth);
-        out["minimum_requests"] = json!(min.total);
-        out["requests_over_minimum"] =
-            json!((c.logical as f64 / min.total as f64 * 1000.0).round() / 1000.0);
+        let bound = pingone_sim::lower_bound(truth).api;
+        let plan = common::expect::planned(truth).total;
+        let ratio = |n: u64| json!((c.logical as f64 / n as f64 * 1000.0).round() / 1000.0);
+        out["lower_bound_requests"] = json!(bound);
+        out["requests_over_lower_bound"] = ratio(bound);
+        out["planned_requests"] = json!(plan);
+        out["requests_over_planned"] = ratio(plan);
         if args.iter().any(|a| a == "--check") {
             let want = common::expect::expected(truth);
             let ok = want.resources.len() == store.resources.len()

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::expect::{self, Expected, Minimum};
+use common::expect::{self, Expected};
 use common::{Driver, Report, Store, Transport, sim_config};
 use pingone_sim::{Faults, SimConfig, SimHandle};
 
@@ -112,24 +112,46 @@ fn diff(
     );
 }
 
-fn assert_efficient(c: &common::Counters, min: &Minimum) {
-    let ratio = c.logical as f64 / min.total as f64;
+/// Requests against the tenant's lower bound (`pingone_sim::lower_bound`,
+/// from its shape alone) and, separately, against the connector's planned
+/// requests (`expect::planned`, which re-derives the plan: a regression
+/// check of the plan, not an efficiency claim).
+///
+/// Target: at most 2.25x the lower bound (measured 1.57x to 2.03x). The
+/// bound leaves out reads a connector could in principle infer its way
+/// around (parents of groups with members, direct members of nested
+/// groups, dynamic members), and this connector makes them: one parents
+/// listing per group and about one membership listing per user, at most
+/// U + G more, against a bound that already holds U + G role-assignment
+/// reads; the fixed listings push small tenants a little past 2x.
+fn assert_efficient(c: &common::Counters, truth: &pingone_sim::GroundTruth) {
+    let bound = pingone_sim::lower_bound(truth);
+    let plan = expect::planned(truth);
+    let ratio = c.logical as f64 / bound.api as f64;
+    let to_plan = c.logical as f64 / plan.total as f64;
     eprintln!(
-        "requests: {} (attempts {}, tokens {}), minimum {} (base {}, membership by groups {}, by users {}) = {ratio:.3}x\n{:#?}",
+        "requests: {} (attempts {}, tokens {}); lower bound {} ({bound:?}) = {ratio:.3}x; planned {} (base {}, membership by groups {}, by users {}) = {to_plan:.3}x\n{:#?}",
         c.logical,
         c.attempts,
         c.token_requests,
-        min.total,
-        min.base,
-        min.by_groups,
-        min.by_users,
+        bound.api,
+        plan.total,
+        plan.base,
+        plan.by_groups,
+        plan.by_users,
         c.by_route
     );
     assert!(
-        ratio <= 1.2,
-        "{} requests is {ratio:.3}x the minimum {}",
+        ratio <= 2.25,
+        "{} requests is {ratio:.3}x the lower bound {}",
         c.logical,
-        min.total
+        bound.api
+    );
+    assert!(
+        to_plan <= 1.2,
+        "{} requests is {to_plan:.3}x the connector's planned {}",
+        c.logical,
+        plan.total
     );
 }
 
@@ -139,7 +161,7 @@ fn full_check(config: SimConfig) {
     let (store, report, counters) = sync(&sim);
     eprintln!("{report:?}");
     assert_matches(&store, &expect::expected(&truth));
-    assert_efficient(&counters, &expect::minimum(&truth));
+    assert_efficient(&counters, &truth);
     assert_eq!(counters.retries, 0);
     // Spot-check the user mapping against the source.
     for u in &truth.users {
@@ -256,12 +278,13 @@ fn too_many_nestings_to_carry() {
         ..store
     };
     assert_matches(&store, &expect::expected(&truth));
-    let min = expect::minimum(&truth);
+    let bound = pingone_sim::lower_bound(&truth).api;
+    let plan = expect::planned(&truth).total;
     eprintln!(
-        "requests {} vs minimum {} ({:.3}x)",
+        "requests {} vs lower bound {bound} ({:.3}x), planned {plan} ({:.3}x)",
         counters.logical,
-        min.total,
-        counters.logical as f64 / min.total as f64
+        counters.logical as f64 / bound as f64,
+        counters.logical as f64 / plan as f64
     );
 }
 
@@ -324,7 +347,7 @@ fn limit_goes_only_where_it_is_documented() {
     assert_matches(&store, &expect::expected(&truth));
     let stats = sim.h().stats();
     assert_eq!(stats.status(400), 0, "{:?}", stats.routes);
-    assert_efficient(&counters, &expect::minimum(&truth));
+    assert_efficient(&counters, &truth);
 }
 
 /// A tenant that refuses `limit` everywhere: each refused listing is asked
