@@ -117,7 +117,7 @@ fn diff(
 /// requests (`expect::planned`, which re-derives the plan: a regression
 /// check of the plan, not an efficiency claim).
 ///
-/// Target: at most 2.25x the lower bound (measured 1.57x to 2.03x). The
+/// Target: at most 2.25x the lower bound (measured 1.57x to 2.09x). The
 /// bound leaves out reads a connector could in principle infer its way
 /// around (parents of groups with members, direct members of nested
 /// groups, dynamic members), and this connector makes them: one parents

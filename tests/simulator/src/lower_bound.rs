@@ -24,8 +24,8 @@ pub struct LowerBound {
     pub token: u64,
     /// Users listing and membership reads together; see [`lower_bound`].
     pub users_and_membership: u64,
-    /// Of which: requests that must name a group or a user to learn direct
-    /// memberships.
+    /// Requests that must name a group or a user to learn direct
+    /// memberships (part of `users_and_membership`).
     pub membership: u64,
     /// Groups, populations, platform roles, custom roles: one listing each.
     pub listings: u64,
@@ -50,10 +50,10 @@ pub struct LowerBound {
 ///   (≤ 200 a page) or single reads, so at least ⌈U/200⌉ requests return
 ///   users. Separately, a direct membership is shown only by a request that
 ///   names its group (`memberOfGroups[id eq g]`, a pair read) or its user
-///   (the user's `memberOfGroups`, `include=memberOfGroupIDs`), and one
-///   unfiltered users listing is still needed for completeness. Take the
-///   groups nested in no other group (so no ancestor's member listing
-///   shows their members) with fewer than U/2 direct members. If such a
+///   (the user's `memberOfGroups`, `include=memberOfGroupIDs`). Take the
+///   groups nested in no other group and named in no `userFilter` (so no
+///   other group's member listing shows their members) with fewer than
+///   U/2 direct members. If such a
 ///   group g and one of its members u are both never named, the
 ///   `directMemberCounts` in the groups listing pin u's membership only if
 ///   every unnamed user is in g, which leaves more than U/2 users named;
@@ -66,12 +66,15 @@ pub struct LowerBound {
 ///   `userFilter` on the listed users itself. Combined filters (`or` across
 ///   groups) return unions that attribute no user to a group, and are not
 ///   counted as naming. The users term is the larger of ⌈U/200⌉ and
-///   that count + 1, not their sum, since a group's member listing also
-///   returns user objects.
+///   that count, not their sum, since a group's member listing also
+///   returns user objects (and population `userCount`s might show the
+///   users complete without an unfiltered listing).
 /// - **Role assignments (U + G).** Assignments are listed only per user and
 ///   per group (§3.6, no bulk form), and a principal with none looks the
 ///   same as one with some to every other request; no `limit` is
-///   documented, so one page each.
+///   documented, so one page each. Users inherit their groups' roles, but
+///   the reference documents no listing that shows an inherited
+///   assignment, let alone the group it came from.
 /// - **Parents (groups without members).** A nesting is listed only by the
 ///   nested group's `GET /groups/{id}/memberOfGroups`. For a group with no
 ///   members (direct, dynamic or nested), adding or removing one of its
@@ -85,7 +88,7 @@ pub fn lower_bound(t: &GroundTruth) -> LowerBound {
 
     let users_pages = u.div_ceil(USERS_PAGE_MAX).max(1) as u64;
     let membership = membership_cover(t, u);
-    let users_and_membership = users_pages.max(membership + 1);
+    let users_and_membership = users_pages.max(membership);
 
     let role_assignments = (u + groups.len()) as u64;
     let parents = memberless_groups_with_movable_nesting(t, &groups);
@@ -103,7 +106,8 @@ pub fn lower_bound(t: &GroundTruth) -> LowerBound {
 }
 
 /// min(maximum matching, ⌊U/2⌋) over the direct memberships of groups that
-/// are nested in none and have fewer than U/2 direct members.
+/// are nested in none, named in no `userFilter`, and have fewer than U/2
+/// direct members.
 fn membership_cover(t: &GroundTruth, users: usize) -> u64 {
     let nested: HashSet<&str> = t
         .nestings
@@ -111,8 +115,13 @@ fn membership_cover(t: &GroundTruth, users: usize) -> u64 {
         .map(|n| n.child_group_id.as_str())
         .collect();
     let mut members: HashMap<&str, Vec<&str>> = HashMap::new();
+    let in_a_filter = |g: &str| {
+        t.dynamic_group_members
+            .iter()
+            .any(|d| d.user_filter.contains(g))
+    };
     for m in &t.memberships {
-        if !nested.contains(m.group_id.as_str()) {
+        if !nested.contains(m.group_id.as_str()) && !in_a_filter(&m.group_id) {
             members
                 .entry(m.group_id.as_str())
                 .or_default()
@@ -240,7 +249,7 @@ mod tests {
         }];
         let b = lower_bound(&t);
         assert_eq!(b.membership, 2);
-        assert_eq!(b.users_and_membership, 3.max(u.div_ceil(200)));
+        assert_eq!(b.users_and_membership, 2.max(u.div_ceil(200)));
         assert_eq!(b.role_assignments, u + g);
         // Every group but the three with members and the parent of one.
         assert_eq!(b.parents, g - 4);
