@@ -39,7 +39,7 @@ pub struct LowerBound {
 
 /// The lower bound for `t`. Terms:
 ///
-/// - **Completeness listings (4 + users).** Only a listing that ends
+/// - **Completeness listings (4).** Only a listing that ends
 ///   without `next` shows that no other group, population, platform role
 ///   or custom role exists (reads by id or embedded objects never do), so
 ///   each of `GET /groups`, `GET /populations`, `GET /roles` and
@@ -53,8 +53,8 @@ pub struct LowerBound {
 ///   (the user's `memberOfGroups`, `include=memberOfGroupIDs`). Take the
 ///   groups nested in no other group and named in no `userFilter` (so no
 ///   other group's member listing shows their members) with fewer than
-///   U/2 direct members. If such a
-///   group g and one of its members u are both never named, the
+///   U/2 direct members. If such a group g and one of its members u are
+///   both never named, the
 ///   `directMemberCounts` in the groups listing pin u's membership only if
 ///   every unnamed user is in g, which leaves more than U/2 users named;
 ///   otherwise moving u's membership of g to another unnamed user changes
