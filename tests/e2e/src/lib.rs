@@ -137,3 +137,26 @@ pub fn host_binary() -> std::path::PathBuf {
     }
     bin
 }
+
+/// One runtime per test binary: every hostile call of that binary lands
+/// on it, so a test can show the host survives what came before.
+pub fn shared_runtime() -> Arc<Runtime> {
+    static RUNTIME: std::sync::OnceLock<Arc<Runtime>> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(runtime).clone()
+}
+
+/// The adversary component, compiled once per test binary on
+/// [`shared_runtime`].
+pub async fn adversary() -> Arc<Plugin> {
+    static PLUGIN: tokio::sync::OnceCell<Arc<Plugin>> = tokio::sync::OnceCell::const_new();
+    PLUGIN
+        .get_or_init(|| async {
+            let bytes = components::component_bytes(components::ADVERSARY);
+            shared_runtime()
+                .load(&bytes)
+                .await
+                .expect("loading the adversary")
+        })
+        .await
+        .clone()
+}

@@ -15,40 +15,19 @@
 //! policy would fail as "network unreachable" instead of `PolicyDenied`.
 
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use connector_runtime::{CallError, CallReport, LoadError, Output, Plugin, Runtime, WarmInstances};
-use e2e_tests::components::{self, ADVERSARY, PREBUILT_ENV, ROGUE_IMPORT};
+use connector_runtime::{CallError, CallReport, LoadError, Output, WarmInstances};
+use e2e_tests::components::{self, PREBUILT_ENV, ROGUE_IMPORT};
 use e2e_tests::server::{Reply, TestServer};
+use e2e_tests::{adversary, shared_runtime};
 use e2e_tests::{closed_port, fast_limits, instance, is_root, list_resources};
-use tokio::sync::OnceCell;
 
 /// The message the adversary's `panic` mode panics with.
 const PANIC_MESSAGE: &str = "adversary panic: gave up on purpose";
 /// Set in the child process that runs inside `unshare -n`.
 const NETNS_CHILD: &str = "E2E_NETNS_CHILD";
 const NETNS_TEST: &str = "network_denials_hold_without_a_network";
-
-/// One runtime for the whole binary: every hostile call lands on it.
-fn shared_runtime() -> Arc<Runtime> {
-    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
-    RUNTIME.get_or_init(e2e_tests::runtime).clone()
-}
-
-async fn adversary() -> Arc<Plugin> {
-    static PLUGIN: OnceCell<Arc<Plugin>> = OnceCell::const_new();
-    PLUGIN
-        .get_or_init(|| async {
-            let bytes = components::component_bytes(ADVERSARY);
-            shared_runtime()
-                .load(&bytes)
-                .await
-                .expect("loading the adversary")
-        })
-        .await
-        .clone()
-}
 
 /// One sync call of the adversary in `mode`.
 async fn run(mode: &str, extra: &[(&str, &str)]) -> Result<(Output, CallReport), CallError> {

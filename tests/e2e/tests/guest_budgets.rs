@@ -17,15 +17,15 @@
 //! long they take, not what they find. All traffic stays on loopback.
 
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use connector_runtime::cpu_clock::thread_cpu_time;
-use connector_runtime::{CallError, CallReport, Limits, Output, Plugin, Runtime};
+use connector_runtime::{CallError, CallReport, Limits, Output};
+use e2e_tests::adversary;
 use e2e_tests::components::{self, ADVERSARY};
 use e2e_tests::{fast_limits, host_binary, instance, list_resources};
-use tokio::sync::OnceCell;
 
 /// What the adversary's `loud-error` mode logs (its `FORGED_LOG`).
 const FORGED_LOG: &str = "loud\r\n2026-01-01T00:00:00.000000Z ERROR connector_host: FORGED-BY-GUEST\x1b[2J\x1b]0;pwned\x07\u{2028}end";
@@ -33,25 +33,6 @@ const FORGED_LOG: &str = "loud\r\n2026-01-01T00:00:00.000000Z ERROR connector_ho
 const FORGED_ESCAPED: &str = r"loud\r\n2026-01-01T00:00:00.000000Z ERROR connector_host: FORGED-BY-GUEST\u{1b}[2J\u{1b}]0;pwned\u{7}\u{2028}end";
 /// Where the forged line would begin if a line break got through.
 const FORGED_LINE_START: &str = "2026-01-01T00:00:00.000000Z";
-
-fn shared_runtime() -> Arc<Runtime> {
-    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
-    RUNTIME.get_or_init(e2e_tests::runtime).clone()
-}
-
-async fn adversary() -> Arc<Plugin> {
-    static PLUGIN: OnceCell<Arc<Plugin>> = OnceCell::const_new();
-    PLUGIN
-        .get_or_init(|| async {
-            let bytes = components::component_bytes(ADVERSARY);
-            shared_runtime()
-                .load(&bytes)
-                .await
-                .expect("loading the adversary")
-        })
-        .await
-        .clone()
-}
 
 /// One sync call of the adversary in `mode` under `limits`.
 async fn run(

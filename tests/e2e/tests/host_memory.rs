@@ -14,34 +14,13 @@
 //! (`examples/host_memory_bench.rs`).
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use connector_runtime::sync::{SyncError, SyncLimits, SyncOptions, SyncSummary, run_sync};
-use connector_runtime::{CallError, CallReport, Limits, Output, Plugin, Runtime};
-use e2e_tests::components::{self, ADVERSARY};
+use connector_runtime::{CallError, CallReport, Limits, Output};
+use e2e_tests::adversary;
 use e2e_tests::server::{Reply, TestServer};
 use e2e_tests::{fast_limits, instance, list_resources};
-use tokio::sync::OnceCell;
-
-fn shared_runtime() -> Arc<Runtime> {
-    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
-    RUNTIME.get_or_init(e2e_tests::runtime).clone()
-}
-
-async fn adversary() -> Arc<Plugin> {
-    static PLUGIN: OnceCell<Arc<Plugin>> = OnceCell::const_new();
-    PLUGIN
-        .get_or_init(|| async {
-            let bytes = components::component_bytes(ADVERSARY);
-            shared_runtime()
-                .load(&bytes)
-                .await
-                .expect("loading the adversary")
-        })
-        .await
-        .clone()
-}
 
 /// One sync call of the adversary in `mode`.
 async fn run(

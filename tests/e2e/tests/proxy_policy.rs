@@ -33,40 +33,21 @@
 use std::net::IpAddr;
 use std::process::Command;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use connector_runtime::capabilities::http::TlsOptions;
 use connector_runtime::capabilities::proxy::{ProxyRoutes, ProxyVars};
-use connector_runtime::{CallError, InstanceCtx, Plugin, Runtime};
-use e2e_tests::components::{self, ADVERSARY, PREBUILT_ENV};
+use connector_runtime::{CallError, InstanceCtx};
+use e2e_tests::adversary;
+use e2e_tests::components::{self, PREBUILT_ENV};
 use e2e_tests::{closed_port, fast_limits, instance_with, is_root, list_resources};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::OnceCell;
 
 /// Set in the child process that runs inside `unshare -n`.
 const NETNS_CHILD: &str = "E2E_PROXY_NETNS_CHILD";
 const NETNS_TEST: &str = "proxy_denials_hold_without_a_network";
 /// The adversary's `metadata-ip` target.
 const METADATA_URL: &str = "http://169.254.169.254/latest/meta-data/";
-
-fn shared_runtime() -> Arc<Runtime> {
-    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
-    RUNTIME.get_or_init(e2e_tests::runtime).clone()
-}
-
-async fn adversary() -> Arc<Plugin> {
-    static PLUGIN: OnceCell<Arc<Plugin>> = OnceCell::const_new();
-    PLUGIN
-        .get_or_init(|| async {
-            let bytes = components::component_bytes(ADVERSARY);
-            shared_runtime()
-                .load(&bytes)
-                .await
-                .expect("loading the adversary")
-        })
-        .await
-        .clone()
-}
 
 /// A CONNECT proxy that records and refuses: see the module doc.
 struct RecordingProxy {

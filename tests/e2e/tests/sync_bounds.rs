@@ -12,35 +12,14 @@
 //! next one resumes).
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use connector_runtime::CallError;
 use connector_runtime::sync::{
     SyncBound, SyncError, SyncLimits, SyncOptions, SyncSummary, run_sync,
 };
-use connector_runtime::{CallError, Plugin, Runtime};
-use e2e_tests::components::{self, ADVERSARY};
+use e2e_tests::adversary;
 use e2e_tests::{fast_limits, instance};
-use tokio::sync::OnceCell;
-
-fn shared_runtime() -> Arc<Runtime> {
-    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
-    RUNTIME.get_or_init(e2e_tests::runtime).clone()
-}
-
-async fn adversary() -> Arc<Plugin> {
-    static PLUGIN: OnceCell<Arc<Plugin>> = OnceCell::const_new();
-    PLUGIN
-        .get_or_init(|| async {
-            let bytes = components::component_bytes(ADVERSARY);
-            shared_runtime()
-                .load(&bytes)
-                .await
-                .expect("loading the adversary")
-        })
-        .await
-        .clone()
-}
 
 /// A full sync of the adversary in `mode` into `file`.
 async fn sync(mode: &str, file: &Path, limits: SyncLimits) -> Result<SyncSummary, SyncError> {
