@@ -193,15 +193,14 @@ impl ApiError {
         )
     }
 
+    /// The reference documents no PingOne body for 502/503 (a gateway or
+    /// outage answer, "generic"), so the body carries no PingOne `code`.
     pub fn unavailable(retry_after_secs: u64) -> ApiError {
-        let mut e = Self::with(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
-            "The service is temporarily unavailable. Try again later.",
-            vec![],
-        );
-        e.retry_after = Some(retry_after_secs);
-        e
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            body: json!({ "message": "Service Unavailable" }),
+            retry_after: Some(retry_after_secs),
+        }
     }
 
     pub fn server_error(status: u16) -> ApiError {
