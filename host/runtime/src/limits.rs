@@ -70,11 +70,12 @@ pub struct Limits {
     /// of 1,000 ~5.5 MiB. 64 MiB is over 10x the larger, and with the
     /// record cap it bounds what a call buffers.
     pub upload_bytes_per_call: usize,
-    /// The same bytes summed over every call of one sync run (the sync
-    /// engine counts them as it commits, per run). A one-million-user
-    /// PingOne tenant (50k groups, 10M memberships) is ~1.5 GiB of users and
-    /// ~3.5 GiB of grants at the costs above, ~5 GiB; 64 GiB, 12x that,
-    /// bounds the working file a component can make one run write.
+    /// The same bytes summed over every call of one sync (the sync engine
+    /// counts them as it commits, and keeps the count across resumes). A
+    /// one-million-user PingOne tenant (50k groups, 10M memberships) is
+    /// ~1.5 GiB of users and ~3.5 GiB of grants at the costs above, ~5 GiB;
+    /// 64 GiB, 12x that, bounds the working file a component can make one
+    /// sync write.
     pub upload_bytes_per_sync: u64,
     /// Log volume per call. A healthy connector logs a few lines per page;
     /// 1,000 lines / 256 KiB is generous and caps a spamming guest.

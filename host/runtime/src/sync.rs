@@ -90,10 +90,12 @@ const QUEUE_SCHEMA: &str = "create table if not exists host_sync_queue (
 const SEEN_SCHEMA: &str = "create table if not exists host_sync_seen (
     digest blob primary key
 ) without rowid";
-/// What must survive a resume besides the queue: the calls made so far.
+/// What must survive a resume besides the queue: the calls made so far
+/// and the record bytes they uploaded.
 const STATE_SCHEMA: &str = "create table if not exists host_sync_state (
     sync_id text primary key,
-    calls integer not null
+    calls integer not null,
+    bytes integer not null default 0
 )";
 
 /// What one sync may spend, whatever the component answers. The defaults
@@ -474,14 +476,15 @@ impl Queue {
             .map_err(queue_error)
     }
 
-    /// Calls this sync made before this run (0 for a new sync).
-    fn calls_so_far(&self, writer: &C1zWriter) -> Result<u64, SyncError> {
-        let calls: Option<i64> = writer
+    /// Calls this sync made, and record bytes it uploaded, before this run
+    /// (zeros for a new sync).
+    fn spent_so_far(&self, writer: &C1zWriter) -> Result<(u64, u64), SyncError> {
+        let spent: Option<(i64, i64)> = writer
             .connection()
             .query_row(
-                "select calls from host_sync_state where sync_id = ?1",
+                "select calls, bytes from host_sync_state where sync_id = ?1",
                 params![self.sync_id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map(Some)
             .or_else(|e| match e {
@@ -489,7 +492,19 @@ impl Queue {
                 e => Err(e),
             })
             .map_err(queue_error)?;
-        Ok(calls.unwrap_or(0).max(0) as u64)
+        let (calls, bytes) = spent.unwrap_or((0, 0));
+        Ok((calls.max(0) as u64, bytes.max(0) as u64))
+    }
+
+    /// Records the bytes uploaded so far, in the transaction of the call
+    /// that uploaded them (its calls row exists: `set_calls` came first).
+    fn set_bytes(&self, writer: &C1zWriter, bytes: u64) -> Result<(), SyncError> {
+        writer
+            .connection()
+            .prepare_cached("update host_sync_state set bytes = ?2 where sync_id = ?1")
+            .and_then(|mut s| s.execute(params![self.sync_id, bytes as i64]))
+            .map_err(queue_error)?;
+        Ok(())
     }
 
     /// Records the calls made so far, in the transaction of their results.
@@ -548,7 +563,8 @@ struct Known {
     entitlements: HashMap<String, pb::Resource>,
     /// What the caches hold, as [`Known::room`] counts it.
     cached_bytes: usize,
-    /// Upload bytes of this run's committed calls (`Limits::upload_bytes_per_sync`).
+    /// Upload bytes of this sync's committed calls, across resumes
+    /// (`Limits::upload_bytes_per_sync`).
     uploaded: u64,
 }
 
@@ -648,7 +664,8 @@ pub async fn run_sync(
     let mut warnings = Vec::new();
     let mut queue = Queue::open(&writer, &sync_id, &options.limits)?;
     // Counted across resumes: a resumed sync has the budget it had left.
-    let calls_before = queue.calls_so_far(&writer)?;
+    let (calls_before, bytes_before) = queue.spent_so_far(&writer)?;
+    known.uploaded = bytes_before;
     let mut calls = 0u64;
     let deadline = tokio::time::Instant::now() + options.limits.deadline;
     let mut last_checkpoint = Instant::now();
@@ -942,15 +959,16 @@ fn commit_page(
         });
     }
     let mut upload = report.upload;
-    // Every record's bytes count against the run's budget, as each call's
-    // did against its own (see `capabilities::upload`).
+    // Every record's bytes count against the sync's budget, as each call's
+    // did against its own (see `capabilities::upload`), across resumes.
     known.uploaded = known.uploaded.saturating_add(upload.bytes as u64);
+    queue.set_bytes(writer, known.uploaded)?;
     let cap = instance.limits.upload_bytes_per_sync;
     if known.uploaded > cap {
         return Err(SyncError::Call {
             task: what.clone(),
             error: CallError::LimitExceeded(format!(
-                "this sync run's calls uploaded {} bytes of records, over the \
+                "this sync's calls uploaded {} bytes of records, over the \
                  upload_bytes_per_sync cap of {cap}",
                 known.uploaded
             )),

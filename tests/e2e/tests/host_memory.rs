@@ -108,6 +108,51 @@ async fn fat_pages_hit_the_per_sync_byte_budget() {
     assert_host_survives().await;
 }
 
+/// The per-sync budget counts what earlier runs of the same sync uploaded:
+/// a sync cut off by its deadline does not get a fresh budget on resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_sync_byte_budget_survives_a_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.c1z");
+    let plugin = adversary().await;
+    let run = |mode: &'static str, limits: Limits, deadline: Duration| {
+        let plugin = plugin.clone();
+        let file = file.clone();
+        async move {
+            let inst = instance(&plugin, mode, &[("mode", mode)], limits).expect("config");
+            let options = SyncOptions {
+                concurrency: 2,
+                checkpoint_interval: Duration::from_millis(100),
+                limits: SyncLimits {
+                    deadline,
+                    ..SyncLimits::default()
+                },
+                ..SyncOptions::default()
+            };
+            run_sync(&plugin, &inst, &file, &options).await
+        }
+    };
+    // Fat pages until the deadline: megabytes committed, budget ample.
+    let first = run("fat-pages", fast_limits(), Duration::from_secs(2)).await;
+    assert!(
+        matches!(first, Err(SyncError::DeadlineExceeded { .. })),
+        "{first:?}"
+    );
+    // The resumed sync's own records are a few hundred bytes, well within
+    // 1 MiB; with the first run's bytes it is over.
+    let small = Limits {
+        upload_bytes_per_sync: 1 << 20,
+        ..fast_limits()
+    };
+    match run("well-behaved", small, Duration::from_secs(600)).await {
+        Err(SyncError::Call {
+            error: CallError::LimitExceeded(m),
+            ..
+        }) => assert!(m.contains("upload_bytes_per_sync"), "{m}"),
+        other => panic!("expected the per-sync byte budget, got {other:?}"),
+    }
+}
+
 /// The bodies of one batch share the per-call budget: the requests that
 /// fit are answered, the rest get `body-too-large` naming the budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
