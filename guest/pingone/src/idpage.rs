@@ -337,7 +337,8 @@ impl<'a> Scanner<'a> {
             // The key's bytes, borrowed from the body unless escaped, and
             // checked for UTF-8 only when not all ASCII (with the ASCII
             // flag, 2.4 % fewer guest instructions per sync than a `Cow`
-            // from a separate call; docs/benchmarks.md).
+            // from a separate call; measured 2026-12-03, see the history of
+            // docs/benchmarks.md).
             let b = self.b;
             let decoded;
             let key: &[u8] = if k.escaped {
@@ -521,7 +522,8 @@ impl<'a> Scanner<'a> {
     ///
     /// The cursor is a local until the string ends: advanced through
     /// `self` on every step, it lived in memory, which cost a tenth of the
-    /// guest's instructions in a sync (docs/benchmarks.md).
+    /// guest's instructions in a sync (measured 2026-12-03; see the
+    /// history of docs/benchmarks.md).
     #[inline(always)]
     fn string(&mut self) -> Result<Str, ScanError> {
         let b = self.b;

@@ -6,10 +6,10 @@
 //! sync profile (21 % of its samples), `free` alone 9 %: `free` reads the
 //! freed block's boundary tags and its neighbour's, which are cold by then
 //! (two loads took a quarter of its samples), and coalesces and bins
-//! (docs/benchmarks.md). Here small blocks are bumped out of 64 KiB chunks,
-//! and each chunk only counts its live blocks: `free` touches the chunk's
-//! header, never the block, and a chunk whose count drops to zero is reused
-//! whole.
+//! (measured 2026-12-03; see the history of docs/benchmarks.md). Here
+//! small blocks are bumped out of 64 KiB chunks, and each chunk only counts
+//! its live blocks: `free` touches the chunk's header, never the block, and
+//! a chunk whose count drops to zero is reused whole.
 //!
 //! What it costs: a chunk stays allocated while any of its blocks lives, so
 //! a call holds up to everything it allocated since its oldest live block

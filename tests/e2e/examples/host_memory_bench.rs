@@ -1,6 +1,6 @@
 //! Peak host memory and wall time for each hostile behaviour the host's
-//! byte budgets bound (`docs/benchmarks.md`, "Host memory under hostile
-//! components"). Run in release:
+//! byte budgets bound (`docs/benchmarks.md`, "Method: host memory under
+//! hostile components"). Run in release:
 //! `cargo run --release -p e2e-tests --example host_memory_bench`.
 //!
 //! Method: every scenario runs in a fresh process (this example re-runs
