@@ -121,6 +121,35 @@ async fn faults_change_nothing_in_the_artifact() {
     sim.shutdown().await;
 }
 
+/// Member counts missing, or zeroed on half the groups: with
+/// `--pingone-exact-membership` the c1z still holds exactly the tenant's
+/// grants (and with counts missing, so does the default mode).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_count_faults_change_nothing_in_the_artifact() {
+    for (omit, zero, modes) in [
+        (
+            true,
+            0.0,
+            &[&[][..], &["--pingone-exact-membership=true"][..]][..],
+        ),
+        (false, 0.5, &[&["--pingone-exact-membership=true"][..]][..]),
+    ] {
+        let mut config = SimConfig::small(7);
+        config.faults = Faults {
+            omit_member_counts: omit,
+            zero_member_counts: zero,
+            ..Faults::default()
+        };
+        let sim = pingone_sim::start(config, ServeOptions::default())
+            .await
+            .unwrap();
+        for extra in modes {
+            sync_matches_truth(&sim, extra).await;
+        }
+        sim.shutdown().await;
+    }
+}
+
 /// Tokens that live one second and are revoked every 30 requests: the host's
 /// broker refreshes on expiry and on 401, and the records are the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
