@@ -33,9 +33,7 @@
 //! [`membership`], [`populations`], [`roles`], [`provision`], [`validate`],
 //! [`upload`], [`time`].
 
-// One reviewed exception (`idpage::Scanner::text`, an ASCII string copied
-// without a second UTF-8 pass); any other `unsafe` needs the same `allow`.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 /// Small blocks from per-call chunks instead of dlmalloc (see
 /// [`connector_sdk::arena`]); native builds keep the system allocator.

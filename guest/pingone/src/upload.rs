@@ -12,7 +12,6 @@
 //! they do without: each skipped task is a call the host does not make.
 
 use connector_sdk::bindings::idgov::connector::upload::UploadError;
-use connector_sdk::bytes::{opt_str_eq, str_eq};
 use connector_sdk::{
     ConnectorError, Context, Entitlement, Grant, GrantExpansion, GrantSet, Resource, ResourceId,
     SkipTasks,
@@ -50,17 +49,14 @@ pub struct SetKey<'a> {
 }
 
 impl SetKey<'_> {
-    /// Runs for every grant of a set, so the strings are compared with
-    /// [`str_eq`]: `==` costs a `memcmp` that wasm runs a byte at a
-    /// time, 4 % of the guest's instructions here.
     fn is_of(&self, s: &GrantSet) -> bool {
-        str_eq(&s.entitlement_resource.resource, self.resource)
-            && str_eq(&s.entitlement_slug, self.slug)
-            && str_eq(&s.entitlement_resource.resource_type, self.resource_type)
-            && str_eq(&s.principal_type, self.principal_type)
+        s.entitlement_resource.resource == self.resource
+            && s.entitlement_slug == self.slug
+            && s.entitlement_resource.resource_type == self.resource_type
+            && s.principal_type == self.principal_type
             && s.expansion.as_ref() == self.expansion
-            && opt_str_eq(s.immutable_reason.as_deref(), self.immutable_reason)
-            && opt_str_eq(s.metadata_json.as_deref(), self.metadata_json)
+            && s.immutable_reason.as_deref() == self.immutable_reason
+            && s.metadata_json.as_deref() == self.metadata_json
     }
 
     fn new_set(&self, first: String) -> GrantSet {

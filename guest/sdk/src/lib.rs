@@ -55,7 +55,6 @@ pub mod bindings {
 }
 
 pub mod arena;
-pub mod bytes;
 mod config;
 mod error;
 mod grant_set;
