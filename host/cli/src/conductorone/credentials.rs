@@ -209,20 +209,15 @@ impl TokenSource {
         token_host: &str,
         extra_roots_pem: &[Vec<u8>],
     ) -> anyhow::Result<Self> {
-        let mut http = reqwest::Client::builder()
+        let http = reqwest::Client::builder()
             .timeout(TOKEN_TIMEOUT)
             .user_agent(concat!(
                 "baton-c1-credential-provider connector-host/",
                 env!("CARGO_PKG_VERSION")
             ))
             .https_only(true);
-        for pem in extra_roots_pem {
-            for cert in reqwest::Certificate::from_pem_bundle(pem)
-                .context("--ca-bundle: not a PEM bundle")?
-            {
-                http = http.add_root_certificate(cert);
-            }
-        }
+        let http = connector_runtime::capabilities::http::with_extra_roots(http, extra_roots_pem)
+            .context("--ca-bundle")?;
         Ok(Self {
             http: http.build().context("building the token HTTP client")?,
             url: format!("https://{token_host}/auth/v1/token"),

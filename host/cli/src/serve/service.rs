@@ -443,12 +443,10 @@ struct ConductorOneLoop {
 impl Service {
     pub fn new(options: ServiceOptions, components: Components) -> anyhow::Result<Arc<Self>> {
         let permits = options.max_concurrent_syncs.max(1);
-        let mut client = reqwest::Client::builder().use_rustls_tls();
-        for pem in &options.tls.extra_roots_pem {
-            for cert in reqwest::Certificate::from_pem_bundle(pem)? {
-                client = client.add_root_certificate(cert);
-            }
-        }
+        let client = connector_runtime::capabilities::http::with_extra_roots(
+            reqwest::Client::builder().use_rustls_tls(),
+            &options.tls.extra_roots_pem,
+        )?;
         Ok(Arc::new(Self {
             options,
             components,

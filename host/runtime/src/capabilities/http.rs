@@ -84,6 +84,28 @@ pub struct TlsOptions {
     pub proxy: Option<ProxyRoutes>,
 }
 
+/// Adds the operator's extra CAs to a client: the one place every HTTP
+/// client of the host (connector egress, uploads, ConductorOne's token
+/// endpoint) reads the CA bundle.
+pub fn with_extra_roots(
+    mut builder: reqwest::ClientBuilder,
+    extra_roots_pem: &[Vec<u8>],
+) -> anyhow::Result<reqwest::ClientBuilder> {
+    for pem in extra_roots_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| anyhow::anyhow!("reading the CA bundle: not a PEM bundle ({e})"))?;
+        // A file with no certificate in it trusts nothing: a wrong path or
+        // format, which must not pass silently.
+        if certs.is_empty() {
+            anyhow::bail!("reading the CA bundle: it holds no PEM certificate");
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    Ok(builder)
+}
+
 /// Counters for one connector instance.
 #[derive(Debug, Default)]
 pub struct HttpStats {
@@ -199,13 +221,7 @@ impl HttpCapability {
         for rule in proxy.reqwest_proxies() {
             builder = builder.proxy(rule);
         }
-        for pem in &tls.extra_roots_pem {
-            for cert in reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| anyhow::anyhow!("reading the CA bundle: {e}"))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
+        let builder = with_extra_roots(builder, &tls.extra_roots_pem)?;
         Ok(Self {
             client: builder.build()?,
             policy,
@@ -1024,6 +1040,14 @@ async fn detached_task<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ca_bundle_without_certificates_is_refused() {
+        let builder = || reqwest::Client::builder();
+        assert!(with_extra_roots(builder(), &[]).is_ok());
+        let e = with_extra_roots(builder(), &[b"not a certificate\n".to_vec()]).unwrap_err();
+        assert!(e.to_string().contains("holds no PEM certificate"), "{e}");
+    }
 
     #[test]
     fn retry_after_forms() {
