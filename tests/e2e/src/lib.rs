@@ -120,6 +120,48 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// Set in a test binary re-run by [`rerun_in_empty_netns`].
+pub const NETNS_CHILD: &str = "E2E_NETNS_CHILD";
+
+/// Whether this process is a re-run inside an empty network namespace.
+pub fn in_empty_netns() -> bool {
+    std::env::var_os(NETNS_CHILD).is_some()
+}
+
+/// Re-runs the test `test` of this binary inside `unshare -n`, a network
+/// namespace with no route anywhere, with loopback brought up when `ip` is
+/// there (so a loopback server in the child can be reached); there a
+/// request that got past a policy fails as a connection error (unreachable,
+/// or refused on a closed loopback port) instead of being denied. Returns the child's stdout, or `None` with a note when this is
+/// not root or `unshare` is missing. Panics when the re-run fails.
+pub fn rerun_in_empty_netns(test: &str) -> Option<String> {
+    use std::process::Command;
+    let unshare_works = Command::new("unshare")
+        .args(["-n", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !is_root() || !unshare_works {
+        eprintln!("note: not root or no `unshare -n`, so the network-namespace re-run is skipped");
+        return None;
+    }
+    let out = Command::new("unshare")
+        .args(["-n", "--", "sh", "-c"])
+        .arg(r#"ip link set lo up 2>/dev/null; exec "$0" "$@""#)
+        .arg(std::env::current_exe().expect("the test binary's path"))
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(NETNS_CHILD, "1")
+        .env(components::PREBUILT_ENV, components::built_dir())
+        .output()
+        .expect("running the test binary under unshare -n");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the re-run of {test} inside unshare -n failed:\n{stdout}\n{stderr}"
+    );
+    Some(stdout)
+}
+
 /// The `connector-host` binary of this build, built if a filtered test run
 /// did not build it.
 pub fn host_binary() -> std::path::PathBuf {

@@ -12,21 +12,20 @@
 //! every denied destination is a loopback port where nothing listens, a
 //! `.localhost` name, or the metadata address, and as root the suite also
 //! re-runs them inside `unshare -n`, where a request that got past the
-//! policy would fail as "network unreachable" instead of `PolicyDenied`.
+//! policy would fail as a connection error instead of `PolicyDenied`.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use connector_runtime::{CallError, CallReport, LoadError, Output, WarmInstances};
-use e2e_tests::components::{self, PREBUILT_ENV, ROGUE_IMPORT};
+use e2e_tests::components::{self, ROGUE_IMPORT};
 use e2e_tests::server::{Reply, TestServer};
 use e2e_tests::{adversary, shared_runtime};
-use e2e_tests::{closed_port, fast_limits, instance, is_root, list_resources};
+use e2e_tests::{
+    closed_port, fast_limits, in_empty_netns, instance, list_resources, rerun_in_empty_netns,
+};
 
 /// The message the adversary's `panic` mode panics with.
 const PANIC_MESSAGE: &str = "adversary panic: gave up on purpose";
-/// Set in the child process that runs inside `unshare -n`.
-const NETNS_CHILD: &str = "E2E_NETNS_CHILD";
 const NETNS_TEST: &str = "network_denials_hold_without_a_network";
 
 /// One sync call of the adversary in `mode`.
@@ -354,7 +353,7 @@ async fn component_with_a_foreign_import_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_denials_hold_without_a_network() {
-    if std::env::var_os(NETNS_CHILD).is_some() {
+    if in_empty_netns() {
         // Inside the empty network namespace: a request that got past the
         // policy would end as a connection error, not as PolicyDenied.
         for case in network_cases() {
@@ -364,34 +363,9 @@ async fn network_denials_hold_without_a_network() {
         assert_host_survives().await;
         return;
     }
-    if !is_root() {
-        eprintln!("note: not root, so the network-namespace re-run is skipped");
+    let Some(stdout) = rerun_in_empty_netns(NETNS_TEST) else {
         return;
-    }
-    let probe = Command::new("unshare").args(["-n", "true"]).status();
-    if !probe.is_ok_and(|s| s.success()) {
-        eprintln!(
-            "note: `unshare -n` is unavailable here, so the network-namespace re-run is skipped"
-        );
-        return;
-    }
-    let dir = components::built_dir();
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let out = Command::new("unshare")
-        .arg("-n")
-        .arg("--")
-        .arg(exe)
-        .args(["--exact", NETNS_TEST, "--nocapture", "--test-threads=1"])
-        .env(NETNS_CHILD, "1")
-        .env(PREBUILT_ENV, dir)
-        .output()
-        .expect("running the test binary under unshare -n");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "the re-run inside unshare -n failed:\n{stdout}\n{stderr}"
-    );
+    };
     for mode in ["egress", "metadata-ip", "mapped-loopback"] {
         assert!(
             stdout.contains(&format!("netns: {mode} denied by policy")),

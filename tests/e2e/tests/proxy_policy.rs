@@ -31,7 +31,6 @@
 //! does not relay), or a hosts-file name of loopback on a closed port.
 
 use std::net::IpAddr;
-use std::process::Command;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
@@ -39,12 +38,11 @@ use connector_runtime::capabilities::http::TlsOptions;
 use connector_runtime::capabilities::proxy::{ProxyRoutes, ProxyVars};
 use connector_runtime::{CallError, InstanceCtx};
 use e2e_tests::adversary;
-use e2e_tests::components::{self, PREBUILT_ENV};
-use e2e_tests::{closed_port, fast_limits, instance_with, is_root, list_resources};
+use e2e_tests::{
+    closed_port, fast_limits, in_empty_netns, instance_with, list_resources, rerun_in_empty_netns,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Set in the child process that runs inside `unshare -n`.
-const NETNS_CHILD: &str = "E2E_PROXY_NETNS_CHILD";
 const NETNS_TEST: &str = "proxy_denials_hold_without_a_network";
 /// The adversary's `metadata-ip` target.
 const METADATA_URL: &str = "http://169.254.169.254/latest/meta-data/";
@@ -313,7 +311,7 @@ async fn an_allowed_request_does_reach_the_proxy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_denials_hold_without_a_network() {
-    if std::env::var_os(NETNS_CHILD).is_some() {
+    if in_empty_netns() {
         // Inside the namespace: nothing leaves the machine whatever happens.
         let proxy = RecordingProxy::start().await;
         for name in check_denials(&proxy).await {
@@ -329,36 +327,9 @@ async fn proxy_denials_hold_without_a_network() {
         }
         return;
     }
-    if !is_root() {
-        eprintln!("note: not root, so the network-namespace re-run is skipped");
+    let Some(stdout) = rerun_in_empty_netns(NETNS_TEST) else {
         return;
-    }
-    let probe = Command::new("unshare").args(["-n", "true"]).status();
-    if !probe.is_ok_and(|s| s.success()) {
-        eprintln!(
-            "note: `unshare -n` is unavailable here, so the network-namespace re-run is skipped"
-        );
-        return;
-    }
-    let dir = components::built_dir();
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // A fresh namespace has loopback down: bring it up so the proxy can be
-    // reached (without `ip`, the child checks the denials alone).
-    let out = Command::new("unshare")
-        .args(["-n", "--", "sh", "-c"])
-        .arg(r#"ip link set lo up 2>/dev/null; exec "$0" "$@""#)
-        .arg(exe)
-        .args(["--exact", NETNS_TEST, "--nocapture", "--test-threads=1"])
-        .env(NETNS_CHILD, "1")
-        .env(PREBUILT_ENV, dir)
-        .output()
-        .expect("running the test binary under unshare -n");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "the re-run inside unshare -n failed:\n{stdout}\n{stderr}"
-    );
+    };
     let mut names = vec!["egress", "metadata-ip", "mapped-loopback"];
     if loopback_alias().await.is_some() {
         names.push("allowed-name-into-loopback");

@@ -19,9 +19,11 @@
 use std::process::{Command, Output as ProcessOutput};
 
 use connector_runtime::{CallError, Limits, Plugin};
-use e2e_tests::components::{self, FLAG_SHADOW, PREBUILT_ENV, SECRET_PROBE};
+use e2e_tests::components::{self, FLAG_SHADOW, SECRET_PROBE};
 use e2e_tests::server::{Reply, TestServer};
-use e2e_tests::{host_binary, instance, list_resources, runtime};
+use e2e_tests::{
+    host_binary, in_empty_netns, instance, list_resources, rerun_in_empty_netns, runtime,
+};
 use serde_json::{Value, json};
 
 const CLIENT_ID: &str = "probe-client";
@@ -29,7 +31,6 @@ const CLIENT_SECRET: &str = "clsec-TRUST-0a1b2c3d4e5f";
 const API_TOKEN: &str = "apitok-TRUST-6a7b8c9d0e1f";
 /// The collector secret-probe names as its token endpoint's default.
 const COLLECTOR: &str = "http://127.0.0.1:9";
-const NETNS_CHILD: &str = "E2E_TRUST_NETNS_CHILD";
 const NETNS_TEST: &str = "credentials_go_only_to_their_groups_origins_without_a_network";
 
 async fn probe() -> std::sync::Arc<Plugin> {
@@ -197,47 +198,18 @@ async fn credentials_go_only_to_their_groups_origins_without_a_network() {
     // Loopback ports where nothing listens (the namespace has no other
     // address to bind a probe port on).
     let (api, sink) = ("http://127.0.0.1:9", "http://127.0.0.1:7");
-    if std::env::var_os(NETNS_CHILD).is_some() {
+    if in_empty_netns() {
         check_sink_refused(api, sink).await;
         println!("netns: credentials refused for the sink");
         return;
     }
     check_sink_refused(api, sink).await;
-    if !is_root()
-        || !Command::new("unshare")
-            .args(["-n", "true"])
-            .status()
-            .is_ok_and(|s| s.success())
-    {
-        eprintln!("note: not root or no `unshare -n`, so the network-namespace re-run is skipped");
-        return;
+    if let Some(stdout) = rerun_in_empty_netns(NETNS_TEST) {
+        assert!(
+            stdout.contains("netns: credentials refused for the sink"),
+            "{stdout}"
+        );
     }
-    let dir = components::built_dir();
-    let out = Command::new("unshare")
-        .arg("-n")
-        .arg("--")
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", NETNS_TEST, "--nocapture", "--test-threads=1"])
-        .env(NETNS_CHILD, "1")
-        .env(PREBUILT_ENV, dir)
-        .output()
-        .expect("running the test binary under unshare -n");
-    let (stdout, stderr) = text(&out);
-    assert!(
-        out.status.success() && stdout.contains("netns: credentials refused for the sink"),
-        "the re-run inside unshare -n failed:\n{stdout}\n{stderr}"
-    );
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
