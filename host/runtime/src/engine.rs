@@ -609,6 +609,9 @@ impl Plugin {
         let limits = &instance.limits;
         let mut store = Store::new(self.pre.engine(), HostState::new(instance.clone()));
         store.limiter(|s| &mut s.memory);
+        // Arguments are lifted before any import sees them; the fuel bounds
+        // what lifting copies, aliased strings included.
+        store.set_hostcall_fuel(limits.import_argument_bytes);
         // CPU budget: at every tick while wasm runs, compare the call's
         // measured CPU (its polls so far, this one included: guest code and
         // the host's work on the call's thread, never time spent pending on
@@ -788,6 +791,13 @@ fn classify_trap(err: wasmtime::Error, state: &mut HostState, limits: &Limits) -
     if state.memory.exceeded {
         return CallError::MemoryExceeded(limits.memory_bytes);
     }
+    if is_hostcall_fuel_exhausted(&err) {
+        return CallError::LimitExceeded(format!(
+            "an import call's arguments are over the import_argument_bytes cap of {} \
+             (as the host would hold them; list elements may alias guest memory)",
+            limits.import_argument_bytes
+        ));
+    }
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => CallError::CpuExhausted(limits.cpu_per_call),
         Some(Trap::StackOverflow) => CallError::StackOverflow,
@@ -805,6 +815,17 @@ fn classify_trap(err: wasmtime::Error, state: &mut HostState, limits: &Limits) -
         Some(other) => CallError::GuestTrap(other.to_string()),
         None => CallError::GuestTrap(format!("{err:#}")),
     }
+}
+
+/// Whether lifting an import call's arguments ran out of hostcall fuel.
+/// wasmtime's error type for it is private, so its text is matched; the
+/// e2e test `aliased_strings_hit_the_import_argument_cap` notices if an
+/// upgrade changes it.
+fn is_hostcall_fuel_exhausted(err: &wasmtime::Error) -> bool {
+    err.chain().any(|e| {
+        e.to_string()
+            .contains("fuel allocated for hostcalls has been exhausted")
+    })
 }
 
 /// The panic line of a Rust guest's stderr, or a placeholder.

@@ -70,6 +70,14 @@ pub struct Limits {
     /// of 1,000 ~5.5 MiB. 64 MiB is over 10x the larger, and with the
     /// record cap it bounds what a call buffers.
     pub upload_bytes_per_call: usize,
+    /// Bytes the host may copy out of guest memory for one import call's
+    /// arguments, counted as the host holds them (wasmtime's hostcall fuel:
+    /// each string's bytes, each list's elements at their host size). The
+    /// canonical ABI lets list elements alias the same guest bytes, so
+    /// without this a guest could make one argument far larger than its
+    /// memory. 64 MiB, the per-call upload budget: no put over it could be
+    /// accepted anyway, and a batch of PingOne requests is a few KiB.
+    pub import_argument_bytes: usize,
     /// The same bytes summed over every call of one sync (the sync engine
     /// counts them as it commits, and keeps the count across resumes). A
     /// one-million-user PingOne tenant (50k groups, 10M memberships) is
@@ -110,6 +118,7 @@ impl Default for Limits {
             upload_records_per_call: 50_000,
             upload_record_bytes: 256 << 10,
             upload_bytes_per_call: 64 << 20,
+            import_argument_bytes: 64 << 20,
             upload_bytes_per_sync: 64 << 30,
             log_lines_per_call: 1_000,
             log_bytes_per_call: 256 << 10,

@@ -153,7 +153,7 @@ async fn sync(plugin: &Arc<Plugin>, mode: &str, limits: Limits, file: &Path) -> 
     }
 }
 
-const SCENARIOS: usize = 10;
+const SCENARIOS: usize = 11;
 
 fn main() {
     let Some(n) = std::env::args()
@@ -248,6 +248,10 @@ async fn scenario(n: usize) {
         8 => {
             let s = Scenario::start("fat-headers: one 1 MiB request header");
             s.end(call(&plugin, "fat-headers", &[("allowed-url", &empty)], d()).await);
+        }
+        9 => {
+            let s = Scenario::start("aliased-strings: 4,096 aliases of one 1 MiB buffer");
+            s.end(call(&plugin, "aliased-strings", &[], d()).await);
         }
         _ => {
             let s = Scenario::start("colliding-ids-across sync");

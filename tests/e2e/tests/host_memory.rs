@@ -4,7 +4,9 @@
 //! Threats: records as fat as the per-record cap allows, in fields the size
 //! count once left out (`fat-records`), page after page (`fat-pages`); one
 //! batch of requests whose bodies together dwarf the guest's memory
-//! (`fat-batch`); a 1 MiB request header (`fat-headers`); two entitlements
+//! (`fat-batch`); a 1 MiB request header (`fat-headers`); a list of strings
+//! aliasing the same guest bytes, which would lift to 4 GiB
+//! (`aliased-strings`); two entitlements
 //! whose ids collide, in one call and across calls of one sync
 //! (`colliding-ids`, `colliding-ids-across`), and a grant naming an
 //! entitlement that was never put but whose id collides with one that was
@@ -81,6 +83,39 @@ async fn fat_records_hit_the_per_call_byte_budget() {
         other => panic!("expected LimitExceeded, got {other:?}"),
     }
     assert_host_survives().await;
+}
+
+/// 4,096 aliases of one 1 MiB buffer would lift to 4 GiB of host memory;
+/// lifting stops at the import-argument cap, before any import runs, and
+/// the call ends naming that cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliased_strings_hit_the_import_argument_cap() {
+    let limits = fast_limits();
+    let cap = limits.import_argument_bytes;
+    match run("aliased-strings", &[], limits).await {
+        Err(CallError::LimitExceeded(m)) => assert!(
+            m.contains(&format!("over the import_argument_bytes cap of {cap}")),
+            "{m}"
+        ),
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+    assert_host_survives().await;
+    // The cap is the one configured: a page of 16 fat users (4 MiB of
+    // strings) passes no import under a 1 MiB cap.
+    let small = Limits {
+        import_argument_bytes: 1 << 20,
+        ..fast_limits()
+    };
+    match run("fat-records", &[], small).await {
+        Err(CallError::LimitExceeded(m)) => assert!(
+            m.contains(&format!(
+                "over the import_argument_bytes cap of {}",
+                1 << 20
+            )),
+            "{m}"
+        ),
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
 }
 
 /// Pages each within a call's budget add up against the sync's, which

@@ -23,7 +23,10 @@
 //!   host stops it; `fat-pages` puts 16 new ones a page, page after page;
 //!   `fat-batch` sends `count` (default 256) requests to
 //!   `allowed-url`, which serves large bodies, in one batch; `fat-headers`
-//!   sends a request with a 1 MiB header; `colliding-ids` puts two
+//!   sends a request with a 1 MiB header; `aliased-strings` puts one user
+//!   whose 4,096 aliases all point at the same 1 MiB of guest memory (the
+//!   canonical ABI allows it: 48 KiB of guest memory that lifts to 4 GiB
+//!   on the host); `colliding-ids` puts two
 //!   entitlements whose derived ids collide (resource `a:b` slug `c`,
 //!   resource `a` slug `b:c`) in one call, `colliding-ids-across` the first
 //!   on one page and, on the next, the first again (a re-put) and then the
@@ -192,6 +195,7 @@ impl Connector for Adversary {
             }
             "fat-batch" => fat_batch(cx),
             "fat-headers" => fat_headers(cx),
+            "aliased-strings" => aliased_strings(cx),
             "colliding-ids" => colliding_ids(cx, &task, false),
             "colliding-ids-across" => colliding_ids(cx, &task, true),
             "colliding-grant" => colliding_grant(cx),
@@ -582,6 +586,30 @@ fn fat_batch(cx: &Context) -> Result<PageOutcome, ConnectorError> {
         over.len(),
         over.first()
     )))
+}
+
+/// One user whose 4,096 login aliases share one 1 MiB buffer: each alias
+/// is a `String` over the same bytes, so lowering the list passes the same
+/// pointer 4,096 times. The aliases are never dropped (that would free the
+/// buffer 4,096 times); the call ends right after.
+#[allow(unsafe_code)]
+fn aliased_strings(cx: &Context) -> Result<PageOutcome, ConnectorError> {
+    let blob = std::mem::ManuallyDrop::new("a".repeat(1 << 20));
+    let mut fat = user(0);
+    if let Some(ResourceTrait::User(u)) = &mut fat.trait_ {
+        u.login_aliases = (0..4_096)
+            .map(|_| {
+                // SAFETY: each alias reads the same live, valid UTF-8 buffer,
+                // which is never freed or written while they exist, and none
+                // of them is ever dropped (`fat` is forgotten below).
+                unsafe { String::from_raw_parts(blob.as_ptr() as *mut u8, blob.len(), blob.len()) }
+            })
+            .collect();
+    }
+    let result = cx.host.put_resources(std::slice::from_ref(&fat));
+    std::mem::forget(fat);
+    result?;
+    Err(internal("the host lifted 4 GiB of aliased strings".into()))
 }
 
 /// A request with one header of 1 MiB.
