@@ -26,6 +26,7 @@ pub mod faults;
 pub mod filter;
 pub mod generator;
 pub mod ground_truth;
+pub mod listing;
 pub mod lower_bound;
 pub mod model;
 pub mod ops;

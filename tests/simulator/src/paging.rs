@@ -118,13 +118,15 @@ pub struct Window {
 }
 
 impl PageReq {
-    /// Reads `limit` and `cursor`. `max` is the collection's page cap;
+    /// Reads `limit` and `cursor`. `max` is the collection's page cap,
+    /// `default` its page size without `limit` (`None` = `max`);
     /// `traversal` names the collection, its parent and the filter.
     pub fn new(
         app: &AppState,
         uri: &Uri,
         params: &Params,
         max: usize,
+        default: Option<usize>,
         traversal: &[&str],
     ) -> ApiResult<PageReq> {
         let rule = if app.faults.get().refuse_limit {
@@ -133,7 +135,7 @@ impl PageReq {
             limit_rule(uri.path())
         };
         let limit = match params.get("limit") {
-            None => max,
+            None => default.unwrap_or(max).min(max),
             Some(_) if rule == LimitRule::Undocumented => {
                 return Err(ApiError::invalid_detail(Detail::new(
                     "INVALID_PARAMETER",
@@ -269,15 +271,5 @@ impl PageReq {
         out.extend_from_slice((w.to - w.from).to_string().as_bytes());
         out.push(b'}');
         out
-    }
-}
-
-/// Joins JSON values into `out`, comma-separated.
-pub fn write_values<'a>(out: &mut Vec<u8>, values: impl Iterator<Item = &'a serde_json::Value>) {
-    for (i, v) in values.enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let _ = serde_json::to_writer(&mut *out, v);
     }
 }

@@ -7,16 +7,16 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use serde_json::Value;
 
-use super::{JSON, body_object, fresh_read, fresh_write, hal, hal_bytes, no_content, not_found};
+use super::{JSON, body_object, fresh_read, fresh_write, hal, no_content, not_found};
 use crate::AppState;
 use crate::accounting::FaultKind;
 use crate::auth::EnvCtx;
 use crate::errors::ApiResult;
 use crate::errors::{ApiError, Detail};
+use crate::listing::{ListSpec, Listing};
 use crate::model::Subject;
-use crate::paging::{PageReq, Params, write_values};
+use crate::paging::Params;
 use crate::store::Store;
 
 #[derive(Clone, Copy)]
@@ -39,27 +39,30 @@ fn subject(st: &Store, kind: Kind, id: &str) -> ApiResult<Subject> {
 }
 
 async fn list(app: AppState, kind: Kind, id: String, uri: Uri) -> ApiResult<Response> {
-    let params = Params::from_uri(&uri);
     let tag = match kind {
         Kind::User => "userRoleAssignments",
         Kind::Group => "groupRoleAssignments",
     };
-    let page = PageReq::new(&app, &uri, &params, app.config.other_page_max, &[tag, &id])?;
-    let expand = params.lists("expand", "role");
+    let list = Listing::parse(
+        &app,
+        &uri,
+        ListSpec::plain(tag, app.config.other_page_max).under(&id),
+    )?;
+    let expand = list.lists("expand", "role");
     let st = app.store.read().unwrap_or_else(|e| e.into_inner());
     let s = subject(&st, kind, &id)?;
     fresh_read(&app, &st, &id)?;
     let idx: Vec<u32> = st.assignments_of(s).into_iter().map(|i| i as u32).collect();
-    let w = page.window(&idx, |i| *i);
-    let docs: Vec<Value> = idx[w.from..w.to]
-        .iter()
-        .filter_map(|i| st.assignments[*i as usize].as_ref())
-        .map(|a| st.assignment_json(a, expand))
-        .collect();
-    let body = page.envelope("roleAssignments", &w, idx.len(), 0, |out| {
-        write_values(out, docs.iter())
-    });
-    Ok(hal_bytes(StatusCode::OK, body))
+    Ok(list.respond(
+        "roleAssignments",
+        &idx,
+        |i| *i,
+        |i| {
+            st.assignments[*i as usize]
+                .as_ref()
+                .map(|a| st.assignment_json(a, expand))
+        },
+    ))
 }
 
 async fn create(

@@ -12,14 +12,15 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::Value;
 
-use super::{JSON, body_object, fresh_read, fresh_write, hal, hal_bytes, no_content, not_found};
+use super::{JSON, body_object, fresh_read, fresh_write, hal, no_content, not_found};
 use crate::AppState;
 use crate::auth::EnvCtx;
 use crate::config::Faults;
 use crate::errors::ApiResult;
 use crate::filter::{self, AttrVal, Target};
+use crate::listing::{ListSpec, Listing};
 use crate::model::{Group, Pos};
-use crate::paging::{PageReq, Params, parse_filter, write_values};
+use crate::paging::Params;
 use crate::store::Store;
 
 struct GroupView<'a>(&'a Store, &'a Group);
@@ -63,35 +64,31 @@ fn group_pos(st: &Store, id: &str) -> ApiResult<Pos> {
 
 /// `GET /groups`.
 pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiResult<Response> {
-    let params = Params::from_uri(&uri);
-    let expr = parse_filter(&params, &filter::GROUPS)?;
-    let filter_text = params.get("filter").unwrap_or("");
-    let page = PageReq::new(
+    let list = Listing::parse(
         &app,
         &uri,
-        &params,
-        app.config.other_page_max,
-        &["groups", filter_text],
+        ListSpec::filtered("groups", &filter::GROUPS, app.config.other_page_max),
     )?;
     let faults = app.faults.get();
     let st = app.store.read().unwrap_or_else(|e| e.into_inner());
     let items: Vec<Pos> = st
         .live_groups()
-        .filter(|(_, g)| expr.as_ref().is_none_or(|e| e.matches(&GroupView(&st, g))))
+        .filter(|(_, g)| {
+            list.filter
+                .as_ref()
+                .is_none_or(|e| e.matches(&GroupView(&st, g)))
+        })
         .map(|(p, _)| p)
         .collect();
-    let w = page.window(&items, |p| *p);
-    let docs: Vec<Value> = items[w.from..w.to]
-        .iter()
-        .filter_map(|p| {
+    Ok(list.respond(
+        "groups",
+        &items,
+        |p| *p,
+        |p| {
             st.group(*p)
                 .map(|g| served(&app, &faults, g, st.group_json(*p, g, true, false)))
-        })
-        .collect();
-    let body = page.envelope("groups", &w, items.len(), 0, |out| {
-        write_values(out, docs.iter())
-    });
-    Ok(hal_bytes(StatusCode::OK, body))
+        },
+    ))
 }
 
 /// `POST /groups`.

@@ -13,16 +13,15 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{
-    JSON, body_id, body_object, fresh_read, fresh_write, hal, hal_bytes, no_content, not_found,
-};
+use super::{JSON, body_id, body_object, fresh_read, fresh_write, hal, no_content, not_found};
 use crate::AppState;
 use crate::auth::EnvCtx;
 use crate::errors::ApiResult;
 use crate::filter;
+use crate::listing::{ListSpec, Listing};
 use crate::model::Pos;
 use crate::ops::Added;
-use crate::paging::{PageReq, Params, parse_filter, write_values};
+use crate::paging::Params;
 use crate::store::Store;
 
 fn user_pos(st: &Store, id: &str) -> ApiResult<Pos> {
@@ -57,24 +56,25 @@ pub async fn list_user_groups(
     Path((_, uid)): Path<(String, String)>,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let params = Params::from_uri(&uri);
-    let expr = parse_filter(&params, &filter::MEMBERSHIPS)?;
-    let filter_text = params.get("filter").unwrap_or("");
-    let page = PageReq::new(
+    let (list, want) = Listing::parse_vetted(
         &app,
         &uri,
-        &params,
-        app.config.other_page_max,
-        &["userGroups", &uid, filter_text],
+        ListSpec::filtered(
+            "userGroups",
+            &filter::MEMBERSHIPS,
+            app.config.other_page_max,
+        )
+        .under(&uid),
+        |expr| {
+            Ok(expr
+                .and_then(|e| e.simple_eq("type"))
+                .map(|t| t.to_ascii_uppercase()))
+        },
     )?;
-    let expand = params.lists("expand", "group");
+    let expand = list.lists("expand", "group");
     let st = app.store.read().unwrap_or_else(|e| e.into_inner());
     let u = user_pos(&st, &uid)?;
     fresh_read(&app, &st, &uid)?;
-    let want = expr
-        .as_ref()
-        .and_then(|e| e.simple_eq("type"))
-        .map(|t| t.to_ascii_uppercase());
     let rows: Vec<(Pos, bool)> = st
         .user_groups(u)
         .into_iter()
@@ -85,20 +85,17 @@ pub async fn list_user_groups(
             None => true,
         })
         .collect();
-    let w = page.window(&rows, |r| r.0);
     let env = st.env_url();
-    let docs: Vec<Value> = rows[w.from..w.to]
-        .iter()
-        .filter_map(|(gp, direct)| {
+    Ok(list.respond(
+        "groupMemberships",
+        &rows,
+        |r| r.0,
+        |(gp, direct)| {
             let g = st.group(*gp)?;
             let href = format!("{env}/users/{uid}/memberOfGroups/{}", g.id);
             Some(st.membership_json(*gp, g, *direct, expand, Some(href)))
-        })
-        .collect();
-    let body = page.envelope("groupMemberships", &w, rows.len(), 0, |out| {
-        write_values(out, docs.iter())
-    });
-    Ok(hal_bytes(StatusCode::OK, body))
+        },
+    ))
 }
 
 /// `POST /users/{id}/memberOfGroups` (item 17).
@@ -183,34 +180,28 @@ pub async fn list_group_parents(
     Path((_, gid)): Path<(String, String)>,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let params = Params::from_uri(&uri);
-    let page = PageReq::new(
+    let list = Listing::parse(
         &app,
         &uri,
-        &params,
-        app.config.other_page_max,
-        &["groupParents", &gid],
+        ListSpec::plain("groupParents", app.config.other_page_max).under(&gid),
     )?;
-    let expand = params.lists("expand", "group");
+    let expand = list.lists("expand", "group");
     let st = app.store.read().unwrap_or_else(|e| e.into_inner());
     let g = group_pos(&st, &gid)?;
     fresh_read(&app, &st, &gid)?;
     let mut parents = st.group(g).expect("live").parents.clone();
     parents.sort_unstable();
-    let w = page.window(&parents, |p| *p);
     let env = st.env_url();
-    let docs: Vec<Value> = parents[w.from..w.to]
-        .iter()
-        .filter_map(|p| {
+    Ok(list.respond(
+        "groupMemberships",
+        &parents,
+        |p| *p,
+        |p| {
             let pg = st.group(*p)?;
             let href = format!("{env}/groups/{gid}/memberOfGroups/{}", pg.id);
             Some(st.membership_json(*p, pg, true, expand, Some(href)))
-        })
-        .collect();
-    let body = page.envelope("groupMemberships", &w, parents.len(), 0, |out| {
-        write_values(out, docs.iter())
-    });
-    Ok(hal_bytes(StatusCode::OK, body))
+        },
+    ))
 }
 
 /// `POST /groups/{child}/memberOfGroups` `{"id": parent}` (item 22).

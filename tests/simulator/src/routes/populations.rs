@@ -6,15 +6,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use serde_json::Value;
 
-use super::{JSON, body_object, fresh_read, fresh_write, hal, hal_bytes, no_content, not_found};
+use super::{JSON, body_object, fresh_read, fresh_write, hal, no_content, not_found};
 use crate::AppState;
 use crate::auth::EnvCtx;
 use crate::errors::ApiResult;
 use crate::filter::{self, AttrVal, Target};
+use crate::listing::{ListSpec, Listing};
 use crate::model::{Population, Pos};
-use crate::paging::{PageReq, Params, parse_filter, write_values};
 use crate::store::Store;
 
 struct PopView<'a>(&'a Population);
@@ -39,31 +38,27 @@ fn pop_pos(st: &Store, id: &str) -> ApiResult<Pos> {
 
 /// `GET /populations`.
 pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiResult<Response> {
-    let params = Params::from_uri(&uri);
-    let expr = parse_filter(&params, &filter::POPULATIONS)?;
-    let filter_text = params.get("filter").unwrap_or("");
-    let page = PageReq::new(
+    let list = Listing::parse(
         &app,
         &uri,
-        &params,
-        app.config.other_page_max,
-        &["populations", filter_text],
+        ListSpec::filtered(
+            "populations",
+            &filter::POPULATIONS,
+            app.config.other_page_max,
+        ),
     )?;
     let st = app.store.read().unwrap_or_else(|e| e.into_inner());
     let items: Vec<Pos> = st
         .live_pops()
-        .filter(|(_, p)| expr.as_ref().is_none_or(|e| e.matches(&PopView(p))))
+        .filter(|(_, p)| list.filter.as_ref().is_none_or(|e| e.matches(&PopView(p))))
         .map(|(p, _)| p)
         .collect();
-    let w = page.window(&items, |p| *p);
-    let docs: Vec<Value> = items[w.from..w.to]
-        .iter()
-        .filter_map(|p| st.pop(*p).map(|pp| st.population_json(pp, true)))
-        .collect();
-    let body = page.envelope("populations", &w, items.len(), 0, |out| {
-        write_values(out, docs.iter())
-    });
-    Ok(hal_bytes(StatusCode::OK, body))
+    Ok(list.respond(
+        "populations",
+        &items,
+        |p| *p,
+        |p| st.pop(*p).map(|pp| st.population_json(pp, true)),
+    ))
 }
 
 /// `GET /populations/{id}`.

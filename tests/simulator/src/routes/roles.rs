@@ -7,14 +7,13 @@
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
-use serde_json::Value;
 
-use super::{hal, hal_bytes, not_found};
+use super::{hal, not_found};
 use crate::AppState;
 use crate::auth::{Authed, EnvCtx};
 use crate::errors::ApiResult;
 use crate::filter;
-use crate::paging::{PageReq, Params, parse_filter, write_values};
+use crate::listing::{ListSpec, Listing};
 
 /// `GET /v1/roles`.
 pub async fn list_builtin(
@@ -22,21 +21,21 @@ pub async fn list_builtin(
     _a: Authed,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let params = Params::from_uri(&uri);
-    let page = PageReq::new(&app, &uri, &params, app.config.other_page_max, &["roles"])?;
+    let list = Listing::parse(
+        &app,
+        &uri,
+        ListSpec::plain("roles", app.config.other_page_max),
+    )?;
     let st = app.store.read().unwrap_or_else(|e| e.into_inner());
     let idx: Vec<u32> = (0..st.roles.len() as u32)
         .filter(|i| !st.roles[*i as usize].custom)
         .collect();
-    let w = page.window(&idx, |i| *i);
-    let docs: Vec<Value> = idx[w.from..w.to]
-        .iter()
-        .map(|i| st.role_json(&st.roles[*i as usize], false))
-        .collect();
-    let body = page.envelope("roles", &w, idx.len(), 0, |out| {
-        write_values(out, docs.iter())
-    });
-    Ok(hal_bytes(StatusCode::OK, body))
+    Ok(list.respond(
+        "roles",
+        &idx,
+        |i| *i,
+        |i| Some(st.role_json(&st.roles[*i as usize], false)),
+    ))
 }
 
 /// `GET /v1/roles/{roleId}`.
@@ -54,19 +53,15 @@ pub async fn get_builtin(
 
 /// `GET /v1/environments/{env}/roles`.
 pub async fn list_env(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiResult<Response> {
-    let params = Params::from_uri(&uri);
-    let expr = parse_filter(&params, &filter::ROLES)?;
-    let want = expr
-        .as_ref()
-        .and_then(|e| e.simple_eq("type"))
-        .map(str::to_ascii_uppercase);
-    let filter_text = params.get("filter").unwrap_or("");
-    let page = PageReq::new(
+    let (list, want) = Listing::parse_vetted(
         &app,
         &uri,
-        &params,
-        app.config.other_page_max,
-        &["envRoles", filter_text],
+        ListSpec::filtered("envRoles", &filter::ROLES, app.config.other_page_max),
+        |expr| {
+            Ok(expr
+                .and_then(|e| e.simple_eq("type"))
+                .map(str::to_ascii_uppercase))
+        },
     )?;
     let st = app.store.read().unwrap_or_else(|e| e.into_inner());
     let idx: Vec<u32> = (0..st.roles.len() as u32)
@@ -80,15 +75,12 @@ pub async fn list_env(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> Ap
             }
         })
         .collect();
-    let w = page.window(&idx, |i| *i);
-    let docs: Vec<Value> = idx[w.from..w.to]
-        .iter()
-        .map(|i| st.role_json(&st.roles[*i as usize], true))
-        .collect();
-    let body = page.envelope("roles", &w, idx.len(), 0, |out| {
-        write_values(out, docs.iter())
-    });
-    Ok(hal_bytes(StatusCode::OK, body))
+    Ok(list.respond(
+        "roles",
+        &idx,
+        |i| *i,
+        |i| Some(st.role_json(&st.roles[*i as usize], true)),
+    ))
 }
 
 /// `GET /v1/environments/{env}/roles/{roleId}` (custom roles).

@@ -9,15 +9,14 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{
-    JSON, body_id, body_object, fresh_read, fresh_write, hal, hal_bytes, no_content, not_found,
-};
+use super::{JSON, body_id, body_object, fresh_read, fresh_write, hal, no_content, not_found};
 use crate::AppState;
 use crate::auth::EnvCtx;
 use crate::errors::{ApiError, ApiResult, Detail};
 use crate::filter;
+use crate::listing::{ListSpec, Listing};
 use crate::model::Pos;
-use crate::paging::{PageReq, Params, parse_filter};
+use crate::paging::Params;
 use crate::store::Store;
 
 const IMPORT: &str = "application/vnd.pingidentity.user.import+json";
@@ -30,64 +29,52 @@ fn user_pos(st: &Store, id: &str) -> ApiResult<Pos> {
 
 /// `GET /users` (items 5–8, 20).
 pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiResult<Response> {
-    let params = Params::from_uri(&uri);
-    let expr = parse_filter(&params, &filter::USERS)?;
-    if app.faults.get().refuse_user_filters && expr.as_ref().is_some_and(|e| !e.uses_member_of()) {
-        return Err(ApiError::invalid_detail(Detail::new(
-            "INVALID_FILTER",
-            Some("filter"),
-            "The filter is not supported for this resource.",
-        )));
-    }
-    let filter_text = params.get("filter").unwrap_or("");
-    let page = PageReq::new(
+    let refuse_user_filters = app.faults.get().refuse_user_filters;
+    let (list, ()) = Listing::parse_vetted(
         &app,
         &uri,
-        &params,
-        app.config.users_page_max,
-        &["users", filter_text],
+        ListSpec::filtered("users", &filter::USERS, app.config.users_page_max),
+        |expr| {
+            if refuse_user_filters && expr.is_some_and(|e| !e.uses_member_of()) {
+                return Err(ApiError::invalid_detail(Detail::new(
+                    "INVALID_FILTER",
+                    Some("filter"),
+                    "The filter is not supported for this resource.",
+                )));
+            }
+            Ok(())
+        },
     )?;
-    let expand_pop = params.lists("expand", "population");
     let st = app.store.read().unwrap_or_else(|e| e.into_inner());
-    let items = match &expr {
+    let items = match &list.filter {
         None => st.all_users(),
-        Some(e) => st.filter_users(filter_text, e),
+        Some(e) => st.filter_users(list.filter_text(), e),
     };
-    let w = page.window(&items, |p| *p);
-    let page_users: Vec<_> = items[w.from..w.to]
-        .iter()
-        .filter_map(|p| st.user(*p))
-        .collect();
-    let body = if expand_pop {
-        page.envelope("users", &w, items.len(), 0, |out| {
-            for (i, u) in page_users.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
+    if list.lists("expand", "population") {
+        return Ok(list.respond(
+            "users",
+            &items,
+            |p| *p,
+            |p| {
+                let u = st.user(*p)?;
                 let mut v = st.user_list_json(u);
-                if let Some(p) = st.pop(u.population) {
+                if let Some(pop) = st.pop(u.population) {
                     v.insert(
                         "_embedded".into(),
-                        json!({ "population": st.population_json(p, true) }),
+                        json!({ "population": st.population_json(pop, true) }),
                     );
                 }
-                let _ = serde_json::to_writer(&mut *out, &v);
-            }
-        })
-    } else {
-        // The hot path: cached bytes, one exact allocation, memcpy.
-        let rendered: Vec<_> = page_users.iter().map(|u| st.user_bytes(u)).collect();
-        let len = rendered.iter().map(|b| b.len() + 1).sum();
-        page.envelope("users", &w, items.len(), len, |out| {
-            for (i, b) in rendered.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(b);
-            }
-        })
-    };
-    Ok(hal_bytes(StatusCode::OK, body))
+                Some(Value::Object(v))
+            },
+        ));
+    }
+    // The hot path: cached bytes.
+    Ok(list.respond_bytes(
+        "users",
+        &items,
+        |p| *p,
+        |p| st.user(*p).map(|u| st.user_bytes(u)),
+    ))
 }
 
 /// `POST /users` (items 9–11).
