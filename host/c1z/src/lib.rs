@@ -14,6 +14,8 @@
 //!   own (what a consumer that asked for that sync receives);
 //! * [`inspect`] — the `inspect` subcommands as pure render functions;
 //! * [`pb`] / [`protojson`] — the protobuf messages and their JSON rendering;
+//! * [`sync_queue`] — the sync engine's task queue, seen set and spending,
+//!   side tables that commit with the records and are dropped before publish;
 //! * [`sqlite`] — the one way a c1z's database is opened: SQLite's defensive
 //!   settings (no triggers, no views, untrusted schema), since any c1z may
 //!   come from elsewhere.
@@ -29,6 +31,7 @@ pub mod reader;
 pub mod schema;
 pub mod sqlite;
 pub mod store;
+pub mod sync_queue;
 pub mod writer;
 
 pub use error::{C1zError, Result};
@@ -36,4 +39,5 @@ pub use extract::{ExtractOptions, ExtractReport, extract_sync, extract_targeted}
 pub use inspect::{CommonArgs, InspectCommand, OutputFormat, run_inspect};
 pub use reader::{C1zReader, GrantFilter, ObjectDiff, ReaderOptions, Rows, SyncDiff};
 pub use store::{SyncRun, SyncStats};
+pub use sync_queue::{QueueTotals, QueuedTask, Spent, SyncQueue};
 pub use writer::{C1zWriter, FinishReport, SyncStart, WriterOptions, working_path};

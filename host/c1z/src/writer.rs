@@ -320,11 +320,9 @@ impl C1zWriter {
     }
 
     /// The working database's connection, inside the writer's open
-    /// transaction. For host-owned side tables (the sync engine's task
-    /// queue) that must commit atomically with the records at each
-    /// [`checkpoint`](Self::checkpoint); such tables must be dropped before
-    /// [`finish`](Self::finish) so the published file has Baton's schema only.
-    pub fn connection(&self) -> &Connection {
+    /// transaction. Crate-only: the sync engine's side tables go through
+    /// [`crate::sync_queue`], so SQL stays in this crate.
+    pub(crate) fn connection(&self) -> &Connection {
         &self.conn
     }
 

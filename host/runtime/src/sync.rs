@@ -55,7 +55,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use c1z::{C1zWriter, SyncStart, WriterOptions, pb};
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
@@ -76,27 +75,6 @@ const MAX_FOLLOW_UPS: usize = 10_000;
 const DISCARDED_TOKEN: &str = r#"{"engine":"connector-host","discarded":true,"version":1}"#;
 /// Entitlement owners and entitlement ids remembered to avoid lookups.
 const CACHE_ENTRIES: usize = 200_000;
-
-const QUEUE_SCHEMA: &str = "create table if not exists host_sync_queue (
-    id integer primary key autoincrement,
-    sync_id text not null,
-    phase integer not null,
-    task text not null,
-    unique (sync_id, phase, task)
-)";
-/// Tasks the sync has queued with a page token, and follow-ups: a digest of
-/// each (the task with its token, without its page count). Only this
-/// sync's rows exist: a new sync clears the table.
-const SEEN_SCHEMA: &str = "create table if not exists host_sync_seen (
-    digest blob primary key
-) without rowid";
-/// What must survive a resume besides the queue: the calls made so far
-/// and the record bytes they uploaded.
-const STATE_SCHEMA: &str = "create table if not exists host_sync_state (
-    sync_id text primary key,
-    calls integer not null,
-    bytes integer not null default 0
-)";
 
 /// What one sync may spend, whatever the component answers. The defaults
 /// are sized from a PingOne tenant of one million users, the largest we
@@ -382,10 +360,10 @@ impl StoredTask {
     }
 }
 
-/// The task queue of one sync, with what it holds counted against the
-/// sync's limits.
+/// The task queue of one sync (the c1z's side tables, see
+/// [`c1z::sync_queue`]), with what it holds counted against the sync's
+/// limits.
 struct Queue {
-    sync_id: String,
     tasks: u64,
     bytes: u64,
     max_tasks: u64,
@@ -393,21 +371,13 @@ struct Queue {
 }
 
 impl Queue {
-    /// Opens the queue of `sync_id`, counting what a resumed sync left.
-    fn open(writer: &C1zWriter, sync_id: &str, limits: &SyncLimits) -> Result<Self, SyncError> {
-        let (tasks, bytes) = writer
-            .connection()
-            .query_row(
-                "select count(*), coalesce(sum(length(task)), 0) from host_sync_queue \
-                 where sync_id = ?1",
-                params![sync_id],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-            )
-            .map_err(queue_error)?;
+    /// Opens the queue of the writer's sync, counting what a resumed sync
+    /// left.
+    fn open(writer: &C1zWriter, limits: &SyncLimits) -> Result<Self, SyncError> {
+        let totals = writer.sync_queue().totals()?;
         Ok(Self {
-            sync_id: sync_id.to_string(),
-            tasks: tasks.max(0) as u64,
-            bytes: bytes.max(0) as u64,
+            tasks: totals.tasks,
+            bytes: totals.bytes,
             max_tasks: limits.max_queued_tasks,
             max_bytes: limits.max_queue_bytes,
         })
@@ -429,14 +399,7 @@ impl Queue {
         if self.bytes + bytes > self.max_bytes {
             return Err(reached(SyncBound::QueueBytes, self.max_bytes));
         }
-        let added = writer
-            .connection()
-            .prepare_cached(
-                "insert or ignore into host_sync_queue (sync_id, phase, task) values (?1, ?2, ?3)",
-            )
-            .and_then(|mut s| s.execute(params![self.sync_id, task.op, json]))
-            .map_err(queue_error)?;
-        if added > 0 {
+        if writer.sync_queue().push(task.op, &json)? {
             self.tasks += 1;
             self.bytes += bytes;
         }
@@ -444,12 +407,7 @@ impl Queue {
     }
 
     fn remove(&mut self, writer: &C1zWriter, id: i64, task: &StoredTask) -> Result<(), SyncError> {
-        let removed = writer
-            .connection()
-            .prepare_cached("delete from host_sync_queue where id = ?1")
-            .and_then(|mut s| s.execute(params![id]))
-            .map_err(queue_error)?;
-        if removed > 0 {
+        if writer.sync_queue().remove(id)? {
             let bytes = serde_json::to_string(task).map_or(0, |j| j.len() as u64);
             self.tasks = self.tasks.saturating_sub(1);
             self.bytes = self.bytes.saturating_sub(bytes);
@@ -459,65 +417,12 @@ impl Queue {
 
     /// Remembers `task` in the seen set; false if it was there already.
     fn first_sight(&self, writer: &C1zWriter, task: &StoredTask) -> Result<bool, SyncError> {
-        let added = writer
-            .connection()
-            .prepare_cached("insert or ignore into host_sync_seen (digest) values (?1)")
-            .and_then(|mut s| s.execute(params![task.digest().as_slice()]))
-            .map_err(queue_error)?;
-        Ok(added > 0)
+        Ok(writer.sync_queue().first_sight(&task.digest())?)
     }
 
     /// Whether the seen set holds `task`.
     fn seen(&self, writer: &C1zWriter, task: &StoredTask) -> Result<bool, SyncError> {
-        writer
-            .connection()
-            .prepare_cached("select 1 from host_sync_seen where digest = ?1")
-            .and_then(|mut s| s.exists(params![task.digest().as_slice()]))
-            .map_err(queue_error)
-    }
-
-    /// Calls this sync made, and record bytes it uploaded, before this run
-    /// (zeros for a new sync).
-    fn spent_so_far(&self, writer: &C1zWriter) -> Result<(u64, u64), SyncError> {
-        let spent: Option<(i64, i64)> = writer
-            .connection()
-            .query_row(
-                "select calls, bytes from host_sync_state where sync_id = ?1",
-                params![self.sync_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })
-            .map_err(queue_error)?;
-        let (calls, bytes) = spent.unwrap_or((0, 0));
-        Ok((calls.max(0) as u64, bytes.max(0) as u64))
-    }
-
-    /// Records the bytes uploaded so far, in the transaction of the call
-    /// that uploaded them (its calls row exists: `set_calls` came first).
-    fn set_bytes(&self, writer: &C1zWriter, bytes: u64) -> Result<(), SyncError> {
-        writer
-            .connection()
-            .prepare_cached("update host_sync_state set bytes = ?2 where sync_id = ?1")
-            .and_then(|mut s| s.execute(params![self.sync_id, bytes as i64]))
-            .map_err(queue_error)?;
-        Ok(())
-    }
-
-    /// Records the calls made so far, in the transaction of their results.
-    fn set_calls(&self, writer: &C1zWriter, calls: u64) -> Result<(), SyncError> {
-        writer
-            .connection()
-            .prepare_cached(
-                "insert into host_sync_state (sync_id, calls) values (?1, ?2) \
-                 on conflict (sync_id) do update set calls = excluded.calls",
-            )
-            .and_then(|mut s| s.execute(params![self.sync_id, calls as i64]))
-            .map_err(queue_error)?;
-        Ok(())
+        Ok(writer.sync_queue().seen(&task.digest())?)
     }
 
     /// Tasks of `phase` after `after`, in insertion order.
@@ -528,32 +433,15 @@ impl Queue {
         after: i64,
         limit: usize,
     ) -> Result<Vec<(i64, StoredTask)>, SyncError> {
-        let mut stmt = writer
-            .connection()
-            .prepare_cached(
-                "select id, task from host_sync_queue where sync_id = ?1 and phase = ?2 and id > ?3 \
-                 order by id limit ?4",
-            )
-            .map_err(queue_error)?;
-        let rows = stmt
-            .query_map(params![self.sync_id, phase, after, limit as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(queue_error)?;
         let mut out = Vec::new();
-        for row in rows {
-            let (id, json) = row.map_err(queue_error)?;
-            let task = serde_json::from_str(&json).map_err(|e| {
+        for queued in writer.sync_queue().next(phase, after, limit)? {
+            let task = serde_json::from_str(&queued.task).map_err(|e| {
                 SyncError::Connector(format!("the working file's task queue is corrupt: {e}"))
             })?;
-            out.push((id, task));
+            out.push((queued.id, task));
         }
         Ok(out)
     }
-}
-
-fn queue_error(e: rusqlite::Error) -> SyncError {
-    SyncError::Connector(format!("sync task queue: {e}"))
 }
 
 /// Caches of what the artifact already holds, to validate records cheaply.
@@ -613,12 +501,7 @@ pub async fn run_sync(
     }
     let sync_id = start.sync_id().to_string();
     let resumed = matches!(start, SyncStart::Resumed { .. });
-    for schema in [QUEUE_SCHEMA, SEEN_SCHEMA, STATE_SCHEMA] {
-        writer
-            .connection()
-            .execute_batch(schema)
-            .map_err(queue_error)?;
-    }
+    writer.sync_queue().create_tables()?;
     let types: Vec<pb::ResourceType> = plugin
         .metadata
         .resource_types
@@ -626,15 +509,9 @@ pub async fn run_sync(
         .map(convert::resource_type)
         .collect();
     if !resumed {
-        writer
-            .connection()
-            .execute_batch(
-                "delete from host_sync_queue; delete from host_sync_seen; \
-                 delete from host_sync_state;",
-            )
-            .map_err(queue_error)?;
+        writer.sync_queue().clear()?;
         writer.put_resource_types(&types)?;
-        let mut queue = Queue::open(&writer, &sync_id, &options.limits)?;
+        let mut queue = Queue::open(&writer, &options.limits)?;
         for t in &plugin.metadata.resource_types {
             queue.push(
                 &writer,
@@ -662,10 +539,11 @@ pub async fn run_sync(
 
     let mut known = Known::default();
     let mut warnings = Vec::new();
-    let mut queue = Queue::open(&writer, &sync_id, &options.limits)?;
+    let mut queue = Queue::open(&writer, &options.limits)?;
     // Counted across resumes: a resumed sync has the budget it had left.
-    let (calls_before, bytes_before) = queue.spent_so_far(&writer)?;
-    known.uploaded = bytes_before;
+    let spent = writer.sync_queue().spent()?;
+    let calls_before = spent.calls;
+    known.uploaded = spent.bytes;
     let mut calls = 0u64;
     let deadline = tokio::time::Instant::now() + options.limits.deadline;
     let mut last_checkpoint = Instant::now();
@@ -732,7 +610,7 @@ pub async fn run_sync(
                     task: task.describe(),
                 });
             }
-            queue.set_calls(&writer, calls_before + calls)?;
+            writer.sync_queue().set_calls(calls_before + calls)?;
             match result {
                 Ok((Output::Page(page), report)) => {
                     let committed = commit_page(
@@ -766,7 +644,13 @@ pub async fn run_sync(
                 Err(e) if e.is_transient() && attempt + 1 < options.max_attempts => {
                     let n = attempt + 1;
                     tracing::warn!(task = task.describe(), attempt = n, "retrying after: {e}");
-                    let delay = Duration::from_millis(500u64 << n.min(6));
+                    // 1 s doubling to 32 s, jittered: a burst of failed
+                    // tasks does not come back as one burst.
+                    let delay = crate::backoff::Backoff::new(
+                        Duration::from_secs(1),
+                        Duration::from_secs(32),
+                    )
+                    .delay(n);
                     spawn_call(&mut inflight, plugin, instance, &warm, id, task, n, delay);
                 }
                 Err(CallError::Connector {
@@ -800,13 +684,7 @@ pub async fn run_sync(
             }
         }
     }
-    writer
-        .connection()
-        .execute_batch(
-            "drop table if exists host_sync_queue; drop table if exists host_sync_seen; \
-             drop table if exists host_sync_state;",
-        )
-        .map_err(queue_error)?;
+    writer.sync_queue().drop_tables()?;
     let report = writer.finish()?;
     let http = instance.http.as_ref();
     let load = |f: fn(&crate::capabilities::http::HttpStats) -> &std::sync::atomic::AtomicU64| {
@@ -962,7 +840,7 @@ fn commit_page(
     // Every record's bytes count against the sync's budget, as each call's
     // did against its own (see `capabilities::upload`), across resumes.
     known.uploaded = known.uploaded.saturating_add(upload.bytes as u64);
-    queue.set_bytes(writer, known.uploaded)?;
+    writer.sync_queue().set_bytes(known.uploaded)?;
     let cap = instance.limits.upload_bytes_per_sync;
     if known.uploaded > cap {
         return Err(SyncError::Call {
