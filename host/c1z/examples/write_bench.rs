@@ -108,11 +108,14 @@ fn group_like(rt: &str, i: usize) -> pb::Resource {
     let name = format!("{rt} {i}");
     let profile = pb::json_to_struct(&serde_json::json!({"id": id, "name": name}));
     let anno = if rt == "role" {
-        pb::pack_any(&pb::RoleTrait { profile })
+        pb::pack_any(&pb::RoleTrait {
+            profile,
+            ..Default::default()
+        })
     } else {
         pb::pack_any(&pb::GroupTrait {
-            icon: None,
             profile,
+            ..Default::default()
         })
     };
     pb::Resource {

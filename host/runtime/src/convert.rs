@@ -88,11 +88,12 @@ pub fn resource(r: &wit::Resource) -> pb::Resource {
     match &r.trait_ {
         Some(wit::ResourceTrait::User(u)) => annotations.push(pb::pack_any(&user_trait(u))),
         Some(wit::ResourceTrait::Group(g)) => annotations.push(pb::pack_any(&pb::GroupTrait {
-            icon: None,
             profile: object(&g.profile_json),
+            ..Default::default()
         })),
         Some(wit::ResourceTrait::Role(g)) => annotations.push(pb::pack_any(&pb::RoleTrait {
             profile: object(&g.profile_json),
+            ..Default::default()
         })),
         None => {}
     }

@@ -133,7 +133,10 @@ impl Fixture {
                     "role",
                     id,
                     name,
-                    vec![pb::pack_any(&pb::RoleTrait { profile })],
+                    vec![pb::pack_any(&pb::RoleTrait {
+                        profile,
+                        ..Default::default()
+                    })],
                 )
             })
             .collect()
@@ -351,8 +354,8 @@ pub fn group_like(rt: &str, id: &str, name: &str) -> pb::Resource {
         id,
         name,
         vec![pb::pack_any(&pb::GroupTrait {
-            icon: None,
             profile,
+            ..Default::default()
         })],
     )
 }

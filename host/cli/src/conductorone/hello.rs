@@ -126,7 +126,7 @@ pub fn connector_metadata(meta: &ConnectorMetadata) -> pb::ConnectorMetadata {
             pb::ResourceTypeCapability {
                 resource_type: Some(convert::resource_type(rt)),
                 capabilities: caps,
-                permissions: None,
+                ..Default::default()
             }
         })
         .collect();
