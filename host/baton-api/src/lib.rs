@@ -1,19 +1,39 @@
 //! The wire contract between a Baton connector in service mode and
-//! ConductorOne: the `c1.connectorapi.baton.v1.BatonService` messages, the
-//! `c1.connector.v2` provisioning messages its tasks carry, and
+//! ConductorOne: the `c1.connectorapi.baton.v1.BatonService` messages and
+//! client, the `c1.connector.v2` provisioning messages its tasks carry, and
 //! `google.rpc.Status`.
 //!
-//! Decision: the messages are written by hand with prost's derive, field
-//! numbers taken from the published `.proto` files (see the reference notes),
-//! because a fresh machine has no `protoc`. Only what the service mode sends
-//! or receives is here; prost skips unknown fields, so a task type this file
-//! does not know decodes with no `task_type` and is finished as unsupported,
-//! exactly as the Go SDK does for a task with no oneof set.
+//! Decision: the messages are declared once, in `.proto` files written from
+//! the field numbers in the reference notes, and generated at build time
+//! with a pure-Rust compiler (a fresh machine has no `protoc`). Only the task
+//! types the host runs are declared; prost skips unknown fields, so a task
+//! type the file does not declare decodes with no `task_type` and is
+//! finished as unsupported, exactly as the Go SDK does for a task with no
+//! oneof set.
 //!
 //! The host's client (`connector-host`) and the fake service the tests run
 //! both use this crate, so a field number typo shows up as a failing test
 //! only if both sides agree on it; `tests/wire.rs` therefore pins the
 //! encoding of each message against bytes worked out from the `.proto`.
+
+/// The generated code, laid out by package as prost refers across packages.
+#[allow(clippy::all, clippy::pedantic)]
+mod proto {
+    pub mod c1 {
+        pub mod connectorapi {
+            pub mod baton {
+                pub mod v1 {
+                    include!(concat!(env!("OUT_DIR"), "/c1.connectorapi.baton.v1.rs"));
+                }
+            }
+        }
+    }
+    pub mod google {
+        pub mod rpc {
+            include!(concat!(env!("OUT_DIR"), "/google.rpc.rs"));
+        }
+    }
+}
 
 pub mod connector;
 pub mod rpc;

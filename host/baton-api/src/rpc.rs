@@ -1,28 +1,9 @@
-//! `google.rpc` messages used in task results.
+//! `google.rpc` messages used in task results, generated from
+//! `proto/google/rpc/status.proto`.
 
-use prost_types::Any;
-
-/// `google.rpc.Status`: the error of a failed task.
-#[derive(Clone, PartialEq, ::prost::Message)]
-pub struct Status {
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    #[prost(string, tag = "2")]
-    pub message: String,
-    #[prost(message, repeated, tag = "3")]
-    pub details: Vec<Any>,
-}
-
-/// `google.rpc.ErrorInfo`: a machine-readable reason in `Status.details`.
-#[derive(Clone, PartialEq, ::prost::Message)]
-pub struct ErrorInfo {
-    #[prost(string, tag = "1")]
-    pub reason: String,
-    #[prost(string, tag = "2")]
-    pub domain: String,
-    #[prost(btree_map = "string, string", tag = "3")]
-    pub metadata: std::collections::BTreeMap<String, String>,
-}
+/// `google.rpc.Status` is the error of a failed task; `google.rpc.ErrorInfo`
+/// a machine-readable reason in its `details`.
+pub use crate::proto::google::rpc::{ErrorInfo, Status};
 
 /// gRPC status codes, as numbers (`google.rpc.Code`).
 pub mod code {
