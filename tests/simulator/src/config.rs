@@ -252,6 +252,79 @@ impl Faults {
     }
 }
 
+/// How a group nesting change shows up in the audit log. The reference
+/// found no record type for it (pingone-activities.md §3, §4), so every
+/// reading is a choice; the default is the most conservative one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NestingAudit {
+    /// Nesting changes leave no record at all.
+    #[default]
+    NotRecorded,
+    /// `MEMBER_OF_GROUP.CREATED|DELETED` with a
+    /// `/groups/{child}/memberOfGroups/{parent}` href.
+    MemberOfGroup,
+    /// `GROUP.UPDATED` on the nested (child) group.
+    GroupUpdated,
+}
+
+/// The audit log (`/activities`, pingone-activities.md): what is recorded,
+/// how late it becomes visible, duplicates, and the audit rate limit.
+/// Defaults follow the simulator's convention that faults are off (no
+/// delay, no duplicates) and, where the reference says **unknown**, take
+/// the reading that tells a connector least.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditConfig {
+    /// Seed for activity ids, delays and duplicate decisions; `None` = the
+    /// tenant seed.
+    pub seed: Option<u64>,
+    /// An activity becomes visible this long after its `recordedAt`.
+    pub visibility_delay_ms: u64,
+    /// Extra uniform random delay in `[0, visibility_jitter_ms]` per
+    /// activity, so records can surface out of `recordedAt` order.
+    pub visibility_jitter_ms: u64,
+    /// Probability that a page boundary repeats its last activity as the
+    /// first of the next page (the same id delivered twice).
+    pub duplicate_rate: f64,
+    /// The audit API's own limit per environment (`rlgAuditRps`, 10/s);
+    /// `None` = unlimited.
+    pub rate_limit_per_sec: Option<f64>,
+    /// Bucket capacity; defaults to one second's worth.
+    pub rate_limit_burst: Option<f64>,
+    /// How nesting changes are recorded (unknown in the reference).
+    pub nesting: NestingAudit,
+    /// Record `MEMBER_OF_GROUP.*` when an attribute or filter change moves
+    /// a user in or out of a dynamic group (unknown; default: only the
+    /// `USER.UPDATED` / `GROUP.UPDATED` that caused it).
+    pub dynamic_membership: bool,
+    /// Record the side effects of a change: `MEMBER_OF_GROUP.DELETED` for
+    /// population-group memberships a population move drops, and
+    /// `GROUP.DELETED` for the groups a population delete takes with it
+    /// (unknown; default: only the change itself).
+    pub cascades: bool,
+    /// Write `ROLE_ASSIGNMENT.*` resource hrefs without `/v1`, as one
+    /// captured record does (forces parsing hrefs by segment names).
+    pub role_assignment_href_without_v1: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            seed: None,
+            visibility_delay_ms: 0,
+            visibility_jitter_ms: 0,
+            duplicate_rate: 0.0,
+            rate_limit_per_sec: Some(10.0),
+            rate_limit_burst: None,
+            nesting: NestingAudit::NotRecorded,
+            dynamic_membership: false,
+            cascades: false,
+            role_assignment_href_without_v1: true,
+        }
+    }
+}
+
 /// The whole simulator configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -286,6 +359,7 @@ pub struct SimConfig {
     /// Page cap of every other collection.
     pub other_page_max: usize,
     pub faults: Faults,
+    pub audit: AuditConfig,
 }
 
 impl Default for SimConfig {
@@ -310,6 +384,7 @@ impl Default for SimConfig {
             users_page_max: 200,
             other_page_max: 1000,
             faults: Faults::default(),
+            audit: AuditConfig::default(),
         }
     }
 }

@@ -296,6 +296,8 @@ impl Parser {
 pub struct Schema {
     pub attrs: &'static [(&'static str, &'static [Op])],
     pub member_of: bool,
+    /// Whether `or` is accepted (every collection but the audit log).
+    pub or: bool,
     /// Attributes compared case-insensitively.
     pub case_insensitive: &'static [&'static str],
 }
@@ -340,6 +342,7 @@ pub static USERS: Schema = Schema {
         ("department", EQ_SW),
     ],
     member_of: true,
+    or: true,
     case_insensitive: &["username", "email"],
 };
 
@@ -351,24 +354,50 @@ pub static GROUPS: Schema = Schema {
         ("externalId", EQ),
     ],
     member_of: false,
+    or: true,
     case_insensitive: &[],
 };
 
 pub static POPULATIONS: Schema = Schema {
     attrs: &[("id", EQ), ("name", EQ_SW)],
     member_of: false,
+    or: true,
     case_insensitive: &[],
 };
 
 pub static MEMBERSHIPS: Schema = Schema {
     attrs: &[("type", EQ)],
     member_of: false,
+    or: true,
     case_insensitive: &[],
 };
 
 pub static ROLES: Schema = Schema {
     attrs: &[("type", EQ)],
     member_of: false,
+    or: true,
+    case_insensitive: &[],
+};
+
+const RANGE: &[Op] = &[Op::Ge, Op::Gt, Op::Le, Op::Lt];
+
+/// `/activities` (pingone-activities.md §1.2): the quick reference's
+/// attributes and operators. `or` is refused: no Ping source confirms it,
+/// so a connector must not depend on it.
+pub static ACTIVITIES: Schema = Schema {
+    attrs: &[
+        ("recordedAt", RANGE),
+        ("correlationId", EQ),
+        ("actors.client.id", EQ),
+        ("actors.user.id", EQ),
+        ("actors.user.name", EQ),
+        ("resources.id", EQ),
+        ("resources.type", EQ),
+        ("resources.population.id", EQ),
+        ("action.type", EQ),
+    ],
+    member_of: false,
+    or: false,
     case_insensitive: &[],
 };
 
@@ -390,7 +419,10 @@ impl Schema {
                 }
             }
         }
-        ops.extend(["and", "or"]);
+        ops.push("and");
+        if self.or {
+            ops.push("or");
+        }
         ops.into_iter().map(String::from).collect()
     }
 }
@@ -417,6 +449,7 @@ pub fn parse(s: &str, schema: &Schema) -> Result<Expr, FilterError> {
 
 fn check(e: &mut Expr, schema: &Schema) -> Result<(), FilterError> {
     match e {
+        Expr::Or(_) if !schema.or => err("Unsupported operator 'or'"),
         Expr::And(v) | Expr::Or(v) => v.iter_mut().try_for_each(|x| check(x, schema)),
         Expr::MemberOf(_) if schema.member_of => Ok(()),
         Expr::MemberOf(_) => err("Unsupported attribute 'memberOfGroups'"),

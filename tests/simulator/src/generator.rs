@@ -441,6 +441,7 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
         base.to_string(),
         runtime_rng,
     );
+    st.audit = crate::activity::ActivityLog::new(cfg.seed, cfg.audit.clone());
 
     // Populations: the first is the default.
     let n_pops = cfg.populations;

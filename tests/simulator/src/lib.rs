@@ -18,7 +18,10 @@
 //! ```
 
 pub mod accounting;
+pub mod activity;
+pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod config;
 pub mod cursor;
 pub mod errors;
@@ -49,9 +52,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use accounting::{FaultCounts, RouteStats, Stats};
+pub use changes::{AppliedChange, ChangeKind, apply_random_changes};
 pub use config::{
-    AuthMethod, ClientAccess, ClientConfig, DuplicateMembership, DuplicateUsername, ErrorBurst,
-    Faults, SimConfig,
+    AuditConfig, AuthMethod, ClientAccess, ClientConfig, DuplicateMembership, DuplicateUsername,
+    ErrorBurst, Faults, NestingAudit, SimConfig,
 };
 pub use generator::builtin_role_id;
 pub use ground_truth::{
@@ -67,6 +71,8 @@ pub struct Shared {
     pub stats: accounting::Accounting,
     pub config: SimConfig,
     pub codec: cursor::CursorCodec,
+    /// The audit API's own rate limit (one bucket per environment).
+    pub audit_limiter: activity::AuditLimiter,
     /// e.g. `http://127.0.0.1:41234` (no `/v1`).
     pub api_base: String,
     /// e.g. `http://127.0.0.1:41235`.
@@ -149,6 +155,7 @@ pub async fn start(config: SimConfig, opts: ServeOptions) -> anyhow::Result<SimH
         faults: faults::FaultState::new(config.faults.clone(), config.seed),
         stats: accounting::Accounting::default(),
         codec: cursor::CursorCodec::new(util::mix64(config.seed ^ 0x6375_7273_6f72)),
+        audit_limiter: activity::AuditLimiter::default(),
         store: RwLock::new(store),
         config,
         api_base,
@@ -290,6 +297,37 @@ impl SimHandle {
     /// Replaces the faults (same as `PUT /__sim/faults`).
     pub fn set_faults(&self, f: Faults) {
         self.app.faults.set(f);
+    }
+
+    /// Applies `steps` random changes chosen by `seed` (same as
+    /// `POST /__sim/changes`); each records its activities.
+    pub fn apply_random_changes(&self, seed: u64, steps: usize) -> Vec<AppliedChange> {
+        let mut st = self.app.store.write().unwrap_or_else(|e| e.into_inner());
+        changes::apply_random_changes(&mut st, seed, steps)
+    }
+
+    /// Every activity recorded so far, visible or not, oldest first, as the
+    /// API renders them (same as `GET /__sim/activities`).
+    pub fn activities(&self) -> Vec<serde_json::Value> {
+        let st = self.app.store.read().unwrap_or_else(|e| e.into_inner());
+        let env_url = st.env_url();
+        st.audit
+            .all()
+            .iter()
+            .map(|a| a.to_json(&st.env_id, &env_url))
+            .collect()
+    }
+
+    pub fn audit_config(&self) -> AuditConfig {
+        let st = self.app.store.read().unwrap_or_else(|e| e.into_inner());
+        st.audit.config.clone()
+    }
+
+    /// Replaces the audit configuration (same as `PUT /__sim/audit`);
+    /// activities already recorded keep their visibility times.
+    pub fn set_audit_config(&self, config: AuditConfig) {
+        let mut st = self.app.store.write().unwrap_or_else(|e| e.into_inner());
+        st.audit.set_config(config);
     }
 
     /// Expires every issued token now (same as `POST /__sim/tokens/expire`).

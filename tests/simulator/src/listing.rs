@@ -33,6 +33,8 @@ pub struct ListSpec<'a> {
     pub page_max: usize,
     /// The page size when no `limit` is sent; `None` = the cap.
     pub page_default: Option<usize>,
+    /// Whether the envelope carries `count` and `size`.
+    pub counts: bool,
 }
 
 impl<'a> ListSpec<'a> {
@@ -44,6 +46,7 @@ impl<'a> ListSpec<'a> {
             schema: Some(schema),
             page_max,
             page_default: None,
+            counts: true,
         }
     }
 
@@ -55,6 +58,7 @@ impl<'a> ListSpec<'a> {
             schema: None,
             page_max,
             page_default: None,
+            counts: true,
         }
     }
 
@@ -99,7 +103,7 @@ impl Listing {
         if spec.schema.is_some() {
             traversal.push(filter_text);
         }
-        let page = PageReq::new(
+        let mut page = PageReq::new(
             app,
             uri,
             &params,
@@ -107,6 +111,7 @@ impl Listing {
             spec.page_default,
             &traversal,
         )?;
+        page.counts = spec.counts;
         Ok((
             Listing {
                 params,
@@ -135,9 +140,22 @@ impl Listing {
         key: &str,
         items: &[T],
         pos: impl Fn(&T) -> u32,
+        render: impl FnMut(&T) -> Option<serde_json::Value>,
+    ) -> Response {
+        self.respond_repeating(key, items, pos, |_| false, render)
+    }
+
+    /// Like [`Listing::respond`]; when `repeat_last` holds for the page's
+    /// last item, the next page starts with it again.
+    pub fn respond_repeating<T>(
+        &self,
+        key: &str,
+        items: &[T],
+        pos: impl Fn(&T) -> u32,
+        repeat_last: impl Fn(&T) -> bool,
         mut render: impl FnMut(&T) -> Option<serde_json::Value>,
     ) -> Response {
-        let w = self.page.window(items, pos);
+        let w = self.page.window_repeating(items, pos, repeat_last);
         let docs: Vec<_> = items[w.from..w.to].iter().filter_map(&mut render).collect();
         let body = self.page.envelope(key, &w, items.len(), 0, |out| {
             for (i, v) in docs.iter().enumerate() {

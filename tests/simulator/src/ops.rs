@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
+use crate::audit::changed_attributes;
 use crate::config::{DuplicateMembership, DuplicateUsername, Faults};
 use crate::errors::{ApiError, ApiResult, Detail};
 use crate::filter;
@@ -164,6 +165,10 @@ impl Store {
         }
         self.note_created(&id);
         self.bump();
+        self.record_user(pos, "USER.CREATED", |n| format!("Created User {n}"), None);
+        if self.audit.config.dynamic_membership {
+            self.record_dynamic_changes(pos, Some(Vec::new()));
+        }
         Ok(pos)
     }
 
@@ -173,6 +178,8 @@ impl Store {
             return Err(self.duplicate_username(f.duplicate_username));
         }
         let now = now_ms();
+        let before_json = self.user(pos).expect("live user").profile.to_json();
+        let dynamic_before = self.dynamic_before(pos);
         let user = self.users[pos as usize].as_mut().expect("live user");
         if user.username_lc != lc {
             let old = std::mem::replace(&mut user.username_lc, lc.clone());
@@ -183,6 +190,9 @@ impl Store {
         user.profile = profile;
         user.touch(now);
         self.bump();
+        let after_json = self.user(pos).expect("live user").profile.to_json();
+        self.record_user_update(pos, changed_attributes(&before_json, &after_json));
+        self.record_dynamic_changes(pos, dynamic_before);
         Ok(())
     }
 
@@ -213,6 +223,10 @@ impl Store {
 
     /// `DELETE /users/{id}` (item 16): gone from groups and assignments too.
     pub fn delete_user(&mut self, pos: Pos) {
+        if self.user(pos).is_none() {
+            return;
+        }
+        self.record_user(pos, "USER.DELETED", |n| format!("Deleted User {n}"), None);
         let Some(user) = self.users[pos as usize].take() else {
             return;
         };
@@ -245,9 +259,13 @@ impl Store {
     pub fn set_enabled(&mut self, pos: Pos, enabled: bool) {
         let user = self.users[pos as usize].as_mut().expect("live user");
         if user.enabled != enabled {
+            let dynamic_before = self.dynamic_before(pos);
+            let user = self.users[pos as usize].as_mut().expect("live user");
             user.enabled = enabled;
             user.touch(now_ms());
             self.bump();
+            self.record_user_update(pos, vec!["enabled".into()]);
+            self.record_dynamic_changes(pos, dynamic_before);
         }
     }
 
@@ -255,6 +273,7 @@ impl Store {
     pub fn set_locked(&mut self, pos: Pos, locked: bool) {
         let user = self.users[pos as usize].as_mut().expect("live user");
         let now = now_ms();
+        let was_locked = user.locked_at.is_some();
         user.locked_at = if locked {
             Some(user.locked_at.unwrap_or(now))
         } else {
@@ -262,6 +281,15 @@ impl Store {
         };
         user.touch(now);
         self.bump();
+        match (was_locked, locked) {
+            (false, true) => {
+                self.record_user(pos, "USER.LOCKED", |n| format!("Locked User {n}"), None)
+            }
+            (true, false) => {
+                self.record_user(pos, "USER.UNLOCKED", |n| format!("Unlocked User {n}"), None)
+            }
+            _ => {}
+        }
     }
 
     /// `PUT /users/{id}/population` (item 15).
@@ -276,11 +304,14 @@ impl Store {
         if old == new {
             return Ok(());
         }
+        let dynamic_before = self.dynamic_before(pos);
         let direct = self.user(pos).expect("live user").direct_groups.clone();
         let mut keep = Vec::with_capacity(direct.len());
+        let mut dropped = Vec::new();
         for g in direct {
             let in_old_pop = self.group(g).is_some_and(|gr| gr.population == Some(old));
             if in_old_pop {
+                dropped.push(g);
                 if let Some(Some(gr)) = self.groups.get_mut(g as usize) {
                     sorted_remove(&mut gr.direct_members, pos);
                 }
@@ -298,6 +329,13 @@ impl Store {
             }
         }
         self.bump();
+        self.record_user(pos, "USER.MOVED", |n| format!("Moved User {n}"), None);
+        if self.audit.config.cascades {
+            for g in dropped {
+                self.record_membership(pos, g, false);
+            }
+        }
+        self.record_dynamic_changes(pos, dynamic_before);
         Ok(())
     }
 
@@ -348,6 +386,7 @@ impl Store {
             u,
         );
         self.bump();
+        self.record_membership(u, g, true);
         Ok(Added::Created)
     }
 
@@ -365,6 +404,7 @@ impl Store {
                 sorted_remove(&mut gr.direct_members, u);
             }
             self.bump();
+            self.record_membership(u, g, false);
         }
         removed
     }
@@ -475,6 +515,8 @@ impl Store {
         self.group_by_id.insert(id.clone(), pos);
         self.note_created(&id);
         self.bump();
+        self.record_group(pos, "GROUP.CREATED", "Created");
+        self.record_filter_changes(pos, Vec::new());
         Ok(pos)
     }
 
@@ -498,6 +540,7 @@ impl Store {
                 "A group with this name already exists.",
             )));
         }
+        let members_before = self.filter_members_before(gp);
         let g = self.groups[gp as usize].as_mut().expect("live group");
         g.name = b.name;
         g.description = b.description;
@@ -506,11 +549,21 @@ impl Store {
         g.custom_data = b.custom_data;
         g.updated_at = now_ms().max(g.updated_at);
         self.bump();
+        self.record_group(gp, "GROUP.UPDATED", "Updated");
+        if let Some(before) = members_before {
+            self.record_filter_changes(gp, before);
+        }
         Ok(())
     }
 
     /// `DELETE /groups/{id}`: memberships, nestings and assignments go too.
     pub fn delete_group(&mut self, gp: Pos) {
+        self.record_group(gp, "GROUP.DELETED", "Deleted");
+        self.remove_group(gp);
+    }
+
+    /// Removes a group and its relations without recording anything.
+    fn remove_group(&mut self, gp: Pos) {
         let Some(g) = self.groups[gp as usize].take() else {
             return;
         };
@@ -568,6 +621,7 @@ impl Store {
             .children
             .push(child);
         self.bump();
+        self.record_nesting(child, parent, true);
         Ok(Added::Created)
     }
 
@@ -582,6 +636,7 @@ impl Store {
             p.children.retain(|x| *x != child);
         }
         self.bump();
+        self.record_nesting(child, parent, false);
         true
     }
 
@@ -672,6 +727,8 @@ impl Store {
         self.pop_by_id.insert(id.clone(), pos);
         self.note_created(&id);
         self.bump();
+        let p = self.pop(pos).expect("created").clone();
+        self.record_population(&p, "POPULATION.CREATED", "Created");
         Ok(pos)
     }
 
@@ -690,6 +747,8 @@ impl Store {
             self.make_only_default(pp);
         }
         self.bump();
+        let p = self.pop(pp).expect("live population").clone();
+        self.record_population(&p, "POPULATION.UPDATED", "Updated");
         Ok(())
     }
 
@@ -714,14 +773,20 @@ impl Store {
             .filter(|(_, g)| g.population == Some(pp))
             .map(|(gp, _)| gp)
             .collect();
+        let cascades = self.audit.config.cascades;
         for g in groups {
-            self.delete_group(g);
+            if cascades {
+                self.delete_group(g);
+            } else {
+                self.remove_group(g);
+            }
         }
         let p = self.populations[pp as usize]
             .take()
             .expect("live population");
         self.pop_by_id.remove(&p.id);
         self.bump();
+        self.record_population(&p, "POPULATION.DELETED", "Deleted");
         Ok(())
     }
 
@@ -801,8 +866,9 @@ impl Store {
             )));
         }
         let idx = self.insert_assignment(subject, role, scope_type, scope_id, false, now_ms());
-        let id = self.assignments[idx].as_ref().expect("created").id.clone();
-        self.note_created(&id);
+        let a = self.assignments[idx].clone().expect("created");
+        self.note_created(&a.id);
+        self.record_assignment(&a, true);
         Ok(idx)
     }
 
@@ -844,6 +910,8 @@ impl Store {
             e.body["message"] = Value::String(msg);
             return Err(e);
         }
+        let live = self.assignments[idx].clone().expect("live assignment");
+        self.record_assignment(&live, false);
         let a = self.assignments[idx].take().expect("live assignment");
         self.ra_by_id.remove(&a.id);
         if let Some(v) = self.ra_by_subject.get_mut(&a.subject) {

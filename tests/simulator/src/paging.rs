@@ -89,11 +89,12 @@ pub enum LimitRule {
 }
 
 /// The `limit` rule of a collection path (pingone-api.md §3, §5.1, §11):
-/// documented on users, groups, populations and both `memberOfGroups`
-/// listings; not on role assignments or roles.
+/// documented on users, groups, populations, both `memberOfGroups`
+/// listings and activities (pingone-activities.md §1.1); not on role
+/// assignments or roles.
 pub fn limit_rule(path: &str) -> LimitRule {
     match path.rsplit('/').next().unwrap_or("") {
-        "users" | "groups" | "populations" | "memberOfGroups" => LimitRule::Bounded,
+        "users" | "groups" | "populations" | "memberOfGroups" | "activities" => LimitRule::Bounded,
         _ => LimitRule::Undocumented,
     }
 }
@@ -104,6 +105,8 @@ pub struct PageReq {
     /// Position the page starts at (from the cursor).
     pub start: Option<u32>,
     pub traversal: u32,
+    /// Whether the envelope carries `count` and `size`.
+    pub counts: bool,
     self_href: String,
     next_prefix: String,
     codec: CursorCodec,
@@ -196,6 +199,7 @@ impl PageReq {
             size,
             start,
             traversal,
+            counts: true,
             self_href,
             next_prefix,
             codec,
@@ -205,16 +209,32 @@ impl PageReq {
     /// The window over `items` (sorted by position) this page covers.
     /// `prev` steps back one requested page.
     pub fn window<T>(&self, items: &[T], pos: impl Fn(&T) -> u32) -> Window {
+        self.window_repeating(items, pos, |_| false)
+    }
+
+    /// Like [`PageReq::window`]; when `repeat_last` holds for the page's
+    /// last item, `next` starts on that item again (a duplicate delivery).
+    pub fn window_repeating<T>(
+        &self,
+        items: &[T],
+        pos: impl Fn(&T) -> u32,
+        repeat_last: impl Fn(&T) -> bool,
+    ) -> Window {
         let from = match self.start {
             None => 0,
             Some(s) => items.partition_point(|x| pos(x) < s),
         };
         let to = (from + self.size).min(items.len());
         let next = (to < items.len()).then(|| {
+            let resume = if to > from + 1 && repeat_last(&items[to - 1]) {
+                to - 1
+            } else {
+                to
+            };
             format!(
                 "{}{}",
                 self.next_prefix,
-                self.codec.encode(pos(&items[to]), self.traversal)
+                self.codec.encode(pos(&items[resume]), self.traversal)
             )
         });
         let prev = (from > 0).then(|| {
@@ -265,10 +285,13 @@ impl PageReq {
         out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(b"\":[");
         items(&mut out);
-        out.extend_from_slice(b"]},\"count\":");
-        out.extend_from_slice(count.to_string().as_bytes());
-        out.extend_from_slice(b",\"size\":");
-        out.extend_from_slice((w.to - w.from).to_string().as_bytes());
+        out.extend_from_slice(b"]}");
+        if self.counts {
+            out.extend_from_slice(b",\"count\":");
+            out.extend_from_slice(count.to_string().as_bytes());
+            out.extend_from_slice(b",\"size\":");
+            out.extend_from_slice((w.to - w.from).to_string().as_bytes());
+        }
         out.push(b'}');
         out
     }

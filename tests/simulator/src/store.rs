@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::activity::ActivityLog;
+use crate::config::AuditConfig;
 use crate::filter::{AttrVal, Expr, Hint, Target};
 use crate::model::{Assignment, Group, Population, Pos, Role, Subject, User};
 use crate::util::uuid_from_rng;
@@ -53,6 +55,8 @@ pub struct Store {
     pub version: u64,
     /// Creation instants of objects made at runtime (consistency window).
     pub recent: HashMap<String, Instant>,
+    /// Every change applied since start (`/activities`).
+    pub audit: ActivityLog,
     caches: Mutex<HashMap<CacheKey, Arc<Vec<Pos>>>>,
 }
 
@@ -160,6 +164,7 @@ impl Store {
             rng,
             version: 0,
             recent: HashMap::new(),
+            audit: ActivityLog::new(seed, AuditConfig::default()),
             caches: Mutex::new(HashMap::new()),
         }
     }

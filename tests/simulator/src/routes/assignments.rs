@@ -8,7 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 
-use super::{JSON, body_object, fresh_read, fresh_write, hal, no_content, not_found};
+use super::{
+    JSON, body_object, fresh_read, fresh_write, hal, no_content, not_found, store_for_write,
+};
 use crate::AppState;
 use crate::accounting::FaultKind;
 use crate::auth::EnvCtx;
@@ -67,13 +69,14 @@ async fn list(app: AppState, kind: Kind, id: String, uri: Uri) -> ApiResult<Resp
 
 async fn create(
     app: AppState,
+    ctx: EnvCtx,
     kind: Kind,
     id: String,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let (obj, _) = body_object(&headers, &body, JSON)?;
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let s = subject(&st, kind, &id)?;
     fresh_write(&app, &st, &[&id])?;
     own_role_window(&app)?;
@@ -127,8 +130,14 @@ async fn read(app: AppState, kind: Kind, id: String, ra: String, uri: Uri) -> Ap
     ))
 }
 
-async fn delete(app: AppState, kind: Kind, id: String, ra: String) -> ApiResult<Response> {
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+async fn delete(
+    app: AppState,
+    ctx: EnvCtx,
+    kind: Kind,
+    id: String,
+    ra: String,
+) -> ApiResult<Response> {
+    let mut st = store_for_write(&app, &ctx);
     let s = subject(&st, kind, &id)?;
     let i = find(&st, s, &ra)?;
     post_grant_window(&app, &st, &ra)?;
@@ -156,22 +165,22 @@ pub async fn list_group(
 
 pub async fn create_user(
     State(app): State<AppState>,
-    _c: EnvCtx,
+    ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    create(app, Kind::User, id, headers, body).await
+    create(app, ctx, Kind::User, id, headers, body).await
 }
 
 pub async fn create_group(
     State(app): State<AppState>,
-    _c: EnvCtx,
+    ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    create(app, Kind::Group, id, headers, body).await
+    create(app, ctx, Kind::Group, id, headers, body).await
 }
 
 pub async fn get_user(
@@ -194,16 +203,16 @@ pub async fn get_group(
 
 pub async fn delete_user(
     State(app): State<AppState>,
-    _c: EnvCtx,
+    ctx: EnvCtx,
     Path((_, id, ra)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    delete(app, Kind::User, id, ra).await
+    delete(app, ctx, Kind::User, id, ra).await
 }
 
 pub async fn delete_group(
     State(app): State<AppState>,
-    _c: EnvCtx,
+    ctx: EnvCtx,
     Path((_, id, ra)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    delete(app, Kind::Group, id, ra).await
+    delete(app, ctx, Kind::Group, id, ra).await
 }

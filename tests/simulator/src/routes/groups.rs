@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::Value;
 
-use super::{JSON, body_object, fresh_read, fresh_write, hal, no_content, not_found};
+use super::{
+    JSON, body_object, fresh_read, fresh_write, hal, no_content, not_found, store_for_write,
+};
 use crate::AppState;
 use crate::auth::EnvCtx;
 use crate::config::Faults;
@@ -94,12 +96,12 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
 /// `POST /groups`.
 pub async fn create(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let (obj, _) = body_object(&headers, &body, JSON)?;
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let gp = st.create_group(&obj)?;
     let g = st.group(gp).expect("created");
     Ok(hal(StatusCode::CREATED, &st.group_json(gp, g, true, false)))
@@ -130,13 +132,13 @@ pub async fn read(
 /// `PUT /groups/{id}`.
 pub async fn replace(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let (obj, _) = body_object(&headers, &body, JSON)?;
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let gp = group_pos(&st, &id)?;
     fresh_write(&app, &st, &[&id])?;
     st.replace_group(gp, &obj)?;
@@ -147,10 +149,10 @@ pub async fn replace(
 /// `DELETE /groups/{id}`.
 pub async fn delete(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let gp = group_pos(&st, &id)?;
     fresh_write(&app, &st, &[&id])?;
     st.delete_group(gp);

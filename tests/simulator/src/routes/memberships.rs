@@ -13,7 +13,10 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{JSON, body_id, body_object, fresh_read, fresh_write, hal, no_content, not_found};
+use super::{
+    JSON, body_id, body_object, fresh_read, fresh_write, hal, no_content, not_found,
+    store_for_write,
+};
 use crate::AppState;
 use crate::auth::EnvCtx;
 use crate::errors::ApiResult;
@@ -101,7 +104,7 @@ pub async fn list_user_groups(
 /// `POST /users/{id}/memberOfGroups` (item 17).
 pub async fn add_user_group(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     Path((_, uid)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -109,7 +112,7 @@ pub async fn add_user_group(
     let (obj, _) = body_object(&headers, &body, JSON)?;
     let gid = body_id(&obj)?;
     let mode = app.faults.get().duplicate_membership;
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let u = user_pos(&st, &uid)?;
     let g = group_pos(&st, &gid)?;
     fresh_write(&app, &st, &[&uid, &gid])?;
@@ -146,10 +149,10 @@ pub async fn get_user_group(
 /// `DELETE /users/{id}/memberOfGroups/{groupId}` (item 19).
 pub async fn remove_user_group(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     Path((_, uid, gid)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let u = user_pos(&st, &uid)?;
     let g = group_pos(&st, &gid)?;
     fresh_write(&app, &st, &[&uid, &gid])?;
@@ -207,7 +210,7 @@ pub async fn list_group_parents(
 /// `POST /groups/{child}/memberOfGroups` `{"id": parent}` (item 22).
 pub async fn add_group_parent(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     Path((_, child)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -215,7 +218,7 @@ pub async fn add_group_parent(
     let (obj, _) = body_object(&headers, &body, JSON)?;
     let parent = body_id(&obj)?;
     let mode = app.faults.get().duplicate_membership;
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let c = group_pos(&st, &child)?;
     let p = group_pos(&st, &parent)?;
     fresh_write(&app, &st, &[&child, &parent])?;
@@ -243,10 +246,10 @@ pub async fn get_group_parent(
 /// `DELETE /groups/{child}/memberOfGroups/{parent}`.
 pub async fn remove_group_parent(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     Path((_, child, parent)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let c = group_pos(&st, &child)?;
     let p = st
         .group_pos(&parent)

@@ -6,6 +6,7 @@
 //! the API gateway's odd 403 (§7 quirk 9), unsupported methods 405, and a
 //! wrong custom media type 415 INVALID_REQUEST (item 25).
 
+pub mod activities;
 pub mod admin;
 pub mod assignments;
 pub mod environment;
@@ -23,8 +24,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value};
 
+use std::sync::RwLockWriteGuard;
+
 use crate::AppState;
 use crate::accounting::{FaultKind, account};
+use crate::activity::Actor;
+use crate::auth::EnvCtx;
 use crate::errors::{ApiError, ApiResult, Detail};
 use crate::faults::{delay_only, inject};
 use crate::store::Store;
@@ -96,6 +101,18 @@ pub fn body_id(obj: &Map<String, Value>) -> ApiResult<String> {
             "must be a string",
         ))),
     }
+}
+
+/// The store, locked for a write made by the request's client: the
+/// changes that follow are recorded as that client's activities, under one
+/// correlation id for the request.
+pub fn store_for_write<'a>(app: &'a AppState, ctx: &EnvCtx) -> RwLockWriteGuard<'a, Store> {
+    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let client = &app.config.clients[ctx.client];
+    st.audit.begin(Actor::Client {
+        id: client.client_id.clone(),
+    });
+    st
 }
 
 /// The consistency window: a just-created object reads as 404.
@@ -209,6 +226,11 @@ pub fn api_router(app: AppState) -> Router {
             &format!("{E}/populations/{{populationId}}"),
             get(p::read).put(p::replace).delete(p::delete),
         )
+        .route(&format!("{E}/activities"), get(activities::list))
+        .route(
+            &format!("{E}/activities/{{activityId}}"),
+            get(activities::read),
+        )
         .route(&format!("{E}/roles"), get(r::list_env))
         .route(&format!("{E}/roles/{{roleId}}"), get(r::get_env))
         .fallback(fallback)
@@ -224,7 +246,10 @@ pub fn api_router(app: AppState) -> Router {
             "/__sim/faults",
             get(admin::get_faults).put(admin::put_faults),
         )
-        .route("/__sim/tokens/expire", post(admin::expire_tokens));
+        .route("/__sim/tokens/expire", post(admin::expire_tokens))
+        .route("/__sim/changes", post(admin::apply_changes))
+        .route("/__sim/activities", get(admin::activities))
+        .route("/__sim/audit", get(admin::get_audit).put(admin::put_audit));
     admin.merge(v1).with_state(app)
 }
 

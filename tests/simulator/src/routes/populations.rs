@@ -7,7 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 
-use super::{JSON, body_object, fresh_read, fresh_write, hal, no_content, not_found};
+use super::{
+    JSON, body_object, fresh_read, fresh_write, hal, no_content, not_found, store_for_write,
+};
 use crate::AppState;
 use crate::auth::EnvCtx;
 use crate::errors::ApiResult;
@@ -79,12 +81,12 @@ pub async fn read(
 /// `POST /populations`.
 pub async fn create(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let (obj, _) = body_object(&headers, &body, JSON)?;
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let pp = st.create_population(&obj)?;
     Ok(hal(
         StatusCode::CREATED,
@@ -95,13 +97,13 @@ pub async fn create(
 /// `PUT /populations/{id}`.
 pub async fn replace(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let (obj, _) = body_object(&headers, &body, JSON)?;
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let pp = pop_pos(&st, &id)?;
     fresh_write(&app, &st, &[&id])?;
     st.replace_population(pp, &obj)?;
@@ -114,10 +116,10 @@ pub async fn replace(
 /// `DELETE /populations/{id}`.
 pub async fn delete(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let pp = pop_pos(&st, &id)?;
     fresh_write(&app, &st, &[&id])?;
     st.delete_population(pp)?;

@@ -9,7 +9,10 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{JSON, body_id, body_object, fresh_read, fresh_write, hal, no_content, not_found};
+use super::{
+    JSON, body_id, body_object, fresh_read, fresh_write, hal, no_content, not_found,
+    store_for_write,
+};
 use crate::AppState;
 use crate::auth::EnvCtx;
 use crate::errors::{ApiError, ApiResult, Detail};
@@ -80,13 +83,13 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
 /// `POST /users` (items 9–11).
 pub async fn create(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let (obj, mt) = body_object(&headers, &body, &["application/json", IMPORT])?;
     let f = app.faults.get();
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let pos = st.create_user(&obj, mt == IMPORT, &f)?;
     let u = st.user(pos).expect("created");
     Ok(hal(
@@ -117,6 +120,7 @@ pub async fn read(
 
 async fn write_profile(
     app: AppState,
+    ctx: EnvCtx,
     id: String,
     headers: HeaderMap,
     body: Bytes,
@@ -124,7 +128,7 @@ async fn write_profile(
 ) -> ApiResult<Response> {
     let (obj, _) = body_object(&headers, &body, JSON)?;
     let f = app.faults.get();
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let pos = user_pos(&st, &id)?;
     fresh_write(&app, &st, &[&id])?;
     if patch {
@@ -142,32 +146,32 @@ async fn write_profile(
 /// `PUT /users/{id}` (item 13).
 pub async fn replace(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    write_profile(app, id, headers, body, false).await
+    write_profile(app, ctx, id, headers, body, false).await
 }
 
 /// `PATCH /users/{id}` (item 13).
 pub async fn patch(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    write_profile(app, id, headers, body, true).await
+    write_profile(app, ctx, id, headers, body, true).await
 }
 
 /// `DELETE /users/{id}` (item 16).
 pub async fn delete(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let pos = user_pos(&st, &id)?;
     fresh_write(&app, &st, &[&id])?;
     st.delete_user(pos);
@@ -177,7 +181,7 @@ pub async fn delete(
 /// `POST /users/{id}` with the account lock/unlock media types.
 pub async fn account(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
@@ -187,7 +191,7 @@ pub async fn account(
         UNLOCK => false,
         other => return Err(ApiError::unsupported_media_type(other)),
     };
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let pos = user_pos(&st, &id)?;
     fresh_write(&app, &st, &[&id])?;
     st.set_locked(pos, lock);
@@ -224,7 +228,7 @@ pub async fn get_enabled(
 /// `PUT /users/{id}/enabled` (item 14).
 pub async fn set_enabled(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -242,7 +246,7 @@ pub async fn set_enabled(
             )));
         }
     };
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let pos = user_pos(&st, &id)?;
     fresh_write(&app, &st, &[&id])?;
     st.set_enabled(pos, enabled);
@@ -280,14 +284,14 @@ pub async fn get_population(
 /// `PUT /users/{id}/population` (item 15).
 pub async fn set_population(
     State(app): State<AppState>,
-    _ctx: EnvCtx,
+    ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let (obj, _) = body_object(&headers, &body, JSON)?;
     let pop_id = body_id(&obj)?;
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = store_for_write(&app, &ctx);
     let pos = user_pos(&st, &id)?;
     fresh_write(&app, &st, &[&id, &pop_id])?;
     st.move_user(pos, &pop_id)?;

@@ -1,0 +1,303 @@
+//! What each store change writes to the audit log: the record shapes of
+//! pingone-activities.md §3, built from the store's entities at the moment
+//! of the change (a delete is described before the object is gone).
+//!
+//! The operations in `ops.rs` call these after they succeed, so API writes
+//! and scripted changes record alike; what the reference leaves unknown
+//! (nesting, dynamic membership, side effects) is recorded only when
+//! [`crate::config::AuditConfig`] asks for it.
+
+use crate::activity::{ActivityResource, Draft};
+use crate::config::NestingAudit;
+use crate::model::{Assignment, Group, Population, Pos, Subject, User};
+use crate::store::Store;
+
+impl Store {
+    fn user_resource(&self, u: &User) -> ActivityResource {
+        ActivityResource {
+            kind: "USER",
+            id: u.id.clone(),
+            name: u.profile.username.clone(),
+            href: self.user_url(u),
+            population_id: self.pop(u.population).map(|p| p.id.clone()),
+        }
+    }
+
+    fn is_admin(&self, u: Pos) -> bool {
+        !self.assignments_of(Subject::User(u)).is_empty()
+    }
+
+    /// A `USER.*` record about the user at `u` as it is now.
+    pub(crate) fn record_user(
+        &mut self,
+        u: Pos,
+        action_type: &'static str,
+        description: impl FnOnce(&str) -> String,
+        modified_attributes: Option<Vec<String>>,
+    ) {
+        let Some(user) = self.user(u) else {
+            return;
+        };
+        let draft = Draft {
+            action_type,
+            resources: vec![self.user_resource(user)],
+            description: description(&user.profile.username),
+            modified_attributes,
+            admin_identity: self.is_admin(u),
+        };
+        self.audit.record(draft);
+    }
+
+    /// `USER.UPDATED` naming the attributes that changed (names only).
+    pub(crate) fn record_user_update(&mut self, u: Pos, attrs: Vec<String>) {
+        if attrs.is_empty() {
+            return;
+        }
+        let list = attrs.join(", ");
+        self.record_user(
+            u,
+            "USER.UPDATED",
+            |name| format!("Updated {list} for User {name}"),
+            Some(attrs),
+        );
+    }
+
+    fn group_resource(&self, g: &Group) -> ActivityResource {
+        ActivityResource {
+            kind: "GROUP",
+            id: g.id.clone(),
+            name: g.name.clone(),
+            href: self.group_url(g),
+            population_id: None,
+        }
+    }
+
+    /// A `GROUP.*` record about the group at `g` as it is now.
+    pub(crate) fn record_group(&mut self, g: Pos, action_type: &'static str, verb: &str) {
+        let Some(group) = self.group(g) else {
+            return;
+        };
+        let draft = Draft {
+            action_type,
+            resources: vec![self.group_resource(group)],
+            description: format!("{verb} Group {}", group.name),
+            modified_attributes: None,
+            admin_identity: false,
+        };
+        self.audit.record(draft);
+    }
+
+    /// A `POPULATION.*` record.
+    pub(crate) fn record_population(
+        &mut self,
+        p: &Population,
+        action_type: &'static str,
+        verb: &str,
+    ) {
+        let draft = Draft {
+            action_type,
+            resources: vec![ActivityResource {
+                kind: "POPULATION",
+                id: p.id.clone(),
+                name: p.name.clone(),
+                href: format!("{}/populations/{}", self.env_url(), p.id),
+                population_id: None,
+            }],
+            description: format!("{verb} Population {}", p.name),
+            modified_attributes: None,
+            admin_identity: false,
+        };
+        self.audit.record(draft);
+    }
+
+    /// `MEMBER_OF_GROUP.CREATED|DELETED` for a user: one resource whose
+    /// `name` is the group's and whose href alone carries both ids.
+    pub(crate) fn record_membership(&mut self, u: Pos, g: Pos, created: bool) {
+        let (Some(user), Some(group)) = (self.user(u), self.group(g)) else {
+            return;
+        };
+        let href = format!(
+            "{}/users/{}/memberOfGroups/{}",
+            self.env_url(),
+            user.id,
+            group.id
+        );
+        let name = group.name.clone();
+        self.record_member_of(href, name, created);
+    }
+
+    fn record_member_of(&mut self, href: String, group_name: String, created: bool) {
+        let (action_type, verb) = if created {
+            ("MEMBER_OF_GROUP.CREATED", "Created")
+        } else {
+            ("MEMBER_OF_GROUP.DELETED", "Deleted")
+        };
+        let id = self.audit.opaque_id();
+        let draft = Draft {
+            action_type,
+            resources: vec![ActivityResource {
+                kind: "MEMBER_OF_GROUP",
+                id,
+                name: group_name.clone(),
+                href,
+                population_id: None,
+            }],
+            description: format!("{verb} Member Of Group {group_name}"),
+            modified_attributes: None,
+            admin_identity: false,
+        };
+        self.audit.record(draft);
+    }
+
+    /// A nesting change, as [`NestingAudit`] says.
+    pub(crate) fn record_nesting(&mut self, child: Pos, parent: Pos, created: bool) {
+        match self.audit.config.nesting {
+            NestingAudit::NotRecorded => {}
+            NestingAudit::GroupUpdated => self.record_group(child, "GROUP.UPDATED", "Updated"),
+            NestingAudit::MemberOfGroup => {
+                let (Some(c), Some(p)) = (self.group(child), self.group(parent)) else {
+                    return;
+                };
+                let href = format!("{}/groups/{}/memberOfGroups/{}", self.env_url(), c.id, p.id);
+                let name = p.name.clone();
+                self.record_member_of(href, name, created);
+            }
+        }
+    }
+
+    /// The dynamic groups whose `userFilter` takes the user at `u`.
+    pub(crate) fn dynamic_groups_of(&self, u: Pos) -> Vec<Pos> {
+        self.live_groups()
+            .filter(|(_, g)| g.user_filter.is_some())
+            .map(|(gp, _)| gp)
+            .filter(|gp| self.dynamic_members(*gp).binary_search(&u).is_ok())
+            .collect()
+    }
+
+    /// The dynamic groups of `u` before a change, when the configuration
+    /// records dynamic-membership changes (else nothing is computed).
+    pub(crate) fn dynamic_before(&self, u: Pos) -> Option<Vec<Pos>> {
+        self.audit
+            .config
+            .dynamic_membership
+            .then(|| self.dynamic_groups_of(u))
+    }
+
+    /// Records the dynamic joins and leaves since `before`.
+    pub(crate) fn record_dynamic_changes(&mut self, u: Pos, before: Option<Vec<Pos>>) {
+        let Some(before) = before else {
+            return;
+        };
+        let after = self.dynamic_groups_of(u);
+        for g in &after {
+            if !before.contains(g) {
+                self.record_membership(u, *g, true);
+            }
+        }
+        for g in before {
+            if !after.contains(&g) {
+                self.record_membership(u, g, false);
+            }
+        }
+    }
+
+    /// Who a group's `userFilter` takes before a change, when the
+    /// configuration records dynamic-membership changes.
+    pub(crate) fn filter_members_before(&self, g: Pos) -> Option<Vec<Pos>> {
+        self.audit
+            .config
+            .dynamic_membership
+            .then(|| self.dynamic_members(g).as_ref().clone())
+    }
+
+    /// Records who a group's filter took in or let go since `before`.
+    pub(crate) fn record_filter_changes(&mut self, g: Pos, before: Vec<Pos>) {
+        if !self.audit.config.dynamic_membership {
+            return;
+        }
+        let after = self.dynamic_members(g).as_ref().clone();
+        for u in &after {
+            if before.binary_search(u).is_err() {
+                self.record_membership(*u, g, true);
+            }
+        }
+        for u in before {
+            if after.binary_search(&u).is_err() {
+                self.record_membership(u, g, false);
+            }
+        }
+    }
+
+    fn assignment_href(&self, a: &Assignment) -> Option<String> {
+        let base = self.subject_url(a.subject)?;
+        let href = format!("{base}/roleAssignments/{}", a.id);
+        Some(if self.audit.config.role_assignment_href_without_v1 {
+            href.replacen("/v1/", "/", 1)
+        } else {
+            href
+        })
+    }
+
+    /// `ROLE_ASSIGNMENT.CREATED|DELETED`: the principal is the resource;
+    /// the role is named only in the description, and not at all on delete.
+    pub(crate) fn record_assignment(&mut self, a: &Assignment, created: bool) {
+        let Some(href) = self.assignment_href(a) else {
+            return;
+        };
+        let (resource, admin, who) = match a.subject {
+            Subject::User(u) => {
+                let Some(user) = self.user(u) else { return };
+                let mut r = self.user_resource(user);
+                r.href = href;
+                (r, true, format!("user:'{}'", user.id))
+            }
+            Subject::Group(g) => {
+                let Some(group) = self.group(g) else { return };
+                let mut r = self.group_resource(group);
+                r.href = href;
+                (r, false, format!("group:'{}'", group.id))
+            }
+        };
+        let scope = a.scope_type.as_str();
+        let (action_type, description) = if created {
+            (
+                "ROLE_ASSIGNMENT.CREATED",
+                format!(
+                    "Created role assignment '{}' for role '{}' scoped for {scope} '{}'",
+                    a.id, self.roles[a.role].id, a.scope_id
+                ),
+            )
+        } else {
+            (
+                "ROLE_ASSIGNMENT.DELETED",
+                format!(
+                    "Deleted role assignment '{}' scoped for {scope} for {who}",
+                    a.id
+                ),
+            )
+        };
+        let draft = Draft {
+            action_type,
+            resources: vec![resource],
+            description,
+            modified_attributes: None,
+            admin_identity: admin,
+        };
+        self.audit.record(draft);
+    }
+}
+
+/// Names of the top-level user attributes that differ between two JSON
+/// renderings of a profile (sorted, as the map is).
+pub fn changed_attributes(
+    before: &serde_json::Map<String, serde_json::Value>,
+    after: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<String> {
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .cloned()
+        .collect()
+}

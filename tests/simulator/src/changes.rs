@@ -1,0 +1,535 @@
+//! Scripted tenant changes: a random but seed-determined sequence of the
+//! writes an administrator makes, applied through the same store
+//! operations the API uses, so each one validates, mutates and records its
+//! activities exactly as an API write would (attributed to a console
+//! administrator, one correlation id per change).
+//!
+//! It exists for incremental-sync tests: sync fully, apply a sequence,
+//! then compare an incremental sync (driven by `/activities`) with a fresh
+//! full sync. The sequence covers every change an incremental sync must
+//! notice: users created, updated, disabled and re-enabled, locked, moved
+//! between populations and deleted; direct memberships added and removed;
+//! nestings added and removed; attribute changes that move users in and
+//! out of dynamic groups (flagged in the report); role assignments to users
+//! and groups at every scope type and their removal; groups created
+//! (environment, population and dynamic), updated (renamed, filter
+//! changed) and deleted; populations created and deleted.
+//!
+//! A step that does not apply to the current tenant (nothing to remove, a
+//! duplicate, a cycle) is redrawn, so `steps` changes are applied unless
+//! the tenant runs out of candidates.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::activity::Actor;
+use crate::config::{DuplicateMembership, Faults};
+use crate::model::{Pos, Subject, merge_patch};
+use crate::store::Store;
+
+/// What one applied change was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    CreateUser,
+    UpdateUser,
+    /// An attribute a dynamic group's `userFilter` reads.
+    DynamicAttribute,
+    DisableUser,
+    EnableUser,
+    LockUser,
+    UnlockUser,
+    MoveUser,
+    DeleteUser,
+    AddMembership,
+    RemoveMembership,
+    Nest,
+    Unnest,
+    AssignUserRole,
+    AssignGroupRole,
+    RemoveRoleAssignment,
+    CreateGroup,
+    UpdateGroup,
+    DeleteGroup,
+    CreatePopulation,
+    DeletePopulation,
+}
+
+const WEIGHTS: &[(ChangeKind, u32)] = &[
+    (ChangeKind::CreateUser, 8),
+    (ChangeKind::UpdateUser, 6),
+    (ChangeKind::DynamicAttribute, 10),
+    (ChangeKind::DisableUser, 4),
+    (ChangeKind::EnableUser, 3),
+    (ChangeKind::LockUser, 1),
+    (ChangeKind::UnlockUser, 1),
+    (ChangeKind::MoveUser, 5),
+    (ChangeKind::DeleteUser, 3),
+    (ChangeKind::AddMembership, 12),
+    (ChangeKind::RemoveMembership, 8),
+    (ChangeKind::Nest, 4),
+    (ChangeKind::Unnest, 3),
+    (ChangeKind::AssignUserRole, 5),
+    (ChangeKind::AssignGroupRole, 3),
+    (ChangeKind::RemoveRoleAssignment, 4),
+    (ChangeKind::CreateGroup, 3),
+    (ChangeKind::UpdateGroup, 3),
+    (ChangeKind::DeleteGroup, 2),
+    (ChangeKind::CreatePopulation, 2),
+    (ChangeKind::DeletePopulation, 2),
+];
+
+/// Filters the scripted dynamic groups use: attributes the
+/// [`ChangeKind::DynamicAttribute`] step toggles.
+const DYNAMIC_FILTERS: &[&str] = &[
+    "title eq \"Manager\"",
+    "department eq \"Sales\" and enabled eq true",
+    "(address.countryCode eq \"US\") or (address.countryCode eq \"CA\")",
+    "name.family sw \"S\"",
+    "email ew \"@example.org\"",
+];
+
+/// One change as applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedChange {
+    pub step: usize,
+    pub kind: ChangeKind,
+    /// The ids the change touched (subject first).
+    pub ids: Vec<String>,
+    /// The change moved the user in or out of a dynamic group.
+    #[serde(default)]
+    pub moves_dynamic_membership: bool,
+}
+
+/// Request body of `POST /__sim/changes`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChangeRequest {
+    pub seed: u64,
+    pub steps: usize,
+}
+
+struct Script<'a> {
+    st: &'a mut Store,
+    rng: ChaCha8Rng,
+    seed: u64,
+    step: usize,
+}
+
+/// Applies `steps` random changes chosen by `seed` to the store.
+pub fn apply_random_changes(st: &mut Store, seed: u64, steps: usize) -> Vec<AppliedChange> {
+    let mut s = Script {
+        st,
+        rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6368_616e_6765),
+        seed,
+        step: 0,
+    };
+    let total: u32 = WEIGHTS.iter().map(|(_, w)| w).sum();
+    let mut out = Vec::with_capacity(steps);
+    while s.step < steps {
+        let mut applied = None;
+        for _ in 0..200 {
+            let mut roll = s.rng.random_range(0..total);
+            let kind = WEIGHTS
+                .iter()
+                .find(|(_, w)| {
+                    if roll < *w {
+                        true
+                    } else {
+                        roll -= w;
+                        false
+                    }
+                })
+                .map(|(k, _)| *k)
+                .unwrap_or(ChangeKind::CreateUser);
+            s.st.audit.begin(Actor::console_admin());
+            if let Some((ids, moves)) = s.try_apply(kind) {
+                applied = Some(AppliedChange {
+                    step: s.step,
+                    kind,
+                    ids,
+                    moves_dynamic_membership: moves,
+                });
+                break;
+            }
+        }
+        match applied {
+            Some(c) => out.push(c),
+            None => break,
+        }
+        s.step += 1;
+    }
+    out
+}
+
+type Outcome = Option<(Vec<String>, bool)>;
+
+impl Script<'_> {
+    fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
+        (!items.is_empty()).then(|| items[self.rng.random_range(0..items.len())])
+    }
+
+    fn users(&self, keep: impl Fn(&crate::model::User) -> bool) -> Vec<Pos> {
+        self.st
+            .live_users_iter()
+            .filter(|(_, u)| keep(u))
+            .map(|(p, _)| p)
+            .collect()
+    }
+
+    fn groups(&self, keep: impl Fn(&crate::model::Group) -> bool) -> Vec<Pos> {
+        self.st
+            .live_groups()
+            .filter(|(_, g)| keep(g))
+            .map(|(p, _)| p)
+            .collect()
+    }
+
+    fn pops(&self) -> Vec<Pos> {
+        self.st.live_pops().map(|(p, _)| p).collect()
+    }
+
+    fn user_id(&self, u: Pos) -> String {
+        self.st.user(u).map(|x| x.id.clone()).unwrap_or_default()
+    }
+
+    fn group_id(&self, g: Pos) -> String {
+        self.st.group(g).map(|x| x.id.clone()).unwrap_or_default()
+    }
+
+    fn pop_id(&self, p: Pos) -> String {
+        self.st.pop(p).map(|x| x.id.clone()).unwrap_or_default()
+    }
+
+    fn tag(&self) -> String {
+        format!("{}-{}", self.seed, self.step)
+    }
+
+    /// Runs a user change and reports whether dynamic membership moved.
+    fn on_user(&mut self, u: Pos, change: impl FnOnce(&mut Store) -> bool) -> Outcome {
+        let id = self.user_id(u);
+        let before = self.st.dynamic_groups_of(u);
+        if !change(self.st) {
+            return None;
+        }
+        let after = if self.st.user(u).is_some() {
+            self.st.dynamic_groups_of(u)
+        } else {
+            before.clone()
+        };
+        Some((vec![id], before != after))
+    }
+
+    fn patch(&mut self, u: Pos, body: Value) -> Outcome {
+        let Value::Object(obj) = body else {
+            return None;
+        };
+        // A patch that changes nothing is no change: redraw.
+        let current = self.st.user(u)?.profile.to_json();
+        let mut merged = current.clone();
+        merge_patch(&mut merged, &obj);
+        if merged == current {
+            return None;
+        }
+        let faults = Faults::default();
+        self.on_user(u, |st| st.patch_user(u, &obj, &faults).is_ok())
+    }
+
+    fn try_apply(&mut self, kind: ChangeKind) -> Outcome {
+        match kind {
+            ChangeKind::CreateUser => {
+                let pop = self.pick(&self.pops())?;
+                let tag = self.tag();
+                let mut body = json!({
+                    "username": format!("changed.user.{tag}"),
+                    "email": format!("changed.user.{tag}@example.com"),
+                    "name": { "given": "Changed", "family": "Person" },
+                    "population": { "id": self.pop_id(pop) },
+                });
+                if self.rng.random_bool(0.3) {
+                    body["title"] = json!("Manager");
+                }
+                if self.rng.random_bool(0.3) {
+                    body["department"] = json!("Sales");
+                }
+                let obj = body.as_object().cloned().unwrap_or_default();
+                let pos = self.st.create_user(&obj, false, &Faults::default()).ok()?;
+                let moves = !self.st.dynamic_groups_of(pos).is_empty();
+                Some((vec![self.user_id(pos)], moves))
+            }
+            ChangeKind::UpdateUser => {
+                let u = self.pick(&self.users(|_| true))?;
+                let body = match self.rng.random_range(0..3) {
+                    0 => json!({ "nickname": format!("nick-{}", self.tag()) }),
+                    1 => json!({ "mobilePhone": format!("+1 555 01{:02}", self.step % 100) }),
+                    _ => json!({ "name": { "given": format!("Given{}", self.step) } }),
+                };
+                self.patch(u, body)
+            }
+            ChangeKind::DynamicAttribute => {
+                let u = self.pick(&self.users(|_| true))?;
+                let flip = self.rng.random_bool(0.5);
+                let body = match self.rng.random_range(0..5) {
+                    0 => json!({ "title": if flip { "Manager" } else { "Engineer" } }),
+                    1 => json!({ "department": if flip { "Sales" } else { "Support" } }),
+                    2 => json!({ "address": { "countryCode": if flip { "US" } else { "DE" } } }),
+                    3 => json!({ "name": { "family": if flip { "Smith" } else { "Ortiz" } } }),
+                    _ => {
+                        let user = self.st.user(u)?.profile.username.clone();
+                        let local: String = user
+                            .chars()
+                            .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+                            .collect();
+                        let domain = if flip { "example.org" } else { "example.com" };
+                        json!({ "email": format!("{local}@{domain}") })
+                    }
+                };
+                self.patch(u, body)
+            }
+            ChangeKind::DisableUser | ChangeKind::EnableUser => {
+                let enable = kind == ChangeKind::EnableUser;
+                let u = self.pick(&self.users(|x| x.enabled != enable))?;
+                self.on_user(u, |st| {
+                    st.set_enabled(u, enable);
+                    true
+                })
+            }
+            ChangeKind::LockUser | ChangeKind::UnlockUser => {
+                let lock = kind == ChangeKind::LockUser;
+                let u = self.pick(&self.users(|x| x.locked_at.is_some() != lock))?;
+                self.on_user(u, |st| {
+                    st.set_locked(u, lock);
+                    true
+                })
+            }
+            ChangeKind::MoveUser => {
+                let u = self.pick(&self.users(|_| true))?;
+                let from = self.st.user(u)?.population;
+                let others: Vec<Pos> = self.pops().into_iter().filter(|p| *p != from).collect();
+                let to = self.pick(&others)?;
+                let to_id = self.pop_id(to);
+                let (mut ids, moves) = self.on_user(u, |st| st.move_user(u, &to_id).is_ok())?;
+                ids.push(to_id);
+                Some((ids, moves))
+            }
+            ChangeKind::DeleteUser => {
+                let u = self.pick(&self.users(|_| true))?;
+                let id = self.user_id(u);
+                self.st.delete_user(u);
+                Some((vec![id], false))
+            }
+            ChangeKind::AddMembership => {
+                let u = self.pick(&self.users(|_| true))?;
+                let g = self.pick(&self.groups(|g| g.user_filter.is_none()))?;
+                self.st
+                    .add_membership(u, g, DuplicateMembership::Reject400)
+                    .ok()?;
+                Some((vec![self.user_id(u), self.group_id(g)], false))
+            }
+            ChangeKind::RemoveMembership => {
+                let u = self.pick(&self.users(|x| !x.direct_groups.is_empty()))?;
+                let g = self.pick(&self.st.user(u)?.direct_groups.clone())?;
+                self.st.remove_membership(u, g).then_some(())?;
+                Some((vec![self.user_id(u), self.group_id(g)], false))
+            }
+            ChangeKind::Nest => {
+                let all = self.groups(|_| true);
+                let (c, p) = (self.pick(&all)?, self.pick(&all)?);
+                self.st.nest(c, p, DuplicateMembership::Reject400).ok()?;
+                Some((vec![self.group_id(c), self.group_id(p)], false))
+            }
+            ChangeKind::Unnest => {
+                let c = self.pick(&self.groups(|g| !g.parents.is_empty()))?;
+                let p = self.pick(&self.st.group(c)?.parents.clone())?;
+                self.st.unnest(c, p).then_some(())?;
+                Some((vec![self.group_id(c), self.group_id(p)], false))
+            }
+            ChangeKind::AssignUserRole | ChangeKind::AssignGroupRole => {
+                let subject = if kind == ChangeKind::AssignUserRole {
+                    Subject::User(self.pick(&self.users(|_| true))?)
+                } else {
+                    Subject::Group(self.pick(&self.groups(|_| true))?)
+                };
+                let roles: Vec<usize> = (0..self.st.roles.len()).collect();
+                let role = self.pick(&roles)?;
+                let scopes = self.st.roles[role].applicable_to.clone();
+                let scope_type = scopes.get(self.rng.random_range(0..scopes.len().max(1)))?;
+                let scope_id = match scope_type.as_str() {
+                    "ORGANIZATION" => self.st.org_id.clone(),
+                    "ENVIRONMENT" => self.st.env_id.clone(),
+                    "POPULATION" => {
+                        let p = self.pick(&self.pops())?;
+                        self.pop_id(p)
+                    }
+                    _ => crate::util::uuid_from_rng(&mut self.rng),
+                };
+                let body = json!({
+                    "role": { "id": self.st.roles[role].id },
+                    "scope": { "id": scope_id, "type": scope_type },
+                });
+                let obj = body.as_object().cloned().unwrap_or_default();
+                let idx = self.st.create_assignment(subject, &obj).ok()?;
+                let ra = self.st.assignments[idx].as_ref()?.id.clone();
+                let who = match subject {
+                    Subject::User(u) => self.user_id(u),
+                    Subject::Group(g) => self.group_id(g),
+                };
+                Some((vec![who, ra], false))
+            }
+            ChangeKind::RemoveRoleAssignment => {
+                let live: Vec<usize> = self
+                    .st
+                    .assignments
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| a.as_ref().is_some_and(|a| !a.read_only))
+                    .map(|(i, _)| i)
+                    .collect();
+                let idx = self.pick(&live)?;
+                let ra = self.st.assignments[idx].as_ref()?.id.clone();
+                self.st.delete_assignment(idx).ok()?;
+                Some((vec![ra], false))
+            }
+            ChangeKind::CreateGroup => {
+                let mut body = Map::new();
+                body.insert(
+                    "name".into(),
+                    json!(format!("Changed group {}", self.tag())),
+                );
+                match self.rng.random_range(0..4) {
+                    0 => {
+                        let p = self.pick(&self.pops())?;
+                        body.insert("population".into(), json!({ "id": self.pop_id(p) }));
+                    }
+                    1 => {
+                        let f = self.pick(DYNAMIC_FILTERS)?;
+                        body.insert("userFilter".into(), json!(f));
+                    }
+                    _ => {}
+                }
+                let g = self.st.create_group(&body).ok()?;
+                Some((vec![self.group_id(g)], false))
+            }
+            ChangeKind::UpdateGroup => {
+                let g = self.pick(&self.groups(|_| true))?;
+                let group = self.st.group(g)?;
+                let mut body = match self.st.group_json(g, group, false, false) {
+                    Value::Object(m) => m,
+                    _ => return None,
+                };
+                let dynamic = group.user_filter.is_some();
+                if dynamic && self.rng.random_bool(0.5) {
+                    let f = self.pick(DYNAMIC_FILTERS)?;
+                    body.insert("userFilter".into(), json!(f));
+                } else {
+                    body.insert(
+                        "description".into(),
+                        json!(format!("Changed at step {}", self.tag())),
+                    );
+                }
+                self.st.replace_group(g, &body).ok()?;
+                Some((vec![self.group_id(g)], false))
+            }
+            ChangeKind::DeleteGroup => {
+                let g = self.pick(&self.groups(|_| true))?;
+                let id = self.group_id(g);
+                self.st.delete_group(g);
+                Some((vec![id], false))
+            }
+            ChangeKind::CreatePopulation => {
+                let body = json!({ "name": format!("Changed population {}", self.tag()) });
+                let obj = body.as_object().cloned().unwrap_or_default();
+                let p = self.st.create_population(&obj).ok()?;
+                Some((vec![self.pop_id(p)], false))
+            }
+            ChangeKind::DeletePopulation => {
+                let empty: Vec<Pos> = self
+                    .st
+                    .live_pops()
+                    .filter(|(_, p)| !p.default && p.user_count == 0)
+                    .map(|(pp, _)| pp)
+                    .collect();
+                let p = self.pick(&empty)?;
+                let id = self.pop_id(p);
+                self.st.delete_population(p).ok()?;
+                Some((vec![id], false))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SimConfig;
+
+    fn store(seed: u64) -> Store {
+        crate::generator::generate(&SimConfig::small(seed), "http://127.0.0.1:0")
+    }
+
+    #[test]
+    fn the_same_seed_applies_the_same_changes() {
+        let (mut a, mut b) = (store(5), store(5));
+        let ca = apply_random_changes(&mut a, 11, 120);
+        let cb = apply_random_changes(&mut b, 11, 120);
+        assert_eq!(ca.len(), 120);
+        assert_eq!(ca, cb);
+        let strip = |s: &Store| {
+            let mut v = serde_json::to_value(s.ground_truth()).unwrap();
+            // Timestamps are wall-clock; everything else must agree.
+            fn scrub(v: &mut Value) {
+                match v {
+                    Value::Object(m) => {
+                        m.remove("createdAt");
+                        m.remove("updatedAt");
+                        m.remove("lockedAt");
+                        m.values_mut().for_each(scrub);
+                    }
+                    Value::Array(a) => a.iter_mut().for_each(scrub),
+                    _ => {}
+                }
+            }
+            scrub(&mut v);
+            v
+        };
+        assert_eq!(strip(&a), strip(&b));
+        assert_ne!(ca, apply_random_changes(&mut store(5), 12, 120));
+    }
+
+    #[test]
+    fn a_long_sequence_covers_every_kind_and_records_each_change() {
+        let mut st = store(9);
+        let before = st.audit.all().len();
+        let changes = apply_random_changes(&mut st, 3, 600);
+        assert_eq!(changes.len(), 600);
+        for (kind, _) in WEIGHTS {
+            assert!(
+                changes.iter().any(|c| c.kind == *kind),
+                "{kind:?} never applied"
+            );
+        }
+        assert!(changes.iter().any(|c| c.moves_dynamic_membership));
+        // Default audit config: nesting leaves no record, so every other
+        // change records at least one activity, all by the console admin.
+        let recorded = st.audit.all().len() - before;
+        let silent = changes
+            .iter()
+            .filter(|c| matches!(c.kind, ChangeKind::Nest | ChangeKind::Unnest))
+            .count();
+        assert!(recorded >= changes.len() - silent, "{recorded}");
+        assert!(
+            st.audit
+                .all()
+                .iter()
+                .all(|a| a.actor == Actor::console_admin())
+        );
+        let correlations: std::collections::HashSet<&str> = st
+            .audit
+            .all()
+            .iter()
+            .map(|a| a.correlation_id.as_str())
+            .collect();
+        assert_eq!(correlations.len(), changes.len() - silent);
+    }
+}
