@@ -233,4 +233,47 @@ mod tests {
             serde_json::json!(["CAPABILITY_PROVISION", "CAPABILITY_SYNC"])
         );
     }
+
+    #[test]
+    fn generated_rendering_follows_the_proto3_json_mapping() {
+        let rate = RateLimitDescription {
+            status: rate_limit_description::Status::Overlimit as i32,
+            limit: 100,
+            remaining: 0,
+            reset_at: Some(Timestamp {
+                seconds: 0,
+                nanos: 1_000,
+            }),
+        };
+        let j = with_type(&rate);
+        assert_eq!(
+            j,
+            serde_json::json!({
+                "@type": "type.googleapis.com/c1.connector.v2.RateLimitDescription",
+                "status": "STATUS_OVERLIMIT",
+                "limit": "100",
+                "resetAt": "1970-01-01T00:00:00.000001Z",
+            }),
+            "64-bit integers are strings, zero values are omitted"
+        );
+        let app = AppTrait {
+            flags: vec![0, 7],
+            ..Default::default()
+        };
+        assert_eq!(
+            app.to_json()["flags"],
+            serde_json::json!(["APP_FLAG_UNSPECIFIED", 7]),
+            "an enum value with no declared name stays a number"
+        );
+        let data = EncryptedData {
+            encrypted_bytes: vec![0xff, 0x00],
+            ..Default::default()
+        };
+        assert_eq!(data.to_json()["encryptedBytes"], "/wA=");
+        let wait = prost_types::Duration {
+            seconds: -1,
+            nanos: -500_000_000,
+        };
+        assert_eq!(wait.to_json(), "-1.500s");
+    }
 }
