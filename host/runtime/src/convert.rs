@@ -12,6 +12,7 @@
 use c1z::pb;
 use prost_types::{Any, Struct, Timestamp};
 
+use crate::bindings::prov;
 use crate::bindings::types as wit;
 
 pub fn resource_id(id: &wit::ResourceId) -> pb::ResourceId {
@@ -27,6 +28,17 @@ pub fn grant_id(entitlement_id: &str, principal: &wit::ResourceId) -> String {
         "{entitlement_id}:{}:{}",
         principal.resource_type, principal.resource
     )
+}
+
+/// A grant id's parts, `(entitlement id, principal type, principal id)`:
+/// the inverse of [`grant_id`]. The entitlement id may itself hold `:`, so
+/// the split is from the right. `None` when there are fewer than three parts.
+pub fn split_grant_id(grant_id: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = grant_id.rsplitn(3, ':');
+    let principal = parts.next()?;
+    let principal_type = parts.next()?;
+    let entitlement = parts.next()?;
+    Some((entitlement, principal_type, principal))
 }
 
 fn timestamp(t: &wit::Timestamp) -> Timestamp {
@@ -261,9 +273,133 @@ pub fn grant(g: &wit::Grant, entitlement_resource: pb::Resource) -> pb::Grant {
     }
 }
 
+// Baton's records back to the component's references, for provisioning:
+// the one-shot flags and ConductorOne's tasks name objects as a c1z holds
+// them.
+
+/// The component's resource id for a stored one.
+pub fn wit_resource_id(id: &pb::ResourceId) -> wit::ResourceId {
+    wit::ResourceId {
+        resource_type: id.resource_type.clone(),
+        resource: id.resource.clone(),
+    }
+}
+
+/// The component's view of a stored entitlement.
+pub fn entitlement_ref(e: &pb::Entitlement) -> anyhow::Result<prov::EntitlementRef> {
+    let resource = e
+        .resource
+        .as_ref()
+        .and_then(|r| r.id.as_ref())
+        .ok_or_else(|| anyhow::anyhow!("entitlement {} has no resource in the c1z", e.id))?;
+    Ok(prov::EntitlementRef {
+        id: e.id.clone(),
+        resource: wit_resource_id(resource),
+        slug: e.slug.clone(),
+        metadata_json: find_struct(&e.annotations).map(|v| v.to_string()),
+    })
+}
+
+/// The component's view of grant `g` of entitlement `ent`: its metadata,
+/// and why it cannot be revoked when the grant says it is immutable or is
+/// held only through expansion.
+pub fn grant_ref(g: &pb::Grant, ent: &pb::Entitlement) -> anyhow::Result<prov::GrantRef> {
+    let principal = g
+        .principal
+        .as_ref()
+        .and_then(|p| p.id.as_ref())
+        .ok_or_else(|| anyhow::anyhow!("grant {} has no principal", g.id))?;
+    let metadata = pb::find_annotation::<pb::GrantMetadata>(&g.annotations)
+        .ok()
+        .flatten()
+        .and_then(|m| m.metadata)
+        .map(|s| pb::struct_to_json(&s).to_string());
+    let immutable = pb::find_annotation::<pb::GrantImmutable>(&g.annotations)
+        .ok()
+        .flatten()
+        .map(|i| {
+            i.metadata
+                .map(|s| {
+                    pb::struct_to_json(&s)["reason"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "the grant is inherited".into())
+        })
+        .or_else(|| expanded_only(g, &ent.id));
+    Ok(prov::GrantRef {
+        id: g.id.clone(),
+        entitlement: entitlement_ref(ent)?,
+        principal: wit_resource_id(principal),
+        metadata_json: metadata,
+        immutable_reason: immutable,
+    })
+}
+
+/// Why a grant held only through grant expansion cannot be revoked, when a
+/// c1z that Baton expanded records it: its `sources` name other
+/// entitlements only (a direct grant lists itself or a direct source).
+fn expanded_only(g: &pb::Grant, ent_id: &str) -> Option<String> {
+    let sources = &g.sources.as_ref()?.sources;
+    if sources.is_empty() || sources.contains_key(ent_id) || sources.values().any(|s| s.is_direct) {
+        return None;
+    }
+    let via: Vec<&str> = sources.keys().map(String::as_str).collect();
+    Some(format!(
+        "it is inherited through {}, not held directly; revoke it there",
+        via.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn expandable(sources: &[(&str, bool)]) -> pb::Grant {
+        pb::Grant {
+            id: "group:p:member:user:u".into(),
+            sources: Some(pb::GrantSources {
+                sources: sources
+                    .iter()
+                    .map(|(k, d)| (k.to_string(), pb::GrantSource { is_direct: *d }))
+                    .collect(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_grants_held_solely_through_expansion_are_refused() {
+        let ent = "group:p:member";
+        let why = expanded_only(&expandable(&[("group:c:member", false)]), ent).unwrap();
+        assert!(why.contains("inherited through group:c:member"), "{why}");
+        // Direct, or direct as well: revocable.
+        assert_eq!(expanded_only(&expandable(&[]), ent), None);
+        assert_eq!(expanded_only(&expandable(&[(ent, false)]), ent), None);
+        assert_eq!(
+            expanded_only(&expandable(&[("group:c:member", false), (ent, false)]), ent),
+            None
+        );
+        assert_eq!(
+            expanded_only(&expandable(&[("group:c:member", true)]), ent),
+            None
+        );
+        assert_eq!(expanded_only(&pb::Grant::default(), ent), None);
+    }
+
+    #[test]
+    fn grant_ids_split_back_into_their_parts() {
+        let principal = rid("user", "u1");
+        let ent = entitlement_id(&rid("group", "g:1"), "member");
+        let id = grant_id(&ent, &principal);
+        assert_eq!(
+            split_grant_id(&id),
+            Some(("group:g:1:member", "user", "u1"))
+        );
+        assert_eq!(split_grant_id("a:b"), None);
+    }
 
     fn rid(t: &str, id: &str) -> wit::ResourceId {
         wit::ResourceId {

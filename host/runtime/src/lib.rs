@@ -5,6 +5,7 @@
 //! [`capabilities`] implements what a guest may import; [`config`] turns a
 //! component's schema and an operator's values into an instance.
 
+pub mod backoff;
 pub mod bindings;
 pub mod capabilities;
 pub mod config;

@@ -40,6 +40,7 @@ use super::proxy::ProxyRoutes;
 use super::secrets::{
     ClientAuth, CredentialBindings, OAUTH2_TOKEN, OAuth2Recipe, Redactor, TokenBroker,
 };
+use crate::backoff::Backoff;
 use crate::bindings::http::{HttpError, Method, Request, Response};
 use crate::limits::Limits;
 
@@ -92,18 +93,25 @@ pub fn with_extra_roots(
     extra_roots_pem: &[Vec<u8>],
 ) -> anyhow::Result<reqwest::ClientBuilder> {
     for pem in extra_roots_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| anyhow::anyhow!("reading the CA bundle: not a PEM bundle ({e})"))?;
-        // A file with no certificate in it trusts nothing: a wrong path or
-        // format, which must not pass silently.
-        if certs.is_empty() {
-            anyhow::bail!("reading the CA bundle: it holds no PEM certificate");
-        }
-        for cert in certs {
+        for cert in ca_bundle_certificates(pem)? {
             builder = builder.add_root_certificate(cert);
         }
     }
     Ok(builder)
+}
+
+/// The certificates of one CA bundle, or why it is none. Clients that take
+/// PEM themselves (the ConductorOne gRPC channel) check it here first, so a
+/// bad bundle fails the same way for every client.
+pub fn ca_bundle_certificates(pem: &[u8]) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|e| anyhow::anyhow!("reading the CA bundle: not a PEM bundle ({e})"))?;
+    // A file with no certificate in it trusts nothing: a wrong path or
+    // format, which must not pass silently.
+    if certs.is_empty() {
+        anyhow::bail!("reading the CA bundle: it holds no PEM certificate");
+    }
+    Ok(certs)
 }
 
 /// Counters for one connector instance.
@@ -377,9 +385,8 @@ impl HttpCapability {
                 Ok((resp, _held)) if resp.status == 429 => {
                     self.stats.throttled.fetch_add(1, Ordering::Relaxed);
                     throttles += 1;
-                    let wait = retry_after(&resp.headers)
-                        .unwrap_or_else(|| backoff(throttles))
-                        .min(MAX_RETRY_AFTER);
+                    let wait =
+                        RETRY_BACKOFF.delay_or_retry_after(throttles, retry_after(&resp.headers));
                     self.limiter.on_throttle(wait);
                     if throttles >= MAX_THROTTLE_ATTEMPTS {
                         return Ok(resp);
@@ -404,9 +411,8 @@ impl HttpCapability {
                 {
                     errors += 1;
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    let wait = retry_after(&resp.headers)
-                        .unwrap_or_else(|| backoff(errors))
-                        .min(MAX_RETRY_AFTER);
+                    let wait =
+                        RETRY_BACKOFF.delay_or_retry_after(errors, retry_after(&resp.headers));
                     tokio::time::sleep(wait).await;
                 }
                 Ok((resp, held)) => {
@@ -427,7 +433,7 @@ impl HttpCapability {
                     // A request that never reached the server is safe to repeat.
                     if (req.idempotent || before_send) && errors < MAX_ERROR_ATTEMPTS {
                         self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(backoff(errors)).await;
+                        tokio::time::sleep(RETRY_BACKOFF.delay(errors)).await;
                         continue;
                     }
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -577,7 +583,7 @@ impl HttpCapability {
                     } else {
                         network(format!("unreachable: {}", describe_reqwest(&e)))
                     };
-                    tokio::time::sleep(backoff(attempt)).await;
+                    tokio::time::sleep(RETRY_BACKOFF.delay(attempt)).await;
                     continue;
                 }
             };
@@ -593,11 +599,7 @@ impl HttpCapability {
             if status == 429 || status >= 500 {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
                 last = network(format!("answered {status}"));
-                tokio::time::sleep(
-                    wait.unwrap_or_else(|| backoff(attempt))
-                        .min(MAX_RETRY_AFTER),
-                )
-                .await;
+                tokio::time::sleep(RETRY_BACKOFF.delay_or_retry_after(attempt, wait)).await;
                 continue;
             }
             let json: serde_json::Value = serde_json::from_slice(&bytes)
@@ -966,13 +968,10 @@ impl WithoutUrl for reqwest::Error {
     }
 }
 
-/// Exponential backoff with jitter: 250 ms, 500 ms, 1 s, ... capped at 8 s.
-fn backoff(attempt: u32) -> Duration {
-    let base = 250u64 << attempt.saturating_sub(1).min(5);
-    let capped = base.min(8_000);
-    let jitter = rand::random::<u64>() % (capped / 4 + 1);
-    Duration::from_millis(capped - capped / 8 + jitter)
-}
+/// Retries of one request: 250 ms doubling to 8 s, jittered; a server's
+/// `Retry-After` is believed up to [`MAX_RETRY_AFTER`].
+const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(8))
+    .with_retry_after_max(MAX_RETRY_AFTER);
 
 /// `Retry-After` as delta seconds or an HTTP date (compared with our clock;
 /// a date in the past means "now").
@@ -1063,9 +1062,14 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) <= Duration::from_millis(300));
-        assert!(backoff(10) <= Duration::from_millis(9_000));
-        assert!(backoff(10) >= Duration::from_millis(7_000));
+        assert!(RETRY_BACKOFF.delay(1) <= Duration::from_millis(250));
+        assert!(RETRY_BACKOFF.delay(10) <= Duration::from_secs(8));
+        assert!(RETRY_BACKOFF.delay(10) >= Duration::from_secs(4));
+        let slow_down = Some(Duration::from_secs(600));
+        assert_eq!(
+            RETRY_BACKOFF.delay_or_retry_after(1, slow_down),
+            MAX_RETRY_AFTER
+        );
     }
 
     fn capability() -> HttpCapability {
