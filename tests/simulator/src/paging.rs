@@ -4,7 +4,7 @@
 //! `_links.self` is the absolute request URL; `next`/`prev` keep the
 //! original query (filter, limit, expand: as sent) and swap in a new
 //! `cursor`. `count` is the size of the whole result, `size` the items on
-//! this page. The page size is `min(limit or MAX, MAX)`; `limit` outside
+//! this page (the audit log, which does not promise them, leaves both out). The page size is `min(limit or MAX, MAX)`; `limit` outside
 //! 1..=1000 or not an integer is 400 INVALID_DATA, and so is any `limit`
 //! on a collection whose `limit` the reference does not document
 //! ([`limit_rule`]: role assignments, roles). With the short-pages
