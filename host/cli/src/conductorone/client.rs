@@ -6,9 +6,10 @@
 //!   the server sees fewer handshakes and nothing else. A dropped
 //!   connection is re-dialled by the next call.
 //! - TLS always, verified against the system roots, the bundled web roots
-//!   and `--ca-bundle`; there is no plaintext mode. `HTTPS_PROXY` and
-//!   `NO_PROXY` are honoured by tunnelling with HTTP CONNECT
-//!   (`proxy.rs`), as Go's gRPC does.
+//!   and `--ca-bundle` (checked by the host's one CA-bundle loader); there
+//!   is no plaintext mode. `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` are
+//!   honoured by tunnelling with HTTP CONNECT (`proxy.rs`), as Go's gRPC
+//!   does.
 //! - Every call has a deadline, so a connection that dies silently
 //!   (no FIN, no RST) fails the call instead of hanging the task loop:
 //!   FinishTask 30 s (Baton's value), other unary calls 60 s, an upload
@@ -83,6 +84,8 @@ impl BatonClient {
             .with_webpki_roots()
             .domain_name(domain);
         for pem in extra_roots_pem {
+            // The host's one CA-bundle loader vets it; tonic reads the PEM.
+            connector_runtime::capabilities::http::ca_bundle_certificates(pem)?;
             tls = tls.ca_certificate(Certificate::from_pem(pem));
         }
         let user_agent = format!(

@@ -1,180 +1,94 @@
 //! Outbound connections for the ConductorOne channel, through a corporate
 //! proxy when the environment names one.
 //!
-//! Decision: the usual variables, as Go's gRPC and curl read them:
-//! `HTTPS_PROXY` (or `https_proxy`) names an `http://` proxy that is asked
-//! to `CONNECT host:port`; TLS to ConductorOne then runs inside the tunnel,
-//! so the proxy sees only the host name. `NO_PROXY` lists hosts (exact, or
-//! a `.suffix`/`suffix` domain match) or `*` that connect directly. Proxy
-//! credentials in the URL are sent as `Proxy-Authorization: Basic` and are
-//! never logged.
+//! Decision: the host reads the proxy variables one way for every client,
+//! so this channel routes with the runtime's [`ProxyRoutes`] (hyper-util's
+//! matcher, the one reqwest uses): `HTTPS_PROXY`, else `ALL_PROXY`, each
+//! also lower-case; `NO_PROXY` with names, `.suffix` domains, `*` and CIDR
+//! ranges (`10.0.0.0/8`); none under CGI. Proxy credentials in the URL are
+//! percent-decoded (`%2B` is `+`, and a `+` stays a `+`), sent only as
+//! `Proxy-Authorization: Basic` and never logged. The CONNECT is
+//! hyper-util's [`Tunnel`]; TLS to ConductorOne runs inside it, so the proxy
+//! sees only the host name.
+//!
+//! An `http://` proxy is the only kind that carries this channel; with
+//! another kind (`https://`, `socks5://`) the host warns and connects
+//! directly, as it always has.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use base64::Engine as _;
+use connector_runtime::capabilities::proxy::ProxyRoutes;
 use http::Uri;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::proxy::matcher::Intercept;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
+use tower_service::Service as _;
 
-/// Longest CONNECT response head we read before giving up on the proxy.
-const MAX_CONNECT_RESPONSE: usize = 16 * 1024;
-
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ProxyConnector {
-    proxy: Option<Proxy>,
-    no_proxy: Vec<String>,
-}
-
-#[derive(Clone)]
-struct Proxy {
-    /// `host:port` of the proxy.
-    authority: String,
-    /// `Basic <base64>` when the URL carries credentials.
-    authorization: Option<String>,
-}
-
-impl std::fmt::Debug for Proxy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Proxy({})", self.authority)
-    }
+    routes: ProxyRoutes,
+    tcp: HttpConnector,
 }
 
 impl ProxyConnector {
     pub fn from_env() -> Self {
-        let var = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
-        };
-        Self::new(
-            var(&["HTTPS_PROXY", "https_proxy"]).as_deref(),
-            var(&["NO_PROXY", "no_proxy"]).as_deref(),
-        )
+        Self::new(ProxyRoutes::from_env())
     }
 
-    pub fn new(https_proxy: Option<&str>, no_proxy: Option<&str>) -> Self {
-        let proxy = https_proxy.and_then(|raw| {
-            // A bare `host:port` means http (it would parse as scheme `host`).
-            let raw = raw.trim();
-            let url = if raw.contains("://") {
-                url::Url::parse(raw)
-            } else {
-                url::Url::parse(&format!("http://{raw}"))
-            };
-            let Ok(url) = url else {
-                tracing::warn!("HTTPS_PROXY is not a URL; connecting directly");
-                return None;
-            };
-            if url.scheme() != "http" {
-                tracing::warn!(
-                    "HTTPS_PROXY uses scheme {:?}; only http:// proxies (CONNECT) are supported, connecting directly",
-                    url.scheme()
-                );
-                return None;
+    pub fn new(routes: ProxyRoutes) -> Self {
+        let mut tcp = HttpConnector::new();
+        // The target is https; TLS is tonic's, on top of this stream.
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        Self { routes, tcp }
+    }
+
+    /// The proxy a connection to `target` tunnels through, if any.
+    fn proxy_for(&self, target: &Uri) -> Option<Intercept> {
+        let url = url::Url::parse(&target.to_string()).ok()?;
+        let via = self.routes.proxy_for(&url)?;
+        if via.uri().scheme_str() == Some("http") {
+            return Some(via);
+        }
+        tracing::warn!(
+            proxy = %via.uri(),
+            "only http:// proxies (CONNECT) carry the ConductorOne channel; connecting directly"
+        );
+        None
+    }
+
+    async fn connect(self, target: Uri) -> std::io::Result<TokioIo<TcpStream>> {
+        let Some(via) = self.proxy_for(&target) else {
+            let mut tcp = self.tcp;
+            std::future::poll_fn(|cx| tcp.poll_ready(cx))
+                .await
+                .map_err(std::io::Error::other)?;
+            return tcp.call(target).await.map_err(std::io::Error::other);
+        };
+        let mut tunnel = Tunnel::new(via.uri().clone(), self.tcp);
+        if let Some(auth) = via.basic_auth() {
+            tunnel = tunnel.with_auth(auth.clone());
+        }
+        let failed = |e: &dyn std::error::Error| {
+            // The proxy's address without credentials (the matcher keeps
+            // them apart), and the whole cause chain.
+            let mut text = format!("through the proxy {}: {e}", via.uri());
+            let mut source = e.source();
+            while let Some(s) = source {
+                text.push_str(&format!(": {s}"));
+                source = s.source();
             }
-            let host = url.host_str()?;
-            let authority = format!("{host}:{}", url.port().unwrap_or(80));
-            let authorization = (!url.username().is_empty()).then(|| {
-                let user = percent_decode(url.username());
-                let pass = percent_decode(url.password().unwrap_or(""));
-                format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-                )
-            });
-            Some(Proxy {
-                authority,
-                authorization,
-            })
-        });
-        let no_proxy = no_proxy
-            .unwrap_or("")
-            .split(',')
-            .map(|s| s.trim().to_ascii_lowercase())
-            .filter(|s| !s.is_empty())
-            .collect();
-        Self { proxy, no_proxy }
-    }
-
-    /// Whether a connection to `host` goes through the proxy.
-    pub fn uses_proxy(&self, host: &str) -> bool {
-        if self.proxy.is_none() {
-            return false;
-        }
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        !self.no_proxy.iter().any(|rule| {
-            let rule = rule.split(':').next().unwrap_or(rule);
-            rule == "*"
-                || host == rule.trim_start_matches('.')
-                || host.ends_with(&format!(".{}", rule.trim_start_matches('.')))
-        })
-    }
-
-    async fn connect(self, uri: Uri) -> std::io::Result<TokioIo<TcpStream>> {
-        let host = uri
-            .host()
-            .ok_or_else(|| std::io::Error::other("the ConductorOne URI has no host"))?;
-        let port = uri.port_u16().unwrap_or(443);
-        let target = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
+            std::io::Error::other(text)
         };
-        let stream = match (&self.proxy, self.uses_proxy(host)) {
-            (Some(proxy), true) => tunnel(proxy, &target).await?,
-            _ => TcpStream::connect(&target).await?,
-        };
-        stream.set_nodelay(true)?;
-        Ok(TokioIo::new(stream))
+        std::future::poll_fn(|cx| tunnel.poll_ready(cx))
+            .await
+            .map_err(|e| failed(&e))?;
+        tunnel.call(target).await.map_err(|e| failed(&e))
     }
-}
-
-async fn tunnel(proxy: &Proxy, target: &str) -> std::io::Result<TcpStream> {
-    let mut stream = TcpStream::connect(&proxy.authority).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("connecting to the HTTPS_PROXY: {e}"))
-    })?;
-    let mut head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-    if let Some(auth) = &proxy.authorization {
-        head.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
-    // Read the response head byte by byte: nothing after it may be consumed,
-    // as the TLS handshake follows on the same stream.
-    let mut response = Vec::new();
-    while !response.ends_with(b"\r\n\r\n") {
-        if response.len() >= MAX_CONNECT_RESPONSE {
-            return Err(std::io::Error::other(
-                "the proxy's CONNECT response is too long",
-            ));
-        }
-        let byte = stream.read_u8().await.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("the proxy closed the CONNECT: {e}"))
-        })?;
-        response.push(byte);
-    }
-    let status_line = String::from_utf8_lossy(&response);
-    let status_line = status_line.lines().next().unwrap_or("");
-    let code = status_line.split_whitespace().nth(1).unwrap_or("");
-    if code != "200" {
-        return Err(std::io::Error::other(format!(
-            "the proxy refused CONNECT {target}: {status_line}"
-        )));
-    }
-    Ok(stream)
-}
-
-fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 impl tower_service::Service<Uri> for ProxyConnector {
@@ -193,92 +107,232 @@ impl tower_service::Service<Uri> for ProxyConnector {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use base64::Engine as _;
+    use connector_runtime::capabilities::proxy::ProxyVars;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
     use super::*;
 
-    #[test]
-    fn no_proxy_rules_match_hosts_and_domains() {
-        let c = ProxyConnector::new(
-            Some("http://user:p%40ss@proxy.corp:3128"),
-            Some("localhost, .internal.example,svc.local:8443"),
-        );
-        assert!(c.uses_proxy("acme.conductor.one"));
-        assert!(!c.uses_proxy("localhost"));
-        assert!(!c.uses_proxy("a.internal.example"));
-        assert!(!c.uses_proxy("internal.example"));
-        assert!(!c.uses_proxy("x.svc.local"));
-        assert!(c.uses_proxy("notinternal.example"));
-        let p = c.proxy.as_ref().unwrap();
-        assert_eq!(p.authority, "proxy.corp:3128");
-        let expected = base64::engine::general_purpose::STANDARD.encode("user:p@ss");
-        assert_eq!(
-            p.authorization.as_deref(),
-            Some(format!("Basic {expected}").as_str())
-        );
-        assert!(!format!("{c:?}").contains("p%40ss"));
-        assert!(!ProxyConnector::new(Some("http://proxy:1"), Some("*")).uses_proxy("a.b"));
-        assert!(!ProxyConnector::new(None, None).uses_proxy("a.b"));
-        // Only http:// proxies are supported; others connect directly.
-        assert!(!ProxyConnector::new(Some("socks5://p:1"), None).uses_proxy("a.b"));
-        // A bare host:port means http.
-        assert!(ProxyConnector::new(Some("proxy:8080"), None).uses_proxy("a.b"));
+    fn connector(all: &str, https: &str, no: &str) -> ProxyConnector {
+        ProxyConnector::new(ProxyRoutes::new(&ProxyVars {
+            all: all.into(),
+            https: https.into(),
+            no: no.into(),
+            ..ProxyVars::default()
+        }))
     }
 
-    #[tokio::test]
-    async fn connect_tunnels_through_the_proxy() {
-        // A one-shot CONNECT proxy on loopback that checks the request and
-        // then echoes bytes back, standing in for the tunnelled server.
+    fn via(c: &ProxyConnector, target: &str) -> Option<String> {
+        c.proxy_for(&target.parse().unwrap())
+            .map(|i| i.uri().to_string())
+    }
+
+    /// A CONNECT proxy on loopback: records each request head, answers
+    /// `answer`, and then echoes what comes through the tunnel (standing in
+    /// for ConductorOne). It never connects anywhere itself.
+    async fn recording_proxy(answer: &'static [u8]) -> (String, Arc<Mutex<Vec<String>>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let proxy = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut head = Vec::new();
-            while !head.ends_with(b"\r\n\r\n") {
-                head.push(s.read_u8().await.unwrap());
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match s.read_u8().await {
+                            Ok(b) => head.push(b),
+                            Err(_) => return,
+                        }
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&head).into_owned());
+                    if s.write_all(answer).await.is_err() {
+                        return;
+                    }
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
             }
-            let head = String::from_utf8(head).unwrap();
-            s.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                .await
-                .unwrap();
-            let mut buf = [0u8; 4];
-            s.read_exact(&mut buf).await.unwrap();
-            s.write_all(&buf).await.unwrap();
-            head
         });
-        let c = ProxyConnector::new(Some(&format!("http://u:pw@{addr}")), None);
-        let uri: Uri = "https://tenant.example:8443".parse().unwrap();
-        let io = c.connect(uri).await.unwrap();
+        (addr, seen)
+    }
+
+    const ESTABLISHED: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
+
+    async fn ping(io: TokioIo<TcpStream>) -> [u8; 4] {
         let mut stream = io.into_inner();
         stream.write_all(b"ping").await.unwrap();
         let mut back = [0u8; 4];
         stream.read_exact(&mut back).await.unwrap();
-        assert_eq!(&back, b"ping");
-        let head = proxy.await.unwrap();
-        assert!(
-            head.starts_with("CONNECT tenant.example:8443 HTTP/1.1\r\n"),
-            "{head}"
+        back
+    }
+
+    fn basic_credentials(head: &str) -> String {
+        let value = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("proxy-authorization: Basic ")
+                    .or_else(|| l.strip_prefix("Proxy-Authorization: Basic "))
+            })
+            .unwrap_or_else(|| panic!("no Basic credentials in {head:?}"));
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(value.trim())
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn https_proxy_then_all_proxy_and_no_proxy_rules() {
+        let all = connector("http://all.corp:8080", "", "");
+        assert_eq!(
+            via(&all, "https://acme.conductor.one:443").as_deref(),
+            Some("http://all.corp:8080/")
         );
-        assert!(head.contains("Proxy-Authorization: Basic "), "{head}");
+        let both = connector("http://all.corp:8080", "http://https.corp:3128", "");
+        assert_eq!(
+            via(&both, "https://acme.conductor.one").as_deref(),
+            Some("http://https.corp:3128/")
+        );
+        let rules = connector(
+            "http://proxy.corp:3128",
+            "",
+            "localhost, .internal.example, 127.0.0.0/8, 10.1.0.0/16",
+        );
+        for direct in [
+            "https://localhost:8443",
+            "https://a.internal.example",
+            "https://127.0.0.1:8443",
+            "https://127.200.0.9",
+            "https://10.1.2.3",
+        ] {
+            assert_eq!(via(&rules, direct), None, "{direct}");
+        }
+        for proxied in [
+            "https://acme.conductor.one",
+            "https://notinternal.example",
+            "https://10.2.0.1",
+            "https://128.0.0.1",
+        ] {
+            assert!(via(&rules, proxied).is_some(), "{proxied}");
+        }
+        assert_eq!(via(&connector("http://p:1", "", "*"), "https://a.b"), None);
+        assert_eq!(via(&connector("", "", ""), "https://a.b"), None);
+        // A bare host:port means http; other schemes do not carry the channel.
+        assert!(via(&connector("", "proxy:8080", ""), "https://a.b").is_some());
+        assert_eq!(via(&connector("socks5://p:1", "", ""), "https://a.b"), None);
+        assert_eq!(via(&connector("", "https://p:1", ""), "https://a.b"), None);
+        // Credentials never show in a route or in Debug.
+        let c = connector("", "http://user:s3cret@proxy.corp:3128", "");
+        assert_eq!(
+            via(&c, "https://a.b").as_deref(),
+            Some("http://proxy.corp:3128/")
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
     }
 
     #[tokio::test]
-    async fn a_refused_connect_names_the_proxy_answer() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+    async fn connect_tunnels_through_the_proxy_with_its_credentials() {
+        let (proxy, seen) = recording_proxy(ESTABLISHED).await;
+        let c = connector("", &format!("http://u:pw@{proxy}"), "");
+        let io = c
+            .connect("https://tenant.example:8443".parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(&ping(io).await, b"ping");
+        let heads = seen.lock().unwrap().clone();
+        assert_eq!(heads.len(), 1, "{heads:?}");
+        assert!(
+            heads[0].starts_with("CONNECT tenant.example:8443 HTTP/1.1\r\n"),
+            "{heads:?}"
+        );
+        assert_eq!(basic_credentials(&heads[0]), "u:pw");
+    }
+
+    #[tokio::test]
+    async fn all_proxy_carries_the_channel_too() {
+        let (proxy, seen) = recording_proxy(ESTABLISHED).await;
+        let c = connector(&format!("http://{proxy}"), "", "");
+        let io = c
+            .connect("https://tenant.example".parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(&ping(io).await, b"ping");
+        let heads = seen.lock().unwrap().clone();
+        assert!(
+            heads[0].starts_with("CONNECT tenant.example:443 HTTP/1.1\r\n"),
+            "{heads:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn plus_signs_in_credentials_stay_plus_signs() {
+        let (proxy, seen) = recording_proxy(ESTABLISHED).await;
+        // `+` literal and `%2B` both mean `+`; neither is a space.
+        let c = connector("", &format!("http://us+er:p%2Bss+w%40rd@{proxy}"), "");
+        let io = c
+            .connect("https://tenant.example".parse().unwrap())
+            .await
+            .unwrap();
+        drop(io);
+        let heads = seen.lock().unwrap().clone();
+        assert_eq!(basic_credentials(&heads[0]), "us+er:p+ss+w@rd");
+    }
+
+    #[tokio::test]
+    async fn a_no_proxy_range_connects_directly() {
+        let (proxy, seen) = recording_proxy(ESTABLISHED).await;
+        // The "ConductorOne" here is a loopback echo server.
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = server.local_addr().unwrap().port();
         tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut head = Vec::new();
-            while !head.ends_with(b"\r\n\r\n") {
-                head.push(s.read_u8().await.unwrap());
-            }
-            s.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
-                .await
-                .unwrap();
+            let (mut s, _) = server.accept().await.unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).await.unwrap();
+            s.write_all(&buf).await.unwrap();
         });
-        let c = ProxyConnector::new(Some(&format!("http://{addr}")), None);
+        let c = connector(&format!("http://{proxy}"), "", "127.0.0.0/8");
+        let io = c
+            .connect(format!("https://127.0.0.1:{port}").parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(&ping(io).await, b"ping");
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "{:?}",
+            seen.lock().unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connect_says_so_and_names_the_proxy() {
+        let (proxy, _) =
+            recording_proxy(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").await;
+        let c = connector("", &format!("http://user:s3cret@{proxy}"), "");
         let e = c
             .connect("https://tenant.example".parse().unwrap())
             .await
-            .unwrap_err();
-        assert!(e.to_string().contains("407"), "{e}");
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("proxy authorization required"), "{e}");
+        assert!(e.contains(&proxy), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        let (proxy, _) = recording_proxy(b"HTTP/1.1 403 Forbidden\r\n\r\n").await;
+        let e = connector("", &format!("http://{proxy}"), "")
+            .connect("https://tenant.example".parse().unwrap())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unsuccessful"), "{e}");
     }
 }
