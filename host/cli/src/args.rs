@@ -13,7 +13,9 @@
 //! another field's) is refused before anything is parsed.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use connector_runtime::bindings::meta::{ConfigKind, ConnectorMetadata};
@@ -265,7 +267,7 @@ pub enum Command {
     Inspect(c1z::InspectCommand),
     /// Run as a long-lived service: scheduled syncs for one or many tenants,
     /// an admin API, metrics, hot swap of components.
-    Serve(crate::serve::ServeArgs),
+    Serve(ServeArgs),
     /// Write the bundled PingOne component to a file and print its sha256
     /// (for tenants files, which pin components by digest).
     ExportComponent {
@@ -273,6 +275,55 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// The admin API can change access in every tenant's system and speaks
+/// plain HTTP, so it is reachable from other hosts only when an operator
+/// names another address.
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:8080";
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Tenants file or directory (TOML or YAML). Without it, one tenant is
+    /// configured by the same flags and BATON_* variables as a one-shot run.
+    #[arg(long, env = "CONNECTOR_HOST_TENANTS")]
+    pub tenants: Option<PathBuf>,
+    /// Address of the admin API (probes, metrics, status, triggers,
+    /// provisioning). Loopback unless set: in a pod, set 0.0.0.0:8080 so
+    /// the kubelet's probes reach it.
+    #[arg(
+        long,
+        env = "CONNECTOR_HOST_ADMIN_ADDR",
+        default_value = DEFAULT_ADMIN_ADDR
+    )]
+    pub admin_addr: SocketAddr,
+    /// File holding the admin API's bearer token (or set
+    /// CONNECTOR_HOST_ADMIN_TOKEN).
+    #[arg(long, env = "CONNECTOR_HOST_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Working files and checkpoints, one folder per tenant.
+    #[arg(
+        long,
+        env = "CONNECTOR_HOST_STATE_DIR",
+        default_value = "/var/lib/connector-host"
+    )]
+    pub state_dir: PathBuf,
+    /// Single-tenant mode: where finished syncs are published
+    /// (`<dir>/default.c1z`); default `<state-dir>/out`.
+    #[arg(long, env = "CONNECTOR_HOST_OUTPUT_DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Single-tenant mode: time between syncs.
+    #[arg(long, env = "CONNECTOR_HOST_SYNC_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub sync_interval: Duration,
+    /// Syncs running at once across all tenants.
+    #[arg(long, env = "CONNECTOR_HOST_MAX_CONCURRENT_SYNCS", default_value_t = 4)]
+    pub max_concurrent_syncs: usize,
+    /// On SIGTERM, how long running syncs get to reach a checkpoint.
+    #[arg(long, env = "CONNECTOR_HOST_DRAIN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub drain_grace: Duration,
+    /// How often the tenants file is re-read (SIGHUP re-reads at once).
+    #[arg(long, env = "CONNECTOR_HOST_RELOAD_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub reload_interval: Duration,
 }
 
 /// What the first pass needs: which component, and where to cache it.
@@ -552,5 +603,41 @@ mod tests {
         let e = refused(&[("api-key", true), ("api-key-file", false)]);
         assert!(e.contains("both claim --api-key-file"), "{e}");
         assert!(refused(&[("Client_Secret", false)]).contains("not a flag name"));
+    }
+
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    #[test]
+    fn the_admin_api_binds_to_loopback_unless_told_otherwise() {
+        let command = Serve::command();
+        let arg = command
+            .get_arguments()
+            .find(|a| a.get_id() == "admin_addr")
+            .unwrap();
+        let defaults: Vec<_> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(defaults, [DEFAULT_ADMIN_ADDR]);
+        assert_eq!(
+            arg.get_env().map(|e| e.to_string_lossy().into_owned()),
+            Some("CONNECTOR_HOST_ADMIN_ADDR".into())
+        );
+        let default: SocketAddr = DEFAULT_ADMIN_ADDR.parse().unwrap();
+        assert!(default.ip().is_loopback(), "{default}");
+        // Parsed without the flag (and without its variable, when the
+        // environment running the test does not set it).
+        if std::env::var_os("CONNECTOR_HOST_ADMIN_ADDR").is_none() {
+            let parsed = Serve::try_parse_from(["serve"]).unwrap();
+            assert_eq!(parsed.args.admin_addr, default);
+        }
+        // Any other address is an explicit choice.
+        let parsed = Serve::try_parse_from(["serve", "--admin-addr", "0.0.0.0:8080"]).unwrap();
+        assert_eq!(parsed.args.admin_addr.to_string(), "0.0.0.0:8080");
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! The bundled PingOne component is embedded at build time; `--component`
 //! swaps in any other component without rebuilding the host.
+//!
+//! Callers pass [`ComponentChoice`] and [`InstanceOptions`], built from the
+//! flags by `main`; nothing here reads the command line.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,10 +20,42 @@ use connector_runtime::config::{
 use connector_runtime::{InstanceCtx, Limits, Plugin, Runtime, RuntimeOptions};
 use serde_json::{Value, json};
 
-use crate::args::{Cli, Prescan};
-
 /// The PingOne component, built by `build.rs` for wasm32-wasip2.
 pub const BUNDLED_PINGONE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pingone.wasm"));
+
+/// Which component runs, as `--component`, `--component-sha256` and
+/// `--accept-component-egress` name it.
+#[derive(Debug, Clone, Default)]
+pub struct ComponentChoice {
+    /// `None`: the bundled PingOne component.
+    pub path: Option<PathBuf>,
+    pub sha256: Option<String>,
+    pub accept_egress: bool,
+}
+
+impl ComponentChoice {
+    /// Whether the component's own egress defaults count: the bundled one's
+    /// do; another's only when the operator pinned it by digest and
+    /// accepted them. (`HostRuntime::load` has already checked the digest.)
+    pub fn trust(&self) -> anyhow::Result<ComponentTrust> {
+        match (&self.path, &self.sha256, self.accept_egress) {
+            (None, _, _) => Ok(ComponentTrust::Trusted),
+            (Some(_), Some(_), true) => Ok(ComponentTrust::Trusted),
+            (Some(_), None, true) => anyhow::bail!(
+                "--accept-component-egress (BATON_ACCEPT_COMPONENT_EGRESS) needs \
+                 --component-sha256: egress is accepted for one exact component"
+            ),
+            (Some(_), _, false) => Ok(ComponentTrust::Untrusted),
+        }
+    }
+}
+
+/// What a connector instance is built with.
+pub struct InstanceOptions {
+    pub trust: ComponentTrust,
+    pub limits: Limits,
+    pub tls: TlsOptions,
+}
 
 pub struct HostRuntime {
     runtime: Arc<Runtime>,
@@ -60,11 +95,17 @@ impl HostRuntime {
         self.runtime.clone()
     }
 
-    pub async fn load(&self, pre: &Prescan) -> anyhow::Result<Arc<Plugin>> {
-        match &pre.component {
+    /// Loads the component at `path` (checked against `sha256` when given),
+    /// or the bundled one.
+    pub async fn load(
+        &self,
+        path: Option<&Path>,
+        sha256: Option<&str>,
+    ) -> anyhow::Result<Arc<Plugin>> {
+        match path {
             Some(path) => self
                 .runtime
-                .load_file(path, pre.component_sha256.as_deref())
+                .load_file(path, sha256)
                 .await
                 .map_err(|e| anyhow::anyhow!("loading component {}: {e}", path.display())),
             None => self
@@ -76,52 +117,28 @@ impl HostRuntime {
     }
 }
 
-/// Builds the connector instance from flags, environment and files.
+/// Builds the connector instance from its raw values (config and secrets
+/// by field name).
 pub fn instance(
     plugin: &Plugin,
-    cli: &Cli,
+    options: &InstanceOptions,
     values: BTreeMap<String, String>,
 ) -> anyhow::Result<InstanceCtx> {
     let resolved =
-        resolve(&plugin.metadata, &values, trust(cli)?).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let limits = Limits {
-        memory_bytes: cli.memory_limit_mb.max(8) << 20,
-        max_concurrent_requests: cli.max_concurrent_requests.max(1),
-        requests_per_second: cli.requests_per_second,
-        ..Limits::default()
-    };
+        resolve(&plugin.metadata, &values, options.trust).map_err(|e| anyhow::anyhow!("{e}"))?;
     build_instance(
         "cli",
         &plugin.metadata,
         resolved,
-        limits,
-        &tls_options(cli)?,
+        options.limits.clone(),
+        &options.tls,
     )
 }
 
-/// Whether the component's own egress defaults count: the bundled one's
-/// do; another's only when the operator pinned it by digest and accepted
-/// them. (`load` has already checked the digest.)
-pub fn trust(cli: &Cli) -> anyhow::Result<ComponentTrust> {
-    match (
-        &cli.component,
-        &cli.component_sha256,
-        cli.accept_component_egress,
-    ) {
-        (None, _, _) => Ok(ComponentTrust::Trusted),
-        (Some(_), Some(_), true) => Ok(ComponentTrust::Trusted),
-        (Some(_), None, true) => anyhow::bail!(
-            "--accept-component-egress (BATON_ACCEPT_COMPONENT_EGRESS) needs \
-             --component-sha256: egress is accepted for one exact component"
-        ),
-        (Some(_), _, false) => Ok(ComponentTrust::Untrusted),
-    }
-}
-
-/// TLS settings from the flags: the system roots plus `--ca-bundle`.
-pub fn tls_options(cli: &Cli) -> anyhow::Result<TlsOptions> {
+/// TLS settings: the system roots plus the `--ca-bundle` file, if any.
+pub fn tls_options(ca_bundle: Option<&Path>) -> anyhow::Result<TlsOptions> {
     let mut tls = TlsOptions::default();
-    if let Some(path) = &cli.ca_bundle {
+    if let Some(path) = ca_bundle {
         let pem = std::fs::read(path).map_err(|e| {
             anyhow::anyhow!(
                 "--ca-bundle (BATON_CA_BUNDLE): reading {}: {e}",
@@ -219,7 +236,7 @@ pub fn capabilities_json(meta: &ConnectorMetadata) -> anyhow::Result<String> {
 pub fn egress_report(
     meta: &ConnectorMetadata,
     instance: &InstanceCtx,
-    cli: &Cli,
+    trust: ComponentTrust,
 ) -> anyhow::Result<Vec<String>> {
     let origins: Vec<String> = instance
         .http
@@ -236,7 +253,7 @@ pub fn egress_report(
         }
     )];
     let requested = requested_egress(meta);
-    if trust(cli)? == ComponentTrust::Untrusted && !requested.is_empty() {
+    if trust == ComponentTrust::Untrusted && !requested.is_empty() {
         let urls: Vec<&str> = requested.iter().map(|r| r.url.as_str()).collect();
         lines.push(format!(
             "egress: not allowed, the component's own defaults ({}); to allow them, pin it \

@@ -4,12 +4,20 @@
 //! capabilities and config schema, validate the configuration, or inspect a
 //! c1z. Every flag `foo-bar` is also read from `BATON_FOO_BAR`; the
 //! component's own config fields become flags the same way.
+//!
+//! Decision: this file is the only one that reads [`args::Cli`]. Each
+//! command gets a small options struct built here (`component`'s
+//! `InstanceOptions`, a `provision::Request`, `serve::ServeOptions`, the
+//! ConductorOne `Settings` and `Connector`), so the modules that do the work
+//! never see the command line and `args` imports nothing from the crate.
 
 mod args;
 mod component;
 mod conductorone;
 mod errors;
 mod logging;
+#[cfg(test)]
+mod module_graph;
 mod provision;
 mod serve;
 mod summary;
@@ -21,7 +29,8 @@ use anyhow::Context as _;
 use connector_runtime::sync::{SyncOptions, run_sync};
 use connector_runtime::{Operation, Output};
 
-use args::Command;
+use args::{Cli, Command, Prescan, ServeArgs};
+use component::{ComponentChoice, InstanceOptions};
 
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -47,7 +56,9 @@ async fn run() -> anyhow::Result<ExitCode> {
     let argv: Vec<String> = std::env::args().collect();
     let pre = args::prescan(&argv);
     let host = component::HostRuntime::new(pre.cache_dir.as_deref())?;
-    let plugin = host.load(&pre).await?;
+    let plugin = host
+        .load(pre.component.as_deref(), pre.component_sha256.as_deref())
+        .await?;
     let (cli, connector_values) = args::parse(&argv, &plugin.metadata)?;
     logging::init(&cli.log_level, cli.log_format.as_deref())?;
 
@@ -57,7 +68,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Config) => {
-            let trust = component::trust(&cli)?;
+            let trust = component_choice(&cli).trust()?;
             println!("{}", component::config_json(&plugin.metadata, trust)?);
             return Ok(ExitCode::SUCCESS);
         }
@@ -78,13 +89,17 @@ async fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Serve(args)) => {
-            serve::run(&host, &cli, &pre, connector_values, args).await?;
+            serve::run(&host, serve_options(&cli, &pre, args)?, connector_values).await?;
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Validate) | None => {}
     }
 
-    let instance = Arc::new(component::instance(&plugin, &cli, connector_values)?);
+    let instance = Arc::new(component::instance(
+        &plugin,
+        &instance_options(&cli)?,
+        connector_values,
+    )?);
     match &cli.command {
         Some(Command::Validate) => {
             let (output, _) = plugin
@@ -97,7 +112,8 @@ async fn run() -> anyhow::Result<ExitCode> {
                     println!("warning: {w}");
                 }
             }
-            for line in component::egress_report(&plugin.metadata, &instance, &cli)? {
+            let trust = component_choice(&cli).trust()?;
+            for line in component::egress_report(&plugin.metadata, &instance, trust)? {
                 println!("{line}");
             }
             Ok(ExitCode::SUCCESS)
@@ -106,11 +122,11 @@ async fn run() -> anyhow::Result<ExitCode> {
             conductorone_mode(&plugin, &instance, &cli).await?;
             Ok(ExitCode::SUCCESS)
         }
-        _ if provision::requested(&cli) => {
-            provision::run(&plugin, &instance, &cli).await?;
-            Ok(ExitCode::SUCCESS)
-        }
         _ => {
+            if let Some(request) = provision_request(&cli)? {
+                provision::run(&plugin, &instance, &request, &cli.file).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
             // Baton validates before every sync: fail fast with the reason.
             let (output, _) = plugin
                 .call(&instance, Operation::Validate)
@@ -121,9 +137,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             }
             let options = SyncOptions {
                 concurrency: cli.sync_concurrency,
-                checkpoint_interval: std::time::Duration::from_secs_f64(
-                    cli.checkpoint_interval.clamp(0.05, 3600.0),
-                ),
+                checkpoint_interval: checkpoint_interval(&cli),
                 limits: cli.sync_limits(),
                 ..SyncOptions::default()
             };
@@ -144,7 +158,7 @@ async fn run() -> anyhow::Result<ExitCode> {
 async fn conductorone_mode(
     plugin: &Arc<connector_runtime::Plugin>,
     instance: &Arc<connector_runtime::InstanceCtx>,
-    cli: &args::Cli,
+    cli: &Cli,
 ) -> anyhow::Result<()> {
     let secret = match (&cli.client_secret, &cli.client_secret_file) {
         (Some(s), _) => s.clone(),
@@ -168,7 +182,7 @@ async fn conductorone_mode(
         api_host: cli.c1_api_host.clone(),
         host_id: conductorone::host_id(),
         task_concurrency: cli.task_concurrency.into(),
-        extra_roots_pem: component::tls_options(cli)?.extra_roots_pem,
+        extra_roots_pem: component::tls_options(cli.ca_bundle.as_deref())?.extra_roots_pem,
     };
     let connector = Arc::new(conductorone::Connector {
         current: {
@@ -181,9 +195,7 @@ async fn conductorone_mode(
         provisioning: cli.provisioning,
         sync_file: dir.join("sync.c1z"),
         sync_concurrency: cli.sync_concurrency,
-        checkpoint_interval: std::time::Duration::from_secs_f64(
-            cli.checkpoint_interval.clamp(0.05, 3600.0),
-        ),
+        checkpoint_interval: checkpoint_interval(cli),
         sync_limits: cli.sync_limits(),
         sync_lock: Default::default(),
     });
@@ -214,4 +226,122 @@ async fn conductorone_mode(
         std::time::Duration::from_secs(30),
     )
     .await
+}
+
+/// `--checkpoint-interval`, within sane bounds.
+fn checkpoint_interval(cli: &Cli) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(cli.checkpoint_interval.clamp(0.05, 3600.0))
+}
+
+fn component_choice(cli: &Cli) -> ComponentChoice {
+    ComponentChoice {
+        path: cli.component.clone(),
+        sha256: cli.component_sha256.clone(),
+        accept_egress: cli.accept_component_egress,
+    }
+}
+
+fn instance_options(cli: &Cli) -> anyhow::Result<InstanceOptions> {
+    Ok(InstanceOptions {
+        trust: component_choice(cli).trust()?,
+        limits: connector_runtime::Limits {
+            memory_bytes: cli.memory_limit_mb.max(8) << 20,
+            max_concurrent_requests: cli.max_concurrent_requests.max(1),
+            requests_per_second: cli.requests_per_second,
+            ..connector_runtime::Limits::default()
+        },
+        tls: component::tls_options(cli.ca_bundle.as_deref())?,
+    })
+}
+
+/// The one-shot provisioning operation the flags ask for, if any (Baton's
+/// precedence: grant, revoke, create account, delete).
+fn provision_request(cli: &Cli) -> anyhow::Result<Option<provision::Request>> {
+    use provision::Request;
+    if let Some(ent) = &cli.grant_entitlement {
+        let (Some(principal), Some(ptype)) = (&cli.grant_principal, &cli.grant_principal_type)
+        else {
+            anyhow::bail!("--grant-entitlement needs --grant-principal and --grant-principal-type");
+        };
+        return Ok(Some(Request::Grant {
+            entitlement: ent.clone(),
+            principal: principal.clone(),
+            principal_type: ptype.clone(),
+        }));
+    }
+    if let Some(grant) = &cli.revoke_grant {
+        return Ok(Some(Request::Revoke {
+            grant: grant.clone(),
+        }));
+    }
+    if cli.create_account_login.is_some() || cli.create_account_profile.is_some() {
+        let profile = match &cli.create_account_profile {
+            Some(p) => Some(serde_json::from_str(p).context(
+                "--create-account-profile (BATON_CREATE_ACCOUNT_PROFILE) must be a JSON object",
+            )?),
+            None => None,
+        };
+        return Ok(Some(Request::CreateAccount {
+            login: cli.create_account_login.clone(),
+            email: cli.create_account_email.clone(),
+            profile,
+            credential: cli.create_account_credential.clone(),
+        }));
+    }
+    if let Some(id) = &cli.delete_resource {
+        let Some(rtype) = &cli.delete_resource_type else {
+            anyhow::bail!("--delete-resource needs --delete-resource-type");
+        };
+        return Ok(Some(Request::Delete {
+            resource: id.clone(),
+            resource_type: rtype.clone(),
+        }));
+    }
+    Ok(None)
+}
+
+/// `serve`'s options: its own flags, and the global ones that describe the
+/// single tenant when there is no tenants file. The component is the one
+/// the first pass found (and loaded).
+fn serve_options(
+    cli: &Cli,
+    pre: &Prescan,
+    args: &ServeArgs,
+) -> anyhow::Result<serve::ServeOptions> {
+    Ok(serve::ServeOptions {
+        tenants: args.tenants.clone(),
+        admin_addr: args.admin_addr,
+        admin_token_file: args.admin_token_file.clone(),
+        state_dir: args.state_dir.clone(),
+        max_concurrent_syncs: args.max_concurrent_syncs,
+        drain_grace: args.drain_grace,
+        reload_interval: args.reload_interval,
+        tls: component::tls_options(cli.ca_bundle.as_deref())?,
+        checkpoint_interval: checkpoint_interval(cli),
+        sync_limits: cli.sync_limits(),
+        single: serve::SingleTenant {
+            component: ComponentChoice {
+                path: pre.component.clone(),
+                sha256: pre.component_sha256.clone(),
+                accept_egress: cli.accept_component_egress,
+            },
+            output_dir: args.output_dir.clone(),
+            sync_interval: args.sync_interval,
+            limits: serve::tenants::TenantLimits {
+                memory_mb: Some(cli.memory_limit_mb),
+                max_concurrent_requests: Some(cli.max_concurrent_requests),
+                requests_per_second: cli.requests_per_second,
+                sync_concurrency: Some(cli.sync_concurrency),
+                ..Default::default()
+            },
+            provisioning: cli.provisioning,
+            conductorone: serve::SingleBinding {
+                client_id: cli.client_id.clone(),
+                client_secret_file: cli.client_secret_file.clone(),
+                client_secret_given: cli.client_secret.is_some(),
+                api_host: cli.c1_api_host.clone(),
+                task_concurrency: cli.task_concurrency.into(),
+            },
+        },
+    })
 }

@@ -12,40 +12,8 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use c1z::{C1zReader, GrantFilter, pb};
 use connector_runtime::bindings::{meta, prov, types};
-use connector_runtime::convert::find_struct;
+use connector_runtime::convert::{entitlement_ref, grant_ref, split_grant_id, wit_resource_id};
 use connector_runtime::{InstanceCtx, Operation, Output, Plugin};
-
-use crate::args::Cli;
-
-/// Which one-shot operation the flags ask for, if any (Baton's precedence).
-pub fn requested(cli: &Cli) -> bool {
-    cli.grant_entitlement.is_some()
-        || cli.revoke_grant.is_some()
-        || cli.create_account_login.is_some()
-        || cli.create_account_profile.is_some()
-        || cli.delete_resource.is_some()
-}
-
-pub fn rid(id: &pb::ResourceId) -> types::ResourceId {
-    types::ResourceId {
-        resource_type: id.resource_type.clone(),
-        resource: id.resource.clone(),
-    }
-}
-
-pub fn entitlement_ref(e: &pb::Entitlement) -> anyhow::Result<prov::EntitlementRef> {
-    let resource = e
-        .resource
-        .as_ref()
-        .and_then(|r| r.id.as_ref())
-        .with_context(|| format!("entitlement {} has no resource in the c1z", e.id))?;
-    Ok(prov::EntitlementRef {
-        id: e.id.clone(),
-        resource: rid(resource),
-        slug: e.slug.clone(),
-        metadata_json: find_struct(&e.annotations).map(|v| v.to_string()),
-    })
-}
 
 /// One provisioning request, as the CLI flags or the admin API give it.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -78,52 +46,6 @@ fn default_credential() -> String {
     "random-password".into()
 }
 
-impl Request {
-    /// The operation the one-shot flags ask for (Baton's precedence).
-    pub fn from_cli(cli: &Cli) -> anyhow::Result<Request> {
-        if let Some(ent) = &cli.grant_entitlement {
-            let (Some(principal), Some(ptype)) = (&cli.grant_principal, &cli.grant_principal_type)
-            else {
-                bail!("--grant-entitlement needs --grant-principal and --grant-principal-type");
-            };
-            return Ok(Request::Grant {
-                entitlement: ent.clone(),
-                principal: principal.clone(),
-                principal_type: ptype.clone(),
-            });
-        }
-        if let Some(grant) = &cli.revoke_grant {
-            return Ok(Request::Revoke {
-                grant: grant.clone(),
-            });
-        }
-        if cli.create_account_login.is_some() || cli.create_account_profile.is_some() {
-            let profile = match &cli.create_account_profile {
-                Some(p) => Some(serde_json::from_str(p).context(
-                    "--create-account-profile (BATON_CREATE_ACCOUNT_PROFILE) must be a JSON object",
-                )?),
-                None => None,
-            };
-            return Ok(Request::CreateAccount {
-                login: cli.create_account_login.clone(),
-                email: cli.create_account_email.clone(),
-                profile,
-                credential: cli.create_account_credential.clone(),
-            });
-        }
-        if let Some(id) = &cli.delete_resource {
-            let Some(rtype) = &cli.delete_resource_type else {
-                bail!("--delete-resource needs --delete-resource-type");
-            };
-            return Ok(Request::Delete {
-                resource: id.clone(),
-                resource_type: rtype.clone(),
-            });
-        }
-        bail!("no provisioning operation was requested")
-    }
-}
-
 /// What a provisioning call did, for people (`message`) and programs.
 #[derive(Debug, serde::Serialize)]
 pub struct Outcome {
@@ -141,14 +63,14 @@ pub struct Outcome {
     pub one_time_password: Option<String>,
 }
 
-/// Runs the one-shot flags' operation and prints its outcome.
+/// Runs a one-shot operation and prints its outcome.
 pub async fn run(
     plugin: &Arc<Plugin>,
     instance: &Arc<InstanceCtx>,
-    cli: &Cli,
+    req: &Request,
+    file: &Path,
 ) -> anyhow::Result<()> {
-    let req = Request::from_cli(cli)?;
-    let o = execute(plugin, instance, &req, &cli.file).await?;
+    let o = execute(plugin, instance, req, file).await?;
     println!("{}", o.message);
     if let Some(pw) = o.one_time_password {
         println!("one-time password (shown once): {pw}");
@@ -236,7 +158,7 @@ pub fn operation(req: &Request, file: &Path) -> anyhow::Result<Operation> {
                 format!("principal {ptype}:{principal} is not in {}", file.display())
             })?;
             let pid = p.id.as_ref().context("principal without id")?;
-            Operation::Grant(entitlement_ref(&ent)?, rid(pid))
+            Operation::Grant(entitlement_ref(&ent)?, wit_resource_id(pid))
         }
         Request::Revoke { grant: grant_id } => {
             let reader = open(file)?;
@@ -315,70 +237,13 @@ pub fn operation(req: &Request, file: &Path) -> anyhow::Result<Operation> {
     })
 }
 
-/// The component's view of grant `g` of entitlement `ent`: its metadata,
-/// and why it cannot be revoked when the grant says it is immutable or is
-/// held only through expansion.
-pub fn grant_ref(g: &pb::Grant, ent: &pb::Entitlement) -> anyhow::Result<prov::GrantRef> {
-    let grant_id = &g.id;
-    let ent_id = &ent.id;
-    let principal = g
-        .principal
-        .as_ref()
-        .and_then(|p| p.id.as_ref())
-        .with_context(|| format!("grant {grant_id} has no principal"))?;
-    let metadata = pb::find_annotation::<pb::GrantMetadata>(&g.annotations)
-        .ok()
-        .flatten()
-        .and_then(|m| m.metadata)
-        .map(|s| pb::struct_to_json(&s).to_string());
-    let immutable = pb::find_annotation::<pb::GrantImmutable>(&g.annotations)
-        .ok()
-        .flatten()
-        .map(|i| {
-            i.metadata
-                .map(|s| {
-                    pb::struct_to_json(&s)["reason"]
-                        .as_str()
-                        .unwrap_or("")
-                        .to_string()
-                })
-                .filter(|r| !r.is_empty())
-                .unwrap_or_else(|| "the grant is inherited".into())
-        })
-        .or_else(|| expanded_only(g, ent_id));
-    Ok(prov::GrantRef {
-        id: g.id.clone(),
-        entitlement: entitlement_ref(ent)?,
-        principal: rid(principal),
-        metadata_json: metadata,
-        immutable_reason: immutable,
-    })
-}
-
-/// Why a grant held only through grant expansion cannot be revoked, when a
-/// c1z that Baton expanded records it: its `sources` name other
-/// entitlements only (a direct grant lists itself or a direct source).
-fn expanded_only(g: &pb::Grant, ent_id: &str) -> Option<String> {
-    let sources = &g.sources.as_ref()?.sources;
-    if sources.is_empty() || sources.contains_key(ent_id) || sources.values().any(|s| s.is_direct) {
-        return None;
-    }
-    let via: Vec<&str> = sources.keys().map(String::as_str).collect();
-    Some(format!(
-        "it is inherited through {}, not held directly; revoke it there",
-        via.join(", ")
-    ))
-}
-
 /// Explains a grant the c1z does not have because the principal holds the
 /// entitlement only through an expandable grant (a nested group, say): the
 /// sync records the nesting and the membership in the nested group, not the
 /// derived grant, and neither `DELETE` of the derived grant nor "already
 /// revoked" would be true. `None` when no such path exists.
 fn inherited_through(reader: &C1zReader, grant_id: &str) -> anyhow::Result<Option<String>> {
-    // Baton's grant id: `{entitlement id}:{principal type}:{principal id}`.
-    let mut parts = grant_id.rsplitn(3, ':');
-    let (Some(pid), Some(ptype), Some(ent)) = (parts.next(), parts.next(), parts.next()) else {
+    let Some((ent, ptype, pid)) = split_grant_id(grant_id) else {
         return Ok(None);
     };
     let Some(sync) = reader.default_sync()? else {
@@ -452,39 +317,6 @@ fn open(file: &Path) -> anyhow::Result<C1zReader> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn grant(sources: &[(&str, bool)]) -> pb::Grant {
-        pb::Grant {
-            id: "group:p:member:user:u".into(),
-            sources: Some(pb::GrantSources {
-                sources: sources
-                    .iter()
-                    .map(|(k, d)| (k.to_string(), pb::GrantSource { is_direct: *d }))
-                    .collect(),
-            }),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn only_grants_held_solely_through_expansion_are_refused() {
-        let ent = "group:p:member";
-        let why = expanded_only(&grant(&[("group:c:member", false)]), ent).unwrap();
-        assert!(why.contains("inherited through group:c:member"), "{why}");
-        // Direct, or direct as well: revocable.
-        assert_eq!(expanded_only(&grant(&[]), ent), None);
-        assert_eq!(expanded_only(&grant(&[(ent, false)]), ent), None);
-        assert_eq!(
-            expanded_only(&grant(&[("group:c:member", false), (ent, false)]), ent),
-            None
-        );
-        assert_eq!(
-            expanded_only(&grant(&[("group:c:member", true)]), ent),
-            None
-        );
-        let plain = pb::Grant::default();
-        assert_eq!(expanded_only(&plain, ent), None);
-    }
 
     #[test]
     fn an_operators_profile_password_never_reaches_the_component() {

@@ -16,11 +16,13 @@
 //! - a task id already running is never started a second time.
 //!
 //! Layout: `credentials` (client id, secret, assertion, token cache),
-//! `proxy` (HTTPS_PROXY tunnelling), `client` (the gRPC calls), `hello`
-//! (what the host says about itself), `tasks` (one task to its FinishTask),
+//! `proxy` (proxy tunnelling), `client` (the gRPC calls), `hello`
+//! (what the host says about itself), `connector` (what tasks run against,
+//! and the stop signal), `tasks` (one task to its FinishTask),
 //! `encryption` (generated passwords), and here the task loop.
 
 mod client;
+mod connector;
 pub mod credentials;
 pub mod encryption;
 mod hello;
@@ -30,21 +32,21 @@ mod proxy;
 mod tasks;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use connector_runtime::{InstanceCtx, Plugin};
+use connector_runtime::backoff::Backoff;
 use secrecy::SecretString;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tonic::Code;
 
 pub use client::BatonClient;
+pub use connector::{Connector, Shutdown, Target};
 use credentials::{ClientId, ClientSecret, TokenSource};
 
-/// Startup Hello backoff: 1 s doubling to 5 min, no attempt limit (Baton).
+/// Startup Hello backoff: 1 s doubling to 5 min, no attempt limit (Baton's
+/// steps; jittered, so hosts restarted together do not retry together).
 const HELLO_FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const HELLO_MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Poll errors wait n² seconds, at most a minute; `next_poll` is clamped to
@@ -63,71 +65,6 @@ pub struct Settings {
     /// Tasks run at once (Baton: `--task-concurrency`, default 3).
     pub task_concurrency: usize,
     pub extra_roots_pem: Vec<Vec<u8>>,
-}
-
-/// A loaded component and its configured instance.
-#[derive(Clone)]
-pub struct Target {
-    pub plugin: Arc<Plugin>,
-    pub instance: Arc<InstanceCtx>,
-}
-
-/// The connector the tasks run against.
-pub struct Connector {
-    /// The deployment each task runs on, read when the task starts (in
-    /// `serve`, a hot swap replaces it; tasks already running keep theirs).
-    pub current: Box<dyn Fn() -> Target + Send + Sync>,
-    pub provisioning: bool,
-    /// The checkpointed c1z every sync task writes and uploads.
-    pub sync_file: PathBuf,
-    pub sync_concurrency: usize,
-    pub checkpoint_interval: Duration,
-    /// What each sync task may spend (calls, pages, queue, deadline).
-    pub sync_limits: connector_runtime::sync::SyncLimits,
-    /// Held for the whole of a sync: one at a time per c1z. Under `serve`
-    /// it is the tenant's own lock, shared with its admin-triggered syncs.
-    pub sync_lock: Arc<tokio::sync::Mutex<()>>,
-}
-
-impl Connector {
-    pub fn target(&self) -> Target {
-        (self.current)()
-    }
-}
-
-/// Stops the service: polling ends, running syncs stop at a checkpoint.
-#[derive(Clone, Default)]
-pub struct Shutdown {
-    flag: Arc<AtomicBool>,
-    notify: Arc<Notify>,
-}
-
-impl Shutdown {
-    pub fn trigger(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        self.notify.notify_waiters();
-    }
-    pub fn is_set(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
-    }
-    async fn sleep(&self, d: Duration) {
-        self.interruptible(tokio::time::sleep(d)).await;
-    }
-
-    /// Runs `work` unless shutdown comes first (`None`): a GetTask or Hello
-    /// waiting on a slow ConductorOne must not hold a drain for its whole
-    /// deadline. What was cut off is re-issued by ConductorOne, as after a
-    /// dropped connection.
-    async fn interruptible<T>(&self, work: impl Future<Output = T>) -> Option<T> {
-        let notified = self.notify.notified();
-        if self.is_set() {
-            return None;
-        }
-        tokio::select! {
-            out = work => Some(out),
-            _ = notified => None,
-        }
-    }
 }
 
 /// Connects to ConductorOne and serves tasks until `shutdown`, then lets
@@ -304,7 +241,8 @@ async fn startup_hello(
     connector: &Connector,
     shutdown: &Shutdown,
 ) -> anyhow::Result<bool> {
-    let mut backoff = HELLO_FIRST_BACKOFF;
+    let backoff = Backoff::new(HELLO_FIRST_BACKOFF, HELLO_MAX_BACKOFF);
+    let mut failures = 0;
     loop {
         let req = hello::request(&client.host_id, "", &connector.target().plugin.metadata);
         let Some(answer) = shutdown.interruptible(client.hello(req)).await else {
@@ -318,12 +256,13 @@ async fn startup_hello(
                 e.message()
             ),
             Err(e) => {
-                tracing::warn!(retry_in = ?backoff, "hello to ConductorOne failed: {:?}: {}", e.code(), e.message());
-                shutdown.sleep(backoff).await;
+                failures += 1;
+                let wait = backoff.delay(failures);
+                tracing::warn!(retry_in = ?wait, "hello to ConductorOne failed: {:?}: {}", e.code(), e.message());
+                shutdown.sleep(wait).await;
                 if shutdown.is_set() {
                     return Ok(false);
                 }
-                backoff = (backoff * 2).min(HELLO_MAX_BACKOFF);
             }
         }
     }

@@ -56,15 +56,15 @@ use baton_api::rpc::{Status, code};
 use baton_api::v1::{FinishTaskRequest, Task, finish_task_request as finish, task::TaskType};
 use c1z::pb;
 use connector_runtime::bindings::{meta, prov};
+use connector_runtime::convert::{entitlement_ref, grant_ref, wit_resource_id};
 use connector_runtime::sync::{SyncError, SyncOptions, run_sync};
 use connector_runtime::{CallError, Operation, Output};
 use prost_types::Any;
 
-use super::Connector;
 use super::client::BatonClient;
+use super::connector::Connector;
 use super::encryption;
 use super::password;
-use crate::provision::{entitlement_ref, grant_ref, rid};
 
 /// Heartbeat interval bounds and default (Baton's SDK).
 const HEARTBEAT_MIN: Duration = Duration::from_secs(1);
@@ -198,7 +198,7 @@ pub async fn run(
                 return Failure::malformed("grant task: the principal has no id");
             };
             let op = match entitlement_ref(ent) {
-                Ok(e) => Operation::Grant(e, rid(pid)),
+                Ok(e) => Operation::Grant(e, wit_resource_id(pid)),
                 Err(e) => {
                     return Failure::malformed(format!("grant task: {}", crate::errors::Chain(&e)));
                 }
@@ -228,7 +228,7 @@ pub async fn run(
                     "delete_resource task needs a resource id with a type and an id",
                 );
             };
-            provision(connector, Operation::DeleteResource(rid(id))).await
+            provision(connector, Operation::DeleteResource(wit_resource_id(id))).await
         }
         other => Outcome::Failure(Failure::new(
             code::UNKNOWN,

@@ -6,8 +6,11 @@
 //! its Prometheus page. This module wires them to flags, signals and the
 //! reload loop.
 //!
-//! Decision: the admin API listens on loopback by default
-//! ([`DEFAULT_ADMIN_ADDR`]); any other address is an explicit choice.
+//! Decision: the admin API listens on loopback unless the operator names
+//! another address (`--admin-addr`, whose default is in `args`).
+//!
+//! This module takes [`ServeOptions`], built from the flags by `main`, and
+//! never the command line itself.
 
 pub mod admin;
 pub mod metrics;
@@ -22,66 +25,57 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use connector_runtime::capabilities::http::TlsOptions;
+use connector_runtime::sync::SyncLimits;
 use secrecy::SecretString;
 
-use crate::args::{Cli, Prescan};
+use crate::component::{ComponentChoice, HostRuntime};
 use service::{Components, Service, ServiceOptions};
 use tenants::{ComponentSource, TenantLimits, TenantSpec};
 
-/// The admin API can change access in every tenant's system and speaks
-/// plain HTTP, so it is reachable from other hosts only when an operator
-/// names another address.
-pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:8080";
-
-#[derive(Debug, clap::Args)]
-pub struct ServeArgs {
-    /// Tenants file or directory (TOML or YAML). Without it, one tenant is
-    /// configured by the same flags and BATON_* variables as a one-shot run.
-    #[arg(long, env = "CONNECTOR_HOST_TENANTS")]
+/// What `serve` runs with: its own flags and the global ones it uses.
+pub struct ServeOptions {
+    /// Tenants file or directory; without it, [`SingleTenant`] is served.
     pub tenants: Option<PathBuf>,
-    /// Address of the admin API (probes, metrics, status, triggers,
-    /// provisioning). Loopback unless set: in a pod, set 0.0.0.0:8080 so
-    /// the kubelet's probes reach it.
-    #[arg(
-        long,
-        env = "CONNECTOR_HOST_ADMIN_ADDR",
-        default_value = DEFAULT_ADMIN_ADDR
-    )]
     pub admin_addr: SocketAddr,
-    /// File holding the admin API's bearer token (or set
-    /// CONNECTOR_HOST_ADMIN_TOKEN).
-    #[arg(long, env = "CONNECTOR_HOST_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
-    /// Working files and checkpoints, one folder per tenant.
-    #[arg(
-        long,
-        env = "CONNECTOR_HOST_STATE_DIR",
-        default_value = "/var/lib/connector-host"
-    )]
     pub state_dir: PathBuf,
-    /// Single-tenant mode: where finished syncs are published
-    /// (`<dir>/default.c1z`); default `<state-dir>/out`.
-    #[arg(long, env = "CONNECTOR_HOST_OUTPUT_DIR")]
-    pub output_dir: Option<PathBuf>,
-    /// Single-tenant mode: time between syncs.
-    #[arg(long, env = "CONNECTOR_HOST_SYNC_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
-    pub sync_interval: Duration,
-    /// Syncs running at once across all tenants.
-    #[arg(long, env = "CONNECTOR_HOST_MAX_CONCURRENT_SYNCS", default_value_t = 4)]
     pub max_concurrent_syncs: usize,
-    /// On SIGTERM, how long running syncs get to reach a checkpoint.
-    #[arg(long, env = "CONNECTOR_HOST_DRAIN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub drain_grace: Duration,
-    /// How often the tenants file is re-read (SIGHUP re-reads at once).
-    #[arg(long, env = "CONNECTOR_HOST_RELOAD_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
     pub reload_interval: Duration,
+    pub tls: TlsOptions,
+    pub checkpoint_interval: Duration,
+    pub sync_limits: SyncLimits,
+    pub single: SingleTenant,
+}
+
+/// The single tenant of the Kubernetes-manifest case, as flags and
+/// environment describe it.
+pub struct SingleTenant {
+    pub component: ComponentChoice,
+    /// Where finished syncs are published; default `<state-dir>/out`.
+    pub output_dir: Option<PathBuf>,
+    pub sync_interval: Duration,
+    pub limits: TenantLimits,
+    pub provisioning: bool,
+    pub conductorone: SingleBinding,
+}
+
+/// The ConductorOne flags of a single tenant.
+pub struct SingleBinding {
+    pub client_id: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    /// Whether `--client-secret` was given (serve refuses a copy of it).
+    pub client_secret_given: bool,
+    pub api_host: Option<String>,
+    pub task_concurrency: usize,
 }
 
 /// The admin API's bearer token, if one is configured. Without one the
 /// host still serves (ConductorOne's own manifests carry no such token) with
 /// only the probes open: every other route answers 401.
-fn admin_token(args: &ServeArgs) -> anyhow::Result<Option<SecretString>> {
-    let token = match &args.admin_token_file {
+fn admin_token(token_file: Option<&Path>) -> anyhow::Result<Option<SecretString>> {
+    let token = match token_file {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("--admin-token-file: reading {}", path.display()))?
             .trim()
@@ -102,60 +96,55 @@ fn admin_token(args: &ServeArgs) -> anyhow::Result<Option<SecretString>> {
     Ok(Some(SecretString::from(token)))
 }
 
-/// The single tenant of the Kubernetes-manifest case, from flags and env.
-fn single_tenant(cli: &Cli, pre: &Prescan, args: &ServeArgs) -> anyhow::Result<TenantSpec> {
-    let component = match (&pre.component, &pre.component_sha256) {
+/// The single tenant's definition.
+fn single_tenant(single: &SingleTenant, state_dir: &Path) -> anyhow::Result<TenantSpec> {
+    let choice = &single.component;
+    let component = match (&choice.path, &choice.sha256) {
         (None, _) => ComponentSource::Builtin {
             builtin: "pingone".into(),
         },
         (Some(path), Some(sha)) => ComponentSource::File {
             path: path.clone(),
             sha256: sha.clone(),
-            accept_egress: cli.accept_component_egress,
+            accept_egress: choice.accept_egress,
         },
         (Some(_), None) => bail!(
             "serve needs --component-sha256 (BATON_COMPONENT_SHA256) with --component: \
              a long-running host only runs components it can verify"
         ),
     };
-    let output = args
+    let output = single
         .output_dir
         .clone()
-        .unwrap_or_else(|| args.state_dir.join("out"));
+        .unwrap_or_else(|| state_dir.join("out"));
     Ok(TenantSpec {
         id: "default".into(),
         component,
         config: BTreeMap::new(),
         secrets: BTreeMap::new(),
-        sync_interval: Some(args.sync_interval),
-        limits: TenantLimits {
-            memory_mb: Some(cli.memory_limit_mb),
-            max_concurrent_requests: Some(cli.max_concurrent_requests),
-            requests_per_second: cli.requests_per_second,
-            sync_concurrency: Some(cli.sync_concurrency),
-            ..TenantLimits::default()
-        },
+        sync_interval: Some(single.sync_interval),
+        limits: single.limits.clone(),
         upload: Some(service::default_upload(&output)),
-        provisioning: cli.provisioning,
-        conductorone: single_binding(cli)?,
+        provisioning: single.provisioning,
+        conductorone: single_binding(&single.conductorone)?,
     })
 }
 
 /// ConductorOne's manifest case: `BATON_CLIENT_ID` and `BATON_CLIENT_SECRET`
 /// in the environment bind the one tenant to ConductorOne, which then
 /// schedules its syncs and sends its provisioning tasks.
-fn single_binding(cli: &Cli) -> anyhow::Result<Option<tenants::ConductorOneBinding>> {
-    let Some(client_id) = cli.client_id.clone().filter(|c| !c.trim().is_empty()) else {
+fn single_binding(flags: &SingleBinding) -> anyhow::Result<Option<tenants::ConductorOneBinding>> {
+    let Some(client_id) = flags.client_id.clone().filter(|c| !c.trim().is_empty()) else {
         return Ok(None);
     };
     // The tenant re-reads its secret by reference, never from a copy here.
-    let client_secret = if let Some(file) = &cli.client_secret_file {
+    let client_secret = if let Some(file) = &flags.client_secret_file {
         tenants::SecretRef::File { file: file.clone() }
     } else if std::env::var_os("BATON_CLIENT_SECRET").is_some() {
         tenants::SecretRef::Env {
             env: "BATON_CLIENT_SECRET".into(),
         }
-    } else if cli.client_secret.is_some() {
+    } else if flags.client_secret_given {
         bail!(
             "serve reads the ConductorOne client secret from BATON_CLIENT_SECRET or --client-secret-file, not from --client-secret"
         )
@@ -166,8 +155,8 @@ fn single_binding(cli: &Cli) -> anyhow::Result<Option<tenants::ConductorOneBindi
     Ok(Some(tenants::ConductorOneBinding {
         client_id,
         client_secret,
-        api_host: cli.c1_api_host.clone(),
-        task_concurrency: Some(cli.task_concurrency.into()),
+        api_host: flags.api_host.clone(),
+        task_concurrency: Some(flags.task_concurrency),
     }))
 }
 
@@ -191,31 +180,26 @@ async fn reload(service: &Arc<Service>, path: &Path) {
 }
 
 pub async fn run(
-    host: &crate::component::HostRuntime,
-    cli: &Cli,
-    pre: &Prescan,
+    host: &HostRuntime,
+    options: ServeOptions,
     values: BTreeMap<String, String>,
-    args: &ServeArgs,
 ) -> anyhow::Result<()> {
-    let token = admin_token(args)?;
-    service::prepare_state_dir(&args.state_dir)?;
-    let tls = crate::component::tls_options(cli)?;
+    let token = admin_token(options.admin_token_file.as_deref())?;
+    service::prepare_state_dir(&options.state_dir)?;
     let service = Service::new(
         ServiceOptions {
-            state_dir: args.state_dir.clone(),
-            max_concurrent_syncs: args.max_concurrent_syncs,
-            tls,
-            checkpoint_interval: Duration::from_secs_f64(
-                cli.checkpoint_interval.clamp(0.05, 3600.0),
-            ),
-            sync_limits: cli.sync_limits(),
+            state_dir: options.state_dir.clone(),
+            max_concurrent_syncs: options.max_concurrent_syncs,
+            tls: options.tls.clone(),
+            checkpoint_interval: options.checkpoint_interval,
+            sync_limits: options.sync_limits,
         },
         Components::new(host.runtime(), crate::component::BUNDLED_PINGONE),
     )?;
 
-    let listener = tokio::net::TcpListener::bind(args.admin_addr)
+    let listener = tokio::net::TcpListener::bind(options.admin_addr)
         .await
-        .with_context(|| format!("binding the admin API to {}", args.admin_addr))?;
+        .with_context(|| format!("binding the admin API to {}", options.admin_addr))?;
     let bound = listener.local_addr()?;
     if !bound.ip().is_loopback() {
         tracing::info!(
@@ -236,10 +220,10 @@ pub async fn run(
     println!("admin API listening on {bound}");
     tracing::info!("admin API listening on {bound}");
 
-    match &args.tenants {
+    match &options.tenants {
         Some(path) => {
             reload(&service, path).await;
-            let (service, path, every) = (service.clone(), path.clone(), args.reload_interval);
+            let (service, path, every) = (service.clone(), path.clone(), options.reload_interval);
             tokio::spawn(async move {
                 let mut hup =
                     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -264,7 +248,7 @@ pub async fn run(
             });
         }
         None => {
-            let spec = single_tenant(cli, pre, args)?;
+            let spec = single_tenant(&options.single, &options.state_dir)?;
             service
                 .apply(vec![(spec, Ok((values, "single".into())))], Vec::new())
                 .await;
@@ -287,7 +271,7 @@ pub async fn run(
         _ = term.recv() => tracing::info!("SIGTERM: draining"),
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: draining"),
     }
-    let clean = service.drain(args.drain_grace).await;
+    let clean = service.drain(options.drain_grace).await;
     if clean {
         tracing::info!("drained: every running sync finished or checkpointed");
     } else {
@@ -303,46 +287,4 @@ pub async fn run(
         if clean { "clean" } else { "grace period over" }
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::{CommandFactory as _, Parser as _};
-
-    #[derive(clap::Parser)]
-    struct Serve {
-        #[command(flatten)]
-        args: ServeArgs,
-    }
-
-    #[test]
-    fn the_admin_api_binds_to_loopback_unless_told_otherwise() {
-        let command = Serve::command();
-        let arg = command
-            .get_arguments()
-            .find(|a| a.get_id() == "admin_addr")
-            .unwrap();
-        let defaults: Vec<_> = arg
-            .get_default_values()
-            .iter()
-            .map(|v| v.to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(defaults, [DEFAULT_ADMIN_ADDR]);
-        assert_eq!(
-            arg.get_env().map(|e| e.to_string_lossy().into_owned()),
-            Some("CONNECTOR_HOST_ADMIN_ADDR".into())
-        );
-        let default: SocketAddr = DEFAULT_ADMIN_ADDR.parse().unwrap();
-        assert!(default.ip().is_loopback(), "{default}");
-        // Parsed without the flag (and without its variable, when the
-        // environment running the test does not set it).
-        if std::env::var_os("CONNECTOR_HOST_ADMIN_ADDR").is_none() {
-            let parsed = Serve::try_parse_from(["serve"]).unwrap();
-            assert_eq!(parsed.args.admin_addr, default);
-        }
-        // Any other address is an explicit choice.
-        let parsed = Serve::try_parse_from(["serve", "--admin-addr", "0.0.0.0:8080"]).unwrap();
-        assert_eq!(parsed.args.admin_addr.to_string(), "0.0.0.0:8080");
-    }
 }

@@ -1,0 +1,183 @@
+//! Each tenant's schedule, and one sync of a tenant.
+//!
+//! Decisions:
+//! - Fairness. Syncs wait for a slot in FIFO order (`slots`), so a tenant
+//!   that syncs often cannot starve the others; a failing tenant backs off
+//!   exponentially (capped at its interval), so it neither hammers its API
+//!   nor holds slots.
+//! - Spread. Tenants started together would hit the APIs and the host in
+//!   one burst: first syncs are spread over [`STARTUP_SPREAD`], later ones
+//!   by up to ±10% of the interval.
+//! - A wake-up by a swap syncs at once, so a new deployment shows its
+//!   effect (or its failure) without waiting a whole interval.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use connector_runtime::backoff::Backoff;
+use connector_runtime::sync::{SyncError, SyncOptions, run_sync};
+
+use crate::serve::upload;
+
+use super::deployment::{Deployment, lock, validate};
+use super::options::sync_limits_for;
+use super::registry::{Service, TriggerError};
+use super::tenant::{LastSync, Tenant};
+
+/// First retry of a failing tenant; doubles per failure up to its interval.
+const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+/// Syncs of many tenants started at once would hit the APIs and the host in
+/// one burst: each tenant's schedule is spread by up to ±10% of its interval.
+const JITTER_FRACTION: f64 = 0.1;
+/// The first sync of each tenant starts within this window after start-up.
+const STARTUP_SPREAD: Duration = Duration::from_secs(2);
+
+impl Service {
+    /// The tenant's schedule: sync, wait (interval ± jitter, or backoff
+    /// after a failure), repeat, until the tenant is removed or we drain.
+    pub(super) async fn schedule(self: Arc<Self>, tenant: Arc<Tenant>) {
+        let mut wait = STARTUP_SPREAD.mul_f64(rand::random::<f64>());
+        loop {
+            lock(&tenant.status).next_sync_in_seconds = Some(wait.as_secs());
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = tenant.wake.notified() => {}
+            }
+            if self.draining.load(Ordering::Relaxed) || tenant.removed.load(Ordering::Relaxed) {
+                return;
+            }
+            // ConductorOne schedules a bound tenant's syncs itself.
+            if tenant.current().spec.conductorone.is_some() {
+                wait = tenant.current().spec.interval();
+                continue;
+            }
+            let interval = tenant.current().spec.interval();
+            let jitter = 1.0 + JITTER_FRACTION * (2.0 * rand::random::<f64>() - 1.0);
+            // A wake-up by a swap syncs at once: the new deployment shows
+            // its effect (or its failure) without waiting a whole interval.
+            let _ = self.sync_now(&tenant).await;
+            let failures = lock(&tenant.status).consecutive_failures;
+            wait = if failures == 0 {
+                interval.mul_f64(jitter)
+            } else {
+                Backoff::new(FIRST_BACKOFF, interval).delay(failures)
+            };
+        }
+    }
+
+    /// Starts a sync of `id` in the background (the admin API's trigger).
+    pub fn trigger(self: &Arc<Self>, id: &str) -> Result<(), TriggerError> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err(TriggerError::Draining);
+        }
+        let tenant = self.tenant(id).ok_or(TriggerError::UnknownTenant)?;
+        if tenant.is_running() {
+            return Err(TriggerError::AlreadyRunning);
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let _ = me.sync_now(&tenant).await;
+        });
+        Ok(())
+    }
+
+    /// One sync of `tenant`, if it is not already syncing.
+    pub async fn sync_now(&self, tenant: &Arc<Tenant>) -> Result<(), TriggerError> {
+        let Ok(_running) = tenant.running.try_lock() else {
+            return Err(TriggerError::AlreadyRunning);
+        };
+        lock(&tenant.status).state = "waiting";
+        let Some(_slot) = self.slots.acquire().await else {
+            lock(&tenant.status).state = "idle";
+            return Err(TriggerError::Draining);
+        };
+        if self.draining.load(Ordering::Relaxed) {
+            lock(&tenant.status).state = "idle";
+            return Err(TriggerError::Draining);
+        }
+        let _counted = self.slots.count_running();
+        let d = tenant.current();
+        lock(&tenant.status).state = "syncing";
+        let started = std::time::Instant::now();
+        let result = self.run_one_sync(tenant, &d).await;
+        let micros = started.elapsed().as_micros() as u64;
+        tenant
+            .counters
+            .sync_micros_sum
+            .fetch_add(micros, Ordering::Relaxed);
+        tenant.memory_high_water.fetch_max(
+            d.instance.metrics.memory_high_water.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        let mut s = lock(&tenant.status);
+        s.state = "idle";
+        match result {
+            Ok(last) => {
+                tenant.counters.syncs_ok.fetch_add(1, Ordering::Relaxed);
+                s.last_sync = Some(last);
+                s.last_error = None;
+                s.consecutive_failures = 0;
+            }
+            Err(None) => {
+                tenant
+                    .counters
+                    .syncs_interrupted
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(Some(e)) => {
+                tenant.counters.syncs_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(tenant = %tenant.id, "sync failed: {e}");
+                s.last_error = Some(e);
+                s.consecutive_failures += 1;
+            }
+        }
+        drop(s);
+        Ok(())
+    }
+
+    /// `Err(None)`: stopped by a drain at a checkpoint.
+    async fn run_one_sync(
+        &self,
+        tenant: &Tenant,
+        d: &Deployment,
+    ) -> Result<LastSync, Option<String>> {
+        let fail = |e: String| Some(tenant.redact(d, &e));
+        validate(d)
+            .await
+            .map_err(|e| fail(format!("validate: {e}")))?;
+        let dir = self.options.state_dir.join("tenants").join(&tenant.id);
+        std::fs::create_dir_all(&dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+        let file = dir.join("sync.c1z");
+        let options = SyncOptions {
+            concurrency: d.spec.limits.sync_concurrency.unwrap_or(8),
+            checkpoint_interval: self.options.checkpoint_interval,
+            stop: Some(self.stop.clone()),
+            limits: sync_limits_for(&self.options.sync_limits, &d.spec, true),
+            ..SyncOptions::default()
+        };
+        let summary = match run_sync(&d.plugin, &d.instance, &file, &options).await {
+            Ok(s) => s,
+            Err(SyncError::Interrupted) => return Err(None),
+            Err(e) => return Err(fail(format!("sync: {e}"))),
+        };
+        let published_to = match &d.spec.upload {
+            Some(target) => upload::publish(target, &tenant.id, &file, &self.upload_client)
+                .await
+                .map_err(|e| fail(format!("upload: {}", crate::errors::Chain(&e))))?,
+            None => file.display().to_string(),
+        };
+        Ok(LastSync {
+            finished_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            seconds: summary.seconds,
+            sync_id: summary.sync_id,
+            resumed: summary.resumed,
+            resources: summary.resources.iter().map(|(_, n)| n).sum(),
+            entitlements: summary.entitlements,
+            grants: summary.grants,
+            requests: summary.requests,
+            component_sha256: d.digest().to_string(),
+            published_to,
+        })
+    }
+}
