@@ -19,6 +19,11 @@
 //! names the following page relative to `directory-url`, so a directory can
 //! be plain static files (`users-2.json`) or an app that reads `?page=N`.
 //!
+//! A targeted sync reads one user or group with `get-resource` (contract
+//! 0.1.3): the directory has no per-record URL, so the call scans the file's
+//! pages until it meets the record. A directory is small; an API with a
+//! record URL would make one request.
+//!
 //! With the optional secret `directory-token` configured, every request
 //! carries it as a bearer token. The host adds the header; this code only
 //! names the secret and never sees its value.
@@ -164,6 +169,61 @@ impl Connector for Directory {
             (_, other) => Err(ConnectorError::InvalidArgument(format!(
                 "unknown resource type {other:?}"
             ))),
+        }
+    }
+
+    const TARGETED_TYPES: &'static [&'static str] = &[USER, GROUP];
+
+    fn get_resource(
+        cx: &Context,
+        id: ResourceId,
+        _parent: Option<ResourceId>,
+    ) -> Result<bool, ConnectorError> {
+        let record = match id.resource_type.as_str() {
+            USER => {
+                find::<User>(cx, "users.json", |u| u.id == id.resource)?.map(|u| user_resource(&u))
+            }
+            GROUP => find::<Group>(cx, "groups.json", |g| g.id == id.resource)?
+                .map(|g| group_resource(&g)),
+            other => {
+                return Err(ConnectorError::InvalidArgument(format!(
+                    "unknown resource type {other:?}"
+                )));
+            }
+        };
+        match record {
+            Some(r) => {
+                cx.host.put_resources(&[r])?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// Scans a file's pages for the first record `wanted` accepts. Pages are
+/// bounded as a listing's are: each link must make progress, and a link
+/// seen before ends the scan with an error rather than a loop.
+fn find<T: serde::de::DeserializeOwned>(
+    cx: &Context,
+    first: &str,
+    wanted: impl Fn(&T) -> bool,
+) -> Result<Option<T>, ConnectorError> {
+    let mut path = first.to_string();
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        if !seen.insert(path.clone()) {
+            return Err(ConnectorError::InvalidArgument(format!(
+                "{first}: page {path:?} links back to an earlier page"
+            )));
+        }
+        let (items, next) = fetch::<T>(cx, &path)?;
+        if let Some(found) = items.into_iter().find(|i| wanted(i)) {
+            return Ok(Some(found));
+        }
+        match next {
+            Some(n) => path = n,
+            None => return Ok(None),
         }
     }
 }
@@ -488,6 +548,29 @@ mod tests {
             .map(|g| g.principal.resource.as_str())
             .collect();
         assert_eq!(members, ["u1", "u3"]);
+    }
+
+    #[test]
+    fn one_user_or_group_is_read_by_id() {
+        let host = directory();
+        let config = config();
+        let cx = Context {
+            host: &host,
+            config: &config,
+        };
+        // u3 is on the second page of users.json.
+        assert!(Directory::get_resource(&cx, resource_id(USER, "u3"), None).unwrap());
+        assert!(Directory::get_resource(&cx, resource_id(GROUP, "g1"), None).unwrap());
+        assert!(!Directory::get_resource(&cx, resource_id(USER, "nobody"), None).unwrap());
+        let got: Vec<String> = host
+            .resources
+            .borrow()
+            .iter()
+            .map(|r| format!("{}:{}", r.id.resource_type, r.id.resource))
+            .collect();
+        assert_eq!(got, ["user:u3", "group:g1"]);
+        let e = Directory::get_resource(&cx, resource_id("role", "r1"), None).unwrap_err();
+        assert_eq!(e.kind(), "invalid-argument");
     }
 
     #[test]

@@ -23,21 +23,18 @@
 //! `pingone-token-auth-method`), as a `choice` of `CLIENT_SECRET_BASIC` and
 //! `CLIENT_SECRET_POST`; the host then uses its value (operator-set, or the
 //! field's default) over the recipe's method, and refuses any other value.
-//!
-//! Allocation: a component whose calls allocate many small blocks that die
-//! with the call (decoded pages, records) can install [`arena::Arena`] as
-//! its global allocator, as the PingOne connector does.
 
 pub mod bindings {
-    //! Raw bindings for the contract in `wit/connector@0.1.2`, or with the
+    //! Raw bindings for the contract in `wit/connector@0.1.3`, or with the
     //! `contract-0-1-0` feature for `wit/connector@0.1.0` (a component for
     //! hosts that predate 0.1.1; the SDK then does in the guest what the
     //! 0.1.1 functions do in the host, and uploads what 0.1.2's
-    //! `put-resources-with` takes as separate lists, skipping no task).
+    //! `put-resources-with` takes as separate lists, skipping no task, and
+    //! exports no `resource-getter`).
     #[cfg(not(feature = "contract-0-1-0"))]
     wit_bindgen::generate!({
         world: "connector-plugin",
-        path: "../../wit/connector@0.1.2",
+        path: "../../wit/connector@0.1.3",
         pub_export_macro: true,
         export_macro_name: "export_connector_plugin",
         default_bindings_module: "connector_sdk::bindings",
@@ -54,7 +51,6 @@ pub mod bindings {
     });
 }
 
-pub mod arena;
 mod config;
 mod error;
 mod grant_set;
@@ -122,6 +118,27 @@ pub trait Connector {
 
     /// One page of one sync task; records go through `cx.host.put_*`.
     fn sync(cx: &Context, task: SyncTask) -> Result<PageOutcome, ConnectorError>;
+
+    /// Resource types whose resources [`Connector::get_resource`] reads
+    /// (contract 0.1.3, Baton's targeted sync). Empty, the default: the
+    /// host syncs named resources by a full sync and cuts them out of it.
+    const TARGETED_TYPES: &'static [&'static str] = &[];
+
+    /// Reads the one resource `id` (of a type in
+    /// [`Connector::TARGETED_TYPES`]; `parent` when the host knows it) and
+    /// uploads it as a listing would (`cx.host.put_resources`, or
+    /// `put_resources_with` with its entitlements and skipped tasks), and
+    /// nothing else. `Ok(false)`, uploading nothing, when there is no such
+    /// resource. The host then lists its entitlements and grants as usual.
+    fn get_resource(
+        _cx: &Context,
+        _id: ResourceId,
+        _parent: Option<ResourceId>,
+    ) -> Result<bool, ConnectorError> {
+        Err(ConnectorError::Unsupported(
+            "reading single resources (targeted sync) is not supported by this connector".into(),
+        ))
+    }
 
     fn grant(
         _cx: &Context,
@@ -288,7 +305,48 @@ macro_rules! register_connector {
                 }
             }
 
+            $crate::__export_resource_getter!($connector);
+
             $crate::bindings::export_connector_plugin!(Export);
         }
     };
+}
+
+/// The `resource-getter` export of [`register_connector!`] (contract 0.1.3).
+#[doc(hidden)]
+#[cfg(not(feature = "contract-0-1-0"))]
+#[macro_export]
+macro_rules! __export_resource_getter {
+    ($connector:ty) => {
+        impl $crate::bindings::exports::idgov::connector::resource_getter::Guest for Export {
+            fn targeted_types() -> Vec<String> {
+                <$connector as $crate::Connector>::TARGETED_TYPES
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect()
+            }
+            fn get_resource(
+                config: Vec<(String, String)>,
+                id: $crate::ResourceId,
+                parent: Option<$crate::ResourceId>,
+            ) -> Result<bool, $crate::bindings::idgov::connector::types::ConnectorError> {
+                $crate::__private::with_context(
+                    config,
+                    <$connector as $crate::Connector>::RESPONSE_HEADERS,
+                    |cx| {
+                        <$connector as $crate::Connector>::get_resource(cx, id, parent)
+                            .map_err(Into::into)
+                    },
+                )
+            }
+        }
+    };
+}
+
+/// A component for contract 0.1.0 exports no `resource-getter`.
+#[doc(hidden)]
+#[cfg(feature = "contract-0-1-0")]
+#[macro_export]
+macro_rules! __export_resource_getter {
+    ($connector:ty) => {};
 }

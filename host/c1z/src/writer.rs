@@ -85,6 +85,10 @@ pub struct WriterOptions {
     pub vacuum_after_cleanup: bool,
     /// Limits for decompressing an existing target.
     pub decode_limits: DecodeLimits,
+    /// Write a `partial` sync (Baton's targeted sync) instead of a `full`
+    /// one. A partial sync is never resumed: any new sync discards the
+    /// unfinished full and partial syncs it does not resume.
+    pub partial: bool,
 }
 
 impl Default for WriterOptions {
@@ -98,6 +102,7 @@ impl Default for WriterOptions {
             cache_size_kib: 64 * 1024,
             vacuum_after_cleanup: true,
             decode_limits: DecodeLimits::default(),
+            partial: false,
         }
     }
 }
@@ -254,6 +259,7 @@ impl C1zWriter {
         let unfinished = store::latest_unfinished(&self.conn, SYNC_TYPE_FULL)?;
         if let Some(run) = unfinished
             && self.opts.resume
+            && !self.opts.partial
             && self.fresh_enough(&run.started_at)
         {
             self.sync_id = run.sync_id.clone();
@@ -265,7 +271,9 @@ impl C1zWriter {
         // Unfinished syncs we will not resume are dead weight: drop them.
         let stale: Vec<String> = store::list_sync_runs(&self.conn)?
             .into_iter()
-            .filter(|r| !r.is_finished() && r.sync_type == SYNC_TYPE_FULL)
+            .filter(|r| {
+                !r.is_finished() && [SYNC_TYPE_FULL, "partial"].contains(&r.sync_type.as_str())
+            })
             .map(|r| r.sync_id)
             .collect();
         let sync_id = ids::new_sync_id();
@@ -278,8 +286,16 @@ impl C1zWriter {
         }
         tx.execute(
             "insert into v1_sync_runs (sync_id, started_at, sync_token, sync_type, parent_sync_id, \
-             linked_sync_id, grants_backfilled) values (?1, ?2, '', 'full', '', '', 1)",
-            params![sync_id, ids::now_text()],
+             linked_sync_id, grants_backfilled) values (?1, ?2, '', ?3, '', '', 1)",
+            params![
+                sync_id,
+                ids::now_text(),
+                if self.opts.partial {
+                    "partial"
+                } else {
+                    SYNC_TYPE_FULL
+                }
+            ],
         )
         .ctx(|| "inserting the sync run".into())?;
         tx.commit().ctx(|| "starting a sync".into())?;

@@ -1,12 +1,19 @@
-//! Host bindings for contract version 0.1.2 (`wit/connector@0.1.2`).
+//! Host bindings for contract version 0.1.3 (`wit/connector@0.1.3`).
 //!
-//! Decision: one bindings module serves every 0.1.x component. 0.1.1 and
-//! 0.1.2 only add functions, records and flags, and wasmtime's linker and
-//! export lookup match `0.1.0` and `0.1.1` names to `0.1.2` definitions by
-//! semver, so a component built for an earlier 0.1.x links against these
-//! bindings unchanged. The end-to-end suite runs test components built for
-//! 0.1.0 and 0.1.2; no 0.1.1 component is left in it (every one moved to
-//! 0.1.2), so 0.1.1 rests on the same semver matching, not on a test.
+//! Decision: one bindings module serves every 0.1.x component. 0.1.1 to
+//! 0.1.3 only add functions, records, flags and an optional export, and
+//! wasmtime's linker and export lookup match earlier `0.1.x` names to
+//! `0.1.3` definitions by semver, so a component built for an earlier 0.1.x
+//! links against these bindings unchanged. The end-to-end suite runs test
+//! components built for 0.1.0, 0.1.2 and 0.1.3; no 0.1.1 component is left
+//! in it, so 0.1.1 rests on the same semver matching, not on a test.
+//!
+//! Decision: the world the host requires is `connector-plugin-core`, which
+//! lacks 0.1.3's optional `resource-getter` export, so components built for
+//! 0.1.0 to 0.1.2 still load. The getter is looked up per component at load
+//! time through [`getter`], a second binding of the full `connector-plugin`
+//! world whose imports and shared types are this module's own (`with`), so
+//! only its export modules are new, and only `resource_getter` is used.
 //!
 //! Decision: imports are async (they do network I/O on tokio) and trappable
 //! (a host function can end the call with a typed error when a guest breaks
@@ -14,8 +21,8 @@
 //! `tokio::time::timeout`.
 
 wasmtime::component::bindgen!({
-    world: "connector-plugin",
-    path: "../../wit/connector@0.1.2",
+    world: "connector-plugin-core",
+    path: "../../wit/connector@0.1.3",
     imports: { default: async | trappable },
     exports: { default: async },
     with: {
@@ -23,7 +30,35 @@ wasmtime::component::bindgen!({
     },
 });
 
+pub use self::{
+    ConnectorPluginCore as ConnectorPlugin, ConnectorPluginCoreIndices as ConnectorPluginIndices,
+    ConnectorPluginCorePre as ConnectorPluginPre,
+};
 pub use exports::idgov::connector::connector as meta;
 pub use exports::idgov::connector::provisioning as prov;
 pub use exports::idgov::connector::sync as sync_api;
 pub use idgov::connector::{http, log, secrets, types, upload};
+
+/// The optional `resource-getter` export (contract 0.1.3).
+pub mod getter {
+    mod full {
+        wasmtime::component::bindgen!({
+            world: "connector-plugin",
+            path: "../../wit/connector@0.1.3",
+            imports: { default: async | trappable },
+            exports: { default: async },
+            with: {
+                "idgov:connector/types": crate::bindings::types,
+                "idgov:connector/secrets": crate::bindings::secrets,
+                "idgov:connector/http": crate::bindings::http,
+                "idgov:connector/upload": crate::bindings::upload,
+                "idgov:connector/log": crate::bindings::log,
+            },
+        });
+        pub use exports::idgov::connector::resource_getter;
+    }
+
+    pub use full::resource_getter::{
+        Guest as ResourceGetter, GuestIndices as ResourceGetterIndices,
+    };
+}

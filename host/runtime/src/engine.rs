@@ -39,7 +39,10 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
-use crate::bindings::{ConnectorPlugin, ConnectorPluginPre, meta, prov, sync_api, types};
+use crate::bindings::getter::{ResourceGetter, ResourceGetterIndices};
+use crate::bindings::{
+    ConnectorPlugin, ConnectorPluginIndices, ConnectorPluginPre, meta, prov, sync_api, types,
+};
 use crate::cpu_clock::CpuMetered;
 use crate::error::{CallError, LoadError};
 use crate::guest_text;
@@ -97,7 +100,13 @@ pub struct Runtime {
 pub struct Plugin {
     pub digest: String,
     pre: ConnectorPluginPre<HostState>,
+    indices: ConnectorPluginIndices,
+    /// The optional `resource-getter` export (contract 0.1.3), if present.
+    getter: Option<ResourceGetterIndices>,
     pub metadata: meta::ConnectorMetadata,
+    /// Resource types whose resources the component reads one at a time
+    /// (`resource-getter.targeted-types`); empty without the export.
+    pub targeted_types: Vec<String>,
 }
 
 /// An operation on a component.
@@ -109,6 +118,12 @@ pub enum Operation {
     Revoke(prov::GrantRef),
     CreateAccount(prov::AccountInfo, meta::CredentialOption),
     DeleteResource(types::ResourceId),
+    /// `resource-getter.targeted-types` (contract 0.1.3).
+    TargetedTypes,
+    /// `resource-getter.get-resource` of a resource and its parent, if
+    /// known (contract 0.1.3). A component without the export answers
+    /// `unsupported`.
+    GetResource(types::ResourceId, Option<types::ResourceId>),
 }
 
 /// What an operation returned.
@@ -121,6 +136,9 @@ pub enum Output {
     Revoked(prov::RevokeResult),
     AccountCreated(Box<prov::CreateAccountOutcome>),
     Deleted(prov::DeleteResult),
+    TargetedTypes(Vec<String>),
+    /// Whether the resource exists (and was uploaded).
+    Found(bool),
 }
 
 /// What a successful call cost and produced besides its output.
@@ -201,12 +219,19 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let indices = ConnectorPluginIndices::new(&instance_pre)
+            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        // Optional: components built before 0.1.3 lack it.
+        let getter = ResourceGetterIndices::new(&instance_pre).ok();
         let pre = ConnectorPluginPre::new(instance_pre)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let mut plugin = Plugin {
             digest: digest.clone(),
             pre,
+            indices,
+            getter,
             metadata: empty_metadata(),
+            targeted_types: Vec::new(),
         };
         let bare = Arc::new(InstanceCtx::bare("metadata", Limits::default()));
         let Output::Metadata(metadata) = plugin.call(&bare, Operation::Metadata).await?.0 else {
@@ -216,6 +241,15 @@ impl Runtime {
         check_metadata(&metadata)
             .map_err(|m| LoadError::BadMetadata(guest_text::escape_and_cap(&m)))?;
         plugin.metadata = sanitize_metadata(*metadata);
+        if plugin.getter.is_some() {
+            let Output::TargetedTypes(types) =
+                plugin.call(&bare, Operation::TargetedTypes).await?.0
+            else {
+                unreachable!("targeted-types returns types")
+            };
+            plugin.targeted_types = check_targeted_types(types, &plugin.metadata)
+                .map_err(|m| LoadError::BadMetadata(guest_text::escape_and_cap(&m)))?;
+        }
         let plugin = Arc::new(plugin);
         self.loaded.lock().unwrap().insert(digest, plugin.clone());
         Ok(plugin)
@@ -523,6 +557,26 @@ fn check_metadata(m: &meta::ConnectorMetadata) -> Result<(), String> {
     Ok(())
 }
 
+/// The targeted types a component declared, deduplicated, each a type its
+/// metadata declares: the host trusts them to route targeted syncs.
+fn check_targeted_types(
+    types: Vec<String>,
+    m: &meta::ConnectorMetadata,
+) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in types {
+        if !m.resource_types.iter().any(|d| d.id == t) {
+            return Err(format!(
+                "targeted type {t:?} is not a resource type the metadata declares"
+            ));
+        }
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
 /// Calls one warm instance serves before it is replaced. A guest may hold
 /// state between calls (a leaky cache, a fragmented heap); replacing the
 /// instance every 256 calls bounds that to a few seconds of a sync while
@@ -556,8 +610,14 @@ pub struct WarmInstances {
 
 struct WarmInstance {
     store: Store<HostState>,
-    bindings: ConnectorPlugin,
+    bindings: Bindings,
     calls: u32,
+}
+
+/// One instance's exports: the required ones and the optional getter.
+struct Bindings {
+    plugin: ConnectorPlugin,
+    getter: Option<ResourceGetter>,
 }
 
 impl WarmInstances {
@@ -585,6 +645,21 @@ impl WarmInstances {
 }
 
 impl Plugin {
+    /// Whether the component reads single resources of `resource_type`
+    /// (`resource-getter`, contract 0.1.3).
+    pub fn can_get(&self, resource_type: &str) -> bool {
+        self.targeted_types.iter().any(|t| t == resource_type)
+    }
+
+    /// Whether the component reads single resources of every type it
+    /// declares: a targeted sync can then fetch any grant's principal too.
+    pub fn can_get_every_type(&self) -> bool {
+        self.metadata
+            .resource_types
+            .iter()
+            .all(|t| self.can_get(&t.id))
+    }
+
     /// Runs one operation in a fresh Store under the instance's limits.
     pub async fn call(
         &self,
@@ -657,7 +732,18 @@ impl Plugin {
                         metrics
                             .instantiations
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        self.pre.instantiate_async(&mut store).await?
+                        let instance = self
+                            .pre
+                            .instance_pre()
+                            .instantiate_async(&mut store)
+                            .await?;
+                        Bindings {
+                            plugin: self.indices.load(&mut store, &instance)?,
+                            getter: match &self.getter {
+                                Some(g) => Some(g.load(&mut store, &instance)?),
+                                None => None,
+                            },
+                        }
                     }
                 };
                 let output = run_operation(&bindings, &mut store, config, op).await?;
@@ -741,14 +827,19 @@ fn sanitize_output(output: Output, secrets: &crate::capabilities::secrets::Secre
 }
 
 async fn run_operation(
-    bindings: &ConnectorPlugin,
+    bindings: &Bindings,
     store: &mut Store<HostState>,
     config: Vec<(String, String)>,
     op: Operation,
 ) -> wasmtime::Result<Result<Output, types::ConnectorError>> {
-    let connector = bindings.idgov_connector_connector();
-    let sync = bindings.idgov_connector_sync();
-    let prov = bindings.idgov_connector_provisioning();
+    let connector = bindings.plugin.idgov_connector_connector();
+    let sync = bindings.plugin.idgov_connector_sync();
+    let prov = bindings.plugin.idgov_connector_provisioning();
+    let no_getter = || {
+        types::ConnectorError::Unsupported(
+            "this component cannot read single resources (it has no resource-getter export)".into(),
+        )
+    };
     Ok(match op {
         Operation::Metadata => Ok(Output::Metadata(Box::new(
             connector.call_metadata(&mut *store).await?,
@@ -777,6 +868,19 @@ async fn run_operation(
             .call_delete_resource(&mut *store, &config, &id)
             .await?
             .map(Output::Deleted),
+        Operation::TargetedTypes => match &bindings.getter {
+            Some(g) => Ok(Output::TargetedTypes(
+                g.call_targeted_types(&mut *store).await?,
+            )),
+            None => Err(no_getter()),
+        },
+        Operation::GetResource(id, parent) => match &bindings.getter {
+            Some(g) => g
+                .call_get_resource(&mut *store, &config, &id, parent.as_ref())
+                .await?
+                .map(Output::Found),
+            None => Err(no_getter()),
+        },
     })
 }
 

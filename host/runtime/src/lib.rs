@@ -18,7 +18,10 @@ mod imports;
 pub mod limits;
 pub mod state;
 pub mod sync;
+pub mod targeted;
 
+/// The artifact crate: sync options and summaries speak its types.
+pub use c1z;
 pub use engine::{CallReport, Operation, Output, Plugin, Runtime, RuntimeOptions, WarmInstances};
 pub use error::{CallError, LoadError};
 pub use limits::Limits;

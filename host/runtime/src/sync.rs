@@ -1,6 +1,10 @@
 //! The sync engine: the host owns the traversal.
 //!
 //! Decisions:
+//! - A sync that names resources (`SyncOptions::targets`) is Baton's
+//!   `partial` sync ([`crate::targeted`]): its first phase reads each named
+//!   resource with `get-resource` instead of listing every type; the rest
+//!   is the same, for those resources only.
 //! - Baton's order, as phases: every `list-resources` task, then every
 //!   `list-entitlements`, then every `list-grants`. A stored resource whose
 //!   type is not `skip-entitlements-and-grants` queues one entitlements and
@@ -64,6 +68,7 @@ use crate::convert;
 use crate::engine::{CallReport, Operation, Output, Plugin, WarmInstances};
 use crate::error::CallError;
 use crate::state::InstanceCtx;
+use crate::targeted::{self, SyncTarget};
 
 /// The marker stored as the sync token: the real state is the queue table.
 const CHECKPOINT_TOKEN: &str =
@@ -176,6 +181,9 @@ pub struct SyncOptions {
     pub stop: Option<Arc<AtomicBool>>,
     /// What the sync may spend (calls, pages, queue, time).
     pub limits: SyncLimits,
+    /// Resources to sync alone, as a `partial` sync ([`crate::targeted`]);
+    /// empty for a full sync.
+    pub targets: Vec<SyncTarget>,
 }
 
 impl Default for SyncOptions {
@@ -187,6 +195,7 @@ impl Default for SyncOptions {
             writer: WriterOptions::from_env(),
             stop: None,
             limits: SyncLimits::default(),
+            targets: Vec::new(),
         }
     }
 }
@@ -295,6 +304,45 @@ struct StoredTask {
     /// Pages of this task's chain before this one (0: its first page).
     #[serde(default, skip_serializing_if = "is_zero")]
     page: u64,
+    /// [`GET_RESOURCE`] only: the target's parent, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parent: Option<(String, String)>,
+}
+
+/// The op of a targeted sync's `get-resource` task (`resource`: the target),
+/// run in the first phase.
+const GET_RESOURCE: u8 = 3;
+
+/// The tasks a new sync starts with: a listing of every type, or, for a
+/// targeted sync, a read of every target.
+fn first_tasks(plugin: &Plugin, targets: &[SyncTarget]) -> Vec<StoredTask> {
+    let pair = |id: &wit::ResourceId| (id.resource_type.clone(), id.resource.clone());
+    if !targets.is_empty() {
+        return targets
+            .iter()
+            .map(|t| StoredTask {
+                op: GET_RESOURCE,
+                resource_type: t.id.resource_type.clone(),
+                resource: Some(pair(&t.id)),
+                token: None,
+                page: 0,
+                parent: t.parent.as_ref().map(pair),
+            })
+            .collect();
+    }
+    plugin
+        .metadata
+        .resource_types
+        .iter()
+        .map(|t| StoredTask {
+            op: 0,
+            resource_type: t.id.clone(),
+            resource: None,
+            token: None,
+            page: 0,
+            parent: None,
+        })
+        .collect()
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -316,6 +364,26 @@ impl StoredTask {
                 .map(|r| (r.resource_type.clone(), r.resource.clone())),
             token: t.page_token.clone(),
             page: 0,
+            parent: None,
+        }
+    }
+
+    /// The phase that runs it: a target's read runs with the listings.
+    fn phase(&self) -> u8 {
+        if self.op == GET_RESOURCE { 0 } else { self.op }
+    }
+
+    /// The component call that does it.
+    fn operation(&self) -> Operation {
+        let id = |(t, r): &(String, String)| wit::ResourceId {
+            resource_type: t.clone(),
+            resource: r.clone(),
+        };
+        match (self.op, &self.resource) {
+            (GET_RESOURCE, Some(target)) => {
+                Operation::GetResource(id(target), self.parent.as_ref().map(id))
+            }
+            _ => Operation::Sync(self.to_wit()),
         }
     }
 
@@ -352,7 +420,12 @@ impl StoredTask {
     }
 
     fn describe(&self) -> String {
-        let op = ["list-resources", "list-entitlements", "list-grants"][self.op.min(2) as usize];
+        let op = [
+            "list-resources",
+            "list-entitlements",
+            "list-grants",
+            "get-resource",
+        ][self.op.min(GET_RESOURCE) as usize];
         match &self.resource {
             Some((t, r)) => format!("{op} of {t}:{r}"),
             None => format!("{op} of type {}", self.resource_type),
@@ -399,7 +472,7 @@ impl Queue {
         if self.bytes + bytes > self.max_bytes {
             return Err(reached(SyncBound::QueueBytes, self.max_bytes));
         }
-        if writer.sync_queue().push(task.op, &json)? {
+        if writer.sync_queue().push(task.phase(), &json)? {
             self.tasks += 1;
             self.bytes += bytes;
         }
@@ -487,7 +560,12 @@ pub async fn run_sync(
     let started = Instant::now();
     let cpu_before = instance.metrics.cpu_micros.load(Ordering::Relaxed);
     let instances_before = instance.metrics.instantiations.load(Ordering::Relaxed);
-    let (mut writer, mut start) = C1zWriter::open(file, options.writer.clone())?;
+    targeted::check_targets(plugin, &options.targets)?;
+    let writer_options = WriterOptions {
+        partial: !options.targets.is_empty(),
+        ..options.writer.clone()
+    };
+    let (mut writer, mut start) = C1zWriter::open(file, writer_options.clone())?;
     if matches!(&start, SyncStart::Resumed { checkpoint, .. } if checkpoint == DISCARDED_TOKEN) {
         // The last run hit a cycle or a limit: start over (the writer drops
         // the unfinished sync it does not resume).
@@ -495,7 +573,7 @@ pub async fn run_sync(
         drop(writer);
         let fresh = WriterOptions {
             resume: false,
-            ..options.writer.clone()
+            ..writer_options
         };
         (writer, start) = C1zWriter::open(file, fresh)?;
     }
@@ -512,18 +590,8 @@ pub async fn run_sync(
         writer.sync_queue().clear()?;
         writer.put_resource_types(&types)?;
         let mut queue = Queue::open(&writer, &options.limits)?;
-        for t in &plugin.metadata.resource_types {
-            queue.push(
-                &writer,
-                &StoredTask {
-                    op: 0,
-                    resource_type: t.id.clone(),
-                    resource: None,
-                    token: None,
-                    page: 0,
-                },
-                "the sync's first tasks",
-            )?;
+        for task in first_tasks(plugin, &options.targets) {
+            queue.push(&writer, &task, "the sync's first tasks")?;
         }
         writer.checkpoint(CHECKPOINT_TOKEN)?;
     } else {
@@ -539,6 +607,8 @@ pub async fn run_sync(
 
     let mut known = Known::default();
     let mut warnings = Vec::new();
+    // Grant principals a targeted sync found gone: their grants are skipped.
+    let mut related_gone = HashSet::new();
     let mut queue = Queue::open(&writer, &options.limits)?;
     // Counted across resumes: a resumed sync has the budget it had left.
     let spent = writer.sync_queue().spent()?;
@@ -611,6 +681,53 @@ pub async fn run_sync(
                 });
             }
             writer.sync_queue().set_calls(calls_before + calls)?;
+            // A targeted sync: a target's read commits as a page of it, and
+            // a grants page first reads the principals the sync lacks.
+            let result = match (result, &task.resource) {
+                (Ok((Output::Found(found), report)), Some((t, r))) => {
+                    let target = wit::ResourceId {
+                        resource_type: t.clone(),
+                        resource: r.clone(),
+                    };
+                    targeted::found_as_page(&target, found, report, &task.describe(), &mut warnings)
+                }
+                (Ok((Output::Page(page), mut report)), _)
+                    if phase == 2 && !options.targets.is_empty() =>
+                {
+                    let cx = targeted::RelatedContext {
+                        plugin,
+                        instance,
+                        warm: &warm,
+                        concurrency: options.concurrency,
+                        max_attempts: options.max_attempts,
+                        calls_before: calls_before + calls,
+                        max_calls: options.limits.max_calls,
+                    };
+                    let what = task.describe();
+                    let gone = &mut related_gone;
+                    match targeted::fetch_principals(
+                        cx,
+                        &mut writer,
+                        &mut report.upload,
+                        gone,
+                        &what,
+                    )
+                    .await
+                    {
+                        Ok(reads) => {
+                            calls += reads.calls;
+                            writer.sync_queue().set_calls(calls_before + calls)?;
+                            warnings.extend(reads.warnings);
+                            Ok((Output::Page(page), report))
+                        }
+                        Err(e) => {
+                            inflight.abort_all();
+                            return Err(e);
+                        }
+                    }
+                }
+                (result, _) => result,
+            };
             match result {
                 Ok((Output::Page(page), report)) => {
                     let committed = commit_page(
@@ -657,7 +774,7 @@ pub async fn run_sync(
                     kind: "not-found",
                     message,
                     ..
-                }) if phase > 0 => {
+                }) if phase > 0 || task.op == GET_RESOURCE => {
                     let w = format!("{}: skipped, not found: {message}", task.describe());
                     tracing::warn!("{w}");
                     warnings.push(w);
@@ -756,9 +873,7 @@ fn spawn_call(
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let result = plugin
-            .call_warm(&instance, Operation::Sync(task.to_wit()), &warm)
-            .await;
+        let result = plugin.call_warm(&instance, task.operation(), &warm).await;
         (id, task, attempt, result)
     });
 }
@@ -889,6 +1004,7 @@ fn commit_page(
                         resource: Some((r.id.resource_type.clone(), r.id.resource.clone())),
                         token: None,
                         page: 0,
+                        parent: None,
                     },
                     &what,
                 )?;
@@ -1017,6 +1133,7 @@ mod tests {
             resource: None,
             token: Some(token.into()),
             page,
+            parent: None,
         };
         assert_eq!(task("A", 1).digest(), task("A", 3).digest());
         assert_ne!(task("A", 1).digest(), task("B", 1).digest());

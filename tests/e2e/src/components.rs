@@ -37,10 +37,11 @@ const STANDARD: &[&str] = &[
 ];
 /// Built together for contract 0.1.0 (their SDK dependency names the
 /// `contract-0-1-0` feature); the adversary, which calls 0.1.1 and 0.1.2
-/// functions, is built on its own, since one cargo run unifies the SDK's
-/// features across its packages.
-const CONTRACT_0_1_0: &[&str] = &[DIRECTORY, ROGUE_IMPORT, SECRET_PROBE, FLAG_SHADOW];
-const CONTRACT_LATEST: &[&str] = &[ADVERSARY];
+/// functions, and the directory, which reads single resources (0.1.3), are
+/// built on their own, since one cargo run unifies the SDK's features
+/// across its packages.
+const CONTRACT_0_1_0: &[&str] = &[ROGUE_IMPORT, SECRET_PROBE, FLAG_SHADOW];
+const CONTRACT_LATEST: &[&str] = &[ADVERSARY, DIRECTORY];
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
