@@ -114,7 +114,7 @@ fn describe(output: Output) -> anyhow::Result<Outcome> {
         ),
         Output::AccountCreated(a) => {
             let id = &a.account.id;
-            let resource = format!("{}:{}", id.resource_type, id.resource);
+            let resource = connector_runtime::convert::resource_id(id).external_id();
             let (result, message) = match a.status {
                 prov::CreateAccountResult::Created => {
                     ("created", format!("created account {resource}"))
