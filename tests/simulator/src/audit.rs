@@ -301,3 +301,167 @@ pub fn changed_attributes(
         .cloned()
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, Value, json};
+
+    use crate::activity::Actor;
+    use crate::config::{AuditConfig, DuplicateMembership, NestingAudit, SimConfig};
+    use crate::model::Pos;
+    use crate::store::Store;
+
+    fn store(audit: AuditConfig) -> Store {
+        let mut st = crate::generator::generate(
+            &SimConfig {
+                audit,
+                ..SimConfig::tiny(21)
+            },
+            "http://127.0.0.1:0",
+        );
+        st.audit.begin(Actor::console_admin());
+        st
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn types(st: &Store, from: usize) -> Vec<&'static str> {
+        st.audit.all()[from..]
+            .iter()
+            .map(|a| a.draft.action_type)
+            .collect()
+    }
+
+    /// A population group with a member, and another population to move to.
+    fn population_group_with_member(st: &mut Store) -> (Pos, Pos, Pos) {
+        let (gp, g) = st
+            .live_groups()
+            .find(|(_, g)| g.population.is_some() && g.user_filter.is_none())
+            .map(|(gp, g)| (gp, g.population.unwrap()))
+            .expect("a population group");
+        let u = st
+            .live_users_iter()
+            .find(|(_, u)| u.population == g)
+            .map(|(p, _)| p)
+            .expect("a user in that population");
+        let _ = st.add_membership(u, gp, DuplicateMembership::Idempotent201);
+        let other = st.live_pops().find(|(p, _)| *p != g).unwrap().0;
+        (u, gp, other)
+    }
+
+    #[test]
+    fn a_population_move_records_dropped_memberships_only_with_cascades() {
+        for cascades in [false, true] {
+            let mut st = store(AuditConfig {
+                cascades,
+                ..AuditConfig::default()
+            });
+            let (u, gp, other) = population_group_with_member(&mut st);
+            let from = st.audit.all().len();
+            let other_id = st.pop(other).unwrap().id.clone();
+            st.move_user(u, &other_id).unwrap();
+            let got = types(&st, from);
+            assert_eq!(got[0], "USER.MOVED");
+            let dropped = got
+                .iter()
+                .filter(|t| **t == "MEMBER_OF_GROUP.DELETED")
+                .count();
+            assert_eq!(dropped > 0, cascades, "{got:?}");
+            if cascades {
+                let gid = st.group(gp).unwrap().id.clone();
+                assert!(st.audit.all()[from..].iter().any(|a| {
+                    a.draft.resources[0]
+                        .href
+                        .ends_with(&format!("/memberOfGroups/{gid}"))
+                }));
+            }
+        }
+    }
+
+    #[test]
+    fn a_population_delete_records_its_groups_only_with_cascades() {
+        for cascades in [false, true] {
+            let mut st = store(AuditConfig {
+                cascades,
+                ..AuditConfig::default()
+            });
+            let p = st
+                .create_population(&obj(json!({"name": "Short lived"})))
+                .unwrap();
+            let pid = st.pop(p).unwrap().id.clone();
+            st.create_group(&obj(json!({"name": "Inside", "population": {"id": pid}})))
+                .unwrap();
+            let from = st.audit.all().len();
+            st.delete_population(p).unwrap();
+            let expected: &[&str] = if cascades {
+                &["GROUP.DELETED", "POPULATION.DELETED"]
+            } else {
+                &["POPULATION.DELETED"]
+            };
+            assert_eq!(types(&st, from), expected);
+        }
+    }
+
+    #[test]
+    fn nesting_is_recorded_as_configured() {
+        for (mode, expected) in [
+            (NestingAudit::NotRecorded, vec![]),
+            (
+                NestingAudit::GroupUpdated,
+                vec!["GROUP.UPDATED", "GROUP.UPDATED"],
+            ),
+            (
+                NestingAudit::MemberOfGroup,
+                vec!["MEMBER_OF_GROUP.CREATED", "MEMBER_OF_GROUP.DELETED"],
+            ),
+        ] {
+            let mut st = store(AuditConfig {
+                nesting: mode,
+                ..AuditConfig::default()
+            });
+            let a = st.create_group(&obj(json!({"name": "A"}))).unwrap();
+            let b = st.create_group(&obj(json!({"name": "B"}))).unwrap();
+            let from = st.audit.all().len();
+            st.nest(b, a, DuplicateMembership::Reject400).unwrap();
+            assert!(st.unnest(b, a));
+            assert_eq!(types(&st, from), expected, "{mode:?}");
+            if mode == NestingAudit::GroupUpdated {
+                let bid = st.group(b).unwrap().id.clone();
+                assert!(
+                    st.audit.all()[from..]
+                        .iter()
+                        .all(|x| x.draft.resources[0].id == bid)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn user_state_changes_record_only_real_changes() {
+        let mut st = store(AuditConfig::default());
+        let u = st
+            .live_users_iter()
+            .find(|(_, u)| u.enabled && u.locked_at.is_none())
+            .unwrap()
+            .0;
+        let from = st.audit.all().len();
+        st.set_enabled(u, true); // no change
+        st.set_locked(u, true);
+        st.set_locked(u, true); // no change
+        st.set_locked(u, false);
+        st.set_enabled(u, false);
+        let username = st.user(u).unwrap().profile.username.clone();
+        st.patch_user(
+            u,
+            &obj(json!({"username": username})),
+            &crate::config::Faults::default(),
+        )
+        .unwrap(); // no change
+        assert_eq!(
+            types(&st, from),
+            ["USER.LOCKED", "USER.UNLOCKED", "USER.UPDATED"]
+        );
+    }
+}

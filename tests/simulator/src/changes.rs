@@ -510,6 +510,21 @@ mod tests {
             );
         }
         assert!(changes.iter().any(|c| c.moves_dynamic_membership));
+        // Role assignments at every scope type, to users and to groups.
+        for scope in ["ORGANIZATION", "ENVIRONMENT", "POPULATION", "APPLICATION"] {
+            for principal in ["USER", "GROUP"] {
+                assert!(
+                    st.audit.all().iter().any(|a| {
+                        a.draft.action_type == "ROLE_ASSIGNMENT.CREATED"
+                            && a.draft.resources[0].kind == principal
+                            && a.draft
+                                .description
+                                .contains(&format!("scoped for {scope} "))
+                    }),
+                    "no {principal} assignment at {scope}"
+                );
+            }
+        }
         // Default audit config: nesting leaves no record, so every other
         // change records at least one activity, all by the console admin.
         let recorded = st.audit.all().len() - before;
