@@ -16,10 +16,13 @@
 //! * [`pb`] / [`protojson`] — the protobuf messages and their JSON rendering;
 //! * [`sync_queue`] — the sync engine's task queue, seen set and spending,
 //!   side tables that commit with the records and are dropped before publish;
+//! * [`carry`] — incremental syncs: a new sync copied from a finished one,
+//!   scoped deletions, and the change-log mark kept with each sync;
 //! * [`sqlite`] — the one way a c1z's database is opened: SQLite's defensive
 //!   settings (no triggers, no views, untrusted schema), since any c1z may
 //!   come from elsewhere.
 
+pub mod carry;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -34,6 +37,7 @@ pub mod store;
 pub mod sync_queue;
 pub mod writer;
 
+pub use carry::{CarryReport, ChangeMark, Deleted};
 pub use error::{C1zError, Result};
 pub use extract::{ExtractOptions, ExtractReport, extract_sync, extract_targeted};
 pub use inspect::{CommonArgs, InspectCommand, OutputFormat, run_inspect};

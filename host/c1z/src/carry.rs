@@ -1,0 +1,663 @@
+//! Incremental syncs inside the writer: a new sync that starts as a copy of
+//! a finished one, scoped deletions, and the change-log mark kept with a
+//! sync.
+//!
+//! Decisions:
+//! * An incremental sync is a complete snapshot, not a delta: every
+//!   consumer (inspect, diff, ConductorOne) reads the latest finished full
+//!   sync and must see everything. So the new sync starts as a copy of the
+//!   previous finished sync's resource types, resources, entitlements and
+//!   grants ([`C1zWriter::carry_forward`]), made with `insert ... select`
+//!   inside the working database (no row crosses into Rust), and the
+//!   changes are applied to the copy. Each copied row keeps its
+//!   `discovered_at`: it was discovered then, not now. The new run names
+//!   the one it was copied from in `parent_sync_id`.
+//! * Changes are applied as "drop what the previous sync held for this
+//!   object, then store what the upstream says now". The deletions are
+//!   scoped by the side columns Baton's readers filter on, each backed by
+//!   one of the schema's indexes: a resource with its entitlements, the
+//!   grants on those and the grants it holds as principal; the grants of
+//!   one principal; the grants on one resource's entitlements; the
+//!   entitlements of one resource. They run inside the writer's open
+//!   transaction, so they commit with the records that replace them.
+//! * The change-log position (the high-water mark and the ids of the
+//!   records read in the overlap window) is stored per sync in a table of
+//!   its own, `host_change_marks`, which is kept in the published file: it
+//!   must survive publishing, or the next run could not continue from it.
+//!   Baton's readers select the tables they know by name and ignore
+//!   others, and [`crate::sqlite::vet_schema`] accepts plain tables, so the
+//!   file stays a c1z for every tool. The table has no trigger and no
+//!   default that calls a function; its rows are keyed by sync id and rows
+//!   of syncs the file no longer holds are pruned whenever a mark is
+//!   written.
+//! * A mark read from a file is untrusted input: a table of another shape
+//!   or a row that does not parse is an error naming the problem (the
+//!   caller then runs a full sync), never a guess.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use crate::error::{C1zError, Result, SqlContext};
+use crate::pb;
+use crate::store::{self, SYNC_TYPE_FULL, SyncRun};
+use crate::writer::C1zWriter;
+
+/// The side table holding each sync's change-log mark.
+pub const CHANGE_MARKS: &str = "host_change_marks";
+
+const MARKS_SCHEMA: &str = "create table if not exists host_change_marks (
+    sync_id text primary key,
+    high_water_seconds integer not null,
+    high_water_nanos integer not null,
+    origin text not null,
+    record_ids text not null
+)";
+
+/// Record ids kept with a mark at most. Ids only spare re-reads of changes
+/// already applied (applying a change twice re-reads current state, which
+/// is harmless), so a burst beyond this keeps the newest ids and costs a
+/// few repeated reads, not correctness.
+pub const MAX_MARK_RECORD_IDS: usize = 100_000;
+
+/// Where a finished sync left the upstream's change log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeMark {
+    /// Every change before this instant is in the sync.
+    pub high_water: DateTime<Utc>,
+    /// What the sync was made from (component and configuration, as the
+    /// caller fingerprints them): a mark from another origin does not
+    /// describe this one's data.
+    pub origin: String,
+    /// Ids of change records already applied that a later, overlapping
+    /// window may return again.
+    pub record_ids: Vec<String>,
+}
+
+/// Rows [`C1zWriter::carry_forward`] copied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CarryReport {
+    pub resource_types: u64,
+    pub resources: u64,
+    pub entitlements: u64,
+    pub grants: u64,
+}
+
+/// Rows a scoped deletion removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deleted {
+    pub resources: u64,
+    pub entitlements: u64,
+    pub grants: u64,
+}
+
+impl std::ops::AddAssign for Deleted {
+    fn add_assign(&mut self, o: Deleted) {
+        self.resources += o.resources;
+        self.entitlements += o.entitlements;
+        self.grants += o.grants;
+    }
+}
+
+const COPY_RESOURCE_TYPES: &str = "insert into v1_resource_types (external_id, data, sync_id, discovered_at) \
+     select external_id, data, ?2, discovered_at from v1_resource_types where sync_id = ?1 order by id";
+const COPY_RESOURCES: &str = "insert into v1_resources (resource_type_id, external_id, parent_resource_type_id, \
+     parent_resource_id, data, sync_id, discovered_at) \
+     select resource_type_id, external_id, parent_resource_type_id, parent_resource_id, data, ?2, \
+     discovered_at from v1_resources where sync_id = ?1 order by id";
+const COPY_ENTITLEMENTS: &str = "insert into v1_entitlements (resource_type_id, resource_id, external_id, data, \
+     sync_id, discovered_at) \
+     select resource_type_id, resource_id, external_id, data, ?2, discovered_at \
+     from v1_entitlements where sync_id = ?1 order by id";
+const COPY_GRANTS: &str = "insert into v1_grants (resource_type_id, resource_id, entitlement_id, \
+     principal_resource_type_id, principal_resource_id, external_id, expansion, needs_expansion, data, \
+     sync_id, discovered_at) \
+     select resource_type_id, resource_id, entitlement_id, principal_resource_type_id, \
+     principal_resource_id, external_id, expansion, needs_expansion, data, ?2, discovered_at \
+     from v1_grants where sync_id = ?1 order by id";
+
+fn as_count(n: usize) -> u64 {
+    n as u64
+}
+
+impl C1zWriter {
+    /// The latest finished full sync of the file other than the one being
+    /// written: what an incremental sync continues from.
+    pub fn latest_finished_full(&self) -> Result<Option<SyncRun>> {
+        let latest = store::latest_finished(self.connection(), SYNC_TYPE_FULL)?;
+        Ok(latest.filter(|r| r.sync_id != self.sync_id()))
+    }
+
+    /// Fills this sync with a copy of the records of the finished sync
+    /// `from` (resource types, resources, entitlements, grants) and names
+    /// it as this sync's parent. This sync must not hold records yet: the
+    /// copy would collide with them.
+    pub fn carry_forward(&mut self, from: &str) -> Result<CarryReport> {
+        let run = store::get_sync_run(self.connection(), from)?
+            .ok_or_else(|| C1zError::NotFound(format!("sync run {from}")))?;
+        if from == self.sync_id() || !run.is_finished() || !run.is_full() {
+            return Err(C1zError::NotFound(format!(
+                "finished full sync {from} other than the one being written"
+            )));
+        }
+        let held = store::compute_stats(self.connection(), self.sync_id())?;
+        if held.resource_types + held.resources + held.entitlements + held.grants > 0 {
+            return Err(C1zError::InvalidRecord {
+                kind: "sync",
+                reason: format!(
+                    "sync {} already holds records; a copy of {from} would collide with them",
+                    self.sync_id()
+                ),
+            });
+        }
+        let conn = self.connection();
+        let to = self.sync_id().to_string();
+        let copy = |sql: &str, what: &str| {
+            conn.execute(sql, params![from, to])
+                .map(as_count)
+                .ctx(|| format!("copying the {what} of sync {from}"))
+        };
+        let report = CarryReport {
+            resource_types: copy(COPY_RESOURCE_TYPES, "resource types")?,
+            resources: copy(COPY_RESOURCES, "resources")?,
+            entitlements: copy(COPY_ENTITLEMENTS, "entitlements")?,
+            grants: copy(COPY_GRANTS, "grants")?,
+        };
+        conn.execute(
+            "update v1_sync_runs set parent_sync_id = ?1 where sync_id = ?2",
+            params![from, to],
+        )
+        .ctx(|| "naming the parent sync".into())?;
+        Ok(report)
+    }
+
+    /// Deletes resource `id` from this sync with its entitlements, every
+    /// grant on them and every grant it holds as principal: what a resource
+    /// the upstream no longer has leaves behind.
+    pub fn delete_resource_scope(&mut self, id: &pb::ResourceId) -> Result<Deleted> {
+        let mut d = Deleted {
+            resources: self.delete_resource_row(id)?,
+            ..Deleted::default()
+        };
+        d += self.delete_entitlements_and_their_grants(id)?;
+        d.grants += self.delete_grants_of_principal(id)?;
+        Ok(d)
+    }
+
+    /// Deletes resource `id`'s own row only (its entitlements and grants
+    /// stay): the row is about to be stored again, with its current parent.
+    pub fn delete_resource_row(&mut self, id: &pb::ResourceId) -> Result<u64> {
+        self.connection()
+            .prepare_cached("delete from v1_resources where external_id = ?1 and sync_id = ?2")
+            .and_then(|mut s| s.execute(params![id.external_id(), self.sync_id()]))
+            .map(as_count)
+            .ctx(|| format!("deleting resource {}", id.external_id()))
+    }
+
+    /// Deletes the entitlements of resource `id` and every grant on them.
+    pub fn delete_entitlements_and_their_grants(&mut self, id: &pb::ResourceId) -> Result<Deleted> {
+        let grants = self.delete_grants_on_resource(id)?;
+        let entitlements = self.delete_entitlements_of_resource(id)?;
+        Ok(Deleted {
+            resources: 0,
+            entitlements,
+            grants,
+        })
+    }
+
+    /// Deletes every grant `principal` holds.
+    pub fn delete_grants_of_principal(&mut self, principal: &pb::ResourceId) -> Result<u64> {
+        self.connection()
+            .prepare_cached(
+                "delete from v1_grants where principal_resource_type_id = ?1 \
+                 and principal_resource_id = ?2 and sync_id = ?3",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    principal.resource_type,
+                    principal.resource,
+                    self.sync_id()
+                ])
+            })
+            .map(as_count)
+            .ctx(|| format!("deleting the grants of {}", principal.external_id()))
+    }
+
+    /// Deletes every grant on an entitlement of resource `id`.
+    pub fn delete_grants_on_resource(&mut self, id: &pb::ResourceId) -> Result<u64> {
+        self.connection()
+            .prepare_cached(
+                "delete from v1_grants where resource_type_id = ?1 and resource_id = ?2 \
+                 and sync_id = ?3",
+            )
+            .and_then(|mut s| s.execute(params![id.resource_type, id.resource, self.sync_id()]))
+            .map(as_count)
+            .ctx(|| format!("deleting the grants on {}", id.external_id()))
+    }
+
+    /// Deletes the entitlements of resource `id` (not the grants on them).
+    pub fn delete_entitlements_of_resource(&mut self, id: &pb::ResourceId) -> Result<u64> {
+        self.connection()
+            .prepare_cached(
+                "delete from v1_entitlements where resource_type_id = ?1 and resource_id = ?2 \
+                 and sync_id = ?3",
+            )
+            .and_then(|mut s| s.execute(params![id.resource_type, id.resource, self.sync_id()]))
+            .map(as_count)
+            .ctx(|| format!("deleting the entitlements of {}", id.external_id()))
+    }
+
+    /// Stores the change-log mark of this sync (replacing one stored
+    /// before), keeping at most [`MAX_MARK_RECORD_IDS`] record ids (the
+    /// last ones), and prunes marks of syncs the file no longer holds.
+    pub fn set_change_mark(&mut self, mark: &ChangeMark) -> Result<()> {
+        let conn = self.connection();
+        conn.execute_batch(MARKS_SCHEMA)
+            .ctx(|| format!("creating {CHANGE_MARKS}"))?;
+        let skip = mark.record_ids.len().saturating_sub(MAX_MARK_RECORD_IDS);
+        let ids = serde_json::to_string(&mark.record_ids[skip..]).expect("strings serialize");
+        conn.execute(
+            "insert into host_change_marks (sync_id, high_water_seconds, high_water_nanos, origin, \
+             record_ids) values (?1, ?2, ?3, ?4, ?5) on conflict (sync_id) do update set \
+             high_water_seconds = excluded.high_water_seconds, \
+             high_water_nanos = excluded.high_water_nanos, origin = excluded.origin, \
+             record_ids = excluded.record_ids",
+            params![
+                self.sync_id(),
+                mark.high_water.timestamp(),
+                mark.high_water.timestamp_subsec_nanos(),
+                mark.origin,
+                ids
+            ],
+        )
+        .ctx(|| "storing the change-log mark".into())?;
+        conn.execute(
+            "delete from host_change_marks where sync_id not in (select sync_id from v1_sync_runs)",
+            [],
+        )
+        .ctx(|| "pruning change-log marks of deleted syncs".into())?;
+        Ok(())
+    }
+
+    /// The change-log mark stored with `sync_id`, if any.
+    pub fn change_mark(&self, sync_id: &str) -> Result<Option<ChangeMark>> {
+        read_change_mark(self.connection(), sync_id)
+    }
+
+    /// Ends this sync without publishing it: its rows are deleted and the
+    /// deletion committed, so the next writer on the file starts a new
+    /// sync instead of resuming an empty one. The published file is
+    /// untouched.
+    pub fn abandon(self) -> Result<()> {
+        let conn = self.connection();
+        store::delete_sync(conn, self.sync_id())?;
+        let has_marks = table_exists(conn, CHANGE_MARKS)?;
+        if has_marks {
+            conn.execute(
+                "delete from host_change_marks where sync_id = ?1",
+                [self.sync_id()],
+            )
+            .ctx(|| "deleting the abandoned sync's mark".into())?;
+        }
+        conn.execute_batch("commit")
+            .ctx(|| "committing the abandoned sync".into())
+    }
+}
+
+fn table_exists(conn: &rusqlite::Connection, name: &str) -> Result<bool> {
+    conn.prepare_cached("select 1 from sqlite_schema where type = 'table' and name = ?1")
+        .and_then(|mut s| s.exists([name]))
+        .ctx(|| format!("looking up table {name}"))
+}
+
+/// Reads the mark of `sync_id` from `conn`; `None` if the file has no mark
+/// table or no mark for that sync.
+pub fn read_change_mark(conn: &rusqlite::Connection, sync_id: &str) -> Result<Option<ChangeMark>> {
+    if !table_exists(conn, CHANGE_MARKS)? {
+        return Ok(None);
+    }
+    let row = conn
+        .query_row(
+            "select high_water_seconds, high_water_nanos, origin, record_ids \
+             from host_change_marks where sync_id = ?1",
+            [sync_id],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            },
+        )
+        .optional()
+        .ctx(|| format!("reading the change-log mark of sync {sync_id}"))?;
+    let Some((seconds, nanos, origin, ids)) = row else {
+        return Ok(None);
+    };
+    let bad = |detail: String| C1zError::InvalidRecord {
+        kind: "change-log mark",
+        reason: format!("sync {sync_id}: {detail}"),
+    };
+    let high_water = u32::try_from(nanos)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)
+        .and_then(|n| DateTime::<Utc>::from_timestamp(seconds, n))
+        .ok_or_else(|| {
+            bad(format!(
+                "high-water mark {seconds}s {nanos}ns is not a time"
+            ))
+        })?;
+    let record_ids: Vec<String> = serde_json::from_str(&ids)
+        .map_err(|e| bad(format!("record ids are not a list of strings: {e}")))?;
+    if record_ids.len() > MAX_MARK_RECORD_IDS {
+        return Err(bad(format!(
+            "{} record ids, over the cap of {MAX_MARK_RECORD_IDS}",
+            record_ids.len()
+        )));
+    }
+    Ok(Some(ChangeMark {
+        high_water,
+        origin,
+        record_ids,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reader::C1zReader;
+    use crate::writer::{SyncStart, WriterOptions};
+    use std::path::Path;
+
+    fn rid(t: &str, r: &str) -> pb::ResourceId {
+        pb::ResourceId::new(t, r)
+    }
+
+    fn resource(t: &str, r: &str) -> pb::Resource {
+        pb::Resource {
+            id: Some(rid(t, r)),
+            display_name: format!("{t} {r}"),
+            ..Default::default()
+        }
+    }
+
+    fn member(group: &str) -> pb::Entitlement {
+        pb::Entitlement {
+            id: format!("group:{group}:member"),
+            resource: Some(resource("group", group)),
+            slug: "member".into(),
+            ..Default::default()
+        }
+    }
+
+    fn grant(group: &str, user: &str) -> pb::Grant {
+        pb::Grant {
+            id: format!("group:{group}:member:user:{user}"),
+            entitlement: Some(member(group)),
+            principal: Some(resource("user", user)),
+            ..Default::default()
+        }
+    }
+
+    fn types() -> Vec<pb::ResourceType> {
+        ["user", "group"]
+            .iter()
+            .map(|t| pb::ResourceType {
+                id: (*t).into(),
+                display_name: (*t).into(),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    /// A published file with one finished sync: users a, b; groups g, h
+    /// (each with a member entitlement); a in g and h, b in g; group g is
+    /// itself a member of h.
+    fn first_sync(file: &Path) -> String {
+        let (mut w, _) = C1zWriter::open(file, WriterOptions::default()).unwrap();
+        w.put_resource_types(&types()).unwrap();
+        w.put_resources(&[
+            resource("user", "a"),
+            resource("user", "b"),
+            resource("group", "g"),
+            resource("group", "h"),
+        ])
+        .unwrap();
+        w.put_entitlements(&[member("g"), member("h")]).unwrap();
+        let nested = pb::Grant {
+            id: "group:h:member:group:g".into(),
+            entitlement: Some(member("h")),
+            principal: Some(resource("group", "g")),
+            ..Default::default()
+        };
+        w.put_grants(&[grant("g", "a"), grant("h", "a"), grant("g", "b"), nested])
+            .unwrap();
+        w.finish().unwrap().sync_id
+    }
+
+    fn second(file: &Path) -> (C1zWriter, String) {
+        let (mut w, start) = C1zWriter::open(file, WriterOptions::default()).unwrap();
+        assert!(matches!(start, SyncStart::New { .. }));
+        let prev = w.latest_finished_full().unwrap().unwrap().sync_id;
+        w.carry_forward(&prev).unwrap();
+        (w, prev)
+    }
+
+    /// The grant ids of the sync readers show by default.
+    fn grant_ids(file: &Path) -> Vec<String> {
+        let r = C1zReader::open(file).unwrap();
+        let view = r.default_sync().unwrap().unwrap().sync_id;
+        let mut ids: Vec<String> = r
+            .grants(&view, &Default::default())
+            .map(|g| g.unwrap().id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn a_carried_sync_is_a_complete_copy_with_its_parent_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        let first = first_sync(&file);
+        let (mut w, prev) = second(&file);
+        assert_eq!(prev, first);
+        // A second copy would duplicate every record: refused.
+        let e = w.carry_forward(&prev).unwrap_err();
+        assert!(e.to_string().contains("already holds records"), "{e}");
+        let report = w.finish().unwrap();
+        assert_eq!(report.stats.resources, 4);
+        assert_eq!(report.stats.entitlements, 2);
+        assert_eq!(report.stats.grants, 4);
+        assert_eq!(report.stats.resource_types, 2);
+        let r = C1zReader::open(&file).unwrap();
+        let new = r.sync(&report.sync_id).unwrap().unwrap();
+        assert_eq!(new.parent_sync_id, first);
+        assert_eq!(new.sync_type, "full");
+        assert_eq!(r.default_sync().unwrap().unwrap().sync_id, report.sync_id);
+        assert_eq!(grant_ids(&file).len(), 4);
+    }
+
+    #[test]
+    fn only_a_finished_full_sync_is_carried() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        let (mut w, _) = C1zWriter::open(&file, WriterOptions::default()).unwrap();
+        assert!(w.latest_finished_full().unwrap().is_none());
+        let own = w.sync_id().to_string();
+        assert!(w.carry_forward(&own).is_err());
+        assert!(w.carry_forward("nope").is_err());
+    }
+
+    #[test]
+    fn a_deleted_resource_takes_its_entitlements_and_both_sides_of_its_grants() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        first_sync(&file);
+        let (mut w, _) = second(&file);
+        // g: its member entitlement, the grants on it (a, b) and the grant
+        // it holds as principal (member of h).
+        let d = w.delete_resource_scope(&rid("group", "g")).unwrap();
+        assert_eq!(
+            d,
+            Deleted {
+                resources: 1,
+                entitlements: 1,
+                grants: 3
+            }
+        );
+        w.finish().unwrap();
+        assert_eq!(grant_ids(&file), vec!["group:h:member:user:a"]);
+        let r = C1zReader::open(&file).unwrap();
+        let view = r.default_sync().unwrap().unwrap().sync_id;
+        assert_eq!(r.stats(&view).unwrap().resources, 3);
+        assert_eq!(r.stats(&view).unwrap().entitlements, 1);
+    }
+
+    #[test]
+    fn scoped_deletions_touch_only_their_scope_and_this_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        let first = first_sync(&file);
+        let (mut w, _) = second(&file);
+        assert_eq!(w.delete_grants_of_principal(&rid("user", "a")).unwrap(), 2);
+        assert_eq!(w.delete_grants_on_resource(&rid("group", "h")).unwrap(), 1);
+        assert_eq!(
+            w.delete_entitlements_of_resource(&rid("group", "h"))
+                .unwrap(),
+            1
+        );
+        assert_eq!(w.delete_resource_row(&rid("user", "b")).unwrap(), 1);
+        // Nothing left in scope: a second deletion removes nothing.
+        assert_eq!(w.delete_grants_of_principal(&rid("user", "a")).unwrap(), 0);
+        let new = w.finish().unwrap();
+        assert_eq!(grant_ids(&file), vec!["group:g:member:user:b"]);
+        assert_eq!(new.stats.resources, 3);
+        assert_eq!(new.stats.entitlements, 1);
+        // The previous sync is untouched.
+        let r = C1zReader::open(&file).unwrap();
+        assert_eq!(r.stats(&first).unwrap().grants, 4);
+        assert_eq!(r.stats(&first).unwrap().resources, 4);
+    }
+
+    #[test]
+    fn deleted_rows_are_stored_again_with_their_current_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        first_sync(&file);
+        let (mut w, _) = second(&file);
+        w.delete_resource_row(&rid("user", "b")).unwrap();
+        let moved = pb::Resource {
+            parent_resource_id: Some(rid("group", "h")),
+            ..resource("user", "b")
+        };
+        w.put_resources(&[moved]).unwrap();
+        w.finish().unwrap();
+        let r = C1zReader::open(&file).unwrap();
+        let b = r.resource("user", "b").unwrap().unwrap();
+        assert_eq!(b.parent_resource_id, Some(rid("group", "h")));
+    }
+
+    #[test]
+    fn a_mark_survives_publishing_and_the_file_stays_a_c1z() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        first_sync(&file);
+        let (mut w, _) = second(&file);
+        let mark = ChangeMark {
+            high_water: DateTime::from_timestamp(1_700_000_000, 123_000_000).unwrap(),
+            origin: "component sha256:abc".into(),
+            record_ids: vec!["r1".into(), "r2".into()],
+        };
+        w.set_change_mark(&mark).unwrap();
+        let id = w.sync_id().to_string();
+        w.finish().unwrap();
+
+        // The next writer finds the finished sync and its mark.
+        let (w, _) = C1zWriter::open(&file, WriterOptions::default()).unwrap();
+        let latest = w.latest_finished_full().unwrap().unwrap();
+        assert_eq!(latest.sync_id, id);
+        assert_eq!(w.change_mark(&id).unwrap(), Some(mark));
+        assert_eq!(w.change_mark(&latest.parent_sync_id).unwrap(), None);
+        w.abandon().unwrap();
+        // The published file still opens with the defensive reader.
+        let r = C1zReader::open(&file).unwrap();
+        assert_eq!(r.default_sync().unwrap().unwrap().sync_id, id);
+    }
+
+    #[test]
+    fn marks_of_deleted_syncs_are_pruned_and_ids_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        first_sync(&file);
+        let mut ids = Vec::new();
+        for round in 0..3 {
+            let (mut w, _) = second(&file);
+            let many: Vec<String> = (0..MAX_MARK_RECORD_IDS + round)
+                .map(|i| format!("r{i}"))
+                .collect();
+            w.set_change_mark(&ChangeMark {
+                high_water: DateTime::from_timestamp(1_700_000_000 + round as i64, 0).unwrap(),
+                origin: String::new(),
+                record_ids: many,
+            })
+            .unwrap();
+            let id = w.sync_id().to_string();
+            let kept = w.change_mark(&id).unwrap().unwrap().record_ids;
+            assert_eq!(kept.len(), MAX_MARK_RECORD_IDS);
+            assert_eq!(
+                kept.last().unwrap(),
+                &format!("r{}", MAX_MARK_RECORD_IDS + round - 1)
+            );
+            w.finish().unwrap();
+            ids.push(id);
+        }
+        // Keep-two cleanup removed the first incremental sync; the next
+        // mark written prunes its row.
+        let (mut w, _) = second(&file);
+        w.set_change_mark(&ChangeMark {
+            high_water: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            origin: String::new(),
+            record_ids: Vec::new(),
+        })
+        .unwrap();
+        assert_eq!(w.change_mark(&ids[0]).unwrap(), None);
+        assert!(w.change_mark(&ids[2]).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_mark_that_does_not_parse_is_named() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        assert_eq!(read_change_mark(&conn, "s").unwrap(), None);
+        conn.execute_batch(MARKS_SCHEMA).unwrap();
+        conn.execute(
+            "insert into host_change_marks values ('s', 1, 2000000000, '', '[]')",
+            [],
+        )
+        .unwrap();
+        let e = read_change_mark(&conn, "s").unwrap_err();
+        assert!(e.to_string().contains("is not a time"), "{e}");
+        conn.execute(
+            "insert into host_change_marks values ('t', 1, 0, '', '{\"a\":1}')",
+            [],
+        )
+        .unwrap();
+        let e = read_change_mark(&conn, "t").unwrap_err();
+        assert!(e.to_string().contains("not a list of strings"), "{e}");
+        assert_eq!(read_change_mark(&conn, "u").unwrap(), None);
+    }
+
+    #[test]
+    fn an_abandoned_sync_leaves_nothing_to_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        first_sync(&file);
+        let (w, _) = second(&file);
+        let abandoned = w.sync_id().to_string();
+        w.abandon().unwrap();
+        let (w, start) = C1zWriter::open(&file, WriterOptions::default()).unwrap();
+        assert!(matches!(start, SyncStart::New { .. }));
+        assert_ne!(start.sync_id(), abandoned);
+        assert_eq!(w.stats().unwrap().grants, 0);
+    }
+}
