@@ -159,7 +159,11 @@ pub(crate) fn found_as_page(
 ) -> Result<(Output, CallReport), CallError> {
     check_get_upload(&report.upload, target, found).map_err(CallError::InvalidRecord)?;
     if !found {
-        let w = format!("{what}: skipped, not found");
+        // Worded as the cut from a full sync words it, whichever ran.
+        let w = format!(
+            "targeted resource {}:{} not found; skipped ({what})",
+            target.resource_type, target.resource
+        );
         tracing::warn!("{w}");
         warnings.push(w);
     }

@@ -206,7 +206,7 @@ async fn a_targeted_sync_makes_only_its_targets_calls_and_matches_a_cut_of_the_f
         targeted
             .warnings
             .iter()
-            .any(|w| w.contains("get-resource of group:missing") && w.contains("not found")),
+            .any(|w| w.contains("targeted resource group:missing not found")),
         "{:?}",
         targeted.warnings
     );
