@@ -30,7 +30,7 @@ pub mod bindings {
     //! hosts that predate 0.1.1; the SDK then does in the guest what the
     //! 0.1.1 functions do in the host, and uploads what 0.1.2's
     //! `put-resources-with` takes as separate lists, skipping no task, and
-    //! exports no `resource-getter`).
+    //! exports no `resource-getter` and no `change-feed`).
     #[cfg(not(feature = "contract-0-1-0"))]
     wit_bindgen::generate!({
         world: "connector-plugin",
@@ -64,6 +64,9 @@ pub use error::{ConnectorError, ResultExt};
 pub use grant_set::{GrantSet, grant_set_grants};
 pub use host::{Auth, Host, SkipTasks, WasmHost};
 
+/// Change-feed records (contract 0.1.3).
+#[cfg(not(feature = "contract-0-1-0"))]
+pub use bindings::exports::idgov::connector::change_feed::{Change, ChangePage};
 /// Metadata records.
 pub use bindings::exports::idgov::connector::connector::{
     AccountField, AccountFieldKind, Capability, ClientAuthMethod, ConfigChoice, ConfigField,
@@ -137,6 +140,45 @@ pub trait Connector {
     ) -> Result<bool, ConnectorError> {
         Err(ConnectorError::Unsupported(
             "reading single resources (targeted sync) is not supported by this connector".into(),
+        ))
+    }
+
+    /// One page of the changes the upstream recorded in `[since, until)`
+    /// (contract 0.1.3, incremental sync). Each [`Change`] is a hint the
+    /// host acts on by re-reading current state: `Resource` through
+    /// [`Connector::get_resource`] and the resource's entitlement and grant
+    /// listings, `PrincipalGrants` through
+    /// [`Connector::list_principal_grants`]. Answer `FullSync(reason)`
+    /// whenever the log cannot prove the changes complete (the window is
+    /// older than the log keeps, a record type that touches identity data
+    /// is not understood, a change's effects are not audited); a missing
+    /// permission is a `PermissionDenied` naming it. The default: not
+    /// supported, so the host runs full syncs.
+    #[cfg(not(feature = "contract-0-1-0"))]
+    fn list_changes(
+        _cx: &Context,
+        _since: Timestamp,
+        _until: Timestamp,
+        _page_token: Option<String>,
+    ) -> Result<ChangePage, ConnectorError> {
+        Err(ConnectorError::Unsupported(
+            "incremental sync (a change feed) is not supported by this connector".into(),
+        ))
+    }
+
+    /// Uploads every grant `principal` holds, with `put_grants` or
+    /// `put_grant_sets` only and exactly as a full sync produces them
+    /// (contract 0.1.3); returns the next page token, if any.
+    #[cfg(not(feature = "contract-0-1-0"))]
+    fn list_principal_grants(
+        _cx: &Context,
+        _principal: ResourceId,
+        _page_token: Option<String>,
+    ) -> Result<Option<String>, ConnectorError> {
+        Err(ConnectorError::Unsupported(
+            "listing one principal's grants (incremental sync) is not supported by this \
+             connector"
+                .into(),
         ))
     }
 
@@ -306,6 +348,7 @@ macro_rules! register_connector {
             }
 
             $crate::__export_resource_getter!($connector);
+            $crate::__export_change_feed!($connector);
 
             $crate::bindings::export_connector_plugin!(Export);
         }
@@ -348,5 +391,59 @@ macro_rules! __export_resource_getter {
 #[cfg(feature = "contract-0-1-0")]
 #[macro_export]
 macro_rules! __export_resource_getter {
+    ($connector:ty) => {};
+}
+
+/// The `change-feed` export of [`register_connector!`] (contract 0.1.3).
+#[doc(hidden)]
+#[cfg(not(feature = "contract-0-1-0"))]
+#[macro_export]
+macro_rules! __export_change_feed {
+    ($connector:ty) => {
+        impl $crate::bindings::exports::idgov::connector::change_feed::Guest for Export {
+            fn list_changes(
+                config: Vec<(String, String)>,
+                since: $crate::Timestamp,
+                until: $crate::Timestamp,
+                page_token: Option<String>,
+            ) -> Result<$crate::ChangePage, $crate::bindings::idgov::connector::types::ConnectorError>
+            {
+                $crate::__private::with_context(
+                    config,
+                    <$connector as $crate::Connector>::RESPONSE_HEADERS,
+                    |cx| {
+                        <$connector as $crate::Connector>::list_changes(
+                            cx, since, until, page_token,
+                        )
+                        .map_err(Into::into)
+                    },
+                )
+            }
+            fn list_principal_grants(
+                config: Vec<(String, String)>,
+                principal: $crate::ResourceId,
+                page_token: Option<String>,
+            ) -> Result<Option<String>, $crate::bindings::idgov::connector::types::ConnectorError>
+            {
+                $crate::__private::with_context(
+                    config,
+                    <$connector as $crate::Connector>::RESPONSE_HEADERS,
+                    |cx| {
+                        <$connector as $crate::Connector>::list_principal_grants(
+                            cx, principal, page_token,
+                        )
+                        .map_err(Into::into)
+                    },
+                )
+            }
+        }
+    };
+}
+
+/// A component for contract 0.1.0 exports no `change-feed`.
+#[doc(hidden)]
+#[cfg(feature = "contract-0-1-0")]
+#[macro_export]
+macro_rules! __export_change_feed {
     ($connector:ty) => {};
 }

@@ -9,11 +9,12 @@
 //! in it, so 0.1.1 rests on the same semver matching, not on a test.
 //!
 //! Decision: the world the host requires is `connector-plugin-core`, which
-//! lacks 0.1.3's optional `resource-getter` export, so components built for
-//! 0.1.0 to 0.1.2 still load. The getter is looked up per component at load
-//! time through [`getter`], a second binding of the full `connector-plugin`
-//! world whose imports and shared types are this module's own (`with`), so
-//! only its export modules are new, and only `resource_getter` is used.
+//! lacks 0.1.3's optional `resource-getter` and `change-feed` exports, so
+//! components built for 0.1.0 to 0.1.2 still load. The optional exports are
+//! looked up per component at load time through [`getter`], a second
+//! binding of the full `connector-plugin` world whose imports and shared
+//! types are this module's own (`with`), so only its export modules are
+//! new, and only `resource_getter` and `change_feed` are used.
 //!
 //! Decision: imports are async (they do network I/O on tokio) and trappable
 //! (a host function can end the call with a typed error when a guest breaks
@@ -39,7 +40,7 @@ pub use exports::idgov::connector::provisioning as prov;
 pub use exports::idgov::connector::sync as sync_api;
 pub use idgov::connector::{http, log, secrets, types, upload};
 
-/// The optional `resource-getter` export (contract 0.1.3).
+/// The optional `resource-getter` and `change-feed` exports (contract 0.1.3).
 pub mod getter {
     mod full {
         wasmtime::component::bindgen!({
@@ -55,9 +56,12 @@ pub mod getter {
                 "idgov:connector/log": crate::bindings::log,
             },
         });
-        pub use exports::idgov::connector::resource_getter;
+        pub use exports::idgov::connector::{change_feed, resource_getter};
     }
 
+    pub use full::change_feed::{
+        Change, ChangePage, Guest as ChangeFeed, GuestIndices as ChangeFeedIndices,
+    };
     pub use full::resource_getter::{
         Guest as ResourceGetter, GuestIndices as ResourceGetterIndices,
     };

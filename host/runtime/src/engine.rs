@@ -39,7 +39,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
-use crate::bindings::getter::{ResourceGetter, ResourceGetterIndices};
+use crate::bindings::getter::{
+    ChangeFeed, ChangeFeedIndices, ChangePage, ResourceGetter, ResourceGetterIndices,
+};
 use crate::bindings::{
     ConnectorPlugin, ConnectorPluginIndices, ConnectorPluginPre, meta, prov, sync_api, types,
 };
@@ -103,6 +105,8 @@ pub struct Plugin {
     indices: ConnectorPluginIndices,
     /// The optional `resource-getter` export (contract 0.1.3), if present.
     getter: Option<ResourceGetterIndices>,
+    /// The optional `change-feed` export (contract 0.1.3), if present.
+    change_feed: Option<ChangeFeedIndices>,
     pub metadata: meta::ConnectorMetadata,
     /// Resource types whose resources the component reads one at a time
     /// (`resource-getter.targeted-types`); empty without the export.
@@ -124,6 +128,18 @@ pub enum Operation {
     /// known (contract 0.1.3). A component without the export answers
     /// `unsupported`.
     GetResource(types::ResourceId, Option<types::ResourceId>),
+    /// `change-feed.list-changes` of `[since, until)` and a page token
+    /// (contract 0.1.3). A component without the export answers
+    /// `unsupported`.
+    ListChanges {
+        since: types::Timestamp,
+        until: types::Timestamp,
+        page_token: Option<String>,
+    },
+    /// `change-feed.list-principal-grants` of a principal and a page token
+    /// (contract 0.1.3); its output is a [`Output::Page`] with that next
+    /// token and no follow-ups, so the sync engine commits it as a page.
+    ListPrincipalGrants(types::ResourceId, Option<String>),
 }
 
 /// What an operation returned.
@@ -139,6 +155,8 @@ pub enum Output {
     TargetedTypes(Vec<String>),
     /// Whether the resource exists (and was uploaded).
     Found(bool),
+    /// One page of `change-feed.list-changes`, its reasons sanitized.
+    Changes(Box<ChangePage>),
 }
 
 /// What a successful call cost and produced besides its output.
@@ -223,6 +241,7 @@ impl Runtime {
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         // Optional: components built before 0.1.3 lack it.
         let getter = ResourceGetterIndices::new(&instance_pre).ok();
+        let change_feed = ChangeFeedIndices::new(&instance_pre).ok();
         let pre = ConnectorPluginPre::new(instance_pre)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let mut plugin = Plugin {
@@ -230,6 +249,7 @@ impl Runtime {
             pre,
             indices,
             getter,
+            change_feed,
             metadata: empty_metadata(),
             targeted_types: Vec::new(),
         };
@@ -618,6 +638,7 @@ struct WarmInstance {
 struct Bindings {
     plugin: ConnectorPlugin,
     getter: Option<ResourceGetter>,
+    change_feed: Option<ChangeFeed>,
 }
 
 impl WarmInstances {
@@ -649,6 +670,13 @@ impl Plugin {
     /// (`resource-getter`, contract 0.1.3).
     pub fn can_get(&self, resource_type: &str) -> bool {
         self.targeted_types.iter().any(|t| t == resource_type)
+    }
+
+    /// Whether the component exports `change-feed` (contract 0.1.3). A
+    /// component built with the SDK always does; whether it supports it is
+    /// known only from its first `list-changes` answer.
+    pub fn has_change_feed(&self) -> bool {
+        self.change_feed.is_some()
     }
 
     /// Whether the component reads single resources of every type it
@@ -743,6 +771,10 @@ impl Plugin {
                                 Some(g) => Some(g.load(&mut store, &instance)?),
                                 None => None,
                             },
+                            change_feed: match &self.change_feed {
+                                Some(f) => Some(f.load(&mut store, &instance)?),
+                                None => None,
+                            },
                         }
                     }
                 };
@@ -822,6 +854,15 @@ fn sanitize_output(output: Output, secrets: &crate::capabilities::secrets::Secre
             }
             Output::Validation(v)
         }
+        // A fallback's reason is logged: guest text like any other.
+        Output::Changes(mut page) => {
+            for c in &mut page.changes {
+                if let crate::bindings::getter::Change::FullSync(reason) = c {
+                    *reason = guest_text::sanitize(reason, secrets);
+                }
+            }
+            Output::Changes(page)
+        }
         other => other,
     }
 }
@@ -838,6 +879,11 @@ async fn run_operation(
     let no_getter = || {
         types::ConnectorError::Unsupported(
             "this component cannot read single resources (it has no resource-getter export)".into(),
+        )
+    };
+    let no_feed = || {
+        types::ConnectorError::Unsupported(
+            "this component cannot list changes (it has no change-feed export)".into(),
         )
     };
     Ok(match op {
@@ -880,6 +926,29 @@ async fn run_operation(
                 .await?
                 .map(Output::Found),
             None => Err(no_getter()),
+        },
+        Operation::ListChanges {
+            since,
+            until,
+            page_token,
+        } => match &bindings.change_feed {
+            Some(f) => f
+                .call_list_changes(&mut *store, &config, since, until, page_token.as_deref())
+                .await?
+                .map(|p| Output::Changes(Box::new(p))),
+            None => Err(no_feed()),
+        },
+        Operation::ListPrincipalGrants(principal, page_token) => match &bindings.change_feed {
+            Some(f) => f
+                .call_list_principal_grants(&mut *store, &config, &principal, page_token.as_deref())
+                .await?
+                .map(|next| {
+                    Output::Page(Box::new(sync_api::PageOutcome {
+                        next_page_token: next,
+                        follow_ups: Vec::new(),
+                    }))
+                }),
+            None => Err(no_feed()),
         },
     })
 }
