@@ -16,10 +16,10 @@ use std::time::Duration;
 use connector_runtime::c1z::{self, C1zReader, GrantFilter, pb};
 use connector_runtime::sync::{SyncError, SyncOptions, SyncSummary, run_sync};
 use connector_runtime::targeted::SyncTarget;
-use connector_runtime::{Limits, Plugin};
+use connector_runtime::{CallError, Limits, Plugin};
 use e2e_tests::components::{self, DIRECTORY, SECRET_PROBE};
 use e2e_tests::server::{Reply, TestServer};
-use e2e_tests::{instance, resource_id, runtime};
+use e2e_tests::{adversary, instance, resource_id, runtime};
 use serde_json::json;
 
 /// Two pages of users, three groups; `ghost` is a member no user file has.
@@ -305,4 +305,55 @@ async fn a_component_without_the_getter_loads_and_is_refused_a_targeted_sync() {
     );
     assert!(!file.exists(), "nothing was published");
     assert_eq!(server.seen().len(), 0, "no request was made");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_uploads_anything_but_its_target_fails_the_sync() {
+    let plugin = adversary().await;
+    assert_eq!(plugin.targeted_types, ["user"]);
+    let dir = tempfile::tempdir().unwrap();
+    for (mode, want) in [
+        (
+            "get-another",
+            "get-resource of user:u1 uploaded resource user:u2 instead",
+        ),
+        (
+            "get-gone-but-uploads",
+            "get-resource of user:u1 answered \"not found\" but uploaded 1 records",
+        ),
+    ] {
+        let inst = instance(&plugin, mode, &[("mode", mode)], Limits::default()).unwrap();
+        let options = SyncOptions {
+            targets: vec![target("user", "u1")],
+            ..SyncOptions::default()
+        };
+        let file = dir.path().join(format!("{mode}.c1z"));
+        match run_sync(&plugin, &inst, &file, &options).await {
+            Err(SyncError::Call {
+                task,
+                error: CallError::InvalidRecord(m),
+            }) => {
+                assert_eq!(task, "get-resource of user:u1", "{mode}");
+                assert!(m.contains(want), "{mode}: {m}");
+            }
+            other => panic!("{mode}: expected an invalid record, got {other:?}"),
+        }
+        assert!(!file.exists(), "{mode}: nothing was published");
+    }
+    // The same component reading honestly: one call, one user.
+    let inst = instance(
+        &plugin,
+        "honest",
+        &[("mode", "well-behaved")],
+        Limits::default(),
+    )
+    .unwrap();
+    let options = SyncOptions {
+        targets: vec![target("user", "u1")],
+        ..SyncOptions::default()
+    };
+    let file = dir.path().join("honest.c1z");
+    let summary = run_sync(&plugin, &inst, &file, &options).await.unwrap();
+    assert_eq!(summary.calls, 1);
+    assert_eq!(ids(&records(&file).resources, resource_key), ["user:u1"]);
 }

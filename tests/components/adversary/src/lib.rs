@@ -58,6 +58,10 @@
 //! - `well-behaved`: uploads `count` users (default 2) and succeeds, to show
 //!   the host is fine after each of the above. Benchmarks use it too, with
 //!   `build-only`, which builds the same records without uploading them.
+//! - Single-resource reads (contract 0.1.3, targeted syncs): `get-another`
+//!   answers a read of one user with another user; `get-gone-but-uploads`
+//!   says "not found" and uploads the user anyway. Any other mode reads
+//!   the user asked for.
 //!
 //! A network mode that gets a response back reports that as an internal
 //! error, so a broken policy shows up as the wrong error kind.
@@ -66,9 +70,9 @@ use connector_sdk::http::Request;
 use connector_sdk::{
     AccountType, Auth, Capability, ConfigField, ConfigKind, Connector, ConnectorError,
     ConnectorMetadata, Context, Email, Entitlement, EntitlementPurpose, Grant, GrantSet, Host,
-    Level, PageOutcome, Resource, ResourceStatus, ResourceTrait, ResourceTraitKind, ResourceType,
-    ResourceTypeCapabilities, SkipTasks, SyncTask, UrlOptions, UserStatus, UserTrait, Validation,
-    register_connector, resource_id,
+    Level, PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait, ResourceTraitKind,
+    ResourceType, ResourceTypeCapabilities, SkipTasks, SyncTask, UrlOptions, UserStatus, UserTrait,
+    Validation, register_connector, resource_id,
 };
 
 /// The text the `panic` mode panics with; tests look for it.
@@ -244,6 +248,37 @@ impl Connector for Adversary {
             other => Err(ConnectorError::InvalidConfig(format!(
                 "unknown mode {other:?}"
             ))),
+        }
+    }
+
+    const TARGETED_TYPES: &'static [&'static str] = &["user"];
+
+    /// A read of one user (contract 0.1.3): the user asked for, or, in the
+    /// `get-another` mode, a different one, and in `get-gone-but-uploads`
+    /// an answer of "not found" that uploads the user anyway.
+    fn get_resource(
+        cx: &Context,
+        id: ResourceId,
+        _parent: Option<ResourceId>,
+    ) -> Result<bool, ConnectorError> {
+        let n: u64 = id
+            .resource
+            .strip_prefix('u')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| ConnectorError::NotFound(format!("no user {}", id.resource)))?;
+        match cx.config.require("mode")? {
+            "get-another" => {
+                cx.host.put_resources(&[user(n + 1)])?;
+                Ok(true)
+            }
+            "get-gone-but-uploads" => {
+                cx.host.put_resources(&[user(n)])?;
+                Ok(false)
+            }
+            _ => {
+                cx.host.put_resources(&[user(n)])?;
+                Ok(true)
+            }
         }
     }
 }
