@@ -5,8 +5,8 @@
 //! wasmtime's linker and export lookup match earlier `0.1.x` names to
 //! `0.1.3` definitions by semver, so a component built for an earlier 0.1.x
 //! links against these bindings unchanged. The end-to-end suite runs test
-//! components built for 0.1.0, 0.1.2 and 0.1.3; no 0.1.1 component is left
-//! in it, so 0.1.1 rests on the same semver matching, not on a test.
+//! components built for 0.1.0 and 0.1.3; no 0.1.1 or 0.1.2 component is
+//! left in it, so those rest on the same semver matching, not on a test.
 //!
 //! Decision: the world the host requires is `connector-plugin-core`, which
 //! lacks 0.1.3's optional `resource-getter` and `change-feed` exports, so
