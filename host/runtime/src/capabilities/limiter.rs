@@ -5,8 +5,16 @@
 //! multiplicative decrease on 429 (TCP-style AIMD), a shared pause that honours
 //! `Retry-After` for every in-flight caller, and an optional steady rate.
 //! One tenant's throttling never slows another's: limiters are per instance.
+//!
+//! Decision: requests get their slot in the order they asked for it (FIFO).
+//! A batched call asks for all of its requests at once, so the oldest call's
+//! requests go first and calls finish one after another instead of all
+//! progressing together. Throughput is the same (every slot stays busy), but
+//! at any moment few calls are half done, and half-done calls are what a
+//! crash throws away: the sync engine commits per call.
 
-use std::sync::Mutex;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -18,13 +26,24 @@ struct State {
     in_flight: usize,
     paused_until: Option<Instant>,
     next_slot: Option<Instant>,
+    /// Requests waiting for a slot, oldest first: (ticket, its wake-up).
+    waiting: VecDeque<(u64, Arc<Notify>)>,
+    next_ticket: u64,
+}
+
+impl State {
+    /// Wakes the oldest waiter, whose turn it is to look for a slot.
+    fn wake_first(&self) {
+        if let Some((_, wake)) = self.waiting.front() {
+            wake.notify_one();
+        }
+    }
 }
 
 pub struct AdaptiveLimiter {
     max: usize,
     per_request: Option<Duration>,
     state: Mutex<State>,
-    freed: Notify,
 }
 
 /// Held while a request is in flight.
@@ -36,8 +55,29 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let mut s = self.limiter.state.lock().unwrap();
         s.in_flight -= 1;
-        drop(s);
-        self.limiter.freed.notify_waiters();
+        s.wake_first();
+    }
+}
+
+/// A place in the queue; leaving it (a request dropped while it waits)
+/// hands the turn to the next waiter.
+struct Place<'a> {
+    limiter: &'a AdaptiveLimiter,
+    ticket: u64,
+    served: bool,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if self.served {
+            return;
+        }
+        let mut s = self.limiter.state.lock().unwrap();
+        let was_first = s.waiting.front().is_some_and(|(t, _)| *t == self.ticket);
+        s.waiting.retain(|(t, _)| *t != self.ticket);
+        if was_first {
+            s.wake_first();
+        }
     }
 }
 
@@ -54,27 +94,46 @@ impl AdaptiveLimiter {
                 in_flight: 0,
                 paused_until: None,
                 next_slot: None,
+                waiting: VecDeque::new(),
+                next_ticket: 0,
             }),
-            freed: Notify::new(),
         }
     }
 
-    /// Waits for a free slot, any shared pause, and the pacing slot.
+    /// Waits for its turn, a free slot, any shared pause, and the pacing
+    /// slot.
     pub async fn acquire(&self) -> Permit<'_> {
         enum Next {
             Go(Duration),
             Sleep(Duration),
-            WaitForFree,
+            WaitForTurn,
         }
+        let wake = Arc::new(Notify::new());
+        let mut place = {
+            let mut s = self.state.lock().unwrap();
+            let ticket = s.next_ticket;
+            s.next_ticket += 1;
+            s.waiting.push_back((ticket, wake.clone()));
+            Place {
+                limiter: self,
+                ticket,
+                served: false,
+            }
+        };
         loop {
-            let notified = self.freed.notified();
             let next = {
                 let mut s = self.state.lock().unwrap();
                 let now = Instant::now();
+                let first = s.waiting.front().is_some_and(|(t, _)| *t == place.ticket);
                 match s.paused_until {
+                    _ if !first => Next::WaitForTurn,
                     Some(until) if until > now => Next::Sleep(until - now),
                     _ if (s.in_flight as f64) < s.limit.floor().max(1.0) => {
                         s.in_flight += 1;
+                        s.waiting.pop_front();
+                        place.served = true;
+                        // The next waiter may find a slot free too.
+                        s.wake_first();
                         let pace = match self.per_request {
                             Some(step) => {
                                 let slot = s.next_slot.map_or(now, |n| n.max(now));
@@ -85,7 +144,7 @@ impl AdaptiveLimiter {
                         };
                         Next::Go(pace)
                     }
-                    _ => Next::WaitForFree,
+                    _ => Next::WaitForTurn,
                 }
             };
             match next {
@@ -97,7 +156,7 @@ impl AdaptiveLimiter {
                     return permit;
                 }
                 Next::Sleep(d) => tokio::time::sleep(d).await,
-                Next::WaitForFree => notified.await,
+                Next::WaitForTurn => wake.notified().await,
             }
         }
     }
@@ -105,7 +164,11 @@ impl AdaptiveLimiter {
     /// A request succeeded: grow the window by about one per window of successes.
     pub fn on_success(&self) {
         let mut s = self.state.lock().unwrap();
+        let before = s.limit.floor();
         s.limit = (s.limit + 1.0 / s.limit.max(1.0)).min(self.max as f64);
+        if s.limit.floor() > before {
+            s.wake_first();
+        }
     }
 
     /// The upstream throttled us: halve the window and pause everyone.
@@ -124,7 +187,6 @@ impl AdaptiveLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test]
@@ -147,6 +209,43 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(peak.load(Ordering::SeqCst), 3);
+    }
+
+    /// Slots go to requests in the order they asked: a batch asked for
+    /// first is served before one asked for later, and a request dropped
+    /// while it waits gives up its place without stalling the queue.
+    #[tokio::test]
+    async fn slots_go_in_the_order_asked() {
+        let l = Arc::new(AdaptiveLimiter::new(2, None));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let held = l.acquire().await;
+        let held2 = l.acquire().await;
+        let mut tasks = Vec::new();
+        for i in 0..12 {
+            let (limiter, order) = (l.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let _p = limiter.acquire().await;
+                order.lock().unwrap().push(i);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }));
+            // Each task has taken its place before the next one asks.
+            while l.state.lock().unwrap().waiting.len() < i + 1 {
+                tokio::task::yield_now().await;
+            }
+        }
+        // A waiter that gives up leaves without holding the others back.
+        let gave_up = tokio::time::timeout(Duration::from_millis(5), l.acquire()).await;
+        assert!(gave_up.is_err());
+        drop(held);
+        drop(held2);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), (0..12).collect::<Vec<_>>());
+        assert!(l.state.lock().unwrap().waiting.is_empty());
+        // And the limiter is free again.
+        let _a = l.acquire().await;
+        let _b = l.acquire().await;
     }
 
     #[test]
