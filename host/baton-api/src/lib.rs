@@ -42,7 +42,9 @@ pub mod v1;
 /// The gRPC service name, the prefix of every method path.
 pub const SERVICE: &str = "c1.connectorapi.baton.v1.BatonService";
 
-/// Method paths, as gRPC puts them in `:path`.
+/// Method paths, as gRPC puts them in `:path`: what the tests' fake service
+/// (which has no generated server) routes by. The generated client carries
+/// the same strings; `tests/client_paths.rs` pins that they agree.
 pub mod method {
     pub const HELLO: &str = "/c1.connectorapi.baton.v1.BatonService/Hello";
     pub const GET_TASK: &str = "/c1.connectorapi.baton.v1.BatonService/GetTask";

@@ -1,6 +1,7 @@
-//! The generated BatonService client calls the method paths the host's own
-//! client and the tests' fake service route by (`baton_api::method`): both
-//! come from the one `baton.proto`, and this pins that they agree.
+//! The generated BatonService client, which the host calls ConductorOne
+//! with, uses the method paths the tests' fake service routes by
+//! (`baton_api::method`): both come from the one `baton.proto`, and this
+//! pins that they agree.
 
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};

@@ -1,5 +1,7 @@
 //! The BatonService client: one long-lived TLS channel to ConductorOne, a
-//! bearer token on every call, and the calls the task loop needs.
+//! bearer token on every call, and the calls the task loop needs, made
+//! through the client generated from `baton.proto` (`baton_api::v1`), so
+//! the method paths and codecs come from the one declaration.
 //!
 //! Decisions:
 //! - One lazily connected channel instead of Baton's connection per call;
@@ -13,7 +15,11 @@
 //! - Every call has a deadline, so a connection that dies silently
 //!   (no FIN, no RST) fails the call instead of hanging the task loop:
 //!   FinishTask 30 s (Baton's value), other unary calls 60 s, an upload
-//!   stream 10 minutes.
+//!   stream 10 minutes or more for a big file.
+//! - The bearer token is attached per call by an async step rather than a
+//!   tonic interceptor: fetching or refreshing it is a network call, and an
+//!   interceptor cannot await. A token that cannot be had fails the call
+//!   before anything is sent.
 //! - `UNAUTHENTICATED` from the server drops the cached token, so the
 //!   next attempt authenticates afresh.
 
@@ -21,8 +27,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use baton_api::method;
-use baton_api::v1::{self, upload_asset_request as upload};
+use baton_api::v1::{
+    self, baton_service_client::BatonServiceClient, upload_asset_request as upload,
+};
 use futures_util::StreamExt as _;
 use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
@@ -53,7 +60,7 @@ fn upload_deadline(bytes: u64) -> Duration {
 
 #[derive(Clone)]
 pub struct BatonClient {
-    grpc: tonic::client::Grpc<Channel>,
+    grpc: BatonServiceClient<Channel>,
     tokens: Arc<TokenSource>,
     pub host_id: String,
 }
@@ -100,7 +107,7 @@ impl BatonClient {
             .user_agent(user_agent)?;
         let channel = endpoint.connect_with_connector_lazy(ProxyConnector::from_env());
         Ok(Self {
-            grpc: tonic::client::Grpc::new(channel),
+            grpc: BatonServiceClient::new(channel),
             tokens,
             host_id,
         })
@@ -123,33 +130,18 @@ impl BatonClient {
         Ok(request)
     }
 
-    async fn unary<Req, Resp>(
+    /// The token and deadline every call carries.
+    async fn prepare<T>(
         &self,
-        path: &'static str,
-        message: Req,
+        message: T,
         deadline: Duration,
-    ) -> Result<Resp, Status>
-    where
-        Req: prost::Message + Send + Sync + 'static,
-        Resp: prost::Message + Default + Send + Sync + 'static,
-    {
+    ) -> Result<tonic::Request<T>, Status> {
         let mut request = self.authorize(tonic::Request::new(message)).await?;
         request.set_timeout(deadline);
-        let mut grpc = self.grpc.clone();
-        grpc.ready()
-            .await
-            .map_err(|e| Status::unavailable(format!("connecting to ConductorOne: {e}")))?;
-        let result = grpc
-            .unary(
-                request,
-                http::uri::PathAndQuery::from_static(path),
-                tonic_prost::ProstCodec::default(),
-            )
-            .await;
-        self.after(result).await.map(|r| r.into_inner())
+        Ok(request)
     }
 
-    async fn after<T>(&self, result: Result<T, Status>) -> Result<T, Status> {
+    async fn after<T>(&self, result: Result<tonic::Response<T>, Status>) -> Result<T, Status> {
         match result {
             Err(s) => {
                 if s.code() == Code::Unauthenticated {
@@ -158,19 +150,23 @@ impl BatonClient {
                 // A refusal may quote the token it refused: redact it too.
                 Err(Status::new(s.code(), self.tokens.redact(s.message())))
             }
-            ok => ok,
+            Ok(response) => Ok(response.into_inner()),
         }
     }
 
     pub async fn hello(&self, req: v1::HelloRequest) -> Result<v1::HelloResponse, Status> {
-        self.unary(method::HELLO, req, UNARY_DEADLINE).await
+        let request = self.prepare(req, UNARY_DEADLINE).await?;
+        let result = self.grpc.clone().hello(request).await;
+        self.after(result).await
     }
 
     pub async fn get_task(&self) -> Result<v1::GetTaskResponse, Status> {
         let req = v1::GetTaskRequest {
             host_id: self.host_id.clone(),
         };
-        self.unary(method::GET_TASK, req, UNARY_DEADLINE).await
+        let request = self.prepare(req, UNARY_DEADLINE).await?;
+        let result = self.grpc.clone().get_task(request).await;
+        self.after(result).await
     }
 
     pub async fn heartbeat(&self, task_id: &str) -> Result<v1::HeartbeatResponse, Status> {
@@ -179,14 +175,18 @@ impl BatonClient {
             task_id: task_id.to_string(),
             annotations: vec![],
         };
-        self.unary(method::HEARTBEAT, req, UNARY_DEADLINE).await
+        let request = self.prepare(req, UNARY_DEADLINE).await?;
+        let result = self.grpc.clone().heartbeat(request).await;
+        self.after(result).await
     }
 
     pub async fn finish_task(
         &self,
         req: v1::FinishTaskRequest,
     ) -> Result<v1::FinishTaskResponse, Status> {
-        self.unary(method::FINISH_TASK, req, FINISH_DEADLINE).await
+        let request = self.prepare(req, FINISH_DEADLINE).await?;
+        let result = self.grpc.clone().finish_task(request).await;
+        self.after(result).await
     }
 
     /// Streams `file` as the task's asset: metadata, 512 KiB chunks read as
@@ -250,19 +250,8 @@ impl BatonClient {
         let stream = futures_util::stream::once(async { metadata })
             .chain(chunks)
             .chain(futures_util::stream::once(async { eof }));
-        let mut request = self.authorize(tonic::Request::new(stream)).await?;
-        request.set_timeout(upload_deadline(size));
-        let mut grpc = self.grpc.clone();
-        grpc.ready()
-            .await
-            .map_err(|e| Status::unavailable(format!("connecting to ConductorOne: {e}")))?;
-        let result = grpc
-            .client_streaming::<_, _, v1::UploadAssetResponse, _>(
-                request,
-                http::uri::PathAndQuery::from_static(method::UPLOAD_ASSET),
-                tonic_prost::ProstCodec::default(),
-            )
-            .await;
+        let request = self.prepare(stream, upload_deadline(size)).await?;
+        let result = self.grpc.clone().upload_asset(request).await;
         self.after(result).await.map(|_| ())
     }
 }
@@ -284,6 +273,121 @@ async fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conductorone::credentials::{ClientId, ClientSecret};
+    use baton_api::method;
+    use baton_api::v1::task::{SyncFullTask, TaskType};
+    use c1_fake::FakeC1;
+    use secrecy::SecretString;
+
+    async fn client_for(c1: &FakeC1) -> BatonClient {
+        let id = ClientId::parse(&c1.client_id()).unwrap();
+        let secret = ClientSecret::parse(&SecretString::from(c1.client_secret())).unwrap();
+        let roots = vec![c1.ca_pem().into_bytes()];
+        let tokens = Arc::new(TokenSource::new(id, secret, &c1.api_host(), &roots).unwrap());
+        BatonClient::new(&c1.api_host(), tokens, "client-test-host".into(), &roots).unwrap()
+    }
+
+    fn hello_request(host_id: &str) -> v1::HelloRequest {
+        v1::HelloRequest {
+            host_id: host_id.into(),
+            task_id: String::new(),
+            build_info: Some(v1::BuildInfo {
+                lang_version: "rustc".into(),
+                package: "connector-host".into(),
+                package_version: "0.1.0".into(),
+            }),
+            os_info: Some(v1::OsInfo {
+                hostname: "host".into(),
+                os: "linux".into(),
+                platform: "debian".into(),
+                platform_version: "13".into(),
+                platform_family: "debian".into(),
+                kernel_version: "6.1".into(),
+                kernel_arch: "x86_64".into(),
+                virtualization_system: "none".into(),
+            }),
+            connector_metadata: Some(Default::default()),
+            annotations: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn each_call_carries_the_token_and_its_deadline() {
+        let c1 = FakeC1::start().await;
+        let client = client_for(&c1).await;
+        for (deadline, grpc_timeout) in [
+            (UNARY_DEADLINE, "60000000u"),
+            (FINISH_DEADLINE, "30000000u"),
+            (upload_deadline(1 << 30), "4216000m"),
+        ] {
+            let request = client.prepare((), deadline).await.unwrap();
+            assert_eq!(
+                request.metadata().get("grpc-timeout").unwrap(),
+                grpc_timeout
+            );
+            let auth = request.metadata().get("authorization").unwrap();
+            assert!(auth.is_sensitive());
+            assert!(auth.to_str().unwrap().starts_with("Bearer "));
+        }
+        // The token is fetched once and reused.
+        assert_eq!(c1.token_fetches(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_generated_client_drives_a_task_and_renews_a_refused_token() {
+        let c1 = FakeC1::start().await;
+        let client = client_for(&c1).await;
+        client.hello(hello_request(&client.host_id)).await.unwrap();
+
+        let id = c1.enqueue(TaskType::SyncFull(SyncFullTask::default()));
+        let task = client.get_task().await.unwrap().task.unwrap();
+        assert_eq!(task.id, id);
+        client.heartbeat(&id).await.unwrap();
+
+        // Two full chunks and a partial one, read as they are sent.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sync.c1z");
+        let body: Vec<u8> = (0..UPLOAD_CHUNK * 2 + 1000).map(|i| i as u8).collect();
+        std::fs::write(&file, &body).unwrap();
+        client.upload_asset(&id, &file).await.unwrap();
+        assert_eq!(c1.uploads(&id), vec![body]);
+        assert_eq!(
+            c1.upload_chunk_sizes(&id),
+            vec![vec![UPLOAD_CHUNK, UPLOAD_CHUNK, 1000]]
+        );
+
+        // A refused token is dropped and never quoted back; the next call
+        // fetches a fresh one.
+        c1.expire_all_tokens();
+        let refused = client.heartbeat(&id).await.unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated);
+        for token in c1.issued_tokens() {
+            assert!(!refused.message().contains(&token), "{}", refused.message());
+        }
+        let finish = v1::FinishTaskRequest {
+            host_id: client.host_id.clone(),
+            task_id: id.clone(),
+            status: None,
+            final_state: Some(v1::finish_task_request::FinalState::Success(
+                v1::finish_task_request::Success::default(),
+            )),
+        };
+        client.finish_task(finish).await.unwrap();
+        assert_eq!(c1.token_fetches(), 2);
+        assert_eq!(c1.finishes(&id).len(), 1);
+        assert_eq!(c1.unauthenticated_calls(), 1);
+
+        for (path, calls) in [
+            (method::HELLO, 1),
+            (method::GET_TASK, 1),
+            (method::HEARTBEAT, 1),
+            (method::UPLOAD_ASSET, 1),
+            (method::FINISH_TASK, 1),
+        ] {
+            assert_eq!(c1.calls(path).len(), calls, "{path}");
+        }
+        assert_eq!(c1.violations(), Vec::<String>::new());
+    }
 
     #[test]
     fn upload_deadlines_grow_with_the_file() {
