@@ -35,12 +35,6 @@
 
 #![forbid(unsafe_code)]
 
-/// Small blocks from per-call chunks instead of dlmalloc (see
-/// [`connector_sdk::arena`]); native builds keep the system allocator.
-#[cfg(target_family = "wasm")]
-#[global_allocator]
-static ALLOCATOR: connector_sdk::arena::Arena = connector_sdk::arena::Arena::new();
-
 pub mod api;
 pub mod config;
 pub mod errors;
