@@ -18,39 +18,28 @@
 //! users page; read each group's parents (with the group listing) and role
 //! assignments; list each group's members only where that says who is a
 //! direct member, and settle the rest with set algebra and per-user checks
-//! ([`groups`], [`membership`]).
+//! ([`membership`]).
 //!
-//! Provisioning ([`provision`]): group membership and nesting, admin role
+//! Provisioning ([`resources`]): group membership and nesting, admin role
 //! assignments at the scope the entitlement names, account creation and
 //! deletion, all idempotent.
 //!
-//! Module map: [`config`] (fields, regions), [`api`] (URLs, HAL paging,
-//! batching), [`idpage`] (the id-only scanner for member and group lists),
-//! [`model`] (payload shapes), [`errors`] (status → error), [`failure`]
-//! (what a failure means, which writes wait out propagation), [`ids`] (ids
-//! checked before they go into a URL path),
-//! [`tokens`] (page tokens and follow-ups), [`users`], [`groups`],
-//! [`membership`], [`populations`], [`roles`], [`provision`], [`validate`],
-//! [`upload`], [`time`].
+//! Module map: [`client`] (the PingOne API: URLs and batches, paging and
+//! the id-only page scanner, payload shapes, errors, ids), [`resources`] (one module per resource
+//! type: its listing, entitlements, grants and provisioning),
+//! [`membership`] (the plan and the reads that settle group members; it
+//! imports no resource module), [`tokens`] (page tokens and follow-ups),
+//! [`config`] (fields, regions), [`validate`], [`upload`], [`time`].
 
 #![forbid(unsafe_code)]
 
-pub mod api;
+pub mod client;
 pub mod config;
-pub mod errors;
-pub mod failure;
-pub mod groups;
-pub mod idpage;
-pub mod ids;
 pub mod membership;
-pub mod model;
-pub mod populations;
-pub mod provision;
-pub mod roles;
+pub mod resources;
 pub mod time;
 pub mod tokens;
 pub mod upload;
-pub mod users;
 pub mod validate;
 
 #[cfg(test)]
@@ -63,8 +52,10 @@ use connector_sdk::{
     ResourceType, ResourceTypeCapabilities, RevokeResult, SyncOp, SyncTask, Validation,
 };
 
-use crate::api::Api;
+use crate::client::api::Api;
 use crate::config::Settings;
+use crate::membership::{members, resolve};
+use crate::resources::{groups, populations, roles, users};
 use crate::tokens::{GroupsChain, Work};
 
 pub const USER: &str = "user";
@@ -98,11 +89,11 @@ impl Connector for PingOne {
         entitlement: EntitlementRef,
         principal: ResourceId,
     ) -> Result<GrantResult, ConnectorError> {
-        provision::grant(cx, entitlement, principal)
+        resources::grant(cx, entitlement, principal)
     }
 
     fn revoke(cx: &Context, grant: GrantRef) -> Result<RevokeResult, ConnectorError> {
-        provision::revoke(cx, grant)
+        resources::revoke(cx, grant)
     }
 
     fn create_account(
@@ -110,11 +101,11 @@ impl Connector for PingOne {
         info: AccountInfo,
         credential: CredentialOption,
     ) -> Result<CreateAccountOutcome, ConnectorError> {
-        provision::create_account(cx, info, credential)
+        users::create_account(cx, info, credential)
     }
 
     fn delete_resource(cx: &Context, id: ResourceId) -> Result<DeleteResult, ConnectorError> {
-        provision::delete_resource(cx, id)
+        users::delete_resource(cx, id)
     }
 }
 
@@ -305,11 +296,11 @@ pub fn run(cx: &Context, api: &Api, task: SyncTask) -> Result<PageOutcome, Conne
                 Work::UserBatch(b) => users::grants(cx, api, b),
                 Work::Nesting { edges } => groups::nesting_grants(cx, &edges),
                 Work::GroupRoles { groups } => groups::role_grants_batch(cx, api, &groups),
-                Work::GroupMembers(m) => groups::members(cx, api, vec![m]),
-                Work::Members { groups } => groups::members(cx, api, groups),
-                Work::Resolve(r) => membership::resolve(cx, api, r),
-                Work::Check(c) => membership::check(cx, api, c),
-                Work::Sweep(w) => groups::sweep(cx, api, w),
+                Work::GroupMembers(m) => members::members(cx, api, vec![m]),
+                Work::Members { groups } => members::members(cx, api, groups),
+                Work::Resolve(r) => resolve::resolve(cx, api, r),
+                Work::Check(c) => resolve::check(cx, api, c),
+                Work::Sweep(w) => members::sweep(cx, api, w),
                 other => Err(wrong_token("list grants", &other)),
             },
             None => Err(no_resource(&task)),
@@ -340,27 +331,6 @@ pub fn wrong_token(what: &str, w: &Work) -> ConnectorError {
         .and_then(|v| v.get("k").and_then(|k| k.as_str()).map(String::from))
         .unwrap_or_default();
     ConnectorError::InvalidArgument(format!("{what}: unexpected page token of kind {kind:?}"))
-}
-
-/// The next page to read, with its empty-page streak, or `None` when the
-/// listing is done. Only an absent `next` ends a listing; a `next` that
-/// points back at the page just read, or a long run of empty pages that
-/// keep linking on, is a paging loop.
-pub fn next_token(
-    api: &Api,
-    current: &str,
-    next: Option<&str>,
-    page_empty: bool,
-    empty: u32,
-    what: &str,
-) -> Result<Option<(String, u32)>, ConnectorError> {
-    let Some(next) = next else { return Ok(None) };
-    let next = api.resolve(next);
-    let empty = if page_empty { empty + 1 } else { 0 };
-    if next == current || empty > api::MAX_EMPTY_PAGES {
-        return Err(api::loop_error(what));
-    }
-    Ok(Some((next, empty)))
 }
 
 connector_sdk::register_connector!(PingOne);

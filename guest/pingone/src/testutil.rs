@@ -3,11 +3,13 @@
 
 use connector_sdk::http::{HttpError, Response};
 use connector_sdk::testing::MockHost;
-use connector_sdk::{Config, Context, PageOutcome, SyncTask};
+use connector_sdk::{Config, Context, EntitlementRef, PageOutcome, SyncTask, resource_id};
 use serde_json::{Value, json};
 
-use crate::api::Api;
+use crate::client::api::Api;
+use crate::client::model::Group;
 use crate::config::{API_URL, ENVIRONMENT_ID, Settings};
+use crate::tokens::Work;
 
 pub const ENV: &str = "b4f5e266-a946-4f77-9cc5-5dc91b046431";
 pub const API: &str = "https://api.test";
@@ -138,5 +140,46 @@ pub fn grant_ids(h: &MockHost) -> Vec<String> {
                 g.principal.resource
             )
         })
+        .collect()
+}
+
+/// A group as the groups listing decodes it.
+pub fn group(v: Value) -> Group {
+    serde_json::from_value(v).unwrap()
+}
+
+// Ids of the provisioning tests.
+pub const U: &str = "0f2c1e1a-0000-4000-8000-000000000001";
+pub const G: &str = "0f2c1e1a-0000-4000-8000-000000000002";
+pub const R: &str = "0f2c1e1a-0000-4000-8000-000000000003";
+pub const X: &str = "0f2c1e1a-0000-4000-8000-000000000004";
+pub const P1: &str = "0f2c1e1a-0000-4000-8000-000000000005";
+pub const ORG: &str = "0f2c1e1a-0000-4000-8000-000000000006";
+pub const A1: &str = "0f2c1e1a-0000-4000-8000-0000000000a1";
+pub const A2: &str = "0f2c1e1a-0000-4000-8000-0000000000a2";
+pub const A3: &str = "0f2c1e1a-0000-4000-8000-0000000000a3";
+
+pub fn ent(rt: &str, id: &str, slug: &str, meta: Option<Value>) -> EntitlementRef {
+    EntitlementRef {
+        id: format!("{rt}:{id}:{slug}"),
+        resource: resource_id(rt, id),
+        slug: slug.into(),
+        metadata_json: meta.map(|m| m.to_string()),
+    }
+}
+
+pub fn with<T>(h: &connector_sdk::testing::MockHost, f: impl FnOnce(&Context) -> T) -> T {
+    let c = config();
+    f(&Context {
+        host: h,
+        config: &c,
+    })
+}
+
+/// The work each follow-up task carries.
+pub fn kinds(tasks: &[SyncTask]) -> Vec<Work> {
+    tasks
+        .iter()
+        .map(|t| Work::decode(t.page_token.as_deref().unwrap()).unwrap())
         .collect()
 }

@@ -178,7 +178,7 @@ impl Work {
 }
 
 /// How direct memberships of static groups are read (decided at the end of
-/// the groups listing, see [`crate::groups`]).
+/// the groups listing, see [`crate::resources::groups`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Mode {
     /// Group member listings, set algebra and per-user checks.

@@ -190,7 +190,7 @@ fn upload_error(e: UploadError, what: &str) -> ConnectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::groups::{DynamicGrant, push_direct, push_dynamic};
+    use crate::membership::members::{DynamicGrant, push_direct, push_dynamic};
     use connector_sdk::testing::MockHost;
     use std::cell::RefCell;
 
@@ -303,8 +303,8 @@ mod tests {
 
     #[test]
     fn listed_resources_go_with_their_own_entitlements_a_slice_at_a_time() {
-        use crate::groups::{group_resource, member_entitlement};
-        let group = |i: usize| -> crate::model::Group {
+        use crate::resources::groups::{group_resource, member_entitlement};
+        let group = |i: usize| -> crate::client::model::Group {
             serde_json::from_value(serde_json::json!({"id": format!("g{i}")})).unwrap()
         };
         let mut out = Out::new();

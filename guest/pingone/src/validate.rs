@@ -17,12 +17,13 @@
 
 use connector_sdk::{Config, ConnectorError, Context, Validation};
 
-use crate::api::{Api, parse_one, parse_page};
+use crate::client::api::Api;
+use crate::client::errors::{self, ROLE_HINT};
+use crate::client::model::{Environment, IdOnly};
+use crate::client::paging::{parse_one, parse_page};
 use crate::config::{
     API_URL, AUTH_URL, CLIENT_ID, CLIENT_SECRET, ENVIRONMENT_ID, REGION, Settings, auth_method_hint,
 };
-use crate::errors::{self, ROLE_HINT};
-use crate::model::{Environment, IdOnly};
 
 pub fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
     let settings = Settings::from_config(cx.config)?;

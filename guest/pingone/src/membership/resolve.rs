@@ -18,7 +18,7 @@
 //! filter matches) is wrong, so it settles nothing for that group: every
 //! candidate is checked, with a warning. Only a count the listings cannot
 //! contradict spares checks; with `pingone-exact-membership` the plan
-//! passes no count at all ([`crate::groups::plan`]).
+//! passes no count at all ([`crate::membership::plan::plan`]).
 //!
 //! Decision: the per-user check is shared by every group of the task (one
 //! request settles a user for all of them), users in more groups go first,
@@ -45,15 +45,16 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use connector_sdk::{ConnectorError, Context, Level, PageOutcome, SyncOp, SyncTask};
 
 use crate::GROUP;
-use crate::api::{Api, MAX_BATCH};
-use crate::groups::{DynamicGrant, dynamic_query, push_direct, push_dynamic};
-use crate::idpage::parse_id_page;
-use crate::model::{GroupMembership, IdOnly};
+use crate::client::api::{Api, MAX_BATCH};
+use crate::client::idpage::parse_id_page;
+use crate::client::model::{GroupMembership, IdOnly};
+use crate::membership::members::{DynamicGrant, dynamic_query, push_direct, push_dynamic};
 use crate::tokens::{CheckChunk, DYNAMIC_UNLESS_DIRECT, ResolveChunk, Work};
 use crate::upload::Out;
 
 /// Users a resolution task checks itself.
 pub const IN_CALL_CHECKS: usize = 1_000;
+
 /// Users per follow-up check task.
 const CHECKS_PER_TASK: usize = MAX_BATCH;
 

@@ -15,8 +15,9 @@ use connector_sdk::{
 };
 use serde_json::json;
 
-use crate::api::{Api, BIG_PAGE, Page, parse_page};
-use crate::model::Population;
+use crate::client::api::{Api, BIG_PAGE};
+use crate::client::model::Population;
+use crate::client::paging::{Page, next_page, parse_page};
 use crate::tokens::Work;
 use crate::upload::Out;
 use crate::{POPULATION, USER, time};
@@ -39,15 +40,8 @@ pub fn list(cx: &Context, api: &Api, token: Option<Work>) -> Result<PageOutcome,
         let e = member_entitlement(&r.id);
         out.listed(r, [e]);
     }
-    let next = crate::next_token(
-        api,
-        &url,
-        page.next.as_deref(),
-        page.items.is_empty(),
-        empty,
-        what,
-    )?
-    .map(|(next, empty)| Work::PopulationsPage { next, empty }.encode());
+    let next = next_page(api, &url, &page, empty, what)?
+        .map(|(next, empty)| Work::PopulationsPage { next, empty }.encode());
     out.flush(cx)?;
     Ok(PageOutcome {
         next_page_token: next,
@@ -90,6 +84,15 @@ pub fn member_entitlement(population: &ResourceId) -> Entitlement {
         immutable: true,
         metadata_json: None,
     }
+}
+
+/// Granting or revoking a population: every user is in exactly one.
+pub fn not_provisionable() -> ConnectorError {
+    ConnectorError::Unsupported(
+        "population membership is not provisionable: every user is in exactly one \
+         population; move the user to another population in PingOne instead"
+            .into(),
+    )
 }
 
 #[cfg(test)]

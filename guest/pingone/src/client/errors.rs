@@ -8,7 +8,7 @@
 //! PingOne's own `code`/`message`/`details` and adds the hint that fixes the
 //! usual cause: missing admin roles on the worker app, a wrong environment or
 //! region, or an API URL that does not point at the management API. What a
-//! body means is [`crate::failure::classify`]'s decision (documented codes,
+//! body means is [`crate::client::failure::classify`]'s decision (documented codes,
 //! never message phrases): a 403 without PingOne's `code` is the gateway's
 //! answer to an unknown path. Writes wait out documented propagation
 //! windows there, before their answer reaches this module.
@@ -17,7 +17,7 @@ use connector_sdk::ConnectorError;
 use connector_sdk::http::Response;
 use serde::Deserialize;
 
-use crate::failure::Failure;
+use crate::client::failure::Failure;
 
 /// The role hint shared by every permission message.
 pub const ROLE_HINT: &str = "assign the worker application the Identity Data Read Only role \
@@ -103,6 +103,11 @@ pub fn has_detail(resp: &Response, code: &str) -> bool {
 }
 
 /// True when a 400 is a filter PingOne did not accept.
+/// PingOne's "it is already there": 409, or 400 with UNIQUENESS_VIOLATION.
+pub fn is_duplicate(resp: &Response) -> bool {
+    resp.status == 409 || (resp.status == 400 && has_detail(resp, "UNIQUENESS_VIOLATION"))
+}
+
 pub fn is_invalid_filter(resp: &Response) -> bool {
     Failure::of(resp) == Some(Failure::InvalidFilter)
 }

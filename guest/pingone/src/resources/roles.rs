@@ -31,16 +31,24 @@
 //! - The role listing also reads the populations (one request) and hands
 //!   the scoped entitlements to follow-up `list-entitlements` tasks; the
 //!   host's per-role tasks have nothing left to do.
+//! - Provisioning assigns a role at the scope its slug names and revokes
+//!   every current assignment of that role and scope (see
+//!   [`crate::resources`]).
 
+use connector_sdk::http::Request;
 use connector_sdk::{
-    ConnectorError, Context, Entitlement, EntitlementPurpose, GrantExpansion, Level, PageOutcome,
-    Resource, ResourceId, ResourceStatus, ResourceTrait, RoleTrait, SkipTasks, SyncOp, SyncTask,
-    resource_id,
+    ConnectorError, Context, Entitlement, EntitlementPurpose, EntitlementRef, GrantExpansion,
+    GrantResult, Level, PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait,
+    RevokeResult, RoleTrait, SkipTasks, SyncOp, SyncTask, resource_id,
 };
 use serde_json::{Value, json};
 
-use crate::api::{Api, BIG_PAGE};
-use crate::model::{Population, Role, RoleAssignment};
+use crate::client::api::{Api, BIG_PAGE};
+use crate::client::errors;
+use crate::client::failure::{self, send_write};
+use crate::client::ids::{checked, checked_answer};
+use crate::client::model::{Environment, Population, Role, RoleAssignment};
+use crate::client::paging::parse_one;
 use crate::tokens::{RoleEntitlements, RoleSpec, Work};
 use crate::upload::Out;
 use crate::{GROUP, ROLE, USER};
@@ -125,12 +133,13 @@ pub fn push_assignment_grants(
 /// The role resources, in one call (roles and populations are few).
 pub fn list(cx: &Context, api: &Api) -> Result<PageOutcome, ConnectorError> {
     let roles = read_roles(api)?;
-    let pops: Vec<Population> = one_listing(
-        api,
-        api.populations(BIG_PAGE),
-        "populations",
-        "listing populations for role scopes (GET /populations)",
-    )?;
+    let pops: Vec<Population> = api
+        .list_one(
+            "populations",
+            api.populations(BIG_PAGE),
+            "listing populations for role scopes (GET /populations)",
+        )
+        .map_err(|e| e.error)?;
     // Role entitlements come from the follow-ups below (they need the
     // scopes), role grants from the users' and groups' tasks: the host asks
     // neither task per role.
@@ -208,18 +217,6 @@ fn read_roles(api: &Api) -> Result<Vec<Role>, ConnectorError> {
         }
     }
     Ok(roles)
-}
-
-fn one_listing<T: serde::de::DeserializeOwned>(
-    api: &Api,
-    url: String,
-    key: &str,
-    what: &str,
-) -> Result<Vec<T>, ConnectorError> {
-    api.list_all::<T>(key, vec![(url, what.to_string())])
-        .pop()
-        .unwrap_or_else(|| Ok(Vec::new()))
-        .map_err(|e| e.error)
 }
 
 fn role_name(r: &Role) -> String {
@@ -345,11 +342,155 @@ pub fn entitlements(cx: &Context, work: RoleEntitlements) -> Result<PageOutcome,
     })
 }
 
+/// (scope type, scope id) of a role entitlement slug.
+fn scope_of(
+    api: &Api,
+    entitlement: &EntitlementRef,
+    slug: &str,
+) -> Result<(String, String), ConnectorError> {
+    if slug == "assigned" {
+        return Ok(("ENVIRONMENT".into(), api.env_id().to_string()));
+    }
+    if let Some(pop) = slug.strip_prefix("assigned:population:") {
+        return Ok((
+            "POPULATION".into(),
+            checked("population id", pop)?.to_string(),
+        ));
+    }
+    if slug == "assigned:organization" {
+        let from_meta = entitlement
+            .metadata_json
+            .as_deref()
+            .and_then(|m| serde_json::from_str::<Value>(m).ok())
+            .and_then(|m| m["scopeId"].as_str().map(String::from));
+        let org = match from_meta {
+            Some(o) => checked(
+                "organization id (scopeId of the entitlement's metadata)",
+                &o,
+            )?
+            .to_string(),
+            None => {
+                let what = "reading the environment's organization (GET /environments/{env})";
+                let env: Environment = parse_one(&api.get(&api.environment(), what)?, what)?;
+                let org = env.organization.map(|o| o.id).ok_or_else(|| {
+                    ConnectorError::Internal(format!(
+                        "{what}: the environment names no organization"
+                    ))
+                })?;
+                checked_answer("organization id", &org)?;
+                org
+            }
+        };
+        return Ok(("ORGANIZATION".into(), org));
+    }
+    Err(ConnectorError::InvalidArgument(format!(
+        "{} does not name its scope ({slug}); assign that role in PingOne",
+        entitlement.id
+    )))
+}
+
+fn subject_url(api: &Api, principal: &ResourceId) -> Result<String, ConnectorError> {
+    match principal.resource_type.as_str() {
+        USER => Ok(format!(
+            "{}/users/{}/roleAssignments",
+            api.environment(),
+            checked("user id", &principal.resource)?
+        )),
+        GROUP => Ok(format!(
+            "{}/groups/{}/roleAssignments",
+            api.environment(),
+            checked("group id", &principal.resource)?
+        )),
+        other => Err(ConnectorError::InvalidArgument(format!(
+            "roles are assigned to users and groups, not {other}"
+        ))),
+    }
+}
+
+/// Assigns the role at the scope its entitlement names.
+pub fn grant(
+    api: &Api,
+    entitlement: &EntitlementRef,
+    slug: &str,
+    principal: &ResourceId,
+) -> Result<GrantResult, ConnectorError> {
+    let role = checked("role id", &entitlement.resource.resource)?;
+    let url = subject_url(api, principal)?;
+    let (kind, scope) = scope_of(api, entitlement, slug)?;
+    let what = format!(
+        "assigning role {role} at {kind} {scope} to {}:{}",
+        principal.resource_type, principal.resource
+    );
+    let body = json!({ "role": { "id": role }, "scope": { "id": scope, "type": kind } });
+    // Safe to repeat: a duplicate assignment is refused (`already-exists`).
+    let resp = send_write(api, Request::post(url).json(&body).idempotent(true), &what)?;
+    if errors::is_duplicate(&resp) {
+        return Ok(GrantResult::AlreadyExists);
+    }
+    errors::check(&resp, &what)?;
+    Ok(GrantResult::Granted)
+}
+
+/// Deletes the principal's current assignments of the role at the scope
+/// the slug names.
+pub fn revoke(
+    api: &Api,
+    role: &str,
+    slug: &str,
+    p: &ResourceId,
+) -> Result<RevokeResult, ConnectorError> {
+    let url = subject_url(api, p)?;
+    let what = format!(
+        "reading role assignments of {}:{}",
+        p.resource_type, p.resource
+    );
+    // Every page: an assignment of this role and scope on a later page
+    // would otherwise survive a revoke that answers `revoked`.
+    let assignments = match api.list_one::<RoleAssignment>("roleAssignments", url.clone(), &what) {
+        Ok(all) => all,
+        // The principal is gone, and its assignments with it.
+        Err(e) if matches!(e.error, ConnectorError::NotFound(_)) => {
+            return Ok(RevokeResult::AlreadyRevoked);
+        }
+        Err(e) => return Err(e.error),
+    };
+    let matching: Vec<&RoleAssignment> = assignments
+        .iter()
+        .filter(|a| a.role.id == role && scope_slug(a, api.env_id()).as_deref() == Some(slug))
+        .collect();
+    if matching.is_empty() {
+        return Ok(RevokeResult::AlreadyRevoked);
+    }
+    if let Some(ro) = matching.iter().find(|a| a.read_only.unwrap_or(false)) {
+        return Err(ConnectorError::InvalidArgument(format!(
+            "role assignment {} is read-only: PingOne manages it and refuses to delete it",
+            ro.id
+        )));
+    }
+    let mut revoked = false;
+    for a in matching {
+        let what = format!(
+            "deleting role assignment {} of {}:{}",
+            a.id, p.resource_type, p.resource
+        );
+        let id = checked_answer("role assignment id", &a.id)?;
+        revoked |= !failure::delete(api, &format!("{url}/{id}"), &what)?;
+    }
+    Ok(if revoked {
+        RevokeResult::Revoked
+    } else {
+        RevokeResult::AlreadyRevoked
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{ENV, host, ok, page, run, task, urls};
-    use connector_sdk::SyncOp;
+    use crate::POPULATION;
+    use crate::resources::{grant, revoke};
+    use crate::testutil::*;
+    use connector_sdk::{GrantRef, SyncOp};
+    use serde_json::json;
 
     fn ra(id: &str, role: &str, kind: &str, scope: &str, read_only: bool) -> RoleAssignment {
         serde_json::from_value(json!({"id": id, "role": {"id": role}, "scope": {"id": scope, "type": kind}, "readOnly": read_only})).unwrap()
@@ -545,5 +686,142 @@ mod tests {
             serde_json::from_value(json!({"id": "r", "applicableTo": ["population", "NOPE"]}))
                 .unwrap();
         assert_eq!(applicable_scopes(&r), ["POPULATION"]);
+    }
+
+    #[test]
+    fn role_grants_carry_the_scope_of_their_slug() {
+        let url = format!("{API}/v1/environments/{ENV}/groups/{G}/roleAssignments");
+        let h = host(vec![(url, status(201, json!({"id": "ra"})))]);
+        let meta = json!({"roleId": R, "scopeType": "ORGANIZATION", "scopeId": ORG});
+        let got = with(&h, |cx| {
+            grant(
+                cx,
+                ent(ROLE, R, "assigned:organization", Some(meta)),
+                resource_id(GROUP, G),
+            )
+        });
+        assert_eq!(got.unwrap(), GrantResult::Granted);
+        let body: Value =
+            serde_json::from_slice(h.requests.borrow()[0].body.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({"role": {"id": R}, "scope": {"id": ORG, "type": "ORGANIZATION"}})
+        );
+        let h = host(vec![]);
+        let e = with(&h, |cx| {
+            grant(
+                cx,
+                ent(ROLE, R, "assigned:application", None),
+                resource_id(USER, U),
+            )
+        })
+        .unwrap_err();
+        assert!(matches!(e, ConnectorError::InvalidArgument(_)));
+        let e = with(&h, |cx| {
+            grant(
+                cx,
+                ent(POPULATION, "p", "member", None),
+                resource_id(USER, U),
+            )
+        })
+        .unwrap_err();
+        assert!(matches!(e, ConnectorError::Unsupported(_)));
+    }
+
+    #[test]
+    fn revoke_deletes_the_current_assignments_of_role_and_scope() {
+        let base = format!("{API}/v1/environments/{ENV}/users/{U}/roleAssignments");
+        let h = host(vec![
+            (
+                base.clone(),
+                ok(json!({"_embedded": {"roleAssignments": [
+                    {"id": A1, "role": {"id": R}, "scope": {"id": P1, "type": "POPULATION"}},
+                    {"id": A2, "role": {"id": R}, "scope": {"id": ENV, "type": "ENVIRONMENT"}},
+                    {"id": A3, "role": {"id": X}, "scope": {"id": P1, "type": "POPULATION"}}
+                ]}})),
+            ),
+            (format!("{base}/{A1}"), status(204, json!(null))),
+        ]);
+        let g = GrantRef {
+            id: "g".into(),
+            entitlement: ent(ROLE, R, &format!("assigned:population:{P1}"), None),
+            principal: resource_id(USER, U),
+            metadata_json: Some(r#"{"assignments":[{"id":"stale"}]}"#.into()),
+            immutable_reason: None,
+        };
+        assert_eq!(with(&h, |cx| revoke(cx, g)).unwrap(), RevokeResult::Revoked);
+        let deleted: Vec<String> = h
+            .requests
+            .borrow()
+            .iter()
+            .filter(|r| matches!(r.method, connector_sdk::http::Method::Delete))
+            .map(|r| r.url.clone())
+            .collect();
+        assert_eq!(deleted, [format!("{base}/{A1}")]);
+    }
+
+    /// An id PingOne answers is checked before it goes into a path too.
+    #[test]
+    fn a_malformed_assignment_id_from_pingone_is_not_followed() {
+        let base = format!("{API}/v1/environments/{ENV}/users/{U}/roleAssignments");
+        let h = host(vec![(
+            base.clone(),
+            ok(json!({"_embedded": {"roleAssignments": [
+                {"id": "../../groups/x", "role": {"id": R}, "scope": {"id": ENV, "type": "ENVIRONMENT"}}
+            ]}})),
+        )]);
+        let g = GrantRef {
+            id: "g".into(),
+            entitlement: ent(ROLE, R, "assigned", None),
+            principal: resource_id(USER, U),
+            metadata_json: None,
+            immutable_reason: None,
+        };
+        let e = with(&h, |cx| revoke(cx, g)).unwrap_err();
+        assert!(
+            matches!(&e, ConnectorError::Internal(m) if m.contains("../../groups/x")),
+            "{e:?}"
+        );
+        assert_eq!(h.requests.borrow().len(), 1, "only the listing was sent");
+    }
+
+    /// Every page of the principal's assignments is read: a matching
+    /// assignment on the second page is revoked too.
+    #[test]
+    fn revoke_reads_every_page_of_assignments() {
+        let base = format!("{API}/v1/environments/{ENV}/users/{U}/roleAssignments");
+        let first = base.clone();
+        let second = format!("{first}?cursor=2");
+        let h = host(vec![
+            (
+                first,
+                ok(crate::testutil::page(
+                    "roleAssignments",
+                    json!([{"id": A1, "role": {"id": X}, "scope": {"id": ENV, "type": "ENVIRONMENT"}}]),
+                    Some(&second),
+                )),
+            ),
+            (
+                second,
+                ok(crate::testutil::page(
+                    "roleAssignments",
+                    json!([{"id": A2, "role": {"id": R}, "scope": {"id": ENV, "type": "ENVIRONMENT"}}]),
+                    None,
+                )),
+            ),
+            (format!("{base}/{A2}"), status(204, json!(null))),
+        ]);
+        let g = GrantRef {
+            id: "g".into(),
+            entitlement: ent(ROLE, R, "assigned", None),
+            principal: resource_id(USER, U),
+            metadata_json: None,
+            immutable_reason: None,
+        };
+        assert_eq!(with(&h, |cx| revoke(cx, g)).unwrap(), RevokeResult::Revoked);
+        assert_eq!(
+            h.requests.borrow().last().unwrap().url,
+            format!("{base}/{A2}")
+        );
     }
 }

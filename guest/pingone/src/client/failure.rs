@@ -39,8 +39,8 @@ use connector_sdk::http::{Request, Response};
 use connector_sdk::{Auth, ConnectorError};
 use serde::Deserialize;
 
-use crate::api::Api;
-use crate::errors;
+use crate::client::api::Api;
+use crate::client::errors;
 
 /// Age under which an environment may still answer 403/404 for objects
 /// it holds (DOCS-8830: Ping's SDK retries while `createdAt` is < 17 s old).
@@ -240,6 +240,16 @@ pub fn send_write(api: &Api, req: Request, what: &str) -> Result<Response, Conne
 }
 
 /// A final 403 (or role-scope refusal) of a write, naming the missing role.
+/// A DELETE sent as a write; `Ok(true)` when it was already gone (404).
+pub fn delete(api: &Api, url: &str, what: &str) -> Result<bool, ConnectorError> {
+    let resp = send_write(api, Request::delete(url), what)?;
+    if resp.status == 404 {
+        return Ok(true);
+    }
+    errors::check(&resp, what)?;
+    Ok(false)
+}
+
 fn permission_error(req: &Request, resp: &Response, what: &str, f: Failure) -> ConnectorError {
     let body = errors::describe_body(resp);
     let status = resp.status;

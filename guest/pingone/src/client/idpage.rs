@@ -15,10 +15,10 @@
 //! but many, and serde's derived decoders run several times slower in wasm
 //! than natively, so they go through the same scanner.
 //!
-//! [`parse_page`]: crate::api::parse_page
+//! [`parse_page`]: crate::client::paging::parse_page
 
-use crate::api::{Links, Page, RawPage};
-use crate::model::{GroupMembership, IdOnly};
+use crate::client::model::{GroupMembership, IdOnly};
+use crate::client::paging::{Links, Page, RawPage};
 use connector_sdk::ConnectorError;
 use connector_sdk::http::Response;
 
@@ -672,7 +672,7 @@ fn word(b: &[u8], i: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::parse_page;
+    use crate::client::paging::parse_page;
 
     fn resp(body: &[u8]) -> Response {
         Response {

@@ -15,18 +15,32 @@
 //! - Display name: `name.formatted`, else given and family name, else the
 //!   username (then the id). The user's lock state and lifecycle go in the
 //!   profile and the status details; `enabled: false` is DISABLED.
+//! - Accounts: the login is the username; `no-password` creates the user as
+//!   is, `random-password` creates it through PingOne's import media type
+//!   with a generated password that must be changed at first sign-on. A
+//!   taken username answers `already-exists` with the existing user.
+//!   Deleting a user that is gone answers `already-gone`.
 
+use connector_sdk::http::Request;
 use connector_sdk::{
-    AccountType, Email, PageOutcome, Resource, ResourceStatus, ResourceTrait, StructuredName,
-    SyncOp, SyncTask, UserStatus, UserTrait, resource_id,
+    AccountInfo, AccountType, ConnectorError, Context, CreateAccountOutcome, CreateAccountResult,
+    CredentialOption, DeleteResult, Email, PageOutcome, Resource, ResourceId, ResourceStatus,
+    ResourceTrait, StructuredName, SyncOp, SyncTask, UserStatus, UserTrait, resource_id,
 };
 use serde::Serialize;
+use serde_json::{Map, Value, json};
 
-use crate::api::{Api, Page, parse_page};
-use crate::model::{RoleAssignment, User};
+use crate::client::api::Api;
+use crate::client::errors;
+use crate::client::failure::{self, send_write};
+use crate::client::ids::{checked, checked_answer};
+use crate::client::model::{RoleAssignment, User};
+use crate::client::paging::{Page, next_page, parse_one, parse_page};
+use crate::config::Settings;
+use crate::resources::roles;
 use crate::tokens::{NO_POPULATION, UserBatch, Work};
 use crate::upload::{Out, SetKey};
-use crate::{POPULATION, USER, roles, time};
+use crate::{POPULATION, USER, time};
 
 /// Immutable-reason of population grants.
 pub const POPULATION_REASON: &str =
@@ -72,15 +86,8 @@ pub fn list(
             page_token: Some(Work::UserBatch(UserBatch { pops, users }).encode()),
         });
     }
-    let next = crate::next_token(
-        api,
-        &url,
-        page.next.as_deref(),
-        page.items.is_empty(),
-        empty,
-        what,
-    )?
-    .map(|(next, empty)| Work::UsersPage { next, empty }.encode());
+    let next = next_page(api, &url, &page, empty, what)?
+        .map(|(next, empty)| Work::UsersPage { next, empty }.encode());
     out.flush(cx)?;
     Ok(PageOutcome {
         next_page_token: next,
@@ -319,6 +326,222 @@ pub fn user_resource(u: &User) -> Resource {
     }
 }
 
+const IMPORT_MEDIA_TYPE: &str = "application/vnd.pingidentity.user.import+json";
+
+/// The account fields (`account-creation-schema`) read from the profile.
+struct NewAccount {
+    username: String,
+    email: Option<String>,
+    given: Option<String>,
+    family: Option<String>,
+    population: Option<String>,
+    enabled: bool,
+    /// The password the host made for a `random-password` account (the
+    /// profile's `password` member), to be set as it is.
+    password: Option<String>,
+}
+
+fn new_account(info: &AccountInfo) -> Result<NewAccount, ConnectorError> {
+    let profile: Map<String, Value> = match info.profile_json.as_deref() {
+        None => Map::new(),
+        Some(p) => match serde_json::from_str(p) {
+            Ok(Value::Object(m)) => m,
+            _ => {
+                return Err(ConnectorError::InvalidArgument(
+                    "the account profile must be a JSON object".into(),
+                ));
+            }
+        },
+    };
+    let text = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| profile.get(*k).and_then(Value::as_str))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    let username = text(&["username"]).unwrap_or_else(|| info.login.trim().to_string());
+    if username.is_empty() {
+        return Err(ConnectorError::InvalidArgument(
+            "an account needs a login (the PingOne username)".into(),
+        ));
+    }
+    let enabled = match profile.get("enabled") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            return Err(ConnectorError::InvalidArgument(format!(
+                "enabled must be true or false, got {v}"
+            )));
+        }
+    };
+    Ok(NewAccount {
+        username,
+        email: text(&["email"]).or_else(|| info.emails.first().cloned()),
+        given: text(&["given_name", "givenName"]),
+        family: text(&["family_name", "familyName"]),
+        population: text(&["population_id", "populationId"]),
+        enabled,
+        password: profile
+            .get("password")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+            .map(String::from),
+    })
+}
+
+pub fn create_account(
+    cx: &Context,
+    info: AccountInfo,
+    credential: CredentialOption,
+) -> Result<CreateAccountOutcome, ConnectorError> {
+    let settings = Settings::from_config(cx.config)?;
+    let api = Api::new(cx.host, &settings);
+    let acct = new_account(&info)?;
+    if let Some(p) = &acct.population {
+        checked("population_id", p)?;
+    }
+    let mut body = json!({ "username": acct.username });
+    if let Some(e) = &acct.email {
+        body["email"] = json!(e);
+    }
+    if acct.given.is_some() || acct.family.is_some() {
+        let mut name = Map::new();
+        if let Some(g) = &acct.given {
+            name.insert("given".into(), json!(g));
+        }
+        if let Some(f) = &acct.family {
+            name.insert("family".into(), json!(f));
+        }
+        body["name"] = Value::Object(name);
+    }
+    if let Some(p) = &acct.population {
+        body["population"] = json!({ "id": p });
+    }
+    let password = match credential {
+        CredentialOption::NoPassword => None,
+        // The host's password honours the task's length and constraints;
+        // without one (an older host), the connector makes its own.
+        CredentialOption::RandomPassword => {
+            Some(acct.password.clone().unwrap_or_else(|| random_password(20)))
+        }
+    };
+    let url = format!("{}/users", api.environment());
+    let req = match &password {
+        None => Request::post(url).json(&body),
+        // Only the import media type may carry a password.
+        Some(pw) => {
+            body["password"] = json!({ "value": pw, "forceChange": true });
+            let mut r = Request::post(url).header("content-type", IMPORT_MEDIA_TYPE);
+            r.body = Some(body.to_string().into_bytes());
+            r
+        }
+    };
+    let what = format!("creating user {}", acct.username);
+    let resp = send_write(&api, req, &what)?;
+    if errors::is_duplicate(&resp) {
+        let existing =
+            find_user(&api, &acct.username)?.ok_or_else(|| errors::status_error(&resp, &what))?;
+        return Ok(CreateAccountOutcome {
+            status: CreateAccountResult::AlreadyExists,
+            account: user_resource(&existing),
+            one_time_password: None,
+        });
+    }
+    errors::check(&resp, &what)?;
+    let user: User = parse_one(&resp, &what)?;
+    let mut account = user_resource(&user);
+    if !acct.enabled {
+        let what = format!("disabling user {}", user.id);
+        let id = checked_answer("the new user's id", &user.id)?;
+        let url = format!("{}/users/{id}/enabled", api.environment());
+        let resp = send_write(
+            &api,
+            Request::put(url).json(&json!({ "enabled": false })),
+            &what,
+        )?;
+        errors::check(&resp, &what)?;
+        account.status = ResourceStatus::Disabled;
+        if let Some(ResourceTrait::User(t)) = &mut account.trait_ {
+            t.status = UserStatus::Disabled;
+        }
+    }
+    Ok(CreateAccountOutcome {
+        status: CreateAccountResult::Created,
+        account,
+        one_time_password: password,
+    })
+}
+
+fn find_user(api: &Api, username: &str) -> Result<Option<User>, ConnectorError> {
+    let filter = format!(
+        "username eq \"{}\"",
+        username.replace('\\', "\\\\").replace('"', "\\\"")
+    );
+    let what = format!("looking up user {username}");
+    let resp = api.get(&api.users_filtered(&filter), &what)?;
+    let page: Page<User> = parse_page(&resp, "users", &what)?;
+    Ok(page.items.into_iter().find(|u| {
+        u.username
+            .as_deref()
+            .is_some_and(|n| n.eq_ignore_ascii_case(username))
+    }))
+}
+
+pub fn delete_resource(cx: &Context, id: ResourceId) -> Result<DeleteResult, ConnectorError> {
+    let settings = Settings::from_config(cx.config)?;
+    let api = Api::new(cx.host, &settings);
+    if id.resource_type != USER {
+        return Err(ConnectorError::Unsupported(format!(
+            "only users can be deleted, not {}",
+            id.resource_type
+        )));
+    }
+    let what = format!("deleting user {}", id.resource);
+    let user = checked("user id", &id.resource)?;
+    let gone = failure::delete(&api, &format!("{}/users/{user}", api.environment()), &what)?;
+    Ok(if gone {
+        DeleteResult::AlreadyGone
+    } else {
+        DeleteResult::Deleted
+    })
+}
+
+/// A password PingOne's default policy accepts: upper, lower, digit and
+/// special characters, `len` long. Randomness comes from the standard
+/// library's randomly keyed SipHash (seeded from the platform's random
+/// source), so no extra crate is needed.
+pub fn random_password(len: usize) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    const CLASSES: [&[u8]; 4] = [
+        b"ABCDEFGHJKLMNPQRSTUVWXYZ",
+        b"abcdefghijkmnopqrstuvwxyz",
+        b"23456789",
+        b"!#$%*+-=?@^_",
+    ];
+    let state = std::collections::hash_map::RandomState::new();
+    let mut counter = 0u64;
+    let mut next = |bound: usize| -> usize {
+        counter += 1;
+        let mut h = state.build_hasher();
+        h.write_u64(counter);
+        (h.finish() % bound as u64) as usize
+    };
+    let len = len.max(CLASSES.len());
+    let all: Vec<u8> = CLASSES.concat();
+    let mut out: Vec<u8> = CLASSES.iter().map(|c| c[next(c.len())]).collect();
+    while out.len() < len {
+        out.push(all[next(all.len())]);
+    }
+    // Shuffle so the class order is not fixed.
+    for i in (1..out.len()).rev() {
+        out.swap(i, next(i + 1));
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,5 +767,55 @@ mod tests {
             meta["assignments"][0],
             json!({"id": "ra2", "scopeType": "POPULATION", "scopeId": "p9", "readOnly": false})
         );
+    }
+
+    #[test]
+    fn passwords_meet_the_default_policy() {
+        let a = random_password(20);
+        let b = random_password(20);
+        assert_eq!(a.len(), 20);
+        assert_ne!(a, b);
+        for p in [&a, &b] {
+            assert!(p.chars().any(|c| c.is_ascii_uppercase()));
+            assert!(p.chars().any(|c| c.is_ascii_lowercase()));
+            assert!(p.chars().any(|c| c.is_ascii_digit()));
+            assert!(p.chars().any(|c| !c.is_ascii_alphanumeric()));
+        }
+        assert_eq!(random_password(2).len(), 4);
+    }
+
+    #[test]
+    fn account_fields_come_from_the_profile() {
+        let info = AccountInfo {
+            login: "fallback".into(),
+            emails: vec!["e@x.com".into()],
+            profile_json: Some(
+                r#"{"username":"emma","givenName":"Emma","enabled":"false","population_id":"p"}"#
+                    .into(),
+            ),
+        };
+        let a = new_account(&info).unwrap();
+        assert_eq!(
+            (
+                a.username.as_str(),
+                a.email.as_deref(),
+                a.given.as_deref(),
+                a.population.as_deref(),
+                a.enabled
+            ),
+            ("emma", Some("e@x.com"), Some("Emma"), Some("p"), false)
+        );
+        let bad = AccountInfo {
+            login: " ".into(),
+            emails: vec![],
+            profile_json: None,
+        };
+        assert!(new_account(&bad).is_err());
+        let bad = AccountInfo {
+            login: "x".into(),
+            emails: vec![],
+            profile_json: Some("[1]".into()),
+        };
+        assert!(new_account(&bad).is_err());
     }
 }

@@ -1,0 +1,238 @@
+//! The resource types, one module each with its listing, entitlements,
+//! grants and what can be provisioned: [`users`], [`groups`],
+//! [`populations`], [`roles`]. This module routes grants and revokes to
+//! the resource type of the entitlement.
+//!
+//! Provisioning decisions:
+//! - Idempotent like Baton connectors (baton.md §3.1): granting what is
+//!   already held answers `already-exists` (PingOne says 400
+//!   `UNIQUENESS_VIOLATION`, or 409), revoking what is gone answers
+//!   `already-revoked` (PingOne says 404). A role "already held" includes a
+//!   broader scope, which PingOne reports the same way. For the same reason
+//!   membership and role-assignment POSTs are marked idempotent, so the host
+//!   retries them after a 5xx or a lost response: a replay of an applied
+//!   grant is refused as a duplicate, never applied twice. Creating a user
+//!   is not (a replay would answer `already-exists` and lose the password).
+//! - The entitlement slug names the scope of a role grant (see
+//!   [`roles`]): `assigned` is this environment,
+//!   `assigned:population:<id>` that population, `assigned:organization`
+//!   the environment's organization. `assigned:application` and
+//!   `assigned:other-environment` do not name the application or
+//!   environment, so they are not grantable here.
+//! - A revoke reads the principal's current assignments (every page) and
+//!   deletes those of the grant's role and scope rather than trusting the
+//!   assignment ids in the stored grant, which may be stale (an assignment
+//!   re-created since the sync has a new id). Read-only assignments and
+//!   immutable grants (dynamic members, populations) are refused with the
+//!   reason.
+//! - Every id a request names (in its path or body) is checked as a
+//!   PingOne id first ([`crate::client::ids`]): a hostile id such as
+//!   `../groups/<gid>` is refused before anything is sent.
+
+pub mod groups;
+pub mod populations;
+pub mod roles;
+pub mod users;
+
+use connector_sdk::{
+    ConnectorError, Context, EntitlementRef, GrantRef, GrantResult, ResourceId, RevokeResult,
+};
+
+use crate::client::api::Api;
+use crate::client::ids::checked;
+use crate::config::Settings;
+use crate::{GROUP, POPULATION, ROLE};
+
+/// Grants an entitlement through the module of its resource type.
+pub fn grant(
+    cx: &Context,
+    entitlement: EntitlementRef,
+    principal: ResourceId,
+) -> Result<GrantResult, ConnectorError> {
+    let settings = Settings::from_config(cx.config)?;
+    let api = Api::new(cx.host, &settings);
+    let target = &entitlement.resource;
+    match (target.resource_type.as_str(), entitlement.slug.as_str()) {
+        (GROUP, "member") => {
+            groups::grant_member(&api, checked("group id", &target.resource)?, &principal)
+        }
+        (ROLE, slug) => roles::grant(&api, &entitlement, slug, &principal),
+        (POPULATION, _) => Err(populations::not_provisionable()),
+        (rt, slug) => Err(ConnectorError::InvalidArgument(format!(
+            "entitlement {rt}:{}:{slug} is not grantable",
+            target.resource
+        ))),
+    }
+}
+
+/// Revokes a grant through the module of its entitlement's resource type;
+/// an immutable grant is refused with its reason.
+pub fn revoke(cx: &Context, grant: GrantRef) -> Result<RevokeResult, ConnectorError> {
+    let settings = Settings::from_config(cx.config)?;
+    let api = Api::new(cx.host, &settings);
+    let ent = &grant.entitlement;
+    if let Some(reason) = &grant.immutable_reason {
+        return Err(ConnectorError::InvalidArgument(format!(
+            "grant {} cannot be revoked directly: {reason}",
+            grant.id
+        )));
+    }
+    let p = &grant.principal;
+    match (ent.resource.resource_type.as_str(), ent.slug.as_str()) {
+        (GROUP, "member") => {
+            groups::revoke_member(&api, checked("group id", &ent.resource.resource)?, p)
+        }
+        (ROLE, slug) => roles::revoke(&api, checked("role id", &ent.resource.resource)?, slug, p),
+        (POPULATION, _) => Err(populations::not_provisionable()),
+        (rt, slug) => Err(ConnectorError::InvalidArgument(format!(
+            "entitlement {rt}:{}:{slug} is not revocable",
+            ent.resource.resource
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::USER;
+    use crate::resources::users::{create_account, delete_resource};
+    use crate::testutil::*;
+    use connector_sdk::{AccountInfo, CredentialOption, resource_id};
+    use serde_json::json;
+
+    #[test]
+    fn duplicates_answer_already_exists() {
+        let url = format!("{API}/v1/environments/{ENV}/users/{U}/memberOfGroups");
+        let dup400 = json!({"code": "INVALID_DATA", "details": [{"code": "UNIQUENESS_VIOLATION", "target": "id"}]});
+        for (resp, want) in [
+            (status(201, json!({"id": G})), GrantResult::Granted),
+            (status(400, dup400), GrantResult::AlreadyExists),
+            (status(409, json!({})), GrantResult::AlreadyExists),
+        ] {
+            let h = host(vec![(url.clone(), resp)]);
+            let got = with(&h, |cx| {
+                grant(cx, ent(GROUP, G, "member", None), resource_id(USER, U))
+            })
+            .unwrap();
+            assert_eq!(got, want);
+            let r = &h.requests.borrow()[0];
+            assert_eq!(
+                r.body.as_deref(),
+                Some(format!(r#"{{"id":"{G}"}}"#).as_bytes())
+            );
+            assert!(
+                r.idempotent,
+                "a replay is refused as a duplicate, so the host may retry a 5xx"
+            );
+        }
+        let h = host(vec![(
+            url,
+            status(
+                400,
+                json!({"code": "INVALID_DATA", "details": [{"code": "CONSTRAINT_VIOLATION"}]}),
+            ),
+        )]);
+        let e = with(&h, |cx| {
+            grant(cx, ent(GROUP, G, "member", None), resource_id(USER, U))
+        })
+        .unwrap_err();
+        assert!(matches!(e, ConnectorError::InvalidArgument(_)));
+    }
+
+    /// Hostile ids in every place a provisioning call takes one: refused
+    /// with an error naming the value, before any request (the host below
+    /// fails the test on any request).
+    #[test]
+    fn hostile_ids_are_refused_before_any_request() {
+        let h = host(vec![]);
+        let hostile = format!("../groups/{G}");
+        let names = |e: ConnectorError, what: &str| {
+            assert!(
+                matches!(&e, ConnectorError::InvalidArgument(m)
+                    if m.starts_with(what) && m.contains(&format!("{hostile:?}"))),
+                "{e:?}"
+            );
+        };
+        let grant_ref = |ent: EntitlementRef, p: ResourceId| GrantRef {
+            id: "g".into(),
+            entitlement: ent,
+            principal: p,
+            metadata_json: None,
+            immutable_reason: None,
+        };
+        let pop_slug = format!("assigned:population:{hostile}");
+        let org_meta = json!({"scopeId": hostile});
+        for (ent, p, what) in [
+            (
+                ent(GROUP, &hostile, "member", None),
+                resource_id(USER, U),
+                "group id",
+            ),
+            (
+                ent(GROUP, G, "member", None),
+                resource_id(USER, &hostile),
+                "user id",
+            ),
+            (
+                ent(GROUP, G, "member", None),
+                resource_id(GROUP, &hostile),
+                "group id",
+            ),
+            (
+                ent(ROLE, &hostile, "assigned", None),
+                resource_id(USER, U),
+                "role id",
+            ),
+            (
+                ent(ROLE, R, "assigned", None),
+                resource_id(USER, &hostile),
+                "user id",
+            ),
+            (
+                ent(ROLE, R, "assigned", None),
+                resource_id(GROUP, &hostile),
+                "group id",
+            ),
+            (
+                ent(ROLE, R, &pop_slug, None),
+                resource_id(USER, U),
+                "population id",
+            ),
+            (
+                ent(ROLE, R, "assigned:organization", Some(org_meta.clone())),
+                resource_id(USER, U),
+                "organization id",
+            ),
+        ] {
+            names(
+                with(&h, |cx| grant(cx, ent.clone(), p.clone())).unwrap_err(),
+                what,
+            );
+            // The population and organization of a revoke only select
+            // among the principal's assignments: they name no request.
+            if !matches!(what, "population id" | "organization id") {
+                names(
+                    with(&h, |cx| revoke(cx, grant_ref(ent, p))).unwrap_err(),
+                    what,
+                );
+            }
+        }
+        names(
+            with(&h, |cx| delete_resource(cx, resource_id(USER, &hostile))).unwrap_err(),
+            "user id",
+        );
+        let info = AccountInfo {
+            login: "emma".into(),
+            emails: vec![],
+            profile_json: Some(json!({"population_id": hostile}).to_string()),
+        };
+        names(
+            with(&h, |cx| {
+                create_account(cx, info, CredentialOption::NoPassword)
+            })
+            .unwrap_err(),
+            "population_id",
+        );
+        assert!(h.requests.borrow().is_empty());
+    }
+}
