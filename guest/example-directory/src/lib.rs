@@ -24,17 +24,26 @@
 //! pages until it meets the record. A directory is small; an API with a
 //! record URL would make one request.
 //!
+//! An incremental sync reads `changes.json` (contract 0.1.3 `change-feed`),
+//! paged like the other files: `{"id", "at", "kind", "target"}` records,
+//! `at` in Unix seconds. `kind` `user` or `group` says that record was
+//! created, updated or deleted (the host re-reads it), `membership` that
+//! the groups user `target` belongs to changed (the host re-reads that
+//! user's grants). Any other kind is not understood and asks for a full
+//! sync, as a connector must rather than guess. A directory that publishes
+//! no `changes.json` gets full syncs (the host logs why).
+//!
 //! With the optional secret `directory-token` configured, every request
 //! carries it as a bearer token. The host adds the header; this code only
 //! names the secret and never sees its value.
 
 use connector_sdk::http::{HttpError, Request, Response};
 use connector_sdk::{
-    AccountType, Auth, Capability, ConfigField, ConfigKind, Connector, ConnectorError,
-    ConnectorMetadata, Context, Email, Entitlement, EntitlementPurpose, Grant, GroupTrait,
-    PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait, ResourceTraitKind,
-    ResourceType, ResourceTypeCapabilities, SyncOp, SyncTask, UrlOptions, UserStatus, UserTrait,
-    Validation, paging, register_connector, resource_id,
+    AccountType, Auth, Capability, Change, ChangePage, ConfigField, ConfigKind, Connector,
+    ConnectorError, ConnectorMetadata, Context, Email, Entitlement, EntitlementPurpose, Grant,
+    GroupTrait, PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait,
+    ResourceTraitKind, ResourceType, ResourceTypeCapabilities, SyncOp, SyncTask, Timestamp,
+    UrlOptions, UserStatus, UserTrait, Validation, paging, register_connector, resource_id,
 };
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +86,17 @@ pub struct Group {
     pub description: Option<String>,
     #[serde(default)]
     pub members: Vec<String>,
+}
+
+/// One record of `changes.json`: what changed, when.
+#[derive(Debug, Deserialize)]
+pub struct ChangeRecord {
+    pub id: String,
+    /// Unix seconds.
+    pub at: i64,
+    pub kind: String,
+    #[serde(default)]
+    pub target: String,
 }
 
 /// One file: a bare array, or items with a link to the next page.
@@ -197,6 +217,88 @@ impl Connector for Directory {
                 Ok(true)
             }
             None => Ok(false),
+        }
+    }
+
+    fn list_changes(
+        cx: &Context,
+        since: Timestamp,
+        until: Timestamp,
+        page_token: Option<String>,
+    ) -> Result<ChangePage, ConnectorError> {
+        let path = page_path(
+            paging::decode::<Cursor>(page_token.as_deref())?,
+            "changes.json",
+        );
+        let (records, next) = fetch::<ChangeRecord>(cx, &path)?;
+        let inside = |at: i64| {
+            let at = (at, 0u32);
+            at >= (since.seconds, since.nanos) && at < (until.seconds, until.nanos)
+        };
+        let mut page = ChangePage {
+            changes: Vec::new(),
+            record_ids: Vec::new(),
+            newest: None,
+            next_page_token: next.map(|next| paging::encode(&Cursor { next })),
+        };
+        for r in records.iter().filter(|r| inside(r.at)) {
+            page.changes.push(Directory::change_of(r));
+            page.record_ids.push(r.id.clone());
+            if page.newest.as_ref().is_none_or(|n| n.seconds < r.at) {
+                page.newest = Some(Timestamp {
+                    seconds: r.at,
+                    nanos: 0,
+                });
+            }
+        }
+        Ok(page)
+    }
+
+    /// A user's grants are the groups listing it as a member: one page of
+    /// `groups.json` per call.
+    fn list_principal_grants(
+        cx: &Context,
+        principal: ResourceId,
+        page_token: Option<String>,
+    ) -> Result<Option<String>, ConnectorError> {
+        if principal.resource_type != USER {
+            return Err(ConnectorError::InvalidArgument(format!(
+                "only users hold grants here, not {:?}",
+                principal.resource_type
+            )));
+        }
+        let path = page_path(
+            paging::decode::<Cursor>(page_token.as_deref())?,
+            "groups.json",
+        );
+        let (groups, next) = fetch::<Group>(cx, &path)?;
+        let grants: Vec<Grant> = groups
+            .iter()
+            .filter(|g| g.members.contains(&principal.resource))
+            .map(|g| member_grant(&resource_id(GROUP, &g.id), &principal.resource))
+            .collect();
+        if !grants.is_empty() {
+            cx.host.put_grants(&grants)?;
+        }
+        Ok(done(next).next_page_token)
+    }
+}
+
+impl Directory {
+    /// The change a record asks for: a kind it does not know asks for a
+    /// full sync.
+    pub fn change_of(record: &ChangeRecord) -> Change {
+        match record.kind.as_str() {
+            USER | GROUP if !record.target.is_empty() => {
+                Change::Resource(resource_id(&record.kind, &record.target))
+            }
+            "membership" if !record.target.is_empty() => {
+                Change::PrincipalGrants(resource_id(USER, &record.target))
+            }
+            other => Change::FullSync(format!(
+                "change {}: kind {other:?} with target {:?} is not understood",
+                record.id, record.target
+            )),
         }
     }
 }
@@ -470,6 +572,17 @@ mod tests {
                     ], "next": "users.json?page=2"}),
                 ),
                 "users.json?page=2" => MockHost::json(200, json!([{"id": "u3"}])),
+                "changes.json" => MockHost::json(
+                    200,
+                    json!({"items": [
+                        {"id": "c1", "at": 100, "kind": "user", "target": "u1"},
+                        {"id": "c2", "at": 150, "kind": "membership", "target": "u3"}
+                    ], "next": "changes.json?page=2"}),
+                ),
+                "changes.json?page=2" => MockHost::json(
+                    200,
+                    json!([{"id": "c3", "at": 200, "kind": "policy", "target": "p1"}]),
+                ),
                 "groups.json" => MockHost::json(
                     200,
                     json!([{"id": "g1", "name": "Eng", "members": ["u1", "u3"]},
@@ -637,5 +750,60 @@ mod tests {
                 Directory::sync(&cx, task(SyncOp::ListResources, USER, None, None)).unwrap_err();
             assert_eq!(e.kind(), "invalid-argument", "{next}: {e:?}");
         }
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp { seconds, nanos: 0 }
+    }
+
+    #[test]
+    fn changes_in_the_window_become_hints_and_unknown_kinds_ask_for_a_full_sync() {
+        let host = directory();
+        let config = config();
+        let cx = Context {
+            host: &host,
+            config: &config,
+        };
+        let first = Directory::list_changes(&cx, at(100), at(150), None).unwrap();
+        assert_eq!(
+            first.changes,
+            vec![Change::Resource(resource_id(USER, "u1"))]
+        );
+        assert_eq!(first.record_ids, vec!["c1".to_string()]);
+        assert_eq!(first.newest, Some(at(100)));
+        let second =
+            Directory::list_changes(&cx, at(100), at(300), first.next_page_token.clone()).unwrap();
+        assert_eq!(second.next_page_token, None);
+        assert!(
+            matches!(&second.changes[..], [Change::FullSync(why)] if why.contains("\"policy\"")),
+            "{:?}",
+            second.changes
+        );
+        let all = Directory::list_changes(&cx, at(0), at(300), None).unwrap();
+        assert_eq!(
+            all.changes,
+            vec![
+                Change::Resource(resource_id(USER, "u1")),
+                Change::PrincipalGrants(resource_id(USER, "u3"))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_users_grants_are_the_groups_listing_it() {
+        let host = directory();
+        let config = config();
+        let cx = Context {
+            host: &host,
+            config: &config,
+        };
+        let next = Directory::list_principal_grants(&cx, resource_id(USER, "u3"), None).unwrap();
+        assert_eq!(next, None);
+        assert_eq!(
+            *host.grants.borrow(),
+            vec![member_grant(&resource_id(GROUP, "g1"), "u3")]
+        );
+        let e = Directory::list_principal_grants(&cx, resource_id(GROUP, "g1"), None).unwrap_err();
+        assert!(matches!(e, ConnectorError::InvalidArgument(_)), "{e:?}");
     }
 }

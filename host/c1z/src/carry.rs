@@ -234,6 +234,68 @@ impl C1zWriter {
             .ctx(|| format!("deleting the grants on {}", id.external_id()))
     }
 
+    /// Deletes the grants on resource `id`'s entitlements except those on
+    /// an entitlement in `keep`: what a re-read resource whose grants come
+    /// from elsewhere leaves when its entitlements changed.
+    pub fn delete_grants_on_resource_except(
+        &mut self,
+        id: &pb::ResourceId,
+        keep: &[String],
+    ) -> Result<u64> {
+        let what = || format!("deleting the grants on {}", id.external_id());
+        let held: Vec<String> = {
+            let mut stmt = self
+                .connection()
+                .prepare_cached(
+                    "select distinct entitlement_id from v1_grants where resource_type_id = ?1 \
+                     and resource_id = ?2 and sync_id = ?3",
+                )
+                .ctx(what)?;
+            let rows = stmt
+                .query_map(
+                    params![id.resource_type, id.resource, self.sync_id()],
+                    |r| r.get::<_, String>(0),
+                )
+                .ctx(what)?;
+            rows.collect::<rusqlite::Result<_>>().ctx(what)?
+        };
+        let mut deleted = 0;
+        for stale in held.iter().filter(|e| !keep.contains(e)) {
+            deleted += self
+                .connection()
+                .prepare_cached(
+                    "delete from v1_grants where resource_type_id = ?1 and resource_id = ?2 \
+                     and entitlement_id = ?3 and sync_id = ?4",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        id.resource_type,
+                        id.resource,
+                        stale,
+                        self.sync_id()
+                    ])
+                })
+                .map(as_count)
+                .ctx(what)?;
+        }
+        Ok(deleted)
+    }
+
+    /// The resource type ids stored with sync `sync_id`, sorted.
+    pub fn resource_type_ids(&self, sync_id: &str) -> Result<Vec<String>> {
+        let what = || format!("listing the resource types of sync {sync_id}");
+        let mut stmt = self
+            .connection()
+            .prepare_cached(
+                "select external_id from v1_resource_types where sync_id = ?1 order by external_id",
+            )
+            .ctx(what)?;
+        let rows = stmt
+            .query_map([sync_id], |r| r.get::<_, String>(0))
+            .ctx(what)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(what)
+    }
+
     /// Deletes the entitlements of resource `id` (not the grants on them).
     pub fn delete_entitlements_of_resource(&mut self, id: &pb::ResourceId) -> Result<u64> {
         self.connection()
@@ -538,6 +600,25 @@ mod tests {
         let r = C1zReader::open(&file).unwrap();
         assert_eq!(r.stats(&first).unwrap().grants, 4);
         assert_eq!(r.stats(&first).unwrap().resources, 4);
+    }
+
+    #[test]
+    fn grants_on_kept_entitlements_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        first_sync(&file);
+        let (mut w, _) = second(&file);
+        let g = rid("group", "g");
+        let keep = ["group:g:member".to_string()];
+        assert_eq!(w.delete_grants_on_resource_except(&g, &keep).unwrap(), 0);
+        assert_eq!(w.delete_grants_on_resource_except(&g, &[]).unwrap(), 2);
+        let own = w.sync_id().to_string();
+        assert_eq!(w.resource_type_ids(&own).unwrap(), ["group", "user"]);
+        w.finish().unwrap();
+        assert_eq!(
+            grant_ids(&file),
+            ["group:h:member:group:g", "group:h:member:user:a"]
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod guest_text;
 mod imports;
+pub mod incremental;
 pub mod limits;
 pub mod state;
 pub mod sync;

@@ -326,6 +326,9 @@ struct StoredTask {
 /// The op of a targeted sync's `get-resource` task (`resource`: the target),
 /// run in the first phase.
 const GET_RESOURCE: u8 = 3;
+/// The op of an incremental sync's `list-principal-grants` task
+/// (`resource`: the principal), run with the grants ([`crate::incremental`]).
+const PRINCIPAL_GRANTS: u8 = 4;
 
 /// The tasks a new sync starts with: a listing of every type, or, for a
 /// targeted sync, a read of every target.
@@ -384,7 +387,11 @@ impl StoredTask {
 
     /// The phase that runs it: a target's read runs with the listings.
     fn phase(&self) -> u8 {
-        if self.op == GET_RESOURCE { 0 } else { self.op }
+        match self.op {
+            GET_RESOURCE => 0,
+            PRINCIPAL_GRANTS => 2,
+            op => op,
+        }
     }
 
     /// The component call that does it.
@@ -394,6 +401,9 @@ impl StoredTask {
             resource: r.clone(),
         };
         match (self.op, &self.resource) {
+            (PRINCIPAL_GRANTS, Some(principal)) => {
+                Operation::ListPrincipalGrants(id(principal), self.token.clone())
+            }
             (GET_RESOURCE, Some(target)) => {
                 Operation::GetResource(id(target), self.parent.as_ref().map(id))
             }
@@ -439,7 +449,8 @@ impl StoredTask {
             "list-entitlements",
             "list-grants",
             "get-resource",
-        ][self.op.min(GET_RESOURCE) as usize];
+            "list-principal-grants",
+        ][self.op.min(PRINCIPAL_GRANTS) as usize];
         match &self.resource {
             Some((t, r)) => format!("{op} of {t}:{r}"),
             None => format!("{op} of type {}", self.resource_type),
@@ -734,6 +745,16 @@ pub async fn run_sync(
                         resource_type: t.clone(),
                         resource: r.clone(),
                     };
+                    // No targets: an incremental sync's re-read, which
+                    // replaces what the previous sync held for it.
+                    if options.targets.is_empty() {
+                        crate::incremental::replace_before_reread(
+                            &mut writer,
+                            &target,
+                            found,
+                            &report,
+                        )?;
+                    }
                     targeted::found_as_page(&target, found, report, &task.describe(), &mut warnings)
                 }
                 (Ok((Output::Page(page), mut report)), _)
@@ -770,6 +791,11 @@ pub async fn run_sync(
                             return Err(e);
                         }
                     }
+                }
+                (Ok((Output::Page(page), report)), Some((t, r))) if task.op == PRINCIPAL_GRANTS => {
+                    crate::incremental::check_principal_upload(&report.upload, t, r)
+                        .map_err(CallError::InvalidRecord)
+                        .map(|()| (Output::Page(page), report))
                 }
                 (result, _) => result,
             };
@@ -1163,6 +1189,71 @@ fn commit_page(
             queue.push(writer, &t, &what)?;
         }
     }
+    Ok(())
+}
+
+/// What a new sync that [`crate::incremental`] prepares starts with.
+pub(crate) enum Seed<'a> {
+    /// Every type's listing, as [`run_sync`] starts a full sync.
+    Full,
+    /// Re-reads: each resource (with its parent, if known) by
+    /// `get-resource`, each principal's grants by `list-principal-grants`.
+    Reread {
+        resources: &'a [(wit::ResourceId, Option<wit::ResourceId>)],
+        principals: &'a [wit::ResourceId],
+    },
+}
+
+/// Queues the first tasks of the writer's new sync (its queue emptied
+/// first), stores the component's resource types and commits a checkpoint
+/// with everything the caller wrote before: [`run_sync`] then resumes the
+/// sync and runs those tasks through the same checks and commits as any.
+pub(crate) fn seed_new_sync(
+    writer: &mut C1zWriter,
+    plugin: &Plugin,
+    limits: &SyncLimits,
+    seed: Seed<'_>,
+) -> Result<(), SyncError> {
+    let pair = |id: &wit::ResourceId| (id.resource_type.clone(), id.resource.clone());
+    let tasks: Vec<StoredTask> = match seed {
+        Seed::Full => first_tasks(plugin, &[]),
+        Seed::Reread {
+            resources,
+            principals,
+        } => {
+            let reads = resources.iter().map(|(id, parent)| StoredTask {
+                op: GET_RESOURCE,
+                resource_type: id.resource_type.clone(),
+                resource: Some(pair(id)),
+                token: None,
+                page: 0,
+                parent: parent.as_ref().map(pair),
+            });
+            let grants = principals.iter().map(|p| StoredTask {
+                op: PRINCIPAL_GRANTS,
+                resource_type: p.resource_type.clone(),
+                resource: Some(pair(p)),
+                token: None,
+                page: 0,
+                parent: None,
+            });
+            reads.chain(grants).collect()
+        }
+    };
+    writer.sync_queue().create_tables()?;
+    writer.sync_queue().clear()?;
+    let types: Vec<pb::ResourceType> = plugin
+        .metadata
+        .resource_types
+        .iter()
+        .map(convert::resource_type)
+        .collect();
+    writer.put_resource_types(&types)?;
+    let mut queue = Queue::open(writer, limits)?;
+    for task in &tasks {
+        queue.push(writer, task, "the sync's first tasks")?;
+    }
+    writer.checkpoint(CHECKPOINT_TOKEN)?;
     Ok(())
 }
 
