@@ -721,6 +721,150 @@ mod tests {
         assert!(check_principal_upload(&resources, "user", "u1").is_err());
     }
 
+    fn wit_resource(t: &str, r: &str) -> wit::Resource {
+        wit::Resource {
+            id: rid(t, r),
+            parent: None,
+            display_name: r.into(),
+            description: None,
+            external_id: None,
+            status: wit::ResourceStatus::Enabled,
+            created_at: None,
+            trait_: None,
+        }
+    }
+
+    fn member_of(group: &str) -> wit::Entitlement {
+        wit::Entitlement {
+            resource: rid("group", group),
+            slug: "member".into(),
+            display_name: String::new(),
+            description: None,
+            purpose: wit::EntitlementPurpose::Assignment,
+            grantable_to: vec![],
+            immutable: false,
+            metadata_json: None,
+        }
+    }
+
+    /// A published c1z holding users a, b and group g with its member
+    /// entitlement, a and b members, g itself a member of group h; then a
+    /// writer on a new sync carrying it.
+    fn carried(dir: &Path) -> C1zWriter {
+        let file = dir.join("s.c1z");
+        let types: Vec<c1z::pb::ResourceType> = ["user", "group"]
+            .iter()
+            .map(|t| c1z::pb::ResourceType {
+                id: (*t).into(),
+                ..Default::default()
+            })
+            .collect();
+        let (mut w, _) = C1zWriter::open(&file, WriterOptions::default()).unwrap();
+        w.put_resource_types(&types).unwrap();
+        let resources: Vec<c1z::pb::Resource> =
+            [("user", "a"), ("user", "b"), ("group", "g"), ("group", "h")]
+                .iter()
+                .map(|(t, r)| convert::resource(&wit_resource(t, r)))
+                .collect();
+        w.put_resources(&resources).unwrap();
+        let owner = |g: &str| {
+            resources
+                .iter()
+                .find(|r| r.id.as_ref().unwrap().resource == g)
+        };
+        let ents: Vec<c1z::pb::Entitlement> = ["g", "h"]
+            .iter()
+            .map(|g| convert::entitlement(&member_of(g), owner(g).unwrap().clone(), &types))
+            .collect();
+        w.put_entitlements(&ents).unwrap();
+        let grants: Vec<c1z::pb::Grant> =
+            [("g", "user", "a"), ("g", "user", "b"), ("h", "group", "g")]
+                .iter()
+                .map(|(g, pt, p)| {
+                    convert::grant(&grant_to(g, rid(pt, p)), owner(g).unwrap().clone())
+                })
+                .collect();
+        w.put_grants(&grants).unwrap();
+        w.finish().unwrap();
+        let (mut w, _) = C1zWriter::open(&file, WriterOptions::default()).unwrap();
+        let prev = w.latest_finished_full().unwrap().unwrap().sync_id;
+        w.carry_forward(&prev).unwrap();
+        w
+    }
+
+    fn grant_to(group: &str, principal: wit::ResourceId) -> wit::Grant {
+        wit::Grant {
+            entitlement_resource: rid("group", group),
+            ..grant(principal)
+        }
+    }
+
+    fn report(upload: UploadBuffer) -> crate::engine::CallReport {
+        crate::engine::CallReport {
+            upload,
+            cpu: Duration::ZERO,
+            wall: Duration::ZERO,
+            memory_peak: 0,
+            log_lines: 0,
+        }
+    }
+
+    fn found_group(entitlements: Vec<wit::Entitlement>, skip: SkipTasks) -> UploadBuffer {
+        let mut upload = UploadBuffer::default();
+        upload.resources.push(wit_resource("group", "g"));
+        upload.entitlements = entitlements;
+        if skip != SkipTasks::empty() {
+            upload.skipped.push((0..1, skip));
+        }
+        upload
+    }
+
+    #[test]
+    fn a_re_read_replaces_what_the_last_sync_held() {
+        let g = rid("group", "g");
+        let stats = |w: &C1zWriter| {
+            let s = w.stats().unwrap();
+            (s.resources, s.entitlements, s.grants)
+        };
+        let dir = tempfile::tempdir().unwrap();
+
+        // Grants re-listed: the grants on g go, the grant g holds stays.
+        let mut w = carried(dir.path());
+        let up = report(found_group(vec![], SkipTasks::empty()));
+        replace_before_reread(&mut w, &g, true, &up).unwrap();
+        assert_eq!(stats(&w), (3, 1, 1));
+
+        // Grants from elsewhere, entitlements with it: grants on an
+        // entitlement it still has stay.
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = carried(dir.path());
+        let both = SkipTasks::LIST_ENTITLEMENTS | SkipTasks::LIST_GRANTS;
+        let up = report(found_group(vec![member_of("g")], both));
+        replace_before_reread(&mut w, &g, true, &up).unwrap();
+        assert_eq!(stats(&w), (3, 1, 3));
+        // ... and go with an entitlement it no longer has.
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = carried(dir.path());
+        let up = report(found_group(vec![], both));
+        replace_before_reread(&mut w, &g, true, &up).unwrap();
+        assert_eq!(stats(&w), (3, 1, 1));
+
+        // Gone: with its entitlement, the grants on it and the one it holds.
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = carried(dir.path());
+        replace_before_reread(&mut w, &g, false, &report(UploadBuffer::default())).unwrap();
+        assert_eq!(stats(&w), (3, 1, 0));
+
+        // An upload breaking get-resource's rules changes nothing here (the
+        // engine refuses it).
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = carried(dir.path());
+        let mut lying = found_group(vec![], SkipTasks::empty());
+        lying.grants.push(grant(rid("user", "a")));
+        replace_before_reread(&mut w, &g, true, &report(lying)).unwrap();
+        assert_eq!(stats(&w), (4, 2, 3));
+    }
+
     #[test]
     fn the_origin_changes_with_component_and_configuration_only() {
         let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
