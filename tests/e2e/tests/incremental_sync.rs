@@ -12,13 +12,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use connector_runtime::c1z::{C1zReader, GrantFilter, pb};
 use connector_runtime::incremental::{
     IncrementalOptions, IncrementalSummary, SyncMode, run_incremental_sync,
 };
-use connector_runtime::sync::SyncOptions;
+use connector_runtime::sync::{SyncError, SyncOptions};
 use connector_runtime::{Limits, Plugin};
 use e2e_tests::components::{self, DIRECTORY};
 use e2e_tests::server::{Reply, TestServer};
@@ -444,6 +445,17 @@ async fn an_old_mark_another_origin_or_an_exhausted_budget_falls_back() {
     };
     expect_fallback(&plugin, &server, dir.path(), &budget, "more than 2 pages").await;
 
+    // More objects to re-read than the run allows: a full sync is cheaper.
+    d.set_user("u6", json!({"id": "u6"}));
+    d.set_user("u7", json!({"id": "u7"}));
+    d.change_page = 0;
+    d.publish(&server);
+    let few = IncrementalOptions {
+        max_rereads: 1,
+        ..IncrementalOptions::default()
+    };
+    expect_fallback(&plugin, &server, dir.path(), &few, "a full sync is cheaper").await;
+
     // The same files under another URL: another configuration.
     let file = dir.path().join("s.c1z");
     let moved = Directory {
@@ -478,4 +490,49 @@ async fn an_old_mark_another_origin_or_an_exhausted_budget_falls_back() {
     let s = sync_at(&plugin, &server, &file, &forced, "other").await;
     assert_eq!(s.mode, SyncMode::Full);
     assert_eq!(s.fallback.as_deref(), Some("the scheduled full sync"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_incremental_sync_is_finished_by_the_next_run() {
+    let (plugin, server, mut d, dir) = synced_once().await;
+    let file = dir.path().join("s.c1z");
+    d.add_member("g3", "u1");
+    d.delete_user("u2");
+    d.publish(&server);
+    // Stopped before any re-read: the prepared sync (the copy, the
+    // deletions, the queued re-reads and the mark) is committed.
+    let url = format!("{}/dir", server.url());
+    let inst = instance(
+        &plugin,
+        "directory",
+        &[("directory-url", &url)],
+        Limits::default(),
+    )
+    .unwrap();
+    let stopped = SyncOptions {
+        concurrency: 2,
+        stop: Some(Arc::new(AtomicBool::new(true))),
+        ..SyncOptions::default()
+    };
+    let e = run_incremental_sync(
+        &plugin,
+        &inst,
+        &file,
+        &stopped,
+        &IncrementalOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, SyncError::Interrupted), "{e}");
+    let s = sync(&plugin, &server, &file, &IncrementalOptions::default()).await;
+    assert_eq!(s.mode, SyncMode::Resumed);
+    assert_eq!(
+        records(&file),
+        fresh_full(&plugin, &server, dir.path()).await
+    );
+    // Its mark was kept: the run after it is incremental and reads nothing.
+    let before = server.seen().len();
+    let next = sync(&plugin, &server, &file, &IncrementalOptions::default()).await;
+    assert_eq!(next.mode, SyncMode::Incremental, "{:?}", next.fallback);
+    assert_eq!(requested_since(&server, before), ["changes.json"]);
 }
