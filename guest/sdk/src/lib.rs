@@ -125,6 +125,9 @@ pub trait Connector {
     /// Resource types whose resources [`Connector::get_resource`] reads
     /// (contract 0.1.3, Baton's targeted sync). Empty, the default: the
     /// host syncs named resources by a full sync and cuts them out of it.
+    /// A type named here must get all of a resource's entitlements and
+    /// grants from that resource's own `list-entitlements` and
+    /// `list-grants` tasks, which are all a targeted sync runs for it.
     const TARGETED_TYPES: &'static [&'static str] = &[];
 
     /// Reads the one resource `id` (of a type in
