@@ -187,6 +187,7 @@ impl<'a> Scanner<'a> {
             return Err(self.invalid_type("a PingOne collection object"));
         }
         self.map(|s, k| {
+            s.colon()?;
             match k {
                 b"_links" => {
                     let links: Option<Links> = s.decode()?;
@@ -215,6 +216,7 @@ impl<'a> Scanner<'a> {
         }
         let mut items = None;
         self.map(|s, k| {
+            s.colon()?;
             if k == key {
                 if s.peek() != Some(b'[') {
                     return Err(s.invalid_type("a sequence"));
@@ -245,6 +247,7 @@ impl<'a> Scanner<'a> {
                         if id.is_some() {
                             return Err(ScanError::Data("duplicate field `id`".into()));
                         }
+                        s.colon()?;
                         id = Some(s.string_value()?);
                     } else if T::EXTRA == Some(k) {
                         if extra.is_some() {
@@ -253,8 +256,10 @@ impl<'a> Scanner<'a> {
                                 String::from_utf8_lossy(k)
                             )));
                         }
+                        s.colon()?;
                         extra = Some(s.optional_string()?);
                     } else {
+                        s.colon()?;
                         s.skip()?;
                     }
                     Ok(())
@@ -309,7 +314,11 @@ impl<'a> Scanner<'a> {
         self.string_value().map(Some)
     }
 
-    /// The map at the cursor (on its `{`); `field` reads each value.
+    /// The map at the cursor (on its `{`); `field` gets each key with the
+    /// cursor before its `:`, and reads the `:` ([`Self::colon`]) and the
+    /// value: serde's derive refuses a duplicate field on the key alone,
+    /// before serde_json reads the `:`, so a field reader makes that check
+    /// first.
     fn map(
         &mut self,
         mut field: impl FnMut(&mut Self, &[u8]) -> Result<(), ScanError>,
@@ -348,12 +357,18 @@ impl<'a> Scanner<'a> {
             } else {
                 return Err(ScanError::Syntax(k.start, "valid UTF-8 in a key"));
             };
-            if self.peek() != Some(b':') {
-                return Err(self.syntax("`:`"));
-            }
-            self.i += 1;
             field(self, key)?;
         }
+    }
+
+    /// The `:` after a map's key.
+    #[inline(always)]
+    fn colon(&mut self) -> Result<(), ScanError> {
+        if self.peek() != Some(b':') {
+            return Err(self.syntax("`:`"));
+        }
+        self.i += 1;
+        Ok(())
     }
 
     /// The sequence at the cursor (on its `[`); `elem` reads each element.
@@ -652,7 +667,16 @@ impl<'a> Scanner<'a> {
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
-            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.i;
+                self.number().and_then(|()| {
+                    // serde_json parses the number before it reports the
+                    // wrong type, and one beyond f64 (`1e400`) is malformed.
+                    serde_json::from_slice::<serde_json::Number>(&self.b[start..self.i])
+                        .map(|_| ())
+                        .map_err(|_| ScanError::Syntax(start, "a number in range"))
+                })
+            }
             _ => Err(self.syntax("a value")),
         };
         match scanned {
@@ -745,6 +769,8 @@ mod tests {
     fn membership_shapes() {
         for body in [
             r#"{"_embedded":{"groupMemberships":[{"id":"a","type":"X","type":"Y"}]}}"#,
+            r#"{"_embedded":{"groupMemberships":[{"id":"a","type":"X","type"}]}}"#,
+            r#"{"_embedded":{"groupMemberships":[{"id":"a","type":null,"id" "b"}]}}"#,
             r#"{"_embedded":{"groupMemberships":[{"id":"a","type":null,"type":null}]}}"#,
             r#"{"_embedded":{"groupMemberships":[{"id":"a","type":7}]}}"#,
             r#"{"_embedded":{"groupMemberships":[{"id":"a","type":nul}]}}"#,
@@ -824,6 +850,9 @@ mod tests {
             r#"{"_embedded":{"users":[{"id":7}]}}"#,
             r#"{"_embedded":{"users":[{"name":"no id"}]}}"#,
             r#"{"_embedded":{"users":[{"id":"a","id":"b"}]}}"#,
+            r#"{"_embedded":{"users":[{"id":"a","id""b"}]}}"#,
+            r#"{"_embedded":{"users":[{"id":"a","id"}]}}"#,
+            r#"{"_embedded":{"users":[{"id":"a","x""b"}]}}"#,
             r#"{"_embedded":{"users":{"id":"a"}}}"#,
             r#"{"_embedded":{"users":[["a"]]}}"#,
             r#"{"_embedded":{"users":[["a","b"]]}}"#,
@@ -833,6 +862,11 @@ mod tests {
             r#"{"_links":[],"_embedded":{"users":[]}}"#,
             r#"{"_links":{"next":{"href":5}},"_embedded":{"users":[]}}"#,
             r#"{"count":1e400,"_embedded":{"users":[]}}"#,
+            r#"{"_embedded":1e400}"#,
+            r#"{"_embedded":-1e400}"#,
+            r#"{"_embedded":1e-400}"#,
+            r#"{"_embedded":{"users":[{"id":1e400}]}}"#,
+            r#"{"_embedded":{"users":[{"id":18446744073709551616}]}}"#,
             r#"{"count":-1,"_embedded":{"users":[]}}"#,
             r#"{"_embedded":[]}"#,
             r#"[]"#,
