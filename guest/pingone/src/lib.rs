@@ -33,9 +33,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod changes;
 pub mod client;
 pub mod config;
 pub mod membership;
+pub mod principal;
 pub mod resources;
 pub mod time;
 pub mod tokens;
@@ -46,10 +48,10 @@ pub mod validate;
 mod testutil;
 
 use connector_sdk::{
-    AccountField, AccountFieldKind, AccountInfo, Capability, Connector, ConnectorError,
+    AccountField, AccountFieldKind, AccountInfo, Capability, ChangePage, Connector, ConnectorError,
     ConnectorMetadata, Context, CreateAccountOutcome, CredentialOption, DeleteResult,
     EntitlementRef, GrantRef, GrantResult, PageOutcome, ResourceId, ResourceTraitKind,
-    ResourceType, ResourceTypeCapabilities, RevokeResult, SyncOp, SyncTask, Validation,
+    ResourceType, ResourceTypeCapabilities, RevokeResult, SyncOp, SyncTask, Timestamp, Validation,
 };
 
 use crate::client::api::Api;
@@ -70,8 +72,41 @@ impl Connector for PingOne {
     /// header, so responses cross the boundary as status and body alone.
     const RESPONSE_HEADERS: Option<&'static [&'static str]> = Some(&[]);
 
+    /// Every type: the change feed re-reads any of them
+    /// ([`resources::get`]).
+    const TARGETED_TYPES: &'static [&'static str] = resources::get::TYPES;
+
     fn metadata() -> ConnectorMetadata {
         metadata()
+    }
+
+    fn get_resource(
+        cx: &Context,
+        id: ResourceId,
+        _parent: Option<ResourceId>,
+    ) -> Result<bool, ConnectorError> {
+        let settings = Settings::from_config(cx.config)?;
+        resources::get::get(cx, &Api::new(cx.host, &settings), &id)
+    }
+
+    fn list_changes(
+        cx: &Context,
+        since: Timestamp,
+        until: Timestamp,
+        page_token: Option<String>,
+    ) -> Result<ChangePage, ConnectorError> {
+        let settings = Settings::from_config(cx.config)?;
+        let api = Api::new(cx.host, &settings);
+        changes::list_changes(cx, &api, since, until, page_token)
+    }
+
+    fn list_principal_grants(
+        cx: &Context,
+        principal: ResourceId,
+        _page_token: Option<String>,
+    ) -> Result<Option<String>, ConnectorError> {
+        let settings = Settings::from_config(cx.config)?;
+        principal::list_principal_grants(cx, &Api::new(cx.host, &settings), &principal)
     }
 
     fn validate(cx: &Context) -> Result<Validation, ConnectorError> {

@@ -81,7 +81,6 @@ pub fn group_resource(g: &Group) -> Resource {
     put("dynamic", Some(json!(g.dynamic_filter().is_some())));
     put("externalId", g.external_id.clone().map(Value::from));
     put("sourceType", g.source_type.clone().map(Value::from));
-    put("directMemberCount", g.direct_users().map(Value::from));
     put("customData", g.custom_data.clone());
     put("createdAt", g.created_at.clone().map(Value::from));
     put("updatedAt", g.updated_at.clone().map(Value::from));
@@ -790,7 +789,7 @@ mod tests {
         let p: Value = serde_json::from_str(&t.profile_json.unwrap()).unwrap();
         assert_eq!(
             p,
-            json!({"groupId": "g", "populationId": "p", "userFilter": "a eq \"b\"", "dynamic": true, "externalId": "ad", "sourceType": "IDP", "directMemberCount": 4})
+            json!({"groupId": "g", "populationId": "p", "userFilter": "a eq \"b\"", "dynamic": true, "externalId": "ad", "sourceType": "IDP"})
         );
         assert_eq!(r.display_name, "Sales");
     }

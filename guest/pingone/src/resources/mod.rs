@@ -29,6 +29,7 @@
 //!   PingOne id first ([`crate::client::ids`]): a hostile id such as
 //!   `../groups/<gid>` is refused before anything is sent.
 
+pub mod get;
 pub mod groups;
 pub mod populations;
 pub mod roles;

@@ -53,7 +53,6 @@ pub fn population_resource(p: &Population) -> Resource {
     let profile = json!({
         "populationId": p.id,
         "default": p.default.unwrap_or(false),
-        "userCount": p.user_count,
     });
     Resource {
         id: resource_id(POPULATION, &p.id),
@@ -123,7 +122,7 @@ mod tests {
         };
         assert_eq!(
             t.profile_json.as_deref(),
-            Some(r#"{"default":true,"populationId":"p1","userCount":12}"#)
+            Some(r#"{"default":true,"populationId":"p1"}"#)
         );
         // The member entitlement goes with the population, and the host is
         // told to ask no per-population task.
