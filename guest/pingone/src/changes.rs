@@ -17,27 +17,30 @@
 //!   memberships a population move drops. Nested membership needs no
 //!   per-user grant (Baton expands the nesting grant), so a nesting change
 //!   re-reads the child group's grants, when PingOne records it at all.
+//! - A group created or updated re-reads the group with every grant on it
+//!   (its members, so a changed dynamic filter is applied) and the grants
+//!   it holds; a group deleted is gone with them.
 //! - What cannot be bounded from the log is a `full-sync` with the reason:
-//!   a population deleted (its groups may go without a record), a dynamic
-//!   group created or updated (who its filter held before is not in the
-//!   log), a schema change (filters may select others), and any record
+//!   a population created, renamed or deleted (every population-scoped
+//!   role has an entitlement per population, and a role's grants take a
+//!   full traversal; a deleted population may take its groups without a
+//!   record), a schema change (filters may select others), and any record
 //!   type that is not known to leave identity data alone.
 //! - A 401/403 on the log is `permission-denied` naming
 //!   `audit_reporting:read:activity`; the host falls back to a full sync.
 //!   429 and 5xx are left to the host's retries.
 
 use connector_sdk::{
-    Change, ChangePage, ConnectorError, Context, ResourceId, Timestamp, http::encode, resource_id,
+    Change, ChangePage, ConnectorError, Context, Level, ResourceId, Timestamp, http::encode,
+    resource_id,
 };
 use serde::Deserialize;
 
 use crate::client::api::Api;
 use crate::client::errors;
-use crate::client::model::{Group, Role};
-use crate::client::paging::{Page, parse_one, parse_page};
+use crate::client::paging::{Page, parse_page};
 use crate::config::is_uuid;
-use crate::resources::roles;
-use crate::{GROUP, POPULATION, ROLE, USER, time};
+use crate::{GROUP, USER, time};
 
 /// The permission the audit log needs.
 pub const AUDIT_PERMISSION: &str = "audit_reporting:read:activity";
@@ -190,7 +193,15 @@ pub fn list_changes(
             break;
         }
     }
-    let changes = hints.resolve(cx, api)?;
+    let changes = hints.into_changes();
+    cx.log(
+        Level::Debug,
+        format!(
+            "audit log page: {} records, {} changes",
+            record_ids.len(),
+            changes.len()
+        ),
+    );
     let next_page_token = match page.next.as_deref().map(|n| api.resolve(n)) {
         Some(n) if n == url => return Err(crate::client::paging::loop_error(what)),
         next => next,
@@ -230,12 +241,6 @@ fn days_text(secs: i64) -> String {
 #[derive(Default, Debug)]
 pub struct Hints {
     pub changes: Vec<Change>,
-    /// Groups created or updated: dynamic ones cannot be applied
-    /// incrementally, so each is read once.
-    pub groups_to_check: Vec<String>,
-    /// A population was created or renamed: the roles' per-population
-    /// entitlements change with it.
-    pub population_roles: bool,
     pub full: Option<String>,
 }
 
@@ -310,34 +315,30 @@ impl Hints {
                 };
                 match verb {
                     "DELETED" => self.resource(GROUP, &g),
+                    // The group and every grant on it (a changed filter
+                    // changes its dynamic members), and the grants it holds
+                    // (a nesting PingOne records as an update of the
+                    // nested group; role assignments).
                     "CREATED" | "UPDATED" => {
                         self.resource(GROUP, &g);
-                        // Its parents (a nesting recorded as an update of
-                        // the nested group) and role assignments.
                         self.principal(GROUP, &g);
-                        if !self.groups_to_check.contains(&g) {
-                            self.groups_to_check.push(g);
-                        }
                     }
                     _ => unknown(self, "a group change this connector does not know"),
                 }
             }
-            "POPULATION" => {
-                let Some(p) = subject(a, "POPULATION", "populations") else {
-                    return unknown(self, "names no population");
-                };
-                match verb {
-                    "CREATED" | "UPDATED" => {
-                        self.resource(POPULATION, &p);
-                        self.population_roles = true;
-                    }
-                    "DELETED" => self.full_sync(format!(
-                        "population {p} was deleted; PingOne may remove its groups without \
-                         recording it"
-                    )),
-                    _ => unknown(self, "a population change this connector does not know"),
-                }
-            }
+            "POPULATION" => match verb {
+                // Every population-scoped role has an entitlement per
+                // population, named after it: created, renamed or deleted,
+                // the roles change, and a role's grants only a full
+                // traversal finds. A deleted population may also take its
+                // groups without a record.
+                "CREATED" | "UPDATED" | "DELETED" => self.full_sync(format!(
+                    "activity {} ({kind}): a population changed, and with it the entitlements \
+                     of every population-scoped role",
+                    a.id
+                )),
+                _ => unknown(self, "a population change this connector does not know"),
+            },
             "ROLE_ASSIGNMENT" => match assignment_principal(a) {
                 Some(Principal::Synced(t, id)) => self.principal(t, &id),
                 // Applications, gateways: not principals this connector syncs.
@@ -355,52 +356,12 @@ impl Hints {
         }
     }
 
-    /// The reads some hints need, and the page's changes.
-    pub fn resolve(mut self, cx: &Context, api: &Api) -> Result<Vec<Change>, ConnectorError> {
-        if let Some(reason) = self.full.take() {
-            return Ok(vec![Change::FullSync(reason)]);
+    /// The page's changes: only the full sync when one is asked for.
+    pub fn into_changes(mut self) -> Vec<Change> {
+        match self.full.take() {
+            Some(reason) => vec![Change::FullSync(reason)],
+            None => self.changes,
         }
-        if !self.groups_to_check.is_empty() {
-            let urls: Vec<String> = self
-                .groups_to_check
-                .iter()
-                .map(|g| format!("{}/groups/{g}", api.environment()))
-                .collect();
-            for (g, res) in self
-                .groups_to_check
-                .iter()
-                .zip(api.send_all(&urls, "reading changed groups"))
-            {
-                let what = format!("reading changed group {g} (GET /groups/{{id}})");
-                let resp = res?;
-                if resp.status == 404 {
-                    continue; // Deleted since: the resource hint finds it gone.
-                }
-                errors::check(&resp, &what)?;
-                let group: Group = parse_one(&resp, &what)?;
-                if let Some(f) = group.dynamic_filter() {
-                    return Ok(vec![Change::FullSync(format!(
-                        "dynamic group {g} was created or updated (userFilter {f}); whom its \
-                         filter selected before is not in the audit log"
-                    ))]);
-                }
-            }
-        }
-        if self.population_roles {
-            let scoped: Vec<Role> = roles::read_roles(api)?
-                .into_iter()
-                .filter(|r| {
-                    roles::applicable_scopes(r)
-                        .iter()
-                        .any(|s| s == "POPULATION")
-                })
-                .collect();
-            for r in scoped {
-                self.resource(ROLE, &r.id);
-            }
-        }
-        let _ = cx;
-        Ok(self.changes)
     }
 }
 
@@ -627,23 +588,32 @@ mod tests {
     }
 
     #[test]
-    fn populations_and_groups() {
+    fn populations_fall_back_and_groups_re_read() {
         let pop = json!([{"type": "POPULATION", "id": P}]);
-        let h = hints_of(vec![activity("p1", "POPULATION.UPDATED", pop.clone())]);
-        assert_eq!(ids(&h), [format!("resource population:{P}")]);
-        assert!(h.population_roles);
-        let h = hints_of(vec![activity("p2", "POPULATION.DELETED", pop)]);
-        assert!(h.full.unwrap().contains("deleted"));
+        for kind in [
+            "POPULATION.CREATED",
+            "POPULATION.UPDATED",
+            "POPULATION.DELETED",
+        ] {
+            let h = hints_of(vec![activity("p", kind, pop.clone())]);
+            assert!(h.full.unwrap().contains("population-scoped role"), "{kind}");
+        }
         let group = json!([{"type": "GROUP", "id": G}]);
-        let h = hints_of(vec![activity("g1", "GROUP.UPDATED", group.clone())]);
-        assert_eq!(
-            ids(&h),
-            [format!("resource group:{G}"), format!("grants group:{G}")]
-        );
-        assert_eq!(h.groups_to_check, [G]);
+        for kind in ["GROUP.CREATED", "GROUP.UPDATED"] {
+            let h = hints_of(vec![activity("g1", kind, group.clone())]);
+            assert_eq!(
+                ids(&h),
+                [format!("resource group:{G}"), format!("grants group:{G}")]
+            );
+        }
         let h = hints_of(vec![activity("g2", "GROUP.DELETED", group)]);
         assert_eq!(ids(&h), [format!("resource group:{G}")]);
-        assert!(h.groups_to_check.is_empty());
+        // A full sync asked for on a page replaces its other changes.
+        let h = hints_of(vec![
+            activity("u", "USER.DELETED", json!([{"type": "USER", "id": U}])),
+            activity("s", "SCHEMA_ATTRIBUTE.UPDATED", json!([{"type": "SCHEMA"}])),
+        ]);
+        assert!(matches!(&h.into_changes()[..], [Change::FullSync(r)] if r.contains("schema")));
     }
 
     fn page(items: Value, next: Option<&str>) -> Value {
@@ -729,34 +699,5 @@ mod tests {
         )]);
         let e = cx_call(&h, since, since + 60, None).unwrap_err();
         assert!(matches!(e, ConnectorError::Unavailable(_)));
-    }
-
-    #[test]
-    fn a_dynamic_group_change_falls_back_and_a_static_one_does_not() {
-        let a = urls();
-        let since = 1_764_583_200;
-        let url = activities_url(&a, &ts(since), &ts(since + 60));
-        let rec = json!([activity(
-            "g",
-            "GROUP.UPDATED",
-            json!([{"type": "GROUP", "id": G}])
-        )]);
-        let group_url = format!("{}/groups/{G}", a.environment());
-        let h = host(vec![
-            (url.clone(), ok(page(rec.clone(), None))),
-            (group_url.clone(), ok(json!({"id": G, "name": "static"}))),
-        ]);
-        let p = cx_call(&h, since, since + 60, None).unwrap();
-        assert_eq!(p.changes.len(), 2);
-        let h = host(vec![
-            (url, ok(page(rec, None))),
-            (
-                group_url,
-                ok(json!({"id": G, "name": "dyn", "userFilter": "title eq \"x\""})),
-            ),
-        ]);
-        let p = cx_call(&h, since, since + 60, None).unwrap();
-        assert!(matches!(&p.changes[..], [Change::FullSync(r)] if r.contains("dynamic group")));
-        assert!(p.next_page_token.is_none());
     }
 }

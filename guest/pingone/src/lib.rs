@@ -72,8 +72,8 @@ impl Connector for PingOne {
     /// header, so responses cross the boundary as status and body alone.
     const RESPONSE_HEADERS: Option<&'static [&'static str]> = Some(&[]);
 
-    /// Every type: the change feed re-reads any of them
-    /// ([`resources::get`]).
+    /// Users, groups and populations ([`resources::get`]); not roles,
+    /// whose grants only a full traversal finds.
     const TARGETED_TYPES: &'static [&'static str] = resources::get::TYPES;
 
     fn metadata() -> ConnectorMetadata {
@@ -318,11 +318,19 @@ pub fn run(cx: &Context, api: &Api, task: SyncTask) -> Result<PageOutcome, Conne
         },
 
         // A group's next page of role assignments (its first pages are
-        // read in batches by the groups listing's follow-ups).
-        (SyncOp::ListGrants, GROUP, Some(r)) => groups::role_grants(cx, api, r, decode(token)?),
-        // Population and user grants come from the users' follow-ups, role
-        // grants from the users' and groups' tasks.
-        (SyncOp::ListGrants, POPULATION | ROLE | USER, Some(_)) => nothing(),
+        // read in batches by the groups listing's follow-ups); without a
+        // token, every grant on the group: the task only a single read
+        // ([`resources::get`]) leaves to the host, which listings skip.
+        (SyncOp::ListGrants, GROUP, Some(r)) => match decode(token)? {
+            None => resources::get::group_grants(cx, api, r),
+            page => groups::role_grants(cx, api, r, page),
+        },
+        (SyncOp::ListGrants, POPULATION, Some(r)) => {
+            resources::get::population_grants(cx, api, r, decode(token)?)
+        }
+        // User grants come from the users' follow-ups, role grants from the
+        // users' and groups' tasks.
+        (SyncOp::ListGrants, ROLE | USER, Some(_)) => nothing(),
         (SyncOp::ListGrants, _, None) => match token {
             Some(t) if GroupsChain::is_chain_token(t) => {
                 groups::pass2(api, GroupsChain::decode(t)?)
@@ -460,8 +468,7 @@ mod tests {
             (SyncOp::ListEntitlements, GROUP),
             (SyncOp::ListEntitlements, POPULATION),
             (SyncOp::ListGrants, ROLE),
-            (SyncOp::ListGrants, POPULATION),
-            (SyncOp::ListGrants, GROUP),
+            (SyncOp::ListGrants, USER),
         ] {
             let out = run(&h, task(op, rt, Some("x"), None)).unwrap();
             assert!(out.next_page_token.is_none() && out.follow_ups.is_empty());

@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::{CallHost, Driver, Store, Transport, entitlement_id, grant_id, rid, sim_config};
 use connector_sdk::{
     Change, Config, Connector, Context, Entitlement, Grant, Resource, ResourceId, SkipTasks,
-    Timestamp,
+    SyncOp, SyncTask, Timestamp,
 };
 use pingone_connector::PingOne;
 use pingone_sim::{AuditConfig, NestingAudit, SimConfig, SimHandle};
@@ -147,6 +147,94 @@ fn principal_grants(
     up.grants
 }
 
+/// What a resource's own `list-grants` task and its follow-ups upload
+/// (run as the host runs them: pages, then follow-ups).
+fn resource_grants(
+    transport: &Transport,
+    config: &[(String, String)],
+    r: &ResourceId,
+) -> Vec<Grant> {
+    let mut queue = vec![SyncTask {
+        op: SyncOp::ListGrants,
+        resource_type: r.resource_type.clone(),
+        resource: Some(r.clone()),
+        page_token: None,
+    }];
+    let mut grants = Vec::new();
+    let mut calls = 0;
+    while let Some(task) = queue.pop() {
+        calls += 1;
+        assert!(calls < 1_000, "too many calls for {}", rid(r));
+        let (out, up) = call(transport, config, |cx| PingOne::sync(cx, task.clone()));
+        assert!(up.resources.is_empty() && up.entitlements.is_empty());
+        grants.extend(up.grants);
+        if let Some(t) = out.next_page_token {
+            queue.push(SyncTask {
+                page_token: Some(t),
+                ..task.clone()
+            });
+        }
+        queue.extend(out.follow_ups);
+    }
+    grants
+}
+
+/// A targeted read's promise: a user, group or population read alone,
+/// then its own tasks, yields what the full sync holds for it.
+#[test]
+fn each_resource_read_alone_equals_the_full_syncs() {
+    for seed in [3, 8] {
+        let sim = Sim::start(SimConfig::small(seed));
+        let h = sim.h();
+        let transport = Transport::new(&h.token_url(), h.client_id(), h.client_secret());
+        let config = sim.config();
+        let store = full_sync(&transport, &config);
+        let mut checked = 0;
+        for (key, r) in &store.resources {
+            if r.id.resource_type == "role" {
+                continue;
+            }
+            let (found, up) = call(&transport, &config, |cx| {
+                PingOne::get_resource(cx, r.id.clone(), None)
+            });
+            assert!(found, "{key}");
+            assert_eq!(up.resources, std::slice::from_ref(r), "{key}");
+            let mut ents: Vec<Entitlement> = up.listed.iter().flat_map(|l| l.1.clone()).collect();
+            ents.extend(up.entitlements);
+            let want_ents: Vec<&Entitlement> = store
+                .entitlements
+                .values()
+                .filter(|e| e.resource == r.id)
+                .collect();
+            assert_eq!(ents.iter().collect::<Vec<_>>(), want_ents, "{key}");
+            let skip = up.listed.first().map(|l| l.2).unwrap_or_default();
+            if r.id.resource_type == "user" {
+                continue; // no entitlements, no grants on it
+            }
+            assert!(skip.list_entitlements && !skip.list_grants, "{key}");
+            let got: BTreeMap<String, Grant> = resource_grants(&transport, &config, &r.id)
+                .into_iter()
+                .map(|g| (grant_id(&g), g))
+                .collect();
+            let want: BTreeMap<String, Grant> = store
+                .grants
+                .iter()
+                .filter(|(_, g)| g.entitlement_resource == r.id)
+                .map(|(k, g)| (k.clone(), g.clone()))
+                .collect();
+            assert_eq!(got, want, "seed {seed}: grants on {key}");
+            checked += want.len();
+        }
+        assert!(checked > 50, "seed {seed}: only {checked} grants checked");
+        // Gone: false, nothing uploaded.
+        let gone = connector_sdk::resource_id("group", "00000000-0000-4000-8000-000000000000");
+        let (found, up) = call(&transport, &config, |cx| {
+            PingOne::get_resource(cx, gone.clone(), None)
+        });
+        assert!(!found && up.resources.is_empty() && up.listed.is_empty());
+    }
+}
+
 #[test]
 fn each_principals_grants_equal_the_full_syncs() {
     for seed in [3, 8] {
@@ -268,12 +356,13 @@ fn incremental(
             s.entitlements.insert(entitlement_id(&e), e);
         }
     }
-    // PingOne's re-reads put every resource with both tasks skipped (user:
-    // a type without entitlements or grants): nothing is re-listed.
-    assert!(
-        relisted_grants.iter().all(|r| r.resource_type == "user"),
-        "{relisted_grants:?}"
-    );
+    // The grants phase: each re-read resource's own grants task (the host
+    // queues it unless the read skipped it), then the principals'.
+    for r in &relisted_grants {
+        for g in resource_grants(transport, config, r) {
+            s.grants.insert(grant_id(&g), g);
+        }
+    }
     for p in &principals {
         for g in principal_grants(transport, config, p) {
             s.grants.insert(grant_id(&g), g);

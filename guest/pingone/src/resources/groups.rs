@@ -12,9 +12,9 @@
 //! reads of its groups' role assignments (one request per group, batched a
 //! task of [`GROUPS_PER_ROLES_TASK`] groups at a time); the page puts its
 //! groups with their `member` entitlement and tells the host to ask no
-//! per-group task (contract 0.1.2). A host that asks them anyway (a build
-//! with the SDK's `contract-0-1-0` feature, whose hosts know no
-//! `skip-tasks`) gets no-op calls: no request, no record twice.
+//! per-group task (contract 0.1.2). That task, without a page token, is
+//! left to the host only by a single read, and lists every grant on the
+//! group ([`crate::resources::get`]).
 //!
 //! Which member listings and checks then settle each group's direct
 //! members is the membership plan's ([`crate::membership`]).
@@ -344,9 +344,9 @@ pub fn role_grants_batch(
     })
 }
 
-/// A group's next page of role assignments, a page a call. Without a
-/// token (the per-group task, which only a host that ignores `skip-tasks`
-/// asks for), nothing: [`role_grants_batch`] reads the first pages.
+/// A group's next page of role assignments, a page a call
+/// ([`role_grants_batch`] reads the first pages; the per-group task
+/// without a token is [`crate::resources::get::group_grants`]).
 pub fn role_grants(
     cx: &Context,
     api: &Api,
@@ -527,12 +527,6 @@ mod tests {
         .encode();
         run(&h, task(SyncOp::ListGrants, GROUP, None, Some(batch))).unwrap();
         assert!(h.grants.borrow().is_empty());
-        // The per-group task, which the listing tells the host to skip,
-        // costs nothing if a host asks it anyway.
-        let h = host(vec![]);
-        let out = run(&h, task(SyncOp::ListGrants, GROUP, Some("g1"), None)).unwrap();
-        assert!(out.next_page_token.is_none() && out.follow_ups.is_empty());
-        assert!(h.requests.borrow().is_empty() && h.grants.borrow().is_empty());
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! grants `population:<id>:member` → `user:<id>` are emitted by the users'
 //! follow-up tasks at no request cost. The listing puts each population with
 //! its `member` entitlement and tells the host to ask no per-population
-//! task (contract 0.1.2); a host that asks them anyway gets no-op calls. The grants are immutable: a user is in exactly one
+//! task (contract 0.1.2); the per-population `list-grants` task, which
+//! only a single read leaves to the host, lists the population's users
+//! ([`crate::resources::get`]). The grants are immutable: a user is in exactly one
 //! population and leaves it only by being moved to another.
 
 use connector_sdk::{
@@ -136,9 +138,22 @@ mod tests {
             *h.skipped.borrow(),
             [(vec!["population:p1".to_string()], SkipTasks::BOTH)]
         );
-        // Population grants come from the users' tasks.
-        let h = host(vec![]);
-        run(&h, task(SyncOp::ListGrants, POPULATION, Some("p1"), None)).unwrap();
-        assert!(h.grants.borrow().is_empty() && h.requests.borrow().is_empty());
+        // The per-population task (asked only after a single read) lists
+        // the population's users; a listing's come from the users' tasks.
+        let p = crate::testutil::P1;
+        let a = urls();
+        let h = host(vec![(
+            a.users_filtered(&format!("population.id eq \"{p}\"")),
+            ok(json!({"_embedded": {"users": [{"id": "u1"}, {"id": "u2"}]}})),
+        )]);
+        let out = run(&h, task(SyncOp::ListGrants, POPULATION, Some(p), None)).unwrap();
+        assert!(out.next_page_token.is_none());
+        assert_eq!(
+            crate::testutil::grant_ids(&h),
+            [
+                format!("population:{p}:member:user:u1"),
+                format!("population:{p}:member:user:u2")
+            ]
+        );
     }
 }

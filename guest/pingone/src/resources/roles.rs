@@ -196,7 +196,7 @@ pub fn list(cx: &Context, api: &Api) -> Result<PageOutcome, ConnectorError> {
 
 /// Platform roles, then custom roles, each from its own endpoint (one
 /// batch), every page of both.
-pub fn read_roles(api: &Api) -> Result<Vec<Role>, ConnectorError> {
+fn read_roles(api: &Api) -> Result<Vec<Role>, ConnectorError> {
     let jobs = vec![
         (
             api.builtin_roles(),
@@ -266,23 +266,12 @@ pub fn role_resource(r: &Role) -> Resource {
 /// The scoped entitlements of a set of roles.
 pub fn entitlements(cx: &Context, work: RoleEntitlements) -> Result<PageOutcome, ConnectorError> {
     let mut out = Out::new();
-    let env_id = cx.config.get(crate::config::ENVIRONMENT_ID).unwrap_or("");
-    out.entitlements = scoped_entitlements(env_id, &work);
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: None,
-        follow_ups: Vec::new(),
-    })
-}
-
-/// The entitlements [`entitlements`] uploads for `work`.
-pub fn scoped_entitlements(env_id: &str, work: &RoleEntitlements) -> Vec<Entitlement> {
-    let mut ents: Vec<Entitlement> = Vec::new();
     let grantable = vec![USER.to_string(), GROUP.to_string()];
+    let env_id = cx.config.get(crate::config::ENVIRONMENT_ID).unwrap_or("");
     for r in &work.roles {
         let rid = resource_id(ROLE, &r.id);
         let mut ent = |slug: String, name: String, desc: String, immutable: bool, meta: Value| {
-            ents.push(Entitlement {
+            out.entitlements.push(Entitlement {
                 resource: rid.clone(),
                 slug,
                 display_name: name,
@@ -346,7 +335,11 @@ pub fn scoped_entitlements(env_id: &str, work: &RoleEntitlements) -> Vec<Entitle
             }
         }
     }
-    ents
+    out.flush(cx)?;
+    Ok(PageOutcome {
+        next_page_token: None,
+        follow_ups: Vec::new(),
+    })
 }
 
 /// (scope type, scope id) of a role entitlement slug.
