@@ -26,6 +26,8 @@
 //!   full traversal; a deleted population may take its groups without a
 //!   record), a schema change (filters may select others), and any record
 //!   type that is not known to leave identity data alone.
+//! - Sign-on, session and password records re-read only the user they
+//!   name: its last sign-on and lock state are in its record.
 //! - A 401/403 on the log is `permission-denied` naming
 //!   `audit_reporting:read:activity`; the host falls back to a full sync.
 //!   429 and 5xx are left to the host's retries.
@@ -51,9 +53,10 @@ pub const MAX_WINDOW_SECS: i64 = 14 * 86_400;
 /// Records per page (PingOne's default is 100; the platform bound 1000).
 const PAGE_SIZE: u32 = 1000;
 
-/// Record types that change no user, group, population, membership or
-/// role assignment: sign-ons, sessions, passwords, MFA.
-const IGNORED_PREFIXES: &[&str] = &[
+/// Record types that change no group, population, membership or role
+/// assignment: sign-ons, sessions, passwords, MFA. They re-read the user
+/// they name (its last sign-on and lock state), nothing else.
+const SIGN_ON_PREFIXES: &[&str] = &[
     "SESSION.",
     "AUTHENTICATION.",
     "FLOW.",
@@ -64,7 +67,7 @@ const IGNORED_PREFIXES: &[&str] = &[
     "DEVICE_AUTHENTICATION.",
     "AUTHORIZATION.",
 ];
-const IGNORED_TYPES: &[&str] = &["USER.ACCESS_ALLOWED", "USER.ACCESS_DENIED"];
+const SIGN_ON_TYPES: &[&str] = &["USER.ACCESS_ALLOWED", "USER.ACCESS_DENIED"];
 
 #[derive(Debug, Deserialize)]
 pub struct Activity {
@@ -280,9 +283,14 @@ impl Hints {
         {
             return;
         }
-        if IGNORED_TYPES.contains(&kind.as_str())
-            || IGNORED_PREFIXES.iter().any(|p| kind.starts_with(p))
+        if SIGN_ON_TYPES.contains(&kind.as_str())
+            || SIGN_ON_PREFIXES.iter().any(|p| kind.starts_with(p))
         {
+            // No grant changes, but the user's last sign-on and lock state
+            // (failed passwords lock accounts) are in its record.
+            if let Some(user) = subject(a, "USER", "users") {
+                self.resource(USER, &user);
+            }
             return;
         }
         let unknown = |h: &mut Hints, why: &str| {
@@ -519,6 +527,12 @@ mod tests {
             [format!("resource user:{U}"), format!("grants user:{U}")]
         );
         assert!(h.full.is_none());
+        // A sign-on re-reads only the user (last sign-on, lock state).
+        let h = hints_of(vec![
+            activity("s1", "AUTHENTICATION.CREATED", user.clone()),
+            activity("s2", "SESSION.DELETED", json!([])),
+        ]);
+        assert_eq!(ids(&h), [format!("resource user:{U}")]);
         let h = hints_of(vec![activity("a5", "USER.DELETED", user.clone())]);
         assert_eq!(ids(&h), [format!("resource user:{U}")]);
         // A failed action changed nothing.
