@@ -194,7 +194,15 @@ pub async fn run_incremental_sync(
     let origin = origin(plugin, instance);
     let planned = match &incremental.force_full {
         Some(reason) => Ok(Err(Fallback::new(reason.clone()))),
-        None => plan(&writer, plugin, instance, &origin, until, incremental).await,
+        // The writer is read before the log is (a borrow of it must not
+        // live across the log read's awaits: it is not `Sync`).
+        None => match continue_from(&writer, plugin, &origin, until, incremental) {
+            Ok(Ok((from, mark))) => {
+                read_log(plugin, instance, from, mark, until, incremental).await
+            }
+            Ok(Err(fallback)) => Ok(Err(fallback)),
+            Err(e) => Err(e),
+        },
     };
     let planned = match planned {
         Ok(p) => p,
@@ -317,17 +325,15 @@ fn age_text(d: chrono::TimeDelta) -> String {
     }
 }
 
-/// Decides between an incremental sync (what to re-read) and a fallback.
-/// `Err` only for an artifact error; every reason to run a full sync is
-/// `Ok(Err(Fallback))`.
-async fn plan(
+/// The finished sync an incremental sync continues from and its mark, or
+/// why it cannot. `Err` only for an artifact error.
+fn continue_from(
     writer: &C1zWriter,
-    plugin: &Arc<Plugin>,
-    instance: &Arc<InstanceCtx>,
+    plugin: &Plugin,
     origin: &str,
     until: DateTime<Utc>,
     o: &IncrementalOptions,
-) -> Result<Result<Plan, Fallback>, SyncError> {
+) -> Result<Result<(String, ChangeMark), Fallback>, SyncError> {
     let fall = |reason: String| Ok(Err(Fallback::new(reason)));
     let Some(prev) = writer.latest_finished_full()? else {
         return fall("the file holds no finished sync to continue from".into());
@@ -373,13 +379,27 @@ async fn plan(
     if writer.resource_type_ids(&prev.sync_id)? != declared {
         return fall("the component's resource types changed since the last sync".into());
     }
+    Ok(Ok((prev.sync_id, mark)))
+}
 
+/// Reads the change log since `mark` and decides between an incremental
+/// sync (what to re-read) and a fallback. `Err` only for an artifact
+/// error; every reason to run a full sync is `Ok(Err(Fallback))`.
+async fn read_log(
+    plugin: &Arc<Plugin>,
+    instance: &Arc<InstanceCtx>,
+    from: String,
+    mark: ChangeMark,
+    until: DateTime<Utc>,
+    o: &IncrementalOptions,
+) -> Result<Result<Plan, Fallback>, SyncError> {
+    let fall = |reason: String| Ok(Err(Fallback::new(reason)));
     let overlap = chrono::TimeDelta::from_std(o.overlap).unwrap_or_default();
     let since = timestamp(mark.high_water - overlap);
     let until_ts = timestamp(until);
     let applied: HashSet<&str> = mark.record_ids.iter().map(String::as_str).collect();
     let mut plan = Plan {
-        from: prev.sync_id.clone(),
+        from,
         ..Plan::default()
     };
     let mut resources_seen = HashSet::new();
@@ -683,6 +703,26 @@ mod tests {
             immutable_reason: None,
             metadata_json: None,
         }
+    }
+
+    /// Compiled, never run: `serve` spawns syncs on its worker threads, so
+    /// the driver's future must be `Send`.
+    #[allow(dead_code)]
+    fn the_driver_future_is_send(
+        plugin: &Arc<Plugin>,
+        instance: &Arc<InstanceCtx>,
+        file: &Path,
+        options: &SyncOptions,
+        incremental: &IncrementalOptions,
+    ) {
+        fn send<T: Send>(_: &T) {}
+        send(&run_incremental_sync(
+            plugin,
+            instance,
+            file,
+            options,
+            incremental,
+        ));
     }
 
     #[test]
