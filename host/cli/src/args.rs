@@ -166,6 +166,19 @@ pub struct Cli {
     )]
     pub sync_deadline: std::time::Duration,
 
+    /// Sync only these resources, `<resource-type>:<resource-id>` (comma
+    /// separated or repeated): Baton's targeted sync, written as a sync of
+    /// type `partial` holding them, their entitlements and grants and the
+    /// grants' principals. Needs a component that reads single resources
+    /// of every type it declares (contract 0.1.3).
+    #[arg(
+        long,
+        env = "BATON_SYNC_RESOURCES",
+        value_delimiter = ',',
+        value_name = "TYPE:ID"
+    )]
+    pub sync_resources: Vec<String>,
+
     /// Allow provisioning (implied by the one-shot flags below).
     #[arg(short = 'p', long, env = "BATON_PROVISIONING", global = true)]
     pub provisioning: bool,

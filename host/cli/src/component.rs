@@ -167,8 +167,10 @@ fn credential_option_name(c: &CredentialOption) -> &'static str {
 }
 
 /// `capabilities`, in the shape Baton's command prints: protojson of
-/// `ConnectorCapabilities` inside an Any.
-pub fn capabilities_json(meta: &ConnectorMetadata) -> anyhow::Result<String> {
+/// `ConnectorCapabilities` inside an Any. With `targeted` (the component
+/// reads single resources of every type), every type and the connector
+/// claim `TARGETED_SYNC`, and the connector `SERVICE_MODE_TARGETED_SYNC`.
+pub fn capabilities_json(meta: &ConnectorMetadata, targeted: bool) -> anyhow::Result<String> {
     let mut per_type: Vec<(String, Value)> = Vec::new();
     let mut all: BTreeMap<i32, &'static str> = BTreeMap::new();
     for rt in &meta.resource_types {
@@ -179,6 +181,9 @@ pub fn capabilities_json(meta: &ConnectorMetadata) -> anyhow::Result<String> {
             .map(|c| c.capabilities.as_slice())
             .unwrap_or(&[]);
         let mut names: Vec<(i32, &'static str)> = caps.iter().map(capability_name).collect();
+        if targeted {
+            names.push((11, "CAPABILITY_TARGETED_SYNC"));
+        }
         names.sort();
         names.dedup();
         for (n, s) in &names {
@@ -210,6 +215,9 @@ pub fn capabilities_json(meta: &ConnectorMetadata) -> anyhow::Result<String> {
         ));
     }
     per_type.sort_by(|a, b| a.0.cmp(&b.0));
+    if targeted {
+        all.insert(13, "CAPABILITY_SERVICE_MODE_TARGETED_SYNC");
+    }
     let mut out = json!({
         "@type": "type.googleapis.com/c1.connector.v2.ConnectorCapabilities",
         "resourceTypeCapabilities": per_type.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),

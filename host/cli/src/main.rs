@@ -64,7 +64,10 @@ async fn run() -> anyhow::Result<ExitCode> {
 
     match &cli.command {
         Some(Command::Capabilities) => {
-            println!("{}", component::capabilities_json(&plugin.metadata)?);
+            println!(
+                "{}",
+                component::capabilities_json(&plugin.metadata, plugin.can_get_every_type())?
+            );
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Config) => {
@@ -139,6 +142,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 concurrency: cli.sync_concurrency,
                 checkpoint_interval: checkpoint_interval(&cli),
                 limits: cli.sync_limits(),
+                targets: sync_targets(&cli.sync_resources, &plugin)?,
                 ..SyncOptions::default()
             };
             let progress = summary::Progress::start(&instance);
@@ -151,6 +155,29 @@ async fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--sync-resources`: a targeted sync's resources. Refused, naming why,
+/// for a component that cannot read single resources of every type it
+/// declares: it could not fetch the targets or their grants' principals.
+fn sync_targets(
+    names: &[String],
+    plugin: &connector_runtime::Plugin,
+) -> anyhow::Result<Vec<connector_runtime::targeted::SyncTarget>> {
+    let targets = names
+        .iter()
+        .map(|n| connector_runtime::targeted::SyncTarget::parse(n))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("--sync-resources (BATON_SYNC_RESOURCES): {e}"))?;
+    if !targets.is_empty() && !plugin.can_get_every_type() {
+        anyhow::bail!(
+            "--sync-resources (BATON_SYNC_RESOURCES): {} cannot read single resources of \
+             every type it declares (contract 0.1.3 resource-getter), so it cannot run a \
+             targeted sync; sync without --sync-resources",
+            plugin.metadata.display_name
+        );
+    }
+    Ok(targets)
 }
 
 /// ConductorOne service mode for the one connector on the command line:

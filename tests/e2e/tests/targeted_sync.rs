@@ -357,3 +357,101 @@ async fn a_read_that_uploads_anything_but_its_target_fails_the_sync() {
     assert_eq!(summary.calls, 1);
     assert_eq!(ids(&records(&file).resources, resource_key), ["user:u1"]);
 }
+
+/// Runs the `connector-host` binary with `args`; returns (success, stdout,
+/// stderr).
+async fn host(args: Vec<String>) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(e2e_tests::host_binary());
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_syncs_the_resources_it_is_given_and_claims_targeted_sync() {
+    let server = directory_server(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("directory.c1z");
+    let component = components::component(DIRECTORY).display().to_string();
+    let cache = dir.path().join("cache").display().to_string();
+    let (ok, stdout, stderr) = host(vec![
+        "--component".into(),
+        component.clone(),
+        "--cache-dir".into(),
+        cache.clone(),
+        "--directory-url".into(),
+        format!("{}/dir", server.url()),
+        "--file".into(),
+        file.display().to_string(),
+        "--sync-resources".into(),
+        "group:g1,group:missing".into(),
+    ])
+    .await;
+    assert!(ok, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stderr.contains("targeted resource group:missing not found"),
+        "{stderr}"
+    );
+    let got = records(&file);
+    assert_eq!(got.sync_type, "partial");
+    assert_eq!(
+        ids(&got.resources, resource_key),
+        ["group:g1", "user:u1", "user:u3"]
+    );
+
+    // A malformed target is refused before anything runs.
+    let (ok, _, stderr) = host(vec![
+        "--component".into(),
+        component.clone(),
+        "--cache-dir".into(),
+        cache.clone(),
+        "--directory-url".into(),
+        format!("{}/dir", server.url()),
+        "--file".into(),
+        dir.path().join("other.c1z").display().to_string(),
+        "--sync-resources".into(),
+        "g1".into(),
+    ])
+    .await;
+    assert!(!ok);
+    assert!(
+        stderr.contains("--sync-resources") && stderr.contains("<resource-type>:<resource-id>"),
+        "{stderr}"
+    );
+
+    // Capabilities: claimed by the component that reads single resources,
+    // not by one built for 0.1.0.
+    let capabilities = |component: String| {
+        let cache = cache.clone();
+        async move {
+            let (ok, stdout, stderr) = host(vec![
+                "--component".into(),
+                component,
+                "--cache-dir".into(),
+                cache,
+                "capabilities".into(),
+            ])
+            .await;
+            assert!(ok, "{stderr}");
+            stdout
+        }
+    };
+    let claimed = capabilities(component).await;
+    assert!(claimed.contains("CAPABILITY_TARGETED_SYNC"), "{claimed}");
+    assert!(
+        claimed.contains("CAPABILITY_SERVICE_MODE_TARGETED_SYNC"),
+        "{claimed}"
+    );
+    let probe = components::component(SECRET_PROBE).display().to_string();
+    let unclaimed = capabilities(probe).await;
+    assert!(unclaimed.contains("CAPABILITY_SYNC"), "{unclaimed}");
+    assert!(!unclaimed.contains("TARGETED_SYNC"), "{unclaimed}");
+}

@@ -14,14 +14,20 @@ use connector_runtime::convert;
 
 use baton_api::v1::{BuildInfo, HelloRequest, OsInfo};
 
-/// `Hello` for the startup greeting (`task_id` empty) or a hello task.
-pub fn request(host_id: &str, task_id: &str, meta: &ConnectorMetadata) -> HelloRequest {
+/// `Hello` for the startup greeting (`task_id` empty) or a hello task;
+/// `targeted` as in [`connector_metadata`].
+pub fn request(
+    host_id: &str,
+    task_id: &str,
+    meta: &ConnectorMetadata,
+    targeted: bool,
+) -> HelloRequest {
     HelloRequest {
         host_id: host_id.to_string(),
         task_id: task_id.to_string(),
         build_info: Some(build_info()),
         os_info: Some(os_info()),
-        connector_metadata: Some(connector_metadata(meta)),
+        connector_metadata: Some(connector_metadata(meta, targeted)),
         annotations: vec![],
     }
 }
@@ -107,8 +113,12 @@ fn virtualization() -> String {
 }
 
 /// The connector's metadata as `c1.connector.v2.ConnectorMetadata`, with the
-/// capabilities Baton's connector builder would compute.
-pub fn connector_metadata(meta: &ConnectorMetadata) -> pb::ConnectorMetadata {
+/// capabilities Baton's connector builder would compute. With `targeted`
+/// (the component reads single resources of every type, so a targeted
+/// sync task reads only its resources), every type and the connector claim
+/// `TARGETED_SYNC` and the connector `SERVICE_MODE_TARGETED_SYNC`; without
+/// it, targeted tasks are still served, by cutting a full sync.
+pub fn connector_metadata(meta: &ConnectorMetadata, targeted: bool) -> pb::ConnectorMetadata {
     let mut all = std::collections::BTreeSet::new();
     let resource_type_capabilities = meta
         .resource_types
@@ -120,6 +130,9 @@ pub fn connector_metadata(meta: &ConnectorMetadata) -> pb::ConnectorMetadata {
                 .filter(|c| c.resource_type == rt.id)
                 .flat_map(|c| c.capabilities.iter().map(capability))
                 .collect();
+            if targeted {
+                caps.push(pb::Capability::TargetedSync as i32);
+            }
             caps.sort();
             caps.dedup();
             all.extend(caps.iter().copied());
@@ -140,6 +153,9 @@ pub fn connector_metadata(meta: &ConnectorMetadata) -> pb::ConnectorMetadata {
             }
         })
         .collect();
+    if targeted {
+        all.insert(pb::Capability::ServiceModeTargetedSync as i32);
+    }
     let credential_details = (all.contains(&(pb::Capability::AccountProvisioning as i32))
         && !options.is_empty())
     .then(|| pb::CredentialDetails {
@@ -222,6 +238,51 @@ mod tests {
         let b = build_info();
         assert!(
             !b.lang_version.is_empty() && !b.package.is_empty() && !b.package_version.is_empty()
+        );
+    }
+
+    #[test]
+    fn targeted_sync_is_claimed_only_for_a_component_that_reads_every_type() {
+        use connector_runtime::bindings::meta::ResourceTypeCapabilities;
+        use connector_runtime::bindings::types::{ResourceTraitKind, ResourceType};
+        let meta = ConnectorMetadata {
+            display_name: "Test".into(),
+            description: String::new(),
+            version: "1".into(),
+            resource_types: vec![ResourceType {
+                id: "user".into(),
+                display_name: "User".into(),
+                description: None,
+                traits: vec![ResourceTraitKind::User],
+                skip_entitlements_and_grants: true,
+            }],
+            capabilities: vec![ResourceTypeCapabilities {
+                resource_type: "user".into(),
+                capabilities: vec![Capability::Sync],
+            }],
+            config_schema: vec![],
+            credential: None,
+            account_creation_schema: vec![],
+            credential_options: vec![],
+        };
+        let targeted = [
+            pb::Capability::TargetedSync as i32,
+            pb::Capability::ServiceModeTargetedSync as i32,
+        ];
+        let caps = connector_metadata(&meta, false).capabilities.unwrap();
+        assert_eq!(caps.connector_capabilities, [pb::Capability::Sync as i32]);
+        assert_eq!(
+            caps.resource_type_capabilities[0].capabilities,
+            [pb::Capability::Sync as i32]
+        );
+        let caps = connector_metadata(&meta, true).capabilities.unwrap();
+        assert_eq!(
+            caps.connector_capabilities,
+            [pb::Capability::Sync as i32, targeted[0], targeted[1]]
+        );
+        assert_eq!(
+            caps.resource_type_capabilities[0].capabilities,
+            [pb::Capability::Sync as i32, targeted[0]]
         );
     }
 }

@@ -244,7 +244,13 @@ async fn startup_hello(
     let backoff = Backoff::new(HELLO_FIRST_BACKOFF, HELLO_MAX_BACKOFF);
     let mut failures = 0;
     loop {
-        let req = hello::request(&client.host_id, "", &connector.target().plugin.metadata);
+        let plugin = connector.target().plugin;
+        let req = hello::request(
+            &client.host_id,
+            "",
+            &plugin.metadata,
+            plugin.can_get_every_type(),
+        );
         let Some(answer) = shutdown.interruptible(client.hello(req)).await else {
             return Ok(false);
         };

@@ -37,10 +37,13 @@
 //!   however the task ends.
 //! - A sync task naming `targeted_sync_resources` uploads a `partial` sync
 //!   holding what Baton's targeted sync holds: those resources, their
-//!   entitlements, the grants of those and the grants' principals. It is
-//!   cut from a full traversal, since the component cannot read one
-//!   resource; the other options that narrow a sync (types, skipped
-//!   phases) still get the whole, a superset, with a warning.
+//!   entitlements, the grants of those and the grants' principals. A
+//!   component that reads single resources of every type (contract 0.1.3)
+//!   syncs just those, in a file of their own, so the kept full sync and
+//!   its checkpoint are untouched; any other gets a full traversal, and
+//!   the partial sync is cut from it (logged, with the reason). The other
+//!   options that narrow a sync (types, skipped phases) still get the
+//!   whole, a superset, with a warning.
 //! - Error messages come from the runtime, which has already redacted the
 //!   connector's secrets; nothing here adds a credential to them.
 
@@ -58,6 +61,7 @@ use c1z::pb;
 use connector_runtime::bindings::{meta, prov};
 use connector_runtime::convert::{entitlement_ref, grant_ref, wit_resource_id};
 use connector_runtime::sync::{SyncError, SyncOptions, run_sync};
+use connector_runtime::targeted::SyncTarget;
 use connector_runtime::{CallError, Operation, Output};
 use prost_types::Any;
 
@@ -179,10 +183,12 @@ pub async fn run(
     match kind {
         TaskType::None(_) => Outcome::Silent,
         TaskType::Hello(_) => {
+            let plugin = connector.target().plugin;
             let req = super::hello::request(
                 &client.host_id,
                 &task.id,
-                &connector.target().plugin.metadata,
+                &plugin.metadata,
+                plugin.can_get_every_type(),
             );
             if let Err(e) = client.hello(req).await {
                 tracing::warn!(task = %task.id, "hello task: {}", e.message());
@@ -573,6 +579,7 @@ async fn sync_and_upload(
     // A targeted sync names its resources; one without a type or id is
     // no target (Baton's syncer fails such a sync, retryably, as here).
     let mut targets = Vec::new();
+    let mut sync_targets = Vec::new();
     if let Some(TaskType::SyncFull(o)) = &task.task_type {
         for r in &o.targeted_sync_resources {
             match r
@@ -580,7 +587,17 @@ async fn sync_and_upload(
                 .as_ref()
                 .filter(|id| !id.resource_type.is_empty() && !id.resource.is_empty())
             {
-                Some(id) => targets.push(id.clone()),
+                Some(id) => {
+                    targets.push(id.clone());
+                    sync_targets.push(SyncTarget {
+                        id: wit_resource_id(id),
+                        parent: r
+                            .parent_resource_id
+                            .as_ref()
+                            .filter(|p| !p.resource_type.is_empty() && !p.resource.is_empty())
+                            .map(wit_resource_id),
+                    });
+                }
                 None => {
                     return Outcome::Failure(Failure::new(
                         code::UNKNOWN,
@@ -606,12 +623,45 @@ async fn sync_and_upload(
             false,
         ));
     }
-    let file = &connector.sync_file;
+    // Targets alone when the component can read them and their grants'
+    // principals; otherwise a full traversal, cut below.
+    let read_targets = !sync_targets.is_empty() && target.plugin.can_get_every_type();
+    if !sync_targets.is_empty() && !read_targets {
+        tracing::info!(
+            task = %task.id,
+            "targeted sync: the component cannot read single resources of every type it \
+             declares (contract 0.1.3 resource-getter); syncing the whole tenant and cutting \
+             the targets out of it"
+        );
+    }
+    let targeted_file = c1z::envelope::with_suffix(&connector.sync_file, ".targeted");
+    let file = if read_targets {
+        // A partial sync of its own: never resumed, so nothing to keep.
+        for stale in [targeted_file.clone(), c1z::working_path(&targeted_file)] {
+            if let Err(e) = std::fs::remove_file(&stale)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Outcome::Failure(Failure::new(
+                    code::UNKNOWN,
+                    format!("removing the last targeted sync {}: {e}", stale.display()),
+                    false,
+                ));
+            }
+        }
+        &targeted_file
+    } else {
+        &connector.sync_file
+    };
     let options = SyncOptions {
         concurrency: connector.sync_concurrency,
         checkpoint_interval: connector.checkpoint_interval,
         limits: connector.sync_limits.clone(),
         stop: Some(stop),
+        targets: if read_targets {
+            sync_targets
+        } else {
+            Vec::new()
+        },
         ..SyncOptions::default()
     };
     let summary = match run_sync(&target.plugin, &target.instance, file, &options).await {
@@ -653,14 +703,17 @@ async fn sync_and_upload(
     // The kept file also holds the previous sync (for resume and diffs);
     // ConductorOne gets this task's sync alone, as Baton uploads it. A
     // targeted task gets the partial sync Baton's syncer would make of its
-    // resources, cut from the full one: the component has no call that
-    // reads one resource, and PingOne's grants come from listings, so the
-    // traversal itself is a full one.
+    // resources: the one just written, or one cut from the full sync when
+    // the component could not read single resources.
     let upload = UploadFile(c1z::envelope::with_suffix(file, ".upload"));
     let extracted = {
         let (source, dest) = (file.clone(), upload.0.clone());
         let sync_id = summary.sync_id.clone();
-        let targets = targets.clone();
+        let targets = if read_targets {
+            Vec::new()
+        } else {
+            targets.clone()
+        };
         tokio::task::spawn_blocking(move || {
             let opts = c1z::ExtractOptions {
                 temp_dir: source.parent().map(std::path::Path::to_path_buf),
