@@ -179,6 +179,14 @@ pub struct Cli {
     )]
     pub sync_resources: Vec<String>,
 
+    /// Sync incrementally: read the connector's change feed since the last
+    /// sync and re-read only what changed, falling back to a full sync (and
+    /// logging why) whenever the result could not be proven complete. In
+    /// serve, the default tenant's scheduled syncs are incremental, with a
+    /// full sync every --full-sync-interval.
+    #[arg(long, env = "BATON_INCREMENTAL", global = true)]
+    pub incremental: bool,
+
     /// Allow provisioning (implied by the one-shot flags below).
     #[arg(short = 'p', long, env = "BATON_PROVISIONING", global = true)]
     pub provisioning: bool,
@@ -325,9 +333,13 @@ pub struct ServeArgs {
     /// (`<dir>/default.c1z`); default `<state-dir>/out`.
     #[arg(long, env = "CONNECTOR_HOST_OUTPUT_DIR")]
     pub output_dir: Option<PathBuf>,
-    /// Single-tenant mode: time between syncs.
-    #[arg(long, env = "CONNECTOR_HOST_SYNC_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
-    pub sync_interval: Duration,
+    /// Single-tenant mode: time between syncs (default 1h; 15m with
+    /// --incremental, each then incremental).
+    #[arg(long, env = "CONNECTOR_HOST_SYNC_INTERVAL", value_parser = humantime::parse_duration)]
+    pub sync_interval: Option<Duration>,
+    /// Single-tenant mode with --incremental: time between full syncs.
+    #[arg(long, env = "CONNECTOR_HOST_FULL_SYNC_INTERVAL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub full_sync_interval: Duration,
     /// Syncs running at once across all tenants.
     #[arg(long, env = "CONNECTOR_HOST_MAX_CONCURRENT_SYNCS", default_value_t = 4)]
     pub max_concurrent_syncs: usize,

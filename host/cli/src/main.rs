@@ -26,6 +26,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use connector_runtime::incremental::{IncrementalOptions, run_incremental_sync};
 use connector_runtime::sync::{SyncOptions, run_sync};
 use connector_runtime::{Operation, Output};
 
@@ -146,9 +147,23 @@ async fn run() -> anyhow::Result<ExitCode> {
                 ..SyncOptions::default()
             };
             let progress = summary::Progress::start(&instance);
-            let result = run_sync(&plugin, &instance, &cli.file, &options)
+            let result = if cli.incremental {
+                run_incremental_sync(
+                    &plugin,
+                    &instance,
+                    &cli.file,
+                    &options,
+                    &IncrementalOptions::default(),
+                )
                 .await
-                .with_context(|| format!("syncing into {}", cli.file.display()));
+                .map(|s| {
+                    summary::print_mode(&s);
+                    s.sync
+                })
+            } else {
+                run_sync(&plugin, &instance, &cli.file, &options).await
+            }
+            .with_context(|| format!("syncing into {}", cli.file.display()));
             progress.stop();
             let summary = result?;
             summary::print(&plugin.metadata.display_name, &summary);
@@ -354,6 +369,8 @@ fn serve_options(
             },
             output_dir: args.output_dir.clone(),
             sync_interval: args.sync_interval,
+            incremental: cli.incremental,
+            full_sync_interval: args.full_sync_interval,
             limits: serve::tenants::TenantLimits {
                 memory_mb: Some(cli.memory_limit_mb),
                 max_concurrent_requests: Some(cli.max_concurrent_requests),

@@ -155,6 +155,30 @@ fn vm_hwm_kib(status: &str) -> Option<u64> {
         .ok()
 }
 
+/// The line an incremental run prints before its summary: what ran and,
+/// for a full sync in its place, why.
+pub fn render_mode(s: &connector_runtime::incremental::IncrementalSummary) -> String {
+    use connector_runtime::incremental::SyncMode;
+    match (s.mode, &s.fallback) {
+        (SyncMode::Incremental, _) => format!(
+            "incremental sync: {} change pages, {} records applied ({} already), {} resources \
+             and {} principals re-read\n",
+            s.change_pages,
+            s.change_records,
+            s.skipped_records,
+            s.resources_reread,
+            s.principals_reread
+        ),
+        (SyncMode::Resumed, _) => "an interrupted sync was finished\n".to_string(),
+        (SyncMode::Full, Some(why)) => format!("full sync instead of an incremental one: {why}\n"),
+        (SyncMode::Full, None) => "full sync\n".to_string(),
+    }
+}
+
+pub fn print_mode(s: &connector_runtime::incremental::IncrementalSummary) {
+    print!("{}", render_mode(s));
+}
+
 pub fn print(connector: &str, s: &SyncSummary) {
     print!("{}", render(connector, s));
 }

@@ -536,3 +536,62 @@ async fn an_interrupted_incremental_sync_is_finished_by_the_next_run() {
     assert_eq!(next.mode, SyncMode::Incremental, "{:?}", next.fallback);
     assert_eq!(requested_since(&server, before), ["changes.json"]);
 }
+
+/// Runs the `connector-host` binary with `args`; returns (success, stdout,
+/// stderr).
+async fn host(args: Vec<String>) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(e2e_tests::host_binary());
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_syncs_incrementally_with_the_flag_and_says_how() {
+    let server = TestServer::start().await;
+    let mut d = Directory::seeded();
+    d.publish(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("directory.c1z");
+    let args = vec![
+        "--component".to_string(),
+        components::component(DIRECTORY).display().to_string(),
+        "--cache-dir".into(),
+        dir.path().join("cache").display().to_string(),
+        "--directory-url".into(),
+        format!("{}/dir", server.url()),
+        "--file".into(),
+        file.display().to_string(),
+        "--incremental".into(),
+    ];
+    let (ok, stdout, stderr) = host(args.clone()).await;
+    assert!(ok, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("full sync instead of an incremental one: the file holds no finished sync"),
+        "{stdout}"
+    );
+    d.add_member("g3", "u1");
+    d.publish(&server);
+    let (ok, stdout, stderr) = host(args).await;
+    assert!(ok, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("incremental sync: 1 change pages"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 resources and 1 principals re-read"),
+        "{stdout}"
+    );
+    assert_eq!(
+        records(&file),
+        fresh_full(&directory_plugin().await, &server, dir.path()).await
+    );
+}

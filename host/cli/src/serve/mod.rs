@@ -55,7 +55,11 @@ pub struct SingleTenant {
     pub component: ComponentChoice,
     /// Where finished syncs are published; default `<state-dir>/out`.
     pub output_dir: Option<PathBuf>,
-    pub sync_interval: Duration,
+    /// Unset: the tenant default (1h, 15m when incremental).
+    pub sync_interval: Option<Duration>,
+    /// Scheduled syncs are incremental, with a full one this often.
+    pub incremental: bool,
+    pub full_sync_interval: Duration,
     pub limits: TenantLimits,
     pub provisioning: bool,
     pub conductorone: SingleBinding,
@@ -122,7 +126,9 @@ fn single_tenant(single: &SingleTenant, state_dir: &Path) -> anyhow::Result<Tena
         component,
         config: BTreeMap::new(),
         secrets: BTreeMap::new(),
-        sync_interval: Some(single.sync_interval),
+        sync_interval: single.sync_interval,
+        incremental: single.incremental,
+        full_sync_interval: single.incremental.then_some(single.full_sync_interval),
         limits: single.limits.clone(),
         upload: Some(service::default_upload(&output)),
         provisioning: single.provisioning,

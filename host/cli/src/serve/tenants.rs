@@ -24,6 +24,12 @@ const MAX_ID_LEN: usize = 63;
 pub const MIN_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// The default interval: ConductorOne's default for connector syncs.
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(3600);
+/// The default interval of an incremental tenant: a change shows within a
+/// quarter of an hour, at a small fraction of a full sync's requests.
+pub const DEFAULT_INCREMENTAL_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// An incremental tenant's default full-sync interval: what the change log
+/// cannot show (see the connector's documentation) is caught within a day.
+pub const DEFAULT_FULL_SYNC_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// Where a tenant's component comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
@@ -120,6 +126,13 @@ pub struct TenantSpec {
     pub secrets: BTreeMap<String, SecretRef>,
     #[serde(default, with = "humantime_serde")]
     pub sync_interval: Option<Duration>,
+    /// Scheduled syncs read the connector's change feed and re-read only
+    /// what changed (every `sync_interval`, default 15m), with a full sync
+    /// every `full_sync_interval` (default 24h).
+    #[serde(default)]
+    pub incremental: bool,
+    #[serde(default, with = "humantime_serde")]
+    pub full_sync_interval: Option<Duration>,
     #[serde(default)]
     pub limits: TenantLimits,
     pub upload: Option<UploadTarget>,
@@ -131,7 +144,18 @@ pub struct TenantSpec {
 
 impl TenantSpec {
     pub fn interval(&self) -> Duration {
-        self.sync_interval.unwrap_or(DEFAULT_SYNC_INTERVAL)
+        let default = if self.incremental {
+            DEFAULT_INCREMENTAL_INTERVAL
+        } else {
+            DEFAULT_SYNC_INTERVAL
+        };
+        self.sync_interval.unwrap_or(default)
+    }
+
+    /// With `incremental`, the time between full syncs.
+    pub fn full_interval(&self) -> Duration {
+        self.full_sync_interval
+            .unwrap_or(DEFAULT_FULL_SYNC_INTERVAL)
     }
 
     /// A digest of the definition, to tell whether a reload changed it.
@@ -327,6 +351,18 @@ fn check(entry: Value) -> Result<TenantSpec, (Option<String>, String)> {
             "sync_interval: {} is below the minimum of {}",
             humantime::format_duration(i),
             humantime::format_duration(MIN_SYNC_INTERVAL)
+        )));
+    }
+    if spec.full_sync_interval.is_some() && !spec.incremental {
+        return Err(fail(
+            "full_sync_interval: only an incremental tenant (incremental = true) has one".into(),
+        ));
+    }
+    if spec.incremental && spec.full_interval() < spec.interval() {
+        return Err(fail(format!(
+            "full_sync_interval: {} is shorter than the sync interval {}",
+            humantime::format_duration(spec.full_interval()),
+            humantime::format_duration(spec.interval())
         )));
     }
     let l = &spec.limits;
@@ -668,5 +704,37 @@ component = {{ builtin = "pingone" }}
                 .starts_with("secrets.pingone-client-secret")
         );
         assert!(!loaded.rejected[0].error.contains("hunter2"));
+    }
+
+    #[test]
+    fn an_incremental_tenant_has_its_two_intervals() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[[tenant]]\nid = \"a\"\ncomponent = { builtin = \"pingone\" }\nincremental = true\n\
+                    [[tenant]]\nid = \"b\"\ncomponent = { builtin = \"pingone\" }\nincremental = true\n\
+                    sync_interval = \"5m\"\nfull_sync_interval = \"6h\"\n";
+        let loaded = load(&write(dir.path(), "t.toml", text)).unwrap();
+        assert!(loaded.rejected.is_empty(), "{:?}", loaded.rejected);
+        let (a, b) = (&loaded.tenants[0], &loaded.tenants[1]);
+        assert_eq!(a.interval(), DEFAULT_INCREMENTAL_INTERVAL);
+        assert_eq!(a.full_interval(), DEFAULT_FULL_SYNC_INTERVAL);
+        assert_eq!(b.interval(), Duration::from_secs(300));
+        assert_eq!(b.full_interval(), Duration::from_secs(6 * 3600));
+
+        let text = "[[tenant]]\nid = \"c\"\ncomponent = { builtin = \"pingone\" }\n\
+                    full_sync_interval = \"6h\"\n\
+                    [[tenant]]\nid = \"d\"\ncomponent = { builtin = \"pingone\" }\nincremental = true\n\
+                    sync_interval = \"2h\"\nfull_sync_interval = \"1h\"\n";
+        let loaded = load(&write(dir.path(), "u.toml", text)).unwrap();
+        assert_eq!(loaded.rejected.len(), 2, "{:?}", loaded.rejected);
+        assert!(
+            loaded.rejected[0]
+                .error
+                .contains("only an incremental tenant")
+        );
+        assert!(
+            loaded.rejected[1]
+                .error
+                .contains("shorter than the sync interval")
+        );
     }
 }

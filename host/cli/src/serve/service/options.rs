@@ -71,6 +71,8 @@ mod tests {
             config: Default::default(),
             secrets: Default::default(),
             sync_interval: Some(Duration::from_secs(interval)),
+            incremental: false,
+            full_sync_interval: None,
             limits,
             upload: None,
             provisioning: false,

@@ -10,13 +10,20 @@
 //!   by up to ±10% of the interval.
 //! - A wake-up by a swap syncs at once, so a new deployment shows its
 //!   effect (or its failure) without waiting a whole interval.
+//! - An incremental tenant's scheduled syncs are incremental, and one is a
+//!   full sync whenever its full-sync interval has passed since the last
+//!   (the first after start-up is incremental: it falls back to a full one
+//!   itself when the file holds nothing to continue from). Its runs may
+//!   last up to that interval: a full sync is then not cut at the short
+//!   incremental interval.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use connector_runtime::backoff::Backoff;
-use connector_runtime::sync::{SyncError, SyncOptions, run_sync};
+use connector_runtime::incremental::{IncrementalOptions, SyncMode, run_incremental_sync};
+use connector_runtime::sync::{SyncError, SyncOptions, SyncSummary, run_sync};
 
 use crate::serve::upload;
 
@@ -136,6 +143,45 @@ impl Service {
         Ok(())
     }
 
+    /// One scheduled sync of an incremental tenant: a full one when its
+    /// full-sync interval has passed, else incremental.
+    async fn run_incremental(
+        &self,
+        tenant: &Tenant,
+        d: &Deployment,
+        file: &std::path::Path,
+        mut options: SyncOptions,
+    ) -> Result<SyncSummary, SyncError> {
+        let every = d.spec.full_interval();
+        let due = lock(&tenant.last_full_sync).is_some_and(|t| t.elapsed() >= every);
+        let incremental = IncrementalOptions {
+            force_full: due.then(|| {
+                format!(
+                    "the scheduled full sync (every {})",
+                    humantime::format_duration(every)
+                )
+            }),
+            ..IncrementalOptions::default()
+        };
+        if d.spec.limits.sync_deadline.is_none() {
+            options.limits.deadline = self.options.sync_limits.deadline.min(every);
+        }
+        let s = run_incremental_sync(&d.plugin, &d.instance, file, &options, &incremental).await?;
+        tracing::info!(
+            tenant = %tenant.id,
+            mode = ?s.mode,
+            fallback = s.fallback.as_deref().unwrap_or(""),
+            resources_reread = s.resources_reread,
+            principals_reread = s.principals_reread,
+            "sync finished"
+        );
+        let mut last = lock(&tenant.last_full_sync);
+        if s.mode == SyncMode::Full || last.is_none() {
+            *last = Some(std::time::Instant::now());
+        }
+        Ok(s.sync)
+    }
+
     /// `Err(None)`: stopped by a drain at a checkpoint.
     async fn run_one_sync(
         &self,
@@ -156,7 +202,12 @@ impl Service {
             limits: sync_limits_for(&self.options.sync_limits, &d.spec, true),
             ..SyncOptions::default()
         };
-        let summary = match run_sync(&d.plugin, &d.instance, &file, &options).await {
+        let result = if d.spec.incremental {
+            self.run_incremental(tenant, d, &file, options).await
+        } else {
+            run_sync(&d.plugin, &d.instance, &file, &options).await
+        };
+        let summary = match result {
             Ok(s) => s,
             Err(SyncError::Interrupted) => return Err(None),
             Err(e) => return Err(fail(format!("sync: {e}"))),
