@@ -170,7 +170,8 @@ pub struct Cli {
     /// separated or repeated): Baton's targeted sync, written as a sync of
     /// type `partial` holding them, their entitlements and grants and the
     /// grants' principals. Needs a component that reads single resources
-    /// of every type it declares (contract 0.1.3).
+    /// of the targets' types and of its user and group types (contract
+    /// 0.1.3).
     #[arg(
         long,
         env = "BATON_SYNC_RESOURCES",

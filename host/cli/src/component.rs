@@ -167,10 +167,13 @@ fn credential_option_name(c: &CredentialOption) -> &'static str {
 }
 
 /// `capabilities`, in the shape Baton's command prints: protojson of
-/// `ConnectorCapabilities` inside an Any. With `targeted` (the component
-/// reads single resources of every type), every type and the connector
-/// claim `TARGETED_SYNC`, and the connector `SERVICE_MODE_TARGETED_SYNC`.
-pub fn capabilities_json(meta: &ConnectorMetadata, targeted: bool) -> anyhow::Result<String> {
+/// `ConnectorCapabilities` inside an Any. Each type in `targetable` (a
+/// targeted sync reads its resources alone) claims `TARGETED_SYNC`, and the
+/// connector claims it and `SERVICE_MODE_TARGETED_SYNC` when there is one.
+pub fn capabilities_json(
+    meta: &ConnectorMetadata,
+    targetable: &[String],
+) -> anyhow::Result<String> {
     let mut per_type: Vec<(String, Value)> = Vec::new();
     let mut all: BTreeMap<i32, &'static str> = BTreeMap::new();
     for rt in &meta.resource_types {
@@ -181,7 +184,7 @@ pub fn capabilities_json(meta: &ConnectorMetadata, targeted: bool) -> anyhow::Re
             .map(|c| c.capabilities.as_slice())
             .unwrap_or(&[]);
         let mut names: Vec<(i32, &'static str)> = caps.iter().map(capability_name).collect();
-        if targeted {
+        if targetable.contains(&rt.id) {
             names.push((11, "CAPABILITY_TARGETED_SYNC"));
         }
         names.sort();
@@ -215,7 +218,7 @@ pub fn capabilities_json(meta: &ConnectorMetadata, targeted: bool) -> anyhow::Re
         ));
     }
     per_type.sort_by(|a, b| a.0.cmp(&b.0));
-    if targeted {
+    if !targetable.is_empty() {
         all.insert(13, "CAPABILITY_SERVICE_MODE_TARGETED_SYNC");
     }
     let mut out = json!({

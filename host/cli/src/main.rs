@@ -67,7 +67,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         Some(Command::Capabilities) => {
             println!(
                 "{}",
-                component::capabilities_json(&plugin.metadata, plugin.can_get_every_type())?
+                component::capabilities_json(&plugin.metadata, &plugin.targetable_types())?
             );
             return Ok(ExitCode::SUCCESS);
         }
@@ -173,8 +173,9 @@ async fn run() -> anyhow::Result<ExitCode> {
 }
 
 /// `--sync-resources`: a targeted sync's resources. Refused, naming why,
-/// for a component that cannot read single resources of every type it
-/// declares: it could not fetch the targets or their grants' principals.
+/// for a component that cannot read single resources of the targets' types
+/// and of its principal types: it could not fetch the targets or their
+/// grants' principals.
 fn sync_targets(
     names: &[String],
     plugin: &connector_runtime::Plugin,
@@ -184,11 +185,14 @@ fn sync_targets(
         .map(|n| connector_runtime::targeted::SyncTarget::parse(n))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("--sync-resources (BATON_SYNC_RESOURCES): {e}"))?;
-    if !targets.is_empty() && !plugin.can_get_every_type() {
+    if !targets.is_empty()
+        && !plugin.can_target(targets.iter().map(|t| t.id.resource_type.as_str()))
+    {
         anyhow::bail!(
             "--sync-resources (BATON_SYNC_RESOURCES): {} cannot read single resources of \
-             every type it declares (contract 0.1.3 resource-getter), so it cannot run a \
-             targeted sync; sync without --sync-resources",
+             the targets' types and of every type that holds principals (contract 0.1.3 \
+             resource-getter), so it cannot run this targeted sync; sync without \
+             --sync-resources",
             plugin.metadata.display_name
         );
     }

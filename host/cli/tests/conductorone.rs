@@ -198,16 +198,28 @@ async fn conductorone_drives_sync_and_provisioning() {
             "{caps:?}"
         );
     }
-    // A targeted sync costs a full traversal here: not advertised.
+    // Users, groups and populations are read alone in a targeted sync (and
+    // grants name only users and groups): claimed for them, not for roles.
     for c in [
         pb::Capability::TargetedSync,
         pb::Capability::ServiceModeTargetedSync,
     ] {
         assert!(
-            !caps.connector_capabilities.contains(&(c as i32)),
+            caps.connector_capabilities.contains(&(c as i32)),
             "{caps:?}"
         );
     }
+    let claims_targeted = |id: &str| {
+        caps.resource_type_capabilities
+            .iter()
+            .find(|r| r.resource_type.as_ref().is_some_and(|t| t.id == id))
+            .is_some_and(|r| {
+                r.capabilities
+                    .contains(&(pb::Capability::TargetedSync as i32))
+            })
+    };
+    assert!(claims_targeted("user") && claims_targeted("group") && claims_targeted("population"));
+    assert!(!claims_targeted("role"), "{caps:?}");
     let user_type = caps
         .resource_type_capabilities
         .iter()
@@ -832,6 +844,12 @@ async fn a_targeted_sync_uploads_a_partial_sync_of_those_resources() {
     );
     assert!(
         host.logs().contains("group:no-such-group not found"),
+        "{}",
+        host.logs()
+    );
+    // Read alone, not cut from a traversal of the whole tenant.
+    assert!(
+        !host.logs().contains("syncing the whole tenant"),
         "{}",
         host.logs()
     );

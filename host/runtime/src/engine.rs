@@ -679,13 +679,35 @@ impl Plugin {
         self.change_feed.is_some()
     }
 
-    /// Whether the component reads single resources of every type it
-    /// declares: a targeted sync can then fetch any grant's principal too.
-    pub fn can_get_every_type(&self) -> bool {
+    /// Whether a targeted sync of resources of `types` can read them alone:
+    /// the component reads single resources of each of those types and of
+    /// every type that holds principals (a user or group trait), since the
+    /// grants on the targets name principals the sync must store too.
+    pub fn can_target<'t>(&self, types: impl IntoIterator<Item = &'t str>) -> bool {
+        use crate::bindings::types::ResourceTraitKind as Kind;
+        let principals_readable = self
+            .metadata
+            .resource_types
+            .iter()
+            .filter(|t| {
+                t.traits
+                    .iter()
+                    .any(|k| matches!(k, Kind::User | Kind::Group))
+            })
+            .all(|t| self.can_get(&t.id));
+        principals_readable && types.into_iter().all(|t| self.can_get(t))
+    }
+
+    /// The types a targeted sync can read alone ([`Plugin::can_target`]):
+    /// what Hello and `capabilities` claim as targeted sync. A task naming
+    /// another type still gets a correct partial sync, cut from a full one.
+    pub fn targetable_types(&self) -> Vec<String> {
         self.metadata
             .resource_types
             .iter()
-            .all(|t| self.can_get(&t.id))
+            .filter(|t| self.can_target([t.id.as_str()]))
+            .map(|t| t.id.clone())
+            .collect()
     }
 
     /// Runs one operation in a fresh Store under the instance's limits.

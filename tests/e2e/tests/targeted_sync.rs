@@ -152,7 +152,7 @@ fn resource_key(r: &pb::Resource) -> String {
 async fn a_targeted_sync_makes_only_its_targets_calls_and_matches_a_cut_of_the_full_sync() {
     let plugin = directory().await;
     assert_eq!(plugin.targeted_types, ["user", "group"]);
-    assert!(plugin.can_get_every_type());
+    assert!(!plugin.targetable_types().is_empty());
     let server = directory_server(false).await;
     let dir = tempfile::tempdir().unwrap();
 
@@ -273,7 +273,7 @@ async fn a_component_without_the_getter_loads_and_is_refused_a_targeted_sync() {
         .await
         .expect("a 0.1.0 component still loads");
     assert!(plugin.targeted_types.is_empty());
-    assert!(!plugin.can_get_every_type());
+    assert!(plugin.targetable_types().is_empty());
     let resource_type = plugin.metadata.resource_types[0].id.clone();
     let server = directory_server(false).await;
     let dir = tempfile::tempdir().unwrap();

@@ -37,6 +37,13 @@ use crate::tokens::{Mode, Work};
 use crate::upload::{Out, SetKey};
 use crate::{GROUP, POPULATION, USER};
 
+/// `id` if it is a PingOne id. Anything else names no object PingOne could
+/// hold: the read answers "not found" and sends nothing (a targeted sync
+/// then warns about it, as about any missing target).
+fn pingone_id<'a>(what: &str, id: &'a str) -> Option<&'a str> {
+    checked(what, id).ok()
+}
+
 /// The types [`get`] reads.
 pub const TYPES: &[&str] = &[USER, GROUP, POPULATION];
 
@@ -52,14 +59,18 @@ pub fn get(cx: &Context, api: &Api, id: &ResourceId) -> Result<bool, ConnectorEr
     let mut out = Out::new();
     match id.resource_type.as_str() {
         USER => {
-            let uid = checked("user id", &id.resource)?;
+            let Some(uid) = pingone_id("user id", &id.resource) else {
+                return Ok(false);
+            };
             let Some(u) = read::<User>(api, &format!("{env}/users/{uid}"), "user", uid)? else {
                 return Ok(false);
             };
             out.resources.push(users::user_resource(&u));
         }
         GROUP => {
-            let gid = checked("group id", &id.resource)?;
+            let Some(gid) = pingone_id("group id", &id.resource) else {
+                return Ok(false);
+            };
             let Some(g) = read::<Group>(api, &format!("{env}/groups/{gid}"), "group", gid)? else {
                 return Ok(false);
             };
@@ -69,7 +80,9 @@ pub fn get(cx: &Context, api: &Api, id: &ResourceId) -> Result<bool, ConnectorEr
             out.listed(r, [e]);
         }
         POPULATION => {
-            let pid = checked("population id", &id.resource)?;
+            let Some(pid) = pingone_id("population id", &id.resource) else {
+                return Ok(false);
+            };
             let url = format!("{env}/populations/{pid}");
             let Some(p) = read::<Population>(api, &url, "population", pid)? else {
                 return Ok(false);

@@ -15,19 +15,19 @@ use connector_runtime::convert;
 use baton_api::v1::{BuildInfo, HelloRequest, OsInfo};
 
 /// `Hello` for the startup greeting (`task_id` empty) or a hello task;
-/// `targeted` as in [`connector_metadata`].
+/// `targetable` as in [`connector_metadata`].
 pub fn request(
     host_id: &str,
     task_id: &str,
     meta: &ConnectorMetadata,
-    targeted: bool,
+    targetable: &[String],
 ) -> HelloRequest {
     HelloRequest {
         host_id: host_id.to_string(),
         task_id: task_id.to_string(),
         build_info: Some(build_info()),
         os_info: Some(os_info()),
-        connector_metadata: Some(connector_metadata(meta, targeted)),
+        connector_metadata: Some(connector_metadata(meta, targetable)),
         annotations: vec![],
     }
 }
@@ -113,12 +113,15 @@ fn virtualization() -> String {
 }
 
 /// The connector's metadata as `c1.connector.v2.ConnectorMetadata`, with the
-/// capabilities Baton's connector builder would compute. With `targeted`
-/// (the component reads single resources of every type, so a targeted
-/// sync task reads only its resources), every type and the connector claim
-/// `TARGETED_SYNC` and the connector `SERVICE_MODE_TARGETED_SYNC`; without
-/// it, targeted tasks are still served, by cutting a full sync.
-pub fn connector_metadata(meta: &ConnectorMetadata, targeted: bool) -> pb::ConnectorMetadata {
+/// capabilities Baton's connector builder would compute. Each type in
+/// `targetable` (a targeted sync reads its resources alone,
+/// `Plugin::targetable_types`) claims `TARGETED_SYNC`, and the connector
+/// claims it and `SERVICE_MODE_TARGETED_SYNC` when there is one; targeted
+/// tasks naming other types are still served, by cutting a full sync.
+pub fn connector_metadata(
+    meta: &ConnectorMetadata,
+    targetable: &[String],
+) -> pb::ConnectorMetadata {
     let mut all = std::collections::BTreeSet::new();
     let resource_type_capabilities = meta
         .resource_types
@@ -130,7 +133,7 @@ pub fn connector_metadata(meta: &ConnectorMetadata, targeted: bool) -> pb::Conne
                 .filter(|c| c.resource_type == rt.id)
                 .flat_map(|c| c.capabilities.iter().map(capability))
                 .collect();
-            if targeted {
+            if targetable.contains(&rt.id) {
                 caps.push(pb::Capability::TargetedSync as i32);
             }
             caps.sort();
@@ -153,7 +156,7 @@ pub fn connector_metadata(meta: &ConnectorMetadata, targeted: bool) -> pb::Conne
             }
         })
         .collect();
-    if targeted {
+    if !targetable.is_empty() {
         all.insert(pb::Capability::ServiceModeTargetedSync as i32);
     }
     let credential_details = (all.contains(&(pb::Capability::AccountProvisioning as i32))
@@ -242,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn targeted_sync_is_claimed_only_for_a_component_that_reads_every_type() {
+    fn targeted_sync_is_claimed_only_for_the_types_a_targeted_sync_reads_alone() {
         use connector_runtime::bindings::meta::ResourceTypeCapabilities;
         use connector_runtime::bindings::types::{ResourceTraitKind, ResourceType};
         let meta = ConnectorMetadata {
@@ -269,13 +272,15 @@ mod tests {
             pb::Capability::TargetedSync as i32,
             pb::Capability::ServiceModeTargetedSync as i32,
         ];
-        let caps = connector_metadata(&meta, false).capabilities.unwrap();
+        let caps = connector_metadata(&meta, &[]).capabilities.unwrap();
         assert_eq!(caps.connector_capabilities, [pb::Capability::Sync as i32]);
         assert_eq!(
             caps.resource_type_capabilities[0].capabilities,
             [pb::Capability::Sync as i32]
         );
-        let caps = connector_metadata(&meta, true).capabilities.unwrap();
+        let caps = connector_metadata(&meta, &["user".to_string()])
+            .capabilities
+            .unwrap();
         assert_eq!(
             caps.connector_capabilities,
             [pb::Capability::Sync as i32, targeted[0], targeted[1]]

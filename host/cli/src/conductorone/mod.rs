@@ -249,7 +249,7 @@ async fn startup_hello(
             &client.host_id,
             "",
             &plugin.metadata,
-            plugin.can_get_every_type(),
+            &plugin.targetable_types(),
         );
         let Some(answer) = shutdown.interruptible(client.hello(req)).await else {
             return Ok(false);

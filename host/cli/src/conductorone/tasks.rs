@@ -38,8 +38,8 @@
 //! - A sync task naming `targeted_sync_resources` uploads a `partial` sync
 //!   holding what Baton's targeted sync holds: those resources, their
 //!   entitlements, the grants of those and the grants' principals. A
-//!   component that reads single resources of every type (contract 0.1.3)
-//!   syncs just those, in a file of their own, so the kept full sync and
+//!   component that reads single resources of the targets' types and of
+//!   its user and group types (contract 0.1.3) syncs just those, in a file of their own, so the kept full sync and
 //!   its checkpoint are untouched; any other gets a full traversal, and
 //!   the partial sync is cut from it (logged, with the reason). The other
 //!   options that narrow a sync (types, skipped phases) still get the
@@ -188,7 +188,7 @@ pub async fn run(
                 &client.host_id,
                 &task.id,
                 &plugin.metadata,
-                plugin.can_get_every_type(),
+                &plugin.targetable_types(),
             );
             if let Err(e) = client.hello(req).await {
                 tracing::warn!(task = %task.id, "hello task: {}", e.message());
@@ -625,13 +625,16 @@ async fn sync_and_upload(
     }
     // Targets alone when the component can read them and their grants'
     // principals; otherwise a full traversal, cut below.
-    let read_targets = !sync_targets.is_empty() && target.plugin.can_get_every_type();
+    let read_targets = !sync_targets.is_empty()
+        && target
+            .plugin
+            .can_target(sync_targets.iter().map(|t| t.id.resource_type.as_str()));
     if !sync_targets.is_empty() && !read_targets {
         tracing::info!(
             task = %task.id,
-            "targeted sync: the component cannot read single resources of every type it \
-             declares (contract 0.1.3 resource-getter); syncing the whole tenant and cutting \
-             the targets out of it"
+            "targeted sync: the component cannot read single resources of the targets' types \
+             and of its principal types (contract 0.1.3 resource-getter); syncing the whole \
+             tenant and cutting the targets out of it"
         );
     }
     let targeted_file = c1z::envelope::with_suffix(&connector.sync_file, ".targeted");
