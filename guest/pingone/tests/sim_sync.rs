@@ -117,10 +117,10 @@ fn diff(
 /// requests (`expect::planned`, which re-derives the plan: a regression
 /// check of the plan, not an efficiency claim).
 ///
-/// Target: at most 2.25x the lower bound (measured 1.57x to 2.09x). The
-/// bound leaves out reads a connector could in principle infer its way
-/// around (parents of groups with members, direct members of nested
-/// groups, dynamic members), and this connector makes them: one parents
+/// Target: at most 2.25x the lower bound (current figures in
+/// docs/benchmarks.md). The bound leaves out reads a connector could in
+/// principle infer its way around (parents of groups with members, direct
+/// members of nested groups, dynamic members), and this connector makes them: one parents
 /// listing per group and about one membership listing per user, at most
 /// U + G more, against a bound that already holds U + G role-assignment
 /// reads; the fixed listings push small tenants a little past 2x.

@@ -350,10 +350,9 @@ impl<'a> Scanner<'a> {
             first = false;
             let k = self.string()?;
             // The key's bytes, borrowed from the body unless escaped, and
-            // checked for UTF-8 only when not all ASCII (with the ASCII
-            // flag, 2.4 % fewer guest instructions per sync than a `Cow`
-            // from a separate call; measured 2026-12-03, see the history of
-            // docs/benchmarks.md).
+            // checked for UTF-8 only when not all ASCII: the ASCII flag
+            // comes free from the scan, a separate check would read the
+            // bytes again.
             let b = self.b;
             let decoded;
             let key: &[u8] = if k.escaped {
@@ -542,9 +541,8 @@ impl<'a> Scanner<'a> {
     /// and control characters; its content is not copied.
     ///
     /// The cursor is a local until the string ends: advanced through
-    /// `self` on every step, it lived in memory, which cost a tenth of the
-    /// guest's instructions in a sync (measured 2026-12-03; see the
-    /// history of docs/benchmarks.md).
+    /// `self` on every step, it would live in memory, and this loop is the
+    /// scanner's hot path.
     #[inline(always)]
     fn string(&mut self) -> Result<Str, ScanError> {
         let b = self.b;
@@ -559,8 +557,7 @@ impl<'a> Scanner<'a> {
             // in wasm also pays a deadline check (docs/benchmarks.md), and a
             // string that ends in the first word costs no more than before.
             // The two loops repeat the word test on purpose: one helper per
-            // word, with the high bits merged per word instead of per turn,
-            // measured 1.7 % more guest instructions.
+            // word would merge the high bits per word instead of per turn.
             'scan: {
                 while i + 16 <= b.len() {
                     let w = word(b, i);
