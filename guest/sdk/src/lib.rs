@@ -67,6 +67,33 @@ pub use host::{Auth, Host, SkipTasks, WasmHost};
 /// Change-feed records (contract 0.1.3).
 #[cfg(not(feature = "contract-0-1-0"))]
 pub use bindings::exports::idgov::connector::change_feed::{Change, ChangePage};
+/// Change-feed records, for a connector built for 0.1.0: the same shapes as
+/// 0.1.3's, so one connector source builds for both (and native builds of
+/// the workspace, where this feature may be on for everyone). Never
+/// exported: a 0.1.0 host has no change feed.
+#[cfg(feature = "contract-0-1-0")]
+mod change_feed_0_1_0 {
+    use crate::bindings::idgov::connector::types::{ResourceId, Timestamp};
+
+    /// As 0.1.3's `change-feed.change`.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Change {
+        Resource(ResourceId),
+        PrincipalGrants(ResourceId),
+        FullSync(String),
+    }
+
+    /// As 0.1.3's `change-feed.change-page`.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct ChangePage {
+        pub changes: Vec<Change>,
+        pub record_ids: Vec<String>,
+        pub newest: Option<Timestamp>,
+        pub next_page_token: Option<String>,
+    }
+}
+#[cfg(feature = "contract-0-1-0")]
+pub use change_feed_0_1_0::{Change, ChangePage};
 /// Metadata records.
 pub use bindings::exports::idgov::connector::connector::{
     AccountField, AccountFieldKind, Capability, ClientAuthMethod, ConfigChoice, ConfigField,
@@ -157,7 +184,6 @@ pub trait Connector {
     /// is not understood, a change's effects are not audited); a missing
     /// permission is a `PermissionDenied` naming it. The default: not
     /// supported, so the host runs full syncs.
-    #[cfg(not(feature = "contract-0-1-0"))]
     fn list_changes(
         _cx: &Context,
         _since: Timestamp,
@@ -172,7 +198,6 @@ pub trait Connector {
     /// Uploads every grant `principal` holds, with `put_grants` or
     /// `put_grant_sets` only and exactly as a full sync produces them
     /// (contract 0.1.3); returns the next page token, if any.
-    #[cfg(not(feature = "contract-0-1-0"))]
     fn list_principal_grants(
         _cx: &Context,
         _principal: ResourceId,
