@@ -92,8 +92,6 @@ mod change_feed_0_1_0 {
         pub next_page_token: Option<String>,
     }
 }
-#[cfg(feature = "contract-0-1-0")]
-pub use change_feed_0_1_0::{Change, ChangePage};
 /// Metadata records.
 pub use bindings::exports::idgov::connector::connector::{
     AccountField, AccountFieldKind, Capability, ClientAuthMethod, ConfigChoice, ConfigField,
@@ -115,6 +113,8 @@ pub use bindings::idgov::connector::types::{
     Resource, ResourceId, ResourceStatus, ResourceTrait, ResourceTraitKind, ResourceType,
     RoleTrait, StructuredName, Timestamp, UserStatus, UserTrait,
 };
+#[cfg(feature = "contract-0-1-0")]
+pub use change_feed_0_1_0::{Change, ChangePage};
 
 /// Everything a connector call gets: the host's capabilities and the
 /// resolved, non-secret configuration.
