@@ -804,12 +804,22 @@ async fn capabilities_declare_provisioning_per_resource_type() {
     assert_eq!(
         per_type,
         [
-            ("group".to_string(), want(&["PROVISION", "SYNC"])),
-            ("population".to_string(), want(&["SYNC"])),
+            // Users, groups and populations are read alone in a targeted
+            // sync; one role's grants take a full traversal.
+            (
+                "group".to_string(),
+                want(&["PROVISION", "SYNC", "TARGETED_SYNC"])
+            ),
+            ("population".to_string(), want(&["SYNC", "TARGETED_SYNC"])),
             ("role".to_string(), want(&["PROVISION", "SYNC"])),
             (
                 "user".to_string(),
-                want(&["SYNC", "ACCOUNT_PROVISIONING", "RESOURCE_DELETE"])
+                want(&[
+                    "SYNC",
+                    "ACCOUNT_PROVISIONING",
+                    "RESOURCE_DELETE",
+                    "TARGETED_SYNC"
+                ])
             ),
         ]
     );
@@ -819,7 +829,9 @@ async fn capabilities_declare_provisioning_per_resource_type() {
             "PROVISION",
             "SYNC",
             "ACCOUNT_PROVISIONING",
-            "RESOURCE_DELETE"
+            "RESOURCE_DELETE",
+            "TARGETED_SYNC",
+            "SERVICE_MODE_TARGETED_SYNC"
         ]))
     );
     let options = &caps["credentialDetails"]["capabilityAccountProvisioning"];
