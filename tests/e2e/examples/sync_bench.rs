@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release -p connector-host -p pingone-connector --bins --examples
-//! cargo run --release -p e2e-tests --example sync_bench -- [efficiency|throughput|memory|cpu]...
+//! cargo run --release -p e2e-tests --example sync_bench -- [efficiency|throughput|memory|cpu|incremental [USERS]]...
 //! ```
 //!
 //! Method, per scenario:
@@ -38,6 +38,13 @@
 //!   on one CPU and this process, the simulator, on another, for both
 //!   sides alike, so the simulator's work does not land on the measured
 //!   core.
+//! - `incremental`: a tenant shaped like `memory`'s (100k users unless a
+//!   user count follows the word), synced fully with `--incremental` (no
+//!   sync to continue: a full sync that stores a mark), then 1 % as many
+//!   changes as users in [`REALISTIC_CHANGE_MIX`], then synced with
+//!   `--incremental` again at 50 ms latency, 100 req/s per client and the
+//!   audit API's 10 req/s. Requests of each sync as in `efficiency`; the
+//!   full sync runs without latency, as its count does not depend on it.
 //!
 //! Outside `cpu`, the simulator shares the machine's cores with the host, as
 //! it would not in production; wall times are therefore pessimistic.
@@ -49,7 +56,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pingone_sim::{Faults, ServeOptions, SimConfig, SimHandle};
+use pingone_sim::{AuditConfig, ChangeKind, Faults, ServeOptions, SimConfig, SimHandle};
 use serde_json::{Value, json};
 
 fn workspace() -> PathBuf {
@@ -228,9 +235,16 @@ fn duration_seconds(shown: &str) -> Option<f64> {
 
 fn host_sync(sim: &SimHandle, dir: &Path, extra: &[&str]) -> Run {
     let file = dir.join(format!("bench-{}.c1z", rand_suffix()));
+    let run = host_sync_into(sim, &file, dir, extra);
+    let _ = std::fs::remove_file(&file);
+    run
+}
+
+/// One sync into `file`, which is kept (an incremental sync continues it).
+fn host_sync_into(sim: &SimHandle, file: &Path, dir: &Path, extra: &[&str]) -> Run {
     let mut cmd = Command::new(release_bin("connector-host"));
     cmd.arg("--file")
-        .arg(&file)
+        .arg(file)
         .arg("--cache-dir")
         .arg(dir.join("cache"))
         .args(extra)
@@ -240,9 +254,7 @@ fn host_sync(sim: &SimHandle, dir: &Path, extra: &[&str]) -> Run {
         .env("BATON_PINGONE_ENVIRONMENT_ID", sim.environment_id())
         .env("BATON_PINGONE_API_URL", sim.api_base_url())
         .env("BATON_PINGONE_AUTH_URL", sim.auth_base_url());
-    let run = run_measured(cmd);
-    let _ = std::fs::remove_file(&file);
-    run
+    run_measured(cmd)
 }
 
 fn rand_suffix() -> u128 {
@@ -497,6 +509,124 @@ fn cpu(rt: &tokio::runtime::Runtime, dir: &Path) {
     }
 }
 
+/// A day's administration rather than `apply_random_changes`' default mix,
+/// which exercises every kind and so creates and deletes populations and
+/// groups at a rate no tenant sees: mostly profile edits and membership
+/// changes, some joiners, leavers and disables, a few role assignments and
+/// group edits; no population or nesting changes. Weights are per 100.
+const REALISTIC_CHANGE_MIX: &[(ChangeKind, u32)] = &[
+    (ChangeKind::UpdateUser, 34),
+    (ChangeKind::DynamicAttribute, 4),
+    (ChangeKind::DisableUser, 4),
+    (ChangeKind::EnableUser, 2),
+    (ChangeKind::LockUser, 1),
+    (ChangeKind::UnlockUser, 1),
+    (ChangeKind::CreateUser, 6),
+    (ChangeKind::DeleteUser, 2),
+    (ChangeKind::MoveUser, 1),
+    (ChangeKind::AddMembership, 24),
+    (ChangeKind::RemoveMembership, 15),
+    (ChangeKind::AssignUserRole, 2),
+    (ChangeKind::AssignGroupRole, 1),
+    (ChangeKind::RemoveRoleAssignment, 1),
+    (ChangeKind::CreateGroup, 1),
+    (ChangeKind::UpdateGroup, 1),
+];
+
+/// PingOne's limits: 100 req/s per client, the audit API 10 req/s.
+fn incremental_faults() -> (Faults, AuditConfig) {
+    let faults = Faults {
+        latency_ms: 50,
+        rate_limit_per_sec: Some(100.0),
+        ..Faults::default()
+    };
+    let audit = AuditConfig {
+        rate_limit_per_sec: Some(10.0),
+        ..AuditConfig::default()
+    };
+    (faults, audit)
+}
+
+/// The line `--incremental` prints before its summary: what ran, or why a
+/// full sync ran instead.
+fn sync_mode(stdout: &str) -> (&'static str, Option<String>) {
+    for line in stdout.lines() {
+        if let Some(why) = line.strip_prefix("full sync instead of an incremental one: ") {
+            return ("full", Some(why.to_string()));
+        }
+        if line.starts_with("incremental sync: ") {
+            return ("incremental", None);
+        }
+    }
+    ("full", None)
+}
+
+fn incremental(rt: &tokio::runtime::Runtime, dir: &Path, users: usize) {
+    let config = SimConfig {
+        users,
+        groups: (users / 20).max(10),
+        memberships: Some(users * 10),
+        ..SimConfig::large(1)
+    };
+    let sim = rt
+        .block_on(pingone_sim::start(config, ServeOptions::default()))
+        .expect("simulator");
+    let file = dir.join(format!("incremental-{}.c1z", rand_suffix()));
+    sim.reset_stats();
+    let full_run = host_sync_into(&sim, &file, dir, &["--incremental"]);
+    let full = api_requests(&sim);
+    let (full_mode, full_why) = sync_mode(&full_run.stdout);
+
+    let steps = (users / 100).max(1);
+    let applied = sim.apply_weighted_changes(7, steps, REALISTIC_CHANGE_MIX);
+    let (faults, audit) = incremental_faults();
+    sim.set_faults(faults);
+    sim.set_audit_config(audit);
+    sim.reset_stats();
+    let run = host_sync_into(&sim, &file, dir, &["--incremental"]);
+    let stats = sim.stats();
+    let audit_requests: u64 = stats
+        .routes
+        .iter()
+        .filter(|(route, _)| route.contains("/activities"))
+        .map(|(_, r)| r.count)
+        .sum();
+    let requests = stats.total - stats.tokens_issued - stats.rate_limited - 1;
+    let (mode, fallback) = sync_mode(&run.stdout);
+    let mode_line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("incremental sync: ") || l.starts_with("full sync instead"))
+        .unwrap_or("");
+    println!(
+        "{}",
+        json!({
+            "scenario": "incremental",
+            "users": users,
+            "changes": applied.len(),
+            "full_sync": {"mode": full_mode, "why": full_why, "requests": full,
+                "wall_s": round3(full_run.wall.as_secs_f64())},
+            "incremental": {
+                "mode": mode,
+                "fallback": fallback,
+                "report": mode_line,
+                "requests": requests,
+                "audit_requests": audit_requests,
+                "rate_limited_429": stats.rate_limited,
+                // Where the requests went: what dominates the cost.
+                "by_route": stats.routes.iter()
+                    .map(|(route, r)| (route.clone(), json!(r.count)))
+                    .collect::<serde_json::Map<_, _>>(),
+                "sync_seconds": sync_seconds(&run.stdout),
+                "process_wall_s": round3(run.wall.as_secs_f64()),
+            },
+            "requests_over_full": round3(requests as f64 / full as f64),
+        })
+    );
+    let _ = std::fs::remove_file(&file);
+    rt.block_on(sim.shutdown());
+}
+
 fn median(xs: &mut [f64]) -> f64 {
     xs.sort_by(f64::total_cmp);
     match xs.len() {
@@ -523,8 +653,15 @@ fn main() {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    for s in &scenarios {
+    let mut args = scenarios.iter().peekable();
+    while let Some(s) = args.next() {
         match s.as_str() {
+            "incremental" => {
+                let users = args
+                    .next_if(|a| a.parse::<usize>().is_ok())
+                    .map_or(100_000, |a| a.parse().expect("checked"));
+                incremental(&rt, dir.path(), users)
+            }
             "efficiency" => efficiency(&rt, dir.path()),
             "throughput" => throughput(&rt, dir.path(), true),
             "throughput-adaptive" => throughput(&rt, dir.path(), false),

@@ -119,19 +119,34 @@ struct Script<'a> {
 
 /// Applies `steps` random changes chosen by `seed` to the store.
 pub fn apply_random_changes(st: &mut Store, seed: u64, steps: usize) -> Vec<AppliedChange> {
+    apply_weighted_changes(st, seed, steps, WEIGHTS)
+}
+
+/// Like [`apply_random_changes`], drawing kinds by `weights` instead of the
+/// default mix, which exercises every kind (populations included) rather
+/// than resembling a day's administration: benchmarks pass their own mix.
+pub fn apply_weighted_changes(
+    st: &mut Store,
+    seed: u64,
+    steps: usize,
+    weights: &[(ChangeKind, u32)],
+) -> Vec<AppliedChange> {
+    let total: u32 = weights.iter().map(|(_, w)| w).sum();
+    if total == 0 {
+        return Vec::new();
+    }
     let mut s = Script {
         st,
         rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6368_616e_6765),
         seed,
         step: 0,
     };
-    let total: u32 = WEIGHTS.iter().map(|(_, w)| w).sum();
     let mut out = Vec::with_capacity(steps);
     while s.step < steps {
         let mut applied = None;
         for _ in 0..200 {
             let mut roll = s.rng.random_range(0..total);
-            let kind = WEIGHTS
+            let kind = weights
                 .iter()
                 .find(|(_, w)| {
                     if roll < *w {
@@ -495,6 +510,21 @@ mod tests {
         };
         assert_eq!(strip(&a), strip(&b));
         assert_ne!(ca, apply_random_changes(&mut store(5), 12, 120));
+    }
+
+    #[test]
+    fn a_weighted_mix_draws_only_its_kinds() {
+        let weights = [(ChangeKind::UpdateUser, 3), (ChangeKind::AddMembership, 1)];
+        let changes = apply_weighted_changes(&mut store(4), 2, 80, &weights);
+        assert_eq!(changes.len(), 80);
+        assert!(changes.iter().any(|c| c.kind == ChangeKind::UpdateUser));
+        assert!(changes.iter().any(|c| c.kind == ChangeKind::AddMembership));
+        assert!(
+            changes
+                .iter()
+                .all(|c| matches!(c.kind, ChangeKind::UpdateUser | ChangeKind::AddMembership))
+        );
+        assert!(apply_weighted_changes(&mut store(4), 2, 5, &[]).is_empty());
     }
 
     #[test]

@@ -52,7 +52,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use accounting::{FaultCounts, RouteStats, Stats};
-pub use changes::{AppliedChange, ChangeKind, apply_random_changes};
+pub use changes::{AppliedChange, ChangeKind, apply_random_changes, apply_weighted_changes};
 pub use config::{
     AuditConfig, AuthMethod, ClientAccess, ClientConfig, DuplicateMembership, DuplicateUsername,
     ErrorBurst, Faults, NestingAudit, SimConfig,
@@ -304,6 +304,18 @@ impl SimHandle {
     pub fn apply_random_changes(&self, seed: u64, steps: usize) -> Vec<AppliedChange> {
         let mut st = self.app.store.write().unwrap_or_else(|e| e.into_inner());
         changes::apply_random_changes(&mut st, seed, steps)
+    }
+
+    /// Like [`SimHandle::apply_random_changes`], with kinds drawn by
+    /// `weights` ([`changes::apply_weighted_changes`]).
+    pub fn apply_weighted_changes(
+        &self,
+        seed: u64,
+        steps: usize,
+        weights: &[(ChangeKind, u32)],
+    ) -> Vec<AppliedChange> {
+        let mut st = self.app.store.write().unwrap_or_else(|e| e.into_inner());
+        changes::apply_weighted_changes(&mut st, seed, steps, weights)
     }
 
     /// Every activity recorded so far, visible or not, oldest first, as the
