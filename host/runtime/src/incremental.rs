@@ -27,7 +27,9 @@
 //!   change names; the connector's own `full-sync` answer; a refused or
 //!   failed read of the log (a permission it lacks is named in the
 //!   connector's error); a read beyond its budget of pages or time (the
-//!   log's rate limit); more changes than a full sync would cost.
+//!   log's rate limit); more changes than a full sync would cost; a
+//!   re-read that fails for good (a resume would fail the same way, so the
+//!   incremental sync is dropped; a stop or a deadline keeps it to resume).
 //! - The log is read from the mark minus an overlap (records the upstream
 //!   lists late), and a page whose record ids were all applied by the
 //!   previous run is dropped. A full sync run as a fallback keeps the ids
@@ -218,19 +220,16 @@ pub async fn run_incremental_sync(
     };
     match planned {
         Err(Fallback { reason, record_ids }) => {
-            tracing::warn!(%reason, "running a full sync instead of an incremental one");
-            if plugin.has_change_feed() {
-                writer.set_change_mark(&mark(record_ids))?;
-            }
-            seed_new_sync(&mut writer, plugin, &options.limits, Seed::Full)?;
-            drop(writer);
-            let sync = run_sync(plugin, instance, file, &options).await?;
-            Ok(summary(
-                SyncMode::Full,
-                Some(reason),
-                &Plan::default(),
-                sync,
-            ))
+            full_instead(
+                writer,
+                plugin,
+                instance,
+                file,
+                &options,
+                reason,
+                mark(record_ids),
+            )
+            .await
         }
         Ok(plan) => {
             let carried = writer.carry_forward(&plan.from)?;
@@ -263,12 +262,67 @@ pub async fn run_incremental_sync(
             };
             seed_new_sync(&mut writer, plugin, &options.limits, seed)?;
             drop(writer);
-            let mut sync = run_sync(plugin, instance, file, &options).await?;
+            let mut sync = match run_sync(plugin, instance, file, &options).await {
+                Ok(sync) => sync,
+                // A re-read that fails for good would fail again on every
+                // resume: this sync is dropped and a full one runs instead.
+                // A stop or a deadline keeps it, to resume next time.
+                Err(e) if reread_failure_falls_back(&e) => {
+                    let (writer, _) = C1zWriter::open(file, options.writer.clone())?;
+                    writer.abandon()?;
+                    let (writer, _) = C1zWriter::open(file, options.writer.clone())?;
+                    let reason = format!("re-reading what the change log names failed: {e}");
+                    let mark = mark(plan.record_ids.clone());
+                    return full_instead(writer, plugin, instance, file, &options, reason, mark)
+                        .await;
+                }
+                Err(e) => return Err(e),
+            };
             sync.resumed = false;
             sync.calls += plan.pages;
             Ok(summary(SyncMode::Incremental, None, &plan, sync))
         }
     }
+}
+
+/// Whether a failed re-read phase should give way to a full sync: any
+/// failure but a stop, a deadline (both resume next time), and the
+/// sync-wide bounds, which a full sync would reach too.
+fn reread_failure_falls_back(e: &SyncError) -> bool {
+    !matches!(
+        e,
+        SyncError::Interrupted
+            | SyncError::DeadlineExceeded { .. }
+            | SyncError::TokenCycle { .. }
+            | SyncError::LimitReached { .. }
+            | SyncError::Artifact(_)
+    )
+}
+
+/// Runs a full sync in `writer`'s new sync, logging `reason`, and stores
+/// `mark` with it so the next run can be incremental again.
+async fn full_instead(
+    mut writer: C1zWriter,
+    plugin: &Arc<Plugin>,
+    instance: &Arc<InstanceCtx>,
+    file: &Path,
+    options: &SyncOptions,
+    reason: String,
+    mark: ChangeMark,
+) -> Result<IncrementalSummary, SyncError> {
+    tracing::warn!(%reason, "running a full sync instead of an incremental one");
+    if plugin.has_change_feed() {
+        writer.set_change_mark(&mark)?;
+    }
+    seed_new_sync(&mut writer, plugin, &options.limits, Seed::Full)?;
+    drop(writer);
+    let sync = run_sync(plugin, instance, file, options).await?;
+    Ok(summary(
+        SyncMode::Full,
+        Some(reason),
+        &Plan::default(),
+        sync,
+    ))
 }
 
 fn summary(

@@ -425,6 +425,46 @@ async fn a_refused_or_failed_change_log_read_falls_back() {
     .await;
 }
 
+/// A re-read that fails for good would fail again on every resume: the
+/// incremental sync is dropped and a full sync runs instead, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_read_that_fails_for_good_falls_back_to_a_full_sync() {
+    let (plugin, server, mut d, dir) = synced_once().await;
+    let mut u1 = d.users["u1"].clone();
+    u1["name"] = json!("Ada Lovelace");
+    d.set_user("u1", u1);
+    d.publish(&server);
+    // The re-read of u1 is refused; the full sync's listing is not.
+    let users: Vec<Value> = d.users.values().cloned().collect();
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    server.route(
+        "/dir/users.json",
+        Reply::computed(
+            move |_| match asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => (403, json!({"error": "refused once"})),
+                _ => (200, json!(users)),
+            },
+        ),
+    );
+    expect_fallback(
+        &plugin,
+        &server,
+        dir.path(),
+        &IncrementalOptions::default(),
+        "re-reading what the change log names failed",
+    )
+    .await;
+    // The full sync stored a mark: the next run is incremental again.
+    let s = sync(
+        &plugin,
+        &server,
+        &dir.path().join("s.c1z"),
+        &IncrementalOptions::default(),
+    )
+    .await;
+    assert_eq!(s.mode, SyncMode::Incremental, "{:?}", s.fallback);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_mark_another_origin_or_an_exhausted_budget_falls_back() {
     let (plugin, server, mut d, dir) = synced_once().await;
