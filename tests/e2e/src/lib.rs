@@ -8,6 +8,7 @@
 
 pub mod components;
 pub mod logs;
+pub mod records;
 pub mod server;
 
 use std::collections::BTreeMap;
@@ -201,4 +202,21 @@ pub async fn adversary() -> Arc<Plugin> {
         })
         .await
         .clone()
+}
+
+/// Runs the `connector-host` binary with `args` and an empty environment
+/// (only `PATH`); returns (success, stdout, stderr).
+pub async fn run_host(args: Vec<String>) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(host_binary());
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connector_runtime::c1z::{C1zReader, GrantFilter, pb};
+use connector_runtime::c1z::pb;
 use connector_runtime::incremental::{
     IncrementalOptions, IncrementalSummary, SyncMode, run_incremental_sync,
 };
@@ -23,46 +23,13 @@ use e2e_tests::components::{self, PINGONE};
 use e2e_tests::{instance, runtime};
 use pingone_sim::{AuditConfig, NestingAudit, SimConfig, SimHandle};
 
-#[derive(Debug, PartialEq)]
-struct Records {
-    resource_types: Vec<pb::ResourceType>,
-    resources: Vec<pb::Resource>,
-    entitlements: Vec<pb::Entitlement>,
-    grants: Vec<pb::Grant>,
-}
+use e2e_tests::records::SyncRecords as Records;
 
+/// The default (latest full) sync's records, sorted.
 fn records(file: &Path) -> Records {
-    let reader = C1zReader::open(file).expect("opening the c1z");
-    let run = reader.default_sync().unwrap().expect("a sync");
-    assert!(run.ended_at.is_some(), "the sync is finished");
-    assert_eq!(run.sync_type, "full");
-    let id = run.sync_id.as_str();
-    let mut resource_types = reader.resource_types(id).unwrap();
-    resource_types.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut resources: Vec<pb::Resource> = reader
-        .resources(id, None)
-        .collect::<Result<_, _>>()
-        .unwrap();
-    resources.sort_by_key(|r| {
-        r.id.as_ref()
-            .map(|i| (i.resource_type.clone(), i.resource.clone()))
-    });
-    let mut entitlements: Vec<pb::Entitlement> = reader
-        .entitlements(id, None)
-        .collect::<Result<_, _>>()
-        .unwrap();
-    entitlements.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut grants: Vec<pb::Grant> = reader
-        .grants(id, &GrantFilter::default())
-        .collect::<Result<_, _>>()
-        .unwrap();
-    grants.sort_by(|a, b| a.id.cmp(&b.id));
-    Records {
-        resource_types,
-        resources,
-        entitlements,
-        grants,
-    }
+    let r = e2e_tests::records::default_sync(file);
+    assert_eq!(r.sync_type, "full");
+    r
 }
 
 fn pingone_instance(plugin: &Plugin, sim: &SimHandle) -> Arc<InstanceCtx> {

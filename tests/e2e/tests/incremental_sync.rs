@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use connector_runtime::c1z::{C1zReader, GrantFilter, pb};
+use connector_runtime::c1z::C1zReader;
 use connector_runtime::incremental::{
     IncrementalOptions, IncrementalSummary, SyncMode, run_incremental_sync,
 };
@@ -189,47 +189,13 @@ async fn sync_at(
         .expect("sync")
 }
 
-/// Everything the sync readers show by default holds, sorted.
-#[derive(Debug, PartialEq)]
-struct Records {
-    resource_types: Vec<pb::ResourceType>,
-    resources: Vec<pb::Resource>,
-    entitlements: Vec<pb::Entitlement>,
-    grants: Vec<pb::Grant>,
-}
+use e2e_tests::records::SyncRecords as Records;
 
+/// The default (latest full) sync's records, sorted.
 fn records(file: &Path) -> Records {
-    let reader = C1zReader::open(file).expect("opening the c1z");
-    let run = reader.default_sync().unwrap().expect("a sync");
-    assert!(run.ended_at.is_some(), "the sync is finished");
-    assert_eq!(run.sync_type, "full");
-    let id = run.sync_id.as_str();
-    let mut resource_types = reader.resource_types(id).unwrap();
-    resource_types.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut resources: Vec<pb::Resource> = reader
-        .resources(id, None)
-        .collect::<Result<_, _>>()
-        .unwrap();
-    resources.sort_by_key(|r| {
-        r.id.as_ref()
-            .map(|i| (i.resource_type.clone(), i.resource.clone()))
-    });
-    let mut entitlements: Vec<pb::Entitlement> = reader
-        .entitlements(id, None)
-        .collect::<Result<_, _>>()
-        .unwrap();
-    entitlements.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut grants: Vec<pb::Grant> = reader
-        .grants(id, &GrantFilter::default())
-        .collect::<Result<_, _>>()
-        .unwrap();
-    grants.sort_by(|a, b| a.id.cmp(&b.id));
-    Records {
-        resource_types,
-        resources,
-        entitlements,
-        grants,
-    }
+    let r = e2e_tests::records::default_sync(file);
+    assert_eq!(r.sync_type, "full");
+    r
 }
 
 /// A fresh full sync of what the server publishes now, into its own file.
@@ -577,22 +543,7 @@ async fn an_interrupted_incremental_sync_is_finished_by_the_next_run() {
     assert_eq!(requested_since(&server, before), ["changes.json"]);
 }
 
-/// Runs the `connector-host` binary with `args`; returns (success, stdout,
-/// stderr).
-async fn host(args: Vec<String>) -> (bool, String, String) {
-    let mut cmd = std::process::Command::new(e2e_tests::host_binary());
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use e2e_tests::run_host as host;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_syncs_incrementally_with_the_flag_and_says_how() {

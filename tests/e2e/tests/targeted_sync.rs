@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connector_runtime::c1z::{self, C1zReader, GrantFilter, pb};
+use connector_runtime::c1z::{self, pb};
 use connector_runtime::sync::{SyncError, SyncOptions, SyncSummary, run_sync};
 use connector_runtime::targeted::SyncTarget;
 use connector_runtime::{CallError, Limits, Plugin};
@@ -92,51 +92,10 @@ fn target(t: &str, r: &str) -> SyncTarget {
     }
 }
 
-/// Everything one sync of a c1z holds, sorted, for comparison.
-#[derive(Debug, PartialEq)]
-struct Records {
-    sync_type: String,
-    resource_types: Vec<pb::ResourceType>,
-    resources: Vec<pb::Resource>,
-    entitlements: Vec<pb::Entitlement>,
-    grants: Vec<pb::Grant>,
-}
+use e2e_tests::records::SyncRecords as Records;
 
 fn records(file: &Path) -> Records {
-    let reader = C1zReader::open(file).expect("opening the c1z");
-    let syncs = reader.syncs().expect("listing syncs");
-    assert_eq!(syncs.len(), 1, "one sync in {}", file.display());
-    let run = &syncs[0];
-    assert!(run.ended_at.is_some(), "the sync is finished");
-    let id = run.sync_id.as_str();
-    let mut resource_types = reader.resource_types(id).unwrap();
-    resource_types.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut resources: Vec<pb::Resource> = reader
-        .resources(id, None)
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key = |r: &pb::Resource| {
-        r.id.as_ref()
-            .map(|i| (i.resource_type.clone(), i.resource.clone()))
-    };
-    resources.sort_by_key(key);
-    let mut entitlements: Vec<pb::Entitlement> = reader
-        .entitlements(id, None)
-        .collect::<Result<_, _>>()
-        .unwrap();
-    entitlements.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut grants: Vec<pb::Grant> = reader
-        .grants(id, &GrantFilter::default())
-        .collect::<Result<_, _>>()
-        .unwrap();
-    grants.sort_by(|a, b| a.id.cmp(&b.id));
-    Records {
-        sync_type: run.sync_type.clone(),
-        resource_types,
-        resources,
-        entitlements,
-        grants,
-    }
+    e2e_tests::records::only_sync(file)
 }
 
 fn ids<T>(items: &[T], id: impl Fn(&T) -> String) -> Vec<String> {
@@ -358,22 +317,7 @@ async fn a_read_that_uploads_anything_but_its_target_fails_the_sync() {
     assert_eq!(ids(&records(&file).resources, resource_key), ["user:u1"]);
 }
 
-/// Runs the `connector-host` binary with `args`; returns (success, stdout,
-/// stderr).
-async fn host(args: Vec<String>) -> (bool, String, String) {
-    let mut cmd = std::process::Command::new(e2e_tests::host_binary());
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use e2e_tests::run_host as host;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_syncs_the_resources_it_is_given_and_claims_targeted_sync() {
