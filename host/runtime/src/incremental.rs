@@ -68,6 +68,13 @@ use crate::sync::{Seed, SyncError, SyncOptions, SyncSummary, run_sync, seed_new_
 pub const MAX_CHANGES_PER_PAGE: usize = 10_000;
 /// Bytes of one record id.
 pub const MAX_RECORD_ID_BYTES: usize = 256;
+/// Record ids one run remembers for the next run's overlap. Ids only spare
+/// repeated reads (a change applied twice is read twice, nothing worse),
+/// so past this the rest are forgotten rather than held: a component could
+/// otherwise make the host keep 1,000 pages of 10,000 ids (GiBs). 100,000
+/// is far more than a five-minute overlap of a busy tenant's log, and at
+/// most ~28 MiB.
+pub const MAX_REMEMBERED_RECORD_IDS: usize = 100_000;
 
 /// How an incremental sync reads the change log and when it gives up.
 #[derive(Debug, Clone)]
@@ -471,7 +478,10 @@ async fn read_log(
         // From here, a fallback's full sync covers the records read so far.
         let read_so_far = |reason: String, plan: &Plan, page: Option<&ChangePage>| {
             let mut record_ids = plan.record_ids.clone();
-            record_ids.extend(page.iter().flat_map(|p| p.record_ids.iter().cloned()));
+            remember(
+                &mut record_ids,
+                page.iter().flat_map(|p| p.record_ids.iter().cloned()),
+            );
             Ok(Err(Fallback { reason, record_ids }))
         };
         let page = match read_page(plugin, instance, since, until_ts, &token, o, started).await {
@@ -521,7 +531,7 @@ async fn read_log(
                 ));
             }
         }
-        plan.record_ids.extend(page.record_ids);
+        remember(&mut plan.record_ids, page.record_ids);
         match page.next_page_token {
             None => break,
             Some(next) => {
@@ -735,6 +745,12 @@ pub(crate) fn check_principal_upload(
         ));
     }
     Ok(())
+}
+
+/// Adds `more` to `ids` up to [`MAX_REMEMBERED_RECORD_IDS`].
+fn remember(ids: &mut Vec<String>, more: impl IntoIterator<Item = String>) {
+    let room = MAX_REMEMBERED_RECORD_IDS.saturating_sub(ids.len());
+    ids.extend(more.into_iter().take(room));
 }
 
 #[cfg(test)]
@@ -979,5 +995,17 @@ mod tests {
         assert_eq!(o.overlap, Duration::from_secs(300));
         assert_eq!(o.max_mark_age, Duration::from_secs(14 * 86_400));
         assert!(o.force_full.is_none());
+    }
+
+    #[test]
+    fn remembered_record_ids_stop_at_their_cap() {
+        let mut ids: Vec<String> = (0..MAX_REMEMBERED_RECORD_IDS - 2)
+            .map(|i| i.to_string())
+            .collect();
+        remember(&mut ids, (0..10).map(|i| format!("new-{i}")));
+        assert_eq!(ids.len(), MAX_REMEMBERED_RECORD_IDS);
+        assert_eq!(ids.last().unwrap(), "new-1");
+        remember(&mut ids, ["more".to_string()]);
+        assert_eq!(ids.len(), MAX_REMEMBERED_RECORD_IDS);
     }
 }
