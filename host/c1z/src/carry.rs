@@ -115,6 +115,19 @@ const COPY_GRANTS: &str = "insert into v1_grants (resource_type_id, resource_id,
      principal_resource_id, external_id, expansion, needs_expansion, data, ?2, discovered_at \
      from v1_grants where sync_id = ?1 order by id";
 
+/// A principal's grants on the entitlements of resources of one type.
+const DELETE_PRINCIPAL_GRANTS_ON_TYPE: &str = "delete from v1_grants \
+     where principal_resource_type_id = ?1 and principal_resource_id = ?2 and sync_id = ?3 \
+     and resource_type_id = ?4";
+/// A principal's grants on the entitlements of one resource.
+const DELETE_PRINCIPAL_GRANTS_ON_RESOURCE: &str = "delete from v1_grants \
+     where principal_resource_type_id = ?1 and principal_resource_id = ?2 and sync_id = ?3 \
+     and resource_type_id = ?4 and resource_id = ?5";
+/// The grants on one resource's entitlements held by principals of one type.
+const DELETE_RESOURCE_GRANTS_OF_TYPE: &str = "delete from v1_grants \
+     where resource_type_id = ?1 and resource_id = ?2 and sync_id = ?3 \
+     and principal_resource_type_id = ?4";
+
 fn as_count(n: usize) -> u64 {
     n as u64
 }
@@ -220,6 +233,75 @@ impl C1zWriter {
             })
             .map(as_count)
             .ctx(|| format!("deleting the grants of {}", principal.external_id()))
+    }
+
+    /// Deletes the grants `principal` holds on the entitlements of
+    /// resources of `resource_types` and on those of `resources`: what a
+    /// scoped re-read of its grants replaces. One statement per type and
+    /// per resource, each served by the principal index.
+    pub fn delete_grants_of_principal_in_scope(
+        &mut self,
+        principal: &pb::ResourceId,
+        resource_types: &[String],
+        resources: &[pb::ResourceId],
+    ) -> Result<u64> {
+        let what = || format!("deleting scoped grants of {}", principal.external_id());
+        let sync_id = self.sync_id().to_string();
+        let conn = self.connection();
+        let mut deleted = 0;
+        for t in resource_types {
+            deleted += conn
+                .prepare_cached(DELETE_PRINCIPAL_GRANTS_ON_TYPE)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        principal.resource_type,
+                        principal.resource,
+                        sync_id,
+                        t
+                    ])
+                })
+                .map(as_count)
+                .ctx(what)?;
+        }
+        for r in resources {
+            deleted += conn
+                .prepare_cached(DELETE_PRINCIPAL_GRANTS_ON_RESOURCE)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        principal.resource_type,
+                        principal.resource,
+                        sync_id,
+                        r.resource_type,
+                        r.resource
+                    ])
+                })
+                .map(as_count)
+                .ctx(what)?;
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes the grants on resource `id`'s entitlements held by
+    /// principals of `principal_types` (grants held by other types stay):
+    /// what a re-read of a membership rule replaces. One statement per
+    /// type, served by the grants' resource index.
+    pub fn delete_grants_on_resource_held_by(
+        &mut self,
+        id: &pb::ResourceId,
+        principal_types: &[String],
+    ) -> Result<u64> {
+        let what = || format!("deleting grants on {} by type", id.external_id());
+        let sync_id = self.sync_id().to_string();
+        let conn = self.connection();
+        let mut deleted = 0;
+        for t in principal_types {
+            deleted += conn
+                .prepare_cached(DELETE_RESOURCE_GRANTS_OF_TYPE)
+                .and_then(|mut s| s.execute(params![id.resource_type, id.resource, sync_id, t]))
+                .map(as_count)
+                .ctx(what)?;
+        }
+        Ok(deleted)
     }
 
     /// Deletes every grant on an entitlement of resource `id`.
@@ -600,6 +682,119 @@ mod tests {
         let r = C1zReader::open(&file).unwrap();
         assert_eq!(r.stats(&first).unwrap().grants, 4);
         assert_eq!(r.stats(&first).unwrap().resources, 4);
+    }
+
+    #[test]
+    fn a_scoped_principal_deletion_touches_only_its_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        let first = first_sync(&file);
+        let (mut w, _) = second(&file);
+        let a = rid("user", "a");
+        let none: &[pb::ResourceId] = &[];
+        // A type a holds nothing on, then one resource, then the type.
+        assert_eq!(
+            w.delete_grants_of_principal_in_scope(&a, &["role".into()], none)
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            w.delete_grants_of_principal_in_scope(&a, &[], &[rid("group", "h")])
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            w.delete_grants_of_principal_in_scope(&a, &["group".into()], none)
+                .unwrap(),
+            1
+        );
+        // An empty scope deletes nothing; another principal keeps its own.
+        assert_eq!(
+            w.delete_grants_of_principal_in_scope(&rid("user", "b"), &[], none)
+                .unwrap(),
+            0
+        );
+        w.finish().unwrap();
+        assert_eq!(
+            grant_ids(&file),
+            ["group:g:member:user:b", "group:h:member:group:g"]
+        );
+        let r = C1zReader::open(&file).unwrap();
+        assert_eq!(
+            r.stats(&first).unwrap().grants,
+            4,
+            "the last sync is untouched"
+        );
+    }
+
+    #[test]
+    fn a_resource_grants_deletion_keeps_other_principal_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        first_sync(&file);
+        let (mut w, _) = second(&file);
+        let (g, h) = (rid("group", "g"), rid("group", "h"));
+        assert_eq!(
+            w.delete_grants_on_resource_held_by(&g, &["group".into()])
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            w.delete_grants_on_resource_held_by(&h, &["user".into()])
+                .unwrap(),
+            1
+        );
+        assert_eq!(w.delete_grants_on_resource_held_by(&g, &[]).unwrap(), 0);
+        w.finish().unwrap();
+        assert_eq!(
+            grant_ids(&file),
+            [
+                "group:g:member:user:a",
+                "group:g:member:user:b",
+                "group:h:member:group:g"
+            ]
+        );
+    }
+
+    #[test]
+    fn scoped_grant_deletions_are_served_by_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        first_sync(&file);
+        let (w, _) = second(&file);
+        for (sql, index) in [
+            (
+                DELETE_PRINCIPAL_GRANTS_ON_TYPE,
+                "idx_grants_principal_id_v1",
+            ),
+            (
+                DELETE_PRINCIPAL_GRANTS_ON_RESOURCE,
+                "idx_grants_principal_id_v1",
+            ),
+            (
+                DELETE_RESOURCE_GRANTS_OF_TYPE,
+                "idx_grants_resource_type_id_resource_id_v1",
+            ),
+        ] {
+            let mut stmt = w
+                .connection()
+                .prepare(&format!("explain query plan {sql}"))
+                .unwrap();
+            let n = stmt.parameter_count();
+            let params: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                    r.get::<_, String>(3)
+                })
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            assert!(plan.iter().any(|d| d.contains(index)), "{sql}: {plan:?}");
+            assert!(
+                !plan.iter().any(|d| d.starts_with("SCAN")),
+                "{sql}: {plan:?}"
+            );
+        }
     }
 
     #[test]
