@@ -25,16 +25,17 @@
 //! field's default) over the recipe's method, and refuses any other value.
 
 pub mod bindings {
-    //! Raw bindings for the contract in `wit/connector@0.1.3`, or with the
+    //! Raw bindings for the contract in `wit/connector@0.1.4`, or with the
     //! `contract-0-1-0` feature for `wit/connector@0.1.0` (a component for
     //! hosts that predate 0.1.1; the SDK then does in the guest what the
     //! 0.1.1 functions do in the host, and uploads what 0.1.2's
     //! `put-resources-with` takes as separate lists, skipping no task, and
-    //! exports no `resource-getter` and no `change-feed`).
+    //! exports no `resource-getter`, no `change-feed` and no
+    //! `batched-change-feed`).
     #[cfg(not(feature = "contract-0-1-0"))]
     wit_bindgen::generate!({
         world: "connector-plugin",
-        path: "../../wit/connector@0.1.3",
+        path: "../../wit/connector@0.1.4",
         pub_export_macro: true,
         export_macro_name: "export_connector_plugin",
         default_bindings_module: "connector_sdk::bindings",
@@ -64,13 +65,20 @@ pub use error::{ConnectorError, ResultExt};
 pub use grant_set::{GrantSet, grant_set_grants};
 pub use host::{Auth, Host, SkipTasks, WasmHost};
 
+/// Batched change-feed records (contract 0.1.4): a change scoped to what
+/// it may have touched, and a page of them.
+#[cfg(not(feature = "contract-0-1-0"))]
+pub use bindings::exports::idgov::connector::batched_change_feed::{
+    Change as ScopedChange, ChangePage as ScopedChangePage, GrantScope, PrincipalChange,
+    ResourceGrantsChange,
+};
 /// Change-feed records (contract 0.1.3).
 #[cfg(not(feature = "contract-0-1-0"))]
 pub use bindings::exports::idgov::connector::change_feed::{Change, ChangePage};
 /// Change-feed records, for a connector built for 0.1.0: the same shapes as
-/// 0.1.3's, so one connector source builds for both (and native builds of
-/// the workspace, where this feature may be on for everyone). Never
-/// exported: a 0.1.0 host has no change feed.
+/// 0.1.3's and 0.1.4's, so one connector source builds for both (and native
+/// builds of the workspace, where this feature may be on for everyone).
+/// Never exported: a 0.1.0 host has no change feed.
 #[cfg(feature = "contract-0-1-0")]
 mod change_feed_0_1_0 {
     use crate::bindings::idgov::connector::types::{ResourceId, Timestamp};
@@ -90,6 +98,97 @@ mod change_feed_0_1_0 {
         pub record_ids: Vec<String>,
         pub newest: Option<Timestamp>,
         pub next_page_token: Option<String>,
+    }
+
+    /// As 0.1.4's `batched-change-feed.grant-scope`.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct GrantScope {
+        pub resource_types: Vec<String>,
+        pub resources: Vec<ResourceId>,
+    }
+
+    /// As 0.1.4's `batched-change-feed.principal-change`.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct PrincipalChange {
+        pub principal: ResourceId,
+        pub scope: GrantScope,
+    }
+
+    /// As 0.1.4's `batched-change-feed.resource-grants-change`.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct ResourceGrantsChange {
+        pub resource: ResourceId,
+        pub principal_types: Vec<String>,
+    }
+
+    /// As 0.1.4's `batched-change-feed.change`.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum ScopedChange {
+        Resource(ResourceId),
+        ResourceRecord(ResourceId),
+        PrincipalGrants(PrincipalChange),
+        ResourceGrants(ResourceGrantsChange),
+        FullSync(String),
+    }
+
+    /// As 0.1.4's `batched-change-feed.change-page`.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct ScopedChangePage {
+        pub changes: Vec<ScopedChange>,
+        pub record_ids: Vec<String>,
+        pub newest: Option<Timestamp>,
+        pub next_page_token: Option<String>,
+    }
+}
+
+impl GrantScope {
+    /// A scope of whole resource types.
+    pub fn of_types(types: &[&str]) -> GrantScope {
+        GrantScope {
+            resource_types: types.iter().map(|t| t.to_string()).collect(),
+            resources: Vec::new(),
+        }
+    }
+
+    /// A scope of single resources.
+    pub fn of_resources(resources: Vec<ResourceId>) -> GrantScope {
+        GrantScope {
+            resource_types: Vec::new(),
+            resources,
+        }
+    }
+
+    /// Whether a grant on an entitlement of `resource` is in the scope: its
+    /// type is one of the scope's types, or it is one of its resources.
+    pub fn covers(&self, resource: &ResourceId) -> bool {
+        self.resource_types.contains(&resource.resource_type)
+            || self.resources.iter().any(|r| r == resource)
+    }
+
+    /// Whether the scope may cover some resource of `resource_type`.
+    pub fn touches_type(&self, resource_type: &str) -> bool {
+        self.resource_types.iter().any(|t| t == resource_type)
+            || self
+                .resources
+                .iter()
+                .any(|r| r.resource_type == resource_type)
+    }
+
+    /// Adds `other`'s types and resources (a union), keeping no resource
+    /// its types already cover.
+    pub fn merge(&mut self, other: &GrantScope) {
+        for t in &other.resource_types {
+            if !self.resource_types.contains(t) {
+                self.resource_types.push(t.clone());
+            }
+        }
+        let types = &self.resource_types;
+        self.resources.retain(|r| !types.contains(&r.resource_type));
+        for r in &other.resources {
+            if !self.covers(r) {
+                self.resources.push(r.clone());
+            }
+        }
     }
 }
 /// Metadata records.
@@ -114,7 +213,10 @@ pub use bindings::idgov::connector::types::{
     RoleTrait, StructuredName, Timestamp, UserStatus, UserTrait,
 };
 #[cfg(feature = "contract-0-1-0")]
-pub use change_feed_0_1_0::{Change, ChangePage};
+pub use change_feed_0_1_0::{
+    Change, ChangePage, GrantScope, PrincipalChange, ResourceGrantsChange, ScopedChange,
+    ScopedChangePage,
+};
 
 /// Everything a connector call gets: the host's capabilities and the
 /// resolved, non-secret configuration.
@@ -206,6 +308,76 @@ pub trait Connector {
         Err(ConnectorError::Unsupported(
             "listing one principal's grants (incremental sync) is not supported by this \
              connector"
+                .into(),
+        ))
+    }
+
+    /// One page of the changes recorded in `[since, until)`, each scoped to
+    /// what it may have touched (contract 0.1.4, `batched-change-feed`):
+    /// `ResourceRecord` re-reads only a resource's row, `PrincipalGrants`
+    /// only a principal's grants within a [`GrantScope`], `ResourceGrants`
+    /// only the grants on a resource held by principals of some types. The
+    /// same rules as [`Connector::list_changes`] otherwise. The default:
+    /// not supported, so the host reads the 0.1.3 change feed instead.
+    fn list_scoped_changes(
+        _cx: &Context,
+        _since: Timestamp,
+        _until: Timestamp,
+        _page_token: Option<String>,
+    ) -> Result<ScopedChangePage, ConnectorError> {
+        Err(ConnectorError::Unsupported(
+            "scoped changes (a batched change feed) are not supported by this connector".into(),
+        ))
+    }
+
+    /// Reads the resources `ids` (all of one type in
+    /// [`Connector::TARGETED_TYPES`]) and uploads each one the upstream has
+    /// exactly as [`Connector::get_resource`] would, at most one put each
+    /// and nothing else; returns the ids it has no resource for (contract
+    /// 0.1.4). The default reads them one by one with `get_resource`.
+    fn get_resources(
+        cx: &Context,
+        ids: Vec<ResourceId>,
+    ) -> Result<Vec<ResourceId>, ConnectorError> {
+        let mut missing = Vec::new();
+        for id in ids {
+            if !Self::get_resource(cx, id.clone(), None)? {
+                missing.push(id);
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Uploads the grants within `scope` that each of `principals` (all of
+    /// one type) holds, with `put_grants` or `put_grant_sets` only and
+    /// exactly as a full sync produces them (contract 0.1.4); returns the
+    /// next page token, if any. The host refuses a grant of another
+    /// principal or outside the scope.
+    fn list_scoped_principal_grants(
+        _cx: &Context,
+        _principals: Vec<ResourceId>,
+        _scope: GrantScope,
+        _page_token: Option<String>,
+    ) -> Result<Option<String>, ConnectorError> {
+        Err(ConnectorError::Unsupported(
+            "listing principals' grants within a scope (incremental sync) is not supported by \
+             this connector"
+                .into(),
+        ))
+    }
+
+    /// Uploads every grant on the entitlements of `resource` held by a
+    /// principal of one of `principal_types`, exactly as a full sync
+    /// produces them (contract 0.1.4); returns the next page token, if any.
+    fn list_resource_grants(
+        _cx: &Context,
+        _resource: ResourceId,
+        _principal_types: Vec<String>,
+        _page_token: Option<String>,
+    ) -> Result<Option<String>, ConnectorError> {
+        Err(ConnectorError::Unsupported(
+            "listing a resource's grants by principal type (incremental sync) is not supported \
+             by this connector"
                 .into(),
         ))
     }
@@ -377,6 +549,7 @@ macro_rules! register_connector {
 
             $crate::__export_resource_getter!($connector);
             $crate::__export_change_feed!($connector);
+            $crate::__export_batched_change_feed!($connector);
 
             $crate::bindings::export_connector_plugin!(Export);
         }
@@ -474,4 +647,193 @@ macro_rules! __export_change_feed {
 #[macro_export]
 macro_rules! __export_change_feed {
     ($connector:ty) => {};
+}
+
+/// The `batched-change-feed` export of [`register_connector!`] (contract
+/// 0.1.4).
+#[doc(hidden)]
+#[cfg(not(feature = "contract-0-1-0"))]
+#[macro_export]
+macro_rules! __export_batched_change_feed {
+    ($connector:ty) => {
+        impl $crate::bindings::exports::idgov::connector::batched_change_feed::Guest for Export {
+            fn list_changes(
+                config: Vec<(String, String)>,
+                since: $crate::Timestamp,
+                until: $crate::Timestamp,
+                page_token: Option<String>,
+            ) -> Result<
+                $crate::ScopedChangePage,
+                $crate::bindings::idgov::connector::types::ConnectorError,
+            > {
+                $crate::__private::with_context(
+                    config,
+                    <$connector as $crate::Connector>::RESPONSE_HEADERS,
+                    |cx| {
+                        <$connector as $crate::Connector>::list_scoped_changes(
+                            cx, since, until, page_token,
+                        )
+                        .map_err(Into::into)
+                    },
+                )
+            }
+            fn get_resources(
+                config: Vec<(String, String)>,
+                ids: Vec<$crate::ResourceId>,
+            ) -> Result<
+                Vec<$crate::ResourceId>,
+                $crate::bindings::idgov::connector::types::ConnectorError,
+            > {
+                $crate::__private::with_context(
+                    config,
+                    <$connector as $crate::Connector>::RESPONSE_HEADERS,
+                    |cx| {
+                        <$connector as $crate::Connector>::get_resources(cx, ids)
+                            .map_err(Into::into)
+                    },
+                )
+            }
+            fn list_principal_grants(
+                config: Vec<(String, String)>,
+                principals: Vec<$crate::ResourceId>,
+                scope: $crate::GrantScope,
+                page_token: Option<String>,
+            ) -> Result<Option<String>, $crate::bindings::idgov::connector::types::ConnectorError>
+            {
+                $crate::__private::with_context(
+                    config,
+                    <$connector as $crate::Connector>::RESPONSE_HEADERS,
+                    |cx| {
+                        <$connector as $crate::Connector>::list_scoped_principal_grants(
+                            cx, principals, scope, page_token,
+                        )
+                        .map_err(Into::into)
+                    },
+                )
+            }
+            fn list_resource_grants(
+                config: Vec<(String, String)>,
+                resource: $crate::ResourceId,
+                principal_types: Vec<String>,
+                page_token: Option<String>,
+            ) -> Result<Option<String>, $crate::bindings::idgov::connector::types::ConnectorError>
+            {
+                $crate::__private::with_context(
+                    config,
+                    <$connector as $crate::Connector>::RESPONSE_HEADERS,
+                    |cx| {
+                        <$connector as $crate::Connector>::list_resource_grants(
+                            cx,
+                            resource,
+                            principal_types,
+                            page_token,
+                        )
+                        .map_err(Into::into)
+                    },
+                )
+            }
+        }
+    };
+}
+
+/// A component for contract 0.1.0 exports no `batched-change-feed`.
+#[doc(hidden)]
+#[cfg(feature = "contract-0-1-0")]
+#[macro_export]
+macro_rules! __export_batched_change_feed {
+    ($connector:ty) => {};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::MockHost;
+
+    #[test]
+    fn a_scope_covers_its_types_and_its_resources() {
+        let mut s = GrantScope::of_types(&["population"]);
+        assert!(s.covers(&resource_id("population", "p")));
+        assert!(!s.covers(&resource_id("group", "g")));
+        assert!(!s.touches_type("group"));
+        s.merge(&GrantScope::of_resources(vec![
+            resource_id("group", "g"),
+            resource_id("population", "p2"),
+        ]));
+        assert!(s.covers(&resource_id("group", "g")));
+        assert!(!s.covers(&resource_id("group", "h")));
+        assert!(s.touches_type("group"));
+        // A resource its types already cover is not repeated.
+        assert_eq!(s.resources, [resource_id("group", "g")]);
+        s.merge(&GrantScope::of_types(&["group", "population"]));
+        assert_eq!(s.resource_types, ["population", "group"]);
+        assert!(s.covers(&resource_id("group", "h")));
+        assert!(s.resources.is_empty());
+    }
+
+    /// Finds only ids that start with "x".
+    struct Getter;
+
+    impl Connector for Getter {
+        fn metadata() -> ConnectorMetadata {
+            unimplemented!()
+        }
+        fn validate(_: &Context) -> Result<Validation, ConnectorError> {
+            unimplemented!()
+        }
+        fn sync(_: &Context, _: SyncTask) -> Result<PageOutcome, ConnectorError> {
+            unimplemented!()
+        }
+        fn get_resource(
+            cx: &Context,
+            id: ResourceId,
+            _parent: Option<ResourceId>,
+        ) -> Result<bool, ConnectorError> {
+            if id.resource == "boom" {
+                return Err(ConnectorError::Unavailable("down".into()));
+            }
+            let found = id.resource.starts_with('x');
+            if found {
+                cx.host.log(Level::Info, &id.resource);
+            }
+            Ok(found)
+        }
+    }
+
+    #[test]
+    fn batched_defaults_read_one_by_one_or_say_unsupported() {
+        let host = MockHost::new(|_, _| unreachable!());
+        let config = Config::new(Vec::new());
+        let cx = Context {
+            host: &host,
+            config: &config,
+        };
+        let ids = ["x1", "y", "x2", "z"].map(|i| resource_id("user", i));
+        let missing = Getter::get_resources(&cx, ids.to_vec()).unwrap();
+        assert_eq!(missing, [ids[1].clone(), ids[3].clone()]);
+        let read: Vec<String> = host.logs.borrow().iter().map(|l| l.1.clone()).collect();
+        assert_eq!(read, ["x1", "x2"]);
+        let e = Getter::get_resources(&cx, vec![resource_id("user", "boom")]).unwrap_err();
+        assert!(matches!(e, ConnectorError::Unavailable(_)));
+        let t = Timestamp {
+            seconds: 0,
+            nanos: 0,
+        };
+        let unsupported = |e: ConnectorError| matches!(e, ConnectorError::Unsupported(_));
+        assert!(unsupported(
+            Getter::list_scoped_changes(&cx, t, t, None).unwrap_err()
+        ));
+        assert!(unsupported(
+            Getter::list_scoped_principal_grants(
+                &cx,
+                vec![ids[0].clone()],
+                GrantScope::of_types(&["group"]),
+                None
+            )
+            .unwrap_err()
+        ));
+        assert!(unsupported(
+            Getter::list_resource_grants(&cx, ids[0].clone(), vec!["user".into()], None)
+                .unwrap_err()
+        ));
+    }
 }
