@@ -1,48 +1,67 @@
-//! The change feed (contract 0.1.3 `change-feed.list-changes`): PingOne's
-//! audit log (`GET /environments/{env}/activities`) read as hints of what
-//! to re-read.
+//! The change feed: PingOne's audit log
+//! (`GET /environments/{env}/activities`) read as hints of what to re-read,
+//! for contract 0.1.4's `batched-change-feed` (scoped changes) and 0.1.3's
+//! `change-feed` (the same hints, widened).
 //!
 //! Decisions:
 //! - A record is a hint, never data: it names what to re-read (a resource,
-//!   or one principal's grants); the host re-reads current state. So a
-//!   record repeated across pages or overlapping windows costs a repeated
-//!   read, never a wrong record.
+//!   its row only, one principal's grants within a scope, or the grants on
+//!   one group held by users); the host re-reads current state. So a record
+//!   repeated across pages or overlapping windows costs a repeated read,
+//!   never a wrong record.
+//! - One mapping ([`Hints`]) gives scoped changes; the 0.1.3 feed maps each
+//!   down to the wider change that covers it ([`widen`]): a row re-read to
+//!   the resource's, a scoped grants re-read to all the principal's grants,
+//!   a group's user grants to the group's full re-read.
 //! - The window is `recordedAt ge since and recordedAt lt until` (the
 //!   filter PingOne requires), paged by `_links.next.href` as sent (newest
 //!   first). PingOne serves at most 14 days directly: an older `since` is a
 //!   `full-sync` naming why, never a silently shorter window.
-//! - What PingOne does not audit is recomputed from what it does: a user
-//!   record re-reads that user's grants (population, direct, dynamic, role
-//!   assignments), which covers dynamic-group joins and leaves and the group
-//!   memberships a population move drops. Nested membership needs no
-//!   per-user grant (Baton expands the nesting grant), so a nesting change
-//!   re-reads the child group's grants, when PingOne records it at all.
-//! - A group created or updated re-reads the group with every grant on it
-//!   (its members, so a changed dynamic filter is applied) and the grants
-//!   it holds; a group deleted is gone with them.
+//! - Scopes follow what each record can change, and what PingOne does not
+//!   audit is recomputed from what it does:
+//!   - a user created, updated, moved, locked, unlocked, enabled or
+//!     disabled: its row, and its population and group grants (a changed
+//!     attribute moves it in or out of dynamic groups; a move drops the
+//!     memberships of the old population's groups), not its role grants
+//!     (role assignments have records of their own);
+//!   - a membership of user u in group X: u's grant on X only; a nesting of
+//!     child C in parent P: C's grant on P only (Baton expands the nesting
+//!     grant, so no user grant changes);
+//!   - a role assignment: its principal's role grants;
+//!   - a group created or updated is read once, here: gone, it is a full
+//!     re-read (as deleted); else its row, the grants it holds on groups and
+//!     roles (a nesting PingOne records as the nested group's update), and,
+//!     when it has a `userFilter`, the grants users hold on it (the filter
+//!     may have changed). Not caught until the next full sync: a filter
+//!     removed from a group (its dynamic grants stay), and a nesting PingOne
+//!     records only as the parent's update;
+//!   - a user or group deleted: the resource (gone, with every grant on it
+//!     and every grant it holds).
 //! - What cannot be bounded from the log is a `full-sync` with the reason:
 //!   a population created, renamed or deleted (every population-scoped
 //!   role has an entitlement per population, and a role's grants take a
 //!   full traversal; a deleted population may take its groups without a
 //!   record), a schema change (filters may select others), and any record
 //!   type that is not known to leave identity data alone.
-//! - Sign-on, session and password records re-read only the user they
-//!   name: its last sign-on and lock state are in its record.
+//! - Sign-on, session and password records re-read only the row of the
+//!   user they name: its last sign-on and lock state are in its record.
 //! - A 401/403 on the log is `permission-denied` naming
 //!   `audit_reporting:read:activity`; the host falls back to a full sync.
 //!   429 and 5xx are left to the host's retries.
 
 use connector_sdk::{
-    Change, ChangePage, ConnectorError, Context, Level, ResourceId, Timestamp, http::encode,
+    Change, ChangePage, ConnectorError, Context, GrantScope, Level, PrincipalChange,
+    ResourceGrantsChange, ResourceId, ScopedChange, ScopedChangePage, Timestamp, http::encode,
     resource_id,
 };
 use serde::Deserialize;
 
 use crate::client::api::Api;
 use crate::client::errors;
-use crate::client::paging::{Page, parse_page};
+use crate::client::model::Group;
+use crate::client::paging::{Page, parse_one, parse_page};
 use crate::config::is_uuid;
-use crate::{GROUP, USER, time};
+use crate::{GROUP, POPULATION, ROLE, USER, time};
 
 /// The permission the audit log needs.
 pub const AUDIT_PERMISSION: &str = "audit_reporting:read:activity";
@@ -137,16 +156,16 @@ pub fn activities_url(api: &Api, since: &Timestamp, until: &Timestamp) -> String
     )
 }
 
-/// One page of hints (see the module documentation).
-pub fn list_changes(
+/// One page of scoped hints (see the module documentation).
+pub fn list_scoped_changes(
     cx: &Context,
     api: &Api,
     since: Timestamp,
     until: Timestamp,
     page_token: Option<String>,
-) -> Result<ChangePage, ConnectorError> {
-    let full = |reason: String| ChangePage {
-        changes: vec![Change::FullSync(reason)],
+) -> Result<ScopedChangePage, ConnectorError> {
+    let full = |reason: String| ScopedChangePage {
+        changes: vec![ScopedChange::FullSync(reason)],
         record_ids: Vec::new(),
         newest: None,
         next_page_token: None,
@@ -196,6 +215,9 @@ pub fn list_changes(
             break;
         }
     }
+    if hints.full.is_none() {
+        read_changed_groups(api, &mut hints)?;
+    }
     let changes = hints.into_changes();
     cx.log(
         Level::Debug,
@@ -209,13 +231,79 @@ pub fn list_changes(
         Some(n) if n == url => return Err(crate::client::paging::loop_error(what)),
         next => next,
     };
-    let full_sync = changes.iter().any(|c| matches!(c, Change::FullSync(_)));
-    Ok(ChangePage {
+    let full_sync = changes
+        .iter()
+        .any(|c| matches!(c, ScopedChange::FullSync(_)));
+    Ok(ScopedChangePage {
         changes,
         record_ids,
         newest,
         next_page_token: if full_sync { None } else { next_page_token },
     })
+}
+
+/// One page of 0.1.3 hints: the scoped page, each change widened.
+pub fn list_changes(
+    cx: &Context,
+    api: &Api,
+    since: Timestamp,
+    until: Timestamp,
+    page_token: Option<String>,
+) -> Result<ChangePage, ConnectorError> {
+    let page = list_scoped_changes(cx, api, since, until, page_token)?;
+    Ok(ChangePage {
+        changes: widen(page.changes),
+        record_ids: page.record_ids,
+        newest: page.newest,
+        next_page_token: page.next_page_token,
+    })
+}
+
+/// Scoped changes as 0.1.3 says them: each as the wider change that covers
+/// it, once.
+pub fn widen(changes: Vec<ScopedChange>) -> Vec<Change> {
+    let mut out: Vec<Change> = Vec::with_capacity(changes.len());
+    for c in changes {
+        let wide = match c {
+            ScopedChange::Resource(r) | ScopedChange::ResourceRecord(r) => Change::Resource(r),
+            ScopedChange::PrincipalGrants(p) => Change::PrincipalGrants(p.principal),
+            ScopedChange::ResourceGrants(g) => Change::Resource(g.resource),
+            ScopedChange::FullSync(reason) => Change::FullSync(reason),
+        };
+        if !out.contains(&wide) {
+            out.push(wide);
+        }
+    }
+    out
+}
+
+/// Reads every group a `GROUP.CREATED` or `GROUP.UPDATED` named (one
+/// batch): gone, it is a full re-read (as deleted); else its row, the
+/// grants it holds on groups and roles, and, when it is dynamic, the
+/// grants users hold on it.
+fn read_changed_groups(api: &Api, hints: &mut Hints) -> Result<(), ConnectorError> {
+    let ids = std::mem::take(&mut hints.groups_to_read);
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let env = api.environment();
+    let urls: Vec<String> = ids.iter().map(|g| format!("{env}/groups/{g}")).collect();
+    for (g, res) in ids.iter().zip(api.send_all(&urls, "reading groups")) {
+        let what = format!("reading group {g} (GET /groups/{{id}}) named by the audit log");
+        let resp = res.map_err(|e| e.context(&what))?;
+        if resp.status == 404 {
+            hints.resource(GROUP, g);
+            continue;
+        }
+        errors::check(&resp, &what)?;
+        let group: Group = parse_one(&resp, &what)?;
+        hints.record_of(GROUP, g);
+        hints.principal(GROUP, g, GrantScope::of_types(&[GROUP, ROLE]));
+        if group.dynamic_filter().is_some() {
+            hints.resource_grants(GROUP, g, USER);
+        }
+    }
+    Ok(())
 }
 
 /// A page token is the next link PingOne sent; only links under this
@@ -240,25 +328,82 @@ fn days_text(secs: i64) -> String {
     }
 }
 
-/// What one page's records ask for, before the reads some kinds need.
+/// What one page's records ask for, before the reads some kinds need:
+/// each object once, with its changes merged.
 #[derive(Default, Debug)]
 pub struct Hints {
-    pub changes: Vec<Change>,
+    pub changes: Vec<ScopedChange>,
     pub full: Option<String>,
+    /// Groups created or updated, read before their changes are known.
+    pub groups_to_read: Vec<String>,
 }
 
 impl Hints {
+    /// A full re-read of `t:id`, which covers a re-read of its row.
     fn resource(&mut self, t: &str, id: &str) {
-        let c = Change::Resource(resource_id(t, id));
+        let r = resource_id(t, id);
+        self.changes
+            .retain(|c| !matches!(c, ScopedChange::ResourceRecord(x) if *x == r));
+        let c = ScopedChange::Resource(r);
         if !self.changes.contains(&c) {
             self.changes.push(c);
         }
     }
 
-    fn principal(&mut self, t: &str, id: &str) {
-        let c = Change::PrincipalGrants(resource_id(t, id));
-        if !self.changes.contains(&c) {
-            self.changes.push(c);
+    /// A re-read of `t:id`'s row, unless it is re-read in full.
+    fn record_of(&mut self, t: &str, id: &str) {
+        let r = resource_id(t, id);
+        let covered = self.changes.iter().any(
+            |c| matches!(c, ScopedChange::Resource(x) | ScopedChange::ResourceRecord(x) if *x == r),
+        );
+        if !covered {
+            self.changes.push(ScopedChange::ResourceRecord(r));
+        }
+    }
+
+    /// A re-read of `t:id`'s grants within `scope`, merged with the ones
+    /// already asked for it.
+    fn principal(&mut self, t: &str, id: &str, scope: GrantScope) {
+        let p = resource_id(t, id);
+        for c in &mut self.changes {
+            if let ScopedChange::PrincipalGrants(pc) = c
+                && pc.principal == p
+            {
+                pc.scope.merge(&scope);
+                return;
+            }
+        }
+        self.changes
+            .push(ScopedChange::PrincipalGrants(PrincipalChange {
+                principal: p,
+                scope,
+            }));
+    }
+
+    /// A re-read of the grants on `t:id` held by principals of
+    /// `principal_type`.
+    fn resource_grants(&mut self, t: &str, id: &str, principal_type: &str) {
+        let r = resource_id(t, id);
+        for c in &mut self.changes {
+            if let ScopedChange::ResourceGrants(rg) = c
+                && rg.resource == r
+            {
+                if !rg.principal_types.iter().any(|p| p == principal_type) {
+                    rg.principal_types.push(principal_type.to_string());
+                }
+                return;
+            }
+        }
+        self.changes
+            .push(ScopedChange::ResourceGrants(ResourceGrantsChange {
+                resource: r,
+                principal_types: vec![principal_type.to_string()],
+            }));
+    }
+
+    fn group_to_read(&mut self, id: &str) {
+        if !self.groups_to_read.iter().any(|g| g == id) {
+            self.groups_to_read.push(id.to_string());
         }
     }
 
@@ -289,7 +434,7 @@ impl Hints {
             // No grant changes, but the user's last sign-on and lock state
             // (failed passwords lock accounts) are in its record.
             if let Some(user) = subject(a, "USER", "users") {
-                self.resource(USER, &user);
+                self.record_of(USER, &user);
             }
             return;
         }
@@ -304,17 +449,24 @@ impl Hints {
                 };
                 match verb {
                     "DELETED" => self.resource(USER, &user),
+                    // Its row, and the grants an attribute or a move
+                    // changes (role assignments have their own records).
                     "CREATED" | "UPDATED" | "MOVED" | "LOCKED" | "UNLOCKED" | "ENABLED"
                     | "DISABLED" => {
-                        self.resource(USER, &user);
-                        self.principal(USER, &user);
+                        self.record_of(USER, &user);
+                        self.principal(USER, &user, GrantScope::of_types(&[POPULATION, GROUP]));
                     }
                     _ => unknown(self, "a user change this connector does not know"),
                 }
             }
+            // The member's grant on that group only: a nesting grant is
+            // expanded by Baton, so no user's grant changes with it.
             "MEMBER_OF_GROUP" => match membership_of(a) {
-                Some(Member::User(u)) => self.principal(USER, &u),
-                Some(Member::Group(child)) => self.principal(GROUP, &child),
+                Some((member_type, member, group)) => self.principal(
+                    member_type,
+                    &member,
+                    GrantScope::of_resources(vec![resource_id(GROUP, &group)]),
+                ),
                 None => unknown(self, "its href names no user or group membership"),
             },
             "GROUP" => {
@@ -323,14 +475,9 @@ impl Hints {
                 };
                 match verb {
                     "DELETED" => self.resource(GROUP, &g),
-                    // The group and every grant on it (a changed filter
-                    // changes its dynamic members), and the grants it holds
-                    // (a nesting PingOne records as an update of the
-                    // nested group; role assignments).
-                    "CREATED" | "UPDATED" => {
-                        self.resource(GROUP, &g);
-                        self.principal(GROUP, &g);
-                    }
+                    // Read once the page is mapped: what changes depends on
+                    // whether it still exists and is dynamic.
+                    "CREATED" | "UPDATED" => self.group_to_read(&g),
                     _ => unknown(self, "a group change this connector does not know"),
                 }
             }
@@ -348,7 +495,9 @@ impl Hints {
                 _ => unknown(self, "a population change this connector does not know"),
             },
             "ROLE_ASSIGNMENT" => match assignment_principal(a) {
-                Some(Principal::Synced(t, id)) => self.principal(t, &id),
+                Some(Principal::Synced(t, id)) => {
+                    self.principal(t, &id, GrantScope::of_types(&[ROLE]))
+                }
                 // Applications, gateways: not principals this connector syncs.
                 Some(Principal::Other) => {}
                 None => unknown(self, "names no principal"),
@@ -365,9 +514,9 @@ impl Hints {
     }
 
     /// The page's changes: only the full sync when one is asked for.
-    pub fn into_changes(mut self) -> Vec<Change> {
+    pub fn into_changes(mut self) -> Vec<ScopedChange> {
         match self.full.take() {
-            Some(reason) => vec![Change::FullSync(reason)],
+            Some(reason) => vec![ScopedChange::FullSync(reason)],
             None => self.changes,
         }
     }
@@ -396,15 +545,11 @@ fn segment_after(href: &str, name: &str) -> Option<String> {
         .map(|w| w[1].to_string())
 }
 
-enum Member {
-    User(String),
-    Group(String),
-}
-
 /// `…/users/{user}/memberOfGroups/{group}` is a user's membership,
-/// `…/groups/{child}/memberOfGroups/{parent}` a nesting; segments are
-/// found by name (one captured href lacks `/v1`).
-fn membership_of(a: &Activity) -> Option<Member> {
+/// `…/groups/{child}/memberOfGroups/{parent}` a nesting: (the member's
+/// type, the member, the group). Segments are found by name (one captured
+/// href lacks `/v1`).
+fn membership_of(a: &Activity) -> Option<(&'static str, String, String)> {
     for r in &a.resources {
         let Some(href) = r.href.as_deref() else {
             continue;
@@ -414,8 +559,8 @@ fn membership_of(a: &Activity) -> Option<Member> {
         for w in segs.windows(4) {
             if w[2] == "memberOfGroups" && is_uuid(w[1]) && is_uuid(w[3]) {
                 match w[0] {
-                    "users" => return Some(Member::User(w[1].to_string())),
-                    "groups" => return Some(Member::Group(w[1].to_string())),
+                    "users" => return Some((USER, w[1].to_string(), w[3].to_string())),
+                    "groups" => return Some((GROUP, w[1].to_string(), w[3].to_string())),
                     _ => {}
                 }
             }
@@ -452,13 +597,35 @@ fn assignment_principal(a: &Activity) -> Option<Principal> {
     }
 }
 
-/// A change's resource id, for tests and logs.
+fn rid(r: &ResourceId) -> String {
+    format!("{}:{}", r.resource_type, r.resource)
+}
+
+/// A change, for tests and logs.
 pub fn change_id(c: &Change) -> String {
-    let id = |r: &ResourceId| format!("{}:{}", r.resource_type, r.resource);
     match c {
-        Change::Resource(r) => format!("resource {}", id(r)),
-        Change::PrincipalGrants(r) => format!("grants {}", id(r)),
+        Change::Resource(r) => format!("resource {}", rid(r)),
+        Change::PrincipalGrants(r) => format!("grants {}", rid(r)),
         Change::FullSync(reason) => format!("full-sync {reason}"),
+    }
+}
+
+/// A scoped change, for tests and logs: `grants user:u [group, group:g]`.
+pub fn scoped_change_id(c: &ScopedChange) -> String {
+    match c {
+        ScopedChange::Resource(r) => format!("resource {}", rid(r)),
+        ScopedChange::ResourceRecord(r) => format!("record {}", rid(r)),
+        ScopedChange::PrincipalGrants(p) => {
+            let mut scope: Vec<String> = p.scope.resource_types.clone();
+            scope.extend(p.scope.resources.iter().map(rid));
+            format!("grants {} [{}]", rid(&p.principal), scope.join(", "))
+        }
+        ScopedChange::ResourceGrants(g) => format!(
+            "grants on {} by [{}]",
+            rid(&g.resource),
+            g.principal_types.join(", ")
+        ),
+        ScopedChange::FullSync(reason) => format!("full-sync {reason}"),
     }
 }
 
@@ -494,7 +661,7 @@ mod tests {
     }
 
     fn ids(h: &Hints) -> Vec<String> {
-        h.changes.iter().map(change_id).collect()
+        h.changes.iter().map(scoped_change_id).collect()
     }
 
     #[test]
@@ -524,15 +691,31 @@ mod tests {
         ]);
         assert_eq!(
             ids(&h),
-            [format!("resource user:{U}"), format!("grants user:{U}")]
+            [
+                format!("record user:{U}"),
+                format!("grants user:{U} [population, group]")
+            ]
         );
         assert!(h.full.is_none());
-        // A sign-on re-reads only the user (last sign-on, lock state).
+        // A sign-on re-reads only the user's row (last sign-on, lock state).
         let h = hints_of(vec![
             activity("s1", "AUTHENTICATION.CREATED", user.clone()),
             activity("s2", "SESSION.DELETED", json!([])),
         ]);
-        assert_eq!(ids(&h), [format!("resource user:{U}")]);
+        assert_eq!(ids(&h), [format!("record user:{U}")]);
+        // Deleted: the full re-read, which also covers the row.
+        let h = hints_of(vec![
+            activity("a4", "USER.UPDATED", user.clone()),
+            activity("a5", "USER.DELETED", user.clone()),
+            activity("a6", "USER.ACCESS_ALLOWED", user.clone()),
+        ]);
+        assert_eq!(
+            ids(&h),
+            [
+                format!("grants user:{U} [population, group]"),
+                format!("resource user:{U}")
+            ]
+        );
         let h = hints_of(vec![activity("a5", "USER.DELETED", user.clone())]);
         assert_eq!(ids(&h), [format!("resource user:{U}")]);
         // A failed action changed nothing.
@@ -566,7 +749,31 @@ mod tests {
         ]);
         assert_eq!(
             ids(&h),
-            [format!("grants user:{U}"), format!("grants group:{G2}")]
+            [
+                format!("grants user:{U} [group:{G}]"),
+                format!("grants group:{G2} [group:{G}]")
+            ]
+        );
+        // Memberships of one user merge into one scope.
+        let h = hints_of(vec![
+            activity(
+                "m4",
+                "MEMBER_OF_GROUP.CREATED",
+                json!([{"type": "MEMBER_OF_GROUP", "href": format!("https://api.test/v1/environments/{ENV}/users/{U}/memberOfGroups/{G}")}]),
+            ),
+            activity(
+                "m5",
+                "MEMBER_OF_GROUP.DELETED",
+                json!([{"type": "MEMBER_OF_GROUP", "href": format!("https://api.test/v1/environments/{ENV}/users/{U}/memberOfGroups/{G2}")}]),
+            ),
+            activity("m6", "USER.UPDATED", json!([{"type": "USER", "id": U}])),
+        ]);
+        assert_eq!(
+            ids(&h),
+            [
+                format!("grants user:{U} [population, group]"),
+                format!("record user:{U}")
+            ]
         );
         let h = hints_of(vec![activity(
             "m3",
@@ -597,7 +804,10 @@ mod tests {
         ]);
         assert_eq!(
             ids(&h),
-            [format!("grants user:{U}"), format!("grants group:{G}")]
+            [
+                format!("grants user:{U} [role]"),
+                format!("grants group:{G} [role]")
+            ]
         );
     }
 
@@ -615,10 +825,8 @@ mod tests {
         let group = json!([{"type": "GROUP", "id": G}]);
         for kind in ["GROUP.CREATED", "GROUP.UPDATED"] {
             let h = hints_of(vec![activity("g1", kind, group.clone())]);
-            assert_eq!(
-                ids(&h),
-                [format!("resource group:{G}"), format!("grants group:{G}")]
-            );
+            assert!(ids(&h).is_empty());
+            assert_eq!(h.groups_to_read, [G]);
         }
         let h = hints_of(vec![activity("g2", "GROUP.DELETED", group)]);
         assert_eq!(ids(&h), [format!("resource group:{G}")]);
@@ -627,7 +835,9 @@ mod tests {
             activity("u", "USER.DELETED", json!([{"type": "USER", "id": U}])),
             activity("s", "SCHEMA_ATTRIBUTE.UPDATED", json!([{"type": "SCHEMA"}])),
         ]);
-        assert!(matches!(&h.into_changes()[..], [Change::FullSync(r)] if r.contains("schema")));
+        assert!(
+            matches!(&h.into_changes()[..], [ScopedChange::FullSync(r)] if r.contains("schema"))
+        );
     }
 
     fn page(items: Value, next: Option<&str>) -> Value {
@@ -713,5 +923,99 @@ mod tests {
         )]);
         let e = cx_call(&h, since, since + 60, None).unwrap_err();
         assert!(matches!(e, ConnectorError::Unavailable(_)));
+    }
+
+    #[test]
+    fn changed_groups_are_read_once_to_scope_their_changes() {
+        let a = urls();
+        let since = 1_764_583_200;
+        let first = activities_url(&a, &ts(since), &ts(since + 60));
+        let env = a.environment();
+        const GONE: &str = "55555555-5555-4555-8555-555555555555";
+        let records = json!([
+            activity("g1", "GROUP.UPDATED", json!([{"type": "GROUP", "id": G}])),
+            activity("g2", "GROUP.CREATED", json!([{"type": "GROUP", "id": G2}])),
+            activity(
+                "g3",
+                "GROUP.UPDATED",
+                json!([{"type": "GROUP", "id": GONE}])
+            ),
+            activity("g4", "GROUP.UPDATED", json!([{"type": "GROUP", "id": G}])),
+        ]);
+        let h = host(vec![
+            (first, ok(page(records, None))),
+            (
+                format!("{env}/groups/{G}"),
+                ok(json!({"id": G, "name": "d", "userFilter": "title eq \"x\""})),
+            ),
+            (
+                format!("{env}/groups/{G2}"),
+                ok(json!({"id": G2, "name": "s"})),
+            ),
+            (
+                format!("{env}/groups/{GONE}"),
+                status(404, json!({"code": "NOT_FOUND"})),
+            ),
+        ]);
+        let config = crate::testutil::config();
+        let cx = Context {
+            host: &h,
+            config: &config,
+        };
+        let settings = crate::config::Settings::from_config(&config).unwrap();
+        let api = Api::new(&h, &settings);
+        let p = list_scoped_changes(&cx, &api, ts(since), ts(since + 60), None).unwrap();
+        let got: Vec<String> = p.changes.iter().map(scoped_change_id).collect();
+        assert_eq!(
+            got,
+            [
+                format!("record group:{G}"),
+                format!("grants group:{G} [group, role]"),
+                format!("grants on group:{G} by [user]"),
+                format!("record group:{G2}"),
+                format!("grants group:{G2} [group, role]"),
+                format!("resource group:{GONE}"),
+            ]
+        );
+        // Each group read once, in one batch after the page.
+        assert_eq!(h.requests.borrow().len(), 4);
+        // 0.1.3 widens them: a group's re-read covers its row and its
+        // user grants.
+        let wide: Vec<String> = widen(p.changes).iter().map(change_id).collect();
+        assert_eq!(
+            wide,
+            [
+                format!("resource group:{G}"),
+                format!("grants group:{G}"),
+                format!("resource group:{G2}"),
+                format!("grants group:{G2}"),
+                format!("resource group:{GONE}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_0_1_3_feed_widens_every_scoped_change() {
+        let u = resource_id(USER, U);
+        let scoped = vec![
+            ScopedChange::ResourceRecord(u.clone()),
+            ScopedChange::PrincipalGrants(PrincipalChange {
+                principal: u.clone(),
+                scope: GrantScope::of_types(&[GROUP]),
+            }),
+            ScopedChange::PrincipalGrants(PrincipalChange {
+                principal: u.clone(),
+                scope: GrantScope::of_types(&[ROLE]),
+            }),
+            ScopedChange::Resource(u.clone()),
+        ];
+        assert_eq!(
+            widen(scoped),
+            [Change::Resource(u.clone()), Change::PrincipalGrants(u)]
+        );
+        assert_eq!(
+            widen(vec![ScopedChange::FullSync("why".into())]),
+            [Change::FullSync("why".into())]
+        );
     }
 }

@@ -50,8 +50,9 @@ mod testutil;
 use connector_sdk::{
     AccountField, AccountFieldKind, AccountInfo, Capability, ChangePage, Connector, ConnectorError,
     ConnectorMetadata, Context, CreateAccountOutcome, CredentialOption, DeleteResult,
-    EntitlementRef, GrantRef, GrantResult, PageOutcome, ResourceId, ResourceTraitKind,
-    ResourceType, ResourceTypeCapabilities, RevokeResult, SyncOp, SyncTask, Timestamp, Validation,
+    EntitlementRef, GrantRef, GrantResult, GrantScope, PageOutcome, ResourceId, ResourceTraitKind,
+    ResourceType, ResourceTypeCapabilities, RevokeResult, ScopedChangePage, SyncOp, SyncTask,
+    Timestamp, Validation,
 };
 
 use crate::client::api::Api;
@@ -107,6 +108,46 @@ impl Connector for PingOne {
     ) -> Result<Option<String>, ConnectorError> {
         let settings = Settings::from_config(cx.config)?;
         principal::list_principal_grants(cx, &Api::new(cx.host, &settings), &principal)
+    }
+
+    fn list_scoped_changes(
+        cx: &Context,
+        since: Timestamp,
+        until: Timestamp,
+        page_token: Option<String>,
+    ) -> Result<ScopedChangePage, ConnectorError> {
+        let settings = Settings::from_config(cx.config)?;
+        let api = Api::new(cx.host, &settings);
+        changes::list_scoped_changes(cx, &api, since, until, page_token)
+    }
+
+    fn get_resources(
+        cx: &Context,
+        ids: Vec<ResourceId>,
+    ) -> Result<Vec<ResourceId>, ConnectorError> {
+        let settings = Settings::from_config(cx.config)?;
+        resources::get::get_many(cx, &Api::new(cx.host, &settings), &ids)
+    }
+
+    fn list_scoped_principal_grants(
+        cx: &Context,
+        principals: Vec<ResourceId>,
+        scope: GrantScope,
+        _page_token: Option<String>,
+    ) -> Result<Option<String>, ConnectorError> {
+        let settings = Settings::from_config(cx.config)?;
+        principal::list_scoped(cx, &Api::new(cx.host, &settings), &principals, &scope)
+    }
+
+    fn list_resource_grants(
+        cx: &Context,
+        resource: ResourceId,
+        principal_types: Vec<String>,
+        page_token: Option<String>,
+    ) -> Result<Option<String>, ConnectorError> {
+        let settings = Settings::from_config(cx.config)?;
+        let api = Api::new(cx.host, &settings);
+        resources::get::resource_grants(cx, &api, &resource, &principal_types, page_token)
     }
 
     fn validate(cx: &Context) -> Result<Validation, ConnectorError> {

@@ -1,6 +1,7 @@
-//! One principal's grants (contract 0.1.3
-//! `change-feed.list-principal-grants`): exactly the grants a full sync
-//! gives that principal, read from the principal's side.
+//! Principals' grants (contract 0.1.3 `change-feed.list-principal-grants`
+//! and 0.1.4 `batched-change-feed.list-principal-grants`): exactly the
+//! grants a full sync gives each principal, read from the principal's side,
+//! within a scope.
 //!
 //! What a full sync grants (see the README's grants table):
 //! - a user: its population's `member` (immutable); `member` of each group
@@ -13,29 +14,36 @@
 //!   `member`); its role assignments (expandable to its users).
 //! - populations and roles hold no grants.
 //!
-//! Reads for a user: the user (population), `memberOfGroups?expand=group`
-//! (every row, DIRECT and INDIRECT, with the group's filter), role
-//! assignments, and one `GET /users?filter=(<userFilter>) and id eq "<u>"`
-//! per dynamic group it is in. Should PingOne refuse a filter, the full
-//! sync's fallback rule applies: a direct member keeps its direct grant, and
-//! one neither direct nor in a group nested in the dynamic group gets the
-//! dynamic grant (the nested groups are found from the parents of the
-//! user's other groups).
+//! Reads for a call's users, only those its scope needs: their rows
+//! (population) with one `GET /users?filter=id eq … or …` per
+//! [`IDS_PER_FILTER`] users; each user's `memberOfGroups?expand=group`
+//! (every row, DIRECT and INDIRECT, with the group's filter); for each
+//! dynamic group in scope, one `GET /users?filter=(<userFilter>) and (id eq
+//! … or …)` for the call's users that have a row for it; each user's role
+//! assignments. Per-user reads go out in one batch. Should PingOne refuse a
+//! filter, the full sync's fallback rule applies: a direct member keeps its
+//! direct grant, and one neither direct nor in a group nested in the
+//! dynamic group gets the dynamic grant (the nested groups are found from
+//! the parents of the user's other groups). Groups: their parents and role
+//! assignments, as the scope needs.
 //!
-//! A principal that is gone has no grants: nothing is uploaded.
+//! Only grants within the scope are uploaded. A principal that is gone has
+//! no grants: nothing is uploaded for it.
 
-use connector_sdk::{ConnectorError, Context, ResourceId, resource_id};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+
+use connector_sdk::{ConnectorError, Context, GrantScope, ResourceId, resource_id};
 use serde::Deserialize;
 
 use crate::client::api::{Api, BIG_PAGE};
-use crate::client::errors;
 use crate::client::idpage::parse_id_page;
 use crate::client::ids::checked;
-use crate::client::model::{Group, GroupMembership, IdOnly, RoleAssignment, User};
-use crate::client::paging::{ListError, parse_one, parse_page};
+use crate::client::model::{Group, GroupMembership, IdOnly, RoleAssignment};
+use crate::client::paging::{ListError, parse_page};
 use crate::membership::members::{
     DynamicGrant, NESTED_METADATA, dynamic_query, push_direct, push_dynamic,
 };
+use crate::resources::get::{IDS_PER_FILTER, read_users};
 use crate::resources::groups::group_expansion;
 use crate::resources::roles;
 use crate::resources::users::POPULATION_REASON;
@@ -65,22 +73,48 @@ impl Row {
     }
 }
 
+/// Every grant `principal` holds (contract 0.1.3).
 pub fn list_principal_grants(
     cx: &Context,
     api: &Api,
     principal: &ResourceId,
 ) -> Result<Option<String>, ConnectorError> {
-    let mut out = Out::new();
-    match principal.resource_type.as_str() {
-        USER => user_grants(cx, api, &principal.resource, &mut out)?,
-        GROUP => group_grants(cx, api, &principal.resource, &mut out)?,
-        POPULATION | ROLE => {}
-        other => {
-            return Err(ConnectorError::InvalidArgument(format!(
-                "no grants are listed for principals of type {other:?}"
-            )));
+    let all = GrantScope::of_types(&[POPULATION, GROUP, ROLE]);
+    list_scoped(cx, api, std::slice::from_ref(principal), &all)
+}
+
+/// The grants within `scope` that each of `principals` holds, in one call.
+pub fn list_scoped(
+    cx: &Context,
+    api: &Api,
+    principals: &[ResourceId],
+    scope: &GrantScope,
+) -> Result<Option<String>, ConnectorError> {
+    let mut users: Vec<&str> = Vec::new();
+    let mut groups: Vec<&str> = Vec::new();
+    for p in principals {
+        let (list, id) = match p.resource_type.as_str() {
+            USER => (&mut users, checked("user id", &p.resource)?),
+            GROUP => (&mut groups, checked("group id", &p.resource)?),
+            POPULATION | ROLE => continue,
+            other => {
+                return Err(ConnectorError::InvalidArgument(format!(
+                    "no grants are listed for principals of type {other:?}"
+                )));
+            }
+        };
+        if !list.contains(&id) {
+            list.push(id);
         }
     }
+    let mut out = Out::new();
+    if !users.is_empty() {
+        user_grants(cx, api, &users, scope, &mut out)?;
+    }
+    if !groups.is_empty() {
+        group_grants(cx, api, &groups, scope, &mut out)?;
+    }
+    out.retain_grants(|r| scope.covers(r));
     out.flush(cx)?;
     Ok(None)
 }
@@ -89,193 +123,398 @@ fn not_found(e: &ListError) -> bool {
     matches!(e.error, ConnectorError::NotFound(_))
 }
 
-fn user_grants(cx: &Context, api: &Api, id: &str, out: &mut Out) -> Result<(), ConnectorError> {
-    let id = checked("user id", id)?;
+/// Every page of one listing per id, batched: `None` for an id whose
+/// object is gone (404).
+fn per_id<T>(
+    api: &Api,
+    key: &str,
+    jobs: Vec<(String, String)>,
+    parse: impl Fn(
+        &connector_sdk::http::Response,
+        &str,
+        &str,
+    ) -> Result<crate::client::paging::Page<T>, ConnectorError>,
+) -> Result<Vec<Option<Vec<T>>>, ConnectorError> {
+    api.list_all_with(key, jobs, parse)
+        .into_iter()
+        .map(|res| match res {
+            Ok(items) => Ok(Some(items)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e.error),
+        })
+        .collect()
+}
+
+/// What a call learnt of one dynamic group in scope.
+struct Dynamic<'a> {
+    group: &'a Group,
+    filter: &'a str,
+    /// Users of the call with a row for it (indexes).
+    users: Vec<usize>,
+    /// Of those, the ones its filter selects.
+    selected: HashSet<usize>,
+    /// PingOne refused its filter as a users filter.
+    refused: bool,
+}
+
+fn user_grants(
+    cx: &Context,
+    api: &Api,
+    ids: &[&str],
+    scope: &GrantScope,
+    out: &mut Out,
+) -> Result<(), ConnectorError> {
     let env = api.environment();
-    let what = format!("reading user {id} (GET /users/{{id}})");
-    let resp = api.send(&format!("{env}/users/{id}"), &what)?;
-    if resp.status == 404 {
-        return Ok(());
-    }
-    errors::check(&resp, &what)?;
-    let user: User = parse_one(&resp, &what)?;
-    let rows_url = format!("{env}/users/{id}/memberOfGroups?expand=group&limit={BIG_PAGE}");
-    let jobs = vec![(
-        rows_url,
-        format!("listing the groups of user {id} (GET /users/{{id}}/memberOfGroups)"),
-    )];
-    let rows: Vec<Row> = match api
-        .list_all_with("groupMemberships", jobs, parse_page::<Row>)
-        .pop()
-        .unwrap_or_else(|| Ok(Vec::new()))
-    {
-        Ok(r) => r,
-        Err(e) if not_found(&e) => return Ok(()),
-        Err(e) => return Err(e.error),
-    };
-    let assignments: Vec<RoleAssignment> = match api.list_one(
-        "roleAssignments",
-        api.user_role_assignments(id),
-        &format!("listing the role assignments of user {id}"),
-    ) {
-        Ok(a) => a,
-        Err(e) if not_found(&e) => return Ok(()),
-        Err(e) => return Err(e.error),
-    };
-
-    // Each dynamic group the user is in: does its filter select the user?
-    let dynamic: Vec<(&Row, &Group, &str)> = rows
-        .iter()
-        .filter_map(|r| {
-            let g = r.embedded.as_ref()?.group.as_ref()?;
-            Some((r, g, g.dynamic_filter()?))
-        })
-        .collect();
-    let jobs: Vec<(String, String)> = dynamic
-        .iter()
-        .map(|(_, g, f)| {
-            let q = format!(
-                "({}) and id eq \"{id}\"",
-                dynamic_query(f, g.population.as_ref().map(|p| p.id.as_str()))
-            );
-            (
-                api.users_filtered(&q),
-                format!(
-                    "checking the dynamic filter of group {} for user {id}",
-                    g.id
-                ),
-            )
-        })
-        .collect();
-    let checks = api.list_all_with("users", jobs, parse_id_page::<IdOnly>);
-    let mut refused: Vec<usize> = Vec::new();
-    let mut selected: Vec<bool> = Vec::with_capacity(dynamic.len());
-    for (i, res) in checks.into_iter().enumerate() {
-        match res {
-            Ok(users) => selected.push(users.iter().any(|u| u.id == id)),
-            Err(e) if e.invalid_filter => {
-                refused.push(i);
-                selected.push(false);
-            }
-            Err(e) if not_found(&e) => selected.push(false),
-            Err(e) => return Err(e.error),
-        }
-    }
-    // A refused filter: is the user in a group nested in that group?
-    let nested_in = if refused.is_empty() {
-        Vec::new()
+    let mut gone = vec![false; ids.len()];
+    let rows: Vec<Vec<Row>> = if scope.touches_type(GROUP) {
+        let jobs = ids
+            .iter()
+            .map(|id| {
+                (
+                    format!("{env}/users/{id}/memberOfGroups?expand=group&limit={BIG_PAGE}"),
+                    format!("listing the groups of user {id} (GET /users/{{id}}/memberOfGroups)"),
+                )
+            })
+            .collect();
+        per_id(api, "groupMemberships", jobs, parse_page::<Row>)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                gone[i] |= r.is_none();
+                r.unwrap_or_default()
+            })
+            .collect()
     } else {
-        nested_parents(api, &rows)?
+        ids.iter().map(|_| Vec::new()).collect()
+    };
+    let assignments: Vec<Vec<RoleAssignment>> = if scope.touches_type(ROLE) {
+        let jobs = ids
+            .iter()
+            .map(|id| {
+                (
+                    api.user_role_assignments(id),
+                    format!("listing the role assignments of user {id}"),
+                )
+            })
+            .collect();
+        per_id(api, "roleAssignments", jobs, parse_page::<RoleAssignment>)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| {
+                gone[i] |= a.is_none();
+                a.unwrap_or_default()
+            })
+            .collect()
+    } else {
+        ids.iter().map(|_| Vec::new()).collect()
+    };
+    let populations: Option<Vec<Option<String>>> = if scope.touches_type(POPULATION) {
+        let found = read_users(api, ids)?;
+        Some(
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| match found.get(*id) {
+                    Some(u) => u.population.as_ref().map(|p| p.id.clone()),
+                    None => {
+                        gone[i] = true;
+                        None
+                    }
+                })
+                .collect(),
+        )
+    } else {
+        None
     };
 
-    if let Some(p) = user.population.as_ref() {
-        let key = SetKey {
-            resource_type: POPULATION,
-            resource: &p.id,
-            slug: "member",
-            principal_type: USER,
-            expansion: None,
-            immutable_reason: Some(POPULATION_REASON),
-            metadata_json: None,
-        };
-        out.grant_in_set(&key, id.to_string());
-    }
-    for r in &rows {
-        let d = dynamic.iter().position(|(row, _, _)| std::ptr::eq(*row, r));
-        match d {
-            Some(i) if selected[i] => {
-                push_dynamic(out, &r.id, id.to_string(), &DynamicGrant::new(dynamic[i].2));
-            }
-            Some(i) if refused.contains(&i) => {
-                if r.direct() {
-                    push_direct(out, &r.id, id);
-                } else if !nested_in.iter().any(|p| p == &r.id) {
-                    push_dynamic(out, &r.id, id.to_string(), &DynamicGrant::new(dynamic[i].2));
-                }
-            }
-            _ if r.direct() => push_direct(out, &r.id, id),
-            _ => {}
+    let dynamic = dynamic_checks(cx, api, ids, &rows, &gone, scope)?;
+    // A refused filter: the groups nested in it that hold the user are
+    // the user's groups whose parents include it.
+    let needs_parents: Vec<usize> = (0..ids.len())
+        .filter(|i| dynamic.iter().any(|d| d.refused && d.users.contains(i)))
+        .collect();
+    let nested_in = nested_parents(api, &rows, &needs_parents)?;
+
+    if let Some(pops) = &populations {
+        for (i, p) in pops.iter().enumerate() {
+            let Some(p) = p.as_deref().filter(|_| !gone[i]) else {
+                continue;
+            };
+            let key = SetKey {
+                resource_type: POPULATION,
+                resource: p,
+                slug: "member",
+                principal_type: USER,
+                expansion: None,
+                immutable_reason: Some(POPULATION_REASON),
+                metadata_json: None,
+            };
+            out.grant_in_set(&key, ids[i].to_string());
         }
     }
-    roles::push_assignment_grants(
-        cx,
-        out,
-        &resource_id(USER, id),
-        &assignments,
-        None,
-        api.env_id(),
-    );
+    for (i, user_rows) in rows.iter().enumerate() {
+        if gone[i] {
+            continue;
+        }
+        let id = ids[i];
+        for r in user_rows {
+            if !scope.covers(&resource_id(GROUP, &r.id)) {
+                continue;
+            }
+            match dynamic.iter().find(|d| d.group.id == r.id) {
+                Some(d) if d.selected.contains(&i) => {
+                    push_dynamic(out, &r.id, id.to_string(), &DynamicGrant::new(d.filter));
+                }
+                Some(d) if d.refused => {
+                    let nested = nested_in.get(&i).is_some_and(|ps| ps.contains(&r.id));
+                    if r.direct() {
+                        push_direct(out, &r.id, id);
+                    } else if !nested {
+                        push_dynamic(out, &r.id, id.to_string(), &DynamicGrant::new(d.filter));
+                    }
+                }
+                _ if r.direct() => push_direct(out, &r.id, id),
+                _ => {}
+            }
+        }
+    }
+    for (i, a) in assignments.iter().enumerate() {
+        if !gone[i] && !a.is_empty() {
+            roles::push_assignment_grants(
+                cx,
+                out,
+                &resource_id(USER, ids[i]),
+                a,
+                None,
+                api.env_id(),
+            );
+        }
+    }
     Ok(())
 }
 
-/// The parents of every group in `rows`: a group nested in g that holds
-/// the user is one of the user's groups whose parents include g.
-fn nested_parents(api: &Api, rows: &[Row]) -> Result<Vec<String>, ConnectorError> {
-    let jobs = rows
-        .iter()
-        .map(|r| {
-            (
-                api.group_parents(&r.id),
-                format!("GET /groups/{}/memberOfGroups", r.id),
-            )
-        })
-        .collect();
-    let mut parents = Vec::new();
-    for res in api.list_all_with("groupMemberships", jobs, parse_id_page::<GroupMembership>) {
+/// Whether each dynamic group in scope selects the call's users that have
+/// a row for it: one filtered request per group and [`IDS_PER_FILTER`]
+/// users, in one batch.
+fn dynamic_checks<'a>(
+    cx: &Context,
+    api: &Api,
+    ids: &[&str],
+    rows: &'a [Vec<Row>],
+    gone: &[bool],
+    scope: &GrantScope,
+) -> Result<Vec<Dynamic<'a>>, ConnectorError> {
+    let mut dynamic: Vec<Dynamic<'a>> = Vec::new();
+    for (i, user_rows) in rows.iter().enumerate() {
+        if gone[i] {
+            continue;
+        }
+        for r in user_rows {
+            let Some(g) = r.embedded.as_ref().and_then(|e| e.group.as_ref()) else {
+                continue;
+            };
+            let Some(filter) = g.dynamic_filter() else {
+                continue;
+            };
+            if !scope.covers(&resource_id(GROUP, &r.id)) {
+                continue;
+            }
+            match dynamic.iter_mut().find(|d| d.group.id == r.id) {
+                Some(d) => d.users.push(i),
+                None => dynamic.push(Dynamic {
+                    group: g,
+                    filter,
+                    users: vec![i],
+                    selected: HashSet::new(),
+                    refused: false,
+                }),
+            }
+        }
+    }
+    let mut jobs = Vec::new();
+    let mut of_job = Vec::new();
+    for (di, d) in dynamic.iter().enumerate() {
+        let within = dynamic_query(d.filter, d.group.population.as_ref().map(|p| p.id.as_str()));
+        for chunk in d.users.chunks(IDS_PER_FILTER) {
+            let ids_filter = chunk
+                .iter()
+                .map(|&i| format!("id eq \"{}\"", ids[i]))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            jobs.push((
+                api.users_filtered(&format!("({within}) and ({ids_filter})")),
+                format!(
+                    "checking the dynamic filter of group {} for {} users",
+                    d.group.id,
+                    chunk.len()
+                ),
+            ));
+            of_job.push(di);
+        }
+    }
+    for (di, res) in
+        of_job
+            .into_iter()
+            .zip(api.list_all_with("users", jobs, parse_id_page::<IdOnly>))
+    {
+        let d = &mut dynamic[di];
         match res {
-            Ok(ps) => parents.extend(ps.into_iter().map(|p| p.id)),
+            Ok(users) => {
+                let hits: Vec<usize> = d
+                    .users
+                    .iter()
+                    .copied()
+                    .filter(|&i| users.iter().any(|u| u.id == ids[i]))
+                    .collect();
+                d.selected.extend(hits);
+            }
+            Err(e) if e.invalid_filter => {
+                if !d.refused {
+                    cx.log(
+                        connector_sdk::Level::Debug,
+                        format!(
+                            "group {}: PingOne refused its userFilter ({}); its members are \
+                             settled by the fallback rule",
+                            d.group.id,
+                            e.error.message()
+                        ),
+                    );
+                }
+                d.refused = true;
+            }
             Err(e) if not_found(&e) => {}
             Err(e) => return Err(e.error),
         }
     }
-    Ok(parents)
+    Ok(dynamic)
 }
 
-fn group_grants(cx: &Context, api: &Api, id: &str, out: &mut Out) -> Result<(), ConnectorError> {
-    let id = checked("group id", id)?;
-    let parents_job = vec![(
-        api.group_parents(id),
-        format!("listing the parents of group {id} (GET /groups/{{id}}/memberOfGroups)"),
-    )];
-    let parents = match api
-        .list_all_with(
-            "groupMemberships",
-            parents_job,
-            parse_id_page::<GroupMembership>,
-        )
-        .pop()
-        .unwrap_or_else(|| Ok(Vec::new()))
-    {
-        Ok(p) => p,
-        Err(e) if not_found(&e) => return Ok(()),
-        Err(e) => return Err(e.error),
-    };
-    let assignments: Vec<RoleAssignment> = match api.list_one(
-        "roleAssignments",
-        api.group_role_assignments(id),
-        &format!("listing the role assignments of group {id}"),
-    ) {
-        Ok(a) => a,
-        Err(e) if not_found(&e) => return Ok(()),
-        Err(e) => return Err(e.error),
-    };
-    for p in parents {
-        out.grant(
-            resource_id(GROUP, &p.id),
-            "member",
-            resource_id(GROUP, id),
-            Some(group_expansion(id, &[])),
-            None,
-            Some(NESTED_METADATA.to_string()),
-        );
+/// For each user of `which`, the parents of every group in its rows (one
+/// read per group, shared by the users, in one batch).
+fn nested_parents(
+    api: &Api,
+    rows: &[Vec<Row>],
+    which: &[usize],
+) -> Result<HashMap<usize, HashSet<String>>, ConnectorError> {
+    let mut groups: Vec<&str> = Vec::new();
+    for &i in which {
+        for r in &rows[i] {
+            if !groups.contains(&r.id.as_str()) {
+                groups.push(&r.id);
+            }
+        }
     }
-    roles::push_assignment_grants(
-        cx,
-        out,
-        &resource_id(GROUP, id),
-        &assignments,
-        Some(group_expansion(id, &[USER])),
-        api.env_id(),
-    );
+    let jobs = groups
+        .iter()
+        .map(|g| {
+            (
+                api.group_parents(g),
+                format!("GET /groups/{g}/memberOfGroups"),
+            )
+        })
+        .collect();
+    let parents: Vec<Vec<String>> = per_id(
+        api,
+        "groupMemberships",
+        jobs,
+        parse_id_page::<GroupMembership>,
+    )?
+    .into_iter()
+    .map(|ps| ps.unwrap_or_default().into_iter().map(|p| p.id).collect())
+    .collect();
+    let mut out = HashMap::with_capacity(which.len());
+    for &i in which {
+        let mut set = HashSet::new();
+        for r in &rows[i] {
+            if let Some(gi) = groups.iter().position(|g| *g == r.id) {
+                set.extend(parents[gi].iter().cloned());
+            }
+        }
+        out.insert(i, set);
+    }
+    Ok(out)
+}
+
+fn group_grants(
+    cx: &Context,
+    api: &Api,
+    ids: &[&str],
+    scope: &GrantScope,
+    out: &mut Out,
+) -> Result<(), ConnectorError> {
+    let mut gone = vec![false; ids.len()];
+    let parents: Vec<Vec<GroupMembership>> = if scope.touches_type(GROUP) {
+        let jobs = ids
+            .iter()
+            .map(|id| {
+                (
+                    api.group_parents(id),
+                    format!(
+                        "listing the parents of group {id} (GET /groups/{{id}}/memberOfGroups)"
+                    ),
+                )
+            })
+            .collect();
+        per_id(
+            api,
+            "groupMemberships",
+            jobs,
+            parse_id_page::<GroupMembership>,
+        )?
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            gone[i] |= p.is_none();
+            p.unwrap_or_default()
+        })
+        .collect()
+    } else {
+        ids.iter().map(|_| Vec::new()).collect()
+    };
+    let assignments: Vec<Vec<RoleAssignment>> = if scope.touches_type(ROLE) {
+        let jobs = ids
+            .iter()
+            .map(|id| {
+                (
+                    api.group_role_assignments(id),
+                    format!("listing the role assignments of group {id}"),
+                )
+            })
+            .collect();
+        per_id(api, "roleAssignments", jobs, parse_page::<RoleAssignment>)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| {
+                gone[i] |= a.is_none();
+                a.unwrap_or_default()
+            })
+            .collect()
+    } else {
+        ids.iter().map(|_| Vec::new()).collect()
+    };
+    for (i, id) in ids.iter().enumerate() {
+        if gone[i] {
+            continue;
+        }
+        for p in &parents[i] {
+            out.grant(
+                resource_id(GROUP, &p.id),
+                "member",
+                resource_id(GROUP, id),
+                Some(group_expansion(id, &[])),
+                None,
+                Some(NESTED_METADATA.to_string()),
+            );
+        }
+        if !assignments[i].is_empty() {
+            roles::push_assignment_grants(
+                cx,
+                out,
+                &resource_id(GROUP, id),
+                &assignments[i],
+                Some(group_expansion(id, &[USER])),
+                api.env_id(),
+            );
+        }
+    }
     Ok(())
 }

@@ -62,6 +62,21 @@ pub enum Work {
     /// Role entitlements (one per role and scope) for a set of roles.
     #[serde(rename = "re")]
     RoleEntitlements(RoleEntitlements),
+    /// One group's user grants, read from the group's side: the per-user
+    /// checks still to make (`list-resource-grants`).
+    #[serde(rename = "gu")]
+    GroupUsers(GroupUsers),
+}
+
+/// Where one group's per-user checks go on ([`crate::membership::group_users`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupUsers {
+    /// The last user checked (users are checked in id order).
+    pub after: String,
+    /// Direct members still to find among the users after it, when the
+    /// group's count says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -124,6 +124,13 @@ impl Out {
         }
     }
 
+    /// Keeps only the grants (single or in sets) on entitlements of the
+    /// resources `keep` accepts: a scoped re-read uploads nothing else.
+    pub fn retain_grants(&mut self, keep: impl Fn(&ResourceId) -> bool) {
+        self.grants.retain(|g| keep(&g.entitlement_resource));
+        self.grant_sets.retain(|s| keep(&s.entitlement_resource));
+    }
+
     pub fn flush(self, cx: &Context) -> Result<(), ConnectorError> {
         for s in self.resources.chunks(SLICE) {
             cx.host

@@ -1,10 +1,20 @@
-//! Single-resource reads (contract 0.1.3 `resource-getter.get-resource`)
-//! and the per-resource grant listings they promise.
+//! Single-resource reads (contract 0.1.3 `resource-getter.get-resource`),
+//! batched reads (0.1.4 `batched-change-feed.get-resources`), and the
+//! per-resource grant listings they promise (0.1.4 `list-resource-grants`
+//! too).
 //!
 //! Decisions:
 //! - A user, group or population is read by id and uploaded exactly as its
 //!   listing uploads it, or `false` when PingOne has no such object (404).
 //!   Ids are checked as PingOne ids before they go into a path.
+//! - Batched, users are read [`IDS_PER_FILTER`] at a time with one
+//!   `GET /users?filter=id eq "a" or id eq "b" …` (the SCIM filter takes
+//!   `id eq` joined by `or`: pingone-api.md §5.2); should PingOne refuse
+//!   that filter, one `GET /users/{id}` each. Groups and populations have
+//!   no such filter documented: one GET each, in one batch.
+//! - A group's user grants alone (a changed `userFilter`) are read from the
+//!   group's side without its children ([`crate::membership::group_users`]);
+//!   its nesting grants only when asked, from every group's parents.
 //! - Naming a type promises that its resources' own `list-grants` tasks
 //!   yield every grant on them (a targeted sync runs only those). The
 //!   listings get a group's and a population's grants from follow-ups and
@@ -20,14 +30,17 @@
 //!   children of one group are found by reading every group's parents
 //!   (`G` requests, batched); the cost of re-reading a group.
 
+use foldhash::{HashMap, HashMapExt};
+
 use connector_sdk::{ConnectorError, Context, PageOutcome, ResourceId, SkipTasks, resource_id};
 
-use crate::client::api::{Api, BIG_PAGE};
+use crate::client::api::Api;
 use crate::client::errors;
 use crate::client::idpage::parse_id_page;
 use crate::client::ids::checked;
-use crate::client::model::{Group, GroupMembership, IdOnly, Population, User};
-use crate::client::paging::{Page, next_page, parse_one};
+use crate::client::model::{Group, IdOnly, Population, User};
+use crate::client::paging::{Page, next_page, parse_one, parse_page};
+use crate::membership::group_users::{self, children_of};
 use crate::membership::members::NESTED_METADATA;
 use crate::membership::plan::plan;
 use crate::resources::groups::group_expansion;
@@ -35,7 +48,11 @@ use crate::resources::users::POPULATION_REASON;
 use crate::resources::{groups, populations, users};
 use crate::tokens::{Mode, Work};
 use crate::upload::{Out, SetKey};
-use crate::{GROUP, POPULATION, USER};
+use crate::{GROUP, POPULATION, ROLE, USER};
+
+/// Ids per `GET /users?filter=id eq … or …`: the host sends a few dozen
+/// per call, and 50 keep the URL near 2.5 KB, well under any proxy's limit.
+pub const IDS_PER_FILTER: usize = 50;
 
 /// `id` if it is a PingOne id. Anything else names no object PingOne could
 /// hold: the read answers "not found" and sends nothing (a targeted sync
@@ -118,6 +135,222 @@ fn read<T: serde::de::DeserializeOwned>(
     parse_one(&resp, &what).map(Some)
 }
 
+/// Users by id (PingOne ids only, each once): one filtered listing per
+/// [`IDS_PER_FILTER`], batched; one GET each if PingOne refuses the filter.
+/// Only users asked for are kept; a user absent from the answer is gone.
+pub fn read_users(api: &Api, ids: &[&str]) -> Result<HashMap<String, User>, ConnectorError> {
+    let mut found: HashMap<String, User> = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(found);
+    }
+    let jobs: Vec<(String, String)> = ids
+        .chunks(IDS_PER_FILTER)
+        .map(|chunk| {
+            let filter = chunk
+                .iter()
+                .map(|id| format!("id eq \"{id}\""))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            (
+                api.users_filtered(&filter),
+                format!(
+                    "reading {} users by id (GET /users?filter=id eq … or …)",
+                    chunk.len()
+                ),
+            )
+        })
+        .collect();
+    let mut refused = Vec::new();
+    for (chunk, res) in
+        ids.chunks(IDS_PER_FILTER)
+            .zip(api.list_all_with("users", jobs, parse_page::<User>))
+    {
+        match res {
+            Ok(users) => {
+                for u in users {
+                    if chunk.contains(&u.id.as_str()) {
+                        found.insert(u.id.clone(), u);
+                    }
+                }
+            }
+            Err(e) if e.invalid_filter => refused.extend_from_slice(chunk),
+            Err(e) => return Err(e.error),
+        }
+    }
+    if !refused.is_empty() {
+        let env = api.environment();
+        let urls: Vec<String> = refused.iter().map(|u| format!("{env}/users/{u}")).collect();
+        for (id, res) in refused.iter().zip(api.send_all(&urls, "reading users")) {
+            let what = format!("reading user {id}");
+            let resp = res.map_err(|e| e.context(&what))?;
+            if resp.status == 404 {
+                continue;
+            }
+            errors::check(&resp, &what)?;
+            let u: User = parse_one(&resp, &what)?;
+            if u.id == *id {
+                found.insert(u.id.clone(), u);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Reads `ids` (users, groups, populations) and uploads each one PingOne
+/// has exactly as [`get`] would, once; returns the others, once each, in
+/// the order asked.
+pub fn get_many(
+    cx: &Context,
+    api: &Api,
+    ids: &[ResourceId],
+) -> Result<Vec<ResourceId>, ConnectorError> {
+    let mut unique: Vec<&ResourceId> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !TYPES.contains(&id.resource_type.as_str()) {
+            return Err(ConnectorError::InvalidArgument(format!(
+                "no single-resource read for resource type {:?}",
+                id.resource_type
+            )));
+        }
+        if !unique.contains(&id) {
+            unique.push(id);
+        }
+    }
+    let of_type = |t: &str| -> Vec<&str> {
+        unique
+            .iter()
+            .filter(|id| id.resource_type == t)
+            .filter_map(|id| pingone_id("id", &id.resource))
+            .collect()
+    };
+    let users = read_users(api, &of_type(USER))?;
+    let env = api.environment();
+    let others: Vec<&ResourceId> = unique
+        .iter()
+        .copied()
+        .filter(|id| id.resource_type != USER && pingone_id("id", &id.resource).is_some())
+        .collect();
+    let urls: Vec<String> = others
+        .iter()
+        .map(|id| match id.resource_type.as_str() {
+            GROUP => format!("{env}/groups/{}", id.resource),
+            _ => format!("{env}/populations/{}", id.resource),
+        })
+        .collect();
+    let mut read: HashMap<String, connector_sdk::http::Response> = HashMap::new();
+    for (id, res) in others
+        .iter()
+        .zip(api.send_all(&urls, "reading groups and populations"))
+    {
+        let what = format!("reading {} {}", id.resource_type, id.resource);
+        let resp = res.map_err(|e| e.context(&what))?;
+        if resp.status == 404 {
+            continue;
+        }
+        errors::check(&resp, &what)?;
+        read.insert(format!("{}:{}", id.resource_type, id.resource), resp);
+    }
+    let mut out = Out::new();
+    out.skip = ENTITLEMENTS_ONLY;
+    let mut missing = Vec::new();
+    for id in unique {
+        let key = format!("{}:{}", id.resource_type, id.resource);
+        match id.resource_type.as_str() {
+            USER => match users.get(&id.resource) {
+                Some(u) => out.resources.push(users::user_resource(u)),
+                None => missing.push(id.clone()),
+            },
+            GROUP => match read.get(&key) {
+                Some(resp) => {
+                    let g: Group = parse_one(resp, &format!("reading group {}", id.resource))?;
+                    let r = groups::group_resource(&g);
+                    let e = groups::member_entitlement(&r.id);
+                    out.listed(r, [e]);
+                }
+                None => missing.push(id.clone()),
+            },
+            _ => match read.get(&key) {
+                Some(resp) => {
+                    let p: Population =
+                        parse_one(resp, &format!("reading population {}", id.resource))?;
+                    let r = populations::population_resource(&p);
+                    let e = populations::member_entitlement(&r.id);
+                    out.listed(r, [e]);
+                }
+                None => missing.push(id.clone()),
+            },
+        }
+    }
+    out.flush(cx)?;
+    Ok(missing)
+}
+
+/// The grants on `resource`'s entitlements held by principals of
+/// `principal_types`, one page (contract 0.1.4 `list-resource-grants`):
+/// a group's user grants ([`group_users`]) and, when asked, its nesting
+/// grants; a population's members; nothing on a user.
+pub fn resource_grants(
+    cx: &Context,
+    api: &Api,
+    resource: &ResourceId,
+    principal_types: &[String],
+    token: Option<String>,
+) -> Result<Option<String>, ConnectorError> {
+    let wants = |t: &str| principal_types.iter().any(|p| p == t);
+    let token = token.as_deref().map(Work::decode).transpose()?;
+    match resource.resource_type.as_str() {
+        GROUP => {
+            let cursor = match token {
+                None => None,
+                Some(Work::GroupUsers(c)) => Some(c),
+                Some(other) => return Err(crate::wrong_token("group grants", &other)),
+            };
+            let Some(gid) = pingone_id("group id", &resource.resource) else {
+                return Ok(None);
+            };
+            let url = format!("{}/groups/{gid}", api.environment());
+            let Some(g) = read::<Group>(api, &url, "group", gid)? else {
+                return Ok(None);
+            };
+            let mut out = Out::new();
+            let mut children = None;
+            if wants(GROUP) && cursor.is_none() {
+                let kids = children_of(api, gid)?;
+                for child in &kids {
+                    out.grant(
+                        resource_id(GROUP, gid),
+                        "member",
+                        resource_id(GROUP, child),
+                        Some(group_expansion(child, &[])),
+                        None,
+                        Some(NESTED_METADATA.to_string()),
+                    );
+                }
+                children = Some(kids);
+            }
+            let next = if wants(USER) {
+                group_users::user_grants(cx, api, &g, children, cursor, &mut out)?
+            } else {
+                None
+            };
+            out.flush(cx)?;
+            Ok(next.map(|c| Work::GroupUsers(c).encode()))
+        }
+        POPULATION if wants(USER) => {
+            Ok(population_grants(cx, api, resource, token)?.next_page_token)
+        }
+        POPULATION | USER => Ok(None),
+        ROLE => Err(ConnectorError::InvalidArgument(
+            "the grants on a role are every principal's role assignments, which only a full \
+             traversal reads"
+                .into(),
+        )),
+        other => Err(ConnectorError::InvalidArgument(format!(
+            "no grants are listed for resources of type {other:?}"
+        ))),
+    }
+}
+
 fn done(follow_ups: Vec<connector_sdk::SyncTask>) -> PageOutcome {
     PageOutcome {
         next_page_token: None,
@@ -138,37 +371,10 @@ pub fn group_grants(
     let Some(g) = read::<Group>(api, &url, "group", gid)? else {
         return Ok(done(Vec::new()));
     };
-    let all: Vec<IdOnly> = api
-        .list_one(
-            "groups",
-            api.groups(BIG_PAGE),
-            "listing groups (GET /groups)",
-        )
-        .map_err(|e| e.error)?;
-    let jobs = all
-        .iter()
-        .map(|c| {
-            (
-                api.group_parents(&c.id),
-                format!("GET /groups/{}/memberOfGroups", c.id),
-            )
-        })
+    let edges: Vec<(String, String)> = children_of(api, gid)?
+        .into_iter()
+        .map(|c| (c, gid.to_string()))
         .collect();
-    let mut edges = Vec::new();
-    for (c, res) in all.iter().zip(api.list_all_with(
-        "groupMemberships",
-        jobs,
-        parse_id_page::<GroupMembership>,
-    )) {
-        match res {
-            Ok(parents) if parents.iter().any(|p| p.id == gid) => {
-                edges.push((c.id.clone(), gid.to_string()));
-            }
-            Ok(_) => {}
-            Err(e) if matches!(e.error, ConnectorError::NotFound(_)) => {}
-            Err(e) => return Err(e.error),
-        }
-    }
     let mut out = Out::new();
     for (child, parent) in &edges {
         out.grant(
