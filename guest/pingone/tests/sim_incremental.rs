@@ -1110,3 +1110,65 @@ fn scoped_incremental_syncs_equal_a_fresh_full_sync_for_fewer_requests() {
         "batched {scoped_requests} requests, 0.1.3 {wide_requests}"
     );
 }
+
+/// The benchmark's mix of changes (tests/e2e/examples/sync_bench.rs
+/// `REALISTIC_CHANGE_MIX`): mostly user updates and membership changes.
+const REALISTIC_CHANGE_MIX: &[(pingone_sim::ChangeKind, u32)] = {
+    use pingone_sim::ChangeKind::*;
+    &[
+        (UpdateUser, 34),
+        (DynamicAttribute, 4),
+        (DisableUser, 4),
+        (EnableUser, 2),
+        (LockUser, 1),
+        (UnlockUser, 1),
+        (CreateUser, 6),
+        (DeleteUser, 2),
+        (MoveUser, 1),
+        (AddMembership, 24),
+        (RemoveMembership, 15),
+        (AssignUserRole, 2),
+        (AssignGroupRole, 1),
+        (RemoveRoleAssignment, 1),
+        (CreateGroup, 1),
+        (UpdateGroup, 1),
+    ]
+};
+
+/// Requests per change of a batched incremental sync after the
+/// benchmark's mix of changes, on a tenant of 1,000 users.
+#[test]
+fn a_batched_incremental_sync_costs_about_a_request_per_change() {
+    let sim = Sim::start(SimConfig::medium(7));
+    let h = sim.h();
+    h.set_audit_config(AuditConfig {
+        rate_limit_per_sec: None,
+        nesting: NestingAudit::MemberOfGroup,
+        ..AuditConfig::default()
+    });
+    let transport = Transport::new(&h.token_url(), h.client_id(), h.client_secret());
+    let config = sim.config();
+    let start = now();
+    let base = full_sync(&transport, &config);
+    let mark = Mark {
+        high_water: start,
+        record_ids: HashSet::new(),
+    };
+    let changes = h.apply_weighted_changes(7, 300, REALISTIC_CHANGE_MIX).len();
+    let before = transport.counters();
+    let (got, _, requests) = incremental_scoped(&transport, &config, &base, &mark).unwrap();
+    let after = transport.counters();
+    let routes: Vec<(String, u64)> = after
+        .by_route
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.by_route.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    eprintln!("{changes} changes, {requests} requests: {routes:?}");
+    let fresh = full_sync(&transport, &config);
+    assert_same("medium tenant, realistic mix", &got, &fresh);
+    assert!(
+        requests as usize <= changes * 3 / 2,
+        "{requests} requests for {changes} changes: {routes:?}"
+    );
+}
