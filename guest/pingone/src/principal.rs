@@ -518,3 +518,86 @@ fn group_grants(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{A1, A2, A3, G, U, X, grant_ids, host, ok, page, settings, urls, with};
+    use serde_json::json;
+
+    #[test]
+    fn a_scope_reads_only_what_it_covers_and_checks_filters_in_one_request() {
+        let a = urls();
+        let env = a.environment();
+        let f = "title eq \"Boss\"";
+        let rows = |dynamic_direct: &str| {
+            json!([
+                {"id": G, "type": "DIRECT", "_embedded": {"group": {"id": G, "name": "g"}}},
+                {"id": X, "type": "DIRECT", "_embedded": {"group": {"id": X, "name": "x"}}},
+                {"id": A3, "type": dynamic_direct, "_embedded": {"group": {"id": A3, "name": "d", "userFilter": f}}},
+            ])
+        };
+        let rows_url = |u: &str| format!("{env}/users/{u}/memberOfGroups?expand=group&limit=1000");
+        let h = host(vec![
+            (
+                rows_url(U),
+                ok(page("groupMemberships", rows("DIRECT"), None)),
+            ),
+            (
+                rows_url(A2),
+                ok(page("groupMemberships", rows("INDIRECT"), None)),
+            ),
+            (
+                a.users_filtered(&format!("({f}) and (id eq \"{U}\" or id eq \"{A2}\")")),
+                ok(page("users", json!([{"id": A2}]), None)),
+            ),
+        ]);
+        // Groups G and A3 only: no user rows, no role assignments, and one
+        // filter check for both users.
+        let scope = GrantScope::of_resources(vec![resource_id(GROUP, G), resource_id(GROUP, A3)]);
+        let s = settings();
+        let principals = [resource_id(USER, U), resource_id(USER, A2)];
+        with(&h, |cx| {
+            list_scoped(cx, &Api::new(&h, &s), &principals, &scope)
+        })
+        .unwrap();
+        let mut got = grant_ids(&h);
+        got.sort();
+        let mut want = vec![
+            format!("group:{G}:member:user:{U}"),
+            format!("group:{G}:member:user:{A2}"),
+            // U direct in the dynamic group, not selected: direct.
+            format!("group:{A3}:member:user:{U}"),
+            // A2 selected: the dynamic grant.
+            format!("group:{A3}:member:user:{A2}"),
+        ];
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(h.requests.borrow().len(), 3);
+        let immutable: Vec<String> = h
+            .grants
+            .borrow()
+            .iter()
+            .filter(|g| g.immutable_reason.is_some())
+            .map(|g| g.principal.resource.clone())
+            .collect();
+        assert_eq!(immutable, [A2]);
+
+        // Population only: one users request for both, nothing else.
+        let h = host(vec![(
+            a.users_filtered(&format!("id eq \"{U}\" or id eq \"{A2}\"")),
+            ok(page(
+                "users",
+                json!([{"id": U, "population": {"id": A1}}]),
+                None,
+            )),
+        )]);
+        let scope = GrantScope::of_types(&[POPULATION]);
+        with(&h, |cx| {
+            list_scoped(cx, &Api::new(&h, &s), &principals, &scope)
+        })
+        .unwrap();
+        // A2 is gone: nothing for it.
+        assert_eq!(grant_ids(&h), [format!("population:{A1}:member:user:{U}")]);
+    }
+}

@@ -435,3 +435,124 @@ pub fn population_grants(
         follow_ups: Vec::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{A1, A2, G, U, host, ok, page, status, urls, with};
+    use serde_json::json;
+
+    fn user(id: &str) -> serde_json::Value {
+        json!({"id": id, "username": format!("u-{id}"), "population": {"id": A1}})
+    }
+
+    #[test]
+    fn users_are_read_fifty_a_request_by_an_or_filter() {
+        let a = urls();
+        let ids: Vec<String> = (0..IDS_PER_FILTER + 1)
+            .map(|i| format!("0f2c1e1a-0000-4000-8000-{i:012}"))
+            .collect();
+        let filter = |ids: &[String]| {
+            a.users_filtered(
+                &ids.iter()
+                    .map(|id| format!("id eq \"{id}\""))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            )
+        };
+        // The first request finds all but the first id (gone), and one
+        // user nobody asked for, which is not uploaded.
+        let h = host(vec![
+            (
+                filter(&ids[..IDS_PER_FILTER]),
+                ok(page(
+                    "users",
+                    json!(
+                        ids[1..IDS_PER_FILTER]
+                            .iter()
+                            .map(|i| user(i))
+                            .chain([user(A2)])
+                            .collect::<Vec<_>>()
+                    ),
+                    None,
+                )),
+            ),
+            (
+                filter(&ids[IDS_PER_FILTER..]),
+                ok(page("users", json!([user(&ids[IDS_PER_FILTER])]), None)),
+            ),
+        ]);
+        let mut asked: Vec<ResourceId> = ids.iter().map(|i| resource_id(USER, i)).collect();
+        asked.push(resource_id(USER, "not-an-id"));
+        asked.push(asked[3].clone());
+        let missing = with(&h, |cx| get_many(cx, &a_api(&h), &asked)).unwrap();
+        assert_eq!(missing, [asked[0].clone(), resource_id(USER, "not-an-id")]);
+        assert_eq!(h.requests.borrow().len(), 2);
+        assert_eq!(h.resources.borrow().len(), IDS_PER_FILTER);
+    }
+
+    fn a_api(h: &connector_sdk::testing::MockHost) -> Api<'_> {
+        static SETTINGS: std::sync::OnceLock<crate::config::Settings> = std::sync::OnceLock::new();
+        Api::new(h, SETTINGS.get_or_init(crate::testutil::settings))
+    }
+
+    #[test]
+    fn a_refused_id_filter_reads_each_user_and_groups_are_read_one_by_one() {
+        let a = urls();
+        let env = a.environment();
+        let bad = json!({"code": "INVALID_DATA", "details": [{"code": "INVALID_FILTER", "target": "filter"}]});
+        let h = host(vec![
+            (
+                a.users_filtered(&format!("id eq \"{U}\" or id eq \"{A2}\"")),
+                status(400, bad),
+            ),
+            (format!("{env}/users/{U}"), ok(user(U))),
+            (
+                format!("{env}/users/{A2}"),
+                status(404, json!({"code": "NOT_FOUND"})),
+            ),
+            (
+                format!("{env}/groups/{G}"),
+                ok(json!({"id": G, "name": "g"})),
+            ),
+            (
+                format!("{env}/populations/{A1}"),
+                ok(json!({"id": A1, "name": "p"})),
+            ),
+        ]);
+        let asked = vec![
+            resource_id(USER, U),
+            resource_id(USER, A2),
+            resource_id(GROUP, G),
+            resource_id(POPULATION, A1),
+        ];
+        let missing = with(&h, |cx| get_many(cx, &a_api(&h), &asked)).unwrap();
+        assert_eq!(missing, [resource_id(USER, A2)]);
+        let got: Vec<String> = h
+            .resources
+            .borrow()
+            .iter()
+            .map(|r| format!("{}:{}", r.id.resource_type, r.id.resource))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                format!("user:{U}"),
+                format!("group:{G}"),
+                format!("population:{A1}")
+            ]
+        );
+        // Group and population with their entitlement, grants left to
+        // their own task, as a single read puts them.
+        assert_eq!(h.entitlements.borrow().len(), 2);
+        assert!(
+            h.skipped
+                .borrow()
+                .iter()
+                .all(|(_, s)| s.list_entitlements && !s.list_grants)
+        );
+        // Roles are not read singly.
+        let e = with(&h, |cx| get_many(cx, &a_api(&h), &[resource_id(ROLE, G)])).unwrap_err();
+        assert!(matches!(e, ConnectorError::InvalidArgument(_)));
+    }
+}
