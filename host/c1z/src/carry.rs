@@ -20,6 +20,11 @@
 //!   one principal; the grants on one resource's entitlements; the
 //!   entitlements of one resource. They run inside the writer's open
 //!   transaction, so they commit with the records that replace them.
+//! * Entitlements and grants embed a copy of their resource (a grant the
+//!   minimal entitlement around it). When a re-read stores a resource anew
+//!   but keeps the records on it, those copies are rewritten
+//!   ([`C1zWriter::refresh_embedded_resource`]), or the snapshot would
+//!   differ from a full sync's in every grant on a changed group.
 //! * The change-log position (the high-water mark and the ids of the
 //!   records read in the overlap window) is stored per sync in a table of
 //!   its own, `host_change_marks`, which is kept in the published file: it
@@ -35,6 +40,7 @@
 //!   caller then runs a full sync), never a guess.
 
 use chrono::{DateTime, Utc};
+use prost::Message;
 use rusqlite::{OptionalExtension, params};
 
 use crate::error::{C1zError, Result, SqlContext};
@@ -361,6 +367,70 @@ impl C1zWriter {
                 .ctx(what)?;
         }
         Ok(deleted)
+    }
+
+    /// Rewrites the copies of `resource` that this sync's records embed:
+    /// its entitlements' `resource` and, in the grants on them,
+    /// `entitlement.resource`. Rows whose copy is current already are left
+    /// alone. Returns the rows rewritten.
+    pub fn refresh_embedded_resource(&mut self, resource: &pb::Resource) -> Result<u64> {
+        let id = resource
+            .id
+            .as_ref()
+            .ok_or_else(|| C1zError::InvalidRecord {
+                kind: "resource",
+                reason: "no id".into(),
+            })?;
+        let what = || format!("refreshing the copies of {}", id.external_id());
+        let sync_id = self.sync_id().to_string();
+        let conn = self.connection();
+        let rows = |table: &str| -> Result<Vec<(i64, Vec<u8>)>> {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "select id, data from {table} where resource_type_id = ?1 \
+                     and resource_id = ?2 and sync_id = ?3"
+                ))
+                .ctx(what)?;
+            let rows = stmt
+                .query_map(params![id.resource_type, id.resource, sync_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .ctx(what)?;
+            rows.collect::<rusqlite::Result<_>>().ctx(what)
+        };
+        let update = |table: &str, row: i64, data: Vec<u8>| -> Result<()> {
+            conn.prepare_cached(&format!("update {table} set data = ?1 where id = ?2"))
+                .and_then(|mut s| s.execute(params![data, row]))
+                .ctx(what)?;
+            Ok(())
+        };
+        let decode_error = |kind: &'static str| {
+            move |e: prost::DecodeError| C1zError::InvalidRecord {
+                kind,
+                reason: format!("a stored row does not decode: {e}"),
+            }
+        };
+        let mut rewritten = 0;
+        for (row, data) in rows("v1_entitlements")? {
+            let mut e =
+                pb::Entitlement::decode(data.as_slice()).map_err(decode_error("entitlement"))?;
+            if e.resource.as_ref() != Some(resource) {
+                e.resource = Some(resource.clone());
+                update("v1_entitlements", row, e.encode_to_vec())?;
+                rewritten += 1;
+            }
+        }
+        for (row, data) in rows("v1_grants")? {
+            let mut g = pb::Grant::decode(data.as_slice()).map_err(decode_error("grant"))?;
+            if let Some(e) = g.entitlement.as_mut()
+                && e.resource.as_ref() != Some(resource)
+            {
+                e.resource = Some(resource.clone());
+                update("v1_grants", row, g.encode_to_vec())?;
+                rewritten += 1;
+            }
+        }
+        Ok(rewritten)
     }
 
     /// The resource type ids stored with sync `sync_id`, sorted.
@@ -795,6 +865,44 @@ mod tests {
                 "{sql}: {plan:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_resource_stored_anew_is_copied_into_the_records_on_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        first_sync(&file);
+        let (mut w, _) = second(&file);
+        let renamed = pb::Resource {
+            display_name: "group g, renamed".into(),
+            ..resource("group", "g")
+        };
+        w.put_resources(std::slice::from_ref(&renamed)).unwrap();
+        // Its entitlement and the two grants on it; not the grant g holds.
+        assert_eq!(w.refresh_embedded_resource(&renamed).unwrap(), 3);
+        assert_eq!(w.refresh_embedded_resource(&renamed).unwrap(), 0);
+        w.finish().unwrap();
+        let r = C1zReader::open(&file).unwrap();
+        let view = r.default_sync().unwrap().unwrap().sync_id;
+        let embedded: Vec<String> = r
+            .grants(&view, &Default::default())
+            .map(|g| g.unwrap())
+            .map(|g| {
+                let e = g.entitlement.unwrap();
+                format!("{} {}", g.id, e.resource.unwrap().display_name)
+            })
+            .collect();
+        let mut embedded = embedded;
+        embedded.sort();
+        assert_eq!(
+            embedded,
+            [
+                "group:g:member:user:a group g, renamed",
+                "group:g:member:user:b group g, renamed",
+                "group:h:member:group:g group h",
+                "group:h:member:user:a group h",
+            ]
+        );
     }
 
     #[test]
