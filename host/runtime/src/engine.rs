@@ -40,7 +40,8 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use crate::bindings::getter::{
-    ChangeFeed, ChangeFeedIndices, ChangePage, ResourceGetter, ResourceGetterIndices,
+    BatchedChangeFeed, BatchedChangeFeedIndices, ChangeFeed, ChangeFeedIndices, ChangePage,
+    GrantScope, ResourceGetter, ResourceGetterIndices, ScopedChange, ScopedChangePage,
 };
 use crate::bindings::{
     ConnectorPlugin, ConnectorPluginIndices, ConnectorPluginPre, meta, prov, sync_api, types,
@@ -107,6 +108,9 @@ pub struct Plugin {
     getter: Option<ResourceGetterIndices>,
     /// The optional `change-feed` export (contract 0.1.3), if present.
     change_feed: Option<ChangeFeedIndices>,
+    /// The optional `batched-change-feed` export (contract 0.1.4), if
+    /// present.
+    batched_change_feed: Option<BatchedChangeFeedIndices>,
     pub metadata: meta::ConnectorMetadata,
     /// Resource types whose resources the component reads one at a time
     /// (`resource-getter.targeted-types`); empty without the export.
@@ -140,6 +144,25 @@ pub enum Operation {
     /// (contract 0.1.3); its output is a [`Output::Page`] with that next
     /// token and no follow-ups, so the sync engine commits it as a page.
     ListPrincipalGrants(types::ResourceId, Option<String>),
+    /// `batched-change-feed.list-changes` of `[since, until)` and a page
+    /// token (contract 0.1.4). A component without the export answers
+    /// `unsupported`, as one that supports only `change-feed` does.
+    ListScopedChanges {
+        since: types::Timestamp,
+        until: types::Timestamp,
+        page_token: Option<String>,
+    },
+    /// `batched-change-feed.get-resources` of ids of one type (contract
+    /// 0.1.4); its output is [`Output::Missing`].
+    GetResources(Vec<types::ResourceId>),
+    /// `batched-change-feed.list-principal-grants` of principals of one
+    /// type within a scope, and a page token (contract 0.1.4); its output
+    /// is a [`Output::Page`] with that next token and no follow-ups.
+    ListScopedPrincipalGrants(Vec<types::ResourceId>, GrantScope, Option<String>),
+    /// `batched-change-feed.list-resource-grants` of a resource, the
+    /// principal types whose grants it lists, and a page token (contract
+    /// 0.1.4); its output is a [`Output::Page`] as above.
+    ListResourceGrants(types::ResourceId, Vec<String>, Option<String>),
 }
 
 /// What an operation returned.
@@ -157,6 +180,12 @@ pub enum Output {
     Found(bool),
     /// One page of `change-feed.list-changes`, its reasons sanitized.
     Changes(Box<ChangePage>),
+    /// One page of `batched-change-feed.list-changes`, its reasons
+    /// sanitized.
+    ScopedChanges(Box<ScopedChangePage>),
+    /// The ids `get-resources` found no resource for (the others were
+    /// uploaded).
+    Missing(Vec<types::ResourceId>),
 }
 
 /// What a successful call cost and produced besides its output.
@@ -242,6 +271,8 @@ impl Runtime {
         // Optional: components built before 0.1.3 lack it.
         let getter = ResourceGetterIndices::new(&instance_pre).ok();
         let change_feed = ChangeFeedIndices::new(&instance_pre).ok();
+        // Optional: components built before 0.1.4 lack it.
+        let batched_change_feed = BatchedChangeFeedIndices::new(&instance_pre).ok();
         let pre = ConnectorPluginPre::new(instance_pre)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let mut plugin = Plugin {
@@ -250,6 +281,7 @@ impl Runtime {
             indices,
             getter,
             change_feed,
+            batched_change_feed,
             metadata: empty_metadata(),
             targeted_types: Vec::new(),
         };
@@ -639,6 +671,7 @@ struct Bindings {
     plugin: ConnectorPlugin,
     getter: Option<ResourceGetter>,
     change_feed: Option<ChangeFeed>,
+    batched_change_feed: Option<BatchedChangeFeed>,
 }
 
 impl WarmInstances {
@@ -677,6 +710,18 @@ impl Plugin {
     /// known only from its first `list-changes` answer.
     pub fn has_change_feed(&self) -> bool {
         self.change_feed.is_some()
+    }
+
+    /// Whether the component exports `batched-change-feed` (contract
+    /// 0.1.4). As with `change-feed`, an SDK component always does; an
+    /// `unsupported` answer to its `list-changes` means "use `change-feed`".
+    pub fn has_batched_change_feed(&self) -> bool {
+        self.batched_change_feed.is_some()
+    }
+
+    /// Whether the component exports either change feed.
+    pub fn has_any_change_feed(&self) -> bool {
+        self.has_change_feed() || self.has_batched_change_feed()
     }
 
     /// Whether a targeted sync of resources of `types` can read them alone:
@@ -797,6 +842,10 @@ impl Plugin {
                                 Some(f) => Some(f.load(&mut store, &instance)?),
                                 None => None,
                             },
+                            batched_change_feed: match &self.batched_change_feed {
+                                Some(f) => Some(f.load(&mut store, &instance)?),
+                                None => None,
+                            },
                         }
                     }
                 };
@@ -885,6 +934,14 @@ fn sanitize_output(output: Output, secrets: &crate::capabilities::secrets::Secre
             }
             Output::Changes(page)
         }
+        Output::ScopedChanges(mut page) => {
+            for c in &mut page.changes {
+                if let ScopedChange::FullSync(reason) = c {
+                    *reason = guest_text::sanitize(reason, secrets);
+                }
+            }
+            Output::ScopedChanges(page)
+        }
         other => other,
     }
 }
@@ -907,6 +964,18 @@ async fn run_operation(
         types::ConnectorError::Unsupported(
             "this component cannot list changes (it has no change-feed export)".into(),
         )
+    };
+    let no_batched_feed = || {
+        types::ConnectorError::Unsupported(
+            "this component cannot list scoped changes (it has no batched-change-feed export)"
+                .into(),
+        )
+    };
+    let as_page = |next: Option<String>| {
+        Output::Page(Box::new(sync_api::PageOutcome {
+            next_page_token: next,
+            follow_ups: Vec::new(),
+        }))
     };
     Ok(match op {
         Operation::Metadata => Ok(Output::Metadata(Box::new(
@@ -964,14 +1033,57 @@ async fn run_operation(
             Some(f) => f
                 .call_list_principal_grants(&mut *store, &config, &principal, page_token.as_deref())
                 .await?
-                .map(|next| {
-                    Output::Page(Box::new(sync_api::PageOutcome {
-                        next_page_token: next,
-                        follow_ups: Vec::new(),
-                    }))
-                }),
+                .map(as_page),
             None => Err(no_feed()),
         },
+        Operation::ListScopedChanges {
+            since,
+            until,
+            page_token,
+        } => match &bindings.batched_change_feed {
+            Some(f) => f
+                .call_list_changes(&mut *store, &config, since, until, page_token.as_deref())
+                .await?
+                .map(|p| Output::ScopedChanges(Box::new(p))),
+            None => Err(no_batched_feed()),
+        },
+        Operation::GetResources(ids) => match &bindings.batched_change_feed {
+            Some(f) => f
+                .call_get_resources(&mut *store, &config, &ids)
+                .await?
+                .map(Output::Missing),
+            None => Err(no_batched_feed()),
+        },
+        Operation::ListScopedPrincipalGrants(principals, scope, page_token) => {
+            match &bindings.batched_change_feed {
+                Some(f) => f
+                    .call_list_principal_grants(
+                        &mut *store,
+                        &config,
+                        &principals,
+                        &scope,
+                        page_token.as_deref(),
+                    )
+                    .await?
+                    .map(as_page),
+                None => Err(no_batched_feed()),
+            }
+        }
+        Operation::ListResourceGrants(resource, principal_types, page_token) => {
+            match &bindings.batched_change_feed {
+                Some(f) => f
+                    .call_list_resource_grants(
+                        &mut *store,
+                        &config,
+                        &resource,
+                        &principal_types,
+                        page_token.as_deref(),
+                    )
+                    .await?
+                    .map(as_page),
+                None => Err(no_batched_feed()),
+            }
+        }
     })
 }
 
