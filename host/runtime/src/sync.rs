@@ -35,7 +35,18 @@
 //! - Transient failures (`unavailable`) are retried with backoff; a
 //!   `not-found` while listing a resource's entitlements or grants is a
 //!   warning (it was deleted mid-sync), as in Baton; anything else stops the
-//!   sync with its checkpoint intact.
+//!   sync with its checkpoint intact. A batched grants task of an
+//!   incremental sync (contract 0.1.4) is skipped on `not-found` only when
+//!   what it names is gone from the artifact too: its grants were dropped
+//!   before it ran, so skipping it otherwise would lose them.
+//! - An incremental sync's re-reads are tasks like any
+//!   ([`crate::incremental`]): `get-resource` of one resource and
+//!   `list-principal-grants` of one principal (0.1.3), `get-resources` of
+//!   ids of one type, `list-principal-grants` of principals of one type
+//!   within one scope and `list-resource-grants` of one resource (0.1.4).
+//!   Each answer is checked before it commits, and a re-read resource's
+//!   copies embedded in the entitlements and grants kept on it are
+//!   refreshed in the same commit.
 //!
 //! Threat: the component decides how long a sync goes on. Its page tokens,
 //! follow-up tasks and answers are untrusted, so every way it could keep a
@@ -78,6 +89,7 @@ use crate::bindings::{sync_api, types as wit};
 use crate::convert;
 use crate::engine::{CallReport, Operation, Output, Plugin, WarmInstances};
 use crate::error::CallError;
+use crate::incremental::{ReadMode, ScopeSet};
 use crate::state::InstanceCtx;
 use crate::targeted::{self, SyncTarget};
 
@@ -305,8 +317,10 @@ impl SyncError {
     }
 }
 
-/// A task as the queue stores it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A task as the queue stores it. The fields of the batched tasks
+/// (contract 0.1.4) are serialized only when set, so queues written before
+/// them still parse, and tasks without them keep their digests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct StoredTask {
     op: u8,
     #[serde(rename = "type")]
@@ -321,6 +335,20 @@ struct StoredTask {
     /// [`GET_RESOURCE`] only: the target's parent, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     parent: Option<(String, String)>,
+    /// [`GET_RESOURCES`] only: the ids of `type` it reads, each with how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reads: Option<Vec<(String, ReadMode)>>,
+    /// [`SCOPED_GRANTS`] only: the principals of `type` whose grants it
+    /// lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    principals: Option<Vec<String>>,
+    /// [`SCOPED_GRANTS`] only: which of their grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<ScopeSet>,
+    /// [`RESOURCE_GRANTS`] only (`resource`: the resource): the principal
+    /// types whose grants on it it lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    principal_types: Option<Vec<String>>,
 }
 
 /// The op of a targeted sync's `get-resource` task (`resource`: the target),
@@ -329,6 +357,15 @@ const GET_RESOURCE: u8 = 3;
 /// The op of an incremental sync's `list-principal-grants` task
 /// (`resource`: the principal), run with the grants ([`crate::incremental`]).
 const PRINCIPAL_GRANTS: u8 = 4;
+/// The op of an incremental sync's batched `get-resources` task (`reads`:
+/// ids of `type`), run in the first phase (contract 0.1.4).
+const GET_RESOURCES: u8 = 5;
+/// The op of an incremental sync's scoped `list-principal-grants` task
+/// (`principals` of `type`, `scope`), run with the grants (0.1.4).
+const SCOPED_GRANTS: u8 = 6;
+/// The op of an incremental sync's `list-resource-grants` task
+/// (`resource`, `principal_types`), run with the grants (0.1.4).
+const RESOURCE_GRANTS: u8 = 7;
 
 /// The tasks a new sync starts with: a listing of every type, or, for a
 /// targeted sync, a read of every target.
@@ -341,9 +378,8 @@ fn first_tasks(plugin: &Plugin, targets: &[SyncTarget]) -> Vec<StoredTask> {
                 op: GET_RESOURCE,
                 resource_type: t.id.resource_type.clone(),
                 resource: Some(pair(&t.id)),
-                token: None,
-                page: 0,
                 parent: t.parent.as_ref().map(pair),
+                ..StoredTask::default()
             })
             .collect();
     }
@@ -354,10 +390,7 @@ fn first_tasks(plugin: &Plugin, targets: &[SyncTarget]) -> Vec<StoredTask> {
         .map(|t| StoredTask {
             op: 0,
             resource_type: t.id.clone(),
-            resource: None,
-            token: None,
-            page: 0,
-            parent: None,
+            ..StoredTask::default()
         })
         .collect()
 }
@@ -380,16 +413,15 @@ impl StoredTask {
                 .as_ref()
                 .map(|r| (r.resource_type.clone(), r.resource.clone())),
             token: t.page_token.clone(),
-            page: 0,
-            parent: None,
+            ..StoredTask::default()
         }
     }
 
     /// The phase that runs it: a target's read runs with the listings.
     fn phase(&self) -> u8 {
         match self.op {
-            GET_RESOURCE => 0,
-            PRINCIPAL_GRANTS => 2,
+            GET_RESOURCE | GET_RESOURCES => 0,
+            PRINCIPAL_GRANTS | SCOPED_GRANTS | RESOURCE_GRANTS => 2,
             op => op,
         }
     }
@@ -400,7 +432,32 @@ impl StoredTask {
             resource_type: t.clone(),
             resource: r.clone(),
         };
+        let of_type = |ids: &Option<Vec<String>>| -> Vec<wit::ResourceId> {
+            ids.iter()
+                .flatten()
+                .map(|r| id(&(self.resource_type.clone(), r.clone())))
+                .collect()
+        };
         match (self.op, &self.resource) {
+            (GET_RESOURCES, _) => {
+                let ids = self
+                    .reads
+                    .iter()
+                    .flatten()
+                    .map(|(r, _)| r.clone())
+                    .collect();
+                Operation::GetResources(of_type(&Some(ids)))
+            }
+            (SCOPED_GRANTS, _) => Operation::ListScopedPrincipalGrants(
+                of_type(&self.principals),
+                self.scope.clone().unwrap_or_default().to_wit(),
+                self.token.clone(),
+            ),
+            (RESOURCE_GRANTS, Some(resource)) => Operation::ListResourceGrants(
+                id(resource),
+                self.principal_types.clone().unwrap_or_default(),
+                self.token.clone(),
+            ),
             (PRINCIPAL_GRANTS, Some(principal)) => {
                 Operation::ListPrincipalGrants(id(principal), self.token.clone())
             }
@@ -450,10 +507,45 @@ impl StoredTask {
             "list-grants",
             "get-resource",
             "list-principal-grants",
-        ][self.op.min(PRINCIPAL_GRANTS) as usize];
-        match &self.resource {
-            Some((t, r)) => format!("{op} of {t}:{r}"),
-            None => format!("{op} of type {}", self.resource_type),
+            "get-resources",
+            "list-principal-grants",
+            "list-resource-grants",
+        ][self.op.min(RESOURCE_GRANTS) as usize];
+        let first = |ids: Vec<&String>| match ids.as_slice() {
+            [] => String::new(),
+            [one] => format!(" ({one})"),
+            [one, rest @ ..] => format!(" ({one} and {} more)", rest.len()),
+        };
+        match (self.op, &self.resource) {
+            (GET_RESOURCES, _) => {
+                let ids: Vec<&String> = self.reads.iter().flatten().map(|(r, _)| r).collect();
+                let n = ids.len();
+                format!("{op} of {n} {}{}", self.resource_type, first(ids))
+            }
+            (SCOPED_GRANTS, _) => {
+                let ids: Vec<&String> = self.principals.iter().flatten().collect();
+                let n = ids.len();
+                format!("{op} of {n} {}{}", self.resource_type, first(ids))
+            }
+            (_, Some((t, r))) => format!("{op} of {t}:{r}"),
+            (_, None) => format!("{op} of type {}", self.resource_type),
+        }
+    }
+
+    /// For a batched grants task that the component answered "not found":
+    /// whether what it names is gone from the artifact too (deleted by a
+    /// re-read of this sync), so skipping it loses nothing. Otherwise the
+    /// answer would leave dropped grants unread, and the sync fails.
+    fn names_only_gone(&self, writer: &C1zWriter) -> bool {
+        let stored = |t: &str, r: &str| writer.resource_exists(t, r).unwrap_or(true);
+        match (self.op, &self.resource) {
+            (SCOPED_GRANTS, _) => !self
+                .principals
+                .iter()
+                .flatten()
+                .any(|p| stored(&self.resource_type, p)),
+            (RESOURCE_GRANTS, Some((t, r))) => !stored(t, r),
+            _ => true,
         }
     }
 }
@@ -797,10 +889,68 @@ pub async fn run_sync(
                         .map_err(CallError::InvalidRecord)
                         .map(|()| (Output::Page(page), report))
                 }
+                // Batched re-reads (contract 0.1.4): checked, and what they
+                // replace dropped, before the engine commits them.
+                (Ok((Output::Missing(missing), mut report)), _) if task.op == GET_RESOURCES => {
+                    let reads = task.reads.as_deref().unwrap_or_default();
+                    crate::incremental::apply_batched_read(
+                        &mut writer,
+                        &task.resource_type,
+                        reads,
+                        &missing,
+                        &mut report.upload,
+                    )?
+                    .map_err(CallError::InvalidRecord)
+                    .map(|()| {
+                        let page = sync_api::PageOutcome {
+                            next_page_token: None,
+                            follow_ups: Vec::new(),
+                        };
+                        (Output::Page(Box::new(page)), report)
+                    })
+                }
+                (Ok((Output::Page(page), report)), _) if task.op == SCOPED_GRANTS => {
+                    crate::incremental::check_scoped_upload(
+                        &report.upload,
+                        &task.resource_type,
+                        task.principals.as_deref().unwrap_or_default(),
+                        task.scope.as_ref().unwrap_or(&ScopeSet::default()),
+                    )
+                    .map_err(CallError::InvalidRecord)
+                    .map(|()| (Output::Page(page), report))
+                }
+                (Ok((Output::Page(page), report)), Some((t, r))) if task.op == RESOURCE_GRANTS => {
+                    let resource = wit::ResourceId {
+                        resource_type: t.clone(),
+                        resource: r.clone(),
+                    };
+                    crate::incremental::check_resource_grants_upload(
+                        &report.upload,
+                        &resource,
+                        task.principal_types.as_deref().unwrap_or_default(),
+                    )
+                    .map_err(CallError::InvalidRecord)
+                    .map(|()| (Output::Page(page), report))
+                }
                 (result, _) => result,
             };
             match result {
                 Ok((Output::Page(page), report)) => {
+                    // An incremental re-read stores resources anew and may
+                    // keep the records on them: the copies of each that
+                    // those embed are refreshed once it is written.
+                    let reread: Vec<pb::Resource> = if options.targets.is_empty()
+                        && matches!(task.op, GET_RESOURCE | GET_RESOURCES)
+                    {
+                        report
+                            .upload
+                            .resources
+                            .iter()
+                            .map(convert::resource)
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
                     let committed = commit_page(
                         &mut writer,
                         &mut queue,
@@ -814,7 +964,13 @@ pub async fn run_sync(
                         phase,
                         instance,
                         &options.limits,
-                    );
+                    )
+                    .and_then(|()| {
+                        for r in &reread {
+                            writer.refresh_embedded_resource(r)?;
+                        }
+                        Ok(())
+                    });
                     if let Err(e) = committed {
                         inflight.abort_all();
                         if e.discards() {
@@ -845,7 +1001,7 @@ pub async fn run_sync(
                     kind: "not-found",
                     message,
                     ..
-                }) if phase > 0 || task.op == GET_RESOURCE => {
+                }) if (phase > 0 || task.op == GET_RESOURCE) && task.names_only_gone(&writer) => {
                     let w = format!("{}: skipped, not found: {message}", task.describe());
                     tracing::warn!("{w}");
                     warnings.push(w);
@@ -1073,9 +1229,7 @@ fn commit_page(
                         op,
                         resource_type: r.id.resource_type.clone(),
                         resource: Some((r.id.resource_type.clone(), r.id.resource.clone())),
-                        token: None,
-                        page: 0,
-                        parent: None,
+                        ..StoredTask::default()
                     },
                     &what,
                 )?;
@@ -1196,12 +1350,37 @@ fn commit_page(
 pub(crate) enum Seed<'a> {
     /// Every type's listing, as [`run_sync`] starts a full sync.
     Full,
-    /// Re-reads: each resource (with its parent, if known) by
-    /// `get-resource`, each principal's grants by `list-principal-grants`.
-    Reread {
-        resources: &'a [(wit::ResourceId, Option<wit::ResourceId>)],
-        principals: &'a [wit::ResourceId],
-    },
+    /// Re-reads, as tasks.
+    Reread(&'a RereadTasks),
+}
+
+/// The re-read tasks of an incremental sync.
+#[derive(Debug, Default)]
+pub(crate) struct RereadTasks {
+    /// Each resource (with its parent, if known) by `get-resource`
+    /// (contract 0.1.3).
+    pub single_reads: Vec<(wit::ResourceId, Option<wit::ResourceId>)>,
+    /// Each principal's grants, all of them, by `list-principal-grants`
+    /// (0.1.3).
+    pub all_grants: Vec<wit::ResourceId>,
+    /// Ids of one type, each with how it is read, by `get-resources`
+    /// (0.1.4), at most [`crate::incremental::REREAD_BATCH`] a task.
+    pub batched_reads: Vec<(String, Vec<(String, ReadMode)>)>,
+    /// Principals' grants within a scope, by the batched
+    /// `list-principal-grants` (0.1.4).
+    pub scoped_grants: Vec<ScopedGrantsTask>,
+    /// A resource's grants held by principals of some types, by
+    /// `list-resource-grants` (0.1.4).
+    pub resource_grants: Vec<(wit::ResourceId, Vec<String>)>,
+}
+
+/// One batched `list-principal-grants` task: principals of one type, one
+/// scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScopedGrantsTask {
+    pub principal_type: String,
+    pub principals: Vec<String>,
+    pub scope: ScopeSet,
 }
 
 /// Queues the first tasks of the writer's new sync (its queue emptied
@@ -1217,27 +1396,46 @@ pub(crate) fn seed_new_sync(
     let pair = |id: &wit::ResourceId| (id.resource_type.clone(), id.resource.clone());
     let tasks: Vec<StoredTask> = match seed {
         Seed::Full => first_tasks(plugin, &[]),
-        Seed::Reread {
-            resources,
-            principals,
-        } => {
-            let reads = resources.iter().map(|(id, parent)| StoredTask {
+        Seed::Reread(tasks) => {
+            let reads = tasks.single_reads.iter().map(|(id, parent)| StoredTask {
                 op: GET_RESOURCE,
                 resource_type: id.resource_type.clone(),
                 resource: Some(pair(id)),
-                token: None,
-                page: 0,
                 parent: parent.as_ref().map(pair),
+                ..StoredTask::default()
             });
-            let grants = principals.iter().map(|p| StoredTask {
+            let batched_reads = tasks.batched_reads.iter().map(|(t, ids)| StoredTask {
+                op: GET_RESOURCES,
+                resource_type: t.clone(),
+                reads: Some(ids.clone()),
+                ..StoredTask::default()
+            });
+            let grants = tasks.all_grants.iter().map(|p| StoredTask {
                 op: PRINCIPAL_GRANTS,
                 resource_type: p.resource_type.clone(),
                 resource: Some(pair(p)),
-                token: None,
-                page: 0,
-                parent: None,
+                ..StoredTask::default()
             });
-            reads.chain(grants).collect()
+            let scoped = tasks.scoped_grants.iter().map(|t| StoredTask {
+                op: SCOPED_GRANTS,
+                resource_type: t.principal_type.clone(),
+                principals: Some(t.principals.clone()),
+                scope: Some(t.scope.clone()),
+                ..StoredTask::default()
+            });
+            let resource_grants = tasks.resource_grants.iter().map(|(id, types)| StoredTask {
+                op: RESOURCE_GRANTS,
+                resource_type: id.resource_type.clone(),
+                resource: Some(pair(id)),
+                principal_types: Some(types.clone()),
+                ..StoredTask::default()
+            });
+            reads
+                .chain(batched_reads)
+                .chain(grants)
+                .chain(scoped)
+                .chain(resource_grants)
+                .collect()
         }
     };
     writer.sync_queue().create_tables()?;
@@ -1266,10 +1464,9 @@ mod tests {
         let task = |token: &str, page| StoredTask {
             op: 0,
             resource_type: "user".into(),
-            resource: None,
             token: Some(token.into()),
             page,
-            parent: None,
+            ..StoredTask::default()
         };
         assert_eq!(task("A", 1).digest(), task("A", 3).digest());
         assert_ne!(task("A", 1).digest(), task("B", 1).digest());
@@ -1281,6 +1478,71 @@ mod tests {
         // Old checkpoints (no page count) still read.
         let old: StoredTask = serde_json::from_str(r#"{"op":0,"type":"user"}"#).unwrap();
         assert_eq!(old.page, 0);
+    }
+
+    #[test]
+    fn batched_tasks_round_trip_and_older_tasks_keep_their_form() {
+        // A 0.1.3 task serializes as before (and so keeps its digest).
+        let old = StoredTask {
+            op: PRINCIPAL_GRANTS,
+            resource_type: "user".into(),
+            resource: Some(("user".into(), "u1".into())),
+            ..StoredTask::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&old).unwrap(),
+            r#"{"op":4,"type":"user","resource":["user","u1"]}"#
+        );
+        let scoped = StoredTask {
+            op: SCOPED_GRANTS,
+            resource_type: "user".into(),
+            principals: Some(vec!["u1".into(), "u2".into()]),
+            scope: Some(ScopeSet {
+                types: ["role".to_string()].into(),
+                resources: [("group".to_string(), "g".to_string())].into(),
+            }),
+            token: Some("t".into()),
+            ..StoredTask::default()
+        };
+        let json = serde_json::to_string(&scoped).unwrap();
+        assert_eq!(serde_json::from_str::<StoredTask>(&json).unwrap(), scoped);
+        assert_eq!(scoped.phase(), 2);
+        match scoped.operation() {
+            Operation::ListScopedPrincipalGrants(ids, scope, token) => {
+                assert_eq!(ids.len(), 2);
+                assert_eq!(ids[1].resource, "u2");
+                assert_eq!(scope.resource_types, ["role"]);
+                assert_eq!(scope.resources[0].resource, "g");
+                assert_eq!(token.as_deref(), Some("t"));
+            }
+            _ => panic!("not a scoped grants call"),
+        }
+        assert_eq!(
+            scoped.describe(),
+            "list-principal-grants of 2 user (u1 and 1 more)"
+        );
+        let reads = StoredTask {
+            op: GET_RESOURCES,
+            resource_type: "user".into(),
+            reads: Some(vec![("u1".into(), ReadMode::Record)]),
+            ..StoredTask::default()
+        };
+        let json = serde_json::to_string(&reads).unwrap();
+        assert_eq!(json, r#"{"op":5,"type":"user","reads":[["u1","record"]]}"#);
+        assert_eq!(reads.phase(), 0);
+        assert!(matches!(reads.operation(), Operation::GetResources(ids) if ids.len() == 1));
+        let on_resource = StoredTask {
+            op: RESOURCE_GRANTS,
+            resource_type: "group".into(),
+            resource: Some(("group".into(), "g".into())),
+            principal_types: Some(vec!["user".into()]),
+            ..StoredTask::default()
+        };
+        assert_eq!(on_resource.describe(), "list-resource-grants of group:g");
+        assert!(matches!(
+            on_resource.operation(),
+            Operation::ListResourceGrants(id, types, None) if id.resource == "g" && types == ["user"]
+        ));
     }
 
     #[test]
