@@ -65,15 +65,32 @@ fn diff(got: &Records, want: &Records) -> String {
     let (gg, wg) = (ids(&got.grants, gi), ids(&want.grants, gi));
     let ei = |e: &pb::Entitlement| e.id.clone();
     let (ge, we) = (ids(&got.entitlements, ei), ids(&want.entitlements, ei));
+    // Records on both sides whose contents differ.
+    fn changed<T: PartialEq + std::fmt::Debug>(
+        got: &[T],
+        want: &[T],
+        id: impl Fn(&T) -> String,
+    ) -> Vec<String> {
+        got.iter()
+            .filter_map(|g| {
+                let w = want.iter().find(|w| id(w) == id(g))?;
+                (w != g).then(|| format!("{g:?} instead of {w:?}"))
+            })
+            .collect()
+    }
     format!(
         "resources extra {:?} missing {:?}; entitlements extra {:?} missing {:?}; grants extra \
-         {:?} missing {:?}",
+         {:?} missing {:?}; resource types differ: {}; changed: {:?} {:?} {:?}",
         g.difference(&w).collect::<Vec<_>>(),
         w.difference(&g).collect::<Vec<_>>(),
         ge.difference(&we).collect::<Vec<_>>(),
         we.difference(&ge).collect::<Vec<_>>(),
         gg.difference(&wg).collect::<Vec<_>>(),
         wg.difference(&gg).collect::<Vec<_>>(),
+        got.resource_types != want.resource_types,
+        changed(&got.resources, &want.resources, rid),
+        changed(&got.entitlements, &want.entitlements, ei),
+        changed(&got.grants, &want.grants, gi),
     )
 }
 

@@ -8,6 +8,10 @@
 //! audit log would: the record itself, and a `membership` entry for the
 //! user and a `group` entry for the group (its profile counts members)
 //! when a membership changes.
+//!
+//! The adversary component (contract 0.1.4) stands for a batched change
+//! feed that breaks its rules: each refused answer ends the re-reads, and
+//! the run falls back to a full sync that says why.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -585,4 +589,73 @@ async fn the_cli_syncs_incrementally_with_the_flag_and_says_how() {
         records(&file),
         fresh_full(&directory_plugin().await, &server, dir.path()).await
     );
+}
+
+/// The adversary in `mode` synced twice into one file: a full sync, then
+/// an incremental one from the change log it makes up.
+async fn adversary_twice(mode: &str) -> IncrementalSummary {
+    let plugin = e2e_tests::adversary().await;
+    let inst =
+        instance(&plugin, "adversary", &[("mode", mode)], Limits::default()).expect("config");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.c1z");
+    let options = SyncOptions {
+        concurrency: 2,
+        ..SyncOptions::default()
+    };
+    let incremental = IncrementalOptions::default();
+    let run = || run_incremental_sync(&plugin, &inst, &file, &options, &incremental);
+    let first = run().await.expect("the first sync");
+    assert_eq!(first.mode, SyncMode::Full, "{mode}");
+    let second = run().await.expect("the second sync");
+    // Whatever ran, the file holds a complete snapshot: both users.
+    assert_eq!(records(&file).resources.len(), 2, "{mode}");
+    second
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_re_reads_run_incrementally_through_the_batched_feed() {
+    let s = adversary_twice("batched-well-behaved").await;
+    assert_eq!(s.mode, SyncMode::Incremental, "{:?}", s.fallback);
+    assert!(s.batched);
+    assert_eq!(s.resources_reread, 2);
+    // One page of the log and one get-resources call for both users.
+    assert_eq!(s.sync.calls, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsupported_batched_feed_is_read_through_change_feed() {
+    let s = adversary_twice("change-feed-only").await;
+    assert_eq!(s.mode, SyncMode::Incremental, "{:?}", s.fallback);
+    assert!(!s.batched);
+    assert_eq!(s.resources_reread, 1);
+    // The page of the 0.1.3 log and one get-resource (the refused batched
+    // page is not a page read).
+    assert_eq!((s.change_pages, s.sync.calls), (1, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batched_re_read_breaking_its_rules_falls_back_to_a_full_sync() {
+    for (mode, refusal) in [
+        (
+            "batched-get-unasked",
+            "uploaded resource user:u77, which it was not asked for",
+        ),
+        (
+            "batched-get-both",
+            "answered user:u0 both found and missing",
+        ),
+        (
+            "scoped-grant-outside",
+            "user:u1:delegate, outside its scope",
+        ),
+    ] {
+        let s = adversary_twice(mode).await;
+        assert_eq!(s.mode, SyncMode::Full, "{mode}");
+        let why = s.fallback.unwrap_or_default();
+        assert!(
+            why.contains("re-reading what the change log names failed") && why.contains(refusal),
+            "{mode}: {why}"
+        );
+    }
 }

@@ -62,17 +62,27 @@
 //!   answers a read of one user with another user; `get-gone-but-uploads`
 //!   says "not found" and uploads the user anyway. Any other mode reads
 //!   the user asked for.
+//! - Incremental sync (contract 0.1.4 `batched-change-feed`): a full sync
+//!   lists `count` users; the change log names user `u0` (as a record, and
+//!   `u1` as a resource), or `u0`'s grants within the scope of resource
+//!   `user:u0`. `batched-get-unasked` answers a batched read with a user
+//!   not asked for too; `batched-get-both` answers each id both found and
+//!   missing; `scoped-grant-outside` lists a grant of `u0` on an
+//!   entitlement of `user:u1`, outside its scope; `batched-well-behaved`
+//!   answers as it should; `change-feed-only` answers the batched log with
+//!   `unsupported` and names `u0` through 0.1.3's `change-feed`.
 //!
 //! A network mode that gets a response back reports that as an internal
 //! error, so a broken policy shows up as the wrong error kind.
 
 use connector_sdk::http::Request;
 use connector_sdk::{
-    AccountType, Auth, Capability, ConfigField, ConfigKind, Connector, ConnectorError,
-    ConnectorMetadata, Context, Email, Entitlement, EntitlementPurpose, Grant, GrantSet, Host,
-    Level, PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait, ResourceTraitKind,
-    ResourceType, ResourceTypeCapabilities, SkipTasks, SyncTask, UrlOptions, UserStatus, UserTrait,
-    Validation, register_connector, resource_id,
+    AccountType, Auth, Capability, Change, ChangePage, ConfigField, ConfigKind, Connector,
+    ConnectorError, ConnectorMetadata, Context, Email, Entitlement, EntitlementPurpose, Grant,
+    GrantScope, GrantSet, Host, Level, PageOutcome, PrincipalChange, Resource, ResourceId,
+    ResourceStatus, ResourceTrait, ResourceTraitKind, ResourceType, ResourceTypeCapabilities,
+    ScopedChange, ScopedChangePage, SkipTasks, SyncTask, Timestamp, UrlOptions, UserStatus,
+    UserTrait, Validation, register_connector, resource_id,
 };
 
 /// The text the `panic` mode panics with; tests look for it.
@@ -243,7 +253,12 @@ impl Connector for Adversary {
                     "E".repeat(12 << 20)
                 )))
             }
-            "well-behaved" => well_behaved(cx, true),
+            "well-behaved"
+            | "batched-get-unasked"
+            | "batched-get-both"
+            | "scoped-grant-outside"
+            | "batched-well-behaved"
+            | "change-feed-only" => well_behaved(cx, true),
             "build-only" => well_behaved(cx, false),
             other => Err(ConnectorError::InvalidConfig(format!(
                 "unknown mode {other:?}"
@@ -280,6 +295,103 @@ impl Connector for Adversary {
                 Ok(true)
             }
         }
+    }
+
+    /// 0.1.3's change log: `u0` changed, in `change-feed-only` mode.
+    fn list_changes(
+        cx: &Context,
+        _since: Timestamp,
+        _until: Timestamp,
+        _page_token: Option<String>,
+    ) -> Result<ChangePage, ConnectorError> {
+        if cx.config.require("mode")? != "change-feed-only" {
+            return Err(ConnectorError::Unsupported(
+                "only in change-feed-only".into(),
+            ));
+        }
+        Ok(ChangePage {
+            changes: vec![Change::Resource(resource_id("user", "u0"))],
+            record_ids: vec!["r1".into()],
+            newest: None,
+            next_page_token: None,
+        })
+    }
+
+    /// The batched change log: `u0` as a record and `u1` as a resource,
+    /// or, in `scoped-grant-outside`, `u0`'s grants on `user:u0`.
+    fn list_scoped_changes(
+        cx: &Context,
+        _since: Timestamp,
+        _until: Timestamp,
+        _page_token: Option<String>,
+    ) -> Result<ScopedChangePage, ConnectorError> {
+        let changes = match cx.config.require("mode")? {
+            "change-feed-only" => {
+                return Err(ConnectorError::Unsupported(
+                    "this adversary serves only change-feed".into(),
+                ));
+            }
+            "scoped-grant-outside" => vec![ScopedChange::PrincipalGrants(PrincipalChange {
+                principal: resource_id("user", "u0"),
+                scope: GrantScope {
+                    resource_types: vec![],
+                    resources: vec![resource_id("user", "u0")],
+                },
+            })],
+            _ => vec![
+                ScopedChange::ResourceRecord(resource_id("user", "u0")),
+                ScopedChange::Resource(resource_id("user", "u1")),
+            ],
+        };
+        Ok(ScopedChangePage {
+            changes,
+            record_ids: vec!["r1".into()],
+            newest: None,
+            next_page_token: None,
+        })
+    }
+
+    /// Reads users as `get-resource` does, or breaks the batched read's
+    /// rules as the mode says.
+    fn get_resources(
+        cx: &Context,
+        ids: Vec<ResourceId>,
+    ) -> Result<Vec<ResourceId>, ConnectorError> {
+        let mode = cx.config.require("mode")?;
+        for id in &ids {
+            Self::get_resource(cx, id.clone(), None)?;
+        }
+        match mode {
+            "batched-get-unasked" => {
+                cx.host.put_resources(&[user(77)])?;
+                Ok(vec![])
+            }
+            "batched-get-both" => Ok(ids),
+            _ => Ok(vec![]),
+        }
+    }
+
+    /// `scoped-grant-outside`: a grant of the principal on an entitlement
+    /// of `user:u1`, which the scope does not cover.
+    fn list_scoped_principal_grants(
+        cx: &Context,
+        principals: Vec<ResourceId>,
+        _scope: GrantScope,
+        _page_token: Option<String>,
+    ) -> Result<Option<String>, ConnectorError> {
+        let grants: Vec<Grant> = principals
+            .into_iter()
+            .map(|principal| Grant {
+                entitlement_resource: resource_id("user", "u1"),
+                entitlement_slug: "delegate".into(),
+                principal,
+                expansion: None,
+                immutable_reason: None,
+                metadata_json: None,
+            })
+            .collect();
+        cx.host.put_grants(&grants)?;
+        Ok(None)
     }
 }
 
