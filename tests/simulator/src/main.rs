@@ -368,7 +368,8 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!("--ca-out has no effect without --tls");
     }
     if let Some(path) = &args.ground_truth_out {
-        sim.write_ground_truth(path)
+        sim.ground_truth()
+            .write_to(path)
             .with_context(|| format!("writing {}", path.display()))?;
         tracing::info!(path = %path.display(), "ground truth written");
     }

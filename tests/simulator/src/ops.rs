@@ -23,13 +23,6 @@ use crate::model::{
 use crate::store::{Store, sorted_insert, sorted_remove};
 use crate::util::now_ms;
 
-/// Outcome of adding a membership or a nesting.
-pub enum Added {
-    Created,
-    /// Already there, answered 201 because of `Idempotent201`.
-    Existing,
-}
-
 fn str_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     obj.get(key).and_then(|v| v.as_str())
 }
@@ -339,25 +332,22 @@ impl Store {
         Ok(())
     }
 
-    fn duplicate_relation(mode: DuplicateMembership, what: &str) -> ApiResult<Added> {
+    /// A relation that already exists: refused, or (`Idempotent201`)
+    /// answered as if it had been created.
+    fn duplicate_relation(mode: DuplicateMembership, what: &str) -> ApiResult<()> {
         let msg = format!("The {what} already exists.");
         match mode {
             DuplicateMembership::Reject400 => {
                 Err(ApiError::invalid_detail(Detail::uniqueness("id", &msg)))
             }
             DuplicateMembership::Conflict409 => Err(ApiError::conflict("id", &msg)),
-            DuplicateMembership::Idempotent201 => Ok(Added::Existing),
+            DuplicateMembership::Idempotent201 => Ok(()),
         }
     }
 
     /// `POST /users/{id}/memberOfGroups` (item 17). The group must exist
     /// (checked by the caller).
-    pub fn add_membership(
-        &mut self,
-        u: Pos,
-        g: Pos,
-        mode: DuplicateMembership,
-    ) -> ApiResult<Added> {
+    pub fn add_membership(&mut self, u: Pos, g: Pos, mode: DuplicateMembership) -> ApiResult<()> {
         let user = self.user(u).expect("live user");
         let group = self.group(g).expect("live group");
         if let Some(gp) = group.population
@@ -387,7 +377,7 @@ impl Store {
         );
         self.bump();
         self.record_membership(u, g, true);
-        Ok(Added::Created)
+        Ok(())
     }
 
     /// `DELETE /users/{id}/memberOfGroups/{gid}` (item 19): direct only.
@@ -588,7 +578,7 @@ impl Store {
     }
 
     /// `POST /groups/{child}/memberOfGroups` (item 22).
-    pub fn nest(&mut self, child: Pos, parent: Pos, mode: DuplicateMembership) -> ApiResult<Added> {
+    pub fn nest(&mut self, child: Pos, parent: Pos, mode: DuplicateMembership) -> ApiResult<()> {
         if child == parent || self.ancestors(parent).contains(&child) {
             return Err(ApiError::invalid_detail(Detail::constraint(
                 Some("id"),
@@ -622,7 +612,7 @@ impl Store {
             .push(child);
         self.bump();
         self.record_nesting(child, parent, true);
-        Ok(Added::Created)
+        Ok(())
     }
 
     pub fn unnest(&mut self, child: Pos, parent: Pos) -> bool {

@@ -47,7 +47,7 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
             ApiError::invalid_detail(Detail::new("INVALID_FILTER", Some("filter"), &message))
         })
     })?;
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let items = st.audit.query(&query, now_ms());
     let env_url = st.env_url();
     Ok(list.respond_repeating(
@@ -66,7 +66,7 @@ pub async fn read(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     audit_rate(&app)?;
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     match st.audit.get(&id, now_ms()) {
         Some(a) => Ok(hal(StatusCode::OK, &a.to_json(&st.env_id, &st.env_url()))),
         None => Err(not_found("activity", &id)),

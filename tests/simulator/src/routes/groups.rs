@@ -13,7 +13,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::{
-    JSON, body_object, fresh_read, fresh_write, hal, no_content, not_found, store_for_write,
+    JSON, body_object, fresh_read, fresh_write, group_pos, hal, no_content, store_for_write,
 };
 use crate::AppState;
 use crate::auth::EnvCtx;
@@ -60,10 +60,6 @@ fn served(app: &AppState, f: &Faults, g: &Group, mut v: Value) -> Value {
     v
 }
 
-fn group_pos(st: &Store, id: &str) -> ApiResult<Pos> {
-    st.group_pos(id).ok_or_else(|| not_found("group", id))
-}
-
 /// `GET /groups`.
 pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiResult<Response> {
     let list = Listing::parse(
@@ -72,7 +68,7 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
         ListSpec::filtered("groups", &filter::GROUPS, app.config.other_page_max),
     )?;
     let faults = app.faults.get();
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let items: Vec<Pos> = st
         .live_groups()
         .filter(|(_, g)| {
@@ -115,7 +111,7 @@ pub async fn read(
     uri: Uri,
 ) -> ApiResult<Response> {
     let params = Params::from_uri(&uri);
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let gp = group_pos(&st, &id)?;
     fresh_read(&app, &st, &id)?;
     let g = st.group(gp).expect("live");

@@ -32,6 +32,7 @@ use crate::activity::Actor;
 use crate::auth::EnvCtx;
 use crate::errors::{ApiError, ApiResult, Detail};
 use crate::faults::{delay_only, inject};
+use crate::model::Pos;
 use crate::store::Store;
 
 const HAL: &str = "application/hal+json;charset=UTF-8";
@@ -107,7 +108,7 @@ pub fn body_id(obj: &Map<String, Value>) -> ApiResult<String> {
 /// changes that follow are recorded as that client's activities, under one
 /// correlation id for the request.
 pub fn store_for_write<'a>(app: &'a AppState, ctx: &EnvCtx) -> RwLockWriteGuard<'a, Store> {
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = app.write();
     let client = &app.config.clients[ctx.client];
     st.audit.begin(Actor::Client {
         id: client.client_id.clone(),
@@ -141,6 +142,14 @@ pub fn not_found(what: &str, id: &str) -> ApiError {
     ApiError::not_found(&format!("Unable to find {what} with id {id}."))
 }
 
+pub fn user_pos(st: &Store, id: &str) -> ApiResult<Pos> {
+    st.user_pos(id).ok_or_else(|| not_found("user", id))
+}
+
+pub fn group_pos(st: &Store, id: &str) -> ApiResult<Pos> {
+    st.group_pos(id).ok_or_else(|| not_found("group", id))
+}
+
 async fn fallback(uri: Uri) -> ApiError {
     if uri.path() == "/v1" || uri.path().starts_with("/v1/") {
         ApiError::gateway_forbidden()
@@ -171,8 +180,8 @@ pub fn api_router(app: AppState) -> Router {
         .route(
             &format!("{E}/users/{{userId}}"),
             get(u::read)
-                .put(u::replace)
-                .patch(u::patch)
+                .put(u::write_profile)
+                .patch(u::write_profile)
                 .delete(u::delete)
                 .post(u::account),
         )
@@ -194,11 +203,11 @@ pub fn api_router(app: AppState) -> Router {
         )
         .route(
             &format!("{E}/users/{{userId}}/roleAssignments"),
-            get(ra::list_user).post(ra::create_user),
+            get(ra::list).post(ra::create),
         )
         .route(
             &format!("{E}/users/{{userId}}/roleAssignments/{{roleAssignmentId}}"),
-            get(ra::get_user).delete(ra::delete_user),
+            get(ra::read).delete(ra::delete),
         )
         .route(&format!("{E}/groups"), get(g::list).post(g::create))
         .route(
@@ -215,11 +224,11 @@ pub fn api_router(app: AppState) -> Router {
         )
         .route(
             &format!("{E}/groups/{{groupId}}/roleAssignments"),
-            get(ra::list_group).post(ra::create_group),
+            get(ra::list).post(ra::create),
         )
         .route(
             &format!("{E}/groups/{{groupId}}/roleAssignments/{{roleAssignmentId}}"),
-            get(ra::get_group).delete(ra::delete_group),
+            get(ra::read).delete(ra::delete),
         )
         .route(&format!("{E}/populations"), get(p::list).post(p::create))
         .route(

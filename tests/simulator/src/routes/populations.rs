@@ -49,7 +49,7 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
             app.config.other_page_max,
         ),
     )?;
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let items: Vec<Pos> = st
         .live_pops()
         .filter(|(_, p)| list.filter.as_ref().is_none_or(|e| e.matches(&PopView(p))))
@@ -69,7 +69,7 @@ pub async fn read(
     _ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let pp = pop_pos(&st, &id)?;
     fresh_read(&app, &st, &id)?;
     Ok(hal(

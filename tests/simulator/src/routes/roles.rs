@@ -26,7 +26,7 @@ pub async fn list_builtin(
         &uri,
         ListSpec::plain("roles", app.config.other_page_max),
     )?;
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let idx: Vec<u32> = (0..st.roles.len() as u32)
         .filter(|i| !st.roles[*i as usize].custom)
         .collect();
@@ -44,7 +44,7 @@ pub async fn get_builtin(
     _a: Authed,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     match st.role_index(&id).filter(|i| !st.roles[*i].custom) {
         Some(i) => Ok(hal(StatusCode::OK, &st.role_json(&st.roles[i], false))),
         None => Err(not_found("role", &id)),
@@ -63,7 +63,7 @@ pub async fn list_env(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> Ap
                 .map(str::to_ascii_uppercase))
         },
     )?;
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let idx: Vec<u32> = (0..st.roles.len() as u32)
         .filter(|i| {
             let custom = st.roles[*i as usize].custom;
@@ -89,7 +89,7 @@ pub async fn get_env(
     _ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     match st.role_index(&id) {
         Some(i) => Ok(hal(StatusCode::OK, &st.role_json(&st.roles[i], true))),
         None => Err(not_found("role", &id)),

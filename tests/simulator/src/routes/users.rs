@@ -5,30 +5,24 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::{
-    JSON, body_id, body_object, fresh_read, fresh_write, hal, no_content, not_found,
-    store_for_write,
+    JSON, body_id, body_object, fresh_read, fresh_write, hal, no_content, store_for_write, user_pos,
 };
 use crate::AppState;
 use crate::auth::EnvCtx;
 use crate::errors::{ApiError, ApiResult, Detail};
 use crate::filter;
 use crate::listing::{ListSpec, Listing};
-use crate::model::Pos;
 use crate::paging::Params;
 use crate::store::Store;
 
 const IMPORT: &str = "application/vnd.pingidentity.user.import+json";
 const LOCK: &str = "application/vnd.pingidentity.account.lock+json";
 const UNLOCK: &str = "application/vnd.pingidentity.account.unlock+json";
-
-fn user_pos(st: &Store, id: &str) -> ApiResult<Pos> {
-    st.user_pos(id).ok_or_else(|| not_found("user", id))
-}
 
 /// `GET /users` (items 5–8, 20).
 pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiResult<Response> {
@@ -48,7 +42,7 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
             Ok(())
         },
     )?;
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let items = match &list.filter {
         None => st.all_users(),
         Some(e) => st.filter_users(list.filter_text(), e),
@@ -106,7 +100,7 @@ pub async fn read(
     uri: Uri,
 ) -> ApiResult<Response> {
     let params = Params::from_uri(&uri);
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let pos = user_pos(&st, &id)?;
     fresh_read(&app, &st, &id)?;
     let ids = params.lists("include", "memberOfGroupIDs");
@@ -118,20 +112,21 @@ pub async fn read(
     ))
 }
 
-async fn write_profile(
-    app: AppState,
+/// `PUT /users/{id}` (replace) and `PATCH /users/{id}` (merge), item 13.
+pub async fn write_profile(
+    State(app): State<AppState>,
     ctx: EnvCtx,
-    id: String,
+    method: Method,
+    Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-    patch: bool,
 ) -> ApiResult<Response> {
     let (obj, _) = body_object(&headers, &body, JSON)?;
     let f = app.faults.get();
     let mut st = store_for_write(&app, &ctx);
     let pos = user_pos(&st, &id)?;
     fresh_write(&app, &st, &[&id])?;
-    if patch {
+    if method == Method::PATCH {
         st.patch_user(pos, &obj, &f)?;
     } else {
         st.replace_user(pos, &obj, &f)?;
@@ -141,28 +136,6 @@ async fn write_profile(
         StatusCode::OK,
         &st.user_single_json(pos, u, false, false),
     ))
-}
-
-/// `PUT /users/{id}` (item 13).
-pub async fn replace(
-    State(app): State<AppState>,
-    ctx: EnvCtx,
-    Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    write_profile(app, ctx, id, headers, body, false).await
-}
-
-/// `PATCH /users/{id}` (item 13).
-pub async fn patch(
-    State(app): State<AppState>,
-    ctx: EnvCtx,
-    Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    write_profile(app, ctx, id, headers, body, true).await
 }
 
 /// `DELETE /users/{id}` (item 16).
@@ -216,7 +189,7 @@ pub async fn get_enabled(
     _ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let pos = user_pos(&st, &id)?;
     fresh_read(&app, &st, &id)?;
     Ok(hal(
@@ -271,7 +244,7 @@ pub async fn get_population(
     _ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let pos = user_pos(&st, &id)?;
     fresh_read(&app, &st, &id)?;
     let pop = st
