@@ -32,6 +32,7 @@ use std::fs::{self, Metadata, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -317,16 +318,20 @@ impl ComponentCache {
         let cache = Self {
             dir: dir.to_path_buf(),
         };
-        match cache.check_dir() {
-            Ok(()) => Some(cache),
-            Err(reason) => {
-                tracing::warn!(
-                    "not using the component cache {}: {reason}; compiling instead",
-                    dir.display()
-                );
-                None
-            }
-        }
+        cache
+            .dir_ok("using", "; compiling instead")
+            .then_some(cache)
+    }
+
+    /// [`Self::check_dir`], with a warning that the cache is not `doing`
+    /// (and what the host does `instead`) when the directory fails it.
+    fn dir_ok(&self, doing: &str, instead: &str) -> bool {
+        let Err(reason) = self.check_dir() else {
+            return true;
+        };
+        let dir = self.dir.display();
+        tracing::warn!("not {doing} the component cache {dir}: {reason}{instead}");
+        false
     }
 
     /// The directory is ours alone: owned by our effective uid, no group or
@@ -352,11 +357,7 @@ impl ComponentCache {
     /// The component cached at `path`, if the directory and the entry pass
     /// the ownership checks and the entry deserialises.
     fn load(&self, engine: &Engine, path: &Path) -> Option<Component> {
-        if let Err(reason) = self.check_dir() {
-            tracing::warn!(
-                "not reading the component cache {}: {reason}; compiling instead",
-                self.dir.display()
-            );
+        if !self.dir_ok("reading", "; compiling instead") {
             return None;
         }
         let refuse = |reason: String| {
@@ -408,11 +409,7 @@ impl ComponentCache {
     /// then a rename), unless the directory fails its check. Failures only
     /// cost the next load a compilation, so they are logged, not returned.
     fn store(&self, path: &Path, component: &Component) {
-        if let Err(reason) = self.check_dir() {
-            tracing::warn!(
-                "not writing to the component cache {}: {reason}",
-                self.dir.display()
-            );
+        if !self.dir_ok("writing to", "") {
             return;
         }
         let Ok(serialized) = component.serialize() else {
@@ -779,24 +776,20 @@ impl Plugin {
                 let bindings = match ready {
                     Some(b) => b,
                     None => {
-                        metrics
-                            .instantiations
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        metrics.instantiations.fetch_add(1, Ordering::Relaxed);
                         let instance = self
                             .pre
                             .instance_pre()
                             .instantiate_async(&mut store)
                             .await?;
+                        let getter = self.getter.as_ref();
+                        let change_feed = self.change_feed.as_ref();
                         Bindings {
                             plugin: self.indices.load(&mut store, &instance)?,
-                            getter: match &self.getter {
-                                Some(g) => Some(g.load(&mut store, &instance)?),
-                                None => None,
-                            },
-                            change_feed: match &self.change_feed {
-                                Some(f) => Some(f.load(&mut store, &instance)?),
-                                None => None,
-                            },
+                            getter: getter.map(|g| g.load(&mut store, &instance)).transpose()?,
+                            change_feed: change_feed
+                                .map(|f| f.load(&mut store, &instance))
+                                .transpose()?,
                         }
                     }
                 };
@@ -811,12 +804,9 @@ impl Plugin {
         // The budget charged all of `cpu`; reports and metrics keep the
         // connector's share apart from the host's upload checks.
         let cpu = cpu.saturating_sub(state.call.host_cpu);
-        metrics
-            .calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        metrics
-            .cpu_micros
-            .fetch_add(cpu.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+        metrics.calls.fetch_add(1, Ordering::Relaxed);
+        let micros = cpu.as_micros() as u64;
+        metrics.cpu_micros.fetch_add(micros, Ordering::Relaxed);
         metrics.note_memory(state.memory.peak as u64);
         let (outcome, bindings) = match result {
             Err(_elapsed) => (Err(CallError::Timeout(limits.wall_per_call)), None),
@@ -853,9 +843,7 @@ impl Plugin {
             }
             Err(e) => {
                 if e.is_trap() {
-                    metrics
-                        .traps
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    metrics.traps.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e)
             }

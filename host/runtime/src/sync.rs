@@ -159,14 +159,9 @@ impl SyncBound {
         }
     }
 
-    /// The flag that raises it.
-    pub fn flag(self) -> &'static str {
-        match self {
-            SyncBound::Calls => "--sync-max-calls",
-            SyncBound::PagesPerTask => "--sync-max-pages-per-task",
-            SyncBound::QueuedTasks => "--sync-max-queued-tasks",
-            SyncBound::QueueBytes => "--sync-max-queue-mb",
-        }
+    /// The flag that raises it: its name as a flag.
+    pub fn flag(self) -> String {
+        format!("--{}", self.name().replace('_', "-"))
     }
 }
 
@@ -330,43 +325,36 @@ const GET_RESOURCE: u8 = 3;
 /// (`resource`: the principal), run with the grants ([`crate::incremental`]).
 const PRINCIPAL_GRANTS: u8 = 4;
 
-/// The tasks a new sync starts with: a listing of every type, or, for a
-/// targeted sync, a read of every target.
-fn first_tasks(plugin: &Plugin, targets: &[SyncTarget]) -> Vec<StoredTask> {
-    let pair = |id: &wit::ResourceId| (id.resource_type.clone(), id.resource.clone());
-    if !targets.is_empty() {
-        return targets
-            .iter()
-            .map(|t| StoredTask {
-                op: GET_RESOURCE,
-                resource_type: t.id.resource_type.clone(),
-                resource: Some(pair(&t.id)),
-                token: None,
-                page: 0,
-                parent: t.parent.as_ref().map(pair),
-            })
-            .collect();
-    }
-    plugin
-        .metadata
-        .resource_types
-        .iter()
-        .map(|t| StoredTask {
-            op: 0,
-            resource_type: t.id.clone(),
-            resource: None,
-            token: None,
-            page: 0,
-            parent: None,
-        })
-        .collect()
-}
-
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// A resource id as a task stores it, and back.
+fn pair(id: &wit::ResourceId) -> (String, String) {
+    (id.resource_type.clone(), id.resource.clone())
+}
+
+fn unpair((resource_type, resource): &(String, String)) -> wit::ResourceId {
+    wit::ResourceId {
+        resource_type: resource_type.clone(),
+        resource: resource.clone(),
+    }
+}
+
 impl StoredTask {
+    /// The first page of `op` on `resource` (and, for [`GET_RESOURCE`], its
+    /// parent, if known).
+    fn on(op: u8, resource: &wit::ResourceId, parent: Option<&wit::ResourceId>) -> Self {
+        Self {
+            op,
+            resource_type: resource.resource_type.clone(),
+            resource: Some(pair(resource)),
+            token: None,
+            page: 0,
+            parent: parent.map(pair),
+        }
+    }
+
     fn from_wit(t: &sync_api::SyncTask) -> Self {
         Self {
             op: match t.op {
@@ -375,10 +363,7 @@ impl StoredTask {
                 sync_api::SyncOp::ListGrants => 2,
             },
             resource_type: t.resource_type.clone(),
-            resource: t
-                .resource
-                .as_ref()
-                .map(|r| (r.resource_type.clone(), r.resource.clone())),
+            resource: t.resource.as_ref().map(pair),
             token: t.page_token.clone(),
             page: 0,
             parent: None,
@@ -396,16 +381,12 @@ impl StoredTask {
 
     /// The component call that does it.
     fn operation(&self) -> Operation {
-        let id = |(t, r): &(String, String)| wit::ResourceId {
-            resource_type: t.clone(),
-            resource: r.clone(),
-        };
         match (self.op, &self.resource) {
             (PRINCIPAL_GRANTS, Some(principal)) => {
-                Operation::ListPrincipalGrants(id(principal), self.token.clone())
+                Operation::ListPrincipalGrants(unpair(principal), self.token.clone())
             }
             (GET_RESOURCE, Some(target)) => {
-                Operation::GetResource(id(target), self.parent.as_ref().map(id))
+                Operation::GetResource(unpair(target), self.parent.as_ref().map(unpair))
             }
             _ => Operation::Sync(self.to_wit()),
         }
@@ -435,10 +416,7 @@ impl StoredTask {
                 _ => sync_api::SyncOp::ListGrants,
             },
             resource_type: self.resource_type.clone(),
-            resource: self.resource.as_ref().map(|(t, r)| wit::ResourceId {
-                resource_type: t.clone(),
-                resource: r.clone(),
-            }),
+            resource: self.resource.as_ref().map(unpair),
             page_token: self.token.clone(),
         }
     }
@@ -604,24 +582,16 @@ pub async fn run_sync(
     }
     let sync_id = start.sync_id().to_string();
     let resumed = matches!(start, SyncStart::Resumed { .. });
-    writer.sync_queue().create_tables()?;
-    let types: Vec<pb::ResourceType> = plugin
-        .metadata
-        .resource_types
-        .iter()
-        .map(convert::resource_type)
-        .collect();
-    if !resumed {
-        writer.sync_queue().clear()?;
-        writer.put_resource_types(&types)?;
-        let mut queue = Queue::open(&writer, &options.limits)?;
-        for task in first_tasks(plugin, &options.targets) {
-            queue.push(&writer, &task, "the sync's first tasks")?;
-        }
-        writer.checkpoint(CHECKPOINT_TOKEN)?;
-    } else {
+    if resumed {
+        writer.sync_queue().create_tables()?;
         tracing::info!(sync_id, "resuming an interrupted sync from its checkpoint");
+    } else if options.targets.is_empty() {
+        seed_new_sync(&mut writer, plugin, &options.limits, Seed::Full)?;
+    } else {
+        let seed = Seed::Targets(&options.targets);
+        seed_new_sync(&mut writer, plugin, &options.limits, seed)?;
     }
+    let types = resource_types(plugin);
     let skip: HashSet<String> = plugin
         .metadata
         .resource_types
@@ -1048,126 +1018,104 @@ fn commit_page(
     // converted record embeds decoded JSON, and entitlements and grants
     // embed their owner whole, so a batch would hold many times the bytes
     // the call was charged for.
-    if !upload.resources.is_empty() {
-        for r in &upload.resources {
-            writer
-                .put_resources(std::slice::from_ref(&convert::resource(r)))
-                .map_err(stored)?;
+    for r in &upload.resources {
+        writer
+            .put_resources(std::slice::from_ref(&convert::resource(r)))
+            .map_err(stored)?;
+    }
+    for (i, r) in upload.resources.iter().enumerate() {
+        if skip.contains(&r.id.resource_type) {
+            continue;
         }
-        for (i, r) in upload.resources.iter().enumerate() {
-            if skip.contains(&r.id.resource_type) {
+        // What `put-resources-with` said this resource does without.
+        let without = upload.skip_of(i);
+        for (op, flag) in [
+            (1u8, SkipTasks::LIST_ENTITLEMENTS),
+            (2, SkipTasks::LIST_GRANTS),
+        ] {
+            if without.contains(flag) {
                 continue;
             }
-            // What `put-resources-with` said this resource does without.
-            let without = upload.skip_of(i);
-            for (op, flag) in [
-                (1u8, SkipTasks::LIST_ENTITLEMENTS),
-                (2, SkipTasks::LIST_GRANTS),
-            ] {
-                if without.contains(flag) {
-                    continue;
-                }
-                queue.push(
-                    writer,
-                    &StoredTask {
-                        op,
-                        resource_type: r.id.resource_type.clone(),
-                        resource: Some((r.id.resource_type.clone(), r.id.resource.clone())),
-                        token: None,
-                        page: 0,
-                        parent: None,
-                    },
-                    &what,
-                )?;
-            }
+            queue.push(writer, &StoredTask::on(op, &r.id, None), &what)?;
         }
     }
     // Entitlements: their resource must be stored, and is embedded whole.
-    if !upload.entitlements.is_empty() {
-        for e in &upload.entitlements {
-            let key = format!("{}:{}", e.resource.resource_type, e.resource.resource);
-            let owner = match known.owners.get(&key) {
-                Some(r) => r.clone(),
-                None => {
-                    let r = writer
-                        .get_resource(&convert::resource_id(&e.resource))?
-                        .ok_or_else(|| {
-                            bad(format!(
-                                "entitlement {} refers to resource {key}, which this sync has not stored",
-                                convert::entitlement_id(&e.resource, &e.slug)
-                            ))
-                        })?;
-                    if known.owners.len() < CACHE_ENTRIES && known.room(&key, &r) {
-                        known.owners.insert(key, r.clone());
-                    }
-                    r
+    for e in &upload.entitlements {
+        let key = format!("{}:{}", e.resource.resource_type, e.resource.resource);
+        let owner = match known.owners.get(&key) {
+            Some(r) => r.clone(),
+            None => {
+                let r = writer
+                    .get_resource(&convert::resource_id(&e.resource))?
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "entitlement {} refers to resource {key}, which this sync has not stored",
+                            convert::entitlement_id(&e.resource, &e.slug)
+                        ))
+                    })?;
+                if known.owners.len() < CACHE_ENTRIES && known.room(&key, &r) {
+                    known.owners.insert(key, r.clone());
                 }
-            };
-            let p = convert::entitlement(e, owner.clone(), types);
-            writer
-                .put_entitlements(std::slice::from_ref(&p))
-                .map_err(stored)?;
-            if known.entitlements.len() < CACHE_ENTRIES && known.room(&p.id, &owner) {
-                known.entitlements.insert(p.id, owner);
+                r
             }
+        };
+        let p = convert::entitlement(e, owner.clone(), types);
+        writer
+            .put_entitlements(std::slice::from_ref(&p))
+            .map_err(stored)?;
+        if known.entitlements.len() < CACHE_ENTRIES && known.room(&p.id, &owner) {
+            known.entitlements.insert(p.id, owner);
         }
     }
     // Grants: entitlement and principal must be stored.
-    if !grants.is_empty() {
-        for g in &grants {
-            let ent_id = convert::entitlement_id(&g.entitlement_resource, &g.entitlement_slug);
-            let owner = match known.entitlements.get(&ent_id) {
-                Some(r) => r.clone(),
-                None => {
-                    let e = writer.get_entitlement(&ent_id)?.ok_or_else(|| {
-                        bad(format!(
-                            "grant {} refers to entitlement {ent_id}, which this sync has not stored",
-                            convert::grant_id(&ent_id, &g.principal)
-                        ))
-                    })?;
-                    let r = e.resource.unwrap_or_default();
-                    if known.entitlements.len() < CACHE_ENTRIES && known.room(&ent_id, &r) {
-                        known.entitlements.insert(ent_id.clone(), r.clone());
-                    }
-                    r
+    for g in &grants {
+        let ent_id = convert::entitlement_id(&g.entitlement_resource, &g.entitlement_slug);
+        let owner = match known.entitlements.get(&ent_id) {
+            Some(r) => r.clone(),
+            None => {
+                let e = writer.get_entitlement(&ent_id)?.ok_or_else(|| {
+                    bad(format!(
+                        "grant {} refers to entitlement {ent_id}, which this sync has not stored",
+                        convert::grant_id(&ent_id, &g.principal)
+                    ))
+                })?;
+                let r = e.resource.unwrap_or_default();
+                if known.entitlements.len() < CACHE_ENTRIES && known.room(&ent_id, &r) {
+                    known.entitlements.insert(ent_id.clone(), r.clone());
                 }
-            };
-            // The id may be stored for another entitlement whose id collides
-            // with this one's (resource `a:b` slug `c`, resource `a` slug
-            // `b:c`): this grant's own entitlement is then not stored.
-            let stored_resource = owner.id.as_ref();
-            if stored_resource.map(|i| (i.resource_type.as_str(), i.resource.as_str()))
-                != Some((
-                    g.entitlement_resource.resource_type.as_str(),
-                    g.entitlement_resource.resource.as_str(),
-                ))
-            {
-                let (t, r) = stored_resource
-                    .map(|i| (i.resource_type.as_str(), i.resource.as_str()))
-                    .unwrap_or_default();
-                let other = ent_id.strip_prefix(&format!("{t}:{r}:")).unwrap_or("?");
-                return Err(bad(format!(
-                    "grant {} names entitlement {ent_id} as resource {}:{} slug {:?}, but \
-                     that id is derived from two different records: resource {t}:{r} slug \
-                     {other:?} (stored) and this one",
-                    convert::grant_id(&ent_id, &g.principal),
-                    g.entitlement_resource.resource_type,
-                    g.entitlement_resource.resource,
-                    g.entitlement_slug,
-                )));
+                r
             }
-            if !writer.resource_exists(&g.principal.resource_type, &g.principal.resource)? {
-                return Err(bad(format!(
-                    "grant {} names principal {}:{}, which this sync has not stored",
-                    convert::grant_id(&ent_id, &g.principal),
-                    g.principal.resource_type,
-                    g.principal.resource
-                )));
-            }
-            writer
-                .put_grants(std::slice::from_ref(&convert::grant(g, owner)))
-                .map_err(stored)?;
+        };
+        // The id may be stored for another entitlement whose id collides
+        // with this one's (resource `a:b` slug `c`, resource `a` slug
+        // `b:c`): this grant's own entitlement is then not stored.
+        let (t, r) = (owner.id.as_ref())
+            .map(|i| (i.resource_type.as_str(), i.resource.as_str()))
+            .unwrap_or_default();
+        let named = &g.entitlement_resource;
+        if (t, r) != (named.resource_type.as_str(), named.resource.as_str()) {
+            let other = ent_id.strip_prefix(&format!("{t}:{r}:")).unwrap_or("?");
+            return Err(bad(format!(
+                "grant {} names entitlement {ent_id} as resource {}:{} slug {:?}, but \
+                 that id is derived from two different records: resource {t}:{r} slug \
+                 {other:?} (stored) and this one",
+                convert::grant_id(&ent_id, &g.principal),
+                named.resource_type,
+                named.resource,
+                g.entitlement_slug,
+            )));
         }
+        if !writer.resource_exists(&g.principal.resource_type, &g.principal.resource)? {
+            return Err(bad(format!(
+                "grant {} names principal {}:{}, which this sync has not stored",
+                convert::grant_id(&ent_id, &g.principal),
+                g.principal.resource_type,
+                g.principal.resource
+            )));
+        }
+        writer
+            .put_grants(std::slice::from_ref(&convert::grant(g, owner)))
+            .map_err(stored)?;
     }
     // Queue bookkeeping, in the same transaction as the records.
     queue.remove(writer, id, task)?;
@@ -1196,6 +1144,8 @@ fn commit_page(
 pub(crate) enum Seed<'a> {
     /// Every type's listing, as [`run_sync`] starts a full sync.
     Full,
+    /// A read of every target, as [`run_sync`] starts a targeted sync.
+    Targets(&'a [SyncTarget]),
     /// Re-reads: each resource (with its parent, if known) by
     /// `get-resource`, each principal's grants by `list-principal-grants`.
     Reread {
@@ -1214,47 +1164,52 @@ pub(crate) fn seed_new_sync(
     limits: &SyncLimits,
     seed: Seed<'_>,
 ) -> Result<(), SyncError> {
-    let pair = |id: &wit::ResourceId| (id.resource_type.clone(), id.resource.clone());
     let tasks: Vec<StoredTask> = match seed {
-        Seed::Full => first_tasks(plugin, &[]),
+        Seed::Full => plugin
+            .metadata
+            .resource_types
+            .iter()
+            .map(|t| StoredTask {
+                op: 0,
+                resource_type: t.id.clone(),
+                resource: None,
+                token: None,
+                page: 0,
+                parent: None,
+            })
+            .collect(),
+        Seed::Targets(targets) => targets
+            .iter()
+            .map(|t| StoredTask::on(GET_RESOURCE, &t.id, t.parent.as_ref()))
+            .collect(),
         Seed::Reread {
             resources,
             principals,
         } => {
-            let reads = resources.iter().map(|(id, parent)| StoredTask {
-                op: GET_RESOURCE,
-                resource_type: id.resource_type.clone(),
-                resource: Some(pair(id)),
-                token: None,
-                page: 0,
-                parent: parent.as_ref().map(pair),
-            });
-            let grants = principals.iter().map(|p| StoredTask {
-                op: PRINCIPAL_GRANTS,
-                resource_type: p.resource_type.clone(),
-                resource: Some(pair(p)),
-                token: None,
-                page: 0,
-                parent: None,
-            });
+            let reads = resources
+                .iter()
+                .map(|(id, parent)| StoredTask::on(GET_RESOURCE, id, parent.as_ref()));
+            let grants = principals
+                .iter()
+                .map(|p| StoredTask::on(PRINCIPAL_GRANTS, p, None));
             reads.chain(grants).collect()
         }
     };
     writer.sync_queue().create_tables()?;
     writer.sync_queue().clear()?;
-    let types: Vec<pb::ResourceType> = plugin
-        .metadata
-        .resource_types
-        .iter()
-        .map(convert::resource_type)
-        .collect();
-    writer.put_resource_types(&types)?;
+    writer.put_resource_types(&resource_types(plugin))?;
     let mut queue = Queue::open(writer, limits)?;
     for task in &tasks {
         queue.push(writer, task, "the sync's first tasks")?;
     }
     writer.checkpoint(CHECKPOINT_TOKEN)?;
     Ok(())
+}
+
+/// The component's resource types, as the artifact stores them.
+fn resource_types(plugin: &Plugin) -> Vec<pb::ResourceType> {
+    let types = &plugin.metadata.resource_types;
+    types.iter().map(convert::resource_type).collect()
 }
 
 #[cfg(test)]

@@ -120,7 +120,6 @@ pub struct HttpStats {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub throttled: AtomicU64,
-    pub failures: AtomicU64,
     pub denied: AtomicU64,
 }
 
@@ -424,10 +423,7 @@ impl HttpCapability {
                     held.keep();
                     return Ok(resp);
                 }
-                Err(Failure::Fatal(e)) => {
-                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                    return Err(e);
-                }
+                Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Transport { error, before_send }) => {
                     errors += 1;
                     // A request that never reached the server is safe to repeat.
@@ -436,7 +432,6 @@ impl HttpCapability {
                         tokio::time::sleep(RETRY_BACKOFF.delay(errors)).await;
                         continue;
                     }
-                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
                     return Err(error);
                 }
             }
@@ -451,7 +446,9 @@ impl HttpCapability {
         keep: Option<KeepHeaders>,
     ) -> Result<Response, HttpError> {
         let me = self.clone();
-        detached(async move { keep_headers(me.send(&req, &auth).await, keep.as_ref()) }).await
+        detached_task(async move { keep_headers(me.send(&req, &auth).await, keep.as_ref()) })
+            .await
+            .and_then(|r| r)
     }
 
     /// Sends independent requests concurrently; results in request order.
@@ -538,7 +535,7 @@ impl HttpCapability {
         if let Some(scope) = &recipe.scope {
             form.push(("scope", scope));
         }
-        let mut headers = Vec::new();
+        let mut basic = None;
         match recipe.auth {
             ClientAuth::Basic => {
                 let enc = |s: &str| {
@@ -549,11 +546,10 @@ impl HttpCapability {
                     enc(&recipe.client_id),
                     enc(recipe.client_secret.expose_secret())
                 );
-                let value = format!(
+                basic = Some(format!(
                     "Basic {}",
                     base64::engine::general_purpose::STANDARD.encode(pair)
-                );
-                headers.push(value);
+                ));
             }
             ClientAuth::Post => {
                 form.push(("client_id", &recipe.client_id));
@@ -571,7 +567,7 @@ impl HttpCapability {
                 .header("content-type", "application/x-www-form-urlencoded")
                 .header("accept", "application/json")
                 .body(body.clone());
-            if let Some(h) = headers.first() {
+            if let Some(h) = &basic {
                 rb = rb.header("authorization", h);
             }
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -588,7 +584,10 @@ impl HttpCapability {
                 }
             };
             let status = resp.status().as_u16();
-            let wait = retry_after_reqwest(resp.headers());
+            let wait = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| parse_retry_after(v.to_str().ok()?));
             let (bytes, _) = read_capped(resp, 1 << 20, None)
                 .await
                 .map_err(|e| match e {
@@ -665,9 +664,9 @@ impl HttpCapability {
             rb = rb.body(body.clone());
         }
         let resp = rb.send().await.map_err(|e| {
-            if is_policy_error(&e) {
+            if let Some(denial) = policy_denial(&e) {
                 self.stats.denied.fetch_add(1, Ordering::Relaxed);
-                return Failure::Fatal(HttpError::PolicyDenied(policy_message(&e)));
+                return Failure::Fatal(HttpError::PolicyDenied(denial));
             }
             if e.is_timeout() {
                 return Failure::Transport {
@@ -917,55 +916,30 @@ async fn read_capped(
     }
 }
 
-/// Walks the error chain for a policy denial raised by the resolver.
-fn is_policy_error(e: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.downcast_ref::<Denial>().is_some() {
-            return true;
-        }
-        source = s.source();
-    }
-    false
+/// The error's causes, outermost first.
+fn causes(e: &reqwest::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |s| {
+        s.source()
+    })
 }
 
-fn policy_message(e: &reqwest::Error) -> String {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if let Some(d) = s.downcast_ref::<Denial>() {
-            return d.to_string();
-        }
-        source = s.source();
-    }
-    e.to_string()
+/// The policy denial the resolver raised, if that is why `e` failed.
+fn policy_denial(e: &reqwest::Error) -> Option<String> {
+    causes(e).find_map(|s| s.downcast_ref::<Denial>().map(Denial::to_string))
 }
 
 /// A short cause chain without URLs' query strings (which may carry filters
 /// but never secrets; credentials travel only in headers).
 fn describe_reqwest(e: &reqwest::Error) -> String {
-    let mut parts = vec![e.without_url_ref()];
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        parts.push(s.to_string());
-        source = s.source();
+    let mut first = e.to_string();
+    if let Some(url) = e.url() {
+        first = first.replace(&format!(" ({url})"), "");
+        first = first.replace(url.as_str(), "<url>");
     }
+    let mut parts: Vec<String> = causes(e).skip(1).map(|s| s.to_string()).collect();
+    parts.insert(0, first);
     parts.dedup();
     parts.join(": ")
-}
-
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let mut text = self.to_string();
-        if let Some(url) = self.url() {
-            text = text.replace(&format!(" ({url})"), "");
-            text = text.replace(url.as_str(), "<url>");
-        }
-        text
-    }
 }
 
 /// Retries of one request: 250 ms doubling to 8 s, jittered; a server's
@@ -976,25 +950,14 @@ const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration
 /// `Retry-After` as delta seconds or an HTTP date (compared with our clock;
 /// a date in the past means "now").
 pub fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
-    let v = headers
+    let (_, v) = headers
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?
-        .1
-        .trim();
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?;
     parse_retry_after(v)
 }
 
-fn retry_after_reqwest(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    parse_retry_after(
-        headers
-            .get(reqwest::header::RETRY_AFTER)?
-            .to_str()
-            .ok()?
-            .trim(),
-    )
-}
-
 fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -1008,13 +971,6 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
 /// The answer for a request whose task was cancelled without a panic.
 fn cancelled() -> HttpError {
     HttpError::Connection("the request was cancelled: the host is shutting down".into())
-}
-
-/// Runs a future as a task and waits for it; see [`HttpCapability::send_batch_detached`].
-async fn detached<T: Send + 'static>(
-    fut: impl std::future::Future<Output = Result<T, HttpError>> + Send + 'static,
-) -> Result<T, HttpError> {
-    detached_task(fut).await.and_then(|r| r)
 }
 
 /// Spawns `fut` and awaits it, aborting it when the waiter is dropped; a

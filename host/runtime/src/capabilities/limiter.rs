@@ -178,16 +178,18 @@ impl AdaptiveLimiter {
         let until = Instant::now() + retry_after;
         s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
     }
-
-    pub fn current_limit(&self) -> f64 {
-        self.state.lock().unwrap().limit
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    impl AdaptiveLimiter {
+        fn current_limit(&self) -> f64 {
+            self.state.lock().unwrap().limit
+        }
+    }
 
     #[tokio::test]
     async fn never_exceeds_the_window() {
