@@ -30,8 +30,27 @@ pub const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 pub const MAX_WINDOW_LOG: u32 = 27;
 /// Default cap on the decompressed size (Baton HEAD: 10 GiB).
 pub const DEFAULT_MAX_DECODED: u64 = 10 * 1024 * 1024 * 1024;
+/// Suffix of the temporary c1z written before the final rename.
+pub const TMP_SUFFIX: &str = ".tmp";
+/// zstd level of the c1z files the host publishes.
+pub const ZSTD_LEVEL: i32 = 3;
 
 const BUF: usize = 1 << 20;
+
+/// Limits applied while decompressing untrusted input.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    /// Refuse payloads that decompress to more than this many bytes.
+    pub max_decoded: u64,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_decoded: DEFAULT_MAX_DECODED,
+        }
+    }
+}
 
 /// What is at a path the writer wants to own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,21 +121,6 @@ fn hex_preview(b: &[u8]) -> String {
         .map(|x| format!("{x:02x}"))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Limits applied while decompressing untrusted input.
-#[derive(Debug, Clone, Copy)]
-pub struct DecodeLimits {
-    /// Refuse payloads that decompress to more than this many bytes.
-    pub max_decoded: u64,
-}
-
-impl Default for DecodeLimits {
-    fn default() -> Self {
-        DecodeLimits {
-            max_decoded: DEFAULT_MAX_DECODED,
-        }
-    }
 }
 
 /// Tracks whether an error came from the file or from zstd.
@@ -284,30 +288,32 @@ pub fn compress_to(db: &Path, out: &Path, level: i32) -> Result<u64> {
     Ok(len)
 }
 
-/// Renames `tmp` over `target` and fsyncs the directory, so the rename itself
-/// survives a power cut.
-pub fn publish(tmp: &Path, target: &Path) -> Result<()> {
-    fs::rename(tmp, target).map_err(|e| C1zError::io("renaming into place", target, e))?;
-    sync_dir(target)
+/// Compresses the SQLite file `db` into `<target>.tmp`, renames that over
+/// `target` and fsyncs the directory, so the rename itself survives a power
+/// cut. On error `target` is untouched and the temporary file removed.
+/// Returns the c1z size.
+pub fn compress_and_publish(db: &Path, target: &Path) -> Result<u64> {
+    let tmp = with_suffix(target, TMP_SUFFIX);
+    let published = compress_to(db, &tmp, ZSTD_LEVEL).and_then(|len| {
+        fs::rename(&tmp, target).map_err(|e| C1zError::io("renaming into place", target, e))?;
+        sync_dir(target).map(|_| len)
+    });
+    if published.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    published
 }
 
-/// fsyncs the directory holding `path`.
+/// fsyncs the directory holding `path` (`.` for a bare file name).
 pub fn sync_dir(path: &Path) -> Result<()> {
-    let dir = parent_dir(path);
-    match File::open(&dir) {
-        Ok(d) => d
-            .sync_all()
-            .map_err(|e| C1zError::io("syncing directory", &dir, e)),
-        Err(e) => Err(C1zError::io("opening directory", &dir, e)),
-    }
-}
-
-/// The directory that holds `path` (`.` for a bare file name).
-pub fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .map_err(|e| C1zError::io("opening directory", dir, e))?
+        .sync_all()
+        .map_err(|e| C1zError::io("syncing directory", dir, e))
 }
 
 /// `path` with `suffix` appended to its file name (`a.c1z` → `a.c1z.tmp`).

@@ -299,7 +299,13 @@ fn write_json<W: Write + ?Sized>(out: &mut W, v: &J) -> Result<()> {
 
 fn rid_text(id: &Option<pb::ResourceId>) -> String {
     id.as_ref()
-        .map(|i| format!("{}:{}", i.resource_type, i.resource))
+        .map(pb::ResourceId::external_id)
+        .unwrap_or_default()
+}
+
+/// `(type, id)` of a resource id, empty strings if there is none.
+fn rid_parts(id: Option<&pb::ResourceId>) -> (String, String) {
+    id.map(|i| (i.resource_type.clone(), i.resource.clone()))
         .unwrap_or_default()
 }
 
@@ -321,13 +327,20 @@ fn purpose_name(p: i32) -> String {
         .unwrap_or_else(|| p.to_string())
 }
 
-/// Resource types of a sync, by id, for the `resourceType` parts of JSON.
-fn type_map(reader: &C1zReader, sync_id: &str) -> Result<BTreeMap<String, pb::ResourceType>> {
+/// Resource types of a sync as JSON, by id, for the `resourceType` parts.
+fn type_map(reader: &C1zReader, sync_id: &str) -> Result<BTreeMap<String, J>> {
     Ok(reader
         .resource_types(sync_id)?
         .into_iter()
-        .map(|rt| (rt.id.clone(), rt))
+        .map(|rt| (rt.id.clone(), rt.to_json()))
         .collect())
+}
+
+/// The JSON of the type of resource `id`, `null` if unknown.
+fn type_json(types: &BTreeMap<String, J>, id: Option<&pb::ResourceId>) -> J {
+    id.and_then(|id| types.get(&id.resource_type))
+        .cloned()
+        .unwrap_or(J::Null)
 }
 
 /// One-entry cache: grants of one entitlement arrive together.
@@ -407,11 +420,7 @@ pub fn render_resources<W: Write + ?Sized>(
             let mut list = JsonList::new(out, "resources")?;
             for r in reader.resources(&sync.sync_id, resource_type) {
                 let r = r?;
-                let rt =
-                    r.id.as_ref()
-                        .and_then(|id| types.get(&id.resource_type))
-                        .map(|t| t.to_json())
-                        .unwrap_or(J::Null);
+                let rt = type_json(&types, r.id.as_ref());
                 let parent = match &r.parent_resource_id {
                     Some(p) => opt_json(&reader.resource_in(&sync.sync_id, p)?),
                     None => J::Null,
@@ -429,10 +438,7 @@ pub fn render_resources<W: Write + ?Sized>(
             let mut t = Table::new(out, &["Resource Type", "ID", "Display Name", "Parent"]);
             for r in reader.resources(&sync.sync_id, resource_type) {
                 let r = r?;
-                let (rt, id) =
-                    r.id.as_ref()
-                        .map(|i| (i.resource_type.clone(), i.resource.clone()))
-                        .unwrap_or_default();
+                let (rt, id) = rid_parts(r.id.as_ref());
                 t.row(vec![
                     rt,
                     id,
@@ -467,11 +473,7 @@ pub fn render_entitlements<W: Write + ?Sized>(
                         .or_else(|| e.resource.clone()),
                     None => None,
                 };
-                let rt = rid
-                    .as_ref()
-                    .and_then(|id| types.get(&id.resource_type))
-                    .map(|t| t.to_json())
-                    .unwrap_or(J::Null);
+                let rt = type_json(&types, rid.as_ref());
                 let item = Obj::new()
                     .raw("entitlement", e.to_json())
                     .raw("resource", opt_json(&resource))
@@ -495,12 +497,7 @@ pub fn render_entitlements<W: Write + ?Sized>(
             );
             for e in reader.entitlements(&sync.sync_id, resource_type) {
                 let e = e?;
-                let (rt, rid) = e
-                    .resource
-                    .as_ref()
-                    .and_then(|r| r.id.as_ref())
-                    .map(|i| (i.resource_type.clone(), i.resource.clone()))
-                    .unwrap_or_default();
+                let (rt, rid) = rid_parts(e.resource.as_ref().and_then(|r| r.id.as_ref()));
                 let grantable = e
                     .grantable_to
                     .iter()
@@ -545,7 +542,7 @@ pub fn render_grants<W: Write + ?Sized>(
                     .map(|e| e.id.clone())
                     .unwrap_or_default();
                 let ent = ents
-                    .get(&eid, || reader.entitlement_in(sid, &eid))?
+                    .get(&eid, || reader.get_in(sid, &eid))?
                     .or_else(|| g.entitlement.clone());
                 let rid = g
                     .entitlement
@@ -560,10 +557,7 @@ pub fn render_grants<W: Write + ?Sized>(
                         .or_else(|| g.principal.clone()),
                     None => g.principal.clone(),
                 };
-                let rt = types
-                    .get(&rid.resource_type)
-                    .map(|t| t.to_json())
-                    .unwrap_or(J::Null);
+                let rt = type_json(&types, Some(&rid));
                 let item = Obj::new()
                     .raw("grant", g.to_json())
                     .raw("entitlement", opt_json(&ent))
@@ -590,17 +584,11 @@ pub fn render_grants<W: Write + ?Sized>(
             for g in reader.grants(sid, filter) {
                 let g = g?;
                 let ent = g.entitlement.as_ref();
-                let (rt, rid) = ent
-                    .and_then(|e| e.resource.as_ref())
-                    .and_then(|r| r.id.as_ref())
-                    .map(|i| (i.resource_type.clone(), i.resource.clone()))
-                    .unwrap_or_default();
-                let (pt, pid) = g
-                    .principal
-                    .as_ref()
-                    .and_then(|p| p.id.as_ref())
-                    .map(|i| (i.resource_type.clone(), i.resource.clone()))
-                    .unwrap_or_default();
+                let (rt, rid) = rid_parts(
+                    ent.and_then(|e| e.resource.as_ref())
+                        .and_then(|r| r.id.as_ref()),
+                );
+                let (pt, pid) = rid_parts(g.principal.as_ref().and_then(|p| p.id.as_ref()));
                 t.row(vec![
                     ent.map(|e| e.id.clone()).unwrap_or_default(),
                     rt,
@@ -770,7 +758,8 @@ pub fn render_diff<W: Write + ?Sized>(
             let older = match b {
                 Some(b) => b.to_string(),
                 None => {
-                    previous_finished(reader, &newer)?
+                    reader
+                        .finished_full_before(&newer)?
                         .ok_or_else(|| {
                             C1zError::NotFound(format!(
                                 "a finished full sync before {} to diff against",
@@ -835,27 +824,6 @@ pub fn render_diff<W: Write + ?Sized>(
             t.finish("change", "changes")
         }
     }
-}
-
-fn previous_finished(reader: &C1zReader, newer: &SyncRun) -> Result<Option<SyncRun>> {
-    let mut full: Vec<SyncRun> = reader
-        .syncs()?
-        .into_iter()
-        .filter(|s| {
-            s.is_finished()
-                && s.sync_type == crate::store::SYNC_TYPE_FULL
-                && s.sync_id != newer.sync_id
-        })
-        .filter(|s| {
-            (s.ended_at.as_deref(), s.sync_id.as_str())
-                <= (newer.ended_at.as_deref(), newer.sync_id.as_str())
-        })
-        .collect();
-    full.sort_by(|a, b| {
-        (a.ended_at.as_deref(), a.sync_id.as_str())
-            .cmp(&(b.ended_at.as_deref(), b.sync_id.as_str()))
-    });
-    Ok(full.pop())
 }
 
 /// protojson omits unset message fields; drop the `null`s we used as

@@ -47,18 +47,19 @@ use std::time::Duration;
 use prost::Message;
 use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
-use crate::envelope::{self, DecodeLimits, FileState};
+use crate::envelope::{self, FileState, TMP_SUFFIX};
 use crate::error::{C1zError, Result, SqlContext};
 use crate::ids;
 use crate::pb;
 use crate::schema;
 use crate::sqlite;
-use crate::store::{self, ObjectTable, SYNC_TYPE_FULL, SyncStats};
+use crate::store::{self, SYNC_TYPE_FULL, SyncStats};
 
 /// Suffix of the working database next to the target.
 pub const WORKING_SUFFIX: &str = ".partial.db";
-/// Suffix of the temporary c1z written before the final rename.
-pub const TMP_SUFFIX: &str = ".tmp";
+/// Unfinished syncs older than this are discarded instead of resumed
+/// (Baton: 7 days).
+pub const MAX_RESUME_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The working database path of `target`: `<target>.partial.db`.
 pub fn working_path(target: &Path) -> PathBuf {
@@ -72,19 +73,11 @@ pub struct WriterOptions {
     pub keep_syncs: usize,
     /// Skip the cleanup of old syncs entirely.
     pub skip_cleanup: bool,
-    /// Resume an unfinished full sync found in the working file.
+    /// Resume an unfinished full sync found in the working file (one
+    /// started less than [`MAX_RESUME_AGE`] ago).
     pub resume: bool,
-    /// Unfinished syncs older than this are discarded instead of resumed
-    /// (Baton: 7 days). `None` resumes any age.
-    pub max_resume_age: Option<Duration>,
-    /// zstd level of the final artifact (clamped to 1..=19).
-    pub zstd_level: i32,
     /// SQLite page cache of the working database, in KiB.
     pub cache_size_kib: u32,
-    /// VACUUM after cleanup deleted old syncs (as Baton does).
-    pub vacuum_after_cleanup: bool,
-    /// Limits for decompressing an existing target.
-    pub decode_limits: DecodeLimits,
     /// Write a `partial` sync (Baton's targeted sync) instead of a `full`
     /// one. A partial sync is never resumed: any new sync discards the
     /// unfinished full and partial syncs it does not resume.
@@ -97,11 +90,7 @@ impl Default for WriterOptions {
             keep_syncs: 2,
             skip_cleanup: false,
             resume: true,
-            max_resume_age: Some(Duration::from_secs(7 * 24 * 3600)),
-            zstd_level: 3,
             cache_size_kib: 64 * 1024,
-            vacuum_after_cleanup: true,
-            decode_limits: DecodeLimits::default(),
             partial: false,
         }
     }
@@ -192,10 +181,6 @@ const SQL_PUT_GRANT: &str = "insert into v1_grants (resource_type_id, resource_i
      and v1_grants.entitlement_id = excluded.entitlement_id \
      and v1_grants.principal_resource_type_id = excluded.principal_resource_type_id \
      and v1_grants.principal_resource_id = excluded.principal_resource_id";
-const SQL_PUT_ASSET: &str = "insert into v1_assets (external_id, content_type, data, sync_id, discovered_at) \
-     values (?1, ?2, ?3, ?4, ?5) on conflict (external_id, sync_id) do update set \
-     data = excluded.data, content_type = excluded.content_type";
-
 fn invalid(kind: &'static str, reason: impl Into<String>) -> C1zError {
     C1zError::InvalidRecord {
         kind,
@@ -238,7 +223,7 @@ impl C1zWriter {
             Err(e) => return Err(C1zError::io("reading metadata of", &working, e)),
         };
         if !has_working {
-            prepare_working(target, &working, state, &opts)?;
+            prepare_working(target, &working, state)?;
         }
         let conn = open_working(&working, &opts)?;
 
@@ -260,7 +245,7 @@ impl C1zWriter {
         if let Some(run) = unfinished
             && self.opts.resume
             && !self.opts.partial
-            && self.fresh_enough(&run.started_at)
+            && Self::fresh_enough(&run.started_at)
         {
             self.sync_id = run.sync_id.clone();
             return Ok(SyncStart::Resumed {
@@ -303,15 +288,12 @@ impl C1zWriter {
         Ok(SyncStart::New { sync_id })
     }
 
-    fn fresh_enough(&self, started_at: &str) -> bool {
-        let Some(max) = self.opts.max_resume_age else {
-            return true;
-        };
+    fn fresh_enough(started_at: &str) -> bool {
         let Some(started) = ids::parse_datetime(started_at) else {
             return true;
         };
         let age = chrono::Local::now().naive_local() - started;
-        age.to_std().map(|a| a <= max).unwrap_or(true)
+        age.to_std().map(|a| a <= MAX_RESUME_AGE).unwrap_or(true)
     }
 
     fn begin(&self) -> Result<()> {
@@ -323,16 +305,6 @@ impl C1zWriter {
     /// The id of the sync being written.
     pub fn sync_id(&self) -> &str {
         &self.sync_id
-    }
-
-    /// The c1z this writer will publish.
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
-    /// The working database (`<target>.partial.db`).
-    pub fn working_path(&self) -> &Path {
-        &self.working
     }
 
     /// The working database's connection, inside the writer's open
@@ -584,25 +556,6 @@ impl C1zWriter {
         })
     }
 
-    /// Stores an asset (e.g. an icon); `content_type` defaults to `unknown`.
-    pub fn put_asset(&mut self, id: &str, content_type: &str, data: &[u8]) -> Result<()> {
-        if id.is_empty() {
-            return Err(invalid("asset", "empty id"));
-        }
-        let ct = if content_type.is_empty() {
-            "unknown"
-        } else {
-            content_type
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(SQL_PUT_ASSET)
-            .ctx(|| "preparing asset upsert".into())?;
-        stmt.execute(params![id, ct, data, self.sync_id, ids::now_text()])
-            .ctx(|| format!("writing asset {id}"))?;
-        Ok(())
-    }
-
     /// Stores `token` as the sync's checkpoint and commits it together with
     /// every record written since the previous checkpoint. After a kill, a
     /// resumed sync sees exactly the records written before the last
@@ -626,19 +579,14 @@ impl C1zWriter {
 
     /// The stored resource of this sync, if any.
     pub fn get_resource(&self, id: &pb::ResourceId) -> Result<Option<pb::Resource>> {
-        store::get_object(
-            &self.conn,
-            ObjectTable::Resources,
-            &self.sync_id,
-            &id.external_id(),
-        )
+        store::get_object(&self.conn, &self.sync_id, &id.external_id())
     }
 
     /// True if resource `(resource_type, resource)` is stored in this sync.
     pub fn resource_exists(&self, resource_type: &str, resource: &str) -> Result<bool> {
         store::object_exists(
             &self.conn,
-            ObjectTable::Resources,
+            schema::RESOURCES,
             &self.sync_id,
             &format!("{resource_type}:{resource}"),
         )
@@ -646,99 +594,12 @@ impl C1zWriter {
 
     /// True if entitlement `id` is stored in this sync.
     pub fn entitlement_exists(&self, id: &str) -> Result<bool> {
-        store::object_exists(&self.conn, ObjectTable::Entitlements, &self.sync_id, id)
+        store::object_exists(&self.conn, schema::ENTITLEMENTS, &self.sync_id, id)
     }
 
     /// The stored entitlement of this sync, if any.
     pub fn get_entitlement(&self, id: &str) -> Result<Option<pb::Entitlement>> {
-        store::get_object(&self.conn, ObjectTable::Entitlements, &self.sync_id, id)
-    }
-
-    /// The resource types stored in this sync, in insertion order.
-    pub fn resource_types(&self) -> Result<Vec<pb::ResourceType>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "select external_id, data from v1_resource_types where sync_id = ?1 order by id",
-            )
-            .ctx(|| "listing resource types".into())?;
-        let mut rows = stmt
-            .query([&self.sync_id])
-            .ctx(|| "listing resource types".into())?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().ctx(|| "listing resource types".into())? {
-            let ext: String = row.get(0).ctx(|| "listing resource types".into())?;
-            let data: Vec<u8> = row.get(1).ctx(|| "listing resource types".into())?;
-            out.push(store::decode_blob(
-                schema::RESOURCE_TYPES,
-                ObjectTable::ResourceTypes.message(),
-                &ext,
-                &data,
-            )?);
-        }
-        Ok(out)
-    }
-
-    /// Up to `limit` resources of this sync with row id > `after_rowid`, in
-    /// insertion order. Store the last row id in the checkpoint token to
-    /// resume a walk over resources after a restart.
-    pub fn scan_resources(
-        &self,
-        after_rowid: i64,
-        limit: usize,
-    ) -> Result<Vec<(i64, pb::ResourceId)>> {
-        self.scan_resources_of_types(after_rowid, limit, &[])
-    }
-
-    /// Like [`scan_resources`](Self::scan_resources), restricted to the given
-    /// resource types (all types if `types` is empty).
-    pub fn scan_resources_of_types(
-        &self,
-        after_rowid: i64,
-        limit: usize,
-        types: &[&str],
-    ) -> Result<Vec<(i64, pb::ResourceId)>> {
-        let mut sql = String::from(
-            "select id, resource_type_id, external_id from v1_resources where sync_id = ?1 and id > ?2",
-        );
-        if !types.is_empty() {
-            let marks: Vec<String> = (0..types.len()).map(|i| format!("?{}", i + 4)).collect();
-            sql.push_str(&format!(" and resource_type_id in ({})", marks.join(", ")));
-        }
-        sql.push_str(" order by id limit ?3");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&sql)
-            .ctx(|| "scanning resources".into())?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&self.sync_id, &after_rowid, &limit];
-        for t in types {
-            values.push(t);
-        }
-        let mut rows = stmt
-            .query(values.as_slice())
-            .ctx(|| "scanning resources".into())?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().ctx(|| "scanning resources".into())? {
-            let rowid: i64 = row.get(0).ctx(|| "scanning resources".into())?;
-            let rt: String = row.get(1).ctx(|| "scanning resources".into())?;
-            let ext: String = row.get(2).ctx(|| "scanning resources".into())?;
-            let id = match ext
-                .strip_prefix(rt.as_str())
-                .and_then(|s| s.strip_prefix(':'))
-            {
-                Some(rest) => pb::ResourceId::new(rt.clone(), rest),
-                None => {
-                    // Not our external_id form: fall back to the blob.
-                    let r: pb::Resource =
-                        store::get_object(&self.conn, ObjectTable::Resources, &self.sync_id, &ext)?
-                            .ok_or_else(|| C1zError::NotFound(format!("resource {ext}")))?;
-                    r.id.unwrap_or_default()
-                }
-            };
-            out.push((rowid, id));
-        }
-        Ok(out)
+        store::get_object(&self.conn, &self.sync_id, id)
     }
 
     /// Current counts of this sync.
@@ -788,7 +649,8 @@ impl C1zWriter {
         conn.execute_batch("commit")
             .ctx(|| "committing the finished sync".into())?;
 
-        if !deleted.is_empty() && opts.vacuum_after_cleanup {
+        // Baton vacuums after its cleanup deleted old syncs.
+        if !deleted.is_empty() {
             conn.execute_batch("vacuum")
                 .ctx(|| "vacuuming after cleanup".into())?;
         }
@@ -802,16 +664,7 @@ impl C1zWriter {
             .len();
         // The target may have been replaced while we synced: re-check it.
         classify_target(&target)?;
-        let tmp = envelope::with_suffix(&target, TMP_SUFFIX);
-        let published = envelope::compress_to(&working, &tmp, opts.zstd_level)
-            .and_then(|len| envelope::publish(&tmp, &target).map(|_| len));
-        let c1z_bytes = match published {
-            Ok(len) => len,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
+        let c1z_bytes = envelope::compress_and_publish(&working, &target)?;
         // The artifact is published; a leftover working file would only be
         // reused as the base of the next sync, so removal errors are ignored.
         for suffix in ["", "-wal", "-shm", "-journal"] {
@@ -849,12 +702,7 @@ fn refuse(target: &Path, e: C1zError) -> C1zError {
 /// Creates the working database: a copy of the target's database, or a
 /// fresh one. Built under a temporary name and renamed, so a crash never
 /// leaves a half-made working file.
-fn prepare_working(
-    target: &Path,
-    working: &Path,
-    state: FileState,
-    opts: &WriterOptions,
-) -> Result<()> {
+fn prepare_working(target: &Path, working: &Path, state: FileState) -> Result<()> {
     // Leftovers of a vanished working file must not be applied to a new one.
     for suffix in ["", "-wal", "-shm", "-journal"] {
         remove_if_exists(&envelope::with_suffix(working, suffix))?;
@@ -864,7 +712,7 @@ fn prepare_working(
         remove_if_exists(&envelope::with_suffix(&tmp, suffix))?;
     }
     let built = match state {
-        FileState::C1z => envelope::decompress_to(target, &tmp, opts.decode_limits)
+        FileState::C1z => envelope::decompress_to(target, &tmp, Default::default())
             .map(|_| ())
             .map_err(|e| refuse(target, e))
             .and_then(|_| {
