@@ -38,4 +38,4 @@ pub use deployment::{Components, values_of};
 pub use drain::{default_upload, prepare_state_dir};
 pub use options::ServiceOptions;
 pub use registry::{Service, TriggerError};
-pub use tenant::Tenant;
+pub use tenant::{RetiredTotals, Tenant};
