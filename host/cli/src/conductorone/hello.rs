@@ -6,13 +6,10 @@
 //! the same fallbacks as Baton's SDK (`unknown`, `none`, the OS name), as
 //! ConductorOne rejects empty values.
 
-use c1z::pb;
-use connector_runtime::bindings::meta::{
-    AccountFieldKind, Capability, ConnectorMetadata, CredentialOption,
-};
-use connector_runtime::convert;
-
 use baton_api::v1::{BuildInfo, HelloRequest, OsInfo};
+use connector_runtime::bindings::meta::ConnectorMetadata;
+
+use crate::component::connector_metadata;
 
 /// `Hello` for the startup greeting (`task_id` empty) or a hello task;
 /// `targetable` as in [`connector_metadata`].
@@ -112,113 +109,6 @@ fn virtualization() -> String {
     "none".into()
 }
 
-/// The connector's metadata as `c1.connector.v2.ConnectorMetadata`, with the
-/// capabilities Baton's connector builder would compute. Each type in
-/// `targetable` (a targeted sync reads its resources alone,
-/// `Plugin::targetable_types`) claims `TARGETED_SYNC`, and the connector
-/// claims it and `SERVICE_MODE_TARGETED_SYNC` when there is one; targeted
-/// tasks naming other types are still served, by cutting a full sync.
-pub fn connector_metadata(
-    meta: &ConnectorMetadata,
-    targetable: &[String],
-) -> pb::ConnectorMetadata {
-    let mut all = std::collections::BTreeSet::new();
-    let resource_type_capabilities = meta
-        .resource_types
-        .iter()
-        .map(|rt| {
-            let mut caps: Vec<i32> = meta
-                .capabilities
-                .iter()
-                .filter(|c| c.resource_type == rt.id)
-                .flat_map(|c| c.capabilities.iter().map(capability))
-                .collect();
-            if targetable.contains(&rt.id) {
-                caps.push(pb::Capability::TargetedSync as i32);
-            }
-            caps.sort();
-            caps.dedup();
-            all.extend(caps.iter().copied());
-            pb::ResourceTypeCapability {
-                resource_type: Some(convert::resource_type(rt)),
-                capabilities: caps,
-                ..Default::default()
-            }
-        })
-        .collect();
-    let options: Vec<i32> = meta
-        .credential_options
-        .iter()
-        .map(|o| match o {
-            CredentialOption::NoPassword => pb::CapabilityDetailCredentialOption::NoPassword as i32,
-            CredentialOption::RandomPassword => {
-                pb::CapabilityDetailCredentialOption::RandomPassword as i32
-            }
-        })
-        .collect();
-    if !targetable.is_empty() {
-        all.insert(pb::Capability::ServiceModeTargetedSync as i32);
-    }
-    let credential_details = (all.contains(&(pb::Capability::AccountProvisioning as i32))
-        && !options.is_empty())
-    .then(|| pb::CredentialDetails {
-        capability_account_provisioning: Some(pb::CredentialDetailsAccountProvisioning {
-            preferred_credential_option: options[0],
-            supported_credential_options: options.clone(),
-        }),
-        capability_credential_rotation: None,
-    });
-    let account_creation_schema = (!meta.account_creation_schema.is_empty()).then(|| {
-        use pb::connector_account_creation_schema::{Field, field};
-        pb::ConnectorAccountCreationSchema {
-            field_map: meta
-                .account_creation_schema
-                .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    let typed = match f.kind {
-                        AccountFieldKind::Text => field::Field::StringField(Default::default()),
-                        AccountFieldKind::Boolean => field::Field::BoolField(Default::default()),
-                        AccountFieldKind::TextList => {
-                            field::Field::StringListField(Default::default())
-                        }
-                    };
-                    let field = Field {
-                        display_name: f.display_name.clone(),
-                        required: f.required,
-                        description: f.description.clone(),
-                        placeholder: f.placeholder.clone().unwrap_or_default(),
-                        order: i as i32,
-                        deprecated: false,
-                        field: Some(typed),
-                    };
-                    (f.name.clone(), field)
-                })
-                .collect(),
-        }
-    });
-    pb::ConnectorMetadata {
-        display_name: meta.display_name.clone(),
-        description: meta.description.clone(),
-        capabilities: Some(pb::ConnectorCapabilities {
-            resource_type_capabilities,
-            connector_capabilities: all.into_iter().collect(),
-            credential_details,
-        }),
-        account_creation_schema,
-        ..Default::default()
-    }
-}
-
-fn capability(c: &Capability) -> i32 {
-    match c {
-        Capability::Provision => pb::Capability::Provision as i32,
-        Capability::Sync => pb::Capability::Sync as i32,
-        Capability::AccountProvisioning => pb::Capability::AccountProvisioning as i32,
-        Capability::ResourceDelete => pb::Capability::ResourceDelete as i32,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,53 +131,6 @@ mod tests {
         let b = build_info();
         assert!(
             !b.lang_version.is_empty() && !b.package.is_empty() && !b.package_version.is_empty()
-        );
-    }
-
-    #[test]
-    fn targeted_sync_is_claimed_only_for_the_types_a_targeted_sync_reads_alone() {
-        use connector_runtime::bindings::meta::ResourceTypeCapabilities;
-        use connector_runtime::bindings::types::{ResourceTraitKind, ResourceType};
-        let meta = ConnectorMetadata {
-            display_name: "Test".into(),
-            description: String::new(),
-            version: "1".into(),
-            resource_types: vec![ResourceType {
-                id: "user".into(),
-                display_name: "User".into(),
-                description: None,
-                traits: vec![ResourceTraitKind::User],
-                skip_entitlements_and_grants: true,
-            }],
-            capabilities: vec![ResourceTypeCapabilities {
-                resource_type: "user".into(),
-                capabilities: vec![Capability::Sync],
-            }],
-            config_schema: vec![],
-            credential: None,
-            account_creation_schema: vec![],
-            credential_options: vec![],
-        };
-        let targeted = [
-            pb::Capability::TargetedSync as i32,
-            pb::Capability::ServiceModeTargetedSync as i32,
-        ];
-        let caps = connector_metadata(&meta, &[]).capabilities.unwrap();
-        assert_eq!(caps.connector_capabilities, [pb::Capability::Sync as i32]);
-        assert_eq!(
-            caps.resource_type_capabilities[0].capabilities,
-            [pb::Capability::Sync as i32]
-        );
-        let caps = connector_metadata(&meta, &["user".to_string()])
-            .capabilities
-            .unwrap();
-        assert_eq!(
-            caps.connector_capabilities,
-            [pb::Capability::Sync as i32, targeted[0], targeted[1]]
-        );
-        assert_eq!(
-            caps.resource_type_capabilities[0].capabilities,
-            [pb::Capability::Sync as i32, targeted[0]]
         );
     }
 }

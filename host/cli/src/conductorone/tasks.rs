@@ -720,7 +720,6 @@ async fn sync_and_upload(
         tokio::task::spawn_blocking(move || {
             let opts = c1z::ExtractOptions {
                 temp_dir: source.parent().map(std::path::Path::to_path_buf),
-                ..Default::default()
             };
             if targets.is_empty() {
                 c1z::extract_sync(&source, &sync_id, &dest, &opts)
