@@ -20,9 +20,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::SimConfig;
 use crate::filter;
-use crate::model::{
-    Address, Group, Name, Permission, Population, Pos, Profile, Role, ScopeType, Subject, User,
-};
+use crate::model::{Group, Permission, Population, Pos, Profile, Role, ScopeType, Subject, User};
 use crate::store::Store;
 use crate::util::{uuid_from_name, uuid_from_rng};
 
@@ -521,61 +519,68 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
                 l => l,
             };
             let domain = ["example.com", "example.org", "corp.example.net"][g.below(3)];
-            p.email = Some(format!("{local}@{domain}"));
+            p.set("email", format!("{local}@{domain}"));
         }
         if !no_name {
-            let mut name = Name {
-                given: Some(given.clone()),
-                family: Some(family.clone()),
-                formatted: Some(format!("{given} {family}")),
-                ..Name::default()
-            };
+            p.set("name.given", given.clone());
+            p.set("name.family", family.clone());
+            p.set("name.formatted", format!("{given} {family}"));
             if g.chance(0.1) {
-                name.middle = Some(g.pick(GIVEN).to_string());
+                p.set("name.middle", *g.pick(GIVEN));
             }
             if g.chance(0.05) {
-                name.honorific_prefix = Some(["Dr.", "Ms.", "Mr.", "Prof."][g.below(4)].into());
+                p.set(
+                    "name.honorificPrefix",
+                    ["Dr.", "Ms.", "Mr.", "Prof."][g.below(4)],
+                );
             }
-            p.name = Some(name);
         }
         if g.chance(0.6) {
-            p.title = Some(g.pick(TITLES).to_string());
+            p.set("title", *g.pick(TITLES));
         }
         if g.chance(0.7) {
-            p.user_type =
-                Some(["Employee", "Employee", "Contractor", "Partner"][g.below(4)].into());
+            p.set(
+                "type",
+                ["Employee", "Employee", "Contractor", "Partner"][g.below(4)],
+            );
         }
         if g.chance(0.5) {
-            p.external_id = Some(format!("HR-{:06}", i + 1));
+            p.set("externalId", format!("HR-{:06}", i + 1));
         }
         if g.chance(0.3) {
-            p.primary_phone = Some(format!("+1 604-555-{:04}", g.below(10_000)));
+            p.set("primaryPhone", format!("+1 604-555-{:04}", g.below(10_000)));
         }
         if g.chance(0.3) {
-            p.mobile_phone = Some(format!("+1 778-555-{:04}", g.below(10_000)));
+            p.set("mobilePhone", format!("+1 778-555-{:04}", g.below(10_000)));
         }
         if g.chance(0.1) {
-            p.nickname = Some(given.to_lowercase());
+            p.set("nickname", given.to_lowercase());
         }
         if g.chance(0.5) {
             let (loc, region, cc, tz, locale) = *g.pick(PLACES);
-            p.address = Some(Address {
-                street_address: g
-                    .chance(0.5)
-                    .then(|| format!("{} Marine Drive", 100 + g.below(9900))),
-                locality: Some(loc.into()),
-                region: Some(region.into()),
-                postal_code: g.chance(0.7).then(|| format!("{:05}", g.below(100_000))),
-                country_code: Some(cc.into()),
-            });
-            p.timezone = Some(tz.into());
-            p.locale = Some(locale.into());
             if g.chance(0.5) {
-                p.preferred_language = Some(locale[..2].into());
+                p.set(
+                    "address.streetAddress",
+                    format!("{} Marine Drive", 100 + g.below(9900)),
+                );
+            }
+            p.set("address.locality", loc);
+            p.set("address.region", region);
+            if g.chance(0.7) {
+                p.set("address.postalCode", format!("{:05}", g.below(100_000)));
+            }
+            p.set("address.countryCode", cc);
+            p.set("timezone", tz);
+            p.set("locale", locale);
+            if g.chance(0.5) {
+                p.set("preferredLanguage", &locale[..2]);
             }
         }
         if g.chance(0.05) {
-            p.photo = Some(format!("https://photos.example.com/u/{i}.png"));
+            p.set(
+                "photo.href",
+                format!("https://photos.example.com/u/{i}.png"),
+            );
         }
         let mut custom = BTreeMap::new();
         if g.chance(0.4) {
@@ -619,7 +624,7 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
         } else {
             "ACCOUNT_OK"
         };
-        let email_verified = p.email.as_ref().map(|_| g.chance(0.7));
+        let email_verified = p.get("email").map(|_| g.chance(0.7));
         let mfa_enabled = g.chance(0.2);
         let lc = username.to_lowercase();
         let id = uuid_from_rng(&mut g.rng);
