@@ -106,17 +106,6 @@ impl From<SecretError> for ConnectorError {
     }
 }
 
-/// `.context(..)` on results whose error converts into [`ConnectorError`].
-pub trait ResultExt<T> {
-    fn context(self, what: impl std::fmt::Display) -> Result<T, ConnectorError>;
-}
-
-impl<T, E: Into<ConnectorError>> ResultExt<T> for Result<T, E> {
-    fn context(self, what: impl std::fmt::Display) -> Result<T, ConnectorError> {
-        self.map_err(|e| e.into().context(what))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
