@@ -33,7 +33,6 @@ pub mod listing;
 pub mod lower_bound;
 pub mod model;
 pub mod ops;
-pub mod paging;
 pub mod render;
 pub mod routes;
 pub mod server;

@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::accounting::FaultKind;
 use crate::changes::{ChangeRequest, apply_random_changes};
 use crate::config::{AuditConfig, Faults};
-use crate::paging::Params;
+use crate::listing::Params;
 
 /// A JSON body; a bad one is answered 400 `{"error": ...}`.
 type JsonBody<T> = Result<Json<T>, JsonRejection>;

@@ -19,9 +19,9 @@ use crate::AppState;
 use crate::accounting::FaultKind;
 use crate::auth::EnvCtx;
 use crate::errors::{ApiError, ApiResult, Detail};
+use crate::listing::Params;
 use crate::listing::{ListSpec, Listing};
 use crate::model::Subject;
-use crate::paging::Params;
 use crate::store::Store;
 
 /// Whose assignments a request is about: the path's

@@ -20,9 +20,9 @@ use crate::auth::EnvCtx;
 use crate::config::Faults;
 use crate::errors::ApiResult;
 use crate::filter::{self, AttrVal, Target};
+use crate::listing::Params;
 use crate::listing::{ListSpec, Listing};
 use crate::model::{Group, Pos};
-use crate::paging::Params;
 use crate::store::Store;
 
 struct GroupView<'a>(&'a Store, &'a Group);

@@ -21,9 +21,9 @@ use crate::AppState;
 use crate::auth::EnvCtx;
 use crate::errors::ApiResult;
 use crate::filter;
+use crate::listing::Params;
 use crate::listing::{ListSpec, Listing};
 use crate::model::Pos;
-use crate::paging::Params;
 use crate::store::Store;
 
 fn membership_links(st: &Store, uid: &str, gid: &str) -> Value {

@@ -16,8 +16,8 @@ use crate::AppState;
 use crate::auth::EnvCtx;
 use crate::errors::{ApiError, ApiResult, Detail};
 use crate::filter;
+use crate::listing::Params;
 use crate::listing::{ListSpec, Listing};
-use crate::paging::Params;
 use crate::store::Store;
 
 const IMPORT: &str = "application/vnd.pingidentity.user.import+json";
