@@ -155,7 +155,7 @@ impl<'a> Model<'a> {
                         s,
                         "            Some({enum_path}::{}(v)) => o = o.raw({:?}, {}),",
                         f.name().to_upper_camel_case(),
-                        json_name(f.name()),
+                        f.json_name(),
                         self.value_expr(f, "v"),
                     )
                     .unwrap();
@@ -167,7 +167,7 @@ impl<'a> Model<'a> {
         writeln!(
             s,
             "/// Renders an `Any` of a type of this package; `None` for other types.\n\
-             fn any_by_name(name: &str, any: &Any) -> Option<Option<J>> {{\n    \
+             pub(super) fn any_by_name(name: &str, any: &Any) -> Option<Option<J>> {{\n    \
              Some(match name {{"
         )
         .unwrap();
@@ -181,7 +181,7 @@ impl<'a> Model<'a> {
 
     /// The statement that adds a non-oneof field, omitting proto3 defaults.
     fn field_stmt(&self, f: &FieldDescriptorProto) -> String {
-        let key = json_name(f.name());
+        let key = f.json_name();
         let field = format!("self.{}", rust_field(f.name()));
         if let Some(entry) = self.map_entry(f) {
             let value = &entry.field[1];
@@ -268,25 +268,14 @@ fn is_any(f: &FieldDescriptorProto) -> bool {
 }
 
 fn proto_name(parents: &[&str], name: &str) -> String {
-    let mut s = format!(".{PACKAGE}");
-    for p in parents {
-        s.push('.');
-        s.push_str(p);
-    }
-    s.push('.');
-    s.push_str(name);
-    s
+    format!(".{PACKAGE}.{}", [parents, &[name]].concat().join("."))
 }
 
 /// The Rust path prost gives a (nested) type: parents as snake_case modules.
 fn rust_type(parents: &[&str], name: &str) -> String {
-    let mut s = String::new();
-    for p in parents {
-        s.push_str(&sanitize(p.to_snake_case()));
-        s.push_str("::");
-    }
-    s.push_str(&name.to_upper_camel_case());
-    s
+    let mut path: Vec<String> = parents.iter().map(|p| rust_field(p)).collect();
+    path.push(name.to_upper_camel_case());
+    path.join("::")
 }
 
 /// The path of `inner`, declared inside message `outer` (a Rust path).
@@ -316,21 +305,4 @@ fn sanitize(ident: String) -> String {
         k if KEYWORDS.contains(&k) => format!("r#{ident}"),
         _ => ident,
     }
-}
-
-/// lowerCamelCase, as protoc derives `json_name`.
-fn json_name(name: &str) -> String {
-    let mut out = String::new();
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

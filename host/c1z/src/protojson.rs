@@ -75,10 +75,6 @@ mod generated {
     use super::*;
 
     include!(concat!(env!("OUT_DIR"), "/c1.connector.v2.json.rs"));
-
-    pub(super) fn by_name(name: &str, any: &Any) -> Option<Option<J>> {
-        any_by_name(name, any)
-    }
 }
 
 impl ProtoJson for pb::Struct {
@@ -170,7 +166,7 @@ where
 /// other types and for bytes that do not decode.
 pub fn any_to_json(any: &Any) -> Option<J> {
     let name = any.type_url.rsplit('/').next().unwrap_or("");
-    generated::by_name(name, any).flatten()
+    generated::any_by_name(name, any).flatten()
 }
 
 #[cfg(test)]

@@ -39,37 +39,26 @@ pub const ALL_TABLES: [&str; 7] = [
     CONNECTOR_SESSIONS,
 ];
 
-/// One column: name, SQL definition used when it must be added later, and
-/// whether a file without it is still acceptable (older SDK) .
-struct Column {
-    name: &'static str,
-    add_def: &'static str,
-    required: bool,
-}
-
-const fn req(name: &'static str) -> Column {
-    Column {
-        name,
-        add_def: "",
-        required: true,
-    }
-}
-
-const fn opt(name: &'static str, add_def: &'static str) -> Column {
-    Column {
-        name,
-        add_def,
-        required: false,
-    }
-}
-
 struct Table {
     name: &'static str,
+    /// One column per line, each `name definition`, as Baton writes it.
     create: &'static str,
-    columns: &'static [Column],
+    /// Columns older SDKs lack, added with their definition from `create`;
+    /// a file without any other column is refused.
+    added_later: &'static [&'static str],
     /// Tables newer SDKs added; created when absent instead of failing.
     optional: bool,
     indexes: &'static str,
+}
+
+impl Table {
+    /// `(name, definition)` of each column, in order.
+    fn columns(&self) -> impl Iterator<Item = (&'static str, &'static str)> {
+        self.create
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.trim().trim_end_matches(',').split_once(' '))
+    }
 }
 
 const TABLES: [Table; 7] = [
@@ -82,13 +71,7 @@ const TABLES: [Table; 7] = [
     sync_id text not null,
     discovered_at datetime not null
 );",
-        columns: &[
-            req("id"),
-            req("external_id"),
-            req("data"),
-            req("sync_id"),
-            req("discovered_at"),
-        ],
+        added_later: &[],
         optional: false,
         indexes: "create unique index if not exists idx_resource_types_external_sync_v1 on v1_resource_types (external_id, sync_id);",
     },
@@ -104,16 +87,7 @@ const TABLES: [Table; 7] = [
     sync_id text not null,
     discovered_at datetime not null
 );",
-        columns: &[
-            req("id"),
-            req("resource_type_id"),
-            req("external_id"),
-            req("parent_resource_type_id"),
-            req("parent_resource_id"),
-            req("data"),
-            req("sync_id"),
-            req("discovered_at"),
-        ],
+        added_later: &[],
         optional: false,
         // Names swapped relative to columns, as in the SDK (see module doc).
         indexes: "create index if not exists idx_resources_resource_type_id_v1 on v1_resources (resource_type_id);
@@ -131,15 +105,7 @@ create unique index if not exists idx_resources_parent_resource_id_v1 on v1_reso
     sync_id text not null,
     discovered_at datetime not null
 );",
-        columns: &[
-            req("id"),
-            req("resource_type_id"),
-            req("resource_id"),
-            req("external_id"),
-            req("data"),
-            req("sync_id"),
-            req("discovered_at"),
-        ],
+        added_later: &[],
         optional: false,
         indexes: "create index if not exists idx_entitlements_resource_id_v1 on v1_entitlements (resource_type_id, resource_id);
 create unique index if not exists idx_entitlements_external_sync_v1 on v1_entitlements (external_id, sync_id);",
@@ -162,21 +128,16 @@ create unique index if not exists idx_entitlements_external_sync_v1 on v1_entitl
     ingest_invariant_coverage text not null default '',
     ingest_invariant_mode text not null default ''
 );",
-        columns: &[
-            req("id"),
-            req("sync_id"),
-            req("started_at"),
-            req("ended_at"),
-            req("sync_token"),
-            opt("sync_type", "text not null default 'full'"),
-            opt("parent_sync_id", "text not null default ''"),
-            opt("linked_sync_id", "text not null default ''"),
-            opt("supports_diff", "integer not null default 0"),
-            opt("grants_backfilled", "integer not null default 0"),
-            opt("stats", "text"),
-            opt("ingest_invariant_generation", "text not null default ''"),
-            opt("ingest_invariant_coverage", "text not null default ''"),
-            opt("ingest_invariant_mode", "text not null default ''"),
+        added_later: &[
+            "sync_type",
+            "parent_sync_id",
+            "linked_sync_id",
+            "supports_diff",
+            "grants_backfilled",
+            "stats",
+            "ingest_invariant_generation",
+            "ingest_invariant_coverage",
+            "ingest_invariant_mode",
         ],
         optional: false,
         indexes: "create unique index if not exists idx_sync_runs_sync_id_v1 on v1_sync_runs (sync_id);",
@@ -197,20 +158,7 @@ create unique index if not exists idx_entitlements_external_sync_v1 on v1_entitl
     sync_id text not null,
     discovered_at datetime not null
 );",
-        columns: &[
-            req("id"),
-            req("resource_type_id"),
-            req("resource_id"),
-            req("entitlement_id"),
-            req("principal_resource_type_id"),
-            req("principal_resource_id"),
-            req("external_id"),
-            opt("expansion", "blob"),
-            opt("needs_expansion", "integer not null default 0"),
-            req("data"),
-            req("sync_id"),
-            req("discovered_at"),
-        ],
+        added_later: &["expansion", "needs_expansion"],
         optional: false,
         indexes: "create index if not exists idx_grants_resource_type_id_resource_id_v1 on v1_grants (resource_type_id, resource_id);
 create index if not exists idx_grants_principal_id_v1 on v1_grants (principal_resource_type_id, principal_resource_id);
@@ -230,14 +178,7 @@ create index if not exists idx_grants_sync_needs_expansion_v1 on v1_grants (sync
     sync_id text not null,
     discovered_at datetime not null
 );",
-        columns: &[
-            req("id"),
-            req("external_id"),
-            req("content_type"),
-            req("data"),
-            req("sync_id"),
-            req("discovered_at"),
-        ],
+        added_later: &[],
         optional: true,
         indexes: "create unique index if not exists idx_assets_external_sync_v1 on v1_assets (external_id, sync_id);",
     },
@@ -249,7 +190,7 @@ create index if not exists idx_grants_sync_needs_expansion_v1 on v1_grants (sync
     key text not null,
     value blob not null
 );",
-        columns: &[req("id"), req("sync_id"), req("key"), req("value")],
+        added_later: &[],
         optional: true,
         indexes: "create unique index if not exists idx_session_store_sync_key_v1 on v1_connector_sessions (sync_id, key);",
     },
@@ -297,22 +238,22 @@ pub fn check_and_upgrade(conn: &Connection, path: &std::path::Path) -> Result<Up
                 });
             }
         } else {
-            for c in t.columns {
-                if cols.iter().any(|have| have == c.name) {
+            for (name, definition) in t.columns() {
+                if cols.iter().any(|have| have == name) {
                     continue;
                 }
-                if c.required {
+                if !t.added_later.contains(&name) {
                     return Err(C1zError::Schema {
                         path: path.to_path_buf(),
-                        detail: format!("table {} has no column {}", t.name, c.name),
+                        detail: format!("table {} has no column {name}", t.name),
                     });
                 }
                 conn.execute_batch(&format!(
-                    "alter table {} add column {} {};",
-                    t.name, c.name, c.add_def
+                    "alter table {} add column {name} {definition};",
+                    t.name
                 ))
-                .ctx(|| format!("adding column {}.{}", t.name, c.name))?;
-                up.added_columns.push(format!("{}.{}", t.name, c.name));
+                .ctx(|| format!("adding column {}.{name}", t.name))?;
+                up.added_columns.push(format!("{}.{name}", t.name));
             }
             if t.name == SYNC_RUNS
                 && up
@@ -358,6 +299,25 @@ mod tests {
             .unwrap()
             .map(|r| r.unwrap())
             .collect()
+    }
+
+    #[test]
+    fn columns_come_from_the_create_statements() {
+        let runs = TABLES.iter().find(|t| t.name == SYNC_RUNS).unwrap();
+        let columns: Vec<_> = runs.columns().collect();
+        assert_eq!(columns.len(), 14);
+        assert_eq!(columns[0], ("id", "integer primary key"));
+        assert_eq!(columns[3], ("ended_at", "datetime"));
+        assert_eq!(columns[5], ("sync_type", "text not null default 'full'"));
+        for t in &TABLES {
+            let conn = Connection::open_in_memory().unwrap();
+            conn.execute_batch(t.create).unwrap();
+            let names: Vec<_> = t.columns().map(|(name, _)| name.to_string()).collect();
+            assert_eq!(names, table_columns(&conn, t.name).unwrap(), "{}", t.name);
+            for late in t.added_later {
+                assert!(names.iter().any(|n| n == late), "{late}");
+            }
+        }
     }
 
     #[test]

@@ -53,7 +53,7 @@ use crate::ids;
 use crate::pb;
 use crate::schema;
 use crate::sqlite;
-use crate::store::{self, SYNC_TYPE_FULL, SyncStats};
+use crate::store::{self, SYNC_TYPE_FULL, Stored, SyncStats};
 
 /// Suffix of the working database next to the target.
 pub const WORKING_SUFFIX: &str = ".partial.db";
@@ -186,6 +186,25 @@ fn invalid(kind: &'static str, reason: impl Into<String>) -> C1zError {
         kind,
         reason: reason.into(),
     }
+}
+
+/// The parts a resource's id is derived from, as collisions name them.
+fn resource_parts(r: &pb::Resource) -> String {
+    let id = r.id.as_ref().map(|id| id.resource_type.as_str());
+    format!("a resource of type {}", id.unwrap_or_default())
+}
+
+fn entitlement_parts(e: &pb::Entitlement) -> String {
+    let rid = e.resource.as_ref().and_then(|r| r.id.clone());
+    let rid = rid.unwrap_or_default().external_id();
+    format!("resource {rid} slug {:?}", e.slug)
+}
+
+fn grant_parts(g: &pb::Grant) -> String {
+    let ent = g.entitlement.as_ref().map(|e| e.id.as_str());
+    let pid = g.principal.as_ref().and_then(|p| p.id.clone());
+    let pid = pid.unwrap_or_default().external_id();
+    format!("entitlement {} to {pid}", ent.unwrap_or_default())
 }
 
 fn require_id<'a>(
@@ -338,40 +357,33 @@ impl C1zWriter {
     /// Upserts resources (`external_id` = `"<type>:<id>"`, parent columns from
     /// `parent_resource_id` or NULL).
     pub fn put_resources(&mut self, items: &[pb::Resource]) -> Result<()> {
-        for r in items {
-            require_id("resource", "id", r.id.as_ref())?;
-        }
+        let ids = items
+            .iter()
+            .map(|r| require_id("resource", "id", r.id.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
         let now = ids::now_text();
         let mut stmt = self
             .conn
             .prepare_cached(SQL_PUT_RESOURCE)
             .ctx(|| "preparing resource upsert".into())?;
-        for r in items {
-            let id = r.id.as_ref().expect("validated");
+        for (r, id) in items.iter().zip(ids) {
             let external_id = id.external_id();
-            let (ptype, pid) = match &r.parent_resource_id {
-                Some(p) => (Some(p.resource_type.as_str()), Some(p.resource.as_str())),
-                None => (None, None),
-            };
+            let parent = r.parent_resource_id.as_ref();
             self.buf.clear();
             r.encode(&mut self.buf).expect("Vec grows");
             let written = stmt
                 .execute(params![
                     id.resource_type,
                     external_id,
-                    ptype,
-                    pid,
+                    parent.map(|p| &p.resource_type),
+                    parent.map(|p| &p.resource),
                     self.buf,
                     self.sync_id,
                     now
                 ])
                 .ctx(|| format!("writing resource {external_id}"))?;
             if written == 0 {
-                return Err(self.collision(
-                    "resource",
-                    &external_id,
-                    format!("a resource of type {}", id.resource_type),
-                ));
+                return Err(self.collision("resource", &external_id, r, resource_parts));
             }
         }
         Ok(())
@@ -380,27 +392,25 @@ impl C1zWriter {
     /// Upserts entitlements (`external_id` = `id`, resource columns from
     /// `entitlement.resource.id`).
     pub fn put_entitlements(&mut self, items: &[pb::Entitlement]) -> Result<()> {
-        for e in items {
-            if e.id.is_empty() {
-                return Err(invalid("entitlement", "empty id"));
-            }
-            require_id(
-                "entitlement",
-                &format!("resource.id of {}", e.id),
-                e.resource.as_ref().and_then(|r| r.id.as_ref()),
-            )?;
-        }
+        let resources = items
+            .iter()
+            .map(|e| {
+                if e.id.is_empty() {
+                    return Err(invalid("entitlement", "empty id"));
+                }
+                require_id(
+                    "entitlement",
+                    &format!("resource.id of {}", e.id),
+                    e.resource.as_ref().and_then(|r| r.id.as_ref()),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
         let now = ids::now_text();
         let mut stmt = self
             .conn
             .prepare_cached(SQL_PUT_ENTITLEMENT)
             .ctx(|| "preparing entitlement upsert".into())?;
-        for e in items {
-            let rid = e
-                .resource
-                .as_ref()
-                .and_then(|r| r.id.as_ref())
-                .expect("validated");
+        for (e, rid) in items.iter().zip(resources) {
             self.buf.clear();
             e.encode(&mut self.buf).expect("Vec grows");
             let written = stmt
@@ -414,14 +424,7 @@ impl C1zWriter {
                 ])
                 .ctx(|| format!("writing entitlement {}", e.id))?;
             if written == 0 {
-                return Err(self.collision(
-                    "entitlement",
-                    &e.id,
-                    format!(
-                        "resource {}:{} slug {:?}",
-                        rid.resource_type, rid.resource, e.slug
-                    ),
-                ));
+                return Err(self.collision("entitlement", &e.id, e, entitlement_parts));
             }
         }
         Ok(())
@@ -433,48 +436,40 @@ impl C1zWriter {
     /// bytes in `expansion` and `needs_expansion = 1` (the annotation stays in
     /// the blob too, which older readers expect).
     pub fn put_grants(&mut self, items: &[pb::Grant]) -> Result<()> {
-        for g in items {
-            if g.id.is_empty() {
-                return Err(invalid("grant", "empty id"));
-            }
-            let ent = g
-                .entitlement
-                .as_ref()
-                .filter(|e| !e.id.is_empty())
-                .ok_or_else(|| invalid("grant", format!("{} has no entitlement id", g.id)))?;
-            require_id(
-                "grant",
-                &format!("entitlement.resource.id of {}", g.id),
-                ent.resource.as_ref().and_then(|r| r.id.as_ref()),
-            )?;
-            require_id(
-                "grant",
-                &format!("principal.id of {}", g.id),
-                g.principal.as_ref().and_then(|p| p.id.as_ref()),
-            )?;
-        }
+        let parts = items
+            .iter()
+            .map(|g| {
+                if g.id.is_empty() {
+                    return Err(invalid("grant", "empty id"));
+                }
+                let ent = g
+                    .entitlement
+                    .as_ref()
+                    .filter(|e| !e.id.is_empty())
+                    .ok_or_else(|| invalid("grant", format!("{} has no entitlement id", g.id)))?;
+                let rid = require_id(
+                    "grant",
+                    &format!("entitlement.resource.id of {}", g.id),
+                    ent.resource.as_ref().and_then(|r| r.id.as_ref()),
+                )?;
+                let pid = require_id(
+                    "grant",
+                    &format!("principal.id of {}", g.id),
+                    g.principal.as_ref().and_then(|p| p.id.as_ref()),
+                )?;
+                Ok((ent, rid, pid))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let now = ids::now_text();
-        let expandable = <pb::GrantExpandable as prost::Name>::full_name();
         let mut stmt = self
             .conn
             .prepare_cached(SQL_PUT_GRANT)
             .ctx(|| "preparing grant upsert".into())?;
-        for g in items {
-            let ent = g.entitlement.as_ref().expect("validated");
-            let rid = ent
-                .resource
-                .as_ref()
-                .and_then(|r| r.id.as_ref())
-                .expect("validated");
-            let pid = g
-                .principal
-                .as_ref()
-                .and_then(|p| p.id.as_ref())
-                .expect("validated");
+        for (g, (ent, rid, pid)) in items.iter().zip(parts) {
             let expansion: Option<&[u8]> = g
                 .annotations
                 .iter()
-                .find(|a| a.type_url.rsplit('/').next() == Some(expandable.as_str()))
+                .find(|a| pb::type_url_matches::<pb::GrantExpandable>(&a.type_url))
                 .map(|a| a.value.as_slice());
             self.buf.clear();
             g.encode(&mut self.buf).expect("Vec grows");
@@ -494,14 +489,7 @@ impl C1zWriter {
                 ])
                 .ctx(|| format!("writing grant {}", g.id))?;
             if written == 0 {
-                return Err(self.collision(
-                    "grant",
-                    &g.id,
-                    format!(
-                        "entitlement {} to {}:{}",
-                        ent.id, pid.resource_type, pid.resource
-                    ),
-                ));
+                return Err(self.collision("grant", &g.id, g, grant_parts));
             }
         }
         Ok(())
@@ -510,50 +498,24 @@ impl C1zWriter {
     /// The error for a record whose id is already stored in this sync for
     /// different source parts (the upserts above leave such a row alone):
     /// both records, named by the parts their ids were derived from.
-    fn collision(&self, kind: &'static str, id: &str, new: String) -> C1zError {
-        let stored = self
-            .stored_parts(kind, id)
-            .unwrap_or_else(|e| format!("unreadable: {e}"));
+    fn collision<T: Stored>(
+        &self,
+        kind: &'static str,
+        id: &str,
+        new: &T,
+        parts: fn(&T) -> String,
+    ) -> C1zError {
+        let stored = match store::get_object::<T>(&self.conn, &self.sync_id, id) {
+            Ok(Some(stored)) => parts(&stored),
+            Ok(None) => "unreadable: no stored row".into(),
+            Err(e) => format!("unreadable: {e}"),
+        };
         C1zError::IdCollision {
             kind,
             id: id.to_string(),
             stored,
-            new,
+            new: parts(new),
         }
-    }
-
-    fn stored_parts(&self, kind: &str, id: &str) -> Result<String> {
-        let (sql, ctx) = match kind {
-            "resource" => (
-                "select resource_type_id, '', '', '' from v1_resources \
-                 where external_id = ?1 and sync_id = ?2",
-                "reading a stored resource",
-            ),
-            "entitlement" => (
-                "select resource_type_id, resource_id, '', '' from v1_entitlements \
-                 where external_id = ?1 and sync_id = ?2",
-                "reading a stored entitlement",
-            ),
-            _ => (
-                "select entitlement_id, principal_resource_type_id, principal_resource_id, '' \
-                 from v1_grants where external_id = ?1 and sync_id = ?2",
-                "reading a stored grant",
-            ),
-        };
-        let (a, b, c): (String, String, String) = self
-            .conn
-            .query_row(sql, params![id, self.sync_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .ctx(|| ctx.into())?;
-        Ok(match kind {
-            "resource" => format!("a resource of type {a}"),
-            "entitlement" => {
-                let slug = id.strip_prefix(&format!("{a}:{b}:")).unwrap_or("<unknown>");
-                format!("resource {a}:{b} slug {slug:?}")
-            }
-            _ => format!("entitlement {a} to {b}:{c}"),
-        })
     }
 
     /// Stores `token` as the sync's checkpoint and commits it together with
