@@ -161,7 +161,7 @@ pub async fn serve(
             .map(|t| t.name())
             .unwrap_or("unknown");
         tracing::info!(task = %task.id, kind, "task received");
-        let (client, connector, stop) = (client.clone(), connector.clone(), shutdown.flag.clone());
+        let (client, connector, stop) = (client.clone(), connector.clone(), shutdown.clone());
         tokio::spawn(async move {
             let outcome = tasks::run(&task, &connector, &client, stop).await;
             if let tasks::Outcome::Failure(f) = &outcome {
