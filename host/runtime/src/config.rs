@@ -107,7 +107,9 @@ pub fn requested_egress(meta: &ConnectorMetadata) -> Vec<RequestedEgress> {
     out
 }
 
-/// Configuration ready to build an instance from.
+/// Configuration ready to build an instance from (its `Debug` shows
+/// secrets as `[REDACTED]`, as `SecretString`'s does).
+#[derive(Debug)]
 pub struct ResolvedConfig {
     /// Non-secret values as the guest receives them (set fields only).
     pub values: Vec<(String, String)>,
@@ -116,16 +118,6 @@ pub struct ResolvedConfig {
     pub egress: EgressPolicy,
     pub bindings: CredentialBindings,
     pub oauth2: Option<OAuth2Recipe>,
-}
-
-impl std::fmt::Debug for ResolvedConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResolvedConfig")
-            .field("values", &self.values)
-            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
-            .field("egress", &self.egress)
-            .finish()
-    }
 }
 
 /// Resolves raw operator values (by field name) against the schema.
@@ -522,6 +514,11 @@ mod tests {
         assert_eq!(get("x-client-secret"), None);
         // Brokered only: not even a guest-usable secret handle.
         assert!(r.secrets.is_empty() && r.secret_fields.is_empty());
+        let shown = format!("{r:?}");
+        assert!(
+            !shown.contains(SECRET) && shown.contains("REDACTED"),
+            "{shown}"
+        );
         assert!(r.egress.check_url("https://api.example.eu/v1").is_ok());
         assert!(r.egress.check_url("https://api.example.com/v1").is_err());
         assert_eq!(

@@ -352,10 +352,6 @@ impl log::Host for HostState {
                 "log volume over {lines} lines or {bytes} bytes in one call"
             ))));
         }
-        self.instance
-            .metrics
-            .log_lines
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Guest text is untrusted: redact secret values, escape control
         // characters and cap the line (`guest_text`).
         let text = crate::guest_text::sanitize(&message, &self.instance.secrets);

@@ -64,7 +64,6 @@ pub struct InstanceMetrics {
     /// code and bindings, without the host's work in imports.
     pub cpu_micros: AtomicU64,
     pub memory_high_water: AtomicU64,
-    pub log_lines: AtomicU64,
 }
 
 impl InstanceMetrics {

@@ -66,7 +66,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use c1z::{C1zWriter, SyncStart, WriterOptions, pb};
@@ -75,6 +75,7 @@ use tokio::task::JoinSet;
 
 use crate::bindings::upload::SkipTasks;
 use crate::bindings::{sync_api, types as wit};
+use crate::capabilities::http::HttpStats;
 use crate::convert;
 use crate::engine::{CallReport, Operation, Output, Plugin, WarmInstances};
 use crate::error::CallError;
@@ -491,16 +492,6 @@ impl Queue {
         Ok(())
     }
 
-    /// Remembers `task` in the seen set; false if it was there already.
-    fn first_sight(&self, writer: &C1zWriter, task: &StoredTask) -> Result<bool, SyncError> {
-        Ok(writer.sync_queue().first_sight(&task.digest())?)
-    }
-
-    /// Whether the seen set holds `task`.
-    fn seen(&self, writer: &C1zWriter, task: &StoredTask) -> Result<bool, SyncError> {
-        Ok(writer.sync_queue().seen(&task.digest())?)
-    }
-
     /// Tasks of `phase` after `after`, in insertion order.
     fn next(
         &self,
@@ -509,14 +500,12 @@ impl Queue {
         after: i64,
         limit: usize,
     ) -> Result<Vec<(i64, StoredTask)>, SyncError> {
-        let mut out = Vec::new();
-        for queued in writer.sync_queue().next(phase, after, limit)? {
-            let task = serde_json::from_str(&queued.task).map_err(|e| {
-                SyncError::Connector(format!("the working file's task queue is corrupt: {e}"))
-            })?;
-            out.push((queued.id, task));
-        }
-        Ok(out)
+        let corrupt =
+            |e| SyncError::Connector(format!("the working file's task queue is corrupt: {e}"));
+        let queued = writer.sync_queue().next(phase, after, limit)?;
+        (queued.into_iter())
+            .map(|q| Ok((q.id, serde_json::from_str(&q.task).map_err(corrupt)?)))
+            .collect()
     }
 }
 
@@ -618,6 +607,17 @@ pub async fn run_sync(
     let mut last_progress = Instant::now();
     // This run's pages share warm instances (one tenant, one component).
     let warm = Arc::new(WarmInstances::new());
+    // Runs attempt `attempt` of a queued task after `delay`.
+    let spawn = |set: &mut JoinSet<CallOutcome>, id, task: StoredTask, attempt, delay: Duration| {
+        let (plugin, instance, warm) = (plugin.clone(), instance.clone(), warm.clone());
+        set.spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let result = plugin.call_warm(&instance, task.operation(), &warm).await;
+            (id, task, attempt, result)
+        });
+    };
     for phase in 0u8..3 {
         let mut cursor = 0i64;
         let mut inflight: JoinSet<CallOutcome> = JoinSet::new();
@@ -635,16 +635,7 @@ pub async fn run_sync(
             if room > 0 {
                 for (id, task) in queue.next(&writer, phase, cursor, room)? {
                     cursor = id;
-                    spawn_call(
-                        &mut inflight,
-                        plugin,
-                        instance,
-                        &warm,
-                        id,
-                        task,
-                        0,
-                        Duration::ZERO,
-                    );
+                    spawn(&mut inflight, id, task, 0, Duration::ZERO);
                 }
             }
             // Group commit: a call that finished while the engine wrote
@@ -809,7 +800,7 @@ pub async fn run_sync(
                         Duration::from_secs(32),
                     )
                     .delay(n);
-                    spawn_call(&mut inflight, plugin, instance, &warm, id, task, n, delay);
+                    spawn(&mut inflight, id, task, n, delay);
                 }
                 Err(CallError::Connector {
                     kind: "not-found",
@@ -844,11 +835,10 @@ pub async fn run_sync(
     }
     writer.sync_queue().drop_tables()?;
     let report = writer.finish()?;
-    let http = instance.http.as_ref();
-    let load = |f: fn(&crate::capabilities::http::HttpStats) -> &std::sync::atomic::AtomicU64| {
-        http.map_or(0, |h| f(&h.stats).load(Ordering::Relaxed))
-    };
-    let stats = &report.stats;
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    let http =
+        |f: fn(&HttpStats) -> &AtomicU64| instance.http.as_ref().map_or(0, |h| load(f(&h.stats)));
+    let (stats, metrics) = (&report.stats, &instance.metrics);
     Ok(SyncSummary {
         sync_id,
         file: report.target.clone(),
@@ -856,34 +846,21 @@ pub async fn run_sync(
         resource_types: stats.resource_types,
         resources: stats
             .resources_by_resource_type
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
+            .clone()
+            .into_iter()
             .collect(),
         entitlements: stats.entitlements,
         grants: stats.grants,
         calls,
-        instances: instance
-            .metrics
-            .instantiations
-            .load(Ordering::Relaxed)
-            .saturating_sub(instances_before),
-        requests: load(|s| &s.requests),
-        retries: load(|s| &s.retries),
-        throttled: load(|s| &s.throttled),
-        token_exchanges: instance
-            .secrets
-            .broker
-            .as_ref()
-            .map_or(0, |b| b.exchanges.load(Ordering::Relaxed)),
+        instances: load(&metrics.instantiations).saturating_sub(instances_before),
+        requests: http(|s| &s.requests),
+        retries: http(|s| &s.retries),
+        throttled: http(|s| &s.throttled),
+        token_exchanges: (instance.secrets.broker.as_ref()).map_or(0, |b| load(&b.exchanges)),
         warnings,
         seconds: started.elapsed().as_secs_f64(),
-        connector_cpu_seconds: instance
-            .metrics
-            .cpu_micros
-            .load(Ordering::Relaxed)
-            .saturating_sub(cpu_before) as f64
-            / 1e6,
-        connector_memory_peak: instance.metrics.memory_high_water.load(Ordering::Relaxed),
+        connector_cpu_seconds: load(&metrics.cpu_micros).saturating_sub(cpu_before) as f64 / 1e6,
+        connector_memory_peak: load(&metrics.memory_high_water),
         c1z_bytes: report.c1z_bytes,
     })
 }
@@ -895,29 +872,6 @@ type CallOutcome = (
     u32,
     Result<(Output, CallReport), CallError>,
 );
-
-#[allow(clippy::too_many_arguments)]
-fn spawn_call(
-    set: &mut JoinSet<CallOutcome>,
-    plugin: &Arc<Plugin>,
-    instance: &Arc<InstanceCtx>,
-    warm: &Arc<WarmInstances>,
-    id: i64,
-    task: StoredTask,
-    attempt: u32,
-    delay: Duration,
-) {
-    let plugin = plugin.clone();
-    let instance = instance.clone();
-    let warm = warm.clone();
-    set.spawn(async move {
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        let result = plugin.call_warm(&instance, task.operation(), &warm).await;
-        (id, task, attempt, result)
-    });
-}
 
 #[allow(clippy::too_many_arguments)]
 fn commit_page(
@@ -959,7 +913,7 @@ fn commit_page(
                 ..task.clone()
             };
             // A token this task had before, however long ago: a cycle.
-            if next.token == task.token || queue.seen(writer, &next)? {
+            if next.token == task.token || writer.sync_queue().seen(&next.digest())? {
                 return Err(SyncError::TokenCycle {
                     task: what.clone(),
                     pages,
@@ -1120,7 +1074,8 @@ fn commit_page(
     // Queue bookkeeping, in the same transaction as the records.
     queue.remove(writer, id, task)?;
     if let Some(next) = next_task {
-        queue.first_sight(writer, &next)?;
+        // Remembered in the seen set, as every queued token is.
+        writer.sync_queue().first_sight(&next.digest())?;
         queue.push(writer, &next, &what)?;
     }
     for f in &page.follow_ups {
@@ -1133,7 +1088,7 @@ fn commit_page(
         }
         // A follow-up this sync already queued would repeat a call (and a
         // task that asks for itself would run forever): it is dropped.
-        if queue.first_sight(writer, &t)? {
+        if writer.sync_queue().first_sight(&t.digest())? {
             queue.push(writer, &t, &what)?;
         }
     }

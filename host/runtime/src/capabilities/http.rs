@@ -162,9 +162,7 @@ pub struct HttpCapability {
     proxy: ProxyRoutes,
     limiter: AdaptiveLimiter,
     limits: Limits,
-    broker: Option<Arc<TokenBroker>>,
-    bindings: CredentialBindings,
-    redactor: Arc<Redactor>,
+    credentials: HttpCredentials,
     pub stats: HttpStats,
 }
 
@@ -238,9 +236,7 @@ impl HttpCapability {
                 limits.requests_per_second,
             ),
             limits: limits.clone(),
-            broker: credentials.broker,
-            bindings: credentials.bindings,
-            redactor: credentials.redactor,
+            credentials,
             stats: HttpStats::default(),
         })
     }
@@ -331,7 +327,7 @@ impl HttpCapability {
         budget: &Arc<ResponseBudget>,
     ) -> Result<Response, HttpError> {
         let answer = self.send_unscrubbed(req, auth, budget).await;
-        let scrubber = self.redactor.scrubber();
+        let scrubber = self.credentials.redactor.scrubber();
         match answer {
             Ok(mut resp) => {
                 for (_, value) in &mut resp.headers {
@@ -354,10 +350,13 @@ impl HttpCapability {
     ) -> Result<Response, HttpError> {
         self.vet(req)?;
         if let Some(credential) = auth.credential() {
-            self.bindings.check(credential, &req.url).map_err(|m| {
-                self.stats.denied.fetch_add(1, Ordering::Relaxed);
-                HttpError::PolicyDenied(m)
-            })?;
+            self.credentials
+                .bindings
+                .check(credential, &req.url)
+                .map_err(|m| {
+                    self.stats.denied.fetch_add(1, Ordering::Relaxed);
+                    HttpError::PolicyDenied(m)
+                })?;
         }
         self.vet_route(&req.url).await?;
         let mut refreshed = false;
@@ -397,7 +396,7 @@ impl HttpCapability {
                 {
                     // The token may have been revoked or expired early: one
                     // fresh exchange, one retry, then the guest sees the 401.
-                    if let Some(b) = &self.broker {
+                    if let Some(b) = &self.credentials.broker {
                         b.invalidate(generation).await;
                     }
                     refreshed = true;
@@ -500,7 +499,7 @@ impl HttpCapability {
     }
 
     async fn oauth2_token(&self) -> Result<(SecretString, u64), HttpError> {
-        let Some(broker) = &self.broker else {
+        let Some(broker) = &self.credentials.broker else {
             return Err(HttpError::Credential(
                 "this component declares no OAuth2 credential recipe".into(),
             ));

@@ -53,25 +53,15 @@ pub enum ClientAuth {
     Post,
 }
 
-/// A fully resolved OAuth2 client-credentials recipe.
-#[derive(Clone)]
+/// A fully resolved OAuth2 client-credentials recipe (its `Debug` shows
+/// the secret as `[REDACTED]`, as `SecretString`'s does).
+#[derive(Clone, Debug)]
 pub struct OAuth2Recipe {
     pub token_url: String,
     pub client_id: String,
     pub client_secret: SecretString,
     pub auth: ClientAuth,
     pub scope: Option<String>,
-}
-
-impl std::fmt::Debug for OAuth2Recipe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuth2Recipe")
-            .field("token_url", &self.token_url)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
-            .field("auth", &self.auth)
-            .finish()
-    }
 }
 
 /// A cached access token.
@@ -196,7 +186,11 @@ impl Secrets {
     ) -> Self {
         let mut fixed: Vec<SecretString> = fields.values().cloned().collect();
         fixed.extend(broker.iter().map(|b| b.recipe.client_secret.clone()));
-        let redactor = Arc::new(Redactor::new(fixed, broker.clone()));
+        let redactor = Arc::new(Redactor {
+            fixed,
+            broker: broker.clone(),
+            current: Default::default(),
+        });
         Self {
             fields,
             declared,
@@ -236,14 +230,6 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    pub fn new(fixed: Vec<SecretString>, broker: Option<Arc<TokenBroker>>) -> Self {
-        Self {
-            fixed,
-            broker,
-            current: Default::default(),
-        }
-    }
-
     /// The scrubber for the tokens obtained so far.
     pub fn scrubber(&self) -> Arc<Scrubber> {
         let generation = self.broker.as_ref().map_or(0, |b| b.generation());
@@ -267,16 +253,12 @@ impl Redactor {
         *current = Some((generation, scrubber.clone()));
         scrubber
     }
-
-    pub fn text(&self, text: &str) -> String {
-        self.scrubber().text(text).into_owned()
-    }
 }
 
 /// Replaces every form of every credential occurring in `text` with
 /// `[redacted]`: for text that leaves the host (logs, errors, artifacts).
 pub fn redact(text: &str, secrets: &Secrets) -> String {
-    secrets.redactor.text(text)
+    secrets.redactor.scrubber().text(text).into_owned()
 }
 
 /// The name under which the brokered access token is bound and reported.
@@ -305,33 +287,20 @@ impl CredentialBindings {
         field.split_once('-').map_or(field, |(group, _)| group)
     }
 
-    /// The origins `credential` may go to, as `scheme://host:port`.
-    pub fn origins(&self, credential: &str) -> Vec<String> {
-        self.by_name
-            .get(credential)
-            .map(|p| {
-                p.origins()
-                    .iter()
-                    .map(|o| format!("{}://{}:{}", o.scheme, o.host, o.port))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// Refuses `url` unless `credential` is bound to its origin. The text
-    /// names the credential and the origin, never a value.
+    /// names the credential, the origin and the origins it is bound to (as
+    /// `scheme://host:port`), never a value.
     pub fn check(&self, credential: &str, url: &str) -> Result<(), String> {
-        let allowed = self
-            .by_name
-            .get(credential)
-            .is_some_and(|p| p.check_url(url).is_ok());
-        if allowed {
+        let policy = self.by_name.get(credential);
+        if policy.is_some_and(|p| p.check_url(url).is_ok()) {
             return Ok(());
         }
         let origin = url::Url::parse(url)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_else(|_| "a malformed URL".into());
-        let bound = self.origins(credential);
+        let bound: Vec<String> = (policy.map_or(&[][..], |p| p.origins()).iter())
+            .map(|o| format!("{}://{}:{}", o.scheme, o.host, o.port))
+            .collect();
         Err(format!(
             "credential {credential} may not be sent to {origin}: it is bound to {}",
             if bound.is_empty() {
