@@ -1,6 +1,6 @@
 //! BatonService over gRPC without generated code: tonic's server-side
 //! framing (`tonic::server::Grpc` with `tonic_prost::ProstCodec`) driven by
-//! two small service adapters, dispatched on the request path.
+//! closures, dispatched on the request path.
 //!
 //! Decisions:
 //! - The gate (`State::admit`: user agent, bearer token, known method,
@@ -15,9 +15,7 @@
 //!   checksum mismatch is DATA_LOSS; other broken rules INVALID_ARGUMENT.
 //!   A stream the client abandons (a transport error) is not a violation.
 
-use std::future::{Future, Ready, ready};
-use std::marker::PhantomData;
-use std::pin::Pin;
+use std::future::ready;
 use std::sync::Arc;
 
 use baton_api::method;
@@ -27,9 +25,10 @@ use http::header;
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use tonic::body::Body;
-use tonic::server::{ClientStreamingService, Grpc, UnaryService};
+use tonic::server::Grpc;
 use tonic::{Code, Status, Streaming};
 use tonic_prost::ProstCodec;
+use tower::service_fn;
 
 use crate::Inner;
 use crate::state::State;
@@ -70,74 +69,42 @@ pub(crate) async fn dispatch(
         method::HEARTBEAT => unary(inner, req, State::heartbeat).await,
         method::FINISH_TASK => unary(inner, req, State::finish_task).await,
         _ => {
+            let upload = service_fn(move |request: tonic::Request<_>| {
+                let inner = inner.clone();
+                async move {
+                    receive_upload(&inner, request.into_inner())
+                        .await
+                        .map(tonic::Response::new)
+                }
+            });
             Grpc::new(ProstCodec::<UploadAssetResponse, UploadAssetRequest>::default())
-                .client_streaming(Upload(inner), req)
+                .client_streaming(upload, req)
                 .await
         }
     }
 }
 
-type Handler<Req, Resp> = fn(&mut State, Req) -> Result<Resp, Status>;
-
+/// A unary RPC answered by a `State` method under the lock.
 async fn unary<Req, Resp>(
     inner: Arc<Inner>,
     req: http::Request<Incoming>,
-    handler: Handler<Req, Resp>,
+    handler: fn(&mut State, Req) -> Result<Resp, Status>,
 ) -> http::Response<Body>
 where
     Req: prost::Message + Default + Send + 'static,
     Resp: prost::Message + Send + 'static,
 {
-    let service = StateCall {
-        inner,
-        handler,
-        _types: PhantomData,
-    };
-    Grpc::new(ProstCodec::<Resp, Req>::default())
-        .unary(service, req)
-        .await
-}
-
-/// A unary RPC answered by a `State` method under the lock.
-struct StateCall<Req, Resp> {
-    inner: Arc<Inner>,
-    handler: Handler<Req, Resp>,
-    _types: PhantomData<fn(Req) -> Resp>,
-}
-
-impl<Req, Resp> UnaryService<Req> for StateCall<Req, Resp> {
-    type Response = Resp;
-    type Future = Ready<Result<tonic::Response<Resp>, Status>>;
-
-    fn call(&mut self, request: tonic::Request<Req>) -> Self::Future {
-        let handler = self.handler;
+    let service = service_fn(move |request: tonic::Request<Req>| {
         let message = request.into_inner();
         ready(
-            self.inner
+            inner
                 .update(|s| handler(s, message))
                 .map(tonic::Response::new),
         )
-    }
-}
-
-/// The UploadAsset client stream.
-struct Upload(Arc<Inner>);
-
-type UploadFuture =
-    Pin<Box<dyn Future<Output = Result<tonic::Response<UploadAssetResponse>, Status>> + Send>>;
-
-impl ClientStreamingService<UploadAssetRequest> for Upload {
-    type Response = UploadAssetResponse;
-    type Future = UploadFuture;
-
-    fn call(&mut self, request: tonic::Request<Streaming<UploadAssetRequest>>) -> Self::Future {
-        let inner = self.0.clone();
-        Box::pin(async move {
-            receive_upload(&inner, request.into_inner())
-                .await
-                .map(tonic::Response::new)
-        })
-    }
+    });
+    Grpc::new(ProstCodec::<Resp, Req>::default())
+        .unary(service, req)
+        .await
 }
 
 async fn receive_upload(

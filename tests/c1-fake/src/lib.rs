@@ -41,14 +41,14 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use baton_api::v1::{FinishTaskRequest, HelloRequest, Task, task::TaskType};
+use baton_api::v1::{FinishTaskRequest, HelloRequest, task::TaskType};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use grpc::MAX_UPLOAD_CHUNK;
 pub use token::{
     ASSERTION_TYPE, MIN_TOKEN_LIFETIME, SECRET_PREFIX, TOKEN_PATH, sign_assertion_for_test,
-    sign_jwt_for_test, signing_key_from_secret, token_form_for_test, unix_now,
+    sign_jwt_for_test, token_form_for_test, unix_now,
 };
 
 /// The test client's ID: client name `test-client`, API host `localhost`.
@@ -113,6 +113,13 @@ impl FakeC1 {
             inner.clone(),
         );
         FakeC1 { inner }
+    }
+
+    /// `f` of the record of `task_id`, or the empty value for a task the
+    /// fake does not know.
+    fn task<R: Default>(&self, task_id: &str, f: impl FnOnce(&state::TaskRecord) -> R) -> R {
+        self.inner
+            .read(|s| s.tasks.get(task_id).map(f).unwrap_or_default())
     }
 
     // ----- Where and who -----
@@ -265,16 +272,11 @@ impl FakeC1 {
     /// Queues a task of `task_type` with a fresh 27-character ID; returns
     /// the ID.
     pub fn enqueue(&self, task_type: TaskType) -> String {
-        self.enqueue_with(Task {
-            task_type: Some(task_type),
-            ..Default::default()
+        self.inner.update(|s| {
+            let id = s.record_task(task_type);
+            s.queue.push_back(id.clone());
+            id
         })
-    }
-
-    /// Queues `task` as given (e.g. with `debug = true`); an empty `id` is
-    /// replaced by a fresh one. Returns the ID. Panics on a duplicate ID.
-    pub fn enqueue_with(&self, task: Task) -> String {
-        self.inner.update(|s| s.enqueue(task))
     }
 
     /// Hands `task_id` out again on the next GetTask, as ConductorOne does
@@ -326,8 +328,7 @@ impl FakeC1 {
 
     /// Heartbeats handled for `task_id`.
     pub fn heartbeats(&self, task_id: &str) -> usize {
-        self.inner
-            .read(|s| s.tasks.get(task_id).map_or(0, |t| t.heartbeats))
+        self.task(task_id, |t| t.heartbeats)
     }
 
     /// `next_heartbeat` in every Heartbeat reply (default 1 s).
@@ -352,20 +353,12 @@ impl FakeC1 {
     /// Verified uploads for `task_id`, in order (a sync's c1z, then maybe
     /// its debug log).
     pub fn uploads(&self, task_id: &str) -> Vec<Vec<u8>> {
-        self.inner.read(|s| {
-            s.tasks
-                .get(task_id)
-                .map_or_else(Vec::new, |t| t.uploads.clone())
-        })
+        self.task(task_id, |t| t.uploads.clone())
     }
 
     /// The data message sizes of each verified upload for `task_id`.
     pub fn upload_chunk_sizes(&self, task_id: &str) -> Vec<Vec<usize>> {
-        self.inner.read(|s| {
-            s.tasks
-                .get(task_id)
-                .map_or_else(Vec::new, |t| t.chunk_sizes.clone())
-        })
+        self.task(task_id, |t| t.chunk_sizes.clone())
     }
 
     /// The next `n` upload streams that pass their metadata check fail with
@@ -392,11 +385,7 @@ impl FakeC1 {
     /// Every FinishTask received for `task_id` (more than one is a
     /// violation).
     pub fn finishes(&self, task_id: &str) -> Vec<FinishTaskRequest> {
-        self.inner.read(|s| {
-            s.tasks
-                .get(task_id)
-                .map_or_else(Vec::new, |t| t.finishes.clone())
-        })
+        self.task(task_id, |t| t.finishes.clone())
     }
 
     /// Waits up to `timeout` for the first FinishTask of `task_id`.

@@ -32,9 +32,12 @@ use baton_api::v1::{
 };
 use tonic::{Code, Status};
 
+use base64::Engine;
+
 use crate::{token, validate};
 
 /// One task the fake knows about, queued or handed out.
+#[derive(Default)]
 pub(crate) struct TaskRecord {
     pub task: Task,
     pub handed_out: bool,
@@ -48,24 +51,12 @@ pub(crate) struct TaskRecord {
 }
 
 impl TaskRecord {
-    fn new(task: Task) -> Self {
-        TaskRecord {
-            task,
-            handed_out: false,
-            done: false,
-            heartbeats: 0,
-            cancelled: false,
-            finishes: Vec::new(),
-            uploads: Vec::new(),
-            chunk_sizes: Vec::new(),
-        }
-    }
-
     fn type_name(&self) -> &'static str {
         self.task.task_type.as_ref().map_or("untyped", |t| t.name())
     }
 }
 
+#[derive(Default)]
 pub(crate) struct State {
     // Settings.
     pub token_ttl: u64,
@@ -106,13 +97,6 @@ pub(crate) fn rpc_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-fn duration(d: Duration) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: d.as_secs() as i64,
-        nanos: d.subsec_nanos() as i32,
-    }
-}
-
 /// A fresh task ID: 27 random ASCII alphanumerics, like a KSUID.
 pub(crate) fn fresh_task_id() -> String {
     use rand::Rng;
@@ -127,70 +111,60 @@ impl State {
     pub fn new(client_name: &str) -> Self {
         State {
             token_ttl: 3600,
-            fail_tokens: 0,
-            empty_tokens: 0,
             next_poll: Duration::from_millis(100),
             next_heartbeat: Duration::from_secs(1),
-            idle_none: false,
-            faults: HashMap::new(),
-            upload_midway_failures: 0,
-            stall_uploads: false,
-            uploads_begun: Vec::new(),
             user_agent_prefix: format!("{client_name} "),
-            tokens: HashMap::new(),
-            nonces: HashSet::new(),
-            token_fetches: 0,
-            token_rejections: Vec::new(),
-            unauthenticated_calls: 0,
-            user_agents: Vec::new(),
-            violations: Vec::new(),
-            events: Vec::new(),
-            calls: Vec::new(),
-            hellos: Vec::new(),
-            get_task_calls: 0,
-            queue: VecDeque::new(),
-            tasks: HashMap::new(),
-            in_flight: 0,
-            max_in_flight: 0,
+            ..Default::default()
         }
     }
 
     /// Issues a token valid for the current TTL.
     pub fn mint_token(&mut self) -> String {
-        let token = token::random_token();
-        self.tokens
-            .insert(token.clone(), token::token_expiry(self.token_ttl));
+        let token = token::B64.encode(rand::random::<[u8; 32]>());
+        let lifetime = Duration::from_secs(self.token_ttl).max(token::MIN_TOKEN_LIFETIME);
+        self.tokens.insert(token.clone(), Instant::now() + lifetime);
         token
     }
 
-    pub fn violation(&mut self, text: String) {
-        self.violations.push(text);
-    }
-
-    /// Records a broken field rule and returns the INVALID_ARGUMENT for it.
-    fn reject(&mut self, rpc: &str, problem: String) -> Status {
-        self.violation(format!("{rpc}: {problem}"));
-        Status::invalid_argument(problem)
+    /// Checks a request's field rules in order: the first broken one is
+    /// recorded and answered with INVALID_ARGUMENT.
+    fn check_fields(
+        &mut self,
+        rpc: &str,
+        rules: impl IntoIterator<Item = Result<(), String>>,
+    ) -> Result<(), Status> {
+        rules
+            .into_iter()
+            .collect::<Result<(), String>>()
+            .map_err(|problem| {
+                self.violations.push(format!("{rpc}: {problem}"));
+                Status::invalid_argument(problem)
+            })
     }
 
     /// Records a call naming a task the fake never handed out.
     fn unknown_task(&mut self, rpc: &str, task_id: &str) -> Status {
-        self.violation(format!("{rpc}: task {task_id} was never handed out"));
+        self.violations
+            .push(format!("{rpc}: task {task_id} was never handed out"));
         Status::not_found(format!("task {task_id} not found"))
     }
 
-    /// Queues `task`, giving it a fresh ID if it has none; returns the ID.
-    pub fn enqueue(&mut self, mut task: Task) -> String {
-        if task.id.is_empty() {
-            task.id = fresh_task_id();
-        }
-        let id = task.id.clone();
-        assert!(
-            !self.tasks.contains_key(&id),
-            "task ID {id} is already queued"
+    /// Records a task of `task_type` under a fresh ID, not yet queued;
+    /// returns the ID.
+    pub fn record_task(&mut self, task_type: TaskType) -> String {
+        let id = fresh_task_id();
+        let task = Task {
+            id: id.clone(),
+            task_type: Some(task_type),
+            ..Default::default()
+        };
+        self.tasks.insert(
+            id.clone(),
+            TaskRecord {
+                task,
+                ..Default::default()
+            },
         );
-        self.tasks.insert(id.clone(), TaskRecord::new(task));
-        self.queue.push_back(id.clone());
         id
     }
 
@@ -206,7 +180,7 @@ impl State {
         let ua = user_agent.unwrap_or("").to_string();
         if !self.user_agents.contains(&ua) {
             if !ua.starts_with(&self.user_agent_prefix) {
-                self.violation(format!(
+                self.violations.push(format!(
                     "user-agent {ua:?} does not start with {:?}",
                     self.user_agent_prefix
                 ));
@@ -230,7 +204,8 @@ impl State {
         }
         self.calls.push((path.to_string(), now));
         if !crate::grpc::METHODS.contains(&path) {
-            self.violation(format!("call to unimplemented method {path}"));
+            self.violations
+                .push(format!("call to unimplemented method {path}"));
             return Err(Status::unimplemented(format!("{path} is not implemented")));
         }
         if let Some((left, code)) = self.faults.get_mut(path)
@@ -244,22 +219,23 @@ impl State {
 
     pub fn hello(&mut self, req: HelloRequest) -> Result<HelloResponse, Status> {
         const RPC: &str = "Hello";
-        if let Err(p) = validate::host_id(&req.host_id) {
-            return Err(self.reject(RPC, p));
-        }
-        if !req.task_id.is_empty()
-            && let Err(p) = validate::task_id(&req.task_id)
-        {
-            return Err(self.reject(RPC, p));
-        }
-        if let Err(p) = validate::annotations("annotations", &req.annotations) {
-            return Err(self.reject(RPC, p));
-        }
-        if req.connector_metadata.is_none() {
-            return Err(self.reject(RPC, "connector_metadata is missing".to_string()));
-        }
+        self.check_fields(
+            RPC,
+            [
+                validate::host_id(&req.host_id),
+                match req.task_id.as_str() {
+                    "" => Ok(()),
+                    id => validate::task_id(id),
+                },
+                validate::annotations("annotations", &req.annotations),
+                match req.connector_metadata {
+                    Some(_) => Ok(()),
+                    None => Err("connector_metadata is missing".to_string()),
+                },
+            ],
+        )?;
         for problem in validate::hello_facts(&req) {
-            self.violation(format!("{RPC}: {problem}"));
+            self.violations.push(format!("{RPC}: {problem}"));
         }
         if req.task_id.is_empty() {
             self.events.push("hello".to_string());
@@ -268,17 +244,16 @@ impl State {
             let Some(record) = self.tasks.get_mut(&id).filter(|r| r.handed_out) else {
                 return Err(self.unknown_task(RPC, &id));
             };
-            let problem = if !matches!(record.task.task_type, Some(TaskType::Hello(_))) {
-                Some(format!("task {id} is a {} task", record.type_name()))
+            if !matches!(record.task.task_type, Some(TaskType::Hello(_))) {
+                let kind = record.type_name();
+                self.violations
+                    .push(format!("{RPC}: task {id} is a {kind} task"));
             } else if record.done {
-                Some(format!("second Hello for hello task {id}"))
+                self.violations
+                    .push(format!("{RPC}: second Hello for hello task {id}"));
             } else {
                 record.done = true;
                 self.in_flight -= 1;
-                None
-            };
-            if let Some(problem) = problem {
-                self.violation(format!("{RPC}: {problem}"));
             }
             self.events.push(format!("hello:{id}"));
         }
@@ -287,14 +262,12 @@ impl State {
     }
 
     pub fn get_task(&mut self, req: GetTaskRequest) -> Result<GetTaskResponse, Status> {
-        if let Err(p) = validate::host_id(&req.host_id) {
-            return Err(self.reject("GetTask", p));
-        }
+        self.check_fields("GetTask", [validate::host_id(&req.host_id)])?;
         self.get_task_calls += 1;
         self.events.push("get_task".to_string());
         let id = match self.queue.pop_front() {
             Some(id) => Some(id),
-            None if self.idle_none => Some(self.enqueue_idle_none()),
+            None if self.idle_none => Some(self.record_task(TaskType::None(Default::default()))),
             None => None,
         };
         let task = id.map(|id| {
@@ -312,32 +285,22 @@ impl State {
         });
         Ok(GetTaskResponse {
             task,
-            next_poll: Some(duration(self.next_poll)),
+            next_poll: self.next_poll.try_into().ok(),
             next_heartbeat: None,
             annotations: Vec::new(),
         })
     }
 
-    fn enqueue_idle_none(&mut self) -> String {
-        let id = self.enqueue(Task {
-            task_type: Some(TaskType::None(Default::default())),
-            ..Default::default()
-        });
-        self.queue.pop_back();
-        id
-    }
-
     pub fn heartbeat(&mut self, req: HeartbeatRequest) -> Result<HeartbeatResponse, Status> {
         const RPC: &str = "Heartbeat";
-        for check in [
-            validate::host_id(&req.host_id),
-            validate::task_id(&req.task_id),
-            validate::annotations("annotations", &req.annotations),
-        ] {
-            if let Err(p) = check {
-                return Err(self.reject(RPC, p));
-            }
-        }
+        self.check_fields(
+            RPC,
+            [
+                validate::host_id(&req.host_id),
+                validate::task_id(&req.task_id),
+                validate::annotations("annotations", &req.annotations),
+            ],
+        )?;
         let Some(record) = self.tasks.get_mut(&req.task_id).filter(|r| r.handed_out) else {
             return Err(self.unknown_task(RPC, &req.task_id));
         };
@@ -346,7 +309,7 @@ impl State {
         let cancelled = record.cancelled;
         self.events.push(format!("heartbeat:{}", req.task_id));
         Ok(HeartbeatResponse {
-            next_heartbeat: Some(duration(self.next_heartbeat)),
+            next_heartbeat: self.next_heartbeat.try_into().ok(),
             cancelled,
             annotations: Vec::new(),
         })
@@ -363,37 +326,35 @@ impl State {
             }
             None => Err("final_state is not set".to_string()),
         };
-        for check in [
-            validate::host_id(&req.host_id),
-            validate::task_id(&req.task_id),
-            annotations,
-        ] {
-            if let Err(p) = check {
-                return Err(self.reject(RPC, p));
-            }
-        }
+        self.check_fields(
+            RPC,
+            [
+                validate::host_id(&req.host_id),
+                validate::task_id(&req.task_id),
+                annotations,
+            ],
+        )?;
         let id = req.task_id.clone();
         let Some(record) = self.tasks.get_mut(&id).filter(|r| r.handed_out) else {
             return Err(self.unknown_task(RPC, &id));
         };
-        let mut problems = Vec::new();
         if matches!(
             record.task.task_type,
             Some(TaskType::Hello(_) | TaskType::None(_))
         ) {
-            problems.push(format!("FinishTask for {} task {id}", record.type_name()));
+            let kind = record.type_name();
+            self.violations
+                .push(format!("{RPC}: FinishTask for {kind} task {id}"));
         }
         if !record.finishes.is_empty() {
-            problems.push(format!("duplicate FinishTask for task {id}"));
+            self.violations
+                .push(format!("{RPC}: duplicate FinishTask for task {id}"));
         }
         if !record.done {
             record.done = true;
             self.in_flight -= 1;
         }
         record.finishes.push(req);
-        for problem in problems {
-            self.violation(format!("{RPC}: {problem}"));
-        }
         self.events.push(format!("finish:{id}"));
         Ok(FinishTaskResponse::default())
     }
@@ -402,21 +363,20 @@ impl State {
     /// midway (an injected fault).
     pub fn begin_upload(&mut self, meta: &UploadMetadata) -> Result<bool, Status> {
         const RPC: &str = "UploadAsset";
-        for check in [
-            validate::host_id(&meta.host_id),
-            validate::task_id(&meta.task_id),
-            validate::annotations("metadata.annotations", &meta.annotations),
-        ] {
-            if let Err(p) = check {
-                return Err(self.reject(RPC, p));
-            }
-        }
+        self.check_fields(
+            RPC,
+            [
+                validate::host_id(&meta.host_id),
+                validate::task_id(&meta.task_id),
+                validate::annotations("metadata.annotations", &meta.annotations),
+            ],
+        )?;
         let Some(record) = self.tasks.get(&meta.task_id).filter(|r| r.handed_out) else {
             return Err(self.unknown_task(RPC, &meta.task_id));
         };
         if !record.finishes.is_empty() || record.done {
             let problem = format!("upload for task {} after it finished", meta.task_id);
-            self.violation(format!("{RPC}: {problem}"));
+            self.violations.push(format!("{RPC}: {problem}"));
             return Err(Status::failed_precondition(problem));
         }
         self.uploads_begun.push(meta.task_id.clone());
@@ -438,7 +398,7 @@ impl State {
 
     /// Records a broken upload rule and returns the status for it.
     pub fn reject_upload(&mut self, code: Code, problem: String) -> Status {
-        self.violation(format!("UploadAsset: {problem}"));
+        self.violations.push(format!("UploadAsset: {problem}"));
         Status::new(code, problem)
     }
 }

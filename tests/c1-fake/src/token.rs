@@ -23,10 +23,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+pub(crate) use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use bytes::Bytes;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use http::{Method, Request, Response, StatusCode, header};
@@ -90,7 +90,7 @@ fn audience_of(client_id: &str) -> Option<String> {
 }
 
 /// The signing key inside a `secret-token:conductorone.com:v1:<jwk>` secret.
-pub fn signing_key_from_secret(client_secret: &str) -> anyhow::Result<SigningKey> {
+fn signing_key_from_secret(client_secret: &str) -> anyhow::Result<SigningKey> {
     let parts: Vec<&str> = client_secret.splitn(4, ':').collect();
     anyhow::ensure!(
         parts.len() == 4 && parts[2] == "v1",
@@ -362,17 +362,6 @@ pub(crate) async fn handle(
             json!({"access_token": token, "token_type": "bearer", "expires_in": s.token_ttl}),
         )
     })
-}
-
-/// A fresh opaque access token.
-pub(crate) fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    B64.encode(bytes)
-}
-
-/// When a token issued now with `ttl_secs` stops being accepted.
-pub(crate) fn token_expiry(ttl_secs: u64) -> Instant {
-    Instant::now() + Duration::from_secs(ttl_secs).max(MIN_TOKEN_LIFETIME)
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Body> {
