@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 use crate::config::SimConfig;
 use crate::filter;
@@ -974,19 +974,6 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
     }
     st.version = 0;
     st
-}
-
-/// A population's id, by name (for tests and examples).
-pub fn find_population<'a>(st: &'a Store, name: &str) -> Option<&'a str> {
-    st.live_pops()
-        .find(|(_, p)| p.name == name)
-        .map(|(_, p)| p.id.as_str())
-}
-
-/// Helper used by tests: the JSON value of a generated user by username.
-pub fn user_json_by_name(st: &Store, username: &str) -> Option<Value> {
-    let pos = *st.user_by_name.get(&username.to_lowercase())?;
-    st.user(pos).map(|u| Value::Object(st.user_core(u)))
 }
 
 #[cfg(test)]

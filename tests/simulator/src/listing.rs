@@ -221,7 +221,9 @@ impl Listing {
             "" => path.clone(),
             raw => format!("{path}?{raw}"),
         };
-        let rest: Vec<&str> = (params.raw.split('&'))
+        let rest: Vec<&str> = params
+            .raw
+            .split('&')
             .filter(|p| !p.is_empty() && !p.starts_with("cursor=") && *p != "cursor")
             .collect();
         let next_prefix = match rest.join("&") {

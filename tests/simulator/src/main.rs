@@ -368,9 +368,7 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!("--ca-out has no effect without --tls");
     }
     if let Some(path) = &args.ground_truth_out {
-        sim.ground_truth()
-            .write_to(path)
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_atomic(path, &serde_json::to_vec(&sim.ground_truth())?)?;
         tracing::info!(path = %path.display(), "ground truth written");
     }
     let ready = sim.ready_info(ca_path);
