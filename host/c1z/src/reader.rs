@@ -17,7 +17,6 @@
 //!   behind iterators, so listing millions of grants uses constant memory.
 
 use std::collections::VecDeque;
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, ToSql};
@@ -187,7 +186,7 @@ impl C1zReader {
         &'r self,
         sync_id: &str,
         resource_type: Option<&str>,
-    ) -> Rows<'r, pb::Resource> {
+    ) -> impl Iterator<Item = Result<pb::Resource>> + use<'r> {
         self.rows(sync_id, &[("resource_type_id", resource_type)])
     }
 
@@ -196,12 +195,16 @@ impl C1zReader {
         &'r self,
         sync_id: &str,
         resource_type: Option<&str>,
-    ) -> Rows<'r, pb::Entitlement> {
+    ) -> impl Iterator<Item = Result<pb::Entitlement>> + use<'r> {
         self.rows(sync_id, &[("resource_type_id", resource_type)])
     }
 
     /// Grants of `sync_id` matching `filter`.
-    pub fn grants<'r>(&'r self, sync_id: &str, filter: &GrantFilter) -> Rows<'r, pb::Grant> {
+    pub fn grants<'r>(
+        &'r self,
+        sync_id: &str,
+        filter: &GrantFilter,
+    ) -> impl Iterator<Item = Result<pb::Grant>> + use<'r> {
         let principal = filter.principal.as_ref();
         self.rows(
             sync_id,
@@ -222,35 +225,64 @@ impl C1zReader {
     }
 
     /// The rows of `T`'s table in `sync_id` whose columns equal the given
-    /// values (a `None` value matches any).
+    /// values (a `None` value matches any), read a page at a time. Each item
+    /// is a decoded message, or an error naming the row that failed.
     fn rows<'r, T: Stored>(
         &'r self,
         sync_id: &str,
         filters: &[(&str, Option<&str>)],
-    ) -> Rows<'r, T> {
+    ) -> impl Iterator<Item = Result<T>> + use<'r, T> {
         // Placeholders: ?1 sync, ?2 last id, then the filters in order.
         let mut sql = format!(
             "select id, external_id, data from {} where sync_id = ?1 and id > ?2",
             T::TABLE
         );
-        let mut args = Vec::new();
+        let mut args = vec![sync_id.to_string()];
         for (column, value) in filters {
             if let Some(value) = value {
                 args.push(value.to_string());
-                sql.push_str(&format!(" and {column} = ?{}", args.len() + 2));
+                sql.push_str(&format!(" and {column} = ?{}", args.len() + 1));
             }
         }
         sql.push_str(&format!(" order by id limit {PAGE}"));
-        Rows {
-            conn: &self.conn,
-            sql,
-            sync_id: sync_id.to_string(),
-            args,
-            last_id: 0,
-            buf: VecDeque::new(),
-            done: false,
-            _t: PhantomData,
-        }
+        let (mut last_id, mut page, mut done) = (0, VecDeque::new(), false);
+        std::iter::from_fn(move || {
+            if page.is_empty() && !done {
+                match self.page(&sql, &args, last_id, T::TABLE) {
+                    Ok(rows) => {
+                        done = rows.len() < PAGE;
+                        page.extend(rows);
+                    }
+                    Err(e) => {
+                        done = true;
+                        return Some(Err(e));
+                    }
+                }
+            }
+            let (id, ext, data): (i64, String, Vec<u8>) = page.pop_front()?;
+            last_id = id;
+            Some(store::decode_blob(&ext, &data))
+        })
+    }
+
+    /// One page of [`rows`](Self::rows): `args` are the sync id and the
+    /// filter values, `last_id` the row id the page starts after.
+    fn page(
+        &self,
+        sql: &str,
+        args: &[String],
+        last_id: i64,
+        table: &str,
+    ) -> Result<Vec<(i64, String, Vec<u8>)>> {
+        let mut values: Vec<&dyn ToSql> = vec![&args[0], &last_id];
+        values.extend(args[1..].iter().map(|a| a as &dyn ToSql));
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| {
+                stmt.query_map(values.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .ctx(|| format!("reading {table}"))
     }
 
     /// Counts of `sync_id` (computed from the rows, not the stored `stats`).
@@ -363,55 +395,5 @@ impl C1zReader {
             n += 1;
         }
         Ok(n)
-    }
-}
-
-/// A paged iterator over the rows of one table and sync. Each item is a
-/// decoded message, or an error naming the row that failed.
-pub struct Rows<'r, T> {
-    conn: &'r Connection,
-    sql: String,
-    sync_id: String,
-    args: Vec<String>,
-    last_id: i64,
-    buf: VecDeque<(i64, String, Vec<u8>)>,
-    done: bool,
-    _t: PhantomData<T>,
-}
-
-impl<T: Stored> Rows<'_, T> {
-    fn fill(&mut self) -> Result<()> {
-        let ctx = || format!("reading {}", T::TABLE);
-        let mut stmt = self.conn.prepare_cached(&self.sql).ctx(ctx)?;
-        let mut values: Vec<&dyn ToSql> = vec![&self.sync_id, &self.last_id];
-        values.extend(self.args.iter().map(|a| a as &dyn ToSql));
-        let mut rows = stmt.query(values.as_slice()).ctx(ctx)?;
-        let before = self.buf.len();
-        while let Some(row) = rows.next().ctx(ctx)? {
-            self.buf.push_back((
-                row.get(0).ctx(ctx)?,
-                row.get(1).ctx(ctx)?,
-                row.get(2).ctx(ctx)?,
-            ));
-        }
-        self.done = self.buf.len() - before < PAGE;
-        Ok(())
-    }
-}
-
-impl<T: Stored> Iterator for Rows<'_, T> {
-    type Item = Result<T>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.buf.is_empty()
-            && !self.done
-            && let Err(e) = self.fill()
-        {
-            self.done = true;
-            return Some(Err(e));
-        }
-        let (id, ext, data) = self.buf.pop_front()?;
-        self.last_id = id;
-        Some(store::decode_blob(&ext, &data))
     }
 }
