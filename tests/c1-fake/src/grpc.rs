@@ -3,8 +3,8 @@
 //! closures, dispatched on the request path.
 //!
 //! Decisions:
-//! - The gate (`State::admit`: user agent, bearer token, known method,
-//!   injected fault) runs on the raw HTTP request, before the body is read,
+//! - The gate (`State::admit`: user agent, bearer token, known method)
+//!   runs on the raw HTTP request, before the body is read,
 //!   so a rejected client-streaming call costs nothing and an unknown path
 //!   answers UNIMPLEMENTED like a real gRPC server.
 //! - Unary RPCs are synchronous calls into `State` under its lock; only
@@ -121,12 +121,11 @@ async fn receive_upload(
         Some(_) => return Err(invalid("the first message is not metadata")),
         None => return Err(invalid("the stream is empty")),
     };
-    let fail_midway = inner.update(|s| s.begin_upload(&meta))?;
+    inner.update(|s| s.begin_upload(&meta))?;
     if inner.read(|s| s.stall_uploads) {
         // Never read on; the stream ends when the client gives up.
         std::future::pending::<()>().await;
     }
-    let injected = || Status::unavailable("injected fault: upload failed midway");
     let mut bytes = Vec::new();
     let mut chunk_sizes = Vec::new();
     loop {
@@ -148,14 +147,8 @@ async fn receive_upload(
                 }
                 chunk_sizes.push(n);
                 bytes.extend_from_slice(&data.data);
-                if fail_midway {
-                    return Err(injected());
-                }
             }
             Msg::Eof(eof) => {
-                if fail_midway {
-                    return Err(injected());
-                }
                 if eof.sha256_checksum.len() != 32 {
                     return Err(invalid(&format!(
                         "eof checksum has {} bytes, not 32",

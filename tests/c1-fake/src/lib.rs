@@ -162,20 +162,9 @@ impl FakeC1 {
 
     // ----- Token endpoint -----
 
-    /// The `expires_in` of tokens issued from now on (default 3600 s).
-    pub fn set_token_ttl(&self, secs: u64) {
-        self.inner.update(|s| s.token_ttl = secs);
-    }
-
     /// The next `n` valid token requests are answered 401.
     pub fn fail_tokens(&self, n: usize) {
         self.inner.update(|s| s.fail_tokens = n);
-    }
-
-    /// The next `n` valid token requests are answered 200 with an empty
-    /// `access_token`.
-    pub fn empty_tokens(&self, n: usize) {
-        self.inner.update(|s| s.empty_tokens = n);
     }
 
     /// Requests to the token endpoint, whatever their outcome.
@@ -206,12 +195,12 @@ impl FakeC1 {
         self.inner.update(|s| s.mint_token())
     }
 
-    /// gRPC calls refused for a missing, unknown or expired token.
     /// Every access token minted so far (to check none leaks).
     pub fn issued_tokens(&self) -> Vec<String> {
         self.inner.read(|s| s.tokens.keys().cloned().collect())
     }
 
+    /// gRPC calls refused for a missing, unknown or expired token.
     pub fn unauthenticated_calls(&self) -> usize {
         self.inner.read(|s| s.unauthenticated_calls)
     }
@@ -222,7 +211,7 @@ impl FakeC1 {
         self.inner.read(|s| s.user_agents.clone())
     }
 
-    // ----- Records and faults common to every RPC -----
+    // ----- Records common to every RPC -----
 
     /// Client misbehaviour seen so far; tests assert it is empty.
     pub fn violations(&self) -> Vec<String> {
@@ -230,7 +219,7 @@ impl FakeC1 {
     }
 
     /// The ordered log of handled events: `token` (issued), `token:rejected`,
-    /// `token:failed`, `token:empty`, `unauthenticated:<Rpc>`, `hello`
+    /// `token:failed`, `unauthenticated:<Rpc>`, `hello`
     /// (startup Hello), `hello:<id>` (answer to a hello task), `get_task`,
     /// `task:<id>` (right after the `get_task` that handed it out),
     /// `heartbeat:<id>`, `upload:<id>` (a verified upload), `finish:<id>`.
@@ -240,8 +229,8 @@ impl FakeC1 {
     }
 
     /// Arrival times of every authenticated call to `method` (a
-    /// `baton_api::method` path), including those answered with an injected
-    /// fault or a validation error.
+    /// `baton_api::method` path), including those answered with a
+    /// validation error.
     pub fn calls(&self, method: &str) -> Vec<Instant> {
         self.inner.read(|s| {
             s.calls
@@ -250,14 +239,6 @@ impl FakeC1 {
                 .map(|(_, t)| *t)
                 .collect()
         })
-    }
-
-    /// The next `n` authenticated calls to `method` (a `baton_api::method`
-    /// path) are answered with `code` before their request is read.
-    /// Replaces an earlier setting for the same method.
-    pub fn fail_next(&self, method: &str, n: usize, code: tonic::Code) {
-        self.inner
-            .update(|s| s.faults.insert(method.to_string(), (n, code)));
     }
 
     // ----- Hello -----
@@ -297,33 +278,6 @@ impl FakeC1 {
         self.inner.update(|s| s.next_poll = d);
     }
 
-    /// With `true`, an empty queue answers GetTask with a `none` task (fresh
-    /// ID) instead of no task (the default).
-    pub fn set_idle_none(&self, on: bool) {
-        self.inner.update(|s| s.idle_none = on);
-    }
-
-    /// GetTask calls handled (not counting injected faults).
-    pub fn get_task_calls(&self) -> usize {
-        self.inner.read(|s| s.get_task_calls)
-    }
-
-    /// Tasks still queued.
-    pub fn queued(&self) -> usize {
-        self.inner.read(|s| s.queue.len())
-    }
-
-    /// Tasks handed out and not yet finished (a hello task until its Hello;
-    /// `none` tasks never count).
-    pub fn in_flight(&self) -> usize {
-        self.inner.read(|s| s.in_flight)
-    }
-
-    /// The largest `in_flight` ever seen.
-    pub fn max_in_flight(&self) -> usize {
-        self.inner.read(|s| s.max_in_flight)
-    }
-
     // ----- Heartbeat -----
 
     /// Heartbeats handled for `task_id`.
@@ -359,13 +313,6 @@ impl FakeC1 {
     /// The data message sizes of each verified upload for `task_id`.
     pub fn upload_chunk_sizes(&self, task_id: &str) -> Vec<Vec<usize>> {
         self.task(task_id, |t| t.chunk_sizes.clone())
-    }
-
-    /// The next `n` upload streams that pass their metadata check fail with
-    /// UNAVAILABLE right after their first data message (or at eof when
-    /// they carry none).
-    pub fn fail_next_upload_midway(&self, n: usize) {
-        self.inner.update(|s| s.upload_midway_failures = n);
     }
 
     /// From now on an upload that begins is never read further, as over a
@@ -440,11 +387,6 @@ impl FakeC1 {
     /// TCP connections accepted so far, refused ones included.
     pub fn connections_accepted(&self) -> usize {
         self.inner.conns.accepted.load(Ordering::SeqCst)
-    }
-
-    /// Connections currently being served.
-    pub fn open_connections(&self) -> usize {
-        self.inner.conns.open_count()
     }
 
     /// Stops listening and drops every connection. The fake's records stay

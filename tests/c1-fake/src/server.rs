@@ -51,10 +51,6 @@ impl Connections {
         }
     }
 
-    pub fn open_count(&self) -> usize {
-        self.open().len()
-    }
-
     /// Stops accepting and drops every connection.
     pub fn shutdown(&self) {
         if let Some(handle) = self

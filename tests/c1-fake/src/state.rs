@@ -13,13 +13,10 @@
 //!   empty) is only recorded; a task ID the fake never handed out is
 //!   answered with NOT_FOUND and recorded. Tests assert `violations` is
 //!   empty.
-//! - A task is "in flight" from the GetTask that hands it out until its
-//!   first FinishTask (for a hello task: its Hello). `none` tasks never
-//!   count. A task cancelled on its first heartbeat stays in flight, as the
-//!   real service would until it times the task out.
+//! - A task is done once its first FinishTask arrives (for a hello task:
+//!   its Hello; a `none` task once handed out); a later upload is refused.
 //! - Counters and events record calls that were handled; `calls` records
-//!   every authenticated call, including those answered with an injected
-//!   fault, with its arrival time.
+//!   every authenticated call with its arrival time.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -59,14 +56,9 @@ impl TaskRecord {
 #[derive(Default)]
 pub(crate) struct State {
     // Settings.
-    pub token_ttl: u64,
     pub fail_tokens: usize,
-    pub empty_tokens: usize,
     pub next_poll: Duration,
     pub next_heartbeat: Duration,
-    pub idle_none: bool,
-    pub faults: HashMap<String, (usize, Code)>,
-    pub upload_midway_failures: usize,
     /// Uploads that begin are then never read (a stalled link).
     pub stall_uploads: bool,
     /// Uploads that began, by task id.
@@ -85,11 +77,8 @@ pub(crate) struct State {
     pub events: Vec<String>,
     pub calls: Vec<(String, Instant)>,
     pub hellos: Vec<HelloRequest>,
-    pub get_task_calls: usize,
     pub queue: VecDeque<String>,
     pub tasks: HashMap<String, TaskRecord>,
-    pub in_flight: usize,
-    pub max_in_flight: usize,
 }
 
 /// The RPC name at the end of a method path, for messages and events.
@@ -110,7 +99,6 @@ pub(crate) fn fresh_task_id() -> String {
 impl State {
     pub fn new(client_name: &str) -> Self {
         State {
-            token_ttl: 3600,
             next_poll: Duration::from_millis(100),
             next_heartbeat: Duration::from_secs(1),
             user_agent_prefix: format!("{client_name} "),
@@ -121,7 +109,7 @@ impl State {
     /// Issues a token valid for the current TTL.
     pub fn mint_token(&mut self) -> String {
         let token = token::B64.encode(rand::random::<[u8; 32]>());
-        let lifetime = Duration::from_secs(self.token_ttl).max(token::MIN_TOKEN_LIFETIME);
+        let lifetime = Duration::from_secs(token::TOKEN_TTL_SECS).max(token::MIN_TOKEN_LIFETIME);
         self.tokens.insert(token.clone(), Instant::now() + lifetime);
         token
     }
@@ -169,7 +157,7 @@ impl State {
     }
 
     /// The gate in front of every gRPC call: user agent, bearer token,
-    /// known method, injected fault.
+    /// known method.
     pub fn admit(
         &mut self,
         path: &str,
@@ -207,12 +195,6 @@ impl State {
             self.violations
                 .push(format!("call to unimplemented method {path}"));
             return Err(Status::unimplemented(format!("{path} is not implemented")));
-        }
-        if let Some((left, code)) = self.faults.get_mut(path)
-            && *left > 0
-        {
-            *left -= 1;
-            return Err(Status::new(*code, "injected fault"));
         }
         Ok(())
     }
@@ -253,7 +235,6 @@ impl State {
                     .push(format!("{RPC}: second Hello for hello task {id}"));
             } else {
                 record.done = true;
-                self.in_flight -= 1;
             }
             self.events.push(format!("hello:{id}"));
         }
@@ -263,22 +244,13 @@ impl State {
 
     pub fn get_task(&mut self, req: GetTaskRequest) -> Result<GetTaskResponse, Status> {
         self.check_fields("GetTask", [validate::host_id(&req.host_id)])?;
-        self.get_task_calls += 1;
         self.events.push("get_task".to_string());
-        let id = match self.queue.pop_front() {
-            Some(id) => Some(id),
-            None if self.idle_none => Some(self.record_task(TaskType::None(Default::default()))),
-            None => None,
-        };
-        let task = id.map(|id| {
+        let task = self.queue.pop_front().map(|id| {
             let record = self.tasks.get_mut(&id).expect("queued tasks are recorded");
             record.handed_out = true;
             let task = record.task.clone();
             if matches!(task.task_type, Some(TaskType::None(_))) {
                 record.done = true;
-            } else {
-                self.in_flight += 1;
-                self.max_in_flight = self.max_in_flight.max(self.in_flight);
             }
             self.events.push(format!("task:{id}"));
             task
@@ -350,18 +322,14 @@ impl State {
             self.violations
                 .push(format!("{RPC}: duplicate FinishTask for task {id}"));
         }
-        if !record.done {
-            record.done = true;
-            self.in_flight -= 1;
-        }
+        record.done = true;
         record.finishes.push(req);
         self.events.push(format!("finish:{id}"));
         Ok(FinishTaskResponse::default())
     }
 
-    /// Checks an upload's metadata; returns whether this stream must fail
-    /// midway (an injected fault).
-    pub fn begin_upload(&mut self, meta: &UploadMetadata) -> Result<bool, Status> {
+    /// Checks an upload's metadata.
+    pub fn begin_upload(&mut self, meta: &UploadMetadata) -> Result<(), Status> {
         const RPC: &str = "UploadAsset";
         self.check_fields(
             RPC,
@@ -374,17 +342,13 @@ impl State {
         let Some(record) = self.tasks.get(&meta.task_id).filter(|r| r.handed_out) else {
             return Err(self.unknown_task(RPC, &meta.task_id));
         };
-        if !record.finishes.is_empty() || record.done {
+        if record.done {
             let problem = format!("upload for task {} after it finished", meta.task_id);
             self.violations.push(format!("{RPC}: {problem}"));
             return Err(Status::failed_precondition(problem));
         }
         self.uploads_begun.push(meta.task_id.clone());
-        let fail = self.upload_midway_failures > 0;
-        if fail {
-            self.upload_midway_failures -= 1;
-        }
-        Ok(fail)
+        Ok(())
     }
 
     /// Stores a verified upload.

@@ -42,6 +42,8 @@ pub const TOKEN_PATH: &str = "/auth/v1/token";
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Everything before the base64url JWK in a client secret.
 pub const SECRET_PREFIX: &str = "secret-token:conductorone.com:v1:";
+/// The `expires_in` of every issued token.
+pub(crate) const TOKEN_TTL_SECS: u64 = 3600;
 /// The shortest time an issued token is accepted, whatever its `expires_in`.
 pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(5);
 /// The assertion's lifetime and back-dating, in seconds.
@@ -331,36 +333,21 @@ pub(crate) async fn handle(
             true => Ok(()),
             false => Err(format!("nonce {nonce} reused")),
         });
-        if let Err(reason) = verdict {
+        let (event, status, body) = if let Err(reason) = verdict {
             s.token_rejections.push(reason.clone());
-            s.events.push("token:rejected".to_string());
-            return reply(
-                StatusCode::UNAUTHORIZED,
-                json!({"error": "invalid_client", "error_description": reason}),
-            );
-        }
-        if s.fail_tokens > 0 {
+            let body = json!({"error": "invalid_client", "error_description": reason});
+            ("token:rejected", StatusCode::UNAUTHORIZED, body)
+        } else if s.fail_tokens > 0 {
             s.fail_tokens -= 1;
-            s.events.push("token:failed".to_string());
-            return reply(
-                StatusCode::UNAUTHORIZED,
-                json!({"error": "invalid_client", "error_description": "injected failure"}),
-            );
-        }
-        if s.empty_tokens > 0 {
-            s.empty_tokens -= 1;
-            s.events.push("token:empty".to_string());
-            return reply(
-                StatusCode::OK,
-                json!({"access_token": "", "token_type": "bearer", "expires_in": s.token_ttl}),
-            );
-        }
-        let token = s.mint_token();
-        s.events.push("token".to_string());
-        reply(
-            StatusCode::OK,
-            json!({"access_token": token, "token_type": "bearer", "expires_in": s.token_ttl}),
-        )
+            let body = json!({"error": "invalid_client", "error_description": "injected failure"});
+            ("token:failed", StatusCode::UNAUTHORIZED, body)
+        } else {
+            let body = json!({"access_token": s.mint_token(), "token_type": "bearer",
+                "expires_in": TOKEN_TTL_SECS});
+            ("token", StatusCode::OK, body)
+        };
+        s.events.push(event.to_string());
+        reply(status, body)
     })
 }
 

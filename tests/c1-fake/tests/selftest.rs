@@ -175,6 +175,11 @@ fn hello_request(task_id: &str) -> HelloRequest {
     }
 }
 
+/// GetTask calls the fake handled (not those refused).
+fn get_task_calls(c1: &FakeC1) -> usize {
+    c1.events().iter().filter(|e| *e == "get_task").count()
+}
+
 fn get_task() -> GetTaskRequest {
     GetTaskRequest {
         host_id: HOST_ID.into(),
@@ -200,14 +205,13 @@ async fn the_token_endpoint_checks_the_assertion() {
             .starts_with("secret-token:conductorone.com:v1:")
     );
 
-    c1.set_token_ttl(42);
     let assertion =
         sign_assertion_for_test(&c1.client_id(), &c1.client_secret(), unix_now()).unwrap();
     let (status, body) = post_assertion(&c1, &assertion).await;
     assert_eq!(status, 200, "{body}");
     assert!(!body["access_token"].as_str().unwrap().is_empty());
     assert_eq!(body["token_type"], "bearer");
-    assert_eq!(body["expires_in"], 42);
+    assert_eq!(body["expires_in"], 3600);
 
     // The same assertion again: the nonce is spent.
     let (status, _) = post_assertion(&c1, &assertion).await;
@@ -244,16 +248,10 @@ async fn the_token_endpoint_checks_the_assertion() {
     assert!(rejections[1].contains("signature"), "{rejections:?}");
     assert!(rejections[2].contains("aud"), "{rejections:?}");
 
-    // Injected failures, then an empty token.
+    // An injected failure.
     c1.fail_tokens(1);
-    c1.empty_tokens(1);
     let fresh = || sign_assertion_for_test(&c1.client_id(), &c1.client_secret(), unix_now());
     assert_eq!(post_assertion(&c1, &fresh().unwrap()).await.0, 401);
-    let (status, body) = post_assertion(&c1, &fresh().unwrap()).await;
-    assert_eq!(
-        (status.as_u16(), body["access_token"].as_str()),
-        (200, Some(""))
-    );
     assert_eq!(post_assertion(&c1, &fresh().unwrap()).await.0, 200);
     // HTTP/1.1 shares the listener with gRPC's HTTP/2.
     let response = reqwest::Client::builder()
@@ -269,7 +267,7 @@ async fn the_token_endpoint_checks_the_assertion() {
         .unwrap();
     assert_eq!(response.version(), reqwest::Version::HTTP_11);
     assert_eq!(response.status(), 200);
-    assert_eq!(c1.token_fetches(), 8);
+    assert_eq!(c1.token_fetches(), 7);
     assert_eq!(c1.token_rejections().len(), 3);
 }
 
@@ -304,7 +302,6 @@ async fn a_task_goes_round_trip() {
     let task = reply.task.expect("the queued task");
     assert_eq!(task.id, id);
     assert!(matches!(task.task_type, Some(TaskType::SyncFull(ref s)) if s.skip_expand_grants));
-    assert_eq!((c1.in_flight(), c1.max_in_flight()), (1, 1));
 
     let hb = HeartbeatRequest {
         host_id: HOST_ID.into(),
@@ -343,7 +340,6 @@ async fn a_task_goes_round_trip() {
         .unwrap();
     let finished = waiter.await.unwrap().expect("FinishTask recorded");
     assert!(matches!(finished.final_state, Some(FinalState::Success(_))));
-    assert_eq!(c1.in_flight(), 0);
 
     // A late heartbeat is tolerated; a second FinishTask is not.
     let _: HeartbeatResponse = unary(&ch, method::HEARTBEAT, Some(&token), hb)
@@ -378,7 +374,7 @@ async fn a_task_goes_round_trip() {
 }
 
 #[tokio::test]
-async fn hello_tasks_cancellation_and_idle_none() {
+async fn hello_tasks_cancellation_and_none_tasks() {
     let c1 = FakeC1::start().await;
     let token = c1.mint_token();
     let ch = channel(&c1).await.unwrap();
@@ -390,11 +386,9 @@ async fn hello_tasks_cancellation_and_idle_none() {
             .await
             .unwrap();
     }
-    assert_eq!(c1.in_flight(), 2);
     let _: HelloResponse = unary(&ch, method::HELLO, Some(&token), hello_request(&hello_id))
         .await
         .unwrap();
-    assert_eq!(c1.in_flight(), 1);
 
     assert!(c1.cancel_task(&sync_id));
     let hb = HeartbeatRequest {
@@ -407,7 +401,7 @@ async fn hello_tasks_cancellation_and_idle_none() {
         .unwrap();
     assert!(reply.cancelled);
 
-    c1.set_idle_none(true);
+    c1.enqueue(TaskType::None(NoneTask::default()));
     c1.set_next_poll(Duration::from_secs(2));
     let reply: GetTaskResponse = unary(&ch, method::GET_TASK, Some(&token), get_task())
         .await
@@ -417,7 +411,6 @@ async fn hello_tasks_cancellation_and_idle_none() {
         Some(TaskType::None(NoneTask { .. }))
     ));
     assert_eq!(reply.next_poll.unwrap().seconds, 2);
-    assert_eq!((c1.in_flight(), c1.max_in_flight()), (1, 2));
     assert_eq!(c1.violations(), Vec::<String>::new());
 }
 
@@ -445,7 +438,7 @@ async fn calls_without_a_valid_token_are_unauthenticated() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
     assert_eq!(c1.unauthenticated_calls(), 3);
-    assert_eq!(c1.get_task_calls(), 1);
+    assert_eq!(get_task_calls(&c1), 1);
 }
 
 #[tokio::test]
@@ -504,32 +497,20 @@ async fn validation_and_injected_faults() {
     assert_eq!(violations.len(), 5, "{violations:?}");
     assert!(violations[3].contains("virtualization_system"));
 
-    // Injected faults on GetTask.
-    c1.fail_next(method::GET_TASK, 2, Code::Unavailable);
-    for expected in [Some(Code::Unavailable), Some(Code::Unavailable), None] {
-        let result =
-            unary::<_, GetTaskResponse>(&ch, method::GET_TASK, Some(&token), get_task()).await;
-        assert_eq!(result.err().map(|e| e.code()), expected);
-    }
-    assert_eq!(c1.calls(method::GET_TASK).len(), 4);
-    assert_eq!(c1.get_task_calls(), 1);
+    // Calls answered with a validation error are recorded but not handled.
+    unary::<_, GetTaskResponse>(&ch, method::GET_TASK, Some(&token), get_task())
+        .await
+        .unwrap();
+    assert_eq!(c1.calls(method::GET_TASK).len(), 2);
+    assert_eq!(get_task_calls(&c1), 1);
 
-    // An upload that fails midway, then the retry that succeeds.
+    // An upload with chunks that do not divide it evenly.
     let id = c1.enqueue(TaskType::SyncFull(SyncFullTask::default()));
     unary::<_, GetTaskResponse>(&ch, method::GET_TASK, Some(&token), get_task())
         .await
         .unwrap();
-    c1.fail_next_upload_midway(1);
     let bytes = vec![7u8; 3000];
     let digest = Sha256::digest(&bytes).to_vec();
-    let err = upload(
-        &ch,
-        &token,
-        upload_messages(&id, &bytes, 1024, digest.clone()),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.code(), Code::Unavailable);
     upload(&ch, &token, upload_messages(&id, &bytes, 1024, digest))
         .await
         .unwrap();
@@ -563,10 +544,6 @@ async fn connections_can_be_dropped_and_refused() {
         .await
         .unwrap();
     assert_eq!(c1.connections_accepted(), 1);
-    assert!(
-        c1.wait_until(Duration::from_secs(5), |c| c.open_connections() == 1)
-            .await
-    );
 
     // An upload left hanging after its metadata dies with the connection.
     let id = c1.enqueue(TaskType::SyncFull(SyncFullTask::default()));
@@ -596,7 +573,6 @@ async fn connections_can_be_dropped_and_refused() {
             .await
     );
     c1.drop_connections();
-    assert_eq!(c1.open_connections(), 0);
     let outcome = tokio::time::timeout(Duration::from_secs(5), hanging)
         .await
         .expect("the upload ends with the connection")
@@ -610,13 +586,12 @@ async fn connections_can_be_dropped_and_refused() {
         c1.wait_until(Duration::from_secs(5), |c| c.connections_accepted() >= 2)
             .await
     );
-    assert_eq!(c1.open_connections(), 0);
 
     c1.set_refuse_connections(false);
     let ch = channel(&c1).await.unwrap();
     unary::<_, GetTaskResponse>(&ch, method::GET_TASK, Some(&token), get_task())
         .await
         .unwrap();
-    assert_eq!(c1.get_task_calls(), 3);
+    assert_eq!(get_task_calls(&c1), 3);
     assert_eq!(c1.violations(), Vec::<String>::new());
 }
