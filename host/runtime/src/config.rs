@@ -265,10 +265,14 @@ pub fn resolve(
                 .get(&r.client_id_field)
                 .cloned()
                 .ok_or_else(|| format!("missing required {}", field_ref(&r.client_id_field)))?;
+            // The recipe's client secret is for the host's token exchange
+            // only: a guest must not be able to send it anywhere, even as a
+            // bearer token.
             let client_secret = secrets
-                .get(&r.client_secret_field)
-                .cloned()
+                .remove(&r.client_secret_field)
                 .ok_or_else(|| format!("missing required {}", field_ref(&r.client_secret_field)))?;
+            secret_fields.retain(|f| f != &r.client_secret_field);
+            bound.remove(&r.client_secret_field);
             let token_url = render_template(&r.token_url, &values)?;
             // The client secret goes to the token endpoint and the token to
             // the same group's origins: both must be the operator's.
@@ -292,13 +296,6 @@ pub fn resolve(
             })
         }
     };
-    // The recipe's client secret is for the host's token exchange only: a
-    // guest must not be able to send it anywhere, even as a bearer token.
-    if let Some(CredentialRecipe::Oauth2ClientCredentials(r)) = &meta.credential {
-        secrets.remove(&r.client_secret_field);
-        secret_fields.retain(|f| f != &r.client_secret_field);
-        bound.remove(&r.client_secret_field);
-    }
     Ok(ResolvedConfig {
         values: values.into_iter().collect(),
         secrets,

@@ -360,49 +360,42 @@ impl ComponentCache {
         if !self.dir_ok("reading", "; compiling instead") {
             return None;
         }
-        let refuse = |reason: String| {
-            tracing::warn!(
-                "ignoring component cache entry {}: {reason}",
-                path.display()
-            );
+        // `Ok(None)`: no entry; `Err`: why the entry is ignored.
+        let read = || -> Result<Option<Component>, String> {
+            // No symlink: the entry itself must be the checked file.
+            let opened = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path);
+            let mut file = match opened {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(format!("it cannot be opened: {e}")),
+            };
+            // Checked on the open handle, so a file swapped in after the
+            // check is not the one read.
+            let meta = (file.metadata()).map_err(|e| format!("its metadata is unreadable: {e}"))?;
+            if !meta.is_file() {
+                return Err("it is not a regular file".into());
+            }
+            private_to_us(&meta)?;
+            let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            (file.read_to_end(&mut bytes)).map_err(|e| format!("it cannot be read: {e}"))?;
+            // SAFETY: these bytes come from a regular file owned by this
+            // process's user and writable by no one else, in a directory
+            // with the same guarantees, read through the handle that was
+            // checked; only `store` below writes such files, from
+            // `Component::serialize` of this engine (the name binds the
+            // engine's compatibility hash, and wasmtime re-checks it while
+            // deserialising).
+            let component = unsafe { Component::deserialize(engine, &bytes) };
+            (component.map(Some)).map_err(|e| format!("it does not deserialise: {e}"))
+        };
+        read().unwrap_or_else(|reason| {
+            let path = path.display();
+            tracing::warn!("ignoring component cache entry {path}: {reason}");
             None
-        };
-        // No symlink: the entry itself must be the checked file.
-        let mut file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => return refuse(format!("it cannot be opened: {e}")),
-        };
-        // Checked on the open handle, so a file swapped in after the check
-        // is not the one read.
-        let meta = match file.metadata() {
-            Ok(m) => m,
-            Err(e) => return refuse(format!("its metadata is unreadable: {e}")),
-        };
-        if !meta.is_file() {
-            return refuse("it is not a regular file".into());
-        }
-        if let Err(reason) = private_to_us(&meta) {
-            return refuse(reason);
-        }
-        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        if let Err(e) = file.read_to_end(&mut bytes) {
-            return refuse(format!("it cannot be read: {e}"));
-        }
-        // SAFETY: these bytes come from a regular file owned by this
-        // process's user and writable by no one else, in a directory with
-        // the same guarantees, read through the handle that was checked;
-        // only `store` below writes such files, from `Component::serialize`
-        // of this engine (the name binds the engine's compatibility hash,
-        // and wasmtime re-checks it while deserialising).
-        match unsafe { Component::deserialize(engine, &bytes) } {
-            Ok(c) => Some(c),
-            Err(e) => refuse(format!("it does not deserialise: {e}")),
-        }
+        })
     }
 
     /// Writes `component` to `path`, atomically (a private temporary file,

@@ -120,26 +120,15 @@ impl http::Host for HostState {
 }
 
 impl HostState {
+    /// One request: a batch of one.
     async fn one(
         &mut self,
         req: http::Request,
         auth: Option<Resource<SecretHandle>>,
         keep: Option<KeepHeaders>,
     ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
-        let auth = self.auth_use(auth)?;
-        let instance = self.instance.clone();
-        let Some(client) = instance.http.as_ref() else {
-            let e = http::HttpError::PolicyDenied("this call has no network access".into());
-            self.note_http_error(&e);
-            return Ok(Err(e));
-        };
-        // HTTP work is the host's: it runs on tasks of its own, outside the
-        // polls of the call that the connector CPU is metered over.
-        let result = client.send_detached(req, auth, keep).await;
-        if let Err(e) = &result {
-            self.note_http_error(e);
-        }
-        Ok(result)
+        let mut answers = self.batch(vec![req], auth, keep).await?;
+        Ok(answers.pop().expect("a batch answers every request"))
     }
 
     async fn batch(
@@ -162,6 +151,8 @@ impl HostState {
             self.note_http_error(&e);
             return Ok(reqs.iter().map(|_| Err(e.clone())).collect());
         };
+        // HTTP work is the host's: it runs on tasks of its own, outside the
+        // polls of the call that the connector CPU is metered over.
         let results = client.send_batch_detached(reqs, auth, keep).await;
         for r in &results {
             if let Err(e) = r {

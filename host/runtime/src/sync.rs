@@ -73,6 +73,7 @@ use c1z::{C1zWriter, SyncStart, WriterOptions, pb};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
+use crate::backoff::Backoff;
 use crate::bindings::upload::SkipTasks;
 use crate::bindings::{sync_api, types as wit};
 use crate::capabilities::http::HttpStats;
@@ -90,6 +91,9 @@ const MAX_FOLLOW_UPS: usize = 10_000;
 /// The sync token of a sync that hit a limit or a cycle: the next run
 /// starts over instead of resuming it.
 const DISCARDED_TOKEN: &str = r#"{"engine":"connector-host","discarded":true,"version":1}"#;
+/// Retries of a task that failed transiently: 1 s doubling to 32 s,
+/// jittered, so a burst of failed tasks does not come back as one burst.
+const TASK_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(32));
 /// Entitlement owners and entitlement ids remembered to avoid lookups.
 const CACHE_ENTRIES: usize = 200_000;
 
@@ -580,24 +584,26 @@ pub async fn run_sync(
         let seed = Seed::Targets(&options.targets);
         seed_new_sync(&mut writer, plugin, &options.limits, seed)?;
     }
-    let types = resource_types(plugin);
-    let skip: HashSet<String> = plugin
-        .metadata
-        .resource_types
-        .iter()
-        .filter(|t| t.skip_entitlements_and_grants)
-        .map(|t| t.id.clone())
-        .collect();
-
-    let mut known = Known::default();
-    let mut warnings = Vec::new();
-    // Grant principals a targeted sync found gone: their grants are skipped.
-    let mut related_gone = HashSet::new();
-    let mut queue = Queue::open(&writer, &options.limits)?;
     // Counted across resumes: a resumed sync has the budget it had left.
     let spent = writer.sync_queue().spent()?;
     let calls_before = spent.calls;
-    known.uploaded = spent.bytes;
+    let types = &plugin.metadata.resource_types;
+    let mut committer = Committer {
+        queue: Queue::open(&writer, &options.limits)?,
+        known: Known {
+            uploaded: spent.bytes,
+            ..Known::default()
+        },
+        types: resource_types(plugin),
+        skip: (types.iter().filter(|t| t.skip_entitlements_and_grants))
+            .map(|t| t.id.clone())
+            .collect(),
+        instance,
+        limits: &options.limits,
+    };
+    let mut warnings = Vec::new();
+    // Grant principals a targeted sync found gone: their grants are skipped.
+    let mut related_gone = HashSet::new();
     let mut calls = 0u64;
     let deadline = tokio::time::Instant::now() + options.limits.deadline;
     // Calls whose results are written but not yet committed, and when the
@@ -633,7 +639,7 @@ pub async fn run_sync(
                 options.concurrency.max(1).saturating_sub(inflight.len())
             };
             if room > 0 {
-                for (id, task) in queue.next(&writer, phase, cursor, room)? {
+                for (id, task) in committer.queue.next(&writer, phase, cursor, room)? {
                     cursor = id;
                     spawn(&mut inflight, id, task, 0, Duration::ZERO);
                 }
@@ -645,37 +651,26 @@ pub async fn run_sync(
             // pile up; otherwise, and always before the engine waits, what
             // is written is committed. So a kill loses only the calls in
             // flight and the few results not yet committed.
-            let ready = match inflight.try_join_next() {
-                Some(ready)
-                    if uncommitted < options.concurrency.max(1)
-                        && oldest_uncommitted.elapsed() < options.checkpoint_interval =>
-                {
-                    Some(ready)
-                }
-                ready => {
-                    if uncommitted > 0 {
-                        writer.checkpoint(CHECKPOINT_TOKEN)?;
-                        uncommitted = 0;
-                    }
-                    ready
-                }
-            };
-            let joined = match ready {
-                Some(ready) => Some(ready),
+            let mut joined = inflight.try_join_next();
+            let commit_now = joined.is_none()
+                || uncommitted >= options.concurrency.max(1)
+                || oldest_uncommitted.elapsed() >= options.checkpoint_interval;
+            if commit_now && uncommitted > 0 {
+                writer.checkpoint(CHECKPOINT_TOKEN)?;
+                uncommitted = 0;
+            }
+            if joined.is_none() {
                 // The deadline ends the run even while calls hang (each may
                 // take its whole wall-clock budget): what they did is redone
                 // on resume, what was committed stays.
-                None => match tokio::time::timeout_at(deadline, inflight.join_next()).await {
-                    Ok(joined) => joined,
-                    Err(_) => {
-                        inflight.abort_all();
-                        writer.checkpoint(CHECKPOINT_TOKEN)?;
-                        return Err(SyncError::DeadlineExceeded {
-                            deadline: options.limits.deadline,
-                        });
-                    }
-                },
-            };
+                let Ok(next) = tokio::time::timeout_at(deadline, inflight.join_next()).await else {
+                    inflight.abort_all();
+                    writer.checkpoint(CHECKPOINT_TOKEN)?;
+                    let deadline = options.limits.deadline;
+                    return Err(SyncError::DeadlineExceeded { deadline });
+                };
+                joined = next;
+            }
             let Some(joined) = joined else {
                 if stopping {
                     writer.checkpoint(CHECKPOINT_TOKEN)?;
@@ -701,11 +696,8 @@ pub async fn run_sync(
             // A targeted sync: a target's read commits as a page of it, and
             // a grants page first reads the principals the sync lacks.
             let result = match (result, &task.resource) {
-                (Ok((Output::Found(found), report)), Some((t, r))) => {
-                    let target = wit::ResourceId {
-                        resource_type: t.clone(),
-                        resource: r.clone(),
-                    };
+                (Ok((Output::Found(found), report)), Some(target)) => {
+                    let target = unpair(target);
                     // No targets: an incremental sync's re-read, which
                     // replaces what the previous sync held for it.
                     if options.targets.is_empty() {
@@ -730,28 +722,15 @@ pub async fn run_sync(
                         calls_before: calls_before + calls,
                         max_calls: options.limits.max_calls,
                     };
+                    let (upload, gone) = (&mut report.upload, &mut related_gone);
                     let what = task.describe();
-                    let gone = &mut related_gone;
-                    match targeted::fetch_principals(
-                        cx,
-                        &mut writer,
-                        &mut report.upload,
-                        gone,
-                        &what,
-                    )
-                    .await
-                    {
-                        Ok(reads) => {
-                            calls += reads.calls;
-                            writer.sync_queue().set_calls(calls_before + calls)?;
-                            warnings.extend(reads.warnings);
-                            Ok((Output::Page(page), report))
-                        }
-                        Err(e) => {
-                            inflight.abort_all();
-                            return Err(e);
-                        }
-                    }
+                    let fetched =
+                        targeted::fetch_principals(cx, &mut writer, upload, gone, &what).await;
+                    let reads = fetched.inspect_err(|_| inflight.abort_all())?;
+                    calls += reads.calls;
+                    writer.sync_queue().set_calls(calls_before + calls)?;
+                    warnings.extend(reads.warnings);
+                    Ok((Output::Page(page), report))
                 }
                 (Ok((Output::Page(page), report)), Some((t, r))) if task.op == PRINCIPAL_GRANTS => {
                     crate::incremental::check_principal_upload(&report.upload, t, r)
@@ -762,20 +741,8 @@ pub async fn run_sync(
             };
             match result {
                 Ok((Output::Page(page), report)) => {
-                    let committed = commit_page(
-                        &mut writer,
-                        &mut queue,
-                        &types,
-                        &skip,
-                        &mut known,
-                        id,
-                        &task,
-                        *page,
-                        report,
-                        phase,
-                        instance,
-                        &options.limits,
-                    );
+                    let committed =
+                        commit_page(&mut committer, &mut writer, id, &task, *page, report, phase);
                     if let Err(e) = committed {
                         inflight.abort_all();
                         if e.discards() {
@@ -793,14 +760,7 @@ pub async fn run_sync(
                 Err(e) if e.is_transient() && attempt + 1 < options.max_attempts => {
                     let n = attempt + 1;
                     tracing::warn!(task = task.describe(), attempt = n, "retrying after: {e}");
-                    // 1 s doubling to 32 s, jittered: a burst of failed
-                    // tasks does not come back as one burst.
-                    let delay = crate::backoff::Backoff::new(
-                        Duration::from_secs(1),
-                        Duration::from_secs(32),
-                    )
-                    .delay(n);
-                    spawn(&mut inflight, id, task, n, delay);
+                    spawn(&mut inflight, id, task, n, TASK_BACKOFF.delay(n));
                 }
                 Err(CallError::Connector {
                     kind: "not-found",
@@ -810,7 +770,7 @@ pub async fn run_sync(
                     let w = format!("{}: skipped, not found: {message}", task.describe());
                     tracing::warn!("{w}");
                     warnings.push(w);
-                    queue.remove(&writer, id, &task)?;
+                    committer.queue.remove(&writer, id, &task)?;
                 }
                 Err(error) => {
                     inflight.abort_all();
@@ -873,27 +833,34 @@ type CallOutcome = (
     Result<(Output, CallReport), CallError>,
 );
 
-#[allow(clippy::too_many_arguments)]
+/// What commits a sync's pages besides the writer: its queue, what the
+/// artifact holds, and what records and tasks are checked against.
+struct Committer<'a> {
+    queue: Queue,
+    known: Known,
+    types: Vec<pb::ResourceType>,
+    /// Types that are `skip-entitlements-and-grants`.
+    skip: HashSet<String>,
+    instance: &'a InstanceCtx,
+    limits: &'a SyncLimits,
+}
+
 fn commit_page(
+    committer: &mut Committer,
     writer: &mut C1zWriter,
-    queue: &mut Queue,
-    types: &[pb::ResourceType],
-    skip: &HashSet<String>,
-    known: &mut Known,
     id: i64,
     task: &StoredTask,
     page: sync_api::PageOutcome,
     report: CallReport,
     phase: u8,
-    instance: &InstanceCtx,
-    limits: &SyncLimits,
 ) -> Result<(), SyncError> {
+    let (queue, known) = (&mut committer.queue, &mut committer.known);
     let what = task.describe();
     let bad = |m: String| SyncError::Call {
         task: what.clone(),
         error: CallError::InvalidRecord(m),
     };
-    let token_cap = instance.limits.page_token_bytes;
+    let token_cap = committer.instance.limits.page_token_bytes;
     let too_long = |kind: &str, len: usize| SyncError::Call {
         task: what.clone(),
         error: CallError::LimitExceeded(format!(
@@ -919,10 +886,10 @@ fn commit_page(
                     pages,
                 });
             }
-            if pages >= limits.max_pages_per_task {
+            if pages >= committer.limits.max_pages_per_task {
                 return Err(SyncError::LimitReached {
                     bound: SyncBound::PagesPerTask,
-                    limit: limits.max_pages_per_task,
+                    limit: committer.limits.max_pages_per_task,
                     task: what.clone(),
                 });
             }
@@ -951,7 +918,7 @@ fn commit_page(
     // did against its own (see `capabilities::upload`), across resumes.
     known.uploaded = known.uploaded.saturating_add(upload.bytes as u64);
     writer.sync_queue().set_bytes(known.uploaded)?;
-    let cap = instance.limits.upload_bytes_per_sync;
+    let cap = committer.instance.limits.upload_bytes_per_sync;
     if known.uploaded > cap {
         return Err(SyncError::Call {
             task: what.clone(),
@@ -978,7 +945,7 @@ fn commit_page(
             .map_err(stored)?;
     }
     for (i, r) in upload.resources.iter().enumerate() {
-        if skip.contains(&r.id.resource_type) {
+        if committer.skip.contains(&r.id.resource_type) {
             continue;
         }
         // What `put-resources-with` said this resource does without.
@@ -1013,7 +980,7 @@ fn commit_page(
                 r
             }
         };
-        let p = convert::entitlement(e, owner.clone(), types);
+        let p = convert::entitlement(e, owner.clone(), &committer.types);
         writer
             .put_entitlements(std::slice::from_ref(&p))
             .map_err(stored)?;

@@ -437,19 +437,6 @@ impl HttpCapability {
         }
     }
 
-    /// Sends one request on a task of its own (see [`Self::send_batch_detached`]).
-    pub async fn send_detached(
-        self: &Arc<Self>,
-        req: Request,
-        auth: AuthUse,
-        keep: Option<KeepHeaders>,
-    ) -> Result<Response, HttpError> {
-        let me = self.clone();
-        detached_task(async move { keep_headers(me.send(&req, &auth).await, keep.as_ref()) })
-            .await
-            .and_then(|r| r)
-    }
-
     /// Sends independent requests concurrently; results in request order.
     ///
     /// Decision: every request runs as a task of its own and the batch as one
@@ -1186,12 +1173,13 @@ mod tests {
             assert_eq!(r.body, format!("/echo/{i}").into_bytes());
         }
         let one = http
-            .send_detached(
-                request(&format!("{base}/echo/x"), vec![]),
+            .send_batch_detached(
+                vec![request(&format!("{base}/echo/x"), vec![])],
                 AuthUse::None,
                 None,
             )
             .await
+            .remove(0)
             .unwrap();
         assert_eq!(one.body, b"/echo/x");
     }
@@ -1219,8 +1207,9 @@ mod tests {
         // Named in another case: kept.
         let keep = Some(KeepHeaders::new(vec!["X-Request-ID".into()]));
         let one = http
-            .send_detached(request(&url, vec![]), AuthUse::None, keep.clone())
+            .send_batch_detached(vec![request(&url, vec![])], AuthUse::None, keep.clone())
             .await
+            .remove(0)
             .unwrap();
         assert_eq!(names(&one), ["x-request-id"]);
         let batch = http
@@ -1231,12 +1220,13 @@ mod tests {
         }
         // Not named: dropped, the body untouched.
         let none = http
-            .send_detached(
-                request(&url, vec![]),
+            .send_batch_detached(
+                vec![request(&url, vec![])],
                 AuthUse::None,
                 Some(KeepHeaders::new(vec![])),
             )
             .await
+            .remove(0)
             .unwrap();
         assert!(none.headers.is_empty(), "{:?}", none.headers);
         assert_eq!(none.body, b"/echo/k");
@@ -1382,12 +1372,13 @@ mod tests {
         // One request at a time, each gets the whole budget.
         for _ in 0..4 {
             let one = http
-                .send_detached(
-                    request(&format!("{base}/sized/{}", 900 << 10), vec![]),
+                .send_batch_detached(
+                    vec![request(&format!("{base}/sized/{}", 900 << 10), vec![])],
                     AuthUse::None,
                     None,
                 )
                 .await
+                .remove(0)
                 .unwrap();
             assert_eq!(one.body.len(), 900 << 10);
         }

@@ -18,8 +18,9 @@
 //!   description, never request bodies or headers, and everything handed to
 //!   the guest or written out passes the instance's [`Redactor`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -75,11 +76,11 @@ struct CachedToken {
 pub struct TokenBroker {
     pub recipe: OAuth2Recipe,
     cached: Mutex<Option<CachedToken>>,
-    generation: std::sync::atomic::AtomicU64,
-    pub exchanges: std::sync::atomic::AtomicU64,
+    generation: AtomicU64,
+    pub exchanges: AtomicU64,
     /// The latest access tokens, so text leaving the host is scrubbed of
     /// them too (a request in flight may still carry the previous one).
-    recent: std::sync::Mutex<std::collections::VecDeque<SecretString>>,
+    recent: std::sync::Mutex<VecDeque<SecretString>>,
 }
 
 /// Access tokens remembered for redaction: the current one and the three
@@ -122,8 +123,7 @@ impl TokenBroker {
         }
         let started = Instant::now();
         let (value, lifetime) = exchange(self.recipe.clone()).await?;
-        self.exchanges
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.exchanges.fetch_add(1, Ordering::Relaxed);
         // Remembered for scrubbing before the generation moves, so a
         // scrubber built for the new generation always knows the new token.
         {
@@ -133,10 +133,7 @@ impl TokenBroker {
             }
             recent.push_back(value.clone());
         }
-        let generation = self
-            .generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            + 1;
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         *slot = Some(CachedToken {
             value: value.clone(),
             refresh_at: started + refresh_after(lifetime),
@@ -147,7 +144,7 @@ impl TokenBroker {
 
     /// How many tokens have been obtained; moves whenever a new one is.
     pub fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// Drops the cached token if it is still the one that got a 401, so the
@@ -374,10 +371,7 @@ mod tests {
             .unwrap();
         assert_eq!(t3.expose_secret(), "tok-2");
         assert!(g3 > g1);
-        assert_eq!(
-            broker.exchanges.load(std::sync::atomic::Ordering::Relaxed),
-            2
-        );
+        assert_eq!(broker.exchanges.load(Ordering::Relaxed), 2);
     }
 
     #[test]
