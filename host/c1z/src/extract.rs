@@ -151,13 +151,10 @@ fn copy(
         )
         .ctx(|| "storing the partial sync's stats".into())?;
     }
-    conn.execute_batch("vacuum; pragma user_version = 0;")
+    conn.execute_batch("vacuum")
         .ctx(|| "vacuuming the copy".into())?;
     // Self-contained for Go readers, whatever journal mode the source had.
-    conn.query_row("pragma journal_mode = delete", [], |r| {
-        r.get::<_, String>(0)
-    })
-    .ctx(|| "setting the journal mode".into())?;
+    crate::writer::make_self_contained(&conn)?;
     conn.close()
         .map_err(|(_, e)| e)
         .ctx(|| "closing the copy".into())?;

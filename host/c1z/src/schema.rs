@@ -208,29 +208,18 @@ pub fn create_all(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// What [`check_and_upgrade`] had to do.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Upgrade {
-    /// `table.column` entries that were added.
-    pub added_columns: Vec<String>,
-    /// Tables that were created because the file predates them.
-    pub added_tables: Vec<String>,
-}
-
 /// Checks that `conn` holds a c1z v1 schema and adds what newer SDKs expect.
 /// A missing required table or column is [`C1zError::Schema`], naming it, and
 /// so is a trigger, view or virtual table ([`crate::sqlite::vet_schema`]),
 /// refused before anything is changed.
-pub fn check_and_upgrade(conn: &Connection, path: &std::path::Path) -> Result<Upgrade> {
+pub fn check_and_upgrade(conn: &Connection, path: &std::path::Path) -> Result<()> {
     crate::sqlite::vet_schema(conn, path)?;
-    let mut up = Upgrade::default();
     for t in &TABLES {
         let cols = table_columns(conn, t.name)?;
         if cols.is_empty() {
             if t.optional {
                 conn.execute_batch(t.create)
                     .ctx(|| format!("creating table {}", t.name))?;
-                up.added_tables.push(t.name.to_string());
             } else {
                 return Err(C1zError::Schema {
                     path: path.to_path_buf(),
@@ -253,13 +242,9 @@ pub fn check_and_upgrade(conn: &Connection, path: &std::path::Path) -> Result<Up
                     t.name
                 ))
                 .ctx(|| format!("adding column {}.{name}", t.name))?;
-                up.added_columns.push(format!("{}.{name}", t.name));
             }
             if t.name == SYNC_RUNS
-                && up
-                    .added_columns
-                    .iter()
-                    .any(|c| c == "v1_sync_runs.sync_type")
+                && !cols.iter().any(|c| c == "sync_type")
                 && cols.iter().any(|c| c == "is_partial")
             {
                 // v0.2 files marked partial syncs with a boolean.
@@ -272,7 +257,7 @@ pub fn check_and_upgrade(conn: &Connection, path: &std::path::Path) -> Result<Up
         conn.execute_batch(t.indexes)
             .ctx(|| format!("creating indexes of {}", t.name))?;
     }
-    Ok(up)
+    Ok(())
 }
 
 /// Column names of `table`, empty if the table does not exist.
@@ -332,8 +317,18 @@ mod tests {
             index_columns(&conn, "idx_resources_external_sync_v1"),
             vec!["parent_resource_type_id", "parent_resource_id"]
         );
-        let up = check_and_upgrade(&conn, std::path::Path::new("mem")).unwrap();
-        assert_eq!(up, Upgrade::default());
+        let schema = |conn: &Connection| -> Vec<String> {
+            let mut stmt = conn
+                .prepare("select sql from sqlite_schema order by name")
+                .unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        let before = schema(&conn);
+        check_and_upgrade(&conn, std::path::Path::new("mem")).unwrap();
+        assert_eq!(schema(&conn), before, "a current file is left as it is");
     }
 
     #[test]
@@ -354,12 +349,10 @@ mod tests {
                values ('a', '2025-01-01 00:00:00', '', 1);",
         )
         .unwrap();
-        let up = check_and_upgrade(&conn, std::path::Path::new("mem")).unwrap();
-        assert!(
-            up.added_columns
-                .contains(&"v1_grants.needs_expansion".to_string())
-        );
-        assert_eq!(up.added_tables, vec!["v1_connector_sessions".to_string()]);
+        check_and_upgrade(&conn, std::path::Path::new("mem")).unwrap();
+        let grants = table_columns(&conn, GRANTS).unwrap();
+        assert!(grants.iter().any(|c| c == "needs_expansion"), "{grants:?}");
+        assert!(!table_columns(&conn, CONNECTOR_SESSIONS).unwrap().is_empty());
         let t: String = conn
             .query_row("select sync_type from v1_sync_runs", [], |r| r.get(0))
             .unwrap();

@@ -629,9 +629,7 @@ impl C1zWriter {
         let c1z_bytes = envelope::compress_and_publish(&working, &target)?;
         // The artifact is published; a leftover working file would only be
         // reused as the base of the next sync, so removal errors are ignored.
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let _ = fs::remove_file(envelope::with_suffix(&working, suffix));
-        }
+        let _ = remove_database(&working);
         let _ = envelope::sync_dir(&target);
 
         Ok(FinishReport {
@@ -666,13 +664,9 @@ fn refuse(target: &Path, e: C1zError) -> C1zError {
 /// leaves a half-made working file.
 fn prepare_working(target: &Path, working: &Path, state: FileState) -> Result<()> {
     // Leftovers of a vanished working file must not be applied to a new one.
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        remove_if_exists(&envelope::with_suffix(working, suffix))?;
-    }
+    remove_database(working)?;
     let tmp = envelope::with_suffix(working, TMP_SUFFIX);
-    for suffix in ["", "-journal", "-wal", "-shm"] {
-        remove_if_exists(&envelope::with_suffix(&tmp, suffix))?;
-    }
+    remove_database(&tmp)?;
     let built = match state {
         FileState::C1z => envelope::decompress_to(target, &tmp, Default::default())
             .map(|_| ())
@@ -704,21 +698,26 @@ fn prepare_working(target: &Path, working: &Path, state: FileState) -> Result<()
         })(),
     };
     if let Err(e) = built {
-        for suffix in ["", "-journal", "-wal", "-shm"] {
-            let _ = fs::remove_file(envelope::with_suffix(&tmp, suffix));
-        }
+        let _ = remove_database(&tmp);
         return Err(e);
     }
     fs::rename(&tmp, working).map_err(|e| C1zError::io("renaming into place", working, e))?;
     envelope::sync_dir(working)
 }
 
-fn remove_if_exists(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(C1zError::io("removing", path, e)),
+/// Removes the database `db` and the journal files SQLite keeps beside it,
+/// those that exist; the first failure is returned after trying them all.
+fn remove_database(db: &Path) -> Result<()> {
+    let mut result = Ok(());
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let path = envelope::with_suffix(db, suffix);
+        if let Err(e) = fs::remove_file(&path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            result = result.and(Err(C1zError::io("removing", &path, e)));
+        }
     }
+    result
 }
 
 fn busy_or(e: rusqlite::Error, working: &Path, context: &str) -> C1zError {
@@ -777,7 +776,7 @@ fn open_working(working: &Path, opts: &WriterOptions) -> Result<Connection> {
 
 /// Folds the WAL into the main file and switches back to a rollback journal,
 /// so the database file alone is the whole database.
-fn make_self_contained(conn: &Connection) -> Result<()> {
+pub(crate) fn make_self_contained(conn: &Connection) -> Result<()> {
     conn.query_row("pragma wal_checkpoint(truncate)", [], |r| {
         r.get::<_, i64>(0)
     })
