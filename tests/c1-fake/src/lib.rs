@@ -45,11 +45,8 @@ use baton_api::v1::{FinishTaskRequest, HelloRequest, task::TaskType};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use grpc::MAX_UPLOAD_CHUNK;
-pub use token::{
-    ASSERTION_TYPE, MIN_TOKEN_LIFETIME, SECRET_PREFIX, TOKEN_PATH, sign_assertion_for_test,
-    sign_jwt_for_test, token_form_for_test, unix_now,
-};
+use token::TOKEN_PATH;
+pub use token::{sign_assertion_for_test, sign_jwt_for_test, token_form_for_test, unix_now};
 
 /// The test client's ID: client name `test-client`, API host `localhost`.
 pub const CLIENT_ID: &str = "test-client@localhost/pcc";
@@ -107,11 +104,11 @@ impl FakeC1 {
             changed: watch::Sender::new(0),
             conns: server::Connections::default(),
         });
-        server::spawn(
+        tokio::spawn(server::accept_loop(
             listener,
             tokio_rustls::TlsAcceptor::from(tls.server),
             inner.clone(),
-        );
+        ));
         FakeC1 { inner }
     }
 
@@ -387,11 +384,5 @@ impl FakeC1 {
     /// TCP connections accepted so far, refused ones included.
     pub fn connections_accepted(&self) -> usize {
         self.inner.conns.accepted.load(Ordering::SeqCst)
-    }
-
-    /// Stops listening and drops every connection. The fake's records stay
-    /// readable.
-    pub fn shutdown(&self) {
-        self.inner.conns.shutdown();
     }
 }
