@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::util::error_id;
+use crate::util::{error_id, fmt_ts, now_ms};
 
 pub const MSG_INVALID_DATA: &str =
     "The request could not be completed. One or more validation errors were in the request.";
@@ -166,7 +166,9 @@ impl ApiError {
         )
     }
 
-    pub fn rate_limited(retry_after_secs: u64, retry_at: &str) -> ApiError {
+    /// 429 for a bucket that has a token again in `wait` seconds.
+    pub fn rate_limited(wait: f64) -> ApiError {
+        let retry_at = fmt_ts(now_ms() + (wait * 1000.0).ceil() as i64);
         let mut e = Self::with(
             StatusCode::TOO_MANY_REQUESTS,
             "REQUEST_LIMITED",
@@ -180,7 +182,7 @@ impl ApiError {
                 .inner(json!({ "retryAfter": retry_at })),
             ],
         );
-        e.retry_after = Some(retry_after_secs);
+        e.retry_after = Some(wait.ceil().max(1.0) as u64);
         e
     }
 
@@ -233,15 +235,20 @@ impl ApiError {
     }
 }
 
+/// `body` as `application/json` with `status`.
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut r = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&self.body).unwrap_or_default();
-        let mut resp = (self.status, body).into_response();
+        let mut resp = json_response(self.status, &self.body);
         let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
         if let Some(s) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }

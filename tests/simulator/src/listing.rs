@@ -26,7 +26,6 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::accounting::FaultKind;
 use crate::cursor::CursorCodec;
 use crate::errors::{ApiError, ApiResult, Detail};
 use crate::filter::{self, Expr, Schema};
@@ -233,7 +232,7 @@ impl Listing {
         let f = app.faults.get();
         let size = match app.faults.short_page(&f, size) {
             Some(short) => {
-                app.stats.fault(FaultKind::ShortPage);
+                app.stats.fault(|f| &mut f.short_pages);
                 short
             }
             None => size,

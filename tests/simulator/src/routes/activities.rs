@@ -16,22 +16,14 @@ use crate::auth::EnvCtx;
 use crate::errors::{ApiError, ApiResult, Detail};
 use crate::filter;
 use crate::listing::{ListSpec, Listing};
-use crate::util::{fmt_ts, now_ms};
+use crate::util::now_ms;
 
 /// The audit API's own limit (§1.6): 429 `REQUEST_LIMITED` + `Retry-After`.
 fn audit_rate(app: &AppState) -> ApiResult<()> {
-    let config = app
-        .store
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .audit
-        .config
-        .clone();
-    app.audit_limiter.take(&config).map_err(|wait| {
-        let secs = wait.ceil().max(1.0) as u64;
-        let at = fmt_ts(now_ms() + (wait * 1000.0).ceil() as i64);
-        ApiError::rate_limited(secs, &at)
-    })
+    let config = app.read().audit.config.clone();
+    app.audit_limiter
+        .take(&config)
+        .map_err(ApiError::rate_limited)
 }
 
 /// `GET /activities?filter=…&limit=…`.

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::accounting::FaultKind;
 use crate::changes::{ChangeRequest, apply_random_changes};
 use crate::config::{AuditConfig, Faults};
 use crate::listing::Params;
@@ -69,7 +68,7 @@ pub async fn put_faults(
 /// `POST /__sim/tokens/expire`: every issued token is expired now.
 pub async fn expire_tokens(State(app): State<AppState>) -> StatusCode {
     app.tokens.expire_all();
-    app.stats.fault(FaultKind::TokenExpiry);
+    app.stats.fault(|f| &mut f.token_expiries);
     StatusCode::NO_CONTENT
 }
 

@@ -16,7 +16,6 @@ use super::{
     store_for_write, user_pos,
 };
 use crate::AppState;
-use crate::accounting::FaultKind;
 use crate::auth::EnvCtx;
 use crate::errors::{ApiError, ApiResult, Detail};
 use crate::listing::Params;
@@ -106,8 +105,8 @@ pub async fn create(
 /// While the actor's own role propagates (§7 quirk 2), PingOne refuses to
 /// let it assign roles with the documented role-scope refusal (§6.2).
 fn own_role_window(app: &AppState) -> ApiResult<()> {
-    if app.faults.in_own_role_window() {
-        app.stats.fault(FaultKind::Consistency);
+    if app.faults.in_window(|f| f.own_role_propagation_ms) {
+        app.stats.fault(|f| &mut f.consistency_rejections);
         return Err(ApiError::invalid_detail(Detail::new(
             "INVALID_VALUE",
             Some("scope"),
@@ -121,7 +120,7 @@ fn own_role_window(app: &AppState) -> ApiResult<()> {
 /// role has propagated (§7 quirk 2); modelled with the consistency window.
 fn post_grant_window(app: &AppState, st: &Store, ra: &str) -> ApiResult<()> {
     if st.is_fresh(ra, app.faults.get().consistency_window_ms) {
-        app.stats.fault(FaultKind::Consistency);
+        app.stats.fault(|f| &mut f.consistency_rejections);
         return Err(ApiError::forbidden("a role assignment still propagating"));
     }
     Ok(())

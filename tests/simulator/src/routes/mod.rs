@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use std::sync::RwLockWriteGuard;
 
 use crate::AppState;
-use crate::accounting::{FaultKind, account};
+use crate::accounting::account;
 use crate::activity::Actor;
 use crate::auth::EnvCtx;
 use crate::errors::{ApiError, ApiResult, Detail};
@@ -120,7 +120,7 @@ pub fn store_for_write<'a>(app: &'a AppState, ctx: &EnvCtx) -> RwLockWriteGuard<
 pub fn fresh_read(app: &AppState, st: &Store, id: &str) -> ApiResult<()> {
     let w = app.faults.get().consistency_window_ms;
     if st.is_fresh(id, w) {
-        app.stats.fault(FaultKind::Consistency);
+        app.stats.fault(|f| &mut f.consistency_rejections);
         return Err(ApiError::not_found("The requested resource was not found."));
     }
     Ok(())
@@ -130,7 +130,7 @@ pub fn fresh_read(app: &AppState, st: &Store, id: &str) -> ApiResult<()> {
 pub fn fresh_write(app: &AppState, st: &Store, ids: &[&str]) -> ApiResult<()> {
     let w = app.faults.get().consistency_window_ms;
     if ids.iter().any(|id| st.is_fresh(id, w)) {
-        app.stats.fault(FaultKind::Consistency);
+        app.stats.fault(|f| &mut f.consistency_rejections);
         return Err(ApiError::forbidden(
             "a write referencing a just-created object",
         ));
