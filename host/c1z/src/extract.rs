@@ -32,7 +32,6 @@
 //!   fsynced and renamed over `dest`, as the writer publishes; on error
 //!   `dest` is untouched and the temporary file removed.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use rusqlite::params;
@@ -60,8 +59,6 @@ pub struct ExtractReport {
     pub dropped_syncs: Vec<String>,
     /// Counts of the copied sync.
     pub stats: SyncStats,
-    /// Size of the copy's uncompressed database.
-    pub database_bytes: u64,
     /// Size of the copy.
     pub c1z_bytes: u64,
     /// Named resources the sync does not hold (`<type>:<id>`); targeted
@@ -159,15 +156,11 @@ fn copy(
         .map_err(|(_, e)| e)
         .ctx(|| "closing the copy".into())?;
 
-    let database_bytes = fs::metadata(&db)
-        .map_err(|e| C1zError::io("reading metadata of", &db, e))?
-        .len();
     let c1z_bytes = envelope::compress_and_publish(&db, dest)?;
     Ok(ExtractReport {
         sync_id: sync_id.to_string(),
         dropped_syncs,
         stats,
-        database_bytes,
         c1z_bytes,
         missing_targets,
     })

@@ -202,22 +202,14 @@ impl<'w, W: Write + ?Sized> Table<'w, W> {
     fn flush_pending(&mut self) -> Result<()> {
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
         for r in &self.pending {
-            for (i, c) in r.iter().enumerate() {
-                if i < widths.len() {
-                    widths[i] = widths[i].max(c.chars().count());
-                }
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
             }
         }
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
         self.widths = Some(widths);
         let headers: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
         self.emit(&headers)?;
-        let rule: Vec<String> = self
-            .widths
-            .as_ref()
-            .expect("set above")
-            .iter()
-            .map(|w| "-".repeat(*w))
-            .collect();
         self.emit(&rule)?;
         for r in std::mem::take(&mut self.pending) {
             self.emit(&r)?;

@@ -141,8 +141,6 @@ pub struct FinishReport {
     pub target: PathBuf,
     /// Counts of the finished sync (also stored in `v1_sync_runs.stats`).
     pub stats: SyncStats,
-    /// Syncs removed by cleanup.
-    pub deleted_syncs: Vec<String>,
     /// Size of the uncompressed database.
     pub database_bytes: u64,
     /// Size of the published c1z.
@@ -636,7 +634,6 @@ impl C1zWriter {
             sync_id,
             target,
             stats,
-            deleted_syncs: deleted,
             database_bytes,
             c1z_bytes,
         })
