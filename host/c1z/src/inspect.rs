@@ -14,7 +14,7 @@
 //!   their columns from the first rows (up to [`WIDTH_SAMPLE`]) so a listing of
 //!   millions of grants does not have to be held in memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -696,14 +696,12 @@ pub fn render_stats<W: Write + ?Sized>(
         ),
         OutputFormat::Console => {
             let mut t = Table::new(out, &["Type", "Resources", "Entitlements", "Grants"]);
-            let mut all: Vec<&String> = s
+            let all: BTreeSet<&String> = s
                 .resources_by_resource_type
                 .keys()
                 .chain(s.entitlements_by_resource_type.keys())
                 .chain(s.grants_by_resource_type.keys())
                 .collect();
-            all.sort();
-            all.dedup();
             let n =
                 |m: &BTreeMap<String, u64>, k: &String| m.get(k).copied().unwrap_or(0).to_string();
             for k in all {

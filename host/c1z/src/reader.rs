@@ -34,7 +34,6 @@ const PAGE: usize = 500;
 /// A c1z opened for reading.
 pub struct C1zReader {
     conn: Connection,
-    path: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -60,12 +59,6 @@ pub struct ObjectDiff<T> {
     pub removed: Vec<T>,
     /// In both, with different content: `(older, newer)`.
     pub changed: Vec<(T, T)>,
-}
-
-impl<T> ObjectDiff<T> {
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
-    }
 }
 
 /// Differences between two syncs, matched by `external_id`.
@@ -115,16 +108,7 @@ impl C1zReader {
     /// Validates and decompresses `path` into a private copy.
     pub fn open(path: &Path) -> Result<C1zReader> {
         let (dir, _, conn) = open_private_copy(path, None, "c1z-read-")?;
-        Ok(C1zReader {
-            conn,
-            path: path.to_path_buf(),
-            _dir: dir,
-        })
-    }
-
-    /// The c1z this reader was opened from.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(C1zReader { conn, _dir: dir })
     }
 
     /// All sync runs, oldest first.

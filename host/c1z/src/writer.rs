@@ -305,12 +305,13 @@ impl C1zWriter {
         Ok(SyncStart::New { sync_id })
     }
 
+    /// False for a sync started more than [`MAX_RESUME_AGE`] ago; true when
+    /// its start cannot be read or lies ahead.
     fn fresh_enough(started_at: &str) -> bool {
-        let Some(started) = ids::parse_datetime(started_at) else {
-            return true;
-        };
-        let age = chrono::Local::now().naive_local() - started;
-        age.to_std().map(|a| a <= MAX_RESUME_AGE).unwrap_or(true)
+        ids::parse_datetime(started_at).is_none_or(|started| {
+            let age = chrono::Local::now().naive_local() - started;
+            age.to_std().map_or(true, |age| age <= MAX_RESUME_AGE)
+        })
     }
 
     fn begin(&self) -> Result<()> {
