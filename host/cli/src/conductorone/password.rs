@@ -171,9 +171,7 @@ fn meets_pingone_policy(password: &[char]) -> bool {
     let classes = PINGONE_CLASSES
         .iter()
         .all(|(_, test)| password.iter().any(|c| test(*c)));
-    let mut distinct = password.to_vec();
-    distinct.sort_unstable();
-    distinct.dedup();
+    let distinct: std::collections::BTreeSet<_> = password.iter().collect();
     let repeats = password
         .windows(MAX_REPEATED + 1)
         .any(|w| w.iter().all(|c| *c == w[0]));
