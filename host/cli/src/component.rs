@@ -40,7 +40,7 @@ pub struct ComponentChoice {
 impl ComponentChoice {
     /// Whether the component's own egress defaults count: the bundled one's
     /// do; another's only when the operator pinned it by digest and
-    /// accepted them. (`HostRuntime::load` has already checked the digest.)
+    /// accepted them. ([`load`] has already checked the digest.)
     pub fn trust(&self) -> anyhow::Result<ComponentTrust> {
         match (&self.path, &self.sha256, self.accept_egress) {
             (None, _, _) => Ok(ComponentTrust::Trusted),
@@ -61,10 +61,6 @@ pub struct InstanceOptions {
     pub tls: TlsOptions,
 }
 
-pub struct HostRuntime {
-    runtime: Arc<Runtime>,
-}
-
 /// The default cache: `$XDG_CACHE_HOME/connector-host` or `~/.cache/...`,
 /// or none when neither is known (read-only containers pass --cache-dir).
 fn default_cache_dir() -> Option<PathBuf> {
@@ -76,48 +72,37 @@ fn default_cache_dir() -> Option<PathBuf> {
         .map(|h| PathBuf::from(h).join(".cache").join("connector-host"))
 }
 
-impl HostRuntime {
-    pub fn new(cache_dir: Option<&Path>) -> anyhow::Result<Self> {
-        let mut cache = cache_dir.map(Path::to_path_buf).or_else(default_cache_dir);
-        // Private from the start: the runtime refuses a cache directory
-        // others could write to, whatever the process umask.
-        if let Some(dir) = &cache
-            && std::os::unix::fs::DirBuilderExt::mode(
-                std::fs::DirBuilder::new().recursive(true),
-                0o700,
-            )
+/// The process's one runtime, caching compiled components in `cache_dir`.
+pub fn runtime(cache_dir: Option<&Path>) -> anyhow::Result<Arc<Runtime>> {
+    let mut cache = cache_dir.map(Path::to_path_buf).or_else(default_cache_dir);
+    // Private from the start: the runtime refuses a cache directory
+    // others could write to, whatever the process umask.
+    if let Some(dir) = &cache
+        && std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
             .create(dir)
             .is_err()
-        {
-            cache = None; // a cache is an optimisation, never a requirement
-        }
-        let runtime = Runtime::new(RuntimeOptions { cache_dir: cache })?;
-        Ok(Self { runtime })
+    {
+        cache = None; // a cache is an optimisation, never a requirement
     }
+    Runtime::new(RuntimeOptions { cache_dir: cache })
+}
 
-    pub fn runtime(&self) -> Arc<Runtime> {
-        self.runtime.clone()
-    }
-
-    /// Loads the component at `path` (checked against `sha256` when given),
-    /// or the bundled one.
-    pub async fn load(
-        &self,
-        path: Option<&Path>,
-        sha256: Option<&str>,
-    ) -> anyhow::Result<Arc<Plugin>> {
-        match path {
-            Some(path) => self
-                .runtime
-                .load_file(path, sha256)
-                .await
-                .map_err(|e| anyhow::anyhow!("loading component {}: {e}", path.display())),
-            None => self
-                .runtime
-                .load(BUNDLED_PINGONE)
-                .await
-                .map_err(|e| anyhow::anyhow!("loading the bundled PingOne component: {e}")),
-        }
+/// Loads the component at `path` (checked against `sha256` when given),
+/// or the bundled one.
+pub async fn load(
+    runtime: &Runtime,
+    path: Option<&Path>,
+    sha256: Option<&str>,
+) -> anyhow::Result<Arc<Plugin>> {
+    match path {
+        Some(path) => runtime
+            .load_file(path, sha256)
+            .await
+            .map_err(|e| anyhow::anyhow!("loading component {}: {e}", path.display())),
+        None => runtime
+            .load(BUNDLED_PINGONE)
+            .await
+            .map_err(|e| anyhow::anyhow!("loading the bundled PingOne component: {e}")),
     }
 }
 

@@ -56,10 +56,13 @@ fn main() -> ExitCode {
 async fn run() -> anyhow::Result<ExitCode> {
     let argv: Vec<String> = std::env::args().collect();
     let pre = args::prescan(&argv);
-    let host = component::HostRuntime::new(pre.cache_dir.as_deref())?;
-    let plugin = host
-        .load(pre.component.as_deref(), pre.component_sha256.as_deref())
-        .await?;
+    let host = component::runtime(pre.cache_dir.as_deref())?;
+    let plugin = component::load(
+        &host,
+        pre.component.as_deref(),
+        pre.component_sha256.as_deref(),
+    )
+    .await?;
     let (cli, connector_values) = args::parse(&argv, &plugin.metadata)?;
     logging::init(&cli.log_level, cli.log_format.as_deref())?;
 
@@ -93,7 +96,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Serve(args)) => {
-            serve::run(&host, serve_options(&cli, &pre, args)?, connector_values).await?;
+            serve::run(host, serve_options(&cli, &pre, args)?, connector_values).await?;
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Validate) | None => {}
@@ -157,7 +160,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 )
                 .await
                 .map(|s| {
-                    summary::print_mode(&s);
+                    print!("{}", summary::render_mode(&s));
                     s.sync
                 })
             } else {
@@ -166,7 +169,10 @@ async fn run() -> anyhow::Result<ExitCode> {
             .with_context(|| format!("syncing into {}", cli.file.display()));
             progress.stop();
             let summary = result?;
-            summary::print(&plugin.metadata.display_name, &summary);
+            print!(
+                "{}",
+                summary::render(&plugin.metadata.display_name, &summary)
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -358,13 +364,15 @@ fn serve_options(
         tenants: args.tenants.clone(),
         admin_addr: args.admin_addr,
         admin_token_file: args.admin_token_file.clone(),
-        state_dir: args.state_dir.clone(),
-        max_concurrent_syncs: args.max_concurrent_syncs,
         drain_grace: args.drain_grace,
         reload_interval: args.reload_interval,
-        tls: component::tls_options(cli.ca_bundle.as_deref())?,
-        checkpoint_interval: checkpoint_interval(cli),
-        sync_limits: cli.sync_limits(),
+        service: serve::ServiceOptions {
+            state_dir: args.state_dir.clone(),
+            max_concurrent_syncs: args.max_concurrent_syncs,
+            tls: component::tls_options(cli.ca_bundle.as_deref())?,
+            checkpoint_interval: checkpoint_interval(cli),
+            sync_limits: cli.sync_limits(),
+        },
         single: serve::SingleTenant {
             component: ComponentChoice {
                 path: pre.component.clone(),

@@ -175,14 +175,6 @@ pub fn render_mode(s: &connector_runtime::incremental::IncrementalSummary) -> St
     }
 }
 
-pub fn print_mode(s: &connector_runtime::incremental::IncrementalSummary) {
-    print!("{}", render_mode(s));
-}
-
-pub fn print(connector: &str, s: &SyncSummary) {
-    print!("{}", render(connector, s));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
