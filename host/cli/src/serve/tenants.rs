@@ -367,47 +367,42 @@ fn check(entry: Value) -> Result<TenantSpec, (Option<String>, String)> {
     }
     let l = &spec.limits;
     let ranges: [(&str, Option<u64>, u64, u64); 9] = [
-        ("limits.memory_mb", l.memory_mb.map(|v| v as u64), 8, 512),
-        ("limits.cpu_ms_per_call", l.cpu_ms_per_call, 10, 600_000),
+        ("memory_mb", l.memory_mb.map(|v| v as u64), 8, 512),
+        ("cpu_ms_per_call", l.cpu_ms_per_call, 10, 600_000),
+        ("wall_seconds_per_call", l.wall_seconds_per_call, 1, 3_600),
         (
-            "limits.wall_seconds_per_call",
-            l.wall_seconds_per_call,
-            1,
-            3_600,
-        ),
-        (
-            "limits.max_concurrent_requests",
+            "max_concurrent_requests",
             l.max_concurrent_requests.map(|v| v as u64),
             1,
             256,
         ),
         (
-            "limits.sync_concurrency",
+            "sync_concurrency",
             l.sync_concurrency.map(|v| v as u64),
             1,
             64,
         ),
-        ("limits.sync_max_calls", l.sync_max_calls, 1, u64::MAX),
+        ("sync_max_calls", l.sync_max_calls, 1, u64::MAX),
         (
-            "limits.sync_max_pages_per_task",
+            "sync_max_pages_per_task",
             l.sync_max_pages_per_task,
             1,
             u64::MAX,
         ),
         (
-            "limits.sync_max_queued_tasks",
+            "sync_max_queued_tasks",
             l.sync_max_queued_tasks,
             1,
             u64::MAX,
         ),
         // 1 TiB: more would overflow the byte count.
-        ("limits.sync_max_queue_mb", l.sync_max_queue_mb, 1, 1 << 20),
+        ("sync_max_queue_mb", l.sync_max_queue_mb, 1, 1 << 20),
     ];
     for (name, value, lo, hi) in ranges {
         if let Some(v) = value
             && !(lo..=hi).contains(&v)
         {
-            return Err(fail(format!("{name}: {v} is outside {lo}..={hi}")));
+            return Err(fail(format!("limits.{name}: {v} is outside {lo}..={hi}")));
         }
     }
     if let Some(d) = l.sync_deadline

@@ -103,7 +103,6 @@ impl Service {
             lock(&tenant.status).state = "idle";
             return Err(TriggerError::Draining);
         }
-        let _counted = self.slots.count_running();
         let d = tenant.current();
         lock(&tenant.status).state = "syncing";
         let started = std::time::Instant::now();
@@ -192,9 +191,9 @@ impl Service {
         validate(d)
             .await
             .map_err(|e| fail(format!("validate: {e}")))?;
-        let dir = self.options.state_dir.join("tenants").join(&tenant.id);
-        std::fs::create_dir_all(&dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
-        let file = dir.join("sync.c1z");
+        let file = self.options.sync_file(&tenant.id);
+        let dir = file.parent().unwrap_or(&self.options.state_dir);
+        std::fs::create_dir_all(dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
         let options = SyncOptions {
             concurrency: d.spec.limits.sync_concurrency.unwrap_or(8),
             checkpoint_interval: self.options.checkpoint_interval,

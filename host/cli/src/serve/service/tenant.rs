@@ -21,7 +21,7 @@ use connector_runtime::capabilities::secrets::redact;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use super::deployment::{Deployment, lock};
+use super::deployment::{Deployment, lock, read, write};
 
 /// What `GET /v1/tenants/{id}` shows. Never holds a secret: errors pass
 /// through the tenant's redaction before they are stored.
@@ -146,19 +146,13 @@ impl Tenant {
     }
 
     pub fn current(&self) -> Arc<Deployment> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        read(&self.current).clone()
     }
 
     pub(super) fn swap(&self, d: Deployment) {
         let digest = d.digest().to_string();
         let interval = d.spec.interval().as_secs();
-        let old = std::mem::replace(
-            &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
-            Arc::new(d),
-        );
+        let old = std::mem::replace(&mut *write(&self.current), Arc::new(d));
         lock(&self.retiring).push(old.instance.clone());
         let mut s = lock(&self.status);
         s.component_sha256 = digest;
