@@ -46,7 +46,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use token::TOKEN_PATH;
-pub use token::{sign_assertion_for_test, sign_jwt_for_test, token_form_for_test, unix_now};
 
 /// The test client's ID: client name `test-client`, API host `localhost`.
 pub const CLIENT_ID: &str = "test-client@localhost/pcc";

@@ -109,8 +109,8 @@ impl State {
     /// Issues a token valid for the current TTL.
     pub fn mint_token(&mut self) -> String {
         let token = token::B64.encode(rand::random::<[u8; 32]>());
-        let lifetime = Duration::from_secs(token::TOKEN_TTL_SECS).max(token::MIN_TOKEN_LIFETIME);
-        self.tokens.insert(token.clone(), Instant::now() + lifetime);
+        let expiry = Instant::now() + Duration::from_secs(token::TOKEN_TTL_SECS);
+        self.tokens.insert(token.clone(), expiry);
         token
     }
 

@@ -3,8 +3,10 @@
 //! for BatonService, both trusting only the fake's CA. These tests pin the
 //! behaviour end-to-end tests of the real client rely on.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use baton_api::method;
 use baton_api::v1::finish_task_request::{FinalState, Success};
 use baton_api::v1::task::{HelloTask, NoneTask, SyncFullTask, TaskType};
@@ -14,7 +16,8 @@ use baton_api::v1::{
     HeartbeatRequest, HeartbeatResponse, HelloRequest, HelloResponse, OsInfo, UploadAssetRequest,
     UploadAssetResponse,
 };
-use c1_fake::{FakeC1, sign_assertion_for_test, sign_jwt_for_test, token_form_for_test, unix_now};
+use c1_fake::FakeC1;
+use ed25519_dalek::{Signer, SigningKey};
 use http::uri::PathAndQuery;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -127,11 +130,15 @@ fn http_client(c1: &FakeC1) -> reqwest::Client {
         .expect("HTTP client")
 }
 
-async fn post_assertion(c1: &FakeC1, assertion: &str) -> (reqwest::StatusCode, Value) {
+async fn post_token_request(
+    c1: &FakeC1,
+    content_type: &str,
+    body: String,
+) -> (reqwest::StatusCode, Value) {
     let response = http_client(c1)
         .post(c1.token_url())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(token_form_for_test(&c1.client_id(), assertion))
+        .header("content-type", content_type)
+        .body(body)
         .send()
         .await
         .expect("token request");
@@ -139,16 +146,105 @@ async fn post_assertion(c1: &FakeC1, assertion: &str) -> (reqwest::StatusCode, V
     (status, response.json().await.expect("JSON reply"))
 }
 
+async fn post_assertion(c1: &FakeC1, assertion: &str) -> (reqwest::StatusCode, Value) {
+    let form = token_form(&c1.client_id(), assertion);
+    post_token_request(c1, "application/x-www-form-urlencoded", form).await
+}
+
+/// Why the fake refused a token request for `assertion`.
+async fn rejection(c1: &FakeC1, assertion: &str) -> String {
+    let (status, body) = post_assertion(c1, assertion).await;
+    assert_eq!(status, 401, "{body}");
+    body["error_description"].as_str().unwrap().to_string()
+}
+
 /// A token fetched over HTTPS with a correctly signed assertion.
 async fn fetch_token(c1: &FakeC1) -> String {
-    let assertion =
-        sign_assertion_for_test(&c1.client_id(), &c1.client_secret(), unix_now()).expect("sign");
-    let (status, body) = post_assertion(c1, &assertion).await;
+    let (status, body) = post_assertion(c1, &sign_assertion(c1)).await;
     assert_eq!(status, 200, "{body}");
     body["access_token"]
         .as_str()
         .expect("access_token")
         .to_string()
+}
+
+// ----- Signing as the SDK does (the fake only verifies) -----
+
+/// The fake's client ID's host without port: every assertion's `aud`.
+const AUDIENCE: &str = "localhost";
+
+/// The key inside a `secret-token:conductorone.com:v1:<jwk>` secret, whose
+/// JWK holds exactly `kty`, `crv`, `x` and `d`.
+fn signing_key(client_secret: &str) -> SigningKey {
+    let jwk = client_secret
+        .strip_prefix("secret-token:conductorone.com:v1:")
+        .expect("a v1 client secret");
+    let jwk: Value = serde_json::from_slice(&B64.decode(jwk).unwrap()).unwrap();
+    assert_eq!(jwk.as_object().unwrap().len(), 4, "{jwk}");
+    assert_eq!(
+        (&jwk["kty"], &jwk["crv"]),
+        (&json!("OKP"), &json!("Ed25519"))
+    );
+    let field = |name: &str| -> [u8; 32] {
+        let text = jwk[name].as_str().unwrap();
+        B64.decode(text).unwrap().try_into().unwrap()
+    };
+    let key = SigningKey::from_bytes(&field("d"));
+    assert_eq!(
+        key.verifying_key().as_bytes(),
+        &field("x"),
+        "JWK x matches d"
+    );
+    key
+}
+
+/// A compact JWS over arbitrary `header` and `claims`.
+fn sign_jwt(client_secret: &str, header: &Value, claims: &Value) -> String {
+    let input = format!(
+        "{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string())
+    );
+    let signature = signing_key(client_secret).sign(input.as_bytes());
+    format!("{input}.{}", B64.encode(signature.to_bytes()))
+}
+
+/// The SDK's header: `alg: EdDSA` and a fresh 32-hex nonce.
+fn jwt_header() -> Value {
+    json!({"alg": "EdDSA", "nonce": hex::encode(rand::random::<[u8; 16]>())})
+}
+
+/// The SDK's claims, issued at `now`: `iss = sub = client_id`, `exp`/`nbf`
+/// ±120 s.
+fn jwt_claims(client_id: &str, now: i64) -> Value {
+    json!({"iss": client_id, "sub": client_id, "aud": AUDIENCE,
+        "exp": now + 120, "nbf": now - 120, "iat": now})
+}
+
+/// A client assertion exactly as the SDK builds it, issued now.
+fn sign_assertion(c1: &FakeC1) -> String {
+    let claims = jwt_claims(&c1.client_id(), unix_now());
+    sign_jwt(&c1.client_secret(), &jwt_header(), &claims)
+}
+
+/// The form body of a token request carrying `assertion`.
+fn token_form(client_id: &str, assertion: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_assertion", assertion)
+        .append_pair(
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        )
+        .append_pair("client_id", client_id)
+        .append_pair("grant_type", "client_credentials")
+        .finish()
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 fn hello_request(task_id: &str) -> HelloRequest {
@@ -205,8 +301,7 @@ async fn the_token_endpoint_checks_the_assertion() {
             .starts_with("secret-token:conductorone.com:v1:")
     );
 
-    let assertion =
-        sign_assertion_for_test(&c1.client_id(), &c1.client_secret(), unix_now()).unwrap();
+    let assertion = sign_assertion(&c1);
     let (status, body) = post_assertion(&c1, &assertion).await;
     assert_eq!(status, 200, "{body}");
     assert!(!body["access_token"].as_str().unwrap().is_empty());
@@ -220,25 +315,23 @@ async fn the_token_endpoint_checks_the_assertion() {
     // Signed by a key that is not the client's.
     let stranger = FakeC1::start().await;
     let now = unix_now();
-    let forged = sign_jwt_for_test(
+    let forged = sign_jwt(
         &stranger.client_secret(),
         &json!({"alg": "EdDSA", "nonce": "00112233445566778899aabbccddeeff"}),
         &json!({"iss": c1.client_id(), "sub": c1.client_id(), "aud": "localhost",
                 "exp": now + 120, "nbf": now - 120, "iat": now}),
-    )
-    .unwrap();
+    );
     let (status, body) = post_assertion(&c1, &forged).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid_client");
 
     // The audience is the client ID's host, not the API host override.
-    let wrong_aud = sign_jwt_for_test(
+    let wrong_aud = sign_jwt(
         &c1.client_secret(),
         &json!({"alg": "EdDSA", "nonce": "ffeeddccbbaa99887766554433221100"}),
         &json!({"iss": c1.client_id(), "sub": c1.client_id(), "aud": "127.0.0.1",
                 "exp": now + 120, "nbf": now - 120, "iat": now}),
-    )
-    .unwrap();
+    );
     let (status, _) = post_assertion(&c1, &wrong_aud).await;
     assert_eq!(status, 401);
 
@@ -250,9 +343,8 @@ async fn the_token_endpoint_checks_the_assertion() {
 
     // An injected failure.
     c1.fail_tokens(1);
-    let fresh = || sign_assertion_for_test(&c1.client_id(), &c1.client_secret(), unix_now());
-    assert_eq!(post_assertion(&c1, &fresh().unwrap()).await.0, 401);
-    assert_eq!(post_assertion(&c1, &fresh().unwrap()).await.0, 200);
+    assert_eq!(post_assertion(&c1, &sign_assertion(&c1)).await.0, 401);
+    assert_eq!(post_assertion(&c1, &sign_assertion(&c1)).await.0, 200);
     // HTTP/1.1 shares the listener with gRPC's HTTP/2.
     let response = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(c1.ca_pem().as_bytes()).unwrap())
@@ -261,7 +353,7 @@ async fn the_token_endpoint_checks_the_assertion() {
         .unwrap()
         .post(c1.token_url())
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(token_form_for_test(&c1.client_id(), &fresh().unwrap()))
+        .body(token_form(&c1.client_id(), &sign_assertion(&c1)))
         .send()
         .await
         .unwrap();
@@ -269,6 +361,41 @@ async fn the_token_endpoint_checks_the_assertion() {
     assert_eq!(response.status(), 200);
     assert_eq!(c1.token_fetches(), 7);
     assert_eq!(c1.token_rejections().len(), 3);
+}
+
+#[tokio::test]
+async fn each_token_request_rule_is_enforced() {
+    let c1 = FakeC1::start().await;
+    let form = token_form(&c1.client_id(), &sign_assertion(&c1));
+    let (status, body) = post_token_request(&c1, "application/json", form.clone()).await;
+    assert_eq!(status, 401);
+    assert!(body.to_string().contains("content type"), "{body}");
+    let form_type = "application/x-www-form-urlencoded";
+    let (_, body) = post_token_request(&c1, form_type, format!("{form}&scope=x")).await;
+    assert!(body.to_string().contains("scope"), "{body}");
+
+    let now = unix_now();
+    let claims = jwt_claims(&c1.client_id(), now);
+    let secret = c1.client_secret();
+    let mut header = jwt_header();
+    header["alg"] = json!("HS256");
+    let why = rejection(&c1, &sign_jwt(&secret, &header, &claims)).await;
+    assert!(why.contains("alg"), "{why}");
+    header = json!({"alg": "EdDSA", "nonce": "0123456789ABCDEF0123456789ABCDEF"});
+    let why = rejection(&c1, &sign_jwt(&secret, &header, &claims)).await;
+    assert!(why.contains("nonce"), "{why}");
+    for (claim, value, named) in [
+        ("aud", json!([AUDIENCE]), "aud"),
+        ("sub", json!("someone-else"), "sub"),
+        ("exp", json!(now + 300), "exp - iat"),
+        ("nbf", json!(now - 60), "iat - nbf"),
+    ] {
+        let mut broken = claims.clone();
+        broken[claim] = value;
+        let why = rejection(&c1, &sign_jwt(&secret, &jwt_header(), &broken)).await;
+        assert!(why.contains(named), "{claim}: {why}");
+    }
+    assert_eq!(post_assertion(&c1, &sign_assertion(&c1)).await.0, 200);
 }
 
 #[tokio::test]
