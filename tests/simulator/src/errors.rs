@@ -74,6 +74,13 @@ impl Detail {
     }
 }
 
+/// 400 INVALID_DATA with one validation detail.
+impl From<Detail> for ApiError {
+    fn from(d: Detail) -> ApiError {
+        ApiError::invalid_data(vec![d])
+    }
+}
+
 /// An error response: status, JSON body and extra headers.
 #[derive(Debug)]
 pub struct ApiError {
@@ -103,10 +110,6 @@ impl ApiError {
             MSG_INVALID_DATA,
             details,
         )
-    }
-
-    pub fn invalid_detail(d: Detail) -> ApiError {
-        Self::invalid_data(vec![d])
     }
 
     /// 400 (or 415) INVALID_REQUEST: the request itself is malformed.

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::cursor::CursorCodec;
-use crate::errors::{ApiError, ApiResult, Detail};
+use crate::errors::{ApiResult, Detail};
 use crate::filter::{self, Expr, Schema};
 use crate::routes::hal_bytes;
 use crate::util::push_json_str;
@@ -156,12 +156,10 @@ impl Listing {
         let filter_text = params.get("filter");
         let filter = match (spec.schema, filter_text) {
             (Some(schema), Some(f)) => Some(filter::parse(f, schema).map_err(|e| {
-                ApiError::invalid_detail(
-                    Detail::new("INVALID_FILTER", Some("filter"), &e.message).inner(json!({
-                        "supportedAttributes": schema.supported_attributes(),
-                        "supportedOperators": schema.supported_operators(),
-                    })),
-                )
+                Detail::new("INVALID_FILTER", Some("filter"), &e.message).inner(json!({
+                    "supportedAttributes": schema.supported_attributes(),
+                    "supportedOperators": schema.supported_operators(),
+                }))
             })?),
             _ => None,
         };
@@ -171,29 +169,26 @@ impl Listing {
         let size = match params.get("limit") {
             None => spec.page_default.unwrap_or(max).min(max),
             Some(_) if app.faults.get().refuse_limit || !limit_documented(uri.path()) => {
-                return Err(ApiError::invalid_detail(Detail::new(
+                return Err(Detail::new(
                     "INVALID_PARAMETER",
                     Some("limit"),
                     "limit is not a supported query parameter for this resource",
-                )));
+                )
+                .into());
             }
             Some(s) => match s.parse::<i64>() {
                 Ok(n) if (1..=1000).contains(&n) => (n as usize).min(max),
                 Ok(_) => {
-                    return Err(ApiError::invalid_detail(
-                        Detail::new(
-                            "OUT_OF_RANGE",
-                            Some("limit"),
-                            "limit must be between 1 and 1000",
-                        )
-                        .inner(json!({ "rangeMinimumValue": 1, "rangeMaximumValue": 1000 })),
-                    ));
+                    return Err(Detail::new(
+                        "OUT_OF_RANGE",
+                        Some("limit"),
+                        "limit must be between 1 and 1000",
+                    )
+                    .inner(json!({ "rangeMinimumValue": 1, "rangeMaximumValue": 1000 }))
+                    .into());
                 }
                 Err(_) => {
-                    return Err(ApiError::invalid_detail(Detail::invalid_value(
-                        "limit",
-                        "limit must be an integer",
-                    )));
+                    return Err(Detail::invalid_value("limit", "limit must be an integer").into());
                 }
             },
         };
@@ -207,12 +202,11 @@ impl Listing {
         let traversal = codec.traversal(&traversal);
         let start = match params.get("cursor") {
             None => None,
-            Some(c) => Some(codec.decode(c, traversal).ok_or_else(|| {
-                ApiError::invalid_detail(Detail::invalid_value(
-                    "cursor",
-                    "The cursor is not valid.",
-                ))
-            })?),
+            Some(c) => Some(
+                codec
+                    .decode(c, traversal)
+                    .ok_or_else(|| Detail::invalid_value("cursor", "The cursor is not valid."))?,
+            ),
         };
 
         let path = format!("{}{}", app.api_base, uri.path());

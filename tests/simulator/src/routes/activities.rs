@@ -35,9 +35,8 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
         ..ListSpec::filtered("activities", &filter::ACTIVITIES, MAX_PAGE)
     };
     let (list, query) = Listing::parse_vetted(&app, &uri, spec, |expr| {
-        activity::vet(expr).map_err(|message| {
-            ApiError::invalid_detail(Detail::new("INVALID_FILTER", Some("filter"), &message))
-        })
+        activity::vet(expr)
+            .map_err(|message| Detail::new("INVALID_FILTER", Some("filter"), &message).into())
     })?;
     let st = app.read();
     let items = st.audit.query(&query, now_ms());

@@ -107,11 +107,12 @@ pub async fn create(
 fn own_role_window(app: &AppState) -> ApiResult<()> {
     if app.faults.in_window(|f| f.own_role_propagation_ms) {
         app.stats.fault(|f| &mut f.consistency_rejections);
-        return Err(ApiError::invalid_detail(Detail::new(
+        return Err(Detail::new(
             "INVALID_VALUE",
             Some("scope"),
             "Must have role at the same or broader scope",
-        )));
+        )
+        .into());
     }
     Ok(())
 }

@@ -96,11 +96,8 @@ pub const JSON: &[&str] = &["application/json"];
 pub fn body_id(obj: &Map<String, Value>) -> ApiResult<String> {
     match obj.get("id") {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        None | Some(Value::Null) => Err(ApiError::invalid_detail(Detail::required("id"))),
-        Some(_) => Err(ApiError::invalid_detail(Detail::invalid_value(
-            "id",
-            "must be a string",
-        ))),
+        None | Some(Value::Null) => Err(Detail::required("id").into()),
+        Some(_) => Err(Detail::invalid_value("id", "must be a string").into()),
     }
 }
 

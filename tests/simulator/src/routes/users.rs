@@ -33,11 +33,12 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
         ListSpec::filtered("users", &filter::USERS, app.config.users_page_max),
         |expr| {
             if refuse_user_filters && expr.is_some_and(|e| !e.uses_member_of()) {
-                return Err(ApiError::invalid_detail(Detail::new(
+                return Err(Detail::new(
                     "INVALID_FILTER",
                     Some("filter"),
                     "The filter is not supported for this resource.",
-                )));
+                )
+                .into());
             }
             Ok(())
         },
@@ -210,13 +211,10 @@ pub async fn set_enabled(
     let enabled = match obj.get("enabled") {
         Some(Value::Bool(b)) => *b,
         None | Some(Value::Null) => {
-            return Err(ApiError::invalid_detail(Detail::required("enabled")));
+            return Err(Detail::required("enabled").into());
         }
         Some(_) => {
-            return Err(ApiError::invalid_detail(Detail::invalid_value(
-                "enabled",
-                "must be a boolean",
-            )));
+            return Err(Detail::invalid_value("enabled", "must be a boolean").into());
         }
     };
     let mut st = store_for_write(&app, &ctx);
