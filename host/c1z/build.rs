@@ -13,7 +13,7 @@
 //! proto3 JSON mapping inlines an `Any` under `@type`, which a field-by-field
 //! serde derive of `Any` does not do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -52,17 +52,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// What the generator knows of each type of the package.
-enum Kind {
-    Message,
-    Enum,
-}
-
 struct Model<'a> {
     /// Messages of the package, with their fully qualified name.
     messages: Vec<(String, &'a DescriptorProto)>,
-    /// Fully qualified proto name (leading dot) -> (Rust path, kind).
-    types: BTreeMap<String, (String, Kind)>,
+    /// Fully qualified proto name (leading dot) -> Rust path.
+    types: BTreeMap<String, String>,
+    /// The fully qualified names of the package's enums.
+    enums: BTreeSet<String>,
     /// Map-entry messages by fully qualified name.
     map_entries: BTreeMap<String, &'a DescriptorProto>,
 }
@@ -72,14 +68,12 @@ impl<'a> Model<'a> {
         let mut m = Model {
             messages: Vec::new(),
             types: BTreeMap::new(),
+            enums: BTreeSet::new(),
             map_entries: BTreeMap::new(),
         };
         for file in fds.file.iter().filter(|f| f.package() == PACKAGE) {
             for e in &file.enum_type {
-                m.types.insert(
-                    format!(".{PACKAGE}.{}", e.name()),
-                    (rust_type(&[], e.name()), Kind::Enum),
-                );
+                m.add_enum(&[], e.name());
             }
             for msg in &file.message_type {
                 m.add_message(&[], msg);
@@ -94,37 +88,37 @@ impl<'a> Model<'a> {
             self.map_entries.insert(full, msg);
             return;
         }
-        self.types.insert(
-            full.clone(),
-            (rust_type(parents, msg.name()), Kind::Message),
-        );
+        self.types
+            .insert(full.clone(), rust_type(parents, msg.name()));
         self.messages.push((full, msg));
         let mut inner = parents.to_vec();
         inner.push(msg.name());
         for e in &msg.enum_type {
-            self.types.insert(
-                proto_name(&inner, e.name()),
-                (rust_type(&inner, e.name()), Kind::Enum),
-            );
+            self.add_enum(&inner, e.name());
         }
         for nested in &msg.nested_type {
             self.add_message(&inner, nested);
         }
     }
 
+    fn add_enum(&mut self, parents: &[&str], name: &str) {
+        let full = proto_name(parents, name);
+        self.types.insert(full.clone(), rust_type(parents, name));
+        self.enums.insert(full);
+    }
+
     /// `name_of(i32)` for every enum: the value's name, for rendering.
     fn enum_names(&self) -> String {
         let mut s = String::new();
-        for (path, kind) in self.types.values() {
-            if let Kind::Enum = kind {
-                writeln!(
-                    s,
-                    "impl {path} {{\n    /// Name of a raw wire value, if it is a known value.\n    \
-                     pub fn name_of(value: i32) -> Option<&'static str> {{\n        \
-                     Self::try_from(value).ok().map(|v| v.as_str_name())\n    }}\n}}\n"
-                )
-                .unwrap();
-            }
+        for full in &self.enums {
+            let path = &self.types[full];
+            writeln!(
+                s,
+                "impl {path} {{\n    /// Name of a raw wire value, if it is a known value.\n    \
+                 pub fn name_of(value: i32) -> Option<&'static str> {{\n        \
+                 Self::try_from(value).ok().map(|v| v.as_str_name())\n    }}\n}}\n"
+            )
+            .unwrap();
         }
         s
     }
@@ -133,10 +127,10 @@ impl<'a> Model<'a> {
     fn protojson(&self) -> String {
         let mut s = String::new();
         for (full, msg) in &self.messages {
-            let path = &self.types[full].0;
+            let path = &self.types[full];
             writeln!(s, "impl ProtoJson for pb::{path} {{").unwrap();
             writeln!(s, "    fn to_json(&self) -> J {{").unwrap();
-            writeln!(s, "        let mut o = Obj::new();").unwrap();
+            writeln!(s, "        let mut o = Obj::default();").unwrap();
             let mut oneofs: BTreeMap<i32, Vec<&FieldDescriptorProto>> = BTreeMap::new();
             let mut fields: Vec<&FieldDescriptorProto> = msg.field.iter().collect();
             fields.sort_by_key(|f| f.number());
@@ -172,7 +166,7 @@ impl<'a> Model<'a> {
         )
         .unwrap();
         for (full, _) in &self.messages {
-            let path = &self.types[full].0;
+            let path = &self.types[full];
             writeln!(s, "        {:?} => typed::<pb::{path}>(any),", &full[1..]).unwrap();
         }
         writeln!(s, "        _ => return None,\n    }})\n}}").unwrap();
@@ -249,11 +243,9 @@ impl<'a> Model<'a> {
     }
 
     fn type_path(&self, type_name: &str) -> &str {
-        &self
-            .types
+        self.types
             .get(type_name)
             .unwrap_or_else(|| panic!("type {type_name} is outside package {PACKAGE}"))
-            .0
     }
 
     fn map_entry(&self, f: &FieldDescriptorProto) -> Option<&DescriptorProto> {

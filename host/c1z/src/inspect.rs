@@ -417,7 +417,7 @@ pub fn render_resources<W: Write + ?Sized>(
                     Some(p) => opt_json(&reader.resource_in(&sync.sync_id, p)?),
                     None => J::Null,
                 };
-                let item = Obj::new()
+                let item = Obj::default()
                     .raw("resource", r.to_json())
                     .raw("resourceType", rt)
                     .raw("parent", parent)
@@ -466,7 +466,7 @@ pub fn render_entitlements<W: Write + ?Sized>(
                     None => None,
                 };
                 let rt = type_json(&types, rid.as_ref());
-                let item = Obj::new()
+                let item = Obj::default()
                     .raw("entitlement", e.to_json())
                     .raw("resource", opt_json(&resource))
                     .raw("resourceType", rt)
@@ -550,7 +550,7 @@ pub fn render_grants<W: Write + ?Sized>(
                     None => g.principal.clone(),
                 };
                 let rt = type_json(&types, Some(&rid));
-                let item = Obj::new()
+                let item = Obj::default()
                     .raw("grant", g.to_json())
                     .raw("entitlement", opt_json(&ent))
                     .raw("resource", opt_json(&resource))
@@ -613,7 +613,7 @@ fn sync_time_json(local: &Option<String>) -> J {
 }
 
 fn sync_json(s: &SyncRun) -> J {
-    Obj::new()
+    Obj::default()
         .str("id", &s.sync_id)
         .raw("startedAt", sync_time_json(&Some(s.started_at.clone())))
         .raw("endedAt", sync_time_json(&s.ended_at))

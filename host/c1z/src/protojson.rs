@@ -27,9 +27,6 @@ pub trait ProtoJson {
 pub(crate) struct Obj(Map<String, J>);
 
 impl Obj {
-    pub(crate) fn new() -> Self {
-        Obj(Map::new())
-    }
     /// Adds a string unless it is empty.
     pub(crate) fn str(mut self, key: &str, v: &str) -> Self {
         if !v.is_empty() {

@@ -39,6 +39,9 @@ pub const ALL_TABLES: [&str; 7] = [
     CONNECTOR_SESSIONS,
 ];
 
+/// Tables newer SDKs added; created when absent instead of failing.
+const NEWER_TABLES: [&str; 2] = [ASSETS, CONNECTOR_SESSIONS];
+
 struct Table {
     name: &'static str,
     /// One column per line, each `name definition`, as Baton writes it.
@@ -46,8 +49,6 @@ struct Table {
     /// Columns older SDKs lack, added with their definition from `create`;
     /// a file without any other column is refused.
     added_later: &'static [&'static str],
-    /// Tables newer SDKs added; created when absent instead of failing.
-    optional: bool,
     indexes: &'static str,
 }
 
@@ -72,7 +73,6 @@ const TABLES: [Table; 7] = [
     discovered_at datetime not null
 );",
         added_later: &[],
-        optional: false,
         indexes: "create unique index if not exists idx_resource_types_external_sync_v1 on v1_resource_types (external_id, sync_id);",
     },
     Table {
@@ -88,7 +88,6 @@ const TABLES: [Table; 7] = [
     discovered_at datetime not null
 );",
         added_later: &[],
-        optional: false,
         // Names swapped relative to columns, as in the SDK (see module doc).
         indexes: "create index if not exists idx_resources_resource_type_id_v1 on v1_resources (resource_type_id);
 create index if not exists idx_resources_external_sync_v1 on v1_resources (parent_resource_type_id, parent_resource_id);
@@ -106,7 +105,6 @@ create unique index if not exists idx_resources_parent_resource_id_v1 on v1_reso
     discovered_at datetime not null
 );",
         added_later: &[],
-        optional: false,
         indexes: "create index if not exists idx_entitlements_resource_id_v1 on v1_entitlements (resource_type_id, resource_id);
 create unique index if not exists idx_entitlements_external_sync_v1 on v1_entitlements (external_id, sync_id);",
     },
@@ -139,7 +137,6 @@ create unique index if not exists idx_entitlements_external_sync_v1 on v1_entitl
             "ingest_invariant_coverage",
             "ingest_invariant_mode",
         ],
-        optional: false,
         indexes: "create unique index if not exists idx_sync_runs_sync_id_v1 on v1_sync_runs (sync_id);",
     },
     Table {
@@ -159,7 +156,6 @@ create unique index if not exists idx_entitlements_external_sync_v1 on v1_entitl
     discovered_at datetime not null
 );",
         added_later: &["expansion", "needs_expansion"],
-        optional: false,
         indexes: "create index if not exists idx_grants_resource_type_id_resource_id_v1 on v1_grants (resource_type_id, resource_id);
 create index if not exists idx_grants_principal_id_v1 on v1_grants (principal_resource_type_id, principal_resource_id);
 create index if not exists idx_grants_entitlement_id_principal_id_v1 on v1_grants (entitlement_id, principal_resource_type_id, principal_resource_id);
@@ -179,7 +175,6 @@ create index if not exists idx_grants_sync_needs_expansion_v1 on v1_grants (sync
     discovered_at datetime not null
 );",
         added_later: &[],
-        optional: true,
         indexes: "create unique index if not exists idx_assets_external_sync_v1 on v1_assets (external_id, sync_id);",
     },
     Table {
@@ -191,7 +186,6 @@ create index if not exists idx_grants_sync_needs_expansion_v1 on v1_grants (sync
     value blob not null
 );",
         added_later: &[],
-        optional: true,
         indexes: "create unique index if not exists idx_session_store_sync_key_v1 on v1_connector_sessions (sync_id, key);",
     },
 ];
@@ -217,7 +211,7 @@ pub fn check_and_upgrade(conn: &Connection, path: &std::path::Path) -> Result<()
     for t in &TABLES {
         let cols = table_columns(conn, t.name)?;
         if cols.is_empty() {
-            if t.optional {
+            if NEWER_TABLES.contains(&t.name) {
                 conn.execute_batch(t.create)
                     .ctx(|| format!("creating table {}", t.name))?;
             } else {
@@ -262,13 +256,8 @@ pub fn check_and_upgrade(conn: &Connection, path: &std::path::Path) -> Result<()
 
 /// Column names of `table`, empty if the table does not exist.
 pub fn table_columns(conn: &Connection, table: &str) -> Result<Vec<String>> {
-    let mut stmt = conn
-        .prepare(&format!("pragma table_info({table})"))
-        .ctx(|| format!("reading columns of {table}"))?;
-    let rows = stmt
-        .query_map([], |r| r.get::<_, String>(1))
-        .ctx(|| format!("reading columns of {table}"))?;
-    rows.collect::<std::result::Result<Vec<_>, _>>()
+    conn.prepare(&format!("pragma table_info({table})"))
+        .and_then(|mut stmt| stmt.query_map([], |r| r.get(1))?.collect())
         .ctx(|| format!("reading columns of {table}"))
 }
 

@@ -82,13 +82,8 @@ fn text_of(r: &Row<'_>, idx: usize) -> rusqlite::Result<Option<String>> {
 /// All sync runs in creation order.
 pub fn list_sync_runs(conn: &Connection) -> Result<Vec<SyncRun>> {
     let sql = format!("select {SYNC_RUN_COLS} from v1_sync_runs order by id");
-    let mut stmt = conn
-        .prepare_cached(&sql)
-        .ctx(|| "listing sync runs".into())?;
-    let rows = stmt
-        .query_map([], sync_run_from_row)
-        .ctx(|| "listing sync runs".into())?;
-    rows.collect::<rusqlite::Result<Vec<_>>>()
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.query_map([], sync_run_from_row)?.collect())
         .ctx(|| "listing sync runs".into())
 }
 
@@ -186,15 +181,11 @@ fn count_by_type(conn: &Connection, table: &str, sync_id: &str) -> Result<BTreeM
     let sql = format!(
         "select resource_type_id, count(*) from {table} where sync_id = ?1 group by resource_type_id"
     );
-    let mut stmt = conn
-        .prepare_cached(&sql)
-        .ctx(|| format!("counting {table}"))?;
-    let rows = stmt
-        .query_map([sync_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_map([sync_id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+                .collect()
         })
-        .ctx(|| format!("counting {table}"))?;
-    rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()
         .ctx(|| format!("counting {table}"))
 }
 

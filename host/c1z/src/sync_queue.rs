@@ -159,23 +159,22 @@ impl SyncQueue<'_> {
     /// Up to `limit` tasks of `phase` with a row id above `after`, in
     /// insertion order.
     pub fn next(&self, phase: u8, after: i64, limit: usize) -> Result<Vec<QueuedTask>> {
-        let mut stmt = self
-            .conn
+        let limit = saturating_i64(limit as u64);
+        self.conn
             .prepare_cached(
                 "select id, task from host_sync_queue where sync_id = ?1 and phase = ?2 \
                  and id > ?3 order by id limit ?4",
             )
-            .ctx(|| "reading the sync task queue".into())?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt
-            .query_map(params![self.sync_id, phase, after, limit], |r| {
-                Ok(QueuedTask {
-                    id: r.get(0)?,
-                    task: r.get(1)?,
-                })
+            .and_then(|mut stmt| {
+                let task = |r: &rusqlite::Row<'_>| {
+                    Ok(QueuedTask {
+                        id: r.get(0)?,
+                        task: r.get(1)?,
+                    })
+                };
+                stmt.query_map(params![self.sync_id, phase, after, limit], task)?
+                    .collect()
             })
-            .ctx(|| "reading the sync task queue".into())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
             .ctx(|| "reading the sync task queue".into())
     }
 

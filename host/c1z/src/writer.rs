@@ -334,10 +334,8 @@ impl C1zWriter {
 
     /// Upserts resource types (`external_id` = `id`).
     pub fn put_resource_types(&mut self, items: &[pb::ResourceType]) -> Result<()> {
-        for rt in items {
-            if rt.id.is_empty() {
-                return Err(invalid("resource type", "empty id"));
-            }
+        if items.iter().any(|rt| rt.id.is_empty()) {
+            return Err(invalid("resource type", "empty id"));
         }
         let now = ids::now_text();
         let mut stmt = self
@@ -525,13 +523,10 @@ impl C1zWriter {
     /// If this returns an error, drop the writer: the file still holds the
     /// previous checkpoint.
     pub fn checkpoint(&mut self, token: &str) -> Result<()> {
-        let mut stmt = self
-            .conn
+        self.conn
             .prepare_cached("update v1_sync_runs set sync_token = ?1 where sync_id = ?2")
-            .ctx(|| "preparing checkpoint".into())?;
-        stmt.execute(params![token, self.sync_id])
+            .and_then(|mut stmt| stmt.execute(params![token, self.sync_id]))
             .ctx(|| "storing the checkpoint token".into())?;
-        drop(stmt);
         self.conn
             .execute_batch("commit")
             .ctx(|| "committing a checkpoint".into())?;
