@@ -53,12 +53,7 @@ pub async fn list_user_groups(
     let (list, want) = Listing::parse_vetted(
         &app,
         &uri,
-        ListSpec::filtered(
-            "userGroups",
-            &filter::MEMBERSHIPS,
-            app.config.other_page_max,
-        )
-        .under(&uid),
+        ListSpec::filtered("userGroups", &filter::TYPE_ONLY, app.config.other_page_max).under(&uid),
         |expr| {
             Ok(expr
                 .and_then(|e| e.simple_eq("type"))

@@ -56,7 +56,7 @@ pub async fn list_env(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> Ap
     let (list, want) = Listing::parse_vetted(
         &app,
         &uri,
-        ListSpec::filtered("envRoles", &filter::ROLES, app.config.other_page_max),
+        ListSpec::filtered("envRoles", &filter::TYPE_ONLY, app.config.other_page_max),
         |expr| {
             Ok(expr
                 .and_then(|e| e.simple_eq("type"))
