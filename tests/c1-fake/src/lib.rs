@@ -32,7 +32,6 @@
 mod grpc;
 mod server;
 mod state;
-mod tls;
 mod token;
 mod validate;
 
@@ -89,7 +88,11 @@ impl FakeC1 {
     /// the client's Ed25519 key, and starts listening on 127.0.0.1 with an
     /// ephemeral port. Panics if any of that fails (a test setup error).
     pub async fn start() -> FakeC1 {
-        let tls = tls::generate().expect("generate the test TLS material");
+        // The client under test must trust this CA explicitly, as it would
+        // any non-public endpoint. ALPN offers `h2` (gRPC) and `http/1.1`
+        // (a plain HTTPS client of the token endpoint on the same port).
+        let tls = pingone_sim::tls::generate_named("c1-fake test CA", &[b"h2", b"http/1.1"])
+            .expect("generate the test TLS material");
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");

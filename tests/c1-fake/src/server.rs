@@ -72,25 +72,20 @@ pub(crate) async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, in
         while open.try_join_next().is_some() {}
         open.spawn(async move {
             if let Ok(tls) = acceptor.accept(tcp).await {
-                let service = service_fn(move |req| {
+                let service = service_fn(move |req: http::Request<Incoming>| {
                     let inner = route_inner.clone();
-                    async move { Ok::<_, Infallible>(route(inner, req).await) }
+                    async move {
+                        Ok::<_, Infallible>(if req.uri().path() == token::TOKEN_PATH {
+                            token::handle(inner, req).await
+                        } else {
+                            grpc::dispatch(inner, req).await
+                        })
+                    }
                 });
                 let _ = auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tls), service)
                     .await;
             }
         });
-    }
-}
-
-async fn route(
-    inner: Arc<Inner>,
-    req: http::Request<Incoming>,
-) -> http::Response<tonic::body::Body> {
-    if req.uri().path() == token::TOKEN_PATH {
-        token::handle(inner, req).await
-    } else {
-        grpc::dispatch(inner, req).await
     }
 }
