@@ -661,20 +661,14 @@ fn prepare_working(target: &Path, working: &Path, state: FileState) -> Result<()
     let tmp = envelope::with_suffix(working, TMP_SUFFIX);
     remove_database(&tmp)?;
     let built = match state {
-        FileState::C1z => envelope::decompress_to(target, &tmp, Default::default())
-            .map(|_| ())
-            .map_err(|e| refuse(target, e))
-            .and_then(|_| {
-                // Prove it is a database with our schema, and nothing that
-                // runs, before adopting it.
-                let conn = sqlite::open_copy(&tmp, target, OpenFlags::SQLITE_OPEN_READ_WRITE)
-                    .map_err(|e| refuse(target, e))?;
-                let r = schema::check_and_upgrade(&conn, target)
-                    .map_err(|e| sqlite::reclassify(e, target))
-                    .map_err(|e| refuse(target, e));
-                drop(conn);
-                r.map(|_| ())
-            }),
+        FileState::C1z => (|| {
+            envelope::decompress_to(target, &tmp, Default::default())?;
+            // Prove it is a database with our schema, and nothing that
+            // runs, before adopting it.
+            let conn = sqlite::open_copy(&tmp, target, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+            schema::check_and_upgrade(&conn, target).map_err(|e| sqlite::reclassify(e, target))
+        })()
+        .map_err(|e| refuse(target, e)),
         FileState::Missing | FileState::Empty => (|| {
             let conn = sqlite::open_untrusted(
                 &tmp,
@@ -729,17 +723,12 @@ fn busy_or(e: rusqlite::Error, working: &Path, context: &str) -> C1zError {
 /// needs, and checks its schema.
 fn open_working(working: &Path, opts: &WriterOptions) -> Result<Connection> {
     let mut head = [0u8; 16];
-    {
-        use std::io::Read;
-        let mut f = fs::File::open(working).map_err(|e| C1zError::io("opening", working, e))?;
-        let n = f
-            .read(&mut head)
-            .map_err(|e| C1zError::io("reading", working, e))?;
-        if n < 16 || &head != envelope::SQLITE_HEADER {
-            return Err(C1zError::NotSqlite {
-                path: working.to_path_buf(),
-            });
-        }
+    let mut f = fs::File::open(working).map_err(|e| C1zError::io("opening", working, e))?;
+    let n = io::Read::read(&mut f, &mut head).map_err(|e| C1zError::io("reading", working, e))?;
+    if n < 16 || &head != envelope::SQLITE_HEADER {
+        return Err(C1zError::NotSqlite {
+            path: working.to_path_buf(),
+        });
     }
     // A working file is ours only if nobody else could write next to the
     // target: it gets the same defensive settings as any other c1z.
