@@ -20,7 +20,7 @@ use serde_json::{Map, json};
 
 use crate::config::SimConfig;
 use crate::filter;
-use crate::model::{Group, Permission, Population, Pos, Profile, Role, ScopeType, Subject, User};
+use crate::model::{Group, Population, Pos, Profile, Role, ScopeType, Subject, User};
 use crate::store::Store;
 use crate::util::{uuid_from_name, uuid_from_rng};
 
@@ -329,17 +329,6 @@ pub fn builtin_role_id(name: &str) -> String {
     uuid_from_name(&format!("pingone-sim builtin role: {name}"))
 }
 
-fn describe_permission(id: &str) -> String {
-    let mut parts = id.split(':').skip(1);
-    let verb = parts.next().unwrap_or("use");
-    let what = parts.next().unwrap_or("resources");
-    let mut v = verb.to_string();
-    if let Some(c) = v.get_mut(0..1) {
-        c.make_ascii_uppercase();
-    }
-    format!("{v} {what}")
-}
-
 fn builtin_roles() -> Vec<Role> {
     BUILT_IN_ROLES
         .iter()
@@ -348,13 +337,7 @@ fn builtin_roles() -> Vec<Role> {
             name: name.to_string(),
             description: format!("Built-in {name} role."),
             applicable_to: applicable.iter().map(|s| s.to_string()).collect(),
-            permissions: perms
-                .iter()
-                .map(|p| Permission {
-                    id: p.to_string(),
-                    description: describe_permission(p),
-                })
-                .collect(),
+            permissions: perms.to_vec(),
             custom: false,
             can_be_assigned_by: Vec::new(),
         })
@@ -832,16 +815,7 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
             description: format!("Custom role: {name}."),
             name,
             applicable_to: vec!["ENVIRONMENT".into(), "POPULATION".into()],
-            permissions: vec![
-                Permission {
-                    id: "permissions:read:users".into(),
-                    description: describe_permission("permissions:read:users"),
-                },
-                Permission {
-                    id: "permissions:read:groups".into(),
-                    description: describe_permission("permissions:read:groups"),
-                },
-            ],
+            permissions: vec!["permissions:read:users", "permissions:read:groups"],
             custom: true,
             can_be_assigned_by: vec![env_admin.clone(), custom_admin.clone()],
         });
@@ -853,10 +827,10 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
         .map(|(i, r)| (r.id.clone(), i))
         .collect();
     let role = |name: &str| {
-        builtin_roles()
+        BUILT_IN_ROLES
             .iter()
-            .position(|r| r.name == name)
-            .expect("built-in role")
+            .position(|r| r.0 == name)
+            .expect("built-in")
     };
     let (ida, idro, helpdesk, envadm, cad, cro) = (
         role("Identity Data Admin"),

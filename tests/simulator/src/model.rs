@@ -409,18 +409,13 @@ pub struct Group {
 }
 
 #[derive(Clone, Debug)]
-pub struct Permission {
-    pub id: String,
-    pub description: String,
-}
-
-#[derive(Clone, Debug)]
 pub struct Role {
     pub id: String,
     pub name: String,
     pub description: String,
     pub applicable_to: Vec<String>,
-    pub permissions: Vec<Permission>,
+    /// Permission ids (`permissions:read:users`).
+    pub permissions: Vec<&'static str>,
     /// Custom roles live in the environment (`type: CUSTOM`).
     pub custom: bool,
     pub can_be_assigned_by: Vec<String>,

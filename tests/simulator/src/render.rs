@@ -26,6 +26,18 @@ fn present(v: Value) -> Map<String, Value> {
     }
 }
 
+/// `permissions:read:users` → `Read users`.
+fn describe_permission(id: &str) -> String {
+    let mut parts = id.split(':').skip(1);
+    let verb = parts.next().unwrap_or("use");
+    let what = parts.next().unwrap_or("resources");
+    let mut v = verb.to_string();
+    if let Some(c) = v.get_mut(0..1) {
+        c.make_ascii_uppercase();
+    }
+    format!("{v} {what}")
+}
+
 impl Store {
     pub fn env_url(&self) -> String {
         format!("{}/v1/environments/{}", self.base, self.env_id)
@@ -100,7 +112,8 @@ impl Store {
 
     /// A single read: list form plus `_embedded.password` and the
     /// `include=` extras (never present in lists, item 12).
-    pub fn user_single_json(&self, pos: Pos, u: &User, ids: bool, names: bool) -> Value {
+    pub fn user_single_json(&self, pos: Pos, ids: bool, names: bool) -> Value {
+        let u = self.user(pos).expect("live user");
         let mut m = self.user_list_json(u);
         if let Some(ps) = &u.password_status {
             m.insert("_embedded".into(), json!({ "password": { "status": ps } }));
@@ -187,7 +200,7 @@ impl Store {
         let permissions: Vec<Value> = r
             .permissions
             .iter()
-            .map(|p| json!({ "id": p.id, "classifier": p.id, "description": p.description }))
+            .map(|p| json!({ "id": p, "classifier": p, "description": describe_permission(p) }))
             .collect();
         let role_type = match (r.custom, env_listing) {
             (true, _) => Some("CUSTOM"),

@@ -86,10 +86,9 @@ pub async fn create(
     let f = app.faults.get();
     let mut st = store_for_write(&app, &ctx);
     let pos = st.create_user(&obj, mt == IMPORT, &f)?;
-    let u = st.user(pos).expect("created");
     Ok(hal(
         StatusCode::CREATED,
-        &st.user_single_json(pos, u, false, false),
+        &st.user_single_json(pos, false, false),
     ))
 }
 
@@ -106,11 +105,7 @@ pub async fn read(
     fresh_read(&app, &st, &id)?;
     let ids = params.lists("include", "memberOfGroupIDs");
     let names = params.lists("include", "memberOfGroupNames");
-    let u = st.user(pos).expect("live");
-    Ok(hal(
-        StatusCode::OK,
-        &st.user_single_json(pos, u, ids, names),
-    ))
+    Ok(hal(StatusCode::OK, &st.user_single_json(pos, ids, names)))
 }
 
 /// `PUT /users/{id}` (replace) and `PATCH /users/{id}` (merge), item 13.
@@ -132,11 +127,7 @@ pub async fn write_profile(
     } else {
         st.replace_user(pos, &obj, &f)?;
     }
-    let u = st.user(pos).expect("live");
-    Ok(hal(
-        StatusCode::OK,
-        &st.user_single_json(pos, u, false, false),
-    ))
+    Ok(hal(StatusCode::OK, &st.user_single_json(pos, false, false)))
 }
 
 /// `DELETE /users/{id}` (item 16).
@@ -169,11 +160,7 @@ pub async fn account(
     let pos = user_pos(&st, &id)?;
     fresh_write(&app, &st, &[&id])?;
     st.set_locked(pos, lock);
-    let u = st.user(pos).expect("live");
-    Ok(hal(
-        StatusCode::OK,
-        &st.user_single_json(pos, u, false, false),
-    ))
+    Ok(hal(StatusCode::OK, &st.user_single_json(pos, false, false)))
 }
 
 fn enabled_json(st: &Store, id: &str, enabled: bool) -> Value {
