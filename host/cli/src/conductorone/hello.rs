@@ -52,7 +52,12 @@ pub fn host_id() -> String {
 }
 
 fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    read_trimmed("/proc/sys/kernel/hostname")
+}
+
+/// A file's text without surrounding white space, unless there is none.
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
@@ -60,41 +65,27 @@ fn hostname() -> Option<String> {
 
 pub fn os_info() -> OsInfo {
     let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
-    let field = |key: &str| -> String {
+    let field = |key: &str| {
         release
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{key}=")))
             .map(|v| v.trim_matches('"').to_string())
-            .unwrap_or_default()
+            .filter(|v| !v.is_empty())
     };
     let os = std::env::consts::OS.to_string();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
-    let kernel_version = or(kernel, "unknown");
-    let platform = or(field("ID"), &os);
-    let family = field("ID_LIKE")
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_string();
+    let kernel_version =
+        read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_else(|| "unknown".into());
+    let platform = field("ID").unwrap_or_else(|| os.clone());
+    let family = field("ID_LIKE").and_then(|f| f.split_whitespace().next().map(String::from));
     OsInfo {
         hostname: hostname().unwrap_or_else(|| "unknown".into()),
-        platform_family: or(family, &platform),
-        platform_version: or(field("VERSION_ID"), &kernel_version),
+        platform_family: family.unwrap_or_else(|| platform.clone()),
+        platform_version: field("VERSION_ID").unwrap_or_else(|| kernel_version.clone()),
         platform,
         os,
         kernel_version,
         kernel_arch: std::env::consts::ARCH.into(),
         virtualization_system: virtualization(),
-    }
-}
-
-fn or(value: String, fallback: &str) -> String {
-    if value.is_empty() {
-        fallback.to_string()
-    } else {
-        value
     }
 }
 

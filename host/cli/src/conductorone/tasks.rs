@@ -530,30 +530,28 @@ async fn sync_and_upload(
 ) -> Outcome {
     // A targeted sync names its resources; one without a type or id is
     // no target (Baton's syncer fails such a sync, retryably, as here).
-    let targets: Option<Vec<_>> = options
+    let targets: Option<Vec<(pb::ResourceId, SyncTarget)>> = options
         .targeted_sync_resources
         .iter()
-        .map(|r| Some((r.id.as_ref().filter(named)?.clone(), r)))
+        .map(|r| {
+            let id = r.id.as_ref().filter(named)?;
+            let parent = r.parent_resource_id.as_ref().filter(named);
+            let target = SyncTarget {
+                id: wit_resource_id(id),
+                parent: parent.map(wit_resource_id),
+            };
+            Some((id.clone(), target))
+        })
         .collect();
-    let Some(targets) = targets else {
+    let Some((targets, sync_targets)) =
+        targets.map(|t| t.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())
+    else {
         return fail(
             code::UNKNOWN,
             "targeted sync: a targeted resource has no type or id",
             false,
         );
     };
-    let sync_targets: Vec<SyncTarget> = targets
-        .iter()
-        .map(|(id, r)| SyncTarget {
-            id: wit_resource_id(id),
-            parent: r
-                .parent_resource_id
-                .as_ref()
-                .filter(named)
-                .map(wit_resource_id),
-        })
-        .collect();
-    let targets: Vec<pb::ResourceId> = targets.into_iter().map(|(id, _)| id).collect();
     // One sync at a time per connector: they share the checkpointed c1z.
     let _exclusive = connector.sync_lock.lock().await;
     // The deployment of the moment; a hot swap applies from the next task.
