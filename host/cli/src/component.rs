@@ -322,22 +322,12 @@ pub fn config_json(meta: &ConnectorMetadata, trust: ComponentTrust) -> anyhow::R
         .config_schema
         .iter()
         .map(|f| {
-            let (kind, extra) = match &f.kind {
-                ConfigKind::Text => ("string", Value::Null),
-                ConfigKind::Boolean => ("bool", Value::Null),
-                ConfigKind::Integer => ("int", Value::Null),
-                ConfigKind::Url(o) => ("url", json!({ "egress": o.egress })),
-                ConfigKind::Choice(options) => (
-                    "choice",
-                    json!(options
-                        .iter()
-                        .map(|o| json!({
-                            "value": o.value,
-                            "description": o.description,
-                            "implies": o.implies.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
-                        }))
-                        .collect::<Vec<_>>()),
-                ),
+            let kind = match &f.kind {
+                ConfigKind::Text => "string",
+                ConfigKind::Boolean => "bool",
+                ConfigKind::Integer => "int",
+                ConfigKind::Url(_) => "url",
+                ConfigKind::Choice(_) => "choice",
             };
             let mut v = json!({
                 "name": f.name,
@@ -351,10 +341,19 @@ pub fn config_json(meta: &ConnectorMetadata, trust: ComponentTrust) -> anyhow::R
             if let Some(d) = &f.default_value {
                 v["default"] = json!(d);
             }
-            if let ConfigKind::Url(_) = &f.kind {
-                v["url"] = extra;
-            } else if !extra.is_null() {
-                v["choices"] = extra;
+            match &f.kind {
+                ConfigKind::Url(o) => v["url"] = json!({ "egress": o.egress }),
+                ConfigKind::Choice(options) => {
+                    let choices: Vec<Value> = options
+                        .iter()
+                        .map(|o| {
+                            let implies: BTreeMap<_, _> = o.implies.iter().cloned().collect();
+                            json!({ "value": o.value, "description": o.description, "implies": implies })
+                        })
+                        .collect();
+                    v["choices"] = json!(choices);
+                }
+                _ => {}
             }
             v
         })

@@ -95,25 +95,18 @@ pub async fn build_deployment(
 ) -> Result<Deployment, String> {
     let plugin = components.get(&spec.component).await?;
     let meta = &plugin.metadata;
-    for (name, _) in spec.config.iter() {
-        if let Some(f) = meta.config_schema.iter().find(|f| &f.name == name)
-            && f.secret
-        {
-            return Err(format!(
-                "config.{name}: is a secret; give it under [secrets] as an env or file reference"
-            ));
-        }
-    }
-    for name in spec.secrets.keys() {
-        match meta.config_schema.iter().find(|f| &f.name == name) {
-            Some(f) if !f.secret => {
-                return Err(format!(
-                    "secrets.{name}: not a secret field; put it under config"
-                ));
+    let config = spec.config.keys().map(|name| (name, "config"));
+    for (name, under) in config.chain(spec.secrets.keys().map(|name| (name, "secrets"))) {
+        let field = meta.config_schema.iter().find(|f| &f.name == name);
+        let wrong = match (under, field.map(|f| f.secret)) {
+            ("config", Some(true)) => {
+                "is a secret; give it under [secrets] as an env or file reference"
             }
-            None => return Err(format!("secrets.{name}: unknown field")),
-            _ => {}
-        }
+            ("secrets", Some(false)) => "not a secret field; put it under config",
+            ("secrets", None) => "unknown field",
+            _ => continue,
+        };
+        return Err(format!("{under}.{name}: {wrong}"));
     }
     let resolved =
         resolve(meta, &values, spec.component.trust()).map_err(|e| format!("config: {e}"))?;
