@@ -192,12 +192,8 @@ impl Host for WasmHost {
         skip: SkipTasks,
     ) -> Result<(), UploadError> {
         let mut flags = upload::SkipTasks::empty();
-        if skip.list_entitlements {
-            flags |= upload::SkipTasks::LIST_ENTITLEMENTS;
-        }
-        if skip.list_grants {
-            flags |= upload::SkipTasks::LIST_GRANTS;
-        }
+        flags.set(upload::SkipTasks::LIST_ENTITLEMENTS, skip.list_entitlements);
+        flags.set(upload::SkipTasks::LIST_GRANTS, skip.list_grants);
         upload::put_resources_with(items, entitlements, flags)
     }
 

@@ -31,24 +31,22 @@ pub mod bindings {
     //! 0.1.1 functions do in the host, and uploads what 0.1.2's
     //! `put-resources-with` takes as separate lists, skipping no task, and
     //! exports no `resource-getter` and no `change-feed`).
+    macro_rules! generate_for {
+        ($path:tt) => {
+            wit_bindgen::generate!({
+                world: "connector-plugin",
+                path: $path,
+                pub_export_macro: true,
+                export_macro_name: "export_connector_plugin",
+                default_bindings_module: "connector_sdk::bindings",
+                additional_derives: [PartialEq],
+            });
+        };
+    }
     #[cfg(not(feature = "contract-0-1-0"))]
-    wit_bindgen::generate!({
-        world: "connector-plugin",
-        path: "../../wit/connector@0.1.3",
-        pub_export_macro: true,
-        export_macro_name: "export_connector_plugin",
-        default_bindings_module: "connector_sdk::bindings",
-        additional_derives: [PartialEq],
-    });
+    generate_for!("../../wit/connector@0.1.3");
     #[cfg(feature = "contract-0-1-0")]
-    wit_bindgen::generate!({
-        world: "connector-plugin",
-        path: "../../wit/connector@0.1.0",
-        pub_export_macro: true,
-        export_macro_name: "export_connector_plugin",
-        default_bindings_module: "connector_sdk::bindings",
-        additional_derives: [PartialEq],
-    });
+    generate_for!("../../wit/connector@0.1.0");
 }
 
 mod config;
