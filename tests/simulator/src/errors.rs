@@ -189,30 +189,23 @@ impl ApiError {
         e
     }
 
-    pub fn unexpected() -> ApiError {
-        Self::with(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "UNEXPECTED_ERROR",
-            "An unexpected error occurred.",
-            vec![],
-        )
-    }
-
-    /// The reference documents no PingOne body for 502/503 (a gateway or
-    /// outage answer, "generic"), so the body carries no PingOne `code`.
-    pub fn unavailable(retry_after_secs: u64) -> ApiError {
+    /// 500 UNEXPECTED_ERROR, or 503. The reference documents no PingOne
+    /// body for 502/503 (a gateway or outage answer, "generic"), so a 503
+    /// body carries no PingOne `code`.
+    pub fn server_error(status: u16) -> ApiError {
+        if status != 503 {
+            let message = "An unexpected error occurred.";
+            return Self::with(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNEXPECTED_ERROR",
+                message,
+                vec![],
+            );
+        }
         ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             body: json!({ "message": "Service Unavailable" }),
-            retry_after: Some(retry_after_secs),
-        }
-    }
-
-    pub fn server_error(status: u16) -> ApiError {
-        if status == 503 {
-            Self::unavailable(1)
-        } else {
-            Self::unexpected()
+            retry_after: Some(1),
         }
     }
 
@@ -230,11 +223,6 @@ impl ApiError {
             body: json!({ "message": MSG_GATEWAY_403 }),
             retry_after: None,
         }
-    }
-
-    /// The detail codes, for assertions and logs.
-    pub fn code(&self) -> &str {
-        self.body.get("code").and_then(|c| c.as_str()).unwrap_or("")
     }
 }
 

@@ -227,12 +227,7 @@ impl SimHandle {
 
     /// The first registered client's id.
     pub fn client_id(&self) -> &str {
-        self.app
-            .config
-            .clients
-            .first()
-            .map(|c| c.client_id.as_str())
-            .unwrap_or("")
+        self.app.config.clients.first().map_or("", |c| &c.client_id)
     }
 
     pub fn client_secret(&self) -> &str {
@@ -240,8 +235,7 @@ impl SimHandle {
             .config
             .clients
             .first()
-            .map(|c| c.client_secret.as_str())
-            .unwrap_or("")
+            .map_or("", |c| &c.client_secret)
     }
 
     pub fn config(&self) -> &SimConfig {

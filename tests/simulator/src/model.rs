@@ -435,24 +435,24 @@ pub enum ScopeType {
     Application,
 }
 
+/// Every scope type with its spelling.
+const SCOPE_TYPES: [(ScopeType, &str); 4] = [
+    (ScopeType::Organization, "ORGANIZATION"),
+    (ScopeType::Environment, "ENVIRONMENT"),
+    (ScopeType::Population, "POPULATION"),
+    (ScopeType::Application, "APPLICATION"),
+];
+
 impl ScopeType {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ScopeType::Organization => "ORGANIZATION",
-            ScopeType::Environment => "ENVIRONMENT",
-            ScopeType::Population => "POPULATION",
-            ScopeType::Application => "APPLICATION",
-        }
+        SCOPE_TYPES
+            .iter()
+            .find(|(t, _)| *t == self)
+            .map_or("", |(_, s)| s)
     }
 
     pub fn parse(s: &str) -> Option<ScopeType> {
-        Some(match s {
-            "ORGANIZATION" => ScopeType::Organization,
-            "ENVIRONMENT" => ScopeType::Environment,
-            "POPULATION" => ScopeType::Population,
-            "APPLICATION" => ScopeType::Application,
-            _ => return None,
-        })
+        SCOPE_TYPES.iter().find(|(_, n)| *n == s).map(|(t, _)| *t)
     }
 }
 
