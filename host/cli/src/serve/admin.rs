@@ -145,16 +145,8 @@ fn status_json(t: &crate::serve::service::Tenant) -> serde_json::Value {
 
 async fn list_tenants(State(s): State<AdminState>) -> Response {
     let tenants: Vec<_> = s.service.tenants().iter().map(|t| status_json(t)).collect();
-    let rejected: Vec<_> = s
-        .service
-        .rejected
-        .lock()
-        .map(|r| {
-            r.iter()
-                .map(|r| json!({ "tenant": r.tenant, "error": r.error }))
-                .collect()
-        })
-        .unwrap_or_default();
+    let rejected = s.service.rejected.lock().map(|r| json!(*r));
+    let rejected = rejected.unwrap_or_else(|_| json!([]));
     axum::Json(json!({ "tenants": tenants, "rejected": rejected })).into_response()
 }
 

@@ -52,11 +52,11 @@ impl ComponentSource {
     /// Whether the component's own egress defaults count.
     pub fn trust(&self) -> ComponentTrust {
         match self {
-            ComponentSource::Builtin { .. } => ComponentTrust::Trusted,
-            ComponentSource::File { accept_egress, .. } if *accept_egress => {
-                ComponentTrust::Trusted
-            }
-            ComponentSource::File { .. } => ComponentTrust::Untrusted,
+            ComponentSource::File {
+                accept_egress: false,
+                ..
+            } => ComponentTrust::Untrusted,
+            _ => ComponentTrust::Trusted,
         }
     }
 }
@@ -167,25 +167,19 @@ impl TenantSpec {
 
     /// Config values as the connector's flags see them (all strings).
     pub fn config_strings(&self) -> BTreeMap<String, String> {
+        let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
         self.config
             .iter()
-            .map(|(k, v)| {
-                let s = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), s)
-            })
+            .map(|(k, v)| (k.clone(), text(v)))
             .collect()
     }
 
     /// Reads each secret from its environment variable or file.
     pub fn read_secrets(&self) -> Result<BTreeMap<String, String>, String> {
-        let mut out = BTreeMap::new();
-        for (name, r) in &self.secrets {
-            out.insert(name.clone(), read_secret(&format!("secrets.{name}"), r)?);
-        }
-        Ok(out)
+        self.secrets
+            .iter()
+            .map(|(name, r)| Ok((name.clone(), read_secret(&format!("secrets.{name}"), r)?)))
+            .collect()
     }
 }
 
@@ -206,7 +200,7 @@ pub fn read_secret(what: &str, r: &SecretRef) -> Result<String, String> {
 }
 
 /// A tenant that could not be accepted, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Rejected {
     /// The tenant id if one could be read, else `<source>#<index>`.
     pub tenant: String,
