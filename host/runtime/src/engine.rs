@@ -200,10 +200,6 @@ impl Runtime {
         }))
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// Loads a component from a file, checking its digest if one is given.
     pub async fn load_file(
         &self,

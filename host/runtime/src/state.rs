@@ -248,7 +248,8 @@ impl wasmtime::ResourceLimiter for MemoryGuard {
 /// The Store's data.
 pub struct HostState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    /// The guest's resource handles (secrets), capped.
+    pub(crate) table: ResourceTable,
     pub memory: MemoryGuard,
     pub instance: Arc<InstanceCtx>,
     pub call: CallState,
@@ -287,10 +288,6 @@ impl HostState {
             && self.call.violation.is_none()
             && self.call.denials.is_empty()
             && !self.memory.exceeded
-    }
-
-    pub fn table(&mut self) -> &mut ResourceTable {
-        &mut self.table
     }
 
     /// Records why the host is ending the call, then returns the trap error.

@@ -170,12 +170,6 @@ impl SyncBound {
     }
 }
 
-impl std::fmt::Display for SyncBound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
     /// Guest calls in flight. Each call may itself run a batch of requests,
@@ -258,9 +252,10 @@ pub enum SyncError {
     TokenCycle { task: String, pages: u64 },
     /// A bound of [`SyncLimits`] was reached.
     #[error(
-        "{task}: the sync reached its limit {bound} of {limit} (raise it with {flag}); \
+        "{task}: the sync reached its limit {} of {limit} (raise it with {}); \
          the sync is discarded and the next one starts over",
-        flag = bound.flag()
+        bound.name(),
+        bound.flag()
     )]
     LimitReached {
         bound: SyncBound,
@@ -306,7 +301,7 @@ impl SyncError {
 }
 
 /// A task as the queue stores it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct StoredTask {
     op: u8,
     #[serde(rename = "type")]
@@ -354,9 +349,8 @@ impl StoredTask {
             op,
             resource_type: resource.resource_type.clone(),
             resource: Some(pair(resource)),
-            token: None,
-            page: 0,
             parent: parent.map(pair),
+            ..Self::default()
         }
     }
 
@@ -370,8 +364,7 @@ impl StoredTask {
             resource_type: t.resource_type.clone(),
             resource: t.resource.as_ref().map(pair),
             token: t.page_token.clone(),
-            page: 0,
-            parent: None,
+            ..Self::default()
         }
     }
 
@@ -408,9 +401,7 @@ impl StoredTask {
             ..self.clone()
         };
         let hash = sha2::Sha256::digest(serde_json::to_vec(&key).expect("task serializes"));
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&hash[..16]);
-        out
+        hash[..16].try_into().expect("16 of its 32 bytes")
     }
 
     fn to_wit(&self) -> sync_api::SyncTask {
@@ -1092,12 +1083,8 @@ pub(crate) fn seed_new_sync(
             .resource_types
             .iter()
             .map(|t| StoredTask {
-                op: 0,
                 resource_type: t.id.clone(),
-                resource: None,
-                token: None,
-                page: 0,
-                parent: None,
+                ..StoredTask::default()
             })
             .collect(),
         Seed::Targets(targets) => targets

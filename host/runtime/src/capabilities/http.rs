@@ -521,38 +521,29 @@ impl HttpCapability {
         if let Some(scope) = &recipe.scope {
             form.push(("scope", scope));
         }
-        let mut basic = None;
-        match recipe.auth {
+        let secret = recipe.client_secret.expose_secret();
+        let basic = match recipe.auth {
             ClientAuth::Basic => {
                 let enc = |s: &str| {
                     url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
                 };
-                let pair = format!(
-                    "{}:{}",
-                    enc(&recipe.client_id),
-                    enc(recipe.client_secret.expose_secret())
-                );
-                basic = Some(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(pair)
-                ));
+                let pair = format!("{}:{}", enc(&recipe.client_id), enc(secret));
+                let pair = base64::engine::general_purpose::STANDARD.encode(pair);
+                Some(format!("Basic {pair}"))
             }
             ClientAuth::Post => {
-                form.push(("client_id", &recipe.client_id));
-                form.push(("client_secret", recipe.client_secret.expose_secret()));
+                form.extend([
+                    ("client_id", recipe.client_id.as_str()),
+                    ("client_secret", secret),
+                ]);
+                None
             }
-        }
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
+        };
         let mut last = network("was not tried".into());
         for attempt in 1..=MAX_ERROR_ATTEMPTS {
-            let mut rb = self
-                .client
-                .post(&recipe.token_url)
-                .header("content-type", "application/x-www-form-urlencoded")
+            let mut rb = (self.client.post(&recipe.token_url))
                 .header("accept", "application/json")
-                .body(body.clone());
+                .form(&form);
             if let Some(h) = &basic {
                 rb = rb.header("authorization", h);
             }
@@ -786,10 +777,6 @@ impl ResponseBudget {
             .is_ok()
     }
 
-    fn release(&self, n: usize) {
-        self.used.fetch_sub(n, Ordering::AcqRel);
-    }
-
     /// Bytes reserved now.
     pub fn used(&self) -> usize {
         self.used.load(Ordering::Acquire)
@@ -811,20 +798,16 @@ impl Held {
         }
     }
 
-    /// Reserves `n` more bytes; false when the budget has no room.
-    fn grow(&mut self, n: usize) -> bool {
-        match &self.budget {
-            Some(b) if !b.reserve(n) => false,
-            _ => {
-                self.bytes += n;
-                true
-            }
+    /// Reserves `n` more bytes; `body-too-large`, naming the budget, when
+    /// it has no room.
+    fn grow(&mut self, n: usize) -> Result<(), Failure> {
+        if let Some(b) = &self.budget
+            && !b.reserve(n)
+        {
+            return Err(Failure::Fatal(HttpError::BodyTooLarge(b.cap as u64)));
         }
-    }
-
-    fn over(&self) -> Failure {
-        let cap = self.budget.as_ref().map_or(0, |b| b.cap);
-        Failure::Fatal(HttpError::BodyTooLarge(cap as u64))
+        self.bytes += n;
+        Ok(())
     }
 
     fn keep(mut self) {
@@ -835,7 +818,7 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some(b) = &self.budget {
-            b.release(self.bytes);
+            b.used.fetch_sub(self.bytes, Ordering::AcqRel);
         }
     }
 }
@@ -854,14 +837,10 @@ async fn read_capped(
         if len as usize > cap {
             return Err(Failure::Fatal(HttpError::BodyTooLarge(cap as u64)));
         }
-        if !held.grow(len as usize) {
-            return Err(held.over());
-        }
+        held.grow(len as usize)?;
         body.reserve_exact(len as usize);
         // The allocator may round up; what was reserved is what it gave.
-        if body.capacity() > len as usize && !held.grow(body.capacity() - len as usize) {
-            return Err(held.over());
-        }
+        held.grow(body.capacity() - len as usize)?;
     }
     loop {
         match resp.chunk().await {
@@ -874,17 +853,12 @@ async fn read_capped(
                     // Grow as `Vec` would (doubling), within the caps, and
                     // reserve what the buffer will take before taking it.
                     let doubled = need.max(body.capacity() * 2).min(cap);
-                    let target = if held.grow(doubled - body.capacity()) {
-                        doubled
-                    } else if held.grow(need - body.capacity()) {
-                        need
-                    } else {
-                        return Err(held.over());
+                    let target = match held.grow(doubled - body.capacity()) {
+                        Ok(()) => doubled,
+                        Err(_) => held.grow(need - body.capacity()).map(|()| need)?,
                     };
                     body.reserve_exact(target - body.len());
-                    if body.capacity() > target && !held.grow(body.capacity() - target) {
-                        return Err(held.over());
-                    }
+                    held.grow(body.capacity() - target)?;
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -1389,10 +1363,10 @@ mod tests {
     fn held_bytes_go_back_unless_kept() {
         let budget = ResponseBudget::new(100);
         let mut a = Held::new(Some(&budget));
-        assert!(a.grow(60));
+        assert!(a.grow(60).is_ok());
         let mut b = Held::new(Some(&budget));
-        assert!(!b.grow(50), "over the budget");
-        assert!(b.grow(40));
+        assert!(b.grow(50).is_err(), "over the budget");
+        assert!(b.grow(40).is_ok());
         assert_eq!(budget.used(), 100);
         drop(b);
         assert_eq!(budget.used(), 60);
