@@ -48,6 +48,8 @@ use token::TOKEN_PATH;
 
 /// The test client's ID: client name `test-client`, API host `localhost`.
 pub const CLIENT_ID: &str = "test-client@localhost/pcc";
+/// What every gRPC user agent must start with: the client name and a space.
+const USER_AGENT_PREFIX: &str = "test-client ";
 
 /// Shared by the API handle, the listener and the handlers.
 pub(crate) struct Inner {
@@ -97,12 +99,11 @@ impl FakeC1 {
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("listener address");
-        let client_name = CLIENT_ID.split('@').next().unwrap_or_default();
         let inner = Arc::new(Inner {
             creds: token::Credentials::generate(CLIENT_ID),
             ca_pem: tls.ca_pem,
             addr,
-            state: Mutex::new(state::State::new(client_name)),
+            state: Mutex::new(state::State::new()),
             changed: watch::Sender::new(0),
             conns: server::Connections::default(),
         });

@@ -31,7 +31,7 @@ use tonic::{Code, Status};
 
 use base64::Engine;
 
-use crate::{token, validate};
+use crate::{USER_AGENT_PREFIX, token, validate};
 
 /// One task the fake knows about, queued or handed out.
 #[derive(Default)]
@@ -63,8 +63,6 @@ pub(crate) struct State {
     pub stall_uploads: bool,
     /// Uploads that began, by task id.
     pub uploads_begun: Vec<String>,
-    /// The user agent must start with this (the client name and a space).
-    pub user_agent_prefix: String,
 
     // Records.
     pub tokens: HashMap<String, Instant>,
@@ -97,11 +95,10 @@ pub(crate) fn fresh_task_id() -> String {
 }
 
 impl State {
-    pub fn new(client_name: &str) -> Self {
+    pub fn new() -> Self {
         State {
             next_poll: Duration::from_millis(100),
             next_heartbeat: Duration::from_secs(1),
-            user_agent_prefix: format!("{client_name} "),
             ..Default::default()
         }
     }
@@ -167,10 +164,9 @@ impl State {
         let now = Instant::now();
         let ua = user_agent.unwrap_or("").to_string();
         if !self.user_agents.contains(&ua) {
-            if !ua.starts_with(&self.user_agent_prefix) {
+            if !ua.starts_with(USER_AGENT_PREFIX) {
                 self.violations.push(format!(
-                    "user-agent {ua:?} does not start with {:?}",
-                    self.user_agent_prefix
+                    "user-agent {ua:?} does not start with {USER_AGENT_PREFIX:?}"
                 ));
             }
             self.user_agents.push(ua);
