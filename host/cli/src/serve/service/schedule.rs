@@ -95,11 +95,8 @@ impl Service {
             return Err(TriggerError::AlreadyRunning);
         };
         lock(&tenant.status).state = "waiting";
-        let Some(_slot) = self.slots.acquire().await else {
-            lock(&tenant.status).state = "idle";
-            return Err(TriggerError::Draining);
-        };
-        if self.draining.load(Ordering::Relaxed) {
+        let slot = self.slots.acquire().await;
+        if slot.is_none() || self.draining.load(Ordering::Relaxed) {
             lock(&tenant.status).state = "idle";
             return Err(TriggerError::Draining);
         }
@@ -108,8 +105,8 @@ impl Service {
         let started = std::time::Instant::now();
         let result = self.run_one_sync(tenant, &d).await;
         let micros = started.elapsed().as_micros() as u64;
-        tenant
-            .counters
+        let counters = &tenant.counters;
+        counters
             .sync_micros_sum
             .fetch_add(micros, Ordering::Relaxed);
         tenant.memory_high_water.fetch_max(
@@ -120,25 +117,21 @@ impl Service {
         s.state = "idle";
         match result {
             Ok(last) => {
-                tenant.counters.syncs_ok.fetch_add(1, Ordering::Relaxed);
+                counters.syncs_ok.fetch_add(1, Ordering::Relaxed);
                 s.last_sync = Some(last);
                 s.last_error = None;
                 s.consecutive_failures = 0;
             }
             Err(None) => {
-                tenant
-                    .counters
-                    .syncs_interrupted
-                    .fetch_add(1, Ordering::Relaxed);
+                counters.syncs_interrupted.fetch_add(1, Ordering::Relaxed);
             }
             Err(Some(e)) => {
-                tenant.counters.syncs_failed.fetch_add(1, Ordering::Relaxed);
+                counters.syncs_failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(tenant = %tenant.id, "sync failed: {e}");
                 s.last_error = Some(e);
                 s.consecutive_failures += 1;
             }
         }
-        drop(s);
         Ok(())
     }
 

@@ -182,13 +182,12 @@ impl Tenant {
         }
         let current = self.current();
         t.add_instance(&current.instance);
-        let memory = self.memory_high_water.load(Ordering::Relaxed).max(
-            current
-                .instance
-                .metrics
-                .memory_high_water
-                .load(Ordering::Relaxed),
-        );
+        let live = current
+            .instance
+            .metrics
+            .memory_high_water
+            .load(Ordering::Relaxed);
+        let memory = self.memory_high_water.load(Ordering::Relaxed).max(live);
         (t, memory)
     }
 
