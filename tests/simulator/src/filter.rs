@@ -473,7 +473,11 @@ pub enum AttrVal<'a> {
 /// Something a filter can be evaluated against.
 pub trait Target {
     fn attr(&self, path: &str) -> Option<AttrVal<'_>>;
-    fn member_of(&self, group_id: &str) -> bool;
+
+    /// Only users are members of groups.
+    fn member_of(&self, _group_id: &str) -> bool {
+        false
+    }
 }
 
 fn starts_ci(a: &str, b_lower: &str) -> bool {

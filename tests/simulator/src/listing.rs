@@ -245,16 +245,6 @@ impl Listing {
         Ok((listing, vetted))
     }
 
-    /// The filter as sent (`""` without one).
-    pub fn filter_text(&self) -> &str {
-        self.params.get("filter").unwrap_or("")
-    }
-
-    /// True when a comma-separated parameter (`expand`, `include`) lists `v`.
-    pub fn lists(&self, key: &str, v: &str) -> bool {
-        self.params.lists(key, v)
-    }
-
     /// The page of `items` (sorted by `pos`, the store position a cursor
     /// points at) rendered one JSON value per item. `count` is every item,
     /// `size` the page's share of them.

@@ -66,7 +66,7 @@ pub async fn list(
         &uri,
         ListSpec::plain(tag, app.config.other_page_max).under(&id),
     )?;
-    let expand = list.lists("expand", "role");
+    let expand = list.params.lists("expand", "role");
     let st = app.read();
     let s = subject(&st, kind, &id)?;
     fresh_read(&app, &st, &id)?;

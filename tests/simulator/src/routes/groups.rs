@@ -41,10 +41,6 @@ impl Target for GroupView<'_> {
             _ => None,
         }
     }
-
-    fn member_of(&self, _group_id: &str) -> bool {
-        false
-    }
 }
 
 /// A group as the faults serve it: without its direct count, or with a

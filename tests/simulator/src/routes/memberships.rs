@@ -60,7 +60,7 @@ pub async fn list_user_groups(
                 .map(|t| t.to_ascii_uppercase()))
         },
     )?;
-    let expand = list.lists("expand", "group");
+    let expand = list.params.lists("expand", "group");
     let st = app.read();
     let u = user_pos(&st, &uid)?;
     fresh_read(&app, &st, &uid)?;
@@ -173,7 +173,7 @@ pub async fn list_group_parents(
         &uri,
         ListSpec::plain("groupParents", app.config.other_page_max).under(&gid),
     )?;
-    let expand = list.lists("expand", "group");
+    let expand = list.params.lists("expand", "group");
     let st = app.read();
     let g = group_pos(&st, &gid)?;
     fresh_read(&app, &st, &gid)?;

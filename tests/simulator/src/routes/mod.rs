@@ -147,6 +147,10 @@ pub fn group_pos(st: &Store, id: &str) -> ApiResult<Pos> {
     st.group_pos(id).ok_or_else(|| not_found("group", id))
 }
 
+pub fn pop_pos(st: &Store, id: &str) -> ApiResult<Pos> {
+    st.pop_pos(id).ok_or_else(|| not_found("population", id))
+}
+
 async fn fallback(uri: Uri) -> ApiError {
     if uri.path() == "/v1" || uri.path().starts_with("/v1/") {
         ApiError::gateway_forbidden()

@@ -46,9 +46,9 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
     let st = app.read();
     let items = match &list.filter {
         None => st.all_users(),
-        Some(e) => st.filter_users(list.filter_text(), e),
+        Some(e) => st.filter_users(list.params.get("filter").unwrap_or(""), e),
     };
-    if list.lists("expand", "population") {
+    if list.params.lists("expand", "population") {
         return Ok(list.respond(
             "users",
             &items,
