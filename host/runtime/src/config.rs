@@ -164,6 +164,7 @@ pub fn resolve(
         if matches!(f.kind, ConfigKind::Choice(_)) {
             continue;
         }
+        let field = field_ref(&f.name);
         let egress_field = matches!(&f.kind, ConfigKind::Url(o) if o.egress);
         let component_value = implied
             .get(&f.name)
@@ -177,10 +178,9 @@ pub fn resolve(
                     && f.required
                 {
                     return Err(format!(
-                        "missing required {}: the component asks for {url}, which only an \
+                        "missing required {field}: the component asks for {url}, which only an \
                          operator can allow (set the field, or pin the component with \
-                         --component-sha256 and --accept-component-egress)",
-                        field_ref(&f.name)
+                         --component-sha256 and --accept-component-egress)"
                     ));
                 }
                 None
@@ -189,45 +189,37 @@ pub fn resolve(
         };
         let Some(value) = value else {
             if f.required {
-                return Err(format!("missing required {}", field_ref(&f.name)));
+                return Err(format!("missing required {field}"));
             }
             continue;
         };
         match &f.kind {
             ConfigKind::Boolean => {
-                if !matches!(
-                    value.to_ascii_lowercase().as_str(),
-                    "true" | "false" | "1" | "0"
-                ) {
-                    return Err(format!("{} must be true or false", field_ref(&f.name)));
+                let lower = value.to_ascii_lowercase();
+                if !matches!(lower.as_str(), "true" | "false" | "1" | "0") {
+                    return Err(format!("{field} must be true or false"));
                 }
             }
-            ConfigKind::Integer => {
-                if value.parse::<i64>().is_err() {
-                    return Err(format!("{} must be an integer", field_ref(&f.name)));
-                }
+            ConfigKind::Integer if value.parse::<i64>().is_err() => {
+                return Err(format!("{field} must be an integer"));
             }
             ConfigKind::Url(opts) => {
                 let url = url::Url::parse(&value)
-                    .map_err(|e| format!("{} is not a valid URL ({e})", field_ref(&f.name)))?;
+                    .map_err(|e| format!("{field} is not a valid URL ({e})"))?;
                 if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-                    return Err(format!(
-                        "{} must be an http(s) URL with a host",
-                        field_ref(&f.name)
-                    ));
+                    return Err(format!("{field} must be an http(s) URL with a host"));
                 }
                 if opts.egress {
                     egress_urls.push((f.name.clone(), value.clone()));
                 }
             }
-            ConfigKind::Text | ConfigKind::Choice(_) => {}
+            ConfigKind::Integer | ConfigKind::Text | ConfigKind::Choice(_) => {}
         }
         if f.secret {
             if value.len() < MIN_SECRET_BYTES {
                 return Err(format!(
-                    "{} is shorter than {MIN_SECRET_BYTES} characters: the host cannot keep a \
-                     value that short out of what upstreams echo",
-                    field_ref(&f.name)
+                    "{field} is shorter than {MIN_SECRET_BYTES} characters: the host cannot keep a \
+                     value that short out of what upstreams echo"
                 ));
             }
             secrets.insert(f.name.clone(), SecretString::from(value));

@@ -797,47 +797,44 @@ impl Plugin {
         let micros = cpu.as_micros() as u64;
         metrics.cpu_micros.fetch_add(micros, Ordering::Relaxed);
         metrics.note_memory(state.memory.peak as u64);
-        let (outcome, bindings) = match result {
-            Err(_elapsed) => (Err(CallError::Timeout(limits.wall_per_call)), None),
-            Ok(Err(trap)) => (Err(classify_trap(trap, state, &limits)), None),
-            Ok(Ok((Err(guest_error), _))) => (Err(classify_guest_error(guest_error, state)), None),
-            Ok(Ok((Ok(output), bindings))) => (Ok(output), Some(bindings)),
+        let outcome = match result {
+            Err(_elapsed) => Err(CallError::Timeout(limits.wall_per_call)),
+            Ok(Err(trap)) => Err(classify_trap(trap, state, &limits)),
+            Ok(Ok((Err(guest_error), _))) => Err(classify_guest_error(guest_error, state)),
+            Ok(Ok((Ok(output), bindings))) => Ok((output, bindings)),
         };
         // Guest text leaves the call bounded and on one line (`guest_text`).
         let secrets = &state.instance.secrets;
-        let outcome = match outcome {
-            Ok(output) => Ok(sanitize_output(output, secrets)),
-            Err(e) => Err(e.map_text(|t| guest_text::sanitize(t, secrets))),
-        };
-        match outcome {
-            Ok(output) => {
-                let report = CallReport {
-                    upload: std::mem::take(&mut state.call.upload),
-                    cpu,
-                    wall,
-                    memory_peak: state.memory.peak,
-                    log_lines: state.call.log_lines,
-                };
-                if let (Some(warm), Some(bindings)) = (warm, bindings)
-                    && served + 1 < WARM_INSTANCE_CALLS
-                    && state.reusable()
-                {
-                    warm.put(WarmInstance {
-                        store,
-                        bindings,
-                        calls: served + 1,
-                    });
-                }
-                Ok((output, report))
-            }
+        let (output, bindings) = match outcome {
+            Ok(done) => done,
             Err(e) => {
                 if e.is_trap() {
                     metrics.traps.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(e)
+                // The Store is dropped here: never reused after a failure.
+                return Err(e.map_text(|t| guest_text::sanitize(t, secrets)));
             }
+        };
+        let output = sanitize_output(output, secrets);
+        let report = CallReport {
+            upload: std::mem::take(&mut state.call.upload),
+            cpu,
+            wall,
+            memory_peak: state.memory.peak,
+            log_lines: state.call.log_lines,
+        };
+        if let Some(warm) = warm
+            && served + 1 < WARM_INSTANCE_CALLS
+            && state.reusable()
+        {
+            let calls = served + 1;
+            warm.put(WarmInstance {
+                store,
+                bindings,
+                calls,
+            });
         }
-        // Otherwise the Store is dropped here: never reused after a failure.
+        Ok((output, report))
     }
 }
 
@@ -875,16 +872,12 @@ async fn run_operation(
     let connector = bindings.plugin.idgov_connector_connector();
     let sync = bindings.plugin.idgov_connector_sync();
     let prov = bindings.plugin.idgov_connector_provisioning();
-    let no_getter = || {
-        types::ConnectorError::Unsupported(
-            "this component cannot read single resources (it has no resource-getter export)".into(),
-        )
+    let missing = |can: &str, export: &str| {
+        let why = format!("this component cannot {can} (it has no {export} export)");
+        types::ConnectorError::Unsupported(why)
     };
-    let no_feed = || {
-        types::ConnectorError::Unsupported(
-            "this component cannot list changes (it has no change-feed export)".into(),
-        )
-    };
+    let no_getter = || missing("read single resources", "resource-getter");
+    let no_feed = || missing("list changes", "change-feed");
     Ok(match op {
         Operation::Metadata => Ok(Output::Metadata(Box::new(
             connector.call_metadata(&mut *store).await?,
@@ -974,7 +967,7 @@ fn classify_trap(err: wasmtime::Error, state: &mut HostState, limits: &Limits) -
         Some(Trap::Interrupt) => CallError::CpuExhausted(limits.cpu_per_call),
         Some(Trap::StackOverflow) => CallError::StackOverflow,
         Some(Trap::UnreachableCodeReached) => {
-            let stderr = String::from_utf8_lossy(&state.call.stderr.contents()).to_string();
+            let stderr = String::from_utf8_lossy(&state.stderr.contents()).to_string();
             if stderr.contains("memory allocation of") {
                 return CallError::MemoryExceeded(limits.memory_bytes);
             }
