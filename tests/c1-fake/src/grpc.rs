@@ -3,8 +3,8 @@
 //! closures, dispatched on the request path.
 //!
 //! Decisions:
-//! - The gate (`State::admit`: user agent, bearer token, known method)
-//!   runs on the raw HTTP request, before the body is read,
+//! - The gate (`State::admit`: user agent, bearer token) and the method
+//!   check run on the raw HTTP request, before the body is read,
 //!   so a rejected client-streaming call costs nothing and an unknown path
 //!   answers UNIMPLEMENTED like a real gRPC server.
 //! - Unary RPCs are synchronous calls into `State` under its lock; only
@@ -33,15 +33,6 @@ use tower::service_fn;
 use crate::Inner;
 use crate::state::State;
 
-/// The methods the fake implements; any other path is UNIMPLEMENTED.
-pub(crate) const METHODS: [&str; 5] = [
-    method::HELLO,
-    method::GET_TASK,
-    method::HEARTBEAT,
-    method::FINISH_TASK,
-    method::UPLOAD_ASSET,
-];
-
 /// Largest `UploadData.data` the proto allows.
 pub const MAX_UPLOAD_CHUNK: usize = 1024 * 1024;
 
@@ -68,7 +59,7 @@ pub(crate) async fn dispatch(
         method::GET_TASK => unary(inner, req, State::get_task).await,
         method::HEARTBEAT => unary(inner, req, State::heartbeat).await,
         method::FINISH_TASK => unary(inner, req, State::finish_task).await,
-        _ => {
+        method::UPLOAD_ASSET => {
             let upload = service_fn(move |request: tonic::Request<_>| {
                 let inner = inner.clone();
                 async move {
@@ -81,6 +72,13 @@ pub(crate) async fn dispatch(
                 .client_streaming(upload, req)
                 .await
         }
+        _ => inner
+            .update(|s| {
+                s.violations
+                    .push(format!("call to unimplemented method {path}"));
+                Status::unimplemented(format!("{path} is not implemented"))
+            })
+            .into_http(),
     }
 }
 
