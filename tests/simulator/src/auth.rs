@@ -149,44 +149,25 @@ impl FromRequestParts<AppState> for EnvCtx {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let a = Authed::from_request_parts(parts, app).await?;
         let env = path_env(parts.uri.path()).unwrap_or_default();
-        if env != app.env_id && env != app.other_env_id {
-            return Err(ApiError::forbidden(
-                "The environment does not exist or the actor has no access to it.",
-            ));
-        }
-        if a.env != env {
-            return Err(ApiError::forbidden(
-                "The access token was issued for another environment.",
-            ));
-        }
-        if env != app.env_id {
-            return Err(ApiError::forbidden(
-                "The actor holds no roles in this environment.",
-            ));
-        }
         let read = parts.method == Method::GET || parts.method == Method::HEAD;
-        match app.config.clients[a.client].access {
-            ClientAccess::Full => {}
-            ClientAccess::ReadOnly if read => {}
-            ClientAccess::ReadOnly => {
-                return Err(ApiError::forbidden(
-                    "The actor's roles do not allow this operation.",
-                ));
-            }
-            ClientAccess::None => {
-                return Err(ApiError::forbidden(
-                    "The actor holds no roles that allow this operation.",
-                ));
-            }
+        let allowed = match app.config.clients[a.client].access {
+            ClientAccess::Full => true,
+            ClientAccess::ReadOnly => read,
+            ClientAccess::None => false,
+        };
+        // A missing environment, a token issued for another environment,
+        // the other (empty) environment where the actor holds no roles, or
+        // roles that do not allow the method: one and the same 403.
+        if env != app.env_id || a.env != env || !allowed {
+            return Err(ApiError::forbidden());
         }
         if app.faults.in_window(|f| f.environment_warmup_ms) {
             app.stats.fault(|f| &mut f.warmup_rejections);
             return Err(if read {
                 ApiError::not_found("The requested resource was not found.")
             } else {
-                ApiError::forbidden(
-                    "The environment is not ready yet; try again after a short delay.",
-                )
+                // The environment is not ready yet.
+                ApiError::forbidden()
             });
         }
         Ok(EnvCtx { client: a.client })

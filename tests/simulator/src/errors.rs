@@ -142,10 +142,9 @@ impl ApiError {
 
     /// 403 for a missing role, another environment, a missing environment,
     /// a new one (DOCS-8830) or a role still propagating. PingOne's body is
-    /// the same for all of them (§6.2, §7 quirks 1–3), so `_why` names the
-    /// case for the reader of the caller only and never reaches the body,
-    /// which carries documented wording alone.
-    pub fn forbidden(_why: &str) -> ApiError {
+    /// the same for all of them (§6.2, §7 quirks 1–3), so it carries
+    /// documented wording alone and callers say the case in a comment.
+    pub fn forbidden() -> ApiError {
         Self::with(
             StatusCode::FORBIDDEN,
             "ACCESS_FAILED",

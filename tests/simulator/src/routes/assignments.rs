@@ -122,7 +122,7 @@ fn own_role_window(app: &AppState) -> ApiResult<()> {
 fn post_grant_window(app: &AppState, st: &Store, ra: &str) -> ApiResult<()> {
     if st.is_fresh(ra, app.faults.get().consistency_window_ms) {
         app.stats.fault(|f| &mut f.consistency_rejections);
-        return Err(ApiError::forbidden("a role assignment still propagating"));
+        return Err(ApiError::forbidden());
     }
     Ok(())
 }

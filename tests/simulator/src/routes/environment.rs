@@ -24,9 +24,8 @@ pub async fn get_environment(
         )));
     }
     if a.env != env {
-        return Err(ApiError::forbidden(
-            "The access token was issued for another environment.",
-        ));
+        // The access token was issued for another environment.
+        return Err(ApiError::forbidden());
     }
     let st = app.read();
     let mut v = st.environment_json(&env);

@@ -128,9 +128,7 @@ pub fn fresh_write(app: &AppState, st: &Store, ids: &[&str]) -> ApiResult<()> {
     let w = app.faults.get().consistency_window_ms;
     if ids.iter().any(|id| st.is_fresh(id, w)) {
         app.stats.fault(|f| &mut f.consistency_rejections);
-        return Err(ApiError::forbidden(
-            "a write referencing a just-created object",
-        ));
+        return Err(ApiError::forbidden());
     }
     Ok(())
 }
