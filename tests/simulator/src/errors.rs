@@ -17,15 +17,6 @@ use crate::util::{error_id, fmt_ts, now_ms};
 
 pub const MSG_INVALID_DATA: &str =
     "The request could not be completed. One or more validation errors were in the request.";
-pub const MSG_NOT_AUTHORIZED: &str =
-    "The actor attempting to perform the request is not authorized.";
-pub const MSG_NO_ACCESS: &str =
-    "The request could not be completed. You do not have access to this resource.";
-/// The docs' response-code table wording for a 403.
-pub const MSG_NO_PERMISSIONS: &str =
-    "You do not have permissions or are not licensed to make this request.";
-pub const MSG_GATEWAY_403: &str =
-    "Invalid key=value pair (missing equal-sign) in Authorization header";
 
 /// One entry of `details[]`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -135,7 +126,7 @@ impl ApiError {
         Self::with(
             StatusCode::UNAUTHORIZED,
             "ACCESS_FAILED",
-            MSG_NO_ACCESS,
+            "The request could not be completed. You do not have access to this resource.",
             vec![Detail::new("INVALID_TOKEN", None, detail)],
         )
     }
@@ -148,11 +139,12 @@ impl ApiError {
         Self::with(
             StatusCode::FORBIDDEN,
             "ACCESS_FAILED",
-            MSG_NOT_AUTHORIZED,
+            "The actor attempting to perform the request is not authorized.",
+            // The docs' response-code table wording for a 403.
             vec![Detail::new(
                 "INSUFFICIENT_PERMISSIONS",
                 None,
-                MSG_NO_PERMISSIONS,
+                "You do not have permissions or are not licensed to make this request.",
             )],
         )
     }
@@ -219,7 +211,7 @@ impl ApiError {
     pub fn gateway_forbidden() -> ApiError {
         ApiError {
             status: StatusCode::FORBIDDEN,
-            body: json!({ "message": MSG_GATEWAY_403 }),
+            body: json!({ "message": "Invalid key=value pair (missing equal-sign) in Authorization header" }),
             retry_after: None,
         }
     }

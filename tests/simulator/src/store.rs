@@ -91,6 +91,12 @@ impl Target for UserView<'_> {
     }
 }
 
+/// The entities of a store vector that were not deleted, with positions.
+fn live<T>(v: &[Option<T>]) -> impl Iterator<Item = (Pos, &T)> {
+    let all = v.iter().enumerate();
+    all.filter_map(|(i, x)| x.as_ref().map(|x| (i as Pos, x)))
+}
+
 /// Inserts into a sorted vector; false if already present.
 pub fn sorted_insert(v: &mut Vec<Pos>, x: Pos) -> bool {
     match v.binary_search(&x) {
@@ -215,24 +221,15 @@ impl Store {
     }
 
     pub fn live_groups(&self) -> impl Iterator<Item = (Pos, &Group)> {
-        self.groups
-            .iter()
-            .enumerate()
-            .filter_map(|(i, g)| g.as_ref().map(|g| (i as Pos, g)))
+        live(&self.groups)
     }
 
     pub fn live_users_iter(&self) -> impl Iterator<Item = (Pos, &User)> {
-        self.users
-            .iter()
-            .enumerate()
-            .filter_map(|(i, u)| u.as_ref().map(|u| (i as Pos, u)))
+        live(&self.users)
     }
 
     pub fn live_pops(&self) -> impl Iterator<Item = (Pos, &Population)> {
-        self.populations
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.as_ref().map(|p| (i as Pos, p)))
+        live(&self.populations)
     }
 
     fn cached(&self, key: CacheKey, compute: impl FnOnce() -> Vec<Pos>) -> Arc<Vec<Pos>> {
