@@ -301,6 +301,11 @@ impl SimHandle {
         st.audit.set_config(config);
     }
 
+    /// Expires every issued token now (same as `POST /__sim/tokens/expire`).
+    pub fn expire_tokens(&self) {
+        self.app.tokens.expire_all();
+    }
+
     pub fn ready_info(&self, ca_pem_path: Option<String>) -> ReadyInfo {
         let c = self.app.config.clients.first().cloned().unwrap_or_default();
         ReadyInfo {
