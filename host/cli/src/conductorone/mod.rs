@@ -150,11 +150,7 @@ pub async fn serve(
             tracing::warn!(task = %task.id, "task is already running here; not starting it twice");
             continue;
         };
-        let kind = task
-            .task_type
-            .as_ref()
-            .map(|t| t.name())
-            .unwrap_or("unknown");
+        let kind = task.task_type.as_ref().map_or("unknown", |t| t.name());
         tracing::info!(task = %task.id, kind, "task received");
         let (client, connector, stop) = (client.clone(), connector.clone(), shutdown.clone());
         tokio::spawn(async move {

@@ -113,11 +113,6 @@ fn malformed(message: impl Into<String>) -> Outcome {
     fail(code::UNKNOWN, message, true)
 }
 
-/// A connector call that failed, as its task's failure.
-fn call_failed(e: &CallError, message: String, non_retryable: bool) -> Outcome {
-    fail(call_code(e), message, non_retryable)
-}
-
 /// A connector answer of the wrong kind.
 fn unexpected(output: &Output) -> Outcome {
     fail(
@@ -271,7 +266,7 @@ async fn provision(connector: &Connector, op: Operation) -> Outcome {
     let target = connector.target();
     let output = match target.plugin.call(&target.instance, op).await {
         Ok((output, _)) => output,
-        Err(e) => return call_failed(&e, e.to_string(), true),
+        Err(e) => return fail(call_code(&e), e.to_string(), true),
     };
     // Baton's marker annotation for an operation that had nothing to do.
     let marker = |nothing_to_do: bool, name: &str| -> Vec<Any> {
@@ -401,7 +396,7 @@ async fn create_account(
     let outcome = match target.plugin.call(&target.instance, op).await {
         Ok((Output::AccountCreated(o), _)) => o,
         Ok((other, _)) => return unexpected(&other),
-        Err(e) => return call_failed(&e, e.to_string(), true),
+        Err(e) => return fail(call_code(&e), e.to_string(), true),
     };
     let resource = Some(connector_runtime::convert::resource(&outcome.account));
     let result = match outcome.status {
@@ -562,7 +557,7 @@ async fn sync_and_upload(
         .await
     {
         let message = format!("the connector's configuration check failed: {e}");
-        return call_failed(&e, message, false);
+        return fail(call_code(&e), message, false);
     }
     // Targets alone when the component can read them and their grants'
     // principals; otherwise a full traversal, cut below.

@@ -223,13 +223,13 @@ async fn provision(
     };
     // The key is checked before anything is created: a password that could
     // not be encrypted would be lost with the account already made.
-    let recipient = if variant == "CreateAccount" {
-        match password_recipient(&mut fields) {
-            Ok(r) => r,
-            Err(e) => return error(StatusCode::BAD_REQUEST, e),
-        }
-    } else {
-        None
+    let recipient = match variant {
+        "CreateAccount" => password_recipient(&mut fields),
+        _ => Ok(None),
+    };
+    let recipient = match recipient {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let req: crate::provision::Request = match serde_json::from_value(json!({ variant: fields })) {
         Ok(r) => r,

@@ -252,8 +252,7 @@ pub async fn run(
             }
         }
     }
-    let count = service.tenants().len();
-    tracing::info!(tenants = count, "serving");
+    tracing::info!(tenants = service.tenants().len(), "serving");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
