@@ -851,12 +851,15 @@ fn commit_page(
         task: what.clone(),
         error: CallError::InvalidRecord(m),
     };
-    let token_cap = committer.instance.limits.page_token_bytes;
-    let too_long = |kind: &str, len: usize| SyncError::Call {
+    let over = |m: String| SyncError::Call {
         task: what.clone(),
-        error: CallError::LimitExceeded(format!(
+        error: CallError::LimitExceeded(m),
+    };
+    let token_cap = committer.instance.limits.page_token_bytes;
+    let too_long = |kind: &str, len: usize| {
+        over(format!(
             "{kind} of {len} bytes, over the cap of {token_cap}"
-        )),
+        ))
     };
     // Page bookkeeping first: a broken page must not write half its records.
     let next_task = match page.next_page_token {
@@ -895,14 +898,11 @@ fn commit_page(
             return Err(too_long("follow-up page token", t.len()));
         }
     }
-    if page.follow_ups.len() > MAX_FOLLOW_UPS {
-        return Err(SyncError::Call {
-            task: what.clone(),
-            error: CallError::LimitExceeded(format!(
-                "{} follow-up tasks, over the cap of {MAX_FOLLOW_UPS}",
-                page.follow_ups.len()
-            )),
-        });
+    let follow_ups = page.follow_ups.len();
+    if follow_ups > MAX_FOLLOW_UPS {
+        return Err(over(format!(
+            "{follow_ups} follow-up tasks, over the cap of {MAX_FOLLOW_UPS}"
+        )));
     }
     let mut upload = report.upload;
     // Every record's bytes count against the sync's budget, as each call's
@@ -911,14 +911,11 @@ fn commit_page(
     writer.sync_queue().set_bytes(known.uploaded)?;
     let cap = committer.instance.limits.upload_bytes_per_sync;
     if known.uploaded > cap {
-        return Err(SyncError::Call {
-            task: what.clone(),
-            error: CallError::LimitExceeded(format!(
-                "this sync's calls uploaded {} bytes of records, over the \
-                 upload_bytes_per_sync cap of {cap}",
-                known.uploaded
-            )),
-        });
+        return Err(over(format!(
+            "this sync's calls uploaded {} bytes of records, over the \
+             upload_bytes_per_sync cap of {cap}",
+            known.uploaded
+        )));
     }
     // Two records whose ids collide are refused by the writer, naming both.
     let stored = |e: c1z::C1zError| match e {
