@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use tokio::sync::Notify;
 
+#[derive(Default)]
 struct State {
     limit: f64,
     in_flight: usize,
@@ -91,11 +92,7 @@ impl AdaptiveLimiter {
                 .map(|r| Duration::from_secs_f64(1.0 / r)),
             state: Mutex::new(State {
                 limit: max as f64,
-                in_flight: 0,
-                paused_until: None,
-                next_slot: None,
-                waiting: VecDeque::new(),
-                next_ticket: 0,
+                ..State::default()
             }),
         }
     }
