@@ -428,10 +428,9 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
     let n_pops = cfg.populations;
     for i in 0..n_pops {
         let id = uuid_from_rng(&mut g.rng);
-        let name = match POPULATION_NAMES.get(i) {
-            Some(n) => n.to_string(),
-            None => format!("Population {}", i + 1),
-        };
+        let name = POPULATION_NAMES
+            .get(i)
+            .map_or_else(|| format!("Population {}", i + 1), |n| n.to_string());
         let created = base_ms + i as i64 * DAY_MS + g.ms(DAY_MS);
         let mut extra = Map::new();
         if i % 3 == 1 {
