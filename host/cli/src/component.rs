@@ -295,14 +295,8 @@ pub fn egress_report(
         .flat_map(|h| h.policy().origins())
         .map(|o| format!("{}://{}:{}", o.scheme, o.host, o.port))
         .collect();
-    let mut lines = vec![format!(
-        "egress: {}",
-        if origins.is_empty() {
-            "none".to_string()
-        } else {
-            origins.join(", ")
-        }
-    )];
+    let origins = Some(origins.join(", ")).filter(|o| !o.is_empty());
+    let mut lines = vec![format!("egress: {}", origins.as_deref().unwrap_or("none"))];
     let requested = requested_egress(meta);
     if trust == ComponentTrust::Untrusted && !requested.is_empty() {
         let urls: Vec<&str> = requested.iter().map(|r| r.url.as_str()).collect();

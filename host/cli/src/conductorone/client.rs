@@ -187,16 +187,14 @@ impl BatonClient {
     pub async fn upload_asset(&self, task_id: &str, file: &Path) -> Result<(), Status> {
         // The digest comes first, from its own read, as the eof message
         // must carry it; the second read is the one streamed.
-        let digest = sha256_file(file)
-            .await
-            .map_err(|e| Status::internal(format!("reading {}: {e}", file.display())))?;
-        let handle = tokio::fs::File::open(file)
-            .await
-            .map_err(|e| Status::internal(format!("opening {}: {e}", file.display())))?;
+        let failed = |doing: &str, e| Status::internal(format!("{doing} {}: {e}", file.display()));
+        let digest = sha256_file(file).await.map_err(|e| failed("reading", e))?;
+        let handle = tokio::fs::File::open(file).await;
+        let handle = handle.map_err(|e| failed("opening", e))?;
         let size = handle
             .metadata()
             .await
-            .map_err(|e| Status::internal(format!("reading {}: {e}", file.display())))?
+            .map_err(|e| failed("reading", e))?
             .len();
         let metadata = v1::UploadAssetRequest {
             msg: Some(upload::Msg::Metadata(upload::UploadMetadata {

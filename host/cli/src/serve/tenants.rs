@@ -234,14 +234,9 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
             let entry = entry.map_err(|e| format!("reading {}: {e}", path.display()))?;
             let p = entry.path();
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let extension = p.extension().and_then(|e| e.to_str());
             // Kubernetes mounts ConfigMaps with `..data` symlinks: skip dot files.
-            if name.starts_with('.') {
-                continue;
-            }
-            if matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("toml" | "yaml" | "yml")
-            ) {
+            if !name.starts_with('.') && matches!(extension, Some("toml" | "yaml" | "yml")) {
                 files.push(p);
             }
         }
