@@ -20,6 +20,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, stream};
 
 use crate::AppState;
 use crate::auth::bearer_token;
@@ -157,17 +158,11 @@ async fn truncate(resp: Response) -> Response {
     let first = bytes.slice(..bytes.len() / 2);
     // The pause lets hyper flush the head and the first half before the
     // error aborts the connection (it does not flush on error).
-    let stream = futures_util::stream::unfold(Some(first), |state| async move {
-        match state {
-            Some(chunk) => Some((Ok(chunk), None)),
-            None => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                Some((Err(std::io::Error::other("simulated truncation")), None))
-            }
-        }
-    });
-    use futures_util::StreamExt;
-    let stream = stream.take(2);
+    let cut = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err(std::io::Error::other("simulated truncation"))
+    };
+    let stream = stream::iter([Ok(first)]).chain(stream::once(cut));
     Response::from_parts(parts, Body::from_stream(stream))
 }
 
