@@ -295,20 +295,21 @@ impl HttpCapability {
         // Checked on the raw string: parsing resolves dot-segments (see
         // `url_path`), so a climbing path would pass the policy unseen.
         super::url_path::check(&req.url).map_err(HttpError::InvalidRequest)?;
-        self.policy.check_url(&req.url).map_err(|d| {
-            self.stats.denied.fetch_add(1, Ordering::Relaxed);
-            HttpError::PolicyDenied(d.to_string())
-        })?;
+        self.policy.check_url(&req.url).map_err(|d| self.deny(d))?;
         Ok(())
+    }
+
+    /// A refusal by the egress policy or a credential binding, counted.
+    fn deny(&self, why: impl ToString) -> HttpError {
+        self.stats.denied.fetch_add(1, Ordering::Relaxed);
+        HttpError::PolicyDenied(why.to_string())
     }
 
     /// Through a proxy the resolver never sees the target, so the host
     /// resolves and checks it here first (see `proxy`).
     pub async fn vet_route(&self, url: &str) -> Result<(), HttpError> {
-        self.proxy.vet_target(&self.policy, url).await.map_err(|r| {
-            self.stats.denied.fetch_add(1, Ordering::Relaxed);
-            HttpError::PolicyDenied(r.to_string())
-        })
+        let vetted = self.proxy.vet_target(&self.policy, url).await;
+        vetted.map_err(|r| self.deny(r))
     }
 
     /// Sends one guest request with retries and credentials; what comes
@@ -350,13 +351,10 @@ impl HttpCapability {
     ) -> Result<Response, HttpError> {
         self.vet(req)?;
         if let Some(credential) = auth.credential() {
-            self.credentials
-                .bindings
+            let bindings = &self.credentials.bindings;
+            bindings
                 .check(credential, &req.url)
-                .map_err(|m| {
-                    self.stats.denied.fetch_add(1, Ordering::Relaxed);
-                    HttpError::PolicyDenied(m)
-                })?;
+                .map_err(|m| self.deny(m))?;
         }
         self.vet_route(&req.url).await?;
         let mut refreshed = false;
@@ -642,8 +640,7 @@ impl HttpCapability {
         }
         let resp = rb.send().await.map_err(|e| {
             if let Some(denial) = policy_denial(&e) {
-                self.stats.denied.fetch_add(1, Ordering::Relaxed);
-                return Failure::Fatal(HttpError::PolicyDenied(denial));
+                return Failure::Fatal(self.deny(denial));
             }
             if e.is_timeout() {
                 return Failure::Transport {
