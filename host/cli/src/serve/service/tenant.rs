@@ -106,8 +106,6 @@ pub struct Tenant {
     pub(super) wake: Notify,
     pub(super) removed: AtomicBool,
     pub(super) memory_high_water: AtomicU64,
-    /// When an incremental tenant last ran a full sync (this process).
-    pub(super) last_full_sync: Mutex<Option<std::time::Instant>>,
 }
 
 /// One sync lock per tenant id, for the life of the service: a tenant that
@@ -141,7 +139,6 @@ impl Tenant {
             wake: Notify::new(),
             removed: AtomicBool::new(false),
             memory_high_water: AtomicU64::new(0),
-            last_full_sync: Mutex::new(None),
         })
     }
 
