@@ -589,6 +589,7 @@ fn incremental(rt: &tokio::runtime::Runtime, dir: &Path, users: usize) {
     let steps = (users / 100).max(1);
     let applied = sim.apply_weighted_changes(7, steps, REALISTIC_CHANGE_MIX);
     let (faults, audit) = incremental_faults();
+    let rate_limit = faults.rate_limit_per_sec;
     sim.set_faults(faults);
     sim.set_audit_config(audit);
     sim.reset_stats();
@@ -612,7 +613,7 @@ fn incremental(rt: &tokio::runtime::Runtime, dir: &Path, users: usize) {
         json!({
             "scenario": "incremental",
             "users": users,
-            "rate_limit_per_sec": faults.rate_limit_per_sec,
+            "rate_limit_per_sec": rate_limit,
             "changes": applied.len(),
             "full_sync": {"mode": full_mode, "why": full_why, "requests": full,
                 "wall_s": round3(full_run.wall.as_secs_f64())},
