@@ -354,30 +354,4 @@ impl C1zReader {
         }
         Ok(out)
     }
-
-    /// Decodes every blob of every table, returning the first error. Useful to
-    /// validate a whole file up front.
-    pub fn verify_blobs(&self) -> Result<u64> {
-        Ok(self.decode_all::<pb::ResourceType>()?
-            + self.decode_all::<pb::Resource>()?
-            + self.decode_all::<pb::Entitlement>()?
-            + self.decode_all::<pb::Grant>()?)
-    }
-
-    /// Decodes every blob of `T`'s table, of any sync; returns their count.
-    fn decode_all<T: Stored>(&self) -> Result<u64> {
-        let ctx = || format!("reading {}", T::TABLE);
-        let sql = format!("select external_id, data from {}", T::TABLE);
-        let mut stmt = self.conn.prepare(&sql).ctx(ctx)?;
-        let mut rows = stmt.query([]).ctx(ctx)?;
-        let mut n = 0;
-        while let Some(row) = rows.next().ctx(ctx)? {
-            store::decode_blob::<T>(
-                &row.get::<_, String>(0).ctx(ctx)?,
-                &row.get::<_, Vec<u8>>(1).ctx(ctx)?,
-            )?;
-            n += 1;
-        }
-        Ok(n)
-    }
 }

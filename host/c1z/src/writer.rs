@@ -548,11 +548,6 @@ impl C1zWriter {
         )
     }
 
-    /// True if entitlement `id` is stored in this sync.
-    pub fn entitlement_exists(&self, id: &str) -> Result<bool> {
-        store::object_exists(&self.conn, schema::ENTITLEMENTS, &self.sync_id, id)
-    }
-
     /// The stored entitlement of this sync, if any.
     pub fn get_entitlement(&self, id: &str) -> Result<Option<pb::Entitlement>> {
         store::get_object(&self.conn, &self.sync_id, id)
