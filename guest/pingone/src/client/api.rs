@@ -103,32 +103,26 @@ impl<'a> Api<'a> {
         &self.settings.environment_id
     }
 
-    fn env_url(&self) -> String {
+    pub fn environment(&self) -> String {
         format!(
             "{}/environments/{}",
             self.settings.api_base, self.settings.environment_id
         )
     }
 
-    pub fn environment(&self) -> String {
-        self.env_url()
+    /// `{environment}/{path}`, with the `limit` [`with_limit`] allows.
+    fn listing(&self, path: &str, listing: Listing, limit: u32) -> String {
+        with_limit(format!("{}/{path}", self.environment()), listing, limit)
     }
 
     pub fn users(&self) -> String {
-        with_limit(
-            format!("{}/users", self.env_url()),
-            Listing::Users,
-            USERS_PAGE,
-        )
+        self.listing("users", Listing::Users, USERS_PAGE)
     }
 
     /// Users matching a SCIM filter (group members, dynamic filters).
     pub fn users_filtered(&self, filter: &str) -> String {
-        with_limit(
-            format!("{}/users?filter={}", self.env_url(), encode(filter)),
-            Listing::Users,
-            USERS_PAGE,
-        )
+        let path = format!("users?filter={}", encode(filter));
+        self.listing(&path, Listing::Users, USERS_PAGE)
     }
 
     /// Direct and indirect members of a group.
@@ -137,77 +131,45 @@ impl<'a> Api<'a> {
     }
 
     pub fn groups(&self, limit: u32) -> String {
-        with_limit(format!("{}/groups", self.env_url()), Listing::Groups, limit)
+        self.listing("groups", Listing::Groups, limit)
     }
 
     /// The groups a group is nested in.
     pub fn group_parents(&self, group_id: &str) -> String {
-        with_limit(
-            format!(
-                "{}/groups/{}/memberOfGroups",
-                self.env_url(),
-                encode(group_id)
-            ),
-            Listing::MemberOfGroups,
-            BIG_PAGE,
-        )
+        let path = format!("groups/{}/memberOfGroups", encode(group_id));
+        self.listing(&path, Listing::MemberOfGroups, BIG_PAGE)
     }
 
     pub fn group_role_assignments(&self, group_id: &str) -> String {
-        with_limit(
-            format!(
-                "{}/groups/{}/roleAssignments",
-                self.env_url(),
-                encode(group_id)
-            ),
-            Listing::RoleAssignments,
-            BIG_PAGE,
-        )
+        let path = format!("groups/{}/roleAssignments", encode(group_id));
+        self.listing(&path, Listing::RoleAssignments, BIG_PAGE)
     }
 
     pub fn user_role_assignments(&self, user_id: &str) -> String {
-        with_limit(
-            format!(
-                "{}/users/{}/roleAssignments",
-                self.env_url(),
-                encode(user_id)
-            ),
-            Listing::RoleAssignments,
-            BIG_PAGE,
-        )
+        let path = format!("users/{}/roleAssignments", encode(user_id));
+        self.listing(&path, Listing::RoleAssignments, BIG_PAGE)
     }
 
     /// A user's DIRECT group memberships (one call settles every group).
     pub fn user_direct_groups(&self, user_id: &str) -> String {
-        with_limit(
-            format!(
-                "{}/users/{}/memberOfGroups?filter={DIRECT_ONLY}",
-                self.env_url(),
-                encode(user_id),
-            ),
-            Listing::MemberOfGroups,
-            BIG_PAGE,
-        )
+        let path = format!(
+            "users/{}/memberOfGroups?filter={DIRECT_ONLY}",
+            encode(user_id)
+        );
+        self.listing(&path, Listing::MemberOfGroups, BIG_PAGE)
     }
 
     /// `limit` is the page size wanted; [`documented_max`] decides
     /// whether it is sent.
     pub fn populations(&self, limit: u32) -> String {
-        with_limit(
-            format!("{}/populations", self.env_url()),
-            Listing::Populations,
-            limit,
-        )
+        self.listing("populations", Listing::Populations, limit)
     }
 
     /// The environment's custom roles, with the filter PingOne documents
     /// for them (platform roles come from [`Self::builtin_roles`]).
     pub fn custom_roles(&self) -> String {
-        with_limit(
-            format!("{}/roles?filter={CUSTOM_ONLY}", self.env_url()),
-            Listing::Roles,
-            BIG_PAGE,
-        )
+        let path = format!("roles?filter={CUSTOM_ONLY}");
+        self.listing(&path, Listing::Roles, BIG_PAGE)
     }
 
     /// Built-in roles at organization level (no environment in the path).

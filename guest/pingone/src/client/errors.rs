@@ -17,7 +17,7 @@ use connector_sdk::ConnectorError;
 use connector_sdk::http::Response;
 use serde::Deserialize;
 
-use crate::client::failure::Failure;
+use crate::client::failure::{Detail, Failure};
 
 /// The role hint shared by every permission message.
 pub const ROLE_HINT: &str = "assign the worker application the Identity Data Read Only role \
@@ -31,22 +31,12 @@ struct ErrorBody {
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
-    details: Vec<ErrorDetail>,
+    details: Vec<Detail>,
     /// OAuth-style bodies (token endpoint, some gateways).
     #[serde(default)]
     error: Option<String>,
     #[serde(default)]
     error_description: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ErrorDetail {
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    target: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
 }
 
 /// PingOne's error envelope, rendered as one line: `CODE: message (DETAIL

@@ -18,6 +18,7 @@ use crate::client::idpage::parse_id_page;
 use crate::client::model::IdOnly;
 use crate::client::paging::{Page, next_page};
 use crate::membership::resolve::direct_groups;
+use crate::resources::finish;
 use crate::tokens::{GroupMembers, Sweep, Work};
 use crate::upload::{Out, SetKey};
 use crate::{GROUP, USER};
@@ -179,11 +180,8 @@ pub fn members(
         }
         pending = fallback;
     }
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: (!rest.is_empty()).then(|| Work::Members { groups: rest }.encode()),
-        follow_ups: Vec::new(),
-    })
+    let next = (!rest.is_empty()).then(|| Work::Members { groups: rest }.encode());
+    finish(cx, out, next, Vec::new())
 }
 
 /// A static group without nested groups lists exactly its direct members:
@@ -235,11 +233,7 @@ pub fn sweep(cx: &Context, api: &Api, mut sw: Sweep) -> Result<PageOutcome, Conn
         })
         .encode()
     });
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: next,
-        follow_ups: Vec::new(),
-    })
+    finish(cx, out, next, Vec::new())
 }
 
 #[cfg(test)]

@@ -42,13 +42,15 @@
 // than SipHash in wasm and still seeded per instance.
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
-use connector_sdk::{ConnectorError, Context, Level, PageOutcome, SyncOp, SyncTask};
+use connector_sdk::{ConnectorError, Context, Level, PageOutcome};
 
 use crate::GROUP;
 use crate::client::api::{Api, MAX_BATCH};
 use crate::client::idpage::parse_id_page;
 use crate::client::model::{GroupMembership, IdOnly};
 use crate::membership::members::{DynamicGrant, dynamic_query, push_direct, push_dynamic};
+use crate::membership::plan::grants_task;
+use crate::resources::finish;
 use crate::tokens::{CheckChunk, DYNAMIC_UNLESS_DIRECT, ResolveChunk, Work};
 use crate::upload::Out;
 
@@ -273,12 +275,7 @@ pub fn resolve(
                     .collect(),
                 filters: filters.clone(),
             });
-            follow_ups.push(SyncTask {
-                op: SyncOp::ListGrants,
-                resource_type: GROUP.into(),
-                resource: None,
-                page_token: Some(work.encode()),
-            });
+            follow_ups.push(grants_task(GROUP, work.encode()));
         }
     } else {
         let mut queue = users.into_iter();
@@ -313,11 +310,7 @@ pub fn resolve(
             }
         }
     }
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: None,
-        follow_ups,
-    })
+    finish(cx, out, None, follow_ups)
 }
 
 /// Closes a group when its counts leave no doubt about the open candidates.
@@ -429,11 +422,7 @@ pub fn check(cx: &Context, api: &Api, chunk: CheckChunk) -> Result<PageOutcome, 
             }
         }
     }
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: None,
-        follow_ups: Vec::new(),
-    })
+    finish(cx, out, None, Vec::new())
 }
 
 #[cfg(test)]
@@ -442,6 +431,7 @@ mod tests {
     use crate::testutil::{grant_ids, host, ok, page, run, status, task, urls};
     use crate::tokens::ResolveGroup;
     use connector_sdk::SyncOp;
+    use connector_sdk::SyncTask;
     use serde_json::{Value, json};
 
     fn users(ids: &[&str]) -> Value {

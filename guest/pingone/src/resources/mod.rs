@@ -36,13 +36,72 @@ pub mod roles;
 pub mod users;
 
 use connector_sdk::{
-    ConnectorError, Context, EntitlementRef, GrantRef, GrantResult, ResourceId, RevokeResult,
+    ConnectorError, Context, EntitlementRef, GrantRef, GrantResult, PageOutcome, Resource,
+    ResourceId, ResourceStatus, ResourceTrait, RevokeResult, SyncTask, resource_id,
 };
 
 use crate::client::api::Api;
 use crate::client::ids::checked;
 use crate::config::Settings;
-use crate::{GROUP, POPULATION, ROLE};
+use crate::upload::Out;
+use crate::{GROUP, POPULATION, ROLE, USER};
+
+/// Uploads what a call put in `out` and answers its outcome.
+pub fn finish(
+    cx: &Context,
+    out: Out,
+    next_page_token: Option<String>,
+    follow_ups: Vec<SyncTask>,
+) -> Result<PageOutcome, ConnectorError> {
+    out.flush(cx)?;
+    Ok(PageOutcome {
+        next_page_token,
+        follow_ups,
+    })
+}
+
+/// The text when it is not blank.
+pub fn non_blank(text: &Option<String>) -> Option<String> {
+    text.clone().filter(|t| !t.trim().is_empty())
+}
+
+/// A group, population or role resource: PingOne's id is the external id,
+/// a blank name shows the id, a blank description none.
+pub fn named_resource(
+    resource_type: &str,
+    id: &str,
+    name: &Option<String>,
+    description: &Option<String>,
+    created_at: Option<&str>,
+    trait_: ResourceTrait,
+) -> Resource {
+    Resource {
+        id: resource_id(resource_type, id),
+        parent: None,
+        display_name: non_blank(name).unwrap_or_else(|| id.to_string()),
+        description: non_blank(description),
+        external_id: Some(id.to_string()),
+        status: ResourceStatus::Unspecified,
+        created_at: created_at.and_then(crate::time::parse),
+        trait_: Some(trait_),
+    }
+}
+
+/// `{environment}/users/{id}{rest}` or `{environment}/groups/{id}{rest}` for
+/// a user or group principal, its id checked; `None` for another type.
+pub fn principal_url(
+    api: &Api,
+    principal: &ResourceId,
+    rest: &str,
+) -> Result<Option<String>, ConnectorError> {
+    let (path, what) = match principal.resource_type.as_str() {
+        USER => ("users", "user id"),
+        GROUP => ("groups", "group id"),
+        _ => return Ok(None),
+    };
+    let id = checked(what, &principal.resource)?;
+    Ok(Some(format!("{}/{path}/{id}{rest}", api.environment())))
+}
 
 /// Grants an entitlement through the module of its resource type.
 pub fn grant(

@@ -13,16 +13,17 @@
 
 use connector_sdk::{
     ConnectorError, Context, Entitlement, EntitlementPurpose, GroupTrait, PageOutcome, Resource,
-    ResourceId, ResourceStatus, ResourceTrait, SkipTasks, resource_id,
+    ResourceId, ResourceTrait, SkipTasks,
 };
 use serde_json::json;
 
 use crate::client::api::{Api, BIG_PAGE};
 use crate::client::model::Population;
 use crate::client::paging::{Page, next_page, parse_page};
+use crate::resources::{finish, named_resource};
 use crate::tokens::Work;
 use crate::upload::Out;
-use crate::{POPULATION, USER, time};
+use crate::{POPULATION, USER};
 
 pub fn list(cx: &Context, api: &Api, token: Option<Work>) -> Result<PageOutcome, ConnectorError> {
     let (url, empty) = match token {
@@ -44,11 +45,7 @@ pub fn list(cx: &Context, api: &Api, token: Option<Work>) -> Result<PageOutcome,
     }
     let next = next_page(api, &url, &page, empty, what)?
         .map(|(next, empty)| Work::PopulationsPage { next, empty }.encode());
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: next,
-        follow_ups: Vec::new(),
-    })
+    finish(cx, out, next, Vec::new())
 }
 
 pub fn population_resource(p: &Population) -> Resource {
@@ -56,22 +53,16 @@ pub fn population_resource(p: &Population) -> Resource {
         "populationId": p.id,
         "default": p.default.unwrap_or(false),
     });
-    Resource {
-        id: resource_id(POPULATION, &p.id),
-        parent: None,
-        display_name: p
-            .name
-            .clone()
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| p.id.clone()),
-        description: p.description.clone().filter(|d| !d.trim().is_empty()),
-        external_id: Some(p.id.clone()),
-        status: ResourceStatus::Unspecified,
-        created_at: p.created_at.as_deref().and_then(time::parse),
-        trait_: Some(ResourceTrait::Group(GroupTrait {
+    named_resource(
+        POPULATION,
+        &p.id,
+        &p.name,
+        &p.description,
+        p.created_at.as_deref(),
+        ResourceTrait::Group(GroupTrait {
             profile_json: Some(profile.to_string()),
-        })),
-    }
+        }),
+    )
 }
 
 pub fn member_entitlement(population: &ResourceId) -> Entitlement {

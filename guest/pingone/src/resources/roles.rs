@@ -38,8 +38,8 @@
 use connector_sdk::http::Request;
 use connector_sdk::{
     ConnectorError, Context, Entitlement, EntitlementPurpose, EntitlementRef, GrantExpansion,
-    GrantResult, Level, PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait,
-    RevokeResult, RoleTrait, SkipTasks, SyncOp, SyncTask, resource_id,
+    GrantResult, Level, PageOutcome, Resource, ResourceId, ResourceTrait, RevokeResult, RoleTrait,
+    SkipTasks, SyncOp, resource_id,
 };
 use serde_json::{Value, json};
 
@@ -49,6 +49,8 @@ use crate::client::failure::{self, send_write};
 use crate::client::ids::{checked, checked_answer};
 use crate::client::model::{Environment, Population, Role, RoleAssignment};
 use crate::client::paging::parse_one;
+use crate::membership::plan::grants_task;
+use crate::resources::{finish, named_resource, non_blank, principal_url};
 use crate::tokens::{RoleEntitlements, RoleSpec, Work};
 use crate::upload::Out;
 use crate::{GROUP, ROLE, USER};
@@ -179,19 +181,12 @@ pub fn list(cx: &Context, api: &Api) -> Result<PageOutcome, ConnectorError> {
                 pops: chunk.to_vec(),
                 roles: roles.to_vec(),
             });
-            follow_ups.push(SyncTask {
-                op: SyncOp::ListEntitlements,
-                resource_type: ROLE.into(),
-                resource: None,
-                page_token: Some(work.encode()),
-            });
+            let mut task = grants_task(ROLE, work.encode());
+            task.op = SyncOp::ListEntitlements;
+            follow_ups.push(task);
         }
     }
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: None,
-        follow_ups,
-    })
+    finish(cx, out, None, follow_ups)
 }
 
 /// Platform roles, then custom roles, each from its own endpoint (one
@@ -220,10 +215,7 @@ fn read_roles(api: &Api) -> Result<Vec<Role>, ConnectorError> {
 }
 
 fn role_name(r: &Role) -> String {
-    r.name
-        .clone()
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| r.id.clone())
+    non_blank(&r.name).unwrap_or_else(|| r.id.clone())
 }
 
 /// `applicableTo`, upper-cased; every scope type when PingOne omits it.
@@ -249,18 +241,16 @@ pub fn role_resource(r: &Role) -> Resource {
         "applicableTo": applicable_scopes(r),
         "permissionCount": r.permissions.as_ref().map(|p| p.len()),
     });
-    Resource {
-        id: resource_id(ROLE, &r.id),
-        parent: None,
-        display_name: role_name(r),
-        description: r.description.clone().filter(|d| !d.trim().is_empty()),
-        external_id: Some(r.id.clone()),
-        status: ResourceStatus::Unspecified,
-        created_at: None,
-        trait_: Some(ResourceTrait::Role(RoleTrait {
+    named_resource(
+        ROLE,
+        &r.id,
+        &r.name,
+        &r.description,
+        None,
+        ResourceTrait::Role(RoleTrait {
             profile_json: Some(profile.to_string()),
-        })),
-    }
+        }),
+    )
 }
 
 /// The scoped entitlements of a set of roles.
@@ -335,11 +325,7 @@ pub fn entitlements(cx: &Context, work: RoleEntitlements) -> Result<PageOutcome,
             }
         }
     }
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: None,
-        follow_ups: Vec::new(),
-    })
+    finish(cx, out, None, Vec::new())
 }
 
 /// (scope type, scope id) of a role entitlement slug.
@@ -390,21 +376,12 @@ fn scope_of(
 }
 
 fn subject_url(api: &Api, principal: &ResourceId) -> Result<String, ConnectorError> {
-    match principal.resource_type.as_str() {
-        USER => Ok(format!(
-            "{}/users/{}/roleAssignments",
-            api.environment(),
-            checked("user id", &principal.resource)?
-        )),
-        GROUP => Ok(format!(
-            "{}/groups/{}/roleAssignments",
-            api.environment(),
-            checked("group id", &principal.resource)?
-        )),
-        other => Err(ConnectorError::InvalidArgument(format!(
-            "roles are assigned to users and groups, not {other}"
-        ))),
-    }
+    principal_url(api, principal, "/roleAssignments")?.ok_or_else(|| {
+        ConnectorError::InvalidArgument(format!(
+            "roles are assigned to users and groups, not {}",
+            principal.resource_type
+        ))
+    })
 }
 
 /// Assigns the role at the scope its entitlement names.

@@ -25,7 +25,7 @@ use connector_sdk::http::Request;
 use connector_sdk::{
     AccountInfo, AccountType, ConnectorError, Context, CreateAccountOutcome, CreateAccountResult,
     CredentialOption, DeleteResult, Email, PageOutcome, Resource, ResourceId, ResourceStatus,
-    ResourceTrait, StructuredName, SyncOp, SyncTask, UserStatus, UserTrait, resource_id,
+    ResourceTrait, StructuredName, UserStatus, UserTrait, resource_id,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -37,7 +37,8 @@ use crate::client::ids::{checked, checked_answer};
 use crate::client::model::{RoleAssignment, User};
 use crate::client::paging::{Page, next_page, parse_one, parse_page};
 use crate::config::Settings;
-use crate::resources::roles;
+use crate::membership::plan::grants_task;
+use crate::resources::{finish, roles};
 use crate::tokens::{NO_POPULATION, UserBatch, Work};
 use crate::upload::{Out, SetKey};
 use crate::{POPULATION, USER, time};
@@ -79,20 +80,12 @@ pub fn list(
     }
     let mut follow_ups = Vec::new();
     if !users.is_empty() {
-        follow_ups.push(SyncTask {
-            op: SyncOp::ListGrants,
-            resource_type: USER.into(),
-            resource: None,
-            page_token: Some(Work::UserBatch(UserBatch { pops, users }).encode()),
-        });
+        let batch = Work::UserBatch(UserBatch { pops, users });
+        follow_ups.push(grants_task(USER, batch.encode()));
     }
     let next = next_page(api, &url, &page, empty, what)?
         .map(|(next, empty)| Work::UsersPage { next, empty }.encode());
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: next,
-        follow_ups,
-    })
+    finish(cx, out, next, follow_ups)
 }
 
 /// Role assignments and population grants of one page of users.
@@ -143,11 +136,7 @@ pub fn grants(
         }
         roles::push_assignment_grants(cx, &mut out, &principal, &assignments, None, api.env_id());
     }
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: None,
-        follow_ups: Vec::new(),
-    })
+    finish(cx, out, None, Vec::new())
 }
 
 /// `name.formatted`, else "given family", else the username, else the id.
