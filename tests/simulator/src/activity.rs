@@ -340,19 +340,6 @@ impl ActivityQuery {
     }
 }
 
-/// The companion a filter attribute belongs to (§1.2 combinations).
-fn companion(attr: &str) -> &'static str {
-    match attr {
-        "resources.population.id" => "population",
-        "actors.client.id" | "actors.user.id" | "actors.user.name" => "actor",
-        "action.type" => "action",
-        "resources.id" => "resource",
-        "resources.type" => "resourceType",
-        "correlationId" => "correlation",
-        _ => "other",
-    }
-}
-
 /// Checks the rules the schema cannot express (§1.2, §1.5): a conjunction,
 /// exactly one lower and one upper `recordedAt` bound at most 14 days
 /// apart, valid timestamps, and at most one documented companion.
@@ -406,21 +393,19 @@ pub fn vet(expr: Option<&Expr>) -> Result<ActivityQuery, String> {
     if to_ms - from_ms > HOT_WINDOW_MS {
         return Err("The recordedAt range may span at most 14 days.".into());
     }
-    let mut kinds: Vec<&str> = eq.iter().map(|(a, _)| companion(a)).collect();
-    kinds.sort_unstable();
-    let allowed: &[&[&str]] = &[
-        &[],
-        &["population"],
-        &["actor"],
-        &["actor", "population"],
-        &["action"],
-        &["action", "population"],
-        &["resource"],
-        &["resourceType"],
-        &["population", "resourceType"],
-        &["correlation"],
-    ];
-    if !allowed.contains(&kinds.as_slice()) {
+    // §1.2: one companion, and a population ID may join an actor, an
+    // action type or a resource type.
+    let mut attrs: Vec<&str> = eq.iter().map(|(a, _)| a.as_str()).collect();
+    let population = attrs.iter().position(|a| *a == "resources.population.id");
+    let with_population = population.map(|i| attrs.swap_remove(i)).is_some();
+    let allowed = match attrs.as_slice() {
+        [] => true,
+        ["actors.client.id" | "actors.user.id" | "actors.user.name"] => true,
+        ["action.type" | "resources.type"] => true,
+        ["resources.id" | "correlationId"] => !with_population,
+        _ => false,
+    };
+    if !allowed {
         return Err(
             "Besides the date range the filter may include one of: population ID; \
              actor ID (+ population ID); action type (+ population ID); resource ID; \

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use crate::activity::Actor;
 use crate::config::{DuplicateMembership, Faults};
-use crate::model::{Pos, Subject, merge_patch};
+use crate::model::{Group, Population, Pos, Subject, User, merge_patch};
 use crate::store::Store;
 
 /// What one applied change was.
@@ -149,6 +149,14 @@ pub fn apply_weighted_changes(
 
 type Outcome = Option<(Vec<String>, bool)>;
 
+/// The positions of the live entities `keep` accepts.
+fn kept<'a, T: 'a>(
+    live: impl Iterator<Item = (Pos, &'a T)>,
+    keep: impl Fn(&T) -> bool,
+) -> Vec<Pos> {
+    live.filter(|(_, x)| keep(x)).map(|(p, _)| p).collect()
+}
+
 impl Script<'_> {
     /// Draws a kind by weight and applies it; `None` when it does not apply.
     fn draw(&mut self, weights: &[(ChangeKind, u32)], total: u32) -> Option<AppliedChange> {
@@ -172,28 +180,16 @@ impl Script<'_> {
         (!items.is_empty()).then(|| items[self.rng.random_range(0..items.len())])
     }
 
-    fn users(&self, keep: impl Fn(&crate::model::User) -> bool) -> Vec<Pos> {
-        self.st
-            .live_users_iter()
-            .filter(|(_, u)| keep(u))
-            .map(|(p, _)| p)
-            .collect()
+    fn users(&self, keep: impl Fn(&User) -> bool) -> Vec<Pos> {
+        kept(self.st.live_users_iter(), keep)
     }
 
-    fn groups(&self, keep: impl Fn(&crate::model::Group) -> bool) -> Vec<Pos> {
-        self.st
-            .live_groups()
-            .filter(|(_, g)| keep(g))
-            .map(|(p, _)| p)
-            .collect()
+    fn groups(&self, keep: impl Fn(&Group) -> bool) -> Vec<Pos> {
+        kept(self.st.live_groups(), keep)
     }
 
-    fn pops(&self, keep: impl Fn(&crate::model::Population) -> bool) -> Vec<Pos> {
-        self.st
-            .live_pops()
-            .filter(|(_, p)| keep(p))
-            .map(|(p, _)| p)
-            .collect()
+    fn pops(&self, keep: impl Fn(&Population) -> bool) -> Vec<Pos> {
+        kept(self.st.live_pops(), keep)
     }
 
     fn user_id(&self, u: Pos) -> String {
@@ -307,13 +303,8 @@ impl Script<'_> {
             }
             ChangeKind::MoveUser => {
                 let u = self.pick(&self.users(|_| true))?;
-                let from = self.st.user(u)?.population;
-                let others: Vec<Pos> = self
-                    .pops(|_| true)
-                    .into_iter()
-                    .filter(|p| *p != from)
-                    .collect();
-                let to = self.pick(&others)?;
+                let from = self.pop_id(self.st.user(u)?.population);
+                let to = self.pick(&self.pops(|p| p.id != from))?;
                 let to_id = self.pop_id(to);
                 let (mut ids, moves) = self.on_user(u, |st| st.move_user(u, &to_id).is_ok())?;
                 ids.push(to_id);
