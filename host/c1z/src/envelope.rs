@@ -28,7 +28,7 @@ pub const MAGIC_V3: &[u8; 5] = b"C1Z3\0";
 pub const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 /// Largest zstd window the Go decoder accepts (128 MiB), as a log2.
 pub const MAX_WINDOW_LOG: u32 = 27;
-/// Default cap on the decompressed size (Baton HEAD: 10 GiB).
+/// Cap on the decompressed size of untrusted input (Baton HEAD: 10 GiB).
 pub const DEFAULT_MAX_DECODED: u64 = 10 * 1024 * 1024 * 1024;
 /// Suffix of the temporary c1z written before the final rename.
 pub const TMP_SUFFIX: &str = ".tmp";
@@ -36,21 +36,6 @@ pub const TMP_SUFFIX: &str = ".tmp";
 pub const ZSTD_LEVEL: i32 = 3;
 
 const BUF: usize = 1 << 20;
-
-/// Limits applied while decompressing untrusted input.
-#[derive(Debug, Clone, Copy)]
-pub struct DecodeLimits {
-    /// Refuse payloads that decompress to more than this many bytes.
-    pub max_decoded: u64,
-}
-
-impl Default for DecodeLimits {
-    fn default() -> Self {
-        DecodeLimits {
-            max_decoded: DEFAULT_MAX_DECODED,
-        }
-    }
-}
 
 /// What is at a path the writer wants to own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,8 +124,9 @@ impl<R: Read> Read for TrackingReader<R> {
 
 /// Decompresses the c1z at `src` into a new file `dst` (created or
 /// truncated), checks that the result is a SQLite database, and fsyncs it.
-/// Returns the number of decompressed bytes.
-pub fn decompress_to(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64> {
+/// A payload larger than `max_decoded` bytes is refused. Returns the number
+/// of decompressed bytes.
+pub fn decompress_to(src: &Path, dst: &Path, max_decoded: u64) -> Result<u64> {
     let mut f = File::open(src).map_err(|e| C1zError::io("opening", src, e))?;
     let len = f
         .metadata()
@@ -205,10 +191,9 @@ pub fn decompress_to(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64
             }
         }
         total += n as u64;
-        if total > limits.max_decoded {
+        if total > max_decoded {
             return Err(zstd_err(io::Error::other(format!(
-                "decompressed size exceeds the limit of {} bytes",
-                limits.max_decoded
+                "decompressed size exceeds the limit of {max_decoded} bytes"
             ))));
         }
         out.write_all(&buf[..n])
@@ -368,10 +353,10 @@ mod tests {
         assert_ne!(fhd >> 6, 0, "frame content size recorded");
         assert_eq!((fhd >> 2) & 1, 1, "checksum recorded");
         let back = dir.path().join("back");
-        let n = decompress_to(&c1z, &back, DecodeLimits::default()).unwrap();
+        let n = decompress_to(&c1z, &back, DEFAULT_MAX_DECODED).unwrap();
         assert_eq!(n, content.len() as u64);
         assert_eq!(fs::read(&back).unwrap(), content);
-        let small = DecodeLimits { max_decoded: 1000 };
+        let small = 1000;
         assert!(matches!(
             decompress_to(&c1z, &back, small).unwrap_err(),
             C1zError::Zstd { .. }
@@ -385,7 +370,7 @@ mod tests {
         let p = dir.path().join("bad.c1z");
 
         fs::write(&p, b"C1ZF\0this is not zstd at all").unwrap();
-        let e = decompress_to(&p, &out, DecodeLimits::default()).unwrap_err();
+        let e = decompress_to(&p, &out, DEFAULT_MAX_DECODED).unwrap_err();
         assert!(matches!(e, C1zError::Zstd { .. }), "{e}");
         assert!(
             e.to_string().starts_with("corrupt c1z: zstd stream:"),
@@ -395,7 +380,7 @@ mod tests {
         let mut raw = MAGIC.to_vec();
         raw.extend(zstd::encode_all(&b"definitely not sqlite, just text"[..], 3).unwrap());
         fs::write(&p, &raw).unwrap();
-        let e = decompress_to(&p, &out, DecodeLimits::default()).unwrap_err();
+        let e = decompress_to(&p, &out, DEFAULT_MAX_DECODED).unwrap_err();
         assert!(matches!(e, C1zError::NotSqlite { .. }), "{e}");
 
         let mut raw = MAGIC.to_vec();
@@ -403,11 +388,11 @@ mod tests {
         frame.truncate(frame.len() - 3);
         raw.extend(frame);
         fs::write(&p, &raw).unwrap();
-        let e = decompress_to(&p, &out, DecodeLimits::default()).unwrap_err();
+        let e = decompress_to(&p, &out, DEFAULT_MAX_DECODED).unwrap_err();
         assert!(matches!(e, C1zError::Zstd { .. }), "truncated: {e}");
 
         fs::write(&p, MAGIC).unwrap();
-        let e = decompress_to(&p, &out, DecodeLimits::default()).unwrap_err();
+        let e = decompress_to(&p, &out, DEFAULT_MAX_DECODED).unwrap_err();
         assert!(matches!(e, C1zError::Zstd { .. }), "{e}");
     }
 }

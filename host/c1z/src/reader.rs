@@ -90,7 +90,7 @@ pub(crate) fn open_private_copy(
     }
     .map_err(|e| C1zError::io("creating a temporary directory for", path, e))?;
     let db = dir.path().join("c1z.db");
-    envelope::decompress_to(path, &db, Default::default())?;
+    envelope::decompress_to(path, &db, envelope::DEFAULT_MAX_DECODED)?;
     let conn = sqlite::open_copy(
         &db,
         path,

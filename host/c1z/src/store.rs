@@ -24,8 +24,6 @@ pub const PARTIAL_SYNC_TYPES: [&str; 3] = ["partial", "partial_upserts", "partia
 /// One row of `v1_sync_runs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncRun {
-    /// SQLite row id (creation order).
-    pub rowid: i64,
     pub sync_id: String,
     /// Local time, `YYYY-MM-DD HH:MM:SS[.f]`.
     pub started_at: String,
@@ -52,18 +50,17 @@ impl SyncRun {
 }
 
 const SYNC_RUN_COLS: &str =
-    "id, sync_id, started_at, ended_at, sync_token, sync_type, parent_sync_id, stats";
+    "sync_id, started_at, ended_at, sync_token, sync_type, parent_sync_id, stats";
 
 fn sync_run_from_row(r: &Row<'_>) -> rusqlite::Result<SyncRun> {
     Ok(SyncRun {
-        rowid: r.get(0)?,
-        sync_id: r.get(1)?,
-        started_at: text_of(r, 2)?.unwrap_or_default(),
-        ended_at: text_of(r, 3)?,
-        sync_token: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-        sync_type: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-        parent_sync_id: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
-        stats: r.get(7)?,
+        sync_id: r.get(0)?,
+        started_at: text_of(r, 1)?.unwrap_or_default(),
+        ended_at: text_of(r, 2)?,
+        sync_token: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+        sync_type: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+        parent_sync_id: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+        stats: r.get(6)?,
     })
 }
 

@@ -393,7 +393,7 @@ mod tests {
         q.drop_tables().unwrap();
         w.finish().unwrap();
         let db = dir.path().join("out.db");
-        crate::envelope::decompress_to(&target, &db, Default::default()).unwrap();
+        crate::envelope::decompress_to(&target, &db, crate::envelope::DEFAULT_MAX_DECODED).unwrap();
         let conn = rusqlite::Connection::open(&db).unwrap();
         let n: i64 = conn
             .query_row(

@@ -657,7 +657,7 @@ fn prepare_working(target: &Path, working: &Path, state: FileState) -> Result<()
     remove_database(&tmp)?;
     let built = match state {
         FileState::C1z => (|| {
-            envelope::decompress_to(target, &tmp, Default::default())?;
+            envelope::decompress_to(target, &tmp, envelope::DEFAULT_MAX_DECODED)?;
             // Prove it is a database with our schema, and nothing that
             // runs, before adopting it.
             let conn = sqlite::open_copy(&tmp, target, OpenFlags::SQLITE_OPEN_READ_WRITE)?;

@@ -37,7 +37,7 @@ fn write(
 fn count_rows(target: &std::path::Path, sync_id: &str) -> i64 {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    c1z::envelope::decompress_to(target, &db, Default::default()).unwrap();
+    c1z::envelope::decompress_to(target, &db, c1z::envelope::DEFAULT_MAX_DECODED).unwrap();
     let conn = rusqlite::Connection::open(&db).unwrap();
     let mut n = 0;
     for t in c1z::schema::ALL_TABLES {
