@@ -44,8 +44,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use prost::Message;
-use rusqlite::{Connection, ErrorCode, OpenFlags, params};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql, params};
 
 use crate::envelope::{self, FileState, TMP_SUFFIX};
 use crate::error::{C1zError, Result, SqlContext};
@@ -179,6 +179,14 @@ const SQL_PUT_GRANT: &str = "insert into v1_grants (resource_type_id, resource_i
      and v1_grants.entitlement_id = excluded.entitlement_id \
      and v1_grants.principal_resource_type_id = excluded.principal_resource_type_id \
      and v1_grants.principal_resource_id = excluded.principal_resource_id";
+/// A SQL NULL column.
+const NULL: ToSqlOutput<'static> = ToSqlOutput::Owned(Value::Null);
+
+/// A text column borrowed from the record.
+fn text(s: &str) -> ToSqlOutput<'_> {
+    ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+}
+
 fn invalid(kind: &'static str, reason: impl Into<String>) -> C1zError {
     C1zError::InvalidRecord {
         kind,
@@ -334,97 +342,61 @@ impl C1zWriter {
 
     /// Upserts resource types (`external_id` = `id`).
     pub fn put_resource_types(&mut self, items: &[pb::ResourceType]) -> Result<()> {
-        if items.iter().any(|rt| rt.id.is_empty()) {
-            return Err(invalid("resource type", "empty id"));
-        }
-        let now = ids::now_text();
-        let mut stmt = self
-            .conn
-            .prepare_cached(SQL_PUT_RESOURCE_TYPE)
-            .ctx(|| "preparing resource type upsert".into())?;
-        for rt in items {
-            self.buf.clear();
-            rt.encode(&mut self.buf).expect("Vec grows");
-            stmt.execute(params![rt.id, self.buf, self.sync_id, now])
-                .ctx(|| format!("writing resource type {}", rt.id))?;
-        }
-        Ok(())
+        let rows = items
+            .iter()
+            .map(|rt| {
+                if rt.id.is_empty() {
+                    return Err(invalid("resource type", "empty id"));
+                }
+                Ok((rt, rt.id.clone(), vec![text(&rt.id)]))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // The upsert always replaces a type, so it never reports a collision.
+        self.upsert("resource type", SQL_PUT_RESOURCE_TYPE, rows, |_| {
+            String::new()
+        })
     }
 
     /// Upserts resources (`external_id` = `"<type>:<id>"`, parent columns from
     /// `parent_resource_id` or NULL).
     pub fn put_resources(&mut self, items: &[pb::Resource]) -> Result<()> {
-        let ids = items
+        let rows = items
             .iter()
-            .map(|r| require_id("resource", "id", r.id.as_ref()))
+            .map(|r| {
+                let id = require_id("resource", "id", r.id.as_ref())?;
+                let parent = r.parent_resource_id.as_ref();
+                let external_id = id.external_id();
+                let columns = vec![
+                    text(&id.resource_type),
+                    ToSqlOutput::from(external_id.clone()),
+                    parent.map_or(NULL, |p| text(&p.resource_type)),
+                    parent.map_or(NULL, |p| text(&p.resource)),
+                ];
+                Ok((r, external_id, columns))
+            })
             .collect::<Result<Vec<_>>>()?;
-        let now = ids::now_text();
-        let mut stmt = self
-            .conn
-            .prepare_cached(SQL_PUT_RESOURCE)
-            .ctx(|| "preparing resource upsert".into())?;
-        for (r, id) in items.iter().zip(ids) {
-            let external_id = id.external_id();
-            let parent = r.parent_resource_id.as_ref();
-            self.buf.clear();
-            r.encode(&mut self.buf).expect("Vec grows");
-            let written = stmt
-                .execute(params![
-                    id.resource_type,
-                    external_id,
-                    parent.map(|p| &p.resource_type),
-                    parent.map(|p| &p.resource),
-                    self.buf,
-                    self.sync_id,
-                    now
-                ])
-                .ctx(|| format!("writing resource {external_id}"))?;
-            if written == 0 {
-                return Err(self.collision("resource", &external_id, r, resource_parts));
-            }
-        }
-        Ok(())
+        self.upsert("resource", SQL_PUT_RESOURCE, rows, resource_parts)
     }
 
     /// Upserts entitlements (`external_id` = `id`, resource columns from
     /// `entitlement.resource.id`).
     pub fn put_entitlements(&mut self, items: &[pb::Entitlement]) -> Result<()> {
-        let resources = items
+        let rows = items
             .iter()
             .map(|e| {
                 if e.id.is_empty() {
                     return Err(invalid("entitlement", "empty id"));
                 }
-                require_id(
+                let rid = require_id(
                     "entitlement",
                     &format!("resource.id of {}", e.id),
                     e.resource.as_ref().and_then(|r| r.id.as_ref()),
-                )
+                )?;
+                let columns = vec![text(&rid.resource_type), text(&rid.resource), text(&e.id)];
+                Ok((e, e.id.clone(), columns))
             })
             .collect::<Result<Vec<_>>>()?;
-        let now = ids::now_text();
-        let mut stmt = self
-            .conn
-            .prepare_cached(SQL_PUT_ENTITLEMENT)
-            .ctx(|| "preparing entitlement upsert".into())?;
-        for (e, rid) in items.iter().zip(resources) {
-            self.buf.clear();
-            e.encode(&mut self.buf).expect("Vec grows");
-            let written = stmt
-                .execute(params![
-                    rid.resource_type,
-                    rid.resource,
-                    e.id,
-                    self.buf,
-                    self.sync_id,
-                    now
-                ])
-                .ctx(|| format!("writing entitlement {}", e.id))?;
-            if written == 0 {
-                return Err(self.collision("entitlement", &e.id, e, entitlement_parts));
-            }
-        }
-        Ok(())
+        self.upsert("entitlement", SQL_PUT_ENTITLEMENT, rows, entitlement_parts)
     }
 
     /// Upserts grants. Side columns: resource = `entitlement.resource.id`,
@@ -433,7 +405,7 @@ impl C1zWriter {
     /// bytes in `expansion` and `needs_expansion = 1` (the annotation stays in
     /// the blob too, which older readers expect).
     pub fn put_grants(&mut self, items: &[pb::Grant]) -> Result<()> {
-        let parts = items
+        let rows = items
             .iter()
             .map(|g| {
                 if g.id.is_empty() {
@@ -454,39 +426,53 @@ impl C1zWriter {
                     &format!("principal.id of {}", g.id),
                     g.principal.as_ref().and_then(|p| p.id.as_ref()),
                 )?;
-                Ok((ent, rid, pid))
+                let expansion = g
+                    .annotations
+                    .iter()
+                    .find(|a| pb::type_url_matches::<pb::GrantExpandable>(&a.type_url))
+                    .map(|a| a.value.as_slice());
+                let columns = vec![
+                    text(&rid.resource_type),
+                    text(&rid.resource),
+                    text(&ent.id),
+                    text(&pid.resource_type),
+                    text(&pid.resource),
+                    text(&g.id),
+                    expansion.map_or(NULL, ToSqlOutput::from),
+                    ToSqlOutput::from(expansion.is_some() as i64),
+                ];
+                Ok((g, g.id.clone(), columns))
             })
             .collect::<Result<Vec<_>>>()?;
+        self.upsert("grant", SQL_PUT_GRANT, rows, grant_parts)
+    }
+
+    /// Runs the upsert `sql` for each record, bound to its side columns and
+    /// then its blob, the sync id and the time. All records were checked
+    /// before the first is written. A row the upsert left alone is a
+    /// collision, named by `parts`.
+    fn upsert<T: Stored>(
+        &mut self,
+        kind: &'static str,
+        sql: &str,
+        rows: Vec<(&T, String, Vec<ToSqlOutput<'_>>)>,
+        parts: fn(&T) -> String,
+    ) -> Result<()> {
         let now = ids::now_text();
         let mut stmt = self
             .conn
-            .prepare_cached(SQL_PUT_GRANT)
-            .ctx(|| "preparing grant upsert".into())?;
-        for (g, (ent, rid, pid)) in items.iter().zip(parts) {
-            let expansion: Option<&[u8]> = g
-                .annotations
-                .iter()
-                .find(|a| pb::type_url_matches::<pb::GrantExpandable>(&a.type_url))
-                .map(|a| a.value.as_slice());
+            .prepare_cached(sql)
+            .ctx(|| format!("preparing {kind} upsert"))?;
+        for (item, id, columns) in rows {
             self.buf.clear();
-            g.encode(&mut self.buf).expect("Vec grows");
+            item.encode(&mut self.buf).expect("Vec grows");
+            let mut values: Vec<&dyn ToSql> = columns.iter().map(|c| c as &dyn ToSql).collect();
+            values.extend([&self.buf as &dyn ToSql, &self.sync_id, &now]);
             let written = stmt
-                .execute(params![
-                    rid.resource_type,
-                    rid.resource,
-                    ent.id,
-                    pid.resource_type,
-                    pid.resource,
-                    g.id,
-                    expansion,
-                    expansion.is_some() as i64,
-                    self.buf,
-                    self.sync_id,
-                    now
-                ])
-                .ctx(|| format!("writing grant {}", g.id))?;
+                .execute(values.as_slice())
+                .ctx(|| format!("writing {kind} {id}"))?;
             if written == 0 {
-                return Err(self.collision("grant", &g.id, g, grant_parts));
+                return Err(self.collision(kind, &id, item, parts));
             }
         }
         Ok(())
