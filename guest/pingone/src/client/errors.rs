@@ -51,16 +51,13 @@ pub fn describe_body(resp: &Response) -> String {
             s
         };
     };
-    let mut out = String::new();
-    if let Some(c) = b.code.as_deref().or(b.error.as_deref()) {
-        out.push_str(c);
-    }
-    if let Some(m) = b.message.as_deref().or(b.error_description.as_deref()) {
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(m);
-    }
+    let code = b.code.as_deref().or(b.error.as_deref());
+    let message = b.message.as_deref().or(b.error_description.as_deref());
+    let mut out = [code, message]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(": ");
     let details: Vec<String> = b
         .details
         .iter()

@@ -479,11 +479,7 @@ impl<'a> Scanner<'a> {
             return Err(self.syntax("a key string"));
         }
         self.string()?;
-        if self.peek() != Some(b':') {
-            return Err(self.syntax("`:`"));
-        }
-        self.i += 1;
-        Ok(())
+        self.colon()
     }
 
     fn literal(&mut self, word: &[u8]) -> Result<(), ScanError> {

@@ -162,13 +162,14 @@ pub fn parse_page<T: DeserializeOwned>(
     what: &str,
 ) -> Result<Page<T>, ConnectorError> {
     let mut de = serde_json::Deserializer::from_slice(&resp.body);
-    let raw = EnvelopeSeed::<T> {
+    let envelope = EnvelopeSeed::<T> {
         key,
         _t: PhantomData,
-    }
-    .deserialize(&mut de)
-    .and_then(|r| de.end().map(|_| r))
-    .map_err(|e| decode_error(e, resp, what))?;
+    };
+    let raw = (&mut de)
+        .deserialize_map(envelope)
+        .and_then(|r| de.end().map(|_| r))
+        .map_err(|e| decode_error(e, resp, what))?;
     raw.into_page(resp, key, what)
 }
 
@@ -286,14 +287,6 @@ pub(crate) struct Href {
 struct EnvelopeSeed<'k, T> {
     key: &'k str,
     _t: PhantomData<T>,
-}
-
-impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for EnvelopeSeed<'_, T> {
-    type Value = RawPage<T>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
 }
 
 impl<'de, T: DeserializeOwned> Visitor<'de> for EnvelopeSeed<'_, T> {

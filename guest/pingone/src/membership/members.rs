@@ -109,17 +109,14 @@ pub fn members(
         let results = api.send_all(&urls, "listing group members");
         let mut fallback = Vec::new();
         for ((mut gm, url), res) in pending.into_iter().zip(urls).zip(results) {
-            let what = if gm.by_filter {
-                format!(
-                    "listing the dynamic members of group {} (GET /users?filter=userFilter)",
-                    gm.group
-                )
-            } else {
-                format!(
-                    "listing the members of group {} (GET /users?filter=memberOfGroups)",
-                    gm.group
-                )
+            let (members, filter) = match gm.by_filter {
+                true => ("dynamic members", "userFilter"),
+                false => ("members", "memberOfGroups"),
             };
+            let what = format!(
+                "listing the {members} of group {} (GET /users?filter={filter})",
+                gm.group
+            );
             let resp = res?;
             if gm.by_filter && gm.resolved && errors::is_invalid_filter(&resp) {
                 // The group's resolution reads its members and tells its

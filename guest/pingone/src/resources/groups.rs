@@ -19,7 +19,7 @@
 //! Which member listings and checks then settle each group's direct
 //! members is the membership plan's ([`crate::membership`]).
 
-use connector_sdk::http::Request;
+use connector_sdk::http::{Request, Response};
 use connector_sdk::{
     ConnectorError, Context, Entitlement, EntitlementPurpose, GrantExpansion, GrantResult,
     GroupTrait, Level, PageOutcome, Resource, ResourceId, ResourceTrait, RevokeResult, SkipTasks,
@@ -292,29 +292,9 @@ pub fn role_grants_batch(
     let mut out = Out::new();
     let mut follow_ups = Vec::new();
     for ((id, url), res) in groups.iter().zip(&urls).zip(results) {
-        let what =
-            format!("listing role assignments of group {id} (GET /groups/{{id}}/roleAssignments)");
-        let resp = res?;
-        if resp.status == 404 {
-            // Deleted since the listing: nothing to grant.
-            cx.log(Level::Debug, format!("group {id} is gone"));
-            continue;
-        }
-        errors::check(&resp, &what)?;
-        let page: Page<RoleAssignment> = parse_page(&resp, "roleAssignments", &what)?;
-        let group = resource_id(GROUP, id);
-        roles::push_assignment_grants(
-            cx,
-            &mut out,
-            &group,
-            &page.items,
-            Some(group_expansion(id, &[USER])),
-            api.env_id(),
-        );
-        let next = next_page(api, url, &page, 0, &what)?;
-        if let Some((next, empty)) = next {
+        if let Some((next, empty)) = role_page(cx, api, &mut out, id, url, res?, 0)? {
             let mut task = grants_task(GROUP, Work::GroupRolesPage { next, empty }.encode());
-            task.resource = Some(group);
+            task.resource = Some(resource_id(GROUP, id));
             follow_ups.push(task);
         }
     }
@@ -335,28 +315,45 @@ pub fn role_grants(
         Some(Work::GroupRolesPage { next, empty }) => (next, empty),
         Some(other) => return Err(crate::wrong_token("group role assignments", &other)),
     };
-    let what = format!(
-        "listing role assignments of group {} (GET /groups/{{id}}/roleAssignments)",
-        group.resource
-    );
-    let resp = api.send(&url, &what)?;
-    if resp.status == 404 {
-        return finish(cx, Out::new(), None, Vec::new());
-    }
-    errors::check(&resp, &what)?;
-    let page: Page<RoleAssignment> = parse_page(&resp, "roleAssignments", &what)?;
+    let resp = api.send(&url, &role_listing(&group.resource))?;
     let mut out = Out::new();
-    roles::push_assignment_grants(
-        cx,
-        &mut out,
-        group,
-        &page.items,
-        Some(group_expansion(&group.resource, &[USER])),
-        api.env_id(),
-    );
-    let next = next_page(api, &url, &page, empty, &what)?
+    let next = role_page(cx, api, &mut out, &group.resource, &url, resp, empty)?
         .map(|(next, empty)| Work::GroupRolesPage { next, empty }.encode());
     finish(cx, out, next, Vec::new())
+}
+
+fn role_listing(group: &str) -> String {
+    format!("listing role assignments of group {group} (GET /groups/{{id}}/roleAssignments)")
+}
+
+/// The grants of one page of group `id`'s role assignments, read from
+/// `url`, and the page after it; a group deleted since the listing has
+/// nothing to grant.
+fn role_page(
+    cx: &Context,
+    api: &Api,
+    out: &mut Out,
+    id: &str,
+    url: &str,
+    resp: Response,
+    empty: u32,
+) -> Result<Option<(String, u32)>, ConnectorError> {
+    if resp.status == 404 {
+        cx.log(Level::Debug, format!("group {id} is gone"));
+        return Ok(None);
+    }
+    let what = role_listing(id);
+    errors::check(&resp, &what)?;
+    let page: Page<RoleAssignment> = parse_page(&resp, "roleAssignments", &what)?;
+    roles::push_assignment_grants(
+        cx,
+        out,
+        &resource_id(GROUP, id),
+        &page.items,
+        Some(group_expansion(id, &[USER])),
+        api.env_id(),
+    );
+    next_page(api, url, &page, empty, &what)
 }
 
 /// Adds a user to a group, or nests a group in it.

@@ -253,6 +253,40 @@ pub fn role_resource(r: &Role) -> Resource {
     )
 }
 
+/// The entitlements of a role's scopes other than populations: (scope
+/// type, slug, name label, what it is scoped to, immutable). The immutable
+/// ones do not name their scope, so they are not grantable.
+const BASE_ENTITLEMENTS: [(&str, &str, &str, &str, bool); 4] = [
+    (
+        "ENVIRONMENT",
+        "assigned",
+        "this environment",
+        "this environment",
+        false,
+    ),
+    (
+        "ENVIRONMENT",
+        "assigned:other-environment",
+        "other environments",
+        "another environment; the grant's metadata names it",
+        true,
+    ),
+    (
+        "ORGANIZATION",
+        "assigned:organization",
+        "organization",
+        "the organization",
+        false,
+    ),
+    (
+        "APPLICATION",
+        "assigned:application",
+        "applications",
+        "an application; the grant's metadata names it",
+        true,
+    ),
+];
+
 /// The scoped entitlements of a set of roles.
 pub fn entitlements(cx: &Context, work: RoleEntitlements) -> Result<PageOutcome, ConnectorError> {
     let mut out = Out::new();
@@ -273,44 +307,20 @@ pub fn entitlements(cx: &Context, work: RoleEntitlements) -> Result<PageOutcome,
             });
         };
         let has = |s: &str| r.scopes.iter().any(|x| x == s);
-        if work.base && has("ENVIRONMENT") {
+        for (scope, slug, label, scoped_to, immutable) in BASE_ENTITLEMENTS {
+            if !work.base || !has(scope) {
+                continue;
+            }
+            let mut meta = json!({ "roleId": r.id, "scopeType": scope });
+            if slug == "assigned" {
+                meta["scopeId"] = json!(env_id);
+            }
             ent(
-                "assigned".into(),
-                format!("{} (this environment)", r.name),
-                format!("Holds the {} role scoped to this environment", r.name),
-                false,
-                json!({ "roleId": r.id, "scopeType": "ENVIRONMENT", "scopeId": env_id }),
-            );
-            ent(
-                "assigned:other-environment".into(),
-                format!("{} (other environments)", r.name),
-                format!(
-                    "Holds the {} role scoped to another environment; the grant's metadata names it",
-                    r.name
-                ),
-                true,
-                json!({ "roleId": r.id, "scopeType": "ENVIRONMENT" }),
-            );
-        }
-        if work.base && has("ORGANIZATION") {
-            ent(
-                "assigned:organization".into(),
-                format!("{} (organization)", r.name),
-                format!("Holds the {} role scoped to the organization", r.name),
-                false,
-                json!({ "roleId": r.id, "scopeType": "ORGANIZATION" }),
-            );
-        }
-        if work.base && has("APPLICATION") {
-            ent(
-                "assigned:application".into(),
-                format!("{} (applications)", r.name),
-                format!(
-                    "Holds the {} role scoped to an application; the grant's metadata names it",
-                    r.name
-                ),
-                true,
-                json!({ "roleId": r.id, "scopeType": "APPLICATION" }),
+                slug.into(),
+                format!("{} ({label})", r.name),
+                format!("Holds the {} role scoped to {scoped_to}", r.name),
+                immutable,
+                meta,
             );
         }
         if has("POPULATION") {

@@ -396,14 +396,11 @@ pub fn create_account(
     if let Some(e) = &acct.email {
         body["email"] = json!(e);
     }
-    if acct.given.is_some() || acct.family.is_some() {
-        let mut name = Map::new();
-        if let Some(g) = &acct.given {
-            name.insert("given".into(), json!(g));
-        }
-        if let Some(f) = &acct.family {
-            name.insert("family".into(), json!(f));
-        }
+    let name: Map<String, Value> = [("given", &acct.given), ("family", &acct.family)]
+        .into_iter()
+        .filter_map(|(part, value)| Some((part.to_string(), json!(value.as_ref()?))))
+        .collect();
+    if !name.is_empty() {
         body["name"] = Value::Object(name);
     }
     if let Some(p) = &acct.population {
