@@ -240,19 +240,15 @@ pub fn compress_to(db: &Path, out: &Path, level: i32) -> Result<u64> {
     enc.include_checksum(true).map_err(zerr)?;
     enc.set_pledged_src_size(Some(db_len)).map_err(zerr)?;
 
-    let mut reader = BufReader::with_capacity(BUF, src);
-    let mut buf = vec![0u8; BUF];
-    let mut copied: u64 = 0;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(C1zError::io("reading", db, e)),
-        };
-        enc.write_all(&buf[..n]).map_err(zerr)?;
-        copied += n as u64;
-    }
+    let tracking = TrackingReader {
+        inner: src,
+        io_error: None,
+    };
+    let mut reader = BufReader::with_capacity(BUF, tracking);
+    let copied = io::copy(&mut reader, &mut enc).map_err(|e| match reader.get_ref().io_error {
+        Some(_) => C1zError::io("reading", db, e),
+        None => zerr(e),
+    })?;
     if copied != db_len {
         return Err(C1zError::io(
             "reading",
