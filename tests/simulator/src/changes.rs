@@ -209,12 +209,10 @@ impl Script<'_> {
     }
 
     /// Runs a user change and reports whether dynamic membership moved.
-    fn on_user(&mut self, u: Pos, change: impl FnOnce(&mut Store) -> bool) -> Outcome {
+    fn on_user(&mut self, u: Pos, change: impl FnOnce(&mut Store) -> Option<()>) -> Outcome {
         let id = self.user_id(u);
         let before = self.st.dynamic_groups_of(u);
-        if !change(self.st) {
-            return None;
-        }
+        change(self.st)?;
         // No user change here deletes the user.
         Some((vec![id], self.st.dynamic_groups_of(u) != before))
     }
@@ -231,7 +229,7 @@ impl Script<'_> {
             return None;
         }
         let faults = Faults::default();
-        self.on_user(u, |st| st.patch_user(u, &obj, &faults).is_ok())
+        self.on_user(u, |st| st.patch_user(u, &obj, &faults).ok())
     }
 
     fn try_apply(&mut self, kind: ChangeKind) -> Outcome {
@@ -290,7 +288,7 @@ impl Script<'_> {
                 let u = self.pick(&self.users(|x| x.enabled != enable))?;
                 self.on_user(u, |st| {
                     st.set_enabled(u, enable);
-                    true
+                    Some(())
                 })
             }
             ChangeKind::LockUser | ChangeKind::UnlockUser => {
@@ -298,7 +296,7 @@ impl Script<'_> {
                 let u = self.pick(&self.users(|x| x.locked_at.is_some() != lock))?;
                 self.on_user(u, |st| {
                     st.set_locked(u, lock);
-                    true
+                    Some(())
                 })
             }
             ChangeKind::MoveUser => {
@@ -306,7 +304,7 @@ impl Script<'_> {
                 let from = self.pop_id(self.st.user(u)?.population);
                 let to = self.pick(&self.pops(|p| p.id != from))?;
                 let to_id = self.pop_id(to);
-                let (mut ids, moves) = self.on_user(u, |st| st.move_user(u, &to_id).is_ok())?;
+                let (mut ids, moves) = self.on_user(u, |st| st.move_user(u, &to_id).ok())?;
                 ids.push(to_id);
                 Some((ids, moves))
             }
@@ -375,15 +373,11 @@ impl Script<'_> {
                 Some((vec![who, ra], false))
             }
             ChangeKind::RemoveRoleAssignment => {
-                let live: Vec<usize> = self
-                    .st
-                    .assignments
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, a)| a.as_ref().is_some_and(|a| !a.read_only))
-                    .map(|(i, _)| i)
+                let assignments = &self.st.assignments;
+                let removable: Vec<usize> = (0..assignments.len())
+                    .filter(|&i| assignments[i].as_ref().is_some_and(|a| !a.read_only))
                     .collect();
-                let idx = self.pick(&live)?;
+                let idx = self.pick(&removable)?;
                 let ra = self.st.assignments[idx].as_ref()?.id.clone();
                 self.st.delete_assignment(idx).ok()?;
                 Some((vec![ra], false))
