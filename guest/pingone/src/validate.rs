@@ -30,7 +30,7 @@ pub fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
     let api = Api::new(cx.host, &settings);
     let env_id = &settings.environment_id;
     let region = &settings.region;
-    let urls = vec![api.environment(), api.populations(1)];
+    let urls = vec![api.environment(), api.populations()];
     let mut results = api.send_all(&urls, "validating the connection").into_iter();
     let (Some(env), Some(pops)) = (results.next(), results.next()) else {
         return Err(ConnectorError::Internal(
@@ -159,7 +159,7 @@ mod tests {
         let base = format!("{}/v1/environments/{ENV}", crate::testutil::API);
         let h = host(vec![
             (base.clone(), env),
-            (crate::testutil::urls().populations(1), pops),
+            (crate::testutil::urls().populations(), pops),
         ]);
         let config = crate::testutil::config();
         validate(&Context {

@@ -17,7 +17,7 @@ use connector_sdk::{
 };
 use serde_json::json;
 
-use crate::client::api::{Api, BIG_PAGE};
+use crate::client::api::Api;
 use crate::client::model::Population;
 use crate::client::paging::{Page, next_page, parse_page};
 use crate::resources::{finish, named_resource};
@@ -27,7 +27,7 @@ use crate::{POPULATION, USER};
 
 pub fn list(cx: &Context, api: &Api, token: Option<Work>) -> Result<PageOutcome, ConnectorError> {
     let (url, empty) = match token {
-        None => (api.populations(BIG_PAGE), 0),
+        None => (api.populations(), 0),
         Some(Work::PopulationsPage { next, empty }) => (next, empty),
         Some(other) => return Err(crate::wrong_token("list populations", &other)),
     };
@@ -97,7 +97,7 @@ mod tests {
     fn lists_populations_and_declares_their_member_entitlement() {
         let a = urls();
         let h = host(vec![(
-            a.populations(BIG_PAGE),
+            a.populations(),
             ok(page(
                 "populations",
                 json!([

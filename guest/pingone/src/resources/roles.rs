@@ -43,7 +43,7 @@ use connector_sdk::{
 };
 use serde_json::{Value, json};
 
-use crate::client::api::{Api, BIG_PAGE};
+use crate::client::api::Api;
 use crate::client::errors;
 use crate::client::failure::{self, send_write};
 use crate::client::ids::{checked, checked_answer};
@@ -138,7 +138,7 @@ pub fn list(cx: &Context, api: &Api) -> Result<PageOutcome, ConnectorError> {
     let pops: Vec<Population> = api
         .list_one(
             "populations",
-            api.populations(BIG_PAGE),
+            api.populations(),
             "listing populations for role scopes (GET /populations)",
         )
         .map_err(|e| e.error)?;
@@ -570,7 +570,7 @@ mod tests {
                 )),
             ),
             (
-                a.populations(BIG_PAGE),
+                a.populations(),
                 ok(page(
                     "populations",
                     json!([{"id": "p1", "name": "Staff"}, {"id": "p2"}]),
@@ -649,10 +649,7 @@ mod tests {
                     None,
                 )),
             ),
-            (
-                a.populations(BIG_PAGE),
-                ok(page("populations", json!([]), None)),
-            ),
+            (a.populations(), ok(page("populations", json!([]), None))),
         ]);
         run(&h, task(SyncOp::ListResources, ROLE, None, None)).unwrap();
         let ids: Vec<String> = h
