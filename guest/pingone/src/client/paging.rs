@@ -110,35 +110,26 @@ impl Api<'_> {
             for (i, res) in live.into_iter().zip(results) {
                 let job = &mut jobs[i];
                 let url = job.url.take().unwrap_or_default();
-                let res = res.map_err(ListError::plain).and_then(|resp| {
-                    if resp.is_success() {
-                        parse(&resp, key, &job.what).map_err(ListError::plain)
-                    } else {
-                        Err(ListError::from_response(&resp, &job.what))
-                    }
-                });
-                match res {
-                    Err(e) => job.err = Some(e),
-                    Ok(page) => {
+                let next = res
+                    .map_err(ListError::plain)
+                    .and_then(|resp| match resp.is_success() {
+                        true => parse(&resp, key, &job.what).map_err(ListError::plain),
+                        false => Err(ListError::from_response(&resp, &job.what)),
+                    })
+                    .and_then(|page| {
                         let next = next_page(self, &url, &page, job.empty, &job.what);
                         job.items.extend(page.items);
-                        match next {
-                            Ok(Some((next, empty))) => {
-                                job.url = Some(next);
-                                job.empty = empty;
-                            }
-                            Ok(None) => {}
-                            Err(e) => job.err = Some(ListError::plain(e)),
-                        }
-                    }
+                        next.map_err(ListError::plain)
+                    });
+                match next {
+                    Ok(Some((next, empty))) => (job.url, job.empty) = (Some(next), empty),
+                    Ok(None) => {}
+                    Err(e) => job.err = Some(e),
                 }
             }
         }
         jobs.into_iter()
-            .map(|j| match j.err {
-                Some(e) => Err(e),
-                None => Ok(j.items),
-            })
+            .map(|j| j.err.map_or(Ok(j.items), Err))
             .collect()
     }
 

@@ -87,11 +87,9 @@ pub fn resolve(
 ) -> Result<PageOutcome, ConnectorError> {
     let groups = chunk.groups;
     let mut children: Vec<String> = Vec::new();
-    for g in &groups {
-        for c in g.children.iter().flatten() {
-            if !children.contains(c) {
-                children.push(c.clone());
-            }
+    for c in groups.iter().flat_map(|g| g.children.iter().flatten()) {
+        if !children.contains(c) {
+            children.push(c.clone());
         }
     }
     let mut jobs = Vec::new();
@@ -248,15 +246,13 @@ pub fn resolve(
     let mut follow_ups = Vec::new();
     if users.len() > IN_CALL_CHECKS {
         let ids: Vec<String> = pending.iter().map(|p| p.id.clone()).collect();
-        let filters: Vec<Option<String>> = pending
+        let mut filters: Vec<Option<String>> = pending
             .iter()
             .map(|p| p.refused.as_ref().map(|(_, d)| d.filter.clone()))
             .collect();
-        let filters = if filters.iter().any(Option::is_some) {
-            filters
-        } else {
-            Vec::new()
-        };
+        if filters.iter().all(Option::is_none) {
+            filters.clear();
+        }
         for c in users.chunks(CHECKS_PER_TASK) {
             let work = Work::Check(CheckChunk {
                 groups: ids.clone(),

@@ -219,10 +219,12 @@ pub fn user_resource(u: &User) -> Resource {
         details.push("disabled".to_string());
     }
     if locked {
-        match u.account.as_ref().and_then(|a| a.locked_at.as_deref()) {
-            Some(at) => details.push(format!("account locked since {at}")),
-            None => details.push("account locked".to_string()),
-        }
+        details.push(
+            match u.account.as_ref().and_then(|a| a.locked_at.as_deref()) {
+                Some(at) => format!("account locked since {at}"),
+                None => "account locked".to_string(),
+            },
+        );
     }
     if let Some(l) = lifecycle
         .as_deref()
@@ -245,6 +247,7 @@ pub fn user_resource(u: &User) -> Resource {
     });
 
     let account = u.account.as_ref();
+    let last_sign_on_at = u.last_sign_on.as_ref().and_then(|s| s.at.as_deref());
     let profile = Profile {
         account_status: account_status.as_deref(),
         can_authenticate: account.and_then(|a| a.can_authenticate),
@@ -253,7 +256,7 @@ pub fn user_resource(u: &User) -> Resource {
         enabled,
         external_id: u.external_id.as_deref(),
         identity_provider: u.identity_provider.as_ref().and_then(|i| i.kind.as_deref()),
-        last_sign_on_at: u.last_sign_on.as_ref().and_then(|s| s.at.as_deref()),
+        last_sign_on_at,
         lifecycle_status: lifecycle.as_deref(),
         locked,
         locked_at: account.and_then(|a| a.locked_at.as_deref()),
@@ -268,10 +271,9 @@ pub fn user_resource(u: &User) -> Resource {
     };
 
     let created_at = u.created_at.as_deref().and_then(time::parse);
-    let status = if enabled {
-        UserStatus::Enabled
-    } else {
-        UserStatus::Disabled
+    let (status, user_status) = match enabled {
+        true => (ResourceStatus::Enabled, UserStatus::Enabled),
+        false => (ResourceStatus::Disabled, UserStatus::Disabled),
     };
     let emails = u
         .email
@@ -288,28 +290,20 @@ pub fn user_resource(u: &User) -> Resource {
         display_name: display_name(u),
         description: None,
         external_id: Some(u.id.clone()),
-        status: if enabled {
-            ResourceStatus::Enabled
-        } else {
-            ResourceStatus::Disabled
-        },
+        status,
         created_at,
         trait_: Some(ResourceTrait::User(UserTrait {
             emails,
             login: u.username.clone(),
             login_aliases: Vec::new(),
-            status,
+            status: user_status,
             status_details: (!details.is_empty()).then(|| details.join("; ")),
             account_type: AccountType::Human,
             structured_name,
             employee_ids: Vec::new(),
             profile_json: serde_json::to_string(&profile).ok(),
             created_at,
-            last_login: u
-                .last_sign_on
-                .as_ref()
-                .and_then(|s| s.at.as_deref())
-                .and_then(time::parse),
+            last_login: last_sign_on_at.and_then(time::parse),
             mfa_enabled: u.mfa_enabled,
         })),
     }
