@@ -95,7 +95,9 @@ pub fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
     let env_region = environment.as_ref().and_then(|e| e.region.clone());
     if let Some(r) = &env_region
         && !r.eq_ignore_ascii_case(region)
-        && settings_is_default_url(cx)
+        // Only the region's own API URL says which region is meant (not
+        // a proxy or a simulator).
+        && cx.config.get(API_URL).is_none_or(|u| u.contains(".pingone."))
     {
         warnings.push(format!(
             "the environment reports region {r} but {REGION} is {region}"
@@ -115,13 +117,6 @@ pub fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
         ));
     }
     Ok(Validation { summary, warnings })
-}
-
-/// True when the API URL is the region's own (not a proxy or simulator).
-fn settings_is_default_url(cx: &Context) -> bool {
-    cx.config
-        .get(API_URL)
-        .is_none_or(|u| u.contains(".pingone."))
 }
 
 /// A failed token exchange, explained.

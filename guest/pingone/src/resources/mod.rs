@@ -13,12 +13,8 @@
 //!   retries them after a 5xx or a lost response: a replay of an applied
 //!   grant is refused as a duplicate, never applied twice. Creating a user
 //!   is not (a replay would answer `already-exists` and lose the password).
-//! - The entitlement slug names the scope of a role grant (see
-//!   [`roles`]): `assigned` is this environment,
-//!   `assigned:population:<id>` that population, `assigned:organization`
-//!   the environment's organization. `assigned:application` and
-//!   `assigned:other-environment` do not name the application or
-//!   environment, so they are not grantable here.
+//! - The entitlement slug names the scope of a role grant ([`roles`]);
+//!   the slugs that do not name their scope are not grantable.
 //! - A revoke reads the principal's current assignments (every page) and
 //!   deletes those of the grant's role and scope rather than trusting the
 //!   assignment ids in the stored grant, which may be stale (an assignment
