@@ -3,13 +3,12 @@
 //!
 //! Decisions:
 //! * Rendering is a set of pure functions over a [`C1zReader`] and a writer,
-//!   so the binary only maps clap arguments to them and tests can call them
-//!   directly.
+//!   so the binary only hands the clap arguments to [`run_inspect`].
 //! * JSON follows the shapes of Baton's `baton.v1` output messages
 //!   (`ResourceListOutput{resources:[{resource, resourceType, parent}]}`, ...)
 //!   rendered protojson-style; see [`crate::protojson`] for the deviations.
 //!   `stats` has no Baton message; its JSON shape is documented on
-//!   [`render_stats`].
+//!   [`stats`].
 //! * Output streams: rows are written as they are read. Console tables size
 //!   their columns from the first rows (up to [`WIDTH_SAMPLE`]) so a listing of
 //!   millions of grants does not have to be held in memory.
@@ -131,16 +130,17 @@ pub fn run_inspect<W: Write + ?Sized>(
     out: &mut W,
 ) -> Result<()> {
     let reader = C1zReader::open(path)?;
-    let c = cmd.common();
-    let sync = c.sync_id.as_deref();
-    let f = c.output_format;
+    let v = View {
+        reader: &reader,
+        sync_id: cmd.common().sync_id.as_deref(),
+        format: cmd.common().output_format,
+        out,
+    };
     match cmd {
-        InspectCommand::ResourceTypes { .. } => render_resource_types(&reader, sync, f, out),
-        InspectCommand::Resources { resource_type, .. } => {
-            render_resources(&reader, sync, resource_type.as_deref(), f, out)
-        }
+        InspectCommand::ResourceTypes { .. } => resource_types(v),
+        InspectCommand::Resources { resource_type, .. } => resources(v, resource_type.as_deref()),
         InspectCommand::Entitlements { resource_type, .. } => {
-            render_entitlements(&reader, sync, resource_type.as_deref(), f, out)
+            entitlements(v, resource_type.as_deref())
         }
         InspectCommand::Grants {
             entitlement,
@@ -154,14 +154,21 @@ pub fn run_inspect<W: Write + ?Sized>(
                 resource: resource.clone(),
                 principal: None,
             };
-            render_grants(&reader, sync, &filter, f, out)
+            grants(v, &filter)
         }
-        InspectCommand::Syncs { .. } => render_syncs(&reader, f, out),
-        InspectCommand::Stats { .. } => render_stats(&reader, sync, f, out),
-        InspectCommand::Diff { base_sync_id, .. } => {
-            render_diff(&reader, base_sync_id.as_deref(), sync, f, out)
-        }
+        InspectCommand::Syncs { .. } => syncs(v),
+        InspectCommand::Stats { .. } => stats(v),
+        InspectCommand::Diff { base_sync_id, .. } => diff(v, base_sync_id.as_deref()),
     }
+}
+
+/// What every view is rendered from: the file, the `--sync-id` asked for,
+/// the output format and where it goes.
+struct View<'a, W: ?Sized> {
+    reader: &'a C1zReader,
+    sync_id: Option<&'a str>,
+    format: OutputFormat,
+    out: &'a mut W,
 }
 
 // ---------------------------------------------------------------------------
@@ -366,12 +373,8 @@ fn opt_json<T: ProtoJson>(v: &Option<T>) -> J {
 // Renderers
 
 /// `inspect resource-types`.
-pub fn render_resource_types<W: Write + ?Sized>(
-    reader: &C1zReader,
-    sync_id: Option<&str>,
-    format: OutputFormat,
-    out: &mut W,
-) -> Result<()> {
+fn resource_types<W: Write + ?Sized>(v: View<'_, W>) -> Result<()> {
+    let (reader, sync_id, format, out) = (v.reader, v.sync_id, v.format, v.out);
     let sync = reader.resolve_sync(sync_id)?;
     let types = reader.resource_types(&sync.sync_id)?;
     match format {
@@ -398,13 +401,8 @@ pub fn render_resource_types<W: Write + ?Sized>(
 }
 
 /// `inspect resources [-t TYPE]`.
-pub fn render_resources<W: Write + ?Sized>(
-    reader: &C1zReader,
-    sync_id: Option<&str>,
-    resource_type: Option<&str>,
-    format: OutputFormat,
-    out: &mut W,
-) -> Result<()> {
+fn resources<W: Write + ?Sized>(v: View<'_, W>, resource_type: Option<&str>) -> Result<()> {
+    let (reader, sync_id, format, out) = (v.reader, v.sync_id, v.format, v.out);
     let sync = reader.resolve_sync(sync_id)?;
     let types = type_map(reader, &sync.sync_id)?;
     match format {
@@ -444,13 +442,8 @@ pub fn render_resources<W: Write + ?Sized>(
 }
 
 /// `inspect entitlements [-t TYPE]`.
-pub fn render_entitlements<W: Write + ?Sized>(
-    reader: &C1zReader,
-    sync_id: Option<&str>,
-    resource_type: Option<&str>,
-    format: OutputFormat,
-    out: &mut W,
-) -> Result<()> {
+fn entitlements<W: Write + ?Sized>(v: View<'_, W>, resource_type: Option<&str>) -> Result<()> {
+    let (reader, sync_id, format, out) = (v.reader, v.sync_id, v.format, v.out);
     let sync = reader.resolve_sync(sync_id)?;
     let types = type_map(reader, &sync.sync_id)?;
     match format {
@@ -511,13 +504,8 @@ pub fn render_entitlements<W: Write + ?Sized>(
 }
 
 /// `inspect grants [-e ENTITLEMENT] [-t TYPE] [-r RESOURCE]`.
-pub fn render_grants<W: Write + ?Sized>(
-    reader: &C1zReader,
-    sync_id: Option<&str>,
-    filter: &GrantFilter,
-    format: OutputFormat,
-    out: &mut W,
-) -> Result<()> {
+fn grants<W: Write + ?Sized>(v: View<'_, W>, filter: &GrantFilter) -> Result<()> {
+    let (reader, sync_id, format, out) = (v.reader, v.sync_id, v.format, v.out);
     let sync = reader.resolve_sync(sync_id)?;
     let sid = sync.sync_id.as_str();
     match format {
@@ -625,11 +613,8 @@ fn sync_json(s: &SyncRun) -> J {
 
 /// `inspect syncs`: every sync run, oldest first (JSON: Baton's
 /// `SyncListOutput`, times converted to UTC).
-pub fn render_syncs<W: Write + ?Sized>(
-    reader: &C1zReader,
-    format: OutputFormat,
-    out: &mut W,
-) -> Result<()> {
+fn syncs<W: Write + ?Sized>(v: View<'_, W>) -> Result<()> {
+    let (reader, format, out) = (v.reader, v.format, v.out);
     let syncs = reader.syncs()?;
     match format {
         OutputFormat::Json => {
@@ -672,12 +657,8 @@ pub fn render_syncs<W: Write + ?Sized>(
 /// exists for it): `{"syncId", "resourceTypes", "resources", "entitlements",
 /// "grants", "resourcesByResourceType", "entitlementsByResourceType",
 /// "grantsByResourceType"}` with plain numbers.
-pub fn render_stats<W: Write + ?Sized>(
-    reader: &C1zReader,
-    sync_id: Option<&str>,
-    format: OutputFormat,
-    out: &mut W,
-) -> Result<()> {
+fn stats<W: Write + ?Sized>(v: View<'_, W>) -> Result<()> {
+    let (reader, sync_id, format, out) = (v.reader, v.sync_id, v.format, v.out);
     let sync = reader.resolve_sync(sync_id)?;
     let s = reader.stats(&sync.sync_id)?;
     match format {
@@ -729,13 +710,8 @@ pub fn render_stats<W: Write + ?Sized>(
 /// `inspect diff`: from `base` (default: the finished full sync before
 /// `newer`) to `newer` (default: the latest finished full sync). JSON:
 /// Baton's `C1ZDiffOutput` (`created`/`deleted`/`modified`, new versions).
-pub fn render_diff<W: Write + ?Sized>(
-    reader: &C1zReader,
-    base: Option<&str>,
-    newer: Option<&str>,
-    format: OutputFormat,
-    out: &mut W,
-) -> Result<()> {
+fn diff<W: Write + ?Sized>(v: View<'_, W>, base: Option<&str>) -> Result<()> {
+    let (reader, newer, format, out) = (v.reader, v.sync_id, v.format, v.out);
     let (older, newer) = match (base, newer) {
         (Some(b), Some(n)) => (b.to_string(), n.to_string()),
         (b, n) => {
