@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run()) {
-        Ok(code) => code,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", errors::Chain(&e));
             ExitCode::from(1)
@@ -53,7 +53,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<ExitCode> {
+async fn run() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().collect();
     let pre = args::prescan(&argv);
     let host = component::runtime(pre.cache_dir.as_deref())?;
@@ -72,17 +72,17 @@ async fn run() -> anyhow::Result<ExitCode> {
                 "{}",
                 component::capabilities_json(&plugin.metadata, &plugin.targetable_types())?
             );
-            return Ok(ExitCode::SUCCESS);
+            return Ok(());
         }
         Some(Command::Config) => {
             let trust = component_choice(&cli).trust()?;
             println!("{}", component::config_json(&plugin.metadata, trust)?);
-            return Ok(ExitCode::SUCCESS);
+            return Ok(());
         }
         Some(Command::Inspect(cmd)) => {
             let mut out = std::io::stdout().lock();
             c1z::run_inspect(&cli.file, cmd, &mut out)?;
-            return Ok(ExitCode::SUCCESS);
+            return Ok(());
         }
         Some(Command::ExportComponent { out }) => {
             use sha2::Digest;
@@ -93,11 +93,10 @@ async fn run() -> anyhow::Result<ExitCode> {
                 hex::encode(sha2::Sha256::digest(component::BUNDLED_PINGONE)),
                 out.display()
             );
-            return Ok(ExitCode::SUCCESS);
+            return Ok(());
         }
         Some(Command::Serve(args)) => {
-            serve::run(host, serve_options(&cli, &pre, args)?, connector_values).await?;
-            return Ok(ExitCode::SUCCESS);
+            return serve::run(host, serve_options(&cli, &pre, args)?, connector_values).await;
         }
         Some(Command::Validate) | None => {}
     }
@@ -123,16 +122,12 @@ async fn run() -> anyhow::Result<ExitCode> {
             for line in component::egress_report(&plugin.metadata, &instance, trust)? {
                 println!("{line}");
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(())
         }
-        None if cli.client_id.is_some() => {
-            conductorone_mode(&plugin, &instance, &cli).await?;
-            Ok(ExitCode::SUCCESS)
-        }
+        None if cli.client_id.is_some() => conductorone_mode(&plugin, &instance, &cli).await,
         _ => {
             if let Some(request) = provision_request(&cli)? {
-                provision::run(&plugin, &instance, &request, &cli.file).await?;
-                return Ok(ExitCode::SUCCESS);
+                return provision::run(&plugin, &instance, &request, &cli.file).await;
             }
             // Baton validates before every sync: fail fast with the reason.
             let (output, _) = plugin
@@ -173,7 +168,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 "{}",
                 summary::render(&plugin.metadata.display_name, &summary)
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(())
         }
     }
 }
