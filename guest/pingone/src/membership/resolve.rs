@@ -393,14 +393,11 @@ pub fn check(cx: &Context, api: &Api, chunk: CheckChunk) -> Result<PageOutcome, 
         chunk.users.iter().map(|(u, _)| u.clone()).collect(),
     )?;
     let mut out = Out::new();
-    let grants: Vec<Option<DynamicGrant>> = (0..chunk.groups.len())
-        .map(|i| {
-            chunk
-                .filters
-                .get(i)
-                .and_then(|f| f.as_deref())
-                .map(DynamicGrant::new)
-        })
+    // No filters at all when no group of the chunk had one refused.
+    let grants: Vec<Option<DynamicGrant>> = chunk
+        .filters
+        .iter()
+        .map(|f| f.as_deref().map(DynamicGrant::new))
         .collect();
     for ((u, gs), dg) in chunk.users.iter().zip(direct) {
         let Some(dg) = dg else { continue };

@@ -66,16 +66,13 @@ pub fn list(
     let mut users = Vec::with_capacity(page.items.len());
     for u in &page.items {
         out.resources.push(user_resource(u));
-        let pop = match u.population.as_ref() {
-            None => NO_POPULATION,
-            Some(p) => match pops.iter().position(|x| *x == p.id) {
-                Some(i) => i as u32,
-                None => {
-                    pops.push(p.id.clone());
-                    (pops.len() - 1) as u32
-                }
-            },
-        };
+        let pop = u.population.as_ref().map_or(NO_POPULATION, |p| {
+            let known = pops.iter().position(|x| *x == p.id);
+            known.unwrap_or_else(|| {
+                pops.push(p.id.clone());
+                pops.len() - 1
+            }) as u32
+        });
         users.push((u.id.clone(), pop));
     }
     let mut follow_ups = Vec::new();
