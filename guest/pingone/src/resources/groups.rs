@@ -21,9 +21,9 @@
 
 use connector_sdk::http::{Request, Response};
 use connector_sdk::{
-    ConnectorError, Context, Entitlement, EntitlementPurpose, GrantExpansion, GrantResult,
-    GroupTrait, Level, PageOutcome, Resource, ResourceId, ResourceTrait, RevokeResult, SkipTasks,
-    SyncTask, entitlement_id, resource_id,
+    ConnectorError, Context, Entitlement, GrantExpansion, GrantResult, GroupTrait, Level,
+    PageOutcome, Resource, ResourceId, ResourceTrait, RevokeResult, SkipTasks, SyncTask,
+    entitlement_id, resource_id,
 };
 use serde_json::{Map, Value, json};
 
@@ -35,7 +35,7 @@ use crate::client::model::{Group, GroupMembership, RoleAssignment};
 use crate::client::paging::{Page, next_page, parse_page};
 use crate::membership::members::NESTED_METADATA;
 use crate::membership::plan::{choose_mode, grants_task, plan};
-use crate::resources::{finish, named_resource, principal_url, roles};
+use crate::resources::{finish, member, named_resource, principal_url, roles};
 use crate::tokens::{EDGE_BUDGET, GroupsChain, Mode, Sweep, Work};
 use crate::upload::Out;
 use crate::{GROUP, USER};
@@ -51,20 +51,9 @@ const EDGES_PER_TASK: usize = 400;
 pub const GROUPS_PER_ROLES_TASK: usize = 100;
 
 pub fn member_entitlement(group: &ResourceId) -> Entitlement {
-    Entitlement {
-        resource: group.clone(),
-        slug: "member".into(),
-        display_name: "Member".into(),
-        description: Some(
-            "Member of the PingOne group: direct members, nested groups and the members its \
-             dynamic filter selects"
-                .into(),
-        ),
-        purpose: EntitlementPurpose::Assignment,
-        grantable_to: vec![USER.into(), GROUP.into()],
-        immutable: false,
-        metadata_json: None,
-    }
+    let description = "Member of the PingOne group: direct members, nested groups and the \
+                       members its dynamic filter selects";
+    member(group, description, &[USER, GROUP], false)
 }
 
 pub fn group_resource(g: &Group) -> Resource {

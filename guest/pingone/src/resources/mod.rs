@@ -32,8 +32,9 @@ pub mod roles;
 pub mod users;
 
 use connector_sdk::{
-    ConnectorError, Context, EntitlementRef, GrantRef, GrantResult, PageOutcome, Resource,
-    ResourceId, ResourceStatus, ResourceTrait, RevokeResult, SyncTask, resource_id,
+    ConnectorError, Context, Entitlement, EntitlementPurpose, EntitlementRef, GrantRef,
+    GrantResult, PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait, RevokeResult,
+    SyncTask, resource_id,
 };
 
 use crate::client::api::Api;
@@ -54,6 +55,25 @@ pub fn finish(
         next_page_token,
         follow_ups,
     })
+}
+
+/// The `member` entitlement of a group or a population.
+pub fn member(
+    resource: &ResourceId,
+    description: &str,
+    grantable_to: &[&str],
+    immutable: bool,
+) -> Entitlement {
+    Entitlement {
+        resource: resource.clone(),
+        slug: "member".into(),
+        display_name: "Member".into(),
+        description: Some(description.into()),
+        purpose: EntitlementPurpose::Assignment,
+        grantable_to: grantable_to.iter().map(|t| t.to_string()).collect(),
+        immutable,
+        metadata_json: None,
+    }
 }
 
 /// The text when it is not blank.

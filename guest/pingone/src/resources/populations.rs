@@ -12,15 +12,15 @@
 //! population and leaves it only by being moved to another.
 
 use connector_sdk::{
-    ConnectorError, Context, Entitlement, EntitlementPurpose, GroupTrait, PageOutcome, Resource,
-    ResourceId, ResourceTrait, SkipTasks,
+    ConnectorError, Context, Entitlement, GroupTrait, PageOutcome, Resource, ResourceId,
+    ResourceTrait, SkipTasks,
 };
 use serde_json::json;
 
 use crate::client::api::Api;
 use crate::client::model::Population;
 use crate::client::paging::{Page, next_page, parse_page};
-use crate::resources::{finish, named_resource};
+use crate::resources::{finish, member, named_resource};
 use crate::tokens::Work;
 use crate::upload::Out;
 use crate::{POPULATION, USER};
@@ -66,16 +66,7 @@ pub fn population_resource(p: &Population) -> Resource {
 }
 
 pub fn member_entitlement(population: &ResourceId) -> Entitlement {
-    Entitlement {
-        resource: population.clone(),
-        slug: "member".into(),
-        display_name: "Member".into(),
-        description: Some("Users whose population this is".into()),
-        purpose: EntitlementPurpose::Assignment,
-        grantable_to: vec![USER.into()],
-        immutable: true,
-        metadata_json: None,
-    }
+    member(population, "Users whose population this is", &[USER], true)
 }
 
 /// Granting or revoking a population: every user is in exactly one.
