@@ -89,12 +89,12 @@ pub fn has_detail(resp: &Response, code: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// True when a 400 is a filter PingOne did not accept.
 /// PingOne's "it is already there": 409, or 400 with UNIQUENESS_VIOLATION.
 pub fn is_duplicate(resp: &Response) -> bool {
     resp.status == 409 || (resp.status == 400 && has_detail(resp, "UNIQUENESS_VIOLATION"))
 }
 
+/// True when a 400 is a filter PingOne did not accept.
 pub fn is_invalid_filter(resp: &Response) -> bool {
     Failure::of(resp) == Some(Failure::InvalidFilter)
 }
