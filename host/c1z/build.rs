@@ -13,7 +13,7 @@
 //! proto3 JSON mapping inlines an `Any` under `@type`, which a field-by-field
 //! serde derive of `Any` does not do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -52,17 +52,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// What the generator knows of each type of the package.
-enum Kind {
-    Message,
-    Enum,
-}
-
 struct Model<'a> {
     /// Messages of the package, with their fully qualified name.
     messages: Vec<(String, &'a DescriptorProto)>,
-    /// Fully qualified proto name (leading dot) -> (Rust path, kind).
-    types: BTreeMap<String, (String, Kind)>,
+    /// Fully qualified proto name (leading dot) -> Rust path.
+    types: BTreeMap<String, String>,
+    /// The fully qualified names of the package's enums.
+    enums: BTreeSet<String>,
     /// Map-entry messages by fully qualified name.
     map_entries: BTreeMap<String, &'a DescriptorProto>,
 }
@@ -72,14 +68,12 @@ impl<'a> Model<'a> {
         let mut m = Model {
             messages: Vec::new(),
             types: BTreeMap::new(),
+            enums: BTreeSet::new(),
             map_entries: BTreeMap::new(),
         };
         for file in fds.file.iter().filter(|f| f.package() == PACKAGE) {
             for e in &file.enum_type {
-                m.types.insert(
-                    format!(".{PACKAGE}.{}", e.name()),
-                    (rust_type(&[], e.name()), Kind::Enum),
-                );
+                m.add_enum(&[], e.name());
             }
             for msg in &file.message_type {
                 m.add_message(&[], msg);
@@ -94,37 +88,37 @@ impl<'a> Model<'a> {
             self.map_entries.insert(full, msg);
             return;
         }
-        self.types.insert(
-            full.clone(),
-            (rust_type(parents, msg.name()), Kind::Message),
-        );
+        self.types
+            .insert(full.clone(), rust_type(parents, msg.name()));
         self.messages.push((full, msg));
         let mut inner = parents.to_vec();
         inner.push(msg.name());
         for e in &msg.enum_type {
-            self.types.insert(
-                proto_name(&inner, e.name()),
-                (rust_type(&inner, e.name()), Kind::Enum),
-            );
+            self.add_enum(&inner, e.name());
         }
         for nested in &msg.nested_type {
             self.add_message(&inner, nested);
         }
     }
 
+    fn add_enum(&mut self, parents: &[&str], name: &str) {
+        let full = proto_name(parents, name);
+        self.types.insert(full.clone(), rust_type(parents, name));
+        self.enums.insert(full);
+    }
+
     /// `name_of(i32)` for every enum: the value's name, for rendering.
     fn enum_names(&self) -> String {
         let mut s = String::new();
-        for (path, kind) in self.types.values() {
-            if let Kind::Enum = kind {
-                writeln!(
-                    s,
-                    "impl {path} {{\n    /// Name of a raw wire value, if it is a known value.\n    \
-                     pub fn name_of(value: i32) -> Option<&'static str> {{\n        \
-                     Self::try_from(value).ok().map(|v| v.as_str_name())\n    }}\n}}\n"
-                )
-                .unwrap();
-            }
+        for full in &self.enums {
+            let path = &self.types[full];
+            writeln!(
+                s,
+                "impl {path} {{\n    /// Name of a raw wire value, if it is a known value.\n    \
+                 pub fn name_of(value: i32) -> Option<&'static str> {{\n        \
+                 Self::try_from(value).ok().map(|v| v.as_str_name())\n    }}\n}}\n"
+            )
+            .unwrap();
         }
         s
     }
@@ -133,10 +127,10 @@ impl<'a> Model<'a> {
     fn protojson(&self) -> String {
         let mut s = String::new();
         for (full, msg) in &self.messages {
-            let path = &self.types[full].0;
+            let path = &self.types[full];
             writeln!(s, "impl ProtoJson for pb::{path} {{").unwrap();
             writeln!(s, "    fn to_json(&self) -> J {{").unwrap();
-            writeln!(s, "        let mut o = Obj::new();").unwrap();
+            writeln!(s, "        let mut o = Obj::default();").unwrap();
             let mut oneofs: BTreeMap<i32, Vec<&FieldDescriptorProto>> = BTreeMap::new();
             let mut fields: Vec<&FieldDescriptorProto> = msg.field.iter().collect();
             fields.sort_by_key(|f| f.number());
@@ -155,7 +149,7 @@ impl<'a> Model<'a> {
                         s,
                         "            Some({enum_path}::{}(v)) => o = o.raw({:?}, {}),",
                         f.name().to_upper_camel_case(),
-                        json_name(f.name()),
+                        f.json_name(),
                         self.value_expr(f, "v"),
                     )
                     .unwrap();
@@ -167,12 +161,12 @@ impl<'a> Model<'a> {
         writeln!(
             s,
             "/// Renders an `Any` of a type of this package; `None` for other types.\n\
-             fn any_by_name(name: &str, any: &Any) -> Option<Option<J>> {{\n    \
+             pub(super) fn any_by_name(name: &str, any: &Any) -> Option<Option<J>> {{\n    \
              Some(match name {{"
         )
         .unwrap();
         for (full, _) in &self.messages {
-            let path = &self.types[full].0;
+            let path = &self.types[full];
             writeln!(s, "        {:?} => typed::<pb::{path}>(any),", &full[1..]).unwrap();
         }
         writeln!(s, "        _ => return None,\n    }})\n}}").unwrap();
@@ -181,7 +175,7 @@ impl<'a> Model<'a> {
 
     /// The statement that adds a non-oneof field, omitting proto3 defaults.
     fn field_stmt(&self, f: &FieldDescriptorProto) -> String {
-        let key = json_name(f.name());
+        let key = f.json_name();
         let field = format!("self.{}", rust_field(f.name()));
         if let Some(entry) = self.map_entry(f) {
             let value = &entry.field[1];
@@ -249,11 +243,9 @@ impl<'a> Model<'a> {
     }
 
     fn type_path(&self, type_name: &str) -> &str {
-        &self
-            .types
+        self.types
             .get(type_name)
             .unwrap_or_else(|| panic!("type {type_name} is outside package {PACKAGE}"))
-            .0
     }
 
     fn map_entry(&self, f: &FieldDescriptorProto) -> Option<&DescriptorProto> {
@@ -268,25 +260,14 @@ fn is_any(f: &FieldDescriptorProto) -> bool {
 }
 
 fn proto_name(parents: &[&str], name: &str) -> String {
-    let mut s = format!(".{PACKAGE}");
-    for p in parents {
-        s.push('.');
-        s.push_str(p);
-    }
-    s.push('.');
-    s.push_str(name);
-    s
+    format!(".{PACKAGE}.{}", [parents, &[name]].concat().join("."))
 }
 
 /// The Rust path prost gives a (nested) type: parents as snake_case modules.
 fn rust_type(parents: &[&str], name: &str) -> String {
-    let mut s = String::new();
-    for p in parents {
-        s.push_str(&sanitize(p.to_snake_case()));
-        s.push_str("::");
-    }
-    s.push_str(&name.to_upper_camel_case());
-    s
+    let mut path: Vec<String> = parents.iter().map(|p| rust_field(p)).collect();
+    path.push(name.to_upper_camel_case());
+    path.join("::")
 }
 
 /// The path of `inner`, declared inside message `outer` (a Rust path).
@@ -316,21 +297,4 @@ fn sanitize(ident: String) -> String {
         k if KEYWORDS.contains(&k) => format!("r#{ident}"),
         _ => ident,
     }
-}
-
-/// lowerCamelCase, as protoc derives `json_name`.
-fn json_name(name: &str) -> String {
-    let mut out = String::new();
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

@@ -9,7 +9,7 @@
 //! dependencies on disk, not two. Set `CONNECTOR_HOST_PINGONE_WASM` to embed a
 //! prebuilt component instead (for example in a container build stage).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
@@ -96,11 +96,7 @@ fn main() {
         .join(TARGET)
         .join("release")
         .join("pingone_connector.wasm");
-    copy(&built, &embedded);
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
+    std::fs::copy(&built, &embedded).unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
 }
 
 /// Stops with instructions when the wasm target's standard library is absent.

@@ -60,15 +60,11 @@ pub struct Directory;
 #[derive(Debug, Deserialize)]
 pub struct User {
     pub id: String,
-    #[serde(default)]
     pub login: Option<String>,
-    #[serde(default)]
     pub email: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
     #[serde(default = "yes")]
     pub active: bool,
-    #[serde(default)]
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -80,9 +76,7 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize)]
 pub struct Group {
     pub id: String,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
     pub members: Vec<String>,
@@ -103,11 +97,7 @@ pub struct ChangeRecord {
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum PageDoc<T> {
-    Paged {
-        items: Vec<T>,
-        #[serde(default)]
-        next: Option<String>,
-    },
+    Paged { items: Vec<T>, next: Option<String> },
     Bare(Vec<T>),
 }
 
@@ -178,12 +168,23 @@ impl Connector for Directory {
     }
 
     fn sync(cx: &Context, task: SyncTask) -> Result<PageOutcome, ConnectorError> {
-        let cursor = paging::decode::<Cursor>(task.page_token.as_deref())?;
+        // Every paged task reads users.json or, for groups, groups.json.
+        let file = match task.resource_type.as_str() {
+            USER => "users.json",
+            _ => "groups.json",
+        };
+        let path = page_path(task.page_token.as_deref(), file)?;
         match (task.op, task.resource_type.as_str()) {
-            (SyncOp::ListResources, USER) => list_users(cx, cursor),
-            (SyncOp::ListResources, GROUP) => list_groups(cx, cursor),
-            (SyncOp::ListEntitlements, GROUP) => group_entitlements(cx, task.resource),
-            (SyncOp::ListGrants, GROUP) => group_grants(cx, task.resource, cursor),
+            (SyncOp::ListResources, USER) => list(cx, &path, user_resource),
+            (SyncOp::ListResources, GROUP) => list(cx, &path, group_resource),
+            (SyncOp::ListEntitlements, GROUP) => {
+                let group = task
+                    .resource
+                    .ok_or_else(|| missing_resource("list-entitlements"))?;
+                cx.host.put_entitlements(&[member_entitlement(&group)])?;
+                Ok(done(None))
+            }
+            (SyncOp::ListGrants, GROUP) => group_grants(cx, task.resource, &path),
             // Users declare skip-entitlements-and-grants: nothing to report.
             (SyncOp::ListEntitlements | SyncOp::ListGrants, USER) => Ok(done(None)),
             (_, other) => Err(ConnectorError::InvalidArgument(format!(
@@ -211,13 +212,10 @@ impl Connector for Directory {
                 )));
             }
         };
-        match record {
-            Some(r) => {
-                cx.host.put_resources(&[r])?;
-                Ok(true)
-            }
-            None => Ok(false),
+        if let Some(r) = &record {
+            cx.host.put_resources(std::slice::from_ref(r))?;
         }
+        Ok(record.is_some())
     }
 
     fn list_changes(
@@ -226,32 +224,22 @@ impl Connector for Directory {
         until: Timestamp,
         page_token: Option<String>,
     ) -> Result<ChangePage, ConnectorError> {
-        let path = page_path(
-            paging::decode::<Cursor>(page_token.as_deref())?,
-            "changes.json",
-        );
-        let (records, next) = fetch::<ChangeRecord>(cx, &path)?;
-        let inside = |at: i64| {
-            let at = (at, 0u32);
+        let path = page_path(page_token.as_deref(), "changes.json")?;
+        let (mut records, next) = fetch::<ChangeRecord>(cx, &path)?;
+        records.retain(|r| {
+            let at = (r.at, 0u32);
             at >= (since.seconds, since.nanos) && at < (until.seconds, until.nanos)
-        };
-        let mut page = ChangePage {
-            changes: Vec::new(),
-            record_ids: Vec::new(),
-            newest: None,
-            next_page_token: next.map(|next| paging::encode(&Cursor { next })),
-        };
-        for r in records.iter().filter(|r| inside(r.at)) {
-            page.changes.push(Directory::change_of(r));
-            page.record_ids.push(r.id.clone());
-            if page.newest.as_ref().is_none_or(|n| n.seconds < r.at) {
-                page.newest = Some(Timestamp {
-                    seconds: r.at,
-                    nanos: 0,
-                });
-            }
-        }
-        Ok(page)
+        });
+        Ok(ChangePage {
+            changes: records.iter().map(Directory::change_of).collect(),
+            record_ids: records.iter().map(|r| r.id.clone()).collect(),
+            newest: records
+                .iter()
+                .map(|r| r.at)
+                .max()
+                .map(|seconds| Timestamp { seconds, nanos: 0 }),
+            next_page_token: done(next).next_page_token,
+        })
     }
 
     /// A user's grants are the groups listing it as a member: one page of
@@ -267,10 +255,7 @@ impl Connector for Directory {
                 principal.resource_type
             )));
         }
-        let path = page_path(
-            paging::decode::<Cursor>(page_token.as_deref())?,
-            "groups.json",
-        );
+        let path = page_path(page_token.as_deref(), "groups.json")?;
         let (groups, next) = fetch::<Group>(cx, &path)?;
         let grants: Vec<Grant> = groups
             .iter()
@@ -339,29 +324,16 @@ fn done(next: Option<String>) -> PageOutcome {
     }
 }
 
-fn list_users(cx: &Context, cursor: Option<Cursor>) -> Result<PageOutcome, ConnectorError> {
-    let path = page_path(cursor, "users.json");
-    let (users, next) = fetch::<User>(cx, &path)?;
-    let records: Vec<Resource> = users.iter().map(user_resource).collect();
-    cx.host.put_resources(&records)?;
-    Ok(done(next))
-}
-
-fn list_groups(cx: &Context, cursor: Option<Cursor>) -> Result<PageOutcome, ConnectorError> {
-    let path = page_path(cursor, "groups.json");
-    let (groups, next) = fetch::<Group>(cx, &path)?;
-    let records: Vec<Resource> = groups.iter().map(group_resource).collect();
-    cx.host.put_resources(&records)?;
-    Ok(done(next))
-}
-
-fn group_entitlements(
+/// One page of a file's records, uploaded as resources.
+fn list<T: serde::de::DeserializeOwned>(
     cx: &Context,
-    group: Option<ResourceId>,
+    path: &str,
+    resource: fn(&T) -> Resource,
 ) -> Result<PageOutcome, ConnectorError> {
-    let group = group.ok_or_else(|| missing_resource("list-entitlements"))?;
-    cx.host.put_entitlements(&[member_entitlement(&group)])?;
-    Ok(done(None))
+    let (items, next) = fetch::<T>(cx, path)?;
+    let records: Vec<Resource> = items.iter().map(resource).collect();
+    cx.host.put_resources(&records)?;
+    Ok(done(next))
 }
 
 /// Memberships live on the group records, so this scans `groups.json` page
@@ -369,11 +341,10 @@ fn group_entitlements(
 fn group_grants(
     cx: &Context,
     group: Option<ResourceId>,
-    cursor: Option<Cursor>,
+    path: &str,
 ) -> Result<PageOutcome, ConnectorError> {
     let group = group.ok_or_else(|| missing_resource("list-grants"))?;
-    let path = page_path(cursor, "groups.json");
-    let (groups, next) = fetch::<Group>(cx, &path)?;
+    let (groups, next) = fetch::<Group>(cx, path)?;
     let Some(found) = groups.iter().find(|g| g.id == group.resource) else {
         return Ok(done(next));
     };
@@ -390,8 +361,9 @@ fn missing_resource(op: &str) -> ConnectorError {
     ConnectorError::InvalidArgument(format!("{op} needs the group resource"))
 }
 
-fn page_path(cursor: Option<Cursor>, first: &str) -> String {
-    cursor.map_or_else(|| first.to_string(), |c| c.next)
+/// The file a page token names; `first` without a token.
+fn page_path(token: Option<&str>, first: &str) -> Result<String, ConnectorError> {
+    Ok(paging::decode::<Cursor>(token)?.map_or_else(|| first.to_string(), |c| c.next))
 }
 
 /// Fetches one page and returns its records and the next page's path.
@@ -452,10 +424,9 @@ fn check_status(resp: &Response, path: &str) -> Result<(), ConnectorError> {
 }
 
 pub fn user_resource(u: &User) -> Resource {
-    let status = if u.active {
-        UserStatus::Enabled
-    } else {
-        UserStatus::Disabled
+    let (status, resource_status) = match u.active {
+        true => (UserStatus::Enabled, ResourceStatus::Enabled),
+        false => (UserStatus::Disabled, ResourceStatus::Disabled),
     };
     let display_name = u
         .name
@@ -472,11 +443,7 @@ pub fn user_resource(u: &User) -> Resource {
         display_name,
         description: None,
         external_id: Some(u.id.clone()),
-        status: if u.active {
-            ResourceStatus::Enabled
-        } else {
-            ResourceStatus::Disabled
-        },
+        status: resource_status,
         created_at: None,
         trait_: Some(ResourceTrait::User(UserTrait {
             emails: u

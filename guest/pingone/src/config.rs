@@ -158,98 +158,97 @@ pub fn schema() -> Vec<ConfigField> {
             ],
         })
         .collect();
+    let auth_methods = AUTH_METHODS
+        .iter()
+        .map(|(value, what)| ConfigChoice {
+            value: value.to_string(),
+            description: what.to_string(),
+            implies: vec![],
+        })
+        .collect();
+    let url = ConfigKind::Url(UrlOptions { egress: true });
     vec![
         ConfigField {
-            name: CLIENT_ID.into(),
-            description: "Client ID of the PingOne worker application the connector signs in as"
-                .into(),
-            kind: ConfigKind::Text,
             required: true,
-            secret: false,
-            default_value: None,
+            ..field(
+                CLIENT_ID,
+                "Client ID of the PingOne worker application the connector signs in as",
+                ConfigKind::Text,
+            )
         },
         ConfigField {
-            name: CLIENT_SECRET.into(),
-            description: format!(
-                "Client secret of the worker application (sent the way {TOKEN_AUTH_METHOD} says)"
-            ),
-            kind: ConfigKind::Text,
             required: true,
             secret: true,
-            default_value: None,
+            ..field(
+                CLIENT_SECRET,
+                format!(
+                    "Client secret of the worker application (sent the way {TOKEN_AUTH_METHOD} says)"
+                ),
+                ConfigKind::Text,
+            )
         },
         ConfigField {
-            name: ENVIRONMENT_ID.into(),
-            description: "ID of the PingOne environment to sync; the worker application must live \
-                          in it"
-                .into(),
-            kind: ConfigKind::Text,
             required: true,
-            secret: false,
-            default_value: None,
+            ..field(
+                ENVIRONMENT_ID,
+                "ID of the PingOne environment to sync; the worker application must live in it",
+                ConfigKind::Text,
+            )
         },
         ConfigField {
-            name: REGION.into(),
-            description: "PingOne region of the environment: NA, CA, EU, AP, AU or SG".into(),
-            kind: ConfigKind::Choice(choices),
-            required: false,
-            secret: false,
             default_value: Some(DEFAULT_REGION.into()),
+            ..field(
+                REGION,
+                "PingOne region of the environment: NA, CA, EU, AP, AU or SG",
+                ConfigKind::Choice(choices),
+            )
         },
+        field(
+            API_URL,
+            "Base URL of the PingOne management API (without /v1); set by the region, \
+             override it for a proxy or a simulator",
+            url.clone(),
+        ),
+        field(
+            AUTH_URL,
+            "Base URL of the PingOne auth host (the token URL is \
+             {auth-url}/{environment-id}/as/token); set by the region, override it \
+             for a proxy or a simulator",
+            url,
+        ),
         ConfigField {
-            name: API_URL.into(),
-            description:
-                "Base URL of the PingOne management API (without /v1); set by the region, \
-                          override it for a proxy or a simulator"
-                    .into(),
-            kind: ConfigKind::Url(UrlOptions { egress: true }),
-            required: false,
-            secret: false,
-            default_value: None,
-        },
-        ConfigField {
-            name: AUTH_URL.into(),
-            description: "Base URL of the PingOne auth host (the token URL is \
-                          {auth-url}/{environment-id}/as/token); set by the region, override it \
-                          for a proxy or a simulator"
-                .into(),
-            kind: ConfigKind::Url(UrlOptions { egress: true }),
-            required: false,
-            secret: false,
-            default_value: None,
-        },
-        ConfigField {
-            name: TOKEN_AUTH_METHOD.into(),
-            description: "Token endpoint auth method the worker application is set to in \
-                          PingOne: CLIENT_SECRET_BASIC or CLIENT_SECRET_POST"
-                .into(),
-            kind: ConfigKind::Choice(
-                AUTH_METHODS
-                    .iter()
-                    .map(|(value, what)| ConfigChoice {
-                        value: value.to_string(),
-                        description: what.to_string(),
-                        implies: vec![],
-                    })
-                    .collect(),
-            ),
-            required: false,
-            secret: false,
             default_value: Some(AUTH_METHODS[0].0.into()),
+            ..field(
+                TOKEN_AUTH_METHOD,
+                "Token endpoint auth method the worker application is set to in \
+                 PingOne: CLIENT_SECRET_BASIC or CLIENT_SECRET_POST",
+                ConfigKind::Choice(auth_methods),
+            )
         },
         ConfigField {
-            name: EXACT_MEMBERSHIP.into(),
-            description: "Never take PingOne's direct member counts on trust: read every user \
-                          reached through a nested group to tell direct members apart (one \
-                          request per such user); by default the counts spare those reads \
-                          where the member listings agree with them"
-                .into(),
-            kind: ConfigKind::Boolean,
-            required: false,
-            secret: false,
             default_value: Some("false".into()),
+            ..field(
+                EXACT_MEMBERSHIP,
+                "Never take PingOne's direct member counts on trust: read every user \
+                 reached through a nested group to tell direct members apart (one \
+                 request per such user); by default the counts spare those reads \
+                 where the member listings agree with them",
+                ConfigKind::Boolean,
+            )
         },
     ]
+}
+
+/// A field that is optional, not secret and without a default.
+fn field(name: &str, description: impl Into<String>, kind: ConfigKind) -> ConfigField {
+    ConfigField {
+        name: name.into(),
+        description: description.into(),
+        kind,
+        required: false,
+        secret: false,
+        default_value: None,
+    }
 }
 
 /// What to tell the operator when PingOne refuses the token request's

@@ -30,7 +30,7 @@ pub fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
     let api = Api::new(cx.host, &settings);
     let env_id = &settings.environment_id;
     let region = &settings.region;
-    let urls = vec![api.environment(), api.populations(1)];
+    let urls = vec![api.environment(), api.populations()];
     let mut results = api.send_all(&urls, "validating the connection").into_iter();
     let (Some(env), Some(pops)) = (results.next(), results.next()) else {
         return Err(ConnectorError::Internal(
@@ -95,7 +95,9 @@ pub fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
     let env_region = environment.as_ref().and_then(|e| e.region.clone());
     if let Some(r) = &env_region
         && !r.eq_ignore_ascii_case(region)
-        && settings_is_default_url(cx)
+        // Only the region's own API URL says which region is meant (not
+        // a proxy or a simulator).
+        && cx.config.get(API_URL).is_none_or(|u| u.contains(".pingone."))
     {
         warnings.push(format!(
             "the environment reports region {r} but {REGION} is {region}"
@@ -115,13 +117,6 @@ pub fn validate(cx: &Context) -> Result<Validation, ConnectorError> {
         ));
     }
     Ok(Validation { summary, warnings })
-}
-
-/// True when the API URL is the region's own (not a proxy or simulator).
-fn settings_is_default_url(cx: &Context) -> bool {
-    cx.config
-        .get(API_URL)
-        .is_none_or(|u| u.contains(".pingone."))
 }
 
 /// A failed token exchange, explained.
@@ -159,7 +154,7 @@ mod tests {
         let base = format!("{}/v1/environments/{ENV}", crate::testutil::API);
         let h = host(vec![
             (base.clone(), env),
-            (crate::testutil::urls().populations(1), pops),
+            (crate::testutil::urls().populations(), pops),
         ]);
         let config = crate::testutil::config();
         validate(&Context {

@@ -5,7 +5,6 @@
 //! on its way to the host, which retries or reports by kind.
 
 use crate::bindings::idgov::connector::http::HttpError;
-use crate::bindings::idgov::connector::secrets::SecretError;
 pub use crate::bindings::idgov::connector::types::ConnectorError;
 use crate::bindings::idgov::connector::upload::UploadError;
 
@@ -93,27 +92,6 @@ impl From<UploadError> for ConnectorError {
                 ConnectorError::Internal(format!("upload limit exceeded: {m}"))
             }
         }
-    }
-}
-
-impl From<SecretError> for ConnectorError {
-    fn from(e: SecretError) -> Self {
-        match e {
-            SecretError::Unknown(m) => ConnectorError::Internal(format!("unknown secret {m}")),
-            SecretError::Missing(m) => ConnectorError::InvalidConfig(format!("{m} is required")),
-            SecretError::ExchangeFailed(m) => ConnectorError::Unauthenticated(m),
-        }
-    }
-}
-
-/// `.context(..)` on results whose error converts into [`ConnectorError`].
-pub trait ResultExt<T> {
-    fn context(self, what: impl std::fmt::Display) -> Result<T, ConnectorError>;
-}
-
-impl<T, E: Into<ConnectorError>> ResultExt<T> for Result<T, E> {
-    fn context(self, what: impl std::fmt::Display) -> Result<T, ConnectorError> {
-        self.map_err(|e| e.into().context(what))
     }
 }
 

@@ -78,8 +78,7 @@ pub trait Host {
 /// fetched once per call and reused.
 #[derive(Default)]
 pub struct WasmHost {
-    oauth2: RefCell<Option<secrets::Secret>>,
-    fields: RefCell<Vec<(String, secrets::Secret)>>,
+    secrets: RefCell<Vec<(Auth, secrets::Secret)>>,
     /// [`crate::Connector::RESPONSE_HEADERS`]: `None` keeps them all.
     keep_headers: Option<Vec<String>>,
 }
@@ -102,30 +101,19 @@ impl WasmHost {
         f: impl FnOnce(Option<&secrets::Secret>) -> T,
         on_error: impl FnOnce(HttpError) -> T,
     ) -> T {
-        match auth {
-            Auth::None => f(None),
-            Auth::OAuth2 => {
-                let mut slot = self.oauth2.borrow_mut();
-                if slot.is_none() {
-                    match secrets::oauth2_token() {
-                        Ok(s) => *slot = Some(s),
-                        Err(e) => return on_error(HttpError::Credential(secret_error_text(&e))),
-                    }
-                }
-                f(slot.as_ref())
-            }
-            Auth::SecretField(name) => {
-                let mut fields = self.fields.borrow_mut();
-                if !fields.iter().any(|(n, _)| n == name) {
-                    match secrets::field(name) {
-                        Ok(s) => fields.push((name.clone(), s)),
-                        Err(e) => return on_error(HttpError::Credential(secret_error_text(&e))),
-                    }
-                }
-                let secret = fields.iter().find(|(n, _)| n == name).map(|(_, s)| s);
-                f(secret)
-            }
+        let fetched = match auth {
+            Auth::None => return f(None),
+            _ if self.secrets.borrow().iter().any(|(a, _)| a == auth) => None,
+            Auth::OAuth2 => Some(secrets::oauth2_token()),
+            Auth::SecretField(name) => Some(secrets::field(name)),
+        };
+        let mut cache = self.secrets.borrow_mut();
+        match fetched {
+            Some(Ok(secret)) => cache.push((auth.clone(), secret)),
+            Some(Err(e)) => return on_error(HttpError::Credential(secret_error_text(&e))),
+            None => {}
         }
+        f(cache.iter().find(|(a, _)| a == auth).map(|(_, s)| s))
     }
 }
 
@@ -204,12 +192,8 @@ impl Host for WasmHost {
         skip: SkipTasks,
     ) -> Result<(), UploadError> {
         let mut flags = upload::SkipTasks::empty();
-        if skip.list_entitlements {
-            flags |= upload::SkipTasks::LIST_ENTITLEMENTS;
-        }
-        if skip.list_grants {
-            flags |= upload::SkipTasks::LIST_GRANTS;
-        }
+        flags.set(upload::SkipTasks::LIST_ENTITLEMENTS, skip.list_entitlements);
+        flags.set(upload::SkipTasks::LIST_GRANTS, skip.list_grants);
         upload::put_resources_with(items, entitlements, flags)
     }
 

@@ -32,24 +32,22 @@ pub mod bindings {
     //! `put-resources-with` takes as separate lists, skipping no task, and
     //! exports no `resource-getter`, no `change-feed` and no
     //! `batched-change-feed`).
+    macro_rules! generate_for {
+        ($path:tt) => {
+            wit_bindgen::generate!({
+                world: "connector-plugin",
+                path: $path,
+                pub_export_macro: true,
+                export_macro_name: "export_connector_plugin",
+                default_bindings_module: "connector_sdk::bindings",
+                additional_derives: [PartialEq],
+            });
+        };
+    }
     #[cfg(not(feature = "contract-0-1-0"))]
-    wit_bindgen::generate!({
-        world: "connector-plugin",
-        path: "../../wit/connector@0.1.4",
-        pub_export_macro: true,
-        export_macro_name: "export_connector_plugin",
-        default_bindings_module: "connector_sdk::bindings",
-        additional_derives: [PartialEq],
-    });
+    generate_for!("../../wit/connector@0.1.4");
     #[cfg(feature = "contract-0-1-0")]
-    wit_bindgen::generate!({
-        world: "connector-plugin",
-        path: "../../wit/connector@0.1.0",
-        pub_export_macro: true,
-        export_macro_name: "export_connector_plugin",
-        default_bindings_module: "connector_sdk::bindings",
-        additional_derives: [PartialEq],
-    });
+    generate_for!("../../wit/connector@0.1.0");
 }
 
 mod config;
@@ -61,7 +59,7 @@ pub mod paging;
 pub mod testing;
 
 pub use config::Config;
-pub use error::{ConnectorError, ResultExt};
+pub use error::ConnectorError;
 pub use grant_set::{GrantSet, grant_set_grants};
 pub use host::{Auth, Host, SkipTasks, WasmHost};
 
@@ -270,9 +268,7 @@ pub trait Connector {
         _id: ResourceId,
         _parent: Option<ResourceId>,
     ) -> Result<bool, ConnectorError> {
-        Err(ConnectorError::Unsupported(
-            "reading single resources (targeted sync) is not supported by this connector".into(),
-        ))
+        unsupported("reading single resources (targeted sync)")
     }
 
     /// One page of the changes the upstream recorded in `[since, until)`
@@ -292,9 +288,7 @@ pub trait Connector {
         _until: Timestamp,
         _page_token: Option<String>,
     ) -> Result<ChangePage, ConnectorError> {
-        Err(ConnectorError::Unsupported(
-            "incremental sync (a change feed) is not supported by this connector".into(),
-        ))
+        unsupported("incremental sync (a change feed)")
     }
 
     /// Uploads every grant `principal` holds, with `put_grants` or
@@ -305,11 +299,7 @@ pub trait Connector {
         _principal: ResourceId,
         _page_token: Option<String>,
     ) -> Result<Option<String>, ConnectorError> {
-        Err(ConnectorError::Unsupported(
-            "listing one principal's grants (incremental sync) is not supported by this \
-             connector"
-                .into(),
-        ))
+        unsupported("listing one principal's grants (incremental sync)")
     }
 
     /// One page of the changes recorded in `[since, until)`, each scoped to
@@ -387,15 +377,11 @@ pub trait Connector {
         _entitlement: EntitlementRef,
         _principal: ResourceId,
     ) -> Result<GrantResult, ConnectorError> {
-        Err(ConnectorError::Unsupported(
-            "grant is not supported by this connector".into(),
-        ))
+        unsupported("grant")
     }
 
     fn revoke(_cx: &Context, _grant: GrantRef) -> Result<RevokeResult, ConnectorError> {
-        Err(ConnectorError::Unsupported(
-            "revoke is not supported by this connector".into(),
-        ))
+        unsupported("revoke")
     }
 
     fn create_account(
@@ -403,16 +389,19 @@ pub trait Connector {
         _info: AccountInfo,
         _credential: CredentialOption,
     ) -> Result<CreateAccountOutcome, ConnectorError> {
-        Err(ConnectorError::Unsupported(
-            "account creation is not supported by this connector".into(),
-        ))
+        unsupported("account creation")
     }
 
     fn delete_resource(_cx: &Context, _id: ResourceId) -> Result<DeleteResult, ConnectorError> {
-        Err(ConnectorError::Unsupported(
-            "resource deletion is not supported by this connector".into(),
-        ))
+        unsupported("resource deletion")
     }
+}
+
+/// The default answer of a [`Connector`] method the connector leaves out.
+fn unsupported<T>(what: &str) -> Result<T, ConnectorError> {
+    Err(ConnectorError::Unsupported(format!(
+        "{what} is not supported by this connector"
+    )))
 }
 
 /// The entitlement ID Baton derives: `<resource-type>:<resource>:<slug>`.
@@ -433,13 +422,14 @@ pub mod __private {
     //! Glue used by [`register_connector!`](crate::register_connector).
     use super::*;
 
-    pub fn with_context<T>(
+    /// Runs one exported call of `C` with the call's configuration and a
+    /// host that keeps `C`'s response headers.
+    pub fn call<C: Connector, T>(
         config: Vec<(String, String)>,
-        response_headers: Option<&'static [&'static str]>,
-        f: impl FnOnce(&Context) -> T,
-    ) -> T {
+        f: impl FnOnce(&Context) -> Result<T, ConnectorError>,
+    ) -> Result<T, ConnectorError> {
         let config = Config::new(config);
-        let host = WasmHost::new().keeping_headers(response_headers);
+        let host = WasmHost::new().keeping_headers(C::RESPONSE_HEADERS);
         f(&Context {
             host: &host,
             config: &config,
@@ -457,291 +447,175 @@ macro_rules! register_connector {
         #[cfg(target_arch = "wasm32")]
         mod __connector_export {
             use super::*;
-            use $crate::Connector as _;
+            use $crate::__private::call;
             use $crate::bindings::exports::idgov::connector as contract;
+            use $crate::{Connector, ConnectorError, ResourceId};
+
+            type Plugin = $connector;
+            type ConfigValues = Vec<(String, String)>;
 
             pub struct Export;
 
             impl contract::connector::Guest for Export {
                 fn metadata() -> $crate::ConnectorMetadata {
-                    <$connector as $crate::Connector>::metadata()
+                    <Plugin as Connector>::metadata()
                 }
-                fn validate(
-                    config: Vec<(String, String)>,
-                ) -> Result<$crate::Validation, contract::connector::ConnectorError> {
-                    $crate::__private::with_context(
-                        config,
-                        <$connector as $crate::Connector>::RESPONSE_HEADERS,
-                        |cx| <$connector as $crate::Connector>::validate(cx).map_err(Into::into),
-                    )
+                fn validate(config: ConfigValues) -> Result<$crate::Validation, ConnectorError> {
+                    call::<Plugin, _>(config, <Plugin as Connector>::validate)
                 }
             }
 
             impl contract::sync::Guest for Export {
                 fn run(
-                    config: Vec<(String, String)>,
+                    config: ConfigValues,
                     task: $crate::SyncTask,
-                ) -> Result<$crate::PageOutcome, contract::sync::ConnectorError> {
-                    $crate::__private::with_context(
-                        config,
-                        <$connector as $crate::Connector>::RESPONSE_HEADERS,
-                        |cx| <$connector as $crate::Connector>::sync(cx, task).map_err(Into::into),
-                    )
+                ) -> Result<$crate::PageOutcome, ConnectorError> {
+                    call::<Plugin, _>(config, |cx| <Plugin as Connector>::sync(cx, task))
                 }
             }
 
             impl contract::provisioning::Guest for Export {
                 fn grant(
-                    config: Vec<(String, String)>,
+                    config: ConfigValues,
                     entitlement: $crate::EntitlementRef,
-                    principal: $crate::ResourceId,
-                ) -> Result<$crate::GrantResult, contract::provisioning::ConnectorError> {
-                    $crate::__private::with_context(
-                        config,
-                        <$connector as $crate::Connector>::RESPONSE_HEADERS,
-                        |cx| {
-                            <$connector as $crate::Connector>::grant(cx, entitlement, principal)
-                                .map_err(Into::into)
-                        },
-                    )
+                    principal: ResourceId,
+                ) -> Result<$crate::GrantResult, ConnectorError> {
+                    call::<Plugin, _>(config, |cx| {
+                        <Plugin as Connector>::grant(cx, entitlement, principal)
+                    })
                 }
                 fn revoke(
-                    config: Vec<(String, String)>,
+                    config: ConfigValues,
                     grant: $crate::GrantRef,
-                ) -> Result<$crate::RevokeResult, contract::provisioning::ConnectorError> {
-                    $crate::__private::with_context(
-                        config,
-                        <$connector as $crate::Connector>::RESPONSE_HEADERS,
-                        |cx| {
-                            <$connector as $crate::Connector>::revoke(cx, grant).map_err(Into::into)
-                        },
-                    )
+                ) -> Result<$crate::RevokeResult, ConnectorError> {
+                    call::<Plugin, _>(config, |cx| <Plugin as Connector>::revoke(cx, grant))
                 }
                 fn create_account(
-                    config: Vec<(String, String)>,
+                    config: ConfigValues,
                     info: $crate::AccountInfo,
                     credential: $crate::CredentialOption,
-                ) -> Result<$crate::CreateAccountOutcome, contract::provisioning::ConnectorError>
-                {
-                    $crate::__private::with_context(
-                        config,
-                        <$connector as $crate::Connector>::RESPONSE_HEADERS,
-                        |cx| {
-                            <$connector as $crate::Connector>::create_account(cx, info, credential)
-                                .map_err(Into::into)
-                        },
-                    )
+                ) -> Result<$crate::CreateAccountOutcome, ConnectorError> {
+                    call::<Plugin, _>(config, |cx| {
+                        <Plugin as Connector>::create_account(cx, info, credential)
+                    })
                 }
                 fn delete_resource(
-                    config: Vec<(String, String)>,
-                    id: $crate::ResourceId,
-                ) -> Result<$crate::DeleteResult, contract::provisioning::ConnectorError> {
-                    $crate::__private::with_context(
-                        config,
-                        <$connector as $crate::Connector>::RESPONSE_HEADERS,
-                        |cx| {
-                            <$connector as $crate::Connector>::delete_resource(cx, id)
-                                .map_err(Into::into)
-                        },
-                    )
+                    config: ConfigValues,
+                    id: ResourceId,
+                ) -> Result<$crate::DeleteResult, ConnectorError> {
+                    call::<Plugin, _>(config, |cx| <Plugin as Connector>::delete_resource(cx, id))
                 }
             }
 
-            $crate::__export_resource_getter!($connector);
-            $crate::__export_change_feed!($connector);
-            $crate::__export_batched_change_feed!($connector);
+            $crate::__export_optional!();
 
             $crate::bindings::export_connector_plugin!(Export);
         }
     };
 }
 
-/// The `resource-getter` export of [`register_connector!`] (contract 0.1.3).
+/// The optional exports of [`register_connector!`]: `resource-getter` and
+/// `change-feed` (contract 0.1.3) and `batched-change-feed` (0.1.4).
+/// Expanded inside its module.
 #[doc(hidden)]
 #[cfg(not(feature = "contract-0-1-0"))]
 #[macro_export]
-macro_rules! __export_resource_getter {
-    ($connector:ty) => {
-        impl $crate::bindings::exports::idgov::connector::resource_getter::Guest for Export {
+macro_rules! __export_optional {
+    () => {
+        impl contract::resource_getter::Guest for Export {
             fn targeted_types() -> Vec<String> {
-                <$connector as $crate::Connector>::TARGETED_TYPES
+                <Plugin as Connector>::TARGETED_TYPES
                     .iter()
                     .map(|t| t.to_string())
                     .collect()
             }
             fn get_resource(
-                config: Vec<(String, String)>,
-                id: $crate::ResourceId,
-                parent: Option<$crate::ResourceId>,
-            ) -> Result<bool, $crate::bindings::idgov::connector::types::ConnectorError> {
-                $crate::__private::with_context(
-                    config,
-                    <$connector as $crate::Connector>::RESPONSE_HEADERS,
-                    |cx| {
-                        <$connector as $crate::Connector>::get_resource(cx, id, parent)
-                            .map_err(Into::into)
-                    },
-                )
+                config: ConfigValues,
+                id: ResourceId,
+                parent: Option<ResourceId>,
+            ) -> Result<bool, ConnectorError> {
+                call::<Plugin, _>(config, |cx| {
+                    <Plugin as Connector>::get_resource(cx, id, parent)
+                })
             }
         }
-    };
-}
 
-/// A component for contract 0.1.0 exports no `resource-getter`.
-#[doc(hidden)]
-#[cfg(feature = "contract-0-1-0")]
-#[macro_export]
-macro_rules! __export_resource_getter {
-    ($connector:ty) => {};
-}
-
-/// The `change-feed` export of [`register_connector!`] (contract 0.1.3).
-#[doc(hidden)]
-#[cfg(not(feature = "contract-0-1-0"))]
-#[macro_export]
-macro_rules! __export_change_feed {
-    ($connector:ty) => {
-        impl $crate::bindings::exports::idgov::connector::change_feed::Guest for Export {
+        impl contract::change_feed::Guest for Export {
             fn list_changes(
-                config: Vec<(String, String)>,
+                config: ConfigValues,
                 since: $crate::Timestamp,
                 until: $crate::Timestamp,
                 page_token: Option<String>,
-            ) -> Result<$crate::ChangePage, $crate::bindings::idgov::connector::types::ConnectorError>
-            {
-                $crate::__private::with_context(
-                    config,
-                    <$connector as $crate::Connector>::RESPONSE_HEADERS,
-                    |cx| {
-                        <$connector as $crate::Connector>::list_changes(
-                            cx, since, until, page_token,
-                        )
-                        .map_err(Into::into)
-                    },
-                )
+            ) -> Result<$crate::ChangePage, ConnectorError> {
+                call::<Plugin, _>(config, |cx| {
+                    <Plugin as Connector>::list_changes(cx, since, until, page_token)
+                })
             }
             fn list_principal_grants(
-                config: Vec<(String, String)>,
-                principal: $crate::ResourceId,
+                config: ConfigValues,
+                principal: ResourceId,
                 page_token: Option<String>,
-            ) -> Result<Option<String>, $crate::bindings::idgov::connector::types::ConnectorError>
-            {
-                $crate::__private::with_context(
-                    config,
-                    <$connector as $crate::Connector>::RESPONSE_HEADERS,
-                    |cx| {
-                        <$connector as $crate::Connector>::list_principal_grants(
-                            cx, principal, page_token,
-                        )
-                        .map_err(Into::into)
-                    },
-                )
+            ) -> Result<Option<String>, ConnectorError> {
+                call::<Plugin, _>(config, |cx| {
+                    <Plugin as Connector>::list_principal_grants(cx, principal, page_token)
+                })
             }
         }
-    };
-}
 
-/// A component for contract 0.1.0 exports no `change-feed`.
-#[doc(hidden)]
-#[cfg(feature = "contract-0-1-0")]
-#[macro_export]
-macro_rules! __export_change_feed {
-    ($connector:ty) => {};
-}
-
-/// The `batched-change-feed` export of [`register_connector!`] (contract
-/// 0.1.4).
-#[doc(hidden)]
-#[cfg(not(feature = "contract-0-1-0"))]
-#[macro_export]
-macro_rules! __export_batched_change_feed {
-    ($connector:ty) => {
-        impl $crate::bindings::exports::idgov::connector::batched_change_feed::Guest for Export {
+        impl contract::batched_change_feed::Guest for Export {
             fn list_changes(
-                config: Vec<(String, String)>,
+                config: ConfigValues,
                 since: $crate::Timestamp,
                 until: $crate::Timestamp,
                 page_token: Option<String>,
-            ) -> Result<
-                $crate::ScopedChangePage,
-                $crate::bindings::idgov::connector::types::ConnectorError,
-            > {
-                $crate::__private::with_context(
-                    config,
-                    <$connector as $crate::Connector>::RESPONSE_HEADERS,
-                    |cx| {
-                        <$connector as $crate::Connector>::list_scoped_changes(
-                            cx, since, until, page_token,
-                        )
-                        .map_err(Into::into)
-                    },
-                )
+            ) -> Result<$crate::ScopedChangePage, ConnectorError> {
+                call::<Plugin, _>(config, |cx| {
+                    <Plugin as Connector>::list_scoped_changes(cx, since, until, page_token)
+                })
             }
             fn get_resources(
-                config: Vec<(String, String)>,
-                ids: Vec<$crate::ResourceId>,
-            ) -> Result<
-                Vec<$crate::ResourceId>,
-                $crate::bindings::idgov::connector::types::ConnectorError,
-            > {
-                $crate::__private::with_context(
-                    config,
-                    <$connector as $crate::Connector>::RESPONSE_HEADERS,
-                    |cx| {
-                        <$connector as $crate::Connector>::get_resources(cx, ids)
-                            .map_err(Into::into)
-                    },
-                )
+                config: ConfigValues,
+                ids: Vec<ResourceId>,
+            ) -> Result<Vec<ResourceId>, ConnectorError> {
+                call::<Plugin, _>(config, |cx| <Plugin as Connector>::get_resources(cx, ids))
             }
             fn list_principal_grants(
-                config: Vec<(String, String)>,
-                principals: Vec<$crate::ResourceId>,
+                config: ConfigValues,
+                principals: Vec<ResourceId>,
                 scope: $crate::GrantScope,
                 page_token: Option<String>,
-            ) -> Result<Option<String>, $crate::bindings::idgov::connector::types::ConnectorError>
-            {
-                $crate::__private::with_context(
-                    config,
-                    <$connector as $crate::Connector>::RESPONSE_HEADERS,
-                    |cx| {
-                        <$connector as $crate::Connector>::list_scoped_principal_grants(
-                            cx, principals, scope, page_token,
-                        )
-                        .map_err(Into::into)
-                    },
-                )
+            ) -> Result<Option<String>, ConnectorError> {
+                call::<Plugin, _>(config, |cx| {
+                    <Plugin as Connector>::list_scoped_principal_grants(
+                        cx, principals, scope, page_token,
+                    )
+                })
             }
             fn list_resource_grants(
-                config: Vec<(String, String)>,
-                resource: $crate::ResourceId,
+                config: ConfigValues,
+                resource: ResourceId,
                 principal_types: Vec<String>,
                 page_token: Option<String>,
-            ) -> Result<Option<String>, $crate::bindings::idgov::connector::types::ConnectorError>
-            {
-                $crate::__private::with_context(
-                    config,
-                    <$connector as $crate::Connector>::RESPONSE_HEADERS,
-                    |cx| {
-                        <$connector as $crate::Connector>::list_resource_grants(
-                            cx,
-                            resource,
-                            principal_types,
-                            page_token,
-                        )
-                        .map_err(Into::into)
-                    },
-                )
+            ) -> Result<Option<String>, ConnectorError> {
+                call::<Plugin, _>(config, |cx| {
+                    <Plugin as Connector>::list_resource_grants(
+                        cx,
+                        resource,
+                        principal_types,
+                        page_token,
+                    )
+                })
             }
         }
     };
 }
 
-/// A component for contract 0.1.0 exports no `batched-change-feed`.
+/// A component for contract 0.1.0 exports none of them.
 #[doc(hidden)]
 #[cfg(feature = "contract-0-1-0")]
 #[macro_export]
-macro_rules! __export_batched_change_feed {
-    ($connector:ty) => {};
+macro_rules! __export_optional {
+    () => {};
 }
 
 #[cfg(test)]

@@ -39,9 +39,6 @@ pub mod connector;
 pub mod rpc;
 pub mod v1;
 
-/// The gRPC service name, the prefix of every method path.
-pub const SERVICE: &str = "c1.connectorapi.baton.v1.BatonService";
-
 /// Method paths, as gRPC puts them in `:path`: what the tests' fake service
 /// (which has no generated server) routes by. The generated client carries
 /// the same strings; `tests/client_paths.rs` pins that they agree.

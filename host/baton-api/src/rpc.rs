@@ -7,7 +7,6 @@ pub use crate::proto::google::rpc::{ErrorInfo, Status};
 
 /// gRPC status codes, as numbers (`google.rpc.Code`).
 pub mod code {
-    pub const OK: i32 = 0;
     pub const CANCELLED: i32 = 1;
     pub const UNKNOWN: i32 = 2;
     pub const INVALID_ARGUMENT: i32 = 3;

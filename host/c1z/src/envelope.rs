@@ -28,8 +28,12 @@ pub const MAGIC_V3: &[u8; 5] = b"C1Z3\0";
 pub const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 /// Largest zstd window the Go decoder accepts (128 MiB), as a log2.
 pub const MAX_WINDOW_LOG: u32 = 27;
-/// Default cap on the decompressed size (Baton HEAD: 10 GiB).
+/// Cap on the decompressed size of untrusted input (Baton HEAD: 10 GiB).
 pub const DEFAULT_MAX_DECODED: u64 = 10 * 1024 * 1024 * 1024;
+/// Suffix of the temporary c1z written before the final rename.
+pub const TMP_SUFFIX: &str = ".tmp";
+/// zstd level of the c1z files the host publishes.
+pub const ZSTD_LEVEL: i32 = 3;
 
 const BUF: usize = 1 << 20;
 
@@ -104,21 +108,6 @@ fn hex_preview(b: &[u8]) -> String {
         .join(" ")
 }
 
-/// Limits applied while decompressing untrusted input.
-#[derive(Debug, Clone, Copy)]
-pub struct DecodeLimits {
-    /// Refuse payloads that decompress to more than this many bytes.
-    pub max_decoded: u64,
-}
-
-impl Default for DecodeLimits {
-    fn default() -> Self {
-        DecodeLimits {
-            max_decoded: DEFAULT_MAX_DECODED,
-        }
-    }
-}
-
 /// Tracks whether an error came from the file or from zstd.
 struct TrackingReader<R> {
     inner: R,
@@ -135,8 +124,9 @@ impl<R: Read> Read for TrackingReader<R> {
 
 /// Decompresses the c1z at `src` into a new file `dst` (created or
 /// truncated), checks that the result is a SQLite database, and fsyncs it.
-/// Returns the number of decompressed bytes.
-pub fn decompress_to(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64> {
+/// A payload larger than `max_decoded` bytes is refused. Returns the number
+/// of decompressed bytes.
+pub fn decompress_to(src: &Path, dst: &Path, max_decoded: u64) -> Result<u64> {
     let mut f = File::open(src).map_err(|e| C1zError::io("opening", src, e))?;
     let len = f
         .metadata()
@@ -201,10 +191,9 @@ pub fn decompress_to(src: &Path, dst: &Path, limits: DecodeLimits) -> Result<u64
             }
         }
         total += n as u64;
-        if total > limits.max_decoded {
+        if total > max_decoded {
             return Err(zstd_err(io::Error::other(format!(
-                "decompressed size exceeds the limit of {} bytes",
-                limits.max_decoded
+                "decompressed size exceeds the limit of {max_decoded} bytes"
             ))));
         }
         out.write_all(&buf[..n])
@@ -251,19 +240,15 @@ pub fn compress_to(db: &Path, out: &Path, level: i32) -> Result<u64> {
     enc.include_checksum(true).map_err(zerr)?;
     enc.set_pledged_src_size(Some(db_len)).map_err(zerr)?;
 
-    let mut reader = BufReader::with_capacity(BUF, src);
-    let mut buf = vec![0u8; BUF];
-    let mut copied: u64 = 0;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(C1zError::io("reading", db, e)),
-        };
-        enc.write_all(&buf[..n]).map_err(zerr)?;
-        copied += n as u64;
-    }
+    let tracking = TrackingReader {
+        inner: src,
+        io_error: None,
+    };
+    let mut reader = BufReader::with_capacity(BUF, tracking);
+    let copied = io::copy(&mut reader, &mut enc).map_err(|e| match reader.get_ref().io_error {
+        Some(_) => C1zError::io("reading", db, e),
+        None => zerr(e),
+    })?;
     if copied != db_len {
         return Err(C1zError::io(
             "reading",
@@ -284,30 +269,32 @@ pub fn compress_to(db: &Path, out: &Path, level: i32) -> Result<u64> {
     Ok(len)
 }
 
-/// Renames `tmp` over `target` and fsyncs the directory, so the rename itself
-/// survives a power cut.
-pub fn publish(tmp: &Path, target: &Path) -> Result<()> {
-    fs::rename(tmp, target).map_err(|e| C1zError::io("renaming into place", target, e))?;
-    sync_dir(target)
+/// Compresses the SQLite file `db` into `<target>.tmp`, renames that over
+/// `target` and fsyncs the directory, so the rename itself survives a power
+/// cut. On error `target` is untouched and the temporary file removed.
+/// Returns the c1z size.
+pub fn compress_and_publish(db: &Path, target: &Path) -> Result<u64> {
+    let tmp = with_suffix(target, TMP_SUFFIX);
+    let published = compress_to(db, &tmp, ZSTD_LEVEL).and_then(|len| {
+        fs::rename(&tmp, target).map_err(|e| C1zError::io("renaming into place", target, e))?;
+        sync_dir(target).map(|_| len)
+    });
+    if published.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    published
 }
 
-/// fsyncs the directory holding `path`.
+/// fsyncs the directory holding `path` (`.` for a bare file name).
 pub fn sync_dir(path: &Path) -> Result<()> {
-    let dir = parent_dir(path);
-    match File::open(&dir) {
-        Ok(d) => d
-            .sync_all()
-            .map_err(|e| C1zError::io("syncing directory", &dir, e)),
-        Err(e) => Err(C1zError::io("opening directory", &dir, e)),
-    }
-}
-
-/// The directory that holds `path` (`.` for a bare file name).
-pub fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .map_err(|e| C1zError::io("opening directory", dir, e))?
+        .sync_all()
+        .map_err(|e| C1zError::io("syncing directory", dir, e))
 }
 
 /// `path` with `suffix` appended to its file name (`a.c1z` → `a.c1z.tmp`).
@@ -362,10 +349,10 @@ mod tests {
         assert_ne!(fhd >> 6, 0, "frame content size recorded");
         assert_eq!((fhd >> 2) & 1, 1, "checksum recorded");
         let back = dir.path().join("back");
-        let n = decompress_to(&c1z, &back, DecodeLimits::default()).unwrap();
+        let n = decompress_to(&c1z, &back, DEFAULT_MAX_DECODED).unwrap();
         assert_eq!(n, content.len() as u64);
         assert_eq!(fs::read(&back).unwrap(), content);
-        let small = DecodeLimits { max_decoded: 1000 };
+        let small = 1000;
         assert!(matches!(
             decompress_to(&c1z, &back, small).unwrap_err(),
             C1zError::Zstd { .. }
@@ -379,7 +366,7 @@ mod tests {
         let p = dir.path().join("bad.c1z");
 
         fs::write(&p, b"C1ZF\0this is not zstd at all").unwrap();
-        let e = decompress_to(&p, &out, DecodeLimits::default()).unwrap_err();
+        let e = decompress_to(&p, &out, DEFAULT_MAX_DECODED).unwrap_err();
         assert!(matches!(e, C1zError::Zstd { .. }), "{e}");
         assert!(
             e.to_string().starts_with("corrupt c1z: zstd stream:"),
@@ -389,7 +376,7 @@ mod tests {
         let mut raw = MAGIC.to_vec();
         raw.extend(zstd::encode_all(&b"definitely not sqlite, just text"[..], 3).unwrap());
         fs::write(&p, &raw).unwrap();
-        let e = decompress_to(&p, &out, DecodeLimits::default()).unwrap_err();
+        let e = decompress_to(&p, &out, DEFAULT_MAX_DECODED).unwrap_err();
         assert!(matches!(e, C1zError::NotSqlite { .. }), "{e}");
 
         let mut raw = MAGIC.to_vec();
@@ -397,11 +384,11 @@ mod tests {
         frame.truncate(frame.len() - 3);
         raw.extend(frame);
         fs::write(&p, &raw).unwrap();
-        let e = decompress_to(&p, &out, DecodeLimits::default()).unwrap_err();
+        let e = decompress_to(&p, &out, DEFAULT_MAX_DECODED).unwrap_err();
         assert!(matches!(e, C1zError::Zstd { .. }), "truncated: {e}");
 
         fs::write(&p, MAGIC).unwrap();
-        let e = decompress_to(&p, &out, DecodeLimits::default()).unwrap_err();
+        let e = decompress_to(&p, &out, DEFAULT_MAX_DECODED).unwrap_err();
         assert!(matches!(e, C1zError::Zstd { .. }), "{e}");
     }
 }

@@ -55,7 +55,7 @@ pub enum C1zError {
     )]
     UndecodableBlob {
         table: &'static str,
-        message: &'static str,
+        message: String,
         external_id: String,
         #[source]
         source: prost::DecodeError,

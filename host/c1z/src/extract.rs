@@ -32,38 +32,23 @@
 //!   fsynced and renamed over `dest`, as the writer publishes; on error
 //!   `dest` is untouched and the temporary file removed.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{OpenFlags, params};
+use rusqlite::params;
 
-use crate::envelope::{self, DecodeLimits};
+use crate::envelope;
 use crate::error::{C1zError, Result, SqlContext};
 use crate::pb;
+use crate::reader::open_private_copy;
 use crate::schema;
-use crate::sqlite;
 use crate::store::{self, SyncStats};
 
 /// Options of [`extract_sync`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtractOptions {
     /// Where the private working copy goes (default: the system temp
     /// directory). It needs room for the uncompressed source database.
     pub temp_dir: Option<PathBuf>,
-    /// Decompression limits for the source.
-    pub limits: DecodeLimits,
-    /// zstd level of the copy (clamped to 1..=19).
-    pub zstd_level: i32,
-}
-
-impl Default for ExtractOptions {
-    fn default() -> Self {
-        Self {
-            temp_dir: None,
-            limits: DecodeLimits::default(),
-            zstd_level: 3,
-        }
-    }
 }
 
 /// What [`extract_sync`] wrote.
@@ -74,8 +59,6 @@ pub struct ExtractReport {
     pub dropped_syncs: Vec<String>,
     /// Counts of the copied sync.
     pub stats: SyncStats,
-    /// Size of the copy's uncompressed database.
-    pub database_bytes: u64,
     /// Size of the copy.
     pub c1z_bytes: u64,
     /// Named resources the sync does not hold (`<type>:<id>`); targeted
@@ -115,22 +98,7 @@ fn copy(
     opts: &ExtractOptions,
     targets: Option<&[pb::ResourceId]>,
 ) -> Result<ExtractReport> {
-    let dir = match &opts.temp_dir {
-        Some(d) => tempfile::Builder::new()
-            .prefix("c1z-extract-")
-            .tempdir_in(d),
-        None => tempfile::Builder::new().prefix("c1z-extract-").tempdir(),
-    }
-    .map_err(|e| C1zError::io("creating a temporary directory for", source, e))?;
-    let db = dir.path().join("c1z.db");
-    envelope::decompress_to(source, &db, opts.limits)?;
-    let conn = sqlite::open_copy(
-        &db,
-        source,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    schema::check_and_upgrade(&conn, source).map_err(|e| sqlite::reclassify(e, source))?;
-
+    let (_dir, db, conn) = open_private_copy(source, opts.temp_dir.as_deref(), "c1z-extract-")?;
     let runs = store::list_sync_runs(&conn)?;
     if !runs.iter().any(|r| r.sync_id == sync_id && r.is_finished()) {
         return Err(C1zError::NotFound(format!(
@@ -143,22 +111,10 @@ fn copy(
         .map(|r| r.sync_id)
         .filter(|id| id != sync_id)
         .collect();
-    let unknown_tables: Vec<String> = {
-        let mut stmt = conn
-            .prepare(
-                "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'",
-            )
-            .ctx(|| "listing tables".into())?;
-        let names = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .ctx(|| "listing tables".into())?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(|| "listing tables".into())?;
-        names
-            .into_iter()
-            .filter(|n| !schema::ALL_TABLES.contains(&n.as_str()))
-            .collect()
-    };
+    let tables: Vec<String> = conn
+        .prepare("select name from sqlite_master where type = 'table' and name not like 'sqlite_%'")
+        .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect())
+        .ctx(|| "listing tables".into())?;
     let tx = conn
         .unchecked_transaction()
         .ctx(|| "starting the extraction".into())?;
@@ -170,7 +126,10 @@ fn copy(
         )
         .ctx(|| format!("deleting other syncs from {table}"))?;
     }
-    for table in &unknown_tables {
+    for table in tables
+        .iter()
+        .filter(|t| !schema::ALL_TABLES.contains(&t.as_str()))
+    {
         // The name comes from the file: quoted as an identifier.
         tx.execute_batch(&format!("drop table \"{}\"", table.replace('"', "\"\"")))
             .ctx(|| format!("dropping table {table}"))?;
@@ -189,35 +148,19 @@ fn copy(
         )
         .ctx(|| "storing the partial sync's stats".into())?;
     }
-    conn.execute_batch("vacuum; pragma user_version = 0;")
+    conn.execute_batch("vacuum")
         .ctx(|| "vacuuming the copy".into())?;
     // Self-contained for Go readers, whatever journal mode the source had.
-    conn.query_row("pragma journal_mode = delete", [], |r| {
-        r.get::<_, String>(0)
-    })
-    .ctx(|| "setting the journal mode".into())?;
+    crate::writer::make_self_contained(&conn)?;
     conn.close()
         .map_err(|(_, e)| e)
         .ctx(|| "closing the copy".into())?;
 
-    let database_bytes = fs::metadata(&db)
-        .map_err(|e| C1zError::io("reading metadata of", &db, e))?
-        .len();
-    let tmp = envelope::with_suffix(dest, crate::writer::TMP_SUFFIX);
-    let written = envelope::compress_to(&db, &tmp, opts.zstd_level)
-        .and_then(|len| envelope::publish(&tmp, dest).map(|_| len));
-    let c1z_bytes = match written {
-        Ok(len) => len,
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
+    let c1z_bytes = envelope::compress_and_publish(&db, dest)?;
     Ok(ExtractReport {
         sync_id: sync_id.to_string(),
         dropped_syncs,
         stats,
-        database_bytes,
         c1z_bytes,
         missing_targets,
     })

@@ -6,7 +6,6 @@
 //! trimmed, no dot for whole seconds). Readers compare these strings and sort
 //! on them, so the form must match byte for byte.
 
-use std::str::FromStr;
 use std::time::SystemTime;
 
 use chrono::{Local, NaiveDateTime, Timelike};
@@ -15,11 +14,6 @@ use svix_ksuid::{Ksuid, KsuidLike};
 /// A new KSUID for a sync run.
 pub fn new_sync_id() -> String {
     Ksuid::new(None::<SystemTime>, None).to_string()
-}
-
-/// True if `s` is a 27-character base62 KSUID.
-pub fn is_ksuid(s: &str) -> bool {
-    s.len() == 27 && s.bytes().all(|b| b.is_ascii_alphanumeric()) && Ksuid::from_str(s).is_ok()
 }
 
 /// The current local time in Baton's `datetime` text form.
@@ -56,6 +50,12 @@ pub fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
 mod tests {
     use super::*;
     use chrono::NaiveDate;
+    use std::str::FromStr;
+
+    /// True if `s` is a 27-character base62 KSUID.
+    fn is_ksuid(s: &str) -> bool {
+        s.len() == 27 && s.bytes().all(|b| b.is_ascii_alphanumeric()) && Ksuid::from_str(s).is_ok()
+    }
 
     #[test]
     fn ksuid_known_vector() {

@@ -3,18 +3,17 @@
 //!
 //! Decisions:
 //! * Rendering is a set of pure functions over a [`C1zReader`] and a writer,
-//!   so the binary only maps clap arguments to them and tests can call them
-//!   directly.
+//!   so the binary only hands the clap arguments to [`run_inspect`].
 //! * JSON follows the shapes of Baton's `baton.v1` output messages
 //!   (`ResourceListOutput{resources:[{resource, resourceType, parent}]}`, ...)
 //!   rendered protojson-style; see [`crate::protojson`] for the deviations.
 //!   `stats` has no Baton message; its JSON shape is documented on
-//!   [`render_stats`].
+//!   [`stats`].
 //! * Output streams: rows are written as they are read. Console tables size
 //!   their columns from the first rows (up to [`WIDTH_SAMPLE`]) so a listing of
 //!   millions of grants does not have to be held in memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -131,16 +130,17 @@ pub fn run_inspect<W: Write + ?Sized>(
     out: &mut W,
 ) -> Result<()> {
     let reader = C1zReader::open(path)?;
-    let c = cmd.common();
-    let sync = c.sync_id.as_deref();
-    let f = c.output_format;
+    let v = View {
+        reader: &reader,
+        sync_id: cmd.common().sync_id.as_deref(),
+        format: cmd.common().output_format,
+        out,
+    };
     match cmd {
-        InspectCommand::ResourceTypes { .. } => render_resource_types(&reader, sync, f, out),
-        InspectCommand::Resources { resource_type, .. } => {
-            render_resources(&reader, sync, resource_type.as_deref(), f, out)
-        }
+        InspectCommand::ResourceTypes { .. } => resource_types(v),
+        InspectCommand::Resources { resource_type, .. } => resources(v, resource_type.as_deref()),
         InspectCommand::Entitlements { resource_type, .. } => {
-            render_entitlements(&reader, sync, resource_type.as_deref(), f, out)
+            entitlements(v, resource_type.as_deref())
         }
         InspectCommand::Grants {
             entitlement,
@@ -154,14 +154,21 @@ pub fn run_inspect<W: Write + ?Sized>(
                 resource: resource.clone(),
                 principal: None,
             };
-            render_grants(&reader, sync, &filter, f, out)
+            grants(v, &filter)
         }
-        InspectCommand::Syncs { .. } => render_syncs(&reader, f, out),
-        InspectCommand::Stats { .. } => render_stats(&reader, sync, f, out),
-        InspectCommand::Diff { base_sync_id, .. } => {
-            render_diff(&reader, base_sync_id.as_deref(), sync, f, out)
-        }
+        InspectCommand::Syncs { .. } => syncs(v),
+        InspectCommand::Stats { .. } => stats(v),
+        InspectCommand::Diff { base_sync_id, .. } => diff(v, base_sync_id.as_deref()),
     }
+}
+
+/// What every view is rendered from: the file, the `--sync-id` asked for,
+/// the output format and where it goes.
+struct View<'a, W: ?Sized> {
+    reader: &'a C1zReader,
+    sync_id: Option<&'a str>,
+    format: OutputFormat,
+    out: &'a mut W,
 }
 
 // ---------------------------------------------------------------------------
@@ -202,22 +209,14 @@ impl<'w, W: Write + ?Sized> Table<'w, W> {
     fn flush_pending(&mut self) -> Result<()> {
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
         for r in &self.pending {
-            for (i, c) in r.iter().enumerate() {
-                if i < widths.len() {
-                    widths[i] = widths[i].max(c.chars().count());
-                }
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
             }
         }
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
         self.widths = Some(widths);
         let headers: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
         self.emit(&headers)?;
-        let rule: Vec<String> = self
-            .widths
-            .as_ref()
-            .expect("set above")
-            .iter()
-            .map(|w| "-".repeat(*w))
-            .collect();
         self.emit(&rule)?;
         for r in std::mem::take(&mut self.pending) {
             self.emit(&r)?;
@@ -299,7 +298,13 @@ fn write_json<W: Write + ?Sized>(out: &mut W, v: &J) -> Result<()> {
 
 fn rid_text(id: &Option<pb::ResourceId>) -> String {
     id.as_ref()
-        .map(|i| format!("{}:{}", i.resource_type, i.resource))
+        .map(pb::ResourceId::external_id)
+        .unwrap_or_default()
+}
+
+/// `(type, id)` of a resource id, empty strings if there is none.
+fn rid_parts(id: Option<&pb::ResourceId>) -> (String, String) {
+    id.map(|i| (i.resource_type.clone(), i.resource.clone()))
         .unwrap_or_default()
 }
 
@@ -321,13 +326,20 @@ fn purpose_name(p: i32) -> String {
         .unwrap_or_else(|| p.to_string())
 }
 
-/// Resource types of a sync, by id, for the `resourceType` parts of JSON.
-fn type_map(reader: &C1zReader, sync_id: &str) -> Result<BTreeMap<String, pb::ResourceType>> {
+/// Resource types of a sync as JSON, by id, for the `resourceType` parts.
+fn type_map(reader: &C1zReader, sync_id: &str) -> Result<BTreeMap<String, J>> {
     Ok(reader
         .resource_types(sync_id)?
         .into_iter()
-        .map(|rt| (rt.id.clone(), rt))
+        .map(|rt| (rt.id.clone(), rt.to_json()))
         .collect())
+}
+
+/// The JSON of the type of resource `id`, `null` if unknown.
+fn type_json(types: &BTreeMap<String, J>, id: Option<&pb::ResourceId>) -> J {
+    id.and_then(|id| types.get(&id.resource_type))
+        .cloned()
+        .unwrap_or(J::Null)
 }
 
 /// One-entry cache: grants of one entitlement arrive together.
@@ -361,12 +373,8 @@ fn opt_json<T: ProtoJson>(v: &Option<T>) -> J {
 // Renderers
 
 /// `inspect resource-types`.
-pub fn render_resource_types<W: Write + ?Sized>(
-    reader: &C1zReader,
-    sync_id: Option<&str>,
-    format: OutputFormat,
-    out: &mut W,
-) -> Result<()> {
+fn resource_types<W: Write + ?Sized>(v: View<'_, W>) -> Result<()> {
+    let (reader, sync_id, format, out) = (v.reader, v.sync_id, v.format, v.out);
     let sync = reader.resolve_sync(sync_id)?;
     let types = reader.resource_types(&sync.sync_id)?;
     match format {
@@ -393,13 +401,8 @@ pub fn render_resource_types<W: Write + ?Sized>(
 }
 
 /// `inspect resources [-t TYPE]`.
-pub fn render_resources<W: Write + ?Sized>(
-    reader: &C1zReader,
-    sync_id: Option<&str>,
-    resource_type: Option<&str>,
-    format: OutputFormat,
-    out: &mut W,
-) -> Result<()> {
+fn resources<W: Write + ?Sized>(v: View<'_, W>, resource_type: Option<&str>) -> Result<()> {
+    let (reader, sync_id, format, out) = (v.reader, v.sync_id, v.format, v.out);
     let sync = reader.resolve_sync(sync_id)?;
     let types = type_map(reader, &sync.sync_id)?;
     match format {
@@ -407,16 +410,12 @@ pub fn render_resources<W: Write + ?Sized>(
             let mut list = JsonList::new(out, "resources")?;
             for r in reader.resources(&sync.sync_id, resource_type) {
                 let r = r?;
-                let rt =
-                    r.id.as_ref()
-                        .and_then(|id| types.get(&id.resource_type))
-                        .map(|t| t.to_json())
-                        .unwrap_or(J::Null);
+                let rt = type_json(&types, r.id.as_ref());
                 let parent = match &r.parent_resource_id {
                     Some(p) => opt_json(&reader.resource_in(&sync.sync_id, p)?),
                     None => J::Null,
                 };
-                let item = Obj::new()
+                let item = Obj::default()
                     .raw("resource", r.to_json())
                     .raw("resourceType", rt)
                     .raw("parent", parent)
@@ -429,10 +428,7 @@ pub fn render_resources<W: Write + ?Sized>(
             let mut t = Table::new(out, &["Resource Type", "ID", "Display Name", "Parent"]);
             for r in reader.resources(&sync.sync_id, resource_type) {
                 let r = r?;
-                let (rt, id) =
-                    r.id.as_ref()
-                        .map(|i| (i.resource_type.clone(), i.resource.clone()))
-                        .unwrap_or_default();
+                let (rt, id) = rid_parts(r.id.as_ref());
                 t.row(vec![
                     rt,
                     id,
@@ -446,13 +442,8 @@ pub fn render_resources<W: Write + ?Sized>(
 }
 
 /// `inspect entitlements [-t TYPE]`.
-pub fn render_entitlements<W: Write + ?Sized>(
-    reader: &C1zReader,
-    sync_id: Option<&str>,
-    resource_type: Option<&str>,
-    format: OutputFormat,
-    out: &mut W,
-) -> Result<()> {
+fn entitlements<W: Write + ?Sized>(v: View<'_, W>, resource_type: Option<&str>) -> Result<()> {
+    let (reader, sync_id, format, out) = (v.reader, v.sync_id, v.format, v.out);
     let sync = reader.resolve_sync(sync_id)?;
     let types = type_map(reader, &sync.sync_id)?;
     match format {
@@ -467,12 +458,8 @@ pub fn render_entitlements<W: Write + ?Sized>(
                         .or_else(|| e.resource.clone()),
                     None => None,
                 };
-                let rt = rid
-                    .as_ref()
-                    .and_then(|id| types.get(&id.resource_type))
-                    .map(|t| t.to_json())
-                    .unwrap_or(J::Null);
-                let item = Obj::new()
+                let rt = type_json(&types, rid.as_ref());
+                let item = Obj::default()
                     .raw("entitlement", e.to_json())
                     .raw("resource", opt_json(&resource))
                     .raw("resourceType", rt)
@@ -495,12 +482,7 @@ pub fn render_entitlements<W: Write + ?Sized>(
             );
             for e in reader.entitlements(&sync.sync_id, resource_type) {
                 let e = e?;
-                let (rt, rid) = e
-                    .resource
-                    .as_ref()
-                    .and_then(|r| r.id.as_ref())
-                    .map(|i| (i.resource_type.clone(), i.resource.clone()))
-                    .unwrap_or_default();
+                let (rt, rid) = rid_parts(e.resource.as_ref().and_then(|r| r.id.as_ref()));
                 let grantable = e
                     .grantable_to
                     .iter()
@@ -522,13 +504,8 @@ pub fn render_entitlements<W: Write + ?Sized>(
 }
 
 /// `inspect grants [-e ENTITLEMENT] [-t TYPE] [-r RESOURCE]`.
-pub fn render_grants<W: Write + ?Sized>(
-    reader: &C1zReader,
-    sync_id: Option<&str>,
-    filter: &GrantFilter,
-    format: OutputFormat,
-    out: &mut W,
-) -> Result<()> {
+fn grants<W: Write + ?Sized>(v: View<'_, W>, filter: &GrantFilter) -> Result<()> {
+    let (reader, sync_id, format, out) = (v.reader, v.sync_id, v.format, v.out);
     let sync = reader.resolve_sync(sync_id)?;
     let sid = sync.sync_id.as_str();
     match format {
@@ -545,7 +522,7 @@ pub fn render_grants<W: Write + ?Sized>(
                     .map(|e| e.id.clone())
                     .unwrap_or_default();
                 let ent = ents
-                    .get(&eid, || reader.entitlement_in(sid, &eid))?
+                    .get(&eid, || reader.get_in(sid, &eid))?
                     .or_else(|| g.entitlement.clone());
                 let rid = g
                     .entitlement
@@ -560,11 +537,8 @@ pub fn render_grants<W: Write + ?Sized>(
                         .or_else(|| g.principal.clone()),
                     None => g.principal.clone(),
                 };
-                let rt = types
-                    .get(&rid.resource_type)
-                    .map(|t| t.to_json())
-                    .unwrap_or(J::Null);
-                let item = Obj::new()
+                let rt = type_json(&types, Some(&rid));
+                let item = Obj::default()
                     .raw("grant", g.to_json())
                     .raw("entitlement", opt_json(&ent))
                     .raw("resource", opt_json(&resource))
@@ -590,17 +564,11 @@ pub fn render_grants<W: Write + ?Sized>(
             for g in reader.grants(sid, filter) {
                 let g = g?;
                 let ent = g.entitlement.as_ref();
-                let (rt, rid) = ent
-                    .and_then(|e| e.resource.as_ref())
-                    .and_then(|r| r.id.as_ref())
-                    .map(|i| (i.resource_type.clone(), i.resource.clone()))
-                    .unwrap_or_default();
-                let (pt, pid) = g
-                    .principal
-                    .as_ref()
-                    .and_then(|p| p.id.as_ref())
-                    .map(|i| (i.resource_type.clone(), i.resource.clone()))
-                    .unwrap_or_default();
+                let (rt, rid) = rid_parts(
+                    ent.and_then(|e| e.resource.as_ref())
+                        .and_then(|r| r.id.as_ref()),
+                );
+                let (pt, pid) = rid_parts(g.principal.as_ref().and_then(|p| p.id.as_ref()));
                 t.row(vec![
                     ent.map(|e| e.id.clone()).unwrap_or_default(),
                     rt,
@@ -633,7 +601,7 @@ fn sync_time_json(local: &Option<String>) -> J {
 }
 
 fn sync_json(s: &SyncRun) -> J {
-    Obj::new()
+    Obj::default()
         .str("id", &s.sync_id)
         .raw("startedAt", sync_time_json(&Some(s.started_at.clone())))
         .raw("endedAt", sync_time_json(&s.ended_at))
@@ -645,11 +613,8 @@ fn sync_json(s: &SyncRun) -> J {
 
 /// `inspect syncs`: every sync run, oldest first (JSON: Baton's
 /// `SyncListOutput`, times converted to UTC).
-pub fn render_syncs<W: Write + ?Sized>(
-    reader: &C1zReader,
-    format: OutputFormat,
-    out: &mut W,
-) -> Result<()> {
+fn syncs<W: Write + ?Sized>(v: View<'_, W>) -> Result<()> {
+    let (reader, format, out) = (v.reader, v.format, v.out);
     let syncs = reader.syncs()?;
     match format {
         OutputFormat::Json => {
@@ -692,12 +657,8 @@ pub fn render_syncs<W: Write + ?Sized>(
 /// exists for it): `{"syncId", "resourceTypes", "resources", "entitlements",
 /// "grants", "resourcesByResourceType", "entitlementsByResourceType",
 /// "grantsByResourceType"}` with plain numbers.
-pub fn render_stats<W: Write + ?Sized>(
-    reader: &C1zReader,
-    sync_id: Option<&str>,
-    format: OutputFormat,
-    out: &mut W,
-) -> Result<()> {
+fn stats<W: Write + ?Sized>(v: View<'_, W>) -> Result<()> {
+    let (reader, sync_id, format, out) = (v.reader, v.sync_id, v.format, v.out);
     let sync = reader.resolve_sync(sync_id)?;
     let s = reader.stats(&sync.sync_id)?;
     match format {
@@ -716,14 +677,12 @@ pub fn render_stats<W: Write + ?Sized>(
         ),
         OutputFormat::Console => {
             let mut t = Table::new(out, &["Type", "Resources", "Entitlements", "Grants"]);
-            let mut all: Vec<&String> = s
+            let all: BTreeSet<&String> = s
                 .resources_by_resource_type
                 .keys()
                 .chain(s.entitlements_by_resource_type.keys())
                 .chain(s.grants_by_resource_type.keys())
                 .collect();
-            all.sort();
-            all.dedup();
             let n =
                 |m: &BTreeMap<String, u64>, k: &String| m.get(k).copied().unwrap_or(0).to_string();
             for k in all {
@@ -751,13 +710,8 @@ pub fn render_stats<W: Write + ?Sized>(
 /// `inspect diff`: from `base` (default: the finished full sync before
 /// `newer`) to `newer` (default: the latest finished full sync). JSON:
 /// Baton's `C1ZDiffOutput` (`created`/`deleted`/`modified`, new versions).
-pub fn render_diff<W: Write + ?Sized>(
-    reader: &C1zReader,
-    base: Option<&str>,
-    newer: Option<&str>,
-    format: OutputFormat,
-    out: &mut W,
-) -> Result<()> {
+fn diff<W: Write + ?Sized>(v: View<'_, W>, base: Option<&str>) -> Result<()> {
+    let (reader, newer, format, out) = (v.reader, v.sync_id, v.format, v.out);
     let (older, newer) = match (base, newer) {
         (Some(b), Some(n)) => (b.to_string(), n.to_string()),
         (b, n) => {
@@ -770,7 +724,8 @@ pub fn render_diff<W: Write + ?Sized>(
             let older = match b {
                 Some(b) => b.to_string(),
                 None => {
-                    previous_finished(reader, &newer)?
+                    reader
+                        .finished_full_before(&newer)?
                         .ok_or_else(|| {
                             C1zError::NotFound(format!(
                                 "a finished full sync before {} to diff against",
@@ -835,27 +790,6 @@ pub fn render_diff<W: Write + ?Sized>(
             t.finish("change", "changes")
         }
     }
-}
-
-fn previous_finished(reader: &C1zReader, newer: &SyncRun) -> Result<Option<SyncRun>> {
-    let mut full: Vec<SyncRun> = reader
-        .syncs()?
-        .into_iter()
-        .filter(|s| {
-            s.is_finished()
-                && s.sync_type == crate::store::SYNC_TYPE_FULL
-                && s.sync_id != newer.sync_id
-        })
-        .filter(|s| {
-            (s.ended_at.as_deref(), s.sync_id.as_str())
-                <= (newer.ended_at.as_deref(), newer.sync_id.as_str())
-        })
-        .collect();
-    full.sort_by(|a, b| {
-        (a.ended_at.as_deref(), a.sync_id.as_str())
-            .cmp(&(b.ended_at.as_deref(), b.sync_id.as_str()))
-    });
-    Ok(full.pop())
 }
 
 /// protojson omits unset message fields; drop the `null`s we used as

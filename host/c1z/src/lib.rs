@@ -41,7 +41,7 @@ pub use carry::{CarryReport, ChangeMark, Deleted};
 pub use error::{C1zError, Result};
 pub use extract::{ExtractOptions, ExtractReport, extract_sync, extract_targeted};
 pub use inspect::{CommonArgs, InspectCommand, OutputFormat, run_inspect};
-pub use reader::{C1zReader, GrantFilter, ObjectDiff, ReaderOptions, Rows, SyncDiff};
+pub use reader::{C1zReader, GrantFilter, ObjectDiff, SyncDiff};
 pub use store::{SyncRun, SyncStats};
 pub use sync_queue::{QueueTotals, QueuedTask, Spent, SyncQueue};
 pub use writer::{C1zWriter, FinishReport, SyncStart, WriterOptions, working_path};

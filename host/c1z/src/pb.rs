@@ -28,11 +28,6 @@ mod generated {
 pub use generated::*;
 pub use grant_sources::GrantSource;
 
-/// Package of every message in this module.
-pub const PACKAGE: &str = "c1.connector.v2";
-/// Prefix of every `Any.type_url` Baton writes.
-pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
-
 impl ResourceId {
     /// A resource id of type `resource_type` and native id `resource`.
     pub fn new(resource_type: impl Into<String>, resource: impl Into<String>) -> Self {
@@ -51,11 +46,6 @@ impl ResourceId {
 
 // ---------------------------------------------------------------------------
 // Any helpers
-
-/// The Baton type URL of message `T`.
-pub fn type_url_of<T: prost::Name>() -> String {
-    T::type_url()
-}
 
 /// Packs `msg` into an `Any` with the Baton type URL
 /// (`type.googleapis.com/c1.connector.v2.<Msg>`).
@@ -81,12 +71,10 @@ pub fn unpack_any<T: prost::Message + prost::Name + Default>(
 pub fn find_annotation<T: prost::Message + prost::Name + Default>(
     annotations: &[Any],
 ) -> Result<Option<T>, prost::DecodeError> {
-    for any in annotations {
-        if let Some(msg) = unpack_any::<T>(any)? {
-            return Ok(Some(msg));
-        }
-    }
-    Ok(None)
+    annotations
+        .iter()
+        .find_map(|any| unpack_any::<T>(any).transpose())
+        .transpose()
 }
 
 /// True if `annotations` holds an annotation of type `T`.
@@ -98,7 +86,7 @@ pub fn has_annotation<T: prost::Name>(annotations: &[Any]) -> bool {
 
 /// Accepts any type-URL host (`type.googleapis.com/`, a bare `/`, ...) as long
 /// as the part after the last `/` is the message's full name.
-fn type_url_matches<T: prost::Name>(url: &str) -> bool {
+pub(crate) fn type_url_matches<T: prost::Name>(url: &str) -> bool {
     let name = url.rsplit('/').next().unwrap_or(url);
     name == T::full_name()
 }

@@ -27,9 +27,6 @@ pub trait ProtoJson {
 pub(crate) struct Obj(Map<String, J>);
 
 impl Obj {
-    pub(crate) fn new() -> Self {
-        Obj(Map::new())
-    }
     /// Adds a string unless it is empty.
     pub(crate) fn str(mut self, key: &str, v: &str) -> Self {
         if !v.is_empty() {
@@ -75,10 +72,6 @@ mod generated {
     use super::*;
 
     include!(concat!(env!("OUT_DIR"), "/c1.connector.v2.json.rs"));
-
-    pub(super) fn by_name(name: &str, any: &Any) -> Option<Option<J>> {
-        any_by_name(name, any)
-    }
 }
 
 impl ProtoJson for pb::Struct {
@@ -170,7 +163,7 @@ where
 /// other types and for bytes that do not decode.
 pub fn any_to_json(any: &Any) -> Option<J> {
     let name = any.type_url.rsplit('/').next().unwrap_or("");
-    generated::by_name(name, any).flatten()
+    generated::any_by_name(name, any).flatten()
 }
 
 #[cfg(test)]

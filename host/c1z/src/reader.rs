@@ -17,33 +17,23 @@
 //!   behind iterators, so listing millions of grants uses constant memory.
 
 use std::collections::VecDeque;
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, ToSql};
 
-use crate::envelope::{self, DecodeLimits};
+use crate::envelope;
 use crate::error::{C1zError, Result, SqlContext};
 use crate::pb;
 use crate::schema;
 use crate::sqlite;
-use crate::store::{self, ObjectTable, SyncRun, SyncStats};
+use crate::store::{self, Stored, SyncRun, SyncStats};
 
-const PAGE: i64 = 500;
-
-/// Options of [`C1zReader::open_with`].
-#[derive(Debug, Clone, Default)]
-pub struct ReaderOptions {
-    /// Where the private copy goes (default: the system temp directory).
-    pub temp_dir: Option<PathBuf>,
-    /// Decompression limits.
-    pub limits: DecodeLimits,
-}
+/// Rows per query of a [`Rows`] walk.
+const PAGE: usize = 500;
 
 /// A c1z opened for reading.
 pub struct C1zReader {
     conn: Connection,
-    path: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -61,7 +51,7 @@ pub struct GrantFilter {
 }
 
 /// What changed for one kind of object between two syncs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ObjectDiff<T> {
     /// In the newer sync only.
     pub added: Vec<T>,
@@ -69,22 +59,6 @@ pub struct ObjectDiff<T> {
     pub removed: Vec<T>,
     /// In both, with different content: `(older, newer)`.
     pub changed: Vec<(T, T)>,
-}
-
-impl<T> Default for ObjectDiff<T> {
-    fn default() -> Self {
-        ObjectDiff {
-            added: Vec::new(),
-            removed: Vec::new(),
-            changed: Vec::new(),
-        }
-    }
-}
-
-impl<T> ObjectDiff<T> {
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
-    }
 }
 
 /// Differences between two syncs, matched by `external_id`.
@@ -98,55 +72,43 @@ pub struct SyncDiff {
     pub grants: ObjectDiff<pb::Grant>,
 }
 
-impl SyncDiff {
-    pub fn is_empty(&self) -> bool {
-        self.resource_types.is_empty()
-            && self.resources.is_empty()
-            && self.entitlements.is_empty()
-            && self.grants.is_empty()
+/// Decompresses the c1z `path` into a private temporary directory (named
+/// `prefix...`, under `temp_dir`, else the system's) and opens the copy as any c1z from
+/// elsewhere is opened: header and schema vetted, then upgraded. The copy's
+/// journal stays in memory: the copy is private and disposable (defensive
+/// mode forbids `off`). Returns the directory, the copy and its connection.
+pub(crate) fn open_private_copy(
+    path: &Path,
+    temp_dir: Option<&Path>,
+    prefix: &str,
+) -> Result<(tempfile::TempDir, PathBuf, Connection)> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    let dir = match temp_dir {
+        Some(d) => builder.tempdir_in(d),
+        None => builder.tempdir(),
     }
+    .map_err(|e| C1zError::io("creating a temporary directory for", path, e))?;
+    let db = dir.path().join("c1z.db");
+    envelope::decompress_to(path, &db, envelope::DEFAULT_MAX_DECODED)?;
+    let conn = sqlite::open_copy(
+        &db,
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.query_row("pragma journal_mode = memory", [], |r| {
+        r.get::<_, String>(0)
+    })
+    .map_err(|e| sqlite::classify(e, path, || "setting the journal mode".into()))?;
+    schema::check_and_upgrade(&conn, path).map_err(|e| sqlite::reclassify(e, path))?;
+    Ok((dir, db, conn))
 }
 
 impl C1zReader {
-    /// Opens `path` with default options.
-    pub fn open(path: &Path) -> Result<C1zReader> {
-        Self::open_with(path, ReaderOptions::default())
-    }
-
     /// Validates and decompresses `path` into a private copy.
-    pub fn open_with(path: &Path, opts: ReaderOptions) -> Result<C1zReader> {
-        let dir = match &opts.temp_dir {
-            Some(d) => tempfile::Builder::new().prefix("c1z-read-").tempdir_in(d),
-            None => tempfile::Builder::new().prefix("c1z-read-").tempdir(),
-        }
-        .map_err(|e| C1zError::io("creating a temporary directory for", path, e))?;
-        let db = dir.path().join("c1z.db");
-        envelope::decompress_to(path, &db, opts.limits)?;
-
-        // Any c1z may come from elsewhere: defensive settings, header and
-        // schema vetted before anything else reads or writes it.
-        let conn = sqlite::open_copy(
-            &db,
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        // The copy is private and disposable: its journal (only the schema
-        // upgrade writes) stays in memory. Defensive mode forbids `off`.
-        conn.query_row("pragma journal_mode = memory", [], |r| {
-            r.get::<_, String>(0)
-        })
-        .map_err(|e| sqlite::classify(e, path, || "setting the journal mode".into()))?;
-        schema::check_and_upgrade(&conn, path).map_err(|e| sqlite::reclassify(e, path))?;
-        Ok(C1zReader {
-            conn,
-            path: path.to_path_buf(),
-            _dir: dir,
-        })
-    }
-
-    /// The c1z this reader was opened from.
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn open(path: &Path) -> Result<C1zReader> {
+        let (dir, _, conn) = open_private_copy(path, None, "c1z-read-")?;
+        Ok(C1zReader { conn, _dir: dir })
     }
 
     /// All sync runs, oldest first.
@@ -162,6 +124,22 @@ impl C1zReader {
     /// The latest finished sync of type `sync_type` (usually `"full"`).
     pub fn latest_finished_sync(&self, sync_type: &str) -> Result<Option<SyncRun>> {
         store::latest_finished(&self.conn, sync_type)
+    }
+
+    /// The finished full sync before `newer` (by `ended_at`, then
+    /// `sync_id`): what `newer` is compared with by default.
+    pub fn finished_full_before(&self, newer: &SyncRun) -> Result<Option<SyncRun>> {
+        let key = |s: &SyncRun| (s.ended_at.clone(), s.sync_id.clone());
+        Ok(self
+            .syncs()?
+            .into_iter()
+            .filter(|s| {
+                s.is_finished()
+                    && s.sync_type == store::SYNC_TYPE_FULL
+                    && s.sync_id != newer.sync_id
+                    && key(s) <= key(newer)
+            })
+            .max_by_key(key))
     }
 
     /// The sync shown by default: latest finished full sync, else the latest
@@ -182,30 +160,9 @@ impl C1zReader {
         }
     }
 
-    /// The two newest finished full syncs as `(older, newer)`.
-    pub fn latest_two_finished(&self) -> Result<Option<(SyncRun, SyncRun)>> {
-        let mut full: Vec<SyncRun> = self
-            .syncs()?
-            .into_iter()
-            .filter(|s| s.is_finished() && s.sync_type == store::SYNC_TYPE_FULL)
-            .collect();
-        full.sort_by(|a, b| {
-            (a.ended_at.as_deref(), a.sync_id.as_str())
-                .cmp(&(b.ended_at.as_deref(), b.sync_id.as_str()))
-        });
-        let n = full.len();
-        if n < 2 {
-            return Ok(None);
-        }
-        let newer = full.pop().expect("n >= 2");
-        let older = full.pop().expect("n >= 2");
-        Ok(Some((older, newer)))
-    }
-
     /// Resource types of `sync_id`, in insertion order.
     pub fn resource_types(&self, sync_id: &str) -> Result<Vec<pb::ResourceType>> {
-        self.rows(ObjectTable::ResourceTypes, sync_id, "", Vec::new())
-            .collect()
+        self.rows(sync_id, &[]).collect()
     }
 
     /// Resources of `sync_id`, optionally only of one type.
@@ -213,14 +170,8 @@ impl C1zReader {
         &'r self,
         sync_id: &str,
         resource_type: Option<&str>,
-    ) -> Rows<'r, pb::Resource> {
-        let mut filter = String::new();
-        let mut args = Vec::new();
-        if let Some(t) = resource_type {
-            filter.push_str(" and resource_type_id = ?");
-            args.push(t.to_string());
-        }
-        self.rows(ObjectTable::Resources, sync_id, &filter, args)
+    ) -> impl Iterator<Item = Result<pb::Resource>> + use<'r> {
+        self.rows(sync_id, &[("resource_type_id", resource_type)])
     }
 
     /// Entitlements of `sync_id`, optionally only on resources of one type.
@@ -228,88 +179,94 @@ impl C1zReader {
         &'r self,
         sync_id: &str,
         resource_type: Option<&str>,
-    ) -> Rows<'r, pb::Entitlement> {
-        let mut filter = String::new();
-        let mut args = Vec::new();
-        if let Some(t) = resource_type {
-            filter.push_str(" and resource_type_id = ?");
-            args.push(t.to_string());
-        }
-        self.rows(ObjectTable::Entitlements, sync_id, &filter, args)
-    }
-
-    /// Entitlements of `sync_id` on one resource.
-    pub fn entitlements_of<'r>(
-        &'r self,
-        sync_id: &str,
-        resource: &pb::ResourceId,
-    ) -> Rows<'r, pb::Entitlement> {
-        self.rows(
-            ObjectTable::Entitlements,
-            sync_id,
-            " and resource_type_id = ? and resource_id = ?",
-            vec![resource.resource_type.clone(), resource.resource.clone()],
-        )
+    ) -> impl Iterator<Item = Result<pb::Entitlement>> + use<'r> {
+        self.rows(sync_id, &[("resource_type_id", resource_type)])
     }
 
     /// Grants of `sync_id` matching `filter`.
-    pub fn grants<'r>(&'r self, sync_id: &str, filter: &GrantFilter) -> Rows<'r, pb::Grant> {
-        let mut sql = String::new();
-        let mut args = Vec::new();
-        if let Some(e) = &filter.entitlement {
-            sql.push_str(" and entitlement_id = ?");
-            args.push(e.clone());
-        }
-        if let Some(t) = &filter.resource_type {
-            sql.push_str(" and resource_type_id = ?");
-            args.push(t.clone());
-        }
-        if let Some(r) = &filter.resource {
-            sql.push_str(" and resource_id = ?");
-            args.push(r.clone());
-        }
-        if let Some(p) = &filter.principal {
-            sql.push_str(" and principal_resource_type_id = ? and principal_resource_id = ?");
-            args.push(p.resource_type.clone());
-            args.push(p.resource.clone());
-        }
-        self.rows(ObjectTable::Grants, sync_id, &sql, args)
+    pub fn grants<'r>(
+        &'r self,
+        sync_id: &str,
+        filter: &GrantFilter,
+    ) -> impl Iterator<Item = Result<pb::Grant>> + use<'r> {
+        let principal = filter.principal.as_ref();
+        self.rows(
+            sync_id,
+            &[
+                ("entitlement_id", filter.entitlement.as_deref()),
+                ("resource_type_id", filter.resource_type.as_deref()),
+                ("resource_id", filter.resource.as_deref()),
+                (
+                    "principal_resource_type_id",
+                    principal.map(|p| p.resource_type.as_str()),
+                ),
+                (
+                    "principal_resource_id",
+                    principal.map(|p| p.resource.as_str()),
+                ),
+            ],
+        )
     }
 
-    fn rows<'r, T>(
+    /// The rows of `T`'s table in `sync_id` whose columns equal the given
+    /// values (a `None` value matches any), read a page at a time. Each item
+    /// is a decoded message, or an error naming the row that failed.
+    fn rows<'r, T: Stored>(
         &'r self,
-        table: ObjectTable,
         sync_id: &str,
-        filter: &str,
-        args: Vec<String>,
-    ) -> Rows<'r, T> {
-        // Placeholders are numbered: ?1 sync, ?2 last id, ?3 page, then filters.
-        let mut numbered = String::new();
-        let mut n = 4;
-        for ch in filter.chars() {
-            if ch == '?' {
-                numbered.push_str(&format!("?{n}"));
-                n += 1;
-            } else {
-                numbered.push(ch);
+        filters: &[(&str, Option<&str>)],
+    ) -> impl Iterator<Item = Result<T>> + use<'r, T> {
+        // Placeholders: ?1 sync, ?2 last id, then the filters in order.
+        let mut sql = format!(
+            "select id, external_id, data from {} where sync_id = ?1 and id > ?2",
+            T::TABLE
+        );
+        let mut args = vec![sync_id.to_string()];
+        for (column, value) in filters {
+            if let Some(value) = value {
+                args.push(value.to_string());
+                sql.push_str(&format!(" and {column} = ?{}", args.len() + 1));
             }
         }
-        let sql = format!(
-            "select id, external_id, data from {} where sync_id = ?1 and id > ?2{} order by id limit ?3",
-            table.table(),
-            numbered
-        );
-        Rows {
-            conn: &self.conn,
-            table,
-            sql,
-            sync_id: sync_id.to_string(),
-            args,
-            last_id: 0,
-            buf: VecDeque::new(),
-            done: false,
-            _t: PhantomData,
-        }
+        sql.push_str(&format!(" order by id limit {PAGE}"));
+        let (mut last_id, mut page, mut done) = (0, VecDeque::new(), false);
+        std::iter::from_fn(move || {
+            if page.is_empty() && !done {
+                match self.page(&sql, &args, last_id, T::TABLE) {
+                    Ok(rows) => {
+                        done = rows.len() < PAGE;
+                        page.extend(rows);
+                    }
+                    Err(e) => {
+                        done = true;
+                        return Some(Err(e));
+                    }
+                }
+            }
+            let (id, ext, data): (i64, String, Vec<u8>) = page.pop_front()?;
+            last_id = id;
+            Some(store::decode_blob(&ext, &data))
+        })
+    }
+
+    /// One page of [`rows`](Self::rows): `args` are the sync id and the
+    /// filter values, `last_id` the row id the page starts after.
+    fn page(
+        &self,
+        sql: &str,
+        args: &[String],
+        last_id: i64,
+        table: &str,
+    ) -> Result<Vec<(i64, String, Vec<u8>)>> {
+        let mut values: Vec<&dyn ToSql> = vec![&args[0], &last_id];
+        values.extend(args[1..].iter().map(|a| a as &dyn ToSql));
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| {
+                stmt.query_map(values.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .ctx(|| format!("reading {table}"))
     }
 
     /// Counts of `sync_id` (computed from the rows, not the stored `stats`).
@@ -317,51 +274,34 @@ impl C1zReader {
         store::compute_stats(&self.conn, sync_id)
     }
 
+    /// The record `external_id` of `sync_id` (a resource's is `<type>:<id>`).
+    pub fn get_in<T: Stored>(&self, sync_id: &str, external_id: &str) -> Result<Option<T>> {
+        store::get_object(&self.conn, sync_id, external_id)
+    }
+
     /// A resource of `sync_id`.
     pub fn resource_in(&self, sync_id: &str, id: &pb::ResourceId) -> Result<Option<pb::Resource>> {
-        store::get_object(
-            &self.conn,
-            ObjectTable::Resources,
-            sync_id,
-            &id.external_id(),
-        )
+        self.get_in(sync_id, &id.external_id())
     }
 
-    /// A resource type of `sync_id`.
-    pub fn resource_type_in(&self, sync_id: &str, id: &str) -> Result<Option<pb::ResourceType>> {
-        store::get_object(&self.conn, ObjectTable::ResourceTypes, sync_id, id)
-    }
-
-    /// An entitlement of `sync_id`.
-    pub fn entitlement_in(&self, sync_id: &str, id: &str) -> Result<Option<pb::Entitlement>> {
-        store::get_object(&self.conn, ObjectTable::Entitlements, sync_id, id)
-    }
-
-    /// A grant of `sync_id`.
-    pub fn grant_in(&self, sync_id: &str, id: &str) -> Result<Option<pb::Grant>> {
-        store::get_object(&self.conn, ObjectTable::Grants, sync_id, id)
-    }
-
-    fn view_sync_id(&self) -> Result<String> {
-        Ok(self.resolve_sync(None)?.sync_id)
+    /// The record `external_id` in the default sync (for provisioning).
+    fn get_in_view<T: Stored>(&self, external_id: &str) -> Result<Option<T>> {
+        self.get_in(&self.resolve_sync(None)?.sync_id, external_id)
     }
 
     /// Entitlement `id` in the default sync (for provisioning).
     pub fn entitlement(&self, id: &str) -> Result<Option<pb::Entitlement>> {
-        self.entitlement_in(&self.view_sync_id()?, id)
+        self.get_in_view(id)
     }
 
     /// Resource `(resource_type, id)` in the default sync (for provisioning).
     pub fn resource(&self, resource_type: &str, id: &str) -> Result<Option<pb::Resource>> {
-        self.resource_in(
-            &self.view_sync_id()?,
-            &pb::ResourceId::new(resource_type, id),
-        )
+        self.get_in_view(&pb::ResourceId::new(resource_type, id).external_id())
     }
 
     /// Grant `id` in the default sync (for provisioning).
     pub fn grant(&self, id: &str) -> Result<Option<pb::Grant>> {
-        self.grant_in(&self.view_sync_id()?, id)
+        self.get_in_view(id)
     }
 
     /// Differences from `older` to `newer`, matched by `external_id`. Blobs
@@ -370,18 +310,15 @@ impl C1zReader {
         Ok(SyncDiff {
             older: older.to_string(),
             newer: newer.to_string(),
-            resource_types: self.diff_table(ObjectTable::ResourceTypes, older, newer)?,
-            resources: self.diff_table(ObjectTable::Resources, older, newer)?,
-            entitlements: self.diff_table(ObjectTable::Entitlements, older, newer)?,
-            grants: self.diff_table(ObjectTable::Grants, older, newer)?,
+            resource_types: self.diff_table(older, newer)?,
+            resources: self.diff_table(older, newer)?,
+            entitlements: self.diff_table(older, newer)?,
+            grants: self.diff_table(older, newer)?,
         })
     }
 
-    fn diff_table<T>(&self, table: ObjectTable, older: &str, newer: &str) -> Result<ObjectDiff<T>>
-    where
-        T: prost::Message + Default + PartialEq,
-    {
-        let t = table.table();
+    fn diff_table<T: Stored + PartialEq>(&self, older: &str, newer: &str) -> Result<ObjectDiff<T>> {
+        let t = T::TABLE;
         let ctx = || format!("diffing {t}");
         let mut out = ObjectDiff::default();
         let only_in = format!(
@@ -389,17 +326,15 @@ impl C1zReader {
              (select 1 from {t} b where b.sync_id = ?2 and b.external_id = a.external_id) order by a.id"
         );
         let mut stmt = self.conn.prepare_cached(&only_in).ctx(ctx)?;
-        for (first, second, into_added) in [(newer, older, true), (older, newer, false)] {
+        for (first, second, into) in [
+            (newer, older, &mut out.added),
+            (older, newer, &mut out.removed),
+        ] {
             let mut rows = stmt.query([first, second]).ctx(ctx)?;
             while let Some(row) = rows.next().ctx(ctx)? {
                 let ext: String = row.get(0).ctx(ctx)?;
                 let data: Vec<u8> = row.get(1).ctx(ctx)?;
-                let msg: T = store::decode_blob(t, table.message(), &ext, &data)?;
-                if into_added {
-                    out.added.push(msg);
-                } else {
-                    out.removed.push(msg);
-                }
+                into.push(store::decode_blob(&ext, &data)?);
             }
         }
         let both = format!(
@@ -411,125 +346,12 @@ impl C1zReader {
         let mut rows = stmt.query([older, newer]).ctx(ctx)?;
         while let Some(row) = rows.next().ctx(ctx)? {
             let ext: String = row.get(0).ctx(ctx)?;
-            let a: Vec<u8> = row.get(1).ctx(ctx)?;
-            let b: Vec<u8> = row.get(2).ctx(ctx)?;
-            let old: T = store::decode_blob(t, table.message(), &ext, &a)?;
-            let new: T = store::decode_blob(t, table.message(), &ext, &b)?;
+            let old: T = store::decode_blob(&ext, &row.get::<_, Vec<u8>>(1).ctx(ctx)?)?;
+            let new: T = store::decode_blob(&ext, &row.get::<_, Vec<u8>>(2).ctx(ctx)?)?;
             if old != new {
                 out.changed.push((old, new));
             }
         }
         Ok(out)
-    }
-
-    /// Decodes every blob of every table, returning the first error. Useful to
-    /// validate a whole file up front.
-    pub fn verify_blobs(&self) -> Result<u64> {
-        let mut n = 0u64;
-        for table in [
-            ObjectTable::ResourceTypes,
-            ObjectTable::Resources,
-            ObjectTable::Entitlements,
-            ObjectTable::Grants,
-        ] {
-            let sql = format!("select external_id, data from {}", table.table());
-            let ctx = || format!("reading {}", table.table());
-            let mut stmt = self.conn.prepare(&sql).ctx(ctx)?;
-            let mut rows = stmt.query([]).ctx(ctx)?;
-            while let Some(row) = rows.next().ctx(ctx)? {
-                let ext: String = row.get(0).ctx(ctx)?;
-                let data: Vec<u8> = row.get(1).ctx(ctx)?;
-                match table {
-                    ObjectTable::ResourceTypes => store::decode_blob::<pb::ResourceType>(
-                        table.table(),
-                        table.message(),
-                        &ext,
-                        &data,
-                    )
-                    .map(|_| ())?,
-                    ObjectTable::Resources => store::decode_blob::<pb::Resource>(
-                        table.table(),
-                        table.message(),
-                        &ext,
-                        &data,
-                    )
-                    .map(|_| ())?,
-                    ObjectTable::Entitlements => store::decode_blob::<pb::Entitlement>(
-                        table.table(),
-                        table.message(),
-                        &ext,
-                        &data,
-                    )
-                    .map(|_| ())?,
-                    ObjectTable::Grants => {
-                        store::decode_blob::<pb::Grant>(table.table(), table.message(), &ext, &data)
-                            .map(|_| ())?
-                    }
-                }
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-}
-
-/// A paged iterator over the rows of one table and sync. Each item is a
-/// decoded message, or an error naming the row that failed.
-pub struct Rows<'r, T> {
-    conn: &'r Connection,
-    table: ObjectTable,
-    sql: String,
-    sync_id: String,
-    args: Vec<String>,
-    last_id: i64,
-    buf: VecDeque<(i64, String, Vec<u8>)>,
-    done: bool,
-    _t: PhantomData<T>,
-}
-
-impl<T> Rows<'_, T> {
-    fn fill(&mut self) -> Result<()> {
-        let ctx = || format!("reading {}", self.table.table());
-        let mut stmt = self.conn.prepare_cached(&self.sql).ctx(ctx)?;
-        let page = PAGE;
-        let mut values: Vec<&dyn ToSql> = vec![&self.sync_id, &self.last_id, &page];
-        for a in &self.args {
-            values.push(a);
-        }
-        let mut rows = stmt.query(values.as_slice()).ctx(ctx)?;
-        let mut got = 0;
-        while let Some(row) = rows.next().ctx(ctx)? {
-            let id: i64 = row.get(0).ctx(ctx)?;
-            let ext: String = row.get(1).ctx(ctx)?;
-            let data: Vec<u8> = row.get(2).ctx(ctx)?;
-            self.buf.push_back((id, ext, data));
-            got += 1;
-        }
-        if got < PAGE {
-            self.done = true;
-        }
-        Ok(())
-    }
-}
-
-impl<T: prost::Message + Default> Iterator for Rows<'_, T> {
-    type Item = Result<T>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.buf.is_empty()
-            && !self.done
-            && let Err(e) = self.fill()
-        {
-            self.done = true;
-            return Some(Err(e));
-        }
-        let (id, ext, data) = self.buf.pop_front()?;
-        self.last_id = id;
-        Some(store::decode_blob(
-            self.table.table(),
-            self.table.message(),
-            &ext,
-            &data,
-        ))
     }
 }

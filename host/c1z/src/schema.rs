@@ -39,37 +39,27 @@ pub const ALL_TABLES: [&str; 7] = [
     CONNECTOR_SESSIONS,
 ];
 
-/// One column: name, SQL definition used when it must be added later, and
-/// whether a file without it is still acceptable (older SDK) .
-struct Column {
-    name: &'static str,
-    add_def: &'static str,
-    required: bool,
-}
-
-const fn req(name: &'static str) -> Column {
-    Column {
-        name,
-        add_def: "",
-        required: true,
-    }
-}
-
-const fn opt(name: &'static str, add_def: &'static str) -> Column {
-    Column {
-        name,
-        add_def,
-        required: false,
-    }
-}
+/// Tables newer SDKs added; created when absent instead of failing.
+const NEWER_TABLES: [&str; 2] = [ASSETS, CONNECTOR_SESSIONS];
 
 struct Table {
     name: &'static str,
+    /// One column per line, each `name definition`, as Baton writes it.
     create: &'static str,
-    columns: &'static [Column],
-    /// Tables newer SDKs added; created when absent instead of failing.
-    optional: bool,
+    /// Columns older SDKs lack, added with their definition from `create`;
+    /// a file without any other column is refused.
+    added_later: &'static [&'static str],
     indexes: &'static str,
+}
+
+impl Table {
+    /// `(name, definition)` of each column, in order.
+    fn columns(&self) -> impl Iterator<Item = (&'static str, &'static str)> {
+        self.create
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.trim().trim_end_matches(',').split_once(' '))
+    }
 }
 
 const TABLES: [Table; 7] = [
@@ -82,14 +72,7 @@ const TABLES: [Table; 7] = [
     sync_id text not null,
     discovered_at datetime not null
 );",
-        columns: &[
-            req("id"),
-            req("external_id"),
-            req("data"),
-            req("sync_id"),
-            req("discovered_at"),
-        ],
-        optional: false,
+        added_later: &[],
         indexes: "create unique index if not exists idx_resource_types_external_sync_v1 on v1_resource_types (external_id, sync_id);",
     },
     Table {
@@ -104,17 +87,7 @@ const TABLES: [Table; 7] = [
     sync_id text not null,
     discovered_at datetime not null
 );",
-        columns: &[
-            req("id"),
-            req("resource_type_id"),
-            req("external_id"),
-            req("parent_resource_type_id"),
-            req("parent_resource_id"),
-            req("data"),
-            req("sync_id"),
-            req("discovered_at"),
-        ],
-        optional: false,
+        added_later: &[],
         // Names swapped relative to columns, as in the SDK (see module doc).
         indexes: "create index if not exists idx_resources_resource_type_id_v1 on v1_resources (resource_type_id);
 create index if not exists idx_resources_external_sync_v1 on v1_resources (parent_resource_type_id, parent_resource_id);
@@ -131,16 +104,7 @@ create unique index if not exists idx_resources_parent_resource_id_v1 on v1_reso
     sync_id text not null,
     discovered_at datetime not null
 );",
-        columns: &[
-            req("id"),
-            req("resource_type_id"),
-            req("resource_id"),
-            req("external_id"),
-            req("data"),
-            req("sync_id"),
-            req("discovered_at"),
-        ],
-        optional: false,
+        added_later: &[],
         indexes: "create index if not exists idx_entitlements_resource_id_v1 on v1_entitlements (resource_type_id, resource_id);
 create unique index if not exists idx_entitlements_external_sync_v1 on v1_entitlements (external_id, sync_id);",
     },
@@ -162,23 +126,17 @@ create unique index if not exists idx_entitlements_external_sync_v1 on v1_entitl
     ingest_invariant_coverage text not null default '',
     ingest_invariant_mode text not null default ''
 );",
-        columns: &[
-            req("id"),
-            req("sync_id"),
-            req("started_at"),
-            req("ended_at"),
-            req("sync_token"),
-            opt("sync_type", "text not null default 'full'"),
-            opt("parent_sync_id", "text not null default ''"),
-            opt("linked_sync_id", "text not null default ''"),
-            opt("supports_diff", "integer not null default 0"),
-            opt("grants_backfilled", "integer not null default 0"),
-            opt("stats", "text"),
-            opt("ingest_invariant_generation", "text not null default ''"),
-            opt("ingest_invariant_coverage", "text not null default ''"),
-            opt("ingest_invariant_mode", "text not null default ''"),
+        added_later: &[
+            "sync_type",
+            "parent_sync_id",
+            "linked_sync_id",
+            "supports_diff",
+            "grants_backfilled",
+            "stats",
+            "ingest_invariant_generation",
+            "ingest_invariant_coverage",
+            "ingest_invariant_mode",
         ],
-        optional: false,
         indexes: "create unique index if not exists idx_sync_runs_sync_id_v1 on v1_sync_runs (sync_id);",
     },
     Table {
@@ -197,21 +155,7 @@ create unique index if not exists idx_entitlements_external_sync_v1 on v1_entitl
     sync_id text not null,
     discovered_at datetime not null
 );",
-        columns: &[
-            req("id"),
-            req("resource_type_id"),
-            req("resource_id"),
-            req("entitlement_id"),
-            req("principal_resource_type_id"),
-            req("principal_resource_id"),
-            req("external_id"),
-            opt("expansion", "blob"),
-            opt("needs_expansion", "integer not null default 0"),
-            req("data"),
-            req("sync_id"),
-            req("discovered_at"),
-        ],
-        optional: false,
+        added_later: &["expansion", "needs_expansion"],
         indexes: "create index if not exists idx_grants_resource_type_id_resource_id_v1 on v1_grants (resource_type_id, resource_id);
 create index if not exists idx_grants_principal_id_v1 on v1_grants (principal_resource_type_id, principal_resource_id);
 create index if not exists idx_grants_entitlement_id_principal_id_v1 on v1_grants (entitlement_id, principal_resource_type_id, principal_resource_id);
@@ -230,15 +174,7 @@ create index if not exists idx_grants_sync_needs_expansion_v1 on v1_grants (sync
     sync_id text not null,
     discovered_at datetime not null
 );",
-        columns: &[
-            req("id"),
-            req("external_id"),
-            req("content_type"),
-            req("data"),
-            req("sync_id"),
-            req("discovered_at"),
-        ],
-        optional: true,
+        added_later: &[],
         indexes: "create unique index if not exists idx_assets_external_sync_v1 on v1_assets (external_id, sync_id);",
     },
     Table {
@@ -249,8 +185,7 @@ create index if not exists idx_grants_sync_needs_expansion_v1 on v1_grants (sync
     key text not null,
     value blob not null
 );",
-        columns: &[req("id"), req("sync_id"), req("key"), req("value")],
-        optional: true,
+        added_later: &[],
         indexes: "create unique index if not exists idx_session_store_sync_key_v1 on v1_connector_sessions (sync_id, key);",
     },
 ];
@@ -267,29 +202,18 @@ pub fn create_all(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// What [`check_and_upgrade`] had to do.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Upgrade {
-    /// `table.column` entries that were added.
-    pub added_columns: Vec<String>,
-    /// Tables that were created because the file predates them.
-    pub added_tables: Vec<String>,
-}
-
 /// Checks that `conn` holds a c1z v1 schema and adds what newer SDKs expect.
 /// A missing required table or column is [`C1zError::Schema`], naming it, and
 /// so is a trigger, view or virtual table ([`crate::sqlite::vet_schema`]),
 /// refused before anything is changed.
-pub fn check_and_upgrade(conn: &Connection, path: &std::path::Path) -> Result<Upgrade> {
+pub fn check_and_upgrade(conn: &Connection, path: &std::path::Path) -> Result<()> {
     crate::sqlite::vet_schema(conn, path)?;
-    let mut up = Upgrade::default();
     for t in &TABLES {
         let cols = table_columns(conn, t.name)?;
         if cols.is_empty() {
-            if t.optional {
+            if NEWER_TABLES.contains(&t.name) {
                 conn.execute_batch(t.create)
                     .ctx(|| format!("creating table {}", t.name))?;
-                up.added_tables.push(t.name.to_string());
             } else {
                 return Err(C1zError::Schema {
                     path: path.to_path_buf(),
@@ -297,28 +221,24 @@ pub fn check_and_upgrade(conn: &Connection, path: &std::path::Path) -> Result<Up
                 });
             }
         } else {
-            for c in t.columns {
-                if cols.iter().any(|have| have == c.name) {
+            for (name, definition) in t.columns() {
+                if cols.iter().any(|have| have == name) {
                     continue;
                 }
-                if c.required {
+                if !t.added_later.contains(&name) {
                     return Err(C1zError::Schema {
                         path: path.to_path_buf(),
-                        detail: format!("table {} has no column {}", t.name, c.name),
+                        detail: format!("table {} has no column {name}", t.name),
                     });
                 }
                 conn.execute_batch(&format!(
-                    "alter table {} add column {} {};",
-                    t.name, c.name, c.add_def
+                    "alter table {} add column {name} {definition};",
+                    t.name
                 ))
-                .ctx(|| format!("adding column {}.{}", t.name, c.name))?;
-                up.added_columns.push(format!("{}.{}", t.name, c.name));
+                .ctx(|| format!("adding column {}.{name}", t.name))?;
             }
             if t.name == SYNC_RUNS
-                && up
-                    .added_columns
-                    .iter()
-                    .any(|c| c == "v1_sync_runs.sync_type")
+                && !cols.iter().any(|c| c == "sync_type")
                 && cols.iter().any(|c| c == "is_partial")
             {
                 // v0.2 files marked partial syncs with a boolean.
@@ -331,18 +251,13 @@ pub fn check_and_upgrade(conn: &Connection, path: &std::path::Path) -> Result<Up
         conn.execute_batch(t.indexes)
             .ctx(|| format!("creating indexes of {}", t.name))?;
     }
-    Ok(up)
+    Ok(())
 }
 
 /// Column names of `table`, empty if the table does not exist.
 pub fn table_columns(conn: &Connection, table: &str) -> Result<Vec<String>> {
-    let mut stmt = conn
-        .prepare(&format!("pragma table_info({table})"))
-        .ctx(|| format!("reading columns of {table}"))?;
-    let rows = stmt
-        .query_map([], |r| r.get::<_, String>(1))
-        .ctx(|| format!("reading columns of {table}"))?;
-    rows.collect::<std::result::Result<Vec<_>, _>>()
+    conn.prepare(&format!("pragma table_info({table})"))
+        .and_then(|mut stmt| stmt.query_map([], |r| r.get(1))?.collect())
         .ctx(|| format!("reading columns of {table}"))
 }
 
@@ -361,6 +276,25 @@ mod tests {
     }
 
     #[test]
+    fn columns_come_from_the_create_statements() {
+        let runs = TABLES.iter().find(|t| t.name == SYNC_RUNS).unwrap();
+        let columns: Vec<_> = runs.columns().collect();
+        assert_eq!(columns.len(), 14);
+        assert_eq!(columns[0], ("id", "integer primary key"));
+        assert_eq!(columns[3], ("ended_at", "datetime"));
+        assert_eq!(columns[5], ("sync_type", "text not null default 'full'"));
+        for t in &TABLES {
+            let conn = Connection::open_in_memory().unwrap();
+            conn.execute_batch(t.create).unwrap();
+            let names: Vec<_> = t.columns().map(|(name, _)| name.to_string()).collect();
+            assert_eq!(names, table_columns(&conn, t.name).unwrap(), "{}", t.name);
+            for late in t.added_later {
+                assert!(names.iter().any(|n| n == late), "{late}");
+            }
+        }
+    }
+
+    #[test]
     fn creates_swapped_resource_index_names() {
         let conn = Connection::open_in_memory().unwrap();
         create_all(&conn).unwrap();
@@ -372,8 +306,18 @@ mod tests {
             index_columns(&conn, "idx_resources_external_sync_v1"),
             vec!["parent_resource_type_id", "parent_resource_id"]
         );
-        let up = check_and_upgrade(&conn, std::path::Path::new("mem")).unwrap();
-        assert_eq!(up, Upgrade::default());
+        let schema = |conn: &Connection| -> Vec<String> {
+            let mut stmt = conn
+                .prepare("select sql from sqlite_schema order by name")
+                .unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        let before = schema(&conn);
+        check_and_upgrade(&conn, std::path::Path::new("mem")).unwrap();
+        assert_eq!(schema(&conn), before, "a current file is left as it is");
     }
 
     #[test]
@@ -394,12 +338,10 @@ mod tests {
                values ('a', '2025-01-01 00:00:00', '', 1);",
         )
         .unwrap();
-        let up = check_and_upgrade(&conn, std::path::Path::new("mem")).unwrap();
-        assert!(
-            up.added_columns
-                .contains(&"v1_grants.needs_expansion".to_string())
-        );
-        assert_eq!(up.added_tables, vec!["v1_connector_sessions".to_string()]);
+        check_and_upgrade(&conn, std::path::Path::new("mem")).unwrap();
+        let grants = table_columns(&conn, GRANTS).unwrap();
+        assert!(grants.iter().any(|c| c == "needs_expansion"), "{grants:?}");
+        assert!(!table_columns(&conn, CONNECTOR_SESSIONS).unwrap().is_empty());
         let t: String = conn
             .query_row("select sync_type from v1_sync_runs", [], |r| r.get(0))
             .unwrap();

@@ -39,7 +39,7 @@ use std::path::Path;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use crate::error::{C1zError, Result};
+use crate::error::{C1zError, Result, SqlContext};
 
 /// The connection-level settings [`open_untrusted`] applies, with the value
 /// each must have.
@@ -61,17 +61,12 @@ const SETTINGS: [(DbConfig, bool, &str); 4] = [
 /// Nothing is read from the file here; call [`vet_schema`] (done by
 /// [`crate::schema::check_and_upgrade`]) before using the connection.
 pub fn open_untrusted(db: &Path, flags: OpenFlags) -> Result<Connection> {
-    let conn = Connection::open_with_flags(db, flags).map_err(|e| C1zError::Sqlite {
-        context: format!("opening {}", db.display()),
-        source: e,
-    })?;
+    let conn =
+        Connection::open_with_flags(db, flags).ctx(|| format!("opening {}", db.display()))?;
     for (option, wanted, name) in SETTINGS {
         let applied = conn
             .set_db_config(option, wanted)
-            .map_err(|e| C1zError::Sqlite {
-                context: format!("setting {name} on {}", db.display()),
-                source: e,
-            })?;
+            .ctx(|| format!("setting {name} on {}", db.display()))?;
         // Fail closed: a SQLite build that ignored the option must not be
         // used on a file from elsewhere.
         if applied != wanted {
@@ -88,10 +83,7 @@ pub fn open_untrusted(db: &Path, flags: OpenFlags) -> Result<Connection> {
     // A flag pragma: it changes the connection and reads nothing from the
     // file, so it cannot run anything the file holds.
     conn.execute_batch("pragma cell_size_check = on;")
-        .map_err(|e| C1zError::Sqlite {
-            context: format!("setting cell_size_check on {}", db.display()),
-            source: e,
-        })?;
+        .ctx(|| format!("setting cell_size_check on {}", db.display()))?;
     Ok(conn)
 }
 
@@ -223,7 +215,7 @@ fn is_virtual(sql: &str) -> bool {
         .take(3)
         .map(str::to_ascii_lowercase)
         .collect();
-    words.len() == 3 && words[0] == "create" && words[1] == "virtual" && words[2] == "table"
+    words == ["create", "virtual", "table"]
 }
 
 /// A name from the file, quoted and cut short: it is attacker-controlled.

@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{C1zError, Result, SqlContext};
+use crate::pb;
 use crate::schema;
 
 /// `sync_type` of a full sync.
@@ -23,8 +24,6 @@ pub const PARTIAL_SYNC_TYPES: [&str; 3] = ["partial", "partial_upserts", "partia
 /// One row of `v1_sync_runs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncRun {
-    /// SQLite row id (creation order).
-    pub rowid: i64,
     pub sync_id: String,
     /// Local time, `YYYY-MM-DD HH:MM:SS[.f]`.
     pub started_at: String,
@@ -51,18 +50,17 @@ impl SyncRun {
 }
 
 const SYNC_RUN_COLS: &str =
-    "id, sync_id, started_at, ended_at, sync_token, sync_type, parent_sync_id, stats";
+    "sync_id, started_at, ended_at, sync_token, sync_type, parent_sync_id, stats";
 
 fn sync_run_from_row(r: &Row<'_>) -> rusqlite::Result<SyncRun> {
     Ok(SyncRun {
-        rowid: r.get(0)?,
-        sync_id: r.get(1)?,
-        started_at: text_of(r, 2)?.unwrap_or_default(),
-        ended_at: text_of(r, 3)?,
-        sync_token: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-        sync_type: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-        parent_sync_id: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
-        stats: r.get(7)?,
+        sync_id: r.get(0)?,
+        started_at: text_of(r, 1)?.unwrap_or_default(),
+        ended_at: text_of(r, 2)?,
+        sync_token: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+        sync_type: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+        parent_sync_id: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+        stats: r.get(6)?,
     })
 }
 
@@ -81,45 +79,50 @@ fn text_of(r: &Row<'_>, idx: usize) -> rusqlite::Result<Option<String>> {
 /// All sync runs in creation order.
 pub fn list_sync_runs(conn: &Connection) -> Result<Vec<SyncRun>> {
     let sql = format!("select {SYNC_RUN_COLS} from v1_sync_runs order by id");
-    let mut stmt = conn
-        .prepare_cached(&sql)
-        .ctx(|| "listing sync runs".into())?;
-    let rows = stmt
-        .query_map([], sync_run_from_row)
-        .ctx(|| "listing sync runs".into())?;
-    rows.collect::<rusqlite::Result<Vec<_>>>()
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.query_map([], sync_run_from_row)?.collect())
         .ctx(|| "listing sync runs".into())
+}
+
+/// The first sync run `rest` (a `where` clause and ordering) selects.
+fn sync_run_where(
+    conn: &Connection,
+    rest: &str,
+    params: impl rusqlite::Params,
+    what: impl FnOnce() -> String,
+) -> Result<Option<SyncRun>> {
+    let sql = format!("select {SYNC_RUN_COLS} from v1_sync_runs where {rest}");
+    conn.query_row(&sql, params, sync_run_from_row)
+        .optional()
+        .ctx(what)
 }
 
 /// The sync run `sync_id`, if present.
 pub fn get_sync_run(conn: &Connection, sync_id: &str) -> Result<Option<SyncRun>> {
-    let sql = format!("select {SYNC_RUN_COLS} from v1_sync_runs where sync_id = ?1");
-    conn.query_row(&sql, [sync_id], sync_run_from_row)
-        .optional()
-        .ctx(|| format!("reading sync run {sync_id}"))
+    sync_run_where(conn, "sync_id = ?1", [sync_id], || {
+        format!("reading sync run {sync_id}")
+    })
 }
 
 /// The latest finished sync of `sync_type`, ordered by `ended_at` then
 /// `sync_id`, both descending (Baton's order).
 pub fn latest_finished(conn: &Connection, sync_type: &str) -> Result<Option<SyncRun>> {
-    let sql = format!(
-        "select {SYNC_RUN_COLS} from v1_sync_runs where ended_at is not null and sync_type = ?1 \
-         order by ended_at desc, sync_id desc limit 1"
-    );
-    conn.query_row(&sql, [sync_type], sync_run_from_row)
-        .optional()
-        .ctx(|| "finding the latest finished sync".into())
+    sync_run_where(
+        conn,
+        "ended_at is not null and sync_type = ?1 order by ended_at desc, sync_id desc limit 1",
+        [sync_type],
+        || "finding the latest finished sync".into(),
+    )
 }
 
 /// The latest unfinished sync of `sync_type` (most recently started).
 pub fn latest_unfinished(conn: &Connection, sync_type: &str) -> Result<Option<SyncRun>> {
-    let sql = format!(
-        "select {SYNC_RUN_COLS} from v1_sync_runs where ended_at is null and sync_type = ?1 \
-         order by started_at desc, id desc limit 1"
-    );
-    conn.query_row(&sql, [sync_type], sync_run_from_row)
-        .optional()
-        .ctx(|| "finding the latest unfinished sync".into())
+    sync_run_where(
+        conn,
+        "ended_at is null and sync_type = ?1 order by started_at desc, id desc limit 1",
+        [sync_type],
+        || "finding the latest unfinished sync".into(),
+    )
 }
 
 /// The sync readers show by default: the latest finished full sync, else the
@@ -128,13 +131,12 @@ pub fn default_view(conn: &Connection) -> Result<Option<SyncRun>> {
     if let Some(s) = latest_finished(conn, SYNC_TYPE_FULL)? {
         return Ok(Some(s));
     }
-    let sql = format!(
-        "select {SYNC_RUN_COLS} from v1_sync_runs where ended_at is null \
-         order by started_at desc, id desc limit 1"
-    );
-    conn.query_row(&sql, [], sync_run_from_row)
-        .optional()
-        .ctx(|| "finding the latest sync".into())
+    sync_run_where(
+        conn,
+        "ended_at is null order by started_at desc, id desc limit 1",
+        [],
+        || "finding the latest sync".into(),
+    )
 }
 
 /// Counts of one sync. Serialized into `v1_sync_runs.stats` like Go's
@@ -176,15 +178,11 @@ fn count_by_type(conn: &Connection, table: &str, sync_id: &str) -> Result<BTreeM
     let sql = format!(
         "select resource_type_id, count(*) from {table} where sync_id = ?1 group by resource_type_id"
     );
-    let mut stmt = conn
-        .prepare_cached(&sql)
-        .ctx(|| format!("counting {table}"))?;
-    let rows = stmt
-        .query_map([sync_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_map([sync_id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+                .collect()
         })
-        .ctx(|| format!("counting {table}"))?;
-    rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()
         .ctx(|| format!("counting {table}"))
 }
 
@@ -261,96 +259,66 @@ fn datetime_before(a: &str, b: &str) -> bool {
     }
 }
 
-/// Decodes a `data` blob, naming table and row on failure.
-pub fn decode_blob<T: prost::Message + Default>(
-    table: &'static str,
-    message: &'static str,
-    external_id: &str,
-    data: &[u8],
-) -> Result<T> {
+/// A message stored in one of the object tables, which it names.
+pub trait Stored: prost::Message + prost::Name + Default {
+    const TABLE: &'static str;
+}
+
+impl Stored for pb::ResourceType {
+    const TABLE: &'static str = schema::RESOURCE_TYPES;
+}
+
+impl Stored for pb::Resource {
+    const TABLE: &'static str = schema::RESOURCES;
+}
+
+impl Stored for pb::Entitlement {
+    const TABLE: &'static str = schema::ENTITLEMENTS;
+}
+
+impl Stored for pb::Grant {
+    const TABLE: &'static str = schema::GRANTS;
+}
+
+/// Decodes a `data` blob, naming table, message and row on failure.
+pub fn decode_blob<T: Stored>(external_id: &str, data: &[u8]) -> Result<T> {
     T::decode(data).map_err(|source| C1zError::UndecodableBlob {
-        table,
-        message,
+        table: T::TABLE,
+        message: T::full_name(),
         external_id: external_id.to_string(),
         source,
     })
 }
 
-/// Kind of object table, with its message name for error reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectTable {
-    ResourceTypes,
-    Resources,
-    Entitlements,
-    Grants,
-}
-
-impl ObjectTable {
-    pub fn table(self) -> &'static str {
-        match self {
-            ObjectTable::ResourceTypes => schema::RESOURCE_TYPES,
-            ObjectTable::Resources => schema::RESOURCES,
-            ObjectTable::Entitlements => schema::ENTITLEMENTS,
-            ObjectTable::Grants => schema::GRANTS,
-        }
-    }
-
-    pub fn message(self) -> &'static str {
-        match self {
-            ObjectTable::ResourceTypes => "c1.connector.v2.ResourceType",
-            ObjectTable::Resources => "c1.connector.v2.Resource",
-            ObjectTable::Entitlements => "c1.connector.v2.Entitlement",
-            ObjectTable::Grants => "c1.connector.v2.Grant",
-        }
-    }
-}
-
-/// The `data` blob of `external_id` in `sync_id`, if present.
-pub fn get_blob(
-    conn: &Connection,
-    table: ObjectTable,
-    sync_id: &str,
-    external_id: &str,
-) -> Result<Option<Vec<u8>>> {
-    let sql = format!(
-        "select data from {} where external_id = ?1 and sync_id = ?2",
-        table.table()
-    );
-    let mut stmt = conn
-        .prepare_cached(&sql)
-        .ctx(|| format!("looking up {external_id} in {}", table.table()))?;
-    stmt.query_row(params![external_id, sync_id], |r| r.get(0))
-        .optional()
-        .ctx(|| format!("looking up {external_id} in {}", table.table()))
-}
-
 /// Looks up and decodes one object of `sync_id` by `external_id`.
-pub fn get_object<T: prost::Message + Default>(
+pub fn get_object<T: Stored>(
     conn: &Connection,
-    table: ObjectTable,
     sync_id: &str,
     external_id: &str,
 ) -> Result<Option<T>> {
-    match get_blob(conn, table, sync_id, external_id)? {
-        Some(data) => decode_blob(table.table(), table.message(), external_id, &data).map(Some),
-        None => Ok(None),
-    }
+    let sql = format!(
+        "select data from {} where external_id = ?1 and sync_id = ?2",
+        T::TABLE
+    );
+    let data: Option<Vec<u8>> = conn
+        .prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_row(params![external_id, sync_id], |r| r.get(0))
+                .optional()
+        })
+        .ctx(|| format!("looking up {external_id} in {}", T::TABLE))?;
+    data.map(|data| decode_blob(external_id, &data)).transpose()
 }
 
-/// True if `external_id` exists in `sync_id`.
+/// True if `external_id` exists in `sync_id` of `table`.
 pub fn object_exists(
     conn: &Connection,
-    table: ObjectTable,
+    table: &str,
     sync_id: &str,
     external_id: &str,
 ) -> Result<bool> {
-    let sql = format!(
-        "select 1 from {} where external_id = ?1 and sync_id = ?2",
-        table.table()
-    );
-    let mut stmt = conn
-        .prepare_cached(&sql)
-        .ctx(|| format!("looking up {external_id} in {}", table.table()))?;
-    stmt.exists(params![external_id, sync_id])
-        .ctx(|| format!("looking up {external_id} in {}", table.table()))
+    let sql = format!("select 1 from {table} where external_id = ?1 and sync_id = ?2");
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.exists(params![external_id, sync_id]))
+        .ctx(|| format!("looking up {external_id} in {table}"))
 }

@@ -15,7 +15,7 @@
 //! * Rows are keyed by the writer's sync id, so a queue left by another
 //!   sync is never read as this one's.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Result, SqlContext};
 use crate::writer::C1zWriter;
@@ -66,13 +66,17 @@ pub struct Spent {
 /// [`C1zWriter::sync_queue`]; it borrows the writer for one statement or a
 /// few, so records and queue changes interleave in the same transaction.
 pub struct SyncQueue<'w> {
-    writer: &'w C1zWriter,
+    conn: &'w Connection,
+    sync_id: &'w str,
 }
 
 impl C1zWriter {
     /// The sync engine's side tables of this writer's sync.
     pub fn sync_queue(&self) -> SyncQueue<'_> {
-        SyncQueue { writer: self }
+        SyncQueue {
+            conn: self.connection(),
+            sync_id: self.sync_id(),
+        }
     }
 }
 
@@ -81,16 +85,12 @@ fn non_negative(n: i64) -> u64 {
 }
 
 impl SyncQueue<'_> {
-    fn sync_id(&self) -> &str {
-        self.writer.sync_id()
-    }
-
     /// Creates the side tables if they are missing (a new working file, or
     /// one from before they existed).
     pub fn create_tables(&self) -> Result<()> {
-        let conn = self.writer.connection();
         for schema in [QUEUE_SCHEMA, SEEN_SCHEMA, STATE_SCHEMA] {
-            conn.execute_batch(schema)
+            self.conn
+                .execute_batch(schema)
                 .ctx(|| "creating the sync task queue".into())?;
         }
         Ok(())
@@ -99,8 +99,7 @@ impl SyncQueue<'_> {
     /// Empties every side table: a new sync starts with no queue, no seen
     /// set and nothing spent, whatever an abandoned sync left.
     pub fn clear(&self) -> Result<()> {
-        self.writer
-            .connection()
+        self.conn
             .execute_batch(
                 "delete from host_sync_queue; delete from host_sync_seen; \
                  delete from host_sync_state;",
@@ -110,8 +109,7 @@ impl SyncQueue<'_> {
 
     /// Drops the side tables, so the published file has Baton's schema only.
     pub fn drop_tables(&self) -> Result<()> {
-        self.writer
-            .connection()
+        self.conn
             .execute_batch(
                 "drop table if exists host_sync_queue; drop table if exists host_sync_seen; \
                  drop table if exists host_sync_state;",
@@ -122,12 +120,11 @@ impl SyncQueue<'_> {
     /// Tasks queued for this sync and their stored bytes.
     pub fn totals(&self) -> Result<QueueTotals> {
         let (tasks, bytes) = self
-            .writer
-            .connection()
+            .conn
             .query_row(
                 "select count(*), coalesce(sum(length(task)), 0) from host_sync_queue \
                  where sync_id = ?1",
-                params![self.sync_id()],
+                params![self.sync_id],
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
             )
             .ctx(|| "counting the sync task queue".into())?;
@@ -140,12 +137,11 @@ impl SyncQueue<'_> {
     /// Queues `task` in `phase`; false if that task is queued already.
     pub fn push(&self, phase: u8, task: &str) -> Result<bool> {
         let added = self
-            .writer
-            .connection()
+            .conn
             .prepare_cached(
                 "insert or ignore into host_sync_queue (sync_id, phase, task) values (?1, ?2, ?3)",
             )
-            .and_then(|mut s| s.execute(params![self.sync_id(), phase, task]))
+            .and_then(|mut s| s.execute(params![self.sync_id, phase, task]))
             .ctx(|| "queueing a sync task".into())?;
         Ok(added > 0)
     }
@@ -153,10 +149,9 @@ impl SyncQueue<'_> {
     /// Removes the task with row id `id`; false if it was not queued.
     pub fn remove(&self, id: i64) -> Result<bool> {
         let removed = self
-            .writer
-            .connection()
+            .conn
             .prepare_cached("delete from host_sync_queue where id = ?1 and sync_id = ?2")
-            .and_then(|mut s| s.execute(params![id, self.sync_id()]))
+            .and_then(|mut s| s.execute(params![id, self.sync_id]))
             .ctx(|| "removing a sync task".into())?;
         Ok(removed > 0)
     }
@@ -164,31 +159,29 @@ impl SyncQueue<'_> {
     /// Up to `limit` tasks of `phase` with a row id above `after`, in
     /// insertion order.
     pub fn next(&self, phase: u8, after: i64, limit: usize) -> Result<Vec<QueuedTask>> {
-        let conn = self.writer.connection();
-        let mut stmt = conn
+        let limit = saturating_i64(limit as u64);
+        self.conn
             .prepare_cached(
                 "select id, task from host_sync_queue where sync_id = ?1 and phase = ?2 \
                  and id > ?3 order by id limit ?4",
             )
-            .ctx(|| "reading the sync task queue".into())?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt
-            .query_map(params![self.sync_id(), phase, after, limit], |r| {
-                Ok(QueuedTask {
-                    id: r.get(0)?,
-                    task: r.get(1)?,
-                })
+            .and_then(|mut stmt| {
+                let task = |r: &rusqlite::Row<'_>| {
+                    Ok(QueuedTask {
+                        id: r.get(0)?,
+                        task: r.get(1)?,
+                    })
+                };
+                stmt.query_map(params![self.sync_id, phase, after, limit], task)?
+                    .collect()
             })
-            .ctx(|| "reading the sync task queue".into())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
             .ctx(|| "reading the sync task queue".into())
     }
 
     /// Adds `digest` to the seen set; false if it was there already.
     pub fn first_sight(&self, digest: &[u8]) -> Result<bool> {
         let added = self
-            .writer
-            .connection()
+            .conn
             .prepare_cached("insert or ignore into host_sync_seen (digest) values (?1)")
             .and_then(|mut s| s.execute(params![digest]))
             .ctx(|| "remembering a sync task".into())?;
@@ -197,8 +190,7 @@ impl SyncQueue<'_> {
 
     /// Whether the seen set holds `digest`.
     pub fn seen(&self, digest: &[u8]) -> Result<bool> {
-        self.writer
-            .connection()
+        self.conn
             .prepare_cached("select 1 from host_sync_seen where digest = ?1")
             .and_then(|mut s| s.exists(params![digest]))
             .ctx(|| "looking up a sync task".into())
@@ -208,11 +200,10 @@ impl SyncQueue<'_> {
     /// for a sync that has recorded none).
     pub fn spent(&self) -> Result<Spent> {
         let row: Option<(i64, i64)> = self
-            .writer
-            .connection()
+            .conn
             .query_row(
                 "select calls, bytes from host_sync_state where sync_id = ?1",
-                params![self.sync_id()],
+                params![self.sync_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
@@ -226,26 +217,24 @@ impl SyncQueue<'_> {
 
     /// Records the calls this sync has made so far.
     pub fn set_calls(&self, calls: u64) -> Result<()> {
-        self.writer
-            .connection()
+        self.conn
             .prepare_cached(
                 "insert into host_sync_state (sync_id, calls) values (?1, ?2) \
                  on conflict (sync_id) do update set calls = excluded.calls",
             )
-            .and_then(|mut s| s.execute(params![self.sync_id(), saturating_i64(calls)]))
+            .and_then(|mut s| s.execute(params![self.sync_id, saturating_i64(calls)]))
             .ctx(|| "recording the sync's calls".into())?;
         Ok(())
     }
 
     /// Records the record bytes this sync has uploaded so far.
     pub fn set_bytes(&self, bytes: u64) -> Result<()> {
-        self.writer
-            .connection()
+        self.conn
             .prepare_cached(
                 "insert into host_sync_state (sync_id, calls, bytes) values (?1, 0, ?2) \
                  on conflict (sync_id) do update set bytes = excluded.bytes",
             )
-            .and_then(|mut s| s.execute(params![self.sync_id(), saturating_i64(bytes)]))
+            .and_then(|mut s| s.execute(params![self.sync_id, saturating_i64(bytes)]))
             .ctx(|| "recording the sync's uploaded bytes".into())?;
         Ok(())
     }
@@ -404,7 +393,7 @@ mod tests {
         q.drop_tables().unwrap();
         w.finish().unwrap();
         let db = dir.path().join("out.db");
-        crate::envelope::decompress_to(&target, &db, Default::default()).unwrap();
+        crate::envelope::decompress_to(&target, &db, crate::envelope::DEFAULT_MAX_DECODED).unwrap();
         let conn = rusqlite::Connection::open(&db).unwrap();
         let n: i64 = conn
             .query_row(

@@ -44,21 +44,22 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use prost::Message;
-use rusqlite::{Connection, ErrorCode, OpenFlags, params};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql, params};
 
-use crate::envelope::{self, DecodeLimits, FileState};
+use crate::envelope::{self, FileState, TMP_SUFFIX};
 use crate::error::{C1zError, Result, SqlContext};
 use crate::ids;
 use crate::pb;
 use crate::schema;
 use crate::sqlite;
-use crate::store::{self, ObjectTable, SYNC_TYPE_FULL, SyncStats};
+use crate::store::{self, SYNC_TYPE_FULL, Stored, SyncStats};
 
 /// Suffix of the working database next to the target.
 pub const WORKING_SUFFIX: &str = ".partial.db";
-/// Suffix of the temporary c1z written before the final rename.
-pub const TMP_SUFFIX: &str = ".tmp";
+/// Unfinished syncs older than this are discarded instead of resumed
+/// (Baton: 7 days).
+pub const MAX_RESUME_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The working database path of `target`: `<target>.partial.db`.
 pub fn working_path(target: &Path) -> PathBuf {
@@ -72,19 +73,11 @@ pub struct WriterOptions {
     pub keep_syncs: usize,
     /// Skip the cleanup of old syncs entirely.
     pub skip_cleanup: bool,
-    /// Resume an unfinished full sync found in the working file.
+    /// Resume an unfinished full sync found in the working file (one
+    /// started less than [`MAX_RESUME_AGE`] ago).
     pub resume: bool,
-    /// Unfinished syncs older than this are discarded instead of resumed
-    /// (Baton: 7 days). `None` resumes any age.
-    pub max_resume_age: Option<Duration>,
-    /// zstd level of the final artifact (clamped to 1..=19).
-    pub zstd_level: i32,
     /// SQLite page cache of the working database, in KiB.
     pub cache_size_kib: u32,
-    /// VACUUM after cleanup deleted old syncs (as Baton does).
-    pub vacuum_after_cleanup: bool,
-    /// Limits for decompressing an existing target.
-    pub decode_limits: DecodeLimits,
     /// Write a `partial` sync (Baton's targeted sync) instead of a `full`
     /// one. A partial sync is never resumed: any new sync discards the
     /// unfinished full and partial syncs it does not resume.
@@ -97,11 +90,7 @@ impl Default for WriterOptions {
             keep_syncs: 2,
             skip_cleanup: false,
             resume: true,
-            max_resume_age: Some(Duration::from_secs(7 * 24 * 3600)),
-            zstd_level: 3,
             cache_size_kib: 64 * 1024,
-            vacuum_after_cleanup: true,
-            decode_limits: DecodeLimits::default(),
             partial: false,
         }
     }
@@ -152,8 +141,6 @@ pub struct FinishReport {
     pub target: PathBuf,
     /// Counts of the finished sync (also stored in `v1_sync_runs.stats`).
     pub stats: SyncStats,
-    /// Syncs removed by cleanup.
-    pub deleted_syncs: Vec<String>,
     /// Size of the uncompressed database.
     pub database_bytes: u64,
     /// Size of the published c1z.
@@ -192,15 +179,38 @@ const SQL_PUT_GRANT: &str = "insert into v1_grants (resource_type_id, resource_i
      and v1_grants.entitlement_id = excluded.entitlement_id \
      and v1_grants.principal_resource_type_id = excluded.principal_resource_type_id \
      and v1_grants.principal_resource_id = excluded.principal_resource_id";
-const SQL_PUT_ASSET: &str = "insert into v1_assets (external_id, content_type, data, sync_id, discovered_at) \
-     values (?1, ?2, ?3, ?4, ?5) on conflict (external_id, sync_id) do update set \
-     data = excluded.data, content_type = excluded.content_type";
+/// A SQL NULL column.
+const NULL: ToSqlOutput<'static> = ToSqlOutput::Owned(Value::Null);
+
+/// A text column borrowed from the record.
+fn text(s: &str) -> ToSqlOutput<'_> {
+    ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+}
 
 fn invalid(kind: &'static str, reason: impl Into<String>) -> C1zError {
     C1zError::InvalidRecord {
         kind,
         reason: reason.into(),
     }
+}
+
+/// The parts a resource's id is derived from, as collisions name them.
+fn resource_parts(r: &pb::Resource) -> String {
+    let id = r.id.as_ref().map(|id| id.resource_type.as_str());
+    format!("a resource of type {}", id.unwrap_or_default())
+}
+
+fn entitlement_parts(e: &pb::Entitlement) -> String {
+    let rid = e.resource.as_ref().and_then(|r| r.id.clone());
+    let rid = rid.unwrap_or_default().external_id();
+    format!("resource {rid} slug {:?}", e.slug)
+}
+
+fn grant_parts(g: &pb::Grant) -> String {
+    let ent = g.entitlement.as_ref().map(|e| e.id.as_str());
+    let pid = g.principal.as_ref().and_then(|p| p.id.clone());
+    let pid = pid.unwrap_or_default().external_id();
+    format!("entitlement {} to {pid}", ent.unwrap_or_default())
 }
 
 fn require_id<'a>(
@@ -238,7 +248,7 @@ impl C1zWriter {
             Err(e) => return Err(C1zError::io("reading metadata of", &working, e)),
         };
         if !has_working {
-            prepare_working(target, &working, state, &opts)?;
+            prepare_working(target, &working, state)?;
         }
         let conn = open_working(&working, &opts)?;
 
@@ -260,7 +270,7 @@ impl C1zWriter {
         if let Some(run) = unfinished
             && self.opts.resume
             && !self.opts.partial
-            && self.fresh_enough(&run.started_at)
+            && Self::fresh_enough(&run.started_at)
         {
             self.sync_id = run.sync_id.clone();
             return Ok(SyncStart::Resumed {
@@ -303,15 +313,13 @@ impl C1zWriter {
         Ok(SyncStart::New { sync_id })
     }
 
-    fn fresh_enough(&self, started_at: &str) -> bool {
-        let Some(max) = self.opts.max_resume_age else {
-            return true;
-        };
-        let Some(started) = ids::parse_datetime(started_at) else {
-            return true;
-        };
-        let age = chrono::Local::now().naive_local() - started;
-        age.to_std().map(|a| a <= max).unwrap_or(true)
+    /// False for a sync started more than [`MAX_RESUME_AGE`] ago; true when
+    /// its start cannot be read or lies ahead.
+    fn fresh_enough(started_at: &str) -> bool {
+        ids::parse_datetime(started_at).is_none_or(|started| {
+            let age = chrono::Local::now().naive_local() - started;
+            age.to_std().map_or(true, |age| age <= MAX_RESUME_AGE)
+        })
     }
 
     fn begin(&self) -> Result<()> {
@@ -325,16 +333,6 @@ impl C1zWriter {
         &self.sync_id
     }
 
-    /// The c1z this writer will publish.
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
-    /// The working database (`<target>.partial.db`).
-    pub fn working_path(&self) -> &Path {
-        &self.working
-    }
-
     /// The working database's connection, inside the writer's open
     /// transaction. Crate-only: the sync engine's side tables go through
     /// [`crate::sync_queue`], so SQL stays in this crate.
@@ -344,115 +342,61 @@ impl C1zWriter {
 
     /// Upserts resource types (`external_id` = `id`).
     pub fn put_resource_types(&mut self, items: &[pb::ResourceType]) -> Result<()> {
-        for rt in items {
-            if rt.id.is_empty() {
-                return Err(invalid("resource type", "empty id"));
-            }
-        }
-        let now = ids::now_text();
-        let mut stmt = self
-            .conn
-            .prepare_cached(SQL_PUT_RESOURCE_TYPE)
-            .ctx(|| "preparing resource type upsert".into())?;
-        for rt in items {
-            self.buf.clear();
-            rt.encode(&mut self.buf).expect("Vec grows");
-            stmt.execute(params![rt.id, self.buf, self.sync_id, now])
-                .ctx(|| format!("writing resource type {}", rt.id))?;
-        }
-        Ok(())
+        let rows = items
+            .iter()
+            .map(|rt| {
+                if rt.id.is_empty() {
+                    return Err(invalid("resource type", "empty id"));
+                }
+                Ok((rt, rt.id.clone(), vec![text(&rt.id)]))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // The upsert always replaces a type, so it never reports a collision.
+        self.upsert("resource type", SQL_PUT_RESOURCE_TYPE, rows, |_| {
+            String::new()
+        })
     }
 
     /// Upserts resources (`external_id` = `"<type>:<id>"`, parent columns from
     /// `parent_resource_id` or NULL).
     pub fn put_resources(&mut self, items: &[pb::Resource]) -> Result<()> {
-        for r in items {
-            require_id("resource", "id", r.id.as_ref())?;
-        }
-        let now = ids::now_text();
-        let mut stmt = self
-            .conn
-            .prepare_cached(SQL_PUT_RESOURCE)
-            .ctx(|| "preparing resource upsert".into())?;
-        for r in items {
-            let id = r.id.as_ref().expect("validated");
-            let external_id = id.external_id();
-            let (ptype, pid) = match &r.parent_resource_id {
-                Some(p) => (Some(p.resource_type.as_str()), Some(p.resource.as_str())),
-                None => (None, None),
-            };
-            self.buf.clear();
-            r.encode(&mut self.buf).expect("Vec grows");
-            let written = stmt
-                .execute(params![
-                    id.resource_type,
-                    external_id,
-                    ptype,
-                    pid,
-                    self.buf,
-                    self.sync_id,
-                    now
-                ])
-                .ctx(|| format!("writing resource {external_id}"))?;
-            if written == 0 {
-                return Err(self.collision(
-                    "resource",
-                    &external_id,
-                    format!("a resource of type {}", id.resource_type),
-                ));
-            }
-        }
-        Ok(())
+        let rows = items
+            .iter()
+            .map(|r| {
+                let id = require_id("resource", "id", r.id.as_ref())?;
+                let parent = r.parent_resource_id.as_ref();
+                let external_id = id.external_id();
+                let columns = vec![
+                    text(&id.resource_type),
+                    ToSqlOutput::from(external_id.clone()),
+                    parent.map_or(NULL, |p| text(&p.resource_type)),
+                    parent.map_or(NULL, |p| text(&p.resource)),
+                ];
+                Ok((r, external_id, columns))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.upsert("resource", SQL_PUT_RESOURCE, rows, resource_parts)
     }
 
     /// Upserts entitlements (`external_id` = `id`, resource columns from
     /// `entitlement.resource.id`).
     pub fn put_entitlements(&mut self, items: &[pb::Entitlement]) -> Result<()> {
-        for e in items {
-            if e.id.is_empty() {
-                return Err(invalid("entitlement", "empty id"));
-            }
-            require_id(
-                "entitlement",
-                &format!("resource.id of {}", e.id),
-                e.resource.as_ref().and_then(|r| r.id.as_ref()),
-            )?;
-        }
-        let now = ids::now_text();
-        let mut stmt = self
-            .conn
-            .prepare_cached(SQL_PUT_ENTITLEMENT)
-            .ctx(|| "preparing entitlement upsert".into())?;
-        for e in items {
-            let rid = e
-                .resource
-                .as_ref()
-                .and_then(|r| r.id.as_ref())
-                .expect("validated");
-            self.buf.clear();
-            e.encode(&mut self.buf).expect("Vec grows");
-            let written = stmt
-                .execute(params![
-                    rid.resource_type,
-                    rid.resource,
-                    e.id,
-                    self.buf,
-                    self.sync_id,
-                    now
-                ])
-                .ctx(|| format!("writing entitlement {}", e.id))?;
-            if written == 0 {
-                return Err(self.collision(
+        let rows = items
+            .iter()
+            .map(|e| {
+                if e.id.is_empty() {
+                    return Err(invalid("entitlement", "empty id"));
+                }
+                let rid = require_id(
                     "entitlement",
-                    &e.id,
-                    format!(
-                        "resource {}:{} slug {:?}",
-                        rid.resource_type, rid.resource, e.slug
-                    ),
-                ));
-            }
-        }
-        Ok(())
+                    &format!("resource.id of {}", e.id),
+                    e.resource.as_ref().and_then(|r| r.id.as_ref()),
+                )?;
+                let columns = vec![text(&rid.resource_type), text(&rid.resource), text(&e.id)];
+                Ok((e, e.id.clone(), columns))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.upsert("entitlement", SQL_PUT_ENTITLEMENT, rows, entitlement_parts)
     }
 
     /// Upserts grants. Side columns: resource = `entitlement.resource.id`,
@@ -461,75 +405,74 @@ impl C1zWriter {
     /// bytes in `expansion` and `needs_expansion = 1` (the annotation stays in
     /// the blob too, which older readers expect).
     pub fn put_grants(&mut self, items: &[pb::Grant]) -> Result<()> {
-        for g in items {
-            if g.id.is_empty() {
-                return Err(invalid("grant", "empty id"));
-            }
-            let ent = g
-                .entitlement
-                .as_ref()
-                .filter(|e| !e.id.is_empty())
-                .ok_or_else(|| invalid("grant", format!("{} has no entitlement id", g.id)))?;
-            require_id(
-                "grant",
-                &format!("entitlement.resource.id of {}", g.id),
-                ent.resource.as_ref().and_then(|r| r.id.as_ref()),
-            )?;
-            require_id(
-                "grant",
-                &format!("principal.id of {}", g.id),
-                g.principal.as_ref().and_then(|p| p.id.as_ref()),
-            )?;
-        }
+        let rows = items
+            .iter()
+            .map(|g| {
+                if g.id.is_empty() {
+                    return Err(invalid("grant", "empty id"));
+                }
+                let ent = g
+                    .entitlement
+                    .as_ref()
+                    .filter(|e| !e.id.is_empty())
+                    .ok_or_else(|| invalid("grant", format!("{} has no entitlement id", g.id)))?;
+                let rid = require_id(
+                    "grant",
+                    &format!("entitlement.resource.id of {}", g.id),
+                    ent.resource.as_ref().and_then(|r| r.id.as_ref()),
+                )?;
+                let pid = require_id(
+                    "grant",
+                    &format!("principal.id of {}", g.id),
+                    g.principal.as_ref().and_then(|p| p.id.as_ref()),
+                )?;
+                let expansion = g
+                    .annotations
+                    .iter()
+                    .find(|a| pb::type_url_matches::<pb::GrantExpandable>(&a.type_url))
+                    .map(|a| a.value.as_slice());
+                let columns = vec![
+                    text(&rid.resource_type),
+                    text(&rid.resource),
+                    text(&ent.id),
+                    text(&pid.resource_type),
+                    text(&pid.resource),
+                    text(&g.id),
+                    expansion.map_or(NULL, ToSqlOutput::from),
+                    ToSqlOutput::from(expansion.is_some() as i64),
+                ];
+                Ok((g, g.id.clone(), columns))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.upsert("grant", SQL_PUT_GRANT, rows, grant_parts)
+    }
+
+    /// Runs the upsert `sql` for each record, bound to its side columns and
+    /// then its blob, the sync id and the time. All records were checked
+    /// before the first is written. A row the upsert left alone is a
+    /// collision, named by `parts`.
+    fn upsert<T: Stored>(
+        &mut self,
+        kind: &'static str,
+        sql: &str,
+        rows: Vec<(&T, String, Vec<ToSqlOutput<'_>>)>,
+        parts: fn(&T) -> String,
+    ) -> Result<()> {
         let now = ids::now_text();
-        let expandable = <pb::GrantExpandable as prost::Name>::full_name();
         let mut stmt = self
             .conn
-            .prepare_cached(SQL_PUT_GRANT)
-            .ctx(|| "preparing grant upsert".into())?;
-        for g in items {
-            let ent = g.entitlement.as_ref().expect("validated");
-            let rid = ent
-                .resource
-                .as_ref()
-                .and_then(|r| r.id.as_ref())
-                .expect("validated");
-            let pid = g
-                .principal
-                .as_ref()
-                .and_then(|p| p.id.as_ref())
-                .expect("validated");
-            let expansion: Option<&[u8]> = g
-                .annotations
-                .iter()
-                .find(|a| a.type_url.rsplit('/').next() == Some(expandable.as_str()))
-                .map(|a| a.value.as_slice());
+            .prepare_cached(sql)
+            .ctx(|| format!("preparing {kind} upsert"))?;
+        for (item, id, columns) in rows {
             self.buf.clear();
-            g.encode(&mut self.buf).expect("Vec grows");
+            item.encode(&mut self.buf).expect("Vec grows");
+            let mut values: Vec<&dyn ToSql> = columns.iter().map(|c| c as &dyn ToSql).collect();
+            values.extend([&self.buf as &dyn ToSql, &self.sync_id, &now]);
             let written = stmt
-                .execute(params![
-                    rid.resource_type,
-                    rid.resource,
-                    ent.id,
-                    pid.resource_type,
-                    pid.resource,
-                    g.id,
-                    expansion,
-                    expansion.is_some() as i64,
-                    self.buf,
-                    self.sync_id,
-                    now
-                ])
-                .ctx(|| format!("writing grant {}", g.id))?;
+                .execute(values.as_slice())
+                .ctx(|| format!("writing {kind} {id}"))?;
             if written == 0 {
-                return Err(self.collision(
-                    "grant",
-                    &g.id,
-                    format!(
-                        "entitlement {} to {}:{}",
-                        ent.id, pid.resource_type, pid.resource
-                    ),
-                ));
+                return Err(self.collision(kind, &id, item, parts));
             }
         }
         Ok(())
@@ -538,69 +481,24 @@ impl C1zWriter {
     /// The error for a record whose id is already stored in this sync for
     /// different source parts (the upserts above leave such a row alone):
     /// both records, named by the parts their ids were derived from.
-    fn collision(&self, kind: &'static str, id: &str, new: String) -> C1zError {
-        let stored = self
-            .stored_parts(kind, id)
-            .unwrap_or_else(|e| format!("unreadable: {e}"));
+    fn collision<T: Stored>(
+        &self,
+        kind: &'static str,
+        id: &str,
+        new: &T,
+        parts: fn(&T) -> String,
+    ) -> C1zError {
+        let stored = match store::get_object::<T>(&self.conn, &self.sync_id, id) {
+            Ok(Some(stored)) => parts(&stored),
+            Ok(None) => "unreadable: no stored row".into(),
+            Err(e) => format!("unreadable: {e}"),
+        };
         C1zError::IdCollision {
             kind,
             id: id.to_string(),
             stored,
-            new,
+            new: parts(new),
         }
-    }
-
-    fn stored_parts(&self, kind: &str, id: &str) -> Result<String> {
-        let (sql, ctx) = match kind {
-            "resource" => (
-                "select resource_type_id, '', '', '' from v1_resources \
-                 where external_id = ?1 and sync_id = ?2",
-                "reading a stored resource",
-            ),
-            "entitlement" => (
-                "select resource_type_id, resource_id, '', '' from v1_entitlements \
-                 where external_id = ?1 and sync_id = ?2",
-                "reading a stored entitlement",
-            ),
-            _ => (
-                "select entitlement_id, principal_resource_type_id, principal_resource_id, '' \
-                 from v1_grants where external_id = ?1 and sync_id = ?2",
-                "reading a stored grant",
-            ),
-        };
-        let (a, b, c): (String, String, String) = self
-            .conn
-            .query_row(sql, params![id, self.sync_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .ctx(|| ctx.into())?;
-        Ok(match kind {
-            "resource" => format!("a resource of type {a}"),
-            "entitlement" => {
-                let slug = id.strip_prefix(&format!("{a}:{b}:")).unwrap_or("<unknown>");
-                format!("resource {a}:{b} slug {slug:?}")
-            }
-            _ => format!("entitlement {a} to {b}:{c}"),
-        })
-    }
-
-    /// Stores an asset (e.g. an icon); `content_type` defaults to `unknown`.
-    pub fn put_asset(&mut self, id: &str, content_type: &str, data: &[u8]) -> Result<()> {
-        if id.is_empty() {
-            return Err(invalid("asset", "empty id"));
-        }
-        let ct = if content_type.is_empty() {
-            "unknown"
-        } else {
-            content_type
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(SQL_PUT_ASSET)
-            .ctx(|| "preparing asset upsert".into())?;
-        stmt.execute(params![id, ct, data, self.sync_id, ids::now_text()])
-            .ctx(|| format!("writing asset {id}"))?;
-        Ok(())
     }
 
     /// Stores `token` as the sync's checkpoint and commits it together with
@@ -611,13 +509,10 @@ impl C1zWriter {
     /// If this returns an error, drop the writer: the file still holds the
     /// previous checkpoint.
     pub fn checkpoint(&mut self, token: &str) -> Result<()> {
-        let mut stmt = self
-            .conn
+        self.conn
             .prepare_cached("update v1_sync_runs set sync_token = ?1 where sync_id = ?2")
-            .ctx(|| "preparing checkpoint".into())?;
-        stmt.execute(params![token, self.sync_id])
+            .and_then(|mut stmt| stmt.execute(params![token, self.sync_id]))
             .ctx(|| "storing the checkpoint token".into())?;
-        drop(stmt);
         self.conn
             .execute_batch("commit")
             .ctx(|| "committing a checkpoint".into())?;
@@ -626,119 +521,22 @@ impl C1zWriter {
 
     /// The stored resource of this sync, if any.
     pub fn get_resource(&self, id: &pb::ResourceId) -> Result<Option<pb::Resource>> {
-        store::get_object(
-            &self.conn,
-            ObjectTable::Resources,
-            &self.sync_id,
-            &id.external_id(),
-        )
+        store::get_object(&self.conn, &self.sync_id, &id.external_id())
     }
 
     /// True if resource `(resource_type, resource)` is stored in this sync.
     pub fn resource_exists(&self, resource_type: &str, resource: &str) -> Result<bool> {
         store::object_exists(
             &self.conn,
-            ObjectTable::Resources,
+            schema::RESOURCES,
             &self.sync_id,
             &format!("{resource_type}:{resource}"),
         )
     }
 
-    /// True if entitlement `id` is stored in this sync.
-    pub fn entitlement_exists(&self, id: &str) -> Result<bool> {
-        store::object_exists(&self.conn, ObjectTable::Entitlements, &self.sync_id, id)
-    }
-
     /// The stored entitlement of this sync, if any.
     pub fn get_entitlement(&self, id: &str) -> Result<Option<pb::Entitlement>> {
-        store::get_object(&self.conn, ObjectTable::Entitlements, &self.sync_id, id)
-    }
-
-    /// The resource types stored in this sync, in insertion order.
-    pub fn resource_types(&self) -> Result<Vec<pb::ResourceType>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "select external_id, data from v1_resource_types where sync_id = ?1 order by id",
-            )
-            .ctx(|| "listing resource types".into())?;
-        let mut rows = stmt
-            .query([&self.sync_id])
-            .ctx(|| "listing resource types".into())?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().ctx(|| "listing resource types".into())? {
-            let ext: String = row.get(0).ctx(|| "listing resource types".into())?;
-            let data: Vec<u8> = row.get(1).ctx(|| "listing resource types".into())?;
-            out.push(store::decode_blob(
-                schema::RESOURCE_TYPES,
-                ObjectTable::ResourceTypes.message(),
-                &ext,
-                &data,
-            )?);
-        }
-        Ok(out)
-    }
-
-    /// Up to `limit` resources of this sync with row id > `after_rowid`, in
-    /// insertion order. Store the last row id in the checkpoint token to
-    /// resume a walk over resources after a restart.
-    pub fn scan_resources(
-        &self,
-        after_rowid: i64,
-        limit: usize,
-    ) -> Result<Vec<(i64, pb::ResourceId)>> {
-        self.scan_resources_of_types(after_rowid, limit, &[])
-    }
-
-    /// Like [`scan_resources`](Self::scan_resources), restricted to the given
-    /// resource types (all types if `types` is empty).
-    pub fn scan_resources_of_types(
-        &self,
-        after_rowid: i64,
-        limit: usize,
-        types: &[&str],
-    ) -> Result<Vec<(i64, pb::ResourceId)>> {
-        let mut sql = String::from(
-            "select id, resource_type_id, external_id from v1_resources where sync_id = ?1 and id > ?2",
-        );
-        if !types.is_empty() {
-            let marks: Vec<String> = (0..types.len()).map(|i| format!("?{}", i + 4)).collect();
-            sql.push_str(&format!(" and resource_type_id in ({})", marks.join(", ")));
-        }
-        sql.push_str(" order by id limit ?3");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&sql)
-            .ctx(|| "scanning resources".into())?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&self.sync_id, &after_rowid, &limit];
-        for t in types {
-            values.push(t);
-        }
-        let mut rows = stmt
-            .query(values.as_slice())
-            .ctx(|| "scanning resources".into())?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().ctx(|| "scanning resources".into())? {
-            let rowid: i64 = row.get(0).ctx(|| "scanning resources".into())?;
-            let rt: String = row.get(1).ctx(|| "scanning resources".into())?;
-            let ext: String = row.get(2).ctx(|| "scanning resources".into())?;
-            let id = match ext
-                .strip_prefix(rt.as_str())
-                .and_then(|s| s.strip_prefix(':'))
-            {
-                Some(rest) => pb::ResourceId::new(rt.clone(), rest),
-                None => {
-                    // Not our external_id form: fall back to the blob.
-                    let r: pb::Resource =
-                        store::get_object(&self.conn, ObjectTable::Resources, &self.sync_id, &ext)?
-                            .ok_or_else(|| C1zError::NotFound(format!("resource {ext}")))?;
-                    r.id.unwrap_or_default()
-                }
-            };
-            out.push((rowid, id));
-        }
-        Ok(out)
+        store::get_object(&self.conn, &self.sync_id, id)
     }
 
     /// Current counts of this sync.
@@ -788,7 +586,8 @@ impl C1zWriter {
         conn.execute_batch("commit")
             .ctx(|| "committing the finished sync".into())?;
 
-        if !deleted.is_empty() && opts.vacuum_after_cleanup {
+        // Baton vacuums after its cleanup deleted old syncs.
+        if !deleted.is_empty() {
             conn.execute_batch("vacuum")
                 .ctx(|| "vacuuming after cleanup".into())?;
         }
@@ -802,28 +601,16 @@ impl C1zWriter {
             .len();
         // The target may have been replaced while we synced: re-check it.
         classify_target(&target)?;
-        let tmp = envelope::with_suffix(&target, TMP_SUFFIX);
-        let published = envelope::compress_to(&working, &tmp, opts.zstd_level)
-            .and_then(|len| envelope::publish(&tmp, &target).map(|_| len));
-        let c1z_bytes = match published {
-            Ok(len) => len,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
+        let c1z_bytes = envelope::compress_and_publish(&working, &target)?;
         // The artifact is published; a leftover working file would only be
         // reused as the base of the next sync, so removal errors are ignored.
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let _ = fs::remove_file(envelope::with_suffix(&working, suffix));
-        }
+        let _ = remove_database(&working);
         let _ = envelope::sync_dir(&target);
 
         Ok(FinishReport {
             sync_id,
             target,
             stats,
-            deleted_syncs: deleted,
             database_bytes,
             c1z_bytes,
         })
@@ -849,35 +636,20 @@ fn refuse(target: &Path, e: C1zError) -> C1zError {
 /// Creates the working database: a copy of the target's database, or a
 /// fresh one. Built under a temporary name and renamed, so a crash never
 /// leaves a half-made working file.
-fn prepare_working(
-    target: &Path,
-    working: &Path,
-    state: FileState,
-    opts: &WriterOptions,
-) -> Result<()> {
+fn prepare_working(target: &Path, working: &Path, state: FileState) -> Result<()> {
     // Leftovers of a vanished working file must not be applied to a new one.
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        remove_if_exists(&envelope::with_suffix(working, suffix))?;
-    }
+    remove_database(working)?;
     let tmp = envelope::with_suffix(working, TMP_SUFFIX);
-    for suffix in ["", "-journal", "-wal", "-shm"] {
-        remove_if_exists(&envelope::with_suffix(&tmp, suffix))?;
-    }
+    remove_database(&tmp)?;
     let built = match state {
-        FileState::C1z => envelope::decompress_to(target, &tmp, opts.decode_limits)
-            .map(|_| ())
-            .map_err(|e| refuse(target, e))
-            .and_then(|_| {
-                // Prove it is a database with our schema, and nothing that
-                // runs, before adopting it.
-                let conn = sqlite::open_copy(&tmp, target, OpenFlags::SQLITE_OPEN_READ_WRITE)
-                    .map_err(|e| refuse(target, e))?;
-                let r = schema::check_and_upgrade(&conn, target)
-                    .map_err(|e| sqlite::reclassify(e, target))
-                    .map_err(|e| refuse(target, e));
-                drop(conn);
-                r.map(|_| ())
-            }),
+        FileState::C1z => (|| {
+            envelope::decompress_to(target, &tmp, envelope::DEFAULT_MAX_DECODED)?;
+            // Prove it is a database with our schema, and nothing that
+            // runs, before adopting it.
+            let conn = sqlite::open_copy(&tmp, target, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+            schema::check_and_upgrade(&conn, target).map_err(|e| sqlite::reclassify(e, target))
+        })()
+        .map_err(|e| refuse(target, e)),
         FileState::Missing | FileState::Empty => (|| {
             let conn = sqlite::open_untrusted(
                 &tmp,
@@ -894,21 +666,26 @@ fn prepare_working(
         })(),
     };
     if let Err(e) = built {
-        for suffix in ["", "-journal", "-wal", "-shm"] {
-            let _ = fs::remove_file(envelope::with_suffix(&tmp, suffix));
-        }
+        let _ = remove_database(&tmp);
         return Err(e);
     }
     fs::rename(&tmp, working).map_err(|e| C1zError::io("renaming into place", working, e))?;
     envelope::sync_dir(working)
 }
 
-fn remove_if_exists(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(C1zError::io("removing", path, e)),
+/// Removes the database `db` and the journal files SQLite keeps beside it,
+/// those that exist; the first failure is returned after trying them all.
+fn remove_database(db: &Path) -> Result<()> {
+    let mut result = Ok(());
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let path = envelope::with_suffix(db, suffix);
+        if let Err(e) = fs::remove_file(&path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            result = result.and(Err(C1zError::io("removing", &path, e)));
+        }
     }
+    result
 }
 
 fn busy_or(e: rusqlite::Error, working: &Path, context: &str) -> C1zError {
@@ -927,17 +704,12 @@ fn busy_or(e: rusqlite::Error, working: &Path, context: &str) -> C1zError {
 /// needs, and checks its schema.
 fn open_working(working: &Path, opts: &WriterOptions) -> Result<Connection> {
     let mut head = [0u8; 16];
-    {
-        use std::io::Read;
-        let mut f = fs::File::open(working).map_err(|e| C1zError::io("opening", working, e))?;
-        let n = f
-            .read(&mut head)
-            .map_err(|e| C1zError::io("reading", working, e))?;
-        if n < 16 || &head != envelope::SQLITE_HEADER {
-            return Err(C1zError::NotSqlite {
-                path: working.to_path_buf(),
-            });
-        }
+    let mut f = fs::File::open(working).map_err(|e| C1zError::io("opening", working, e))?;
+    let n = io::Read::read(&mut f, &mut head).map_err(|e| C1zError::io("reading", working, e))?;
+    if n < 16 || &head != envelope::SQLITE_HEADER {
+        return Err(C1zError::NotSqlite {
+            path: working.to_path_buf(),
+        });
     }
     // A working file is ours only if nobody else could write next to the
     // target: it gets the same defensive settings as any other c1z.
@@ -967,7 +739,7 @@ fn open_working(working: &Path, opts: &WriterOptions) -> Result<Connection> {
 
 /// Folds the WAL into the main file and switches back to a rollback journal,
 /// so the database file alone is the whole database.
-fn make_self_contained(conn: &Connection) -> Result<()> {
+pub(crate) fn make_self_contained(conn: &Connection) -> Result<()> {
     conn.query_row("pragma wal_checkpoint(truncate)", [], |r| {
         r.get::<_, i64>(0)
     })

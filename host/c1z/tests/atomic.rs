@@ -65,7 +65,7 @@ fn published_file_is_self_contained() {
     assert!(leftovers.is_empty(), "stray files: {leftovers:?}");
 
     let db = dir.path().join("check.db");
-    c1z::envelope::decompress_to(&target, &db, Default::default()).unwrap();
+    c1z::envelope::decompress_to(&target, &db, c1z::envelope::DEFAULT_MAX_DECODED).unwrap();
     let raw = fs::read(&db).unwrap();
     assert_eq!(&raw[18..20], &[1, 1], "rollback-journal header, not WAL");
     let conn =

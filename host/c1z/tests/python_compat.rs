@@ -93,7 +93,7 @@ fn independent_python_checker_rejects_broken_side_column() {
     fx.write_sync(&target);
 
     let db = dir.path().join("plain.db");
-    c1z::envelope::decompress_to(&target, &db, Default::default()).unwrap();
+    c1z::envelope::decompress_to(&target, &db, c1z::envelope::DEFAULT_MAX_DECODED).unwrap();
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute(

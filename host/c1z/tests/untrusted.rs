@@ -41,7 +41,7 @@ fn good_file(dir: &Path) -> PathBuf {
 /// c1z `out`; returns the changed database, kept beside it.
 fn tamper(src: &Path, out: &Path, sql: &str) -> PathBuf {
     let db = out.with_extension("db");
-    envelope::decompress_to(src, &db, Default::default()).unwrap();
+    envelope::decompress_to(src, &db, envelope::DEFAULT_MAX_DECODED).unwrap();
     Connection::open(&db).unwrap().execute_batch(sql).unwrap();
     envelope::compress_to(&db, out, 3).unwrap();
     db
@@ -327,7 +327,7 @@ fn damaged_headers_and_schemas_are_named() {
     let good = good_file(dir.path());
 
     let db = dir.path().join("pages.db");
-    envelope::decompress_to(&good, &db, Default::default()).unwrap();
+    envelope::decompress_to(&good, &db, envelope::DEFAULT_MAX_DECODED).unwrap();
     let mut raw = fs::read(&db).unwrap();
     raw[28..32].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
     fs::write(&db, &raw).unwrap();

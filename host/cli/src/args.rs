@@ -497,29 +497,21 @@ fn connector_values(
 ) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for field in &meta.config_schema {
-        let direct = find_value(matches, &field.name);
-        let from_file = if field.secret {
-            find_value(matches, &format!("{}-file", field.name))
-        } else {
-            None
+        let file_flag = format!("{}-file", field.name);
+        let value = match find_value(matches, &field.name) {
+            Some(v) => v,
+            None => match find_value(matches, &file_flag).filter(|_| field.secret) {
+                Some(path) => std::fs::read_to_string(&path)
+                    .map_err(|e| {
+                        let env = env_name(&file_flag);
+                        anyhow::anyhow!("--{file_flag} ({env}): reading {path}: {e}")
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+                None => continue,
+            },
         };
-        let value = match (direct, from_file) {
-            (Some(v), _) => Some(v),
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    anyhow::anyhow!(
-                        "--{}-file ({}): reading {path}: {e}",
-                        field.name,
-                        env_name(&format!("{}-file", field.name))
-                    )
-                })?;
-                Some(text.trim_end_matches(['\r', '\n']).to_string())
-            }
-            (None, None) => None,
-        };
-        if let Some(v) = value {
-            out.insert(field.name.clone(), v);
-        }
+        out.insert(field.name.clone(), value);
     }
     Ok(out)
 }

@@ -1,4 +1,5 @@
-//! Which component runs, and the instance it runs as.
+//! Which component runs, the instance it runs as, and what it says about
+//! itself (capabilities and config schema, for the CLI and for Hello).
 //!
 //! The bundled PingOne component is embedded at build time; `--component`
 //! swaps in any other component without rebuilding the host.
@@ -10,14 +11,17 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use anyhow::Context as _;
+use c1z::pb;
+use c1z::protojson::ProtoJson as _;
 use connector_runtime::bindings::meta::{
-    Capability, ConfigKind, ConnectorMetadata, CredentialOption, CredentialRecipe,
+    AccountFieldKind, Capability, ConfigKind, ConnectorMetadata, CredentialOption, CredentialRecipe,
 };
 use connector_runtime::capabilities::http::TlsOptions;
 use connector_runtime::config::{
     ComponentTrust, build_instance, env_name, requested_egress, resolve,
 };
-use connector_runtime::{InstanceCtx, Limits, Plugin, Runtime, RuntimeOptions};
+use connector_runtime::{InstanceCtx, Limits, Plugin, Runtime, RuntimeOptions, convert};
 use serde_json::{Value, json};
 
 /// The PingOne component, built by `build.rs` for wasm32-wasip2.
@@ -36,7 +40,7 @@ pub struct ComponentChoice {
 impl ComponentChoice {
     /// Whether the component's own egress defaults count: the bundled one's
     /// do; another's only when the operator pinned it by digest and
-    /// accepted them. (`HostRuntime::load` has already checked the digest.)
+    /// accepted them. ([`load`] has already checked the digest.)
     pub fn trust(&self) -> anyhow::Result<ComponentTrust> {
         match (&self.path, &self.sha256, self.accept_egress) {
             (None, _, _) => Ok(ComponentTrust::Trusted),
@@ -57,10 +61,6 @@ pub struct InstanceOptions {
     pub tls: TlsOptions,
 }
 
-pub struct HostRuntime {
-    runtime: Arc<Runtime>,
-}
-
 /// The default cache: `$XDG_CACHE_HOME/connector-host` or `~/.cache/...`,
 /// or none when neither is known (read-only containers pass --cache-dir).
 fn default_cache_dir() -> Option<PathBuf> {
@@ -72,48 +72,37 @@ fn default_cache_dir() -> Option<PathBuf> {
         .map(|h| PathBuf::from(h).join(".cache").join("connector-host"))
 }
 
-impl HostRuntime {
-    pub fn new(cache_dir: Option<&Path>) -> anyhow::Result<Self> {
-        let mut cache = cache_dir.map(Path::to_path_buf).or_else(default_cache_dir);
-        // Private from the start: the runtime refuses a cache directory
-        // others could write to, whatever the process umask.
-        if let Some(dir) = &cache
-            && std::os::unix::fs::DirBuilderExt::mode(
-                std::fs::DirBuilder::new().recursive(true),
-                0o700,
-            )
+/// The process's one runtime, caching compiled components in `cache_dir`.
+pub fn runtime(cache_dir: Option<&Path>) -> anyhow::Result<Arc<Runtime>> {
+    let mut cache = cache_dir.map(Path::to_path_buf).or_else(default_cache_dir);
+    // Private from the start: the runtime refuses a cache directory
+    // others could write to, whatever the process umask.
+    if let Some(dir) = &cache
+        && std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
             .create(dir)
             .is_err()
-        {
-            cache = None; // a cache is an optimisation, never a requirement
-        }
-        let runtime = Runtime::new(RuntimeOptions { cache_dir: cache })?;
-        Ok(Self { runtime })
+    {
+        cache = None; // a cache is an optimisation, never a requirement
     }
+    Runtime::new(RuntimeOptions { cache_dir: cache })
+}
 
-    pub fn runtime(&self) -> Arc<Runtime> {
-        self.runtime.clone()
-    }
-
-    /// Loads the component at `path` (checked against `sha256` when given),
-    /// or the bundled one.
-    pub async fn load(
-        &self,
-        path: Option<&Path>,
-        sha256: Option<&str>,
-    ) -> anyhow::Result<Arc<Plugin>> {
-        match path {
-            Some(path) => self
-                .runtime
-                .load_file(path, sha256)
-                .await
-                .map_err(|e| anyhow::anyhow!("loading component {}: {e}", path.display())),
-            None => self
-                .runtime
-                .load(BUNDLED_PINGONE)
-                .await
-                .map_err(|e| anyhow::anyhow!("loading the bundled PingOne component: {e}")),
-        }
+/// Loads the component at `path` (checked against `sha256` when given),
+/// or the bundled one.
+pub async fn load(
+    runtime: &Runtime,
+    path: Option<&Path>,
+    sha256: Option<&str>,
+) -> anyhow::Result<Arc<Plugin>> {
+    match path {
+        Some(path) => runtime
+            .load_file(path, sha256)
+            .await
+            .map_err(|e| anyhow::anyhow!("loading component {}: {e}", path.display())),
+        None => runtime
+            .load(BUNDLED_PINGONE)
+            .await
+            .map_err(|e| anyhow::anyhow!("loading the bundled PingOne component: {e}")),
     }
 }
 
@@ -150,96 +139,147 @@ pub fn tls_options(ca_bundle: Option<&Path>) -> anyhow::Result<TlsOptions> {
     Ok(tls)
 }
 
-fn capability_name(c: &Capability) -> (i32, &'static str) {
-    match c {
-        Capability::Provision => (1, "CAPABILITY_PROVISION"),
-        Capability::Sync => (2, "CAPABILITY_SYNC"),
-        Capability::AccountProvisioning => (5, "CAPABILITY_ACCOUNT_PROVISIONING"),
-        Capability::ResourceDelete => (8, "CAPABILITY_RESOURCE_DELETE"),
-    }
-}
-
-fn credential_option_name(c: &CredentialOption) -> &'static str {
-    match c {
-        CredentialOption::NoPassword => "CAPABILITY_DETAIL_CREDENTIAL_OPTION_NO_PASSWORD",
-        CredentialOption::RandomPassword => "CAPABILITY_DETAIL_CREDENTIAL_OPTION_RANDOM_PASSWORD",
-    }
-}
-
 /// `capabilities`, in the shape Baton's command prints: protojson of
-/// `ConnectorCapabilities` inside an Any. Each type in `targetable` (a
-/// targeted sync reads its resources alone) claims `TARGETED_SYNC`, and the
-/// connector claims it and `SERVICE_MODE_TARGETED_SYNC` when there is one.
+/// [`connector_metadata`]'s `ConnectorCapabilities` inside an Any, the
+/// types sorted by id.
 pub fn capabilities_json(
     meta: &ConnectorMetadata,
     targetable: &[String],
 ) -> anyhow::Result<String> {
-    let mut per_type: Vec<(String, Value)> = Vec::new();
-    let mut all: BTreeMap<i32, &'static str> = BTreeMap::new();
-    for rt in &meta.resource_types {
-        let caps = meta
-            .capabilities
-            .iter()
-            .find(|c| c.resource_type == rt.id)
-            .map(|c| c.capabilities.as_slice())
-            .unwrap_or(&[]);
-        let mut names: Vec<(i32, &'static str)> = caps.iter().map(capability_name).collect();
-        if targetable.contains(&rt.id) {
-            names.push((11, "CAPABILITY_TARGETED_SYNC"));
+    let capabilities = connector_metadata(meta, targetable).capabilities;
+    let mut out = capabilities.unwrap_or_default().to_json();
+    out["@type"] = json!("type.googleapis.com/c1.connector.v2.ConnectorCapabilities");
+    // Lists are printed even when empty, and a description when given.
+    let list = |v: &mut Value, key: &str| {
+        if v.get(key).is_none() {
+            v[key] = json!([]);
         }
-        names.sort();
-        names.dedup();
-        for (n, s) in &names {
-            all.insert(*n, s);
-        }
-        let traits: Vec<&str> = rt
-            .traits
-            .iter()
-            .map(|t| match t {
-                connector_runtime::bindings::types::ResourceTraitKind::User => "TRAIT_USER",
-                connector_runtime::bindings::types::ResourceTraitKind::Group => "TRAIT_GROUP",
-                connector_runtime::bindings::types::ResourceTraitKind::Role => "TRAIT_ROLE",
-                connector_runtime::bindings::types::ResourceTraitKind::App => "TRAIT_APP",
-            })
-            .collect();
-        let mut rt_json = json!({ "id": rt.id, "displayName": rt.display_name, "traits": traits });
+    };
+    list(&mut out, "connectorCapabilities");
+    list(&mut out, "resourceTypeCapabilities");
+    let types = out["resourceTypeCapabilities"]
+        .as_array_mut()
+        .context("resourceTypeCapabilities is a list")?;
+    for (t, rt) in types.iter_mut().zip(&meta.resource_types) {
+        list(t, "capabilities");
+        list(&mut t["resourceType"], "traits");
         if let Some(d) = &rt.description {
-            rt_json["description"] = json!(d);
+            t["resourceType"]["description"] = json!(d);
         }
-        if rt.skip_entitlements_and_grants {
-            rt_json["annotations"] = json!([{ "@type": "type.googleapis.com/c1.connector.v2.SkipEntitlementsAndGrants" }]);
-        }
-        per_type.push((
-            rt.id.clone(),
-            json!({
-                "resourceType": rt_json,
-                "capabilities": names.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
-            }),
-        ));
     }
-    per_type.sort_by(|a, b| a.0.cmp(&b.0));
-    if !targetable.is_empty() {
-        all.insert(13, "CAPABILITY_SERVICE_MODE_TARGETED_SYNC");
-    }
-    let mut out = json!({
-        "@type": "type.googleapis.com/c1.connector.v2.ConnectorCapabilities",
-        "resourceTypeCapabilities": per_type.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-        "connectorCapabilities": all.values().collect::<Vec<_>>(),
+    types.sort_by(|a, b| {
+        a["resourceType"]["id"]
+            .as_str()
+            .cmp(&b["resourceType"]["id"].as_str())
     });
-    if all.contains_key(&5) && !meta.credential_options.is_empty() {
-        let options: Vec<&str> = meta
-            .credential_options
-            .iter()
-            .map(credential_option_name)
-            .collect();
-        out["credentialDetails"] = json!({
-            "capabilityAccountProvisioning": {
-                "supportedCredentialOptions": options,
-                "preferredCredentialOption": options[0],
-            }
-        });
-    }
     Ok(serde_json::to_string_pretty(&out)?)
+}
+
+/// The connector's metadata as `c1.connector.v2.ConnectorMetadata`, with the
+/// capabilities Baton's connector builder would compute. Each type in
+/// `targetable` (a targeted sync reads its resources alone,
+/// `Plugin::targetable_types`) claims `TARGETED_SYNC`, and the connector
+/// claims it and `SERVICE_MODE_TARGETED_SYNC` when there is one; targeted
+/// tasks naming other types are still served, by cutting a full sync.
+pub fn connector_metadata(
+    meta: &ConnectorMetadata,
+    targetable: &[String],
+) -> pb::ConnectorMetadata {
+    let mut all = std::collections::BTreeSet::new();
+    let resource_type_capabilities = meta
+        .resource_types
+        .iter()
+        .map(|rt| {
+            let mut caps: Vec<i32> = meta
+                .capabilities
+                .iter()
+                .filter(|c| c.resource_type == rt.id)
+                .flat_map(|c| c.capabilities.iter().map(capability))
+                .collect();
+            if targetable.contains(&rt.id) {
+                caps.push(pb::Capability::TargetedSync as i32);
+            }
+            caps.sort();
+            caps.dedup();
+            all.extend(caps.iter().copied());
+            pb::ResourceTypeCapability {
+                resource_type: Some(convert::resource_type(rt)),
+                capabilities: caps,
+                ..Default::default()
+            }
+        })
+        .collect();
+    let options: Vec<i32> = meta
+        .credential_options
+        .iter()
+        .map(|o| match o {
+            CredentialOption::NoPassword => pb::CapabilityDetailCredentialOption::NoPassword as i32,
+            CredentialOption::RandomPassword => {
+                pb::CapabilityDetailCredentialOption::RandomPassword as i32
+            }
+        })
+        .collect();
+    if !targetable.is_empty() {
+        all.insert(pb::Capability::ServiceModeTargetedSync as i32);
+    }
+    let credential_details = (all.contains(&(pb::Capability::AccountProvisioning as i32))
+        && !options.is_empty())
+    .then(|| pb::CredentialDetails {
+        capability_account_provisioning: Some(pb::CredentialDetailsAccountProvisioning {
+            preferred_credential_option: options[0],
+            supported_credential_options: options.clone(),
+        }),
+        capability_credential_rotation: None,
+    });
+    let account_creation_schema = (!meta.account_creation_schema.is_empty()).then(|| {
+        use pb::connector_account_creation_schema::{Field, field};
+        pb::ConnectorAccountCreationSchema {
+            field_map: meta
+                .account_creation_schema
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let typed = match f.kind {
+                        AccountFieldKind::Text => field::Field::StringField(Default::default()),
+                        AccountFieldKind::Boolean => field::Field::BoolField(Default::default()),
+                        AccountFieldKind::TextList => {
+                            field::Field::StringListField(Default::default())
+                        }
+                    };
+                    let field = Field {
+                        display_name: f.display_name.clone(),
+                        required: f.required,
+                        description: f.description.clone(),
+                        placeholder: f.placeholder.clone().unwrap_or_default(),
+                        order: i as i32,
+                        deprecated: false,
+                        field: Some(typed),
+                    };
+                    (f.name.clone(), field)
+                })
+                .collect(),
+        }
+    });
+    pb::ConnectorMetadata {
+        display_name: meta.display_name.clone(),
+        description: meta.description.clone(),
+        capabilities: Some(pb::ConnectorCapabilities {
+            resource_type_capabilities,
+            connector_capabilities: all.into_iter().collect(),
+            credential_details,
+        }),
+        account_creation_schema,
+        ..Default::default()
+    }
+}
+
+fn capability(c: &Capability) -> i32 {
+    match c {
+        Capability::Provision => pb::Capability::Provision as i32,
+        Capability::Sync => pb::Capability::Sync as i32,
+        Capability::AccountProvisioning => pb::Capability::AccountProvisioning as i32,
+        Capability::ResourceDelete => pb::Capability::ResourceDelete as i32,
+    }
 }
 
 /// What `validate` says about egress: the origins in use, and the ones the
@@ -255,14 +295,8 @@ pub fn egress_report(
         .flat_map(|h| h.policy().origins())
         .map(|o| format!("{}://{}:{}", o.scheme, o.host, o.port))
         .collect();
-    let mut lines = vec![format!(
-        "egress: {}",
-        if origins.is_empty() {
-            "none".to_string()
-        } else {
-            origins.join(", ")
-        }
-    )];
+    let origins = Some(origins.join(", ")).filter(|o| !o.is_empty());
+    let mut lines = vec![format!("egress: {}", origins.as_deref().unwrap_or("none"))];
     let requested = requested_egress(meta);
     if trust == ComponentTrust::Untrusted && !requested.is_empty() {
         let urls: Vec<&str> = requested.iter().map(|r| r.url.as_str()).collect();
@@ -282,22 +316,12 @@ pub fn config_json(meta: &ConnectorMetadata, trust: ComponentTrust) -> anyhow::R
         .config_schema
         .iter()
         .map(|f| {
-            let (kind, extra) = match &f.kind {
-                ConfigKind::Text => ("string", Value::Null),
-                ConfigKind::Boolean => ("bool", Value::Null),
-                ConfigKind::Integer => ("int", Value::Null),
-                ConfigKind::Url(o) => ("url", json!({ "egress": o.egress })),
-                ConfigKind::Choice(options) => (
-                    "choice",
-                    json!(options
-                        .iter()
-                        .map(|o| json!({
-                            "value": o.value,
-                            "description": o.description,
-                            "implies": o.implies.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
-                        }))
-                        .collect::<Vec<_>>()),
-                ),
+            let kind = match &f.kind {
+                ConfigKind::Text => "string",
+                ConfigKind::Boolean => "bool",
+                ConfigKind::Integer => "int",
+                ConfigKind::Url(_) => "url",
+                ConfigKind::Choice(_) => "choice",
             };
             let mut v = json!({
                 "name": f.name,
@@ -311,10 +335,19 @@ pub fn config_json(meta: &ConnectorMetadata, trust: ComponentTrust) -> anyhow::R
             if let Some(d) = &f.default_value {
                 v["default"] = json!(d);
             }
-            if let ConfigKind::Url(_) = &f.kind {
-                v["url"] = extra;
-            } else if !extra.is_null() {
-                v["choices"] = extra;
+            match &f.kind {
+                ConfigKind::Url(o) => v["url"] = json!({ "egress": o.egress }),
+                ConfigKind::Choice(options) => {
+                    let choices: Vec<Value> = options
+                        .iter()
+                        .map(|o| {
+                            let implies: BTreeMap<_, _> = o.implies.iter().cloned().collect();
+                            json!({ "value": o.value, "description": o.description, "implies": implies })
+                        })
+                        .collect();
+                    v["choices"] = json!(choices);
+                }
+                _ => {}
             }
             v
         })
@@ -338,9 +371,9 @@ pub fn config_json(meta: &ConnectorMetadata, trust: ComponentTrust) -> anyhow::R
                 "displayName": f.display_name,
                 "description": f.description,
                 "type": match f.kind {
-                    connector_runtime::bindings::meta::AccountFieldKind::Text => "string",
-                    connector_runtime::bindings::meta::AccountFieldKind::Boolean => "bool",
-                    connector_runtime::bindings::meta::AccountFieldKind::TextList => "string-list",
+                    AccountFieldKind::Text => "string",
+                    AccountFieldKind::Boolean => "bool",
+                    AccountFieldKind::TextList => "string-list",
                 },
                 "required": f.required,
                 "placeholder": f.placeholder,
@@ -364,4 +397,56 @@ pub fn config_json(meta: &ConnectorMetadata, trust: ComponentTrust) -> anyhow::R
         "accountCreationSchema": account_fields,
     });
     Ok(serde_json::to_string_pretty(&out)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targeted_sync_is_claimed_only_for_the_types_a_targeted_sync_reads_alone() {
+        use connector_runtime::bindings::meta::ResourceTypeCapabilities;
+        use connector_runtime::bindings::types::{ResourceTraitKind, ResourceType};
+        let meta = ConnectorMetadata {
+            display_name: "Test".into(),
+            description: String::new(),
+            version: "1".into(),
+            resource_types: vec![ResourceType {
+                id: "user".into(),
+                display_name: "User".into(),
+                description: None,
+                traits: vec![ResourceTraitKind::User],
+                skip_entitlements_and_grants: true,
+            }],
+            capabilities: vec![ResourceTypeCapabilities {
+                resource_type: "user".into(),
+                capabilities: vec![Capability::Sync],
+            }],
+            config_schema: vec![],
+            credential: None,
+            account_creation_schema: vec![],
+            credential_options: vec![],
+        };
+        let targeted = [
+            pb::Capability::TargetedSync as i32,
+            pb::Capability::ServiceModeTargetedSync as i32,
+        ];
+        let caps = connector_metadata(&meta, &[]).capabilities.unwrap();
+        assert_eq!(caps.connector_capabilities, [pb::Capability::Sync as i32]);
+        assert_eq!(
+            caps.resource_type_capabilities[0].capabilities,
+            [pb::Capability::Sync as i32]
+        );
+        let caps = connector_metadata(&meta, &["user".to_string()])
+            .capabilities
+            .unwrap();
+        assert_eq!(
+            caps.connector_capabilities,
+            [pb::Capability::Sync as i32, targeted[0], targeted[1]]
+        );
+        assert_eq!(
+            caps.resource_type_capabilities[0].capabilities,
+            [pb::Capability::Sync as i32, targeted[0]]
+        );
+    }
 }

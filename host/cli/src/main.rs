@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run()) {
-        Ok(code) => code,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", errors::Chain(&e));
             ExitCode::from(1)
@@ -53,13 +53,16 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<ExitCode> {
+async fn run() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().collect();
     let pre = args::prescan(&argv);
-    let host = component::HostRuntime::new(pre.cache_dir.as_deref())?;
-    let plugin = host
-        .load(pre.component.as_deref(), pre.component_sha256.as_deref())
-        .await?;
+    let host = component::runtime(pre.cache_dir.as_deref())?;
+    let plugin = component::load(
+        &host,
+        pre.component.as_deref(),
+        pre.component_sha256.as_deref(),
+    )
+    .await?;
     let (cli, connector_values) = args::parse(&argv, &plugin.metadata)?;
     logging::init(&cli.log_level, cli.log_format.as_deref())?;
 
@@ -69,17 +72,17 @@ async fn run() -> anyhow::Result<ExitCode> {
                 "{}",
                 component::capabilities_json(&plugin.metadata, &plugin.targetable_types())?
             );
-            return Ok(ExitCode::SUCCESS);
+            return Ok(());
         }
         Some(Command::Config) => {
             let trust = component_choice(&cli).trust()?;
             println!("{}", component::config_json(&plugin.metadata, trust)?);
-            return Ok(ExitCode::SUCCESS);
+            return Ok(());
         }
         Some(Command::Inspect(cmd)) => {
             let mut out = std::io::stdout().lock();
             c1z::run_inspect(&cli.file, cmd, &mut out)?;
-            return Ok(ExitCode::SUCCESS);
+            return Ok(());
         }
         Some(Command::ExportComponent { out }) => {
             use sha2::Digest;
@@ -90,11 +93,10 @@ async fn run() -> anyhow::Result<ExitCode> {
                 hex::encode(sha2::Sha256::digest(component::BUNDLED_PINGONE)),
                 out.display()
             );
-            return Ok(ExitCode::SUCCESS);
+            return Ok(());
         }
         Some(Command::Serve(args)) => {
-            serve::run(&host, serve_options(&cli, &pre, args)?, connector_values).await?;
-            return Ok(ExitCode::SUCCESS);
+            return serve::run(host, serve_options(&cli, &pre, args)?, connector_values).await;
         }
         Some(Command::Validate) | None => {}
     }
@@ -120,16 +122,12 @@ async fn run() -> anyhow::Result<ExitCode> {
             for line in component::egress_report(&plugin.metadata, &instance, trust)? {
                 println!("{line}");
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(())
         }
-        None if cli.client_id.is_some() => {
-            conductorone_mode(&plugin, &instance, &cli).await?;
-            Ok(ExitCode::SUCCESS)
-        }
+        None if cli.client_id.is_some() => conductorone_mode(&plugin, &instance, &cli).await,
         _ => {
             if let Some(request) = provision_request(&cli)? {
-                provision::run(&plugin, &instance, &request, &cli.file).await?;
-                return Ok(ExitCode::SUCCESS);
+                return provision::run(&plugin, &instance, &request, &cli.file).await;
             }
             // Baton validates before every sync: fail fast with the reason.
             let (output, _) = plugin
@@ -157,7 +155,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 )
                 .await
                 .map(|s| {
-                    summary::print_mode(&s);
+                    print!("{}", summary::render_mode(&s));
                     s.sync
                 })
             } else {
@@ -166,8 +164,11 @@ async fn run() -> anyhow::Result<ExitCode> {
             .with_context(|| format!("syncing into {}", cli.file.display()));
             progress.stop();
             let summary = result?;
-            summary::print(&plugin.metadata.display_name, &summary);
-            Ok(ExitCode::SUCCESS)
+            print!(
+                "{}",
+                summary::render(&plugin.metadata.display_name, &summary)
+            );
+            Ok(())
         }
     }
 }
@@ -358,13 +359,15 @@ fn serve_options(
         tenants: args.tenants.clone(),
         admin_addr: args.admin_addr,
         admin_token_file: args.admin_token_file.clone(),
-        state_dir: args.state_dir.clone(),
-        max_concurrent_syncs: args.max_concurrent_syncs,
         drain_grace: args.drain_grace,
         reload_interval: args.reload_interval,
-        tls: component::tls_options(cli.ca_bundle.as_deref())?,
-        checkpoint_interval: checkpoint_interval(cli),
-        sync_limits: cli.sync_limits(),
+        service: serve::ServiceOptions {
+            state_dir: args.state_dir.clone(),
+            max_concurrent_syncs: args.max_concurrent_syncs,
+            tls: component::tls_options(cli.ca_bundle.as_deref())?,
+            checkpoint_interval: checkpoint_interval(cli),
+            sync_limits: cli.sync_limits(),
+        },
         single: serve::SingleTenant {
             component: ComponentChoice {
                 path: pre.component.clone(),

@@ -29,9 +29,7 @@ pub enum Request {
     },
     CreateAccount {
         login: Option<String>,
-        #[serde(default)]
         email: Option<String>,
-        #[serde(default)]
         profile: Option<serde_json::Value>,
         #[serde(default = "default_credential")]
         credential: String,

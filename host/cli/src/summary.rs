@@ -77,7 +77,8 @@ pub fn render(connector: &str, s: &SyncSummary) -> String {
         s.sync_id,
         s.c1z_bytes.div_ceil(1024)
     ));
-    let row = |label: &str, n: u64| format!("  {label:<22}{:>12}\n", thousands(n));
+    let cell = |label: &str, value: String| format!("  {label:<22}{value:>12}\n");
+    let row = |label: &str, n: u64| cell(label, thousands(n));
     out.push_str(&row("resource types", s.resource_types));
     for (t, n) in &s.resources {
         out.push_str(&row(&format!("resources: {t}"), *n));
@@ -90,11 +91,8 @@ pub fn render(connector: &str, s: &SyncSummary) -> String {
     out.push_str(&row("token exchanges", s.token_exchanges));
     out.push_str(&row("connector calls", s.calls));
     out.push_str(&row("  instances", s.instances));
-    out.push_str(&format!(
-        "  {:<22}{:>12}\n",
-        "connector CPU",
-        readable_duration(s.connector_cpu_seconds)
-    ));
+    let cpu = readable_duration(s.connector_cpu_seconds);
+    out.push_str(&cell("connector CPU", cpu));
     out.push_str(&row(
         "connector memory KiB",
         s.connector_memory_peak.div_ceil(1024),
@@ -173,14 +171,6 @@ pub fn render_mode(s: &connector_runtime::incremental::IncrementalSummary) -> St
         (SyncMode::Full, Some(why)) => format!("full sync instead of an incremental one: {why}\n"),
         (SyncMode::Full, None) => "full sync\n".to_string(),
     }
-}
-
-pub fn print_mode(s: &connector_runtime::incremental::IncrementalSummary) {
-    print!("{}", render_mode(s));
-}
-
-pub fn print(connector: &str, s: &SyncSummary) {
-    print!("{}", render(connector, s));
 }
 
 #[cfg(test)]

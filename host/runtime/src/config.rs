@@ -107,7 +107,9 @@ pub fn requested_egress(meta: &ConnectorMetadata) -> Vec<RequestedEgress> {
     out
 }
 
-/// Configuration ready to build an instance from.
+/// Configuration ready to build an instance from (its `Debug` shows
+/// secrets as `[REDACTED]`, as `SecretString`'s does).
+#[derive(Debug)]
 pub struct ResolvedConfig {
     /// Non-secret values as the guest receives them (set fields only).
     pub values: Vec<(String, String)>,
@@ -116,16 +118,6 @@ pub struct ResolvedConfig {
     pub egress: EgressPolicy,
     pub bindings: CredentialBindings,
     pub oauth2: Option<OAuth2Recipe>,
-}
-
-impl std::fmt::Debug for ResolvedConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResolvedConfig")
-            .field("values", &self.values)
-            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
-            .field("egress", &self.egress)
-            .finish()
-    }
 }
 
 /// Resolves raw operator values (by field name) against the schema.
@@ -172,6 +164,7 @@ pub fn resolve(
         if matches!(f.kind, ConfigKind::Choice(_)) {
             continue;
         }
+        let field = field_ref(&f.name);
         let egress_field = matches!(&f.kind, ConfigKind::Url(o) if o.egress);
         let component_value = implied
             .get(&f.name)
@@ -185,10 +178,9 @@ pub fn resolve(
                     && f.required
                 {
                     return Err(format!(
-                        "missing required {}: the component asks for {url}, which only an \
+                        "missing required {field}: the component asks for {url}, which only an \
                          operator can allow (set the field, or pin the component with \
-                         --component-sha256 and --accept-component-egress)",
-                        field_ref(&f.name)
+                         --component-sha256 and --accept-component-egress)"
                     ));
                 }
                 None
@@ -197,45 +189,37 @@ pub fn resolve(
         };
         let Some(value) = value else {
             if f.required {
-                return Err(format!("missing required {}", field_ref(&f.name)));
+                return Err(format!("missing required {field}"));
             }
             continue;
         };
         match &f.kind {
             ConfigKind::Boolean => {
-                if !matches!(
-                    value.to_ascii_lowercase().as_str(),
-                    "true" | "false" | "1" | "0"
-                ) {
-                    return Err(format!("{} must be true or false", field_ref(&f.name)));
+                let lower = value.to_ascii_lowercase();
+                if !matches!(lower.as_str(), "true" | "false" | "1" | "0") {
+                    return Err(format!("{field} must be true or false"));
                 }
             }
-            ConfigKind::Integer => {
-                if value.parse::<i64>().is_err() {
-                    return Err(format!("{} must be an integer", field_ref(&f.name)));
-                }
+            ConfigKind::Integer if value.parse::<i64>().is_err() => {
+                return Err(format!("{field} must be an integer"));
             }
             ConfigKind::Url(opts) => {
                 let url = url::Url::parse(&value)
-                    .map_err(|e| format!("{} is not a valid URL ({e})", field_ref(&f.name)))?;
+                    .map_err(|e| format!("{field} is not a valid URL ({e})"))?;
                 if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-                    return Err(format!(
-                        "{} must be an http(s) URL with a host",
-                        field_ref(&f.name)
-                    ));
+                    return Err(format!("{field} must be an http(s) URL with a host"));
                 }
                 if opts.egress {
                     egress_urls.push((f.name.clone(), value.clone()));
                 }
             }
-            ConfigKind::Text | ConfigKind::Choice(_) => {}
+            ConfigKind::Integer | ConfigKind::Text | ConfigKind::Choice(_) => {}
         }
         if f.secret {
             if value.len() < MIN_SECRET_BYTES {
                 return Err(format!(
-                    "{} is shorter than {MIN_SECRET_BYTES} characters: the host cannot keep a \
-                     value that short out of what upstreams echo",
-                    field_ref(&f.name)
+                    "{field} is shorter than {MIN_SECRET_BYTES} characters: the host cannot keep a \
+                     value that short out of what upstreams echo"
                 ));
             }
             secrets.insert(f.name.clone(), SecretString::from(value));
@@ -273,10 +257,14 @@ pub fn resolve(
                 .get(&r.client_id_field)
                 .cloned()
                 .ok_or_else(|| format!("missing required {}", field_ref(&r.client_id_field)))?;
+            // The recipe's client secret is for the host's token exchange
+            // only: a guest must not be able to send it anywhere, even as a
+            // bearer token.
             let client_secret = secrets
-                .get(&r.client_secret_field)
-                .cloned()
+                .remove(&r.client_secret_field)
                 .ok_or_else(|| format!("missing required {}", field_ref(&r.client_secret_field)))?;
+            secret_fields.retain(|f| f != &r.client_secret_field);
+            bound.remove(&r.client_secret_field);
             let token_url = render_template(&r.token_url, &values)?;
             // The client secret goes to the token endpoint and the token to
             // the same group's origins: both must be the operator's.
@@ -300,13 +288,6 @@ pub fn resolve(
             })
         }
     };
-    // The recipe's client secret is for the host's token exchange only: a
-    // guest must not be able to send it anywhere, even as a bearer token.
-    if let Some(CredentialRecipe::Oauth2ClientCredentials(r)) = &meta.credential {
-        secrets.remove(&r.client_secret_field);
-        secret_fields.retain(|f| f != &r.client_secret_field);
-        bound.remove(&r.client_secret_field);
-    }
     Ok(ResolvedConfig {
         values: values.into_iter().collect(),
         secrets,
@@ -522,6 +503,11 @@ mod tests {
         assert_eq!(get("x-client-secret"), None);
         // Brokered only: not even a guest-usable secret handle.
         assert!(r.secrets.is_empty() && r.secret_fields.is_empty());
+        let shown = format!("{r:?}");
+        assert!(
+            !shown.contains(SECRET) && shown.contains("REDACTED"),
+            "{shown}"
+        );
         assert!(r.egress.check_url("https://api.example.eu/v1").is_ok());
         assert!(r.egress.check_url("https://api.example.com/v1").is_err());
         assert_eq!(

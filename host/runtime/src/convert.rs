@@ -61,15 +61,6 @@ fn any_struct(s: &Struct) -> Any {
     }
 }
 
-/// Reads back a Struct annotation written by `any_struct`.
-pub fn find_struct(annotations: &[Any]) -> Option<serde_json::Value> {
-    annotations
-        .iter()
-        .find(|a| a.type_url.ends_with("/google.protobuf.Struct"))
-        .and_then(|a| <Struct as prost::Message>::decode(a.value.as_slice()).ok())
-        .map(|s| pb::struct_to_json(&s))
-}
-
 pub fn resource_type(t: &wit::ResourceType) -> pb::ResourceType {
     let traits = t
         .traits
@@ -240,16 +231,9 @@ pub fn grant(g: &wit::Grant, entitlement_resource: pb::Resource) -> pb::Grant {
         }));
     }
     if let Some(reason) = &g.immutable_reason {
-        let mut fields = std::collections::BTreeMap::new();
-        fields.insert(
-            "reason".to_string(),
-            prost_types::Value {
-                kind: Some(prost_types::value::Kind::StringValue(reason.clone())),
-            },
-        );
         annotations.push(pb::pack_any(&pb::GrantImmutable {
             source_id: String::new(),
-            metadata: Some(Struct { fields }),
+            metadata: pb::json_to_struct(&serde_json::json!({ "reason": reason })),
         }));
     }
     if let Some(metadata) = object(&g.metadata_json) {
@@ -296,7 +280,11 @@ pub fn entitlement_ref(e: &pb::Entitlement) -> anyhow::Result<prov::EntitlementR
         id: e.id.clone(),
         resource: wit_resource_id(resource),
         slug: e.slug.clone(),
-        metadata_json: find_struct(&e.annotations).map(|v| v.to_string()),
+        // The metadata, as `any_struct` wrote it.
+        metadata_json: (e.annotations.iter())
+            .find(|a| a.type_url.ends_with("/google.protobuf.Struct"))
+            .and_then(|a| <Struct as prost::Message>::decode(a.value.as_slice()).ok())
+            .map(|s| pb::struct_to_json(&s).to_string()),
     })
 }
 

@@ -78,10 +78,6 @@ pub struct CpuMetered<F> {
 }
 
 impl<F: Future> CpuMetered<F> {
-    pub fn new(inner: F) -> Self {
-        Self::with_meter(inner, Arc::default())
-    }
-
     /// Meters into `meter`, which others may read while the call runs.
     pub fn with_meter(inner: F, meter: Arc<CallCpu>) -> Self {
         Self {
@@ -113,21 +109,21 @@ mod tests {
 
     #[tokio::test]
     async fn counts_work_done_in_polls_but_not_sleeping() {
-        let ((), spent) = CpuMetered::new(async {
+        let sleeping = async {
             tokio::time::sleep(Duration::from_millis(50)).await;
-        })
-        .await;
+        };
+        let ((), spent) = CpuMetered::with_meter(sleeping, Arc::default()).await;
         assert!(spent < Duration::from_millis(25), "sleeping cost {spent:?}");
 
-        let (sum, spent) = CpuMetered::new(async {
+        let busy = async {
             let mut x = 0u64;
             for i in 0..20_000_000u64 {
                 x = std::hint::black_box(x.wrapping_add(i * i));
             }
             tokio::task::yield_now().await;
             x
-        })
-        .await;
+        };
+        let (sum, spent) = CpuMetered::with_meter(busy, Arc::default()).await;
         assert_ne!(sum, 1);
         assert!(spent > Duration::from_millis(1), "busy loop cost {spent:?}");
     }

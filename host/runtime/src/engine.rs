@@ -32,6 +32,7 @@ use std::fs::{self, Metadata, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -228,10 +229,6 @@ impl Runtime {
         }))
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// Loads a component from a file, checking its digest if one is given.
     pub async fn load_file(
         &self,
@@ -349,16 +346,20 @@ impl ComponentCache {
         let cache = Self {
             dir: dir.to_path_buf(),
         };
-        match cache.check_dir() {
-            Ok(()) => Some(cache),
-            Err(reason) => {
-                tracing::warn!(
-                    "not using the component cache {}: {reason}; compiling instead",
-                    dir.display()
-                );
-                None
-            }
-        }
+        cache
+            .dir_ok("using", "; compiling instead")
+            .then_some(cache)
+    }
+
+    /// [`Self::check_dir`], with a warning that the cache is not `doing`
+    /// (and what the host does `instead`) when the directory fails it.
+    fn dir_ok(&self, doing: &str, instead: &str) -> bool {
+        let Err(reason) = self.check_dir() else {
+            return true;
+        };
+        let dir = self.dir.display();
+        tracing::warn!("not {doing} the component cache {dir}: {reason}{instead}");
+        false
     }
 
     /// The directory is ours alone: owned by our effective uid, no group or
@@ -384,67 +385,52 @@ impl ComponentCache {
     /// The component cached at `path`, if the directory and the entry pass
     /// the ownership checks and the entry deserialises.
     fn load(&self, engine: &Engine, path: &Path) -> Option<Component> {
-        if let Err(reason) = self.check_dir() {
-            tracing::warn!(
-                "not reading the component cache {}: {reason}; compiling instead",
-                self.dir.display()
-            );
+        if !self.dir_ok("reading", "; compiling instead") {
             return None;
         }
-        let refuse = |reason: String| {
-            tracing::warn!(
-                "ignoring component cache entry {}: {reason}",
-                path.display()
-            );
+        // `Ok(None)`: no entry; `Err`: why the entry is ignored.
+        let read = || -> Result<Option<Component>, String> {
+            // No symlink: the entry itself must be the checked file.
+            let opened = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path);
+            let mut file = match opened {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(format!("it cannot be opened: {e}")),
+            };
+            // Checked on the open handle, so a file swapped in after the
+            // check is not the one read.
+            let meta = (file.metadata()).map_err(|e| format!("its metadata is unreadable: {e}"))?;
+            if !meta.is_file() {
+                return Err("it is not a regular file".into());
+            }
+            private_to_us(&meta)?;
+            let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            (file.read_to_end(&mut bytes)).map_err(|e| format!("it cannot be read: {e}"))?;
+            // SAFETY: these bytes come from a regular file owned by this
+            // process's user and writable by no one else, in a directory
+            // with the same guarantees, read through the handle that was
+            // checked; only `store` below writes such files, from
+            // `Component::serialize` of this engine (the name binds the
+            // engine's compatibility hash, and wasmtime re-checks it while
+            // deserialising).
+            let component = unsafe { Component::deserialize(engine, &bytes) };
+            (component.map(Some)).map_err(|e| format!("it does not deserialise: {e}"))
+        };
+        read().unwrap_or_else(|reason| {
+            let path = path.display();
+            tracing::warn!("ignoring component cache entry {path}: {reason}");
             None
-        };
-        // No symlink: the entry itself must be the checked file.
-        let mut file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => return refuse(format!("it cannot be opened: {e}")),
-        };
-        // Checked on the open handle, so a file swapped in after the check
-        // is not the one read.
-        let meta = match file.metadata() {
-            Ok(m) => m,
-            Err(e) => return refuse(format!("its metadata is unreadable: {e}")),
-        };
-        if !meta.is_file() {
-            return refuse("it is not a regular file".into());
-        }
-        if let Err(reason) = private_to_us(&meta) {
-            return refuse(reason);
-        }
-        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        if let Err(e) = file.read_to_end(&mut bytes) {
-            return refuse(format!("it cannot be read: {e}"));
-        }
-        // SAFETY: these bytes come from a regular file owned by this
-        // process's user and writable by no one else, in a directory with
-        // the same guarantees, read through the handle that was checked;
-        // only `store` below writes such files, from `Component::serialize`
-        // of this engine (the name binds the engine's compatibility hash,
-        // and wasmtime re-checks it while deserialising).
-        match unsafe { Component::deserialize(engine, &bytes) } {
-            Ok(c) => Some(c),
-            Err(e) => refuse(format!("it does not deserialise: {e}")),
-        }
+        })
     }
 
     /// Writes `component` to `path`, atomically (a private temporary file,
     /// then a rename), unless the directory fails its check. Failures only
     /// cost the next load a compilation, so they are logged, not returned.
     fn store(&self, path: &Path, component: &Component) {
-        if let Err(reason) = self.check_dir() {
-            tracing::warn!(
-                "not writing to the component cache {}: {reason}",
-                self.dir.display()
-            );
+        if !self.dir_ok("writing to", "") {
             return;
         }
         let Ok(serialized) = component.serialize() else {
@@ -824,28 +810,25 @@ impl Plugin {
                 let bindings = match ready {
                     Some(b) => b,
                     None => {
-                        metrics
-                            .instantiations
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        metrics.instantiations.fetch_add(1, Ordering::Relaxed);
                         let instance = self
                             .pre
                             .instance_pre()
                             .instantiate_async(&mut store)
                             .await?;
+                        let getter = self.getter.as_ref();
+                        let change_feed = self.change_feed.as_ref();
                         Bindings {
                             plugin: self.indices.load(&mut store, &instance)?,
-                            getter: match &self.getter {
-                                Some(g) => Some(g.load(&mut store, &instance)?),
-                                None => None,
-                            },
-                            change_feed: match &self.change_feed {
-                                Some(f) => Some(f.load(&mut store, &instance)?),
-                                None => None,
-                            },
-                            batched_change_feed: match &self.batched_change_feed {
-                                Some(f) => Some(f.load(&mut store, &instance)?),
-                                None => None,
-                            },
+                            getter: getter.map(|g| g.load(&mut store, &instance)).transpose()?,
+                            change_feed: change_feed
+                                .map(|f| f.load(&mut store, &instance))
+                                .transpose()?,
+                            batched_change_feed: self
+                                .batched_change_feed
+                                .as_ref()
+                                .map(|f| f.load(&mut store, &instance))
+                                .transpose()?,
                         }
                     }
                 };
@@ -860,56 +843,48 @@ impl Plugin {
         // The budget charged all of `cpu`; reports and metrics keep the
         // connector's share apart from the host's upload checks.
         let cpu = cpu.saturating_sub(state.call.host_cpu);
-        metrics
-            .calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        metrics
-            .cpu_micros
-            .fetch_add(cpu.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+        metrics.calls.fetch_add(1, Ordering::Relaxed);
+        let micros = cpu.as_micros() as u64;
+        metrics.cpu_micros.fetch_add(micros, Ordering::Relaxed);
         metrics.note_memory(state.memory.peak as u64);
-        let (outcome, bindings) = match result {
-            Err(_elapsed) => (Err(CallError::Timeout(limits.wall_per_call)), None),
-            Ok(Err(trap)) => (Err(classify_trap(trap, state, &limits)), None),
-            Ok(Ok((Err(guest_error), _))) => (Err(classify_guest_error(guest_error, state)), None),
-            Ok(Ok((Ok(output), bindings))) => (Ok(output), Some(bindings)),
+        let outcome = match result {
+            Err(_elapsed) => Err(CallError::Timeout(limits.wall_per_call)),
+            Ok(Err(trap)) => Err(classify_trap(trap, state, &limits)),
+            Ok(Ok((Err(guest_error), _))) => Err(classify_guest_error(guest_error, state)),
+            Ok(Ok((Ok(output), bindings))) => Ok((output, bindings)),
         };
         // Guest text leaves the call bounded and on one line (`guest_text`).
         let secrets = &state.instance.secrets;
-        let outcome = match outcome {
-            Ok(output) => Ok(sanitize_output(output, secrets)),
-            Err(e) => Err(e.map_text(|t| guest_text::sanitize(t, secrets))),
-        };
-        match outcome {
-            Ok(output) => {
-                let report = CallReport {
-                    upload: std::mem::take(&mut state.call.upload),
-                    cpu,
-                    wall,
-                    memory_peak: state.memory.peak,
-                    log_lines: state.call.log_lines,
-                };
-                if let (Some(warm), Some(bindings)) = (warm, bindings)
-                    && served + 1 < WARM_INSTANCE_CALLS
-                    && state.reusable()
-                {
-                    warm.put(WarmInstance {
-                        store,
-                        bindings,
-                        calls: served + 1,
-                    });
-                }
-                Ok((output, report))
-            }
+        let (output, bindings) = match outcome {
+            Ok(done) => done,
             Err(e) => {
                 if e.is_trap() {
-                    metrics
-                        .traps
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    metrics.traps.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(e)
+                // The Store is dropped here: never reused after a failure.
+                return Err(e.map_text(|t| guest_text::sanitize(t, secrets)));
             }
+        };
+        let output = sanitize_output(output, secrets);
+        let report = CallReport {
+            upload: std::mem::take(&mut state.call.upload),
+            cpu,
+            wall,
+            memory_peak: state.memory.peak,
+            log_lines: state.call.log_lines,
+        };
+        if let Some(warm) = warm
+            && served + 1 < WARM_INSTANCE_CALLS
+            && state.reusable()
+        {
+            let calls = served + 1;
+            warm.put(WarmInstance {
+                store,
+                bindings,
+                calls,
+            });
         }
-        // Otherwise the Store is dropped here: never reused after a failure.
+        Ok((output, report))
     }
 }
 
@@ -955,22 +930,13 @@ async fn run_operation(
     let connector = bindings.plugin.idgov_connector_connector();
     let sync = bindings.plugin.idgov_connector_sync();
     let prov = bindings.plugin.idgov_connector_provisioning();
-    let no_getter = || {
-        types::ConnectorError::Unsupported(
-            "this component cannot read single resources (it has no resource-getter export)".into(),
-        )
+    let missing = |can: &str, export: &str| {
+        let why = format!("this component cannot {can} (it has no {export} export)");
+        types::ConnectorError::Unsupported(why)
     };
-    let no_feed = || {
-        types::ConnectorError::Unsupported(
-            "this component cannot list changes (it has no change-feed export)".into(),
-        )
-    };
-    let no_batched_feed = || {
-        types::ConnectorError::Unsupported(
-            "this component cannot list scoped changes (it has no batched-change-feed export)"
-                .into(),
-        )
-    };
+    let no_getter = || missing("read single resources", "resource-getter");
+    let no_feed = || missing("list changes", "change-feed");
+    let no_batched_feed = || missing("list scoped changes", "batched-change-feed");
     let as_page = |next: Option<String>| {
         Output::Page(Box::new(sync_api::PageOutcome {
             next_page_token: next,
@@ -1109,7 +1075,7 @@ fn classify_trap(err: wasmtime::Error, state: &mut HostState, limits: &Limits) -
         Some(Trap::Interrupt) => CallError::CpuExhausted(limits.cpu_per_call),
         Some(Trap::StackOverflow) => CallError::StackOverflow,
         Some(Trap::UnreachableCodeReached) => {
-            let stderr = String::from_utf8_lossy(&state.call.stderr.contents()).to_string();
+            let stderr = String::from_utf8_lossy(&state.stderr.contents()).to_string();
             if stderr.contains("memory allocation of") {
                 return CallError::MemoryExceeded(limits.memory_bytes);
             }

@@ -70,28 +70,19 @@ impl CallError {
     /// through `f` (the engine sanitizes them, see `guest_text`): its panic
     /// and error messages, and the refusals that quote its URLs, headers or
     /// records. `Host` holds only the host's own text.
-    pub fn map_text(self, f: impl Fn(&str) -> String) -> Self {
-        match self {
-            CallError::GuestPanic(m) => CallError::GuestPanic(f(&m)),
-            CallError::GuestTrap(m) => CallError::GuestTrap(f(&m)),
-            CallError::PolicyDenied(m) => CallError::PolicyDenied(f(&m)),
-            CallError::LimitExceeded(m) => CallError::LimitExceeded(f(&m)),
-            CallError::InvalidRecord(m) => CallError::InvalidRecord(f(&m)),
-            CallError::Connector {
-                kind,
-                message,
-                transient,
-            } => CallError::Connector {
-                kind,
-                message: f(&message),
-                transient,
-            },
-            other @ (CallError::Timeout(_)
-            | CallError::CpuExhausted(_)
-            | CallError::MemoryExceeded(_)
-            | CallError::StackOverflow
-            | CallError::Host(_)) => other,
+    pub fn map_text(mut self, f: impl Fn(&str) -> String) -> Self {
+        use CallError as E;
+        match &mut self {
+            E::GuestPanic(m)
+            | E::GuestTrap(m)
+            | E::PolicyDenied(m)
+            | E::LimitExceeded(m)
+            | E::InvalidRecord(m)
+            | E::Connector { message: m, .. } => *m = f(m),
+            E::Timeout(_) | E::CpuExhausted(_) | E::MemoryExceeded(_) | E::StackOverflow => {}
+            E::Host(_) => {}
         }
+        self
     }
 
     /// A guest-side fault the host contained (counts as a trap in metrics).

@@ -51,44 +51,24 @@ pub fn sanitize(text: &str, secrets: &Secrets) -> String {
 /// (and for tests).
 pub fn escape_and_cap(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(GUEST_TEXT_BYTES));
-    if escaped_len(text) <= GUEST_TEXT_BYTES {
-        for c in text.chars() {
-            push_escaped(&mut out, c);
-        }
-        return out;
-    }
-    // Too long: keep what fits beside the marker, whole characters only.
+    // Where a text too long to keep whole is cut: the output's length and
+    // the text's offset before the first character that leaves no room for
+    // the marker (whole characters only).
+    let mut cut = None;
     for (at, c) in text.char_indices() {
-        let width = if needs_escape(c) {
-            escape_width(c)
-        } else {
-            c.len_utf8()
-        };
-        if out.len() + width + MARKER_ROOM > GUEST_TEXT_BYTES {
-            let cut = text.len() - at;
-            write!(out, "…[{cut} bytes cut]").expect("writing to a String");
+        let before = out.len();
+        push_escaped(&mut out, c);
+        if cut.is_none() && out.len() + MARKER_ROOM > GUEST_TEXT_BYTES {
+            cut = Some((before, at));
+        }
+        if out.len() > GUEST_TEXT_BYTES {
+            let (keep, at) = cut.expect("the marker's room runs out before the cap");
+            out.truncate(keep);
+            write!(out, "…[{} bytes cut]", text.len() - at).expect("writing to a String");
             break;
         }
-        push_escaped(&mut out, c);
     }
     out
-}
-
-/// The length `text` takes once escaped, stopping early past the cap (the
-/// caller only compares it with [`GUEST_TEXT_BYTES`]).
-fn escaped_len(text: &str) -> usize {
-    let mut n = 0;
-    for c in text.chars() {
-        n += if needs_escape(c) {
-            escape_width(c)
-        } else {
-            c.len_utf8()
-        };
-        if n > GUEST_TEXT_BYTES {
-            break;
-        }
-    }
-    n
 }
 
 /// Characters that could break a line, move the cursor, recolour or
@@ -102,14 +82,6 @@ fn needs_escape(c: char) -> bool {
                 | '\u{202a}'..='\u{202e}' // bidi embeddings and overrides
                 | '\u{2066}'..='\u{2069}' // bidi isolates
         )
-}
-
-fn escape_width(c: char) -> usize {
-    match c {
-        '\n' | '\r' | '\t' => 2,
-        // `\u{` + hex digits + `}`
-        _ => 4 + format!("{:x}", c as u32).len(),
-    }
 }
 
 fn push_escaped(out: &mut String, c: char) {

@@ -12,7 +12,14 @@ use crate::capabilities::secrets::{FieldLookup, SecretHandle};
 use crate::capabilities::upload as checks;
 use crate::cpu_clock::thread_cpu_time;
 use crate::error::CallError;
-use crate::state::HostState;
+use crate::state::{HostState, UploadBuffer};
+
+/// What a `put-*` import answers.
+type PutResult = wasmtime::Result<Result<(), upload::UploadError>>;
+/// A guest's optional credential handle for a request.
+type Auth = Option<Resource<SecretHandle>>;
+/// What a `send` import answers.
+type Answer = wasmtime::Result<Result<http::Response, http::HttpError>>;
 
 impl types::Host for HostState {}
 
@@ -22,7 +29,7 @@ impl secrets::Host for HostState {
         name: String,
     ) -> wasmtime::Result<Result<Resource<SecretHandle>, secrets::SecretError>> {
         match self.instance.secrets.field(&name) {
-            Ok(_) => Ok(Ok(self.table().push(SecretHandle::Field(name))?)),
+            Ok(_) => Ok(Ok(self.table.push(SecretHandle::Field(name))?)),
             Err(FieldLookup::Missing) => Ok(Err(secrets::SecretError::Missing(name))),
             Err(FieldLookup::Unknown) => Ok(Err(secrets::SecretError::Unknown(name))),
         }
@@ -36,27 +43,27 @@ impl secrets::Host for HostState {
                 "oauth2-token (the component declares no credential recipe)".into(),
             )));
         }
-        Ok(Ok(self.table().push(SecretHandle::OAuth2)?))
+        Ok(Ok(self.table.push(SecretHandle::OAuth2)?))
     }
 }
 
 impl secrets::HostSecret for HostState {
     async fn name(&mut self, handle: Resource<SecretHandle>) -> wasmtime::Result<String> {
-        Ok(self.table().get(&handle)?.name())
+        Ok(self.table.get(&handle)?.name())
     }
 
     async fn drop(&mut self, handle: Resource<SecretHandle>) -> wasmtime::Result<()> {
-        self.table().delete(handle)?;
+        self.table.delete(handle)?;
         Ok(())
     }
 }
 
 impl HostState {
-    fn auth_use(&mut self, auth: Option<Resource<SecretHandle>>) -> wasmtime::Result<AuthUse> {
+    fn auth_use(&mut self, auth: Auth) -> wasmtime::Result<AuthUse> {
         let Some(handle) = auth else {
             return Ok(AuthUse::None);
         };
-        let handle = self.table().get(&handle)?.clone();
+        let handle = self.table.get(&handle)?.clone();
         Ok(match handle {
             SecretHandle::OAuth2 => AuthUse::OAuth2,
             SecretHandle::Field(name) => match self.instance.secrets.field(&name) {
@@ -82,18 +89,14 @@ impl HostState {
 }
 
 impl http::Host for HostState {
-    async fn send(
-        &mut self,
-        req: http::Request,
-        auth: Option<Resource<SecretHandle>>,
-    ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+    async fn send(&mut self, req: http::Request, auth: Auth) -> Answer {
         self.one(req, auth, None).await
     }
 
     async fn send_batch(
         &mut self,
         reqs: Vec<http::Request>,
-        auth: Option<Resource<SecretHandle>>,
+        auth: Auth,
     ) -> wasmtime::Result<Vec<Result<http::Response, http::HttpError>>> {
         self.batch(reqs, auth, None).await
     }
@@ -101,9 +104,9 @@ impl http::Host for HostState {
     async fn send_keep_headers(
         &mut self,
         req: http::Request,
-        auth: Option<Resource<SecretHandle>>,
+        auth: Auth,
         keep: Vec<String>,
-    ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+    ) -> Answer {
         let keep = self.keep_list(keep)?;
         self.one(req, auth, Some(keep)).await
     }
@@ -111,7 +114,7 @@ impl http::Host for HostState {
     async fn send_batch_keep_headers(
         &mut self,
         reqs: Vec<http::Request>,
-        auth: Option<Resource<SecretHandle>>,
+        auth: Auth,
         keep: Vec<String>,
     ) -> wasmtime::Result<Vec<Result<http::Response, http::HttpError>>> {
         let keep = self.keep_list(keep)?;
@@ -120,32 +123,16 @@ impl http::Host for HostState {
 }
 
 impl HostState {
-    async fn one(
-        &mut self,
-        req: http::Request,
-        auth: Option<Resource<SecretHandle>>,
-        keep: Option<KeepHeaders>,
-    ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
-        let auth = self.auth_use(auth)?;
-        let instance = self.instance.clone();
-        let Some(client) = instance.http.as_ref() else {
-            let e = http::HttpError::PolicyDenied("this call has no network access".into());
-            self.note_http_error(&e);
-            return Ok(Err(e));
-        };
-        // HTTP work is the host's: it runs on tasks of its own, outside the
-        // polls of the call that the connector CPU is metered over.
-        let result = client.send_detached(req, auth, keep).await;
-        if let Err(e) = &result {
-            self.note_http_error(e);
-        }
-        Ok(result)
+    /// One request: a batch of one.
+    async fn one(&mut self, req: http::Request, auth: Auth, keep: Option<KeepHeaders>) -> Answer {
+        let mut answers = self.batch(vec![req], auth, keep).await?;
+        Ok(answers.pop().expect("a batch answers every request"))
     }
 
     async fn batch(
         &mut self,
         reqs: Vec<http::Request>,
-        auth: Option<Resource<SecretHandle>>,
+        auth: Auth,
         keep: Option<KeepHeaders>,
     ) -> wasmtime::Result<Vec<Result<http::Response, http::HttpError>>> {
         let cap = self.instance.limits.batch_requests;
@@ -162,6 +149,8 @@ impl HostState {
             self.note_http_error(&e);
             return Ok(reqs.iter().map(|_| Err(e.clone())).collect());
         };
+        // HTTP work is the host's: it runs on tasks of its own, outside the
+        // polls of the call that the connector CPU is metered over.
         let results = client.send_batch_detached(reqs, auth, keep).await;
         for r in &results {
             if let Err(e) = r {
@@ -218,43 +207,19 @@ impl HostState {
 }
 
 impl upload::Host for HostState {
-    async fn put_resources(
-        &mut self,
-        items: Vec<types::Resource>,
-    ) -> wasmtime::Result<Result<(), upload::UploadError>> {
-        let bytes = self.cost(&items, checks::resource_cost);
-        self.admit(items.len(), bytes)?;
-        if let Some(refused) = self.check_upload(&items, checks::validate_resource) {
-            return Ok(Err(refused));
-        }
-        self.call.upload.resources.extend(items);
-        Ok(Ok(()))
+    async fn put_resources(&mut self, items: Vec<types::Resource>) -> PutResult {
+        let (cost, check) = (checks::resource_cost, checks::validate_resource);
+        self.put(items.len(), items, cost, check, |u| &mut u.resources)
     }
 
-    async fn put_entitlements(
-        &mut self,
-        items: Vec<types::Entitlement>,
-    ) -> wasmtime::Result<Result<(), upload::UploadError>> {
-        let bytes = self.cost(&items, checks::entitlement_cost);
-        self.admit(items.len(), bytes)?;
-        if let Some(refused) = self.check_upload(&items, checks::validate_entitlement) {
-            return Ok(Err(refused));
-        }
-        self.call.upload.entitlements.extend(items);
-        Ok(Ok(()))
+    async fn put_entitlements(&mut self, items: Vec<types::Entitlement>) -> PutResult {
+        let (cost, check) = (checks::entitlement_cost, checks::validate_entitlement);
+        self.put(items.len(), items, cost, check, |u| &mut u.entitlements)
     }
 
-    async fn put_grants(
-        &mut self,
-        items: Vec<types::Grant>,
-    ) -> wasmtime::Result<Result<(), upload::UploadError>> {
-        let bytes = self.cost(&items, checks::grant_cost);
-        self.admit(items.len(), bytes)?;
-        if let Some(refused) = self.check_upload(&items, checks::validate_grant) {
-            return Ok(Err(refused));
-        }
-        self.call.upload.grants.extend(items);
-        Ok(Ok(()))
+    async fn put_grants(&mut self, items: Vec<types::Grant>) -> PutResult {
+        let (cost, check) = (checks::grant_cost, checks::validate_grant);
+        self.put(items.len(), items, cost, check, |u| &mut u.grants)
     }
 
     async fn put_resources_with(
@@ -262,7 +227,7 @@ impl upload::Host for HostState {
         items: Vec<types::Resource>,
         entitlements: Vec<types::Entitlement>,
         skip: upload::SkipTasks,
-    ) -> wasmtime::Result<Result<(), upload::UploadError>> {
+    ) -> PutResult {
         // One admission for both lists, so the caps see the whole upload.
         let bytes = self
             .cost(&items, checks::resource_cost)
@@ -293,21 +258,37 @@ impl upload::Host for HostState {
         Ok(Ok(()))
     }
 
-    async fn put_grant_sets(
-        &mut self,
-        items: Vec<types::GrantSet>,
-    ) -> wasmtime::Result<Result<(), upload::UploadError>> {
+    async fn put_grant_sets(&mut self, items: Vec<types::GrantSet>) -> PutResult {
         // A set counts as the grants it stands for, records and bytes.
         let grants = items.iter().map(|s| s.principal_ids.len()).sum();
-        let bytes = self.cost(&items, checks::grant_set_cost);
-        self.admit(grants, bytes)?;
-        if let Some(refused) = self.check_upload(&items, checks::validate_grant_set) {
+        let (cost, check) = (checks::grant_set_cost, checks::validate_grant_set);
+        self.put(grants, items, cost, check, |u| &mut u.grant_sets)
+    }
+}
+
+impl HostState {
+    /// One `put-*` of `records` records: admitted against the per-call
+    /// caps, each item checked, then buffered in `list` of the upload.
+    fn put<T>(
+        &mut self,
+        records: usize,
+        items: Vec<T>,
+        cost: fn(&T) -> usize,
+        check: Check<T>,
+        list: fn(&mut UploadBuffer) -> &mut Vec<T>,
+    ) -> PutResult {
+        let bytes = self.cost(&items, cost);
+        self.admit(records, bytes)?;
+        if let Some(refused) = self.check_upload(&items, check) {
             return Ok(Err(refused));
         }
-        self.call.upload.grant_sets.extend(items);
+        list(&mut self.call.upload).extend(items);
         Ok(Ok(()))
     }
 }
+
+/// An upload check: the item, the declared resource types, the record cap.
+type Check<T> = fn(&T, &[types::ResourceType], usize) -> Result<(), String>;
 
 impl HostState {
     /// What `items` cost against the upload byte budgets. Host work, kept
@@ -324,11 +305,7 @@ impl HostState {
     /// Checks each item of an admitted upload; the first refusal comes back
     /// for the guest. The checking time is the host's, kept out of
     /// connector CPU.
-    fn check_upload<T>(
-        &mut self,
-        items: &[T],
-        check: fn(&T, &[types::ResourceType], usize) -> Result<(), String>,
-    ) -> Option<upload::UploadError> {
+    fn check_upload<T>(&mut self, items: &[T], check: Check<T>) -> Option<upload::UploadError> {
         let max = self.instance.limits.upload_record_bytes;
         let started = thread_cpu_time();
         let checked = items
@@ -352,10 +329,6 @@ impl log::Host for HostState {
                 "log volume over {lines} lines or {bytes} bytes in one call"
             ))));
         }
-        self.instance
-            .metrics
-            .log_lines
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Guest text is untrusted: redact secret values, escape control
         // characters and cap the line (`guest_text`).
         let text = crate::guest_text::sanitize(&message, &self.instance.secrets);

@@ -64,7 +64,6 @@ pub struct InstanceMetrics {
     /// code and bindings, without the host's work in imports.
     pub cpu_micros: AtomicU64,
     pub memory_high_water: AtomicU64,
-    pub log_lines: AtomicU64,
 }
 
 impl InstanceMetrics {
@@ -130,6 +129,7 @@ impl UploadBuffer {
 }
 
 /// This call's state.
+#[derive(Default)]
 pub struct CallState {
     pub upload: UploadBuffer,
     pub log_lines: usize,
@@ -143,22 +143,6 @@ pub struct CallState {
     pub cpu: Arc<CallCpu>,
     /// Of that CPU, what the host spent inline in this call's upload checks.
     pub host_cpu: std::time::Duration,
-    pub stderr: MemoryOutputPipe,
-}
-
-impl CallState {
-    fn new(stderr: MemoryOutputPipe) -> Self {
-        Self {
-            upload: UploadBuffer::default(),
-            log_lines: 0,
-            log_bytes: 0,
-            violation: None,
-            denials: Vec::new(),
-            cpu: Arc::default(),
-            host_cpu: std::time::Duration::ZERO,
-            stderr,
-        }
-    }
 }
 
 /// Caps what a Store's memories and tables take, together, and remembers
@@ -249,10 +233,13 @@ impl wasmtime::ResourceLimiter for MemoryGuard {
 /// The Store's data.
 pub struct HostState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    /// The guest's resource handles (secrets), capped.
+    pub(crate) table: ResourceTable,
     pub memory: MemoryGuard,
     pub instance: Arc<InstanceCtx>,
     pub call: CallState,
+    /// The guest's stderr (panic messages), captured and capped.
+    pub stderr: MemoryOutputPipe,
 }
 
 impl HostState {
@@ -267,15 +254,15 @@ impl HostState {
             wasi,
             table,
             memory: MemoryGuard::new(instance.limits.memory_bytes),
-            call: CallState::new(stderr),
+            call: CallState::default(),
+            stderr,
             instance,
         }
     }
 
     /// Starts a new call on this Store: fresh counters and buffers.
     pub fn begin_call(&mut self) {
-        let stderr = self.call.stderr.clone();
-        self.call = CallState::new(stderr);
+        self.call = CallState::default();
         self.memory.exceeded = false;
     }
 
@@ -284,14 +271,10 @@ impl HostState {
     /// never be mixed with an earlier call's output), no limit hit.
     pub fn reusable(&self) -> bool {
         self.table.is_empty()
-            && self.call.stderr.contents().is_empty()
+            && self.stderr.contents().is_empty()
             && self.call.violation.is_none()
             && self.call.denials.is_empty()
             && !self.memory.exceeded
-    }
-
-    pub fn table(&mut self) -> &mut ResourceTable {
-        &mut self.table
     }
 
     /// Records why the host is ending the call, then returns the trap error.

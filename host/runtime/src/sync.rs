@@ -77,15 +77,17 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use c1z::{C1zWriter, SyncStart, WriterOptions, pb};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
+use crate::backoff::Backoff;
 use crate::bindings::upload::SkipTasks;
 use crate::bindings::{sync_api, types as wit};
+use crate::capabilities::http::HttpStats;
 use crate::convert;
 use crate::engine::{CallReport, Operation, Output, Plugin, WarmInstances};
 use crate::error::CallError;
@@ -101,6 +103,9 @@ const MAX_FOLLOW_UPS: usize = 10_000;
 /// The sync token of a sync that hit a limit or a cycle: the next run
 /// starts over instead of resuming it.
 const DISCARDED_TOKEN: &str = r#"{"engine":"connector-host","discarded":true,"version":1}"#;
+/// Retries of a task that failed transiently: 1 s doubling to 32 s,
+/// jittered, so a burst of failed tasks does not come back as one burst.
+const TASK_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(32));
 /// Entitlement owners and entitlement ids remembered to avoid lookups.
 const CACHE_ENTRIES: usize = 200_000;
 
@@ -171,20 +176,9 @@ impl SyncBound {
         }
     }
 
-    /// The flag that raises it.
-    pub fn flag(self) -> &'static str {
-        match self {
-            SyncBound::Calls => "--sync-max-calls",
-            SyncBound::PagesPerTask => "--sync-max-pages-per-task",
-            SyncBound::QueuedTasks => "--sync-max-queued-tasks",
-            SyncBound::QueueBytes => "--sync-max-queue-mb",
-        }
-    }
-}
-
-impl std::fmt::Display for SyncBound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+    /// The flag that raises it: its name as a flag.
+    pub fn flag(self) -> String {
+        format!("--{}", self.name().replace('_', "-"))
     }
 }
 
@@ -270,9 +264,10 @@ pub enum SyncError {
     TokenCycle { task: String, pages: u64 },
     /// A bound of [`SyncLimits`] was reached.
     #[error(
-        "{task}: the sync reached its limit {bound} of {limit} (raise it with {flag}); \
+        "{task}: the sync reached its limit {} of {limit} (raise it with {}); \
          the sync is discarded and the next one starts over",
-        flag = bound.flag()
+        bound.name(),
+        bound.flag()
     )]
     LimitReached {
         bound: SyncBound,
@@ -367,39 +362,35 @@ const SCOPED_GRANTS: u8 = 6;
 /// (`resource`, `principal_types`), run with the grants (0.1.4).
 const RESOURCE_GRANTS: u8 = 7;
 
-/// The tasks a new sync starts with: a listing of every type, or, for a
-/// targeted sync, a read of every target.
-fn first_tasks(plugin: &Plugin, targets: &[SyncTarget]) -> Vec<StoredTask> {
-    let pair = |id: &wit::ResourceId| (id.resource_type.clone(), id.resource.clone());
-    if !targets.is_empty() {
-        return targets
-            .iter()
-            .map(|t| StoredTask {
-                op: GET_RESOURCE,
-                resource_type: t.id.resource_type.clone(),
-                resource: Some(pair(&t.id)),
-                parent: t.parent.as_ref().map(pair),
-                ..StoredTask::default()
-            })
-            .collect();
-    }
-    plugin
-        .metadata
-        .resource_types
-        .iter()
-        .map(|t| StoredTask {
-            op: 0,
-            resource_type: t.id.clone(),
-            ..StoredTask::default()
-        })
-        .collect()
-}
-
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// A resource id as a task stores it, and back.
+fn pair(id: &wit::ResourceId) -> (String, String) {
+    (id.resource_type.clone(), id.resource.clone())
+}
+
+fn unpair((resource_type, resource): &(String, String)) -> wit::ResourceId {
+    wit::ResourceId {
+        resource_type: resource_type.clone(),
+        resource: resource.clone(),
+    }
+}
+
 impl StoredTask {
+    /// The first page of `op` on `resource` (and, for [`GET_RESOURCE`], its
+    /// parent, if known).
+    fn on(op: u8, resource: &wit::ResourceId, parent: Option<&wit::ResourceId>) -> Self {
+        Self {
+            op,
+            resource_type: resource.resource_type.clone(),
+            resource: Some(pair(resource)),
+            parent: parent.map(pair),
+            ..Self::default()
+        }
+    }
+
     fn from_wit(t: &sync_api::SyncTask) -> Self {
         Self {
             op: match t.op {
@@ -408,12 +399,9 @@ impl StoredTask {
                 sync_api::SyncOp::ListGrants => 2,
             },
             resource_type: t.resource_type.clone(),
-            resource: t
-                .resource
-                .as_ref()
-                .map(|r| (r.resource_type.clone(), r.resource.clone())),
+            resource: t.resource.as_ref().map(pair),
             token: t.page_token.clone(),
-            ..StoredTask::default()
+            ..Self::default()
         }
     }
 
@@ -428,14 +416,10 @@ impl StoredTask {
 
     /// The component call that does it.
     fn operation(&self) -> Operation {
-        let id = |(t, r): &(String, String)| wit::ResourceId {
-            resource_type: t.clone(),
-            resource: r.clone(),
-        };
         let of_type = |ids: &Option<Vec<String>>| -> Vec<wit::ResourceId> {
             ids.iter()
                 .flatten()
-                .map(|r| id(&(self.resource_type.clone(), r.clone())))
+                .map(|r| unpair(&(self.resource_type.clone(), r.clone())))
                 .collect()
         };
         match (self.op, &self.resource) {
@@ -454,15 +438,15 @@ impl StoredTask {
                 self.token.clone(),
             ),
             (RESOURCE_GRANTS, Some(resource)) => Operation::ListResourceGrants(
-                id(resource),
+                unpair(resource),
                 self.principal_types.clone().unwrap_or_default(),
                 self.token.clone(),
             ),
             (PRINCIPAL_GRANTS, Some(principal)) => {
-                Operation::ListPrincipalGrants(id(principal), self.token.clone())
+                Operation::ListPrincipalGrants(unpair(principal), self.token.clone())
             }
             (GET_RESOURCE, Some(target)) => {
-                Operation::GetResource(id(target), self.parent.as_ref().map(id))
+                Operation::GetResource(unpair(target), self.parent.as_ref().map(unpair))
             }
             _ => Operation::Sync(self.to_wit()),
         }
@@ -479,9 +463,7 @@ impl StoredTask {
             ..self.clone()
         };
         let hash = sha2::Sha256::digest(serde_json::to_vec(&key).expect("task serializes"));
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&hash[..16]);
-        out
+        hash[..16].try_into().expect("16 of its 32 bytes")
     }
 
     fn to_wit(&self) -> sync_api::SyncTask {
@@ -492,10 +474,7 @@ impl StoredTask {
                 _ => sync_api::SyncOp::ListGrants,
             },
             resource_type: self.resource_type.clone(),
-            resource: self.resource.as_ref().map(|(t, r)| wit::ResourceId {
-                resource_type: t.clone(),
-                resource: r.clone(),
-            }),
+            resource: self.resource.as_ref().map(unpair),
             page_token: self.token.clone(),
         }
     }
@@ -605,16 +584,6 @@ impl Queue {
         Ok(())
     }
 
-    /// Remembers `task` in the seen set; false if it was there already.
-    fn first_sight(&self, writer: &C1zWriter, task: &StoredTask) -> Result<bool, SyncError> {
-        Ok(writer.sync_queue().first_sight(&task.digest())?)
-    }
-
-    /// Whether the seen set holds `task`.
-    fn seen(&self, writer: &C1zWriter, task: &StoredTask) -> Result<bool, SyncError> {
-        Ok(writer.sync_queue().seen(&task.digest())?)
-    }
-
     /// Tasks of `phase` after `after`, in insertion order.
     fn next(
         &self,
@@ -623,14 +592,12 @@ impl Queue {
         after: i64,
         limit: usize,
     ) -> Result<Vec<(i64, StoredTask)>, SyncError> {
-        let mut out = Vec::new();
-        for queued in writer.sync_queue().next(phase, after, limit)? {
-            let task = serde_json::from_str(&queued.task).map_err(|e| {
-                SyncError::Connector(format!("the working file's task queue is corrupt: {e}"))
-            })?;
-            out.push((queued.id, task));
-        }
-        Ok(out)
+        let corrupt =
+            |e| SyncError::Connector(format!("the working file's task queue is corrupt: {e}"));
+        let queued = writer.sync_queue().next(phase, after, limit)?;
+        (queued.into_iter())
+            .map(|q| Ok((q.id, serde_json::from_str(&q.task).map_err(corrupt)?)))
+            .collect()
     }
 }
 
@@ -696,41 +663,35 @@ pub async fn run_sync(
     }
     let sync_id = start.sync_id().to_string();
     let resumed = matches!(start, SyncStart::Resumed { .. });
-    writer.sync_queue().create_tables()?;
-    let types: Vec<pb::ResourceType> = plugin
-        .metadata
-        .resource_types
-        .iter()
-        .map(convert::resource_type)
-        .collect();
-    if !resumed {
-        writer.sync_queue().clear()?;
-        writer.put_resource_types(&types)?;
-        let mut queue = Queue::open(&writer, &options.limits)?;
-        for task in first_tasks(plugin, &options.targets) {
-            queue.push(&writer, &task, "the sync's first tasks")?;
-        }
-        writer.checkpoint(CHECKPOINT_TOKEN)?;
-    } else {
+    if resumed {
+        writer.sync_queue().create_tables()?;
         tracing::info!(sync_id, "resuming an interrupted sync from its checkpoint");
+    } else if options.targets.is_empty() {
+        seed_new_sync(&mut writer, plugin, &options.limits, Seed::Full)?;
+    } else {
+        let seed = Seed::Targets(&options.targets);
+        seed_new_sync(&mut writer, plugin, &options.limits, seed)?;
     }
-    let skip: HashSet<String> = plugin
-        .metadata
-        .resource_types
-        .iter()
-        .filter(|t| t.skip_entitlements_and_grants)
-        .map(|t| t.id.clone())
-        .collect();
-
-    let mut known = Known::default();
-    let mut warnings = Vec::new();
-    // Grant principals a targeted sync found gone: their grants are skipped.
-    let mut related_gone = HashSet::new();
-    let mut queue = Queue::open(&writer, &options.limits)?;
     // Counted across resumes: a resumed sync has the budget it had left.
     let spent = writer.sync_queue().spent()?;
     let calls_before = spent.calls;
-    known.uploaded = spent.bytes;
+    let types = &plugin.metadata.resource_types;
+    let mut committer = Committer {
+        queue: Queue::open(&writer, &options.limits)?,
+        known: Known {
+            uploaded: spent.bytes,
+            ..Known::default()
+        },
+        types: resource_types(plugin),
+        skip: (types.iter().filter(|t| t.skip_entitlements_and_grants))
+            .map(|t| t.id.clone())
+            .collect(),
+        instance,
+        limits: &options.limits,
+    };
+    let mut warnings = Vec::new();
+    // Grant principals a targeted sync found gone: their grants are skipped.
+    let mut related_gone = HashSet::new();
     let mut calls = 0u64;
     let deadline = tokio::time::Instant::now() + options.limits.deadline;
     // Calls whose results are written but not yet committed, and when the
@@ -740,6 +701,17 @@ pub async fn run_sync(
     let mut last_progress = Instant::now();
     // This run's pages share warm instances (one tenant, one component).
     let warm = Arc::new(WarmInstances::new());
+    // Runs attempt `attempt` of a queued task after `delay`.
+    let spawn = |set: &mut JoinSet<CallOutcome>, id, task: StoredTask, attempt, delay: Duration| {
+        let (plugin, instance, warm) = (plugin.clone(), instance.clone(), warm.clone());
+        set.spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let result = plugin.call_warm(&instance, task.operation(), &warm).await;
+            (id, task, attempt, result)
+        });
+    };
     for phase in 0u8..3 {
         let mut cursor = 0i64;
         let mut inflight: JoinSet<CallOutcome> = JoinSet::new();
@@ -755,18 +727,9 @@ pub async fn run_sync(
                 options.concurrency.max(1).saturating_sub(inflight.len())
             };
             if room > 0 {
-                for (id, task) in queue.next(&writer, phase, cursor, room)? {
+                for (id, task) in committer.queue.next(&writer, phase, cursor, room)? {
                     cursor = id;
-                    spawn_call(
-                        &mut inflight,
-                        plugin,
-                        instance,
-                        &warm,
-                        id,
-                        task,
-                        0,
-                        Duration::ZERO,
-                    );
+                    spawn(&mut inflight, id, task, 0, Duration::ZERO);
                 }
             }
             // Group commit: a call that finished while the engine wrote
@@ -776,37 +739,26 @@ pub async fn run_sync(
             // pile up; otherwise, and always before the engine waits, what
             // is written is committed. So a kill loses only the calls in
             // flight and the few results not yet committed.
-            let ready = match inflight.try_join_next() {
-                Some(ready)
-                    if uncommitted < options.concurrency.max(1)
-                        && oldest_uncommitted.elapsed() < options.checkpoint_interval =>
-                {
-                    Some(ready)
-                }
-                ready => {
-                    if uncommitted > 0 {
-                        writer.checkpoint(CHECKPOINT_TOKEN)?;
-                        uncommitted = 0;
-                    }
-                    ready
-                }
-            };
-            let joined = match ready {
-                Some(ready) => Some(ready),
+            let mut joined = inflight.try_join_next();
+            let commit_now = joined.is_none()
+                || uncommitted >= options.concurrency.max(1)
+                || oldest_uncommitted.elapsed() >= options.checkpoint_interval;
+            if commit_now && uncommitted > 0 {
+                writer.checkpoint(CHECKPOINT_TOKEN)?;
+                uncommitted = 0;
+            }
+            if joined.is_none() {
                 // The deadline ends the run even while calls hang (each may
                 // take its whole wall-clock budget): what they did is redone
                 // on resume, what was committed stays.
-                None => match tokio::time::timeout_at(deadline, inflight.join_next()).await {
-                    Ok(joined) => joined,
-                    Err(_) => {
-                        inflight.abort_all();
-                        writer.checkpoint(CHECKPOINT_TOKEN)?;
-                        return Err(SyncError::DeadlineExceeded {
-                            deadline: options.limits.deadline,
-                        });
-                    }
-                },
-            };
+                let Ok(next) = tokio::time::timeout_at(deadline, inflight.join_next()).await else {
+                    inflight.abort_all();
+                    writer.checkpoint(CHECKPOINT_TOKEN)?;
+                    let deadline = options.limits.deadline;
+                    return Err(SyncError::DeadlineExceeded { deadline });
+                };
+                joined = next;
+            }
             let Some(joined) = joined else {
                 if stopping {
                     writer.checkpoint(CHECKPOINT_TOKEN)?;
@@ -832,11 +784,8 @@ pub async fn run_sync(
             // A targeted sync: a target's read commits as a page of it, and
             // a grants page first reads the principals the sync lacks.
             let result = match (result, &task.resource) {
-                (Ok((Output::Found(found), report)), Some((t, r))) => {
-                    let target = wit::ResourceId {
-                        resource_type: t.clone(),
-                        resource: r.clone(),
-                    };
+                (Ok((Output::Found(found), report)), Some(target)) => {
+                    let target = unpair(target);
                     // No targets: an incremental sync's re-read, which
                     // replaces what the previous sync held for it.
                     if options.targets.is_empty() {
@@ -861,28 +810,15 @@ pub async fn run_sync(
                         calls_before: calls_before + calls,
                         max_calls: options.limits.max_calls,
                     };
+                    let (upload, gone) = (&mut report.upload, &mut related_gone);
                     let what = task.describe();
-                    let gone = &mut related_gone;
-                    match targeted::fetch_principals(
-                        cx,
-                        &mut writer,
-                        &mut report.upload,
-                        gone,
-                        &what,
-                    )
-                    .await
-                    {
-                        Ok(reads) => {
-                            calls += reads.calls;
-                            writer.sync_queue().set_calls(calls_before + calls)?;
-                            warnings.extend(reads.warnings);
-                            Ok((Output::Page(page), report))
-                        }
-                        Err(e) => {
-                            inflight.abort_all();
-                            return Err(e);
-                        }
-                    }
+                    let fetched =
+                        targeted::fetch_principals(cx, &mut writer, upload, gone, &what).await;
+                    let reads = fetched.inspect_err(|_| inflight.abort_all())?;
+                    calls += reads.calls;
+                    writer.sync_queue().set_calls(calls_before + calls)?;
+                    warnings.extend(reads.warnings);
+                    Ok((Output::Page(page), report))
                 }
                 (Ok((Output::Page(page), report)), Some((t, r))) if task.op == PRINCIPAL_GRANTS => {
                     crate::incremental::check_principal_upload(&report.upload, t, r)
@@ -951,26 +887,14 @@ pub async fn run_sync(
                     } else {
                         Vec::new()
                     };
-                    let committed = commit_page(
-                        &mut writer,
-                        &mut queue,
-                        &types,
-                        &skip,
-                        &mut known,
-                        id,
-                        &task,
-                        *page,
-                        report,
-                        phase,
-                        instance,
-                        &options.limits,
-                    )
-                    .and_then(|()| {
-                        for r in &reread {
-                            writer.refresh_embedded_resource(r)?;
-                        }
-                        Ok(())
-                    });
+                    let committed =
+                        commit_page(&mut committer, &mut writer, id, &task, *page, report, phase)
+                            .and_then(|()| {
+                                for r in &reread {
+                                    writer.refresh_embedded_resource(r)?;
+                                }
+                                Ok(())
+                            });
                     if let Err(e) = committed {
                         inflight.abort_all();
                         if e.discards() {
@@ -988,14 +912,7 @@ pub async fn run_sync(
                 Err(e) if e.is_transient() && attempt + 1 < options.max_attempts => {
                     let n = attempt + 1;
                     tracing::warn!(task = task.describe(), attempt = n, "retrying after: {e}");
-                    // 1 s doubling to 32 s, jittered: a burst of failed
-                    // tasks does not come back as one burst.
-                    let delay = crate::backoff::Backoff::new(
-                        Duration::from_secs(1),
-                        Duration::from_secs(32),
-                    )
-                    .delay(n);
-                    spawn_call(&mut inflight, plugin, instance, &warm, id, task, n, delay);
+                    spawn(&mut inflight, id, task, n, TASK_BACKOFF.delay(n));
                 }
                 Err(CallError::Connector {
                     kind: "not-found",
@@ -1005,7 +922,7 @@ pub async fn run_sync(
                     let w = format!("{}: skipped, not found: {message}", task.describe());
                     tracing::warn!("{w}");
                     warnings.push(w);
-                    queue.remove(&writer, id, &task)?;
+                    committer.queue.remove(&writer, id, &task)?;
                 }
                 Err(error) => {
                     inflight.abort_all();
@@ -1030,11 +947,10 @@ pub async fn run_sync(
     }
     writer.sync_queue().drop_tables()?;
     let report = writer.finish()?;
-    let http = instance.http.as_ref();
-    let load = |f: fn(&crate::capabilities::http::HttpStats) -> &std::sync::atomic::AtomicU64| {
-        http.map_or(0, |h| f(&h.stats).load(Ordering::Relaxed))
-    };
-    let stats = &report.stats;
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    let http =
+        |f: fn(&HttpStats) -> &AtomicU64| instance.http.as_ref().map_or(0, |h| load(f(&h.stats)));
+    let (stats, metrics) = (&report.stats, &instance.metrics);
     Ok(SyncSummary {
         sync_id,
         file: report.target.clone(),
@@ -1042,34 +958,21 @@ pub async fn run_sync(
         resource_types: stats.resource_types,
         resources: stats
             .resources_by_resource_type
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
+            .clone()
+            .into_iter()
             .collect(),
         entitlements: stats.entitlements,
         grants: stats.grants,
         calls,
-        instances: instance
-            .metrics
-            .instantiations
-            .load(Ordering::Relaxed)
-            .saturating_sub(instances_before),
-        requests: load(|s| &s.requests),
-        retries: load(|s| &s.retries),
-        throttled: load(|s| &s.throttled),
-        token_exchanges: instance
-            .secrets
-            .broker
-            .as_ref()
-            .map_or(0, |b| b.exchanges.load(Ordering::Relaxed)),
+        instances: load(&metrics.instantiations).saturating_sub(instances_before),
+        requests: http(|s| &s.requests),
+        retries: http(|s| &s.retries),
+        throttled: http(|s| &s.throttled),
+        token_exchanges: (instance.secrets.broker.as_ref()).map_or(0, |b| load(&b.exchanges)),
         warnings,
         seconds: started.elapsed().as_secs_f64(),
-        connector_cpu_seconds: instance
-            .metrics
-            .cpu_micros
-            .load(Ordering::Relaxed)
-            .saturating_sub(cpu_before) as f64
-            / 1e6,
-        connector_memory_peak: instance.metrics.memory_high_water.load(Ordering::Relaxed),
+        connector_cpu_seconds: load(&metrics.cpu_micros).saturating_sub(cpu_before) as f64 / 1e6,
+        connector_memory_peak: load(&metrics.memory_high_water),
         c1z_bytes: report.c1z_bytes,
     })
 }
@@ -1082,55 +985,42 @@ type CallOutcome = (
     Result<(Output, CallReport), CallError>,
 );
 
-#[allow(clippy::too_many_arguments)]
-fn spawn_call(
-    set: &mut JoinSet<CallOutcome>,
-    plugin: &Arc<Plugin>,
-    instance: &Arc<InstanceCtx>,
-    warm: &Arc<WarmInstances>,
-    id: i64,
-    task: StoredTask,
-    attempt: u32,
-    delay: Duration,
-) {
-    let plugin = plugin.clone();
-    let instance = instance.clone();
-    let warm = warm.clone();
-    set.spawn(async move {
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        let result = plugin.call_warm(&instance, task.operation(), &warm).await;
-        (id, task, attempt, result)
-    });
+/// What commits a sync's pages besides the writer: its queue, what the
+/// artifact holds, and what records and tasks are checked against.
+struct Committer<'a> {
+    queue: Queue,
+    known: Known,
+    types: Vec<pb::ResourceType>,
+    /// Types that are `skip-entitlements-and-grants`.
+    skip: HashSet<String>,
+    instance: &'a InstanceCtx,
+    limits: &'a SyncLimits,
 }
 
-#[allow(clippy::too_many_arguments)]
 fn commit_page(
+    committer: &mut Committer,
     writer: &mut C1zWriter,
-    queue: &mut Queue,
-    types: &[pb::ResourceType],
-    skip: &HashSet<String>,
-    known: &mut Known,
     id: i64,
     task: &StoredTask,
     page: sync_api::PageOutcome,
     report: CallReport,
     phase: u8,
-    instance: &InstanceCtx,
-    limits: &SyncLimits,
 ) -> Result<(), SyncError> {
+    let (queue, known) = (&mut committer.queue, &mut committer.known);
     let what = task.describe();
     let bad = |m: String| SyncError::Call {
         task: what.clone(),
         error: CallError::InvalidRecord(m),
     };
-    let token_cap = instance.limits.page_token_bytes;
-    let too_long = |kind: &str, len: usize| SyncError::Call {
+    let over = |m: String| SyncError::Call {
         task: what.clone(),
-        error: CallError::LimitExceeded(format!(
+        error: CallError::LimitExceeded(m),
+    };
+    let token_cap = committer.instance.limits.page_token_bytes;
+    let too_long = |kind: &str, len: usize| {
+        over(format!(
             "{kind} of {len} bytes, over the cap of {token_cap}"
-        )),
+        ))
     };
     // Page bookkeeping first: a broken page must not write half its records.
     let next_task = match page.next_page_token {
@@ -1145,16 +1035,16 @@ fn commit_page(
                 ..task.clone()
             };
             // A token this task had before, however long ago: a cycle.
-            if next.token == task.token || queue.seen(writer, &next)? {
+            if next.token == task.token || writer.sync_queue().seen(&next.digest())? {
                 return Err(SyncError::TokenCycle {
                     task: what.clone(),
                     pages,
                 });
             }
-            if pages >= limits.max_pages_per_task {
+            if pages >= committer.limits.max_pages_per_task {
                 return Err(SyncError::LimitReached {
                     bound: SyncBound::PagesPerTask,
-                    limit: limits.max_pages_per_task,
+                    limit: committer.limits.max_pages_per_task,
                     task: what.clone(),
                 });
             }
@@ -1169,30 +1059,24 @@ fn commit_page(
             return Err(too_long("follow-up page token", t.len()));
         }
     }
-    if page.follow_ups.len() > MAX_FOLLOW_UPS {
-        return Err(SyncError::Call {
-            task: what.clone(),
-            error: CallError::LimitExceeded(format!(
-                "{} follow-up tasks, over the cap of {MAX_FOLLOW_UPS}",
-                page.follow_ups.len()
-            )),
-        });
+    let follow_ups = page.follow_ups.len();
+    if follow_ups > MAX_FOLLOW_UPS {
+        return Err(over(format!(
+            "{follow_ups} follow-up tasks, over the cap of {MAX_FOLLOW_UPS}"
+        )));
     }
     let mut upload = report.upload;
     // Every record's bytes count against the sync's budget, as each call's
     // did against its own (see `capabilities::upload`), across resumes.
     known.uploaded = known.uploaded.saturating_add(upload.bytes as u64);
     writer.sync_queue().set_bytes(known.uploaded)?;
-    let cap = instance.limits.upload_bytes_per_sync;
+    let cap = committer.instance.limits.upload_bytes_per_sync;
     if known.uploaded > cap {
-        return Err(SyncError::Call {
-            task: what.clone(),
-            error: CallError::LimitExceeded(format!(
-                "this sync's calls uploaded {} bytes of records, over the \
-                 upload_bytes_per_sync cap of {cap}",
-                known.uploaded
-            )),
-        });
+        return Err(over(format!(
+            "this sync's calls uploaded {} bytes of records, over the \
+             upload_bytes_per_sync cap of {cap}",
+            known.uploaded
+        )));
     }
     // Two records whose ids collide are refused by the writer, naming both.
     let stored = |e: c1z::C1zError| match e {
@@ -1204,129 +1088,110 @@ fn commit_page(
     // converted record embeds decoded JSON, and entitlements and grants
     // embed their owner whole, so a batch would hold many times the bytes
     // the call was charged for.
-    if !upload.resources.is_empty() {
-        for r in &upload.resources {
-            writer
-                .put_resources(std::slice::from_ref(&convert::resource(r)))
-                .map_err(stored)?;
+    for r in &upload.resources {
+        writer
+            .put_resources(std::slice::from_ref(&convert::resource(r)))
+            .map_err(stored)?;
+    }
+    for (i, r) in upload.resources.iter().enumerate() {
+        if committer.skip.contains(&r.id.resource_type) {
+            continue;
         }
-        for (i, r) in upload.resources.iter().enumerate() {
-            if skip.contains(&r.id.resource_type) {
+        // What `put-resources-with` said this resource does without.
+        let without = upload.skip_of(i);
+        for (op, flag) in [
+            (1u8, SkipTasks::LIST_ENTITLEMENTS),
+            (2, SkipTasks::LIST_GRANTS),
+        ] {
+            if without.contains(flag) {
                 continue;
             }
-            // What `put-resources-with` said this resource does without.
-            let without = upload.skip_of(i);
-            for (op, flag) in [
-                (1u8, SkipTasks::LIST_ENTITLEMENTS),
-                (2, SkipTasks::LIST_GRANTS),
-            ] {
-                if without.contains(flag) {
-                    continue;
-                }
-                queue.push(
-                    writer,
-                    &StoredTask {
-                        op,
-                        resource_type: r.id.resource_type.clone(),
-                        resource: Some((r.id.resource_type.clone(), r.id.resource.clone())),
-                        ..StoredTask::default()
-                    },
-                    &what,
-                )?;
-            }
+            queue.push(writer, &StoredTask::on(op, &r.id, None), &what)?;
         }
     }
     // Entitlements: their resource must be stored, and is embedded whole.
-    if !upload.entitlements.is_empty() {
-        for e in &upload.entitlements {
-            let key = format!("{}:{}", e.resource.resource_type, e.resource.resource);
-            let owner = match known.owners.get(&key) {
-                Some(r) => r.clone(),
-                None => {
-                    let r = writer
-                        .get_resource(&convert::resource_id(&e.resource))?
-                        .ok_or_else(|| {
-                            bad(format!(
-                                "entitlement {} refers to resource {key}, which this sync has not stored",
-                                convert::entitlement_id(&e.resource, &e.slug)
-                            ))
-                        })?;
-                    if known.owners.len() < CACHE_ENTRIES && known.room(&key, &r) {
-                        known.owners.insert(key, r.clone());
-                    }
-                    r
+    for e in &upload.entitlements {
+        let key = format!("{}:{}", e.resource.resource_type, e.resource.resource);
+        let owner = match known.owners.get(&key) {
+            Some(r) => r.clone(),
+            None => {
+                let r = writer
+                    .get_resource(&convert::resource_id(&e.resource))?
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "entitlement {} refers to resource {key}, which this sync has not stored",
+                            convert::entitlement_id(&e.resource, &e.slug)
+                        ))
+                    })?;
+                if known.owners.len() < CACHE_ENTRIES && known.room(&key, &r) {
+                    known.owners.insert(key, r.clone());
                 }
-            };
-            let p = convert::entitlement(e, owner.clone(), types);
-            writer
-                .put_entitlements(std::slice::from_ref(&p))
-                .map_err(stored)?;
-            if known.entitlements.len() < CACHE_ENTRIES && known.room(&p.id, &owner) {
-                known.entitlements.insert(p.id, owner);
+                r
             }
+        };
+        let p = convert::entitlement(e, owner.clone(), &committer.types);
+        writer
+            .put_entitlements(std::slice::from_ref(&p))
+            .map_err(stored)?;
+        if known.entitlements.len() < CACHE_ENTRIES && known.room(&p.id, &owner) {
+            known.entitlements.insert(p.id, owner);
         }
     }
     // Grants: entitlement and principal must be stored.
-    if !grants.is_empty() {
-        for g in &grants {
-            let ent_id = convert::entitlement_id(&g.entitlement_resource, &g.entitlement_slug);
-            let owner = match known.entitlements.get(&ent_id) {
-                Some(r) => r.clone(),
-                None => {
-                    let e = writer.get_entitlement(&ent_id)?.ok_or_else(|| {
-                        bad(format!(
-                            "grant {} refers to entitlement {ent_id}, which this sync has not stored",
-                            convert::grant_id(&ent_id, &g.principal)
-                        ))
-                    })?;
-                    let r = e.resource.unwrap_or_default();
-                    if known.entitlements.len() < CACHE_ENTRIES && known.room(&ent_id, &r) {
-                        known.entitlements.insert(ent_id.clone(), r.clone());
-                    }
-                    r
+    for g in &grants {
+        let ent_id = convert::entitlement_id(&g.entitlement_resource, &g.entitlement_slug);
+        let owner = match known.entitlements.get(&ent_id) {
+            Some(r) => r.clone(),
+            None => {
+                let e = writer.get_entitlement(&ent_id)?.ok_or_else(|| {
+                    bad(format!(
+                        "grant {} refers to entitlement {ent_id}, which this sync has not stored",
+                        convert::grant_id(&ent_id, &g.principal)
+                    ))
+                })?;
+                let r = e.resource.unwrap_or_default();
+                if known.entitlements.len() < CACHE_ENTRIES && known.room(&ent_id, &r) {
+                    known.entitlements.insert(ent_id.clone(), r.clone());
                 }
-            };
-            // The id may be stored for another entitlement whose id collides
-            // with this one's (resource `a:b` slug `c`, resource `a` slug
-            // `b:c`): this grant's own entitlement is then not stored.
-            let stored_resource = owner.id.as_ref();
-            if stored_resource.map(|i| (i.resource_type.as_str(), i.resource.as_str()))
-                != Some((
-                    g.entitlement_resource.resource_type.as_str(),
-                    g.entitlement_resource.resource.as_str(),
-                ))
-            {
-                let (t, r) = stored_resource
-                    .map(|i| (i.resource_type.as_str(), i.resource.as_str()))
-                    .unwrap_or_default();
-                let other = ent_id.strip_prefix(&format!("{t}:{r}:")).unwrap_or("?");
-                return Err(bad(format!(
-                    "grant {} names entitlement {ent_id} as resource {}:{} slug {:?}, but \
-                     that id is derived from two different records: resource {t}:{r} slug \
-                     {other:?} (stored) and this one",
-                    convert::grant_id(&ent_id, &g.principal),
-                    g.entitlement_resource.resource_type,
-                    g.entitlement_resource.resource,
-                    g.entitlement_slug,
-                )));
+                r
             }
-            if !writer.resource_exists(&g.principal.resource_type, &g.principal.resource)? {
-                return Err(bad(format!(
-                    "grant {} names principal {}:{}, which this sync has not stored",
-                    convert::grant_id(&ent_id, &g.principal),
-                    g.principal.resource_type,
-                    g.principal.resource
-                )));
-            }
-            writer
-                .put_grants(std::slice::from_ref(&convert::grant(g, owner)))
-                .map_err(stored)?;
+        };
+        // The id may be stored for another entitlement whose id collides
+        // with this one's (resource `a:b` slug `c`, resource `a` slug
+        // `b:c`): this grant's own entitlement is then not stored.
+        let (t, r) = (owner.id.as_ref())
+            .map(|i| (i.resource_type.as_str(), i.resource.as_str()))
+            .unwrap_or_default();
+        let named = &g.entitlement_resource;
+        if (t, r) != (named.resource_type.as_str(), named.resource.as_str()) {
+            let other = ent_id.strip_prefix(&format!("{t}:{r}:")).unwrap_or("?");
+            return Err(bad(format!(
+                "grant {} names entitlement {ent_id} as resource {}:{} slug {:?}, but \
+                 that id is derived from two different records: resource {t}:{r} slug \
+                 {other:?} (stored) and this one",
+                convert::grant_id(&ent_id, &g.principal),
+                named.resource_type,
+                named.resource,
+                g.entitlement_slug,
+            )));
         }
+        if !writer.resource_exists(&g.principal.resource_type, &g.principal.resource)? {
+            return Err(bad(format!(
+                "grant {} names principal {}:{}, which this sync has not stored",
+                convert::grant_id(&ent_id, &g.principal),
+                g.principal.resource_type,
+                g.principal.resource
+            )));
+        }
+        writer
+            .put_grants(std::slice::from_ref(&convert::grant(g, owner)))
+            .map_err(stored)?;
     }
     // Queue bookkeeping, in the same transaction as the records.
     queue.remove(writer, id, task)?;
     if let Some(next) = next_task {
-        queue.first_sight(writer, &next)?;
+        // Remembered in the seen set, as every queued token is.
+        writer.sync_queue().first_sight(&next.digest())?;
         queue.push(writer, &next, &what)?;
     }
     for f in &page.follow_ups {
@@ -1339,7 +1204,7 @@ fn commit_page(
         }
         // A follow-up this sync already queued would repeat a call (and a
         // task that asks for itself would run forever): it is dropped.
-        if queue.first_sight(writer, &t)? {
+        if writer.sync_queue().first_sight(&t.digest())? {
             queue.push(writer, &t, &what)?;
         }
     }
@@ -1350,6 +1215,8 @@ fn commit_page(
 pub(crate) enum Seed<'a> {
     /// Every type's listing, as [`run_sync`] starts a full sync.
     Full,
+    /// A read of every target, as [`run_sync`] starts a targeted sync.
+    Targets(&'a [SyncTarget]),
     /// Re-reads, as tasks.
     Reread(&'a RereadTasks),
 }
@@ -1393,29 +1260,35 @@ pub(crate) fn seed_new_sync(
     limits: &SyncLimits,
     seed: Seed<'_>,
 ) -> Result<(), SyncError> {
-    let pair = |id: &wit::ResourceId| (id.resource_type.clone(), id.resource.clone());
     let tasks: Vec<StoredTask> = match seed {
-        Seed::Full => first_tasks(plugin, &[]),
-        Seed::Reread(tasks) => {
-            let reads = tasks.single_reads.iter().map(|(id, parent)| StoredTask {
-                op: GET_RESOURCE,
-                resource_type: id.resource_type.clone(),
-                resource: Some(pair(id)),
-                parent: parent.as_ref().map(pair),
+        Seed::Full => plugin
+            .metadata
+            .resource_types
+            .iter()
+            .map(|t| StoredTask {
+                resource_type: t.id.clone(),
                 ..StoredTask::default()
-            });
+            })
+            .collect(),
+        Seed::Targets(targets) => targets
+            .iter()
+            .map(|t| StoredTask::on(GET_RESOURCE, &t.id, t.parent.as_ref()))
+            .collect(),
+        Seed::Reread(tasks) => {
+            let reads = tasks
+                .single_reads
+                .iter()
+                .map(|(id, parent)| StoredTask::on(GET_RESOURCE, id, parent.as_ref()));
             let batched_reads = tasks.batched_reads.iter().map(|(t, ids)| StoredTask {
                 op: GET_RESOURCES,
                 resource_type: t.clone(),
                 reads: Some(ids.clone()),
                 ..StoredTask::default()
             });
-            let grants = tasks.all_grants.iter().map(|p| StoredTask {
-                op: PRINCIPAL_GRANTS,
-                resource_type: p.resource_type.clone(),
-                resource: Some(pair(p)),
-                ..StoredTask::default()
-            });
+            let grants = tasks
+                .all_grants
+                .iter()
+                .map(|p| StoredTask::on(PRINCIPAL_GRANTS, p, None));
             let scoped = tasks.scoped_grants.iter().map(|t| StoredTask {
                 op: SCOPED_GRANTS,
                 resource_type: t.principal_type.clone(),
@@ -1424,11 +1297,8 @@ pub(crate) fn seed_new_sync(
                 ..StoredTask::default()
             });
             let resource_grants = tasks.resource_grants.iter().map(|(id, types)| StoredTask {
-                op: RESOURCE_GRANTS,
-                resource_type: id.resource_type.clone(),
-                resource: Some(pair(id)),
                 principal_types: Some(types.clone()),
-                ..StoredTask::default()
+                ..StoredTask::on(RESOURCE_GRANTS, id, None)
             });
             reads
                 .chain(batched_reads)
@@ -1440,19 +1310,19 @@ pub(crate) fn seed_new_sync(
     };
     writer.sync_queue().create_tables()?;
     writer.sync_queue().clear()?;
-    let types: Vec<pb::ResourceType> = plugin
-        .metadata
-        .resource_types
-        .iter()
-        .map(convert::resource_type)
-        .collect();
-    writer.put_resource_types(&types)?;
+    writer.put_resource_types(&resource_types(plugin))?;
     let mut queue = Queue::open(writer, limits)?;
     for task in &tasks {
         queue.push(writer, task, "the sync's first tasks")?;
     }
     writer.checkpoint(CHECKPOINT_TOKEN)?;
     Ok(())
+}
+
+/// The component's resource types, as the artifact stores them.
+fn resource_types(plugin: &Plugin) -> Vec<pb::ResourceType> {
+    let types = &plugin.metadata.resource_types;
+    types.iter().map(convert::resource_type).collect()
 }
 
 #[cfg(test)]

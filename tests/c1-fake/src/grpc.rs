@@ -1,10 +1,10 @@
 //! BatonService over gRPC without generated code: tonic's server-side
 //! framing (`tonic::server::Grpc` with `tonic_prost::ProstCodec`) driven by
-//! two small service adapters, dispatched on the request path.
+//! closures, dispatched on the request path.
 //!
 //! Decisions:
-//! - The gate (`State::admit`: user agent, bearer token, known method,
-//!   injected fault) runs on the raw HTTP request, before the body is read,
+//! - The gate (`State::admit`: user agent, bearer token) and the method
+//!   check run on the raw HTTP request, before the body is read,
 //!   so a rejected client-streaming call costs nothing and an unknown path
 //!   answers UNIMPLEMENTED like a real gRPC server.
 //! - Unary RPCs are synchronous calls into `State` under its lock; only
@@ -15,9 +15,7 @@
 //!   checksum mismatch is DATA_LOSS; other broken rules INVALID_ARGUMENT.
 //!   A stream the client abandons (a transport error) is not a violation.
 
-use std::future::{Future, Ready, ready};
-use std::marker::PhantomData;
-use std::pin::Pin;
+use std::future::ready;
 use std::sync::Arc;
 
 use baton_api::method;
@@ -27,21 +25,13 @@ use http::header;
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use tonic::body::Body;
-use tonic::server::{ClientStreamingService, Grpc, UnaryService};
+use tonic::server::Grpc;
 use tonic::{Code, Status, Streaming};
 use tonic_prost::ProstCodec;
+use tower::service_fn;
 
 use crate::Inner;
 use crate::state::State;
-
-/// The methods the fake implements; any other path is UNIMPLEMENTED.
-pub(crate) const METHODS: [&str; 5] = [
-    method::HELLO,
-    method::GET_TASK,
-    method::HEARTBEAT,
-    method::FINISH_TASK,
-    method::UPLOAD_ASSET,
-];
 
 /// Largest `UploadData.data` the proto allows.
 pub const MAX_UPLOAD_CHUNK: usize = 1024 * 1024;
@@ -69,75 +59,50 @@ pub(crate) async fn dispatch(
         method::GET_TASK => unary(inner, req, State::get_task).await,
         method::HEARTBEAT => unary(inner, req, State::heartbeat).await,
         method::FINISH_TASK => unary(inner, req, State::finish_task).await,
-        _ => {
+        method::UPLOAD_ASSET => {
+            let upload = service_fn(move |request: tonic::Request<_>| {
+                let inner = inner.clone();
+                async move {
+                    receive_upload(&inner, request.into_inner())
+                        .await
+                        .map(tonic::Response::new)
+                }
+            });
             Grpc::new(ProstCodec::<UploadAssetResponse, UploadAssetRequest>::default())
-                .client_streaming(Upload(inner), req)
+                .client_streaming(upload, req)
                 .await
         }
+        _ => inner
+            .update(|s| {
+                s.violations
+                    .push(format!("call to unimplemented method {path}"));
+                Status::unimplemented(format!("{path} is not implemented"))
+            })
+            .into_http(),
     }
 }
 
-type Handler<Req, Resp> = fn(&mut State, Req) -> Result<Resp, Status>;
-
+/// A unary RPC answered by a `State` method under the lock.
 async fn unary<Req, Resp>(
     inner: Arc<Inner>,
     req: http::Request<Incoming>,
-    handler: Handler<Req, Resp>,
+    handler: fn(&mut State, Req) -> Result<Resp, Status>,
 ) -> http::Response<Body>
 where
     Req: prost::Message + Default + Send + 'static,
     Resp: prost::Message + Send + 'static,
 {
-    let service = StateCall {
-        inner,
-        handler,
-        _types: PhantomData,
-    };
-    Grpc::new(ProstCodec::<Resp, Req>::default())
-        .unary(service, req)
-        .await
-}
-
-/// A unary RPC answered by a `State` method under the lock.
-struct StateCall<Req, Resp> {
-    inner: Arc<Inner>,
-    handler: Handler<Req, Resp>,
-    _types: PhantomData<fn(Req) -> Resp>,
-}
-
-impl<Req, Resp> UnaryService<Req> for StateCall<Req, Resp> {
-    type Response = Resp;
-    type Future = Ready<Result<tonic::Response<Resp>, Status>>;
-
-    fn call(&mut self, request: tonic::Request<Req>) -> Self::Future {
-        let handler = self.handler;
+    let service = service_fn(move |request: tonic::Request<Req>| {
         let message = request.into_inner();
         ready(
-            self.inner
+            inner
                 .update(|s| handler(s, message))
                 .map(tonic::Response::new),
         )
-    }
-}
-
-/// The UploadAsset client stream.
-struct Upload(Arc<Inner>);
-
-type UploadFuture =
-    Pin<Box<dyn Future<Output = Result<tonic::Response<UploadAssetResponse>, Status>> + Send>>;
-
-impl ClientStreamingService<UploadAssetRequest> for Upload {
-    type Response = UploadAssetResponse;
-    type Future = UploadFuture;
-
-    fn call(&mut self, request: tonic::Request<Streaming<UploadAssetRequest>>) -> Self::Future {
-        let inner = self.0.clone();
-        Box::pin(async move {
-            receive_upload(&inner, request.into_inner())
-                .await
-                .map(tonic::Response::new)
-        })
-    }
+    });
+    Grpc::new(ProstCodec::<Resp, Req>::default())
+        .unary(service, req)
+        .await
 }
 
 async fn receive_upload(
@@ -154,12 +119,11 @@ async fn receive_upload(
         Some(_) => return Err(invalid("the first message is not metadata")),
         None => return Err(invalid("the stream is empty")),
     };
-    let fail_midway = inner.update(|s| s.begin_upload(&meta))?;
+    inner.update(|s| s.begin_upload(&meta))?;
     if inner.read(|s| s.stall_uploads) {
         // Never read on; the stream ends when the client gives up.
         std::future::pending::<()>().await;
     }
-    let injected = || Status::unavailable("injected fault: upload failed midway");
     let mut bytes = Vec::new();
     let mut chunk_sizes = Vec::new();
     loop {
@@ -181,14 +145,8 @@ async fn receive_upload(
                 }
                 chunk_sizes.push(n);
                 bytes.extend_from_slice(&data.data);
-                if fail_midway {
-                    return Err(injected());
-                }
             }
             Msg::Eof(eof) => {
-                if fail_midway {
-                    return Err(injected());
-                }
                 if eof.sha256_checksum.len() != 32 {
                     return Err(invalid(&format!(
                         "eof checksum has {} bytes, not 32",

@@ -32,7 +32,6 @@
 mod grpc;
 mod server;
 mod state;
-mod tls;
 mod token;
 mod validate;
 
@@ -41,18 +40,16 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use baton_api::v1::{FinishTaskRequest, HelloRequest, Task, task::TaskType};
+use baton_api::v1::{FinishTaskRequest, HelloRequest, task::TaskType};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use grpc::MAX_UPLOAD_CHUNK;
-pub use token::{
-    ASSERTION_TYPE, MIN_TOKEN_LIFETIME, SECRET_PREFIX, TOKEN_PATH, sign_assertion_for_test,
-    sign_jwt_for_test, signing_key_from_secret, token_form_for_test, unix_now,
-};
+use token::TOKEN_PATH;
 
 /// The test client's ID: client name `test-client`, API host `localhost`.
 pub const CLIENT_ID: &str = "test-client@localhost/pcc";
+/// What every gRPC user agent must start with: the client name and a space.
+const USER_AGENT_PREFIX: &str = "test-client ";
 
 /// Shared by the API handle, the listener and the handlers.
 pub(crate) struct Inner {
@@ -93,26 +90,36 @@ impl FakeC1 {
     /// the client's Ed25519 key, and starts listening on 127.0.0.1 with an
     /// ephemeral port. Panics if any of that fails (a test setup error).
     pub async fn start() -> FakeC1 {
-        let tls = tls::generate().expect("generate the test TLS material");
+        // The client under test must trust this CA explicitly, as it would
+        // any non-public endpoint. ALPN offers `h2` (gRPC) and `http/1.1`
+        // (a plain HTTPS client of the token endpoint on the same port).
+        let tls = pingone_sim::tls::generate_named("c1-fake test CA", &[b"h2", b"http/1.1"])
+            .expect("generate the test TLS material");
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("listener address");
-        let client_name = CLIENT_ID.split('@').next().unwrap_or_default();
         let inner = Arc::new(Inner {
             creds: token::Credentials::generate(CLIENT_ID),
             ca_pem: tls.ca_pem,
             addr,
-            state: Mutex::new(state::State::new(client_name)),
+            state: Mutex::new(state::State::new()),
             changed: watch::Sender::new(0),
             conns: server::Connections::default(),
         });
-        server::spawn(
+        tokio::spawn(server::accept_loop(
             listener,
             tokio_rustls::TlsAcceptor::from(tls.server),
             inner.clone(),
-        );
+        ));
         FakeC1 { inner }
+    }
+
+    /// `f` of the record of `task_id`, or the empty value for a task the
+    /// fake does not know.
+    fn task<R: Default>(&self, task_id: &str, f: impl FnOnce(&state::TaskRecord) -> R) -> R {
+        self.inner
+            .read(|s| s.tasks.get(task_id).map(f).unwrap_or_default())
     }
 
     // ----- Where and who -----
@@ -155,20 +162,9 @@ impl FakeC1 {
 
     // ----- Token endpoint -----
 
-    /// The `expires_in` of tokens issued from now on (default 3600 s).
-    pub fn set_token_ttl(&self, secs: u64) {
-        self.inner.update(|s| s.token_ttl = secs);
-    }
-
     /// The next `n` valid token requests are answered 401.
     pub fn fail_tokens(&self, n: usize) {
         self.inner.update(|s| s.fail_tokens = n);
-    }
-
-    /// The next `n` valid token requests are answered 200 with an empty
-    /// `access_token`.
-    pub fn empty_tokens(&self, n: usize) {
-        self.inner.update(|s| s.empty_tokens = n);
     }
 
     /// Requests to the token endpoint, whatever their outcome.
@@ -199,12 +195,12 @@ impl FakeC1 {
         self.inner.update(|s| s.mint_token())
     }
 
-    /// gRPC calls refused for a missing, unknown or expired token.
     /// Every access token minted so far (to check none leaks).
     pub fn issued_tokens(&self) -> Vec<String> {
         self.inner.read(|s| s.tokens.keys().cloned().collect())
     }
 
+    /// gRPC calls refused for a missing, unknown or expired token.
     pub fn unauthenticated_calls(&self) -> usize {
         self.inner.read(|s| s.unauthenticated_calls)
     }
@@ -215,7 +211,7 @@ impl FakeC1 {
         self.inner.read(|s| s.user_agents.clone())
     }
 
-    // ----- Records and faults common to every RPC -----
+    // ----- Records common to every RPC -----
 
     /// Client misbehaviour seen so far; tests assert it is empty.
     pub fn violations(&self) -> Vec<String> {
@@ -223,7 +219,7 @@ impl FakeC1 {
     }
 
     /// The ordered log of handled events: `token` (issued), `token:rejected`,
-    /// `token:failed`, `token:empty`, `unauthenticated:<Rpc>`, `hello`
+    /// `token:failed`, `unauthenticated:<Rpc>`, `hello`
     /// (startup Hello), `hello:<id>` (answer to a hello task), `get_task`,
     /// `task:<id>` (right after the `get_task` that handed it out),
     /// `heartbeat:<id>`, `upload:<id>` (a verified upload), `finish:<id>`.
@@ -233,8 +229,8 @@ impl FakeC1 {
     }
 
     /// Arrival times of every authenticated call to `method` (a
-    /// `baton_api::method` path), including those answered with an injected
-    /// fault or a validation error.
+    /// `baton_api::method` path), including those answered with a
+    /// validation error.
     pub fn calls(&self, method: &str) -> Vec<Instant> {
         self.inner.read(|s| {
             s.calls
@@ -243,14 +239,6 @@ impl FakeC1 {
                 .map(|(_, t)| *t)
                 .collect()
         })
-    }
-
-    /// The next `n` authenticated calls to `method` (a `baton_api::method`
-    /// path) are answered with `code` before their request is read.
-    /// Replaces an earlier setting for the same method.
-    pub fn fail_next(&self, method: &str, n: usize, code: tonic::Code) {
-        self.inner
-            .update(|s| s.faults.insert(method.to_string(), (n, code)));
     }
 
     // ----- Hello -----
@@ -265,16 +253,11 @@ impl FakeC1 {
     /// Queues a task of `task_type` with a fresh 27-character ID; returns
     /// the ID.
     pub fn enqueue(&self, task_type: TaskType) -> String {
-        self.enqueue_with(Task {
-            task_type: Some(task_type),
-            ..Default::default()
+        self.inner.update(|s| {
+            let id = s.record_task(task_type);
+            s.queue.push_back(id.clone());
+            id
         })
-    }
-
-    /// Queues `task` as given (e.g. with `debug = true`); an empty `id` is
-    /// replaced by a fresh one. Returns the ID. Panics on a duplicate ID.
-    pub fn enqueue_with(&self, task: Task) -> String {
-        self.inner.update(|s| s.enqueue(task))
     }
 
     /// Hands `task_id` out again on the next GetTask, as ConductorOne does
@@ -295,39 +278,11 @@ impl FakeC1 {
         self.inner.update(|s| s.next_poll = d);
     }
 
-    /// With `true`, an empty queue answers GetTask with a `none` task (fresh
-    /// ID) instead of no task (the default).
-    pub fn set_idle_none(&self, on: bool) {
-        self.inner.update(|s| s.idle_none = on);
-    }
-
-    /// GetTask calls handled (not counting injected faults).
-    pub fn get_task_calls(&self) -> usize {
-        self.inner.read(|s| s.get_task_calls)
-    }
-
-    /// Tasks still queued.
-    pub fn queued(&self) -> usize {
-        self.inner.read(|s| s.queue.len())
-    }
-
-    /// Tasks handed out and not yet finished (a hello task until its Hello;
-    /// `none` tasks never count).
-    pub fn in_flight(&self) -> usize {
-        self.inner.read(|s| s.in_flight)
-    }
-
-    /// The largest `in_flight` ever seen.
-    pub fn max_in_flight(&self) -> usize {
-        self.inner.read(|s| s.max_in_flight)
-    }
-
     // ----- Heartbeat -----
 
     /// Heartbeats handled for `task_id`.
     pub fn heartbeats(&self, task_id: &str) -> usize {
-        self.inner
-            .read(|s| s.tasks.get(task_id).map_or(0, |t| t.heartbeats))
+        self.task(task_id, |t| t.heartbeats)
     }
 
     /// `next_heartbeat` in every Heartbeat reply (default 1 s).
@@ -352,27 +307,12 @@ impl FakeC1 {
     /// Verified uploads for `task_id`, in order (a sync's c1z, then maybe
     /// its debug log).
     pub fn uploads(&self, task_id: &str) -> Vec<Vec<u8>> {
-        self.inner.read(|s| {
-            s.tasks
-                .get(task_id)
-                .map_or_else(Vec::new, |t| t.uploads.clone())
-        })
+        self.task(task_id, |t| t.uploads.clone())
     }
 
     /// The data message sizes of each verified upload for `task_id`.
     pub fn upload_chunk_sizes(&self, task_id: &str) -> Vec<Vec<usize>> {
-        self.inner.read(|s| {
-            s.tasks
-                .get(task_id)
-                .map_or_else(Vec::new, |t| t.chunk_sizes.clone())
-        })
-    }
-
-    /// The next `n` upload streams that pass their metadata check fail with
-    /// UNAVAILABLE right after their first data message (or at eof when
-    /// they carry none).
-    pub fn fail_next_upload_midway(&self, n: usize) {
-        self.inner.update(|s| s.upload_midway_failures = n);
+        self.task(task_id, |t| t.chunk_sizes.clone())
     }
 
     /// From now on an upload that begins is never read further, as over a
@@ -392,11 +332,7 @@ impl FakeC1 {
     /// Every FinishTask received for `task_id` (more than one is a
     /// violation).
     pub fn finishes(&self, task_id: &str) -> Vec<FinishTaskRequest> {
-        self.inner.read(|s| {
-            s.tasks
-                .get(task_id)
-                .map_or_else(Vec::new, |t| t.finishes.clone())
-        })
+        self.task(task_id, |t| t.finishes.clone())
     }
 
     /// Waits up to `timeout` for the first FinishTask of `task_id`.
@@ -451,16 +387,5 @@ impl FakeC1 {
     /// TCP connections accepted so far, refused ones included.
     pub fn connections_accepted(&self) -> usize {
         self.inner.conns.accepted.load(Ordering::SeqCst)
-    }
-
-    /// Connections currently being served.
-    pub fn open_connections(&self) -> usize {
-        self.inner.conns.open_count()
-    }
-
-    /// Stops listening and drops every connection. The fake's records stay
-    /// readable.
-    pub fn shutdown(&self) {
-        self.inner.conns.shutdown();
     }
 }

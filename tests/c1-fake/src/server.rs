@@ -3,8 +3,8 @@
 //! gRPC. Also the connection-level faults.
 //!
 //! Decisions:
-//! - Each connection is served by its own task whose abort handle is kept
-//!   in a table; `drop_connections` aborts them all, which drops the TLS
+//! - Each connection is served by its own task in one `JoinSet`;
+//!   `drop_connections` aborts them all, which drops the TLS
 //!   stream and closes the socket under the client's feet (in-flight RPCs
 //!   see a transport error, not a gRPC status).
 //! - "Refusing" means accepting and immediately closing the socket, before
@@ -13,9 +13,8 @@
 //!   with a listening socket that must stay bound to the same port.
 //! - Accepted connections are counted whether refused or served.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,7 +23,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio::task::AbortHandle;
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::{Inner, grpc, token};
@@ -34,53 +33,22 @@ use crate::{Inner, grpc, token};
 pub(crate) struct Connections {
     pub accepted: AtomicUsize,
     pub refuse: AtomicBool,
-    next_id: AtomicU64,
-    open: Mutex<HashMap<u64, AbortHandle>>,
-    accept_loop: Mutex<Option<AbortHandle>>,
+    open: Mutex<JoinSet<()>>,
 }
 
 impl Connections {
-    fn open(&self) -> std::sync::MutexGuard<'_, HashMap<u64, AbortHandle>> {
+    fn open(&self) -> std::sync::MutexGuard<'_, JoinSet<()>> {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Aborts every connection task; their sockets close.
     pub fn drop_all(&self) {
-        for (_, handle) in self.open().drain() {
-            handle.abort();
-        }
-    }
-
-    pub fn open_count(&self) -> usize {
-        self.open().len()
-    }
-
-    /// Stops accepting and drops every connection.
-    pub fn shutdown(&self) {
-        if let Some(handle) = self
-            .accept_loop
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            handle.abort();
-        }
-        self.drop_all();
+        self.open().abort_all();
     }
 }
 
-/// Starts the accept loop on `listener`.
-pub(crate) fn spawn(listener: TcpListener, acceptor: TlsAcceptor, inner: Arc<Inner>) {
-    let conns = inner.clone();
-    let handle = tokio::spawn(accept_loop(listener, acceptor, inner));
-    *conns
-        .conns
-        .accept_loop
-        .lock()
-        .unwrap_or_else(|e| e.into_inner()) = Some(handle.abort_handle());
-}
-
-async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, inner: Arc<Inner>) {
+/// The accept loop on `listener`; it runs as long as the test's runtime.
+pub(crate) async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, inner: Arc<Inner>) {
     loop {
         let tcp = match listener.accept().await {
             Ok((tcp, _)) => tcp,
@@ -97,36 +65,27 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, inner: Arc<In
             continue;
         }
         let _ = tcp.set_nodelay(true);
-        let id = inner.conns.next_id.fetch_add(1, Ordering::SeqCst);
-        let task_inner = inner.clone();
+        let route_inner = inner.clone();
         let acceptor = acceptor.clone();
-        // The table is locked across the spawn so the task's own removal
-        // cannot run before its insertion.
         let mut open = inner.conns.open();
-        let handle = tokio::spawn(async move {
+        // Forget the connections that ended.
+        while open.try_join_next().is_some() {}
+        open.spawn(async move {
             if let Ok(tls) = acceptor.accept(tcp).await {
-                let route_inner = task_inner.clone();
-                let service = service_fn(move |req| {
+                let service = service_fn(move |req: http::Request<Incoming>| {
                     let inner = route_inner.clone();
-                    async move { Ok::<_, Infallible>(route(inner, req).await) }
+                    async move {
+                        Ok::<_, Infallible>(if req.uri().path() == token::TOKEN_PATH {
+                            token::handle(inner, req).await
+                        } else {
+                            grpc::dispatch(inner, req).await
+                        })
+                    }
                 });
                 let _ = auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tls), service)
                     .await;
             }
-            task_inner.conns.open().remove(&id);
         });
-        open.insert(id, handle.abort_handle());
-    }
-}
-
-async fn route(
-    inner: Arc<Inner>,
-    req: http::Request<Incoming>,
-) -> http::Response<tonic::body::Body> {
-    if req.uri().path() == token::TOKEN_PATH {
-        token::handle(inner, req).await
-    } else {
-        grpc::dispatch(inner, req).await
     }
 }

@@ -13,13 +13,10 @@
 //!   empty) is only recorded; a task ID the fake never handed out is
 //!   answered with NOT_FOUND and recorded. Tests assert `violations` is
 //!   empty.
-//! - A task is "in flight" from the GetTask that hands it out until its
-//!   first FinishTask (for a hello task: its Hello). `none` tasks never
-//!   count. A task cancelled on its first heartbeat stays in flight, as the
-//!   real service would until it times the task out.
+//! - A task is done once its first FinishTask arrives (for a hello task:
+//!   its Hello; a `none` task once handed out); a later upload is refused.
 //! - Counters and events record calls that were handled; `calls` records
-//!   every authenticated call, including those answered with an injected
-//!   fault, with its arrival time.
+//!   every authenticated call with its arrival time.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -32,9 +29,12 @@ use baton_api::v1::{
 };
 use tonic::{Code, Status};
 
-use crate::{token, validate};
+use base64::Engine;
+
+use crate::{USER_AGENT_PREFIX, token, validate};
 
 /// One task the fake knows about, queued or handed out.
+#[derive(Default)]
 pub(crate) struct TaskRecord {
     pub task: Task,
     pub handed_out: bool,
@@ -48,40 +48,21 @@ pub(crate) struct TaskRecord {
 }
 
 impl TaskRecord {
-    fn new(task: Task) -> Self {
-        TaskRecord {
-            task,
-            handed_out: false,
-            done: false,
-            heartbeats: 0,
-            cancelled: false,
-            finishes: Vec::new(),
-            uploads: Vec::new(),
-            chunk_sizes: Vec::new(),
-        }
-    }
-
     fn type_name(&self) -> &'static str {
         self.task.task_type.as_ref().map_or("untyped", |t| t.name())
     }
 }
 
+#[derive(Default)]
 pub(crate) struct State {
     // Settings.
-    pub token_ttl: u64,
     pub fail_tokens: usize,
-    pub empty_tokens: usize,
     pub next_poll: Duration,
     pub next_heartbeat: Duration,
-    pub idle_none: bool,
-    pub faults: HashMap<String, (usize, Code)>,
-    pub upload_midway_failures: usize,
     /// Uploads that begin are then never read (a stalled link).
     pub stall_uploads: bool,
     /// Uploads that began, by task id.
     pub uploads_begun: Vec<String>,
-    /// The user agent must start with this (the client name and a space).
-    pub user_agent_prefix: String,
 
     // Records.
     pub tokens: HashMap<String, Instant>,
@@ -94,23 +75,13 @@ pub(crate) struct State {
     pub events: Vec<String>,
     pub calls: Vec<(String, Instant)>,
     pub hellos: Vec<HelloRequest>,
-    pub get_task_calls: usize,
     pub queue: VecDeque<String>,
     pub tasks: HashMap<String, TaskRecord>,
-    pub in_flight: usize,
-    pub max_in_flight: usize,
 }
 
 /// The RPC name at the end of a method path, for messages and events.
 pub(crate) fn rpc_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
-}
-
-fn duration(d: Duration) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: d.as_secs() as i64,
-        nanos: d.subsec_nanos() as i32,
-    }
 }
 
 /// A fresh task ID: 27 random ASCII alphanumerics, like a KSUID.
@@ -124,78 +95,65 @@ pub(crate) fn fresh_task_id() -> String {
 }
 
 impl State {
-    pub fn new(client_name: &str) -> Self {
+    pub fn new() -> Self {
         State {
-            token_ttl: 3600,
-            fail_tokens: 0,
-            empty_tokens: 0,
             next_poll: Duration::from_millis(100),
             next_heartbeat: Duration::from_secs(1),
-            idle_none: false,
-            faults: HashMap::new(),
-            upload_midway_failures: 0,
-            stall_uploads: false,
-            uploads_begun: Vec::new(),
-            user_agent_prefix: format!("{client_name} "),
-            tokens: HashMap::new(),
-            nonces: HashSet::new(),
-            token_fetches: 0,
-            token_rejections: Vec::new(),
-            unauthenticated_calls: 0,
-            user_agents: Vec::new(),
-            violations: Vec::new(),
-            events: Vec::new(),
-            calls: Vec::new(),
-            hellos: Vec::new(),
-            get_task_calls: 0,
-            queue: VecDeque::new(),
-            tasks: HashMap::new(),
-            in_flight: 0,
-            max_in_flight: 0,
+            ..Default::default()
         }
     }
 
     /// Issues a token valid for the current TTL.
     pub fn mint_token(&mut self) -> String {
-        let token = token::random_token();
-        self.tokens
-            .insert(token.clone(), token::token_expiry(self.token_ttl));
+        let token = token::B64.encode(rand::random::<[u8; 32]>());
+        let expiry = Instant::now() + Duration::from_secs(token::TOKEN_TTL_SECS);
+        self.tokens.insert(token.clone(), expiry);
         token
     }
 
-    pub fn violation(&mut self, text: String) {
-        self.violations.push(text);
-    }
-
-    /// Records a broken field rule and returns the INVALID_ARGUMENT for it.
-    fn reject(&mut self, rpc: &str, problem: String) -> Status {
-        self.violation(format!("{rpc}: {problem}"));
-        Status::invalid_argument(problem)
+    /// Checks a request's field rules in order: the first broken one is
+    /// recorded and answered with INVALID_ARGUMENT.
+    fn check_fields(
+        &mut self,
+        rpc: &str,
+        rules: impl IntoIterator<Item = Result<(), String>>,
+    ) -> Result<(), Status> {
+        rules
+            .into_iter()
+            .collect::<Result<(), String>>()
+            .map_err(|problem| {
+                self.violations.push(format!("{rpc}: {problem}"));
+                Status::invalid_argument(problem)
+            })
     }
 
     /// Records a call naming a task the fake never handed out.
     fn unknown_task(&mut self, rpc: &str, task_id: &str) -> Status {
-        self.violation(format!("{rpc}: task {task_id} was never handed out"));
+        self.violations
+            .push(format!("{rpc}: task {task_id} was never handed out"));
         Status::not_found(format!("task {task_id} not found"))
     }
 
-    /// Queues `task`, giving it a fresh ID if it has none; returns the ID.
-    pub fn enqueue(&mut self, mut task: Task) -> String {
-        if task.id.is_empty() {
-            task.id = fresh_task_id();
-        }
-        let id = task.id.clone();
-        assert!(
-            !self.tasks.contains_key(&id),
-            "task ID {id} is already queued"
+    /// Records a task of `task_type` under a fresh ID, not yet queued;
+    /// returns the ID.
+    pub fn record_task(&mut self, task_type: TaskType) -> String {
+        let id = fresh_task_id();
+        let task = Task {
+            id: id.clone(),
+            task_type: Some(task_type),
+            ..Default::default()
+        };
+        self.tasks.insert(
+            id.clone(),
+            TaskRecord {
+                task,
+                ..Default::default()
+            },
         );
-        self.tasks.insert(id.clone(), TaskRecord::new(task));
-        self.queue.push_back(id.clone());
         id
     }
 
-    /// The gate in front of every gRPC call: user agent, bearer token,
-    /// known method, injected fault.
+    /// The gate in front of every gRPC call: user agent, bearer token.
     pub fn admit(
         &mut self,
         path: &str,
@@ -205,10 +163,9 @@ impl State {
         let now = Instant::now();
         let ua = user_agent.unwrap_or("").to_string();
         if !self.user_agents.contains(&ua) {
-            if !ua.starts_with(&self.user_agent_prefix) {
-                self.violation(format!(
-                    "user-agent {ua:?} does not start with {:?}",
-                    self.user_agent_prefix
+            if !ua.starts_with(USER_AGENT_PREFIX) {
+                self.violations.push(format!(
+                    "user-agent {ua:?} does not start with {USER_AGENT_PREFIX:?}"
                 ));
             }
             self.user_agents.push(ua);
@@ -229,37 +186,28 @@ impl State {
             return Err(Status::unauthenticated(problem));
         }
         self.calls.push((path.to_string(), now));
-        if !crate::grpc::METHODS.contains(&path) {
-            self.violation(format!("call to unimplemented method {path}"));
-            return Err(Status::unimplemented(format!("{path} is not implemented")));
-        }
-        if let Some((left, code)) = self.faults.get_mut(path)
-            && *left > 0
-        {
-            *left -= 1;
-            return Err(Status::new(*code, "injected fault"));
-        }
         Ok(())
     }
 
     pub fn hello(&mut self, req: HelloRequest) -> Result<HelloResponse, Status> {
         const RPC: &str = "Hello";
-        if let Err(p) = validate::host_id(&req.host_id) {
-            return Err(self.reject(RPC, p));
-        }
-        if !req.task_id.is_empty()
-            && let Err(p) = validate::task_id(&req.task_id)
-        {
-            return Err(self.reject(RPC, p));
-        }
-        if let Err(p) = validate::annotations("annotations", &req.annotations) {
-            return Err(self.reject(RPC, p));
-        }
-        if req.connector_metadata.is_none() {
-            return Err(self.reject(RPC, "connector_metadata is missing".to_string()));
-        }
+        self.check_fields(
+            RPC,
+            [
+                validate::host_id(&req.host_id),
+                match req.task_id.as_str() {
+                    "" => Ok(()),
+                    id => validate::task_id(id),
+                },
+                validate::annotations("annotations", &req.annotations),
+                match req.connector_metadata {
+                    Some(_) => Ok(()),
+                    None => Err("connector_metadata is missing".to_string()),
+                },
+            ],
+        )?;
         for problem in validate::hello_facts(&req) {
-            self.violation(format!("{RPC}: {problem}"));
+            self.violations.push(format!("{RPC}: {problem}"));
         }
         if req.task_id.is_empty() {
             self.events.push("hello".to_string());
@@ -268,17 +216,15 @@ impl State {
             let Some(record) = self.tasks.get_mut(&id).filter(|r| r.handed_out) else {
                 return Err(self.unknown_task(RPC, &id));
             };
-            let problem = if !matches!(record.task.task_type, Some(TaskType::Hello(_))) {
-                Some(format!("task {id} is a {} task", record.type_name()))
+            if !matches!(record.task.task_type, Some(TaskType::Hello(_))) {
+                let kind = record.type_name();
+                self.violations
+                    .push(format!("{RPC}: task {id} is a {kind} task"));
             } else if record.done {
-                Some(format!("second Hello for hello task {id}"))
+                self.violations
+                    .push(format!("{RPC}: second Hello for hello task {id}"));
             } else {
                 record.done = true;
-                self.in_flight -= 1;
-                None
-            };
-            if let Some(problem) = problem {
-                self.violation(format!("{RPC}: {problem}"));
             }
             self.events.push(format!("hello:{id}"));
         }
@@ -287,57 +233,36 @@ impl State {
     }
 
     pub fn get_task(&mut self, req: GetTaskRequest) -> Result<GetTaskResponse, Status> {
-        if let Err(p) = validate::host_id(&req.host_id) {
-            return Err(self.reject("GetTask", p));
-        }
-        self.get_task_calls += 1;
+        self.check_fields("GetTask", [validate::host_id(&req.host_id)])?;
         self.events.push("get_task".to_string());
-        let id = match self.queue.pop_front() {
-            Some(id) => Some(id),
-            None if self.idle_none => Some(self.enqueue_idle_none()),
-            None => None,
-        };
-        let task = id.map(|id| {
+        let task = self.queue.pop_front().map(|id| {
             let record = self.tasks.get_mut(&id).expect("queued tasks are recorded");
             record.handed_out = true;
             let task = record.task.clone();
             if matches!(task.task_type, Some(TaskType::None(_))) {
                 record.done = true;
-            } else {
-                self.in_flight += 1;
-                self.max_in_flight = self.max_in_flight.max(self.in_flight);
             }
             self.events.push(format!("task:{id}"));
             task
         });
         Ok(GetTaskResponse {
             task,
-            next_poll: Some(duration(self.next_poll)),
+            next_poll: self.next_poll.try_into().ok(),
             next_heartbeat: None,
             annotations: Vec::new(),
         })
     }
 
-    fn enqueue_idle_none(&mut self) -> String {
-        let id = self.enqueue(Task {
-            task_type: Some(TaskType::None(Default::default())),
-            ..Default::default()
-        });
-        self.queue.pop_back();
-        id
-    }
-
     pub fn heartbeat(&mut self, req: HeartbeatRequest) -> Result<HeartbeatResponse, Status> {
         const RPC: &str = "Heartbeat";
-        for check in [
-            validate::host_id(&req.host_id),
-            validate::task_id(&req.task_id),
-            validate::annotations("annotations", &req.annotations),
-        ] {
-            if let Err(p) = check {
-                return Err(self.reject(RPC, p));
-            }
-        }
+        self.check_fields(
+            RPC,
+            [
+                validate::host_id(&req.host_id),
+                validate::task_id(&req.task_id),
+                validate::annotations("annotations", &req.annotations),
+            ],
+        )?;
         let Some(record) = self.tasks.get_mut(&req.task_id).filter(|r| r.handed_out) else {
             return Err(self.unknown_task(RPC, &req.task_id));
         };
@@ -346,7 +271,7 @@ impl State {
         let cancelled = record.cancelled;
         self.events.push(format!("heartbeat:{}", req.task_id));
         Ok(HeartbeatResponse {
-            next_heartbeat: Some(duration(self.next_heartbeat)),
+            next_heartbeat: self.next_heartbeat.try_into().ok(),
             cancelled,
             annotations: Vec::new(),
         })
@@ -363,68 +288,57 @@ impl State {
             }
             None => Err("final_state is not set".to_string()),
         };
-        for check in [
-            validate::host_id(&req.host_id),
-            validate::task_id(&req.task_id),
-            annotations,
-        ] {
-            if let Err(p) = check {
-                return Err(self.reject(RPC, p));
-            }
-        }
+        self.check_fields(
+            RPC,
+            [
+                validate::host_id(&req.host_id),
+                validate::task_id(&req.task_id),
+                annotations,
+            ],
+        )?;
         let id = req.task_id.clone();
         let Some(record) = self.tasks.get_mut(&id).filter(|r| r.handed_out) else {
             return Err(self.unknown_task(RPC, &id));
         };
-        let mut problems = Vec::new();
         if matches!(
             record.task.task_type,
             Some(TaskType::Hello(_) | TaskType::None(_))
         ) {
-            problems.push(format!("FinishTask for {} task {id}", record.type_name()));
+            let kind = record.type_name();
+            self.violations
+                .push(format!("{RPC}: FinishTask for {kind} task {id}"));
         }
         if !record.finishes.is_empty() {
-            problems.push(format!("duplicate FinishTask for task {id}"));
+            self.violations
+                .push(format!("{RPC}: duplicate FinishTask for task {id}"));
         }
-        if !record.done {
-            record.done = true;
-            self.in_flight -= 1;
-        }
+        record.done = true;
         record.finishes.push(req);
-        for problem in problems {
-            self.violation(format!("{RPC}: {problem}"));
-        }
         self.events.push(format!("finish:{id}"));
         Ok(FinishTaskResponse::default())
     }
 
-    /// Checks an upload's metadata; returns whether this stream must fail
-    /// midway (an injected fault).
-    pub fn begin_upload(&mut self, meta: &UploadMetadata) -> Result<bool, Status> {
+    /// Checks an upload's metadata.
+    pub fn begin_upload(&mut self, meta: &UploadMetadata) -> Result<(), Status> {
         const RPC: &str = "UploadAsset";
-        for check in [
-            validate::host_id(&meta.host_id),
-            validate::task_id(&meta.task_id),
-            validate::annotations("metadata.annotations", &meta.annotations),
-        ] {
-            if let Err(p) = check {
-                return Err(self.reject(RPC, p));
-            }
-        }
+        self.check_fields(
+            RPC,
+            [
+                validate::host_id(&meta.host_id),
+                validate::task_id(&meta.task_id),
+                validate::annotations("metadata.annotations", &meta.annotations),
+            ],
+        )?;
         let Some(record) = self.tasks.get(&meta.task_id).filter(|r| r.handed_out) else {
             return Err(self.unknown_task(RPC, &meta.task_id));
         };
-        if !record.finishes.is_empty() || record.done {
+        if record.done {
             let problem = format!("upload for task {} after it finished", meta.task_id);
-            self.violation(format!("{RPC}: {problem}"));
+            self.violations.push(format!("{RPC}: {problem}"));
             return Err(Status::failed_precondition(problem));
         }
         self.uploads_begun.push(meta.task_id.clone());
-        let fail = self.upload_midway_failures > 0;
-        if fail {
-            self.upload_midway_failures -= 1;
-        }
-        Ok(fail)
+        Ok(())
     }
 
     /// Stores a verified upload.
@@ -438,7 +352,7 @@ impl State {
 
     /// Records a broken upload rule and returns the status for it.
     pub fn reject_upload(&mut self, code: Code, problem: String) -> Status {
-        self.violation(format!("UploadAsset: {problem}"));
+        self.violations.push(format!("UploadAsset: {problem}"));
         Status::new(code, problem)
     }
 }

@@ -13,22 +13,17 @@
 //!   the current time inside `[nbf, exp]`.
 //! - A nonce seen before is rejected: the SDK signs a fresh assertion per
 //!   fetch, so a replay is a client bug worth catching here.
-//! - Tokens are opaque random strings. A token is accepted for its
-//!   `expires_in`, but for at least [`MIN_TOKEN_LIFETIME`], so a client
-//!   that fetches a token per RPC when told `expires_in = 0` can still use
-//!   the one it just fetched.
-//! - The `*_for_test` helpers sign assertions the way the SDK does, so the
-//!   self-test (and any test that wants a token without the client under
-//!   test) can talk to the fake.
+//! - Tokens are opaque random strings, accepted for their `expires_in` (an
+//!   hour) unless a test expires them early.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+pub(crate) use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use bytes::Bytes;
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{Value, json};
@@ -42,8 +37,8 @@ pub const TOKEN_PATH: &str = "/auth/v1/token";
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Everything before the base64url JWK in a client secret.
 pub const SECRET_PREFIX: &str = "secret-token:conductorone.com:v1:";
-/// The shortest time an issued token is accepted, whatever its `expires_in`.
-pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(5);
+/// The `expires_in` of every issued token.
+pub(crate) const TOKEN_TTL_SECS: u64 = 3600;
 /// The assertion's lifetime and back-dating, in seconds.
 const ASSERTION_WINDOW: i64 = 120;
 /// The largest token request body read.
@@ -89,82 +84,8 @@ fn audience_of(client_id: &str) -> Option<String> {
     Some(host.to_string())
 }
 
-/// The signing key inside a `secret-token:conductorone.com:v1:<jwk>` secret.
-pub fn signing_key_from_secret(client_secret: &str) -> anyhow::Result<SigningKey> {
-    let parts: Vec<&str> = client_secret.splitn(4, ':').collect();
-    anyhow::ensure!(
-        parts.len() == 4 && parts[2] == "v1",
-        "not a v1 client secret"
-    );
-    let jwk: Value = serde_json::from_slice(&B64.decode(parts[3])?)?;
-    let field = |name: &str| -> anyhow::Result<[u8; 32]> {
-        let text = jwk[name]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("JWK has no {name}"))?;
-        B64.decode(text)?
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("JWK {name} is not 32 bytes"))
-    };
-    let key = SigningKey::from_bytes(&field("d")?);
-    anyhow::ensure!(
-        key.verifying_key().as_bytes() == &field("x")?,
-        "JWK x does not match d"
-    );
-    Ok(key)
-}
-
-/// A compact JWS over arbitrary `header` and `claims`, signed with the key
-/// in `client_secret`. For tests that need a malformed assertion.
-pub fn sign_jwt_for_test(
-    client_secret: &str,
-    header: &Value,
-    claims: &Value,
-) -> anyhow::Result<String> {
-    let key = signing_key_from_secret(client_secret)?;
-    let input = format!(
-        "{}.{}",
-        B64.encode(header.to_string()),
-        B64.encode(claims.to_string())
-    );
-    let signature = key.sign(input.as_bytes());
-    Ok(format!("{input}.{}", B64.encode(signature.to_bytes())))
-}
-
-/// A client assertion exactly as the SDK builds it, issued at `now_unix`:
-/// header `{alg: EdDSA, nonce: <32 hex>}`, `iss = sub = client_id`,
-/// `aud` = the client ID's host without port, `exp`/`nbf` ±120 s.
-pub fn sign_assertion_for_test(
-    client_id: &str,
-    client_secret: &str,
-    now_unix: i64,
-) -> anyhow::Result<String> {
-    let audience =
-        audience_of(client_id).ok_or_else(|| anyhow::anyhow!("invalid client id {client_id}"))?;
-    let nonce: [u8; 16] = rand::random();
-    let header = json!({"alg": "EdDSA", "nonce": hex::encode(nonce)});
-    let claims = json!({
-        "iss": client_id,
-        "sub": client_id,
-        "aud": audience,
-        "exp": now_unix + ASSERTION_WINDOW,
-        "nbf": now_unix - ASSERTION_WINDOW,
-        "iat": now_unix,
-    });
-    sign_jwt_for_test(client_secret, &header, &claims)
-}
-
-/// The form body of a token request carrying `assertion`.
-pub fn token_form_for_test(client_id: &str, assertion: &str) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_assertion", assertion)
-        .append_pair("client_assertion_type", ASSERTION_TYPE)
-        .append_pair("client_id", client_id)
-        .append_pair("grant_type", "client_credentials")
-        .finish()
-}
-
 /// Seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
+fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -331,48 +252,22 @@ pub(crate) async fn handle(
             true => Ok(()),
             false => Err(format!("nonce {nonce} reused")),
         });
-        if let Err(reason) = verdict {
+        let (event, status, body) = if let Err(reason) = verdict {
             s.token_rejections.push(reason.clone());
-            s.events.push("token:rejected".to_string());
-            return reply(
-                StatusCode::UNAUTHORIZED,
-                json!({"error": "invalid_client", "error_description": reason}),
-            );
-        }
-        if s.fail_tokens > 0 {
+            let body = json!({"error": "invalid_client", "error_description": reason});
+            ("token:rejected", StatusCode::UNAUTHORIZED, body)
+        } else if s.fail_tokens > 0 {
             s.fail_tokens -= 1;
-            s.events.push("token:failed".to_string());
-            return reply(
-                StatusCode::UNAUTHORIZED,
-                json!({"error": "invalid_client", "error_description": "injected failure"}),
-            );
-        }
-        if s.empty_tokens > 0 {
-            s.empty_tokens -= 1;
-            s.events.push("token:empty".to_string());
-            return reply(
-                StatusCode::OK,
-                json!({"access_token": "", "token_type": "bearer", "expires_in": s.token_ttl}),
-            );
-        }
-        let token = s.mint_token();
-        s.events.push("token".to_string());
-        reply(
-            StatusCode::OK,
-            json!({"access_token": token, "token_type": "bearer", "expires_in": s.token_ttl}),
-        )
+            let body = json!({"error": "invalid_client", "error_description": "injected failure"});
+            ("token:failed", StatusCode::UNAUTHORIZED, body)
+        } else {
+            let body = json!({"access_token": s.mint_token(), "token_type": "bearer",
+                "expires_in": TOKEN_TTL_SECS});
+            ("token", StatusCode::OK, body)
+        };
+        s.events.push(event.to_string());
+        reply(status, body)
     })
-}
-
-/// A fresh opaque access token.
-pub(crate) fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    B64.encode(bytes)
-}
-
-/// When a token issued now with `ttl_secs` stops being accepted.
-pub(crate) fn token_expiry(ttl_secs: u64) -> Instant {
-    Instant::now() + Duration::from_secs(ttl_secs).max(MIN_TOKEN_LIFETIME)
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Body> {
@@ -389,87 +284,11 @@ fn reply(status: StatusCode, body: Value) -> Response<Body> {
 mod tests {
     use super::*;
 
-    fn creds() -> Credentials {
-        Credentials::generate("test-client@localhost/pcc")
-    }
-
     #[test]
     fn audience_drops_the_port() {
         assert_eq!(audience_of("a@host:8443/pcc").as_deref(), Some("host"));
         assert_eq!(audience_of("a@localhost/pcc").as_deref(), Some("localhost"));
         assert_eq!(audience_of("a@localhost/").as_deref(), Some("localhost"));
         assert_eq!(audience_of("nohost"), None);
-    }
-
-    #[test]
-    fn the_secret_round_trips() {
-        let c = creds();
-        let key = signing_key_from_secret(&c.client_secret).unwrap();
-        assert_eq!(key.verifying_key(), c.verifying_key);
-        let encoded = c.client_secret.strip_prefix(SECRET_PREFIX).unwrap();
-        let jwk: Value = serde_json::from_slice(&B64.decode(encoded).unwrap()).unwrap();
-        assert_eq!(jwk.as_object().unwrap().len(), 4);
-        assert_eq!(jwk["kty"], "OKP");
-        assert_eq!(jwk["crv"], "Ed25519");
-    }
-
-    #[test]
-    fn a_correct_request_passes_and_each_rule_is_enforced() {
-        let c = creds();
-        let now = unix_now();
-        let form_ct = Some("application/x-www-form-urlencoded");
-        let good = sign_assertion_for_test(&c.client_id, &c.client_secret, now).unwrap();
-        let body = token_form_for_test(&c.client_id, &good);
-        let nonce = verify_request(&c, form_ct, body.as_bytes(), now).unwrap();
-        assert_eq!(nonce.len(), 32);
-
-        // Content type.
-        let err = verify_request(&c, Some("application/json"), body.as_bytes(), now);
-        assert!(err.unwrap_err().contains("content type"));
-        // A fifth field.
-        let extra = format!("{body}&scope=x");
-        assert!(
-            verify_request(&c, form_ct, extra.as_bytes(), now)
-                .unwrap_err()
-                .contains("scope")
-        );
-
-        let header = json!({"alg": "EdDSA", "nonce": "0123456789abcdef0123456789abcdef"});
-        let claims = json!({"iss": c.client_id, "sub": c.client_id, "aud": "localhost",
-            "exp": now + 120, "nbf": now - 120, "iat": now});
-        let check = |header: &Value, claims: &Value| {
-            let jwt = sign_jwt_for_test(&c.client_secret, header, claims).unwrap();
-            let body = token_form_for_test(&c.client_id, &jwt);
-            verify_request(&c, form_ct, body.as_bytes(), now)
-        };
-        assert!(check(&header, &claims).is_ok());
-        let mut h = header.clone();
-        h["alg"] = json!("HS256");
-        assert!(check(&h, &claims).unwrap_err().contains("alg"));
-        h = header.clone();
-        h["nonce"] = json!("0123456789ABCDEF0123456789ABCDEF");
-        assert!(check(&h, &claims).unwrap_err().contains("nonce"));
-        let mut cl = claims.clone();
-        cl["aud"] = json!(["localhost"]);
-        assert!(check(&header, &cl).unwrap_err().contains("aud"));
-        cl = claims.clone();
-        cl["sub"] = json!("someone-else");
-        assert!(check(&header, &cl).unwrap_err().contains("sub"));
-        cl = claims.clone();
-        cl["exp"] = json!(now + 300);
-        assert!(check(&header, &cl).unwrap_err().contains("exp - iat"));
-        cl = claims.clone();
-        cl["nbf"] = json!(now - 60);
-        assert!(check(&header, &cl).unwrap_err().contains("iat - nbf"));
-
-        // Signed by another key.
-        let other = creds();
-        let jwt = sign_jwt_for_test(&other.client_secret, &header, &claims).unwrap();
-        let body = token_form_for_test(&c.client_id, &jwt);
-        assert!(
-            verify_request(&c, form_ct, body.as_bytes(), now)
-                .unwrap_err()
-                .contains("signature")
-        );
     }
 }

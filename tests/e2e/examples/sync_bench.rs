@@ -42,9 +42,13 @@
 //!   user count follows the word), synced fully with `--incremental` (no
 //!   sync to continue: a full sync that stores a mark), then 1 % as many
 //!   changes as users in [`REALISTIC_CHANGE_MIX`], then synced with
-//!   `--incremental` again at 50 ms latency, 100 req/s per client and the
-//!   audit API's 10 req/s. Requests of each sync as in `efficiency`; the
-//!   full sync runs without latency, as its count does not depend on it.
+//!   `--incremental` again at 50 ms latency and the audit API's 10 req/s,
+//!   with no limit on the other endpoints (the conditions), or
+//!   `INCREMENTAL_RATE` req/s per client when that is set (PingOne's limit
+//!   for the directory endpoints is not published; 100 is the figure Ping
+//!   gives for its sync product). Requests of each sync as in
+//!   `efficiency`; the full sync runs without latency, as its count does
+//!   not depend on it.
 //!
 //! Outside `cpu`, the simulator shares the machine's cores with the host, as
 //! it would not in production; wall times are therefore pessimistic.
@@ -533,11 +537,16 @@ const REALISTIC_CHANGE_MIX: &[(ChangeKind, u32)] = &[
     (ChangeKind::UpdateGroup, 1),
 ];
 
-/// PingOne's limits: 100 req/s per client, the audit API 10 req/s.
+/// 50 ms latency, the audit API's 10 req/s, and `INCREMENTAL_RATE` req/s
+/// per client on the other endpoints when set.
 fn incremental_faults() -> (Faults, AuditConfig) {
+    let rate = std::env::var("INCREMENTAL_RATE").ok().map(|r| {
+        r.parse::<f64>()
+            .expect("INCREMENTAL_RATE: requests per second")
+    });
     let faults = Faults {
         latency_ms: 50,
-        rate_limit_per_sec: Some(100.0),
+        rate_limit_per_sec: rate,
         ..Faults::default()
     };
     let audit = AuditConfig {
@@ -580,6 +589,7 @@ fn incremental(rt: &tokio::runtime::Runtime, dir: &Path, users: usize) {
     let steps = (users / 100).max(1);
     let applied = sim.apply_weighted_changes(7, steps, REALISTIC_CHANGE_MIX);
     let (faults, audit) = incremental_faults();
+    let rate_limit = faults.rate_limit_per_sec;
     sim.set_faults(faults);
     sim.set_audit_config(audit);
     sim.reset_stats();
@@ -603,6 +613,7 @@ fn incremental(rt: &tokio::runtime::Runtime, dir: &Path, users: usize) {
         json!({
             "scenario": "incremental",
             "users": users,
+            "rate_limit_per_sec": rate_limit,
             "changes": applied.len(),
             "full_sync": {"mode": full_mode, "why": full_why, "requests": full,
                 "wall_s": round3(full_run.wall.as_secs_f64())},

@@ -82,18 +82,6 @@ impl Drop for InFlight<'_> {
     }
 }
 
-pub enum FaultKind {
-    Delayed,
-    RateLimited,
-    ServerError,
-    Reset,
-    Truncation,
-    ShortPage,
-    Consistency,
-    Warmup,
-    TokenExpiry,
-}
-
 impl Accounting {
     pub fn begin(&self) -> InFlight<'_> {
         let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
@@ -115,20 +103,9 @@ impl Accounting {
         }
     }
 
-    pub fn fault(&self, kind: FaultKind) {
-        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let f = &mut s.faults;
-        match kind {
-            FaultKind::Delayed => f.delayed += 1,
-            FaultKind::RateLimited => f.rate_limited += 1,
-            FaultKind::ServerError => f.server_errors += 1,
-            FaultKind::Reset => f.resets += 1,
-            FaultKind::Truncation => f.truncations += 1,
-            FaultKind::ShortPage => f.short_pages += 1,
-            FaultKind::Consistency => f.consistency_rejections += 1,
-            FaultKind::Warmup => f.warmup_rejections += 1,
-            FaultKind::TokenExpiry => f.token_expiries += 1,
-        }
+    /// Counts one injected fault in the counter `which` picks.
+    pub fn fault(&self, which: impl FnOnce(&mut FaultCounts) -> &mut u64) {
+        *which(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()).faults) += 1;
     }
 
     pub fn token_issued(&self) {
@@ -165,7 +142,7 @@ pub async fn account(State(app): State<AppState>, req: Request, next: Next) -> R
         Some(resp.status().as_u16())
     };
     if resp.extensions().get::<Truncated>().is_some() {
-        app.stats.fault(FaultKind::Truncation);
+        app.stats.fault(|f| &mut f.truncations);
     }
     app.stats.finish(route, status);
     resp

@@ -31,13 +31,14 @@
 //! behind newer ones), and a page boundary may repeat its last record on
 //! the next page (the same id twice): a poller must overlap and dedupe.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::ops::Bound::{self, Excluded, Included};
+use std::ops::RangeBounds;
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::config::AuditConfig;
 use crate::filter::{Expr, Lit, Op};
@@ -54,6 +55,11 @@ pub const MAX_PAGE: usize = 1000;
 
 const PURPOSE_DUPLICATE: u64 = 0x0064_7570;
 
+/// The administrator scripted changes are attributed to.
+static CONSOLE_ADMIN_ID: LazyLock<String> =
+    LazyLock::new(|| uuid_from_name("simulated console administrator"));
+const CONSOLE_ADMIN_NAME: &str = "admin@example.com";
+
 /// Who made a change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
@@ -62,25 +68,31 @@ pub enum Actor {
     /// A worker application calling the API (its id doubles as its name).
     Client { id: String },
     /// An administrator in the admin console (scripted changes).
-    Admin {
-        user_id: String,
-        user_name: String,
-        population_id: Option<String>,
-    },
+    ConsoleAdmin,
 }
 
 impl Actor {
-    /// The administrator scripted changes are attributed to.
-    pub fn console_admin() -> Actor {
-        Actor::Admin {
-            user_id: uuid_from_name("simulated console administrator"),
-            user_name: "admin@example.com".into(),
-            population_id: None,
+    /// The `actors` object (§2), absent for system events.
+    fn to_json(&self, env_id: &str) -> Option<Value> {
+        match self {
+            Actor::System => None,
+            Actor::Client { id } => Some(json!({ "client": {
+                "id": id, "name": id, "type": "CLIENT",
+                "environment": { "id": env_id },
+            } })),
+            Actor::ConsoleAdmin => Some(json!({
+                "client": { "id": "adminui", "name": "adminui", "type": "CLIENT" },
+                "user": {
+                    "id": *CONSOLE_ADMIN_ID, "name": CONSOLE_ADMIN_NAME, "type": "USER",
+                    "environment": { "id": env_id },
+                    "population": {},
+                },
+            })),
         }
     }
 }
 
-/// One element of `resources[]`.
+/// The one element of `resources[]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActivityResource {
     pub kind: &'static str,
@@ -94,10 +106,23 @@ pub struct ActivityResource {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Draft {
     pub action_type: &'static str,
-    pub resources: Vec<ActivityResource>,
+    pub resource: ActivityResource,
     pub description: String,
     pub modified_attributes: Option<Vec<String>>,
     pub admin_identity: bool,
+}
+
+impl Draft {
+    /// A record without `modifiedAttributes` or the admin-identity tag.
+    pub fn new(action_type: &'static str, resource: ActivityResource, description: String) -> Self {
+        Draft {
+            action_type,
+            resource,
+            description,
+            modified_attributes: None,
+            admin_identity: false,
+        }
+    }
 }
 
 /// One recorded activity.
@@ -117,125 +142,62 @@ pub struct Activity {
 
 /// "MEMBER_OF_GROUP.CREATED" → "Member Of Group Created".
 pub fn action_description(action_type: &str) -> String {
-    action_type
+    let words: Vec<String> = action_type
         .split(['.', '_'])
         .filter(|w| !w.is_empty())
-        .map(|w| {
-            let lower = w.to_ascii_lowercase();
-            let mut c = lower.chars();
-            match c.next() {
-                Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+        .map(|w| w[..1].to_ascii_uppercase() + &w[1..].to_ascii_lowercase())
+        .collect();
+    words.join(" ")
 }
 
 impl Activity {
     /// The record as the API serves it (§2).
     pub fn to_json(&self, env_id: &str, env_url: &str) -> Value {
-        let mut m = Map::new();
-        m.insert(
-            "_links".into(),
-            json!({ "self": { "href": format!("{env_url}/activities/{}", self.id) } }),
-        );
-        m.insert("id".into(), json!(self.id));
-        m.insert("recordedAt".into(), json!(fmt_ts(self.recorded_at)));
-        m.insert("createdAt".into(), json!(fmt_ts(self.created_at)));
-        m.insert("correlationId".into(), json!(self.correlation_id));
-        match &self.actor {
-            Actor::System => {}
-            Actor::Client { id } => {
-                m.insert(
-                    "actors".into(),
-                    json!({ "client": {
-                        "id": id, "name": id, "type": "CLIENT",
-                        "environment": { "id": env_id },
-                    } }),
-                );
-            }
-            Actor::Admin {
-                user_id,
-                user_name,
-                population_id,
-            } => {
-                let population = match population_id {
-                    Some(p) => json!({ "id": p }),
-                    None => json!({}),
-                };
-                m.insert(
-                    "actors".into(),
-                    json!({
-                        "client": { "id": "adminui", "name": "adminui", "type": "CLIENT" },
-                        "user": {
-                            "id": user_id, "name": user_name, "type": "USER",
-                            "environment": { "id": env_id },
-                            "population": population,
-                        },
-                    }),
-                );
-            }
-        }
         let d = &self.draft;
-        m.insert(
-            "action".into(),
-            json!({ "type": d.action_type, "description": action_description(d.action_type) }),
-        );
-        let resources: Vec<Value> = d
-            .resources
-            .iter()
-            .map(|r| {
-                let mut o = json!({
-                    "type": r.kind, "id": r.id, "name": r.name,
-                    "environment": { "id": env_id }, "href": r.href,
-                });
-                if let Some(p) = &r.population_id {
-                    o["population"] = json!({ "id": p });
-                }
-                o
-            })
-            .collect();
-        m.insert("resources".into(), Value::Array(resources));
-        m.insert(
-            "result".into(),
-            json!({ "status": "SUCCESS", "description": d.description }),
-        );
+        let r = &d.resource;
+        let mut resource = json!({
+            "type": r.kind, "id": r.id, "name": r.name,
+            "environment": { "id": env_id }, "href": r.href,
+        });
+        if let Some(p) = &r.population_id {
+            resource["population"] = json!({ "id": p });
+        }
+        let mut v = json!({
+            "_links": { "self": { "href": format!("{env_url}/activities/{}", self.id) } },
+            "id": self.id,
+            "recordedAt": fmt_ts(self.recorded_at),
+            "createdAt": fmt_ts(self.created_at),
+            "correlationId": self.correlation_id,
+            "action": { "type": d.action_type, "description": action_description(d.action_type) },
+            "resources": [resource],
+            "result": { "status": "SUCCESS", "description": d.description },
+        });
+        if let Some(actors) = self.actor.to_json(env_id) {
+            v["actors"] = actors;
+        }
         if d.admin_identity {
-            m.insert("tags".into(), json!(["adminIdentityEvent"]));
+            v["tags"] = json!(["adminIdentityEvent"]);
         }
         if let Some(attrs) = &d.modified_attributes {
-            m.insert("_embedded".into(), json!({ "modifiedAttributes": attrs }));
+            v["_embedded"] = json!({ "modifiedAttributes": attrs });
         }
-        Value::Object(m)
+        v
     }
 
-    fn field(&self, attr: &str) -> Vec<&str> {
-        let d = &self.draft;
-        match attr {
-            "correlationId" => vec![self.correlation_id.as_str()],
-            "action.type" => vec![d.action_type],
-            "resources.id" => d.resources.iter().map(|r| r.id.as_str()).collect(),
-            "resources.type" => d.resources.iter().map(|r| r.kind).collect(),
-            "resources.population.id" => d
-                .resources
-                .iter()
-                .filter_map(|r| r.population_id.as_deref())
-                .collect(),
-            "actors.client.id" => match &self.actor {
-                Actor::Client { id } => vec![id.as_str()],
-                Actor::Admin { .. } => vec!["adminui"],
-                Actor::System => vec![],
-            },
-            "actors.user.id" => match &self.actor {
-                Actor::Admin { user_id, .. } => vec![user_id.as_str()],
-                _ => vec![],
-            },
-            "actors.user.name" => match &self.actor {
-                Actor::Admin { user_name, .. } => vec![user_name.as_str()],
-                _ => vec![],
-            },
-            _ => vec![],
+    /// The value of a filter attribute, if the record has one.
+    fn field(&self, attr: &str) -> Option<&str> {
+        let r = &self.draft.resource;
+        match (attr, &self.actor) {
+            ("correlationId", _) => Some(&self.correlation_id),
+            ("action.type", _) => Some(self.draft.action_type),
+            ("resources.id", _) => Some(&r.id),
+            ("resources.type", _) => Some(r.kind),
+            ("resources.population.id", _) => r.population_id.as_deref(),
+            ("actors.client.id", Actor::Client { id }) => Some(id),
+            ("actors.client.id", Actor::ConsoleAdmin) => Some("adminui"),
+            ("actors.user.id", Actor::ConsoleAdmin) => Some(&CONSOLE_ADMIN_ID),
+            ("actors.user.name", Actor::ConsoleAdmin) => Some(CONSOLE_ADMIN_NAME),
+            _ => None,
         }
     }
 }
@@ -245,7 +207,6 @@ pub struct ActivityLog {
     pub config: AuditConfig,
     seed: u64,
     records: Vec<Activity>,
-    by_id: HashMap<String, usize>,
     rng: ChaCha8Rng,
     actor: Actor,
     correlation_id: String,
@@ -261,7 +222,6 @@ impl ActivityLog {
             config,
             seed,
             records: Vec::new(),
-            by_id: HashMap::new(),
             rng,
             actor: Actor::System,
             correlation_id,
@@ -305,10 +265,8 @@ impl ActivityLog {
             j => self.rng.random_range(0..=j),
         };
         let visible_at = recorded_at + (self.config.visibility_delay_ms + jitter) as i64;
-        let seq = self.records.len() as u64;
-        self.by_id.insert(id.clone(), self.records.len());
         self.records.push(Activity {
-            seq,
+            seq: self.records.len() as u64,
             id,
             recorded_at,
             created_at,
@@ -319,20 +277,21 @@ impl ActivityLog {
         });
     }
 
-    /// Every record, visible or not, oldest first (for tests).
+    /// Every record, visible or not, oldest first.
     pub fn all(&self) -> &[Activity] {
         &self.records
     }
 
     /// Whether `a` is served at `now`: visible, and inside the hot window.
-    pub fn served(a: &Activity, now: i64) -> bool {
+    fn served(a: &Activity, now: i64) -> bool {
         a.visible_at <= now && a.recorded_at >= now - HOT_WINDOW_MS
     }
 
     /// One record by id, if served.
     pub fn get(&self, id: &str, now: i64) -> Option<&Activity> {
-        let a = &self.records[*self.by_id.get(id)?];
-        Self::served(a, now).then_some(a)
+        self.records
+            .iter()
+            .find(|a| a.id == id && Self::served(a, now))
     }
 
     /// The matching records served at `now`, newest first.
@@ -361,53 +320,23 @@ pub fn position(a: &Activity) -> u32 {
     u32::MAX - a.seq as u32
 }
 
-/// A time bound of the `recordedAt` range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Bound {
-    pub ms: i64,
-    pub inclusive: bool,
-}
-
 /// A vetted `/activities` filter.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActivityQuery {
-    pub from: Bound,
-    pub to: Bound,
+    /// The `recordedAt` range: lower and upper bound in epoch milliseconds.
+    pub from: Bound<i64>,
+    pub to: Bound<i64>,
     /// `attr eq value` companions (canonical attribute names).
     pub eq: Vec<(String, String)>,
 }
 
 impl ActivityQuery {
     pub fn matches(&self, a: &Activity) -> bool {
-        let after = if self.from.inclusive {
-            a.recorded_at >= self.from.ms
-        } else {
-            a.recorded_at > self.from.ms
-        };
-        let before = if self.to.inclusive {
-            a.recorded_at <= self.to.ms
-        } else {
-            a.recorded_at < self.to.ms
-        };
-        after
-            && before
+        (self.from, self.to).contains(&a.recorded_at)
             && self
                 .eq
                 .iter()
-                .all(|(attr, v)| a.field(attr).contains(&v.as_str()))
-    }
-}
-
-/// The companion a filter attribute belongs to (§1.2 combinations).
-fn companion(attr: &str) -> &'static str {
-    match attr {
-        "resources.population.id" => "population",
-        "actors.client.id" | "actors.user.id" | "actors.user.name" => "actor",
-        "action.type" => "action",
-        "resources.id" => "resource",
-        "resources.type" => "resourceType",
-        "correlationId" => "correlation",
-        _ => "other",
+                .all(|(attr, v)| a.field(attr) == Some(v.as_str()))
     }
 }
 
@@ -440,17 +369,17 @@ pub fn vet(expr: Option<&Expr>) -> Result<ActivityQuery, String> {
             let ms = parse_timestamp(v).ok_or_else(|| {
                 format!("Invalid date '{v}' for recordedAt; expected yyyy-MM-dd'T'HH:mm:ss.SSSZ.")
             })?;
-            let (slot, inclusive) = match op {
-                Op::Gt => (&mut from, false),
-                Op::Ge => (&mut from, true),
-                Op::Lt => (&mut to, false),
-                Op::Le => (&mut to, true),
+            let (slot, bound) = match op {
+                Op::Gt => (&mut from, Excluded(ms)),
+                Op::Ge => (&mut from, Included(ms)),
+                Op::Lt => (&mut to, Excluded(ms)),
+                Op::Le => (&mut to, Included(ms)),
                 _ => return Err(format!("Unsupported operator '{}'", op.as_str())),
             };
             if slot.is_some() {
                 return Err("The filter may hold one lower and one upper recordedAt bound.".into());
             }
-            *slot = Some(Bound { ms, inclusive });
+            *slot = Some((bound, ms));
         } else {
             if eq.iter().any(|(a, _)| a == attr) {
                 return Err(format!("Attribute '{attr}' may appear once."));
@@ -458,27 +387,25 @@ pub fn vet(expr: Option<&Expr>) -> Result<ActivityQuery, String> {
             eq.push((attr.clone(), v.clone()));
         }
     }
-    let (Some(from), Some(to)) = (from, to) else {
+    let (Some((from, from_ms)), Some((to, to_ms))) = (from, to) else {
         return Err(NEED_RANGE.into());
     };
-    if to.ms - from.ms > HOT_WINDOW_MS {
+    if to_ms - from_ms > HOT_WINDOW_MS {
         return Err("The recordedAt range may span at most 14 days.".into());
     }
-    let mut kinds: Vec<&str> = eq.iter().map(|(a, _)| companion(a)).collect();
-    kinds.sort_unstable();
-    let allowed: &[&[&str]] = &[
-        &[],
-        &["population"],
-        &["actor"],
-        &["actor", "population"],
-        &["action"],
-        &["action", "population"],
-        &["resource"],
-        &["resourceType"],
-        &["population", "resourceType"],
-        &["correlation"],
-    ];
-    if !allowed.contains(&kinds.as_slice()) {
+    // §1.2: one companion, and a population ID may join an actor, an
+    // action type or a resource type.
+    let mut attrs: Vec<&str> = eq.iter().map(|(a, _)| a.as_str()).collect();
+    let population = attrs.iter().position(|a| *a == "resources.population.id");
+    let with_population = population.map(|i| attrs.swap_remove(i)).is_some();
+    let allowed = match attrs.as_slice() {
+        [] => true,
+        ["actors.client.id" | "actors.user.id" | "actors.user.name"] => true,
+        ["action.type" | "resources.type"] => true,
+        ["resources.id" | "correlationId"] => !with_population,
+        _ => false,
+    };
+    if !allowed {
         return Err(
             "Besides the date range the filter may include one of: population ID; \
              actor ID (+ population ID); action type (+ population ID); resource ID; \
@@ -503,38 +430,30 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 /// `…+02:00` or `…+0200`. Fractions beyond milliseconds are cut.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     let b = s.as_bytes();
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if b.len() < 20 || separators.iter().any(|&(i, c)| b[i] != c) {
+        return None;
+    }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let t = s.get(r)?;
         t.bytes()
             .all(|c| c.is_ascii_digit())
             .then(|| t.parse().ok())?
     };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 59 {
         return None;
     }
-    let mut i = 19;
+    let mut zone = &s[19..];
     let mut millis = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let frac = &s[start..i.min(start + 3)];
-        millis = frac.parse::<i64>().ok()? * 10i64.pow(3 - frac.len() as u32);
+    if let Some(fraction) = zone.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        let kept = &fraction[..digits.min(3)];
+        millis = kept.parse::<i64>().ok()? * 10i64.pow(3 - kept.len() as u32);
+        zone = &fraction[digits..];
     }
-    let offset_min = match &s[i..] {
+    let offset_min = match zone {
         "Z" => 0,
         z if (z.len() == 6 && z.as_bytes()[3] == b':') || z.len() == 5 => {
             let sign = match z.as_bytes()[0] {
@@ -553,16 +472,9 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 }
 
 /// The audit API's own token bucket (one per environment, §1.6).
+#[derive(Default)]
 pub struct AuditLimiter {
     bucket: Mutex<Option<(f64, Instant)>>,
-}
-
-impl Default for AuditLimiter {
-    fn default() -> Self {
-        AuditLimiter {
-            bucket: Mutex::new(None),
-        }
-    }
 }
 
 impl AuditLimiter {
@@ -592,19 +504,14 @@ mod tests {
     use crate::filter::{self, ACTIVITIES};
 
     fn user_draft(kind: &'static str, id: &str) -> Draft {
-        Draft {
-            action_type: kind,
-            resources: vec![ActivityResource {
-                kind: "USER",
-                id: id.into(),
-                name: format!("{id}-name"),
-                href: format!("https://x/v1/environments/E/users/{id}"),
-                population_id: Some("P".into()),
-            }],
-            description: format!("{kind} {id}"),
-            modified_attributes: None,
-            admin_identity: false,
-        }
+        let resource = ActivityResource {
+            kind: "USER",
+            id: id.into(),
+            name: format!("{id}-name"),
+            href: format!("https://x/v1/environments/E/users/{id}"),
+            population_id: Some("P".into()),
+        };
+        Draft::new(kind, resource, format!("{kind} {id}"))
     }
 
     fn vet_text(f: &str) -> Result<ActivityQuery, String> {
@@ -651,7 +558,7 @@ mod tests {
             "recordedAt ge \"{T0}\" AND recordedAt lt \"2024-04-30T00:00:00Z\""
         ))
         .unwrap();
-        assert!(ok.from.inclusive && !ok.to.inclusive);
+        assert!(matches!((ok.from, ok.to), (Included(_), Excluded(_))));
         // Lower-case attribute and keyword, as Sentinel's poller sends.
         assert!(
             vet_text(&format!(
@@ -770,13 +677,11 @@ mod tests {
         // The window's bounds are honoured, exclusive and inclusive (the
         // delete was clamped to t+3000 when the clock went back).
         let window = |to_inclusive: bool| ActivityQuery {
-            from: Bound {
-                ms: t + 1000,
-                inclusive: false,
-            },
-            to: Bound {
-                ms: t + 3000,
-                inclusive: to_inclusive,
+            from: Excluded(t + 1000),
+            to: if to_inclusive {
+                Included(t + 3000)
+            } else {
+                Excluded(t + 3000)
             },
             eq: vec![],
         };
@@ -806,14 +711,8 @@ mod tests {
             log.record_at(user_draft("USER.CREATED", &format!("u{i}")), t + i);
         }
         let all = ActivityQuery {
-            from: Bound {
-                ms: t - DAY_MS,
-                inclusive: true,
-            },
-            to: Bound {
-                ms: t + DAY_MS,
-                inclusive: true,
-            },
+            from: Included(t - DAY_MS),
+            to: Included(t + DAY_MS),
             eq: vec![],
         };
         assert!(
@@ -876,19 +775,17 @@ mod tests {
         let mut log = ActivityLog::new(1, AuditConfig::default());
         log.begin(Actor::Client { id: "app".into() });
         log.record_at(
-            Draft {
-                action_type: "MEMBER_OF_GROUP.CREATED",
-                resources: vec![ActivityResource {
+            Draft::new(
+                "MEMBER_OF_GROUP.CREATED",
+                ActivityResource {
                     kind: "MEMBER_OF_GROUP",
                     id: "R".into(),
                     name: "Sales".into(),
                     href: "https://x/v1/environments/E/users/U/memberOfGroups/G".into(),
                     population_id: None,
-                }],
-                description: "Created Member Of Group Sales".into(),
-                modified_attributes: None,
-                admin_identity: false,
-            },
+                },
+                "Created Member Of Group Sales".into(),
+            ),
             1_713_299_595_525,
         );
         let v = log.all()[0].to_json("E", "https://x/v1/environments/E");

@@ -7,6 +7,8 @@
 //! (nesting, dynamic membership, side effects) is recorded only when
 //! [`crate::config::AuditConfig`] asks for it.
 
+use std::collections::BTreeSet;
+
 use crate::activity::{ActivityResource, Draft};
 use crate::config::NestingAudit;
 use crate::model::{Assignment, Group, Population, Pos, Subject, User};
@@ -23,8 +25,14 @@ impl Store {
         }
     }
 
-    fn is_admin(&self, u: Pos) -> bool {
-        !self.assignments_of(Subject::User(u)).is_empty()
+    fn group_resource(&self, g: &Group) -> ActivityResource {
+        ActivityResource {
+            kind: "GROUP",
+            id: g.id.clone(),
+            name: g.name.clone(),
+            href: self.group_url(g),
+            population_id: None,
+        }
     }
 
     /// A `USER.*` record about the user at `u` as it is now.
@@ -40,10 +48,10 @@ impl Store {
         };
         let draft = Draft {
             action_type,
-            resources: vec![self.user_resource(user)],
+            resource: self.user_resource(user),
             description: description(&user.profile.username),
             modified_attributes,
-            admin_identity: self.is_admin(u),
+            admin_identity: !self.assignments_of(Subject::User(u)).is_empty(),
         };
         self.audit.record(draft);
     }
@@ -62,28 +70,13 @@ impl Store {
         );
     }
 
-    fn group_resource(&self, g: &Group) -> ActivityResource {
-        ActivityResource {
-            kind: "GROUP",
-            id: g.id.clone(),
-            name: g.name.clone(),
-            href: self.group_url(g),
-            population_id: None,
-        }
-    }
-
     /// A `GROUP.*` record about the group at `g` as it is now.
     pub(crate) fn record_group(&mut self, g: Pos, action_type: &'static str, verb: &str) {
         let Some(group) = self.group(g) else {
             return;
         };
-        let draft = Draft {
-            action_type,
-            resources: vec![self.group_resource(group)],
-            description: format!("{verb} Group {}", group.name),
-            modified_attributes: None,
-            admin_identity: false,
-        };
+        let description = format!("{verb} Group {}", group.name);
+        let draft = Draft::new(action_type, self.group_resource(group), description);
         self.audit.record(draft);
     }
 
@@ -94,59 +87,49 @@ impl Store {
         action_type: &'static str,
         verb: &str,
     ) {
-        let draft = Draft {
-            action_type,
-            resources: vec![ActivityResource {
-                kind: "POPULATION",
-                id: p.id.clone(),
-                name: p.name.clone(),
-                href: format!("{}/populations/{}", self.env_url(), p.id),
-                population_id: None,
-            }],
-            description: format!("{verb} Population {}", p.name),
-            modified_attributes: None,
-            admin_identity: false,
+        let resource = ActivityResource {
+            kind: "POPULATION",
+            id: p.id.clone(),
+            name: p.name.clone(),
+            href: format!("{}/populations/{}", self.env_url(), p.id),
+            population_id: None,
         };
-        self.audit.record(draft);
+        let description = format!("{verb} Population {}", p.name);
+        self.audit
+            .record(Draft::new(action_type, resource, description));
     }
 
-    /// `MEMBER_OF_GROUP.CREATED|DELETED` for a user: one resource whose
-    /// `name` is the group's and whose href alone carries both ids.
+    /// `MEMBER_OF_GROUP.CREATED|DELETED` for a user.
     pub(crate) fn record_membership(&mut self, u: Pos, g: Pos, created: bool) {
-        let (Some(user), Some(group)) = (self.user(u), self.group(g)) else {
+        if let Some(user) = self.user(u) {
+            self.record_member_of(format!("users/{}", user.id), g, created);
+        }
+    }
+
+    /// One `MEMBER_OF_GROUP.*` resource whose `name` is the group's and
+    /// whose href alone carries both ids (`member` is `users/{id}` or
+    /// `groups/{id}`).
+    fn record_member_of(&mut self, member: String, g: Pos, created: bool) {
+        let Some(group) = self.group(g) else {
             return;
         };
-        let href = format!(
-            "{}/users/{}/memberOfGroups/{}",
-            self.env_url(),
-            user.id,
-            group.id
-        );
+        let href = format!("{}/{member}/memberOfGroups/{}", self.env_url(), group.id);
         let name = group.name.clone();
-        self.record_member_of(href, name, created);
-    }
-
-    fn record_member_of(&mut self, href: String, group_name: String, created: bool) {
         let (action_type, verb) = if created {
             ("MEMBER_OF_GROUP.CREATED", "Created")
         } else {
             ("MEMBER_OF_GROUP.DELETED", "Deleted")
         };
-        let id = self.audit.opaque_id();
-        let draft = Draft {
-            action_type,
-            resources: vec![ActivityResource {
-                kind: "MEMBER_OF_GROUP",
-                id,
-                name: group_name.clone(),
-                href,
-                population_id: None,
-            }],
-            description: format!("{verb} Member Of Group {group_name}"),
-            modified_attributes: None,
-            admin_identity: false,
+        let description = format!("{verb} Member Of Group {name}");
+        let resource = ActivityResource {
+            kind: "MEMBER_OF_GROUP",
+            id: self.audit.opaque_id(),
+            name,
+            href,
+            population_id: None,
         };
-        self.audit.record(draft);
+        self.audit
+            .record(Draft::new(action_type, resource, description));
     }
 
     /// A nesting change, as [`NestingAudit`] says.
@@ -155,12 +138,9 @@ impl Store {
             NestingAudit::NotRecorded => {}
             NestingAudit::GroupUpdated => self.record_group(child, "GROUP.UPDATED", "Updated"),
             NestingAudit::MemberOfGroup => {
-                let (Some(c), Some(p)) = (self.group(child), self.group(parent)) else {
-                    return;
-                };
-                let href = format!("{}/groups/{}/memberOfGroups/{}", self.env_url(), c.id, p.id);
-                let name = p.name.clone();
-                self.record_member_of(href, name, created);
+                if let Some(c) = self.group(child) {
+                    self.record_member_of(format!("groups/{}", c.id), parent, created);
+                }
             }
         }
     }
@@ -185,19 +165,9 @@ impl Store {
 
     /// Records the dynamic joins and leaves since `before`.
     pub(crate) fn record_dynamic_changes(&mut self, u: Pos, before: Option<Vec<Pos>>) {
-        let Some(before) = before else {
-            return;
-        };
-        let after = self.dynamic_groups_of(u);
-        for g in &after {
-            if !before.contains(g) {
-                self.record_membership(u, *g, true);
-            }
-        }
-        for g in before {
-            if !after.contains(&g) {
-                self.record_membership(u, g, false);
-            }
+        if let Some(before) = before {
+            let after = self.dynamic_groups_of(u);
+            self.record_joins_and_leaves(&before, &after, |g| (u, g));
         }
     }
 
@@ -212,76 +182,64 @@ impl Store {
 
     /// Records who a group's filter took in or let go since `before`.
     pub(crate) fn record_filter_changes(&mut self, g: Pos, before: Vec<Pos>) {
-        if !self.audit.config.dynamic_membership {
-            return;
-        }
-        let after = self.dynamic_members(g).as_ref().clone();
-        for u in &after {
-            if before.binary_search(u).is_err() {
-                self.record_membership(*u, g, true);
-            }
-        }
-        for u in before {
-            if after.binary_search(&u).is_err() {
-                self.record_membership(u, g, false);
-            }
+        if self.audit.config.dynamic_membership {
+            let after = self.dynamic_members(g);
+            self.record_joins_and_leaves(&before, &after, |u| (u, g));
         }
     }
 
-    fn assignment_href(&self, a: &Assignment) -> Option<String> {
-        let base = self.subject_url(a.subject)?;
-        let href = format!("{base}/roleAssignments/{}", a.id);
-        Some(if self.audit.config.role_assignment_href_without_v1 {
-            href.replacen("/v1/", "/", 1)
-        } else {
-            href
-        })
+    /// Records the joins (in `after` only) and then the leaves (in `before`
+    /// only) of two sorted position lists; `pair` names the (user, group).
+    fn record_joins_and_leaves(
+        &mut self,
+        before: &[Pos],
+        after: &[Pos],
+        pair: impl Fn(Pos) -> (Pos, Pos),
+    ) {
+        for (side, other, created) in [(after, before, true), (before, after, false)] {
+            for &x in side.iter().filter(|x| other.binary_search(x).is_err()) {
+                let (u, g) = pair(x);
+                self.record_membership(u, g, created);
+            }
+        }
     }
 
     /// `ROLE_ASSIGNMENT.CREATED|DELETED`: the principal is the resource;
     /// the role is named only in the description, and not at all on delete.
     pub(crate) fn record_assignment(&mut self, a: &Assignment, created: bool) {
-        let Some(href) = self.assignment_href(a) else {
+        let principal = match a.subject {
+            Subject::User(u) => self.user(u).map(|x| self.user_resource(x)),
+            Subject::Group(g) => self.group(g).map(|x| self.group_resource(x)),
+        };
+        let Some(mut resource) = principal else {
             return;
         };
-        let (resource, admin, who) = match a.subject {
-            Subject::User(u) => {
-                let Some(user) = self.user(u) else { return };
-                let mut r = self.user_resource(user);
-                r.href = href;
-                (r, true, format!("user:'{}'", user.id))
-            }
-            Subject::Group(g) => {
-                let Some(group) = self.group(g) else { return };
-                let mut r = self.group_resource(group);
-                r.href = href;
-                (r, false, format!("group:'{}'", group.id))
-            }
-        };
+        resource.href = format!("{}/roleAssignments/{}", resource.href, a.id);
+        if self.audit.config.role_assignment_href_without_v1 {
+            resource.href = resource.href.replacen("/v1/", "/", 1);
+        }
         let scope = a.scope_type.as_str();
         let (action_type, description) = if created {
-            (
-                "ROLE_ASSIGNMENT.CREATED",
-                format!(
-                    "Created role assignment '{}' for role '{}' scoped for {scope} '{}'",
-                    a.id, self.roles[a.role].id, a.scope_id
-                ),
-            )
+            let role = &self.roles[a.role].id;
+            let described = format!(
+                "Created role assignment '{}' for role '{role}' scoped for {scope} '{}'",
+                a.id, a.scope_id
+            );
+            ("ROLE_ASSIGNMENT.CREATED", described)
         } else {
-            (
-                "ROLE_ASSIGNMENT.DELETED",
-                format!(
-                    "Deleted role assignment '{}' scoped for {scope} for {who}",
-                    a.id
-                ),
-            )
+            let who = format!("{}:'{}'", resource.kind.to_ascii_lowercase(), resource.id);
+            let described = format!(
+                "Deleted role assignment '{}' scoped for {scope} for {who}",
+                a.id
+            );
+            ("ROLE_ASSIGNMENT.DELETED", described)
         };
         let draft = Draft {
             action_type,
-            resources: vec![resource],
+            resource,
             description,
             modified_attributes: None,
-            admin_identity: admin,
+            admin_identity: matches!(a.subject, Subject::User(_)),
         };
         self.audit.record(draft);
     }
@@ -293,9 +251,7 @@ pub fn changed_attributes(
     before: &serde_json::Map<String, serde_json::Value>,
     after: &serde_json::Map<String, serde_json::Value>,
 ) -> Vec<String> {
-    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
-    keys.sort_unstable();
-    keys.dedup();
+    let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     keys.into_iter()
         .filter(|k| before.get(*k) != after.get(*k))
         .cloned()
@@ -319,7 +275,7 @@ mod tests {
             },
             "http://127.0.0.1:0",
         );
-        st.audit.begin(Actor::console_admin());
+        st.audit.begin(Actor::ConsoleAdmin);
         st
     }
 
@@ -372,7 +328,8 @@ mod tests {
             if cascades {
                 let gid = st.group(gp).unwrap().id.clone();
                 assert!(st.audit.all()[from..].iter().any(|a| {
-                    a.draft.resources[0]
+                    a.draft
+                        .resource
                         .href
                         .ends_with(&format!("/memberOfGroups/{gid}"))
                 }));
@@ -432,7 +389,7 @@ mod tests {
                 assert!(
                     st.audit.all()[from..]
                         .iter()
-                        .all(|x| x.draft.resources[0].id == bid)
+                        .all(|x| x.draft.resource.id == bid)
                 );
             }
         }

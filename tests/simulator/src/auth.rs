@@ -17,16 +17,15 @@ use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rand::RngCore;
 use serde_json::json;
 
 use crate::AppState;
-use crate::accounting::FaultKind;
 use crate::config::{AuthMethod, ClientAccess};
-use crate::errors::ApiError;
+use crate::errors::{ApiError, json_response};
 
 #[derive(Clone, Debug)]
 pub struct TokenInfo {
@@ -150,44 +149,25 @@ impl FromRequestParts<AppState> for EnvCtx {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let a = Authed::from_request_parts(parts, app).await?;
         let env = path_env(parts.uri.path()).unwrap_or_default();
-        if env != app.env_id && env != app.other_env_id {
-            return Err(ApiError::forbidden(
-                "The environment does not exist or the actor has no access to it.",
-            ));
-        }
-        if a.env != env {
-            return Err(ApiError::forbidden(
-                "The access token was issued for another environment.",
-            ));
-        }
-        if env != app.env_id {
-            return Err(ApiError::forbidden(
-                "The actor holds no roles in this environment.",
-            ));
-        }
         let read = parts.method == Method::GET || parts.method == Method::HEAD;
-        match app.config.clients[a.client].access {
-            ClientAccess::Full => {}
-            ClientAccess::ReadOnly if read => {}
-            ClientAccess::ReadOnly => {
-                return Err(ApiError::forbidden(
-                    "The actor's roles do not allow this operation.",
-                ));
-            }
-            ClientAccess::None => {
-                return Err(ApiError::forbidden(
-                    "The actor holds no roles that allow this operation.",
-                ));
-            }
+        let allowed = match app.config.clients[a.client].access {
+            ClientAccess::Full => true,
+            ClientAccess::ReadOnly => read,
+            ClientAccess::None => false,
+        };
+        // A missing environment, a token issued for another environment,
+        // the other (empty) environment where the actor holds no roles, or
+        // roles that do not allow the method: one and the same 403.
+        if env != app.env_id || a.env != env || !allowed {
+            return Err(ApiError::forbidden());
         }
-        if app.faults.in_warmup() {
-            app.stats.fault(FaultKind::Warmup);
+        if app.faults.in_window(|f| f.environment_warmup_ms) {
+            app.stats.fault(|f| &mut f.warmup_rejections);
             return Err(if read {
                 ApiError::not_found("The requested resource was not found.")
             } else {
-                ApiError::forbidden(
-                    "The environment is not ready yet; try again after a short delay.",
-                )
+                // The environment is not ready yet.
+                ApiError::forbidden()
             });
         }
         Ok(EnvCtx { client: a.client })
@@ -195,15 +175,11 @@ impl FromRequestParts<AppState> for EnvCtx {
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: Option<&str>) -> Response {
-    let mut body = json!({ "error": error });
-    if let Some(d) = description {
-        body["error_description"] = json!(d);
-    }
-    let mut r = (status, serde_json::to_vec(&body).unwrap_or_default()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    let body = match description {
+        Some(d) => json!({ "error": error, "error_description": d }),
+        None => json!({ "error": error }),
+    };
+    let mut r = json_response(status, &body);
     if status == StatusCode::UNAUTHORIZED {
         r.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
@@ -211,12 +187,44 @@ fn oauth_error(status: StatusCode, error: &str, description: Option<&str>) -> Re
     r
 }
 
-fn form_pairs(body: &[u8]) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(body) {
-        out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+fn invalid_client(description: &str) -> Response {
+    oauth_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        Some(description),
+    )
+}
+
+fn invalid_request(description: &str) -> Response {
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        Some(description),
+    )
+}
+
+/// The client credentials of an `Authorization: Basic` header, if any, or
+/// why they are refused (`invalid_client`).
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, &'static str> {
+    let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(None);
+    };
+    let malformed = "Malformed Authorization header";
+    let (scheme, rest) = v.split_once(' ').ok_or(malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err("Unsupported authentication method");
     }
-    out
+    let decoded = STANDARD.decode(rest.trim()).ok();
+    let text = decoded.and_then(|b| String::from_utf8(b).ok());
+    let (id, secret) = text
+        .as_deref()
+        .and_then(|t| t.split_once(':'))
+        .ok_or(malformed)?;
+    // RFC 6749 §2.3.1: both parts are form-encoded inside Basic.
+    Ok(Some((decode_component(id), decode_component(secret))))
 }
 
 /// `POST /{envId}/as/token` (client_credentials).
@@ -225,7 +233,7 @@ pub async fn token(
     Path(env): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Result<Response, Response> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -234,123 +242,54 @@ pub async fn token(
         .to_ascii_lowercase()
         .starts_with("application/x-www-form-urlencoded")
     {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            Some("The request must be application/x-www-form-urlencoded."),
-        );
+        return Err(invalid_request(
+            "The request must be application/x-www-form-urlencoded.",
+        ));
     }
-    let form = form_pairs(&body);
-    let basic = match headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let post = field("client_id").zip(field("client_secret"));
+    let (method, (id, secret)) = match (basic_credentials(&headers).map_err(invalid_client)?, post)
     {
-        Some(v) => {
-            let Some((scheme, rest)) = v.split_once(' ') else {
-                return oauth_error(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    Some("Malformed Authorization header"),
-                );
-            };
-            if !scheme.eq_ignore_ascii_case("basic") {
-                return oauth_error(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    Some("Unsupported authentication method"),
-                );
-            }
-            let decoded = STANDARD
-                .decode(rest.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| {
-                    s.split_once(':')
-                        .map(|(a, b)| (a.to_string(), b.to_string()))
-                });
-            match decoded {
-                // RFC 6749 §2.3.1: both parts are form-encoded inside Basic.
-                Some((id, secret)) => Some((decode_component(&id), decode_component(&secret))),
-                None => {
-                    return oauth_error(
-                        StatusCode::UNAUTHORIZED,
-                        "invalid_client",
-                        Some("Malformed Authorization header"),
-                    );
-                }
-            }
-        }
-        None => None,
-    };
-    let post = match (form.get("client_id"), form.get("client_secret")) {
-        (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
-        _ => None,
-    };
-    let (method, (id, secret)) = match (basic, post) {
         (Some(_), Some(_)) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                Some("Only one client authentication method may be used."),
-            );
+            return Err(invalid_request(
+                "Only one client authentication method may be used.",
+            ));
         }
-        (Some(b), None) => (AuthMethod::ClientSecretBasic, b),
-        (None, Some(p)) => (AuthMethod::ClientSecretPost, p),
-        (None, None) => {
-            return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                Some("Client authentication failed."),
-            );
-        }
+        (Some((id, secret)), None) => (AuthMethod::ClientSecretBasic, (id, secret)),
+        (None, Some((id, secret))) => (AuthMethod::ClientSecretPost, (id.into(), secret.into())),
+        (None, None) => return Err(invalid_client("Client authentication failed.")),
     };
     let main_env = app.env_id.as_str();
-    let client =
-        app.config.clients.iter().position(|c| {
-            c.client_id == id && c.environment_id.as_deref().unwrap_or(main_env) == env
-        });
-    let Some(ci) = client else {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            Some("Client authentication failed."),
-        );
-    };
+    let ci = app
+        .config
+        .clients
+        .iter()
+        .position(|c| c.client_id == id && c.environment_id.as_deref().unwrap_or(main_env) == env)
+        .ok_or_else(|| invalid_client("Client authentication failed."))?;
     let c = &app.config.clients[ci];
     if c.client_secret != secret {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            Some("Client authentication failed."),
-        );
+        return Err(invalid_client("Client authentication failed."));
     }
     if c.auth_method != method {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            Some("Unsupported authentication method"),
-        );
+        return Err(invalid_client("Unsupported authentication method"));
     }
-    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", None);
+    if field("grant_type") != Some("client_credentials") {
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            None,
+        ));
     }
     let lifetime = app.config.token_lifetime_secs;
     let token = app.tokens.issue(ci, &env, Duration::from_secs(lifetime));
     app.stats.token_issued();
     let body = json!({ "access_token": token, "token_type": "Bearer", "expires_in": lifetime });
-    let mut r = (
-        StatusCode::OK,
-        serde_json::to_vec(&body).unwrap_or_default(),
-    )
-        .into_response();
+    let mut r = json_response(StatusCode::OK, &body);
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    r
+    Ok(r)
 }
 
 fn decode_component(s: &str) -> String {

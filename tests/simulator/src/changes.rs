@@ -7,13 +7,8 @@
 //! It exists for incremental-sync tests: sync fully, apply a sequence,
 //! then compare an incremental sync (driven by `/activities`) with a fresh
 //! full sync. The sequence covers every change an incremental sync must
-//! notice: users created, updated, disabled and re-enabled, locked, moved
-//! between populations and deleted; direct memberships added and removed;
-//! nestings added and removed; attribute changes that move users in and
-//! out of dynamic groups (flagged in the report); role assignments to users
-//! and groups at every scope type and their removal; groups created
-//! (environment, population and dynamic), updated (renamed, filter
-//! changed) and deleted; populations created and deleted.
+//! notice (each [`ChangeKind`]), including attribute changes that move
+//! users in and out of dynamic groups (flagged in the report).
 //!
 //! A step that does not apply to the current tenant (nothing to remove, a
 //! duplicate, a cycle) is redrawn, so `steps` changes are applied unless
@@ -26,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use crate::activity::Actor;
 use crate::config::{DuplicateMembership, Faults};
-use crate::model::{Pos, Subject, merge_patch};
+use crate::model::{Group, Population, Pos, Subject, User, merge_patch};
 use crate::store::Store;
 
 /// What one applied change was.
@@ -143,36 +138,10 @@ pub fn apply_weighted_changes(
     };
     let mut out = Vec::with_capacity(steps);
     while s.step < steps {
-        let mut applied = None;
-        for _ in 0..200 {
-            let mut roll = s.rng.random_range(0..total);
-            let kind = weights
-                .iter()
-                .find(|(_, w)| {
-                    if roll < *w {
-                        true
-                    } else {
-                        roll -= w;
-                        false
-                    }
-                })
-                .map(|(k, _)| *k)
-                .unwrap_or(ChangeKind::CreateUser);
-            s.st.audit.begin(Actor::console_admin());
-            if let Some((ids, moves)) = s.try_apply(kind) {
-                applied = Some(AppliedChange {
-                    step: s.step,
-                    kind,
-                    ids,
-                    moves_dynamic_membership: moves,
-                });
-                break;
-            }
-        }
-        match applied {
-            Some(c) => out.push(c),
-            None => break,
-        }
+        let Some(change) = (0..200).find_map(|_| s.draw(weights, total)) else {
+            break;
+        };
+        out.push(change);
         s.step += 1;
     }
     out
@@ -180,29 +149,47 @@ pub fn apply_weighted_changes(
 
 type Outcome = Option<(Vec<String>, bool)>;
 
+/// The positions of the live entities `keep` accepts.
+fn kept<'a, T: 'a>(
+    live: impl Iterator<Item = (Pos, &'a T)>,
+    keep: impl Fn(&T) -> bool,
+) -> Vec<Pos> {
+    live.filter(|(_, x)| keep(x)).map(|(p, _)| p).collect()
+}
+
 impl Script<'_> {
+    /// Draws a kind by weight and applies it; `None` when it does not apply.
+    fn draw(&mut self, weights: &[(ChangeKind, u32)], total: u32) -> Option<AppliedChange> {
+        let roll = self.rng.random_range(0..total);
+        let mut upto = 0;
+        let &(kind, _) = weights.iter().find(|(_, w)| {
+            upto += w;
+            roll < upto
+        })?;
+        self.st.audit.begin(Actor::ConsoleAdmin);
+        let (ids, moves_dynamic_membership) = self.try_apply(kind)?;
+        Some(AppliedChange {
+            step: self.step,
+            kind,
+            ids,
+            moves_dynamic_membership,
+        })
+    }
+
     fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
         (!items.is_empty()).then(|| items[self.rng.random_range(0..items.len())])
     }
 
-    fn users(&self, keep: impl Fn(&crate::model::User) -> bool) -> Vec<Pos> {
-        self.st
-            .live_users_iter()
-            .filter(|(_, u)| keep(u))
-            .map(|(p, _)| p)
-            .collect()
+    fn users(&self, keep: impl Fn(&User) -> bool) -> Vec<Pos> {
+        kept(self.st.live_users_iter(), keep)
     }
 
-    fn groups(&self, keep: impl Fn(&crate::model::Group) -> bool) -> Vec<Pos> {
-        self.st
-            .live_groups()
-            .filter(|(_, g)| keep(g))
-            .map(|(p, _)| p)
-            .collect()
+    fn groups(&self, keep: impl Fn(&Group) -> bool) -> Vec<Pos> {
+        kept(self.st.live_groups(), keep)
     }
 
-    fn pops(&self) -> Vec<Pos> {
-        self.st.live_pops().map(|(p, _)| p).collect()
+    fn pops(&self, keep: impl Fn(&Population) -> bool) -> Vec<Pos> {
+        kept(self.st.live_pops(), keep)
     }
 
     fn user_id(&self, u: Pos) -> String {
@@ -222,18 +209,12 @@ impl Script<'_> {
     }
 
     /// Runs a user change and reports whether dynamic membership moved.
-    fn on_user(&mut self, u: Pos, change: impl FnOnce(&mut Store) -> bool) -> Outcome {
+    fn on_user(&mut self, u: Pos, change: impl FnOnce(&mut Store) -> Option<()>) -> Outcome {
         let id = self.user_id(u);
         let before = self.st.dynamic_groups_of(u);
-        if !change(self.st) {
-            return None;
-        }
-        let after = if self.st.user(u).is_some() {
-            self.st.dynamic_groups_of(u)
-        } else {
-            before.clone()
-        };
-        Some((vec![id], before != after))
+        change(self.st)?;
+        // No user change here deletes the user.
+        Some((vec![id], self.st.dynamic_groups_of(u) != before))
     }
 
     fn patch(&mut self, u: Pos, body: Value) -> Outcome {
@@ -248,13 +229,13 @@ impl Script<'_> {
             return None;
         }
         let faults = Faults::default();
-        self.on_user(u, |st| st.patch_user(u, &obj, &faults).is_ok())
+        self.on_user(u, |st| st.patch_user(u, &obj, &faults).ok())
     }
 
     fn try_apply(&mut self, kind: ChangeKind) -> Outcome {
         match kind {
             ChangeKind::CreateUser => {
-                let pop = self.pick(&self.pops())?;
+                let pop = self.pick(&self.pops(|_| true))?;
                 let tag = self.tag();
                 let mut body = json!({
                     "username": format!("changed.user.{tag}"),
@@ -307,7 +288,7 @@ impl Script<'_> {
                 let u = self.pick(&self.users(|x| x.enabled != enable))?;
                 self.on_user(u, |st| {
                     st.set_enabled(u, enable);
-                    true
+                    Some(())
                 })
             }
             ChangeKind::LockUser | ChangeKind::UnlockUser => {
@@ -315,16 +296,15 @@ impl Script<'_> {
                 let u = self.pick(&self.users(|x| x.locked_at.is_some() != lock))?;
                 self.on_user(u, |st| {
                     st.set_locked(u, lock);
-                    true
+                    Some(())
                 })
             }
             ChangeKind::MoveUser => {
                 let u = self.pick(&self.users(|_| true))?;
-                let from = self.st.user(u)?.population;
-                let others: Vec<Pos> = self.pops().into_iter().filter(|p| *p != from).collect();
-                let to = self.pick(&others)?;
+                let from = self.pop_id(self.st.user(u)?.population);
+                let to = self.pick(&self.pops(|p| p.id != from))?;
                 let to_id = self.pop_id(to);
-                let (mut ids, moves) = self.on_user(u, |st| st.move_user(u, &to_id).is_ok())?;
+                let (mut ids, moves) = self.on_user(u, |st| st.move_user(u, &to_id).ok())?;
                 ids.push(to_id);
                 Some((ids, moves))
             }
@@ -374,7 +354,7 @@ impl Script<'_> {
                     "ORGANIZATION" => self.st.org_id.clone(),
                     "ENVIRONMENT" => self.st.env_id.clone(),
                     "POPULATION" => {
-                        let p = self.pick(&self.pops())?;
+                        let p = self.pick(&self.pops(|_| true))?;
                         self.pop_id(p)
                     }
                     _ => crate::util::uuid_from_rng(&mut self.rng),
@@ -393,15 +373,11 @@ impl Script<'_> {
                 Some((vec![who, ra], false))
             }
             ChangeKind::RemoveRoleAssignment => {
-                let live: Vec<usize> = self
-                    .st
-                    .assignments
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, a)| a.as_ref().is_some_and(|a| !a.read_only))
-                    .map(|(i, _)| i)
+                let assignments = &self.st.assignments;
+                let removable: Vec<usize> = (0..assignments.len())
+                    .filter(|&i| assignments[i].as_ref().is_some_and(|a| !a.read_only))
                     .collect();
-                let idx = self.pick(&live)?;
+                let idx = self.pick(&removable)?;
                 let ra = self.st.assignments[idx].as_ref()?.id.clone();
                 self.st.delete_assignment(idx).ok()?;
                 Some((vec![ra], false))
@@ -414,7 +390,7 @@ impl Script<'_> {
                 );
                 match self.rng.random_range(0..4) {
                     0 => {
-                        let p = self.pick(&self.pops())?;
+                        let p = self.pick(&self.pops(|_| true))?;
                         body.insert("population".into(), json!({ "id": self.pop_id(p) }));
                     }
                     1 => {
@@ -429,9 +405,8 @@ impl Script<'_> {
             ChangeKind::UpdateGroup => {
                 let g = self.pick(&self.groups(|_| true))?;
                 let group = self.st.group(g)?;
-                let mut body = match self.st.group_json(g, group, false, false) {
-                    Value::Object(m) => m,
-                    _ => return None,
+                let Value::Object(mut body) = self.st.group_json(g, group, false, false) else {
+                    return None;
                 };
                 let dynamic = group.user_filter.is_some();
                 if dynamic && self.rng.random_bool(0.5) {
@@ -459,13 +434,7 @@ impl Script<'_> {
                 Some((vec![self.pop_id(p)], false))
             }
             ChangeKind::DeletePopulation => {
-                let empty: Vec<Pos> = self
-                    .st
-                    .live_pops()
-                    .filter(|(_, p)| !p.default && p.user_count == 0)
-                    .map(|(pp, _)| pp)
-                    .collect();
-                let p = self.pick(&empty)?;
+                let p = self.pick(&self.pops(|p| !p.default && p.user_count == 0))?;
                 let id = self.pop_id(p);
                 self.st.delete_population(p).ok()?;
                 Some((vec![id], false))
@@ -546,7 +515,7 @@ mod tests {
                 assert!(
                     st.audit.all().iter().any(|a| {
                         a.draft.action_type == "ROLE_ASSIGNMENT.CREATED"
-                            && a.draft.resources[0].kind == principal
+                            && a.draft.resource.kind == principal
                             && a.draft
                                 .description
                                 .contains(&format!("scoped for {scope} "))
@@ -567,7 +536,7 @@ mod tests {
             st.audit
                 .all()
                 .iter()
-                .all(|a| a.actor == Actor::console_admin())
+                .all(|a| a.actor == Actor::ConsoleAdmin)
         );
         let correlations: std::collections::HashSet<&str> = st
             .audit

@@ -6,28 +6,31 @@
 //! readable tenant served by a well-behaved PingOne: faults are all off and
 //! the behaviour switches take PingOne's most likely defaults (§6.3, §9).
 
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 /// How a registered client must authenticate at the token endpoint
 /// (`tokenEndpointAuthMethod` on the PingOne application).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, ValueEnum)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AuthMethod {
     #[default]
+    #[value(name = "basic")]
     ClientSecretBasic,
+    #[value(name = "post")]
     ClientSecretPost,
 }
 
-/// What the client's admin role assignments allow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// What the client's admin role assignments allow: `Full` is Identity
+/// Data Admin at environment scope (reads and writes), `ReadOnly` Identity
+/// Data Read Only (writes get 403 INSUFFICIENT_PERMISSIONS), `None` no
+/// roles (every API call gets 403 INSUFFICIENT_PERMISSIONS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, ValueEnum)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ClientAccess {
-    /// Identity Data Admin at environment scope: reads and writes.
     #[default]
     Full,
-    /// Identity Data Read Only: writes get 403 INSUFFICIENT_PERMISSIONS.
     ReadOnly,
-    /// No roles: every API call gets 403 INSUFFICIENT_PERMISSIONS.
     None,
 }
 
@@ -58,27 +61,26 @@ impl Default for ClientConfig {
 }
 
 /// Answer to adding a user to a group they are already a direct member of
-/// (unconfirmed in PingOne, so a test picks).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// (unconfirmed in PingOne, so a test picks): 400 INVALID_DATA with detail
+/// UNIQUENESS_VIOLATION, 409 Conflict, or 201 with the existing
+/// membership, as if it had been created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum DuplicateMembership {
-    /// 400 INVALID_DATA with detail UNIQUENESS_VIOLATION.
     #[default]
     Reject400,
-    /// 409 Conflict.
     Conflict409,
-    /// 201 with the existing membership, as if it had been created.
     Idempotent201,
 }
 
-/// Answer to a duplicate (case-insensitive) username.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Answer to a duplicate (case-insensitive) username: 400 INVALID_DATA
+/// with detail UNIQUENESS_VIOLATION target `username`, or 409 Conflict
+/// (the status the SDK spec declares).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum DuplicateUsername {
-    /// 400 INVALID_DATA with detail UNIQUENESS_VIOLATION target `username`.
     #[default]
     Reject400,
-    /// 409 Conflict (the status the SDK spec declares).
     Conflict409,
 }
 

@@ -13,19 +13,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::util::error_id;
+use crate::util::{error_id, fmt_ts, now_ms};
 
 pub const MSG_INVALID_DATA: &str =
     "The request could not be completed. One or more validation errors were in the request.";
-pub const MSG_NOT_AUTHORIZED: &str =
-    "The actor attempting to perform the request is not authorized.";
-pub const MSG_NO_ACCESS: &str =
-    "The request could not be completed. You do not have access to this resource.";
-/// The docs' response-code table wording for a 403.
-pub const MSG_NO_PERMISSIONS: &str =
-    "You do not have permissions or are not licensed to make this request.";
-pub const MSG_GATEWAY_403: &str =
-    "Invalid key=value pair (missing equal-sign) in Authorization header";
 
 /// One entry of `details[]`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -74,6 +65,13 @@ impl Detail {
     }
 }
 
+/// 400 INVALID_DATA with one validation detail.
+impl From<Detail> for ApiError {
+    fn from(d: Detail) -> ApiError {
+        ApiError::invalid_data(vec![d])
+    }
+}
+
 /// An error response: status, JSON body and extra headers.
 #[derive(Debug)]
 pub struct ApiError {
@@ -105,10 +103,6 @@ impl ApiError {
         )
     }
 
-    pub fn invalid_detail(d: Detail) -> ApiError {
-        Self::invalid_data(vec![d])
-    }
-
     /// 400 (or 415) INVALID_REQUEST: the request itself is malformed.
     pub fn invalid_request(status: StatusCode, message: &str) -> ApiError {
         Self::with(status, "INVALID_REQUEST", message, vec![])
@@ -132,25 +126,25 @@ impl ApiError {
         Self::with(
             StatusCode::UNAUTHORIZED,
             "ACCESS_FAILED",
-            MSG_NO_ACCESS,
+            "The request could not be completed. You do not have access to this resource.",
             vec![Detail::new("INVALID_TOKEN", None, detail)],
         )
     }
 
     /// 403 for a missing role, another environment, a missing environment,
     /// a new one (DOCS-8830) or a role still propagating. PingOne's body is
-    /// the same for all of them (§6.2, §7 quirks 1–3), so `_why` names the
-    /// case for the reader of the caller only and never reaches the body,
-    /// which carries documented wording alone.
-    pub fn forbidden(_why: &str) -> ApiError {
+    /// the same for all of them (§6.2, §7 quirks 1–3), so it carries
+    /// documented wording alone and callers say the case in a comment.
+    pub fn forbidden() -> ApiError {
         Self::with(
             StatusCode::FORBIDDEN,
             "ACCESS_FAILED",
-            MSG_NOT_AUTHORIZED,
+            "The actor attempting to perform the request is not authorized.",
+            // The docs' response-code table wording for a 403.
             vec![Detail::new(
                 "INSUFFICIENT_PERMISSIONS",
                 None,
-                MSG_NO_PERMISSIONS,
+                "You do not have permissions or are not licensed to make this request.",
             )],
         )
     }
@@ -166,7 +160,9 @@ impl ApiError {
         )
     }
 
-    pub fn rate_limited(retry_after_secs: u64, retry_at: &str) -> ApiError {
+    /// 429 for a bucket that has a token again in `wait` seconds.
+    pub fn rate_limited(wait: f64) -> ApiError {
+        let retry_at = fmt_ts(now_ms() + (wait * 1000.0).ceil() as i64);
         let mut e = Self::with(
             StatusCode::TOO_MANY_REQUESTS,
             "REQUEST_LIMITED",
@@ -180,34 +176,27 @@ impl ApiError {
                 .inner(json!({ "retryAfter": retry_at })),
             ],
         );
-        e.retry_after = Some(retry_after_secs);
+        e.retry_after = Some(wait.ceil().max(1.0) as u64);
         e
     }
 
-    pub fn unexpected() -> ApiError {
-        Self::with(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "UNEXPECTED_ERROR",
-            "An unexpected error occurred.",
-            vec![],
-        )
-    }
-
-    /// The reference documents no PingOne body for 502/503 (a gateway or
-    /// outage answer, "generic"), so the body carries no PingOne `code`.
-    pub fn unavailable(retry_after_secs: u64) -> ApiError {
+    /// 500 UNEXPECTED_ERROR, or 503. The reference documents no PingOne
+    /// body for 502/503 (a gateway or outage answer, "generic"), so a 503
+    /// body carries no PingOne `code`.
+    pub fn server_error(status: u16) -> ApiError {
+        if status != 503 {
+            let message = "An unexpected error occurred.";
+            return Self::with(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNEXPECTED_ERROR",
+                message,
+                vec![],
+            );
+        }
         ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             body: json!({ "message": "Service Unavailable" }),
-            retry_after: Some(retry_after_secs),
-        }
-    }
-
-    pub fn server_error(status: u16) -> ApiError {
-        if status == 503 {
-            Self::unavailable(1)
-        } else {
-            Self::unexpected()
+            retry_after: Some(1),
         }
     }
 
@@ -222,26 +211,26 @@ impl ApiError {
     pub fn gateway_forbidden() -> ApiError {
         ApiError {
             status: StatusCode::FORBIDDEN,
-            body: json!({ "message": MSG_GATEWAY_403 }),
+            body: json!({ "message": "Invalid key=value pair (missing equal-sign) in Authorization header" }),
             retry_after: None,
         }
     }
+}
 
-    /// The detail codes, for assertions and logs.
-    pub fn code(&self) -> &str {
-        self.body.get("code").and_then(|c| c.as_str()).unwrap_or("")
-    }
+/// `body` as `application/json` with `status`.
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut r = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&self.body).unwrap_or_default();
-        let mut resp = (self.status, body).into_response();
+        let mut resp = json_response(self.status, &self.body);
         let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
         if let Some(s) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }

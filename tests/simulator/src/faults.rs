@@ -20,13 +20,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, stream};
 
 use crate::AppState;
-use crate::accounting::FaultKind;
 use crate::auth::bearer_token;
 use crate::config::Faults;
 use crate::errors::ApiError;
-use crate::util::{fmt_ts, now_ms, unit_f64};
+use crate::util::unit_f64;
 
 /// Response marker: the server closes the connection instead of answering.
 #[derive(Clone, Copy, Debug)]
@@ -36,11 +36,6 @@ pub struct ResetConnection;
 #[derive(Clone, Copy, Debug)]
 pub struct Truncated;
 
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
 pub struct FaultState {
     current: RwLock<(Faults, Instant)>,
     base_seed: u64,
@@ -48,7 +43,8 @@ pub struct FaultState {
     seq: AtomicU64,
     /// Draws made by handlers (short pages).
     draws: AtomicU64,
-    buckets: Mutex<HashMap<usize, Bucket>>,
+    /// Rate-limit buckets per client: tokens left, last refill.
+    buckets: Mutex<HashMap<usize, (f64, Instant)>>,
 }
 
 const PURPOSE_JITTER: u64 = 1;
@@ -101,18 +97,12 @@ impl FaultState {
             .then(|| crate::util::now_ms() - g.1.elapsed().as_millis() as i64)
     }
 
-    /// Inside the window where the actor's own role is still propagating?
-    pub fn in_own_role_window(&self) -> bool {
+    /// Inside the window of `ms` (a new environment, the actor's own role
+    /// still propagating) that opened when the faults were applied?
+    pub fn in_window(&self, ms: impl Fn(&Faults) -> u64) -> bool {
         let g = self.current.read().unwrap_or_else(|e| e.into_inner());
-        g.0.own_role_propagation_ms > 0
-            && g.1.elapsed() < Duration::from_millis(g.0.own_role_propagation_ms)
-    }
-
-    /// Inside the "new environment" window?
-    pub fn in_warmup(&self) -> bool {
-        let g = self.current.read().unwrap_or_else(|e| e.into_inner());
-        g.0.environment_warmup_ms > 0
-            && g.1.elapsed() < Duration::from_millis(g.0.environment_warmup_ms)
+        let ms = ms(&g.0);
+        ms > 0 && g.1.elapsed() < Duration::from_millis(ms)
     }
 
     /// A short page size for a page of `size` (`None` = serve it whole).
@@ -133,17 +123,14 @@ impl FaultState {
         let cap = f.rate_limit_burst.unwrap_or(rate).max(1.0);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let b = buckets.entry(client).or_insert(Bucket {
-            tokens: cap,
-            last: now,
-        });
-        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(cap);
-        b.last = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
+        let (tokens, last) = buckets.entry(client).or_insert((cap, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(cap);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
             Ok(())
         } else {
-            Err((1.0 - b.tokens) / rate)
+            Err((1.0 - *tokens) / rate)
         }
     }
 }
@@ -171,30 +158,27 @@ async fn truncate(resp: Response) -> Response {
     let first = bytes.slice(..bytes.len() / 2);
     // The pause lets hyper flush the head and the first half before the
     // error aborts the connection (it does not flush on error).
-    let stream = futures_util::stream::unfold(Some(first), |state| async move {
-        match state {
-            Some(chunk) => Some((Ok(chunk), None)),
-            None => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                Some((Err(std::io::Error::other("simulated truncation")), None))
-            }
-        }
-    });
-    use futures_util::StreamExt;
-    let stream = stream.take(2);
+    let cut = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err(std::io::Error::other("simulated truncation"))
+    };
+    let stream = stream::iter([Ok(first)]).chain(stream::once(cut));
     Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// Sleeps the configured latency plus the jitter drawn for request `n`.
+async fn delay(app: &AppState, f: &Faults, n: u64, purpose: u64) {
+    if f.latency_ms > 0 || f.jitter_ms > 0 {
+        let jitter = (unit_f64(app.faults.seed(f), n, purpose) * f.jitter_ms as f64) as u64;
+        tokio::time::sleep(Duration::from_millis(f.latency_ms + jitter)).await;
+        app.stats.fault(|c| &mut c.delayed);
+    }
 }
 
 /// Latency only (the auth host: a slow token endpoint, nothing else).
 pub async fn delay_only(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let f = app.faults.get();
-    if f.latency_ms > 0 || f.jitter_ms > 0 {
-        let n = app.faults.seq.load(Ordering::Relaxed);
-        let jitter =
-            (unit_f64(app.faults.seed(&f), n, PURPOSE_JITTER ^ 0x100) * f.jitter_ms as f64) as u64;
-        tokio::time::sleep(Duration::from_millis(f.latency_ms + jitter)).await;
-        app.stats.fault(FaultKind::Delayed);
-    }
+    let n = app.faults.seq.load(Ordering::Relaxed);
+    delay(&app, &app.faults.get(), n, PURPOSE_JITTER ^ 0x100).await;
     next.run(req).await
 }
 
@@ -208,15 +192,11 @@ pub async fn inject(State(app): State<AppState>, req: Request, next: Next) -> Re
     let n = fs.seq.fetch_add(1, Ordering::Relaxed);
     let seed = fs.seed(&f);
 
-    if f.latency_ms > 0 || f.jitter_ms > 0 {
-        let jitter = (unit_f64(seed, n, PURPOSE_JITTER) * f.jitter_ms as f64) as u64;
-        tokio::time::sleep(Duration::from_millis(f.latency_ms + jitter)).await;
-        app.stats.fault(FaultKind::Delayed);
-    }
+    delay(&app, &f, n, PURPOSE_JITTER).await;
 
     if f.expire_tokens_after_requests == Some(n) {
         app.tokens.expire_all();
-        app.stats.fault(FaultKind::TokenExpiry);
+        app.stats.fault(|f| &mut f.token_expiries);
     }
 
     if f.rate_limit_per_sec.is_some() {
@@ -227,10 +207,8 @@ pub async fn inject(State(app): State<AppState>, req: Request, next: Next) -> Re
             .map(|t| t.client)
             .unwrap_or(usize::MAX);
         if let Err(wait) = fs.take(&f, client) {
-            app.stats.fault(FaultKind::RateLimited);
-            let secs = wait.ceil().max(1.0) as u64;
-            let at = fmt_ts(now_ms() + (wait * 1000.0).ceil() as i64);
-            return ApiError::rate_limited(secs, &at).into_response();
+            app.stats.fault(|f| &mut f.rate_limited);
+            return ApiError::rate_limited(wait).into_response();
         }
     }
 
@@ -238,16 +216,16 @@ pub async fn inject(State(app): State<AppState>, req: Request, next: Next) -> Re
         .error_burst
         .filter(|b| b.every > 0 && n % b.every < b.length);
     if let Some(b) = burst {
-        app.stats.fault(FaultKind::ServerError);
+        app.stats.fault(|f| &mut f.server_errors);
         return ApiError::server_error(b.status).into_response();
     }
     if f.error_rate > 0.0 && unit_f64(seed, n, PURPOSE_ERROR) < f.error_rate {
-        app.stats.fault(FaultKind::ServerError);
+        app.stats.fault(|f| &mut f.server_errors);
         return ApiError::server_error(f.error_status).into_response();
     }
 
     if f.reset_rate > 0.0 && unit_f64(seed, n, PURPOSE_RESET) < f.reset_rate {
-        app.stats.fault(FaultKind::Reset);
+        app.stats.fault(|f| &mut f.resets);
         if f.reset_after_processing {
             let _ = next.run(req).await;
         }

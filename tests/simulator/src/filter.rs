@@ -28,36 +28,31 @@ pub enum Op {
     Le,
 }
 
+/// Every SCIM operator with its spelling.
+const OPS: [(Op, &str); 10] = [
+    (Op::Eq, "eq"),
+    (Op::Ne, "ne"),
+    (Op::Sw, "sw"),
+    (Op::Ew, "ew"),
+    (Op::Co, "co"),
+    (Op::Pr, "pr"),
+    (Op::Gt, "gt"),
+    (Op::Ge, "ge"),
+    (Op::Lt, "lt"),
+    (Op::Le, "le"),
+];
+
 impl Op {
     fn parse(w: &str) -> Option<Op> {
-        Some(match w.to_ascii_lowercase().as_str() {
-            "eq" => Op::Eq,
-            "ne" => Op::Ne,
-            "sw" => Op::Sw,
-            "ew" => Op::Ew,
-            "co" => Op::Co,
-            "pr" => Op::Pr,
-            "gt" => Op::Gt,
-            "ge" => Op::Ge,
-            "lt" => Op::Lt,
-            "le" => Op::Le,
-            _ => return None,
-        })
+        OPS.iter()
+            .find(|(_, s)| s.eq_ignore_ascii_case(w))
+            .map(|(op, _)| *op)
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Eq => "eq",
-            Op::Ne => "ne",
-            Op::Sw => "sw",
-            Op::Ew => "ew",
-            Op::Co => "co",
-            Op::Pr => "pr",
-            Op::Gt => "gt",
-            Op::Ge => "ge",
-            Op::Lt => "lt",
-            Op::Le => "le",
-        }
+        OPS.iter()
+            .find(|(op, _)| *op == self)
+            .map_or("", |(_, s)| s)
     }
 }
 
@@ -122,21 +117,14 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, FilterError> {
             c if c.is_whitespace() => {
                 it.next();
             }
-            '(' => {
+            '(' | ')' | '[' | ']' => {
                 it.next();
-                out.push(Tok::LParen);
-            }
-            ')' => {
-                it.next();
-                out.push(Tok::RParen);
-            }
-            '[' => {
-                it.next();
-                out.push(Tok::LBracket);
-            }
-            ']' => {
-                it.next();
-                out.push(Tok::RBracket);
+                out.push(match c {
+                    '(' => Tok::LParen,
+                    ')' => Tok::RParen,
+                    '[' => Tok::LBracket,
+                    _ => Tok::RBracket,
+                });
             }
             '"' | '\'' => {
                 let quote = c;
@@ -200,28 +188,29 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Expr, FilterError> {
-        let mut items = vec![self.and()?];
-        while self.peek_keyword("or") {
-            self.next();
-            items.push(self.and()?);
-        }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            Expr::Or(items)
-        })
+        self.joined("or", Self::and, Expr::Or)
     }
 
     fn and(&mut self) -> Result<Expr, FilterError> {
-        let mut items = vec![self.primary()?];
-        while self.peek_keyword("and") {
+        self.joined("and", Self::primary, Expr::And)
+    }
+
+    /// `item (keyword item)*`, one item standing for itself.
+    fn joined(
+        &mut self,
+        keyword: &str,
+        item: fn(&mut Self) -> Result<Expr, FilterError>,
+        join: fn(Vec<Expr>) -> Expr,
+    ) -> Result<Expr, FilterError> {
+        let mut items = vec![item(self)?];
+        while self.peek_keyword(keyword) {
             self.next();
-            items.push(self.primary()?);
+            items.push(item(self)?);
         }
         Ok(if items.len() == 1 {
             items.remove(0)
         } else {
-            Expr::And(items)
+            join(items)
         })
     }
 
@@ -346,38 +335,17 @@ pub static USERS: Schema = Schema {
     case_insensitive: &["username", "email"],
 };
 
-pub static GROUPS: Schema = Schema {
-    attrs: &[
-        ("id", EQ),
-        ("name", EQ_SW),
-        ("population.id", EQ),
-        ("externalId", EQ),
-    ],
-    member_of: false,
-    or: true,
-    case_insensitive: &[],
-};
+pub static GROUPS: Schema = Schema::plain(&[
+    ("id", EQ),
+    ("name", EQ_SW),
+    ("population.id", EQ),
+    ("externalId", EQ),
+]);
 
-pub static POPULATIONS: Schema = Schema {
-    attrs: &[("id", EQ), ("name", EQ_SW)],
-    member_of: false,
-    or: true,
-    case_insensitive: &[],
-};
+pub static POPULATIONS: Schema = Schema::plain(&[("id", EQ), ("name", EQ_SW)]);
 
-pub static MEMBERSHIPS: Schema = Schema {
-    attrs: &[("type", EQ)],
-    member_of: false,
-    or: true,
-    case_insensitive: &[],
-};
-
-pub static ROLES: Schema = Schema {
-    attrs: &[("type", EQ)],
-    member_of: false,
-    or: true,
-    case_insensitive: &[],
-};
+/// A user's `memberOfGroups` and an environment's roles: `type eq`.
+pub static TYPE_ONLY: Schema = Schema::plain(&[("type", EQ)]);
 
 const RANGE: &[Op] = &[Op::Ge, Op::Gt, Op::Le, Op::Lt];
 
@@ -402,6 +370,16 @@ pub static ACTIVITIES: Schema = Schema {
 };
 
 impl Schema {
+    /// Case-sensitive attributes, `or` accepted, no `memberOfGroups`.
+    const fn plain(attrs: &'static [(&'static str, &'static [Op])]) -> Schema {
+        Schema {
+            attrs,
+            member_of: false,
+            or: true,
+            case_insensitive: &[],
+        }
+    }
+
     pub fn supported_attributes(&self) -> Vec<String> {
         let mut v: Vec<String> = self.attrs.iter().map(|(a, _)| a.to_string()).collect();
         if self.member_of {
@@ -495,7 +473,11 @@ pub enum AttrVal<'a> {
 /// Something a filter can be evaluated against.
 pub trait Target {
     fn attr(&self, path: &str) -> Option<AttrVal<'_>>;
-    fn member_of(&self, group_id: &str) -> bool;
+
+    /// Only users are members of groups.
+    fn member_of(&self, _group_id: &str) -> bool {
+        false
+    }
 }
 
 fn starts_ci(a: &str, b_lower: &str) -> bool {

@@ -16,13 +16,11 @@ use std::sync::{Arc, OnceLock};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 use crate::config::SimConfig;
 use crate::filter;
-use crate::model::{
-    Address, Group, Name, Permission, Population, Pos, Profile, Role, ScopeType, Subject, User,
-};
+use crate::model::{Group, Population, Pos, Profile, Role, ScopeType, Subject, User};
 use crate::store::Store;
 use crate::util::{uuid_from_name, uuid_from_rng};
 
@@ -331,17 +329,6 @@ pub fn builtin_role_id(name: &str) -> String {
     uuid_from_name(&format!("pingone-sim builtin role: {name}"))
 }
 
-fn describe_permission(id: &str) -> String {
-    let mut parts = id.split(':').skip(1);
-    let verb = parts.next().unwrap_or("use");
-    let what = parts.next().unwrap_or("resources");
-    let mut v = verb.to_string();
-    if let Some(c) = v.get_mut(0..1) {
-        c.make_ascii_uppercase();
-    }
-    format!("{v} {what}")
-}
-
 fn builtin_roles() -> Vec<Role> {
     BUILT_IN_ROLES
         .iter()
@@ -350,13 +337,7 @@ fn builtin_roles() -> Vec<Role> {
             name: name.to_string(),
             description: format!("Built-in {name} role."),
             applicable_to: applicable.iter().map(|s| s.to_string()).collect(),
-            permissions: perms
-                .iter()
-                .map(|p| Permission {
-                    id: p.to_string(),
-                    description: describe_permission(p),
-                })
-                .collect(),
+            permissions: perms.to_vec(),
             custom: false,
             can_be_assigned_by: Vec::new(),
         })
@@ -447,10 +428,9 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
     let n_pops = cfg.populations;
     for i in 0..n_pops {
         let id = uuid_from_rng(&mut g.rng);
-        let name = match POPULATION_NAMES.get(i) {
-            Some(n) => n.to_string(),
-            None => format!("Population {}", i + 1),
-        };
+        let name = POPULATION_NAMES
+            .get(i)
+            .map_or_else(|| format!("Population {}", i + 1), |n| n.to_string());
         let created = base_ms + i as i64 * DAY_MS + g.ms(DAY_MS);
         let mut extra = Map::new();
         if i % 3 == 1 {
@@ -521,61 +501,68 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
                 l => l,
             };
             let domain = ["example.com", "example.org", "corp.example.net"][g.below(3)];
-            p.email = Some(format!("{local}@{domain}"));
+            p.set("email", format!("{local}@{domain}"));
         }
         if !no_name {
-            let mut name = Name {
-                given: Some(given.clone()),
-                family: Some(family.clone()),
-                formatted: Some(format!("{given} {family}")),
-                ..Name::default()
-            };
+            p.set("name.given", given.clone());
+            p.set("name.family", family.clone());
+            p.set("name.formatted", format!("{given} {family}"));
             if g.chance(0.1) {
-                name.middle = Some(g.pick(GIVEN).to_string());
+                p.set("name.middle", *g.pick(GIVEN));
             }
             if g.chance(0.05) {
-                name.honorific_prefix = Some(["Dr.", "Ms.", "Mr.", "Prof."][g.below(4)].into());
+                p.set(
+                    "name.honorificPrefix",
+                    ["Dr.", "Ms.", "Mr.", "Prof."][g.below(4)],
+                );
             }
-            p.name = Some(name);
         }
         if g.chance(0.6) {
-            p.title = Some(g.pick(TITLES).to_string());
+            p.set("title", *g.pick(TITLES));
         }
         if g.chance(0.7) {
-            p.user_type =
-                Some(["Employee", "Employee", "Contractor", "Partner"][g.below(4)].into());
+            p.set(
+                "type",
+                ["Employee", "Employee", "Contractor", "Partner"][g.below(4)],
+            );
         }
         if g.chance(0.5) {
-            p.external_id = Some(format!("HR-{:06}", i + 1));
+            p.set("externalId", format!("HR-{:06}", i + 1));
         }
         if g.chance(0.3) {
-            p.primary_phone = Some(format!("+1 604-555-{:04}", g.below(10_000)));
+            p.set("primaryPhone", format!("+1 604-555-{:04}", g.below(10_000)));
         }
         if g.chance(0.3) {
-            p.mobile_phone = Some(format!("+1 778-555-{:04}", g.below(10_000)));
+            p.set("mobilePhone", format!("+1 778-555-{:04}", g.below(10_000)));
         }
         if g.chance(0.1) {
-            p.nickname = Some(given.to_lowercase());
+            p.set("nickname", given.to_lowercase());
         }
         if g.chance(0.5) {
             let (loc, region, cc, tz, locale) = *g.pick(PLACES);
-            p.address = Some(Address {
-                street_address: g
-                    .chance(0.5)
-                    .then(|| format!("{} Marine Drive", 100 + g.below(9900))),
-                locality: Some(loc.into()),
-                region: Some(region.into()),
-                postal_code: g.chance(0.7).then(|| format!("{:05}", g.below(100_000))),
-                country_code: Some(cc.into()),
-            });
-            p.timezone = Some(tz.into());
-            p.locale = Some(locale.into());
             if g.chance(0.5) {
-                p.preferred_language = Some(locale[..2].into());
+                p.set(
+                    "address.streetAddress",
+                    format!("{} Marine Drive", 100 + g.below(9900)),
+                );
+            }
+            p.set("address.locality", loc);
+            p.set("address.region", region);
+            if g.chance(0.7) {
+                p.set("address.postalCode", format!("{:05}", g.below(100_000)));
+            }
+            p.set("address.countryCode", cc);
+            p.set("timezone", tz);
+            p.set("locale", locale);
+            if g.chance(0.5) {
+                p.set("preferredLanguage", &locale[..2]);
             }
         }
         if g.chance(0.05) {
-            p.photo = Some(format!("https://photos.example.com/u/{i}.png"));
+            p.set(
+                "photo.href",
+                format!("https://photos.example.com/u/{i}.png"),
+            );
         }
         let mut custom = BTreeMap::new();
         if g.chance(0.4) {
@@ -619,7 +606,7 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
         } else {
             "ACCOUNT_OK"
         };
-        let email_verified = p.email.as_ref().map(|_| g.chance(0.7));
+        let email_verified = p.get("email").map(|_| g.chance(0.7));
         let mfa_enabled = g.chance(0.2);
         let lc = username.to_lowercase();
         let id = uuid_from_rng(&mut g.rng);
@@ -827,16 +814,7 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
             description: format!("Custom role: {name}."),
             name,
             applicable_to: vec!["ENVIRONMENT".into(), "POPULATION".into()],
-            permissions: vec![
-                Permission {
-                    id: "permissions:read:users".into(),
-                    description: describe_permission("permissions:read:users"),
-                },
-                Permission {
-                    id: "permissions:read:groups".into(),
-                    description: describe_permission("permissions:read:groups"),
-                },
-            ],
+            permissions: vec!["permissions:read:users", "permissions:read:groups"],
             custom: true,
             can_be_assigned_by: vec![env_admin.clone(), custom_admin.clone()],
         });
@@ -848,10 +826,10 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
         .map(|(i, r)| (r.id.clone(), i))
         .collect();
     let role = |name: &str| {
-        builtin_roles()
+        BUILT_IN_ROLES
             .iter()
-            .position(|r| r.name == name)
-            .expect("built-in role")
+            .position(|r| r.0 == name)
+            .expect("built-in")
     };
     let (ida, idro, helpdesk, envadm, cad, cro) = (
         role("Identity Data Admin"),
@@ -969,19 +947,6 @@ pub fn generate(cfg: &SimConfig, base: &str) -> Store {
     }
     st.version = 0;
     st
-}
-
-/// A population's id, by name (for tests and examples).
-pub fn find_population<'a>(st: &'a Store, name: &str) -> Option<&'a str> {
-    st.live_pops()
-        .find(|(_, p)| p.name == name)
-        .map(|(_, p)| p.id.as_str())
-}
-
-/// Helper used by tests: the JSON value of a generated user by username.
-pub fn user_json_by_name(st: &Store, username: &str) -> Option<Value> {
-    let pos = *st.user_by_name.get(&username.to_lowercase())?;
-    st.user(pos).map(|u| Value::Object(st.user_core(u)))
 }
 
 #[cfg(test)]

@@ -6,8 +6,6 @@
 //! then group order), so the same seed gives byte-identical JSON and a
 //! test can diff two snapshots.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -104,21 +102,6 @@ pub struct Summary {
 }
 
 impl GroundTruth {
-    pub fn to_json_pretty(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
-    }
-
-    pub fn write_to(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("tmp");
-        {
-            let f = std::fs::File::create(&tmp)?;
-            let mut w = std::io::BufWriter::new(f);
-            serde_json::to_writer(&mut w, self)?;
-            std::io::Write::flush(&mut w)?;
-        }
-        std::fs::rename(tmp, path)
-    }
-
     pub fn user_by_username(&self, username: &str) -> Option<&Value> {
         self.users.iter().find(|u| {
             u.get("username")
@@ -126,75 +109,57 @@ impl GroundTruth {
                 .is_some_and(|v| v.eq_ignore_ascii_case(username))
         })
     }
-
-    pub fn group_by_name(&self, name: &str) -> Option<&Value> {
-        self.groups
-            .iter()
-            .find(|g| g.get("name").and_then(|v| v.as_str()) == Some(name))
-    }
 }
 
 impl Store {
     pub fn ground_truth(&self) -> GroundTruth {
-        let populations = self
-            .live_pops()
-            .map(|(_, p)| self.population_json(p, false))
-            .collect();
-        let users = self
+        let memberships = self
             .live_users_iter()
-            .map(|(_, u)| Value::Object(self.user_core(u)))
+            .flat_map(|(_, u)| u.direct_groups.iter().map(move |g| (u, g)))
+            .filter_map(|(u, g)| {
+                let group_id = self.group(*g)?.id.clone();
+                let user_id = u.id.clone();
+                Some(Membership { user_id, group_id })
+            })
             .collect();
-        let groups = self
+        let nestings = self
             .live_groups()
-            .map(|(gp, g)| self.group_json(gp, g, false, false))
+            .flat_map(|(_, g)| g.parents.iter().map(move |p| (g, p)))
+            .filter_map(|(g, p)| {
+                Some(Nesting {
+                    child_group_id: g.id.clone(),
+                    parent_group_id: self.group(*p)?.id.clone(),
+                })
+            })
             .collect();
-        let mut memberships = Vec::new();
-        for (_, u) in self.live_users_iter() {
-            for g in &u.direct_groups {
-                if let Some(g) = self.group(*g) {
-                    memberships.push(Membership {
-                        user_id: u.id.clone(),
-                        group_id: g.id.clone(),
-                    });
-                }
-            }
-        }
-        let mut nestings = Vec::new();
-        let mut dynamic_group_members = Vec::new();
-        for (gp, g) in self.live_groups() {
-            for p in &g.parents {
-                if let Some(pg) = self.group(*p) {
-                    nestings.push(Nesting {
-                        child_group_id: g.id.clone(),
-                        parent_group_id: pg.id.clone(),
-                    });
-                }
-            }
-            if let Some((text, _)) = &g.user_filter {
-                dynamic_group_members.push(DynamicMembers {
+        let dynamic_group_members = self
+            .live_groups()
+            .filter_map(|(gp, g)| {
+                let (text, _) = g.user_filter.as_ref()?;
+                let members = self.dynamic_members(gp);
+                Some(DynamicMembers {
                     group_id: g.id.clone(),
                     user_filter: text.clone(),
-                    user_ids: self
-                        .dynamic_members(gp)
+                    user_ids: members
                         .iter()
-                        .filter_map(|u| self.user(*u))
-                        .map(|u| u.id.clone())
+                        .filter_map(|u| Some(self.user(*u)?.id.clone()))
                         .collect(),
-                });
-            }
-        }
-        let roles = self
-            .roles
-            .iter()
-            .filter(|r| !r.custom)
-            .map(|r| strip_links(self.role_json(r, false)))
+                })
+            })
             .collect();
-        let custom_roles = self
-            .roles
-            .iter()
-            .filter(|r| r.custom)
-            .map(|r| strip_links(self.role_json(r, false)))
-            .collect();
+        let roles = |custom: bool| {
+            self.roles
+                .iter()
+                .filter(|r| r.custom == custom)
+                .map(|r| {
+                    let mut v = self.role_json(r, false);
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("_links");
+                    }
+                    v
+                })
+                .collect()
+        };
         let role_assignments = self
             .assignments
             .iter()
@@ -226,14 +191,23 @@ impl Store {
                 organization_id: self.org_id.clone(),
                 other_environment_id: self.other_env_id.clone(),
             },
-            populations,
-            users,
-            groups,
+            populations: self
+                .live_pops()
+                .map(|(_, p)| self.population_json(p, false))
+                .collect(),
+            users: self
+                .live_users_iter()
+                .map(|(_, u)| Value::Object(self.user_core(u)))
+                .collect(),
+            groups: self
+                .live_groups()
+                .map(|(gp, g)| self.group_json(gp, g, false, false))
+                .collect(),
             memberships,
             nestings,
             dynamic_group_members,
-            roles,
-            custom_roles,
+            roles: roles(false),
+            custom_roles: roles(true),
             role_assignments,
         }
     }
@@ -257,11 +231,4 @@ impl Store {
             version: self.version,
         }
     }
-}
-
-fn strip_links(mut v: Value) -> Value {
-    if let Some(o) = v.as_object_mut() {
-        o.remove("_links");
-    }
-    v
 }

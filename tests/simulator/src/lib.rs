@@ -33,7 +33,6 @@ pub mod listing;
 pub mod lower_bound;
 pub mod model;
 pub mod ops;
-pub mod paging;
 pub mod render;
 pub mod routes;
 pub mod server;
@@ -42,8 +41,7 @@ pub mod tls;
 pub mod util;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -83,6 +81,27 @@ pub struct Shared {
 
 pub type AppState = Arc<Shared>;
 
+impl Shared {
+    /// The store for reading; a handler that panicked holding the lock
+    /// leaves it usable (every write validates before it mutates).
+    pub fn read(&self) -> RwLockReadGuard<'_, store::Store> {
+        self.store.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn write(&self) -> RwLockWriteGuard<'_, store::Store> {
+        self.store.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every activity recorded so far, visible or not, oldest first, as the
+    /// API renders them.
+    pub fn activities(&self) -> Vec<serde_json::Value> {
+        let st = self.read();
+        let env_url = st.env_url();
+        let all = st.audit.all().iter();
+        all.map(|a| a.to_json(&st.env_id, &env_url)).collect()
+    }
+}
+
 /// How to serve. Ports 0 pick ephemeral ports; only 127.0.0.1 is bound.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ServeOptions {
@@ -111,8 +130,6 @@ pub struct ReadyInfo {
 /// A running simulator. Dropping it stops the listeners.
 pub struct SimHandle {
     app: AppState,
-    api_addr: SocketAddr,
-    auth_addr: SocketAddr,
     ca_pem: Option<String>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -133,11 +150,7 @@ pub async fn start(config: SimConfig, opts: ServeOptions) -> anyhow::Result<SimH
         .await
         .with_context(|| format!("binding the auth listener on 127.0.0.1:{}", opts.auth_port))?;
     let (api_addr, auth_addr) = (api.local_addr()?, auth.local_addr()?);
-    let tls = if opts.tls {
-        Some(tls::generate()?)
-    } else {
-        None
-    };
+    let tls = opts.tls.then(tls::generate).transpose()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let api_base = format!("{scheme}://127.0.0.1:{}", api_addr.port());
     let auth_base = format!("{scheme}://127.0.0.1:{}", auth_addr.port());
@@ -163,24 +176,16 @@ pub async fn start(config: SimConfig, opts: ServeOptions) -> anyhow::Result<SimH
     });
     let (tx, rx) = watch::channel(false);
     let server_cfg = tls.as_ref().map(|t| t.server.clone());
-    let tasks = vec![
-        tokio::spawn(server::run(
-            api,
-            routes::api_router(app.clone()),
-            server_cfg.clone(),
-            rx.clone(),
-        )),
-        tokio::spawn(server::run(
-            auth,
-            routes::auth_router(app.clone()),
-            server_cfg,
-            rx,
-        )),
+    let routers = [
+        (api, routes::api_router(app.clone())),
+        (auth, routes::auth_router(app.clone())),
     ];
+    let tasks = routers
+        .into_iter()
+        .map(|(l, r)| tokio::spawn(server::run(l, r, server_cfg.clone(), rx.clone())))
+        .collect();
     Ok(SimHandle {
         app,
-        api_addr,
-        auth_addr,
         ca_pem: tls.map(|t| t.ca_pem),
         shutdown: tx,
         tasks,
@@ -202,14 +207,6 @@ impl SimHandle {
         format!("{}/{}/as/token", self.app.auth_base, self.app.env_id)
     }
 
-    pub fn api_addr(&self) -> SocketAddr {
-        self.api_addr
-    }
-
-    pub fn auth_addr(&self) -> SocketAddr {
-        self.auth_addr
-    }
-
     pub fn environment_id(&self) -> &str {
         &self.app.env_id
     }
@@ -220,12 +217,7 @@ impl SimHandle {
     }
 
     pub fn organization_id(&self) -> String {
-        self.app
-            .store
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .org_id
-            .clone()
+        self.app.read().org_id.clone()
     }
 
     /// The CA certificate (PEM) in TLS mode.
@@ -235,12 +227,7 @@ impl SimHandle {
 
     /// The first registered client's id.
     pub fn client_id(&self) -> &str {
-        self.app
-            .config
-            .clients
-            .first()
-            .map(|c| c.client_id.as_str())
-            .unwrap_or("")
+        self.app.config.clients.first().map_or("", |c| &c.client_id)
     }
 
     pub fn client_secret(&self) -> &str {
@@ -248,8 +235,7 @@ impl SimHandle {
             .config
             .clients
             .first()
-            .map(|c| c.client_secret.as_str())
-            .unwrap_or("")
+            .map_or("", |c| &c.client_secret)
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -266,32 +252,11 @@ impl SimHandle {
 
     /// The tenant as it is now.
     pub fn ground_truth(&self) -> GroundTruth {
-        self.app
-            .store
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .ground_truth()
-    }
-
-    /// Alias of [`SimHandle::ground_truth`] (what `GET /__sim/state` returns).
-    pub fn state(&self) -> GroundTruth {
-        self.ground_truth()
+        self.app.read().ground_truth()
     }
 
     pub fn summary(&self) -> Summary {
-        self.app
-            .store
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .summary()
-    }
-
-    pub fn write_ground_truth(&self, path: &Path) -> std::io::Result<()> {
-        self.ground_truth().write_to(path)
-    }
-
-    pub fn faults(&self) -> Faults {
-        self.app.faults.get()
+        self.app.read().summary()
     }
 
     /// Replaces the faults (same as `PUT /__sim/faults`).
@@ -302,7 +267,7 @@ impl SimHandle {
     /// Applies `steps` random changes chosen by `seed` (same as
     /// `POST /__sim/changes`); each records its activities.
     pub fn apply_random_changes(&self, seed: u64, steps: usize) -> Vec<AppliedChange> {
-        let mut st = self.app.store.write().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.app.write();
         changes::apply_random_changes(&mut st, seed, steps)
     }
 
@@ -314,31 +279,25 @@ impl SimHandle {
         steps: usize,
         weights: &[(ChangeKind, u32)],
     ) -> Vec<AppliedChange> {
-        let mut st = self.app.store.write().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.app.write();
         changes::apply_weighted_changes(&mut st, seed, steps, weights)
     }
 
     /// Every activity recorded so far, visible or not, oldest first, as the
     /// API renders them (same as `GET /__sim/activities`).
     pub fn activities(&self) -> Vec<serde_json::Value> {
-        let st = self.app.store.read().unwrap_or_else(|e| e.into_inner());
-        let env_url = st.env_url();
-        st.audit
-            .all()
-            .iter()
-            .map(|a| a.to_json(&st.env_id, &env_url))
-            .collect()
+        self.app.activities()
     }
 
     pub fn audit_config(&self) -> AuditConfig {
-        let st = self.app.store.read().unwrap_or_else(|e| e.into_inner());
+        let st = self.app.read();
         st.audit.config.clone()
     }
 
     /// Replaces the audit configuration (same as `PUT /__sim/audit`);
     /// activities already recorded keep their visibility times.
     pub fn set_audit_config(&self, config: AuditConfig) {
-        let mut st = self.app.store.write().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.app.write();
         st.audit.set_config(config);
     }
 

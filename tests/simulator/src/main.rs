@@ -6,45 +6,11 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use pingone_sim::{
     AuthMethod, ClientAccess, ClientConfig, DuplicateMembership, DuplicateUsername, ErrorBurst,
     ServeOptions, SimConfig,
 };
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Preset {
-    Tiny,
-    Small,
-    Medium,
-    Large,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Method {
-    Basic,
-    Post,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Access {
-    Full,
-    ReadOnly,
-    None,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum DupMembership {
-    Reject400,
-    Conflict409,
-    Idempotent201,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum DupUsername {
-    Reject400,
-    Conflict409,
-}
 
 /// A PingOne Platform API simulator (auth host + API host on loopback).
 #[derive(Parser, Debug)]
@@ -54,8 +20,8 @@ struct Args {
     #[arg(long, env = "PINGONE_SIM_CONFIG")]
     config: Option<PathBuf>,
     /// Tenant size preset (default: small).
-    #[arg(long, value_enum)]
-    preset: Option<Preset>,
+    #[arg(long, value_parser = ["tiny", "small", "medium", "large"])]
+    preset: Option<String>,
     #[arg(long)]
     seed: Option<u64>,
     #[arg(long)]
@@ -83,9 +49,9 @@ struct Args {
     #[arg(long)]
     client_secret: Option<String>,
     #[arg(long, value_enum)]
-    auth_method: Option<Method>,
+    auth_method: Option<AuthMethod>,
     #[arg(long, value_enum)]
-    client_access: Option<Access>,
+    client_access: Option<ClientAccess>,
     #[arg(long)]
     token_lifetime_secs: Option<u64>,
     #[arg(long)]
@@ -155,9 +121,9 @@ struct Args {
     #[arg(long)]
     expire_tokens_after_requests: Option<u64>,
     #[arg(long, value_enum)]
-    duplicate_membership: Option<DupMembership>,
+    duplicate_membership: Option<DuplicateMembership>,
     #[arg(long, value_enum)]
-    duplicate_username: Option<DupUsername>,
+    duplicate_username: Option<DuplicateUsername>,
     /// Accept users without an email.
     #[arg(long)]
     no_require_email: bool,
@@ -190,114 +156,50 @@ fn build_config(a: &Args) -> anyhow::Result<SimConfig> {
             serde_json::from_str::<SimConfig>(&text)
                 .with_context(|| format!("parsing {}", p.display()))?
         }
-        None => match a.preset.unwrap_or(Preset::Small) {
-            Preset::Tiny => SimConfig::tiny(seed),
-            Preset::Small => SimConfig::small(seed),
-            Preset::Medium => SimConfig::medium(seed),
-            Preset::Large => SimConfig::large(seed),
-        },
+        None => SimConfig::preset(a.preset.as_deref().unwrap_or("small"), seed)
+            .context("unknown preset")?,
     };
+    // A flag given overrides the file's or the preset's value.
     macro_rules! set {
-        ($field:ident) => {
+        ($to:expr; $($field:ident),+) => {$(
             if let Some(v) = a.$field.clone() {
-                c.$field = v;
+                $to.$field = v;
             }
-        };
+        )+};
+        ($to:expr; Some $($field:ident),+) => {$(
+            if let Some(v) = a.$field.clone() {
+                $to.$field = Some(v);
+            }
+        )+};
     }
-    set!(seed);
-    set!(users);
-    set!(groups);
-    set!(populations);
-    set!(nested_fraction);
-    set!(dynamic_groups);
-    set!(custom_roles);
-    set!(role_assignment_density);
-    set!(token_lifetime_secs);
-    set!(users_page_max);
-    set!(other_page_max);
-    if a.memberships.is_some() {
-        c.memberships = a.memberships;
-    }
-    if a.environment_id.is_some() {
-        c.environment_id = a.environment_id.clone();
-    }
+    set!(c; seed, users, groups, populations, nested_fraction, dynamic_groups, custom_roles);
+    set!(c; role_assignment_density, token_lifetime_secs, users_page_max, other_page_max);
+    set!(c; Some memberships, environment_id);
     if c.clients.is_empty() {
         c.clients.push(ClientConfig::default());
     }
     let client = &mut c.clients[0];
-    if let Some(v) = &a.client_id {
-        client.client_id = v.clone();
-    }
-    if let Some(v) = &a.client_secret {
-        client.client_secret = v.clone();
-    }
-    if let Some(m) = a.auth_method {
-        client.auth_method = match m {
-            Method::Basic => AuthMethod::ClientSecretBasic,
-            Method::Post => AuthMethod::ClientSecretPost,
-        };
-    }
+    set!(client; client_id, client_secret, auth_method);
     if let Some(x) = a.client_access {
-        client.access = match x {
-            Access::Full => ClientAccess::Full,
-            Access::ReadOnly => ClientAccess::ReadOnly,
-            Access::None => ClientAccess::None,
-        };
+        client.access = x;
     }
     let f = &mut c.faults;
-    macro_rules! fault {
-        ($field:ident) => {
-            if let Some(v) = a.$field {
-                f.$field = v;
-            }
-        };
-    }
-    fault!(latency_ms);
-    fault!(jitter_ms);
-    fault!(error_rate);
-    fault!(error_status);
-    fault!(reset_rate);
-    fault!(truncate_rate);
-    fault!(consistency_window_ms);
-    fault!(environment_warmup_ms);
-    fault!(own_role_propagation_ms);
-    f.refuse_limit |= a.refuse_limit;
-    f.refuse_user_filters |= a.refuse_user_filters;
-    f.omit_member_counts |= a.omit_member_counts;
-    fault!(zero_member_counts);
-    if a.rate_limit_per_sec.is_some() {
-        f.rate_limit_per_sec = a.rate_limit_per_sec;
-    }
-    if a.rate_limit_burst.is_some() {
-        f.rate_limit_burst = a.rate_limit_burst;
-    }
+    set!(f; latency_ms, jitter_ms, error_rate, error_status, reset_rate, truncate_rate);
+    set!(f; consistency_window_ms, environment_warmup_ms, own_role_propagation_ms);
+    set!(f; zero_member_counts, duplicate_membership, duplicate_username);
+    set!(f; Some rate_limit_per_sec, rate_limit_burst, expire_tokens_after_requests);
     if let Some(b) = &a.error_burst {
         f.error_burst = Some(parse_burst(b)?);
-    }
-    if a.expire_tokens_after_requests.is_some() {
-        f.expire_tokens_after_requests = a.expire_tokens_after_requests;
     }
     if a.fault_seed.is_some() {
         f.seed = a.fault_seed;
     }
+    f.refuse_limit |= a.refuse_limit;
+    f.refuse_user_filters |= a.refuse_user_filters;
+    f.omit_member_counts |= a.omit_member_counts;
     f.reset_after_processing |= a.reset_after_processing;
     f.short_pages |= a.short_pages;
-    if a.no_require_email {
-        f.require_email = false;
-    }
-    if let Some(d) = a.duplicate_membership {
-        f.duplicate_membership = match d {
-            DupMembership::Reject400 => DuplicateMembership::Reject400,
-            DupMembership::Conflict409 => DuplicateMembership::Conflict409,
-            DupMembership::Idempotent201 => DuplicateMembership::Idempotent201,
-        };
-    }
-    if let Some(d) = a.duplicate_username {
-        f.duplicate_username = match d {
-            DupUsername::Reject400 => DuplicateUsername::Reject400,
-            DupUsername::Conflict409 => DuplicateUsername::Conflict409,
-        };
-    }
+    f.require_email &= !a.no_require_email;
     Ok(c)
 }
 
@@ -310,24 +212,15 @@ fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 async fn wait_for_signal() {
     #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
         }
+        return;
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[tokio::main]
@@ -368,8 +261,7 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!("--ca-out has no effect without --tls");
     }
     if let Some(path) = &args.ground_truth_out {
-        sim.write_ground_truth(path)
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_atomic(path, &serde_json::to_vec(&sim.ground_truth())?)?;
         tracing::info!(path = %path.display(), "ground truth written");
     }
     let ready = sim.ready_info(ca_path);

@@ -1,12 +1,13 @@
 //! The tenant's entities (populations, users, groups, roles, role
 //! assignments) and the user profile's JSON mapping and validation.
 //!
-//! Users keep their client-settable attributes in a typed [`Profile`]
-//! (compact for 100k users, fast to filter) and convert to and from JSON at
-//! the edges. PingOne omits absent attributes rather than sending `null`
-//! (§4.2), so every optional attribute is an `Option` that is skipped when
-//! `None`. Validation follows the §4.2/§11 limits and answers with
-//! `INVALID_VALUE` details whose `target` is the attribute path (item 11).
+//! Users keep their client-settable attributes in a [`Profile`]: the
+//! documented string attributes by dotted path (fast to filter, one table
+//! for parsing, limits and rendering) plus custom ones, converted to and
+//! from JSON at the edges. PingOne omits absent attributes rather than
+//! sending `null` (§4.2), so an absent attribute is simply not stored.
+//! Validation follows the §4.2/§11 limits and answers with `INVALID_VALUE`
+//! details whose `target` is the attribute path (item 11).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -20,43 +21,13 @@ use crate::filter::Expr;
 /// Position of an entity in its store vector (stable, never reused).
 pub type Pos = u32;
 
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Name {
-    pub formatted: Option<String>,
-    pub given: Option<String>,
-    pub middle: Option<String>,
-    pub family: Option<String>,
-    pub honorific_prefix: Option<String>,
-    pub honorific_suffix: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Address {
-    pub street_address: Option<String>,
-    pub locality: Option<String>,
-    pub region: Option<String>,
-    pub postal_code: Option<String>,
-    pub country_code: Option<String>,
-}
-
 /// Client-settable user attributes (everything PUT replaces and PATCH merges).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Profile {
     pub username: String,
-    pub email: Option<String>,
-    pub name: Option<Name>,
-    pub nickname: Option<String>,
-    pub title: Option<String>,
-    pub user_type: Option<String>,
-    pub external_id: Option<String>,
-    pub account_id: Option<String>,
-    pub primary_phone: Option<String>,
-    pub mobile_phone: Option<String>,
-    pub address: Option<Address>,
-    pub locale: Option<String>,
-    pub preferred_language: Option<String>,
-    pub timezone: Option<String>,
-    pub photo: Option<String>,
+    /// The typed attributes present ([`ATTRIBUTES`] and `photo.href`), by
+    /// dotted path: `email`, `name.given`, `address.countryCode`.
+    pub attrs: BTreeMap<&'static str, String>,
     /// Custom schema attributes (extra top-level keys), passed through.
     pub custom: BTreeMap<String, Value>,
 }
@@ -82,71 +53,63 @@ pub const USER_READ_ONLY_KEYS: &[&str] = &[
     "password",
 ];
 
-fn put_opt(m: &mut Map<String, Value>, k: &str, v: &Option<String>) {
-    if let Some(v) = v {
-        m.insert(k.to_string(), Value::String(v.clone()));
-    }
-}
+/// The typed string attributes by dotted path, with their maximum length
+/// (§4.2, §11). The `name` and `address` objects take only their own.
+const ATTRIBUTES: &[(&str, usize)] = &[
+    ("email", 256),
+    ("nickname", 256),
+    ("title", 256),
+    ("type", 256),
+    ("externalId", 1024),
+    ("accountId", 1024),
+    ("primaryPhone", 32),
+    ("mobilePhone", 32),
+    ("locale", 256),
+    ("preferredLanguage", 256),
+    ("timezone", 256),
+    ("name.formatted", 256),
+    ("name.given", 256),
+    ("name.middle", 256),
+    ("name.family", 256),
+    ("name.honorificPrefix", 256),
+    ("name.honorificSuffix", 256),
+    ("address.streetAddress", 256),
+    ("address.locality", 256),
+    ("address.region", 256),
+    ("address.postalCode", 40),
+    ("address.countryCode", 2),
+];
 
-impl Name {
-    pub fn is_empty(&self) -> bool {
-        *self == Name::default()
-    }
-
-    pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        put_opt(&mut m, "formatted", &self.formatted);
-        put_opt(&mut m, "given", &self.given);
-        put_opt(&mut m, "middle", &self.middle);
-        put_opt(&mut m, "family", &self.family);
-        put_opt(&mut m, "honorificPrefix", &self.honorific_prefix);
-        put_opt(&mut m, "honorificSuffix", &self.honorific_suffix);
-        Value::Object(m)
-    }
-}
-
-impl Address {
-    pub fn is_empty(&self) -> bool {
-        *self == Address::default()
-    }
-
-    pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        put_opt(&mut m, "streetAddress", &self.street_address);
-        put_opt(&mut m, "locality", &self.locality);
-        put_opt(&mut m, "region", &self.region);
-        put_opt(&mut m, "postalCode", &self.postal_code);
-        put_opt(&mut m, "countryCode", &self.country_code);
-        Value::Object(m)
-    }
+fn attribute(path: &str) -> Option<(&'static str, usize)> {
+    ATTRIBUTES.iter().find(|(p, _)| *p == path).copied()
 }
 
 impl Profile {
-    /// Writes the profile's attributes into a JSON object.
+    pub fn set(&mut self, path: &'static str, value: impl Into<String>) {
+        self.attrs.insert(path, value.into());
+    }
+
+    pub fn get(&self, path: &str) -> Option<&str> {
+        self.attrs.get(path).map(String::as_str)
+    }
+
+    /// Writes the profile's attributes into a JSON object; a dotted path
+    /// becomes a key of a nested object.
     pub fn write_json(&self, m: &mut Map<String, Value>) {
         for (k, v) in &self.custom {
             m.insert(k.clone(), v.clone());
         }
         m.insert("username".into(), Value::String(self.username.clone()));
-        put_opt(m, "email", &self.email);
-        if let Some(n) = &self.name {
-            m.insert("name".into(), n.to_json());
-        }
-        put_opt(m, "nickname", &self.nickname);
-        put_opt(m, "title", &self.title);
-        put_opt(m, "type", &self.user_type);
-        put_opt(m, "externalId", &self.external_id);
-        put_opt(m, "accountId", &self.account_id);
-        put_opt(m, "primaryPhone", &self.primary_phone);
-        put_opt(m, "mobilePhone", &self.mobile_phone);
-        if let Some(a) = &self.address {
-            m.insert("address".into(), a.to_json());
-        }
-        put_opt(m, "locale", &self.locale);
-        put_opt(m, "preferredLanguage", &self.preferred_language);
-        put_opt(m, "timezone", &self.timezone);
-        if let Some(p) = &self.photo {
-            m.insert("photo".into(), json!({ "href": p }));
+        for (path, v) in &self.attrs {
+            let v = Value::String(v.clone());
+            match path.split_once('.') {
+                Some((object, key)) => {
+                    m.entry(object).or_insert_with(|| json!({}))[key] = v;
+                }
+                None => {
+                    m.insert(path.to_string(), v);
+                }
+            }
         }
     }
 
@@ -172,33 +135,20 @@ impl Profile {
             }
             match k.as_str() {
                 "username" => username = string_attr(k, v, 128, &mut errs),
-                "email" => p.email = string_attr(k, v, 256, &mut errs),
-                "nickname" => p.nickname = string_attr(k, v, 256, &mut errs),
-                "title" => p.title = string_attr(k, v, 256, &mut errs),
-                "type" => p.user_type = string_attr(k, v, 256, &mut errs),
-                "externalId" => p.external_id = string_attr(k, v, 1024, &mut errs),
-                "accountId" => p.account_id = string_attr(k, v, 1024, &mut errs),
-                "primaryPhone" => p.primary_phone = string_attr(k, v, 32, &mut errs),
-                "mobilePhone" => p.mobile_phone = string_attr(k, v, 32, &mut errs),
-                "locale" => p.locale = string_attr(k, v, 256, &mut errs),
-                "preferredLanguage" => p.preferred_language = string_attr(k, v, 256, &mut errs),
-                "timezone" => p.timezone = string_attr(k, v, 256, &mut errs),
-                "name" => p.name = name_attr(v, &mut errs),
-                "address" => p.address = address_attr(v, &mut errs),
-                "photo" => match v
-                    .as_object()
-                    .and_then(|o| o.get("href"))
-                    .and_then(|h| h.as_str())
-                {
-                    Some(h) if !h.is_empty() => p.photo = Some(h.to_string()),
+                "name" | "address" => p.object_attr(k, v, &mut errs),
+                "photo" => match v.get("href").and_then(|h| h.as_str()) {
+                    Some(h) if !h.is_empty() => p.set("photo.href", h),
                     _ => errs.push(Detail::invalid_value(
                         "photo.href",
                         "photo must carry a non-empty href",
                     )),
                 },
-                _ => {
-                    p.custom.insert(k.clone(), v.clone());
-                }
+                _ => match attribute(k).filter(|_| !k.contains('.')) {
+                    Some((path, max)) => p.checked_attr(path, max, v, &mut errs),
+                    None => {
+                        p.custom.insert(k.clone(), v.clone());
+                    }
+                },
             }
         }
         match username {
@@ -209,7 +159,7 @@ impl Profile {
             None => {}
         }
         if require_email
-            && p.email.is_none()
+            && p.get("email").is_none()
             && !errs.iter().any(|d| d.target.as_deref() == Some("email"))
         {
             errs.push(Detail::required("email"));
@@ -218,8 +168,33 @@ impl Profile {
         if errs.is_empty() { Ok(p) } else { Err(errs) }
     }
 
+    /// Keeps `v` as the attribute `path` if it is a valid string.
+    fn checked_attr(&mut self, path: &'static str, max: usize, v: &Value, errs: &mut Vec<Detail>) {
+        if let Some(s) = string_attr(path, v, max, errs) {
+            self.attrs.insert(path, s);
+        }
+    }
+
+    /// The `name` or `address` object: only its own attributes.
+    fn object_attr(&mut self, object: &str, v: &Value, errs: &mut Vec<Detail>) {
+        let Some(o) = v.as_object() else {
+            errs.push(Detail::invalid_value(object, "must be an object"));
+            return;
+        };
+        for (k, v) in o.iter().filter(|(_, v)| !v.is_null()) {
+            let target = format!("{object}.{k}");
+            match attribute(&target) {
+                Some((path, max)) => self.checked_attr(path, max, v, errs),
+                None => errs.push(Detail::invalid_value(
+                    &target,
+                    "is not a recognised attribute",
+                )),
+            }
+        }
+    }
+
     fn validate(&self, errs: &mut Vec<Detail>) {
-        if let Some(e) = &self.email
+        if let Some(e) = self.get("email")
             && !valid_email(e)
         {
             errs.push(
@@ -227,11 +202,8 @@ impl Profile {
                     .inner(json!({ "allowedPattern": "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$" })),
             );
         }
-        for (target, v) in [
-            ("primaryPhone", &self.primary_phone),
-            ("mobilePhone", &self.mobile_phone),
-        ] {
-            if let Some(v) = v
+        for target in ["primaryPhone", "mobilePhone"] {
+            if let Some(v) = self.get(target)
                 && !v.chars().any(|c| c.is_ascii_digit())
             {
                 errs.push(
@@ -240,7 +212,7 @@ impl Profile {
                 );
             }
         }
-        if let Some(tz) = &self.timezone
+        if let Some(tz) = self.get("timezone")
             && !valid_timezone(tz)
         {
             errs.push(
@@ -248,22 +220,19 @@ impl Profile {
                     .inner(json!({ "allowedPattern": "^\\w+\\/\\w+$" })),
             );
         }
-        if let Some(n) = &self.name {
-            for (target, v) in [("name.family", &n.family), ("name.formatted", &n.formatted)] {
-                if let Some(v) = v
-                    && !v
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || "' .-".contains(c) || is_mark(c))
-                {
-                    errs.push(
-                        Detail::invalid_value(target, "contains characters that are not allowed")
-                            .inner(json!({ "allowedPattern": "^[\\p{L}\\p{M}\\p{N}' .-]*$" })),
-                    );
-                }
+        for target in ["name.family", "name.formatted"] {
+            if let Some(v) = self.get(target)
+                && !v
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "' .-".contains(c) || is_mark(c))
+            {
+                errs.push(
+                    Detail::invalid_value(target, "contains characters that are not allowed")
+                        .inner(json!({ "allowedPattern": "^[\\p{L}\\p{M}\\p{N}' .-]*$" })),
+                );
             }
         }
-        if let Some(a) = &self.address
-            && let Some(cc) = &a.country_code
+        if let Some(cc) = self.get("address.countryCode")
             && !(cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase()))
         {
             errs.push(
@@ -278,33 +247,10 @@ impl Profile {
 
     /// The value of a filterable string attribute (dotted path).
     pub fn attr(&self, path: &str) -> Option<&str> {
-        let name = || self.name.as_ref();
-        let addr = || self.address.as_ref();
         match path {
             "username" => Some(&self.username),
-            "email" => self.email.as_deref(),
-            "nickname" => self.nickname.as_deref(),
-            "title" => self.title.as_deref(),
-            "type" => self.user_type.as_deref(),
-            "externalId" => self.external_id.as_deref(),
-            "accountId" => self.account_id.as_deref(),
-            "primaryPhone" => self.primary_phone.as_deref(),
-            "mobilePhone" => self.mobile_phone.as_deref(),
-            "locale" => self.locale.as_deref(),
-            "preferredLanguage" => self.preferred_language.as_deref(),
-            "timezone" => self.timezone.as_deref(),
-            "photo.href" => self.photo.as_deref(),
-            "name.formatted" => name()?.formatted.as_deref(),
-            "name.given" => name()?.given.as_deref(),
-            "name.middle" => name()?.middle.as_deref(),
-            "name.family" => name()?.family.as_deref(),
-            "name.honorificPrefix" => name()?.honorific_prefix.as_deref(),
-            "name.honorificSuffix" => name()?.honorific_suffix.as_deref(),
-            "address.streetAddress" => addr()?.street_address.as_deref(),
-            "address.locality" => addr()?.locality.as_deref(),
-            "address.region" => addr()?.region.as_deref(),
-            "address.postalCode" => addr()?.postal_code.as_deref(),
-            "address.countryCode" => addr()?.country_code.as_deref(),
+            "photo.href" => self.get(path),
+            _ if attribute(path).is_some() => self.get(path),
             other => self.custom.get(other).and_then(|v| v.as_str()),
         }
     }
@@ -366,75 +312,6 @@ fn string_attr(target: &str, v: &Value, max: usize, errs: &mut Vec<Detail>) -> O
         return None;
     }
     Some(s.to_string())
-}
-
-fn sub_obj<'a>(
-    target: &str,
-    v: &'a Value,
-    errs: &mut Vec<Detail>,
-) -> Option<&'a Map<String, Value>> {
-    match v.as_object() {
-        Some(o) => Some(o),
-        None => {
-            errs.push(Detail::invalid_value(target, "must be an object"));
-            None
-        }
-    }
-}
-
-fn name_attr(v: &Value, errs: &mut Vec<Detail>) -> Option<Name> {
-    let o = sub_obj("name", v, errs)?;
-    let mut n = Name::default();
-    for (k, v) in o {
-        if v.is_null() {
-            continue;
-        }
-        let target = format!("name.{k}");
-        let slot = match k.as_str() {
-            "formatted" => &mut n.formatted,
-            "given" => &mut n.given,
-            "middle" => &mut n.middle,
-            "family" => &mut n.family,
-            "honorificPrefix" => &mut n.honorific_prefix,
-            "honorificSuffix" => &mut n.honorific_suffix,
-            _ => {
-                errs.push(Detail::invalid_value(
-                    &target,
-                    "is not a recognised attribute",
-                ));
-                continue;
-            }
-        };
-        *slot = string_attr(&target, v, 256, errs);
-    }
-    if n.is_empty() { None } else { Some(n) }
-}
-
-fn address_attr(v: &Value, errs: &mut Vec<Detail>) -> Option<Address> {
-    let o = sub_obj("address", v, errs)?;
-    let mut a = Address::default();
-    for (k, v) in o {
-        if v.is_null() {
-            continue;
-        }
-        let target = format!("address.{k}");
-        let (slot, max) = match k.as_str() {
-            "streetAddress" => (&mut a.street_address, 256),
-            "locality" => (&mut a.locality, 256),
-            "region" => (&mut a.region, 256),
-            "postalCode" => (&mut a.postal_code, 40),
-            "countryCode" => (&mut a.country_code, 2),
-            _ => {
-                errs.push(Detail::invalid_value(
-                    &target,
-                    "is not a recognised attribute",
-                ));
-                continue;
-            }
-        };
-        *slot = string_attr(&target, v, max, errs);
-    }
-    if a.is_empty() { None } else { Some(a) }
 }
 
 /// RFC 7396 merge: objects merge recursively, `null` removes, the rest replaces.
@@ -532,18 +409,13 @@ pub struct Group {
 }
 
 #[derive(Clone, Debug)]
-pub struct Permission {
-    pub id: String,
-    pub description: String,
-}
-
-#[derive(Clone, Debug)]
 pub struct Role {
     pub id: String,
     pub name: String,
     pub description: String,
     pub applicable_to: Vec<String>,
-    pub permissions: Vec<Permission>,
+    /// Permission ids (`permissions:read:users`).
+    pub permissions: Vec<&'static str>,
     /// Custom roles live in the environment (`type: CUSTOM`).
     pub custom: bool,
     pub can_be_assigned_by: Vec<String>,
@@ -563,24 +435,24 @@ pub enum ScopeType {
     Application,
 }
 
+/// Every scope type with its spelling.
+const SCOPE_TYPES: [(ScopeType, &str); 4] = [
+    (ScopeType::Organization, "ORGANIZATION"),
+    (ScopeType::Environment, "ENVIRONMENT"),
+    (ScopeType::Population, "POPULATION"),
+    (ScopeType::Application, "APPLICATION"),
+];
+
 impl ScopeType {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ScopeType::Organization => "ORGANIZATION",
-            ScopeType::Environment => "ENVIRONMENT",
-            ScopeType::Population => "POPULATION",
-            ScopeType::Application => "APPLICATION",
-        }
+        SCOPE_TYPES
+            .iter()
+            .find(|(t, _)| *t == self)
+            .map_or("", |(_, s)| s)
     }
 
     pub fn parse(s: &str) -> Option<ScopeType> {
-        Some(match s {
-            "ORGANIZATION" => ScopeType::Organization,
-            "ENVIRONMENT" => ScopeType::Environment,
-            "POPULATION" => ScopeType::Population,
-            "APPLICATION" => ScopeType::Application,
-            _ => return None,
-        })
+        SCOPE_TYPES.iter().find(|(_, n)| *n == s).map(|(t, _)| *t)
     }
 }
 

@@ -23,13 +23,6 @@ use crate::model::{
 use crate::store::{Store, sorted_insert, sorted_remove};
 use crate::util::now_ms;
 
-/// Outcome of adding a membership or a nesting.
-pub enum Added {
-    Created,
-    /// Already there, answered 201 because of `Idempotent201`.
-    Existing,
-}
-
 fn str_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     obj.get(key).and_then(|v| v.as_str())
 }
@@ -40,16 +33,10 @@ fn nested_id(obj: &Map<String, Value>, key: &str, target: &str) -> ApiResult<Opt
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(o)) => match o.get("id") {
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            None | Some(Value::Null) => Err(ApiError::invalid_detail(Detail::required(target))),
-            Some(_) => Err(ApiError::invalid_detail(Detail::invalid_value(
-                target,
-                "must be a string",
-            ))),
+            None | Some(Value::Null) => Err(Detail::required(target).into()),
+            Some(_) => Err(Detail::invalid_value(target, "must be a string").into()),
         },
-        Some(_) => Err(ApiError::invalid_detail(Detail::invalid_value(
-            key,
-            "must be an object",
-        ))),
+        Some(_) => Err(Detail::invalid_value(key, "must be an object").into()),
     }
 }
 
@@ -57,14 +44,30 @@ fn optional_string(obj: &Map<String, Value>, key: &str, max: usize) -> ApiResult
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= max => Ok(Some(s.clone())),
-        Some(_) => Err(ApiError::invalid_detail(
-            Detail::invalid_value(key, &format!("must be a string of 1 to {max} characters"))
-                .inner(serde_json::json!({ "rangeMinimumValue": 1, "rangeMaximumValue": max })),
-        )),
+        Some(_) => Err(Detail::invalid_value(
+            key,
+            &format!("must be a string of 1 to {max} characters"),
+        )
+        .inner(serde_json::json!({ "rangeMinimumValue": 1, "rangeMaximumValue": max }))
+        .into()),
     }
 }
 
 impl Store {
+    fn user_mut(&mut self, pos: Pos) -> &mut User {
+        self.users[pos as usize].as_mut().expect("live user")
+    }
+
+    fn group_mut(&mut self, pos: Pos) -> &mut Group {
+        self.groups[pos as usize].as_mut().expect("live group")
+    }
+
+    /// The population a body refers to; errors name `target`.
+    fn referenced_pop(&self, id: &str, target: &str) -> ApiResult<Pos> {
+        let missing = || Detail::invalid_value(target, "The referenced population does not exist.");
+        Ok(self.pop_pos(id).ok_or_else(missing)?)
+    }
+
     fn username_taken(&self, lc: &str, except: Option<Pos>) -> bool {
         self.user_by_name
             .get(lc)
@@ -74,9 +77,7 @@ impl Store {
     fn duplicate_username(&self, mode: DuplicateUsername) -> ApiError {
         let msg = "A user with this username already exists in the environment.";
         match mode {
-            DuplicateUsername::Reject400 => {
-                ApiError::invalid_detail(Detail::uniqueness("username", msg))
-            }
+            DuplicateUsername::Reject400 => Detail::uniqueness("username", msg).into(),
             DuplicateUsername::Conflict409 => ApiError::conflict("username", msg),
         }
     }
@@ -91,18 +92,11 @@ impl Store {
     ) -> ApiResult<Pos> {
         let profile = Profile::from_json(body, f.require_email).map_err(ApiError::invalid_data)?;
         let pop = match nested_id(body, "population", "population.id")? {
-            Some(id) => self.pop_pos(&id).ok_or_else(|| {
-                ApiError::invalid_detail(Detail::invalid_value(
-                    "population.id",
-                    "The referenced population does not exist.",
-                ))
-            })?,
+            Some(id) => self.referenced_pop(&id, "population.id")?,
             None => self.default_pop().ok_or_else(|| {
-                ApiError::invalid_detail(Detail::required("population.id").inner(
-                    serde_json::json!({
-                        "reason": "the environment has no default population"
-                    }),
-                ))
+                Detail::required("population.id").inner(serde_json::json!({
+                    "reason": "the environment has no default population"
+                }))
             })?,
         };
         let lc = profile.username.to_lowercase();
@@ -122,10 +116,8 @@ impl Store {
                 .and_then(|s| s.as_str())
             {
                 if s != "ACCOUNT_OK" && s != "VERIFICATION_REQUIRED" {
-                    return Err(ApiError::invalid_detail(
-                        Detail::invalid_value("lifecycle.status", "must be ACCOUNT_OK or VERIFICATION_REQUIRED")
-                            .inner(serde_json::json!({ "allowedValues": ["ACCOUNT_OK", "VERIFICATION_REQUIRED"] })),
-                    ));
+                    return Err(Detail::invalid_value("lifecycle.status", "must be ACCOUNT_OK or VERIFICATION_REQUIRED")
+                            .inner(serde_json::json!({ "allowedValues": ["ACCOUNT_OK", "VERIFICATION_REQUIRED"] })).into());
                 }
                 lifecycle = s.to_string();
             }
@@ -180,13 +172,13 @@ impl Store {
         let now = now_ms();
         let before_json = self.user(pos).expect("live user").profile.to_json();
         let dynamic_before = self.dynamic_before(pos);
-        let user = self.users[pos as usize].as_mut().expect("live user");
+        let user = self.user_mut(pos);
         if user.username_lc != lc {
             let old = std::mem::replace(&mut user.username_lc, lc.clone());
             self.user_by_name.remove(&old);
             self.user_by_name.insert(lc, pos);
         }
-        let user = self.users[pos as usize].as_mut().expect("live user");
+        let user = self.user_mut(pos);
         user.profile = profile;
         user.touch(now);
         self.bump();
@@ -257,10 +249,10 @@ impl Store {
 
     /// `PUT /users/{id}/enabled` (item 14).
     pub fn set_enabled(&mut self, pos: Pos, enabled: bool) {
-        let user = self.users[pos as usize].as_mut().expect("live user");
+        let user = self.user_mut(pos);
         if user.enabled != enabled {
             let dynamic_before = self.dynamic_before(pos);
-            let user = self.users[pos as usize].as_mut().expect("live user");
+            let user = self.user_mut(pos);
             user.enabled = enabled;
             user.touch(now_ms());
             self.bump();
@@ -271,7 +263,7 @@ impl Store {
 
     /// Account lock/unlock through the custom media types.
     pub fn set_locked(&mut self, pos: Pos, locked: bool) {
-        let user = self.users[pos as usize].as_mut().expect("live user");
+        let user = self.user_mut(pos);
         let now = now_ms();
         let was_locked = user.locked_at.is_some();
         user.locked_at = if locked {
@@ -294,12 +286,7 @@ impl Store {
 
     /// `PUT /users/{id}/population` (item 15).
     pub fn move_user(&mut self, pos: Pos, pop_id: &str) -> ApiResult<()> {
-        let new = self.pop_pos(pop_id).ok_or_else(|| {
-            ApiError::invalid_detail(Detail::invalid_value(
-                "id",
-                "The referenced population does not exist.",
-            ))
-        })?;
+        let new = self.referenced_pop(pop_id, "id")?;
         let old = self.user(pos).expect("live user").population;
         if old == new {
             return Ok(());
@@ -319,7 +306,7 @@ impl Store {
                 keep.push(g);
             }
         }
-        let user = self.users[pos as usize].as_mut().expect("live user");
+        let user = self.user_mut(pos);
         user.direct_groups = keep;
         user.population = new;
         user.touch(now_ms());
@@ -339,66 +326,44 @@ impl Store {
         Ok(())
     }
 
-    fn duplicate_relation(mode: DuplicateMembership, what: &str) -> ApiResult<Added> {
+    /// A relation that already exists: refused, or (`Idempotent201`)
+    /// answered as if it had been created.
+    fn duplicate_relation(mode: DuplicateMembership, what: &str) -> ApiResult<()> {
         let msg = format!("The {what} already exists.");
         match mode {
-            DuplicateMembership::Reject400 => {
-                Err(ApiError::invalid_detail(Detail::uniqueness("id", &msg)))
-            }
+            DuplicateMembership::Reject400 => Err(Detail::uniqueness("id", &msg).into()),
             DuplicateMembership::Conflict409 => Err(ApiError::conflict("id", &msg)),
-            DuplicateMembership::Idempotent201 => Ok(Added::Existing),
+            DuplicateMembership::Idempotent201 => Ok(()),
         }
     }
 
     /// `POST /users/{id}/memberOfGroups` (item 17). The group must exist
     /// (checked by the caller).
-    pub fn add_membership(
-        &mut self,
-        u: Pos,
-        g: Pos,
-        mode: DuplicateMembership,
-    ) -> ApiResult<Added> {
+    pub fn add_membership(&mut self, u: Pos, g: Pos, mode: DuplicateMembership) -> ApiResult<()> {
         let user = self.user(u).expect("live user");
         let group = self.group(g).expect("live group");
         if let Some(gp) = group.population
             && gp != user.population
         {
-            return Err(ApiError::invalid_detail(Detail::constraint(
+            return Err(Detail::constraint(
                 Some("id"),
                 "A population group can contain users from its own population only.",
-            )));
+            )
+            .into());
         }
         if user.direct_groups.binary_search(&g).is_ok() {
             return Self::duplicate_relation(mode, "group membership");
         }
-        sorted_insert(
-            &mut self.users[u as usize]
-                .as_mut()
-                .expect("live user")
-                .direct_groups,
-            g,
-        );
-        sorted_insert(
-            &mut self.groups[g as usize]
-                .as_mut()
-                .expect("live group")
-                .direct_members,
-            u,
-        );
+        sorted_insert(&mut self.user_mut(u).direct_groups, g);
+        sorted_insert(&mut self.group_mut(g).direct_members, u);
         self.bump();
         self.record_membership(u, g, true);
-        Ok(Added::Created)
+        Ok(())
     }
 
     /// `DELETE /users/{id}/memberOfGroups/{gid}` (item 19): direct only.
     pub fn remove_membership(&mut self, u: Pos, g: Pos) -> bool {
-        let removed = sorted_remove(
-            &mut self.users[u as usize]
-                .as_mut()
-                .expect("live user")
-                .direct_groups,
-            g,
-        );
+        let removed = sorted_remove(&mut self.user_mut(u).direct_groups, g);
         if removed {
             if let Some(Some(gr)) = self.groups.get_mut(g as usize) {
                 sorted_remove(&mut gr.direct_members, u);
@@ -418,53 +383,31 @@ impl Store {
     }
 
     fn parse_group_body(&self, body: &Map<String, Value>) -> ApiResult<GroupBody> {
-        let name = match body.get("name") {
-            None | Some(Value::Null) => {
-                return Err(ApiError::invalid_detail(Detail::required("name")));
-            }
-            Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 256 => s.clone(),
-            Some(_) => {
-                return Err(ApiError::invalid_detail(
-                    Detail::invalid_value("name", "must be a string of 1 to 256 characters").inner(
-                        serde_json::json!({ "rangeMinimumValue": 1, "rangeMaximumValue": 256 }),
-                    ),
-                ));
-            }
-        };
+        let name = optional_string(body, "name", 256)?.ok_or_else(|| Detail::required("name"))?;
         let user_filter = match body.get("userFilter") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => {
-                let expr = filter::parse(s, &filter::USERS).map_err(|e| {
-                    ApiError::invalid_detail(Detail::new(
-                        "INVALID_FILTER",
-                        Some("userFilter"),
-                        &e.message,
-                    ))
-                })?;
+                let expr = filter::parse(s, &filter::USERS)
+                    .map_err(|e| Detail::new("INVALID_FILTER", Some("userFilter"), &e.message))?;
                 if expr.uses_member_of() {
-                    return Err(ApiError::invalid_detail(Detail::new(
+                    return Err(Detail::new(
                         "INVALID_FILTER",
                         Some("userFilter"),
                         "A dynamic group filter cannot refer to group membership.",
-                    )));
+                    )
+                    .into());
                 }
                 Some((s.clone(), Arc::new(expr)))
             }
             Some(_) => {
-                return Err(ApiError::invalid_detail(Detail::invalid_value(
-                    "userFilter",
-                    "must be a string",
-                )));
+                return Err(Detail::invalid_value("userFilter", "must be a string").into());
             }
         };
         let custom_data = match body.get("customData") {
             None | Some(Value::Null) => None,
             Some(v @ Value::Object(_)) => Some(v.clone()),
             Some(_) => {
-                return Err(ApiError::invalid_detail(Detail::invalid_value(
-                    "customData",
-                    "must be an object",
-                )));
+                return Err(Detail::invalid_value("customData", "must be an object").into());
             }
         };
         Ok(GroupBody {
@@ -480,20 +423,15 @@ impl Store {
     /// `POST /groups` (item 21).
     pub fn create_group(&mut self, body: &Map<String, Value>) -> ApiResult<Pos> {
         let b = self.parse_group_body(body)?;
-        let pop = match &b.population {
-            Some(id) => Some(self.pop_pos(id).ok_or_else(|| {
-                ApiError::invalid_detail(Detail::invalid_value(
-                    "population.id",
-                    "The referenced population does not exist.",
-                ))
-            })?),
-            None => None,
-        };
+        let pop = b
+            .population
+            .as_deref()
+            .map(|id| self.referenced_pop(id, "population.id"))
+            .transpose()?;
         if self.group_name_clash(&b.name, pop, None) {
-            return Err(ApiError::invalid_detail(Detail::uniqueness(
-                "name",
-                "A group with this name already exists.",
-            )));
+            return Err(
+                Detail::uniqueness("name", "A group with this name already exists.").into(),
+            );
         }
         let now = now_ms();
         let id = self.new_id();
@@ -529,19 +467,18 @@ impl Store {
             .and_then(|p| self.pop(p))
             .map(|p| p.id.clone());
         if b.population.is_some() && b.population != current_pop {
-            return Err(ApiError::invalid_detail(Detail::invalid_value(
+            return Err(Detail::invalid_value(
                 "population.id",
                 "A group cannot be moved to another population or between population and environment scope.",
-            )));
+            ).into());
         }
         if self.group_name_clash(&b.name, current.population, Some(gp)) {
-            return Err(ApiError::invalid_detail(Detail::uniqueness(
-                "name",
-                "A group with this name already exists.",
-            )));
+            return Err(
+                Detail::uniqueness("name", "A group with this name already exists.").into(),
+            );
         }
         let members_before = self.filter_members_before(gp);
-        let g = self.groups[gp as usize].as_mut().expect("live group");
+        let g = self.group_mut(gp);
         g.name = b.name;
         g.description = b.description;
         g.external_id = b.external_id;
@@ -588,12 +525,13 @@ impl Store {
     }
 
     /// `POST /groups/{child}/memberOfGroups` (item 22).
-    pub fn nest(&mut self, child: Pos, parent: Pos, mode: DuplicateMembership) -> ApiResult<Added> {
+    pub fn nest(&mut self, child: Pos, parent: Pos, mode: DuplicateMembership) -> ApiResult<()> {
         if child == parent || self.ancestors(parent).contains(&child) {
-            return Err(ApiError::invalid_detail(Detail::constraint(
+            return Err(Detail::constraint(
                 Some("id"),
                 "Nesting this group would create a circular reference.",
-            )));
+            )
+            .into());
         }
         let (c, p) = (
             self.group(child).expect("live group"),
@@ -602,31 +540,24 @@ impl Store {
         if let Some(pp) = p.population
             && c.population != Some(pp)
         {
-            return Err(ApiError::invalid_detail(Detail::constraint(
+            return Err(Detail::constraint(
                 Some("id"),
                 "A population group can contain groups from its own population only.",
-            )));
+            )
+            .into());
         }
         if c.parents.contains(&parent) {
             return Self::duplicate_relation(mode, "group nesting");
         }
-        self.groups[child as usize]
-            .as_mut()
-            .expect("live group")
-            .parents
-            .push(parent);
-        self.groups[parent as usize]
-            .as_mut()
-            .expect("live group")
-            .children
-            .push(child);
+        self.group_mut(child).parents.push(parent);
+        self.group_mut(parent).children.push(child);
         self.bump();
         self.record_nesting(child, parent, true);
-        Ok(Added::Created)
+        Ok(())
     }
 
     pub fn unnest(&mut self, child: Pos, parent: Pos) -> bool {
-        let c = self.groups[child as usize].as_mut().expect("live group");
+        let c = self.group_mut(child);
         let before = c.parents.len();
         c.parents.retain(|p| *p != parent);
         if c.parents.len() == before {
@@ -647,33 +578,30 @@ impl Store {
     ) -> ApiResult<PopulationBody> {
         let name = match body.get("name") {
             None | Some(Value::Null) => {
-                return Err(ApiError::invalid_detail(Detail::required("name")));
+                return Err(Detail::required("name").into());
             }
             Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 256 => s.clone(),
             Some(_) => {
-                return Err(ApiError::invalid_detail(Detail::invalid_value(
+                return Err(Detail::invalid_value(
                     "name",
                     "must be a string of 1 to 256 characters",
-                )));
+                )
+                .into());
             }
         };
         if self
             .live_pops()
             .any(|(pp, p)| Some(pp) != except && p.name.eq_ignore_ascii_case(&name))
         {
-            return Err(ApiError::invalid_detail(Detail::uniqueness(
-                "name",
-                "A population with this name already exists.",
-            )));
+            return Err(
+                Detail::uniqueness("name", "A population with this name already exists.").into(),
+            );
         }
         let default = match body.get("default") {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
             Some(_) => {
-                return Err(ApiError::invalid_detail(Detail::invalid_value(
-                    "default",
-                    "must be a boolean",
-                )));
+                return Err(Detail::invalid_value("default", "must be a boolean").into());
             }
         };
         let mut extra = Map::new();
@@ -757,16 +685,16 @@ impl Store {
     pub fn delete_population(&mut self, pp: Pos) -> ApiResult<()> {
         let p = self.pop(pp).expect("live population");
         if p.default {
-            return Err(ApiError::invalid_detail(Detail::constraint(
-                None,
-                "The default population cannot be deleted.",
-            )));
+            return Err(
+                Detail::constraint(None, "The default population cannot be deleted.").into(),
+            );
         }
         if p.user_count > 0 {
-            return Err(ApiError::invalid_detail(Detail::constraint(
+            return Err(Detail::constraint(
                 None,
                 "A population that contains users cannot be deleted.",
-            )));
+            )
+            .into());
         }
         let groups: Vec<Pos> = self
             .live_groups()
@@ -796,46 +724,42 @@ impl Store {
         subject: Subject,
         body: &Map<String, Value>,
     ) -> ApiResult<usize> {
-        let role_id = nested_id(body, "role", "role.id")?
-            .ok_or_else(|| ApiError::invalid_detail(Detail::required("role.id")))?;
+        let role_id =
+            nested_id(body, "role", "role.id")?.ok_or_else(|| Detail::required("role.id"))?;
         let scope = match body.get("scope") {
             Some(Value::Object(o)) => o,
-            _ => return Err(ApiError::invalid_detail(Detail::required("scope"))),
+            _ => return Err(Detail::required("scope").into()),
         };
         let scope_id = str_field(scope, "id")
-            .ok_or_else(|| ApiError::invalid_detail(Detail::required("scope.id")))?
+            .ok_or_else(|| Detail::required("scope.id"))?
             .to_string();
-        let scope_type_s = str_field(scope, "type")
-            .ok_or_else(|| ApiError::invalid_detail(Detail::required("scope.type")))?;
+        let scope_type_s =
+            str_field(scope, "type").ok_or_else(|| Detail::required("scope.type"))?;
         let scope_type = ScopeType::parse(scope_type_s).ok_or_else(|| {
-            ApiError::invalid_detail(
-                Detail::invalid_value("scope.type", "is not a valid scope type").inner(serde_json::json!({
+            Detail::invalid_value("scope.type", "is not a valid scope type").inner(
+                serde_json::json!({
                     "allowedValues": ["ORGANIZATION", "ENVIRONMENT", "POPULATION", "APPLICATION"]
-                })),
+                }),
             )
         })?;
         let role = self.role_index(&role_id).ok_or_else(|| {
-            ApiError::invalid_detail(Detail::invalid_value(
-                "role.id",
-                "The referenced role does not exist.",
-            ))
+            Detail::invalid_value("role.id", "The referenced role does not exist.")
         })?;
         if !self.roles[role]
             .applicable_to
             .iter()
             .any(|a| a == scope_type.as_str())
         {
-            return Err(ApiError::invalid_detail(
-                Detail::invalid_value(
-                    "scope",
-                    &format!(
-                        "The role '{}' cannot be assigned at scope type {}.",
-                        self.roles[role].name,
-                        scope_type.as_str()
-                    ),
-                )
-                .inner(serde_json::json!({ "allowedValues": self.roles[role].applicable_to })),
-            ));
+            return Err(Detail::invalid_value(
+                "scope",
+                &format!(
+                    "The role '{}' cannot be assigned at scope type {}.",
+                    self.roles[role].name,
+                    scope_type.as_str()
+                ),
+            )
+            .inner(serde_json::json!({ "allowedValues": self.roles[role].applicable_to }))
+            .into());
         }
         let scope_ok = match scope_type {
             ScopeType::Environment => scope_id == self.env_id,
@@ -844,10 +768,11 @@ impl Store {
             ScopeType::Application => crate::util::is_uuid(&scope_id),
         };
         if !scope_ok {
-            return Err(ApiError::invalid_detail(Detail::invalid_value(
+            return Err(Detail::invalid_value(
                 "scope.id",
                 "The scope does not exist or is not in this environment.",
-            )));
+            )
+            .into());
         }
         let duplicate = self.assignments_of(subject).into_iter().any(|i| {
             let Some(a) = &self.assignments[i] else {
@@ -860,10 +785,7 @@ impl Store {
                         && scope_type == ScopeType::Population))
         });
         if duplicate {
-            return Err(ApiError::invalid_detail(Detail::uniqueness(
-                "role",
-                "May not assign duplicate Role",
-            )));
+            return Err(Detail::uniqueness("role", "May not assign duplicate Role").into());
         }
         let idx = self.insert_assignment(subject, role, scope_type, scope_id, false, now_ms());
         let a = self.assignments[idx].clone().expect("created");
@@ -906,7 +828,7 @@ impl Store {
                 "Role assignment {} cannot be deleted as it is read only",
                 a.id
             );
-            let mut e = ApiError::invalid_detail(Detail::constraint(Some("readOnly"), &msg));
+            let mut e = ApiError::from(Detail::constraint(Some("readOnly"), &msg));
             e.body["message"] = Value::String(msg);
             return Err(e);
         }

@@ -14,70 +14,79 @@ use crate::model::{Assignment, Group, Population, Pos, Role, Subject, User};
 use crate::store::Store;
 use crate::util::fmt_ts;
 
+/// The members of object `v` that are not `null`: PingOne omits an absent
+/// attribute rather than sending `null` (§4.2).
+fn present(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(mut m) => {
+            m.retain(|_, x| !x.is_null());
+            m
+        }
+        _ => Map::new(),
+    }
+}
+
+/// `permissions:read:users` → `Read users`.
+fn describe_permission(id: &str) -> String {
+    let mut parts = id.split(':').skip(1);
+    let verb = parts.next().unwrap_or("use");
+    let what = parts.next().unwrap_or("resources");
+    let mut v = verb.to_string();
+    if let Some(c) = v.get_mut(0..1) {
+        c.make_ascii_uppercase();
+    }
+    format!("{v} {what}")
+}
+
 impl Store {
     pub fn env_url(&self) -> String {
         format!("{}/v1/environments/{}", self.base, self.env_id)
     }
 
     pub fn user_url(&self, u: &User) -> String {
-        format!(
-            "{}/v1/environments/{}/users/{}",
-            self.base, self.env_id, u.id
-        )
+        format!("{}/users/{}", self.env_url(), u.id)
     }
 
     pub fn group_url(&self, g: &Group) -> String {
-        format!(
-            "{}/v1/environments/{}/groups/{}",
-            self.base, self.env_id, g.id
-        )
+        format!("{}/groups/{}", self.env_url(), g.id)
+    }
+
+    fn pop_ref(&self, p: Option<Pos>) -> Option<Value> {
+        p.and_then(|p| self.pop(p)).map(|p| json!({ "id": p.id }))
     }
 
     /// A user without `_links` (the ground-truth form).
     pub fn user_core(&self, u: &User) -> Map<String, Value> {
-        let mut m = Map::new();
-        u.profile.write_json(&mut m);
+        let mut m = u.profile.to_json();
         if let Some(extra) = &u.server_extra {
-            for (k, v) in extra.iter() {
-                m.insert(k.clone(), v.clone());
-            }
+            m.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        m.insert("id".into(), Value::String(u.id.clone()));
-        m.insert("environment".into(), json!({ "id": self.env_id }));
-        if let Some(p) = self.pop(u.population) {
-            m.insert("population".into(), json!({ "id": p.id }));
-        }
-        m.insert("enabled".into(), Value::Bool(u.enabled));
-        let mut account = json!({
-            "canAuthenticate": u.can_authenticate(),
-            "status": if u.locked_at.is_some() { "LOCKED" } else { "OK" },
-        });
-        if let Some(at) = u.locked_at {
-            account["lockedAt"] = Value::String(fmt_ts(at));
-        }
-        m.insert("account".into(), account);
-        m.insert("lifecycle".into(), json!({ "status": u.lifecycle }));
-        let mut idp = json!({ "type": u.idp_type });
-        if let Some(id) = &u.idp_id {
-            idp["id"] = Value::String(id.clone());
-        }
-        m.insert("identityProvider".into(), idp);
-        m.insert("mfaEnabled".into(), Value::Bool(u.mfa_enabled));
-        m.insert(
-            "verifyStatus".into(),
-            Value::String(u.verify_status.clone()),
-        );
-        if let Some(v) = u.email_verified {
-            m.insert("emailVerified".into(), Value::Bool(v));
-        }
-        if let Some((at, ip)) = &u.last_sign_on {
-            m.insert(
-                "lastSignOn".into(),
-                json!({ "at": fmt_ts(*at), "remoteIp": ip }),
-            );
-        }
-        m.insert("createdAt".into(), Value::String(fmt_ts(u.created_at)));
-        m.insert("updatedAt".into(), Value::String(fmt_ts(u.updated_at)));
+        let status = if u.locked_at.is_some() {
+            "LOCKED"
+        } else {
+            "OK"
+        };
+        m.extend(present(json!({
+            "id": u.id,
+            "environment": { "id": self.env_id },
+            "population": self.pop_ref(Some(u.population)),
+            "enabled": u.enabled,
+            "account": present(json!({
+                "canAuthenticate": u.can_authenticate(),
+                "status": status,
+                "lockedAt": u.locked_at.map(fmt_ts),
+            })),
+            "lifecycle": { "status": u.lifecycle },
+            "identityProvider": present(json!({ "type": u.idp_type, "id": u.idp_id })),
+            "mfaEnabled": u.mfa_enabled,
+            "verifyStatus": u.verify_status,
+            "emailVerified": u.email_verified,
+            "lastSignOn": u.last_sign_on.as_ref().map(|(at, ip)| {
+                json!({ "at": fmt_ts(*at), "remoteIp": ip })
+            }),
+            "createdAt": fmt_ts(u.created_at),
+            "updatedAt": fmt_ts(u.updated_at),
+        })));
         m
     }
 
@@ -103,97 +112,62 @@ impl Store {
 
     /// A single read: list form plus `_embedded.password` and the
     /// `include=` extras (never present in lists, item 12).
-    pub fn user_single_json(&self, pos: Pos, u: &User, ids: bool, names: bool) -> Value {
+    pub fn user_single_json(&self, pos: Pos, ids: bool, names: bool) -> Value {
+        let u = self.user(pos).expect("live user");
         let mut m = self.user_list_json(u);
         if let Some(ps) = &u.password_status {
             m.insert("_embedded".into(), json!({ "password": { "status": ps } }));
         }
-        if ids || names {
-            let groups = self.user_groups(pos);
-            if ids {
-                let v: Vec<Value> = groups
-                    .iter()
-                    .filter_map(|(g, _)| self.group(*g))
-                    .map(|g| Value::String(g.id.clone()))
-                    .collect();
-                m.insert("memberOfGroupIDs".into(), Value::Array(v));
-            }
-            if names {
-                let v: Vec<Value> = groups
-                    .iter()
-                    .filter_map(|(g, _)| self.group(*g))
-                    .map(|g| Value::String(g.name.clone()))
-                    .collect();
-                m.insert("memberOfGroupNames".into(), Value::Array(v));
-            }
+        let groups = || {
+            let groups = self.user_groups(pos).into_iter();
+            groups.filter_map(|(g, _)| self.group(g))
+        };
+        if ids {
+            let v = groups().map(|g| json!(g.id)).collect();
+            m.insert("memberOfGroupIDs".into(), v);
+        }
+        if names {
+            let v = groups().map(|g| json!(g.name)).collect();
+            m.insert("memberOfGroupNames".into(), v);
         }
         Value::Object(m)
     }
 
     pub fn population_json(&self, p: &Population, links: bool) -> Value {
-        let mut m = Map::new();
-        for (k, v) in &p.extra {
-            m.insert(k.clone(), v.clone());
-        }
-        if links {
-            m.insert(
-                "_links".into(),
-                json!({ "self": { "href": format!("{}/populations/{}", self.env_url(), p.id) },
-                        "environment": { "href": self.env_url() } }),
-            );
-        }
-        m.insert("id".into(), Value::String(p.id.clone()));
-        m.insert("environment".into(), json!({ "id": self.env_id }));
-        m.insert("name".into(), Value::String(p.name.clone()));
-        if let Some(d) = &p.description {
-            m.insert("description".into(), Value::String(d.clone()));
-        }
-        m.insert("default".into(), Value::Bool(p.default));
-        m.insert("userCount".into(), Value::from(p.user_count));
-        m.insert("createdAt".into(), Value::String(fmt_ts(p.created_at)));
-        m.insert("updatedAt".into(), Value::String(fmt_ts(p.updated_at)));
+        let mut m = p.extra.clone();
+        m.extend(present(json!({
+            "_links": links.then(|| json!({
+                "self": { "href": format!("{}/populations/{}", self.env_url(), p.id) },
+                "environment": { "href": self.env_url() },
+            })),
+            "id": p.id,
+            "environment": { "id": self.env_id },
+            "name": p.name,
+            "description": p.description,
+            "default": p.default,
+            "userCount": p.user_count,
+            "createdAt": fmt_ts(p.created_at),
+            "updatedAt": fmt_ts(p.updated_at),
+        })));
         Value::Object(m)
     }
 
     pub fn group_json(&self, gp: Pos, g: &Group, links: bool, total: bool) -> Value {
-        let mut m = Map::new();
-        if links {
-            m.insert(
-                "_links".into(),
-                json!({ "self": { "href": self.group_url(g) } }),
-            );
-        }
-        m.insert("id".into(), Value::String(g.id.clone()));
-        m.insert("environment".into(), json!({ "id": self.env_id }));
-        m.insert("name".into(), Value::String(g.name.clone()));
-        if let Some(d) = &g.description {
-            m.insert("description".into(), Value::String(d.clone()));
-        }
-        if let Some(p) = g.population.and_then(|p| self.pop(p)) {
-            m.insert("population".into(), json!({ "id": p.id }));
-        }
-        if let Some((f, _)) = &g.user_filter {
-            m.insert("userFilter".into(), Value::String(f.clone()));
-        }
-        if let Some(x) = &g.external_id {
-            m.insert("externalId".into(), Value::String(x.clone()));
-        }
-        if let Some(c) = &g.custom_data {
-            m.insert("customData".into(), c.clone());
-        }
-        m.insert(
-            "directMemberCounts".into(),
-            json!({ "users": g.direct_members.len() }),
-        );
-        if total {
-            m.insert(
-                "totalMemberCounts".into(),
-                json!({ "users": self.members(gp).len() }),
-            );
-        }
-        m.insert("createdAt".into(), Value::String(fmt_ts(g.created_at)));
-        m.insert("updatedAt".into(), Value::String(fmt_ts(g.updated_at)));
-        Value::Object(m)
+        Value::Object(present(json!({
+            "_links": links.then(|| json!({ "self": { "href": self.group_url(g) } })),
+            "id": g.id,
+            "environment": { "id": self.env_id },
+            "name": g.name,
+            "description": g.description,
+            "population": self.pop_ref(g.population),
+            "userFilter": g.user_filter.as_ref().map(|(f, _)| f),
+            "externalId": g.external_id,
+            "customData": g.custom_data,
+            "directMemberCounts": { "users": g.direct_members.len() },
+            "totalMemberCounts": total.then(|| json!({ "users": self.members(gp).len() })),
+            "createdAt": fmt_ts(g.created_at),
+            "updatedAt": fmt_ts(g.updated_at),
+        })))
     }
 
     /// One row of `_embedded.groupMemberships` (a user's group, or a
@@ -206,60 +180,46 @@ impl Store {
         expand: bool,
         self_href: Option<String>,
     ) -> Value {
-        let mut m = Map::new();
-        if let Some(h) = self_href {
-            m.insert("_links".into(), json!({ "self": { "href": h } }));
-        }
-        m.insert("id".into(), Value::String(g.id.clone()));
-        m.insert("environment".into(), json!({ "id": self.env_id }));
-        m.insert("name".into(), Value::String(g.name.clone()));
-        m.insert(
-            "type".into(),
-            Value::String(if direct { "DIRECT" } else { "INDIRECT" }.into()),
-        );
-        if let Some(p) = g.population.and_then(|p| self.pop(p)) {
-            m.insert("population".into(), json!({ "id": p.id }));
-        }
-        if expand {
-            m.insert(
-                "_embedded".into(),
-                json!({ "group": self.group_json(gp, g, true, false) }),
-            );
-        }
-        Value::Object(m)
+        Value::Object(present(json!({
+            "_links": self_href.map(|h| json!({ "self": { "href": h } })),
+            "id": g.id,
+            "environment": { "id": self.env_id },
+            "name": g.name,
+            "type": if direct { "DIRECT" } else { "INDIRECT" },
+            "population": self.pop_ref(g.population),
+            "_embedded": expand.then(|| json!({ "group": self.group_json(gp, g, true, false) })),
+        })))
     }
 
     pub fn role_json(&self, r: &Role, env_listing: bool) -> Value {
-        let mut m = Map::new();
         let self_href = if r.custom {
             format!("{}/roles/{}", self.env_url(), r.id)
         } else {
             format!("{}/v1/roles/{}", self.base, r.id)
         };
-        m.insert("_links".into(), json!({ "self": { "href": self_href } }));
-        m.insert("id".into(), Value::String(r.id.clone()));
-        m.insert("name".into(), Value::String(r.name.clone()));
-        m.insert("description".into(), Value::String(r.description.clone()));
-        m.insert("applicableTo".into(), json!(r.applicable_to));
-        let perms: Vec<Value> = r
+        let permissions: Vec<Value> = r
             .permissions
             .iter()
-            .map(|p| json!({ "id": p.id, "classifier": p.id, "description": p.description }))
+            .map(|p| json!({ "id": p, "classifier": p, "description": describe_permission(p) }))
             .collect();
-        m.insert("permissions".into(), Value::Array(perms));
-        if r.custom {
-            m.insert("type".into(), json!("CUSTOM"));
-            m.insert("environment".into(), json!({ "id": self.env_id }));
-            let by: Vec<Value> = r
-                .can_be_assigned_by
-                .iter()
-                .map(|id| json!({ "id": id }))
-                .collect();
-            m.insert("canBeAssignedBy".into(), Value::Array(by));
-        } else if env_listing {
-            m.insert("type".into(), json!("PLATFORM"));
-        }
-        Value::Object(m)
+        let role_type = match (r.custom, env_listing) {
+            (true, _) => Some("CUSTOM"),
+            (false, true) => Some("PLATFORM"),
+            (false, false) => None,
+        };
+        let assigned_by =
+            |by: &Vec<String>| -> Vec<Value> { by.iter().map(|id| json!({ "id": id })).collect() };
+        Value::Object(present(json!({
+            "_links": { "self": { "href": self_href } },
+            "id": r.id,
+            "name": r.name,
+            "description": r.description,
+            "applicableTo": r.applicable_to,
+            "permissions": permissions,
+            "type": role_type,
+            "environment": r.custom.then(|| json!({ "id": self.env_id })),
+            "canBeAssignedBy": r.custom.then(|| assigned_by(&r.can_be_assigned_by)),
+        })))
     }
 
     pub fn subject_url(&self, s: Subject) -> Option<String> {
@@ -270,34 +230,24 @@ impl Store {
     }
 
     pub fn assignment_json(&self, a: &Assignment, expand_role: bool) -> Value {
-        let mut m = Map::new();
-        if let Some(base) = self.subject_url(a.subject) {
-            m.insert(
-                "_links".into(),
-                json!({ "self": { "href": format!("{base}/roleAssignments/{}", a.id) } }),
-            );
-        }
-        m.insert("id".into(), Value::String(a.id.clone()));
-        m.insert("environment".into(), json!({ "id": self.env_id }));
         let role = &self.roles[a.role];
-        m.insert("role".into(), json!({ "id": role.id }));
-        m.insert(
-            "scope".into(),
-            json!({ "id": a.scope_id, "type": a.scope_type.as_str() }),
-        );
-        m.insert("readOnly".into(), Value::Bool(a.read_only));
-        if let Subject::Group(g) = a.subject
-            && let Some(g) = self.group(g)
-        {
-            m.insert("group".into(), json!({ "id": g.id }));
-        }
-        if expand_role {
-            m.insert(
-                "_embedded".into(),
-                json!({ "role": self.role_json(role, false) }),
-            );
-        }
-        Value::Object(m)
+        let group = match a.subject {
+            Subject::Group(g) => self.group(g).map(|g| json!({ "id": g.id })),
+            Subject::User(_) => None,
+        };
+        let self_href = self
+            .subject_url(a.subject)
+            .map(|base| json!({ "self": { "href": format!("{base}/roleAssignments/{}", a.id) } }));
+        Value::Object(present(json!({
+            "_links": self_href,
+            "id": a.id,
+            "environment": { "id": self.env_id },
+            "role": { "id": role.id },
+            "scope": { "id": a.scope_id, "type": a.scope_type.as_str() },
+            "readOnly": a.read_only,
+            "group": group,
+            "_embedded": expand_role.then(|| json!({ "role": self.role_json(role, false) })),
+        })))
     }
 
     pub fn environment_json(&self, id: &str) -> Value {

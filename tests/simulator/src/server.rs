@@ -21,17 +21,6 @@ use tower::Service;
 
 use crate::faults::ResetConnection;
 
-#[derive(Debug)]
-struct Reset;
-
-impl std::fmt::Display for Reset {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection reset by the simulator")
-    }
-}
-
-impl std::error::Error for Reset {}
-
 async fn serve_conn<I>(io: I, router: Router)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -44,9 +33,9 @@ where
                 Err(e) => match e {},
             };
             if resp.extensions().get::<ResetConnection>().is_some() {
-                return Err(Reset);
+                return Err(std::io::Error::other("connection reset by the simulator"));
             }
-            Ok::<_, Reset>(resp)
+            Ok(resp)
         }
     });
     let _ = hyper::server::conn::http1::Builder::new()

@@ -60,11 +60,14 @@ pub struct Store {
     caches: Mutex<HashMap<CacheKey, Arc<Vec<Pos>>>>,
 }
 
-/// A user seen through the filter engine.
+/// A user seen through the filter engine. A dynamic group's `userFilter`
+/// is evaluated without membership support (`members: false`: it cannot
+/// refer to groups, which keeps evaluation acyclic).
 pub struct UserView<'a> {
     pub store: &'a Store,
     pub user: &'a User,
     pub pos: Pos,
+    pub members: bool,
 }
 
 impl Target for UserView<'_> {
@@ -82,29 +85,16 @@ impl Target for UserView<'_> {
 
     fn member_of(&self, group_id: &str) -> bool {
         match self.store.group_by_id.get(group_id) {
-            Some(&g) => self.store.members(g).binary_search(&self.pos).is_ok(),
-            None => false,
+            Some(&g) if self.members => self.store.members(g).binary_search(&self.pos).is_ok(),
+            _ => false,
         }
     }
 }
 
-/// A dynamic filter evaluated against a user without membership support
-/// (`userFilter` cannot refer to groups, which keeps evaluation acyclic).
-struct PlainUser<'a>(&'a Store, &'a User);
-
-impl Target for PlainUser<'_> {
-    fn attr(&self, path: &str) -> Option<AttrVal<'_>> {
-        match path {
-            "id" => Some(AttrVal::Str(&self.1.id)),
-            "population.id" => self.0.pop(self.1.population).map(|p| AttrVal::Str(&p.id)),
-            "enabled" => Some(AttrVal::Bool(self.1.enabled)),
-            other => self.1.profile.attr(other).map(AttrVal::Str),
-        }
-    }
-
-    fn member_of(&self, _group_id: &str) -> bool {
-        false
-    }
+/// The entities of a store vector that were not deleted, with positions.
+fn live<T>(v: &[Option<T>]) -> impl Iterator<Item = (Pos, &T)> {
+    let all = v.iter().enumerate();
+    all.filter_map(|(i, x)| x.as_ref().map(|x| (i as Pos, x)))
 }
 
 /// Inserts into a sorted vector; false if already present.
@@ -231,24 +221,15 @@ impl Store {
     }
 
     pub fn live_groups(&self) -> impl Iterator<Item = (Pos, &Group)> {
-        self.groups
-            .iter()
-            .enumerate()
-            .filter_map(|(i, g)| g.as_ref().map(|g| (i as Pos, g)))
+        live(&self.groups)
     }
 
     pub fn live_users_iter(&self) -> impl Iterator<Item = (Pos, &User)> {
-        self.users
-            .iter()
-            .enumerate()
-            .filter_map(|(i, u)| u.as_ref().map(|u| (i as Pos, u)))
+        live(&self.users)
     }
 
     pub fn live_pops(&self) -> impl Iterator<Item = (Pos, &Population)> {
-        self.populations
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.as_ref().map(|p| (i as Pos, p)))
+        live(&self.populations)
     }
 
     fn cached(&self, key: CacheKey, compute: impl FnOnce() -> Vec<Pos>) -> Arc<Vec<Pos>> {
@@ -288,7 +269,7 @@ impl Store {
             };
             self.live_users_iter()
                 .filter(|(_, u)| group.population.is_none_or(|p| p == u.population))
-                .filter(|(_, u)| expr.matches(&PlainUser(self, u)))
+                .filter(|(p, u)| expr.matches(&self.view(*p, u, false)))
                 .map(|(p, _)| p)
                 .collect()
         })
@@ -296,34 +277,22 @@ impl Store {
 
     /// The group itself and every group nested in it, transitively.
     pub fn descendants(&self, g: Pos) -> Vec<Pos> {
-        let mut seen = HashSet::from([g]);
-        let mut out = vec![g];
-        let mut i = 0;
-        while i < out.len() {
-            if let Some(gr) = self.group(out[i]) {
-                for &c in &gr.children {
-                    if seen.insert(c) {
-                        out.push(c);
-                    }
-                }
-            }
-            i += 1;
-        }
-        out
+        self.closure(g, |gr| &gr.children)
     }
 
     /// The group itself and every group it is nested in, transitively.
     pub fn ancestors(&self, g: Pos) -> Vec<Pos> {
+        self.closure(g, |gr| &gr.parents)
+    }
+
+    /// `g` and every group reachable from it through `next`, breadth first.
+    fn closure(&self, g: Pos, next: impl Fn(&Group) -> &Vec<Pos>) -> Vec<Pos> {
         let mut seen = HashSet::from([g]);
         let mut out = vec![g];
         let mut i = 0;
         while i < out.len() {
             if let Some(gr) = self.group(out[i]) {
-                for &p in &gr.parents {
-                    if seen.insert(p) {
-                        out.push(p);
-                    }
-                }
+                out.extend(next(gr).iter().filter(|c| seen.insert(**c)));
             }
             i += 1;
         }
@@ -374,44 +343,40 @@ impl Store {
         out
     }
 
+    fn view<'a>(&'a self, pos: Pos, user: &'a User, members: bool) -> UserView<'a> {
+        UserView {
+            store: self,
+            user,
+            pos,
+            members,
+        }
+    }
+
     /// Users matched by a parsed `/users` filter, in creation order.
     pub fn filter_users(&self, key: &str, expr: &Expr) -> Arc<Vec<Pos>> {
         self.cached(CacheKey::UserFilter(key.to_string()), || {
-            let view = |p: Pos| {
-                self.user(p).map(|u| UserView {
-                    store: self,
-                    user: u,
-                    pos: p,
-                })
-            };
-            let candidates: Option<Vec<Pos>> = match expr.hint() {
-                Some(Hint::Id(id)) => Some(self.user_pos(id).into_iter().collect()),
+            let candidates: Vec<Pos> = match expr.hint() {
+                Some(Hint::Id(id)) => self.user_pos(id).into_iter().collect(),
                 Some(Hint::Username(lc)) => {
-                    Some(self.user_by_name.get(lc).copied().into_iter().collect())
+                    self.user_by_name.get(lc).copied().into_iter().collect()
                 }
-                Some(Hint::MemberOf(g)) => Some(match self.group_pos(g) {
+                Some(Hint::MemberOf(g)) => match self.group_pos(g) {
                     Some(gp) => self.members(gp).as_ref().clone(),
                     None => Vec::new(),
-                }),
-                None => None,
+                },
+                None => {
+                    let all = self.live_users_iter();
+                    let matching = all.filter(|(p, u)| expr.matches(&self.view(*p, u, true)));
+                    return matching.map(|(p, _)| p).collect();
+                }
             };
-            match candidates {
-                Some(c) => c
-                    .into_iter()
-                    .filter(|&p| view(p).is_some_and(|v| expr.matches(&v)))
-                    .collect(),
-                None => self
-                    .live_users_iter()
-                    .filter(|(p, u)| {
-                        expr.matches(&UserView {
-                            store: self,
-                            user: u,
-                            pos: *p,
-                        })
-                    })
-                    .map(|(p, _)| p)
-                    .collect(),
-            }
+            candidates
+                .into_iter()
+                .filter(|&p| {
+                    self.user(p)
+                        .is_some_and(|u| expr.matches(&self.view(p, u, true)))
+                })
+                .collect()
         })
     }
 

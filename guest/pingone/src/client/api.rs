@@ -6,7 +6,7 @@
 //!   (chunks of [`MAX_BATCH`]); the host bounds their concurrency, retries
 //!   and rate-limits them.
 //! - `limit` is sent only where the reference documents its bounds (users
-//!   and groups; the one table is [`documented_max`]): an undocumented or
+//!   and groups, [`DOCUMENTED_MAX`]): an undocumented or
 //!   out-of-range `limit` may be a 400 on a real tenant, one a simulator
 //!   that accepted any `limit` could never show. Should PingOne still
 //!   refuse a `limit` (a 400 whose detail targets `limit`), the request is
@@ -24,49 +24,20 @@ pub const MAX_BATCH: usize = 250;
 /// Page size of `GET /users` (PingOne's documented cap).
 pub const USERS_PAGE: u32 = 200;
 
-/// Page size wanted of the other collections (the spec's maximum), sent
-/// only where [`documented_max`] allows.
+/// Page size wanted of the groups listing (the spec's maximum).
 pub const BIG_PAGE: u32 = 1000;
 
-/// A collection the connector lists, as the page-size table knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listing {
-    Users,
-    Groups,
-    Populations,
-    /// A user's groups or a group's parents.
-    MemberOfGroups,
-    /// A user's or a group's role assignments.
-    RoleAssignments,
-    /// Built-in or custom roles.
-    Roles,
-}
+/// The `limit` maximum the reference documents (pingone-api.md §5.1,
+/// §11), for users and groups only: every other listing is sent without
+/// `limit`, and PingOne serves its own page size ("the lesser of the
+/// service-defined maximum page size or the number of items"), which
+/// paging follows.
+const DOCUMENTED_MAX: u32 = 1000;
 
-/// The one table of page sizes: the `limit` maximum the reference
-/// documents per listing (pingone-api.md §5.1, §11: `1..1000` for users
-/// and groups, nothing for any other). Elsewhere no `limit` is sent and
-/// PingOne serves its own page size ("the lesser of the service-defined
-/// maximum page size or the number of items"), which paging follows.
-pub const fn documented_max(listing: Listing) -> Option<u32> {
-    match listing {
-        Listing::Users | Listing::Groups => Some(1000),
-        Listing::Populations
-        | Listing::MemberOfGroups
-        | Listing::RoleAssignments
-        | Listing::Roles => None,
-    }
-}
-
-/// `url` with `limit=<wanted>` (capped by the documented maximum) where the
-/// table documents one, unchanged elsewhere.
-fn with_limit(url: String, listing: Listing, wanted: u32) -> String {
-    match documented_max(listing) {
-        Some(max) => {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{sep}limit={}", wanted.clamp(1, max))
-        }
-        None => url,
-    }
+/// `url` with `limit=<wanted>`, capped by the documented maximum.
+fn with_limit(url: String, wanted: u32) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}limit={}", wanted.clamp(1, DOCUMENTED_MAX))
 }
 
 /// `url` without its `limit` query parameter, or `None` when it has none:
@@ -103,30 +74,26 @@ impl<'a> Api<'a> {
         &self.settings.environment_id
     }
 
-    fn env_url(&self) -> String {
+    pub fn environment(&self) -> String {
         format!(
             "{}/environments/{}",
             self.settings.api_base, self.settings.environment_id
         )
     }
 
-    pub fn environment(&self) -> String {
-        self.env_url()
+    /// `{environment}/{path}`.
+    fn at(&self, path: &str) -> String {
+        format!("{}/{path}", self.environment())
     }
 
     pub fn users(&self) -> String {
-        with_limit(
-            format!("{}/users", self.env_url()),
-            Listing::Users,
-            USERS_PAGE,
-        )
+        with_limit(self.at("users"), USERS_PAGE)
     }
 
     /// Users matching a SCIM filter (group members, dynamic filters).
     pub fn users_filtered(&self, filter: &str) -> String {
         with_limit(
-            format!("{}/users?filter={}", self.env_url(), encode(filter)),
-            Listing::Users,
+            self.at(&format!("users?filter={}", encode(filter))),
             USERS_PAGE,
         )
     }
@@ -137,86 +104,41 @@ impl<'a> Api<'a> {
     }
 
     pub fn groups(&self, limit: u32) -> String {
-        with_limit(format!("{}/groups", self.env_url()), Listing::Groups, limit)
+        with_limit(self.at("groups"), limit)
     }
 
     /// The groups a group is nested in.
     pub fn group_parents(&self, group_id: &str) -> String {
-        with_limit(
-            format!(
-                "{}/groups/{}/memberOfGroups",
-                self.env_url(),
-                encode(group_id)
-            ),
-            Listing::MemberOfGroups,
-            BIG_PAGE,
-        )
+        self.at(&format!("groups/{}/memberOfGroups", encode(group_id)))
     }
 
     pub fn group_role_assignments(&self, group_id: &str) -> String {
-        with_limit(
-            format!(
-                "{}/groups/{}/roleAssignments",
-                self.env_url(),
-                encode(group_id)
-            ),
-            Listing::RoleAssignments,
-            BIG_PAGE,
-        )
+        self.at(&format!("groups/{}/roleAssignments", encode(group_id)))
     }
 
     pub fn user_role_assignments(&self, user_id: &str) -> String {
-        with_limit(
-            format!(
-                "{}/users/{}/roleAssignments",
-                self.env_url(),
-                encode(user_id)
-            ),
-            Listing::RoleAssignments,
-            BIG_PAGE,
-        )
+        self.at(&format!("users/{}/roleAssignments", encode(user_id)))
     }
 
     /// A user's DIRECT group memberships (one call settles every group).
     pub fn user_direct_groups(&self, user_id: &str) -> String {
-        with_limit(
-            format!(
-                "{}/users/{}/memberOfGroups?filter={DIRECT_ONLY}",
-                self.env_url(),
-                encode(user_id),
-            ),
-            Listing::MemberOfGroups,
-            BIG_PAGE,
-        )
+        let user = encode(user_id);
+        self.at(&format!("users/{user}/memberOfGroups?filter={DIRECT_ONLY}"))
     }
 
-    /// `limit` is the page size wanted; [`documented_max`] decides
-    /// whether it is sent.
-    pub fn populations(&self, limit: u32) -> String {
-        with_limit(
-            format!("{}/populations", self.env_url()),
-            Listing::Populations,
-            limit,
-        )
+    pub fn populations(&self) -> String {
+        self.at("populations")
     }
 
     /// The environment's custom roles, with the filter PingOne documents
     /// for them (platform roles come from [`Self::builtin_roles`]).
     pub fn custom_roles(&self) -> String {
-        with_limit(
-            format!("{}/roles?filter={CUSTOM_ONLY}", self.env_url()),
-            Listing::Roles,
-            BIG_PAGE,
-        )
+        self.at(&format!("roles?filter={CUSTOM_ONLY}"))
     }
 
     /// Built-in roles at organization level (no environment in the path).
     pub fn builtin_roles(&self) -> String {
-        with_limit(
-            format!("{}/roles", self.settings.api_base),
-            Listing::Roles,
-            BIG_PAGE,
-        )
+        format!("{}/roles", self.settings.api_base)
     }
 
     /// One GET; transport failures become errors, statuses are left to the
@@ -329,7 +251,7 @@ mod tests {
         assert_eq!(a.groups(5_000), format!("{env}/groups?limit=1000"));
         assert_eq!(a.groups(200), format!("{env}/groups?limit=200"));
         for url in [
-            a.populations(BIG_PAGE),
+            a.populations(),
             a.group_parents("g"),
             a.user_direct_groups("u"),
             a.user_role_assignments("u"),

@@ -17,7 +17,7 @@ use connector_sdk::ConnectorError;
 use connector_sdk::http::Response;
 use serde::Deserialize;
 
-use crate::client::failure::Failure;
+use crate::client::failure::{Detail, Failure};
 
 /// The role hint shared by every permission message.
 pub const ROLE_HINT: &str = "assign the worker application the Identity Data Read Only role \
@@ -31,22 +31,12 @@ struct ErrorBody {
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
-    details: Vec<ErrorDetail>,
+    details: Vec<Detail>,
     /// OAuth-style bodies (token endpoint, some gateways).
     #[serde(default)]
     error: Option<String>,
     #[serde(default)]
     error_description: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ErrorDetail {
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    target: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
 }
 
 /// PingOne's error envelope, rendered as one line: `CODE: message (DETAIL
@@ -61,16 +51,13 @@ pub fn describe_body(resp: &Response) -> String {
             s
         };
     };
-    let mut out = String::new();
-    if let Some(c) = b.code.as_deref().or(b.error.as_deref()) {
-        out.push_str(c);
-    }
-    if let Some(m) = b.message.as_deref().or(b.error_description.as_deref()) {
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(m);
-    }
+    let code = b.code.as_deref().or(b.error.as_deref());
+    let message = b.message.as_deref().or(b.error_description.as_deref());
+    let mut out = [code, message]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(": ");
     let details: Vec<String> = b
         .details
         .iter()
@@ -102,12 +89,12 @@ pub fn has_detail(resp: &Response, code: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// True when a 400 is a filter PingOne did not accept.
 /// PingOne's "it is already there": 409, or 400 with UNIQUENESS_VIOLATION.
 pub fn is_duplicate(resp: &Response) -> bool {
     resp.status == 409 || (resp.status == 400 && has_detail(resp, "UNIQUENESS_VIOLATION"))
 }
 
+/// True when a 400 is a filter PingOne did not accept.
 pub fn is_invalid_filter(resp: &Response) -> bool {
     Failure::of(resp) == Some(Failure::InvalidFilter)
 }

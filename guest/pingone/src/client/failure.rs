@@ -3,12 +3,9 @@
 //! failures of a write are worth waiting out.
 //!
 //! Threat: a rule keyed on message phrases retries whatever happens to
-//! match. An earlier rule matched "The actor attempting to perform the
-//! request is not authorized.", which is also the text of every ordinary
-//! missing-role 403, so each real permission error on a write waited about
-//! 8 s before failing, and it matched phrases PingOne never documented.
-//! PingOne's docs say to key client logic on `code`, not on the status or
-//! the text (§6.1).
+//! match, such as every ordinary missing-role 403, whose text is that of a
+//! propagating role. PingOne's docs say to key client logic on `code`, not
+//! on the status or the text (§6.1).
 //!
 //! Decisions:
 //! - [`classify`] is the one mapping from (status, `code`, `details`) to a

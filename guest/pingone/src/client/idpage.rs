@@ -4,23 +4,16 @@
 //! Decision: a member listing (`/users?filter=memberOfGroups[...]`) carries
 //! whole user objects, about 1 KB each (PingOne has no field selection), of
 //! which the connector needs the id alone; these pages are most of the bytes
-//! a sync reads. serde_json would run every skipped key and value through
-//! its deserialiser; this scanner checks the JSON grammar of what it skips
-//! at byte level, eight bytes at a time inside strings, and hands serde_json
-//! only what it keeps (`_links`, `count`, `size`). The result and the error
-//! class (malformed JSON is `unavailable`, a wrong shape is `internal`) are
-//! the same as [`parse_page`]'s, which the tests here check on every
-//! truncation and on mutations of a real page, and which a seeded
-//! differential fuzz checks where the connector runs: the
-//! `tests/components/idpage-fuzz` command, built for wasm32-wasip2 with the
-//! system allocator and run by the end-to-end test
-//! `idpage_fuzz_wasm::the_id_scanner_agrees_with_serde_json_in_wasm32_wasip2`
-//! on real-shaped pages (users, group members, `memberOfGroups`, role
-//! assignments) with every truncation and grammar-byte substitution, and
-//! on random pages and mutations. The per-user group lists
-//! (`/users/{id}/memberOfGroups`, one request per user checked) are small
-//! but many, and serde's derived decoders run several times slower in wasm
-//! than natively, so they go through the same scanner.
+//! a sync reads. The per-user group lists are small but many, and serde's
+//! derived decoders run several times slower in wasm than natively. serde_json
+//! would run every skipped key and value through its deserialiser; this
+//! scanner checks the JSON grammar of what it skips at byte level, eight
+//! bytes at a time inside strings, and hands serde_json only what it keeps
+//! (`_links`, `count`, `size`). The result and the error class (malformed
+//! JSON is `unavailable`, a wrong shape is `internal`) are [`parse_page`]'s:
+//! the tests here check it on every truncation and on mutations of a real
+//! page, and the end-to-end test `idpage_fuzz_wasm` checks it in
+//! wasm32-wasip2 on real-shaped and random pages and their mutations.
 //!
 //! [`parse_page`]: crate::client::paging::parse_page
 
@@ -479,11 +472,7 @@ impl<'a> Scanner<'a> {
             return Err(self.syntax("a key string"));
         }
         self.string()?;
-        if self.peek() != Some(b':') {
-            return Err(self.syntax("`:`"));
-        }
-        self.i += 1;
-        Ok(())
+        self.colon()
     }
 
     fn literal(&mut self, word: &[u8]) -> Result<(), ScanError> {

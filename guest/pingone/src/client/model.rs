@@ -9,12 +9,6 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-/// `{"id": "..."}`, the shape of every reference.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct IdRef {
-    pub id: String,
-}
-
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Name {
@@ -59,7 +53,7 @@ pub struct User {
     pub username: Option<String>,
     pub email: Option<String>,
     pub name: Option<Name>,
-    pub population: Option<IdRef>,
+    pub population: Option<IdOnly>,
     pub enabled: Option<bool>,
     pub account: Option<Account>,
     pub lifecycle: Option<Status>,
@@ -85,7 +79,7 @@ pub struct Group {
     pub id: String,
     pub name: Option<String>,
     pub description: Option<String>,
-    pub population: Option<IdRef>,
+    pub population: Option<IdOnly>,
     pub user_filter: Option<String>,
     pub external_id: Option<String>,
     pub source_type: Option<String>,
@@ -145,7 +139,7 @@ pub struct Scope {
 #[serde(rename_all = "camelCase")]
 pub struct RoleAssignment {
     pub id: String,
-    pub role: IdRef,
+    pub role: IdOnly,
     pub scope: Scope,
     pub read_only: Option<bool>,
 }
@@ -158,8 +152,9 @@ pub struct GroupMembership {
     pub kind: Option<String>,
 }
 
-/// Only the id of a listed object (member listings).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// Only the id of an object: a listed one (member listings), and every
+/// reference (`{"id": "..."}`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct IdOnly {
     pub id: String,
 }
@@ -172,7 +167,7 @@ pub struct Environment {
     pub region: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    pub organization: Option<IdRef>,
+    pub organization: Option<IdOnly>,
 }
 
 #[cfg(test)]

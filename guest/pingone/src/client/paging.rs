@@ -110,35 +110,26 @@ impl Api<'_> {
             for (i, res) in live.into_iter().zip(results) {
                 let job = &mut jobs[i];
                 let url = job.url.take().unwrap_or_default();
-                let res = res.map_err(ListError::plain).and_then(|resp| {
-                    if resp.is_success() {
-                        parse(&resp, key, &job.what).map_err(ListError::plain)
-                    } else {
-                        Err(ListError::from_response(&resp, &job.what))
-                    }
-                });
-                match res {
-                    Err(e) => job.err = Some(e),
-                    Ok(page) => {
+                let next = res
+                    .map_err(ListError::plain)
+                    .and_then(|resp| match resp.is_success() {
+                        true => parse(&resp, key, &job.what).map_err(ListError::plain),
+                        false => Err(ListError::from_response(&resp, &job.what)),
+                    })
+                    .and_then(|page| {
                         let next = next_page(self, &url, &page, job.empty, &job.what);
                         job.items.extend(page.items);
-                        match next {
-                            Ok(Some((next, empty))) => {
-                                job.url = Some(next);
-                                job.empty = empty;
-                            }
-                            Ok(None) => {}
-                            Err(e) => job.err = Some(ListError::plain(e)),
-                        }
-                    }
+                        next.map_err(ListError::plain)
+                    });
+                match next {
+                    Ok(Some((next, empty))) => (job.url, job.empty) = (Some(next), empty),
+                    Ok(None) => {}
+                    Err(e) => job.err = Some(e),
                 }
             }
         }
         jobs.into_iter()
-            .map(|j| match j.err {
-                Some(e) => Err(e),
-                None => Ok(j.items),
-            })
+            .map(|j| j.err.map_or(Ok(j.items), Err))
             .collect()
     }
 
@@ -162,13 +153,14 @@ pub fn parse_page<T: DeserializeOwned>(
     what: &str,
 ) -> Result<Page<T>, ConnectorError> {
     let mut de = serde_json::Deserializer::from_slice(&resp.body);
-    let raw = EnvelopeSeed::<T> {
+    let envelope = EnvelopeSeed::<T> {
         key,
         _t: PhantomData,
-    }
-    .deserialize(&mut de)
-    .and_then(|r| de.end().map(|_| r))
-    .map_err(|e| decode_error(e, resp, what))?;
+    };
+    let raw = (&mut de)
+        .deserialize_map(envelope)
+        .and_then(|r| de.end().map(|_| r))
+        .map_err(|e| decode_error(e, resp, what))?;
     raw.into_page(resp, key, what)
 }
 
@@ -286,14 +278,6 @@ pub(crate) struct Href {
 struct EnvelopeSeed<'k, T> {
     key: &'k str,
     _t: PhantomData<T>,
-}
-
-impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for EnvelopeSeed<'_, T> {
-    type Value = RawPage<T>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
 }
 
 impl<'de, T: DeserializeOwned> Visitor<'de> for EnvelopeSeed<'_, T> {

@@ -18,6 +18,7 @@ use crate::client::idpage::parse_id_page;
 use crate::client::model::IdOnly;
 use crate::client::paging::{Page, next_page};
 use crate::membership::resolve::direct_groups;
+use crate::resources::finish;
 use crate::tokens::{GroupMembers, Sweep, Work};
 use crate::upload::{Out, SetKey};
 use crate::{GROUP, USER};
@@ -108,17 +109,14 @@ pub fn members(
         let results = api.send_all(&urls, "listing group members");
         let mut fallback = Vec::new();
         for ((mut gm, url), res) in pending.into_iter().zip(urls).zip(results) {
-            let what = if gm.by_filter {
-                format!(
-                    "listing the dynamic members of group {} (GET /users?filter=userFilter)",
-                    gm.group
-                )
-            } else {
-                format!(
-                    "listing the members of group {} (GET /users?filter=memberOfGroups)",
-                    gm.group
-                )
+            let (members, filter) = match gm.by_filter {
+                true => ("dynamic members", "userFilter"),
+                false => ("members", "memberOfGroups"),
             };
+            let what = format!(
+                "listing the {members} of group {} (GET /users?filter={filter})",
+                gm.group
+            );
             let resp = res?;
             if gm.by_filter && gm.resolved && errors::is_invalid_filter(&resp) {
                 // The group's resolution reads its members and tells its
@@ -179,11 +177,8 @@ pub fn members(
         }
         pending = fallback;
     }
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: (!rest.is_empty()).then(|| Work::Members { groups: rest }.encode()),
-        follow_ups: Vec::new(),
-    })
+    let next = (!rest.is_empty()).then(|| Work::Members { groups: rest }.encode());
+    finish(cx, out, next, Vec::new())
 }
 
 /// A static group without nested groups lists exactly its direct members:
@@ -235,11 +230,7 @@ pub fn sweep(cx: &Context, api: &Api, mut sw: Sweep) -> Result<PageOutcome, Conn
         })
         .encode()
     });
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: next,
-        follow_ups: Vec::new(),
-    })
+    finish(cx, out, next, Vec::new())
 }
 
 #[cfg(test)]

@@ -177,59 +177,42 @@ pub fn plan(
         }
     }
     // Member listings a batch at a time: one call reads a page of each.
-    let mut batch: Vec<GroupMembers> = Vec::new();
-    let mut users = 0;
-    for (gm, page_users) in members {
-        if !batch.is_empty()
-            && (batch.len() >= MEMBERS_GROUPS || users + page_users > MEMBERS_USERS)
-        {
-            tasks.push(grants_task(
-                GROUP,
-                Work::Members {
-                    groups: std::mem::take(&mut batch),
-                }
-                .encode(),
-            ));
-            users = 0;
-        }
-        users += page_users;
-        batch.push(gm);
-    }
-    if !batch.is_empty() {
-        tasks.push(grants_task(GROUP, Work::Members { groups: batch }.encode()));
+    let member_batches = runs(members, |run, (_, users)| {
+        run.len() < MEMBERS_GROUPS && run.iter().map(|m| m.1).sum::<u64>() + users <= MEMBERS_USERS
+    });
+    for batch in member_batches {
+        let groups = batch.into_iter().map(|(gm, _)| gm).collect();
+        tasks.push(grants_task(GROUP, Work::Members { groups }.encode()));
     }
     // Chunks: big enough to share per-user checks between groups, small
     // enough for one call.
-    let mut chunk: Vec<ResolveGroup> = Vec::new();
-    let (mut direct, mut kids) = (0u64, 0usize);
-    for r in resolve {
-        let rd = r.direct.unwrap_or(UNKNOWN_DIRECT);
-        let rk = r.children.as_ref().map_or(0, Vec::len);
-        if !chunk.is_empty()
-            && (chunk.len() >= RESOLVE_GROUPS
-                || direct + rd > RESOLVE_DIRECT
-                || kids + rk > RESOLVE_CHILDREN)
-        {
-            tasks.push(grants_task(
-                GROUP,
-                Work::Resolve(ResolveChunk {
-                    groups: std::mem::take(&mut chunk),
-                })
-                .encode(),
-            ));
-            (direct, kids) = (0, 0);
-        }
-        direct += rd;
-        kids += rk;
-        chunk.push(r);
-    }
-    if !chunk.is_empty() {
+    let direct = |r: &ResolveGroup| r.direct.unwrap_or(UNKNOWN_DIRECT);
+    let kids = |r: &ResolveGroup| r.children.as_ref().map_or(0, Vec::len);
+    let chunks = runs(resolve, |run, r| {
+        run.len() < RESOLVE_GROUPS
+            && run.iter().map(direct).sum::<u64>() + direct(r) <= RESOLVE_DIRECT
+            && run.iter().map(kids).sum::<usize>() + kids(r) <= RESOLVE_CHILDREN
+    });
+    for groups in chunks {
         tasks.push(grants_task(
             GROUP,
-            Work::Resolve(ResolveChunk { groups: chunk }).encode(),
+            Work::Resolve(ResolveChunk { groups }).encode(),
         ));
     }
     tasks
+}
+
+/// `items` in consecutive runs: an item joins the last run when `fits`
+/// says that run can take it, else starts the next one.
+fn runs<T>(items: Vec<T>, fits: impl Fn(&[T], &T) -> bool) -> Vec<Vec<T>> {
+    let mut runs: Vec<Vec<T>> = Vec::new();
+    for item in items {
+        match runs.last_mut() {
+            Some(run) if fits(run, &item) => run.push(item),
+            _ => runs.push(vec![item]),
+        }
+    }
+    runs
 }
 
 /// A group's member listing, with the users its first page may hold (a

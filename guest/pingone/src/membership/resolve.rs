@@ -42,13 +42,15 @@
 // than SipHash in wasm and still seeded per instance.
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
-use connector_sdk::{ConnectorError, Context, Level, PageOutcome, SyncOp, SyncTask};
+use connector_sdk::{ConnectorError, Context, Level, PageOutcome};
 
 use crate::GROUP;
 use crate::client::api::{Api, MAX_BATCH};
 use crate::client::idpage::parse_id_page;
 use crate::client::model::{GroupMembership, IdOnly};
 use crate::membership::members::{DynamicGrant, dynamic_query, push_direct, push_dynamic};
+use crate::membership::plan::grants_task;
+use crate::resources::finish;
 use crate::tokens::{CheckChunk, DYNAMIC_UNLESS_DIRECT, ResolveChunk, Work};
 use crate::upload::Out;
 
@@ -85,11 +87,9 @@ pub fn resolve(
 ) -> Result<PageOutcome, ConnectorError> {
     let groups = chunk.groups;
     let mut children: Vec<String> = Vec::new();
-    for g in &groups {
-        for c in g.children.iter().flatten() {
-            if !children.contains(c) {
-                children.push(c.clone());
-            }
+    for c in groups.iter().flat_map(|g| g.children.iter().flatten()) {
+        if !children.contains(c) {
+            children.push(c.clone());
         }
     }
     let mut jobs = Vec::new();
@@ -246,15 +246,13 @@ pub fn resolve(
     let mut follow_ups = Vec::new();
     if users.len() > IN_CALL_CHECKS {
         let ids: Vec<String> = pending.iter().map(|p| p.id.clone()).collect();
-        let filters: Vec<Option<String>> = pending
+        let mut filters: Vec<Option<String>> = pending
             .iter()
             .map(|p| p.refused.as_ref().map(|(_, d)| d.filter.clone()))
             .collect();
-        let filters = if filters.iter().any(Option::is_some) {
-            filters
-        } else {
-            Vec::new()
-        };
+        if filters.iter().all(Option::is_none) {
+            filters.clear();
+        }
         for c in users.chunks(CHECKS_PER_TASK) {
             let work = Work::Check(CheckChunk {
                 groups: ids.clone(),
@@ -273,12 +271,7 @@ pub fn resolve(
                     .collect(),
                 filters: filters.clone(),
             });
-            follow_ups.push(SyncTask {
-                op: SyncOp::ListGrants,
-                resource_type: GROUP.into(),
-                resource: None,
-                page_token: Some(work.encode()),
-            });
+            follow_ups.push(grants_task(GROUP, work.encode()));
         }
     } else {
         let mut queue = users.into_iter();
@@ -313,11 +306,7 @@ pub fn resolve(
             }
         }
     }
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: None,
-        follow_ups,
-    })
+    finish(cx, out, None, follow_ups)
 }
 
 /// Closes a group when its counts leave no doubt about the open candidates.
@@ -404,14 +393,11 @@ pub fn check(cx: &Context, api: &Api, chunk: CheckChunk) -> Result<PageOutcome, 
         chunk.users.iter().map(|(u, _)| u.clone()).collect(),
     )?;
     let mut out = Out::new();
-    let grants: Vec<Option<DynamicGrant>> = (0..chunk.groups.len())
-        .map(|i| {
-            chunk
-                .filters
-                .get(i)
-                .and_then(|f| f.as_deref())
-                .map(DynamicGrant::new)
-        })
+    // No filters at all when no group of the chunk had one refused.
+    let grants: Vec<Option<DynamicGrant>> = chunk
+        .filters
+        .iter()
+        .map(|f| f.as_deref().map(DynamicGrant::new))
         .collect();
     for ((u, gs), dg) in chunk.users.iter().zip(direct) {
         let Some(dg) = dg else { continue };
@@ -429,11 +415,7 @@ pub fn check(cx: &Context, api: &Api, chunk: CheckChunk) -> Result<PageOutcome, 
             }
         }
     }
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: None,
-        follow_ups: Vec::new(),
-    })
+    finish(cx, out, None, Vec::new())
 }
 
 #[cfg(test)]
@@ -442,6 +424,7 @@ mod tests {
     use crate::testutil::{grant_ids, host, ok, page, run, status, task, urls};
     use crate::tokens::ResolveGroup;
     use connector_sdk::SyncOp;
+    use connector_sdk::SyncTask;
     use serde_json::{Value, json};
 
     fn users(ids: &[&str]) -> Value {

@@ -19,11 +19,11 @@
 //! Which member listings and checks then settle each group's direct
 //! members is the membership plan's ([`crate::membership`]).
 
-use connector_sdk::http::Request;
+use connector_sdk::http::{Request, Response};
 use connector_sdk::{
-    ConnectorError, Context, Entitlement, EntitlementPurpose, GrantExpansion, GrantResult,
-    GroupTrait, Level, PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait,
-    RevokeResult, SkipTasks, SyncOp, SyncTask, entitlement_id, resource_id,
+    ConnectorError, Context, Entitlement, GrantExpansion, GrantResult, GroupTrait, Level,
+    PageOutcome, Resource, ResourceId, ResourceTrait, RevokeResult, SkipTasks, SyncTask,
+    entitlement_id, resource_id,
 };
 use serde_json::{Map, Value, json};
 
@@ -31,15 +31,14 @@ use crate::client::api::{Api, BIG_PAGE};
 use crate::client::errors;
 use crate::client::failure::{self, send_write};
 use crate::client::idpage::parse_id_page;
-use crate::client::ids::checked;
 use crate::client::model::{Group, GroupMembership, RoleAssignment};
 use crate::client::paging::{Page, next_page, parse_page};
 use crate::membership::members::NESTED_METADATA;
 use crate::membership::plan::{choose_mode, grants_task, plan};
-use crate::resources::roles;
+use crate::resources::{finish, member, named_resource, principal_url, roles};
 use crate::tokens::{EDGE_BUDGET, GroupsChain, Mode, Sweep, Work};
 use crate::upload::Out;
-use crate::{GROUP, USER, time};
+use crate::{GROUP, USER};
 
 /// Groups per page in pass 1 (each costs a parents request in the same call).
 pub const PASS1_PAGE: u32 = 200;
@@ -52,20 +51,9 @@ const EDGES_PER_TASK: usize = 400;
 pub const GROUPS_PER_ROLES_TASK: usize = 100;
 
 pub fn member_entitlement(group: &ResourceId) -> Entitlement {
-    Entitlement {
-        resource: group.clone(),
-        slug: "member".into(),
-        display_name: "Member".into(),
-        description: Some(
-            "Member of the PingOne group: direct members, nested groups and the members its \
-             dynamic filter selects"
-                .into(),
-        ),
-        purpose: EntitlementPurpose::Assignment,
-        grantable_to: vec![USER.into(), GROUP.into()],
-        immutable: false,
-        metadata_json: None,
-    }
+    let description = "Member of the PingOne group: direct members, nested groups and the \
+                       members its dynamic filter selects";
+    member(group, description, &[USER, GROUP], false)
 }
 
 pub fn group_resource(g: &Group) -> Resource {
@@ -84,22 +72,15 @@ pub fn group_resource(g: &Group) -> Resource {
     put("customData", g.custom_data.clone());
     put("createdAt", g.created_at.clone().map(Value::from));
     put("updatedAt", g.updated_at.clone().map(Value::from));
-    Resource {
-        id: resource_id(GROUP, &g.id),
-        parent: None,
-        display_name: g
-            .name
-            .clone()
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| g.id.clone()),
-        description: g.description.clone().filter(|d| !d.trim().is_empty()),
-        external_id: Some(g.id.clone()),
-        status: ResourceStatus::Unspecified,
-        created_at: g.created_at.as_deref().and_then(time::parse),
-        trait_: Some(ResourceTrait::Group(GroupTrait {
-            profile_json: Some(Value::Object(profile).to_string()),
-        })),
-    }
+    let profile_json = Some(Value::Object(profile).to_string());
+    named_resource(
+        GROUP,
+        &g.id,
+        &g.name,
+        &g.description,
+        g.created_at.as_deref(),
+        ResourceTrait::Group(GroupTrait { profile_json }),
+    )
 }
 
 /// The expansion of a grant whose principal is group `g`.
@@ -234,11 +215,7 @@ pub fn list(cx: &Context, api: &Api, token: Option<&str>) -> Result<PageOutcome,
             None
         }
     };
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token,
-        follow_ups,
-    })
+    finish(cx, out, next_page_token, follow_ups)
 }
 
 /// Pass 2: re-list groups (1,000 a page) and plan each page with every edge known.
@@ -285,11 +262,7 @@ pub fn nesting_grants(
             Some(NESTED_METADATA.to_string()),
         );
     }
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: None,
-        follow_ups: Vec::new(),
-    })
+    finish(cx, out, None, Vec::new())
 }
 
 /// The first page of many groups' role assignments, in one `send_batch`;
@@ -308,40 +281,13 @@ pub fn role_grants_batch(
     let mut out = Out::new();
     let mut follow_ups = Vec::new();
     for ((id, url), res) in groups.iter().zip(&urls).zip(results) {
-        let what =
-            format!("listing role assignments of group {id} (GET /groups/{{id}}/roleAssignments)");
-        let resp = res?;
-        if resp.status == 404 {
-            // Deleted since the listing: nothing to grant.
-            cx.log(Level::Debug, format!("group {id} is gone"));
-            continue;
-        }
-        errors::check(&resp, &what)?;
-        let page: Page<RoleAssignment> = parse_page(&resp, "roleAssignments", &what)?;
-        let group = resource_id(GROUP, id);
-        roles::push_assignment_grants(
-            cx,
-            &mut out,
-            &group,
-            &page.items,
-            Some(group_expansion(id, &[USER])),
-            api.env_id(),
-        );
-        let next = next_page(api, url, &page, 0, &what)?;
-        if let Some((next, empty)) = next {
-            follow_ups.push(SyncTask {
-                op: SyncOp::ListGrants,
-                resource_type: GROUP.into(),
-                resource: Some(group),
-                page_token: Some(Work::GroupRolesPage { next, empty }.encode()),
-            });
+        if let Some((next, empty)) = role_page(cx, api, &mut out, id, url, res?, 0)? {
+            let mut task = grants_task(GROUP, Work::GroupRolesPage { next, empty }.encode());
+            task.resource = Some(resource_id(GROUP, id));
+            follow_ups.push(task);
         }
     }
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: None,
-        follow_ups,
-    })
+    finish(cx, out, None, follow_ups)
 }
 
 /// A group's next page of role assignments, a page a call
@@ -354,44 +300,49 @@ pub fn role_grants(
     token: Option<Work>,
 ) -> Result<PageOutcome, ConnectorError> {
     let (url, empty) = match token {
-        None => {
-            return Ok(PageOutcome {
-                next_page_token: None,
-                follow_ups: Vec::new(),
-            });
-        }
+        None => return finish(cx, Out::new(), None, Vec::new()),
         Some(Work::GroupRolesPage { next, empty }) => (next, empty),
         Some(other) => return Err(crate::wrong_token("group role assignments", &other)),
     };
-    let what = format!(
-        "listing role assignments of group {} (GET /groups/{{id}}/roleAssignments)",
-        group.resource
-    );
-    let resp = api.send(&url, &what)?;
+    let resp = api.send(&url, &role_listing(&group.resource))?;
+    let mut out = Out::new();
+    let next = role_page(cx, api, &mut out, &group.resource, &url, resp, empty)?
+        .map(|(next, empty)| Work::GroupRolesPage { next, empty }.encode());
+    finish(cx, out, next, Vec::new())
+}
+
+fn role_listing(group: &str) -> String {
+    format!("listing role assignments of group {group} (GET /groups/{{id}}/roleAssignments)")
+}
+
+/// The grants of one page of group `id`'s role assignments, read from
+/// `url`, and the page after it; a group deleted since the listing has
+/// nothing to grant.
+fn role_page(
+    cx: &Context,
+    api: &Api,
+    out: &mut Out,
+    id: &str,
+    url: &str,
+    resp: Response,
+    empty: u32,
+) -> Result<Option<(String, u32)>, ConnectorError> {
     if resp.status == 404 {
-        return Ok(PageOutcome {
-            next_page_token: None,
-            follow_ups: Vec::new(),
-        });
+        cx.log(Level::Debug, format!("group {id} is gone"));
+        return Ok(None);
     }
+    let what = role_listing(id);
     errors::check(&resp, &what)?;
     let page: Page<RoleAssignment> = parse_page(&resp, "roleAssignments", &what)?;
-    let mut out = Out::new();
     roles::push_assignment_grants(
         cx,
-        &mut out,
-        group,
+        out,
+        &resource_id(GROUP, id),
         &page.items,
-        Some(group_expansion(&group.resource, &[USER])),
+        Some(group_expansion(id, &[USER])),
         api.env_id(),
     );
-    let next = next_page(api, &url, &page, empty, &what)?
-        .map(|(next, empty)| Work::GroupRolesPage { next, empty }.encode());
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: next,
-        follow_ups: Vec::new(),
-    })
+    next_page(api, url, &page, empty, &what)
 }
 
 /// Adds a user to a group, or nests a group in it.
@@ -400,28 +351,15 @@ pub fn grant_member(
     group: &str,
     principal: &ResourceId,
 ) -> Result<GrantResult, ConnectorError> {
-    let (url, what) = match principal.resource_type.as_str() {
-        USER => (
-            format!(
-                "{}/users/{}/memberOfGroups",
-                api.environment(),
-                checked("user id", &principal.resource)?
-            ),
-            format!("adding user {} to group {group}", principal.resource),
-        ),
-        GROUP => (
-            format!(
-                "{}/groups/{}/memberOfGroups",
-                api.environment(),
-                checked("group id", &principal.resource)?
-            ),
-            format!("nesting group {} in group {group}", principal.resource),
-        ),
-        other => {
-            return Err(ConnectorError::InvalidArgument(format!(
-                "only users and groups can be group members, not {other}"
-            )));
-        }
+    let Some(url) = principal_url(api, principal, "/memberOfGroups")? else {
+        return Err(ConnectorError::InvalidArgument(format!(
+            "only users and groups can be group members, not {}",
+            principal.resource_type
+        )));
+    };
+    let what = match principal.resource_type.as_str() {
+        USER => format!("adding user {} to group {group}", principal.resource),
+        _ => format!("nesting group {} in group {group}", principal.resource),
     };
     // Safe to repeat after a 5xx or a lost response: PingOne refuses a
     // duplicate membership, which answers `already-exists` (applied once).
@@ -442,28 +380,15 @@ pub fn revoke_member(
     group: &str,
     p: &ResourceId,
 ) -> Result<RevokeResult, ConnectorError> {
-    let (url, what) = match p.resource_type.as_str() {
-        USER => (
-            format!(
-                "{}/users/{}/memberOfGroups/{group}",
-                api.environment(),
-                checked("user id", &p.resource)?
-            ),
-            format!("removing user {} from group {group}", p.resource),
-        ),
-        GROUP => (
-            format!(
-                "{}/groups/{}/memberOfGroups/{group}",
-                api.environment(),
-                checked("group id", &p.resource)?
-            ),
-            format!("un-nesting group {} from group {group}", p.resource),
-        ),
-        other => {
-            return Err(ConnectorError::InvalidArgument(format!(
-                "no group membership of a {other}"
-            )));
-        }
+    let Some(url) = principal_url(api, p, &format!("/memberOfGroups/{group}"))? else {
+        return Err(ConnectorError::InvalidArgument(format!(
+            "no group membership of a {}",
+            p.resource_type
+        )));
+    };
+    let what = match p.resource_type.as_str() {
+        USER => format!("removing user {} from group {group}", p.resource),
+        _ => format!("un-nesting group {} from group {group}", p.resource),
     };
     failure::delete(api, &url, &what).map(|gone| {
         if gone {
@@ -478,6 +403,7 @@ pub fn revoke_member(
 mod tests {
     use super::*;
     use crate::testutil::{grant_ids, group, host, kinds, ok, page, run, status, task, urls};
+    use connector_sdk::SyncOp;
 
     #[test]
     fn nested_groups_are_expandable_grants() {

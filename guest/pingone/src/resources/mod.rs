@@ -13,12 +13,8 @@
 //!   retries them after a 5xx or a lost response: a replay of an applied
 //!   grant is refused as a duplicate, never applied twice. Creating a user
 //!   is not (a replay would answer `already-exists` and lose the password).
-//! - The entitlement slug names the scope of a role grant (see
-//!   [`roles`]): `assigned` is this environment,
-//!   `assigned:population:<id>` that population, `assigned:organization`
-//!   the environment's organization. `assigned:application` and
-//!   `assigned:other-environment` do not name the application or
-//!   environment, so they are not grantable here.
+//! - The entitlement slug names the scope of a role grant ([`roles`]);
+//!   the slugs that do not name their scope are not grantable.
 //! - A revoke reads the principal's current assignments (every page) and
 //!   deletes those of the grant's role and scope rather than trusting the
 //!   assignment ids in the stored grant, which may be stale (an assignment
@@ -36,13 +32,92 @@ pub mod roles;
 pub mod users;
 
 use connector_sdk::{
-    ConnectorError, Context, EntitlementRef, GrantRef, GrantResult, ResourceId, RevokeResult,
+    ConnectorError, Context, Entitlement, EntitlementPurpose, EntitlementRef, GrantRef,
+    GrantResult, PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait, RevokeResult,
+    SyncTask, resource_id,
 };
 
 use crate::client::api::Api;
 use crate::client::ids::checked;
 use crate::config::Settings;
-use crate::{GROUP, POPULATION, ROLE};
+use crate::upload::Out;
+use crate::{GROUP, POPULATION, ROLE, USER};
+
+/// Uploads what a call put in `out` and answers its outcome.
+pub fn finish(
+    cx: &Context,
+    out: Out,
+    next_page_token: Option<String>,
+    follow_ups: Vec<SyncTask>,
+) -> Result<PageOutcome, ConnectorError> {
+    out.flush(cx)?;
+    Ok(PageOutcome {
+        next_page_token,
+        follow_ups,
+    })
+}
+
+/// The `member` entitlement of a group or a population.
+pub fn member(
+    resource: &ResourceId,
+    description: &str,
+    grantable_to: &[&str],
+    immutable: bool,
+) -> Entitlement {
+    Entitlement {
+        resource: resource.clone(),
+        slug: "member".into(),
+        display_name: "Member".into(),
+        description: Some(description.into()),
+        purpose: EntitlementPurpose::Assignment,
+        grantable_to: grantable_to.iter().map(|t| t.to_string()).collect(),
+        immutable,
+        metadata_json: None,
+    }
+}
+
+/// The text when it is not blank.
+pub fn non_blank(text: &Option<String>) -> Option<String> {
+    text.clone().filter(|t| !t.trim().is_empty())
+}
+
+/// A group, population or role resource: PingOne's id is the external id,
+/// a blank name shows the id, a blank description none.
+pub fn named_resource(
+    resource_type: &str,
+    id: &str,
+    name: &Option<String>,
+    description: &Option<String>,
+    created_at: Option<&str>,
+    trait_: ResourceTrait,
+) -> Resource {
+    Resource {
+        id: resource_id(resource_type, id),
+        parent: None,
+        display_name: non_blank(name).unwrap_or_else(|| id.to_string()),
+        description: non_blank(description),
+        external_id: Some(id.to_string()),
+        status: ResourceStatus::Unspecified,
+        created_at: created_at.and_then(crate::time::parse),
+        trait_: Some(trait_),
+    }
+}
+
+/// `{environment}/users/{id}{rest}` or `{environment}/groups/{id}{rest}` for
+/// a user or group principal, its id checked; `None` for another type.
+pub fn principal_url(
+    api: &Api,
+    principal: &ResourceId,
+    rest: &str,
+) -> Result<Option<String>, ConnectorError> {
+    let (path, what) = match principal.resource_type.as_str() {
+        USER => ("users", "user id"),
+        GROUP => ("groups", "group id"),
+        _ => return Ok(None),
+    };
+    let id = checked(what, &principal.resource)?;
+    Ok(Some(format!("{}/{path}/{id}{rest}", api.environment())))
+}
 
 /// Grants an entitlement through the module of its resource type.
 pub fn grant(

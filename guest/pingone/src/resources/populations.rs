@@ -12,21 +12,22 @@
 //! population and leaves it only by being moved to another.
 
 use connector_sdk::{
-    ConnectorError, Context, Entitlement, EntitlementPurpose, GroupTrait, PageOutcome, Resource,
-    ResourceId, ResourceStatus, ResourceTrait, SkipTasks, resource_id,
+    ConnectorError, Context, Entitlement, GroupTrait, PageOutcome, Resource, ResourceId,
+    ResourceTrait, SkipTasks,
 };
 use serde_json::json;
 
-use crate::client::api::{Api, BIG_PAGE};
+use crate::client::api::Api;
 use crate::client::model::Population;
 use crate::client::paging::{Page, next_page, parse_page};
+use crate::resources::{finish, member, named_resource};
 use crate::tokens::Work;
 use crate::upload::Out;
-use crate::{POPULATION, USER, time};
+use crate::{POPULATION, USER};
 
 pub fn list(cx: &Context, api: &Api, token: Option<Work>) -> Result<PageOutcome, ConnectorError> {
     let (url, empty) = match token {
-        None => (api.populations(BIG_PAGE), 0),
+        None => (api.populations(), 0),
         Some(Work::PopulationsPage { next, empty }) => (next, empty),
         Some(other) => return Err(crate::wrong_token("list populations", &other)),
     };
@@ -44,11 +45,7 @@ pub fn list(cx: &Context, api: &Api, token: Option<Work>) -> Result<PageOutcome,
     }
     let next = next_page(api, &url, &page, empty, what)?
         .map(|(next, empty)| Work::PopulationsPage { next, empty }.encode());
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: next,
-        follow_ups: Vec::new(),
-    })
+    finish(cx, out, next, Vec::new())
 }
 
 pub fn population_resource(p: &Population) -> Resource {
@@ -56,35 +53,20 @@ pub fn population_resource(p: &Population) -> Resource {
         "populationId": p.id,
         "default": p.default.unwrap_or(false),
     });
-    Resource {
-        id: resource_id(POPULATION, &p.id),
-        parent: None,
-        display_name: p
-            .name
-            .clone()
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| p.id.clone()),
-        description: p.description.clone().filter(|d| !d.trim().is_empty()),
-        external_id: Some(p.id.clone()),
-        status: ResourceStatus::Unspecified,
-        created_at: p.created_at.as_deref().and_then(time::parse),
-        trait_: Some(ResourceTrait::Group(GroupTrait {
+    named_resource(
+        POPULATION,
+        &p.id,
+        &p.name,
+        &p.description,
+        p.created_at.as_deref(),
+        ResourceTrait::Group(GroupTrait {
             profile_json: Some(profile.to_string()),
-        })),
-    }
+        }),
+    )
 }
 
 pub fn member_entitlement(population: &ResourceId) -> Entitlement {
-    Entitlement {
-        resource: population.clone(),
-        slug: "member".into(),
-        display_name: "Member".into(),
-        description: Some("Users whose population this is".into()),
-        purpose: EntitlementPurpose::Assignment,
-        grantable_to: vec![USER.into()],
-        immutable: true,
-        metadata_json: None,
-    }
+    member(population, "Users whose population this is", &[USER], true)
 }
 
 /// Granting or revoking a population: every user is in exactly one.
@@ -106,7 +88,7 @@ mod tests {
     fn lists_populations_and_declares_their_member_entitlement() {
         let a = urls();
         let h = host(vec![(
-            a.populations(BIG_PAGE),
+            a.populations(),
             ok(page(
                 "populations",
                 json!([

@@ -38,17 +38,19 @@
 use connector_sdk::http::Request;
 use connector_sdk::{
     ConnectorError, Context, Entitlement, EntitlementPurpose, EntitlementRef, GrantExpansion,
-    GrantResult, Level, PageOutcome, Resource, ResourceId, ResourceStatus, ResourceTrait,
-    RevokeResult, RoleTrait, SkipTasks, SyncOp, SyncTask, resource_id,
+    GrantResult, Level, PageOutcome, Resource, ResourceId, ResourceTrait, RevokeResult, RoleTrait,
+    SkipTasks, SyncOp, resource_id,
 };
 use serde_json::{Value, json};
 
-use crate::client::api::{Api, BIG_PAGE};
+use crate::client::api::Api;
 use crate::client::errors;
 use crate::client::failure::{self, send_write};
 use crate::client::ids::{checked, checked_answer};
 use crate::client::model::{Environment, Population, Role, RoleAssignment};
 use crate::client::paging::parse_one;
+use crate::membership::plan::grants_task;
+use crate::resources::{finish, named_resource, non_blank, principal_url};
 use crate::tokens::{RoleEntitlements, RoleSpec, Work};
 use crate::upload::Out;
 use crate::{GROUP, ROLE, USER};
@@ -136,7 +138,7 @@ pub fn list(cx: &Context, api: &Api) -> Result<PageOutcome, ConnectorError> {
     let pops: Vec<Population> = api
         .list_one(
             "populations",
-            api.populations(BIG_PAGE),
+            api.populations(),
             "listing populations for role scopes (GET /populations)",
         )
         .map_err(|e| e.error)?;
@@ -179,19 +181,12 @@ pub fn list(cx: &Context, api: &Api) -> Result<PageOutcome, ConnectorError> {
                 pops: chunk.to_vec(),
                 roles: roles.to_vec(),
             });
-            follow_ups.push(SyncTask {
-                op: SyncOp::ListEntitlements,
-                resource_type: ROLE.into(),
-                resource: None,
-                page_token: Some(work.encode()),
-            });
+            let mut task = grants_task(ROLE, work.encode());
+            task.op = SyncOp::ListEntitlements;
+            follow_ups.push(task);
         }
     }
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: None,
-        follow_ups,
-    })
+    finish(cx, out, None, follow_ups)
 }
 
 /// Platform roles, then custom roles, each from its own endpoint (one
@@ -220,10 +215,7 @@ fn read_roles(api: &Api) -> Result<Vec<Role>, ConnectorError> {
 }
 
 fn role_name(r: &Role) -> String {
-    r.name
-        .clone()
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| r.id.clone())
+    non_blank(&r.name).unwrap_or_else(|| r.id.clone())
 }
 
 /// `applicableTo`, upper-cased; every scope type when PingOne omits it.
@@ -249,19 +241,51 @@ pub fn role_resource(r: &Role) -> Resource {
         "applicableTo": applicable_scopes(r),
         "permissionCount": r.permissions.as_ref().map(|p| p.len()),
     });
-    Resource {
-        id: resource_id(ROLE, &r.id),
-        parent: None,
-        display_name: role_name(r),
-        description: r.description.clone().filter(|d| !d.trim().is_empty()),
-        external_id: Some(r.id.clone()),
-        status: ResourceStatus::Unspecified,
-        created_at: None,
-        trait_: Some(ResourceTrait::Role(RoleTrait {
+    named_resource(
+        ROLE,
+        &r.id,
+        &r.name,
+        &r.description,
+        None,
+        ResourceTrait::Role(RoleTrait {
             profile_json: Some(profile.to_string()),
-        })),
-    }
+        }),
+    )
 }
+
+/// The entitlements of a role's scopes other than populations: (scope
+/// type, slug, name label, what it is scoped to, immutable). The immutable
+/// ones do not name their scope, so they are not grantable.
+const BASE_ENTITLEMENTS: [(&str, &str, &str, &str, bool); 4] = [
+    (
+        "ENVIRONMENT",
+        "assigned",
+        "this environment",
+        "this environment",
+        false,
+    ),
+    (
+        "ENVIRONMENT",
+        "assigned:other-environment",
+        "other environments",
+        "another environment; the grant's metadata names it",
+        true,
+    ),
+    (
+        "ORGANIZATION",
+        "assigned:organization",
+        "organization",
+        "the organization",
+        false,
+    ),
+    (
+        "APPLICATION",
+        "assigned:application",
+        "applications",
+        "an application; the grant's metadata names it",
+        true,
+    ),
+];
 
 /// The scoped entitlements of a set of roles.
 pub fn entitlements(cx: &Context, work: RoleEntitlements) -> Result<PageOutcome, ConnectorError> {
@@ -283,44 +307,20 @@ pub fn entitlements(cx: &Context, work: RoleEntitlements) -> Result<PageOutcome,
             });
         };
         let has = |s: &str| r.scopes.iter().any(|x| x == s);
-        if work.base && has("ENVIRONMENT") {
+        for (scope, slug, label, scoped_to, immutable) in BASE_ENTITLEMENTS {
+            if !work.base || !has(scope) {
+                continue;
+            }
+            let mut meta = json!({ "roleId": r.id, "scopeType": scope });
+            if slug == "assigned" {
+                meta["scopeId"] = json!(env_id);
+            }
             ent(
-                "assigned".into(),
-                format!("{} (this environment)", r.name),
-                format!("Holds the {} role scoped to this environment", r.name),
-                false,
-                json!({ "roleId": r.id, "scopeType": "ENVIRONMENT", "scopeId": env_id }),
-            );
-            ent(
-                "assigned:other-environment".into(),
-                format!("{} (other environments)", r.name),
-                format!(
-                    "Holds the {} role scoped to another environment; the grant's metadata names it",
-                    r.name
-                ),
-                true,
-                json!({ "roleId": r.id, "scopeType": "ENVIRONMENT" }),
-            );
-        }
-        if work.base && has("ORGANIZATION") {
-            ent(
-                "assigned:organization".into(),
-                format!("{} (organization)", r.name),
-                format!("Holds the {} role scoped to the organization", r.name),
-                false,
-                json!({ "roleId": r.id, "scopeType": "ORGANIZATION" }),
-            );
-        }
-        if work.base && has("APPLICATION") {
-            ent(
-                "assigned:application".into(),
-                format!("{} (applications)", r.name),
-                format!(
-                    "Holds the {} role scoped to an application; the grant's metadata names it",
-                    r.name
-                ),
-                true,
-                json!({ "roleId": r.id, "scopeType": "APPLICATION" }),
+                slug.into(),
+                format!("{} ({label})", r.name),
+                format!("Holds the {} role scoped to {scoped_to}", r.name),
+                immutable,
+                meta,
             );
         }
         if has("POPULATION") {
@@ -335,11 +335,7 @@ pub fn entitlements(cx: &Context, work: RoleEntitlements) -> Result<PageOutcome,
             }
         }
     }
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: None,
-        follow_ups: Vec::new(),
-    })
+    finish(cx, out, None, Vec::new())
 }
 
 /// (scope type, scope id) of a role entitlement slug.
@@ -390,21 +386,12 @@ fn scope_of(
 }
 
 fn subject_url(api: &Api, principal: &ResourceId) -> Result<String, ConnectorError> {
-    match principal.resource_type.as_str() {
-        USER => Ok(format!(
-            "{}/users/{}/roleAssignments",
-            api.environment(),
-            checked("user id", &principal.resource)?
-        )),
-        GROUP => Ok(format!(
-            "{}/groups/{}/roleAssignments",
-            api.environment(),
-            checked("group id", &principal.resource)?
-        )),
-        other => Err(ConnectorError::InvalidArgument(format!(
-            "roles are assigned to users and groups, not {other}"
-        ))),
-    }
+    principal_url(api, principal, "/roleAssignments")?.ok_or_else(|| {
+        ConnectorError::InvalidArgument(format!(
+            "roles are assigned to users and groups, not {}",
+            principal.resource_type
+        ))
+    })
 }
 
 /// Assigns the role at the scope its entitlement names.
@@ -583,7 +570,7 @@ mod tests {
                 )),
             ),
             (
-                a.populations(BIG_PAGE),
+                a.populations(),
                 ok(page(
                     "populations",
                     json!([{"id": "p1", "name": "Staff"}, {"id": "p2"}]),
@@ -662,10 +649,7 @@ mod tests {
                     None,
                 )),
             ),
-            (
-                a.populations(BIG_PAGE),
-                ok(page("populations", json!([]), None)),
-            ),
+            (a.populations(), ok(page("populations", json!([]), None))),
         ]);
         run(&h, task(SyncOp::ListResources, ROLE, None, None)).unwrap();
         let ids: Vec<String> = h

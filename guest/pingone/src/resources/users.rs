@@ -25,7 +25,7 @@ use connector_sdk::http::Request;
 use connector_sdk::{
     AccountInfo, AccountType, ConnectorError, Context, CreateAccountOutcome, CreateAccountResult,
     CredentialOption, DeleteResult, Email, PageOutcome, Resource, ResourceId, ResourceStatus,
-    ResourceTrait, StructuredName, SyncOp, SyncTask, UserStatus, UserTrait, resource_id,
+    ResourceTrait, StructuredName, UserStatus, UserTrait, resource_id,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -37,7 +37,8 @@ use crate::client::ids::{checked, checked_answer};
 use crate::client::model::{RoleAssignment, User};
 use crate::client::paging::{Page, next_page, parse_one, parse_page};
 use crate::config::Settings;
-use crate::resources::roles;
+use crate::membership::plan::grants_task;
+use crate::resources::{finish, roles};
 use crate::tokens::{NO_POPULATION, UserBatch, Work};
 use crate::upload::{Out, SetKey};
 use crate::{POPULATION, USER, time};
@@ -65,34 +66,23 @@ pub fn list(
     let mut users = Vec::with_capacity(page.items.len());
     for u in &page.items {
         out.resources.push(user_resource(u));
-        let pop = match u.population.as_ref() {
-            None => NO_POPULATION,
-            Some(p) => match pops.iter().position(|x| *x == p.id) {
-                Some(i) => i as u32,
-                None => {
-                    pops.push(p.id.clone());
-                    (pops.len() - 1) as u32
-                }
-            },
-        };
+        let pop = u.population.as_ref().map_or(NO_POPULATION, |p| {
+            let known = pops.iter().position(|x| *x == p.id);
+            known.unwrap_or_else(|| {
+                pops.push(p.id.clone());
+                pops.len() - 1
+            }) as u32
+        });
         users.push((u.id.clone(), pop));
     }
     let mut follow_ups = Vec::new();
     if !users.is_empty() {
-        follow_ups.push(SyncTask {
-            op: SyncOp::ListGrants,
-            resource_type: USER.into(),
-            resource: None,
-            page_token: Some(Work::UserBatch(UserBatch { pops, users }).encode()),
-        });
+        let batch = Work::UserBatch(UserBatch { pops, users });
+        follow_ups.push(grants_task(USER, batch.encode()));
     }
     let next = next_page(api, &url, &page, empty, what)?
         .map(|(next, empty)| Work::UsersPage { next, empty }.encode());
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: next,
-        follow_ups,
-    })
+    finish(cx, out, next, follow_ups)
 }
 
 /// Role assignments and population grants of one page of users.
@@ -143,11 +133,7 @@ pub fn grants(
         }
         roles::push_assignment_grants(cx, &mut out, &principal, &assignments, None, api.env_id());
     }
-    out.flush(cx)?;
-    Ok(PageOutcome {
-        next_page_token: None,
-        follow_ups: Vec::new(),
-    })
+    finish(cx, out, None, Vec::new())
 }
 
 /// `name.formatted`, else "given family", else the username, else the id.
@@ -230,10 +216,12 @@ pub fn user_resource(u: &User) -> Resource {
         details.push("disabled".to_string());
     }
     if locked {
-        match u.account.as_ref().and_then(|a| a.locked_at.as_deref()) {
-            Some(at) => details.push(format!("account locked since {at}")),
-            None => details.push("account locked".to_string()),
-        }
+        details.push(
+            match u.account.as_ref().and_then(|a| a.locked_at.as_deref()) {
+                Some(at) => format!("account locked since {at}"),
+                None => "account locked".to_string(),
+            },
+        );
     }
     if let Some(l) = lifecycle
         .as_deref()
@@ -256,6 +244,7 @@ pub fn user_resource(u: &User) -> Resource {
     });
 
     let account = u.account.as_ref();
+    let last_sign_on_at = u.last_sign_on.as_ref().and_then(|s| s.at.as_deref());
     let profile = Profile {
         account_status: account_status.as_deref(),
         can_authenticate: account.and_then(|a| a.can_authenticate),
@@ -264,7 +253,7 @@ pub fn user_resource(u: &User) -> Resource {
         enabled,
         external_id: u.external_id.as_deref(),
         identity_provider: u.identity_provider.as_ref().and_then(|i| i.kind.as_deref()),
-        last_sign_on_at: u.last_sign_on.as_ref().and_then(|s| s.at.as_deref()),
+        last_sign_on_at,
         lifecycle_status: lifecycle.as_deref(),
         locked,
         locked_at: account.and_then(|a| a.locked_at.as_deref()),
@@ -279,10 +268,9 @@ pub fn user_resource(u: &User) -> Resource {
     };
 
     let created_at = u.created_at.as_deref().and_then(time::parse);
-    let status = if enabled {
-        UserStatus::Enabled
-    } else {
-        UserStatus::Disabled
+    let (status, user_status) = match enabled {
+        true => (ResourceStatus::Enabled, UserStatus::Enabled),
+        false => (ResourceStatus::Disabled, UserStatus::Disabled),
     };
     let emails = u
         .email
@@ -299,28 +287,20 @@ pub fn user_resource(u: &User) -> Resource {
         display_name: display_name(u),
         description: None,
         external_id: Some(u.id.clone()),
-        status: if enabled {
-            ResourceStatus::Enabled
-        } else {
-            ResourceStatus::Disabled
-        },
+        status,
         created_at,
         trait_: Some(ResourceTrait::User(UserTrait {
             emails,
             login: u.username.clone(),
             login_aliases: Vec::new(),
-            status,
+            status: user_status,
             status_details: (!details.is_empty()).then(|| details.join("; ")),
             account_type: AccountType::Human,
             structured_name,
             employee_ids: Vec::new(),
             profile_json: serde_json::to_string(&profile).ok(),
             created_at,
-            last_login: u
-                .last_sign_on
-                .as_ref()
-                .and_then(|s| s.at.as_deref())
-                .and_then(time::parse),
+            last_login: last_sign_on_at.and_then(time::parse),
             mfa_enabled: u.mfa_enabled,
         })),
     }
@@ -407,14 +387,11 @@ pub fn create_account(
     if let Some(e) = &acct.email {
         body["email"] = json!(e);
     }
-    if acct.given.is_some() || acct.family.is_some() {
-        let mut name = Map::new();
-        if let Some(g) = &acct.given {
-            name.insert("given".into(), json!(g));
-        }
-        if let Some(f) = &acct.family {
-            name.insert("family".into(), json!(f));
-        }
+    let name: Map<String, Value> = [("given", &acct.given), ("family", &acct.family)]
+        .into_iter()
+        .filter_map(|(part, value)| Some((part.to_string(), json!(value.as_ref()?))))
+        .collect();
+    if !name.is_empty() {
         body["name"] = Value::Object(name);
     }
     if let Some(p) = &acct.population {

@@ -37,7 +37,7 @@ use tokio::io::AsyncReadExt as _;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 
-use super::credentials::{TokenError, TokenSource};
+use super::credentials::{TokenError, TokenSource, host_without_port};
 use super::proxy::ProxyConnector;
 
 /// Baton's chunk size; the proto allows up to 1 MiB per message.
@@ -81,15 +81,10 @@ impl BatonClient {
         } else {
             format!("{api_host}:443")
         };
-        let domain = authority
-            .rsplit_once(':')
-            .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
-            .unwrap_or(&authority)
-            .to_string();
         let mut tls = ClientTlsConfig::new()
             .with_native_roots()
             .with_webpki_roots()
-            .domain_name(domain);
+            .domain_name(host_without_port(api_host));
         for pem in extra_roots_pem {
             // The host's one CA-bundle loader vets it; tonic reads the PEM.
             connector_runtime::capabilities::http::ca_bundle_certificates(pem)?;
@@ -113,10 +108,17 @@ impl BatonClient {
         })
     }
 
-    async fn authorize<T>(
+    /// Makes one call: the token and `deadline` on the way out; on the way
+    /// back, an `UNAUTHENTICATED` answer drops the cached token.
+    async fn call<M, R, F>(
         &self,
-        mut request: tonic::Request<T>,
-    ) -> Result<tonic::Request<T>, Status> {
+        message: M,
+        deadline: Duration,
+        method: impl FnOnce(BatonServiceClient<Channel>, tonic::Request<M>) -> F,
+    ) -> Result<R, Status>
+    where
+        F: Future<Output = Result<tonic::Response<R>, Status>>,
+    {
         let header = self.tokens.authorization().await.map_err(|e| match e {
             TokenError::Refused(_) => Status::unauthenticated(e.to_string()),
             TokenError::Unreachable(_) => Status::unavailable(e.to_string()),
@@ -126,23 +128,11 @@ impl BatonClient {
             .parse()
             .map_err(|_| Status::unauthenticated("the access token is not a valid header value"))?;
         value.set_sensitive(true);
+        let mut request = tonic::Request::new(message);
         request.metadata_mut().insert("authorization", value);
-        Ok(request)
-    }
-
-    /// The token and deadline every call carries.
-    async fn prepare<T>(
-        &self,
-        message: T,
-        deadline: Duration,
-    ) -> Result<tonic::Request<T>, Status> {
-        let mut request = self.authorize(tonic::Request::new(message)).await?;
         request.set_timeout(deadline);
-        Ok(request)
-    }
-
-    async fn after<T>(&self, result: Result<tonic::Response<T>, Status>) -> Result<T, Status> {
-        match result {
+        match method(self.grpc.clone(), request).await {
+            Ok(response) => Ok(response.into_inner()),
             Err(s) => {
                 if s.code() == Code::Unauthenticated {
                     self.tokens.invalidate().await;
@@ -150,23 +140,24 @@ impl BatonClient {
                 // A refusal may quote the token it refused: redact it too.
                 Err(Status::new(s.code(), self.tokens.redact(s.message())))
             }
-            Ok(response) => Ok(response.into_inner()),
         }
     }
 
     pub async fn hello(&self, req: v1::HelloRequest) -> Result<v1::HelloResponse, Status> {
-        let request = self.prepare(req, UNARY_DEADLINE).await?;
-        let result = self.grpc.clone().hello(request).await;
-        self.after(result).await
+        self.call(req, UNARY_DEADLINE, |mut grpc, r| async move {
+            grpc.hello(r).await
+        })
+        .await
     }
 
     pub async fn get_task(&self) -> Result<v1::GetTaskResponse, Status> {
         let req = v1::GetTaskRequest {
             host_id: self.host_id.clone(),
         };
-        let request = self.prepare(req, UNARY_DEADLINE).await?;
-        let result = self.grpc.clone().get_task(request).await;
-        self.after(result).await
+        self.call(req, UNARY_DEADLINE, |mut grpc, r| async move {
+            grpc.get_task(r).await
+        })
+        .await
     }
 
     pub async fn heartbeat(&self, task_id: &str) -> Result<v1::HeartbeatResponse, Status> {
@@ -175,18 +166,20 @@ impl BatonClient {
             task_id: task_id.to_string(),
             annotations: vec![],
         };
-        let request = self.prepare(req, UNARY_DEADLINE).await?;
-        let result = self.grpc.clone().heartbeat(request).await;
-        self.after(result).await
+        self.call(req, UNARY_DEADLINE, |mut grpc, r| async move {
+            grpc.heartbeat(r).await
+        })
+        .await
     }
 
     pub async fn finish_task(
         &self,
         req: v1::FinishTaskRequest,
     ) -> Result<v1::FinishTaskResponse, Status> {
-        let request = self.prepare(req, FINISH_DEADLINE).await?;
-        let result = self.grpc.clone().finish_task(request).await;
-        self.after(result).await
+        self.call(req, FINISH_DEADLINE, |mut grpc, r| async move {
+            grpc.finish_task(r).await
+        })
+        .await
     }
 
     /// Streams `file` as the task's asset: metadata, 512 KiB chunks read as
@@ -194,16 +187,14 @@ impl BatonClient {
     pub async fn upload_asset(&self, task_id: &str, file: &Path) -> Result<(), Status> {
         // The digest comes first, from its own read, as the eof message
         // must carry it; the second read is the one streamed.
-        let digest = sha256_file(file)
-            .await
-            .map_err(|e| Status::internal(format!("reading {}: {e}", file.display())))?;
-        let handle = tokio::fs::File::open(file)
-            .await
-            .map_err(|e| Status::internal(format!("opening {}: {e}", file.display())))?;
+        let failed = |doing: &str, e| Status::internal(format!("{doing} {}: {e}", file.display()));
+        let digest = sha256_file(file).await.map_err(|e| failed("reading", e))?;
+        let handle = tokio::fs::File::open(file).await;
+        let handle = handle.map_err(|e| failed("opening", e))?;
         let size = handle
             .metadata()
             .await
-            .map_err(|e| Status::internal(format!("reading {}: {e}", file.display())))?
+            .map_err(|e| failed("reading", e))?
             .len();
         let metadata = v1::UploadAssetRequest {
             msg: Some(upload::Msg::Metadata(upload::UploadMetadata {
@@ -223,24 +214,18 @@ impl BatonClient {
             let path = path.clone();
             async move {
                 let mut handle = state?;
-                let mut buf = vec![0u8; UPLOAD_CHUNK];
-                let mut filled = 0;
-                while filled < buf.len() {
-                    match handle.read(&mut buf[filled..]).await {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) => {
-                            // Ending the stream early makes the digest
-                            // mismatch, so the server refuses the asset.
-                            tracing::error!("reading {} during upload: {e}", path.display());
-                            return None;
-                        }
-                    }
-                }
-                if filled == 0 {
+                let mut buf = Vec::with_capacity(UPLOAD_CHUNK);
+                let mut chunk = (&mut handle).take(UPLOAD_CHUNK as u64);
+                if let Err(e) = chunk.read_to_end(&mut buf).await {
+                    // Ending the stream early makes the digest mismatch, so
+                    // the server refuses the asset.
+                    tracing::error!("reading {} during upload: {e}", path.display());
                     return None;
                 }
-                buf.truncate(filled);
+                if buf.is_empty() {
+                    return None;
+                }
+                let filled = buf.len();
                 let msg = v1::UploadAssetRequest {
                     msg: Some(upload::Msg::Data(upload::UploadData { data: buf })),
                 };
@@ -250,9 +235,12 @@ impl BatonClient {
         let stream = futures_util::stream::once(async { metadata })
             .chain(chunks)
             .chain(futures_util::stream::once(async { eof }));
-        let request = self.prepare(stream, upload_deadline(size)).await?;
-        let result = self.grpc.clone().upload_asset(request).await;
-        self.after(result).await.map(|_| ())
+        let deadline = upload_deadline(size);
+        self.call(stream, deadline, |mut grpc, r| async move {
+            grpc.upload_asset(r).await
+        })
+        .await
+        .map(|_| ())
     }
 }
 
@@ -320,14 +308,15 @@ mod tests {
             (FINISH_DEADLINE, "30000000u"),
             (upload_deadline(1 << 30), "4216000m"),
         ] {
-            let request = client.prepare((), deadline).await.unwrap();
-            assert_eq!(
-                request.metadata().get("grpc-timeout").unwrap(),
-                grpc_timeout
-            );
-            let auth = request.metadata().get("authorization").unwrap();
-            assert!(auth.is_sensitive());
-            assert!(auth.to_str().unwrap().starts_with("Bearer "));
+            let sent = |_, request: tonic::Request<()>| async move {
+                let metadata = request.metadata();
+                assert_eq!(metadata.get("grpc-timeout").unwrap(), grpc_timeout);
+                let auth = metadata.get("authorization").unwrap();
+                assert!(auth.is_sensitive());
+                assert!(auth.to_str().unwrap().starts_with("Bearer "));
+                Ok(tonic::Response::new(()))
+            };
+            client.call((), deadline, sent).await.unwrap();
         }
         // The token is fetched once and reused.
         assert_eq!(c1.token_fetches(), 1);

@@ -45,8 +45,8 @@ impl Connector {
 /// Stops the service: polling ends, running syncs stop at a checkpoint.
 #[derive(Clone, Default)]
 pub struct Shutdown {
-    pub(super) flag: Arc<AtomicBool>,
-    pub(super) notify: Arc<Notify>,
+    flag: Arc<AtomicBool>,
+    notify: Arc<Notify>,
 }
 
 impl Shutdown {

@@ -73,7 +73,7 @@ impl ClientId {
     }
 }
 
-fn host_without_port(host: &str) -> &str {
+pub fn host_without_port(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }

@@ -120,13 +120,12 @@ impl Recipient {
             age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
                 .map_err(|e| format!("age: {e}"))?;
         let mut ciphertext = Vec::new();
-        let mut writer = encryptor
-            .wrap_output(&mut ciphertext)
-            .map_err(|e| format!("age: {e}"))?;
-        writer
-            .write_all(password)
-            .map_err(|e| format!("age: {e}"))?;
-        writer.finish().map_err(|e| format!("age: {e}"))?;
+        let written = (|| {
+            let mut writer = encryptor.wrap_output(&mut ciphertext)?;
+            writer.write_all(password)?;
+            writer.finish()
+        })();
+        written.map_err(|e| format!("age: {e}"))?;
         Ok(EncryptedData {
             provider: JWK_PROVIDER.into(),
             key_id: self.key_id.clone(),

@@ -6,13 +6,10 @@
 //! the same fallbacks as Baton's SDK (`unknown`, `none`, the OS name), as
 //! ConductorOne rejects empty values.
 
-use c1z::pb;
-use connector_runtime::bindings::meta::{
-    AccountFieldKind, Capability, ConnectorMetadata, CredentialOption,
-};
-use connector_runtime::convert;
-
 use baton_api::v1::{BuildInfo, HelloRequest, OsInfo};
+use connector_runtime::bindings::meta::ConnectorMetadata;
+
+use crate::component::connector_metadata;
 
 /// `Hello` for the startup greeting (`task_id` empty) or a hello task;
 /// `targetable` as in [`connector_metadata`].
@@ -55,7 +52,12 @@ pub fn host_id() -> String {
 }
 
 fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    read_trimmed("/proc/sys/kernel/hostname")
+}
+
+/// A file's text without surrounding white space, unless there is none.
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
@@ -63,41 +65,27 @@ fn hostname() -> Option<String> {
 
 pub fn os_info() -> OsInfo {
     let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
-    let field = |key: &str| -> String {
+    let field = |key: &str| {
         release
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{key}=")))
             .map(|v| v.trim_matches('"').to_string())
-            .unwrap_or_default()
+            .filter(|v| !v.is_empty())
     };
     let os = std::env::consts::OS.to_string();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
-    let kernel_version = or(kernel, "unknown");
-    let platform = or(field("ID"), &os);
-    let family = field("ID_LIKE")
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_string();
+    let kernel_version =
+        read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_else(|| "unknown".into());
+    let platform = field("ID").unwrap_or_else(|| os.clone());
+    let family = field("ID_LIKE").and_then(|f| f.split_whitespace().next().map(String::from));
     OsInfo {
         hostname: hostname().unwrap_or_else(|| "unknown".into()),
-        platform_family: or(family, &platform),
-        platform_version: or(field("VERSION_ID"), &kernel_version),
+        platform_family: family.unwrap_or_else(|| platform.clone()),
+        platform_version: field("VERSION_ID").unwrap_or_else(|| kernel_version.clone()),
         platform,
         os,
         kernel_version,
         kernel_arch: std::env::consts::ARCH.into(),
         virtualization_system: virtualization(),
-    }
-}
-
-fn or(value: String, fallback: &str) -> String {
-    if value.is_empty() {
-        fallback.to_string()
-    } else {
-        value
     }
 }
 
@@ -110,113 +98,6 @@ fn virtualization() -> String {
         return "docker".into();
     }
     "none".into()
-}
-
-/// The connector's metadata as `c1.connector.v2.ConnectorMetadata`, with the
-/// capabilities Baton's connector builder would compute. Each type in
-/// `targetable` (a targeted sync reads its resources alone,
-/// `Plugin::targetable_types`) claims `TARGETED_SYNC`, and the connector
-/// claims it and `SERVICE_MODE_TARGETED_SYNC` when there is one; targeted
-/// tasks naming other types are still served, by cutting a full sync.
-pub fn connector_metadata(
-    meta: &ConnectorMetadata,
-    targetable: &[String],
-) -> pb::ConnectorMetadata {
-    let mut all = std::collections::BTreeSet::new();
-    let resource_type_capabilities = meta
-        .resource_types
-        .iter()
-        .map(|rt| {
-            let mut caps: Vec<i32> = meta
-                .capabilities
-                .iter()
-                .filter(|c| c.resource_type == rt.id)
-                .flat_map(|c| c.capabilities.iter().map(capability))
-                .collect();
-            if targetable.contains(&rt.id) {
-                caps.push(pb::Capability::TargetedSync as i32);
-            }
-            caps.sort();
-            caps.dedup();
-            all.extend(caps.iter().copied());
-            pb::ResourceTypeCapability {
-                resource_type: Some(convert::resource_type(rt)),
-                capabilities: caps,
-                ..Default::default()
-            }
-        })
-        .collect();
-    let options: Vec<i32> = meta
-        .credential_options
-        .iter()
-        .map(|o| match o {
-            CredentialOption::NoPassword => pb::CapabilityDetailCredentialOption::NoPassword as i32,
-            CredentialOption::RandomPassword => {
-                pb::CapabilityDetailCredentialOption::RandomPassword as i32
-            }
-        })
-        .collect();
-    if !targetable.is_empty() {
-        all.insert(pb::Capability::ServiceModeTargetedSync as i32);
-    }
-    let credential_details = (all.contains(&(pb::Capability::AccountProvisioning as i32))
-        && !options.is_empty())
-    .then(|| pb::CredentialDetails {
-        capability_account_provisioning: Some(pb::CredentialDetailsAccountProvisioning {
-            preferred_credential_option: options[0],
-            supported_credential_options: options.clone(),
-        }),
-        capability_credential_rotation: None,
-    });
-    let account_creation_schema = (!meta.account_creation_schema.is_empty()).then(|| {
-        use pb::connector_account_creation_schema::{Field, field};
-        pb::ConnectorAccountCreationSchema {
-            field_map: meta
-                .account_creation_schema
-                .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    let typed = match f.kind {
-                        AccountFieldKind::Text => field::Field::StringField(Default::default()),
-                        AccountFieldKind::Boolean => field::Field::BoolField(Default::default()),
-                        AccountFieldKind::TextList => {
-                            field::Field::StringListField(Default::default())
-                        }
-                    };
-                    let field = Field {
-                        display_name: f.display_name.clone(),
-                        required: f.required,
-                        description: f.description.clone(),
-                        placeholder: f.placeholder.clone().unwrap_or_default(),
-                        order: i as i32,
-                        deprecated: false,
-                        field: Some(typed),
-                    };
-                    (f.name.clone(), field)
-                })
-                .collect(),
-        }
-    });
-    pb::ConnectorMetadata {
-        display_name: meta.display_name.clone(),
-        description: meta.description.clone(),
-        capabilities: Some(pb::ConnectorCapabilities {
-            resource_type_capabilities,
-            connector_capabilities: all.into_iter().collect(),
-            credential_details,
-        }),
-        account_creation_schema,
-        ..Default::default()
-    }
-}
-
-fn capability(c: &Capability) -> i32 {
-    match c {
-        Capability::Provision => pb::Capability::Provision as i32,
-        Capability::Sync => pb::Capability::Sync as i32,
-        Capability::AccountProvisioning => pb::Capability::AccountProvisioning as i32,
-        Capability::ResourceDelete => pb::Capability::ResourceDelete as i32,
-    }
 }
 
 #[cfg(test)]
@@ -241,53 +122,6 @@ mod tests {
         let b = build_info();
         assert!(
             !b.lang_version.is_empty() && !b.package.is_empty() && !b.package_version.is_empty()
-        );
-    }
-
-    #[test]
-    fn targeted_sync_is_claimed_only_for_the_types_a_targeted_sync_reads_alone() {
-        use connector_runtime::bindings::meta::ResourceTypeCapabilities;
-        use connector_runtime::bindings::types::{ResourceTraitKind, ResourceType};
-        let meta = ConnectorMetadata {
-            display_name: "Test".into(),
-            description: String::new(),
-            version: "1".into(),
-            resource_types: vec![ResourceType {
-                id: "user".into(),
-                display_name: "User".into(),
-                description: None,
-                traits: vec![ResourceTraitKind::User],
-                skip_entitlements_and_grants: true,
-            }],
-            capabilities: vec![ResourceTypeCapabilities {
-                resource_type: "user".into(),
-                capabilities: vec![Capability::Sync],
-            }],
-            config_schema: vec![],
-            credential: None,
-            account_creation_schema: vec![],
-            credential_options: vec![],
-        };
-        let targeted = [
-            pb::Capability::TargetedSync as i32,
-            pb::Capability::ServiceModeTargetedSync as i32,
-        ];
-        let caps = connector_metadata(&meta, &[]).capabilities.unwrap();
-        assert_eq!(caps.connector_capabilities, [pb::Capability::Sync as i32]);
-        assert_eq!(
-            caps.resource_type_capabilities[0].capabilities,
-            [pb::Capability::Sync as i32]
-        );
-        let caps = connector_metadata(&meta, &["user".to_string()])
-            .capabilities
-            .unwrap();
-        assert_eq!(
-            caps.connector_capabilities,
-            [pb::Capability::Sync as i32, targeted[0], targeted[1]]
-        );
-        assert_eq!(
-            caps.resource_type_capabilities[0].capabilities,
-            [pb::Capability::Sync as i32, targeted[0]]
         );
     }
 }

@@ -103,24 +103,19 @@ pub async fn serve(
     }
     tracing::info!("connected to ConductorOne; waiting for tasks");
 
-    let slots = Arc::new(Semaphore::new(settings.task_concurrency.clamp(1, 100)));
+    let concurrency = settings.task_concurrency.clamp(1, 100);
+    let slots = Arc::new(Semaphore::new(concurrency));
     let running: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mut errors: u32 = 0;
     let mut wait = Duration::ZERO;
     loop {
         shutdown.sleep(wait).await;
-        if shutdown.is_set() {
-            break;
-        }
         // A slot is taken before asking, so no task is fetched that cannot start.
-        let stopping = shutdown.notify.notified();
-        if shutdown.is_set() {
+        let acquired = shutdown.interruptible(slots.clone().acquire_owned());
+        let Some(permit) = acquired.await else {
             break;
-        }
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => p.context("task slots closed")?,
-            _ = stopping => break,
         };
+        let permit = permit.context("task slots closed")?;
         let Some(asked) = shutdown.interruptible(client.get_task()).await else {
             break;
         };
@@ -155,13 +150,9 @@ pub async fn serve(
             tracing::warn!(task = %task.id, "task is already running here; not starting it twice");
             continue;
         };
-        let kind = task
-            .task_type
-            .as_ref()
-            .map(|t| t.name())
-            .unwrap_or("unknown");
+        let kind = task.task_type.as_ref().map_or("unknown", |t| t.name());
         tracing::info!(task = %task.id, kind, "task received");
-        let (client, connector, stop) = (client.clone(), connector.clone(), shutdown.flag.clone());
+        let (client, connector, stop) = (client.clone(), connector.clone(), shutdown.clone());
         tokio::spawn(async move {
             let outcome = tasks::run(&task, &connector, &client, stop).await;
             if let tasks::Outcome::Failure(f) = &outcome {
@@ -182,8 +173,7 @@ pub async fn serve(
         });
     }
     // Drain: every slot back means every task has sent its FinishTask.
-    let all = settings.task_concurrency.clamp(1, 100) as u32;
-    match tokio::time::timeout(grace, slots.acquire_many(all)).await {
+    match tokio::time::timeout(grace, slots.acquire_many(concurrency as u32)).await {
         Ok(_) => tracing::info!("drained: clean"),
         Err(_) => tracing::warn!("drain grace elapsed with tasks still running"),
     }

@@ -30,6 +30,7 @@
 
 use baton_api::connector::credential_options::RandomPassword;
 use rand::Rng;
+use rand::seq::SliceRandom;
 
 /// Length of a password when the task names none (Baton's one-shot default).
 pub const DEFAULT_LENGTH: usize = 20;
@@ -149,10 +150,8 @@ impl Request {
             while out.len() < self.length {
                 out.push(all[rng.random_range(0..all.len())]);
             }
-            // Fisher-Yates, so the drawn classes sit anywhere.
-            for i in (1..out.len()).rev() {
-                out.swap(i, rng.random_range(0..=i));
-            }
+            // So the drawn classes sit anywhere.
+            out.shuffle(&mut rng);
             if meets_pingone_policy(&out) {
                 return Ok(out.into_iter().collect());
             }
@@ -171,9 +170,7 @@ fn meets_pingone_policy(password: &[char]) -> bool {
     let classes = PINGONE_CLASSES
         .iter()
         .all(|(_, test)| password.iter().any(|c| test(*c)));
-    let mut distinct = password.to_vec();
-    distinct.sort_unstable();
-    distinct.dedup();
+    let distinct: std::collections::BTreeSet<_> = password.iter().collect();
     let repeats = password
         .windows(MAX_REPEATED + 1)
         .any(|w| w.iter().all(|c| *c == w[0]));

@@ -77,10 +77,8 @@ impl ProxyConnector {
             // The proxy's address without credentials (the matcher keeps
             // them apart), and the whole cause chain.
             let mut text = format!("through the proxy {}: {e}", via.uri());
-            let mut source = e.source();
-            while let Some(s) = source {
-                text.push_str(&format!(": {s}"));
-                source = s.source();
+            for cause in std::iter::successors(e.source(), |s| s.source()) {
+                text.push_str(&format!(": {cause}"));
             }
             std::io::Error::other(text)
         };

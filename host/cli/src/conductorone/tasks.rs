@@ -64,9 +64,10 @@ use connector_runtime::sync::{SyncError, SyncOptions, run_sync};
 use connector_runtime::targeted::SyncTarget;
 use connector_runtime::{CallError, Operation, Output};
 use prost_types::Any;
+use tokio::sync::watch;
 
 use super::client::BatonClient;
-use super::connector::Connector;
+use super::connector::{Connector, Shutdown};
 use super::encryption;
 use super::password;
 
@@ -99,18 +100,31 @@ pub struct Failure {
     pub non_retryable: bool,
 }
 
-impl Failure {
-    fn new(code: i32, message: impl Into<String>, non_retryable: bool) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            non_retryable,
-        }
-    }
-    /// Baton's SDK finishes a malformed task with a plain error: `UNKNOWN`.
-    fn malformed(message: impl Into<String>) -> Outcome {
-        Outcome::Failure(Self::new(code::UNKNOWN, message, true))
-    }
+fn fail(code: i32, message: impl Into<String>, non_retryable: bool) -> Outcome {
+    Outcome::Failure(Failure {
+        code,
+        message: message.into(),
+        non_retryable,
+    })
+}
+
+/// Baton's SDK finishes a malformed task with a plain error: `UNKNOWN`.
+fn malformed(message: impl Into<String>) -> Outcome {
+    fail(code::UNKNOWN, message, true)
+}
+
+/// A connector answer of the wrong kind.
+fn unexpected(output: &Output) -> Outcome {
+    fail(
+        code::INTERNAL,
+        format!("the connector answered {output:?}"),
+        true,
+    )
+}
+
+/// Whether a resource id names both a type and a resource.
+fn named(id: &&pb::ResourceId) -> bool {
+    !id.resource_type.is_empty() && !id.resource.is_empty()
 }
 
 impl Outcome {
@@ -170,15 +184,15 @@ pub fn call_code(e: &CallError) -> i32 {
     }
 }
 
-/// Runs `task` and says how it ended. `stop` is set by host shutdown.
+/// Runs `task` and says how it ended; a sync stops at `shutdown`.
 pub async fn run(
     task: &Task,
     connector: &Connector,
     client: &BatonClient,
-    stop: Arc<AtomicBool>,
+    shutdown: Shutdown,
 ) -> Outcome {
     let Some(kind) = &task.task_type else {
-        return Outcome::Failure(Failure::new(code::UNKNOWN, "unsupported task type", false));
+        return fail(code::UNKNOWN, "unsupported task type", false);
     };
     match kind {
         TaskType::None(_) => Outcome::Silent,
@@ -195,61 +209,52 @@ pub async fn run(
             }
             Outcome::Silent
         }
-        TaskType::SyncFull(options) => sync(task, options, connector, client, stop).await,
+        TaskType::SyncFull(options) => sync(task, options, connector, client, shutdown).await,
         TaskType::Grant(t) => {
             let (Some(ent), Some(principal)) = (&t.entitlement, &t.principal) else {
-                return Failure::malformed("grant task needs an entitlement and a principal");
+                return malformed("grant task needs an entitlement and a principal");
             };
             let Some(pid) = principal.id.as_ref() else {
-                return Failure::malformed("grant task: the principal has no id");
+                return malformed("grant task: the principal has no id");
             };
-            let op = match entitlement_ref(ent) {
-                Ok(e) => Operation::Grant(e, wit_resource_id(pid)),
-                Err(e) => {
-                    return Failure::malformed(format!("grant task: {}", crate::errors::Chain(&e)));
-                }
-            };
-            provision(connector, op).await
+            match entitlement_ref(ent) {
+                Ok(e) => provision(connector, Operation::Grant(e, wit_resource_id(pid))).await,
+                Err(e) => malformed(format!("grant task: {}", crate::errors::Chain(&e))),
+            }
         }
         TaskType::Revoke(t) => {
             let Some(g) = &t.grant else {
-                return Failure::malformed("revoke task needs a grant");
+                return malformed("revoke task needs a grant");
             };
             let Some(ent) = &g.entitlement else {
-                return Failure::malformed("revoke task: the grant has no entitlement");
+                return malformed("revoke task: the grant has no entitlement");
             };
             match grant_ref(g, ent) {
                 Ok(r) => provision(connector, Operation::Revoke(r)).await,
-                Err(e) => Failure::malformed(format!("revoke task: {}", crate::errors::Chain(&e))),
+                Err(e) => malformed(format!("revoke task: {}", crate::errors::Chain(&e))),
             }
         }
         TaskType::CreateAccount(t) => create_account(t, connector).await,
         TaskType::DeleteResource(t) => {
-            let Some(id) = t
-                .resource_id
-                .as_ref()
-                .filter(|id| !id.resource_type.is_empty() && !id.resource.is_empty())
-            else {
-                return Failure::malformed(
-                    "delete_resource task needs a resource id with a type and an id",
-                );
+            let Some(id) = t.resource_id.as_ref().filter(named) else {
+                return malformed("delete_resource task needs a resource id with a type and an id");
             };
             provision(connector, Operation::DeleteResource(wit_resource_id(id))).await
         }
-        other => Outcome::Failure(Failure::new(
+        other => fail(
             code::UNKNOWN,
             format!("unsupported task type: {}", other.name()),
             false,
-        )),
+        ),
     }
 }
 
 fn not_enabled() -> Outcome {
-    Outcome::Failure(Failure::new(
+    fail(
         code::FAILED_PRECONDITION,
         "provisioning is not enabled (start the host with --provisioning / BATON_PROVISIONING=true)",
         true,
-    ))
+    )
 }
 
 /// Calls the component for a provisioning operation and packs its answer as
@@ -261,18 +266,20 @@ async fn provision(connector: &Connector, op: Operation) -> Outcome {
     let target = connector.target();
     let output = match target.plugin.call(&target.instance, op).await {
         Ok((output, _)) => output,
-        Err(e) => return Outcome::Failure(Failure::new(call_code(&e), e.to_string(), true)),
+        Err(e) => return fail(call_code(&e), e.to_string(), true),
     };
-    let marker = |name: &str| Any {
-        type_url: baton_api::type_url(name),
-        value: vec![],
+    // Baton's marker annotation for an operation that had nothing to do.
+    let marker = |nothing_to_do: bool, name: &str| -> Vec<Any> {
+        let any = Any {
+            type_url: baton_api::type_url(name),
+            value: vec![],
+        };
+        nothing_to_do.then_some(any).into_iter().collect()
     };
     let (response, annotations) = match output {
         Output::Granted(r) => {
-            let annotations = match r {
-                prov::GrantResult::Granted => vec![],
-                prov::GrantResult::AlreadyExists => vec![marker(names::GRANT_ALREADY_EXISTS)],
-            };
+            let already = matches!(r, prov::GrantResult::AlreadyExists);
+            let annotations = marker(already, names::GRANT_ALREADY_EXISTS);
             let resp = GrantResponse {
                 annotations: annotations.clone(),
                 grants: vec![],
@@ -280,29 +287,21 @@ async fn provision(connector: &Connector, op: Operation) -> Outcome {
             (baton_api::pack(names::GRANT_RESPONSE, &resp), annotations)
         }
         Output::Revoked(r) => {
-            let annotations = match r {
-                prov::RevokeResult::Revoked => vec![],
-                prov::RevokeResult::AlreadyRevoked => vec![marker(names::GRANT_ALREADY_REVOKED)],
-            };
+            let already = matches!(r, prov::RevokeResult::AlreadyRevoked);
+            let annotations = marker(already, names::GRANT_ALREADY_REVOKED);
             let resp = RevokeResponse {
                 annotations: annotations.clone(),
             };
             (baton_api::pack(names::REVOKE_RESPONSE, &resp), annotations)
         }
-        Output::Deleted(_) => (
-            baton_api::pack(
-                names::DELETE_RESOURCE_RESPONSE,
-                &DeleteResourceResponse::default(),
-            ),
-            vec![],
-        ),
-        other => {
-            return Outcome::Failure(Failure::new(
-                code::INTERNAL,
-                format!("the connector answered {other:?}"),
-                true,
-            ));
+        Output::Deleted(_) => {
+            let resp = DeleteResourceResponse::default();
+            (
+                baton_api::pack(names::DELETE_RESOURCE_RESPONSE, &resp),
+                vec![],
+            )
         }
+        other => return unexpected(&other),
     };
     Outcome::Success {
         response: Some(response),
@@ -315,55 +314,40 @@ async fn create_account(
     connector: &Connector,
 ) -> Outcome {
     let Some(info) = &t.account_info else {
-        return Failure::malformed("create_account task needs account_info");
+        return malformed("create_account task needs account_info");
     };
     if !connector.provisioning {
         return not_enabled();
     }
-    let credential = match t
+    // A generated password may only leave the host encrypted: find the
+    // recipient, and make the password the task asks for, before anything
+    // is created.
+    let random = |asked| {
+        let recipient = encryption::recipient(&t.encryption_configs)?;
+        let password = password::Request::new(asked)?.generate()?;
+        Ok((
+            meta::CredentialOption::RandomPassword,
+            Some(recipient),
+            Some(password),
+        ))
+    };
+    let chosen = match t
         .credential_options
         .as_ref()
         .and_then(|o| o.options.as_ref())
     {
-        None | Some(CredentialChoice::RandomPassword(_)) => meta::CredentialOption::RandomPassword,
-        Some(CredentialChoice::NoPassword(_)) => meta::CredentialOption::NoPassword,
+        None => random(None),
+        Some(CredentialChoice::RandomPassword(r)) => random(Some(r)),
+        Some(CredentialChoice::NoPassword(_)) => {
+            Ok((meta::CredentialOption::NoPassword, None, None))
+        }
         Some(CredentialChoice::Sso(_)) => {
-            return Outcome::Failure(Failure::new(
-                code::INVALID_ARGUMENT,
-                "create_account: SSO credentials are not supported by this connector",
-                true,
-            ));
+            Err("SSO credentials are not supported by this connector".to_string())
         }
     };
-    // A generated password may only leave the host encrypted: find the
-    // recipient, and make the password the task asks for, before anything
-    // is created.
-    let (recipient, password) = if matches!(credential, meta::CredentialOption::RandomPassword) {
-        let asked = match t
-            .credential_options
-            .as_ref()
-            .and_then(|o| o.options.as_ref())
-        {
-            Some(CredentialChoice::RandomPassword(r)) => Some(r),
-            _ => None,
-        };
-        let made = encryption::recipient(&t.encryption_configs).and_then(|r| {
-            password::Request::new(asked)
-                .and_then(|req| req.generate())
-                .map(|p| (r, p))
-        });
-        match made {
-            Ok((r, p)) => (Some(r), Some(p)),
-            Err(e) => {
-                return Outcome::Failure(Failure::new(
-                    code::INVALID_ARGUMENT,
-                    format!("create_account: {e}"),
-                    true,
-                ));
-            }
-        }
-    } else {
-        (None, None)
+    let (credential, recipient, password) = match chosen {
+        Ok(chosen) => chosen,
+        Err(e) => return fail(code::INVALID_ARGUMENT, format!("create_account: {e}"), true),
     };
     let mut profile = info
         .profile
@@ -375,7 +359,7 @@ async fn create_account(
     } else {
         match profile["login"].as_str().or(profile["username"].as_str()) {
             Some(l) => l.to_string(),
-            None => return Failure::malformed("create_account task: the account has no login"),
+            None => return malformed("create_account task: the account has no login"),
         }
     };
     let mut emails: Vec<String> = Vec::new();
@@ -411,25 +395,19 @@ async fn create_account(
     let target = connector.target();
     let outcome = match target.plugin.call(&target.instance, op).await {
         Ok((Output::AccountCreated(o), _)) => o,
-        Ok((other, _)) => {
-            return Outcome::Failure(Failure::new(
-                code::INTERNAL,
-                format!("the connector answered {other:?}"),
-                true,
-            ));
-        }
-        Err(e) => return Outcome::Failure(Failure::new(call_code(&e), e.to_string(), true)),
+        Ok((other, _)) => return unexpected(&other),
+        Err(e) => return fail(call_code(&e), e.to_string(), true),
     };
-    let resource = connector_runtime::convert::resource(&outcome.account);
+    let resource = Some(connector_runtime::convert::resource(&outcome.account));
     let result = match outcome.status {
         prov::CreateAccountResult::Created => car::Result::Success(car::SuccessResult {
-            resource: Some(resource),
+            resource,
             is_create_account_result: true,
             invitation_expires_at: None,
         }),
         prov::CreateAccountResult::AlreadyExists => {
             car::Result::AlreadyExists(car::AlreadyExistsResult {
-                resource: Some(resource),
+                resource,
                 is_create_account_result: true,
             })
         }
@@ -444,22 +422,19 @@ async fn create_account(
                  constraints were not applied to it"
             );
         }
-        let password = set;
         let Some(recipient) = &recipient else {
-            return Outcome::Failure(Failure::new(
+            return fail(
                 code::INTERNAL,
                 "the connector generated a password although none was asked for; it was not returned",
                 true,
-            ));
+            );
         };
-        match recipient.encrypt_password(password.as_bytes()) {
+        match recipient.encrypt_password(set.as_bytes()) {
             Ok(data) => encrypted_data.push(data),
             Err(e) => {
-                return Outcome::Failure(Failure::new(
-                    code::INTERNAL,
-                    format!("the account was created, but encrypting its password failed: {e}"),
-                    true,
-                ));
+                let message =
+                    format!("the account was created, but encrypting its password failed: {e}");
+                return fail(code::INTERNAL, message, true);
             }
         }
     }
@@ -474,33 +449,15 @@ async fn create_account(
     }
 }
 
-/// Why a running sync stopped early.
-#[derive(Default)]
-struct StopReasons {
-    cancelled: AtomicBool,
-    heartbeat_failed: AtomicBool,
-}
+/// Why heartbeats ended a running sync, once they have.
+type Ended = watch::Receiver<Option<&'static str>>;
 
-impl StopReasons {
-    /// Why heartbeats ended the task, if they did.
-    fn why(&self) -> Option<&'static str> {
-        if self.cancelled.load(Ordering::SeqCst) {
-            Some("task was cancelled")
-        } else if self.heartbeat_failed.load(Ordering::SeqCst) {
-            Some("task failed heartbeat")
-        } else {
-            None
-        }
-    }
-
-    /// Resolves, with the reason, once heartbeats end the task.
-    async fn ended(&self) -> &'static str {
-        loop {
-            if let Some(why) = self.why() {
-                return why;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+/// Resolves, with the reason, once heartbeats end the task.
+async fn ended(mut why: Ended) -> &'static str {
+    match why.wait_for(Option::is_some).await.map(|why| *why) {
+        Ok(why) => why.unwrap_or_default(),
+        // The heartbeats stopped without ending the task: it never ends.
+        Err(_) => std::future::pending().await,
     }
 }
 
@@ -509,7 +466,7 @@ async fn sync(
     options: &baton_api::v1::task::SyncFullTask,
     connector: &Connector,
     client: &BatonClient,
-    shutdown: Arc<AtomicBool>,
+    shutdown: Shutdown,
 ) -> Outcome {
     // Baton: a refused or failed first heartbeat ends the task silently.
     let first = match client.heartbeat(&task.id).await {
@@ -534,34 +491,23 @@ async fn sync(
     }
     // The sync stops when heartbeats say so or the host shuts down.
     let stop = Arc::new(AtomicBool::new(false));
-    let reasons = Arc::new(StopReasons::default());
-    let done = Arc::new(tokio::sync::Notify::new());
+    let (end, why) = watch::channel(None);
     let heartbeats = tokio::spawn(heartbeat_loop(
         client.clone(),
         task.id.clone(),
         interval(first.next_heartbeat.as_ref()),
         stop.clone(),
-        reasons.clone(),
-        done.clone(),
+        end,
     ));
-    let relay = {
-        let (stop, shutdown, done) = (stop.clone(), shutdown.clone(), done.clone());
-        tokio::spawn(async move {
-            loop {
-                if shutdown.load(Ordering::Relaxed) {
-                    stop.store(true, Ordering::SeqCst);
-                    return;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                    _ = done.notified() => return,
-                }
-            }
-        })
-    };
-    let outcome = sync_and_upload(task, connector, client, stop.clone(), &reasons, &shutdown).await;
+    let relay = tokio::spawn({
+        let (shutdown, stop) = (shutdown.clone(), stop.clone());
+        async move {
+            shutdown.interruptible(std::future::pending::<()>()).await;
+            stop.store(true, Ordering::SeqCst);
+        }
+    });
+    let outcome = sync_and_upload(task, options, connector, client, stop, why, &shutdown).await;
     // Heartbeats stop before FinishTask, so none arrives after it.
-    done.notify_waiters();
     heartbeats.abort();
     relay.abort();
     let _ = heartbeats.await;
@@ -570,44 +516,37 @@ async fn sync(
 
 async fn sync_and_upload(
     task: &Task,
+    options: &baton_api::v1::task::SyncFullTask,
     connector: &Connector,
     client: &BatonClient,
     stop: Arc<AtomicBool>,
-    reasons: &StopReasons,
-    shutdown: &AtomicBool,
+    why: Ended,
+    shutdown: &Shutdown,
 ) -> Outcome {
     // A targeted sync names its resources; one without a type or id is
     // no target (Baton's syncer fails such a sync, retryably, as here).
-    let mut targets = Vec::new();
-    let mut sync_targets = Vec::new();
-    if let Some(TaskType::SyncFull(o)) = &task.task_type {
-        for r in &o.targeted_sync_resources {
-            match r
-                .id
-                .as_ref()
-                .filter(|id| !id.resource_type.is_empty() && !id.resource.is_empty())
-            {
-                Some(id) => {
-                    targets.push(id.clone());
-                    sync_targets.push(SyncTarget {
-                        id: wit_resource_id(id),
-                        parent: r
-                            .parent_resource_id
-                            .as_ref()
-                            .filter(|p| !p.resource_type.is_empty() && !p.resource.is_empty())
-                            .map(wit_resource_id),
-                    });
-                }
-                None => {
-                    return Outcome::Failure(Failure::new(
-                        code::UNKNOWN,
-                        "targeted sync: a targeted resource has no type or id",
-                        false,
-                    ));
-                }
-            }
-        }
-    }
+    let targets: Option<Vec<(pb::ResourceId, SyncTarget)>> = options
+        .targeted_sync_resources
+        .iter()
+        .map(|r| {
+            let id = r.id.as_ref().filter(named)?;
+            let parent = r.parent_resource_id.as_ref().filter(named);
+            let target = SyncTarget {
+                id: wit_resource_id(id),
+                parent: parent.map(wit_resource_id),
+            };
+            Some((id.clone(), target))
+        })
+        .collect();
+    let Some((targets, sync_targets)) =
+        targets.map(|t| t.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())
+    else {
+        return fail(
+            code::UNKNOWN,
+            "targeted sync: a targeted resource has no type or id",
+            false,
+        );
+    };
     // One sync at a time per connector: they share the checkpointed c1z.
     let _exclusive = connector.sync_lock.lock().await;
     // The deployment of the moment; a hot swap applies from the next task.
@@ -617,11 +556,8 @@ async fn sync_and_upload(
         .call(&target.instance, Operation::Validate)
         .await
     {
-        return Outcome::Failure(Failure::new(
-            call_code(&e),
-            format!("the connector's configuration check failed: {e}"),
-            false,
-        ));
+        let message = format!("the connector's configuration check failed: {e}");
+        return fail(call_code(&e), message, false);
     }
     // Targets alone when the component can read them and their grants'
     // principals; otherwise a full traversal, cut below.
@@ -644,11 +580,8 @@ async fn sync_and_upload(
             if let Err(e) = std::fs::remove_file(&stale)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
-                return Outcome::Failure(Failure::new(
-                    code::UNKNOWN,
-                    format!("removing the last targeted sync {}: {e}", stale.display()),
-                    false,
-                ));
+                let message = format!("removing the last targeted sync {}: {e}", stale.display());
+                return fail(code::UNKNOWN, message, false);
             }
         }
         &targeted_file
@@ -679,16 +612,13 @@ async fn sync_and_upload(
             summary
         }
         Err(SyncError::Interrupted) => {
-            let why = reasons.why().unwrap_or(if shutdown.load(Ordering::SeqCst) {
+            let why = why.borrow().unwrap_or(if shutdown.is_set() {
                 "the host is shutting down"
             } else {
                 "the sync was stopped"
             });
-            return Outcome::Failure(Failure::new(
-                code::CANCELLED,
-                format!("{why}; the next sync resumes from its checkpoint"),
-                false,
-            ));
+            let message = format!("{why}; the next sync resumes from its checkpoint");
+            return fail(code::CANCELLED, message, false);
         }
         Err(e) => {
             let code = match &e {
@@ -700,7 +630,7 @@ async fn sync_and_upload(
                 }
                 e => e.call_error().map(call_code).unwrap_or(code::UNKNOWN),
             };
-            return Outcome::Failure(Failure::new(code, format!("sync failed: {e}"), false));
+            return fail(code, format!("sync failed: {e}"), false);
         }
     };
     // The kept file also holds the previous sync (for resume and diffs);
@@ -712,7 +642,7 @@ async fn sync_and_upload(
     let extracted = {
         let (source, dest) = (file.clone(), upload.0.clone());
         let sync_id = summary.sync_id.clone();
-        let targets = if read_targets {
+        let cut = if read_targets {
             Vec::new()
         } else {
             targets.clone()
@@ -720,12 +650,11 @@ async fn sync_and_upload(
         tokio::task::spawn_blocking(move || {
             let opts = c1z::ExtractOptions {
                 temp_dir: source.parent().map(std::path::Path::to_path_buf),
-                ..Default::default()
             };
-            if targets.is_empty() {
+            if cut.is_empty() {
                 c1z::extract_sync(&source, &sync_id, &dest, &opts)
             } else {
-                c1z::extract_targeted(&source, &sync_id, &targets, &dest, &opts)
+                c1z::extract_targeted(&source, &sync_id, &cut, &dest, &opts)
             }
         })
         .await
@@ -747,11 +676,8 @@ async fn sync_and_upload(
             )
         }
         Err(e) => {
-            return Outcome::Failure(Failure::new(
-                code::UNKNOWN,
-                format!("copying the sync for the upload failed: {e}"),
-                false,
-            ));
+            let message = format!("copying the sync for the upload failed: {e}");
+            return fail(code::UNKNOWN, message, false);
         }
     }
     let file = &upload.0;
@@ -766,12 +692,9 @@ async fn sync_and_upload(
         };
         let result = tokio::select! {
             r = attempt => r,
-            why = reasons.ended() => {
-                return Outcome::Failure(Failure::new(
-                    code::CANCELLED,
-                    format!("{why} during the upload; the next sync starts afresh"),
-                    false,
-                ));
+            why = ended(why.clone()) => {
+                let message = format!("{why} during the upload; the next sync starts afresh");
+                return fail(code::CANCELLED, message, false);
             }
         };
         match result {
@@ -788,11 +711,8 @@ async fn sync_and_upload(
         }
     }
     let e = last.expect("at least one attempt");
-    Outcome::Failure(Failure::new(
-        e.code() as i32,
-        format!("uploading the c1z failed: {}", e.message()),
-        false,
-    ))
+    let message = format!("uploading the c1z failed: {}", e.message());
+    fail(e.code() as i32, message, false)
 }
 
 /// The copy of one sync made for an upload, removed however the task ends.
@@ -814,42 +734,38 @@ fn interval(next: Option<&prost_types::Duration>) -> Duration {
     }
 }
 
+/// Heartbeats until ConductorOne cancels the task or too many fail in a
+/// row; either sets `stop` and says why through `end`.
 async fn heartbeat_loop(
     client: BatonClient,
     task_id: String,
     mut every: Duration,
     stop: Arc<AtomicBool>,
-    reasons: Arc<StopReasons>,
-    done: Arc<tokio::sync::Notify>,
+    end: watch::Sender<Option<&'static str>>,
 ) {
     let mut failures = 0;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = done.notified() => return,
-        }
+    let why = loop {
+        tokio::time::sleep(every).await;
         match client.heartbeat(&task_id).await {
             Ok(r) => {
                 failures = 0;
                 every = interval(r.next_heartbeat.as_ref());
                 if r.cancelled {
                     tracing::info!(task = %task_id, "ConductorOne cancelled the task");
-                    reasons.cancelled.store(true, Ordering::SeqCst);
-                    stop.store(true, Ordering::SeqCst);
-                    return;
+                    break "task was cancelled";
                 }
             }
             Err(e) => {
                 failures += 1;
                 tracing::warn!(task = %task_id, failures, "heartbeat failed: {}", e.message());
                 if failures >= HEARTBEAT_FAILURES {
-                    reasons.heartbeat_failed.store(true, Ordering::SeqCst);
-                    stop.store(true, Ordering::SeqCst);
-                    return;
+                    break "task failed heartbeat";
                 }
             }
         }
-    }
+    };
+    end.send_replace(Some(why));
+    stop.store(true, Ordering::SeqCst);
 }
 
 #[cfg(test)]
@@ -872,7 +788,7 @@ mod tests {
 
     #[test]
     fn failures_become_finish_errors_with_status() {
-        let req = Outcome::Failure(Failure::new(code::NOT_FOUND, "gone", true))
+        let req = fail(code::NOT_FOUND, "gone", true)
             .finish_request("h", "t")
             .unwrap();
         assert_eq!(req.status.as_ref().unwrap().code, code::NOT_FOUND);

@@ -53,32 +53,26 @@ pub fn router(service: Arc<Service>, token: Option<SecretString>) -> Router {
         service,
         token: token.map(Arc::new),
     };
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readiness))
         .route("/metrics", get(metrics_text))
         .route("/v1/tenants", get(list_tenants))
         .route("/v1/tenants/{id}", get(tenant_status))
-        .route("/v1/tenants/{id}/sync", post(trigger_sync))
-        .route(
-            "/v1/tenants/{id}/grant",
-            post(|s, p, b| provision(s, p, b, "Grant")),
-        )
-        .route(
-            "/v1/tenants/{id}/revoke",
-            post(|s, p, b| provision(s, p, b, "Revoke")),
-        )
-        .route(
-            "/v1/tenants/{id}/create-account",
-            post(|s, p, b| provision(s, p, b, "CreateAccount")),
-        )
-        .route(
-            "/v1/tenants/{id}/delete",
-            post(|s, p, b| provision(s, p, b, "Delete")),
-        )
-        // A layer, not a route_layer: the fallback (404) and 405 answers
-        // pass through it too, so without the token no path but the probes
-        // says anything about what exists.
+        .route("/v1/tenants/{id}/sync", post(trigger_sync));
+    for (path, variant) in [
+        ("grant", "Grant"),
+        ("revoke", "Revoke"),
+        ("create-account", "CreateAccount"),
+        ("delete", "Delete"),
+    ] {
+        let route = post(move |s, p, b| provision(s, p, b, variant));
+        router = router.route(&format!("/v1/tenants/{{id}}/{path}"), route);
+    }
+    // A layer, not a route_layer: the fallback (404) and 405 answers pass
+    // through it too, so without the token no path but the probes says
+    // anything about what exists.
+    router
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }
@@ -151,16 +145,8 @@ fn status_json(t: &crate::serve::service::Tenant) -> serde_json::Value {
 
 async fn list_tenants(State(s): State<AdminState>) -> Response {
     let tenants: Vec<_> = s.service.tenants().iter().map(|t| status_json(t)).collect();
-    let rejected: Vec<_> = s
-        .service
-        .rejected
-        .lock()
-        .map(|r| {
-            r.iter()
-                .map(|r| json!({ "tenant": r.tenant, "error": r.error }))
-                .collect()
-        })
-        .unwrap_or_default();
+    let rejected = s.service.rejected.lock().map(|r| json!(*r));
+    let rejected = rejected.unwrap_or_else(|_| json!([]));
     axum::Json(json!({ "tenants": tenants, "rejected": rejected })).into_response()
 }
 
@@ -171,12 +157,8 @@ async fn tenant_status(State(s): State<AdminState>, Path(id): Path<String>) -> R
     }
 }
 
-pub fn not_found(id: &str) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(json!({ "error": format!("no tenant {id}") })),
-    )
-        .into_response()
+fn not_found(id: &str) -> Response {
+    error(StatusCode::NOT_FOUND, format!("no tenant {id}"))
 }
 
 async fn trigger_sync(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
@@ -187,21 +169,23 @@ async fn trigger_sync(State(s): State<AdminState>, Path(id): Path<String>) -> Re
         )
             .into_response(),
         Err(TriggerError::UnknownTenant) => not_found(&id),
-        Err(TriggerError::AlreadyRunning) => (
+        Err(TriggerError::AlreadyRunning) => error(
             StatusCode::CONFLICT,
-            axum::Json(json!({ "error": format!("tenant {id} is already syncing") })),
-        )
-            .into_response(),
-        Err(TriggerError::Draining) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "error": "the host is shutting down" })),
-        )
-            .into_response(),
+            format!("tenant {id} is already syncing"),
+        ),
+        Err(TriggerError::Draining) => shutting_down(),
     }
 }
 
 fn error(status: StatusCode, message: String) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+fn shutting_down() -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the host is shutting down".into(),
+    )
 }
 
 /// Grant, revoke, create-account and delete, as one-shot mode runs them:
@@ -216,10 +200,7 @@ async fn provision(
     variant: &'static str,
 ) -> Response {
     if s.service.draining.load(Ordering::Relaxed) {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the host is shutting down".into(),
-        );
+        return shutting_down();
     }
     let Some(tenant) = s.service.tenant(&id) else {
         return not_found(&id);
@@ -242,25 +223,19 @@ async fn provision(
     };
     // The key is checked before anything is created: a password that could
     // not be encrypted would be lost with the account already made.
-    let recipient = if variant == "CreateAccount" {
-        match password_recipient(&mut fields) {
-            Ok(r) => r,
-            Err(e) => return error(StatusCode::BAD_REQUEST, e),
-        }
-    } else {
-        None
+    let recipient = match variant {
+        "CreateAccount" => password_recipient(&mut fields),
+        _ => Ok(None),
+    };
+    let recipient = match recipient {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let req: crate::provision::Request = match serde_json::from_value(json!({ variant: fields })) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")),
     };
-    let file = s
-        .service
-        .options
-        .state_dir
-        .join("tenants")
-        .join(&id)
-        .join("sync.c1z");
+    let file = s.service.options.sync_file(&id);
     match crate::provision::execute(&d.plugin, &d.instance, &req, &file).await {
         Ok(outcome) => {
             tracing::info!(tenant = %id, result = outcome.result, "provisioning: {}", outcome.message);
@@ -500,7 +475,7 @@ mod tests {
                 checkpoint_interval: std::time::Duration::from_secs(1),
                 sync_limits: Default::default(),
             },
-            crate::serve::service::Components::new(runtime, &[]),
+            crate::serve::service::Components::new(runtime),
         )
         .unwrap();
         service.ready.store(true, Ordering::Relaxed);

@@ -25,12 +25,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use connector_runtime::capabilities::http::TlsOptions;
-use connector_runtime::sync::SyncLimits;
+use connector_runtime::Runtime;
 use secrecy::SecretString;
 
-use crate::component::{ComponentChoice, HostRuntime};
-use service::{Components, Service, ServiceOptions};
+use crate::component::ComponentChoice;
+pub use service::ServiceOptions;
+use service::{Components, Service};
 use tenants::{ComponentSource, TenantLimits, TenantSpec};
 
 /// What `serve` runs with: its own flags and the global ones it uses.
@@ -39,13 +39,10 @@ pub struct ServeOptions {
     pub tenants: Option<PathBuf>,
     pub admin_addr: SocketAddr,
     pub admin_token_file: Option<PathBuf>,
-    pub state_dir: PathBuf,
-    pub max_concurrent_syncs: usize,
     pub drain_grace: Duration,
     pub reload_interval: Duration,
-    pub tls: TlsOptions,
-    pub checkpoint_interval: Duration,
-    pub sync_limits: SyncLimits,
+    /// The state directory, sync slots and what each sync may spend.
+    pub service: ServiceOptions,
     pub single: SingleTenant,
 }
 
@@ -117,7 +114,8 @@ fn single_tenant(single: &SingleTenant, state_dir: &Path) -> anyhow::Result<Tena
              a long-running host only runs components it can verify"
         ),
     };
-    let output = single
+    // Finished syncs are published as `<output>/default.c1z`.
+    let directory = single
         .output_dir
         .clone()
         .unwrap_or_else(|| state_dir.join("out"));
@@ -130,7 +128,7 @@ fn single_tenant(single: &SingleTenant, state_dir: &Path) -> anyhow::Result<Tena
         incremental: single.incremental,
         full_sync_interval: single.incremental.then_some(single.full_sync_interval),
         limits: single.limits.clone(),
-        upload: Some(service::default_upload(&output)),
+        upload: Some(tenants::UploadTarget::Directory { directory }),
         provisioning: single.provisioning,
         conductorone: single_binding(&single.conductorone)?,
     })
@@ -186,22 +184,13 @@ async fn reload(service: &Arc<Service>, path: &Path) {
 }
 
 pub async fn run(
-    host: &HostRuntime,
+    runtime: Arc<Runtime>,
     options: ServeOptions,
     values: BTreeMap<String, String>,
 ) -> anyhow::Result<()> {
     let token = admin_token(options.admin_token_file.as_deref())?;
-    service::prepare_state_dir(&options.state_dir)?;
-    let service = Service::new(
-        ServiceOptions {
-            state_dir: options.state_dir.clone(),
-            max_concurrent_syncs: options.max_concurrent_syncs,
-            tls: options.tls.clone(),
-            checkpoint_interval: options.checkpoint_interval,
-            sync_limits: options.sync_limits,
-        },
-        Components::new(host.runtime(), crate::component::BUNDLED_PINGONE),
-    )?;
+    service::prepare_state_dir(&options.service.state_dir)?;
+    let service = Service::new(options.service, Components::new(runtime))?;
 
     let listener = tokio::net::TcpListener::bind(options.admin_addr)
         .await
@@ -234,17 +223,11 @@ pub async fn run(
                 let mut hup =
                     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
                 loop {
-                    let hup_recv = async {
-                        match hup.as_mut() {
-                            Some(h) => {
-                                h.recv().await;
-                            }
-                            None => std::future::pending().await,
-                        }
-                    };
                     tokio::select! {
                         _ = tokio::time::sleep(every) => {}
-                        _ = hup_recv => tracing::info!("SIGHUP: reloading tenants"),
+                        Some(()) = async { hup.as_mut()?.recv().await } => {
+                            tracing::info!("SIGHUP: reloading tenants")
+                        }
                     }
                     if service.draining.load(std::sync::atomic::Ordering::Relaxed) {
                         return;
@@ -254,7 +237,7 @@ pub async fn run(
             });
         }
         None => {
-            let spec = single_tenant(&options.single, &options.state_dir)?;
+            let spec = single_tenant(&options.single, &service.options.state_dir)?;
             service
                 .apply(vec![(spec, Ok((values, "single".into())))], Vec::new())
                 .await;
@@ -269,8 +252,7 @@ pub async fn run(
             }
         }
     }
-    let count = service.tenants().len();
-    tracing::info!(tenants = count, "serving");
+    tracing::info!(tenants = service.tenants().len(), "serving");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

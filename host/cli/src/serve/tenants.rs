@@ -52,11 +52,11 @@ impl ComponentSource {
     /// Whether the component's own egress defaults count.
     pub fn trust(&self) -> ComponentTrust {
         match self {
-            ComponentSource::Builtin { .. } => ComponentTrust::Trusted,
-            ComponentSource::File { accept_egress, .. } if *accept_egress => {
-                ComponentTrust::Trusted
-            }
-            ComponentSource::File { .. } => ComponentTrust::Untrusted,
+            ComponentSource::File {
+                accept_egress: false,
+                ..
+            } => ComponentTrust::Untrusted,
+            _ => ComponentTrust::Trusted,
         }
     }
 }
@@ -167,25 +167,19 @@ impl TenantSpec {
 
     /// Config values as the connector's flags see them (all strings).
     pub fn config_strings(&self) -> BTreeMap<String, String> {
+        let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
         self.config
             .iter()
-            .map(|(k, v)| {
-                let s = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), s)
-            })
+            .map(|(k, v)| (k.clone(), text(v)))
             .collect()
     }
 
     /// Reads each secret from its environment variable or file.
     pub fn read_secrets(&self) -> Result<BTreeMap<String, String>, String> {
-        let mut out = BTreeMap::new();
-        for (name, r) in &self.secrets {
-            out.insert(name.clone(), read_secret(&format!("secrets.{name}"), r)?);
-        }
-        Ok(out)
+        self.secrets
+            .iter()
+            .map(|(name, r)| Ok((name.clone(), read_secret(&format!("secrets.{name}"), r)?)))
+            .collect()
     }
 }
 
@@ -206,7 +200,7 @@ pub fn read_secret(what: &str, r: &SecretRef) -> Result<String, String> {
 }
 
 /// A tenant that could not be accepted, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Rejected {
     /// The tenant id if one could be read, else `<source>#<index>`.
     pub tenant: String,
@@ -240,14 +234,9 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
             let entry = entry.map_err(|e| format!("reading {}: {e}", path.display()))?;
             let p = entry.path();
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let extension = p.extension().and_then(|e| e.to_str());
             // Kubernetes mounts ConfigMaps with `..data` symlinks: skip dot files.
-            if name.starts_with('.') {
-                continue;
-            }
-            if matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("toml" | "yaml" | "yml")
-            ) {
+            if !name.starts_with('.') && matches!(extension, Some("toml" | "yaml" | "yml")) {
                 files.push(p);
             }
         }
@@ -367,47 +356,42 @@ fn check(entry: Value) -> Result<TenantSpec, (Option<String>, String)> {
     }
     let l = &spec.limits;
     let ranges: [(&str, Option<u64>, u64, u64); 9] = [
-        ("limits.memory_mb", l.memory_mb.map(|v| v as u64), 8, 512),
-        ("limits.cpu_ms_per_call", l.cpu_ms_per_call, 10, 600_000),
+        ("memory_mb", l.memory_mb.map(|v| v as u64), 8, 512),
+        ("cpu_ms_per_call", l.cpu_ms_per_call, 10, 600_000),
+        ("wall_seconds_per_call", l.wall_seconds_per_call, 1, 3_600),
         (
-            "limits.wall_seconds_per_call",
-            l.wall_seconds_per_call,
-            1,
-            3_600,
-        ),
-        (
-            "limits.max_concurrent_requests",
+            "max_concurrent_requests",
             l.max_concurrent_requests.map(|v| v as u64),
             1,
             256,
         ),
         (
-            "limits.sync_concurrency",
+            "sync_concurrency",
             l.sync_concurrency.map(|v| v as u64),
             1,
             64,
         ),
-        ("limits.sync_max_calls", l.sync_max_calls, 1, u64::MAX),
+        ("sync_max_calls", l.sync_max_calls, 1, u64::MAX),
         (
-            "limits.sync_max_pages_per_task",
+            "sync_max_pages_per_task",
             l.sync_max_pages_per_task,
             1,
             u64::MAX,
         ),
         (
-            "limits.sync_max_queued_tasks",
+            "sync_max_queued_tasks",
             l.sync_max_queued_tasks,
             1,
             u64::MAX,
         ),
         // 1 TiB: more would overflow the byte count.
-        ("limits.sync_max_queue_mb", l.sync_max_queue_mb, 1, 1 << 20),
+        ("sync_max_queue_mb", l.sync_max_queue_mb, 1, 1 << 20),
     ];
     for (name, value, lo, hi) in ranges {
         if let Some(v) = value
             && !(lo..=hi).contains(&v)
         {
-            return Err(fail(format!("{name}: {v} is outside {lo}..={hi}")));
+            return Err(fail(format!("limits.{name}: {v} is outside {lo}..={hi}")));
         }
     }
     if let Some(d) = l.sync_deadline

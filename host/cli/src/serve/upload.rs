@@ -44,8 +44,7 @@ pub async fn publish(
     match target {
         UploadTarget::Directory { directory } => {
             let dest = directory.join(format!("{tenant}.c1z"));
-            let (src, dir) = (file.to_path_buf(), directory.clone());
-            let d = dest.clone();
+            let (src, dir, d) = (file.to_path_buf(), directory.clone(), dest.clone());
             tokio::task::spawn_blocking(move || copy_atomically(&src, &dir, &d)).await??;
             Ok(dest.display().to_string())
         }
@@ -59,13 +58,11 @@ pub async fn publish(
 fn copy_atomically(src: &Path, dir: &Path, dest: &Path) -> anyhow::Result<()> {
     use std::io::Write;
     std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
-    let tmp: PathBuf = dir.join(format!(
-        ".{}.tmp-{}",
-        dest.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("upload"),
-        std::process::id()
-    ));
+    let name = dest
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("upload");
+    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut out = std::fs::File::create(&tmp)?;
         let mut input = std::fs::File::open(src)?;

@@ -37,7 +37,6 @@ pub struct Target {
     pub url: Url,
     pub host: String,
     pub port: u16,
-    pub loopback: bool,
 }
 
 /// Why a destination was refused.
@@ -125,19 +124,13 @@ impl EgressPolicy {
         if let Some(ip) = literal_ip(&url) {
             check_address(&host, ip, origin.is_some_and(|o| o.loopback))?;
         }
-        let Some(origin) = origin else {
+        if origin.is_none() {
             if url.scheme() == "http" {
                 return Err(Denial::Scheme("http".into()));
             }
             return Err(Denial::HostNotAllowed(format!("{host}:{port}")));
-        };
-        let loopback = origin.loopback;
-        Ok(Target {
-            url,
-            host,
-            port,
-            loopback,
-        })
+        }
+        Ok(Target { url, host, port })
     }
 
     /// Whether `host` (as the resolver sees it) is allowed and loopback-only.
@@ -158,20 +151,17 @@ impl EgressPolicy {
         if addrs.is_empty() {
             return Err(Denial::NoAddress(host.to_string()));
         }
-        let mut ok = Vec::new();
-        let mut first_denial = None;
-        for &addr in addrs {
-            match check_address(host, addr, loopback) {
-                Ok(()) => ok.push(addr),
-                Err(d) => {
-                    first_denial.get_or_insert(d);
-                }
-            }
-        }
-        if ok.is_empty() {
-            Err(first_denial.unwrap_or_else(|| Denial::NoAddress(host.to_string())))
-        } else {
-            Ok(ok)
+        let ok: Vec<IpAddr> = addrs
+            .iter()
+            .copied()
+            .filter(|&a| check_address(host, a, loopback).is_ok())
+            .collect();
+        match addrs
+            .iter()
+            .find_map(|&a| check_address(host, a, loopback).err())
+        {
+            Some(first_denial) if ok.is_empty() => Err(first_denial),
+            _ => Ok(ok),
         }
     }
 }
@@ -214,32 +204,19 @@ pub fn canonical(addr: IpAddr) -> IpAddr {
                 return IpAddr::V4(v4);
             }
             let s = v6.segments();
+            // The IPv4 address in two 16-bit segments.
+            let v4 = |hi: u16, lo: u16| IpAddr::V4(Ipv4Addr::from((hi as u32) << 16 | lo as u32));
             // NAT64 well-known prefix 64:ff9b::/96 embeds an IPv4 address.
             if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                return IpAddr::V4(Ipv4Addr::new(
-                    (s[6] >> 8) as u8,
-                    s[6] as u8,
-                    (s[7] >> 8) as u8,
-                    s[7] as u8,
-                ));
+                return v4(s[6], s[7]);
             }
             // 6to4 2002::/16 embeds an IPv4 address in bits 16..48.
             if s[0] == 0x2002 {
-                return IpAddr::V4(Ipv4Addr::new(
-                    (s[1] >> 8) as u8,
-                    s[1] as u8,
-                    (s[2] >> 8) as u8,
-                    s[2] as u8,
-                ));
+                return v4(s[1], s[2]);
             }
             // Deprecated IPv4-compatible ::a.b.c.d (but not :: or ::1).
             if s[0..6] == [0, 0, 0, 0, 0, 0] && (s[6] != 0 || s[7] > 1) {
-                return IpAddr::V4(Ipv4Addr::new(
-                    (s[6] >> 8) as u8,
-                    s[6] as u8,
-                    (s[7] >> 8) as u8,
-                    s[7] as u8,
-                ));
+                return v4(s[6], s[7]);
             }
             addr
         }

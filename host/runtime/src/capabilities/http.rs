@@ -120,7 +120,6 @@ pub struct HttpStats {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub throttled: AtomicU64,
-    pub failures: AtomicU64,
     pub denied: AtomicU64,
 }
 
@@ -163,9 +162,7 @@ pub struct HttpCapability {
     proxy: ProxyRoutes,
     limiter: AdaptiveLimiter,
     limits: Limits,
-    broker: Option<Arc<TokenBroker>>,
-    bindings: CredentialBindings,
-    redactor: Arc<Redactor>,
+    credentials: HttpCredentials,
     pub stats: HttpStats,
 }
 
@@ -239,9 +236,7 @@ impl HttpCapability {
                 limits.requests_per_second,
             ),
             limits: limits.clone(),
-            broker: credentials.broker,
-            bindings: credentials.bindings,
-            redactor: credentials.redactor,
+            credentials,
             stats: HttpStats::default(),
         })
     }
@@ -300,20 +295,21 @@ impl HttpCapability {
         // Checked on the raw string: parsing resolves dot-segments (see
         // `url_path`), so a climbing path would pass the policy unseen.
         super::url_path::check(&req.url).map_err(HttpError::InvalidRequest)?;
-        self.policy.check_url(&req.url).map_err(|d| {
-            self.stats.denied.fetch_add(1, Ordering::Relaxed);
-            HttpError::PolicyDenied(d.to_string())
-        })?;
+        self.policy.check_url(&req.url).map_err(|d| self.deny(d))?;
         Ok(())
+    }
+
+    /// A refusal by the egress policy or a credential binding, counted.
+    fn deny(&self, why: impl ToString) -> HttpError {
+        self.stats.denied.fetch_add(1, Ordering::Relaxed);
+        HttpError::PolicyDenied(why.to_string())
     }
 
     /// Through a proxy the resolver never sees the target, so the host
     /// resolves and checks it here first (see `proxy`).
     pub async fn vet_route(&self, url: &str) -> Result<(), HttpError> {
-        self.proxy.vet_target(&self.policy, url).await.map_err(|r| {
-            self.stats.denied.fetch_add(1, Ordering::Relaxed);
-            HttpError::PolicyDenied(r.to_string())
-        })
+        let vetted = self.proxy.vet_target(&self.policy, url).await;
+        vetted.map_err(|r| self.deny(r))
     }
 
     /// Sends one guest request with retries and credentials; what comes
@@ -332,7 +328,7 @@ impl HttpCapability {
         budget: &Arc<ResponseBudget>,
     ) -> Result<Response, HttpError> {
         let answer = self.send_unscrubbed(req, auth, budget).await;
-        let scrubber = self.redactor.scrubber();
+        let scrubber = self.credentials.redactor.scrubber();
         match answer {
             Ok(mut resp) => {
                 for (_, value) in &mut resp.headers {
@@ -355,10 +351,10 @@ impl HttpCapability {
     ) -> Result<Response, HttpError> {
         self.vet(req)?;
         if let Some(credential) = auth.credential() {
-            self.bindings.check(credential, &req.url).map_err(|m| {
-                self.stats.denied.fetch_add(1, Ordering::Relaxed);
-                HttpError::PolicyDenied(m)
-            })?;
+            let bindings = &self.credentials.bindings;
+            bindings
+                .check(credential, &req.url)
+                .map_err(|m| self.deny(m))?;
         }
         self.vet_route(&req.url).await?;
         let mut refreshed = false;
@@ -398,7 +394,7 @@ impl HttpCapability {
                 {
                     // The token may have been revoked or expired early: one
                     // fresh exchange, one retry, then the guest sees the 401.
-                    if let Some(b) = &self.broker {
+                    if let Some(b) = &self.credentials.broker {
                         b.invalidate(generation).await;
                     }
                     refreshed = true;
@@ -424,10 +420,7 @@ impl HttpCapability {
                     held.keep();
                     return Ok(resp);
                 }
-                Err(Failure::Fatal(e)) => {
-                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                    return Err(e);
-                }
+                Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Transport { error, before_send }) => {
                     errors += 1;
                     // A request that never reached the server is safe to repeat.
@@ -436,22 +429,10 @@ impl HttpCapability {
                         tokio::time::sleep(RETRY_BACKOFF.delay(errors)).await;
                         continue;
                     }
-                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
                     return Err(error);
                 }
             }
         }
-    }
-
-    /// Sends one request on a task of its own (see [`Self::send_batch_detached`]).
-    pub async fn send_detached(
-        self: &Arc<Self>,
-        req: Request,
-        auth: AuthUse,
-        keep: Option<KeepHeaders>,
-    ) -> Result<Response, HttpError> {
-        let me = self.clone();
-        detached(async move { keep_headers(me.send(&req, &auth).await, keep.as_ref()) }).await
     }
 
     /// Sends independent requests concurrently; results in request order.
@@ -503,7 +484,7 @@ impl HttpCapability {
     }
 
     async fn oauth2_token(&self) -> Result<(SecretString, u64), HttpError> {
-        let Some(broker) = &self.broker else {
+        let Some(broker) = &self.credentials.broker else {
             return Err(HttpError::Credential(
                 "this component declares no OAuth2 credential recipe".into(),
             ));
@@ -538,40 +519,30 @@ impl HttpCapability {
         if let Some(scope) = &recipe.scope {
             form.push(("scope", scope));
         }
-        let mut headers = Vec::new();
-        match recipe.auth {
+        let secret = recipe.client_secret.expose_secret();
+        let basic = match recipe.auth {
             ClientAuth::Basic => {
                 let enc = |s: &str| {
                     url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
                 };
-                let pair = format!(
-                    "{}:{}",
-                    enc(&recipe.client_id),
-                    enc(recipe.client_secret.expose_secret())
-                );
-                let value = format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(pair)
-                );
-                headers.push(value);
+                let pair = format!("{}:{}", enc(&recipe.client_id), enc(secret));
+                let pair = base64::engine::general_purpose::STANDARD.encode(pair);
+                Some(format!("Basic {pair}"))
             }
             ClientAuth::Post => {
-                form.push(("client_id", &recipe.client_id));
-                form.push(("client_secret", recipe.client_secret.expose_secret()));
+                form.extend([
+                    ("client_id", recipe.client_id.as_str()),
+                    ("client_secret", secret),
+                ]);
+                None
             }
-        }
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
+        };
         let mut last = network("was not tried".into());
         for attempt in 1..=MAX_ERROR_ATTEMPTS {
-            let mut rb = self
-                .client
-                .post(&recipe.token_url)
-                .header("content-type", "application/x-www-form-urlencoded")
+            let mut rb = (self.client.post(&recipe.token_url))
                 .header("accept", "application/json")
-                .body(body.clone());
-            if let Some(h) = headers.first() {
+                .form(&form);
+            if let Some(h) = &basic {
                 rb = rb.header("authorization", h);
             }
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -588,7 +559,10 @@ impl HttpCapability {
                 }
             };
             let status = resp.status().as_u16();
-            let wait = retry_after_reqwest(resp.headers());
+            let wait = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| parse_retry_after(v.to_str().ok()?));
             let (bytes, _) = read_capped(resp, 1 << 20, None)
                 .await
                 .map_err(|e| match e {
@@ -665,9 +639,8 @@ impl HttpCapability {
             rb = rb.body(body.clone());
         }
         let resp = rb.send().await.map_err(|e| {
-            if is_policy_error(&e) {
-                self.stats.denied.fetch_add(1, Ordering::Relaxed);
-                return Failure::Fatal(HttpError::PolicyDenied(policy_message(&e)));
+            if let Some(denial) = policy_denial(&e) {
+                return Failure::Fatal(self.deny(denial));
             }
             if e.is_timeout() {
                 return Failure::Transport {
@@ -801,10 +774,6 @@ impl ResponseBudget {
             .is_ok()
     }
 
-    fn release(&self, n: usize) {
-        self.used.fetch_sub(n, Ordering::AcqRel);
-    }
-
     /// Bytes reserved now.
     pub fn used(&self) -> usize {
         self.used.load(Ordering::Acquire)
@@ -826,20 +795,16 @@ impl Held {
         }
     }
 
-    /// Reserves `n` more bytes; false when the budget has no room.
-    fn grow(&mut self, n: usize) -> bool {
-        match &self.budget {
-            Some(b) if !b.reserve(n) => false,
-            _ => {
-                self.bytes += n;
-                true
-            }
+    /// Reserves `n` more bytes; `body-too-large`, naming the budget, when
+    /// it has no room.
+    fn grow(&mut self, n: usize) -> Result<(), Failure> {
+        if let Some(b) = &self.budget
+            && !b.reserve(n)
+        {
+            return Err(Failure::Fatal(HttpError::BodyTooLarge(b.cap as u64)));
         }
-    }
-
-    fn over(&self) -> Failure {
-        let cap = self.budget.as_ref().map_or(0, |b| b.cap);
-        Failure::Fatal(HttpError::BodyTooLarge(cap as u64))
+        self.bytes += n;
+        Ok(())
     }
 
     fn keep(mut self) {
@@ -850,7 +815,7 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some(b) = &self.budget {
-            b.release(self.bytes);
+            b.used.fetch_sub(self.bytes, Ordering::AcqRel);
         }
     }
 }
@@ -869,14 +834,10 @@ async fn read_capped(
         if len as usize > cap {
             return Err(Failure::Fatal(HttpError::BodyTooLarge(cap as u64)));
         }
-        if !held.grow(len as usize) {
-            return Err(held.over());
-        }
+        held.grow(len as usize)?;
         body.reserve_exact(len as usize);
         // The allocator may round up; what was reserved is what it gave.
-        if body.capacity() > len as usize && !held.grow(body.capacity() - len as usize) {
-            return Err(held.over());
-        }
+        held.grow(body.capacity() - len as usize)?;
     }
     loop {
         match resp.chunk().await {
@@ -889,17 +850,12 @@ async fn read_capped(
                     // Grow as `Vec` would (doubling), within the caps, and
                     // reserve what the buffer will take before taking it.
                     let doubled = need.max(body.capacity() * 2).min(cap);
-                    let target = if held.grow(doubled - body.capacity()) {
-                        doubled
-                    } else if held.grow(need - body.capacity()) {
-                        need
-                    } else {
-                        return Err(held.over());
+                    let target = match held.grow(doubled - body.capacity()) {
+                        Ok(()) => doubled,
+                        Err(_) => held.grow(need - body.capacity()).map(|()| need)?,
                     };
                     body.reserve_exact(target - body.len());
-                    if body.capacity() > target && !held.grow(body.capacity() - target) {
-                        return Err(held.over());
-                    }
+                    held.grow(body.capacity() - target)?;
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -917,55 +873,30 @@ async fn read_capped(
     }
 }
 
-/// Walks the error chain for a policy denial raised by the resolver.
-fn is_policy_error(e: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.downcast_ref::<Denial>().is_some() {
-            return true;
-        }
-        source = s.source();
-    }
-    false
+/// The error's causes, outermost first.
+fn causes(e: &reqwest::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |s| {
+        s.source()
+    })
 }
 
-fn policy_message(e: &reqwest::Error) -> String {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if let Some(d) = s.downcast_ref::<Denial>() {
-            return d.to_string();
-        }
-        source = s.source();
-    }
-    e.to_string()
+/// The policy denial the resolver raised, if that is why `e` failed.
+fn policy_denial(e: &reqwest::Error) -> Option<String> {
+    causes(e).find_map(|s| s.downcast_ref::<Denial>().map(Denial::to_string))
 }
 
 /// A short cause chain without URLs' query strings (which may carry filters
 /// but never secrets; credentials travel only in headers).
 fn describe_reqwest(e: &reqwest::Error) -> String {
-    let mut parts = vec![e.without_url_ref()];
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        parts.push(s.to_string());
-        source = s.source();
+    let mut first = e.to_string();
+    if let Some(url) = e.url() {
+        first = first.replace(&format!(" ({url})"), "");
+        first = first.replace(url.as_str(), "<url>");
     }
+    let mut parts: Vec<String> = causes(e).skip(1).map(|s| s.to_string()).collect();
+    parts.insert(0, first);
     parts.dedup();
     parts.join(": ")
-}
-
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let mut text = self.to_string();
-        if let Some(url) = self.url() {
-            text = text.replace(&format!(" ({url})"), "");
-            text = text.replace(url.as_str(), "<url>");
-        }
-        text
-    }
 }
 
 /// Retries of one request: 250 ms doubling to 8 s, jittered; a server's
@@ -976,25 +907,14 @@ const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration
 /// `Retry-After` as delta seconds or an HTTP date (compared with our clock;
 /// a date in the past means "now").
 pub fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
-    let v = headers
+    let (_, v) = headers
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?
-        .1
-        .trim();
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?;
     parse_retry_after(v)
 }
 
-fn retry_after_reqwest(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    parse_retry_after(
-        headers
-            .get(reqwest::header::RETRY_AFTER)?
-            .to_str()
-            .ok()?
-            .trim(),
-    )
-}
-
 fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -1008,13 +928,6 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
 /// The answer for a request whose task was cancelled without a panic.
 fn cancelled() -> HttpError {
     HttpError::Connection("the request was cancelled: the host is shutting down".into())
-}
-
-/// Runs a future as a task and waits for it; see [`HttpCapability::send_batch_detached`].
-async fn detached<T: Send + 'static>(
-    fut: impl std::future::Future<Output = Result<T, HttpError>> + Send + 'static,
-) -> Result<T, HttpError> {
-    detached_task(fut).await.and_then(|r| r)
 }
 
 /// Spawns `fut` and awaits it, aborting it when the waiter is dropped; a
@@ -1231,12 +1144,13 @@ mod tests {
             assert_eq!(r.body, format!("/echo/{i}").into_bytes());
         }
         let one = http
-            .send_detached(
-                request(&format!("{base}/echo/x"), vec![]),
+            .send_batch_detached(
+                vec![request(&format!("{base}/echo/x"), vec![])],
                 AuthUse::None,
                 None,
             )
             .await
+            .remove(0)
             .unwrap();
         assert_eq!(one.body, b"/echo/x");
     }
@@ -1264,8 +1178,9 @@ mod tests {
         // Named in another case: kept.
         let keep = Some(KeepHeaders::new(vec!["X-Request-ID".into()]));
         let one = http
-            .send_detached(request(&url, vec![]), AuthUse::None, keep.clone())
+            .send_batch_detached(vec![request(&url, vec![])], AuthUse::None, keep.clone())
             .await
+            .remove(0)
             .unwrap();
         assert_eq!(names(&one), ["x-request-id"]);
         let batch = http
@@ -1276,12 +1191,13 @@ mod tests {
         }
         // Not named: dropped, the body untouched.
         let none = http
-            .send_detached(
-                request(&url, vec![]),
+            .send_batch_detached(
+                vec![request(&url, vec![])],
                 AuthUse::None,
                 Some(KeepHeaders::new(vec![])),
             )
             .await
+            .remove(0)
             .unwrap();
         assert!(none.headers.is_empty(), "{:?}", none.headers);
         assert_eq!(none.body, b"/echo/k");
@@ -1427,12 +1343,13 @@ mod tests {
         // One request at a time, each gets the whole budget.
         for _ in 0..4 {
             let one = http
-                .send_detached(
-                    request(&format!("{base}/sized/{}", 900 << 10), vec![]),
+                .send_batch_detached(
+                    vec![request(&format!("{base}/sized/{}", 900 << 10), vec![])],
                     AuthUse::None,
                     None,
                 )
                 .await
+                .remove(0)
                 .unwrap();
             assert_eq!(one.body.len(), 900 << 10);
         }
@@ -1443,10 +1360,10 @@ mod tests {
     fn held_bytes_go_back_unless_kept() {
         let budget = ResponseBudget::new(100);
         let mut a = Held::new(Some(&budget));
-        assert!(a.grow(60));
+        assert!(a.grow(60).is_ok());
         let mut b = Held::new(Some(&budget));
-        assert!(!b.grow(50), "over the budget");
-        assert!(b.grow(40));
+        assert!(b.grow(50).is_err(), "over the budget");
+        assert!(b.grow(40).is_ok());
         assert_eq!(budget.used(), 100);
         drop(b);
         assert_eq!(budget.used(), 60);

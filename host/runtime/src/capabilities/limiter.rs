@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use tokio::sync::Notify;
 
+#[derive(Default)]
 struct State {
     limit: f64,
     in_flight: usize,
@@ -91,11 +92,7 @@ impl AdaptiveLimiter {
                 .map(|r| Duration::from_secs_f64(1.0 / r)),
             state: Mutex::new(State {
                 limit: max as f64,
-                in_flight: 0,
-                paused_until: None,
-                next_slot: None,
-                waiting: VecDeque::new(),
-                next_ticket: 0,
+                ..State::default()
             }),
         }
     }
@@ -178,16 +175,18 @@ impl AdaptiveLimiter {
         let until = Instant::now() + retry_after;
         s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
     }
-
-    pub fn current_limit(&self) -> f64 {
-        self.state.lock().unwrap().limit
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    impl AdaptiveLimiter {
+        fn current_limit(&self) -> f64 {
+            self.state.lock().unwrap().limit
+        }
+    }
 
     #[tokio::test]
     async fn never_exceeds_the_window() {

@@ -68,11 +68,6 @@ pub struct ProxyVars {
 }
 
 impl ProxyVars {
-    /// The one place the proxy variables are read.
-    pub fn from_env() -> Self {
-        Self::from_vars(|k| std::env::var(k).ok())
-    }
-
     /// The upper-case name wins when both are set, as in reqwest.
     fn from_vars(get: impl Fn(&str) -> Option<String>) -> Self {
         if get("REQUEST_METHOD").is_some() {
@@ -121,14 +116,10 @@ pub enum ProxyRefusal {
 }
 
 impl ProxyRoutes {
-    /// Routes from the usual environment variables.
+    /// Routes from the usual environment variables: the one place they
+    /// are read.
     pub fn from_env() -> Self {
-        Self::new(&ProxyVars::from_env())
-    }
-
-    /// No proxy at all.
-    pub fn none() -> Self {
-        Self::new(&ProxyVars::default())
+        Self::new(&ProxyVars::from_vars(|k| std::env::var(k).ok()))
     }
 
     pub fn new(vars: &ProxyVars) -> Self {
@@ -278,6 +269,13 @@ mod tests {
             http: http.into(),
             https: https.into(),
             no: no.into(),
+        }
+    }
+
+    impl ProxyRoutes {
+        /// No proxy at all.
+        fn none() -> Self {
+            Self::new(&ProxyVars::default())
         }
     }
 

@@ -105,17 +105,16 @@ fn forms(value: &str) -> Vec<String> {
     let form_encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
     let percent = form_encoded.replace('+', "%20");
     let json = serde_json::to_string(value).expect("a string always serialises");
-    let texts = [
+    let mut out = vec![
         value.to_string(),
         json[1..json.len() - 1].to_string(),
         form_encoded.clone(),
         lower_escapes(&form_encoded),
-        percent.clone(),
         lower_escapes(&percent),
+        percent,
+        hex::encode(value),
+        hex::encode_upper(value),
     ];
-    let mut out: Vec<String> = texts.to_vec();
-    out.push(hex::encode(value));
-    out.push(hex::encode_upper(value));
     for text in [value, form_encoded.as_str()] {
         for alignment in 0..3 {
             out.extend(base64_core(text.as_bytes(), alignment));

@@ -18,8 +18,9 @@
 //!   description, never request bodies or headers, and everything handed to
 //!   the guest or written out passes the instance's [`Redactor`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -53,25 +54,15 @@ pub enum ClientAuth {
     Post,
 }
 
-/// A fully resolved OAuth2 client-credentials recipe.
-#[derive(Clone)]
+/// A fully resolved OAuth2 client-credentials recipe (its `Debug` shows
+/// the secret as `[REDACTED]`, as `SecretString`'s does).
+#[derive(Clone, Debug)]
 pub struct OAuth2Recipe {
     pub token_url: String,
     pub client_id: String,
     pub client_secret: SecretString,
     pub auth: ClientAuth,
     pub scope: Option<String>,
-}
-
-impl std::fmt::Debug for OAuth2Recipe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuth2Recipe")
-            .field("token_url", &self.token_url)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
-            .field("auth", &self.auth)
-            .finish()
-    }
 }
 
 /// A cached access token.
@@ -85,11 +76,11 @@ struct CachedToken {
 pub struct TokenBroker {
     pub recipe: OAuth2Recipe,
     cached: Mutex<Option<CachedToken>>,
-    generation: std::sync::atomic::AtomicU64,
-    pub exchanges: std::sync::atomic::AtomicU64,
+    generation: AtomicU64,
+    pub exchanges: AtomicU64,
     /// The latest access tokens, so text leaving the host is scrubbed of
     /// them too (a request in flight may still carry the previous one).
-    recent: std::sync::Mutex<std::collections::VecDeque<SecretString>>,
+    recent: std::sync::Mutex<VecDeque<SecretString>>,
 }
 
 /// Access tokens remembered for redaction: the current one and the three
@@ -132,8 +123,7 @@ impl TokenBroker {
         }
         let started = Instant::now();
         let (value, lifetime) = exchange(self.recipe.clone()).await?;
-        self.exchanges
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.exchanges.fetch_add(1, Ordering::Relaxed);
         // Remembered for scrubbing before the generation moves, so a
         // scrubber built for the new generation always knows the new token.
         {
@@ -143,10 +133,7 @@ impl TokenBroker {
             }
             recent.push_back(value.clone());
         }
-        let generation = self
-            .generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            + 1;
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         *slot = Some(CachedToken {
             value: value.clone(),
             refresh_at: started + refresh_after(lifetime),
@@ -157,7 +144,7 @@ impl TokenBroker {
 
     /// How many tokens have been obtained; moves whenever a new one is.
     pub fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// Drops the cached token if it is still the one that got a 401, so the
@@ -196,7 +183,11 @@ impl Secrets {
     ) -> Self {
         let mut fixed: Vec<SecretString> = fields.values().cloned().collect();
         fixed.extend(broker.iter().map(|b| b.recipe.client_secret.clone()));
-        let redactor = Arc::new(Redactor::new(fixed, broker.clone()));
+        let redactor = Arc::new(Redactor {
+            fixed,
+            broker: broker.clone(),
+            current: Default::default(),
+        });
         Self {
             fields,
             declared,
@@ -236,14 +227,6 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    pub fn new(fixed: Vec<SecretString>, broker: Option<Arc<TokenBroker>>) -> Self {
-        Self {
-            fixed,
-            broker,
-            current: Default::default(),
-        }
-    }
-
     /// The scrubber for the tokens obtained so far.
     pub fn scrubber(&self) -> Arc<Scrubber> {
         let generation = self.broker.as_ref().map_or(0, |b| b.generation());
@@ -267,16 +250,12 @@ impl Redactor {
         *current = Some((generation, scrubber.clone()));
         scrubber
     }
-
-    pub fn text(&self, text: &str) -> String {
-        self.scrubber().text(text).into_owned()
-    }
 }
 
 /// Replaces every form of every credential occurring in `text` with
 /// `[redacted]`: for text that leaves the host (logs, errors, artifacts).
 pub fn redact(text: &str, secrets: &Secrets) -> String {
-    secrets.redactor.text(text)
+    secrets.redactor.scrubber().text(text).into_owned()
 }
 
 /// The name under which the brokered access token is bound and reported.
@@ -305,33 +284,20 @@ impl CredentialBindings {
         field.split_once('-').map_or(field, |(group, _)| group)
     }
 
-    /// The origins `credential` may go to, as `scheme://host:port`.
-    pub fn origins(&self, credential: &str) -> Vec<String> {
-        self.by_name
-            .get(credential)
-            .map(|p| {
-                p.origins()
-                    .iter()
-                    .map(|o| format!("{}://{}:{}", o.scheme, o.host, o.port))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// Refuses `url` unless `credential` is bound to its origin. The text
-    /// names the credential and the origin, never a value.
+    /// names the credential, the origin and the origins it is bound to (as
+    /// `scheme://host:port`), never a value.
     pub fn check(&self, credential: &str, url: &str) -> Result<(), String> {
-        let allowed = self
-            .by_name
-            .get(credential)
-            .is_some_and(|p| p.check_url(url).is_ok());
-        if allowed {
+        let policy = self.by_name.get(credential);
+        if policy.is_some_and(|p| p.check_url(url).is_ok()) {
             return Ok(());
         }
         let origin = url::Url::parse(url)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_else(|_| "a malformed URL".into());
-        let bound = self.origins(credential);
+        let bound: Vec<String> = (policy.map_or(&[][..], |p| p.origins()).iter())
+            .map(|o| format!("{}://{}:{}", o.scheme, o.host, o.port))
+            .collect();
         Err(format!(
             "credential {credential} may not be sent to {origin}: it is bound to {}",
             if bound.is_empty() {
@@ -405,10 +371,7 @@ mod tests {
             .unwrap();
         assert_eq!(t3.expose_secret(), "tok-2");
         assert!(g3 > g1);
-        assert_eq!(
-            broker.exchanges.load(std::sync::atomic::Ordering::Relaxed),
-            2
-        );
+        assert_eq!(broker.exchanges.load(Ordering::Relaxed), 2);
     }
 
     #[test]

@@ -18,14 +18,6 @@ use crate::bindings::types::{
     ResourceTraitKind, ResourceType,
 };
 
-/// What the host holds for one record besides its strings: the record's
-/// own struct (a lifted `resource` takes about 520 bytes, a `grant` about
-/// 200), charged to every record and to every grant a set stands for, so
-/// records with empty fields still cost what they occupy.
-const fn overhead<T>() -> usize {
-    std::mem::size_of::<T>()
-}
-
 /// What the host holds for each element of a list of strings besides its
 /// bytes (a `String`'s pointer, length and capacity): a list of a million
 /// empty aliases is 24 MiB of host memory, not nothing.
@@ -111,17 +103,20 @@ fn grant_set_shared_bytes(s: &GrantSet) -> usize {
 }
 
 /// What a record costs against the per-call and per-sync upload budgets:
-/// its bytes plus its struct ([`overhead`]).
+/// its bytes plus what the host holds besides its strings, the record's
+/// own struct (a lifted `resource` takes about 520 bytes, a `grant` about
+/// 200), charged to every record and to every grant a set stands for, so
+/// records with empty fields still cost what they occupy.
 pub fn resource_cost(r: &Resource) -> usize {
-    overhead::<Resource>() + resource_bytes(r)
+    size_of::<Resource>() + resource_bytes(r)
 }
 
 pub fn entitlement_cost(e: &Entitlement) -> usize {
-    overhead::<Entitlement>() + entitlement_bytes(e)
+    size_of::<Entitlement>() + entitlement_bytes(e)
 }
 
 pub fn grant_cost(g: &Grant) -> usize {
-    overhead::<Grant>() + grant_bytes(g)
+    size_of::<Grant>() + grant_bytes(g)
 }
 
 /// A set costs what the host holds while it waits (its shared strings and
@@ -130,10 +125,10 @@ pub fn grant_cost(g: &Grant) -> usize {
 /// still costs its own struct and strings.
 pub fn grant_set_cost(s: &GrantSet) -> usize {
     let shared = grant_set_shared_bytes(s);
-    let each = overhead::<Grant>() + shared;
+    let each = size_of::<Grant>() + shared;
     s.principal_ids
         .iter()
-        .fold(overhead::<GrantSet>() + shared, |sum, id| {
+        .fold(size_of::<GrantSet>() + shared, |sum, id| {
             sum.saturating_add(each + STRING_OVERHEAD + id.len())
         })
 }
@@ -211,15 +206,13 @@ pub fn validate_resource(
             return Err(format!("{name} lacks the {k} trait its type declares"));
         }
     }
-    match &r.trait_ {
-        Some(ResourceTrait::User(u)) => check_json(&format!("profile of {name}"), &u.profile_json)?,
-        Some(ResourceTrait::Group(g)) => {
-            check_json(&format!("profile of {name}"), &g.profile_json)?
-        }
-        Some(ResourceTrait::Role(g)) => check_json(&format!("profile of {name}"), &g.profile_json)?,
-        None => {}
-    }
-    Ok(())
+    let profile = match &r.trait_ {
+        Some(ResourceTrait::User(u)) => &u.profile_json,
+        Some(ResourceTrait::Group(g)) => &g.profile_json,
+        Some(ResourceTrait::Role(g)) => &g.profile_json,
+        None => &None,
+    };
+    check_json(&format!("profile of {name}"), profile)
 }
 
 pub fn validate_entitlement(
@@ -301,24 +294,16 @@ pub fn validate_grant_set(
     types: &[ResourceType],
     max_bytes: usize,
 ) -> Result<(), String> {
-    let name = |principal: &str| {
-        format!(
-            "grant of {}:{}:{} to {}:{principal}",
-            s.entitlement_resource.resource_type,
-            s.entitlement_resource.resource,
-            s.entitlement_slug,
-            s.principal_type
-        )
-    };
+    let (owner, slug) = (&s.entitlement_resource, &s.entitlement_slug);
+    let entitlement = format!("{}:{}:{slug}", owner.resource_type, owner.resource);
+    let name =
+        |principal: &str| format!("grant of {entitlement} to {}:{principal}", s.principal_type);
     let shared = grant_set_shared_bytes(s);
     let Some(first) = s.principal_ids.first() else {
         // Nothing to store, but its strings are held until the call ends.
         if shared > max_bytes {
             return Err(format!(
-                "grant set of {}:{}:{} to no principals is larger than {max_bytes} bytes",
-                s.entitlement_resource.resource_type,
-                s.entitlement_resource.resource,
-                s.entitlement_slug
+                "grant set of {entitlement} to no principals is larger than {max_bytes} bytes"
             ));
         }
         return Ok(());
@@ -339,10 +324,7 @@ pub fn validate_grant_set(
         check_plain("grant principal id", id)?;
         if id.is_empty() {
             return Err(format!(
-                "grant set of {}:{}:{} to {} principals has a principal with an empty id",
-                s.entitlement_resource.resource_type,
-                s.entitlement_resource.resource,
-                s.entitlement_slug,
+                "grant set of {entitlement} to {} principals has a principal with an empty id",
                 s.principal_type
             ));
         }
@@ -551,7 +533,7 @@ mod tests {
         let expected =
             plain + 1000 + 14 + 7 + 3 * (s + 100) + 1000 * s + 5 + (s + 3) + (1 + 1 + s + 1);
         assert_eq!(resource_bytes(&fat), expected);
-        assert_eq!(resource_cost(&fat), overhead::<Resource>() + expected);
+        assert_eq!(resource_cost(&fat), size_of::<Resource>() + expected);
         // A thousand empty employee ids break a cap they would slip under
         // if only their bytes counted.
         let err = validate_resource(&fat, &user_types(), 20_000).unwrap_err();
@@ -612,7 +594,7 @@ mod tests {
             grant_set_cost(&s)
         );
         let mut empty = set(&[]);
-        assert!(grant_set_cost(&empty) > overhead::<GrantSet>());
+        assert!(grant_set_cost(&empty) > size_of::<GrantSet>());
         empty.metadata_json = Some(format!("{{\"x\":\"{}\"}}", "y".repeat(2000)));
         let err = validate_grant_set(&empty, &types(), 1024).unwrap_err();
         assert!(

@@ -16,22 +16,14 @@ use crate::auth::EnvCtx;
 use crate::errors::{ApiError, ApiResult, Detail};
 use crate::filter;
 use crate::listing::{ListSpec, Listing};
-use crate::util::{fmt_ts, now_ms};
+use crate::util::now_ms;
 
 /// The audit API's own limit (§1.6): 429 `REQUEST_LIMITED` + `Retry-After`.
 fn audit_rate(app: &AppState) -> ApiResult<()> {
-    let config = app
-        .store
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .audit
-        .config
-        .clone();
-    app.audit_limiter.take(&config).map_err(|wait| {
-        let secs = wait.ceil().max(1.0) as u64;
-        let at = fmt_ts(now_ms() + (wait * 1000.0).ceil() as i64);
-        ApiError::rate_limited(secs, &at)
-    })
+    let config = app.read().audit.config.clone();
+    app.audit_limiter
+        .take(&config)
+        .map_err(ApiError::rate_limited)
 }
 
 /// `GET /activities?filter=…&limit=…`.
@@ -43,11 +35,10 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
         ..ListSpec::filtered("activities", &filter::ACTIVITIES, MAX_PAGE)
     };
     let (list, query) = Listing::parse_vetted(&app, &uri, spec, |expr| {
-        activity::vet(expr).map_err(|message| {
-            ApiError::invalid_detail(Detail::new("INVALID_FILTER", Some("filter"), &message))
-        })
+        activity::vet(expr)
+            .map_err(|message| Detail::new("INVALID_FILTER", Some("filter"), &message).into())
     })?;
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let items = st.audit.query(&query, now_ms());
     let env_url = st.env_url();
     Ok(list.respond_repeating(
@@ -66,7 +57,7 @@ pub async fn read(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     audit_rate(&app)?;
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     match st.audit.get(&id, now_ms()) {
         Some(a) => Ok(hal(StatusCode::OK, &a.to_json(&st.env_id, &st.env_url()))),
         None => Err(not_found("activity", &id)),

@@ -6,18 +6,26 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::accounting::FaultKind;
 use crate::changes::{ChangeRequest, apply_random_changes};
 use crate::config::{AuditConfig, Faults};
-use crate::paging::Params;
+use crate::listing::Params;
 
-pub async fn health() -> Response {
-    Json(json!({ "status": "ok" })).into_response()
+/// A JSON body; a bad one is answered 400 `{"error": ...}`.
+type JsonBody<T> = Result<Json<T>, JsonRejection>;
+
+fn bad_body(e: JsonRejection) -> Response {
+    let body = Json(json!({ "error": e.body_text() }));
+    (StatusCode::BAD_REQUEST, body).into_response()
+}
+
+pub async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
 }
 
 /// `GET /__sim/stats`.
@@ -26,16 +34,15 @@ pub async fn stats(State(app): State<AppState>) -> Response {
 }
 
 /// `POST /__sim/stats/reset`.
-pub async fn reset_stats(State(app): State<AppState>) -> Response {
+pub async fn reset_stats(State(app): State<AppState>) -> StatusCode {
     app.stats.reset();
-    StatusCode::NO_CONTENT.into_response()
+    StatusCode::NO_CONTENT
 }
 
 /// `GET /__sim/state` (the ground truth); `?summary=true` gives counts only.
 pub async fn state(State(app): State<AppState>, uri: Uri) -> Response {
-    let params = Params::from_uri(&uri);
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
-    if params.get("summary") == Some("true") {
+    let st = app.read();
+    if Params::from_uri(&uri).get("summary") == Some("true") {
         return Json(st.summary()).into_response();
     }
     let gt = st.ground_truth();
@@ -44,41 +51,25 @@ pub async fn state(State(app): State<AppState>, uri: Uri) -> Response {
 }
 
 /// `GET /__sim/faults`.
-pub async fn get_faults(State(app): State<AppState>) -> Response {
-    Json(app.faults.get()).into_response()
+pub async fn get_faults(State(app): State<AppState>) -> Json<Faults> {
+    Json(app.faults.get())
 }
 
 /// `PUT /__sim/faults`: replaces all faults (omitted fields take defaults).
 pub async fn put_faults(
     State(app): State<AppState>,
-    body: Result<Json<Faults>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    match body {
-        Ok(Json(f)) => {
-            app.faults.set(f.clone());
-            Json(f).into_response()
-        }
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": e.body_text() })),
-        )
-            .into_response(),
-    }
+    body: JsonBody<Faults>,
+) -> Result<Json<Faults>, Response> {
+    let Json(f) = body.map_err(bad_body)?;
+    app.faults.set(f.clone());
+    Ok(Json(f))
 }
 
 /// `POST /__sim/tokens/expire`: every issued token is expired now.
-pub async fn expire_tokens(State(app): State<AppState>) -> Response {
+pub async fn expire_tokens(State(app): State<AppState>) -> StatusCode {
     app.tokens.expire_all();
-    app.stats.fault(FaultKind::TokenExpiry);
-    StatusCode::NO_CONTENT.into_response()
-}
-
-fn bad_body(e: axum::extract::rejection::JsonRejection) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({ "error": e.body_text() })),
-    )
-        .into_response()
+    app.stats.fault(|f| &mut f.token_expiries);
+    StatusCode::NO_CONTENT
 }
 
 /// `POST /__sim/changes` `{"seed": N, "steps": M}`: applies a random change
@@ -86,51 +77,30 @@ fn bad_body(e: axum::extract::rejection::JsonRejection) -> Response {
 /// `{"applied": [...]}`.
 pub async fn apply_changes(
     State(app): State<AppState>,
-    body: Result<Json<ChangeRequest>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    match body {
-        Ok(Json(req)) => {
-            let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
-            let applied = apply_random_changes(&mut st, req.seed, req.steps);
-            drop(st);
-            Json(json!({ "applied": applied })).into_response()
-        }
-        Err(e) => bad_body(e),
-    }
+    body: JsonBody<ChangeRequest>,
+) -> Result<Json<Value>, Response> {
+    let Json(req) = body.map_err(bad_body)?;
+    let applied = apply_random_changes(&mut app.write(), req.seed, req.steps);
+    Ok(Json(json!({ "applied": applied })))
 }
 
 /// `GET /__sim/activities`: every recorded activity, visible or not,
 /// oldest first.
-pub async fn activities(State(app): State<AppState>) -> Response {
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
-    let env_url = st.env_url();
-    let all: Vec<_> = st
-        .audit
-        .all()
-        .iter()
-        .map(|a| a.to_json(&st.env_id, &env_url))
-        .collect();
-    drop(st);
-    Json(json!({ "activities": all })).into_response()
+pub async fn activities(State(app): State<AppState>) -> Json<Value> {
+    Json(json!({ "activities": app.activities() }))
 }
 
 /// `GET /__sim/audit`: the audit log's configuration.
-pub async fn get_audit(State(app): State<AppState>) -> Response {
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
-    Json(st.audit.config.clone()).into_response()
+pub async fn get_audit(State(app): State<AppState>) -> Json<AuditConfig> {
+    Json(app.read().audit.config.clone())
 }
 
 /// `PUT /__sim/audit`: replaces it (omitted fields take defaults).
 pub async fn put_audit(
     State(app): State<AppState>,
-    body: Result<Json<AuditConfig>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    match body {
-        Ok(Json(c)) => {
-            let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
-            st.audit.set_config(c.clone());
-            Json(c).into_response()
-        }
-        Err(e) => bad_body(e),
-    }
+    body: JsonBody<AuditConfig>,
+) -> Result<Json<AuditConfig>, Response> {
+    let Json(c) = body.map_err(bad_body)?;
+    app.write().audit.set_config(c.clone());
+    Ok(Json(c))
 }

@@ -3,44 +3,60 @@
 //! be in the role's `applicableTo`, no duplicate at the same or a broader
 //! scope, read-only assignments cannot be deleted) live in `ops.rs`.
 
+use std::convert::Infallible;
+
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 
 use super::{
-    JSON, body_object, fresh_read, fresh_write, hal, no_content, not_found, store_for_write,
+    JSON, body_object, fresh_read, fresh_write, group_pos, hal, no_content, not_found,
+    store_for_write, user_pos,
 };
 use crate::AppState;
-use crate::accounting::FaultKind;
 use crate::auth::EnvCtx;
-use crate::errors::ApiResult;
-use crate::errors::{ApiError, Detail};
+use crate::errors::{ApiError, ApiResult, Detail};
+use crate::listing::Params;
 use crate::listing::{ListSpec, Listing};
 use crate::model::Subject;
-use crate::paging::Params;
 use crate::store::Store;
 
+/// Whose assignments a request is about: the path's
+/// `/v1/environments/{env}/users|groups/{id}/roleAssignments`.
 #[derive(Clone, Copy)]
-enum Kind {
+pub enum Kind {
     User,
     Group,
 }
 
-fn subject(st: &Store, kind: Kind, id: &str) -> ApiResult<Subject> {
-    match kind {
-        Kind::User => st
-            .user_pos(id)
-            .map(Subject::User)
-            .ok_or_else(|| not_found("user", id)),
-        Kind::Group => st
-            .group_pos(id)
-            .map(Subject::Group)
-            .ok_or_else(|| not_found("group", id)),
+impl<S: Sync> FromRequestParts<S> for Kind {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(match parts.uri.path().split('/').nth(4) {
+            Some("groups") => Kind::Group,
+            _ => Kind::User,
+        })
     }
 }
 
-async fn list(app: AppState, kind: Kind, id: String, uri: Uri) -> ApiResult<Response> {
+fn subject(st: &Store, kind: Kind, id: &str) -> ApiResult<Subject> {
+    match kind {
+        Kind::User => user_pos(st, id).map(Subject::User),
+        Kind::Group => group_pos(st, id).map(Subject::Group),
+    }
+}
+
+/// `GET .../roleAssignments`.
+pub async fn list(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    kind: Kind,
+    Path((_, id)): Path<(String, String)>,
+    uri: Uri,
+) -> ApiResult<Response> {
     let tag = match kind {
         Kind::User => "userRoleAssignments",
         Kind::Group => "groupRoleAssignments",
@@ -50,8 +66,8 @@ async fn list(app: AppState, kind: Kind, id: String, uri: Uri) -> ApiResult<Resp
         &uri,
         ListSpec::plain(tag, app.config.other_page_max).under(&id),
     )?;
-    let expand = list.lists("expand", "role");
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let expand = list.params.lists("expand", "role");
+    let st = app.read();
     let s = subject(&st, kind, &id)?;
     fresh_read(&app, &st, &id)?;
     let idx: Vec<u32> = st.assignments_of(s).into_iter().map(|i| i as u32).collect();
@@ -67,11 +83,12 @@ async fn list(app: AppState, kind: Kind, id: String, uri: Uri) -> ApiResult<Resp
     ))
 }
 
-async fn create(
-    app: AppState,
+/// `POST .../roleAssignments`.
+pub async fn create(
+    State(app): State<AppState>,
     ctx: EnvCtx,
     kind: Kind,
-    id: String,
+    Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -88,13 +105,14 @@ async fn create(
 /// While the actor's own role propagates (§7 quirk 2), PingOne refuses to
 /// let it assign roles with the documented role-scope refusal (§6.2).
 fn own_role_window(app: &AppState) -> ApiResult<()> {
-    if app.faults.in_own_role_window() {
-        app.stats.fault(FaultKind::Consistency);
-        return Err(ApiError::invalid_detail(Detail::new(
+    if app.faults.in_window(|f| f.own_role_propagation_ms) {
+        app.stats.fault(|f| &mut f.consistency_rejections);
+        return Err(Detail::new(
             "INVALID_VALUE",
             Some("scope"),
             "Must have role at the same or broader scope",
-        )));
+        )
+        .into());
     }
     Ok(())
 }
@@ -103,116 +121,49 @@ fn own_role_window(app: &AppState) -> ApiResult<()> {
 /// role has propagated (§7 quirk 2); modelled with the consistency window.
 fn post_grant_window(app: &AppState, st: &Store, ra: &str) -> ApiResult<()> {
     if st.is_fresh(ra, app.faults.get().consistency_window_ms) {
-        app.stats.fault(FaultKind::Consistency);
-        return Err(ApiError::forbidden("a role assignment still propagating"));
+        app.stats.fault(|f| &mut f.consistency_rejections);
+        return Err(ApiError::forbidden());
     }
     Ok(())
 }
 
-fn find(st: &Store, s: Subject, ra: &str) -> ApiResult<usize> {
-    st.ra_by_id
+/// The subject's assignment `ra`, past the post-grant window.
+fn find(app: &AppState, st: &Store, kind: Kind, id: &str, ra: &str) -> ApiResult<usize> {
+    let s = subject(st, kind, id)?;
+    let i = st
+        .ra_by_id
         .get(ra)
         .copied()
         .filter(|i| st.assignments[*i].as_ref().is_some_and(|a| a.subject == s))
-        .ok_or_else(|| not_found("role assignment", ra))
+        .ok_or_else(|| not_found("role assignment", ra))?;
+    post_grant_window(app, st, ra)?;
+    Ok(i)
 }
 
-async fn read(app: AppState, kind: Kind, id: String, ra: String, uri: Uri) -> ApiResult<Response> {
-    let params = Params::from_uri(&uri);
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
-    let s = subject(&st, kind, &id)?;
-    let i = find(&st, s, &ra)?;
-    post_grant_window(&app, &st, &ra)?;
+/// `GET .../roleAssignments/{roleAssignmentId}`.
+pub async fn read(
+    State(app): State<AppState>,
+    _ctx: EnvCtx,
+    kind: Kind,
+    Path((_, id, ra)): Path<(String, String, String)>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let st = app.read();
+    let i = find(&app, &st, kind, &id, &ra)?;
     let a = st.assignments[i].as_ref().expect("live");
-    Ok(hal(
-        StatusCode::OK,
-        &st.assignment_json(a, params.lists("expand", "role")),
-    ))
+    let expand = Params::from_uri(&uri).lists("expand", "role");
+    Ok(hal(StatusCode::OK, &st.assignment_json(a, expand)))
 }
 
-async fn delete(
-    app: AppState,
+/// `DELETE .../roleAssignments/{roleAssignmentId}`.
+pub async fn delete(
+    State(app): State<AppState>,
     ctx: EnvCtx,
     kind: Kind,
-    id: String,
-    ra: String,
+    Path((_, id, ra)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     let mut st = store_for_write(&app, &ctx);
-    let s = subject(&st, kind, &id)?;
-    let i = find(&st, s, &ra)?;
-    post_grant_window(&app, &st, &ra)?;
+    let i = find(&app, &st, kind, &id, &ra)?;
     st.delete_assignment(i)?;
     Ok(no_content())
-}
-
-pub async fn list_user(
-    State(app): State<AppState>,
-    _c: EnvCtx,
-    Path((_, id)): Path<(String, String)>,
-    uri: Uri,
-) -> ApiResult<Response> {
-    list(app, Kind::User, id, uri).await
-}
-
-pub async fn list_group(
-    State(app): State<AppState>,
-    _c: EnvCtx,
-    Path((_, id)): Path<(String, String)>,
-    uri: Uri,
-) -> ApiResult<Response> {
-    list(app, Kind::Group, id, uri).await
-}
-
-pub async fn create_user(
-    State(app): State<AppState>,
-    ctx: EnvCtx,
-    Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    create(app, ctx, Kind::User, id, headers, body).await
-}
-
-pub async fn create_group(
-    State(app): State<AppState>,
-    ctx: EnvCtx,
-    Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    create(app, ctx, Kind::Group, id, headers, body).await
-}
-
-pub async fn get_user(
-    State(app): State<AppState>,
-    _c: EnvCtx,
-    Path((_, id, ra)): Path<(String, String, String)>,
-    uri: Uri,
-) -> ApiResult<Response> {
-    read(app, Kind::User, id, ra, uri).await
-}
-
-pub async fn get_group(
-    State(app): State<AppState>,
-    _c: EnvCtx,
-    Path((_, id, ra)): Path<(String, String, String)>,
-    uri: Uri,
-) -> ApiResult<Response> {
-    read(app, Kind::Group, id, ra, uri).await
-}
-
-pub async fn delete_user(
-    State(app): State<AppState>,
-    ctx: EnvCtx,
-    Path((_, id, ra)): Path<(String, String, String)>,
-) -> ApiResult<Response> {
-    delete(app, ctx, Kind::User, id, ra).await
-}
-
-pub async fn delete_group(
-    State(app): State<AppState>,
-    ctx: EnvCtx,
-    Path((_, id, ra)): Path<(String, String, String)>,
-) -> ApiResult<Response> {
-    delete(app, ctx, Kind::Group, id, ra).await
 }

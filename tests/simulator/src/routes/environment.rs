@@ -24,11 +24,10 @@ pub async fn get_environment(
         )));
     }
     if a.env != env {
-        return Err(ApiError::forbidden(
-            "The access token was issued for another environment.",
-        ));
+        // The access token was issued for another environment.
+        return Err(ApiError::forbidden());
     }
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let mut v = st.environment_json(&env);
     // A new-environment window makes the environment new (DOCS-8830).
     if let Some(ms) = app.faults.warmup_created_ms().filter(|_| env == app.env_id) {

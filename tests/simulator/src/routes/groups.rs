@@ -13,16 +13,16 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::{
-    JSON, body_object, fresh_read, fresh_write, hal, no_content, not_found, store_for_write,
+    JSON, body_object, fresh_read, fresh_write, group_pos, hal, no_content, store_for_write,
 };
 use crate::AppState;
 use crate::auth::EnvCtx;
 use crate::config::Faults;
 use crate::errors::ApiResult;
 use crate::filter::{self, AttrVal, Target};
+use crate::listing::Params;
 use crate::listing::{ListSpec, Listing};
 use crate::model::{Group, Pos};
-use crate::paging::Params;
 use crate::store::Store;
 
 struct GroupView<'a>(&'a Store, &'a Group);
@@ -41,10 +41,6 @@ impl Target for GroupView<'_> {
             _ => None,
         }
     }
-
-    fn member_of(&self, _group_id: &str) -> bool {
-        false
-    }
 }
 
 /// A group as the faults serve it: without its direct count, or with a
@@ -60,10 +56,6 @@ fn served(app: &AppState, f: &Faults, g: &Group, mut v: Value) -> Value {
     v
 }
 
-fn group_pos(st: &Store, id: &str) -> ApiResult<Pos> {
-    st.group_pos(id).ok_or_else(|| not_found("group", id))
-}
-
 /// `GET /groups`.
 pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiResult<Response> {
     let list = Listing::parse(
@@ -72,7 +64,7 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
         ListSpec::filtered("groups", &filter::GROUPS, app.config.other_page_max),
     )?;
     let faults = app.faults.get();
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let items: Vec<Pos> = st
         .live_groups()
         .filter(|(_, g)| {
@@ -115,7 +107,7 @@ pub async fn read(
     uri: Uri,
 ) -> ApiResult<Response> {
     let params = Params::from_uri(&uri);
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let gp = group_pos(&st, &id)?;
     fresh_read(&app, &st, &id)?;
     let g = st.group(gp).expect("live");

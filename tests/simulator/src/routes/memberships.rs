@@ -14,26 +14,17 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::{
-    JSON, body_id, body_object, fresh_read, fresh_write, hal, no_content, not_found,
-    store_for_write,
+    JSON, body_id, body_object, fresh_read, fresh_write, group_pos, hal, no_content, not_found,
+    store_for_write, user_pos,
 };
 use crate::AppState;
 use crate::auth::EnvCtx;
 use crate::errors::ApiResult;
 use crate::filter;
+use crate::listing::Params;
 use crate::listing::{ListSpec, Listing};
 use crate::model::Pos;
-use crate::ops::Added;
-use crate::paging::Params;
 use crate::store::Store;
-
-fn user_pos(st: &Store, id: &str) -> ApiResult<Pos> {
-    st.user_pos(id).ok_or_else(|| not_found("user", id))
-}
-
-fn group_pos(st: &Store, id: &str) -> ApiResult<Pos> {
-    st.group_pos(id).ok_or_else(|| not_found("group", id))
-}
 
 fn membership_links(st: &Store, uid: &str, gid: &str) -> Value {
     let env = st.env_url();
@@ -62,20 +53,15 @@ pub async fn list_user_groups(
     let (list, want) = Listing::parse_vetted(
         &app,
         &uri,
-        ListSpec::filtered(
-            "userGroups",
-            &filter::MEMBERSHIPS,
-            app.config.other_page_max,
-        )
-        .under(&uid),
+        ListSpec::filtered("userGroups", &filter::TYPE_ONLY, app.config.other_page_max).under(&uid),
         |expr| {
             Ok(expr
                 .and_then(|e| e.simple_eq("type"))
                 .map(|t| t.to_ascii_uppercase()))
         },
     )?;
-    let expand = list.lists("expand", "group");
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let expand = list.params.lists("expand", "group");
+    let st = app.read();
     let u = user_pos(&st, &uid)?;
     fresh_read(&app, &st, &uid)?;
     let rows: Vec<(Pos, bool)> = st
@@ -116,12 +102,11 @@ pub async fn add_user_group(
     let u = user_pos(&st, &uid)?;
     let g = group_pos(&st, &gid)?;
     fresh_write(&app, &st, &[&uid, &gid])?;
-    match st.add_membership(u, g, mode)? {
-        Added::Created | Added::Existing => Ok(hal(
-            StatusCode::CREATED,
-            &membership_doc(&st, &uid, g, true, false),
-        )),
-    }
+    st.add_membership(u, g, mode)?;
+    Ok(hal(
+        StatusCode::CREATED,
+        &membership_doc(&st, &uid, g, true, false),
+    ))
 }
 
 /// `GET /users/{id}/memberOfGroups/{groupId}`.
@@ -132,7 +117,7 @@ pub async fn get_user_group(
     uri: Uri,
 ) -> ApiResult<Response> {
     let params = Params::from_uri(&uri);
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let u = user_pos(&st, &uid)?;
     fresh_read(&app, &st, &uid)?;
     let g = group_pos(&st, &gid)?;
@@ -188,8 +173,8 @@ pub async fn list_group_parents(
         &uri,
         ListSpec::plain("groupParents", app.config.other_page_max).under(&gid),
     )?;
-    let expand = list.lists("expand", "group");
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let expand = list.params.lists("expand", "group");
+    let st = app.read();
     let g = group_pos(&st, &gid)?;
     fresh_read(&app, &st, &gid)?;
     let mut parents = st.group(g).expect("live").parents.clone();
@@ -232,7 +217,7 @@ pub async fn get_group_parent(
     _ctx: EnvCtx,
     Path((_, child, parent)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let c = group_pos(&st, &child)?;
     fresh_read(&app, &st, &child)?;
     match st.group_pos(&parent) {

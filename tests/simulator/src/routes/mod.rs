@@ -27,11 +27,12 @@ use serde_json::{Map, Value};
 use std::sync::RwLockWriteGuard;
 
 use crate::AppState;
-use crate::accounting::{FaultKind, account};
+use crate::accounting::account;
 use crate::activity::Actor;
 use crate::auth::EnvCtx;
 use crate::errors::{ApiError, ApiResult, Detail};
 use crate::faults::{delay_only, inject};
+use crate::model::Pos;
 use crate::store::Store;
 
 const HAL: &str = "application/hal+json;charset=UTF-8";
@@ -95,11 +96,8 @@ pub const JSON: &[&str] = &["application/json"];
 pub fn body_id(obj: &Map<String, Value>) -> ApiResult<String> {
     match obj.get("id") {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        None | Some(Value::Null) => Err(ApiError::invalid_detail(Detail::required("id"))),
-        Some(_) => Err(ApiError::invalid_detail(Detail::invalid_value(
-            "id",
-            "must be a string",
-        ))),
+        None | Some(Value::Null) => Err(Detail::required("id").into()),
+        Some(_) => Err(Detail::invalid_value("id", "must be a string").into()),
     }
 }
 
@@ -107,7 +105,7 @@ pub fn body_id(obj: &Map<String, Value>) -> ApiResult<String> {
 /// changes that follow are recorded as that client's activities, under one
 /// correlation id for the request.
 pub fn store_for_write<'a>(app: &'a AppState, ctx: &EnvCtx) -> RwLockWriteGuard<'a, Store> {
-    let mut st = app.store.write().unwrap_or_else(|e| e.into_inner());
+    let mut st = app.write();
     let client = &app.config.clients[ctx.client];
     st.audit.begin(Actor::Client {
         id: client.client_id.clone(),
@@ -119,7 +117,7 @@ pub fn store_for_write<'a>(app: &'a AppState, ctx: &EnvCtx) -> RwLockWriteGuard<
 pub fn fresh_read(app: &AppState, st: &Store, id: &str) -> ApiResult<()> {
     let w = app.faults.get().consistency_window_ms;
     if st.is_fresh(id, w) {
-        app.stats.fault(FaultKind::Consistency);
+        app.stats.fault(|f| &mut f.consistency_rejections);
         return Err(ApiError::not_found("The requested resource was not found."));
     }
     Ok(())
@@ -129,16 +127,26 @@ pub fn fresh_read(app: &AppState, st: &Store, id: &str) -> ApiResult<()> {
 pub fn fresh_write(app: &AppState, st: &Store, ids: &[&str]) -> ApiResult<()> {
     let w = app.faults.get().consistency_window_ms;
     if ids.iter().any(|id| st.is_fresh(id, w)) {
-        app.stats.fault(FaultKind::Consistency);
-        return Err(ApiError::forbidden(
-            "a write referencing a just-created object",
-        ));
+        app.stats.fault(|f| &mut f.consistency_rejections);
+        return Err(ApiError::forbidden());
     }
     Ok(())
 }
 
 pub fn not_found(what: &str, id: &str) -> ApiError {
     ApiError::not_found(&format!("Unable to find {what} with id {id}."))
+}
+
+pub fn user_pos(st: &Store, id: &str) -> ApiResult<Pos> {
+    st.user_pos(id).ok_or_else(|| not_found("user", id))
+}
+
+pub fn group_pos(st: &Store, id: &str) -> ApiResult<Pos> {
+    st.group_pos(id).ok_or_else(|| not_found("group", id))
+}
+
+pub fn pop_pos(st: &Store, id: &str) -> ApiResult<Pos> {
+    st.pop_pos(id).ok_or_else(|| not_found("population", id))
 }
 
 async fn fallback(uri: Uri) -> ApiError {
@@ -171,8 +179,8 @@ pub fn api_router(app: AppState) -> Router {
         .route(
             &format!("{E}/users/{{userId}}"),
             get(u::read)
-                .put(u::replace)
-                .patch(u::patch)
+                .put(u::write_profile)
+                .patch(u::write_profile)
                 .delete(u::delete)
                 .post(u::account),
         )
@@ -194,11 +202,11 @@ pub fn api_router(app: AppState) -> Router {
         )
         .route(
             &format!("{E}/users/{{userId}}/roleAssignments"),
-            get(ra::list_user).post(ra::create_user),
+            get(ra::list).post(ra::create),
         )
         .route(
             &format!("{E}/users/{{userId}}/roleAssignments/{{roleAssignmentId}}"),
-            get(ra::get_user).delete(ra::delete_user),
+            get(ra::read).delete(ra::delete),
         )
         .route(&format!("{E}/groups"), get(g::list).post(g::create))
         .route(
@@ -215,11 +223,11 @@ pub fn api_router(app: AppState) -> Router {
         )
         .route(
             &format!("{E}/groups/{{groupId}}/roleAssignments"),
-            get(ra::list_group).post(ra::create_group),
+            get(ra::list).post(ra::create),
         )
         .route(
             &format!("{E}/groups/{{groupId}}/roleAssignments/{{roleAssignmentId}}"),
-            get(ra::get_group).delete(ra::delete_group),
+            get(ra::read).delete(ra::delete),
         )
         .route(&format!("{E}/populations"), get(p::list).post(p::create))
         .route(

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 
 use super::{
-    JSON, body_object, fresh_read, fresh_write, hal, no_content, not_found, store_for_write,
+    JSON, body_object, fresh_read, fresh_write, hal, no_content, pop_pos, store_for_write,
 };
 use crate::AppState;
 use crate::auth::EnvCtx;
@@ -16,7 +16,6 @@ use crate::errors::ApiResult;
 use crate::filter::{self, AttrVal, Target};
 use crate::listing::{ListSpec, Listing};
 use crate::model::{Population, Pos};
-use crate::store::Store;
 
 struct PopView<'a>(&'a Population);
 
@@ -28,14 +27,6 @@ impl Target for PopView<'_> {
             _ => None,
         }
     }
-
-    fn member_of(&self, _group_id: &str) -> bool {
-        false
-    }
-}
-
-fn pop_pos(st: &Store, id: &str) -> ApiResult<Pos> {
-    st.pop_pos(id).ok_or_else(|| not_found("population", id))
 }
 
 /// `GET /populations`.
@@ -49,7 +40,7 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
             app.config.other_page_max,
         ),
     )?;
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let items: Vec<Pos> = st
         .live_pops()
         .filter(|(_, p)| list.filter.as_ref().is_none_or(|e| e.matches(&PopView(p))))
@@ -69,7 +60,7 @@ pub async fn read(
     _ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let pp = pop_pos(&st, &id)?;
     fresh_read(&app, &st, &id)?;
     Ok(hal(

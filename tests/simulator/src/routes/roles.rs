@@ -14,6 +14,17 @@ use crate::auth::{Authed, EnvCtx};
 use crate::errors::ApiResult;
 use crate::filter;
 use crate::listing::{ListSpec, Listing};
+use crate::model::Role;
+use crate::store::Store;
+
+/// The roles `keep` picks, one page of them.
+fn role_page(st: &Store, list: &Listing, keep: impl Fn(&Role) -> bool, env: bool) -> Response {
+    let idx: Vec<u32> = (0..st.roles.len() as u32)
+        .filter(|i| keep(&st.roles[*i as usize]))
+        .collect();
+    let render = |i: &u32| Some(st.role_json(&st.roles[*i as usize], env));
+    list.respond("roles", &idx, |i| *i, render)
+}
 
 /// `GET /v1/roles`.
 pub async fn list_builtin(
@@ -21,21 +32,9 @@ pub async fn list_builtin(
     _a: Authed,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let list = Listing::parse(
-        &app,
-        &uri,
-        ListSpec::plain("roles", app.config.other_page_max),
-    )?;
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
-    let idx: Vec<u32> = (0..st.roles.len() as u32)
-        .filter(|i| !st.roles[*i as usize].custom)
-        .collect();
-    Ok(list.respond(
-        "roles",
-        &idx,
-        |i| *i,
-        |i| Some(st.role_json(&st.roles[*i as usize], false)),
-    ))
+    let spec = ListSpec::plain("roles", app.config.other_page_max);
+    let list = Listing::parse(&app, &uri, spec)?;
+    Ok(role_page(&app.read(), &list, |r| !r.custom, false))
 }
 
 /// `GET /v1/roles/{roleId}`.
@@ -44,7 +43,7 @@ pub async fn get_builtin(
     _a: Authed,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     match st.role_index(&id).filter(|i| !st.roles[*i].custom) {
         Some(i) => Ok(hal(StatusCode::OK, &st.role_json(&st.roles[i], false))),
         None => Err(not_found("role", &id)),
@@ -53,34 +52,19 @@ pub async fn get_builtin(
 
 /// `GET /v1/environments/{env}/roles`.
 pub async fn list_env(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiResult<Response> {
-    let (list, want) = Listing::parse_vetted(
-        &app,
-        &uri,
-        ListSpec::filtered("envRoles", &filter::ROLES, app.config.other_page_max),
-        |expr| {
-            Ok(expr
-                .and_then(|e| e.simple_eq("type"))
-                .map(str::to_ascii_uppercase))
-        },
-    )?;
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
-    let idx: Vec<u32> = (0..st.roles.len() as u32)
-        .filter(|i| {
-            let custom = st.roles[*i as usize].custom;
-            match want.as_deref() {
-                Some("CUSTOM") => custom,
-                Some("PLATFORM") => !custom,
-                Some(_) => false,
-                None => true,
-            }
-        })
-        .collect();
-    Ok(list.respond(
-        "roles",
-        &idx,
-        |i| *i,
-        |i| Some(st.role_json(&st.roles[*i as usize], true)),
-    ))
+    let spec = ListSpec::filtered("envRoles", &filter::TYPE_ONLY, app.config.other_page_max);
+    let (list, want) = Listing::parse_vetted(&app, &uri, spec, |expr| {
+        Ok(expr
+            .and_then(|e| e.simple_eq("type"))
+            .map(str::to_ascii_uppercase))
+    })?;
+    let keep = |r: &Role| match want.as_deref() {
+        Some("CUSTOM") => r.custom,
+        Some("PLATFORM") => !r.custom,
+        Some(_) => false,
+        None => true,
+    };
+    Ok(role_page(&app.read(), &list, keep, true))
 }
 
 /// `GET /v1/environments/{env}/roles/{roleId}` (custom roles).
@@ -89,7 +73,7 @@ pub async fn get_env(
     _ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     match st.role_index(&id) {
         Some(i) => Ok(hal(StatusCode::OK, &st.role_json(&st.roles[i], true))),
         None => Err(not_found("role", &id)),

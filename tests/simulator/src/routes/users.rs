@@ -5,30 +5,24 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::{
-    JSON, body_id, body_object, fresh_read, fresh_write, hal, no_content, not_found,
-    store_for_write,
+    JSON, body_id, body_object, fresh_read, fresh_write, hal, no_content, store_for_write, user_pos,
 };
 use crate::AppState;
 use crate::auth::EnvCtx;
 use crate::errors::{ApiError, ApiResult, Detail};
 use crate::filter;
+use crate::listing::Params;
 use crate::listing::{ListSpec, Listing};
-use crate::model::Pos;
-use crate::paging::Params;
 use crate::store::Store;
 
 const IMPORT: &str = "application/vnd.pingidentity.user.import+json";
 const LOCK: &str = "application/vnd.pingidentity.account.lock+json";
 const UNLOCK: &str = "application/vnd.pingidentity.account.unlock+json";
-
-fn user_pos(st: &Store, id: &str) -> ApiResult<Pos> {
-    st.user_pos(id).ok_or_else(|| not_found("user", id))
-}
 
 /// `GET /users` (items 5–8, 20).
 pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiResult<Response> {
@@ -39,21 +33,22 @@ pub async fn list(State(app): State<AppState>, _ctx: EnvCtx, uri: Uri) -> ApiRes
         ListSpec::filtered("users", &filter::USERS, app.config.users_page_max),
         |expr| {
             if refuse_user_filters && expr.is_some_and(|e| !e.uses_member_of()) {
-                return Err(ApiError::invalid_detail(Detail::new(
+                return Err(Detail::new(
                     "INVALID_FILTER",
                     Some("filter"),
                     "The filter is not supported for this resource.",
-                )));
+                )
+                .into());
             }
             Ok(())
         },
     )?;
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let items = match &list.filter {
         None => st.all_users(),
-        Some(e) => st.filter_users(list.filter_text(), e),
+        Some(e) => st.filter_users(list.params.get("filter").unwrap_or(""), e),
     };
-    if list.lists("expand", "population") {
+    if list.params.lists("expand", "population") {
         return Ok(list.respond(
             "users",
             &items,
@@ -91,10 +86,9 @@ pub async fn create(
     let f = app.faults.get();
     let mut st = store_for_write(&app, &ctx);
     let pos = st.create_user(&obj, mt == IMPORT, &f)?;
-    let u = st.user(pos).expect("created");
     Ok(hal(
         StatusCode::CREATED,
-        &st.user_single_json(pos, u, false, false),
+        &st.user_single_json(pos, false, false),
     ))
 }
 
@@ -106,63 +100,34 @@ pub async fn read(
     uri: Uri,
 ) -> ApiResult<Response> {
     let params = Params::from_uri(&uri);
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let pos = user_pos(&st, &id)?;
     fresh_read(&app, &st, &id)?;
     let ids = params.lists("include", "memberOfGroupIDs");
     let names = params.lists("include", "memberOfGroupNames");
-    let u = st.user(pos).expect("live");
-    Ok(hal(
-        StatusCode::OK,
-        &st.user_single_json(pos, u, ids, names),
-    ))
+    Ok(hal(StatusCode::OK, &st.user_single_json(pos, ids, names)))
 }
 
-async fn write_profile(
-    app: AppState,
+/// `PUT /users/{id}` (replace) and `PATCH /users/{id}` (merge), item 13.
+pub async fn write_profile(
+    State(app): State<AppState>,
     ctx: EnvCtx,
-    id: String,
+    method: Method,
+    Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-    patch: bool,
 ) -> ApiResult<Response> {
     let (obj, _) = body_object(&headers, &body, JSON)?;
     let f = app.faults.get();
     let mut st = store_for_write(&app, &ctx);
     let pos = user_pos(&st, &id)?;
     fresh_write(&app, &st, &[&id])?;
-    if patch {
+    if method == Method::PATCH {
         st.patch_user(pos, &obj, &f)?;
     } else {
         st.replace_user(pos, &obj, &f)?;
     }
-    let u = st.user(pos).expect("live");
-    Ok(hal(
-        StatusCode::OK,
-        &st.user_single_json(pos, u, false, false),
-    ))
-}
-
-/// `PUT /users/{id}` (item 13).
-pub async fn replace(
-    State(app): State<AppState>,
-    ctx: EnvCtx,
-    Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    write_profile(app, ctx, id, headers, body, false).await
-}
-
-/// `PATCH /users/{id}` (item 13).
-pub async fn patch(
-    State(app): State<AppState>,
-    ctx: EnvCtx,
-    Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    write_profile(app, ctx, id, headers, body, true).await
+    Ok(hal(StatusCode::OK, &st.user_single_json(pos, false, false)))
 }
 
 /// `DELETE /users/{id}` (item 16).
@@ -195,11 +160,7 @@ pub async fn account(
     let pos = user_pos(&st, &id)?;
     fresh_write(&app, &st, &[&id])?;
     st.set_locked(pos, lock);
-    let u = st.user(pos).expect("live");
-    Ok(hal(
-        StatusCode::OK,
-        &st.user_single_json(pos, u, false, false),
-    ))
+    Ok(hal(StatusCode::OK, &st.user_single_json(pos, false, false)))
 }
 
 fn enabled_json(st: &Store, id: &str, enabled: bool) -> Value {
@@ -216,7 +177,7 @@ pub async fn get_enabled(
     _ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let pos = user_pos(&st, &id)?;
     fresh_read(&app, &st, &id)?;
     Ok(hal(
@@ -237,13 +198,10 @@ pub async fn set_enabled(
     let enabled = match obj.get("enabled") {
         Some(Value::Bool(b)) => *b,
         None | Some(Value::Null) => {
-            return Err(ApiError::invalid_detail(Detail::required("enabled")));
+            return Err(Detail::required("enabled").into());
         }
         Some(_) => {
-            return Err(ApiError::invalid_detail(Detail::invalid_value(
-                "enabled",
-                "must be a boolean",
-            )));
+            return Err(Detail::invalid_value("enabled", "must be a boolean").into());
         }
     };
     let mut st = store_for_write(&app, &ctx);
@@ -271,7 +229,7 @@ pub async fn get_population(
     _ctx: EnvCtx,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let st = app.store.read().unwrap_or_else(|e| e.into_inner());
+    let st = app.read();
     let pos = user_pos(&st, &id)?;
     fresh_read(&app, &st, &id)?;
     let pop = st

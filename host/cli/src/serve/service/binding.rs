@@ -80,11 +80,7 @@ impl ConductorOneLoops {
                 }
             }),
             provisioning: spec.provisioning,
-            sync_file: options
-                .state_dir
-                .join("tenants")
-                .join(&tenant.id)
-                .join("sync.c1z"),
+            sync_file: options.sync_file(&tenant.id),
             sync_concurrency: spec.limits.sync_concurrency.unwrap_or(8),
             checkpoint_interval: options.checkpoint_interval,
             sync_limits: sync_limits_for(&options.sync_limits, &spec, false),

@@ -9,7 +9,7 @@
 //! redeploys the tenant.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use connector_runtime::capabilities::http::TlsOptions;
@@ -22,15 +22,13 @@ use crate::serve::tenants::{ComponentSource, TenantSpec};
 /// A loaded component, shared by every tenant that names the same bytes.
 pub struct Components {
     runtime: Arc<Runtime>,
-    builtin_pingone: &'static [u8],
     loaded: Mutex<HashMap<ComponentSource, Arc<Plugin>>>,
 }
 
 impl Components {
-    pub fn new(runtime: Arc<Runtime>, builtin_pingone: &'static [u8]) -> Self {
+    pub fn new(runtime: Arc<Runtime>) -> Self {
         Self {
             runtime,
-            builtin_pingone,
             loaded: Mutex::new(HashMap::new()),
         }
     }
@@ -42,7 +40,7 @@ impl Components {
         let plugin = match source {
             ComponentSource::Builtin { .. } => self
                 .runtime
-                .load(self.builtin_pingone)
+                .load(crate::component::BUNDLED_PINGONE)
                 .await
                 .map_err(|e| format!("component: loading the bundled component: {e}"))?,
             ComponentSource::File { path, sha256, .. } => self
@@ -60,6 +58,15 @@ impl Components {
 /// section here is a plain read or write), so poisoning is ignored.
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// [`lock`]'s shared and exclusive kinds, for an `RwLock`.
+pub(super) fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(super) fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One version of a tenant: what its operations run with.
@@ -88,25 +95,18 @@ pub async fn build_deployment(
 ) -> Result<Deployment, String> {
     let plugin = components.get(&spec.component).await?;
     let meta = &plugin.metadata;
-    for (name, _) in spec.config.iter() {
-        if let Some(f) = meta.config_schema.iter().find(|f| &f.name == name)
-            && f.secret
-        {
-            return Err(format!(
-                "config.{name}: is a secret; give it under [secrets] as an env or file reference"
-            ));
-        }
-    }
-    for name in spec.secrets.keys() {
-        match meta.config_schema.iter().find(|f| &f.name == name) {
-            Some(f) if !f.secret => {
-                return Err(format!(
-                    "secrets.{name}: not a secret field; put it under config"
-                ));
+    let config = spec.config.keys().map(|name| (name, "config"));
+    for (name, under) in config.chain(spec.secrets.keys().map(|name| (name, "secrets"))) {
+        let field = meta.config_schema.iter().find(|f| &f.name == name);
+        let wrong = match (under, field.map(|f| f.secret)) {
+            ("config", Some(true)) => {
+                "is a secret; give it under [secrets] as an env or file reference"
             }
-            None => return Err(format!("secrets.{name}: unknown field")),
-            _ => {}
-        }
+            ("secrets", Some(false)) => "not a secret field; put it under config",
+            ("secrets", None) => "unknown field",
+            _ => continue,
+        };
+        return Err(format!("{under}.{name}: {wrong}"));
     }
     let resolved =
         resolve(meta, &values, spec.component.trust()).map_err(|e| format!("config: {e}"))?;

@@ -32,6 +32,13 @@ pub struct ServiceOptions {
     pub sync_limits: SyncLimits,
 }
 
+impl ServiceOptions {
+    /// The c1z a tenant's syncs checkpoint into and keep.
+    pub fn sync_file(&self, tenant: &str) -> PathBuf {
+        self.state_dir.join("tenants").join(tenant).join("sync.c1z")
+    }
+}
+
 /// What `spec`'s syncs may spend: its own `limits`, else the service's.
 /// Scheduled syncs (`by_interval`) also stop at the tenant's interval (at
 /// least [`MIN_SYNC_DEADLINE`]) unless the tenant sets its own deadline;

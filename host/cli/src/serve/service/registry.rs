@@ -4,15 +4,21 @@
 //! refused and the tenant's old deployment keeps serving; a new tenant that
 //! fails is listed as rejected. A tenant missing from the definitions stops
 //! after its in-flight work.
+//!
+//! Drain (SIGTERM): no new sync or ConductorOne task starts; running syncs
+//! stop at their next call boundary, commit and checkpoint, and resume on
+//! the next start. The drain waits for them up to its grace.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use crate::serve::tenants::{Rejected, TenantSpec};
 
 use super::binding::ConductorOneLoops;
-use super::deployment::{Components, TenantValues, build_deployment, lock, validate};
+use super::deployment::{Components, TenantValues, build_deployment, lock, read, validate, write};
 use super::options::ServiceOptions;
 use super::slots::SyncSlots;
 use super::tenant::{SyncLocks, Tenant};
@@ -66,20 +72,11 @@ impl Service {
     }
 
     pub fn tenant(&self, id: &str) -> Option<Arc<Tenant>> {
-        self.tenants
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
+        read(&self.tenants).get(id).cloned()
     }
 
     pub fn tenants(&self) -> Vec<Arc<Tenant>> {
-        self.tenants
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        read(&self.tenants).values().cloned().collect()
     }
 
     /// Applies a set of definitions: new tenants start, changed ones swap
@@ -119,10 +116,7 @@ impl Service {
                 (Ok(d), None) => {
                     let lock = self.sync_locks.for_tenant(&d.spec.id);
                     let t = Tenant::new(d, lock);
-                    self.tenants
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(t.id.clone(), t.clone());
+                    write(&self.tenants).insert(t.id.clone(), t.clone());
                     tracing::info!(tenant = %t.id, component = %t.current().digest(), "tenant added");
                     self.conductorone.reconcile(&t, &self.options);
                     tokio::spawn(self.clone().schedule(t));
@@ -145,7 +139,7 @@ impl Service {
             }
         }
         let removed: Vec<Arc<Tenant>> = {
-            let mut map = self.tenants.write().unwrap_or_else(|e| e.into_inner());
+            let mut map = write(&self.tenants);
             let gone: Vec<String> = map.keys().filter(|k| !keep.contains(*k)).cloned().collect();
             gone.iter().filter_map(|k| map.remove(k)).collect()
         };
@@ -183,4 +177,45 @@ impl Service {
             });
         }
     }
+}
+
+impl Service {
+    /// Stops new work, lets running syncs reach a checkpoint, and waits for
+    /// them up to `grace`. Returns whether everything stopped in time.
+    pub async fn drain(&self, grace: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + grace;
+        // ConductorOne-bound tenants: no new tasks; their syncs stop at a
+        // checkpoint and report CANCELLED.
+        let bound_stopped = self.conductorone.stop_all();
+        self.draining.store(true, Ordering::SeqCst);
+        self.ready.store(false, Ordering::SeqCst);
+        self.stop.store(true, Ordering::SeqCst);
+        self.slots.close();
+        for t in self.tenants() {
+            t.wake.notify_one();
+        }
+        let clean = tokio::time::timeout_at(deadline, bound_stopped)
+            .await
+            .is_ok();
+        if !clean {
+            tracing::warn!("ConductorOne task loops did not stop within the drain grace");
+        }
+        let idle = self.slots.wait_idle(deadline).await;
+        clean && idle
+    }
+
+    pub fn running_syncs(&self) -> u64 {
+        self.slots.running()
+    }
+}
+
+/// The state directory must be writable before anything is scheduled.
+pub fn prepare_state_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir.join("tenants"))
+        .map_err(|e| anyhow::anyhow!("state directory {}: {e}", dir.display()))?;
+    let probe = dir.join(".write-probe");
+    std::fs::write(&probe, b"")
+        .map_err(|e| anyhow::anyhow!("state directory {} is not writable: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
 }

@@ -11,11 +11,13 @@
 //! - A wake-up by a swap syncs at once, so a new deployment shows its
 //!   effect (or its failure) without waiting a whole interval.
 //! - An incremental tenant's scheduled syncs are incremental, and one is a
-//!   full sync whenever its full-sync interval has passed since the last
-//!   (the first after start-up is incremental: it falls back to a full one
-//!   itself when the file holds nothing to continue from). Its runs may
-//!   last up to that interval: a full sync is then not cut at the short
-//!   incremental interval.
+//!   full sync whenever its full-sync interval has passed since the last.
+//!   When the last full sync ended is kept beside the tenant's c1z
+//!   ([`FULL_SYNC_STAMP`]), so a restart neither forgets nor postpones the
+//!   next one; with no stamp yet, the run is incremental (it falls back to
+//!   a full one itself when the file holds nothing to continue from) and
+//!   starts the count. Its runs may last up to that interval: a full sync
+//!   is then not cut at the short incremental interval.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -31,6 +33,10 @@ use super::deployment::{Deployment, lock, validate};
 use super::options::sync_limits_for;
 use super::registry::{Service, TriggerError};
 use super::tenant::{LastSync, Tenant};
+
+/// The file beside a tenant's c1z that holds when its last full sync ended
+/// (RFC 3339, UTC).
+pub(super) const FULL_SYNC_STAMP: &str = "last-full-sync";
 
 /// First retry of a failing tenant; doubles per failure up to its interval.
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);
@@ -95,22 +101,18 @@ impl Service {
             return Err(TriggerError::AlreadyRunning);
         };
         lock(&tenant.status).state = "waiting";
-        let Some(_slot) = self.slots.acquire().await else {
-            lock(&tenant.status).state = "idle";
-            return Err(TriggerError::Draining);
-        };
-        if self.draining.load(Ordering::Relaxed) {
+        let slot = self.slots.acquire().await;
+        if slot.is_none() || self.draining.load(Ordering::Relaxed) {
             lock(&tenant.status).state = "idle";
             return Err(TriggerError::Draining);
         }
-        let _counted = self.slots.count_running();
         let d = tenant.current();
         lock(&tenant.status).state = "syncing";
         let started = std::time::Instant::now();
         let result = self.run_one_sync(tenant, &d).await;
         let micros = started.elapsed().as_micros() as u64;
-        tenant
-            .counters
+        let counters = &tenant.counters;
+        counters
             .sync_micros_sum
             .fetch_add(micros, Ordering::Relaxed);
         tenant.memory_high_water.fetch_max(
@@ -121,25 +123,21 @@ impl Service {
         s.state = "idle";
         match result {
             Ok(last) => {
-                tenant.counters.syncs_ok.fetch_add(1, Ordering::Relaxed);
+                counters.syncs_ok.fetch_add(1, Ordering::Relaxed);
                 s.last_sync = Some(last);
                 s.last_error = None;
                 s.consecutive_failures = 0;
             }
             Err(None) => {
-                tenant
-                    .counters
-                    .syncs_interrupted
-                    .fetch_add(1, Ordering::Relaxed);
+                counters.syncs_interrupted.fetch_add(1, Ordering::Relaxed);
             }
             Err(Some(e)) => {
-                tenant.counters.syncs_failed.fetch_add(1, Ordering::Relaxed);
+                counters.syncs_failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(tenant = %tenant.id, "sync failed: {e}");
                 s.last_error = Some(e);
                 s.consecutive_failures += 1;
             }
         }
-        drop(s);
         Ok(())
     }
 
@@ -153,14 +151,10 @@ impl Service {
         mut options: SyncOptions,
     ) -> Result<SyncSummary, SyncError> {
         let every = d.spec.full_interval();
-        let due = lock(&tenant.last_full_sync).is_some_and(|t| t.elapsed() >= every);
+        let stamp = file.with_file_name(FULL_SYNC_STAMP);
+        let last_full = read_stamp(&stamp);
         let incremental = IncrementalOptions {
-            force_full: due.then(|| {
-                format!(
-                    "the scheduled full sync (every {})",
-                    humantime::format_duration(every)
-                )
-            }),
+            force_full: full_sync_due(last_full, every, SystemTime::now()),
             ..IncrementalOptions::default()
         };
         if d.spec.limits.sync_deadline.is_none() {
@@ -175,9 +169,12 @@ impl Service {
             principals_reread = s.principals_reread,
             "sync finished"
         );
-        let mut last = lock(&tenant.last_full_sync);
-        if s.mode == SyncMode::Full || last.is_none() {
-            *last = Some(std::time::Instant::now());
+        if s.mode == SyncMode::Full || last_full.is_none() {
+            // A stamp that cannot be written only makes the next full sync
+            // come later or sooner; the sync itself succeeded.
+            if let Err(e) = write_stamp(&stamp, SystemTime::now()) {
+                tracing::warn!(tenant = %tenant.id, "{}: {e}", stamp.display());
+            }
         }
         Ok(s.sync)
     }
@@ -192,9 +189,9 @@ impl Service {
         validate(d)
             .await
             .map_err(|e| fail(format!("validate: {e}")))?;
-        let dir = self.options.state_dir.join("tenants").join(&tenant.id);
-        std::fs::create_dir_all(&dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
-        let file = dir.join("sync.c1z");
+        let file = self.options.sync_file(&tenant.id);
+        let dir = file.parent().unwrap_or(&self.options.state_dir);
+        std::fs::create_dir_all(dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
         let options = SyncOptions {
             concurrency: d.spec.limits.sync_concurrency.unwrap_or(8),
             checkpoint_interval: self.options.checkpoint_interval,
@@ -230,5 +227,80 @@ impl Service {
             component_sha256: d.digest().to_string(),
             published_to,
         })
+    }
+}
+
+/// When the last full sync ended, from `stamp`; `None` when there is no
+/// stamp or it does not parse (the run then starts the count again).
+fn read_stamp(stamp: &std::path::Path) -> Option<SystemTime> {
+    let text = std::fs::read_to_string(stamp).ok()?;
+    match humantime::parse_rfc3339(text.trim()) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!("{}: not a time ({e}); counting anew", stamp.display());
+            None
+        }
+    }
+}
+
+/// Writes `at` to `stamp` through a temporary file and a rename, so a crash
+/// leaves the old stamp or the new one.
+fn write_stamp(stamp: &std::path::Path, at: SystemTime) -> std::io::Result<()> {
+    let tmp = stamp.with_extension("tmp");
+    std::fs::write(&tmp, humantime::format_rfc3339_seconds(at).to_string())?;
+    std::fs::rename(&tmp, stamp)
+}
+
+/// The reason to run the scheduled full sync now, if it is due: `every` has
+/// passed since `last_full`, or `last_full` lies in the future (the clock
+/// went back; a full sync resets the count).
+fn full_sync_due(
+    last_full: Option<SystemTime>,
+    every: Duration,
+    now: SystemTime,
+) -> Option<String> {
+    let due = match now.duration_since(last_full?) {
+        Ok(age) => age >= every,
+        Err(_) => true,
+    };
+    due.then(|| {
+        format!(
+            "the scheduled full sync (every {})",
+            humantime::format_duration(every)
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn a_full_sync_is_due_once_its_interval_has_passed_since_the_last() {
+        let now = SystemTime::now();
+        assert_eq!(full_sync_due(None, DAY, now), None, "no stamp: count anew");
+        assert_eq!(full_sync_due(Some(now - DAY / 2), DAY, now), None);
+        let due = full_sync_due(Some(now - DAY), DAY, now).expect("a day old");
+        assert_eq!(due, "the scheduled full sync (every 1day)");
+        assert!(
+            full_sync_due(Some(now + DAY), DAY, now).is_some(),
+            "a stamp in the future (the clock went back) resets the count"
+        );
+    }
+
+    #[test]
+    fn the_stamp_survives_a_restart_and_a_bad_one_counts_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let stamp = dir.path().join(FULL_SYNC_STAMP);
+        assert_eq!(read_stamp(&stamp), None);
+        let then = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+        write_stamp(&stamp, then).unwrap();
+        // What a restarted service reads back: the same second.
+        assert_eq!(read_stamp(&stamp), Some(then));
+        assert!(full_sync_due(read_stamp(&stamp), DAY, then + 2 * DAY).is_some());
+        std::fs::write(&stamp, "yesterday").unwrap();
+        assert_eq!(read_stamp(&stamp), None);
     }
 }

@@ -7,33 +7,23 @@
 //! deadline. A drain closes the slots, so no queued sync starts, and waits
 //! for the running ones to stop.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, SemaphorePermit};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::time::Instant;
 
+/// The slots; a sync runs while it holds one.
 pub(super) struct SyncSlots {
     permits: Semaphore,
-    running: AtomicU64,
-    idle: Notify,
-}
-
-/// A running sync, counted until it is dropped.
-pub(super) struct Counted<'a>(&'a SyncSlots);
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
+    size: usize,
 }
 
 impl SyncSlots {
     pub(super) fn new(slots: usize) -> Self {
+        let size = slots.max(1);
         Self {
-            permits: Semaphore::new(slots.max(1)),
-            running: AtomicU64::new(0),
-            idle: Notify::new(),
+            permits: Semaphore::new(size),
+            size,
         }
     }
 
@@ -42,14 +32,8 @@ impl SyncSlots {
         self.permits.acquire().await.ok()
     }
 
-    /// Counts a sync as running until the guard drops.
-    pub(super) fn count_running(&self) -> Counted<'_> {
-        self.running.fetch_add(1, Ordering::SeqCst);
-        Counted(self)
-    }
-
     pub(super) fn running(&self) -> u64 {
-        self.running.load(Ordering::SeqCst)
+        (self.size - self.permits.available_permits()) as u64
     }
 
     /// No sync gets a slot from now on.
@@ -58,45 +42,47 @@ impl SyncSlots {
     }
 
     /// Waits until no sync runs or `deadline` passes; whether none runs.
-    pub(super) async fn wait_idle(&self, deadline: tokio::time::Instant) -> bool {
-        loop {
-            let idle = self.idle.notified();
-            if self.running() == 0 {
-                return true;
+    pub(super) async fn wait_idle(&self, deadline: Instant) -> bool {
+        while self.running() > 0 {
+            if Instant::now() >= deadline {
+                return false;
             }
-            if tokio::time::timeout_at(deadline, idle).await.is_err() {
-                return self.running() == 0;
-            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[tokio::test]
     async fn slots_go_in_order_and_a_drain_waits_for_running_syncs() {
         let slots = std::sync::Arc::new(SyncSlots::new(1));
         let first = slots.acquire().await.expect("a free slot");
-        let counted = slots.count_running();
+        assert_eq!(slots.running(), 1);
         // A second sync waits for the slot.
         assert!(
             tokio::time::timeout(Duration::from_millis(20), slots.acquire())
                 .await
                 .is_err()
         );
-        let soon = tokio::time::Instant::now() + Duration::from_millis(20);
+        let soon = Instant::now() + Duration::from_millis(20);
         assert!(!slots.wait_idle(soon).await, "a sync still runs");
-        drop(counted);
         drop(first);
-        let later = tokio::time::Instant::now() + Duration::from_secs(5);
+        let later = Instant::now() + Duration::from_secs(5);
         assert!(slots.wait_idle(later).await);
+        // A drain closes the slots first, then waits for the running sync.
+        let running = slots.acquire().await.expect("a free slot");
         slots.close();
         assert!(
             slots.acquire().await.is_none(),
             "closed slots start nothing"
         );
+        assert_eq!(slots.running(), 1);
+        drop(running);
+        assert_eq!(slots.running(), 0);
+        assert!(slots.wait_idle(later).await);
     }
 }

@@ -21,7 +21,7 @@ use connector_runtime::capabilities::secrets::redact;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use super::deployment::{Deployment, lock};
+use super::deployment::{Deployment, lock, read, write};
 
 /// What `GET /v1/tenants/{id}` shows. Never holds a secret: errors pass
 /// through the tenant's redaction before they are stored.
@@ -106,8 +106,6 @@ pub struct Tenant {
     pub(super) wake: Notify,
     pub(super) removed: AtomicBool,
     pub(super) memory_high_water: AtomicU64,
-    /// When an incremental tenant last ran a full sync (this process).
-    pub(super) last_full_sync: Mutex<Option<std::time::Instant>>,
 }
 
 /// One sync lock per tenant id, for the life of the service: a tenant that
@@ -141,24 +139,17 @@ impl Tenant {
             wake: Notify::new(),
             removed: AtomicBool::new(false),
             memory_high_water: AtomicU64::new(0),
-            last_full_sync: Mutex::new(None),
         })
     }
 
     pub fn current(&self) -> Arc<Deployment> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        read(&self.current).clone()
     }
 
     pub(super) fn swap(&self, d: Deployment) {
         let digest = d.digest().to_string();
         let interval = d.spec.interval().as_secs();
-        let old = std::mem::replace(
-            &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
-            Arc::new(d),
-        );
+        let old = std::mem::replace(&mut *write(&self.current), Arc::new(d));
         lock(&self.retiring).push(old.instance.clone());
         let mut s = lock(&self.status);
         s.component_sha256 = digest;
@@ -188,13 +179,12 @@ impl Tenant {
         }
         let current = self.current();
         t.add_instance(&current.instance);
-        let memory = self.memory_high_water.load(Ordering::Relaxed).max(
-            current
-                .instance
-                .metrics
-                .memory_high_water
-                .load(Ordering::Relaxed),
-        );
+        let live = current
+            .instance
+            .metrics
+            .memory_high_water
+            .load(Ordering::Relaxed);
+        let memory = self.memory_high_water.load(Ordering::Relaxed).max(live);
         (t, memory)
     }
 
