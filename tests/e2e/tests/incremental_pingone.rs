@@ -11,13 +11,14 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use connector_runtime::c1z::pb;
 use connector_runtime::incremental::{
     IncrementalOptions, IncrementalSummary, SyncMode, run_incremental_sync,
 };
-use connector_runtime::sync::SyncOptions;
+use connector_runtime::sync::{SyncError, SyncOptions};
 use connector_runtime::{InstanceCtx, Limits, Plugin};
 use e2e_tests::components::{self, PINGONE};
 use e2e_tests::{instance, runtime};
@@ -154,10 +155,14 @@ async fn pingone_incremental_syncs_equal_fresh_full_syncs() {
         match second.mode {
             SyncMode::Incremental => {
                 incremental += 1;
+                // PingOne's batched feed (contract 0.1.4), not change-feed.
+                assert!(second.batched, "seed {seed}");
                 eprintln!(
                     "seed {seed}: incremental in {} calls ({} re-reads), a full sync {}",
                     second.sync.calls,
-                    second.resources_reread + second.principals_reread,
+                    second.resources_reread
+                        + second.principals_reread
+                        + second.resource_grants_reread,
                     fresh.sync.calls
                 );
             }
@@ -169,5 +174,71 @@ async fn pingone_incremental_syncs_equal_fresh_full_syncs() {
     assert!(
         incremental * 2 >= seeds,
         "too few incremental runs: {fallbacks:?}"
+    );
+}
+
+/// An incremental sync stopped after it queued its batched re-reads (and
+/// dropped what they replace) is finished by the next run, and equals a
+/// fresh full sync: the queued tasks and the deletions survive a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_batched_sync_resumes_to_a_full_syncs_records() {
+    let path = match components::try_component(PINGONE) {
+        Ok(path) => path,
+        Err(why) => panic!("the PingOne component does not build:\n{why}"),
+    };
+    let plugin = runtime()
+        .load_file(&path, None)
+        .await
+        .expect("loading PingOne");
+    let mut resumed = 0;
+    for seed in [1u64, 2, 3, 4] {
+        let sim = pingone_sim::start(SimConfig::tiny(500 + seed), Default::default())
+            .await
+            .expect("starting the simulator");
+        // Every change recorded, so an incremental sync can see it.
+        sim.set_audit_config(AuditConfig {
+            rate_limit_per_sec: Some(1000.0),
+            nesting: NestingAudit::MemberOfGroup,
+            dynamic_membership: seed % 2 == 0,
+            ..AuditConfig::default()
+        });
+        let inst = pingone_instance(&plugin, &sim);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        sync(&plugin, &inst, &file).await;
+        sim.apply_random_changes(seed, 8);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let stopped = SyncOptions {
+            concurrency: 4,
+            stop: Some(Arc::new(AtomicBool::new(true))),
+            ..SyncOptions::default()
+        };
+        match run_incremental_sync(&plugin, &inst, &file, &stopped, &Default::default()).await {
+            Err(SyncError::Interrupted) => {}
+            // A full sync asked for by the log is stopped the same way.
+            other => panic!("seed {seed}: {:?}", other.map(|s| s.mode)),
+        }
+        let finished = sync(&plugin, &inst, &file).await;
+        assert_eq!(finished.mode, SyncMode::Resumed, "seed {seed}");
+        let fresh_file = dir.path().join("fresh.c1z");
+        sync(&plugin, &inst, &fresh_file).await;
+        let (got, want) = (records(&file), records(&fresh_file));
+        assert!(got == want, "seed {seed}: {}", diff(&got, &want));
+        // A resumed incremental sync's parent is the sync it continued.
+        let reader = connector_runtime::c1z::C1zReader::open(&file).unwrap();
+        if !reader
+            .default_sync()
+            .unwrap()
+            .unwrap()
+            .parent_sync_id
+            .is_empty()
+        {
+            resumed += 1;
+        }
+        sim.shutdown().await;
+    }
+    assert!(
+        resumed >= 2,
+        "too few of the stopped syncs were incremental"
     );
 }
