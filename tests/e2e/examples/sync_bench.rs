@@ -129,6 +129,8 @@ fn set_process_affinity(set: &libc::cpu_set_t) {
 /// What one run of a child process cost.
 struct Run {
     stdout: String,
+    /// The host's log (its timestamps time an incremental sync's phases).
+    stderr: String,
     wall: Duration,
     max_rss_kib: u64,
     cpu: Duration,
@@ -181,6 +183,7 @@ fn run_measured(mut cmd: Command) -> Run {
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     Run {
         stdout: out,
+        stderr: err,
         wall,
         max_rss_kib: usage.ru_maxrss as u64,
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
@@ -630,6 +633,9 @@ fn incremental(rt: &tokio::runtime::Runtime, dir: &Path, users: usize) {
                     .collect::<serde_json::Map<_, _>>(),
                 "sync_seconds": sync_seconds(&run.stdout),
                 "process_wall_s": round3(run.wall.as_secs_f64()),
+                // The host's own log lines, whose timestamps time the phases
+                // (reading the log, copying the last sync, re-reads, publish).
+                "log": run.stderr.lines().filter(|l| !l.contains("DEBUG")).collect::<Vec<_>>(),
             },
             "requests_over_full": round3(requests as f64 / full as f64),
         })
