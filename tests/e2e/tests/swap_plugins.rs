@@ -158,16 +158,17 @@ async fn pingone_and_the_example_connector_sync_side_by_side() {
             return;
         }
     };
-    // The latest contract, 0.1.3: PingOne and the example are built for it
+    // The latest contract, 0.1.4: PingOne and the example are built for it
     // (grant sets, kept headers, resources put with their entitlements,
-    // single-resource reads); components built for 0.1.0 load beside them
+    // single-resource reads, the batched change feed); components built for
+    // 0.1.0 load beside them
     // (`targeted_sync.rs`). One host serves both.
     let directory_path = components::component(DIRECTORY);
-    assert_eq!(contract_versions(&directory_path), ["0.1.3"]);
-    assert_eq!(contract_versions(&pingone_path), ["0.1.3"]);
+    assert_eq!(contract_versions(&directory_path), ["0.1.4"]);
+    assert_eq!(contract_versions(&pingone_path), ["0.1.4"]);
     assert_eq!(
         contract_versions(&components::component(ADVERSARY)),
-        ["0.1.3"]
+        ["0.1.4"]
     );
     let rt = runtime();
     let directory = load_pinned(&rt, &directory_path).await;
