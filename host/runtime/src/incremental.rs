@@ -1271,10 +1271,14 @@ pub(crate) fn check_batched_read(
 /// Applies a checked `get-resources` answer before the engine commits its
 /// upload: a missing resource goes with everything of it; a found one is
 /// replaced as its mode says ([`replace_resource`], [`replace_record`]).
-/// A `resource-record` read queues no per-resource task (its skip flags
-/// are set to both), unless the last sync did not hold the resource:
-/// nothing of a new one could be kept, so it gets a `resource` read's
-/// tasks. `Err` only for an artifact error; a refused answer is `Ok(Err)`.
+/// A `resource-record` read never queues `list-grants`: the hint says who
+/// holds the resource's entitlements did not change, and a resource the
+/// last sync did not hold had no grants to keep (the records that give it
+/// some name them as changes of their own; listing a new group's grants
+/// would cost PingOne a read of every group's parents). A new one's
+/// entitlements are listed unless its put carried them; a held one keeps
+/// its entitlements unless the put carried new ones. `Err` only for an
+/// artifact error; a refused answer is `Ok(Err)`.
 pub(crate) fn apply_batched_read(
     writer: &mut C1zWriter,
     resource_type: &str,
@@ -1297,12 +1301,13 @@ pub(crate) fn apply_batched_read(
         let id = convert::resource_id(&r.id);
         match modes.get(r.id.resource.as_str()) {
             Some(ReadMode::Record) => {
-                if replace_record(writer, &id, skip, &keep)? {
-                    flags.push(SkipTasks::LIST_ENTITLEMENTS | SkipTasks::LIST_GRANTS);
-                    changed = true;
+                let without = if replace_record(writer, &id, skip, &keep)? {
+                    SkipTasks::LIST_ENTITLEMENTS | SkipTasks::LIST_GRANTS
                 } else {
-                    flags.push(skip);
-                }
+                    skip | SkipTasks::LIST_GRANTS
+                };
+                changed |= without != skip;
+                flags.push(without);
             }
             _ => {
                 replace_resource(writer, &id, skip, &keep)?;
@@ -1863,7 +1868,8 @@ mod tests {
         // g as a record (its put carries nothing: entitlements and grants
         // stay, and it queues no task), h as a resource (carrying its
         // entitlement, grants from elsewhere), n new (a record read of a
-        // resource the last sync lacked queues what its put leaves).
+        // resource the last sync lacked lists the entitlements its put
+        // leaves, never its grants: they come as changes of their own).
         let mut upload = UploadBuffer::default();
         for g in ["g", "h", "n"] {
             upload.resources.push(wit_resource("group", g));
@@ -1883,7 +1889,7 @@ mod tests {
         assert_eq!(stats(&w), (2, 1, 3));
         assert_eq!(upload.skip_of(0), both());
         assert_eq!(upload.skip_of(1), both());
-        assert_eq!(upload.skip_of(2), SkipTasks::empty());
+        assert_eq!(upload.skip_of(2), SkipTasks::LIST_GRANTS);
 
         // Missing: gone with everything of it; found as a record: its row.
         let dir = tempfile::tempdir().unwrap();
