@@ -1331,9 +1331,11 @@ mod tests {
                     .iter()
                     .filter(|r| matches!(r, Err(HttpError::BodyTooLarge(n)) if *n == 1 << 20))
                     .count();
-                // 300 KiB bodies in a 1 MiB budget: three fit (a chunked
-                // body's buffer may round up, so at least two), never four.
-                assert!((2..=3).contains(&ok), "{kind} round {round}: {ok} answered");
+                // 300 KiB bodies in a 1 MiB budget: never four. A chunked
+                // body reserves its buffer's next size before reading into
+                // it, so bodies read side by side may hold enough of the
+                // budget that only one completes; at least one always does.
+                assert!((1..=3).contains(&ok), "{kind} round {round}: {ok} answered");
                 assert_eq!(ok + over, 6, "{kind} round {round}: {got:?}");
                 for r in got.into_iter().flatten() {
                     assert_eq!(r.body.len(), 300 << 10);
