@@ -145,6 +145,36 @@ fn per_id<T>(
         .collect()
 }
 
+/// When `wanted`, one listing per id (`job` gives its URL and what it
+/// reads), with an id PingOne no longer has marked in `gone`; else nothing
+/// read and every list empty.
+fn each_id<T>(
+    api: &Api,
+    wanted: bool,
+    ids: &[&str],
+    gone: &mut [bool],
+    key: &str,
+    job: impl Fn(&str) -> (String, String),
+    parse: impl Fn(
+        &connector_sdk::http::Response,
+        &str,
+        &str,
+    ) -> Result<crate::client::paging::Page<T>, ConnectorError>,
+) -> Result<Vec<Vec<T>>, ConnectorError> {
+    if !wanted {
+        return Ok(ids.iter().map(|_| Vec::new()).collect());
+    }
+    let jobs = ids.iter().map(|id| job(id)).collect();
+    Ok(per_id(api, key, jobs, parse)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            gone[i] |= r.is_none();
+            r.unwrap_or_default()
+        })
+        .collect())
+}
+
 /// What a call learnt of one dynamic group in scope.
 struct Dynamic<'a> {
     group: &'a Group,
@@ -166,48 +196,34 @@ fn user_grants(
 ) -> Result<(), ConnectorError> {
     let env = api.environment();
     let mut gone = vec![false; ids.len()];
-    let rows: Vec<Vec<Row>> = if scope.touches_type(GROUP) {
-        let jobs = ids
-            .iter()
-            .map(|id| {
-                (
-                    format!("{env}/users/{id}/memberOfGroups?expand=group&limit={BIG_PAGE}"),
-                    format!("listing the groups of user {id} (GET /users/{{id}}/memberOfGroups)"),
-                )
-            })
-            .collect();
-        per_id(api, "groupMemberships", jobs, parse_page::<Row>)?
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| {
-                gone[i] |= r.is_none();
-                r.unwrap_or_default()
-            })
-            .collect()
-    } else {
-        ids.iter().map(|_| Vec::new()).collect()
-    };
-    let assignments: Vec<Vec<RoleAssignment>> = if scope.touches_type(ROLE) {
-        let jobs = ids
-            .iter()
-            .map(|id| {
-                (
-                    api.user_role_assignments(id),
-                    format!("listing the role assignments of user {id}"),
-                )
-            })
-            .collect();
-        per_id(api, "roleAssignments", jobs, parse_page::<RoleAssignment>)?
-            .into_iter()
-            .enumerate()
-            .map(|(i, a)| {
-                gone[i] |= a.is_none();
-                a.unwrap_or_default()
-            })
-            .collect()
-    } else {
-        ids.iter().map(|_| Vec::new()).collect()
-    };
+    let rows: Vec<Vec<Row>> = each_id(
+        api,
+        scope.touches_type(GROUP),
+        ids,
+        &mut gone,
+        "groupMemberships",
+        |id| {
+            (
+                format!("{env}/users/{id}/memberOfGroups?expand=group&limit={BIG_PAGE}"),
+                format!("listing the groups of user {id} (GET /users/{{id}}/memberOfGroups)"),
+            )
+        },
+        parse_page::<Row>,
+    )?;
+    let assignments: Vec<Vec<RoleAssignment>> = each_id(
+        api,
+        scope.touches_type(ROLE),
+        ids,
+        &mut gone,
+        "roleAssignments",
+        |id| {
+            (
+                api.user_role_assignments(id),
+                format!("listing the role assignments of user {id}"),
+            )
+        },
+        parse_page::<RoleAssignment>,
+    )?;
     let populations: Option<Vec<Option<String>>> = if scope.touches_type(POPULATION) {
         let found = read_users(api, ids)?;
         Some(
@@ -442,55 +458,34 @@ fn group_grants(
     out: &mut Out,
 ) -> Result<(), ConnectorError> {
     let mut gone = vec![false; ids.len()];
-    let parents: Vec<Vec<GroupMembership>> = if scope.touches_type(GROUP) {
-        let jobs = ids
-            .iter()
-            .map(|id| {
-                (
-                    api.group_parents(id),
-                    format!(
-                        "listing the parents of group {id} (GET /groups/{{id}}/memberOfGroups)"
-                    ),
-                )
-            })
-            .collect();
-        per_id(
-            api,
-            "groupMemberships",
-            jobs,
-            parse_id_page::<GroupMembership>,
-        )?
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            gone[i] |= p.is_none();
-            p.unwrap_or_default()
-        })
-        .collect()
-    } else {
-        ids.iter().map(|_| Vec::new()).collect()
-    };
-    let assignments: Vec<Vec<RoleAssignment>> = if scope.touches_type(ROLE) {
-        let jobs = ids
-            .iter()
-            .map(|id| {
-                (
-                    api.group_role_assignments(id),
-                    format!("listing the role assignments of group {id}"),
-                )
-            })
-            .collect();
-        per_id(api, "roleAssignments", jobs, parse_page::<RoleAssignment>)?
-            .into_iter()
-            .enumerate()
-            .map(|(i, a)| {
-                gone[i] |= a.is_none();
-                a.unwrap_or_default()
-            })
-            .collect()
-    } else {
-        ids.iter().map(|_| Vec::new()).collect()
-    };
+    let parents: Vec<Vec<GroupMembership>> = each_id(
+        api,
+        scope.touches_type(GROUP),
+        ids,
+        &mut gone,
+        "groupMemberships",
+        |id| {
+            (
+                api.group_parents(id),
+                format!("listing the parents of group {id} (GET /groups/{{id}}/memberOfGroups)"),
+            )
+        },
+        parse_id_page::<GroupMembership>,
+    )?;
+    let assignments: Vec<Vec<RoleAssignment>> = each_id(
+        api,
+        scope.touches_type(ROLE),
+        ids,
+        &mut gone,
+        "roleAssignments",
+        |id| {
+            (
+                api.group_role_assignments(id),
+                format!("listing the role assignments of group {id}"),
+            )
+        },
+        parse_page::<RoleAssignment>,
+    )?;
     for (i, id) in ids.iter().enumerate() {
         if gone[i] {
             continue;
