@@ -183,3 +183,18 @@ pub fn kinds(tasks: &[SyncTask]) -> Vec<Work> {
         .map(|t| Work::decode(t.page_token.as_deref().unwrap()).unwrap())
         .collect()
 }
+
+/// A users page's items: `{"id": …}` for each of `ids`.
+pub fn users(ids: &[&str]) -> Value {
+    Value::Array(ids.iter().map(|i| json!({ "id": i })).collect())
+}
+
+/// A user's `memberOfGroups` rows, each DIRECT.
+pub fn direct_rows(groups: &[&str]) -> Value {
+    Value::Array(
+        groups
+            .iter()
+            .map(|g| json!({"id": g, "type": "DIRECT"}))
+            .collect(),
+    )
+}

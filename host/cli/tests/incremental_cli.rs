@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{assert_success, host, records, run};
-use pingone_sim::{AuditConfig, NestingAudit, SimConfig};
+use pingone_sim::{AuditConfig, SimConfig};
 
 /// What the run says it did: `incremental`, or `full` with the reason.
 fn mode(stdout: &str) -> (&'static str, String) {
@@ -52,20 +52,7 @@ async fn the_binarys_incremental_syncs_equal_fresh_full_syncs() {
         let sim = pingone_sim::start(SimConfig::tiny(500 + seed), Default::default())
             .await
             .expect("starting the simulator");
-        sim.set_audit_config(AuditConfig {
-            visibility_delay_ms: 100,
-            visibility_jitter_ms: 300,
-            duplicate_rate: 0.3,
-            rate_limit_per_sec: Some(1000.0),
-            nesting: if seed % 2 == 0 {
-                NestingAudit::MemberOfGroup
-            } else {
-                NestingAudit::GroupUpdated
-            },
-            dynamic_membership: seed % 3 == 0,
-            cascades: seed % 4 == 0,
-            ..AuditConfig::default()
-        });
+        sim.set_audit_config(AuditConfig::varied(seed));
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tenant.c1z");
 

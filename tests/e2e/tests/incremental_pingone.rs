@@ -95,16 +95,21 @@ fn diff(got: &Records, want: &Records) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pingone_incremental_syncs_equal_fresh_full_syncs() {
+/// The bundled PingOne component, built and loaded.
+async fn load_pingone() -> Arc<Plugin> {
     let path = match components::try_component(PINGONE) {
         Ok(path) => path,
         Err(why) => panic!("the PingOne component does not build:\n{why}"),
     };
-    let plugin = runtime()
+    runtime()
         .load_file(&path, None)
         .await
-        .expect("loading PingOne");
+        .expect("loading PingOne")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pingone_incremental_syncs_equal_fresh_full_syncs() {
+    let plugin = load_pingone().await;
     let seeds: u64 = std::env::var("E2E_INCREMENTAL_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -115,20 +120,7 @@ async fn pingone_incremental_syncs_equal_fresh_full_syncs() {
         let sim = pingone_sim::start(SimConfig::tiny(300 + seed), Default::default())
             .await
             .expect("starting the simulator");
-        sim.set_audit_config(AuditConfig {
-            visibility_delay_ms: 100,
-            visibility_jitter_ms: 300,
-            duplicate_rate: 0.3,
-            rate_limit_per_sec: Some(1000.0),
-            nesting: if seed % 2 == 0 {
-                NestingAudit::MemberOfGroup
-            } else {
-                NestingAudit::GroupUpdated
-            },
-            dynamic_membership: seed % 3 == 0,
-            cascades: seed % 4 == 0,
-            ..AuditConfig::default()
-        });
+        sim.set_audit_config(AuditConfig::varied(seed));
         let inst = pingone_instance(&plugin, &sim);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.c1z");
@@ -182,14 +174,7 @@ async fn pingone_incremental_syncs_equal_fresh_full_syncs() {
 /// fresh full sync: the queued tasks and the deletions survive a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_batched_sync_resumes_to_a_full_syncs_records() {
-    let path = match components::try_component(PINGONE) {
-        Ok(path) => path,
-        Err(why) => panic!("the PingOne component does not build:\n{why}"),
-    };
-    let plugin = runtime()
-        .load_file(&path, None)
-        .await
-        .expect("loading PingOne");
+    let plugin = load_pingone().await;
     let mut resumed = 0;
     for seed in [1u64, 2, 3, 4] {
         let sim = pingone_sim::start(SimConfig::tiny(500 + seed), Default::default())

@@ -327,6 +327,28 @@ impl Default for AuditConfig {
     }
 }
 
+impl AuditConfig {
+    /// A log that is late (100–400 ms), repeats 30 % of its records, and
+    /// records nestings, dynamic joins and cascades in a way that varies
+    /// with `seed`: what the randomized incremental-sync proofs run under.
+    pub fn varied(seed: u64) -> Self {
+        AuditConfig {
+            visibility_delay_ms: 100,
+            visibility_jitter_ms: 300,
+            duplicate_rate: 0.3,
+            rate_limit_per_sec: Some(1000.0),
+            nesting: if seed.is_multiple_of(2) {
+                NestingAudit::MemberOfGroup
+            } else {
+                NestingAudit::GroupUpdated
+            },
+            dynamic_membership: seed.is_multiple_of(3),
+            cascades: seed.is_multiple_of(4),
+            ..AuditConfig::default()
+        }
+    }
+}
+
 /// The whole simulator configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -346,26 +346,9 @@ fn check_in_order(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{ENV, host, ok, page, status, urls};
+    use crate::testutil::{ENV, direct_rows, group, host, ok, page, status, urls, users};
     use connector_sdk::Config;
-    use serde_json::{Value, json};
-
-    fn users(ids: &[&str]) -> Value {
-        Value::Array(ids.iter().map(|u| json!({ "id": u })).collect())
-    }
-
-    fn direct_rows(groups: &[&str]) -> Value {
-        Value::Array(
-            groups
-                .iter()
-                .map(|g| json!({"id": g, "type": "DIRECT"}))
-                .collect(),
-        )
-    }
-
-    fn group(v: Value) -> Group {
-        serde_json::from_value(v).unwrap()
-    }
+    use serde_json::json;
 
     /// (principal, immutable) of every grant uploaded, sorted.
     fn grants(h: &connector_sdk::testing::MockHost) -> Vec<(String, bool)> {

@@ -421,24 +421,11 @@ pub fn check(cx: &Context, api: &Api, chunk: CheckChunk) -> Result<PageOutcome, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{grant_ids, host, ok, page, run, status, task, urls};
+    use crate::testutil::{direct_rows, grant_ids, host, ok, page, run, status, task, urls, users};
     use crate::tokens::ResolveGroup;
     use connector_sdk::SyncOp;
     use connector_sdk::SyncTask;
-    use serde_json::{Value, json};
-
-    fn users(ids: &[&str]) -> Value {
-        Value::Array(ids.iter().map(|i| json!({"id": i})).collect())
-    }
-
-    fn direct_rows(groups: &[&str]) -> Value {
-        Value::Array(
-            groups
-                .iter()
-                .map(|g| json!({"id": g, "type": "DIRECT"}))
-                .collect(),
-        )
-    }
+    use serde_json::json;
 
     fn resolve_task(groups: Vec<ResolveGroup>) -> SyncTask {
         task(
