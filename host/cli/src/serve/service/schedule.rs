@@ -167,6 +167,8 @@ impl Service {
             fallback = s.fallback.as_deref().unwrap_or(""),
             resources_reread = s.resources_reread,
             principals_reread = s.principals_reread,
+            resource_grants_reread = s.resource_grants_reread,
+            batched = s.batched,
             "sync finished"
         );
         if s.mode == SyncMode::Full || last_full.is_none() {
