@@ -2,7 +2,7 @@
 //! incremental sync drives it (host/runtime/src/incremental.rs): a full
 //! sync, random changes, the change log read from the mark minus an
 //! overlap (records the previous run applied dropped), the re-reads
-//! applied to a copy of the last sync, and the result compared record for
+//! applied to the last sync in place, and the result compared record for
 //! record with a fresh full sync.
 //!
 //! Also: every principal's `list-principal-grants` equals the full sync's

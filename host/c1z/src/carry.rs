@@ -1,17 +1,23 @@
-//! Incremental syncs inside the writer: a new sync that starts as a copy of
-//! a finished one, scoped deletions, and the change-log mark kept with a
-//! sync.
+//! Incremental syncs inside the writer: the last finished sync refreshed
+//! in place, scoped deletions, and the change-log mark kept with a sync.
 //!
 //! Decisions:
 //! * An incremental sync is a complete snapshot, not a delta: every
 //!   consumer (inspect, diff, ConductorOne) reads the latest finished full
-//!   sync and must see everything. So the new sync starts as a copy of the
-//!   previous finished sync's resource types, resources, entitlements and
-//!   grants ([`C1zWriter::carry_forward`]), made with `insert ... select`
-//!   inside the working database (no row crosses into Rust), and the
-//!   changes are applied to the copy. Each copied row keeps its
-//!   `discovered_at`: it was discovered then, not now. The new run names
-//!   the one it was copied from in `parent_sync_id`.
+//!   sync and must see everything. Baton's format stamps every row with its
+//!   sync id, so a snapshot under a new id means writing every row again,
+//!   copied or relabelled, which at 100k users costs many times what the
+//!   changes do (docs/benchmarks.md). So the changes are applied to the last finished
+//!   sync itself ([`C1zWriter::refresh_in_place`]): it is reopened, changed
+//!   and ended again, keeping its id, with `started_at` and `ended_at` of
+//!   the refresh. The file's other syncs stay, so `diff` still compares the
+//!   refreshed snapshot with the sync before it. Untouched rows keep their
+//!   `discovered_at`: they were discovered then, not now.
+//! * A refresh is never half-published: the reopened sync is unfinished
+//!   until it ends, so an interrupted refresh is resumed like any sync, and
+//!   one that is abandoned ([`C1zWriter::abandon`]) drops the working
+//!   database, whose previous sync it has changed, so the next run starts
+//!   from the published file again.
 //! * Changes are applied as "drop what the previous sync held for this
 //!   object, then store what the upstream says now". The deletions are
 //!   scoped by the side columns Baton's readers filter on, each backed by
@@ -45,6 +51,7 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::error::{C1zError, Result, SqlContext};
 use crate::pb;
+use crate::schema;
 use crate::store::{self, SYNC_TYPE_FULL, SyncRun};
 use crate::writer::C1zWriter;
 
@@ -79,15 +86,6 @@ pub struct ChangeMark {
     pub record_ids: Vec<String>,
 }
 
-/// Rows [`C1zWriter::carry_forward`] copied.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CarryReport {
-    pub resource_types: u64,
-    pub resources: u64,
-    pub entitlements: u64,
-    pub grants: u64,
-}
-
 /// Rows a scoped deletion removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Deleted {
@@ -103,23 +101,6 @@ impl std::ops::AddAssign for Deleted {
         self.grants += o.grants;
     }
 }
-
-const COPY_RESOURCE_TYPES: &str = "insert into v1_resource_types (external_id, data, sync_id, discovered_at) \
-     select external_id, data, ?2, discovered_at from v1_resource_types where sync_id = ?1 order by id";
-const COPY_RESOURCES: &str = "insert into v1_resources (resource_type_id, external_id, parent_resource_type_id, \
-     parent_resource_id, data, sync_id, discovered_at) \
-     select resource_type_id, external_id, parent_resource_type_id, parent_resource_id, data, ?2, \
-     discovered_at from v1_resources where sync_id = ?1 order by id";
-const COPY_ENTITLEMENTS: &str = "insert into v1_entitlements (resource_type_id, resource_id, external_id, data, \
-     sync_id, discovered_at) \
-     select resource_type_id, resource_id, external_id, data, ?2, discovered_at \
-     from v1_entitlements where sync_id = ?1 order by id";
-const COPY_GRANTS: &str = "insert into v1_grants (resource_type_id, resource_id, entitlement_id, \
-     principal_resource_type_id, principal_resource_id, external_id, expansion, needs_expansion, data, \
-     sync_id, discovered_at) \
-     select resource_type_id, resource_id, entitlement_id, principal_resource_type_id, \
-     principal_resource_id, external_id, expansion, needs_expansion, data, ?2, discovered_at \
-     from v1_grants where sync_id = ?1 order by id";
 
 /// A principal's grants on the entitlements of resources of one type.
 const DELETE_PRINCIPAL_GRANTS_ON_TYPE: &str = "delete from v1_grants \
@@ -146,11 +127,13 @@ impl C1zWriter {
         Ok(latest.filter(|r| r.sync_id != self.sync_id()))
     }
 
-    /// Fills this sync with a copy of the records of the finished sync
-    /// `from` (resource types, resources, entitlements, grants) and names
-    /// it as this sync's parent. This sync must not hold records yet: the
-    /// copy would collide with them.
-    pub fn carry_forward(&mut self, from: &str) -> Result<CarryReport> {
+    /// Reopens the finished full sync `from` to be refreshed in place and
+    /// drops this writer's own new sync, which must not hold records yet.
+    /// Every later write of this writer goes to `from`'s records, and
+    /// [`C1zWriter::finish`] ends it again. Its run starts anew
+    /// (`started_at` now, no checkpoint, no stats until it ends) and keeps
+    /// its id and type; the file's other syncs stay as they are.
+    pub fn refresh_in_place(&mut self, from: &str) -> Result<()> {
         let run = store::get_sync_run(self.connection(), from)?
             .ok_or_else(|| C1zError::NotFound(format!("sync run {from}")))?;
         if from == self.sync_id() || !run.is_finished() || !run.is_full() {
@@ -158,35 +141,40 @@ impl C1zWriter {
                 "finished full sync {from} other than the one being written"
             )));
         }
-        let held = store::compute_stats(self.connection(), self.sync_id())?;
-        if held.resource_types + held.resources + held.entitlements + held.grants > 0 {
-            return Err(C1zError::InvalidRecord {
-                kind: "sync",
-                reason: format!(
-                    "sync {} already holds records; a copy of {from} would collide with them",
-                    self.sync_id()
-                ),
-            });
-        }
+        let own = self.sync_id().to_string();
         let conn = self.connection();
-        let to = self.sync_id().to_string();
-        let copy = |sql: &str, what: &str| {
-            conn.execute(sql, params![from, to])
-                .map(as_count)
-                .ctx(|| format!("copying the {what} of sync {from}"))
-        };
-        let report = CarryReport {
-            resource_types: copy(COPY_RESOURCE_TYPES, "resource types")?,
-            resources: copy(COPY_RESOURCES, "resources")?,
-            entitlements: copy(COPY_ENTITLEMENTS, "entitlements")?,
-            grants: copy(COPY_GRANTS, "grants")?,
-        };
+        for table in [
+            schema::RESOURCE_TYPES,
+            schema::RESOURCES,
+            schema::ENTITLEMENTS,
+            schema::GRANTS,
+        ] {
+            let held: bool = conn
+                .query_row(
+                    &format!("select exists (select 1 from {table} where sync_id = ?1)"),
+                    [&own],
+                    |r| r.get(0),
+                )
+                .ctx(|| format!("looking for records of sync {own}"))?;
+            if held {
+                return Err(C1zError::InvalidRecord {
+                    kind: "sync",
+                    reason: format!(
+                        "sync {own} already holds records; it cannot become a refresh of {from}"
+                    ),
+                });
+            }
+        }
+        conn.execute("delete from v1_sync_runs where sync_id = ?1", [&own])
+            .ctx(|| "dropping the new sync run".into())?;
         conn.execute(
-            "update v1_sync_runs set parent_sync_id = ?1 where sync_id = ?2",
-            params![from, to],
+            "update v1_sync_runs set started_at = ?1, ended_at = null, sync_token = '', \
+             stats = null where sync_id = ?2",
+            params![crate::ids::now_text(), from],
         )
-        .ctx(|| "naming the parent sync".into())?;
-        Ok(report)
+        .ctx(|| format!("reopening sync {from}"))?;
+        self.reopened(from.to_string());
+        Ok(())
     }
 
     /// Deletes resource `id` from this sync with its entitlements, every
@@ -497,11 +485,14 @@ impl C1zWriter {
         read_change_mark(self.connection(), sync_id)
     }
 
-    /// Ends this sync without publishing it: its rows are deleted and the
-    /// deletion committed, so the next writer on the file starts a new
-    /// sync instead of resuming an empty one. The published file is
-    /// untouched.
+    /// Ends this sync without publishing it: a new sync's rows are deleted
+    /// and the deletion committed, so the next writer on the file starts a
+    /// new sync instead of resuming an empty one; a refresh drops the
+    /// working database instead. The published file is untouched.
     pub fn abandon(self) -> Result<()> {
+        if self.is_refreshing() {
+            return self.discard_working();
+        }
         let conn = self.connection();
         store::delete_sync(conn, self.sync_id())?;
         let has_marks = table_exists(conn, CHANGE_MARKS)?;
@@ -649,11 +640,12 @@ mod tests {
         w.finish().unwrap().sync_id
     }
 
+    /// A writer refreshing the file's latest finished sync, and its id.
     fn second(file: &Path) -> (C1zWriter, String) {
         let (mut w, start) = C1zWriter::open(file, WriterOptions::default()).unwrap();
         assert!(matches!(start, SyncStart::New { .. }));
         let prev = w.latest_finished_full().unwrap().unwrap().sync_id;
-        w.carry_forward(&prev).unwrap();
+        w.refresh_in_place(&prev).unwrap();
         (w, prev)
     }
 
@@ -670,37 +662,64 @@ mod tests {
     }
 
     #[test]
-    fn a_carried_sync_is_a_complete_copy_with_its_parent_named() {
+    fn a_refresh_reopens_the_last_sync_and_keeps_the_others() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.c1z");
-        let first = first_sync(&file);
+        let older = first_sync(&file);
+        let last = first_sync(&file);
+        let before = C1zReader::open(&file)
+            .unwrap()
+            .sync(&last)
+            .unwrap()
+            .unwrap();
         let (mut w, prev) = second(&file);
-        assert_eq!(prev, first);
-        // A second copy would duplicate every record: refused.
-        let e = w.carry_forward(&prev).unwrap_err();
-        assert!(e.to_string().contains("already holds records"), "{e}");
+        assert_eq!(prev, last);
+        assert_eq!(w.sync_id(), last);
+        // Already reopened: refreshing it again is refused.
+        assert!(w.refresh_in_place(&prev).is_err());
+        w.delete_grants_of_principal(&rid("user", "b")).unwrap();
         let report = w.finish().unwrap();
+        assert_eq!(report.sync_id, last);
         assert_eq!(report.stats.resources, 4);
         assert_eq!(report.stats.entitlements, 2);
-        assert_eq!(report.stats.grants, 4);
+        assert_eq!(report.stats.grants, 3);
         assert_eq!(report.stats.resource_types, 2);
+
         let r = C1zReader::open(&file).unwrap();
-        let new = r.sync(&report.sync_id).unwrap().unwrap();
-        assert_eq!(new.parent_sync_id, first);
-        assert_eq!(new.sync_type, "full");
-        assert_eq!(r.default_sync().unwrap().unwrap().sync_id, report.sync_id);
-        assert_eq!(grant_ids(&file).len(), 4);
+        let runs: Vec<String> = r.syncs().unwrap().into_iter().map(|s| s.sync_id).collect();
+        assert_eq!(
+            runs,
+            [older.clone(), last.clone()],
+            "no new run, none dropped"
+        );
+        let after = r.sync(&last).unwrap().unwrap();
+        assert_eq!(after.sync_type, "full");
+        assert_eq!(after.parent_sync_id, "");
+        assert!(after.started_at > before.started_at, "{after:?} {before:?}");
+        assert!(after.ended_at > before.ended_at);
+        assert_eq!(r.default_sync().unwrap().unwrap().sync_id, last);
+        assert_eq!(grant_ids(&file).len(), 3);
+        // The sync before it is untouched, for diff.
+        let old_grants = r.grants(&older, &Default::default()).count();
+        assert_eq!(old_grants, 4);
     }
 
     #[test]
-    fn only_a_finished_full_sync_is_carried() {
+    fn only_a_finished_full_sync_is_refreshed_by_an_empty_writer() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.c1z");
         let (mut w, _) = C1zWriter::open(&file, WriterOptions::default()).unwrap();
         assert!(w.latest_finished_full().unwrap().is_none());
         let own = w.sync_id().to_string();
-        assert!(w.carry_forward(&own).is_err());
-        assert!(w.carry_forward("nope").is_err());
+        assert!(w.refresh_in_place(&own).is_err());
+        assert!(w.refresh_in_place("nope").is_err());
+        drop(w);
+
+        let prev = first_sync(&file);
+        let (mut w, _) = C1zWriter::open(&file, WriterOptions::default()).unwrap();
+        w.put_resource_types(&types()).unwrap();
+        let e = w.refresh_in_place(&prev).unwrap_err();
+        assert!(e.to_string().contains("already holds records"), "{e}");
     }
 
     #[test]
@@ -732,7 +751,9 @@ mod tests {
     fn scoped_deletions_touch_only_their_scope_and_this_sync() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.c1z");
+        // The deletions go to the refreshed sync; the one before it stays.
         let first = first_sync(&file);
+        first_sync(&file);
         let (mut w, _) = second(&file);
         assert_eq!(w.delete_grants_of_principal(&rid("user", "a")).unwrap(), 2);
         assert_eq!(w.delete_grants_on_resource(&rid("group", "h")).unwrap(), 1);
@@ -748,7 +769,7 @@ mod tests {
         assert_eq!(grant_ids(&file), vec!["group:g:member:user:b"]);
         assert_eq!(new.stats.resources, 3);
         assert_eq!(new.stats.entitlements, 1);
-        // The previous sync is untouched.
+        // The sync before it is untouched.
         let r = C1zReader::open(&file).unwrap();
         assert_eq!(r.stats(&first).unwrap().grants, 4);
         assert_eq!(r.stats(&first).unwrap().resources, 4);
@@ -758,7 +779,9 @@ mod tests {
     fn a_scoped_principal_deletion_touches_only_its_scope() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.c1z");
+        // The deletions go to the refreshed sync; the one before it stays.
         let first = first_sync(&file);
+        first_sync(&file);
         let (mut w, _) = second(&file);
         let a = rid("user", "a");
         let none: &[pb::ResourceId] = &[];
@@ -793,7 +816,7 @@ mod tests {
         assert_eq!(
             r.stats(&first).unwrap().grants,
             4,
-            "the last sync is untouched"
+            "the sync before it is untouched"
         );
     }
 
@@ -962,7 +985,6 @@ mod tests {
         let latest = w.latest_finished_full().unwrap().unwrap();
         assert_eq!(latest.sync_id, id);
         assert_eq!(w.change_mark(&id).unwrap(), Some(mark));
-        assert_eq!(w.change_mark(&latest.parent_sync_id).unwrap(), None);
         w.abandon().unwrap();
         // The published file still opens with the defensive reader.
         let r = C1zReader::open(&file).unwrap();
@@ -976,7 +998,7 @@ mod tests {
         first_sync(&file);
         let mut ids = Vec::new();
         for round in 0..3 {
-            let (mut w, _) = second(&file);
+            let (mut w, _) = C1zWriter::open(&file, WriterOptions::default()).unwrap();
             let many: Vec<String> = (0..MAX_MARK_RECORD_IDS + round)
                 .map(|i| format!("r{i}"))
                 .collect();
@@ -996,9 +1018,9 @@ mod tests {
             w.finish().unwrap();
             ids.push(id);
         }
-        // Keep-two cleanup removed the first incremental sync; the next
-        // mark written prunes its row.
-        let (mut w, _) = second(&file);
+        // Keep-two cleanup removed the first of these syncs; the next mark
+        // written prunes its row.
+        let (mut w, _) = C1zWriter::open(&file, WriterOptions::default()).unwrap();
         w.set_change_mark(&ChangeMark {
             high_water: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             origin: String::new(),
@@ -1036,12 +1058,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.c1z");
         first_sync(&file);
-        let (w, _) = second(&file);
+        let (mut w, _) = C1zWriter::open(&file, WriterOptions::default()).unwrap();
+        w.put_resource_types(&types()).unwrap();
         let abandoned = w.sync_id().to_string();
         w.abandon().unwrap();
         let (w, start) = C1zWriter::open(&file, WriterOptions::default()).unwrap();
         assert!(matches!(start, SyncStart::New { .. }));
         assert_ne!(start.sync_id(), abandoned);
-        assert_eq!(w.stats().unwrap().grants, 0);
+        assert_eq!(w.stats().unwrap().resource_types, 0);
+    }
+
+    #[test]
+    fn an_abandoned_refresh_leaves_the_published_sync_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.c1z");
+        let prev = first_sync(&file);
+        let (mut w, _) = second(&file);
+        assert_eq!(w.delete_grants_of_principal(&rid("user", "a")).unwrap(), 2);
+        w.abandon().unwrap();
+        assert!(!crate::writer::working_path(&file).exists());
+        // The next writer starts from the published file: the sync is
+        // finished and whole again.
+        let (w, start) = C1zWriter::open(&file, WriterOptions::default()).unwrap();
+        assert!(matches!(start, SyncStart::New { .. }));
+        assert_eq!(w.latest_finished_full().unwrap().unwrap().sync_id, prev);
+        drop(w);
+        assert_eq!(grant_ids(&file).len(), 4);
     }
 }

@@ -156,7 +156,7 @@ fn copy(
         .map_err(|(_, e)| e)
         .ctx(|| "closing the copy".into())?;
 
-    let c1z_bytes = envelope::compress_and_publish(&db, dest)?;
+    let c1z_bytes = envelope::compress_and_publish(&db, dest)?.bytes;
     Ok(ExtractReport {
         sync_id: sync_id.to_string(),
         dropped_syncs,

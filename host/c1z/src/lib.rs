@@ -16,8 +16,10 @@
 //! * [`pb`] / [`protojson`] — the protobuf messages and their JSON rendering;
 //! * [`sync_queue`] — the sync engine's task queue, seen set and spending,
 //!   side tables that commit with the records and are dropped before publish;
-//! * [`carry`] — incremental syncs: a new sync copied from a finished one,
-//!   scoped deletions, and the change-log mark kept with each sync;
+//! * [`carry`] — incremental syncs: the last finished sync refreshed in
+//!   place, scoped deletions, and the change-log mark kept with each sync;
+//! * [`kept`] — the working database kept after publishing (incremental
+//!   syncs), and the note that ties it to the published c1z;
 //! * [`sqlite`] — the one way a c1z's database is opened: SQLite's defensive
 //!   settings (no triggers, no views, untrusted schema), since any c1z may
 //!   come from elsewhere.
@@ -28,6 +30,7 @@ pub mod error;
 pub mod extract;
 pub mod ids;
 pub mod inspect;
+pub mod kept;
 pub mod pb;
 pub mod protojson;
 pub mod reader;
@@ -37,7 +40,7 @@ pub mod store;
 pub mod sync_queue;
 pub mod writer;
 
-pub use carry::{CarryReport, ChangeMark, Deleted};
+pub use carry::{ChangeMark, Deleted};
 pub use error::{C1zError, Result};
 pub use extract::{ExtractOptions, ExtractReport, extract_sync, extract_targeted};
 pub use inspect::{CommonArgs, InspectCommand, OutputFormat, run_inspect};

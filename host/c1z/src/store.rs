@@ -174,10 +174,23 @@ impl SyncStats {
     }
 }
 
-fn count_by_type(conn: &Connection, table: &str, sync_id: &str) -> Result<BTreeMap<String, u64>> {
-    let sql = format!(
-        "select resource_type_id, count(*) from {table} where sync_id = ?1 group by resource_type_id"
-    );
+/// Rows of `table` per resource type: those of `sync_id`, or every row when
+/// `all_rows` (the caller has proven they are the same).
+fn count_by_type(
+    conn: &Connection,
+    table: &str,
+    sync_id: &str,
+    all_rows: bool,
+) -> Result<BTreeMap<String, u64>> {
+    let sql = if all_rows {
+        format!(
+            "select resource_type_id, count(*) from {table} where ?1 = ?1 group by resource_type_id"
+        )
+    } else {
+        format!(
+            "select resource_type_id, count(*) from {table} where sync_id = ?1 group by resource_type_id"
+        )
+    };
     conn.prepare_cached(&sql)
         .and_then(|mut stmt| {
             stmt.query_map([sync_id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
@@ -186,8 +199,36 @@ fn count_by_type(conn: &Connection, table: &str, sync_id: &str) -> Result<BTreeM
         .ctx(|| format!("counting {table}"))
 }
 
+/// Whether every row of the object tables belongs to `sync_id`: no other
+/// sync run, and no row of another sync id. Each check is served by a
+/// covering index; counting by type is then served by the type indexes,
+/// where filtering by sync id would read every row (gigabytes of grants at
+/// 100k users), as an incremental sync's refresh of a file's only sync does.
+fn holds_only(conn: &Connection, sync_id: &str) -> Result<bool> {
+    let others = |table: &str| -> Result<bool> {
+        conn.prepare_cached(&format!(
+            "select exists (select 1 from {table} where sync_id <> ?1)"
+        ))
+        .and_then(|mut stmt| stmt.query_row([sync_id], |r| r.get(0)))
+        .ctx(|| format!("looking for other syncs in {table}"))
+    };
+    for table in [
+        "v1_sync_runs",
+        schema::RESOURCE_TYPES,
+        schema::RESOURCES,
+        schema::ENTITLEMENTS,
+        schema::GRANTS,
+    ] {
+        if others(table)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Counts the rows of `sync_id` in every object table.
 pub fn compute_stats(conn: &Connection, sync_id: &str) -> Result<SyncStats> {
+    let all_rows = holds_only(conn, sync_id)?;
     let resource_types: i64 = conn
         .query_row(
             "select count(*) from v1_resource_types where sync_id = ?1",
@@ -195,9 +236,10 @@ pub fn compute_stats(conn: &Connection, sync_id: &str) -> Result<SyncStats> {
             |r| r.get(0),
         )
         .ctx(|| "counting resource types".into())?;
-    let resources_by_resource_type = count_by_type(conn, schema::RESOURCES, sync_id)?;
-    let entitlements_by_resource_type = count_by_type(conn, schema::ENTITLEMENTS, sync_id)?;
-    let grants_by_resource_type = count_by_type(conn, schema::GRANTS, sync_id)?;
+    let resources_by_resource_type = count_by_type(conn, schema::RESOURCES, sync_id, all_rows)?;
+    let entitlements_by_resource_type =
+        count_by_type(conn, schema::ENTITLEMENTS, sync_id, all_rows)?;
+    let grants_by_resource_type = count_by_type(conn, schema::GRANTS, sync_id, all_rows)?;
     Ok(SyncStats {
         resource_types: resource_types as u64,
         resources: resources_by_resource_type.values().sum(),
@@ -321,4 +363,52 @@ pub fn object_exists(
     conn.prepare_cached(&sql)
         .and_then(|mut stmt| stmt.exists(params![external_id, sync_id]))
         .ctx(|| format!("looking up {external_id} in {table}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant_row(conn: &Connection, sync_id: &str, id: &str, resource_type: &str) {
+        conn.execute(
+            "insert into v1_grants (resource_type_id, resource_id, entitlement_id, \
+             principal_resource_type_id, principal_resource_id, external_id, data, sync_id, \
+             discovered_at) values (?1, 'r', 'e', 'user', 'u', ?2, x'', ?3, '2026-01-01')",
+            params![resource_type, id, sync_id],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn stats_count_only_the_sync_whichever_way_they_count() {
+        let conn = Connection::open_in_memory().unwrap();
+        schema::create_all(&conn).unwrap();
+        conn.execute(
+            "insert into v1_sync_runs (sync_id, started_at, sync_token) values ('a', '2026-01-01', '')",
+            [],
+        )
+        .unwrap();
+        grant_row(&conn, "a", "g1", "group");
+        grant_row(&conn, "a", "g2", "group");
+        grant_row(&conn, "a", "r1", "role");
+        let want = |s: SyncStats| (s.grants, s.grants_by_resource_type);
+        let only_a = want(compute_stats(&conn, "a").unwrap());
+        assert!(holds_only(&conn, "a").unwrap());
+        assert_eq!(only_a.0, 3);
+        assert_eq!(only_a.1["group"], 2);
+        // A row of a sync the file has no run for, then another run: both
+        // are counted apart.
+        grant_row(&conn, "x", "g3", "group");
+        assert!(!holds_only(&conn, "a").unwrap());
+        assert_eq!(want(compute_stats(&conn, "a").unwrap()), only_a);
+        conn.execute("delete from v1_grants where sync_id = 'x'", [])
+            .unwrap();
+        conn.execute(
+            "insert into v1_sync_runs (sync_id, started_at, sync_token) values ('b', '2026-01-02', '')",
+            [],
+        )
+        .unwrap();
+        assert!(!holds_only(&conn, "a").unwrap());
+        assert_eq!(want(compute_stats(&conn, "a").unwrap()), only_a);
+    }
 }

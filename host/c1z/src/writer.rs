@@ -13,7 +13,10 @@
 //! * **Crash or full disk while publishing.** [`C1zWriter::finish`] compresses
 //!   the working database into `<file>.tmp`, fsyncs it, renames it over
 //!   `<file>` and fsyncs the directory. On any error the old `<file>` is
-//!   untouched and the working file stays for the next run.
+//!   untouched and the working file stays for the next run. With
+//!   [`WriterOptions::keep_working`] the working file also stays after a
+//!   successful publish, as a copy of `<file>` that the next sync builds on
+//!   without decompressing (see [`crate::kept`]).
 //! * **Someone else's file at `--file`.** The target is classified before
 //!   anything else; a file that is not a c1z is never overwritten.
 //! * **A target or working file written by someone else.** Both are opened
@@ -50,6 +53,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql, params};
 use crate::envelope::{self, FileState, TMP_SUFFIX};
 use crate::error::{C1zError, Result, SqlContext};
 use crate::ids;
+use crate::kept::{self, Kept};
 use crate::pb;
 use crate::schema;
 use crate::sqlite;
@@ -82,6 +86,9 @@ pub struct WriterOptions {
     /// one. A partial sync is never resumed: any new sync discards the
     /// unfinished full and partial syncs it does not resume.
     pub partial: bool,
+    /// Keep the working database after publishing, for the next sync to
+    /// start from without decompressing the target ([`crate::kept`]).
+    pub keep_working: bool,
 }
 
 impl Default for WriterOptions {
@@ -92,6 +99,7 @@ impl Default for WriterOptions {
             resume: true,
             cache_size_kib: 64 * 1024,
             partial: false,
+            keep_working: false,
         }
     }
 }
@@ -156,6 +164,9 @@ pub struct C1zWriter {
     sync_id: String,
     opts: WriterOptions,
     buf: Vec<u8>,
+    /// The sync being written is a finished one reopened to be refreshed
+    /// in place ([`C1zWriter::refresh_in_place`]).
+    refreshing: bool,
 }
 
 const SQL_PUT_RESOURCE_TYPE: &str = "insert into v1_resource_types (external_id, data, sync_id, discovered_at) \
@@ -233,7 +244,8 @@ impl C1zWriter {
     /// * Working file `<target>.partial.db` holds an unfinished full sync →
     ///   [`SyncStart::Resumed`].
     /// * Otherwise a new sync starts, on top of the working file if one exists
-    ///   (a previous publish failed), else on a copy of `target` (its previous
+    ///   (a previous publish failed, or it was kept as a copy of `target` that
+    ///   `target` still matches), else on a copy of `target` (its previous
     ///   syncs are kept), else on a fresh database when `target` is missing or
     ///   empty.
     /// * `target` exists but is not a v1 c1z → [`C1zError::RefuseOverwrite`];
@@ -242,14 +254,20 @@ impl C1zWriter {
         let state = classify_target(target)?;
         let working = working_path(target);
 
-        let has_working = match fs::metadata(&working) {
+        let mut has_working = match fs::metadata(&working) {
             Ok(m) => m.len() > 0,
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             Err(e) => return Err(C1zError::io("reading metadata of", &working, e)),
         };
+        if has_working && kept::classify(&working, target)? == Kept::Stale {
+            has_working = false;
+        }
         if !has_working {
             prepare_working(target, &working, state)?;
         }
+        // Whatever happens next changes the working file: it stops being a
+        // copy of the target before the first write.
+        kept::forget_note(&working)?;
         let conn = open_working(&working, &opts)?;
 
         let mut writer = C1zWriter {
@@ -259,6 +277,7 @@ impl C1zWriter {
             sync_id: String::new(),
             opts,
             buf: Vec::with_capacity(4096),
+            refreshing: false,
         };
         let start = writer.start_or_resume()?;
         writer.begin()?;
@@ -601,10 +620,15 @@ impl C1zWriter {
             .len();
         // The target may have been replaced while we synced: re-check it.
         classify_target(&target)?;
-        let c1z_bytes = envelope::compress_and_publish(&working, &target)?;
-        // The artifact is published; a leftover working file would only be
-        // reused as the base of the next sync, so removal errors are ignored.
-        let _ = remove_database(&working);
+        let written = envelope::compress_and_publish(&working, &target)?;
+        // The artifact is published. A working file left without its note
+        // would be reused as the base of the next sync, which it equals, so
+        // errors past this point are ignored.
+        if opts.keep_working {
+            let _ = kept::write_note(&working, &written);
+        } else {
+            let _ = remove_database(&working);
+        }
         let _ = envelope::sync_dir(&target);
 
         Ok(FinishReport {
@@ -612,8 +636,30 @@ impl C1zWriter {
             target,
             stats,
             database_bytes,
-            c1z_bytes,
+            c1z_bytes: written.bytes,
         })
+    }
+
+    /// Drops the working database: the next open starts from the published
+    /// target again. What an abandoned refresh leaves, since its changes
+    /// were made to the previous sync itself.
+    pub fn discard_working(self) -> Result<()> {
+        let C1zWriter { conn, working, .. } = self;
+        drop(conn);
+        kept::forget_note(&working)?;
+        remove_database(&working)
+    }
+
+    /// Makes `sync_id` (a finished sync, reopened) the one this writer
+    /// writes, in place.
+    pub(crate) fn reopened(&mut self, sync_id: String) {
+        self.sync_id = sync_id;
+        self.refreshing = true;
+    }
+
+    /// Whether this writer refreshes a finished sync in place.
+    pub fn is_refreshing(&self) -> bool {
+        self.refreshing
     }
 }
 
@@ -639,6 +685,7 @@ fn refuse(target: &Path, e: C1zError) -> C1zError {
 fn prepare_working(target: &Path, working: &Path, state: FileState) -> Result<()> {
     // Leftovers of a vanished working file must not be applied to a new one.
     remove_database(working)?;
+    kept::forget_note(working)?;
     let tmp = envelope::with_suffix(working, TMP_SUFFIX);
     remove_database(&tmp)?;
     let built = match state {

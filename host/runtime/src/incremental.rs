@@ -535,10 +535,13 @@ pub async fn run_incremental_sync(
         ));
     }
     // The sync this run prepares is finished by `run_sync` resuming it.
+    // The working database stays after publishing: the next run refreshes
+    // it instead of decompressing the file again.
     let options = SyncOptions {
         writer: WriterOptions {
             resume: true,
             partial: false,
+            keep_working: true,
             ..options.writer.clone()
         },
         ..options.clone()
@@ -590,17 +593,15 @@ pub async fn run_incremental_sync(
             .await
         }
         Ok(plan) => {
-            let carried = writer.carry_forward(&plan.from)?;
+            writer.refresh_in_place(&plan.from)?;
             let rereads = &plan.rereads;
             tracing::info!(
-                from = plan.from,
-                resources = carried.resources,
-                grants = carried.grants,
+                sync_id = plan.from,
                 rereads = rereads.resources.len(),
                 principals = rereads.principals.len(),
                 resource_grants = rereads.resource_grants.len(),
                 batched = plan.batched,
-                "incremental sync: applying the change log to a copy of the last sync"
+                "incremental sync: applying the change log to the last sync, in place"
             );
             let mut tasks = rereads.batched_tasks();
             if !plan.batched {
@@ -644,8 +645,10 @@ pub async fn run_incremental_sync(
                 // resume: this sync is dropped and a full one runs instead.
                 // A stop or a deadline keeps it, to resume next time.
                 Err(e) if reread_failure_falls_back(&e) => {
+                    // The refresh changed the last sync itself: the full
+                    // sync starts from the published file instead.
                     let (writer, _) = C1zWriter::open(file, options.writer.clone())?;
-                    writer.abandon()?;
+                    writer.discard_working()?;
                     let (writer, _) = C1zWriter::open(file, options.writer.clone())?;
                     let reason = format!("re-reading what the change log names failed: {e}");
                     let mark = mark(plan.record_ids.clone());
@@ -1581,7 +1584,7 @@ mod tests {
     /// A published c1z holding users a, b and group g with its member
     /// entitlement, a and b members, g itself a member of group h; then a
     /// writer on a new sync carrying it.
-    fn carried(dir: &Path) -> C1zWriter {
+    fn refreshing(dir: &Path) -> C1zWriter {
         let file = dir.join("s.c1z");
         let types: Vec<c1z::pb::ResourceType> = ["user", "group"]
             .iter()
@@ -1619,7 +1622,7 @@ mod tests {
         w.finish().unwrap();
         let (mut w, _) = C1zWriter::open(&file, WriterOptions::default()).unwrap();
         let prev = w.latest_finished_full().unwrap().unwrap().sync_id;
-        w.carry_forward(&prev).unwrap();
+        w.refresh_in_place(&prev).unwrap();
         w
     }
 
@@ -1660,7 +1663,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
 
         // Grants re-listed: the grants on g go, the grant g holds stays.
-        let mut w = carried(dir.path());
+        let mut w = refreshing(dir.path());
         let up = report(found_group(vec![], SkipTasks::empty()));
         replace_before_reread(&mut w, &g, true, &up).unwrap();
         assert_eq!(stats(&w), (3, 1, 1));
@@ -1668,28 +1671,28 @@ mod tests {
         // Grants from elsewhere, entitlements with it: grants on an
         // entitlement it still has stay.
         let dir = tempfile::tempdir().unwrap();
-        let mut w = carried(dir.path());
+        let mut w = refreshing(dir.path());
         let both = SkipTasks::LIST_ENTITLEMENTS | SkipTasks::LIST_GRANTS;
         let up = report(found_group(vec![member_of("g")], both));
         replace_before_reread(&mut w, &g, true, &up).unwrap();
         assert_eq!(stats(&w), (3, 1, 3));
         // ... and go with an entitlement it no longer has.
         let dir = tempfile::tempdir().unwrap();
-        let mut w = carried(dir.path());
+        let mut w = refreshing(dir.path());
         let up = report(found_group(vec![], both));
         replace_before_reread(&mut w, &g, true, &up).unwrap();
         assert_eq!(stats(&w), (3, 1, 1));
 
         // Gone: with its entitlement, the grants on it and the one it holds.
         let dir = tempfile::tempdir().unwrap();
-        let mut w = carried(dir.path());
+        let mut w = refreshing(dir.path());
         replace_before_reread(&mut w, &g, false, &report(UploadBuffer::default())).unwrap();
         assert_eq!(stats(&w), (3, 1, 0));
 
         // An upload breaking get-resource's rules changes nothing here (the
         // engine refuses it).
         let dir = tempfile::tempdir().unwrap();
-        let mut w = carried(dir.path());
+        let mut w = refreshing(dir.path());
         let mut lying = found_group(vec![], SkipTasks::empty());
         lying.grants.push(grant(rid("user", "a")));
         replace_before_reread(&mut w, &g, true, &report(lying)).unwrap();
@@ -1864,7 +1867,7 @@ mod tests {
             (s.resources, s.entitlements, s.grants)
         };
         let dir = tempfile::tempdir().unwrap();
-        let mut w = carried(dir.path());
+        let mut w = refreshing(dir.path());
         // g as a record (its put carries nothing: entitlements and grants
         // stay, and it queues no task), h as a resource (carrying its
         // entitlement, grants from elsewhere), n new (a record read of a
@@ -1893,7 +1896,7 @@ mod tests {
 
         // Missing: gone with everything of it; found as a record: its row.
         let dir = tempfile::tempdir().unwrap();
-        let mut w = carried(dir.path());
+        let mut w = refreshing(dir.path());
         let mut upload = UploadBuffer::default();
         upload.resources.push(wit_resource("user", "b"));
         let asked = reads(&[("a", ReadMode::Resource), ("b", ReadMode::Record)]);
@@ -1904,7 +1907,7 @@ mod tests {
 
         // A refused answer changes nothing.
         let dir = tempfile::tempdir().unwrap();
-        let mut w = carried(dir.path());
+        let mut w = refreshing(dir.path());
         let mut upload = UploadBuffer::default();
         upload.resources.push(wit_resource("user", "a"));
         let refused = apply_batched_read(&mut w, "user", &asked, &[rid("user", "a")], &mut upload)

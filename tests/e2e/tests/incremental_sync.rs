@@ -272,6 +272,12 @@ async fn an_unchanged_directory_is_not_read_again() {
 async fn changed_records_are_re_read_and_the_snapshot_equals_a_full_sync() {
     let (plugin, server, mut d, dir) = synced_once().await;
     let file = dir.path().join("s.c1z");
+    let first = C1zReader::open(&file)
+        .unwrap()
+        .default_sync()
+        .unwrap()
+        .unwrap()
+        .sync_id;
     let mut u1 = d.users["u1"].clone();
     u1["name"] = json!("Ada Lovelace");
     d.set_user("u1", u1);
@@ -317,10 +323,15 @@ async fn changed_records_are_re_read_and_the_snapshot_equals_a_full_sync() {
         fresh_full(&plugin, &server, dir.path()).await
     );
 
-    // Baton keeps two syncs; the newest names its parent.
+    // Both runs refreshed the first sync in place: one sync, its id kept.
     let reader = C1zReader::open(&file).unwrap();
-    let newest = reader.default_sync().unwrap().unwrap();
-    assert!(!newest.parent_sync_id.is_empty());
+    let syncs: Vec<String> = reader
+        .syncs()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.sync_id)
+        .collect();
+    assert_eq!(syncs, [first]);
 }
 
 /// Runs an incremental sync expected to fall back, and checks that it ran
