@@ -537,7 +537,8 @@ impl Expr {
     }
 
     /// An index the store can use instead of a full scan: the most selective
-    /// conjunct among `id eq`, `username eq` and `memberOfGroups[...]`.
+    /// conjunct among `id eq` (or a disjunction of them), `username eq` and
+    /// `memberOfGroups[...]`.
     pub fn hint(&self) -> Option<Hint<'_>> {
         match self {
             Expr::MemberOf(g) => Some(Hint::MemberOf(g)),
@@ -558,8 +559,18 @@ impl Expr {
                     .iter()
                     .find(|h| !matches!(h, Hint::MemberOf(_)))
                     .or_else(|| hints.first())
-                    .copied()
+                    .cloned()
             }
+            // `id eq "a" or id eq "b" …`: what the connector's batched reads send.
+            Expr::Or(v) => v
+                .iter()
+                .map(|e| match e.hint() {
+                    Some(Hint::Id(id)) => Some(vec![id]),
+                    Some(Hint::Ids(ids)) => Some(ids),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(|ids| Hint::Ids(ids.concat())),
             _ => None,
         }
     }
@@ -588,10 +599,12 @@ impl Expr {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Hint<'a> {
     MemberOf(&'a str),
     Id(&'a str),
+    /// Any of these ids.
+    Ids(Vec<&'a str>),
     /// Lower-cased username.
     Username(&'a str),
 }
@@ -671,6 +684,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.hint(), Some(Hint::Username("bob")));
+        let e = parse(
+            r#"(enabled eq true) and (id eq "b" or (id eq "a" or id eq "b"))"#,
+            &USERS,
+        )
+        .unwrap();
+        assert_eq!(e.hint(), Some(Hint::Ids(vec!["b", "a", "b"])));
+        let e = parse(r#"id eq "a" or username eq "bob""#, &USERS).unwrap();
+        assert_eq!(e.hint(), None);
     }
 
     #[test]

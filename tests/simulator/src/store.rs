@@ -357,6 +357,14 @@ impl Store {
         self.cached(CacheKey::UserFilter(key.to_string()), || {
             let candidates: Vec<Pos> = match expr.hint() {
                 Some(Hint::Id(id)) => self.user_pos(id).into_iter().collect(),
+                // In the order a scan finds them, each once.
+                Some(Hint::Ids(ids)) => {
+                    let mut found: Vec<Pos> =
+                        ids.iter().filter_map(|id| self.user_pos(id)).collect();
+                    found.sort_unstable();
+                    found.dedup();
+                    found
+                }
                 Some(Hint::Username(lc)) => {
                     self.user_by_name.get(lc).copied().into_iter().collect()
                 }

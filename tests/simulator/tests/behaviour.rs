@@ -742,3 +742,36 @@ async fn fault_member_counts() {
         truth.memberships.len()
     );
 }
+
+/// A disjunction of ids (the connector's batched reads) is served from the
+/// id index and answers exactly what a scan of every user does: the users
+/// in listing order, each once, unknown ids and filtered-out users absent.
+#[tokio::test]
+async fn an_or_of_ids_answers_as_a_scan_does() {
+    let sim = start(SimConfig::tiny(7)).await;
+    let api = Api::new(&sim).await;
+    let users = api.all("/users?limit=100", "users").await;
+    let all = ids(&users);
+    let (a, b, c) = (&all[1], &all[5], &all[9]);
+    let a_name = users[1]["username"].as_str().unwrap();
+    let by_ids =
+        format!(r#"id eq "{c}" or id eq "{a}" or id eq "nope" or (id eq "{b}" or id eq "{a}")"#);
+    // An `or` with another attribute has no index: every user is scanned.
+    let scanned = format!(r#"({by_ids}) or username eq "nobody-has-this-name""#);
+    for (extra, want) in [
+        ("", vec![a.clone(), b.clone(), c.clone()]),
+        (
+            &*format!(r#" and (username eq "{a_name}")"#),
+            vec![a.clone()],
+        ),
+    ] {
+        let mut got = Vec::new();
+        for filter in [format!("({by_ids}){extra}"), format!("({scanned}){extra}")] {
+            let (s, v) = api.get(&format!("/users?filter={}", enc(&filter))).await;
+            assert_eq!(s, 200, "{filter}: {v}");
+            got.push(ids(v["_embedded"]["users"].as_array().unwrap()));
+        }
+        assert_eq!(got[0], want);
+        assert_eq!(got[1], want);
+    }
+}
