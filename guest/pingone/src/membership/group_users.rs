@@ -16,6 +16,10 @@
 //! truthful counts, or with `pingone-exact-membership`, that is exactly the
 //! full sync's answer.
 //!
+//! A dynamic group of the whole environment can hold a good part of the
+//! tenant: its listings are split by population and paged side by side
+//! ([`parts_of`]), not one cursor after another.
+//!
 //! Bounds: users are checked in id order, [`IN_CALL_CHECKS`] per call; the
 //! next call lists the group again and goes on after the last user checked
 //! (its page token carries that id and the direct members still to find),
@@ -81,6 +85,33 @@ pub fn children_of(api: &Api, group: &str) -> Result<Vec<String>, ConnectorError
     Ok(children)
 }
 
+/// Populations a listing is split into, at most this many: past it, the
+/// parts' first pages cost more requests than paging one listing saves.
+const MAX_PARTS: usize = 32;
+
+/// How a group's listings are split: `[None]` (one listing each), or, for a
+/// dynamic group of the whole environment (`split`), one part per
+/// population. Such a group can hold a good part of the tenant, and PingOne
+/// pages a listing one cursor after another; the parts are paged side by
+/// side. Every user is in exactly one population, so the parts are disjoint
+/// and together the whole listing.
+fn parts_of(api: &Api, split: bool) -> Result<Vec<Option<String>>, ConnectorError> {
+    if !split {
+        return Ok(vec![None]);
+    }
+    let pops: Vec<IdOnly> = api
+        .list_one(
+            "populations",
+            api.populations(),
+            "listing populations to split a dynamic group's listing (GET /populations)",
+        )
+        .map_err(|e| e.error)?;
+    if pops.is_empty() || pops.len() > MAX_PARTS {
+        return Ok(vec![None]);
+    }
+    Ok(pops.into_iter().map(|p| Some(p.id)).collect())
+}
+
 /// What closes the group without more checks.
 struct Count {
     /// Direct members still to find among the open candidates.
@@ -138,45 +169,64 @@ pub fn user_grants(
     let gid = g.id.as_str();
     let filter = g.dynamic_filter();
     let population = g.population.as_ref().map(|p| p.id.as_str());
-    let mut jobs = vec![(
-        api.group_members(gid),
-        format!("listing the members of group {gid}"),
-    )];
+    let parts = parts_of(api, filter.is_some() && population.is_none())?;
+    let within = |query: String, part: &Option<String>| match part {
+        Some(p) => format!("{query} and population.id eq \"{p}\""),
+        None => query,
+    };
+    let mut jobs: Vec<(String, String)> = parts
+        .iter()
+        .map(|part| {
+            let query = within(format!("memberOfGroups[id eq \"{gid}\"]"), part);
+            let what = format!("listing the members of group {gid}");
+            (api.users_filtered(&query), what)
+        })
+        .collect();
     if let Some(f) = filter {
-        jobs.push((
-            api.users_filtered(&dynamic_query(f, population)),
-            format!("listing the dynamic members of group {gid}"),
-        ));
+        jobs.extend(parts.iter().map(|part| {
+            // Split only without a population: the filter alone, grouped.
+            let query = match part {
+                Some(_) => within(format!("({f})"), part),
+                None => dynamic_query(f, population),
+            };
+            let what = format!("listing the dynamic members of group {gid}");
+            (api.users_filtered(&query), what)
+        }));
     }
-    let mut results = api
-        .list_all_with("users", jobs, parse_id_page::<IdOnly>)
-        .into_iter();
-    let members: Vec<String> = match results.next().unwrap_or_else(|| Ok(Vec::new())) {
-        Ok(m) => m.into_iter().map(|u| u.id).collect(),
-        // The group is gone: it has no grants.
-        Err(e) if not_found(&e) => return Ok(None),
-        Err(e) => return Err(e.error),
-    };
-    let mut refused = false;
-    let dynamic: Option<HashSet<String>> = match (filter, results.next()) {
-        (Some(_), Some(Ok(y))) => Some(y.into_iter().map(|u| u.id).collect()),
-        (Some(_), Some(Err(e))) if e.invalid_filter => {
-            cx.log(
-                Level::Warn,
-                format!(
-                    "group {gid}: PingOne refused its userFilter as a users filter ({}); its \
-                     direct members are read per user, the others it holds not through a \
-                     nested group are reported as dynamic",
-                    e.error.message()
-                ),
-            );
-            refused = true;
-            None
+    let mut results = api.list_all_with("users", jobs, parse_id_page::<IdOnly>);
+    let dynamic_results = results.split_off(parts.len());
+    let mut members: Vec<String> = Vec::new();
+    for res in results {
+        match res {
+            Ok(m) => members.extend(m.into_iter().map(|u| u.id)),
+            // The group is gone: it has no grants.
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e.error),
         }
-        (Some(_), Some(Err(e))) if not_found(&e) => return Ok(None),
-        (Some(_), Some(Err(e))) => return Err(e.error),
-        _ => None,
-    };
+    }
+    let mut refused = false;
+    let mut matches: HashSet<String> = HashSet::new();
+    for res in dynamic_results {
+        match res {
+            Ok(y) => matches.extend(y.into_iter().map(|u| u.id)),
+            Err(e) if e.invalid_filter => {
+                cx.log(
+                    Level::Warn,
+                    format!(
+                        "group {gid}: PingOne refused its userFilter as a users filter ({}); its \
+                         direct members are read per user, the others it holds not through a \
+                         nested group are reported as dynamic",
+                        e.error.message()
+                    ),
+                );
+                refused = true;
+                break;
+            }
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e.error),
+        }
+    }
+    let dynamic = (filter.is_some() && !refused).then_some(matches);
     let children = match children {
         Some(c) => Some(c),
         None if refused => Some(children_of(api, gid)?),
@@ -395,20 +445,49 @@ mod tests {
         next
     }
 
+    /// The listing `query` of one population.
+    fn part(query: &str, population: &str) -> String {
+        urls().users_filtered(&format!("{query} and population.id eq \"{population}\""))
+    }
+
+    fn populations(
+        ids: &[&str],
+    ) -> (
+        String,
+        Result<connector_sdk::http::Response, connector_sdk::http::HttpError>,
+    ) {
+        (
+            urls().populations(),
+            ok(page("populations", users(ids), None)),
+        )
+    }
+
     #[test]
     fn a_dynamic_group_gets_its_matches_and_its_checked_direct_members() {
         let a = urls();
         let f = "title eq \"Manager\"";
+        let members = "memberOfGroups[id eq \"d\"]";
+        let matches = format!("({f})");
         let g = group(json!({"id": "d", "userFilter": f, "directMemberCounts": {"users": 1}}));
         // u1, u2 match; u5 is there through a nested group; u9 is direct.
+        // The group is the environment's: listed per population.
         let h = host(vec![
+            populations(&["p1", "p2"]),
             (
-                a.group_members("d"),
-                ok(page("users", users(&["u1", "u2", "u5", "u9"]), None)),
+                part(members, "p1"),
+                ok(page("users", users(&["u1", "u5"]), None)),
             ),
             (
-                a.users_filtered(f),
-                ok(page("users", users(&["u1", "u2"]), None)),
+                part(members, "p2"),
+                ok(page("users", users(&["u2", "u9"]), None)),
+            ),
+            (
+                part(&matches, "p1"),
+                ok(page("users", users(&["u1"]), None)),
+            ),
+            (
+                part(&matches, "p2"),
+                ok(page("users", users(&["u2"]), None)),
             ),
             (
                 a.user_direct_groups("u5"),
@@ -431,13 +510,35 @@ mod tests {
         // A count of 0 spares every check.
         let g0 = group(json!({"id": "d", "userFilter": f, "directMemberCounts": {"users": 0}}));
         let h = host(vec![
+            populations(&["p1"]),
             (
-                a.group_members("d"),
+                part(members, "p1"),
                 ok(page("users", users(&["u1", "u5"]), None)),
             ),
-            (a.users_filtered(f), ok(page("users", users(&["u1"]), None))),
+            (
+                part(&matches, "p1"),
+                ok(page("users", users(&["u1"]), None)),
+            ),
         ]);
         run_one(&h, &g0, None, None, false);
+        assert_eq!(grants(&h), [("u1".into(), true)]);
+        assert_eq!(h.requests.borrow().len(), 3);
+        // A population's dynamic group: one listing each, as its filter is
+        // read within the population.
+        let gp = group(
+            json!({"id": "d", "userFilter": f, "population": {"id": "p1"}, "directMemberCounts": {"users": 0}}),
+        );
+        let h = host(vec![
+            (
+                a.group_members("d"),
+                ok(page("users", users(&["u1"]), None)),
+            ),
+            (
+                a.users_filtered(&dynamic_query(f, Some("p1"))),
+                ok(page("users", users(&["u1"]), None)),
+            ),
+        ]);
+        run_one(&h, &gp, None, None, false);
         assert_eq!(grants(&h), [("u1".into(), true)]);
         assert_eq!(h.requests.borrow().len(), 2);
     }
@@ -520,12 +621,14 @@ mod tests {
         let f = "title pr";
         let g = group(json!({"id": "d", "userFilter": f, "directMemberCounts": {"users": 1}}));
         let bad = json!({"code": "INVALID_DATA", "details": [{"code": "INVALID_FILTER", "target": "filter"}]});
+        let members = "memberOfGroups[id eq \"d\"]";
         let h = host(vec![
+            populations(&["p1"]),
             (
-                a.group_members("d"),
+                part(members, "p1"),
                 ok(page("users", users(&["u1", "u5", "u9"]), None)),
             ),
-            (a.users_filtered(f), status(400, bad)),
+            (part(&format!("({f})"), "p1"), status(400, bad)),
             (
                 a.groups(BIG_PAGE),
                 ok(page("groups", users(&["d", "c", "x"]), None)),
