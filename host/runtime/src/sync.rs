@@ -946,7 +946,15 @@ pub async fn run_sync(
         }
     }
     writer.sync_queue().drop_tables()?;
+    // Publishing a large tenant (counting, compressing, fsync) takes seconds:
+    // the log says when it starts and what it wrote.
+    tracing::info!(calls, "every task done; publishing");
     let report = writer.finish()?;
+    tracing::info!(
+        database_bytes = report.database_bytes,
+        c1z_bytes = report.c1z_bytes,
+        "published"
+    );
     let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
     let http =
         |f: fn(&HttpStats) -> &AtomicU64| instance.http.as_ref().map_or(0, |h| load(f(&h.stats)));
