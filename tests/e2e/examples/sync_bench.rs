@@ -48,7 +48,9 @@
 //!   for the directory endpoints is not published; 100 is the figure Ping
 //!   gives for its sync product). Requests of each sync as in
 //!   `efficiency`; the full sync runs without latency, as its count does
-//!   not depend on it.
+//!   not depend on it. The file holds that one sync, or two with
+//!   `INCREMENTAL_SYNCS=2` (a plain full sync first, as Baton keeps two);
+//!   `INCREMENTAL_HOST_ARGS` adds host flags to the measured run.
 //!
 //! Outside `cpu`, the simulator shares the machine's cores with the host, as
 //! it would not in production; wall times are therefore pessimistic.
@@ -584,6 +586,17 @@ fn incremental(rt: &tokio::runtime::Runtime, dir: &Path, users: usize) {
         .block_on(pingone_sim::start(config, ServeOptions::default()))
         .expect("simulator");
     let file = dir.join(format!("incremental-{}.c1z", rand_suffix()));
+    // `INCREMENTAL_SYNCS=2`: the file holds two syncs, as Baton keeps by
+    // default, so publishing compresses both. A plain sync stores no mark:
+    // the `--incremental` one after it is a full sync too.
+    let syncs_in_file = match std::env::var("INCREMENTAL_SYNCS").as_deref() {
+        Ok("2") => 2,
+        Ok("1") | Err(_) => 1,
+        Ok(other) => panic!("INCREMENTAL_SYNCS: 1 or 2, not {other}"),
+    };
+    if syncs_in_file == 2 {
+        host_sync_into(&sim, &file, dir, &[]);
+    }
     sim.reset_stats();
     let full_run = host_sync_into(&sim, &file, dir, &["--incremental"]);
     let full = api_requests(&sim);
@@ -596,7 +609,12 @@ fn incremental(rt: &tokio::runtime::Runtime, dir: &Path, users: usize) {
     sim.set_faults(faults);
     sim.set_audit_config(audit);
     sim.reset_stats();
-    let run = host_sync_into(&sim, &file, dir, &["--incremental"]);
+    // `INCREMENTAL_HOST_ARGS`: host flags for the measured run only (for
+    // example more requests in flight than the default 16).
+    let host_args = std::env::var("INCREMENTAL_HOST_ARGS").unwrap_or_default();
+    let mut args = vec!["--incremental"];
+    args.extend(host_args.split_whitespace());
+    let run = host_sync_into(&sim, &file, dir, &args);
     let stats = sim.stats();
     let audit_requests: u64 = stats
         .routes
@@ -616,6 +634,8 @@ fn incremental(rt: &tokio::runtime::Runtime, dir: &Path, users: usize) {
         json!({
             "scenario": "incremental",
             "users": users,
+            "syncs_in_file": syncs_in_file,
+            "host_args": host_args,
             "rate_limit_per_sec": rate_limit,
             "changes": applied.len(),
             "full_sync": {"mode": full_mode, "why": full_why, "requests": full,
