@@ -658,7 +658,7 @@ impl C1zWriter {
     }
 
     /// Whether this writer refreshes a finished sync in place.
-    pub fn is_refreshing(&self) -> bool {
+    pub(crate) fn is_refreshing(&self) -> bool {
         self.refreshing
     }
 }
