@@ -170,25 +170,21 @@ pub fn user_grants(
     let filter = g.dynamic_filter();
     let population = g.population.as_ref().map(|p| p.id.as_str());
     let parts = parts_of(api, filter.is_some() && population.is_none())?;
-    let within = |query: String, part: &Option<String>| match part {
-        Some(p) => format!("{query} and population.id eq \"{p}\""),
-        None => query,
+    let members_of = |part: &Option<String>| match part {
+        Some(p) => format!("memberOfGroups[id eq \"{gid}\"] and population.id eq \"{p}\""),
+        None => format!("memberOfGroups[id eq \"{gid}\"]"),
     };
     let mut jobs: Vec<(String, String)> = parts
         .iter()
         .map(|part| {
-            let query = within(format!("memberOfGroups[id eq \"{gid}\"]"), part);
             let what = format!("listing the members of group {gid}");
-            (api.users_filtered(&query), what)
+            (api.users_filtered(&members_of(part)), what)
         })
         .collect();
     if let Some(f) = filter {
+        // A part is a population, as the group's own would be.
         jobs.extend(parts.iter().map(|part| {
-            // Split only without a population: the filter alone, grouped.
-            let query = match part {
-                Some(_) => within(format!("({f})"), part),
-                None => dynamic_query(f, population),
-            };
+            let query = dynamic_query(f, part.as_deref().or(population));
             let what = format!("listing the dynamic members of group {gid}");
             (api.users_filtered(&query), what)
         }));
