@@ -46,11 +46,7 @@ fn note_path(working: &Path) -> PathBuf {
 }
 
 fn note_text(w: &Written) -> String {
-    format!("{} {}\n", w.bytes, hex(&w.sha256))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    format!("{} {}\n", w.bytes, hex::encode(w.sha256))
 }
 
 /// Classifies the working database `working` against `target`. Hashes the
