@@ -23,7 +23,11 @@
 //!     disabled: its row, and its population and group grants (a changed
 //!     attribute moves it in or out of dynamic groups; a move drops the
 //!     memberships of the old population's groups), not its role grants
-//!     (role assignments have records of their own);
+//!     (role assignments have records of their own). An update that names
+//!     its attributes (`modifiedAttributes`), and a lock, re-read the
+//!     grants only when a changed attribute is the population or one some
+//!     group's `userFilter` reads (read once per page from the groups
+//!     listing); else the row alone;
 //!   - a membership of user u in group X: u's grant on X only; a nesting of
 //!     child C in parent P: C's grant on P only (Baton expands the nesting
 //!     grant, so no user grant changes);
@@ -56,7 +60,9 @@ use connector_sdk::{
 };
 use serde::Deserialize;
 
-use crate::client::api::Api;
+use foldhash::{HashSet, HashSetExt};
+
+use crate::client::api::{Api, BIG_PAGE};
 use crate::client::errors;
 use crate::client::model::Group;
 use crate::client::paging::{Page, parse_one, parse_page};
@@ -97,6 +103,27 @@ pub struct Activity {
     #[serde(default)]
     pub resources: Vec<ActivityResource>,
     pub result: Option<ActivityResult>,
+    /// `modifiedAttributes` lives here on `USER.UPDATED`; kept loose, so a
+    /// shape nobody documented costs the narrowing, never the page.
+    #[serde(rename = "_embedded")]
+    pub embedded: Option<serde_json::Value>,
+}
+
+impl Activity {
+    /// The names `_embedded.modifiedAttributes` lists, when it is a
+    /// non-empty list of strings.
+    fn modified_attributes(&self) -> Option<Vec<String>> {
+        let list = self
+            .embedded
+            .as_ref()?
+            .get("modifiedAttributes")?
+            .as_array()?;
+        let names: Option<Vec<String>> = list
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect();
+        names.filter(|n| !n.is_empty())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,6 +244,7 @@ pub fn list_scoped_changes(
     }
     if hints.full.is_none() {
         read_changed_groups(api, &mut hints)?;
+        settle_attribute_changes(api, &mut hints)?;
     }
     let changes = hints.into_changes();
     cx.log(
@@ -306,6 +334,102 @@ fn read_changed_groups(api: &Api, hints: &mut Hints) -> Result<(), ConnectorErro
     Ok(())
 }
 
+/// Settles the users whose records named what changed: their grants on
+/// populations and groups are re-read only when a changed attribute is the
+/// population or one some group's `userFilter` reads (so the change may
+/// move them in or out of that dynamic group). Memberships and role
+/// assignments have records of their own. The filters are read once, from
+/// the groups listing, and only when some record named its attributes.
+fn settle_attribute_changes(api: &Api, hints: &mut Hints) -> Result<(), ConnectorError> {
+    let users = std::mem::take(&mut hints.attributes_changed);
+    if users.is_empty() {
+        return Ok(());
+    }
+    let groups: Vec<Group> = api
+        .list_one(
+            "groups",
+            api.groups(BIG_PAGE),
+            "listing groups to learn what their dynamic filters read (GET /groups)",
+        )
+        .map_err(|e| e.error)?;
+    let mut read: Option<HashSet<String>> = Some(HashSet::new());
+    for f in groups.iter().filter_map(Group::dynamic_filter) {
+        match (filter_attributes(f), read.as_mut()) {
+            (Some(roots), Some(all)) => all.extend(roots),
+            _ => read = None,
+        }
+    }
+    for (user, attributes) in users {
+        let moves = attributes
+            .iter()
+            .map(|a| attribute_root(a))
+            .any(|r| r == "population" || read.as_ref().is_none_or(|all| all.contains(&r)));
+        if moves {
+            hints.principal(USER, &user, GrantScope::of_types(&[POPULATION, GROUP]));
+        }
+    }
+    Ok(())
+}
+
+/// A SCIM filter's words that are neither attributes nor values.
+const FILTER_WORDS: &[&str] = &[
+    "eq", "ne", "co", "sw", "ew", "pr", "gt", "ge", "lt", "le", "and", "or", "not", "true",
+    "false", "null",
+];
+
+/// The top-level attributes (lower case) a SCIM filter reads, or `None`
+/// when it reads memberships (`memberOfGroups[…]`), which any change can
+/// move. Quoted values are skipped; anything else that looks like a name
+/// counts, so a filter is never read as reading less than it does. An
+/// extension attribute (`urn:…:name`) counts under its full path and its
+/// last name.
+pub fn filter_attributes(filter: &str) -> Option<HashSet<String>> {
+    let mut roots = HashSet::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut chars = filter.chars().chain(std::iter::once(' '));
+    loop {
+        let Some(c) = chars.next() else {
+            return Some(roots);
+        };
+        if quoted {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c.is_alphanumeric() || matches!(c, '.' | '_' | '$' | ':' | '-') {
+            word.push(c);
+            continue;
+        }
+        quoted = c == '"';
+        let w = std::mem::take(&mut word).to_lowercase();
+        if w.is_empty()
+            || FILTER_WORDS.contains(&w.as_str())
+            || w.starts_with(|ch: char| ch.is_ascii_digit() || ch == '-')
+        {
+            continue;
+        }
+        if attribute_root(&w) == "memberofgroups" {
+            return None;
+        }
+        if let Some((_, last)) = w.rsplit_once(':') {
+            roots.insert(attribute_root(last));
+        }
+        roots.insert(attribute_root(&w));
+    }
+}
+
+/// An attribute's top-level name, lower case (`name.family` → `name`).
+fn attribute_root(attribute: &str) -> String {
+    let end = attribute.find(['.', '[']).unwrap_or(attribute.len());
+    attribute[..end].to_lowercase()
+}
+
 /// A page token is the next link PingOne sent; only links under this
 /// environment's activities are followed.
 fn next_from_token(api: &Api, token: &str) -> Result<String, ConnectorError> {
@@ -336,6 +460,10 @@ pub struct Hints {
     pub full: Option<String>,
     /// Groups created or updated, read before their changes are known.
     pub groups_to_read: Vec<String>,
+    /// Users whose records name what changed (`modifiedAttributes`, a
+    /// lock), with those attributes: whether their grants are re-read too
+    /// is settled against the groups' filters after the page.
+    pub attributes_changed: Vec<(String, Vec<String>)>,
 }
 
 impl Hints {
@@ -401,6 +529,13 @@ impl Hints {
             }));
     }
 
+    fn attributes_of(&mut self, user: &str, attributes: Vec<String>) {
+        match self.attributes_changed.iter_mut().find(|(u, _)| u == user) {
+            Some((_, known)) => known.extend(attributes),
+            None => self.attributes_changed.push((user.to_string(), attributes)),
+        }
+    }
+
     fn group_to_read(&mut self, id: &str) {
         if !self.groups_to_read.iter().any(|g| g == id) {
             self.groups_to_read.push(id.to_string());
@@ -447,6 +582,19 @@ impl Hints {
                 let Some(user) = subject(a, "USER", "users") else {
                     return unknown(self, "names no user");
                 };
+                // What changed, when the record says: an update names its
+                // attributes; a lock changes the account state, which no
+                // documented filter reads.
+                let attributes = match verb {
+                    "UPDATED" => a.modified_attributes(),
+                    "LOCKED" | "UNLOCKED" => Some(vec!["account".to_string()]),
+                    _ => None,
+                };
+                if let Some(attributes) = attributes {
+                    self.record_of(USER, &user);
+                    self.attributes_of(&user, attributes);
+                    return;
+                }
                 match verb {
                     "DELETED" => self.resource(USER, &user),
                     // Its row, and the grants an attribute or a move
@@ -992,6 +1140,106 @@ mod tests {
                 format!("resource group:{GONE}"),
             ]
         );
+    }
+
+    #[test]
+    fn a_filter_reads_the_attributes_it_names() {
+        let roots = |f: &str| {
+            filter_attributes(f).map(|r| {
+                let mut v: Vec<String> = r.into_iter().collect();
+                v.sort();
+                v
+            })
+        };
+        assert_eq!(
+            roots("department eq \"Sales\" and enabled eq true").unwrap(),
+            ["department", "enabled"]
+        );
+        assert_eq!(
+            roots("(address.countryCode eq \"US\") or (Name.Family sw \"S\")").unwrap(),
+            ["address", "name"]
+        );
+        // Quoted values are no attributes, escaped quotes included.
+        assert_eq!(
+            roots(r#"title eq "a \"nickname eq\" b" and age gt 30"#).unwrap(),
+            ["age", "title"]
+        );
+        // An extension attribute counts under its last name too.
+        assert_eq!(
+            roots("urn:ext:1.0:costCenter eq \"7\"").unwrap(),
+            ["costcenter", "urn:ext:1"]
+        );
+        // A filter on memberships: any change may move a user.
+        assert_eq!(
+            roots("memberOfGroups[id eq \"g\"] and title eq \"x\""),
+            None
+        );
+    }
+
+    #[test]
+    fn named_attributes_re_read_grants_only_when_a_filter_reads_them() {
+        let a = urls();
+        let since = 1_764_583_200;
+        let first = activities_url(&a, &ts(since), &ts(since + 60));
+        const U2: &str = "66666666-6666-4666-8666-666666666666";
+        const U3: &str = "77777777-7777-4777-8777-777777777777";
+        const U4: &str = "88888888-8888-4888-8888-888888888888";
+        let user = |id: &str| json!([{"type": "USER", "id": id}]);
+        let updated = |rec: &str, id: &str, attrs: Value| {
+            let mut r = activity(rec, "USER.UPDATED", user(id));
+            r["_embedded"] = json!({ "modifiedAttributes": attrs });
+            r
+        };
+        let records = json!([
+            // Read by no filter: the row only.
+            updated("a1", U, json!(["nickname", "mobilePhone"])),
+            // `name.family` is read by a filter; `name` changed.
+            updated("a2", U2, json!(["name"])),
+            // A lock: the account state, which no filter reads.
+            activity("a3", "USER.LOCKED", user(U3)),
+            // The population moves grants whatever the filters read.
+            updated("a4", U4, json!(["population"])),
+        ]);
+        let groups = |filters: Value| ok(json!({"_links": {}, "_embedded": {"groups": filters}}));
+        let listing = a.groups(BIG_PAGE);
+        let run = |filters: Value| {
+            let h = host(vec![
+                (first.clone(), ok(page(records.clone(), None))),
+                (listing.clone(), groups(filters)),
+            ]);
+            let config = crate::testutil::config();
+            let cx = Context {
+                host: &h,
+                config: &config,
+            };
+            let settings = crate::config::Settings::from_config(&config).unwrap();
+            let api = Api::new(&h, &settings);
+            let p = list_scoped_changes(&cx, &api, ts(since), ts(since + 60), None).unwrap();
+            let got: Vec<String> = p.changes.iter().map(scoped_change_id).collect();
+            (got, h.requests.borrow().len())
+        };
+        let (got, requests) = run(json!([
+            {"id": G, "name": "d", "userFilter": "name.family sw \"S\""},
+            {"id": G2, "name": "s"},
+        ]));
+        assert_eq!(
+            got,
+            [
+                format!("record user:{U}"),
+                format!("record user:{U2}"),
+                format!("record user:{U3}"),
+                format!("record user:{U4}"),
+                format!("grants user:{U2} [population, group]"),
+                format!("grants user:{U4} [population, group]"),
+            ]
+        );
+        // The page, then the groups once.
+        assert_eq!(requests, 2);
+        // A filter on memberships: every named change re-reads grants.
+        let (got, _) = run(json!([
+            {"id": G, "name": "d", "userFilter": "memberOfGroups[id eq \"x\"]"},
+        ]));
+        assert_eq!(got.iter().filter(|c| c.starts_with("grants")).count(), 4);
     }
 
     #[test]
