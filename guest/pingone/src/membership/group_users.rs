@@ -12,7 +12,10 @@
 //! PingOne reports one the listings cannot contradict, closes the group
 //! (none left to find: none of the rest is direct; a static group with as
 //! many left as candidates: all are), and the rest are checked per user
-//! (`GET /users/{id}/memberOfGroups?filter=type eq "DIRECT"`). With
+//! (`GET /users/{id}/memberOfGroups?filter=type eq "DIRECT"`). A count of
+//! 0 closes the group before any listing of M, which is then skipped (a
+//! new dynamic group is read from its filter alone); M is listed after all
+//! should PingOne refuse the filter. With
 //! truthful counts, or with `pingone-exact-membership`, that is exactly the
 //! full sync's answer.
 //!
@@ -174,13 +177,23 @@ pub fn user_grants(
         Some(p) => format!("memberOfGroups[id eq \"{gid}\"] and population.id eq \"{p}\""),
         None => format!("memberOfGroups[id eq \"{gid}\"]"),
     };
-    let mut jobs: Vec<(String, String)> = parts
-        .iter()
-        .map(|part| {
-            let what = format!("listing the members of group {gid}");
-            (api.users_filtered(&members_of(part)), what)
-        })
-        .collect();
+    let member_jobs = || -> Vec<(String, String)> {
+        parts
+            .iter()
+            .map(|part| {
+                let what = format!("listing the members of group {gid}");
+                (api.users_filtered(&members_of(part)), what)
+            })
+            .collect()
+    };
+    // No direct member, and the children unknown: every member outside the
+    // filter is there through a nested group and gets no grant, and with
+    // the children unknown no listing can contradict the count. The members
+    // are then listed only should PingOne refuse the filter.
+    let no_direct =
+        children.is_none() && !api.settings.exact_membership && g.direct_users() == Some(0);
+    let mut jobs = if no_direct { Vec::new() } else { member_jobs() };
+    let listed_members = jobs.len();
     if let Some(f) = filter {
         // A part is a population, as the group's own would be.
         jobs.extend(parts.iter().map(|part| {
@@ -190,15 +203,21 @@ pub fn user_grants(
         }));
     }
     let mut results = api.list_all_with("users", jobs, parse_id_page::<IdOnly>);
-    let dynamic_results = results.split_off(parts.len());
+    let dynamic_results = results.split_off(listed_members);
     let mut members: Vec<String> = Vec::new();
-    for res in results {
-        match res {
-            Ok(m) => members.extend(m.into_iter().map(|u| u.id)),
-            // The group is gone: it has no grants.
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(e.error),
+    let mut add_members = |results: Vec<Result<Vec<IdOnly>, ListError>>| {
+        for res in results {
+            match res {
+                Ok(m) => members.extend(m.into_iter().map(|u| u.id)),
+                // The group is gone: it has no grants.
+                Err(e) if not_found(&e) => return Err(None),
+                Err(e) => return Err(Some(e.error)),
+            }
         }
+        Ok(())
+    };
+    if let Err(gone_or_failed) = add_members(results) {
+        return gone_or_failed.map_or(Ok(None), Err);
     }
     let mut refused = false;
     let mut matches: HashSet<String> = HashSet::new();
@@ -221,6 +240,13 @@ pub fn user_grants(
             Err(e) if not_found(&e) => return Ok(None),
             Err(e) => return Err(e.error),
         }
+    }
+    if refused
+        && no_direct
+        && let Err(gone_or_failed) =
+            add_members(api.list_all_with("users", member_jobs(), parse_id_page::<IdOnly>))
+    {
+        return gone_or_failed.map_or(Ok(None), Err);
     }
     let dynamic = (filter.is_some() && !refused).then_some(matches);
     let children = match children {
@@ -503,22 +529,35 @@ mod tests {
                 ("u9".into(), false)
             ]
         );
-        // A count of 0 spares every check.
+        // A count of 0 spares every check, and the members listing: each
+        // member outside the filter is there through a nested group.
         let g0 = group(json!({"id": "d", "userFilter": f, "directMemberCounts": {"users": 0}}));
-        let h = host(vec![
-            populations(&["p1"]),
-            (
-                part(members, "p1"),
-                ok(page("users", users(&["u1", "u5"]), None)),
-            ),
-            (
-                part(&matches, "p1"),
-                ok(page("users", users(&["u1"]), None)),
-            ),
-        ]);
+        let routes = || {
+            vec![
+                populations(&["p1"]),
+                (
+                    part(members, "p1"),
+                    ok(page("users", users(&["u1", "u5"]), None)),
+                ),
+                (
+                    part(&matches, "p1"),
+                    ok(page("users", users(&["u1"]), None)),
+                ),
+                (
+                    a.user_direct_groups("u5"),
+                    ok(page("groupMemberships", direct_rows(&["c"]), None)),
+                ),
+            ]
+        };
+        let h = host(routes());
         run_one(&h, &g0, None, None, false);
         assert_eq!(grants(&h), [("u1".into(), true)]);
-        assert_eq!(h.requests.borrow().len(), 3);
+        assert_eq!(h.requests.borrow().len(), 2);
+        // Unless the count is not to be trusted (exact mode).
+        let h = host(routes());
+        run_one(&h, &g0, None, None, true);
+        assert_eq!(grants(&h), [("u1".into(), true)]);
+        assert_eq!(h.requests.borrow().len(), 4, "listed, and u5 checked");
         // A population's dynamic group: one listing each, as its filter is
         // read within the population.
         let gp = group(
@@ -536,7 +575,7 @@ mod tests {
         ]);
         run_one(&h, &gp, None, None, false);
         assert_eq!(grants(&h), [("u1".into(), true)]);
-        assert_eq!(h.requests.borrow().len(), 2);
+        assert_eq!(h.requests.borrow().len(), 1);
     }
 
     #[test]
@@ -618,48 +657,65 @@ mod tests {
         let g = group(json!({"id": "d", "userFilter": f, "directMemberCounts": {"users": 1}}));
         let bad = json!({"code": "INVALID_DATA", "details": [{"code": "INVALID_FILTER", "target": "filter"}]});
         let members = "memberOfGroups[id eq \"d\"]";
-        let h = host(vec![
-            populations(&["p1"]),
-            (
-                part(members, "p1"),
-                ok(page("users", users(&["u1", "u5", "u9"]), None)),
-            ),
-            (part(&format!("({f})"), "p1"), status(400, bad)),
-            (
-                a.groups(BIG_PAGE),
-                ok(page("groups", users(&["d", "c", "x"]), None)),
-            ),
-            (
-                a.group_parents("d"),
-                ok(page("groupMemberships", json!([]), None)),
-            ),
-            (
-                a.group_parents("c"),
-                ok(page("groupMemberships", json!([{"id": "d"}]), None)),
-            ),
-            (
-                a.group_parents("x"),
-                ok(page("groupMemberships", json!([{"id": "c"}]), None)),
-            ),
-            (
-                a.group_members("c"),
-                ok(page("users", users(&["u5"]), None)),
-            ),
-            (
-                a.user_direct_groups("u1"),
-                ok(page("groupMemberships", direct_rows(&[]), None)),
-            ),
-            (
-                a.user_direct_groups("u5"),
-                ok(page("groupMemberships", direct_rows(&["c"]), None)),
-            ),
-            (
-                a.user_direct_groups("u9"),
-                ok(page("groupMemberships", direct_rows(&["d"]), None)),
-            ),
-        ]);
+        let routes = || {
+            vec![
+                populations(&["p1"]),
+                (
+                    part(members, "p1"),
+                    ok(page("users", users(&["u1", "u5", "u9"]), None)),
+                ),
+                (part(&format!("({f})"), "p1"), status(400, bad.clone())),
+                (
+                    a.groups(BIG_PAGE),
+                    ok(page("groups", users(&["d", "c", "x"]), None)),
+                ),
+                (
+                    a.group_parents("d"),
+                    ok(page("groupMemberships", json!([]), None)),
+                ),
+                (
+                    a.group_parents("c"),
+                    ok(page("groupMemberships", json!([{"id": "d"}]), None)),
+                ),
+                (
+                    a.group_parents("x"),
+                    ok(page("groupMemberships", json!([{"id": "c"}]), None)),
+                ),
+                (
+                    a.group_members("c"),
+                    ok(page("users", users(&["u5"]), None)),
+                ),
+                (
+                    a.user_direct_groups("u1"),
+                    ok(page("groupMemberships", direct_rows(&[]), None)),
+                ),
+                (
+                    a.user_direct_groups("u5"),
+                    ok(page("groupMemberships", direct_rows(&["c"]), None)),
+                ),
+                (
+                    a.user_direct_groups("u9"),
+                    ok(page("groupMemberships", direct_rows(&["d"]), None)),
+                ),
+            ]
+        };
+        let h = host(routes());
         run_one(&h, &g, None, None, false);
         // u9 direct; u1 by the filter; u5 only through the nested group.
         assert_eq!(grants(&h), [("u1".into(), true), ("u9".into(), false)]);
+        // With no direct member reported, the members are listed once the
+        // filter is refused, and the fallback rule settles them: none is
+        // direct, so whoever is not reached through a nested group is there
+        // by the filter.
+        let g0 = group(json!({"id": "d", "userFilter": f, "directMemberCounts": {"users": 0}}));
+        let h = host(routes());
+        run_one(&h, &g0, None, None, false);
+        assert_eq!(grants(&h), [("u1".into(), true), ("u9".into(), true)]);
+        assert!(
+            h.requests
+                .borrow()
+                .iter()
+                .any(|r| r.url == part(members, "p1"))
+        );
     }
 }
