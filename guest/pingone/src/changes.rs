@@ -65,7 +65,7 @@ use foldhash::{HashSet, HashSetExt};
 use crate::client::api::{Api, BIG_PAGE};
 use crate::client::errors;
 use crate::client::model::Group;
-use crate::client::paging::{Page, parse_one, parse_page};
+use crate::client::paging::{Page, next_page, parse_one, parse_page};
 use crate::config::is_uuid;
 use crate::{GROUP, POPULATION, ROLE, USER, time};
 
@@ -345,20 +345,7 @@ fn settle_attribute_changes(api: &Api, hints: &mut Hints) -> Result<(), Connecto
     if users.is_empty() {
         return Ok(());
     }
-    let groups: Vec<Group> = api
-        .list_one(
-            "groups",
-            api.groups(BIG_PAGE),
-            "listing groups to learn what their dynamic filters read (GET /groups)",
-        )
-        .map_err(|e| e.error)?;
-    let mut read: Option<HashSet<String>> = Some(HashSet::new());
-    for f in groups.iter().filter_map(Group::dynamic_filter) {
-        match (filter_attributes(f), read.as_mut()) {
-            (Some(roots), Some(all)) => all.extend(roots),
-            _ => read = None,
-        }
-    }
+    let read = filters_read(api, users.len())?;
     for (user, attributes) in users {
         let moves = attributes
             .iter()
@@ -369,6 +356,33 @@ fn settle_attribute_changes(api: &Api, hints: &mut Hints) -> Result<(), Connecto
         }
     }
     Ok(())
+}
+
+/// What the environment's dynamic filters read, together (`None`: any
+/// change may count), from the groups listing. Each narrowed user spares at
+/// least one request, so the listing may take at most `budget` pages; a
+/// longer one (a tenant with far more groups than changed users) is not
+/// read, and every change counts.
+fn filters_read(api: &Api, budget: usize) -> Result<Option<HashSet<String>>, ConnectorError> {
+    let what = "listing groups to learn what their dynamic filters read (GET /groups)";
+    let mut read = HashSet::new();
+    let mut url = api.groups(BIG_PAGE);
+    let mut empty = 0;
+    for _ in 0..budget {
+        let resp = api.get(&url, what)?;
+        let page: Page<Group> = parse_page(&resp, "groups", what)?;
+        for f in page.items.iter().filter_map(Group::dynamic_filter) {
+            match filter_attributes(f) {
+                Some(roots) => read.extend(roots),
+                None => return Ok(None),
+            }
+        }
+        match next_page(api, &url, &page, empty, what)? {
+            Some((next, e)) => (url, empty) = (next, e),
+            None => return Ok(Some(read)),
+        }
+    }
+    Ok(None)
 }
 
 /// A SCIM filter's words that are neither attributes nor values.
@@ -1240,6 +1254,34 @@ mod tests {
             {"id": G, "name": "d", "userFilter": "memberOfGroups[id eq \"x\"]"},
         ]));
         assert_eq!(got.iter().filter(|c| c.starts_with("grants")).count(), 4);
+        // A groups listing longer than the changed users it could spare:
+        // one page read, and the change counts.
+        let lone = json!([updated("b1", U, json!(["nickname"]))]);
+        let more = format!("{}/groups?cursor=2", a.environment());
+        let h = host(vec![
+            (first.clone(), ok(page(lone, None))),
+            (
+                listing.clone(),
+                ok(json!({"_links": {"next": {"href": more}}, "_embedded": {"groups": []}})),
+            ),
+        ]);
+        let config = crate::testutil::config();
+        let cx = Context {
+            host: &h,
+            config: &config,
+        };
+        let settings = crate::config::Settings::from_config(&config).unwrap();
+        let api = Api::new(&h, &settings);
+        let p = list_scoped_changes(&cx, &api, ts(since), ts(since + 60), None).unwrap();
+        let got: Vec<String> = p.changes.iter().map(scoped_change_id).collect();
+        assert_eq!(
+            got,
+            [
+                format!("record user:{U}"),
+                format!("grants user:{U} [population, group]")
+            ]
+        );
+        assert_eq!(h.requests.borrow().len(), 2);
     }
 
     #[test]
