@@ -1308,11 +1308,15 @@ pub(crate) fn seed_new_sync(
                 principal_types: Some(types.clone()),
                 ..StoredTask::on(RESOURCE_GRANTS, id, None)
             });
+            // A resource's grants may be a long listing (a dynamic group
+            // of the whole tenant, paged): it starts first, so the
+            // principals' short calls fill the slots beside it instead of
+            // leaving it alone at the end.
             reads
                 .chain(batched_reads)
+                .chain(resource_grants)
                 .chain(grants)
                 .chain(scoped)
-                .chain(resource_grants)
                 .collect()
         }
     };
