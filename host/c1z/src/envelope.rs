@@ -34,8 +34,11 @@ pub const MAX_WINDOW_LOG: u32 = 27;
 pub const DEFAULT_MAX_DECODED: u64 = 10 * 1024 * 1024 * 1024;
 /// Suffix of the temporary c1z written before the final rename.
 pub const TMP_SUFFIX: &str = ".tmp";
-/// zstd level of the c1z files the host publishes.
-pub const ZSTD_LEVEL: i32 = 3;
+/// zstd level of the c1z files the host publishes: the fastest. Every
+/// sync, an incremental one of a few changes too, compresses the whole
+/// database; level 1 costs a few percent of file size over level 3 (the Go
+/// library's default), see docs/benchmarks.md.
+pub const ZSTD_LEVEL: i32 = 1;
 
 const BUF: usize = 1 << 20;
 
