@@ -143,6 +143,8 @@ pub struct CallState {
     pub cpu: Arc<CallCpu>,
     /// Of that CPU, what the host spent inline in this call's upload checks.
     pub host_cpu: std::time::Duration,
+    /// Its place among the instance's calls: their requests queue by it.
+    pub rank: u64,
 }
 
 /// Caps what a Store's memories and tables take, together, and remembers
@@ -262,7 +264,14 @@ impl HostState {
 
     /// Starts a new call on this Store: fresh counters and buffers.
     pub fn begin_call(&mut self) {
-        self.call = CallState::default();
+        self.call = CallState {
+            rank: self
+                .instance
+                .http
+                .as_ref()
+                .map_or(0, |h| h.next_call_rank()),
+            ..CallState::default()
+        };
         self.memory.exceeded = false;
     }
 

@@ -19,9 +19,9 @@
 //! - Bounded loss on a crash: a call's results commit as soon as they are
 //!   written (a call that finished meanwhile joins the same commit, for at
 //!   most `checkpoint_interval`); a commit of the WAL working file costs no
-//!   fsync. The instance's request limiter serves requests in the order
-//!   they were asked for, so the oldest call's batch goes first and few
-//!   calls are half done at any moment. A `kill -9` therefore loses only
+//!   fsync. The instance's request limiter serves requests by the age of
+//!   their call, so the oldest call's requests go first and few calls are
+//!   half done at any moment. A `kill -9` therefore loses only
 //!   the calls in flight, mostly the one being served: a 3,000-user
 //!   PingOne sync killed at 60 % redoes at most a fifth of the killed run's
 //!   requests (`host/cli/tests/sync_crash_loss.rs`). The worst case is the

@@ -164,6 +164,9 @@ pub struct HttpCapability {
     limits: Limits,
     credentials: HttpCredentials,
     pub stats: HttpStats,
+    /// Hands each call its rank in the limiter's queue, in the order calls
+    /// start.
+    calls_started: AtomicU64,
 }
 
 /// Resolves names through the egress policy: only vetted addresses come back,
@@ -238,7 +241,13 @@ impl HttpCapability {
             limits: limits.clone(),
             credentials,
             stats: HttpStats::default(),
+            calls_started: AtomicU64::new(0),
         })
+    }
+
+    /// The next call's rank: its requests queue behind older calls' ones.
+    pub fn next_call_rank(&self) -> u64 {
+        self.calls_started.fetch_add(1, Ordering::Relaxed)
     }
 
     pub fn policy(&self) -> &EgressPolicy {
@@ -316,7 +325,7 @@ impl HttpCapability {
     /// back is scrubbed of every credential.
     pub async fn send(&self, req: &Request, auth: &AuthUse) -> Result<Response, HttpError> {
         let budget = ResponseBudget::new(self.limits.response_bytes_per_call);
-        self.send_within(req, auth, &budget).await
+        self.send_within(req, auth, &budget, u64::MAX).await
     }
 
     /// [`Self::send`], its body held against `budget`, which the requests
@@ -326,8 +335,9 @@ impl HttpCapability {
         req: &Request,
         auth: &AuthUse,
         budget: &Arc<ResponseBudget>,
+        call_rank: u64,
     ) -> Result<Response, HttpError> {
-        let answer = self.send_unscrubbed(req, auth, budget).await;
+        let answer = self.send_unscrubbed(req, auth, budget, call_rank).await;
         let scrubber = self.credentials.redactor.scrubber();
         match answer {
             Ok(mut resp) => {
@@ -348,6 +358,7 @@ impl HttpCapability {
         req: &Request,
         auth: &AuthUse,
         budget: &Arc<ResponseBudget>,
+        call_rank: u64,
     ) -> Result<Response, HttpError> {
         self.vet(req)?;
         if let Some(credential) = auth.credential() {
@@ -362,7 +373,7 @@ impl HttpCapability {
         let mut errors = 0;
         loop {
             let (attempt, generation) = {
-                let _permit = self.limiter.acquire().await;
+                let _permit = self.limiter.acquire_for(call_rank).await;
                 // The token is taken once the request may leave: a request
                 // that queued behind the limiter for longer than a short
                 // token lives would otherwise carry an expired one.
@@ -451,6 +462,19 @@ impl HttpCapability {
         auth: AuthUse,
         keep: Option<KeepHeaders>,
     ) -> Vec<Result<Response, HttpError>> {
+        self.send_call_batch(u64::MAX, reqs, auth, keep).await
+    }
+
+    /// [`Self::send_batch_detached`] for the call of rank `call_rank`
+    /// ([`Self::next_call_rank`]): its requests queue behind those of
+    /// older calls.
+    pub async fn send_call_batch(
+        self: &Arc<Self>,
+        call_rank: u64,
+        reqs: Vec<Request>,
+        auth: AuthUse,
+        keep: Option<KeepHeaders>,
+    ) -> Vec<Result<Response, HttpError>> {
         let n = reqs.len();
         let me = self.clone();
         // One budget for the whole batch: its bodies reach the guest together.
@@ -461,7 +485,7 @@ impl HttpCapability {
                 let (me, auth, keep) = (me.clone(), auth.clone(), keep.clone());
                 let budget = budget.clone();
                 tasks.spawn(async move {
-                    let answer = me.send_within(&req, &auth, &budget).await;
+                    let answer = me.send_within(&req, &auth, &budget, call_rank).await;
                     (i, keep_headers(answer, keep.as_ref()))
                 });
             }

@@ -6,12 +6,14 @@
 //! `Retry-After` for every in-flight caller, and an optional steady rate.
 //! One tenant's throttling never slows another's: limiters are per instance.
 //!
-//! Decision: requests get their slot in the order they asked for it (FIFO).
-//! A batched call asks for all of its requests at once, so the oldest call's
-//! requests go first and calls finish one after another instead of all
-//! progressing together. Throughput is the same (every slot stays busy), but
-//! at any moment few calls are half done, and half-done calls are what a
-//! crash throws away: the sync engine commits per call.
+//! Decision: requests get their slot by the age of their call, oldest call
+//! first, and in the order they asked within a call. So calls finish one
+//! after another instead of all progressing together: at any moment few
+//! calls are half done, and half-done calls are what a crash throws away
+//! (the sync engine commits per call). Ordering by call, not by request,
+//! also keeps a call that pages one cursor after another (a long listing)
+//! from waiting behind every batch that younger calls queued while its
+//! last page was in flight. Throughput is the same: every slot stays busy.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -27,8 +29,9 @@ struct State {
     in_flight: usize,
     paused_until: Option<Instant>,
     next_slot: Option<Instant>,
-    /// Requests waiting for a slot, oldest first: (ticket, its wake-up).
-    waiting: VecDeque<(u64, Arc<Notify>)>,
+    /// Requests waiting for a slot, next first: ((call rank, ticket), its
+    /// wake-up).
+    waiting: VecDeque<((u64, u64), Arc<Notify>)>,
     next_ticket: u64,
 }
 
@@ -74,8 +77,11 @@ impl Drop for Place<'_> {
             return;
         }
         let mut s = self.limiter.state.lock().unwrap();
-        let was_first = s.waiting.front().is_some_and(|(t, _)| *t == self.ticket);
-        s.waiting.retain(|(t, _)| *t != self.ticket);
+        let was_first = s
+            .waiting
+            .front()
+            .is_some_and(|((_, t), _)| *t == self.ticket);
+        s.waiting.retain(|((_, t), _)| *t != self.ticket);
         if was_first {
             s.wake_first();
         }
@@ -97,9 +103,15 @@ impl AdaptiveLimiter {
         }
     }
 
-    /// Waits for its turn, a free slot, any shared pause, and the pacing
-    /// slot.
+    /// [`Self::acquire_for`] outside any call: after every call's requests.
     pub async fn acquire(&self) -> Permit<'_> {
+        self.acquire_for(u64::MAX).await
+    }
+
+    /// Waits for its turn (behind the requests of older calls, lower
+    /// `call_rank`, and those its own call asked for before), a free slot,
+    /// any shared pause, and the pacing slot.
+    pub async fn acquire_for(&self, call_rank: u64) -> Permit<'_> {
         enum Next {
             Go(Duration),
             Sleep(Duration),
@@ -110,7 +122,13 @@ impl AdaptiveLimiter {
             let mut s = self.state.lock().unwrap();
             let ticket = s.next_ticket;
             s.next_ticket += 1;
-            s.waiting.push_back((ticket, wake.clone()));
+            let key = (call_rank, ticket);
+            let at = s.waiting.partition_point(|(k, _)| *k < key);
+            s.waiting.insert(at, (key, wake.clone()));
+            if at == 0 {
+                // Ahead of the waiter that was first: its turn now.
+                s.wake_first();
+            }
             Place {
                 limiter: self,
                 ticket,
@@ -121,7 +139,10 @@ impl AdaptiveLimiter {
             let next = {
                 let mut s = self.state.lock().unwrap();
                 let now = Instant::now();
-                let first = s.waiting.front().is_some_and(|(t, _)| *t == place.ticket);
+                let first = s
+                    .waiting
+                    .front()
+                    .is_some_and(|((_, t), _)| *t == place.ticket);
                 match s.paused_until {
                     _ if !first => Next::WaitForTurn,
                     Some(until) if until > now => Next::Sleep(until - now),
@@ -186,6 +207,31 @@ mod tests {
         fn current_limit(&self) -> f64 {
             self.state.lock().unwrap().limit
         }
+    }
+
+    #[tokio::test]
+    async fn an_older_calls_requests_go_before_a_younger_calls() {
+        let l = Arc::new(AdaptiveLimiter::new(1, None));
+        let held = l.acquire_for(0).await;
+        let served = Arc::new(Mutex::new(Vec::new()));
+        let ask = |rank: u64| {
+            let (l, served) = (l.clone(), served.clone());
+            tokio::spawn(async move {
+                let _p = l.acquire_for(rank).await;
+                served.lock().unwrap().push(rank);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            })
+        };
+        // A younger call asks first, twice; then an older one.
+        let young = [ask(7), ask(7)];
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let old = ask(3);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(held);
+        for t in young.into_iter().chain([old]) {
+            t.await.unwrap();
+        }
+        assert_eq!(*served.lock().unwrap(), [3, 7, 7]);
     }
 
     #[tokio::test]
