@@ -1026,6 +1026,18 @@ mod tests {
         list_changes(&cx, &api, ts(since), ts(until), token)
     }
 
+    /// The scoped changes of the window `[since, since + 60)`.
+    fn scoped_page(h: &connector_sdk::testing::MockHost, since: i64) -> ScopedChangePage {
+        let config = crate::testutil::config();
+        let cx = Context {
+            host: h,
+            config: &config,
+        };
+        let settings = crate::config::Settings::from_config(&config).unwrap();
+        let api = Api::new(h, &settings);
+        list_scoped_changes(&cx, &api, ts(since), ts(since + 60), None).unwrap()
+    }
+
     #[test]
     fn a_page_reads_the_window_and_links_the_next() {
         let a = urls();
@@ -1119,14 +1131,7 @@ mod tests {
                 status(404, json!({"code": "NOT_FOUND"})),
             ),
         ]);
-        let config = crate::testutil::config();
-        let cx = Context {
-            host: &h,
-            config: &config,
-        };
-        let settings = crate::config::Settings::from_config(&config).unwrap();
-        let api = Api::new(&h, &settings);
-        let p = list_scoped_changes(&cx, &api, ts(since), ts(since + 60), None).unwrap();
+        let p = scoped_page(&h, since);
         let got: Vec<String> = p.changes.iter().map(scoped_change_id).collect();
         assert_eq!(
             got,
@@ -1221,14 +1226,7 @@ mod tests {
                 (first.clone(), ok(page(records.clone(), None))),
                 (listing.clone(), groups(filters)),
             ]);
-            let config = crate::testutil::config();
-            let cx = Context {
-                host: &h,
-                config: &config,
-            };
-            let settings = crate::config::Settings::from_config(&config).unwrap();
-            let api = Api::new(&h, &settings);
-            let p = list_scoped_changes(&cx, &api, ts(since), ts(since + 60), None).unwrap();
+            let p = scoped_page(&h, since);
             let got: Vec<String> = p.changes.iter().map(scoped_change_id).collect();
             (got, h.requests.borrow().len())
         };
@@ -1265,14 +1263,7 @@ mod tests {
                 ok(json!({"_links": {"next": {"href": more}}, "_embedded": {"groups": []}})),
             ),
         ]);
-        let config = crate::testutil::config();
-        let cx = Context {
-            host: &h,
-            config: &config,
-        };
-        let settings = crate::config::Settings::from_config(&config).unwrap();
-        let api = Api::new(&h, &settings);
-        let p = list_scoped_changes(&cx, &api, ts(since), ts(since + 60), None).unwrap();
+        let p = scoped_page(&h, since);
         let got: Vec<String> = p.changes.iter().map(scoped_change_id).collect();
         assert_eq!(
             got,
