@@ -1010,32 +1010,33 @@ mod tests {
         json!({"_links": links, "_embedded": {"activities": items}})
     }
 
+    /// Runs `f` with a call context and a client on `h`.
+    fn with_api<T>(h: &connector_sdk::testing::MockHost, f: impl FnOnce(&Context, &Api) -> T) -> T {
+        let config = crate::testutil::config();
+        let cx = Context {
+            host: h,
+            config: &config,
+        };
+        let settings = crate::config::Settings::from_config(&config).unwrap();
+        f(&cx, &Api::new(h, &settings))
+    }
+
     fn cx_call(
         h: &connector_sdk::testing::MockHost,
         since: i64,
         until: i64,
         token: Option<String>,
     ) -> Result<ChangePage, ConnectorError> {
-        let config = crate::testutil::config();
-        let cx = Context {
-            host: h,
-            config: &config,
-        };
-        let settings = crate::config::Settings::from_config(&config).unwrap();
-        let api = Api::new(h, &settings);
-        list_changes(&cx, &api, ts(since), ts(until), token)
+        with_api(h, |cx, api| {
+            list_changes(cx, api, ts(since), ts(until), token)
+        })
     }
 
     /// The scoped changes of the window `[since, since + 60)`.
     fn scoped_page(h: &connector_sdk::testing::MockHost, since: i64) -> ScopedChangePage {
-        let config = crate::testutil::config();
-        let cx = Context {
-            host: h,
-            config: &config,
-        };
-        let settings = crate::config::Settings::from_config(&config).unwrap();
-        let api = Api::new(h, &settings);
-        list_scoped_changes(&cx, &api, ts(since), ts(since + 60), None).unwrap()
+        with_api(h, |cx, api| {
+            list_scoped_changes(cx, api, ts(since), ts(since + 60), None).unwrap()
+        })
     }
 
     #[test]

@@ -152,7 +152,7 @@ impl HostState {
         // HTTP work is the host's: it runs on tasks of its own, outside the
         // polls of the call that the connector CPU is metered over.
         let results = client
-            .send_call_batch(self.call.rank, reqs, auth, keep)
+            .send_batch_detached(self.call.rank, reqs, auth, keep)
             .await;
         for r in &results {
             if let Err(e) = r {

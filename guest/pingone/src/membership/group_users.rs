@@ -204,21 +204,10 @@ pub fn user_grants(
     }
     let mut results = api.list_all_with("users", jobs, parse_id_page::<IdOnly>);
     let dynamic_results = results.split_off(listed_members);
-    let mut members: Vec<String> = Vec::new();
-    let mut add_members = |results: Vec<Result<Vec<IdOnly>, ListError>>| {
-        for res in results {
-            match res {
-                Ok(m) => members.extend(m.into_iter().map(|u| u.id)),
-                // The group is gone: it has no grants.
-                Err(e) if not_found(&e) => return Err(None),
-                Err(e) => return Err(Some(e.error)),
-            }
-        }
-        Ok(())
+    // The group is gone: it has no grants.
+    let Some(mut members) = member_ids(results)? else {
+        return Ok(None);
     };
-    if let Err(gone_or_failed) = add_members(results) {
-        return gone_or_failed.map_or(Ok(None), Err);
-    }
     let mut refused = false;
     let mut matches: HashSet<String> = HashSet::new();
     for res in dynamic_results {
@@ -241,12 +230,12 @@ pub fn user_grants(
             Err(e) => return Err(e.error),
         }
     }
-    if refused
-        && no_direct
-        && let Err(gone_or_failed) =
-            add_members(api.list_all_with("users", member_jobs(), parse_id_page::<IdOnly>))
-    {
-        return gone_or_failed.map_or(Ok(None), Err);
+    if refused && no_direct {
+        let listed = api.list_all_with("users", member_jobs(), parse_id_page::<IdOnly>);
+        let Some(more) = member_ids(listed)? else {
+            return Ok(None);
+        };
+        members.extend(more);
     }
     let dynamic = (filter.is_some() && !refused).then_some(matches);
     let children = match children {
@@ -341,6 +330,21 @@ pub fn user_grants(
         .filter(|u| after.is_none_or(|a| u.as_str() > a))
         .collect();
     check_in_order(cx, api, gid, &open, count, &refused, out)
+}
+
+/// The ids the member listings found, or `None` when the group is gone.
+fn member_ids(
+    listings: Vec<Result<Vec<IdOnly>, ListError>>,
+) -> Result<Option<Vec<String>>, ConnectorError> {
+    let mut ids = Vec::new();
+    for res in listings {
+        match res {
+            Ok(m) => ids.extend(m.into_iter().map(|u| u.id)),
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e.error),
+        }
+    }
+    Ok(Some(ids))
 }
 
 /// The direct members still to find, from the group's count: `None` when

@@ -455,20 +455,10 @@ impl HttpCapability {
     /// clock twice); a request's future is polled only when its own I/O
     /// woke it, not with every other one; and the requests spread over the
     /// runtime's worker threads. Dropping the call (its wall-clock limit)
-    /// aborts the batch and with it every request still in flight.
+    /// aborts the batch and with it every request still in flight. The
+    /// requests queue behind those of older calls (`call_rank`, from
+    /// [`Self::next_call_rank`]).
     pub async fn send_batch_detached(
-        self: &Arc<Self>,
-        reqs: Vec<Request>,
-        auth: AuthUse,
-        keep: Option<KeepHeaders>,
-    ) -> Vec<Result<Response, HttpError>> {
-        self.send_call_batch(u64::MAX, reqs, auth, keep).await
-    }
-
-    /// [`Self::send_batch_detached`] for the call of rank `call_rank`
-    /// ([`Self::next_call_rank`]): its requests queue behind those of
-    /// older calls.
-    pub async fn send_call_batch(
         self: &Arc<Self>,
         call_rank: u64,
         reqs: Vec<Request>,
@@ -1161,7 +1151,7 @@ mod tests {
         let reqs: Vec<Request> = (0..40)
             .map(|i| request(&format!("{base}/echo/{i}"), vec![]))
             .collect();
-        let got = http.send_batch_detached(reqs, AuthUse::None, None).await;
+        let got = http.send_batch_detached(0, reqs, AuthUse::None, None).await;
         assert_eq!(got.len(), 40);
         for (i, r) in got.into_iter().enumerate() {
             let r = r.unwrap_or_else(|e| panic!("request {i}: {e:?}"));
@@ -1169,6 +1159,7 @@ mod tests {
         }
         let one = http
             .send_batch_detached(
+                0,
                 vec![request(&format!("{base}/echo/x"), vec![])],
                 AuthUse::None,
                 None,
@@ -1202,13 +1193,13 @@ mod tests {
         // Named in another case: kept.
         let keep = Some(KeepHeaders::new(vec!["X-Request-ID".into()]));
         let one = http
-            .send_batch_detached(vec![request(&url, vec![])], AuthUse::None, keep.clone())
+            .send_batch_detached(0, vec![request(&url, vec![])], AuthUse::None, keep.clone())
             .await
             .remove(0)
             .unwrap();
         assert_eq!(names(&one), ["x-request-id"]);
         let batch = http
-            .send_batch_detached(vec![request(&url, vec![]); 3], AuthUse::None, keep)
+            .send_batch_detached(0, vec![request(&url, vec![]); 3], AuthUse::None, keep)
             .await;
         for r in batch {
             assert_eq!(names(&r.unwrap()), ["x-request-id"]);
@@ -1216,6 +1207,7 @@ mod tests {
         // Not named: dropped, the body untouched.
         let none = http
             .send_batch_detached(
+                0,
                 vec![request(&url, vec![])],
                 AuthUse::None,
                 Some(KeepHeaders::new(vec![])),
@@ -1348,7 +1340,7 @@ mod tests {
                 .collect();
             for round in 0..2 {
                 let got = http
-                    .send_batch_detached(reqs.clone(), AuthUse::None, None)
+                    .send_batch_detached(0, reqs.clone(), AuthUse::None, None)
                     .await;
                 let ok = got.iter().filter(|r| r.is_ok()).count();
                 let over = got
@@ -1370,6 +1362,7 @@ mod tests {
         for _ in 0..4 {
             let one = http
                 .send_batch_detached(
+                    0,
                     vec![request(&format!("{base}/sized/{}", 900 << 10), vec![])],
                     AuthUse::None,
                     None,
@@ -1404,7 +1397,7 @@ mod tests {
         let reqs: Vec<Request> = (0..3)
             .map(|_| request(&format!("{base}/hang"), vec![]))
             .collect();
-        let batch = http.send_batch_detached(reqs, AuthUse::None, None);
+        let batch = http.send_batch_detached(0, reqs, AuthUse::None, None);
         // The call's wall-clock limit firing is this drop.
         let waited = tokio::time::timeout(Duration::from_secs(10), async {
             tokio::pin!(batch);

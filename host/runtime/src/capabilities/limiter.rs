@@ -103,11 +103,6 @@ impl AdaptiveLimiter {
         }
     }
 
-    /// [`Self::acquire_for`] outside any call: after every call's requests.
-    pub async fn acquire(&self) -> Permit<'_> {
-        self.acquire_for(u64::MAX).await
-    }
-
     /// Waits for its turn (behind the requests of older calls, lower
     /// `call_rank`, and those its own call asked for before), a free slot,
     /// any shared pause, and the pacing slot.
@@ -204,6 +199,11 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     impl AdaptiveLimiter {
+        /// A request of one call: the order asked decides.
+        async fn acquire(&self) -> Permit<'_> {
+            self.acquire_for(0).await
+        }
+
         fn current_limit(&self) -> f64 {
             self.state.lock().unwrap().limit
         }
