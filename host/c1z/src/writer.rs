@@ -167,6 +167,10 @@ pub struct C1zWriter {
     /// The sync being written is a finished one reopened to be refreshed
     /// in place ([`C1zWriter::refresh_in_place`]).
     refreshing: bool,
+    /// Whether the sync may hold records: false only for a sync this
+    /// writer started (under a new random id) and has stored nothing in.
+    /// Asking the database instead reads every grant's index entry.
+    may_hold_records: bool,
 }
 
 const SQL_PUT_RESOURCE_TYPE: &str = "insert into v1_resource_types (external_id, data, sync_id, discovered_at) \
@@ -278,6 +282,7 @@ impl C1zWriter {
             opts,
             buf: Vec::with_capacity(4096),
             refreshing: false,
+            may_hold_records: true,
         };
         let start = writer.start_or_resume()?;
         writer.begin()?;
@@ -329,6 +334,7 @@ impl C1zWriter {
         .ctx(|| "inserting the sync run".into())?;
         tx.commit().ctx(|| "starting a sync".into())?;
         self.sync_id = sync_id.clone();
+        self.may_hold_records = false;
         Ok(SyncStart::New { sync_id })
     }
 
@@ -478,6 +484,7 @@ impl C1zWriter {
         parts: fn(&T) -> String,
     ) -> Result<()> {
         let now = ids::now_text();
+        self.may_hold_records = true;
         let mut stmt = self
             .conn
             .prepare_cached(sql)
@@ -625,7 +632,7 @@ impl C1zWriter {
         // would be reused as the base of the next sync, which it equals, so
         // errors past this point are ignored.
         if opts.keep_working {
-            let _ = kept::write_note(&working, &written);
+            let _ = kept::write_note(&working, &target, &written);
         } else {
             let _ = remove_database(&working);
         }
@@ -655,6 +662,11 @@ impl C1zWriter {
     pub(crate) fn reopened(&mut self, sync_id: String) {
         self.sync_id = sync_id;
         self.refreshing = true;
+    }
+
+    /// Whether the sync being written may hold records (see the field).
+    pub(crate) fn may_hold_records(&self) -> bool {
+        self.may_hold_records
     }
 
     /// Whether this writer refreshes a finished sync in place.
