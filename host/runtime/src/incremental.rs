@@ -13,8 +13,9 @@
 //!   gone upstream, the resource goes with its entitlements, the grants on
 //!   them and the grants it holds; found, its row and entitlements are
 //!   stored anew and, unless its put skipped `list-grants`, so are the
-//!   grants on its entitlements. A `principal-grants` change drops every
-//!   grant the principal holds and queues `list-principal-grants`. These
+//!   grants on its entitlements. A `principal-grants` change queues
+//!   `list-principal-grants`, whose answer replaces every grant the
+//!   principal holds. These
 //!   tasks run in the sync engine ([`crate::sync`]) with the same record
 //!   checks, limits and commits as a full sync's, and resume after a kill
 //!   like any sync.
@@ -27,9 +28,10 @@
 //!   keeps the grants on it), a principal with the union of its scopes (a
 //!   0.1.3 hint's scope is "all its grants"), a resource with the union of
 //!   the principal types whose grants on it are re-listed. `max_rereads`
-//!   counts these objects. Before the re-reads are queued, what they
-//!   replace is dropped: each principal's grants within its task's scope,
-//!   each resource's grants held by those types. The batched re-reads are
+//!   counts these objects. What a grants task replaces (a principal's
+//!   grants within its scope, a resource's grants held by those types) is
+//!   dropped in the transaction that stores its answer, not before the
+//!   re-reads start (`sync::drop_what_it_replaces`). The batched re-reads are
 //!   tasks of many objects of one type ([`REREAD_BATCH`]), checked on
 //!   commit like any (`check_batched_read`, `check_scoped_upload`,
 //!   `check_resource_grants_upload`): a read that uploads an id not asked,
@@ -614,27 +616,6 @@ pub async fn run_incremental_sync(
                         .map(|p| rid_of(&p.resource_type, &p.resource));
                     tasks.single_reads.push((id.clone(), parent));
                 }
-            }
-            // What the re-reads replace goes first, in the transaction
-            // that queues them.
-            for p in &tasks.all_grants {
-                writer.delete_grants_of_principal(&convert::resource_id(p))?;
-            }
-            for t in &tasks.scoped_grants {
-                let resources: Vec<c1z::pb::ResourceId> = t
-                    .scope
-                    .resources
-                    .iter()
-                    .map(|(rt, r)| c1z::pb::ResourceId::new(rt, r))
-                    .collect();
-                let types: Vec<String> = t.scope.types.iter().cloned().collect();
-                for p in &t.principals {
-                    let principal = c1z::pb::ResourceId::new(&t.principal_type, p);
-                    writer.delete_grants_of_principal_in_scope(&principal, &types, &resources)?;
-                }
-            }
-            for (id, types) in &tasks.resource_grants {
-                writer.delete_grants_on_resource_held_by(&convert::resource_id(id), types)?;
             }
             writer.set_change_mark(&mark(plan.record_ids.clone()))?;
             seed_new_sync(&mut writer, plugin, &options.limits, Seed::Reread(&tasks))?;

@@ -37,16 +37,16 @@
 //!   warning (it was deleted mid-sync), as in Baton; anything else stops the
 //!   sync with its checkpoint intact. A batched grants task of an
 //!   incremental sync (contract 0.1.4) is skipped on `not-found` only when
-//!   what it names is gone from the artifact too: its grants were dropped
-//!   before it ran, so skipping it otherwise would lose them.
+//!   what it names is gone from the artifact too (its grants went with
+//!   it); skipped otherwise, it would leave grants that no answer replaced.
 //! - An incremental sync's re-reads are tasks like any
 //!   ([`crate::incremental`]): `get-resource` of one resource and
 //!   `list-principal-grants` of one principal (0.1.3), `get-resources` of
 //!   ids of one type, `list-principal-grants` of principals of one type
 //!   within one scope and `list-resource-grants` of one resource (0.1.4).
-//!   Each answer is checked before it commits, and a re-read resource's
-//!   copies embedded in the entitlements and grants kept on it are
-//!   refreshed in the same commit.
+//!   Each answer is checked before it commits; what it replaces is dropped
+//!   and a re-read resource's copies embedded in the entitlements and
+//!   grants kept on it are refreshed in the same commit.
 //!
 //! Threat: the component decides how long a sync goes on. Its page tokens,
 //! follow-up tasks and answers are untrusted, so every way it could keep a
@@ -887,14 +887,24 @@ pub async fn run_sync(
                     } else {
                         Vec::new()
                     };
-                    let committed =
-                        commit_page(&mut committer, &mut writer, id, &task, *page, report, phase)
-                            .and_then(|()| {
-                                for r in &reread {
-                                    writer.refresh_embedded_resource(r)?;
-                                }
-                                Ok(())
-                            });
+                    let committed = drop_what_it_replaces(&mut writer, &task)
+                        .and_then(|()| {
+                            commit_page(
+                                &mut committer,
+                                &mut writer,
+                                id,
+                                &task,
+                                *page,
+                                report,
+                                phase,
+                            )
+                        })
+                        .and_then(|()| {
+                            for r in &reread {
+                                writer.refresh_embedded_resource(r)?;
+                            }
+                            Ok(())
+                        });
                     if let Err(e) = committed {
                         inflight.abort_all();
                         if e.discards() {
@@ -992,6 +1002,41 @@ type CallOutcome = (
     u32,
     Result<(Output, CallReport), CallError>,
 );
+
+/// An incremental sync's grants task replaces what the previous sync held
+/// within its scope: a principal's grants (all of them, or those on its
+/// scope's resources), or a resource's grants held by some principal types.
+/// They are dropped with the task's first page, in the transaction that
+/// stores it, so the drop costs nothing before the re-reads start and a
+/// kill leaves the previous grants until the answer replacing them commits.
+/// Tasks whose scopes overlap each store what they read of the overlap, the
+/// same current state.
+fn drop_what_it_replaces(writer: &mut C1zWriter, task: &StoredTask) -> Result<(), SyncError> {
+    if task.page > 0 {
+        return Ok(());
+    }
+    let id = |(t, r): &(String, String)| c1z::pb::ResourceId::new(t, r);
+    match (task.op, &task.resource) {
+        (PRINCIPAL_GRANTS, Some(principal)) => {
+            writer.delete_grants_of_principal(&id(principal))?;
+        }
+        (SCOPED_GRANTS, _) => {
+            let scope = task.scope.clone().unwrap_or_default();
+            let types: Vec<String> = scope.types.into_iter().collect();
+            let resources: Vec<c1z::pb::ResourceId> = scope.resources.iter().map(id).collect();
+            for p in task.principals.iter().flatten() {
+                let principal = c1z::pb::ResourceId::new(&task.resource_type, p);
+                writer.delete_grants_of_principal_in_scope(&principal, &types, &resources)?;
+            }
+        }
+        (RESOURCE_GRANTS, Some(resource)) => {
+            let types = task.principal_types.as_deref().unwrap_or_default();
+            writer.delete_grants_on_resource_held_by(&id(resource), types)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
 
 /// What commits a sync's pages besides the writer: its queue, what the
 /// artifact holds, and what records and tasks are checked against.

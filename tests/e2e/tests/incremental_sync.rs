@@ -39,6 +39,8 @@ struct Directory {
     changes: Vec<Value>,
     /// Serve the change log in pages of this many records (0: one page).
     change_page: usize,
+    /// Serve the groups in pages of this many (0: one page).
+    group_page: usize,
 }
 
 fn now() -> i64 {
@@ -134,21 +136,27 @@ impl Directory {
             .iter()
             .map(|(id, (name, members))| json!({"id": id, "name": name, "members": members}))
             .collect();
-        server.route("/dir/groups.json", Reply::ok(json!(groups)));
-        if self.change_page == 0 {
-            server.route("/dir/changes.json", Reply::ok(json!(self.changes)));
+        publish_paged(server, "groups.json", &groups, self.group_page);
+        publish_paged(server, "changes.json", &self.changes, self.change_page);
+    }
+}
+
+/// Serves `items` as `/dir/<name>`, in pages of `per_page` linked by
+/// `next` (0: one bare list).
+fn publish_paged(server: &TestServer, name: &str, items: &[Value], per_page: usize) {
+    if per_page == 0 {
+        server.route(&format!("/dir/{name}"), Reply::ok(json!(items)));
+        return;
+    }
+    let pages: Vec<&[Value]> = items.chunks(per_page).collect();
+    for (i, page) in pages.iter().enumerate() {
+        let path = if i == 0 {
+            format!("/dir/{name}")
         } else {
-            let pages: Vec<&[Value]> = self.changes.chunks(self.change_page).collect();
-            for (i, page) in pages.iter().enumerate() {
-                let path = if i == 0 {
-                    "/dir/changes.json".to_string()
-                } else {
-                    format!("/dir/changes.json?page={}", i + 1)
-                };
-                let next = (i + 1 < pages.len()).then(|| format!("changes.json?page={}", i + 2));
-                server.route(&path, Reply::ok(json!({"items": page, "next": next})));
-            }
-        }
+            format!("/dir/{name}?page={}", i + 1)
+        };
+        let next = (i + 1 < pages.len()).then(|| format!("{name}?page={}", i + 2));
+        server.route(&path, Reply::ok(json!({"items": page, "next": next})));
     }
 }
 
@@ -332,6 +340,31 @@ async fn changed_records_are_re_read_and_the_snapshot_equals_a_full_sync() {
         .map(|s| s.sync_id)
         .collect();
     assert_eq!(syncs, [first]);
+}
+
+/// A principal's grants re-read over several pages (the directory lists
+/// groups one per page): what the previous sync held is dropped with the
+/// first page only, so every page's grants stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_re_read_over_several_pages_keeps_every_page() {
+    let (plugin, server, mut d, dir) = synced_once().await;
+    let file = dir.path().join("s.c1z");
+    d.group_page = 1;
+    // u1 joins g3 (the last page); its grant on g1 (the first page)
+    // comes from its own re-read alone: g1 is not re-read.
+    d.add_member("g3", "u1");
+    d.publish(&server);
+
+    let s = sync(&plugin, &server, &file, &IncrementalOptions::default()).await;
+    assert_eq!(s.mode, SyncMode::Incremental, "{:?}", s.fallback);
+    assert_eq!((s.resources_reread, s.principals_reread), (1, 1));
+    let after = records(&file);
+    let held: Vec<&str> = (after.grants.iter())
+        .filter(|g| g.id.ends_with("user:u1"))
+        .map(|g| g.id.as_str())
+        .collect();
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert_eq!(after, fresh_full(&plugin, &server, dir.path()).await);
 }
 
 /// Runs an incremental sync expected to fall back, and checks that it ran
