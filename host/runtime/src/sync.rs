@@ -11,6 +11,9 @@
 //!   one grants task, as Baton's syncer does, except the tasks that the
 //!   `put-resources-with` call which put it skipped (contract 0.1.2: its
 //!   entitlements came with it, or its grants come from other tasks).
+//!   Phases order commits: the first few `list-resource-grants` re-reads
+//!   an incremental sync queued may be called early, with the first
+//!   phase, and wait for the grants phase to commit.
 //! - The task queue lives in a side table of the working database
 //!   ([`c1z::sync_queue`]) and changes in the same transaction as the
 //!   records a call produced, so a checkpoint is exact: after a kill, the
@@ -712,9 +715,27 @@ pub async fn run_sync(
             (id, task, attempt, result)
         });
     };
+    // An incremental sync's re-read of a resource's grants may be one long
+    // listing (a dynamic group of a good part of the tenant, paged one
+    // cursor after another): the first few queued start with the first
+    // phase, at most half the slots, and are joined and committed in the
+    // grants phase like any task.
+    let mut early: JoinSet<CallOutcome> = JoinSet::new();
+    let mut early_ids = HashSet::new();
+    let early_slots = (options.concurrency / 2).max(1);
+    for (id, task) in committer.queue.next(&writer, 2, 0, early_slots)? {
+        if task.op == RESOURCE_GRANTS {
+            early_ids.insert(id);
+            spawn(&mut early, id, task, 0, Duration::ZERO);
+        }
+    }
     for phase in 0u8..3 {
         let mut cursor = 0i64;
-        let mut inflight: JoinSet<CallOutcome> = JoinSet::new();
+        let mut inflight: JoinSet<CallOutcome> = if phase == 2 {
+            std::mem::take(&mut early)
+        } else {
+            JoinSet::new()
+        };
         loop {
             let stopping = options
                 .stop
@@ -724,11 +745,14 @@ pub async fn run_sync(
             let room = if stopping {
                 0
             } else {
-                options.concurrency.max(1).saturating_sub(inflight.len())
+                (options.concurrency.max(1)).saturating_sub(inflight.len() + early.len())
             };
             if room > 0 {
                 for (id, task) in committer.queue.next(&writer, phase, cursor, room)? {
                     cursor = id;
+                    if phase == 2 && early_ids.contains(&id) {
+                        continue; // started early, in flight already
+                    }
                     spawn(&mut inflight, id, task, 0, Duration::ZERO);
                 }
             }
@@ -1354,9 +1378,9 @@ pub(crate) fn seed_new_sync(
                 ..StoredTask::on(RESOURCE_GRANTS, id, None)
             });
             // A resource's grants may be a long listing (a dynamic group
-            // of the whole tenant, paged): it starts first, so the
-            // principals' short calls fill the slots beside it instead of
-            // leaving it alone at the end.
+            // of the whole tenant, paged): it is queued first, and starts
+            // with the first phase (`run_sync`), so the other calls fill
+            // the slots beside it instead of leaving it alone at the end.
             reads
                 .chain(batched_reads)
                 .chain(resource_grants)
