@@ -11,9 +11,9 @@
 //!   one grants task, as Baton's syncer does, except the tasks that the
 //!   `put-resources-with` call which put it skipped (contract 0.1.2: its
 //!   entitlements came with it, or its grants come from other tasks).
-//!   Phases order commits: the first few `list-resource-grants` re-reads
-//!   an incremental sync queued may be called early, with the first
-//!   phase, and wait for the grants phase to commit.
+//!   One exception starts calls before their phase: the first few
+//!   `list-resource-grants` re-reads an incremental sync queued are called
+//!   with the first phase, and still commit in the grants phase.
 //! - The task queue lives in a side table of the working database
 //!   ([`c1z::sync_queue`]) and changes in the same transaction as the
 //!   records a call produced, so a checkpoint is exact: after a kill, the
